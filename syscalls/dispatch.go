@@ -1,0 +1,112 @@
+package syscalls
+
+import (
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+)
+
+// handler serves one system call; it returns the value for RAX: the result,
+// or -errno as Linux encodes it.
+type handler func(p *Process, a *[6]uint64) uint64
+
+type entry struct {
+	name string
+	fn   handler
+}
+
+// table maps x86-64 syscall numbers to their handlers. Numbers come from
+// golang.org/x/sys/unix so they are Linux's by construction.
+var table = map[uint64]entry{
+	unix.SYS_READ:            {"read", sysRead},
+	unix.SYS_WRITE:           {"write", sysWrite},
+	unix.SYS_WRITEV:          {"writev", sysWritev},
+	unix.SYS_FSTAT:           {"fstat", sysFstat},
+	unix.SYS_NEWFSTATAT:      {"newfstatat", sysNewfstatat},
+	unix.SYS_IOCTL:           {"ioctl", sysIoctl},
+	unix.SYS_EXIT:            {"exit", sysExit},
+	unix.SYS_EXIT_GROUP:      {"exit_group", sysExit},
+	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
+	unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTIDAddress},
+	unix.SYS_SET_ROBUST_LIST: {"set_robust_list", sysSetRobustList},
+	unix.SYS_RSEQ:            {"rseq", sysENOSYS},
+	unix.SYS_GETPID:          {"getpid", sysGetpid},
+	unix.SYS_GETTID:          {"gettid", sysGetpid},
+	unix.SYS_GETPPID:         {"getppid", sysZero},
+	unix.SYS_GETUID:          {"getuid", sysZero},
+	unix.SYS_GETEUID:         {"geteuid", sysZero},
+	unix.SYS_GETGID:          {"getgid", sysZero},
+	unix.SYS_GETEGID:         {"getegid", sysZero},
+	unix.SYS_UNAME:           {"uname", sysUname},
+	unix.SYS_CLOCK_GETTIME:   {"clock_gettime", sysClockGettime},
+	unix.SYS_GETTIMEOFDAY:    {"gettimeofday", sysGettimeofday},
+	unix.SYS_TIME:            {"time", sysTime},
+	unix.SYS_GETRANDOM:       {"getrandom", sysGetrandom},
+	unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigaction},
+	unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask},
+	unix.SYS_PRLIMIT64:       {"prlimit64", sysPrlimit64},
+	unix.SYS_GETRLIMIT:       {"getrlimit", sysGetrlimit},
+	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
+	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
+
+	unix.SYS_MMAP:       {"mmap", sysMmap},
+	unix.SYS_MUNMAP:     {"munmap", sysMunmap},
+	unix.SYS_MREMAP:     {"mremap", sysMremap},
+	unix.SYS_MPROTECT:   {"mprotect", sysMprotect},
+	unix.SYS_BRK:        {"brk", sysBrk},
+	unix.SYS_MADVISE:    {"madvise", sysMadvise},
+	unix.SYS_MLOCK:      {"mlock", sysMlock},
+	unix.SYS_MLOCK2:     {"mlock2", sysMlock2},
+	unix.SYS_MUNLOCK:    {"munlock", sysMunlock},
+	unix.SYS_MLOCKALL:   {"mlockall", sysMlockall},
+	unix.SYS_MUNLOCKALL: {"munlockall", sysMunlockall},
+	unix.SYS_MSYNC:      {"msync", sysMsync},
+	unix.SYS_MINCORE:    {"mincore", sysMincore},
+}
+
+// Name returns the name of syscall nr, or "syscall_<nr>" if mmvm does not
+// implement it.
+func Name(nr uint64) string {
+	if e, ok := table[nr]; ok {
+		return e.name
+	}
+	return fmt.Sprintf("syscall_%d", nr)
+}
+
+// Syscall serves system call nr with arguments a (RDI, RSI, RDX, R10, R8,
+// R9) and returns the value for RAX. After it returns, Exited says whether
+// the program ended and FSBase whether the vCPU's FS base must change.
+func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
+	e, ok := table[nr]
+	if !ok {
+		p.count(Name(nr), nr, false)
+		return errno(unix.ENOSYS)
+	}
+	p.count(e.name, nr, true)
+	return e.fn(p, &a)
+}
+
+// errno encodes e as Linux returns it in RAX.
+func errno(e unix.Errno) uint64 { return uint64(-int64(e)) }
+
+// result encodes (v, err) for RAX. err should be a unix.Errno or wrap one;
+// any other error is a bug in mmvm and becomes EINVAL, never a silent
+// success.
+func result(v uint64, err error) uint64 {
+	if err == nil {
+		return v
+	}
+	return errno(toErrno(err))
+}
+
+func toErrno(err error) unix.Errno {
+	var e unix.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	return unix.EINVAL
+}
+
+func sysENOSYS(*Process, *[6]uint64) uint64 { return errno(unix.ENOSYS) }
+func sysZero(*Process, *[6]uint64) uint64   { return 0 }

@@ -1,0 +1,171 @@
+package syscalls
+
+import (
+	"context"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// Memory is the guest's memory as a user access sees it: copies fault pages
+// in and respect the mapping's permissions. mm.MemoryManager implements it.
+type Memory interface {
+	// CopyIn reads len(dst) bytes at addr; it returns how many it read and,
+	// if fewer than asked, an error (EFAULT for an unmapped or unreadable
+	// address).
+	CopyIn(addr arch.Addr, dst []byte) (int, error)
+	// CopyOut writes src at addr, with the same contract as CopyIn.
+	CopyOut(addr arch.Addr, src []byte) (int, error)
+}
+
+// MemoryCalls are the memory system calls, taking raw arguments and
+// returning Linux's result or a unix.Errno. mm.MemoryManager implements them
+// through a thin adapter in package machine.
+type MemoryCalls interface {
+	Mmap(addr, length, prot, flags, fd, off uint64) (uint64, error)
+	Munmap(addr, length uint64) error
+	Mremap(oldAddr, oldSize, newSize, flags, newAddr uint64) (uint64, error)
+	Mprotect(addr, length, prot uint64) error
+	Brk(addr uint64) uint64
+	Madvise(addr, length, advice uint64) error
+	Mlock(addr, length, flags uint64) error
+	Munlock(addr, length uint64) error
+	Mlockall(flags uint64) error
+	Munlockall() error
+	Msync(addr, length, flags uint64) error
+	// Mincore returns one byte per page of [addr, addr+length), bit 0 set
+	// where the page is resident.
+	Mincore(addr, length uint64) ([]byte, error)
+}
+
+// Config is what a Process is created from.
+type Config struct {
+	Memory Memory
+	Calls  MemoryCalls
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// StdioFDs are the host descriptors behind guest fds 0, 1 and 2, used to
+	// answer fstat and the terminal ioctls as the host would; -1 where
+	// there is none (the guest then sees a pipe-like character device).
+	StdioFDs [3]int
+	// Context interrupts blocking calls (nanosleep) when the run ends;
+	// defaults to context.Background().
+	Context context.Context
+	// PID is what getpid and gettid return.
+	PID int
+	// Now returns the wall-clock time; Monotonic the monotonic clock since
+	// an arbitrary origin. Both default to the host's clocks.
+	Now       func() time.Time
+	Monotonic func() time.Duration
+	// Random fills b with random bytes (getrandom); defaults to crypto/rand.
+	Random func(b []byte)
+	// Limits are the resource limits getrlimit and prlimit64 report, by
+	// RLIMIT_* number; absent ones are RLIM_INFINITY.
+	Limits map[int]Limit
+}
+
+// Limit is one resource limit.
+type Limit struct{ Cur, Max uint64 }
+
+// Process is one guest program's system-call state. It is used by the one
+// goroutine that runs the program's vCPU; only Stats may be called from
+// another goroutine.
+type Process struct {
+	cfg Config
+
+	// fsBase is the FS segment base (TLS) the guest set with arch_prctl;
+	// fsBaseDirty says the vCPU must load it before resuming.
+	fsBase      uint64
+	fsBaseDirty bool
+
+	// clearChildTID is the set_tid_address pointer, kept for exit.
+	clearChildTID uint64
+	// sigactions records rt_sigaction's new actions (never delivered).
+	sigactions map[int][]byte
+	sigmask    uint64
+
+	exited   bool
+	exitCode int
+
+	// mu guards counts and unknown, which Stats reads concurrently.
+	mu      sync.Mutex
+	counts  map[string]uint64
+	unknown map[uint64]uint64
+}
+
+// NewProcess returns a Process for cfg, filling defaults.
+func NewProcess(cfg Config) *Process {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Monotonic == nil {
+		start := time.Now()
+		cfg.Monotonic = func() time.Duration { return time.Since(start) + time.Second }
+	}
+	if cfg.Random == nil {
+		cfg.Random = cryptoRandom
+	}
+	if cfg.Context == nil {
+		cfg.Context = context.Background()
+	}
+	if cfg.PID == 0 {
+		cfg.PID = 1
+	}
+	return &Process{
+		cfg:        cfg,
+		sigactions: make(map[int][]byte),
+		counts:     make(map[string]uint64),
+		unknown:    make(map[uint64]uint64),
+	}
+}
+
+// Exited reports whether the guest called exit or exit_group, and its status.
+func (p *Process) Exited() (bool, int) { return p.exited, p.exitCode }
+
+// FSBase returns the guest's FS base and whether it changed since the last
+// call, in which case the vCPU must load it before resuming.
+func (p *Process) FSBase() (uint64, bool) {
+	d := p.fsBaseDirty
+	p.fsBaseDirty = false
+	return p.fsBase, d
+}
+
+// SyscallCount is one row of Stats.
+type SyscallCount struct {
+	Name  string `json:"name"`
+	Count uint64 `json:"count"`
+}
+
+// Stats returns the calls made so far by name, most frequent first, and
+// the numbers of unimplemented calls (answered ENOSYS) with their counts.
+func (p *Process) Stats() (calls []SyscallCount, unknown map[uint64]uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for n, c := range p.counts {
+		calls = append(calls, SyscallCount{n, c})
+	}
+	sort.Slice(calls, func(i, j int) bool {
+		if calls[i].Count != calls[j].Count {
+			return calls[i].Count > calls[j].Count
+		}
+		return calls[i].Name < calls[j].Name
+	})
+	unknown = make(map[uint64]uint64, len(p.unknown))
+	for n, c := range p.unknown {
+		unknown[n] = c
+	}
+	return calls, unknown
+}
+
+func (p *Process) count(name string, nr uint64, known bool) {
+	p.mu.Lock()
+	p.counts[name]++
+	if !known {
+		p.unknown[nr]++
+	}
+	p.mu.Unlock()
+}

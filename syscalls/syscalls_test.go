@@ -1,0 +1,250 @@
+package syscalls
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// flatMemory is guest memory of one readable, writable range starting at
+// base; everything else faults.
+type flatMemory struct {
+	base arch.Addr
+	mem  []byte
+}
+
+func (m *flatMemory) span(addr arch.Addr, n int) (int, error) {
+	if addr < m.base || addr >= m.base+arch.Addr(len(m.mem)) {
+		return 0, unix.EFAULT
+	}
+	avail := int(m.base + arch.Addr(len(m.mem)) - addr)
+	if avail < n {
+		return avail, unix.EFAULT
+	}
+	return n, nil
+}
+
+func (m *flatMemory) CopyIn(addr arch.Addr, dst []byte) (int, error) {
+	n, err := m.span(addr, len(dst))
+	if n > 0 {
+		copy(dst[:n], m.mem[addr-m.base:])
+	}
+	return n, err
+}
+
+func (m *flatMemory) CopyOut(addr arch.Addr, src []byte) (int, error) {
+	n, err := m.span(addr, len(src))
+	if n > 0 {
+		copy(m.mem[addr-m.base:], src[:n])
+	}
+	return n, err
+}
+
+const base = 0x10000
+
+func newTestProcess(t *testing.T) (*Process, *flatMemory, *bytes.Buffer) {
+	t.Helper()
+	mem := &flatMemory{base: base, mem: make([]byte, 1<<16)}
+	var out bytes.Buffer
+	p := NewProcess(Config{
+		Memory: mem, Stdout: &out, Stderr: &out,
+		StdioFDs: [3]int{-1, -1, -1}, PID: 42,
+		Now:    func() time.Time { return time.Unix(1700000000, 123456789) },
+		Random: func(b []byte) { copy(b, bytes.Repeat([]byte{0xab}, len(b))) },
+		Limits: map[int]Limit{unix.RLIMIT_STACK: {8 << 20, 1 << 30}},
+	})
+	return p, mem, &out
+}
+
+func neg(e unix.Errno) uint64 { return errno(e) }
+
+func TestWriteAndWritev(t *testing.T) {
+	p, mem, out := newTestProcess(t)
+	copy(mem.mem, "hello, world\n")
+	if r := p.Syscall(unix.SYS_WRITE, [6]uint64{1, base, 13}); r != 13 {
+		t.Fatalf("write returned %d", int64(r))
+	}
+	// writev of two pieces described by an iovec array at base+0x100.
+	iov := mem.mem[0x100:]
+	binary.LittleEndian.PutUint64(iov[0:], base)
+	binary.LittleEndian.PutUint64(iov[8:], 5)
+	binary.LittleEndian.PutUint64(iov[16:], base+12)
+	binary.LittleEndian.PutUint64(iov[24:], 1)
+	if r := p.Syscall(unix.SYS_WRITEV, [6]uint64{2, base + 0x100, 2}); r != 6 {
+		t.Fatalf("writev returned %d", int64(r))
+	}
+	if got := out.String(); got != "hello, world\nhello\n" {
+		t.Errorf("output %q", got)
+	}
+	for _, tc := range []struct {
+		name string
+		nr   uint64
+		args [6]uint64
+		want uint64
+	}{
+		{"write to stdin", unix.SYS_WRITE, [6]uint64{0, base, 1}, neg(unix.EBADF)},
+		{"write to fd 7", unix.SYS_WRITE, [6]uint64{7, base, 1}, neg(unix.EBADF)},
+		{"write from unmapped", unix.SYS_WRITE, [6]uint64{1, 0x1000, 1}, neg(unix.EFAULT)},
+		{"write of zero bytes", unix.SYS_WRITE, [6]uint64{1, 0, 0}, 0},
+		{"writev bad iov", unix.SYS_WRITEV, [6]uint64{1, 0x1000, 1}, neg(unix.EFAULT)},
+		{"writev too many", unix.SYS_WRITEV, [6]uint64{1, base, 1025}, neg(unix.EINVAL)},
+	} {
+		if got := p.Syscall(tc.nr, tc.args); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, int64(got), int64(tc.want))
+		}
+	}
+	// A write that runs off the end of guest memory writes what it can.
+	out.Reset()
+	if r := p.Syscall(unix.SYS_WRITE, [6]uint64{1, base + 1<<16 - 3, 10}); r != 3 {
+		t.Errorf("partial write returned %d, want 3", int64(r))
+	}
+	// writev with a negative length is EINVAL before anything is written.
+	binary.LittleEndian.PutUint64(iov[8:], 1<<63)
+	out.Reset()
+	if r := p.Syscall(unix.SYS_WRITEV, [6]uint64{1, base + 0x100, 2}); r != neg(unix.EINVAL) || out.Len() != 0 {
+		t.Errorf("writev with negative length: %d, wrote %d bytes", int64(r), out.Len())
+	}
+}
+
+func TestReadStdin(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.Stdin = strings.NewReader("input")
+	if r := p.Syscall(unix.SYS_READ, [6]uint64{0, base + 8, 100}); r != 5 {
+		t.Fatalf("read returned %d", int64(r))
+	}
+	if string(mem.mem[8:13]) != "input" {
+		t.Errorf("read wrote %q", mem.mem[8:13])
+	}
+	if r := p.Syscall(unix.SYS_READ, [6]uint64{0, base, 100}); r != 0 {
+		t.Errorf("read at EOF returned %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_READ, [6]uint64{3, base, 1}); r != neg(unix.EBADF) {
+		t.Errorf("read from fd 3 returned %d", int64(r))
+	}
+}
+
+func TestProcessCalls(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{archSetFS, 0x7000_0000}); r != 0 {
+		t.Fatalf("ARCH_SET_FS returned %d", int64(r))
+	}
+	if fs, dirty := p.FSBase(); fs != 0x7000_0000 || !dirty {
+		t.Errorf("FSBase = %#x, %v", fs, dirty)
+	}
+	if _, dirty := p.FSBase(); dirty {
+		t.Error("FSBase stayed dirty after it was read")
+	}
+	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{archGetFS, base}); r != 0 || binary.LittleEndian.Uint64(mem.mem) != 0x7000_0000 {
+		t.Errorf("ARCH_GET_FS: %d, %#x", int64(r), binary.LittleEndian.Uint64(mem.mem))
+	}
+	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{archSetFS, uint64(arch.KernelBase)}); r != neg(unix.EPERM) {
+		t.Errorf("ARCH_SET_FS to the kernel half returned %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{0x9999}); r != neg(unix.EINVAL) {
+		t.Errorf("unknown arch_prctl returned %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_GETPID, [6]uint64{}); r != 42 {
+		t.Errorf("getpid = %d", r)
+	}
+	if r := p.Syscall(unix.SYS_SET_TID_ADDRESS, [6]uint64{base}); r != 42 {
+		t.Errorf("set_tid_address = %d", r)
+	}
+	if r := p.Syscall(unix.SYS_UNAME, [6]uint64{base}); r != 0 || string(mem.mem[:5]) != "Linux" || string(mem.mem[4*utsField:4*utsField+6]) != "x86_64" {
+		t.Errorf("uname: %d %q", int64(r), mem.mem[:8])
+	}
+	if r := p.Syscall(unix.SYS_CLOCK_GETTIME, [6]uint64{unix.CLOCK_REALTIME, base}); r != 0 ||
+		binary.LittleEndian.Uint64(mem.mem) != 1700000000 || binary.LittleEndian.Uint64(mem.mem[8:]) != 123456789 {
+		t.Errorf("clock_gettime: %d %v", int64(r), mem.mem[:16])
+	}
+	if r := p.Syscall(unix.SYS_CLOCK_GETTIME, [6]uint64{99, base}); r != neg(unix.EINVAL) {
+		t.Errorf("clock_gettime of a bad clock = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_TIME, [6]uint64{0}); r != 1700000000 {
+		t.Errorf("time = %d", r)
+	}
+	if r := p.Syscall(unix.SYS_GETRANDOM, [6]uint64{base, 16, 0}); r != 16 || mem.mem[15] != 0xab {
+		t.Errorf("getrandom = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_GETRANDOM, [6]uint64{base, 16, 0x80}); r != neg(unix.EINVAL) {
+		t.Errorf("getrandom with bad flags = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_STACK, 0, base}); r != 0 ||
+		binary.LittleEndian.Uint64(mem.mem) != 8<<20 || binary.LittleEndian.Uint64(mem.mem[8:]) != 1<<30 {
+		t.Errorf("prlimit64: %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_PRLIMIT64, [6]uint64{0, unix.RLIMIT_STACK, base, 0}); r != neg(unix.EPERM) {
+		t.Errorf("prlimit64 set = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_GETRLIMIT, [6]uint64{unix.RLIMIT_NOFILE, base}); r != 0 || binary.LittleEndian.Uint64(mem.mem) != rlimInfinity {
+		t.Errorf("getrlimit: %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_GETRLIMIT, [6]uint64{rlimNLimits, base}); r != neg(unix.EINVAL) {
+		t.Errorf("getrlimit past the last resource: %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_IOCTL, [6]uint64{1, unix.TCGETS, base}); r != neg(unix.ENOTTY) {
+		t.Errorf("TCGETS on a non-terminal = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_FSTAT, [6]uint64{1, base}); r != 0 || binary.LittleEndian.Uint32(mem.mem[24:])&unix.S_IFMT != unix.S_IFCHR {
+		t.Errorf("fstat: %d mode %#o", int64(r), binary.LittleEndian.Uint32(mem.mem[24:]))
+	}
+	if r := p.Syscall(unix.SYS_FSTAT, [6]uint64{5, base}); r != neg(unix.EBADF) {
+		t.Errorf("fstat of fd 5 = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_RT_SIGPROCMASK, [6]uint64{unix.SIG_BLOCK, 0, base, 4}); r != neg(unix.EINVAL) {
+		t.Errorf("rt_sigprocmask with a bad size = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_RT_SIGACTION, [6]uint64{uint64(unix.SIGKILL), base, 0, 8}); r != neg(unix.EINVAL) {
+		t.Errorf("rt_sigaction on SIGKILL = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_RSEQ, [6]uint64{}); r != neg(unix.ENOSYS) {
+		t.Errorf("rseq = %d", int64(r))
+	}
+	if r := p.Syscall(9999, [6]uint64{}); r != neg(unix.ENOSYS) {
+		t.Errorf("syscall 9999 = %d", int64(r))
+	}
+	calls, unknown := p.Stats()
+	if unknown[9999] != 1 || len(unknown) != 1 {
+		t.Errorf("unknown calls = %v", unknown)
+	}
+	found := false
+	for _, c := range calls {
+		if c.Name == "arch_prctl" && c.Count == 4 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("arch_prctl not counted 4 times: %v", calls)
+	}
+	if r := p.Syscall(unix.SYS_EXIT_GROUP, [6]uint64{0x1ff}); r != 0 {
+		t.Fatal("exit_group returned non-zero")
+	}
+	if exited, code := p.Exited(); !exited || code != 0xff {
+		t.Errorf("Exited = %v, %d", exited, code)
+	}
+}
+
+func TestNanosleepInterrupted(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cfg.Context = ctx
+	binary.LittleEndian.PutUint64(mem.mem, 3600) // an hour
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	start := time.Now()
+	if r := p.Syscall(unix.SYS_NANOSLEEP, [6]uint64{base, 0}); r != neg(unix.EINTR) {
+		t.Errorf("interrupted nanosleep = %d", int64(r))
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Error("nanosleep was not interrupted")
+	}
+	binary.LittleEndian.PutUint64(mem.mem[8:], 1e9)
+	if r := p.Syscall(unix.SYS_NANOSLEEP, [6]uint64{base, 0}); r != neg(unix.EINVAL) {
+		t.Errorf("nanosleep with tv_nsec 1e9 = %d", int64(r))
+	}
+}

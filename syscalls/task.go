@@ -1,0 +1,295 @@
+package syscalls
+
+import (
+	"crypto/rand"
+	"math"
+	"encoding/binary"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+func cryptoRandom(b []byte) { _, _ = rand.Read(b) }
+
+func sysExit(p *Process, a *[6]uint64) uint64 {
+	p.exited = true
+	p.exitCode = int(a[0] & 0xff)
+	return 0
+}
+
+const (
+	archSetFS = 0x1002
+	archGetFS = 0x1003
+	archSetGS = 0x1001
+	archGetGS = 0x1004
+)
+
+func sysArchPrctl(p *Process, a *[6]uint64) uint64 {
+	switch a[0] {
+	case archSetFS:
+		if !arch.Addr(a[1]).IsCanonical() || arch.Addr(a[1]) >= arch.MaxUserAddr {
+			return errno(unix.EPERM) // Linux refuses bases outside the user half
+		}
+		p.fsBase, p.fsBaseDirty = a[1], true
+		return 0
+	case archGetFS:
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], p.fsBase)
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		return 0
+	case archSetGS, archGetGS:
+		return errno(unix.EINVAL) // mmvm keeps GS for itself
+	}
+	return errno(unix.EINVAL)
+}
+
+func sysSetTIDAddress(p *Process, a *[6]uint64) uint64 {
+	p.clearChildTID = a[0]
+	return uint64(p.cfg.PID)
+}
+
+func sysSetRobustList(p *Process, a *[6]uint64) uint64 {
+	if a[1] != 24 { // sizeof(struct robust_list_head)
+		return errno(unix.EINVAL)
+	}
+	return 0
+}
+
+func sysGetpid(p *Process, _ *[6]uint64) uint64 { return uint64(p.cfg.PID) }
+
+// utsField is the size of each struct utsname field.
+const utsField = 65
+
+func sysUname(p *Process, a *[6]uint64) uint64 {
+	var u [6 * utsField]byte
+	for i, s := range []string{"Linux", "mmvm", "6.1.0-mmvm", "#1 SMP mmvm", "x86_64", "(none)"} {
+		copy(u[i*utsField:], s)
+	}
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), u[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
+func putTimespec(p *Process, addr uint64, sec, nsec int64) uint64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(sec))
+	binary.LittleEndian.PutUint64(b[8:], uint64(nsec))
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
+func sysClockGettime(p *Process, a *[6]uint64) uint64 {
+	switch a[0] {
+	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE:
+		t := p.cfg.Now()
+		return putTimespec(p, a[1], t.Unix(), int64(t.Nanosecond()))
+	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
+		unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+		d := p.cfg.Monotonic()
+		return putTimespec(p, a[1], int64(d/time.Second), int64(d%time.Second))
+	}
+	return errno(unix.EINVAL)
+}
+
+func sysGettimeofday(p *Process, a *[6]uint64) uint64 {
+	if a[0] != 0 {
+		t := p.cfg.Now()
+		if r := putTimespec(p, a[0], t.Unix(), int64(t.Nanosecond()/1000)); r != 0 {
+			return r
+		}
+	}
+	if a[1] != 0 {
+		var tz [8]byte // UTC: minuteswest 0, dsttime 0
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), tz[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+	}
+	return 0
+}
+
+func sysTime(p *Process, a *[6]uint64) uint64 {
+	now := p.cfg.Now().Unix()
+	if a[0] != 0 {
+		var b [8]byte
+		binary.LittleEndian.PutUint64(b[:], uint64(now))
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+	}
+	return uint64(now)
+}
+
+// maxRandom bounds one getrandom call, as Linux does (33554431 bytes).
+const maxRandom = 1<<25 - 1
+
+func sysGetrandom(p *Process, a *[6]uint64) uint64 {
+	if a[2]&^(unix.GRND_NONBLOCK|unix.GRND_RANDOM|unix.GRND_INSECURE) != 0 {
+		return errno(unix.EINVAL)
+	}
+	n := min(a[1], maxRandom)
+	var done uint64
+	buf := make([]byte, min(n, ioChunk))
+	for done < n {
+		c := min(n-done, ioChunk)
+		p.cfg.Random(buf[:c])
+		got, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]+done), buf[:c])
+		done += uint64(got)
+		if err != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
+			break
+		}
+	}
+	return done
+}
+
+// sigsetSize is the kernel's sigset_t size, which rt_sig* calls must pass.
+const sigsetSize = 8
+
+// sigactionSize is sizeof(struct sigaction) as the kernel sees it on x86-64.
+const sigactionSize = 32
+
+func sysRtSigaction(p *Process, a *[6]uint64) uint64 {
+	sig := int(a[0])
+	if a[3] != sigsetSize {
+		return errno(unix.EINVAL)
+	}
+	if sig < 1 || sig > 64 || ((sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP)) && a[1] != 0) {
+		return errno(unix.EINVAL)
+	}
+	if a[2] != 0 {
+		old := p.sigactions[sig]
+		if old == nil {
+			old = make([]byte, sigactionSize)
+		}
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), old); err != nil {
+			return errno(unix.EFAULT)
+		}
+	}
+	if a[1] != 0 {
+		act := make([]byte, sigactionSize)
+		if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[1]), act); err != nil {
+			return errno(unix.EFAULT)
+		}
+		p.sigactions[sig] = act
+	}
+	return 0
+}
+
+func sysRtSigprocmask(p *Process, a *[6]uint64) uint64 {
+	how, set, oldset := a[0], a[1], a[2]
+	if a[3] != sigsetSize {
+		return errno(unix.EINVAL)
+	}
+	var b [8]byte
+	if oldset != 0 {
+		binary.LittleEndian.PutUint64(b[:], p.sigmask)
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(oldset), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+	}
+	if set == 0 {
+		return 0
+	}
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(set), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	m := binary.LittleEndian.Uint64(b[:])
+	m &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+	switch how {
+	case unix.SIG_BLOCK:
+		p.sigmask |= m
+	case unix.SIG_UNBLOCK:
+		p.sigmask &^= m
+	case unix.SIG_SETMASK:
+		p.sigmask = m
+	default:
+		return errno(unix.EINVAL)
+	}
+	return 0
+}
+
+const rlimInfinity = ^uint64(0)
+
+func (p *Process) limit(res int) Limit {
+	if l, ok := p.cfg.Limits[res]; ok {
+		return l
+	}
+	return Limit{rlimInfinity, rlimInfinity}
+}
+
+func (p *Process) putLimit(addr uint64, l Limit) uint64 {
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:], l.Cur)
+	binary.LittleEndian.PutUint64(b[8:], l.Max)
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
+// rlimNLimits is RLIM_NLIMITS on Linux.
+const rlimNLimits = 16
+
+func sysGetrlimit(p *Process, a *[6]uint64) uint64 {
+	if a[0] >= rlimNLimits {
+		return errno(unix.EINVAL)
+	}
+	return p.putLimit(a[1], p.limit(int(a[0])))
+}
+
+// sysPrlimit64 reads limits of the calling process (pid 0 or its own);
+// setting them is refused with EPERM: mmvm's limits are set on its command
+// line, and a guest may not raise them.
+func sysPrlimit64(p *Process, a *[6]uint64) uint64 {
+	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
+	if pid != 0 && pid != uint64(p.cfg.PID) {
+		return errno(unix.ESRCH)
+	}
+	if res >= rlimNLimits {
+		return errno(unix.EINVAL)
+	}
+	if newLim != 0 {
+		return errno(unix.EPERM)
+	}
+	if oldLim != 0 {
+		return p.putLimit(oldLim, p.limit(int(res)))
+	}
+	return 0
+}
+
+// sysNanosleep sleeps on the host; the run's context (its deadline, or a
+// stop from another goroutine) interrupts it with EINTR, as a signal would.
+func sysNanosleep(p *Process, a *[6]uint64) uint64 {
+	var b [16]byte
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[0]), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	sec := int64(binary.LittleEndian.Uint64(b[:]))
+	nsec := int64(binary.LittleEndian.Uint64(b[8:]))
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return errno(unix.EINVAL)
+	}
+	d := time.Duration(nsec)
+	if sec >= int64(math.MaxInt64/time.Second) {
+		d = math.MaxInt64
+	} else {
+		d += time.Duration(sec) * time.Second
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return 0
+	case <-p.cfg.Context.Done():
+		return errno(unix.EINTR)
+	}
+}
