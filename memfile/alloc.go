@@ -1,0 +1,260 @@
+package memfile
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+)
+
+// Kind says what an allocation is for; it only feeds statistics.
+type Kind int
+
+const (
+	// User memory backs the guest program's mappings.
+	User Kind = iota
+	// Kernel memory backs the VM's own structures (page tables, the ring-0
+	// stub).
+	Kernel
+	// NumKinds is the number of kinds.
+	NumKinds
+)
+
+// String names the kind.
+func (k Kind) String() string {
+	switch k {
+	case User:
+		return "user"
+	case Kernel:
+		return "kernel"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
+
+// AllocOpts modify Allocate.
+type AllocOpts struct {
+	// Kind is what the memory is for, counted in Stats.ByKind.
+	Kind Kind
+	// Populate backs the whole range with host memory at once, in bulk,
+	// rather than page by page on first touch.
+	Populate bool
+}
+
+// Allocate returns a free range of length bytes, each page holding one
+// reference. length must be a positive multiple of the page size; if it is
+// at least 2 MiB the range starts 2 MiB-aligned. The pages read as zeros.
+// It fails with an error wrapping unix.ENOMEM if the limit leaves no free
+// range that fits, and unix.EINVAL for a bad length or kind.
+func (f *MemoryFile) Allocate(length uint64, opts AllocOpts) (memmap.FileRange, error) {
+	if err := f.checkAllocate(length, opts); err != nil {
+		return memmap.FileRange{}, err
+	}
+	fr, err := f.allocate(length, opts.Kind)
+	if err != nil {
+		return memmap.FileRange{}, err
+	}
+	if opts.Populate {
+		if err := f.Populate(fr); err != nil {
+			f.DecRef(fr)
+			return memmap.FileRange{}, err
+		}
+	}
+	return fr, nil
+}
+
+// checkAllocate validates Allocate's arguments.
+func (f *MemoryFile) checkAllocate(length uint64, opts AllocOpts) error {
+	bad := func(errno error, why string) error {
+		return &Error{Op: "allocate", Range: memmap.FileRange{End: length}, Err: fmt.Errorf("%w: %s", errno, why)}
+	}
+	switch {
+	case length == 0:
+		return bad(unix.EINVAL, "zero length")
+	case !arch.IsPageAlignedLength(length):
+		return bad(unix.EINVAL, "length not a multiple of the page size")
+	case opts.Kind < 0 || opts.Kind >= NumKinds:
+		return bad(unix.EINVAL, fmt.Sprintf("unknown kind %d", int(opts.Kind)))
+	case length > f.limit:
+		return bad(unix.ENOMEM, fmt.Sprintf("length exceeds the limit %#x", f.limit))
+	}
+	return nil
+}
+
+// allocate finds room for length bytes and records it as allocated.
+func (f *MemoryFile) allocate(length uint64, kind Kind) (memmap.FileRange, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return memmap.FileRange{}, &Error{Op: "allocate", Range: memmap.FileRange{End: length}, Err: ErrClosed}
+	}
+	if f.pages.Span()+length > f.limit {
+		return memmap.FileRange{}, &Error{Op: "allocate", Range: memmap.FileRange{End: length},
+			Err: fmt.Errorf("%w: %#x bytes allocated of limit %#x", unix.ENOMEM, f.pages.Span(), f.limit)}
+	}
+	fr, ok := f.findFreeLocked(length)
+	if !ok {
+		return memmap.FileRange{}, &Error{Op: "allocate", Range: memmap.FileRange{End: length},
+			Err: fmt.Errorf("%w: no free range of %#x bytes (fragmented)", unix.ENOMEM, length)}
+	}
+	f.pages.Insert(f.pages.FindGap(fr.Start), fr, pageInfo{refs: 1, kind: kind})
+	f.byKind[kind] += length
+	f.peak = max(f.peak, f.pages.Span())
+	return fr, nil
+}
+
+// findFreeLocked picks where to put an allocation of length bytes.
+//
+// Ranges of 2 MiB or more take the first 2 MiB-aligned fit. Smaller ones
+// first look for room in the parts of free gaps that are not whole free
+// 2 MiB-aligned chunks (a gap's unaligned head and tail), placed against the
+// gap's allocated neighbour, so that whole chunks stay free for huge
+// allocations; only if none fits do they take the first fit anywhere.
+//
+// Preconditions: f.mu is held; length is a positive multiple of the page
+// size no larger than the limit.
+func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
+	if length >= arch.HugePageSize {
+		return f.firstFitLocked(length, arch.HugePageSize)
+	}
+	for gap := range f.pages.Gaps(memmap.FileRange{Start: 0, End: f.limit}) {
+		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.limit})
+		head, tail := fragmentedEnds(g)
+		if head.Length() >= length {
+			return memmap.FileRange{Start: head.Start, End: head.Start + length}, true
+		}
+		if tail.Length() >= length {
+			return memmap.FileRange{Start: tail.End - length, End: tail.End}, true
+		}
+	}
+	return f.firstFitLocked(length, arch.PageSize)
+}
+
+// fragmentedEnds returns the parts of free range g outside the whole 2 MiB-
+// aligned chunks it contains: head from g.Start, tail up to g.End. If g holds
+// no whole chunk, head is all of g and tail is empty.
+func fragmentedEnds(g memmap.FileRange) (head, tail memmap.FileRange) {
+	firstChunk := (g.Start + arch.HugePageMask) &^ arch.HugePageMask
+	lastChunkEnd := g.End &^ arch.HugePageMask
+	if firstChunk < g.Start || firstChunk >= lastChunkEnd {
+		// No whole chunk (or rounding overflowed, which only the last
+		// gap of the key space could do, and it is clipped to the limit).
+		return g, memmap.FileRange{Start: g.End, End: g.End}
+	}
+	return memmap.FileRange{Start: g.Start, End: firstChunk}, memmap.FileRange{Start: lastChunkEnd, End: g.End}
+}
+
+// firstFitLocked returns the lowest free range of length bytes starting at a
+// multiple of align (a power of two), if any.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) firstFitLocked(length, align uint64) (memmap.FileRange, bool) {
+	for gap := range f.pages.Gaps(memmap.FileRange{Start: 0, End: f.limit}) {
+		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.limit})
+		start := (g.Start + align - 1) &^ (align - 1)
+		if start < g.Start || start > g.End {
+			continue
+		}
+		if g.End-start >= length {
+			return memmap.FileRange{Start: start, End: start + length}, true
+		}
+	}
+	return memmap.FileRange{}, false
+}
+
+// IncRef adds a reference to every page of fr. It panics if fr is empty,
+// unaligned, past the file or includes a free page (a bug in the caller:
+// see TryIncRef for the checked form); after Close it does nothing.
+// Implements memmap.File.
+func (f *MemoryFile) IncRef(fr memmap.FileRange) {
+	if err := f.TryIncRef(fr); err != nil && !isClosed(err) {
+		panic(err.Error())
+	}
+}
+
+// TryIncRef is IncRef returning an error, wrapping unix.EINVAL,
+// ErrNotAllocated or ErrClosed, instead of panicking. On error nothing
+// changed.
+func (f *MemoryFile) TryIncRef(fr memmap.FileRange) error {
+	if err := f.checkRange("incref", fr, true); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.checkAllocatedLocked("incref", fr); err != nil {
+		return err
+	}
+	for seg := f.pages.LowerBoundSegment(fr.Start); seg.Ok() && seg.Start() < fr.End; seg = seg.NextSegment() {
+		seg = f.pages.Isolate(seg, fr)
+		seg.ValuePtr().refs++
+	}
+	f.remergeLocked(fr)
+	return nil
+}
+
+// DecRef drops a reference from every page of fr, freeing the pages whose
+// count reaches zero: their memory goes back to the host and they read as
+// zeros when allocated again. It panics if fr is empty, unaligned, past the
+// file or includes a free page (a reference dropped twice; see TryDecRef);
+// after Close it does nothing. Implements memmap.File.
+func (f *MemoryFile) DecRef(fr memmap.FileRange) {
+	if err := f.TryDecRef(fr); err != nil && !isClosed(err) {
+		panic(err.Error())
+	}
+}
+
+// TryDecRef is DecRef returning an error, wrapping unix.EINVAL,
+// ErrNotAllocated or ErrClosed, instead of panicking. On error nothing
+// changed.
+func (f *MemoryFile) TryDecRef(fr memmap.FileRange) error {
+	if err := f.checkRange("decref", fr, true); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.checkAllocatedLocked("decref", fr); err != nil {
+		return err
+	}
+	var freed []memmap.FileRange
+	seg := f.pages.LowerBoundSegment(fr.Start)
+	for seg.Ok() && seg.Start() < fr.End {
+		seg = f.pages.Isolate(seg, fr)
+		info := seg.ValuePtr()
+		info.refs--
+		if info.refs > 0 {
+			seg = seg.NextSegment()
+			continue
+		}
+		r := seg.Range()
+		f.byKind[info.kind] -= r.Length()
+		if n := len(freed); n > 0 && freed[n-1].End == r.Start {
+			freed[n-1].End = r.End
+		} else {
+			freed = append(freed, r)
+		}
+		seg = f.pages.Remove(seg).NextSegment()
+	}
+	f.remergeLocked(fr)
+	// Punch before unlocking: once f.mu is released the pages can be
+	// allocated again, and must read as zeros by then.
+	for _, r := range freed {
+		f.releaseLocked(r)
+	}
+	return nil
+}
+
+// remergeLocked merges segments within and at the edges of fr that became
+// equal after a change of counts.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) remergeLocked(fr memmap.FileRange) {
+	f.pages.MergeRange(fr)
+	f.pages.MergeAdjacent(fr)
+}
+
+// isClosed reports whether err says the file was closed.
+func isClosed(err error) bool {
+	e, ok := err.(*Error)
+	return ok && e.Err == ErrClosed
+}

@@ -1,0 +1,26 @@
+// Package memfile implements the MemoryFile: the host memory behind all of
+// one VM's guest-physical memory. It is a single memfd, sized to its limit up
+// front but sparse, and mapped once into the host so that every view Go needs
+// of guest memory (MapInternal, Slice, Mapping) is a slice of that one
+// mapping, never a copy; the same mapping is what KVM memory slots register,
+// so guest-physical address GuestPhysBase+off is file offset off.
+//
+// The MemoryFile hands out page ranges (Allocate) and keeps a reference
+// count per page (IncRef, DecRef; it implements memmap.File). When a page's
+// count reaches zero the page is freed and its memory returned to the host by
+// punching a hole in the memfd, so a freed page reads back as zeros and the
+// host's memory use falls. Allocations of 2 MiB or more start 2 MiB-aligned
+// in the file (and so in guest-physical space), so that the host and KVM can
+// back them with huge pages; smaller allocations are placed, where possible,
+// so as not to break up free 2 MiB-aligned chunks. Nothing past the limit is
+// ever allocated: Allocate fails with an error wrapping unix.ENOMEM instead.
+//
+// # Concurrency
+//
+// Every method may be called from any goroutine. One mutex (MemoryFile.mu)
+// guards the bookkeeping; it is held across the hole punch that frees pages,
+// so that a page is zero before anyone can allocate it again, but not across
+// Populate or Stats' host queries. The mapping and the descriptor never
+// change between New and Close. Close must not race with other use: slices
+// handed out earlier become invalid at Close.
+package memfile
