@@ -118,6 +118,9 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 	if length >= arch.HugePageSize {
 		return f.firstFitLocked(length, arch.HugePageSize)
 	}
+	// One pass finds both the preferred place and the first fit, the
+	// fallback.
+	var firstFit memmap.FileRange
 	for gap := range f.pages.Gaps(memmap.FileRange{Start: 0, End: f.limit}) {
 		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.limit})
 		head, tail := fragmentedEnds(g)
@@ -127,8 +130,11 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 		if tail.Length() >= length {
 			return memmap.FileRange{Start: tail.End - length, End: tail.End}, true
 		}
+		if firstFit.Empty() && g.Length() >= length {
+			firstFit = memmap.FileRange{Start: g.Start, End: g.Start + length}
+		}
 	}
-	return f.firstFitLocked(length, arch.PageSize)
+	return firstFit, !firstFit.Empty()
 }
 
 // fragmentedEnds returns the parts of free range g outside the whole 2 MiB-
@@ -146,7 +152,8 @@ func fragmentedEnds(g memmap.FileRange) (head, tail memmap.FileRange) {
 }
 
 // firstFitLocked returns the lowest free range of length bytes starting at a
-// multiple of align (a power of two), if any.
+// multiple of align (a power of two), if any. It scans the free gaps in
+// order: O(gaps) (see the package comment).
 //
 // Preconditions: f.mu is held.
 func (f *MemoryFile) firstFitLocked(length, align uint64) (memmap.FileRange, bool) {

@@ -32,15 +32,16 @@ func (f *MemoryFile) Populate(fr memmap.FileRange) error {
 		return err
 	}
 	f.mu.Lock()
-	err := f.checkAllocatedLocked("populate", fr)
-	f.mu.Unlock()
-	if err != nil {
+	if err := f.checkAllocatedLocked("populate", fr); err != nil {
+		f.mu.Unlock()
 		return err
 	}
+	view, fd := f.mapping[fr.Start:fr.End:fr.End], f.fd
+	f.mu.Unlock()
 	// The caller holds references on fr, so it stays allocated without
 	// f.mu; faulting in memory can take long and need not block others.
 	if !populateUnsupported.Load() {
-		err = retryEINTR(func() error { return populateWrite(f.mapping[fr.Start:fr.End]) })
+		err := retryEINTR(func() error { return populateWrite(view) })
 		if err == nil {
 			return nil
 		}
@@ -49,7 +50,7 @@ func (f *MemoryFile) Populate(fr memmap.FileRange) error {
 		}
 		populateUnsupported.Store(true)
 	}
-	err = retryEINTR(func() error { return unix.Fallocate(f.fd, 0, int64(fr.Start), int64(fr.Length())) })
+	err := retryEINTR(func() error { return unix.Fallocate(fd, 0, int64(fr.Start), int64(fr.Length())) })
 	if err != nil {
 		return &Error{Op: "populate", Range: fr, Err: err}
 	}

@@ -15,6 +15,16 @@
 // so as not to break up free 2 MiB-aligned chunks. Nothing past the limit is
 // ever allocated: Allocate fails with an error wrapping unix.ENOMEM instead.
 //
+// # Placement cost
+//
+// The bookkeeping is a rangeset of allocated pages (count and kind per
+// segment; equal neighbours merge), and the free ranges are its gaps within
+// the limit. Finding room scans those gaps in address order, so Allocate is
+// O(free gaps) in the worst case (a request that fits nowhere early); lookups
+// and reference-count changes are O(log n). A guest's memory is a few large
+// runs in practice; if fragmentation grows, a size-indexed free list is the
+// next step.
+//
 // # Concurrency
 //
 // Every method may be called from any goroutine. One mutex (MemoryFile.mu)

@@ -292,16 +292,20 @@ func TestSmallAllocationsKeepChunksWhole(t *testing.T) {
 	if s2 := mustAllocate(t, f, pg, AllocOpts{}); s2.Start != small.End {
 		t.Errorf("second small allocation at %v, want %#x", s2, small.End)
 	}
-	// A gap's tail (below an allocated chunk) is used before whole chunks.
-	big = mustAllocate(t, f, huge, AllocOpts{})
-	f.DecRef(fr(big.Start, big.Start+huge/2))
-	if got := mustAllocate(t, f, 2*pg, AllocOpts{}); got.End != big.Start+huge/2 && got.Start != 2*pg {
-		t.Errorf("small allocation at %v broke a whole chunk", got)
+	// A gap's unaligned tail, against the allocated range above it, is used
+	// before the whole chunk below it.
+	h := newFile(t, 4*huge)
+	var chunks []memmap.FileRange
+	for range 4 {
+		chunks = append(chunks, mustAllocate(t, h, huge, AllocOpts{}))
 	}
-	for _, r := range []memmap.FileRange{fr(2*huge, 3*huge), fr(3*huge, 4*huge)} {
-		if n := func() uint64 { f.mu.Lock(); defer f.mu.Unlock(); return f.pages.SpanRange(r) }(); n != 0 {
-			t.Errorf("chunk %v was broken up (%#x allocated)", r, n)
-		}
+	h.DecRef(chunks[1])
+	h.DecRef(fr(chunks[2].Start, chunks[2].Start+huge/2)) // free: [2M, 5M)
+	if got := mustAllocate(t, h, 2*pg, AllocOpts{}); got != fr(5*huge/2-2*pg, 5*huge/2) {
+		t.Errorf("small allocation at %v, want the end of the gap's tail", got)
+	}
+	if got := mustAllocate(t, h, huge, AllocOpts{}); got != chunks[1] {
+		t.Errorf("huge allocation at %v, want the chunk kept whole at %v", got, chunks[1])
 	}
 	// When only whole chunks are left, small allocations still succeed.
 	g := newFile(t, huge)
