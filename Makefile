@@ -6,12 +6,16 @@ GO ?= go
 OUT := out
 PKGS := ./...
 
-.PHONY: all build lint test test-unit test-kvm run cover clean
+.PHONY: all build guests lint test test-unit test-kvm run cover clean
 
 all: build
 
 build:
 	$(GO) build -o $(OUT)/ ./cmd/...
+
+# The C guest programs (guest/Makefile), into $(OUT)/guest.
+guests:
+	$(MAKE) -C guest OUT=$(abspath $(OUT))/guest
 
 lint:
 	@echo "== lint: gofmt, go vet, staticcheck"
