@@ -234,4 +234,3 @@ func TestGuestsRunNatively(t *testing.T) {
 		})
 	}
 }
-
