@@ -9,13 +9,16 @@
 // # Structure
 //
 // Segments live in a B-tree from github.com/tidwall/btree (BTreeG, degree 32,
-// locking off), keyed by their start. A well-kept B-tree gives O(log n)
-// lookup, insertion and removal with few cache misses; what a hand-written
-// tree (gVisor's generated segment sets) would add is O(1) handle steps, and
-// we judged that not worth owning a balanced tree for. Each segment is a
-// heap-allocated entry that the tree points to, so a Seg handle reads and
-// writes its range and value in O(1) and ValuePtr stays valid while the
-// segment is neither removed, split nor merged.
+// locking off). A well-kept B-tree gives O(log n) lookup, insertion and
+// removal with few cache misses; what a hand-written tree (gVisor's generated
+// segment sets) would add is O(1) handle steps, and we judged that not worth
+// owning and testing a balanced tree for. The tree's items are small
+// (start, *entry) pairs: searches compare the copied start without touching
+// the entry, and each segment is a heap-allocated entry that the tree points
+// to, so a Seg handle reads and writes its range and value in O(1) and
+// ValuePtr stays valid while the segment is neither removed, split nor
+// merged. Point lookups borrow the library's seekable iterators from a
+// per-set pool, because each one would otherwise be a heap allocation.
 //
 // # Handles and their invalidation
 //
@@ -24,7 +27,7 @@
 // step costs O(log n). Any mutation of the set other than SetValue or writes
 // through ValuePtr invalidates every handle except the one the mutating call
 // returns; using an invalidated handle gives unspecified (but memory-safe)
-// results. The range-over-func iterators (Segments, Gaps, All) walk the tree
+// results. On a terminal handle only Ok may be called. The range-over-func iterators (Segments, Gaps, All) walk the tree
 // directly, O(1) amortised per step, and tolerate mutation in the loop body:
 // if the set changed, the walk re-seeks by key and continues after the end
 // the last yielded segment or gap had when it was yielded.

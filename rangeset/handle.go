@@ -1,6 +1,7 @@
 package rangeset
 
-// Seg is a handle to one segment of a Set, or the terminal handle (!Ok()).
+// Seg is a handle to one segment of a Set, or the terminal handle (!Ok()),
+// on which only Ok may be called.
 // See the package comment for when handles become invalid.
 type Seg[K ~uint64, V any] struct {
 	s *Set[K, V]

@@ -51,11 +51,12 @@ func (s *Set[K, V]) Insert(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 	}
 	if next != nil {
 		if mv, ok := s.merge(r, v, next.r, next.v); ok {
-			s.span += r.Length()
-			// Moving next's start back within the gap keeps the tree's
-			// order, so the key may change in place.
+			// next now starts at r.Start: re-key it in the tree.
+			s.tree.Delete(slot[K, V]{start: next.r.Start})
 			next.r.Start = r.Start
 			next.v = mv
+			s.tree.Set(slot[K, V]{start: r.Start, e: next})
+			s.span += r.Length()
 			s.gen++
 			return s.seg(next)
 		}
@@ -74,7 +75,7 @@ func (s *Set[K, V]) InsertWithoutMerging(gap Gap[K, V], r Range[K], v V) Seg[K, 
 // insertEntry adds a segment known to fit in a gap.
 func (s *Set[K, V]) insertEntry(r Range[K], v V) Seg[K, V] {
 	e := &entry[K, V]{r: r, v: v}
-	s.tree.Set(slot[K, V]{e: e})
+	s.tree.Set(slot[K, V]{start: r.Start, e: e})
 	s.span += r.Length()
 	s.gen++
 	return s.seg(e)
@@ -111,7 +112,7 @@ func (s *Set[K, V]) Remove(seg Seg[K, V]) Gap[K, V] {
 
 // deleteEntry takes e out of the tree.
 func (s *Set[K, V]) deleteEntry(e *entry[K, V]) {
-	if _, ok := s.tree.Delete(slot[K, V]{probe: e.r.Start}); !ok {
+	if _, ok := s.tree.Delete(slot[K, V]{start: e.r.Start}); !ok {
 		panic(fmt.Sprintf("rangeset: segment %v is not in the set (stale handle)", e.r))
 	}
 	s.span -= e.r.Length()
@@ -182,7 +183,7 @@ func (s *Set[K, V]) split(e *entry[K, V], at K) (left, right *entry[K, V]) {
 	right = &entry[K, V]{r: Range[K]{Start: at, End: e.r.End}, v: rv}
 	e.r.End = at
 	e.v = lv
-	s.tree.Set(slot[K, V]{e: right})
+	s.tree.Set(slot[K, V]{start: at, e: right})
 	s.gen++
 	return e, right
 }

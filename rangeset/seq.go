@@ -24,7 +24,7 @@ func (w *walker[K, V]) startAt(s *Set[K, V], k K) {
 }
 
 func (w *walker[K, V]) seek(k K) {
-	w.ok = w.it.Seek(slot[K, V]{probe: k})
+	w.ok = w.it.Seek(slot[K, V]{start: k})
 	w.gen = w.s.gen
 }
 
@@ -73,7 +73,7 @@ func (s *Set[K, V]) Segments(r Range[K]) iter.Seq[Seg[K, V]] {
 
 // Gaps returns an iterator over the non-empty gaps overlapping r, in order.
 // The loop body may mutate the set: the walk then goes on with the gap after
-// the first segment starting at or after the end the yielded gap had.
+// the segment that holds (or else follows) the end the yielded gap had.
 func (s *Set[K, V]) Gaps(r Range[K]) iter.Seq[Gap[K, V]] {
 	return func(yield func(Gap[K, V]) bool) {
 		if r.Start >= r.End {
@@ -89,6 +89,7 @@ func (s *Set[K, V]) Gaps(r Range[K]) iter.Seq[Gap[K, V]] {
 		}
 		defer w.it.Release()
 		for start < r.End {
+			// The walker is at the segment after the current gap.
 			end := maxKey[K]()
 			if e := w.entry(); e != nil {
 				end = e.r.Start
@@ -98,7 +99,13 @@ func (s *Set[K, V]) Gaps(r Range[K]) iter.Seq[Gap[K, V]] {
 					return
 				}
 				if s.gen != w.gen {
-					w.seek(end)
+					// Resume at the segment holding end, or else the
+					// first one after it.
+					k := end
+					if seg := s.LowerBoundSegment(end); seg.Ok() {
+						k = seg.Start()
+					}
+					w.seek(k)
 				}
 			}
 			e := w.entry()

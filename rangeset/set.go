@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/tidwall/btree"
@@ -37,23 +38,16 @@ type entry[K ~uint64, V any] struct {
 	v V
 }
 
-// slot is the tree's item. Items in the tree always have e != nil and are
-// ordered by e.r.Start, which therefore may be changed in place as long as
-// the order among entries holds. A search probe has e == nil and carries its
-// key in probe, so that lookups need no allocation.
+// slot is the tree's item: a segment's start, copied so that searches
+// compare keys without touching the entries (one cache miss fewer per
+// comparison), and the segment. For items in the tree start == e.r.Start
+// always; a search probe has e == nil.
 type slot[K ~uint64, V any] struct {
-	probe K
+	start K
 	e     *entry[K, V]
 }
 
-func (s slot[K, V]) key() K {
-	if s.e != nil {
-		return s.e.r.Start
-	}
-	return s.probe
-}
-
-func slotLess[K ~uint64, V any](a, b slot[K, V]) bool { return a.key() < b.key() }
+func slotLess[K ~uint64, V any](a, b slot[K, V]) bool { return a.start < b.start }
 
 // Set is an ordered map from non-overlapping, non-empty ranges of K to
 // values of V. Create it with New; the zero value is not usable.
@@ -65,6 +59,10 @@ type Set[K ~uint64, V any] struct {
 	tree *btree.BTreeG[slot[K, V]]
 	// span is the sum of the lengths of all segments.
 	span uint64
+	// iters recycles tree iterators for point lookups, which would
+	// otherwise allocate one each (the library's iterator points into
+	// itself and so escapes).
+	iters sync.Pool
 	// gen counts structural changes (insert, remove, split, merge) so that
 	// the range-over-func iterators notice mutation in their loop bodies.
 	gen uint64
@@ -122,12 +120,22 @@ func (s *Set[K, V]) String() string {
 	return b.String()
 }
 
+// getIter returns an iterator over s.tree from the pool.
+func (s *Set[K, V]) getIter() *btree.IterG[slot[K, V]] {
+	it, _ := s.iters.Get().(*btree.IterG[slot[K, V]])
+	if it == nil {
+		it = new(btree.IterG[slot[K, V]])
+	}
+	it.Init(s.tree, false)
+	return it
+}
+
 // around returns the last segment starting at or before k and the first
 // segment starting after k; either may be nil.
 func (s *Set[K, V]) around(k K) (le, gt *entry[K, V]) {
-	it := s.tree.Iter()
-	defer it.Release()
-	if !it.Seek(slot[K, V]{probe: k}) {
+	it := s.getIter()
+	defer s.iters.Put(it)
+	if !it.Seek(slot[K, V]{start: k}) {
 		if last, ok := s.tree.Max(); ok {
 			le = last.e
 		}
@@ -148,9 +156,9 @@ func (s *Set[K, V]) around(k K) (le, gt *entry[K, V]) {
 
 // ceil returns the first segment starting at or after k, or nil.
 func (s *Set[K, V]) ceil(k K) *entry[K, V] {
-	it := s.tree.Iter()
-	defer it.Release()
-	if !it.Seek(slot[K, V]{probe: k}) {
+	it := s.getIter()
+	defer s.iters.Put(it)
+	if !it.Seek(slot[K, V]{start: k}) {
 		return nil
 	}
 	return it.Item().e
