@@ -1,0 +1,168 @@
+package pagetable
+
+import (
+	"fmt"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// MapOpts are the permissions of a mapping.
+type MapOpts struct {
+	// Access is what the mapping allows. x86-64 cannot express write or
+	// execute without read, so a present mapping is always readable; an
+	// Access without any permission means "not present".
+	Access arch.AccessType
+	// User makes the mapping reachable from ring 3; user mappings must lie
+	// in the lower canonical half.
+	User bool
+	// Global keeps the translation across CR3 loads (with CR4.PGE).
+	Global bool
+}
+
+// Features are what the guest's CPU supports.
+type Features struct {
+	// GiantPages allows 1 GiB leaves (CPUID 80000001H:EDX.Page1GB).
+	GiantPages bool
+}
+
+// Flush says which translations the guest's TLB may still hold after a
+// change: every entry that was present and was removed or changed lies in
+// Range. A new entry over a non-present one needs no flush (processors do
+// not cache non-present translations).
+type Flush struct {
+	// Range covers every changed translation (it may also cover unchanged
+	// ones between them); empty when nothing needs invalidating.
+	Range arch.AddrRange
+	// Global is set when a dropped or changed translation may have been
+	// global: reloading CR3 does not drop those, INVLPG or toggling
+	// CR4.PGE does.
+	Global bool
+}
+
+// Empty reports whether nothing needs invalidating.
+func (f Flush) Empty() bool { return f.Range.Empty() }
+
+// Merge returns a Flush covering both f and o, for callers that batch
+// several changes before the guest runs again.
+func (f Flush) Merge(o Flush) Flush {
+	switch {
+	case o.Empty():
+		return f
+	case f.Empty():
+		return o
+	}
+	return Flush{
+		Range:  arch.AddrRange{Start: min(f.Range.Start, o.Range.Start), End: max(f.Range.End, o.Range.End)},
+		Global: f.Global || o.Global,
+	}
+}
+
+// add widens f to cover [start, end).
+func (f *Flush) add(start, end uint64, global bool) {
+	if f.Range.Empty() {
+		f.Range = arch.AddrRange{Start: arch.Addr(start), End: arch.Addr(end)}
+	} else {
+		f.Range.Start = min(f.Range.Start, arch.Addr(start))
+		f.Range.End = max(f.Range.End, arch.Addr(end))
+	}
+	f.Global = f.Global || global
+}
+
+// PageTables is one x86-64 address space: a PML4 and the tables below it.
+// Not safe for concurrent use.
+type PageTables struct {
+	// alloc supplies and views table pages; immutable.
+	alloc Allocator
+	// giant allows 1 GiB leaves; immutable.
+	giant bool
+
+	// rootEntry references the PML4 the way a PML4E references a PDPT:
+	// physical address and live-entry count in bits 61:52 (entryBelowGlobal
+	// is not kept here: nothing frees the root unseen but Release).
+	// It lets every level keep its count in its parent entry. Zero after
+	// Release.
+	rootEntry uint64
+	// root is the host view of the PML4; nil after Release.
+	root *[512]uint64
+	// tables counts the table pages held, the root included.
+	tables int
+}
+
+// New allocates the root table of an empty address space.
+func New(a Allocator, f Features) (*PageTables, error) {
+	phys, root, err := a.AllocTable()
+	if err != nil {
+		return nil, fmt.Errorf("pagetable: allocating the root table: %w", err)
+	}
+	return &PageTables{
+		alloc:     a,
+		giant:     f.GiantPages,
+		rootEntry: phys | tableEntryBits,
+		root:      root,
+		tables:    1,
+	}, nil
+}
+
+// Root returns the physical address of the PML4, the value to load in CR3
+// (with no PCID and no cache-control bits); 0 after Release.
+func (pt *PageTables) Root() uint64 { return pt.rootEntry & entryAddrMask }
+
+// TablePages returns how many table pages pt holds, the root included: 1
+// for an empty address space.
+func (pt *PageTables) TablePages() int { return pt.tables }
+
+// Release frees every table page, the root included. pt must not be loaded
+// in any CR3 afterwards; later calls fail with ErrReleased.
+func (pt *PageTables) Release() {
+	if pt.root == nil {
+		return
+	}
+	pt.freeTable(pt.rootEntry, rootLevel)
+	pt.rootEntry, pt.root = 0, nil
+}
+
+// Lookup translates va as the MMU would: the physical address va maps to,
+// the size of the page that maps it and its permissions.
+func (pt *PageTables) Lookup(va arch.Addr) (pa uint64, size uint64, o MapOpts, ok bool) {
+	if pt.root == nil || !va.IsCanonical() {
+		return 0, 0, MapOpts{}, false
+	}
+	t := pt.root
+	for l := rootLevel; ; l-- {
+		shift := levelShift(l)
+		e := t[(uint64(va)>>shift)&indexMask]
+		if e&entryPresent == 0 {
+			return 0, 0, MapOpts{}, false
+		}
+		if !isTable(e, l) {
+			size = 1 << shift
+			pa = e&entryAddrMask&^(size-1) | uint64(va)&(size-1)
+			return pa, size, leafOpts(e), true
+		}
+		t = pt.alloc.TableAt(e & entryAddrMask)
+	}
+}
+
+// freeTable returns to the allocator the level-l table that e references
+// and every table below it, without clearing any entry: nothing references
+// them any more. A level-1 table is freed without a visit, which is what
+// makes unmapping whole 2 MiB spans of small pages cheap.
+func (pt *PageTables) freeTable(e uint64, l int) {
+	phys := e & entryAddrMask
+	if l > 1 {
+		left := liveCount(e)
+		t := pt.alloc.TableAt(phys)
+		for i := 0; left > 0 && i < entriesPerTable; i++ {
+			c := t[i]
+			if c&entryPresent == 0 {
+				continue
+			}
+			left--
+			if isTable(c, l) {
+				pt.freeTable(c, l-1)
+			}
+		}
+	}
+	pt.alloc.FreeTable(phys)
+	pt.tables--
+}
