@@ -27,10 +27,11 @@
 // step costs O(log n). Any mutation of the set other than SetValue or writes
 // through ValuePtr invalidates every handle except the one the mutating call
 // returns; using an invalidated handle gives unspecified (but memory-safe)
-// results. On a terminal handle only Ok may be called. The range-over-func iterators (Segments, Gaps, All) walk the tree
-// directly, O(1) amortised per step, and tolerate mutation in the loop body:
-// if the set changed, the walk re-seeks by key and continues after the end
-// the last yielded segment or gap had when it was yielded.
+// results. On a terminal handle only Ok may be called. The range-over-func
+// iterators (Segments, Gaps, All) walk the tree directly, O(1) amortised per
+// step, and tolerate mutation in the loop body: if the set changed, the walk
+// re-seeks by key and goes on past the end the last yielded segment or gap
+// had when it was yielded (each iterator's comment says exactly where).
 //
 // # Complexity
 //
