@@ -31,8 +31,11 @@ func (r Range[K]) Empty() bool { return r.Start == r.End }
 // Contains reports whether a is in r.
 func (r Range[K]) Contains(a K) bool { return r.Start <= a && a < r.End }
 
-// Overlaps reports whether r and o share at least one address.
-func (r Range[K]) Overlaps(o Range[K]) bool { return r.Start < o.End && o.Start < r.End }
+// Overlaps reports whether r and o share at least one address; an empty
+// range overlaps nothing.
+func (r Range[K]) Overlaps(o Range[K]) bool {
+	return r.Start < o.End && o.Start < r.End && r.Start < r.End && o.Start < o.End
+}
 
 // IsSupersetOf reports whether every address of o is in r. An empty o is a
 // subset of r only if it lies within r's bounds.

@@ -100,6 +100,9 @@ func TestRanges(t *testing.T) {
 			t.Errorf("%v.Intersect(%v) = %v, want %v", r, tc.o, got, tc.intersected)
 		}
 	}
+	if (AddrRange{0x2000, 0x2000}).Overlaps(r) || r.Overlaps(AddrRange{0x2000, 0x2000}) {
+		t.Error("an empty range inside r overlaps it")
+	}
 	if !r.CanSplitAt(0x2000) || r.CanSplitAt(0x1000) || r.CanSplitAt(0x3000) {
 		t.Error("CanSplitAt wrong at bounds")
 	}
