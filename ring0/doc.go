@@ -53,10 +53,11 @@
 //     whose RCX is not a user address reports StubResumes false.
 //   - Directly (Event.DirectResumes): the host loads Event.Context into RIP,
 //     RSP and RFLAGS and UserCodeSegment/UserDataSegment into CS and SS
-//     through sync regs, and re-enters. KVM sees that RIP moved off the `out`
-//     and does not skip an instruction; the rest of the stub never runs and
-//     the abandoned frame is overwritten by the next exception. Not valid
-//     after an NMI (only iretq unblocks NMIs) or for an exception in ring 0.
+//     (and Kernel.TaskRegister into TR, see below) through sync regs, and
+//     re-enters. KVM sees that RIP moved off the `out` and does not skip an
+//     instruction; the rest of the stub never runs and the abandoned frame
+//     is overwritten by the next exception. Not valid after an NMI (only
+//     iretq unblocks NMIs) or for an exception in ring 0.
 //
 // Ring-0 instructions per event (the exception delivery or SYSCALL itself is
 // not counted; the `out` is the one instruction no path can avoid):
@@ -70,6 +71,21 @@
 // runs its set-sregs path on entry) instead of one or two emulated
 // instructions; which is cheaper on a given machine is measured by the VM's
 // benchmarks, not assumed here.
+//
+// Both ways are proven on a real (nested, through kvmhost's QEMU) KVM by
+// kvm_test.go: a syscall and a page fault, each resumed through the stub
+// and directly from the host.
+//
+// # QEMU's emulation and the TSS
+//
+// Under QEMU's TCG (which runs the nested KVM of kvmhost) the I/O bitmap is
+// honoured only when TR is an available TSS, while VMX demands a busy one.
+// Config.AvailableTSS (for AMD only, where VMRUN does not check TR's type)
+// makes UserPorts work there; KVM's SVM code reads TR back as busy, so a
+// host that writes sregs back reloads TR from Kernel.TaskRegister. The same
+// emulation reports a #GP from a refused `int n` with the error code
+// vector*16+2 and the next RIP, where hardware gives vector*8+2 and the
+// `int` itself.
 //
 // # Layout
 //

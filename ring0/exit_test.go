@@ -15,7 +15,7 @@ import (
 // state from guest memory, as the hardware would, so it checks what New
 // wrote rather than what Layout claims.
 type cpu struct {
-	t    *testing.T
+	t    testing.TB
 	k    *Kernel
 	mem  []byte
 	msrs map[uint32]uint64
@@ -24,7 +24,7 @@ type cpu struct {
 	cs, ss                     uint16
 }
 
-func newCPU(t *testing.T, k *Kernel, mem []byte) *cpu {
+func newCPU(t testing.TB, k *Kernel, mem []byte) *cpu {
 	c := &cpu{t: t, k: k, mem: mem, msrs: map[uint32]uint64{}}
 	for _, m := range k.MSRs() {
 		c.msrs[m.Index] = m.Value
@@ -401,5 +401,26 @@ func TestPageFaultError(t *testing.T) {
 	}
 	if !PageFaultError(7).Has(PFPresent|PFWrite) || PageFaultError(6).Has(PFPresent|PFWrite) {
 		t.Errorf("Has")
+	}
+}
+
+// BenchmarkDecode measures the host's decoding of a #PF exit, the step the
+// fault path adds to every fault.
+func BenchmarkDecode(b *testing.B) {
+	mem := make([]byte, RegionSize)
+	k, err := New(Config{Mem: mem, Phys: testPhys, Virt: testVirt})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := newCPU(b, k, mem)
+	c.enterUser(testUser)
+	c.deliver(PageFault, 6)
+	port, _ := c.runToExit()
+	e := c.exit(port, 0x1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := k.Decode(e); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -64,6 +64,13 @@ type Config struct {
 	// user-mode exit of tests and benchmarks). Without it every port faults
 	// at CPL 3, as under Linux.
 	UserPorts bool
+	// AvailableTSS loads TR (and writes the GDT's TSS descriptor) as an
+	// available rather than a busy 64-bit TSS. Only for AMD SVM, which does
+	// not check TR's type on VMRUN: QEMU's emulation of the I/O permission
+	// check (TCG, the nested KVM of kvmhost) refuses every port unless TR is
+	// an available TSS, so UserPorts needs this there. Intel VMX refuses to
+	// enter a long-mode guest whose TR is not busy, so never set it there.
+	AvailableTSS bool
 }
 
 // Area is a part of the kernel region.
@@ -124,6 +131,7 @@ type Kernel struct {
 	mem      []byte
 	layout   Layout
 	features CPUFeatures
+	trType   uint8 // typeTSS64Busy, or typeTSS64Available with Config.AvailableTSS
 }
 
 // ErrConfig is wrapped by every error New returns for a bad Config.
@@ -134,7 +142,10 @@ func New(cfg Config) (*Kernel, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
-	k := &Kernel{mem: cfg.Mem[:RegionSize:RegionSize], features: cfg.Features}
+	k := &Kernel{mem: cfg.Mem[:RegionSize:RegionSize], features: cfg.Features, trType: typeTSS64Busy}
+	if cfg.AvailableTSS {
+		k.trType = typeTSS64Available
+	}
 	k.layout = newLayout(cfg)
 	clear(k.mem)
 	k.writeGDT()
@@ -206,14 +217,14 @@ func (k *Kernel) writeGDT() {
 	put64(k.mem, gdtOffset+TSSSelector+8, hi)
 }
 
-// tssSegment is TR. Busy, as LTR would have left it and as VM entry requires
-// of TR in long mode.
+// tssSegment is TR. Busy, as LTR would have left it and as VMX entry
+// requires of TR in long mode, unless Config.AvailableTSS says otherwise.
 func (k *Kernel) tssSegment() Segment {
 	return Segment{
 		Base:     uint64(k.layout.VirtOf(tssOffset)),
 		Limit:    k.layout.TSSLimit,
 		Selector: TSSSelector,
-		Type:     typeTSS64Busy,
+		Type:     k.trType,
 		Present:  true,
 	}
 }

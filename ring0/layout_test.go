@@ -190,6 +190,24 @@ func TestTSS(t *testing.T) {
 	}
 }
 
+func TestAvailableTSS(t *testing.T) {
+	for _, avail := range []bool{false, true} {
+		mem := make([]byte, RegionSize)
+		k, err := New(Config{Mem: mem, Phys: testPhys, Virt: testVirt, AvailableTSS: avail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := uint8(0xB)
+		if avail {
+			want = 0x9
+		}
+		f := decodeDesc(binary.LittleEndian.Uint64(mem[k.Layout().GDT.Offset+TSSSelector:]))
+		if tr := k.UserSpecialRegisters(0).TR; tr.Type != want || f.typ != want {
+			t.Errorf("AvailableTSS=%v: TR type %#x, GDT type %#x, want %#x", avail, tr.Type, f.typ, want)
+		}
+	}
+}
+
 // ioAllowed models the CPU's I/O permission check at CPL 3 with IOPL 0 (SDM
 // vol. 1, 19.5.2): read the 16-bit word holding the port's bits at the I/O
 // map base plus port/8; past the TSS limit, or any bit set, the access faults.

@@ -11,6 +11,13 @@ type CPUFeatures struct {
 	XSAVE    bool // CPUID.1:ECX[26]: CR4.OSXSAVE; the VM must then also set XCR0
 }
 
+// IsAMD reports whether CPUID leaf 0's vendor string (EBX, EDX, ECX) is
+// "AuthenticAMD": where Config.AvailableTSS may be set.
+func IsAMD(leaf0EBX, leaf0ECX, leaf0EDX uint32) bool {
+	// "Auth" "enti" "cAMD", little-endian, in EBX, EDX, ECX.
+	return leaf0EBX == 0x68747541 && leaf0EDX == 0x69746e65 && leaf0ECX == 0x444d4163
+}
+
 // FeaturesFromCPUID decodes CPUFeatures from CPUID leaf 1 ECX and leaf 7
 // subleaf 0 EBX and ECX.
 func FeaturesFromCPUID(leaf1ECX, leaf7EBX, leaf7ECX uint32) CPUFeatures {
@@ -164,6 +171,12 @@ func (k *Kernel) MSRs() []MSR {
 		{MSRSysenterEIP, 0},
 	}
 }
+
+// TaskRegister returns TR as the kernel state needs it. A host that writes
+// the special registers back (a direct resume through sync regs) should
+// load TR from here too: KVM on SVM reads TR back as busy whatever was set,
+// which undoes Config.AvailableTSS.
+func (k *Kernel) TaskRegister() Segment { return k.tssSegment() }
 
 // UserSpecialRegisters returns the special registers for starting the vCPU
 // directly in user mode (CPL 3) with page-table root cr3: no ring-0 boot code

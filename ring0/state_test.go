@@ -79,6 +79,9 @@ func TestUserSpecialRegistersMatchGDT(t *testing.T) {
 		t.Errorf("CS %+v SS %+v: not a 64-bit CPL 3 pair", s.CS, s.SS)
 	}
 	l := k.Layout()
+	if k.TaskRegister() != s.TR {
+		t.Errorf("TaskRegister %+v differs from TR %+v", k.TaskRegister(), s.TR)
+	}
 	if s.TR.Selector != TSSSelector || s.TR.Base != uint64(l.VirtOf(l.TSS.Offset)) || s.TR.Limit != l.TSSLimit || s.TR.Type != 11 || s.TR.S || !s.TR.Present {
 		t.Errorf("TR %+v", s.TR)
 	}
@@ -170,5 +173,20 @@ func TestMSRs(t *testing.T) {
 	}
 	if UserRFLAGS&SyscallFlagMask != RFLAGSIF || UserRFLAGS&RFLAGSIOPL != 0 {
 		t.Errorf("UserRFLAGS %#x", UserRFLAGS)
+	}
+}
+
+func TestIsAMD(t *testing.T) {
+	vendor := func(s string) (ebx, ecx, edx uint32) {
+		le := func(b string) uint32 { return binary.LittleEndian.Uint32([]byte(b)) }
+		return le(s[0:4]), le(s[8:12]), le(s[4:8])
+	}
+	for _, tc := range []struct {
+		vendor string
+		amd    bool
+	}{{"AuthenticAMD", true}, {"GenuineIntel", false}, {"HygonGenuine", false}, {"TCGTCGTCGTCG", false}} {
+		if got := IsAMD(vendor(tc.vendor)); got != tc.amd {
+			t.Errorf("IsAMD(%q) = %v", tc.vendor, got)
+		}
 	}
 }
