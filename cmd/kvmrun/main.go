@@ -1,0 +1,270 @@
+// Command kvmrun runs what needs /dev/kvm: on this machine's KVM when it
+// has one, otherwise inside a QEMU guest that has one (package kvmhost).
+//
+//	kvmrun test [-timeout D] [-run REGEX] PKG[:REGEX]...
+//	    builds each package's tests statically, runs them (those matching
+//	    REGEX, for a package whose other tests do not need KVM) with -test.v and
+//	    prints a count of KVM tests passed, failed and skipped; any failure
+//	    or skip (a KVM test must really run) fails the run.
+//	kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]
+//	    runs the static program PROG in the QEMU guest, passing its stdout,
+//	    stderr and exit status back.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/kvm/kvmtest"
+	"github.com/mmvm/mmvm/kvmhost"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var code int
+	switch os.Args[1] {
+	case "test":
+		code = testMain(os.Args[2:])
+	case "exec":
+		code = execMain(os.Args[2:])
+	default:
+		usage()
+	}
+	os.Exit(code)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
+	os.Exit(2)
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+// execMain runs one program in the guest and exits with its status.
+func execMain(args []string) int {
+	fl := flag.NewFlagSet("exec", flag.ExitOnError)
+	timeout := fl.Duration("timeout", 5*time.Minute, "hard limit for the whole run")
+	cache := fl.String("cache", ".cache/kvmhost", "cache directory")
+	var files, dirs multiFlag
+	fl.Var(&files, "file", "HOST[:GUEST] file to put in the guest (default guest path /files/BASENAME)")
+	fl.Var(&dirs, "dir", "HOSTDIR:GUESTDIR directory whose files go into the guest")
+	fl.Parse(args)
+	if fl.NArg() < 1 {
+		usage()
+	}
+	prog := fl.Arg(0)
+	spec := kvmhost.Spec{Timeout: *timeout, Stdout: os.Stdout, Stderr: os.Stderr, Log: os.Stderr, CacheDir: *cache}
+	guestProg := "/files/" + filepath.Base(prog)
+	spec.Files = append(spec.Files, kvmhost.File{HostPath: prog, GuestPath: guestProg})
+	for _, f := range files {
+		host, guest, ok := strings.Cut(f, ":")
+		if !ok {
+			guest = "/files/" + filepath.Base(host)
+		}
+		spec.Files = append(spec.Files, kvmhost.File{HostPath: host, GuestPath: guest})
+	}
+	for _, d := range dirs {
+		host, guest, ok := strings.Cut(d, ":")
+		if !ok {
+			fmt.Fprintf(os.Stderr, "kvmrun: -dir %q: want HOSTDIR:GUESTDIR\n", d)
+			return 2
+		}
+		fs, err := kvmhost.FilesInDir(host, guest)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kvmrun:", err)
+			return 2
+		}
+		spec.Files = append(spec.Files, fs...)
+	}
+	spec.Commands = []kvmhost.Command{{Path: guestProg, Args: fl.Args()[1:]}}
+	res, err := kvmhost.Run(context.Background(), spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 125
+	}
+	return res.ExitStatus[0]
+}
+
+// testBinary is one package's compiled tests.
+type testBinary struct {
+	pkg, dir, bin string
+	run           string // -test.run for this package ("" for all)
+}
+
+// args are the test binary's arguments: the user's -run wins over the
+// package's own selection.
+func (b testBinary) args(common []string, run string) []string {
+	if run == "" {
+		run = b.run
+	}
+	args := append([]string(nil), common...)
+	if run != "" {
+		args = append(args, "-test.run="+run)
+	}
+	return args
+}
+
+// testMain builds and runs the KVM test binaries and judges them.
+func testMain(args []string) int {
+	fl := flag.NewFlagSet("test", flag.ExitOnError)
+	timeout := fl.Duration("timeout", 10*time.Minute, "hard limit for running the tests (QEMU included)")
+	run := fl.String("run", "", "run only tests matching this regular expression")
+	cache := fl.String("cache", ".cache/kvmhost", "cache directory")
+	forceQEMU := fl.Bool("qemu", false, "use the QEMU guest even when /dev/kvm works here")
+	fl.Parse(args)
+	if fl.NArg() == 0 {
+		usage()
+	}
+	start := time.Now()
+
+	buildStart := time.Now()
+	bins, err := buildTests(fl.Args(), filepath.Join(*cache, "bin"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kvmrun:", err)
+		return 1
+	}
+	buildTime := time.Since(buildStart)
+
+	testArgs := []string{"-test.v", "-test.count=1", "-test.timeout=" + (*timeout).String()}
+	counter := newTestCounter(os.Stdout)
+	var statuses []int
+	var timings string
+	kvmErr := kvm.Available()
+	if kvmErr == nil && !*forceQEMU {
+		fmt.Println("kvmrun: /dev/kvm works here: running the tests directly")
+		runStart := time.Now()
+		statuses = runDirect(bins, testArgs, *run, counter)
+		timings = fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond))
+	} else {
+		if kvmErr != nil {
+			fmt.Printf("kvmrun: no usable /dev/kvm here (%v)\nkvmrun: running the tests inside a QEMU guest with nested KVM\n", kvmErr)
+		}
+		spec := kvmhost.Spec{Timeout: *timeout, Stdout: counter, Stderr: os.Stderr, Log: os.Stdout, CacheDir: *cache}
+		for _, b := range bins {
+			guest := "/kvmtests/" + filepath.Base(b.bin)
+			spec.Files = append(spec.Files, kvmhost.File{HostPath: b.bin, GuestPath: guest})
+			spec.Commands = append(spec.Commands, kvmhost.Command{Path: guest, Args: b.args(testArgs, *run)})
+		}
+		res, err := kvmhost.Run(context.Background(), spec)
+		counter.Flush()
+		if res != nil {
+			statuses = res.ExitStatus
+			timings = res.Timings.String()
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			fmt.Printf("kvmrun: time: build %v, %s\n", buildTime.Round(time.Millisecond), timings)
+			fmt.Println("kvmrun: FAIL: the QEMU guest did not complete")
+			return 1
+		}
+	}
+	counter.Flush()
+	fmt.Printf("kvmrun: time: build %v, %s; total %v\n", buildTime.Round(time.Millisecond), timings, time.Since(start).Round(time.Millisecond))
+	return verdict(bins, statuses, counter)
+}
+
+// verdict prints the count and decides the exit status: every binary must
+// exit 0, no test may fail or skip, and at least one must run.
+func verdict(bins []testBinary, statuses []int, c *testCounter) int {
+	fmt.Printf("kvmrun: KVM tests: %d passed, %d failed, %d skipped\n", c.pass, c.fail, c.skip)
+	ok := true
+	for i, b := range bins {
+		if i >= len(statuses) || statuses[i] != 0 {
+			st := -1
+			if i < len(statuses) {
+				st = statuses[i]
+			}
+			fmt.Printf("kvmrun: %s: test binary exited with status %d\n", b.pkg, st)
+			ok = false
+		}
+	}
+	for _, n := range c.failed {
+		fmt.Printf("kvmrun: FAILED %s\n", n)
+	}
+	for _, n := range c.skipped {
+		fmt.Printf("kvmrun: SKIPPED %s (a KVM test must run: a skip is a failure here)\n", n)
+	}
+	if c.fail > 0 || c.skip > 0 || c.pass == 0 {
+		ok = false
+	}
+	if !ok {
+		fmt.Println("kvmrun: FAIL")
+		return 1
+	}
+	fmt.Println("kvmrun: PASS")
+	return 0
+}
+
+// buildTests compiles each package's tests as a static binary. A spec is
+// a package pattern, optionally followed by :REGEX selecting its KVM tests.
+func buildTests(specs []string, binDir string) ([]testBinary, error) {
+	if err := os.MkdirAll(binDir, 0o755); err != nil {
+		return nil, err
+	}
+	var bins []testBinary
+	for _, sp := range specs {
+		pattern, run, _ := strings.Cut(sp, ":")
+		out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{.Dir}} {{len .TestGoFiles}} {{len .XTestGoFiles}}", pattern).Output()
+		if err != nil {
+			return nil, fmt.Errorf("go list %s: %w", pattern, err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			f := strings.Fields(line)
+			if len(f) != 4 || (f[2] == "0" && f[3] == "0") {
+				continue
+			}
+			name := strings.ReplaceAll(strings.TrimPrefix(f[0], "github.com/mmvm/mmvm/"), "/", "_") + ".test"
+			b := testBinary{pkg: f[0], dir: f[1], bin: filepath.Join(binDir, name), run: run}
+			cmd := exec.Command("go", "test", "-c", "-o", b.bin, b.pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+			if err := cmd.Run(); err != nil {
+				return nil, fmt.Errorf("building the tests of %s: %w", b.pkg, err)
+			}
+			bins = append(bins, b)
+		}
+	}
+	if len(bins) == 0 {
+		return nil, errors.New("no package with tests among " + strings.Join(specs, " "))
+	}
+	return bins, nil
+}
+
+// runDirect runs the binaries on this machine, in their package directory.
+func runDirect(bins []testBinary, args []string, run string, out io.Writer) []int {
+	var st []int
+	for _, b := range bins {
+		bin, _ := filepath.Abs(b.bin)
+		cmd := exec.Command(bin, b.args(args, run)...)
+		cmd.Dir = b.dir
+		cmd.Env = append(os.Environ(), kvmtest.RequireEnv+"=1")
+		cmd.Stdout, cmd.Stderr = out, os.Stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			st = append(st, 0)
+		case errors.As(err, &ee):
+			st = append(st, ee.ExitCode())
+		default:
+			fmt.Fprintln(os.Stderr, "kvmrun:", err)
+			st = append(st, -1)
+		}
+	}
+	return st
+}

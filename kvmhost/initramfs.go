@@ -1,0 +1,141 @@
+package kvmhost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// marker starts every control line /init writes on the console.
+const marker = "@@kvmhost@@"
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// initScript is the guest's /init: a busybox shell script that prepares
+// the guest, loads KVM, runs each command with stdout on ttyS1 and stderr
+// on the console, reports each exit status with a marker, drains both
+// serial ports and powers off.
+func initScript(k *Kernel, cmds []Command) string {
+	var b strings.Builder
+	b.WriteString(`#!/bin/busybox sh
+/bin/busybox mkdir -p /proc /sys /dev /tmp /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp TMPDIR=/tmp MMVM_REQUIRE_KVM=1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t tmpfs tmpfs /tmp
+M=` + marker + `
+up() { cut -d' ' -f1 /proc/uptime; }
+# Block until the serial port's output is sent: stty applies settings with
+# TCSADRAIN, so setting them to what they are waits for the drain.
+drain() { stty -F "$1" "$(stty -F "$1" -g)" 2>/dev/null; }
+bye() { drain /dev/ttyS1; echo "$M done $(up)"; drain /dev/ttyS0; poweroff -f; sleep 5; }
+fail() { echo "$M fail $*"; dmesg | tail -n 25; bye; }
+stty -F /dev/ttyS0 raw -echo 2>/dev/null
+stty -F /dev/ttyS1 raw -echo 2>/dev/null || fail "no second serial port (ttyS1)"
+echo "$M init $(up)"
+dmesg -n 1
+`)
+	for _, m := range k.Modules {
+		name := filepath.Base(m)
+		fmt.Fprintf(&b, "insmod /lib/modules/%s || fail \"insmod %s refused to load\"\n", name, name)
+	}
+	b.WriteString(`i=0
+while [ ! -c /dev/kvm ]; do
+	i=$((i+1)); [ $i -gt 200 ] && fail "/dev/kvm did not appear within 10s of loading the modules"
+	sleep 0.05
+done
+echo "$M kvm $(up)"
+`)
+	for i, c := range cmds {
+		dir := c.Dir
+		if dir == "" {
+			dir = "/"
+		}
+		line := "cd " + shellQuote(dir) + " && "
+		if len(c.Env) > 0 {
+			line += "env"
+			for _, e := range c.Env {
+				line += " " + shellQuote(e)
+			}
+			line += " "
+		}
+		line += shellQuote(c.Path)
+		for _, a := range c.Args {
+			line += " " + shellQuote(a)
+		}
+		fmt.Fprintf(&b, "echo \"$M start %d $(up)\"\n(%s) </dev/null >/dev/ttyS1 2>/dev/console\nst=$?\ndrain /dev/ttyS1\necho \"$M exit %d $st $(up)\"\n",
+			i, line, i)
+	}
+	b.WriteString("bye\n")
+	return b.String()
+}
+
+// stageFile is one file of the initramfs: its guest path and host source
+// (or, with Data set, its contents).
+type stageFile struct {
+	guest string
+	host  string
+	data  []byte
+	mode  os.FileMode
+}
+
+// buildInitramfs writes an uncompressed newc cpio archive of files to out.
+// It is not compressed: QEMU loads it straight into guest memory, and
+// gunzip under TCG emulation would cost seconds for our test binaries.
+func buildInitramfs(ctx context.Context, stage, out string, files []stageFile) error {
+	dirs := map[string]bool{}
+	var names []string
+	for _, f := range files {
+		rel := strings.TrimPrefix(path.Clean("/"+f.guest), "/")
+		if rel == "" || rel == "." {
+			return fmt.Errorf("kvmhost: bad guest path %q", f.guest)
+		}
+		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+			dirs[d] = true
+		}
+		dst := filepath.Join(stage, filepath.FromSlash(rel))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		var err error
+		if f.data != nil {
+			err = os.WriteFile(dst, f.data, f.mode)
+		} else {
+			err = linkOrCopy(f.host, dst, f.mode)
+		}
+		if err != nil {
+			return fmt.Errorf("kvmhost: staging %s: %w", f.guest, err)
+		}
+		names = append(names, rel)
+	}
+	for d := range dirs {
+		names = append(names, d)
+	}
+	sort.Strings(names) // parents before children
+	o, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	defer o.Close()
+	var stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "cpio", "-o", "-H", "newc", "--quiet")
+	cmd.Dir = stage
+	cmd.Stdin = strings.NewReader(strings.Join(names, "\n") + "\n")
+	cmd.Stdout = o
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("kvmhost: cpio: %w: %s", err, stderr.String())
+	}
+	return o.Close()
+}
