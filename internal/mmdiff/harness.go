@@ -1,0 +1,174 @@
+package mmdiff
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config describes one differential run.
+type Config struct {
+	// NewSystem returns a fresh system under test with an empty window;
+	// it is called again for every replay while shrinking. A system that
+	// is an io.Closer is closed after use.
+	NewSystem func() (System, error)
+	Options   Options
+	Seed      uint64
+	Ops       int
+	// ShrinkTime bounds the time spent shrinking a divergence (0: 60 s).
+	ShrinkTime time.Duration
+	// Accept, if set, limits the generated operations to those it accepts
+	// (for systems that implement only part of the calls).
+	Accept func(Op) bool
+}
+
+// Result is the outcome of a run.
+type Result struct {
+	Ops        int         // operations run on both sides
+	Divergence *Divergence // the first one, or nil
+	// Reproducer is the shrunk sequence that still diverges, with the
+	// divergence it shows.
+	Reproducer      []Op
+	ReproDivergence *Divergence
+}
+
+// Report formats r for a test log.
+func (r Result) Report() string {
+	if r.Divergence == nil {
+		return fmt.Sprintf("%d operations, 0 divergences", r.Ops)
+	}
+	s := fmt.Sprintf("%d operations, divergence at %v\n", r.Ops, r.Divergence)
+	if r.Reproducer != nil {
+		s += fmt.Sprintf("minimal reproducer (%d ops), diverging at %v:\n[]mmdiff.Op{\n%s}\n", len(r.Reproducer), r.ReproDivergence, Listing(r.Reproducer))
+	}
+	return s
+}
+
+// Run generates cfg.Ops operations from cfg.Seed, runs them on the host
+// and the system, and shrinks the first divergence.
+func Run(h *Host, cfg Config) (Result, error) {
+	return RunSource(h, cfg, NewRandSource(cfg.Seed), cfg.Ops)
+}
+
+// RunSource is Run with the generator's choices taken from src (for
+// fuzzing: a ByteSource ends the run when it is exhausted).
+func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
+	var res Result
+	sys, err := cfg.NewSystem()
+	if err != nil {
+		return res, err
+	}
+	defer closeSystem(sys)
+	r, err := NewRunner(h, sys, cfg.Options)
+	if err != nil {
+		return res, err
+	}
+	gen := NewGen(src)
+	bs, _ := src.(*ByteSource)
+	var ops []Op
+	for i := 0; i < maxOps && (bs == nil || !bs.Exhausted()); i++ {
+		locked, _ := h.LockedBytes()
+		op := gen.Next(r.Layout(), locked)
+		for try := 0; cfg.Accept != nil && !cfg.Accept(op) && try < 1000; try++ {
+			op = gen.Next(r.Layout(), locked)
+		}
+		if cfg.Accept != nil && !cfg.Accept(op) {
+			continue
+		}
+		ops = append(ops, op)
+		d, err := r.Step(i, op)
+		res.Ops++
+		if err != nil {
+			return res, err
+		}
+		if d != nil {
+			res.Divergence = d
+			break
+		}
+	}
+	if res.Divergence == nil {
+		if d := r.Sweep(len(ops)); d != nil {
+			res.Divergence = d
+		}
+	}
+	if res.Divergence != nil {
+		closeSystem(sys)
+		res.Reproducer, res.ReproDivergence, err = Shrink(h, cfg, ops[:min(res.Divergence.Index+1, len(ops))])
+	}
+	return res, err
+}
+
+// Replay runs ops from an empty window on the host and a fresh system,
+// sweeping all contents at the end, and returns the first divergence.
+func Replay(h *Host, cfg Config, ops []Op) (*Divergence, error) {
+	sys, err := cfg.NewSystem()
+	if err != nil {
+		return nil, err
+	}
+	defer closeSystem(sys)
+	opts := cfg.Options
+	if len(ops) <= 300 {
+		opts.SweepEvery = 1
+	}
+	r, err := NewRunner(h, sys, opts)
+	if err != nil {
+		return nil, err
+	}
+	for i, op := range ops {
+		if d, err := r.Step(i, op); d != nil || err != nil {
+			return d, err
+		}
+	}
+	return r.Sweep(len(ops)), nil
+}
+
+// Shrink delta-debugs ops (ddmin over complements of chunks) to a short
+// sequence that still diverges, within cfg.ShrinkTime.
+func Shrink(h *Host, cfg Config, ops []Op) ([]Op, *Divergence, error) {
+	limit := cfg.ShrinkTime
+	if limit == 0 {
+		limit = 60 * time.Second
+	}
+	deadline := time.Now().Add(limit)
+	var herr error
+	fails := func(cand []Op) *Divergence {
+		if herr != nil {
+			return nil
+		}
+		d, err := Replay(h, cfg, cand)
+		if err != nil {
+			herr = err
+		}
+		return d
+	}
+	last := fails(ops)
+	if last == nil {
+		return nil, nil, herr
+	}
+	ops = ops[:min(last.Index+1, len(ops))]
+	n := 2
+	for len(ops) >= 2 && time.Now().Before(deadline) {
+		chunk := (len(ops) + n - 1) / n
+		reduced := false
+		for lo := 0; lo < len(ops) && time.Now().Before(deadline); lo += chunk {
+			hi := min(lo+chunk, len(ops))
+			cand := append(append([]Op(nil), ops[:lo]...), ops[hi:]...)
+			if d := fails(cand); d != nil {
+				last = d
+				ops = cand[:min(d.Index+1, len(cand))]
+				if d.Index < 0 || d.Index >= len(cand) { // found by the final sweep
+					ops = cand
+				}
+				n = max(n-1, 2)
+				reduced = true
+				break
+			}
+		}
+		if !reduced {
+			if n >= len(ops) {
+				break
+			}
+			n = min(2*n, len(ops))
+		}
+	}
+	return ops, last, herr
+}

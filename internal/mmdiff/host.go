@@ -1,0 +1,430 @@
+package mmdiff
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// The window: every host operation stays inside [Base, Base+Size). Base
+// lies in a part of the x86-64 user address space that neither Go's heap
+// (arena hints at 0x00c0<<32 + n TiB), the race detector's shadow and
+// metadata (0x2000.. to 0x4000<<32) nor the top-down mmap area (below the
+// stack, near 0x7fxx<<32) use; NewHost checks that it is free.
+const (
+	Base uint64 = 0x4200_0000_0000
+	Size uint64 = 256 << 20
+
+	pageSize = 4096
+	// taskSize is Linux's x86-64 TASK_SIZE with 4-level paging: no vma
+	// lies at or above it.
+	taskSize uint64 = 1<<47 - pageSize
+	// lowLimit bounds the low addresses the generator uses as hostile
+	// arguments; nothing is ever mapped below it (vm.mmap_min_addr and the
+	// executable's load address are above).
+	lowLimit uint64 = 0x10000
+	// guardSize is the PROT_NONE shared mapping at each end of the window,
+	// so that an mremap growing in place or a hint cannot leave it (the
+	// system under test has the window's ends as its own limits).
+	guardSize = pageSize
+
+	madvSoftOffline = 101
+)
+
+// ErrUnsafe is returned for an operation that could reach memory outside
+// the window on the host; the generator never makes one.
+var ErrUnsafe = errors.New("mmdiff: operation could touch host memory outside the window")
+
+var hostInUse sync.Mutex
+
+// Host drives the test process's own memory manager within the window.
+// Only one Host exists at a time (the window is fixed); Close releases it.
+type Host struct {
+	mapsFD   int
+	statusFD int
+	buf      []byte
+	closed   bool
+}
+
+var _ System = (*Host)(nil)
+
+// NewHost checks that the window and its guards are free in
+// /proc/self/maps and maps the guards.
+func NewHost() (*Host, error) {
+	if !hostInUse.TryLock() {
+		return nil, errors.New("mmdiff: another Host holds the window")
+	}
+	h := &Host{mapsFD: -1, statusFD: -1, buf: make([]byte, 64<<10)}
+	if err := h.open(); err != nil {
+		h.closeFDs()
+		hostInUse.Unlock()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Host) open() error {
+	var err error
+	if h.mapsFD, err = unix.Open("/proc/self/maps", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("mmdiff: open /proc/self/maps: %w", err)
+	}
+	if h.statusFD, err = unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
+		return fmt.Errorf("mmdiff: open /proc/self/status: %w", err)
+	}
+	text, err := h.readProc(h.mapsFD)
+	if err != nil {
+		return err
+	}
+	busy, err := ParseMaps(text, 0, lowLimit)
+	if err != nil {
+		return err
+	}
+	near, err := ParseMaps(text, Base-guardSize, Base+Size+guardSize)
+	if err != nil {
+		return err
+	}
+	if len(busy)+len(near) != 0 {
+		return fmt.Errorf("mmdiff: the window or the low hostile range is in use:\n%s%s", FormatLayout(busy), FormatLayout(near))
+	}
+	for _, g := range []uint64{Base - guardSize, Base + Size} {
+		if _, e := rawMMap(g, guardSize, unix.PROT_NONE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, -1, 0); e != 0 {
+			return fmt.Errorf("mmdiff: map the window's guard at %#x: %w", g, e)
+		}
+	}
+	return nil
+}
+
+// Reset unmaps everything in the window (which also unlocks it).
+func (h *Host) Reset() error {
+	if _, _, e := unix.RawSyscall(unix.SYS_MUNMAP, uintptr(Base), uintptr(Size), 0); e != 0 {
+		return fmt.Errorf("mmdiff: unmap the window: %w", e)
+	}
+	ms, err := h.Layout()
+	if err != nil {
+		return err
+	}
+	if len(ms) != 0 {
+		return fmt.Errorf("mmdiff: window not empty after reset:\n%s", FormatLayout(ms))
+	}
+	return nil
+}
+
+// Close unmaps the window and its guards and lets another Host exist.
+func (h *Host) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	defer hostInUse.Unlock()
+	_, _, e := unix.RawSyscall(unix.SYS_MUNMAP, uintptr(Base-guardSize), uintptr(Size+2*guardSize), 0)
+	h.closeFDs()
+	if e != 0 {
+		return fmt.Errorf("mmdiff: unmap the window: %w", e)
+	}
+	return nil
+}
+
+func (h *Host) closeFDs() {
+	for _, fd := range []*int{&h.mapsFD, &h.statusFD} {
+		if *fd >= 0 {
+			unix.Close(*fd)
+			*fd = -1
+		}
+	}
+}
+
+// readProc reads a whole /proc file from offset 0 into h.buf, growing it
+// as needed.
+func (h *Host) readProc(fd int) ([]byte, error) {
+	for {
+		n := 0
+		for {
+			m, err := unix.Pread(fd, h.buf[n:], int64(n))
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return nil, fmt.Errorf("mmdiff: read /proc: %w", err)
+			}
+			if m == 0 {
+				return h.buf[:n], nil
+			}
+			n += m
+			if n == len(h.buf) {
+				break
+			}
+		}
+		h.buf = make([]byte, 2*len(h.buf))
+	}
+}
+
+// Layout returns the host's mappings within the window.
+func (h *Host) Layout() ([]Mapping, error) {
+	text, err := h.readProc(h.mapsFD)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMaps(text, Base, Base+Size)
+}
+
+// LockedBytes returns the process's VmLck; the window holds the only
+// locked memory of the test process.
+func (h *Host) LockedBytes() (uint64, bool) {
+	text, err := h.readProc(h.statusFD)
+	if err != nil {
+		return 0, false
+	}
+	i := bytes.Index(text, []byte("VmLck:"))
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(text[i+len("VmLck:"):])
+	if len(f) < 1 {
+		return 0, false
+	}
+	kb, err := strconv.ParseUint(string(f[0]), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return kb << 10, true
+}
+
+func rawMMap(addr, length uint64, prot, flags, fd int, off uint64) (uint64, unix.Errno) {
+	r, _, e := unix.RawSyscall6(unix.SYS_MMAP, uintptr(addr), uintptr(length), uintptr(prot), uintptr(flags), uintptr(fd), uintptr(off))
+	if e != 0 {
+		return 0, e
+	}
+	return uint64(r), 0
+}
+
+func errnoOf(_, _ uintptr, e unix.Errno) unix.Errno { return e }
+
+// MMap is mmap(2) on the host. A mapping Linux places outside the window
+// (no hint, or a hint it could not honour) is left there for the caller to
+// Relocate.
+func (h *Host) MMap(addr, length uint64, prot, flags, fd int, off uint64) (uint64, unix.Errno) {
+	mustBeSafe(MMap(addr, length, prot, flags, fd, off))
+	return rawMMap(addr, length, prot, flags, fd, off)
+}
+
+// MUnmap is munmap(2) on the host.
+func (h *Host) MUnmap(addr, length uint64) unix.Errno {
+	mustBeSafe(MUnmap(addr, length))
+	return errnoOf(unix.RawSyscall(unix.SYS_MUNMAP, uintptr(addr), uintptr(length), 0))
+}
+
+// MRemap is mremap(2) on the host; a moved mapping may land outside the
+// window, for the caller to Relocate.
+func (h *Host) MRemap(oldAddr, oldLen, newLen uint64, flags int, newAddr uint64) (uint64, unix.Errno) {
+	mustBeSafe(MRemap(oldAddr, oldLen, newLen, flags, newAddr))
+	r, _, e := unix.RawSyscall6(unix.SYS_MREMAP, uintptr(oldAddr), uintptr(oldLen), uintptr(newLen), uintptr(flags), uintptr(newAddr), 0)
+	if e != 0 {
+		return 0, e
+	}
+	return uint64(r), 0
+}
+
+// MProtect is mprotect(2) on the host.
+func (h *Host) MProtect(addr, length uint64, prot int) unix.Errno {
+	mustBeSafe(MProtect(addr, length, prot))
+	return errnoOf(unix.RawSyscall(unix.SYS_MPROTECT, uintptr(addr), uintptr(length), uintptr(prot)))
+}
+
+// Madvise is madvise(2) on the host.
+func (h *Host) Madvise(addr, length uint64, advice int) unix.Errno {
+	mustBeSafe(Madvise(addr, length, advice))
+	return errnoOf(unix.RawSyscall(unix.SYS_MADVISE, uintptr(addr), uintptr(length), uintptr(advice)))
+}
+
+// MLock is mlock2(2) on the host.
+func (h *Host) MLock(addr, length uint64, flags int) unix.Errno {
+	mustBeSafe(MLock(addr, length, flags))
+	return errnoOf(unix.RawSyscall(unix.SYS_MLOCK2, uintptr(addr), uintptr(length), uintptr(flags)))
+}
+
+// MUnlock is munlock(2) on the host.
+func (h *Host) MUnlock(addr, length uint64) unix.Errno {
+	mustBeSafe(MUnlock(addr, length))
+	return errnoOf(unix.RawSyscall(unix.SYS_MUNLOCK, uintptr(addr), uintptr(length), 0))
+}
+
+// MSync is msync(2) on the host.
+func (h *Host) MSync(addr, length uint64, flags int) unix.Errno {
+	mustBeSafe(MSync(addr, length, flags))
+	return errnoOf(unix.RawSyscall(unix.SYS_MSYNC, uintptr(addr), uintptr(length), uintptr(flags)))
+}
+
+// MinCore is mincore(2) on the host.
+func (h *Host) MinCore(addr, length uint64, vec []byte) unix.Errno {
+	mustBeSafe(MinCore(addr, length))
+	if len(vec) < VecLen(addr, length) {
+		panic("mmdiff: mincore vector too short")
+	}
+	return errnoOf(unix.RawSyscall(unix.SYS_MINCORE, uintptr(addr), uintptr(length), uintptr(unsafe.Pointer(&vec[0]))))
+}
+
+// Relocate moves the host mapping [from, from+length) to [to, to+length)
+// with mremap(MREMAP_FIXED): it puts a mapping Linux placed outside the
+// window where the system under test placed it. The caller has checked
+// that the destination is free.
+func (h *Host) Relocate(from, length, to uint64) error {
+	if !inWindow(to, length) {
+		return fmt.Errorf("mmdiff: relocate to [%#x, +%#x): %w", to, length, ErrUnsafe)
+	}
+	r, _, e := unix.RawSyscall6(unix.SYS_MREMAP, uintptr(from), uintptr(length), uintptr(length), unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uintptr(to), 0)
+	if e != 0 {
+		return fmt.Errorf("mmdiff: relocate [%#x, +%#x) to %#x: %w", from, length, to, e)
+	}
+	if uint64(r) != to {
+		return fmt.Errorf("mmdiff: relocate to %#x landed at %#x", to, r)
+	}
+	return nil
+}
+
+// CopyOut writes src at addr, page by page, while the host's layout says
+// the page is writable.
+func (h *Host) CopyOut(addr uint64, src []byte) (int, unix.Errno) {
+	return h.copy(addr, src, true)
+}
+
+// CopyIn reads into dst from addr, page by page, while the host's layout
+// says the page is readable (on x86-64 any of r, w, x makes it so).
+func (h *Host) CopyIn(addr uint64, dst []byte) (int, unix.Errno) {
+	return h.copy(addr, dst, false)
+}
+
+func (h *Host) copy(addr uint64, b []byte, write bool) (int, unix.Errno) {
+	if !inWindow(addr, uint64(len(b))) {
+		return 0, unix.EFAULT
+	}
+	ms, err := h.Layout()
+	if err != nil {
+		panic(err)
+	}
+	return h.copyWith(ms, addr, b, write)
+}
+
+// copyWith is copy with the host's current layout already read.
+func (h *Host) copyWith(ms []Mapping, addr uint64, b []byte, write bool) (int, unix.Errno) {
+	if !inWindow(addr, uint64(len(b))) {
+		return 0, unix.EFAULT
+	}
+	done := 0
+	for done < len(b) {
+		a := addr + uint64(done)
+		m, ok := find(ms, a)
+		if !ok || (write && !m.Perms.Write) || (!write && !m.Perms.Effective().Read) {
+			return done, unix.EFAULT
+		}
+		n := int(min(uint64(len(b)-done), m.End-a))
+		if err := hostAccess(a, b[done:done+n], write); err != nil {
+			panic(fmt.Sprintf("mmdiff: host layout said [%#x, +%#x) allows the access, but: %v", a, n, err))
+		}
+		done += n
+	}
+	return done, 0
+}
+
+// hostAccess copies between b and host memory at addr. A fault (the layout
+// lied, or a harness bug) comes back as an error instead of killing the
+// test.
+func hostAccess(addr uint64, b []byte, write bool) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("fault: %v", r)
+		}
+	}()
+	mem := hostBytes(addr, len(b))
+	if write {
+		copy(mem, b)
+	} else {
+		copy(b, mem)
+	}
+	return nil
+}
+
+// hostBytes views n bytes of the host's memory at addr. The memory is
+// outside Go's heap, so the garbage collector and race detector ignore it.
+func hostBytes(addr uint64, n int) []byte {
+	p := uintptr(addr)
+	return unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&p))), n)
+}
+
+func mustBeSafe(op Op) {
+	if err := Safe(op); err != nil {
+		panic(fmt.Sprintf("%v: %v", op, err))
+	}
+}
+
+// Safe reports whether op can run on the host without reaching memory
+// outside the window. Each address range an op names must be inside the
+// window, or be one Linux rejects or finds empty before walking into
+// anything: a range whose page-rounded end wraps past 2^64, a range at or
+// above TASK_SIZE, or (except for mappings at fixed addresses, which root
+// may create there) a range below lowLimit.
+func Safe(op Op) error {
+	switch op.Kind {
+	case KindMMap:
+		if op.Flags&(unix.MAP_FIXED|unix.MAP_FIXED_NOREPLACE) != 0 && !safeRange(op.Addr, op.Len, false) {
+			return ErrUnsafe
+		}
+		if op.Flags&unix.MAP_ANONYMOUS == 0 && op.FD != -1 {
+			return ErrUnsafe // only anonymous memory: never map the test's own files
+		}
+		if op.Flags&0x40 != 0 { // MAP_32BIT: placement below 2 GiB
+			return ErrUnsafe
+		}
+	case KindMRemap:
+		if !safeRange(op.Addr, op.Len, true) {
+			return ErrUnsafe
+		}
+		if op.Flags&unix.MREMAP_FIXED != 0 && !safeRange(op.NewAddr, op.NewLen, false) {
+			return ErrUnsafe
+		}
+	case KindWrite, KindRead:
+		if !inWindow(op.Addr, op.Len) || op.Len > 16<<20 {
+			return ErrUnsafe
+		}
+	case KindMadvise:
+		switch op.Flags {
+		case unix.MADV_HWPOISON, madvSoftOffline:
+			return ErrUnsafe
+		}
+		fallthrough
+	default:
+		if !safeRange(op.Addr, op.Len, true) {
+			return ErrUnsafe
+		}
+	}
+	return nil
+}
+
+func safeRange(addr, length uint64, lowOK bool) bool {
+	if length == 0 || inWindow(addr, length) {
+		return true
+	}
+	if addr >= taskSize {
+		return true
+	}
+	// addr+length past 2^64 (so the page-rounded end wraps too): every
+	// call rejects it before looking at a vma.
+	if length > math.MaxUint64-addr {
+		return true
+	}
+	return lowOK && addr < lowLimit && addr+length <= lowLimit
+}
+
+// inWindow reports whether [addr, addr+length), page-rounded, lies in the
+// window.
+func inWindow(addr, length uint64) bool {
+	return addr >= Base && addr < Base+Size && length <= Base+Size-addr &&
+		(addr+length+pageSize-1)&^(pageSize-1) <= Base+Size
+}

@@ -1,0 +1,431 @@
+package mmdiff
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+
+	"golang.org/x/sys/unix"
+)
+
+// Options relax or tighten the comparison where a memory manager may
+// legitimately differ from Linux (see Differences).
+type Options struct {
+	// SharedObjects compares the offset into the shared object of shared
+	// mappings (and keeps mappings of different objects apart when
+	// coalescing); set it when the system reports offsets and distinct
+	// inodes per shared object as Linux does.
+	SharedObjects bool
+	// FreeDiscards says the system drops MADV_FREE'd private pages at
+	// once (they read as zero). Linux drops them only under memory
+	// pressure, so the host is made to do the same with MADV_DONTNEED on
+	// exactly the vmas MADV_FREE processed. If false, the system must keep
+	// the contents, as Linux does without pressure.
+	FreeDiscards bool
+	// CheckLocked compares the system's locked bytes with the host's VmLck.
+	CheckLocked bool
+	// SweepEvery compares up to 512 random readable pages of the window
+	// after each SweepEvery operations (0: 256), and all of them at the end
+	// of a run; the pages an operation names and a few random ones are
+	// compared after every operation.
+	SweepEvery int
+}
+
+// Divergence is a difference between the host and the system under test.
+type Divergence struct {
+	Index int // of the operation after which it showed
+	Op    Op
+	What  string
+}
+
+func (d *Divergence) Error() string {
+	return fmt.Sprintf("op %d %v: %s", d.Index, d.Op, d.What)
+}
+
+// Runner applies operations to the host and a system and compares them.
+type Runner struct {
+	Host *Host
+	Sys  System
+	Opts Options
+
+	layout []Mapping // the host's layout after the last step
+	sample *rand.Rand
+	steps  int
+}
+
+// NewRunner starts a comparison from an empty window on both sides.
+func NewRunner(h *Host, sys System, opts Options) (*Runner, error) {
+	if opts.SweepEvery <= 0 {
+		opts.SweepEvery = 256
+	}
+	if err := h.Reset(); err != nil {
+		return nil, err
+	}
+	r := &Runner{Host: h, Sys: sys, Opts: opts, sample: rand.New(rand.NewPCG(1, 2))}
+	if d, err := r.compareLayout(-1, Op{}); d != nil || err != nil {
+		if err == nil {
+			err = fmt.Errorf("mmdiff: the system's window is not empty at start: %s", d.What)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// Layout returns the host's layout after the last step (for generators).
+func (r *Runner) Layout() []Mapping { return r.layout }
+
+// Step runs op on both sides and compares results, layout, locked bytes
+// and contents. It returns a Divergence, or an error if the harness itself
+// failed.
+func (r *Runner) Step(i int, op Op) (*Divergence, error) {
+	if err := Safe(op); err != nil {
+		return nil, fmt.Errorf("op %d %v: %w", i, op, err)
+	}
+	r.steps++
+	div := func(format string, args ...any) *Divergence {
+		return &Divergence{Index: i, Op: op, What: fmt.Sprintf(format, args...)}
+	}
+	pre := r.layout
+	var touched [][2]uint64 // ranges whose contents to compare
+	touched = append(touched, [2]uint64{op.Addr, op.Len})
+	switch op.Kind {
+	case KindMMap:
+		hr, he := r.Host.MMap(op.Addr, op.Len, op.Prot, op.Flags, op.FD, op.Off)
+		sr, se := r.Sys.MMap(op.Addr, op.Len, op.Prot, op.Flags, op.FD, op.Off)
+		if d := r.placed(div, pre, hr, he, sr, se, op.Len, op.Addr); d != nil {
+			return d, nil
+		}
+		touched = append(touched, [2]uint64{sr, op.Len})
+	case KindMRemap:
+		hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+		sr, se := r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+		if d := r.placed(div, pre, hr, he, sr, se, op.NewLen, 0); d != nil {
+			return d, nil
+		}
+		touched = append(touched, [2]uint64{sr, op.NewLen})
+	case KindMUnmap:
+		if he, se := r.Host.MUnmap(op.Addr, op.Len), r.Sys.MUnmap(op.Addr, op.Len); he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+	case KindMProtect:
+		if he, se := r.Host.MProtect(op.Addr, op.Len, op.Prot), r.Sys.MProtect(op.Addr, op.Len, op.Prot); he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+	case KindMadvise:
+		he := r.Host.Madvise(op.Addr, op.Len, op.Flags)
+		se := r.Sys.Madvise(op.Addr, op.Len, op.Flags)
+		if he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+		if op.Flags == unix.MADV_FREE && r.Opts.FreeDiscards {
+			r.discardFreed(pre, op, he)
+		}
+	case KindMLock:
+		if he, se := r.Host.MLock(op.Addr, op.Len, op.Flags), r.Sys.MLock(op.Addr, op.Len, op.Flags); he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+	case KindMUnlock:
+		if he, se := r.Host.MUnlock(op.Addr, op.Len), r.Sys.MUnlock(op.Addr, op.Len); he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+	case KindMSync:
+		if he, se := r.Host.MSync(op.Addr, op.Len, op.Flags), r.Sys.MSync(op.Addr, op.Len, op.Flags); he != se {
+			return div("errno: host %s, system %s", errName(he), errName(se)), nil
+		}
+	case KindMinCore:
+		if d := r.mincore(div, op); d != nil {
+			return d, nil
+		}
+	case KindWrite:
+		data := Pattern(op.Seed, op.Len)
+		hn, he := r.Host.CopyOut(op.Addr, data)
+		sn, se := r.Sys.CopyOut(op.Addr, data)
+		if hn != sn || he != se {
+			return div("write: host wrote %d (%s), system %d (%s)", hn, errName(he), sn, errName(se)), nil
+		}
+	case KindRead:
+		hb, sb := make([]byte, op.Len), make([]byte, op.Len)
+		hn, he := r.Host.CopyIn(op.Addr, hb)
+		sn, se := r.Sys.CopyIn(op.Addr, sb)
+		if hn != sn || he != se {
+			return div("read: host read %d (%s), system %d (%s)", hn, errName(he), sn, errName(se)), nil
+		}
+		if j := firstDiff(hb[:hn], sb[:sn]); j >= 0 {
+			return div("read: byte %#x (address %#x) is %#x on the host, %#x on the system", j, op.Addr+uint64(j), hb[j], sb[j]), nil
+		}
+	default:
+		return nil, fmt.Errorf("mmdiff: unknown op kind %v", op.Kind)
+	}
+	if d, err := r.compareLayout(i, op); d != nil || err != nil {
+		return d, err
+	}
+	if r.Opts.CheckLocked {
+		hl, hok := r.Host.LockedBytes()
+		sl, sok := r.Sys.LockedBytes()
+		if hok && sok && hl != sl {
+			return div("locked bytes: host %#x, system %#x", hl, sl), nil
+		}
+	}
+	random := 4
+	if r.steps%r.Opts.SweepEvery == 0 {
+		random = 512
+	}
+	pages := r.pagesToCompare(touched, random, false)
+	return r.compareContents(div, pages), nil
+}
+
+// placed compares the outcome of a call that returns an address. Linux
+// places a mapping without a usable hint top-down from its mmap base,
+// outside the window; then the system's choice must be a legal one (in the
+// window, page-aligned, not overlapping anything, not the refused hint)
+// and the host's mapping is moved there so that both go on identical.
+func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr uint64, he unix.Errno, sr uint64, se unix.Errno, length, hint uint64) *Divergence {
+	if he != se {
+		if he == 0 && !inWindow(hr, length) {
+			_ = r.Host.unmapOutside(hr, length)
+		}
+		return div("errno: host %s, system %s", errName(he), errName(se))
+	}
+	if he != 0 {
+		return nil
+	}
+	n := (length + pageSize - 1) &^ (pageSize - 1)
+	if inWindow(hr, n) {
+		if sr != hr {
+			return div("address: host %#x, system %#x", hr, sr)
+		}
+		return nil
+	}
+	var why string
+	switch {
+	case sr%pageSize != 0 || !inWindow(sr, n):
+		why = "outside the window or unaligned"
+	case !isFree(pre, sr, n):
+		why = "over an existing mapping"
+	case hint != 0 && (sr == hint&^(pageSize-1)):
+		why = "at the hint, which Linux could not use"
+	}
+	if why != "" {
+		_ = r.Host.unmapOutside(hr, n)
+		return div("address: host placed it outside the window (%#x); the system's %#x is %s", hr, sr, why)
+	}
+	if err := r.Host.Relocate(hr, n, sr); err != nil {
+		_ = r.Host.unmapOutside(hr, n)
+		return div("harness: %v", err)
+	}
+	return nil
+}
+
+// discardFreed mirrors an immediate discard of MADV_FREE'd pages on the
+// host: MADV_DONTNEED on each vma MADV_FREE processed, in order, up to the
+// first one it refused.
+func (r *Runner) discardFreed(pre []Mapping, op Op, he unix.Errno) {
+	if he == 0 || he == unix.ENOMEM {
+		r.Host.Madvise(op.Addr, op.Len, unix.MADV_DONTNEED)
+		return
+	}
+	end := op.Addr + op.Len
+	for _, m := range pre {
+		s, e := max(m.Start, op.Addr), min(m.End, end)
+		if s >= e {
+			continue
+		}
+		if r.Host.Madvise(s, e-s, unix.MADV_FREE) != 0 {
+			return
+		}
+		r.Host.Madvise(s, e-s, unix.MADV_DONTNEED)
+	}
+}
+
+// mincore compares what is deterministic: the errno, that no byte has
+// bits beyond bit 0, and that a page holding non-zero data is resident on
+// both sides. Which other pages are resident depends on fault-around and
+// reclaim, so it is not compared.
+func (r *Runner) mincore(div func(string, ...any) *Divergence, op Op) *Divergence {
+	n := VecLen(op.Addr, op.Len)
+	hv, sv := make([]byte, n), make([]byte, n)
+	he, se := r.Host.MinCore(op.Addr, op.Len, hv), r.Sys.MinCore(op.Addr, op.Len, sv)
+	if he != se {
+		return div("errno: host %s, system %s", errName(he), errName(se))
+	}
+	if he != 0 {
+		return nil
+	}
+	pages := int((op.Len + pageSize - 1) / pageSize)
+	page := make([]byte, pageSize)
+	for j := 0; j < pages && j < n; j++ {
+		if sv[j]&^1 != 0 {
+			return div("mincore: page %d has byte %#x on the system", j, sv[j])
+		}
+		a := op.Addr + uint64(j)*pageSize
+		if k, _ := r.Host.copyWith(r.layout, a, page, false); k == pageSize && !allZero(page) && sv[j]&1 == 0 {
+			return div("mincore: page %#x holds data but the system says it is not resident", a)
+		}
+	}
+	return nil
+}
+
+func (r *Runner) compareLayout(i int, op Op) (*Divergence, error) {
+	hl, err := r.Host.Layout()
+	if err != nil {
+		return nil, err
+	}
+	r.layout = hl
+	sl, err := r.Sys.Layout()
+	if err != nil {
+		return &Divergence{Index: i, Op: op, What: fmt.Sprintf("system layout: %v", err)}, nil
+	}
+	hc, sc := Coalesce(hl, r.Opts.SharedObjects), Coalesce(sl, r.Opts.SharedObjects)
+	if !equalLayouts(hc, sc) {
+		return &Divergence{Index: i, Op: op, What: fmt.Sprintf("layout differs\nhost:\n%ssystem:\n%s", FormatLayout(hc), FormatLayout(sc))}, nil
+	}
+	return nil, nil
+}
+
+func equalLayouts(a, b []Mapping) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// pagesToCompare returns readable pages of the host layout: those in the
+// touched ranges (at most 32 from each end of each) and random ones, or
+// all of them.
+func (r *Runner) pagesToCompare(touched [][2]uint64, random int, all bool) []uint64 {
+	var readable []Mapping
+	total := uint64(0)
+	for _, m := range r.layout {
+		if m.Perms.Effective().Read {
+			readable = append(readable, m)
+			total += (m.End - m.Start) / pageSize
+		}
+	}
+	var pages []uint64
+	if all {
+		for _, m := range readable {
+			for a := m.Start; a < m.End; a += pageSize {
+				pages = append(pages, a)
+			}
+		}
+		return pages
+	}
+	seen := map[uint64]bool{}
+	add := func(a uint64) {
+		if _, ok := find(readable, a); ok && !seen[a] {
+			seen[a] = true
+			pages = append(pages, a)
+		}
+	}
+	for _, t := range touched {
+		a, n := t[0]&^(pageSize-1), t[1]
+		if !inWindow(a, n) {
+			continue
+		}
+		np := (n + t[0] - a + pageSize - 1) / pageSize
+		for j := uint64(0); j < np; j++ {
+			if j == 32 && np > 64 {
+				j = np - 32
+			}
+			add(a + j*pageSize)
+		}
+	}
+	for k := 0; k < random && total > 0; k++ {
+		j := r.sample.Uint64N(total)
+		for _, m := range readable {
+			np := (m.End - m.Start) / pageSize
+			if j < np {
+				add(m.Start + j*pageSize)
+				break
+			}
+			j -= np
+		}
+	}
+	return pages
+}
+
+func (r *Runner) compareContents(div func(string, ...any) *Divergence, pages []uint64) *Divergence {
+	hb, sb := make([]byte, pageSize), make([]byte, pageSize)
+	for _, a := range pages {
+		hn, he := r.Host.copyWith(r.layout, a, hb, false)
+		if hn != pageSize {
+			return div("harness: host page %#x unreadable (%s) though its layout says readable", a, errName(he))
+		}
+		sn, se := r.Sys.CopyIn(a, sb)
+		if sn != pageSize {
+			return div("contents: page %#x is readable on the host, the system read %d bytes (%s)", a, sn, errName(se))
+		}
+		if j := firstDiff(hb, sb); j >= 0 {
+			return div("contents: byte %#x of page %#x is %#x on the host, %#x on the system", j, a, hb[j], sb[j])
+		}
+	}
+	return nil
+}
+
+// Sweep compares the contents of every readable page.
+func (r *Runner) Sweep(i int) *Divergence {
+	div := func(format string, args ...any) *Divergence {
+		return &Divergence{Index: i, What: "final sweep: " + fmt.Sprintf(format, args...)}
+	}
+	return r.compareContents(div, r.pagesToCompare(nil, 0, true))
+}
+
+// unmapOutside removes a mapping the host placed outside the window when
+// the run is over.
+func (h *Host) unmapOutside(addr, length uint64) error {
+	n := (length + pageSize - 1) &^ (pageSize - 1)
+	if inWindow(addr, n) || addr == 0 {
+		return nil
+	}
+	return errnoAsError(errnoOf(unix.RawSyscall(unix.SYS_MUNMAP, uintptr(addr), uintptr(n), 0)))
+}
+
+func errnoAsError(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+func errName(e unix.Errno) string {
+	if e == 0 {
+		return "ok"
+	}
+	if n := unix.ErrnoName(e); n != "" {
+		return n
+	}
+	return fmt.Sprintf("errno %d", int(e))
+}
+
+func firstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func closeSystem(s System) {
+	if c, ok := s.(io.Closer); ok {
+		c.Close()
+	}
+}
