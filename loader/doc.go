@@ -9,6 +9,6 @@
 // the image are copy-on-write. Every check Linux's binfmt_elf makes, and a
 // few stricter ones, happens in Load; a bad file gets one *Error whose Kind
 // names the problem, so callers can test it with errors.Is. The package
-// depends on arch, memmap and memfile only; applying a Plan to an address
-// space is the VM's job.
+// depends on arch, rangeset, memmap and memfile only (never on mm):
+// applying a Plan to an address space is the VM's job.
 package loader
