@@ -1,0 +1,190 @@
+package mm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+	"golang.org/x/sys/unix"
+)
+
+// FaultError says why a fault could not be resolved and which signal Linux
+// would deliver for it. errors.Is(err, unix.EFAULT) holds for SIGSEGV.
+type FaultError struct {
+	// Addr is the faulting address and Access the access that faulted.
+	Addr   arch.Addr
+	Access arch.AccessType
+	// Signal is SIGSEGV, SIGBUS, or SIGKILL when memory ran out (Linux's
+	// OOM killer).
+	Signal unix.Signal
+	// Code is the si_code: SEGV_MAPERR (no vma), SEGV_ACCERR (the vma
+	// forbids the access) or BUS_ADRERR.
+	Code int
+	// VMA describes the vma at Addr; nil if there is none.
+	VMA *VMAInfo
+	// Err is the underlying cause.
+	Err error
+}
+
+// Error returns the one-line crash report.
+func (e *FaultError) Error() string {
+	code := map[int]string{segvMapErr: "SEGV_MAPERR", segvAccErr: "SEGV_ACCERR"}[e.Code]
+	if e.Signal == unix.SIGBUS {
+		code = "BUS_ADRERR"
+	} else if e.Signal == unix.SIGKILL {
+		code = "out of memory"
+	}
+	where := "no mapping"
+	if e.VMA != nil {
+		where = "in " + e.VMA.String()
+	}
+	return fmt.Sprintf("%s (%s) on %s access at %v, %s: %v", unix.SignalName(e.Signal), code, accessName(e.Access), e.Addr, where, e.Err)
+}
+
+// Unwrap returns the cause.
+func (e *FaultError) Unwrap() error { return e.Err }
+
+func accessName(at arch.AccessType) string {
+	switch {
+	case at.Execute:
+		return "execute"
+	case at.Write:
+		return "write"
+	}
+	return "read"
+}
+
+// HandleUserFault resolves a guest page fault at addr for access at: it
+// finds the vma (growing a stack down if addr is just below one), checks
+// the access against it, obtains pmas (allocating a whole fault-around
+// unit of private anonymous memory, translating a Mappable, or breaking
+// copy-on-write) and maps them into the AddressSpace. On failure it
+// returns a *FaultError naming the signal Linux would deliver.
+func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) error {
+	ar := arch.AddrRange{Start: addr.RoundDown(), End: addr.RoundDown() + arch.PageSize}
+	if addr >= mm.layout.TopOfUser {
+		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvMapErr, Err: unix.EFAULT}
+	}
+	mm.mappingMu.RLock()
+	vseg := mm.vmas.FindSegment(addr)
+	if !vseg.Ok() {
+		mm.mappingMu.RUnlock()
+		if err := mm.growStack(addr, at); err != nil {
+			return err
+		}
+		mm.mappingMu.RLock()
+		vseg = mm.vmas.FindSegment(addr)
+		if !vseg.Ok() {
+			// Unmapped again by another thread in between.
+			mm.mappingMu.RUnlock()
+			return &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvMapErr, Err: unix.EFAULT}
+		}
+	}
+	defer mm.mappingMu.RUnlock()
+	v := vseg.ValuePtr()
+	if !v.effectivePerms.SupersetOf(at) {
+		info := vmaInfoLocked(mm, vseg)
+		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvAccErr, VMA: &info, Err: unix.EFAULT}
+	}
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	around := mm.faultAroundRange(ar, vseg.Range())
+	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
+		return mm.faultErrorLocked(vseg, addr, at, err)
+	}
+	mm.faults++
+	mapAR := around
+	if !v.isAnonymous() {
+		// Map whatever the Mappable offered around the fault, but
+		// nothing the fault did not ask for that is not backed.
+		mapAR = ar
+		if pseg := mm.pmas.FindSegment(ar.Start); pseg.Ok() {
+			mapAR = pseg.Range().Intersect(around)
+		}
+	}
+	if err := mm.mapASLocked(mapAR, false); err != nil {
+		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGBUS, Code: busAdrErr, Err: err}
+	}
+	return nil
+}
+
+// faultErrorLocked converts an error obtaining pmas into a FaultError.
+func (mm *MemoryManager) faultErrorLocked(vseg vmaSeg, addr arch.Addr, at arch.AccessType, err error) error {
+	info := vmaInfoLocked(mm, vseg)
+	fe := &FaultError{Addr: addr, Access: at, VMA: &info, Err: err}
+	switch {
+	case errIsBus(err):
+		fe.Signal, fe.Code = unix.SIGBUS, busAdrErr
+	case errors.Is(err, unix.ENOMEM):
+		fe.Signal = unix.SIGKILL
+	default:
+		fe.Signal, fe.Code = unix.SIGBUS, busAdrErr
+	}
+	return fe
+}
+
+// growStack handles a fault at addr, which is in no vma: if the next vma
+// above grows down and addr is within its reach, the vma is extended down
+// to addr's page, as Linux's expand_stack does; otherwise it is a
+// SEGV_MAPERR.
+func (mm *MemoryManager) growStack(addr arch.Addr, at arch.AccessType) error {
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	mapErr := &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvMapErr, Err: unix.EFAULT}
+	vseg, gap := mm.vmas.Find(addr)
+	if vseg.Ok() {
+		return nil // grown or mapped meanwhile
+	}
+	next := gap.NextSegment()
+	if !next.Ok() || !next.ValuePtr().growsDown {
+		return mapErr
+	}
+	if err := mm.expandStackLocked(next, addr.RoundDown()); err != nil {
+		mapErr.Err = err
+		return mapErr
+	}
+	return nil
+}
+
+// expandStackLocked grows the grows-down vma vseg down to start (Linux's
+// expand_downwards): the vma below must stay at least StackGuardGap away,
+// and the stack within RLIMIT_STACK and RLIMIT_AS.
+//
+// Preconditions: mm.mappingMu is locked for writing; start < vseg.Start()
+// and page-aligned.
+func (mm *MemoryManager) expandStackLocked(vseg vmaSeg, start arch.Addr) error {
+	if start < mm.layout.MinAddr {
+		return unix.EPERM
+	}
+	if prev := vseg.PrevSegment(); prev.Ok() {
+		// An accessible vma below, other than another stack, must
+		// stay a guard gap away (stack_guard_gap).
+		pv := prev.ValuePtr()
+		if prev.End() > start || (!pv.growsDown && pv.effectivePerms.Any() && start-prev.End() < StackGuardGap) {
+			return unix.ENOMEM
+		}
+	}
+	grow := uint64(vseg.Start() - start)
+	v := vseg.Value()
+	size := uint64(vseg.End() - start)
+	if size > mm.limits.Stack {
+		return unix.ENOMEM
+	}
+	if !mm.mayExpandLocked(&v, grow) {
+		return unix.ENOMEM
+	}
+	if !mm.mlockFutureOKLocked(v.mlockMode, grow) {
+		return unix.ENOMEM
+	}
+	v.off -= grow
+	if v.id != nil {
+		v.id.IncRef()
+	}
+	ar := arch.AddrRange{Start: start, End: vseg.Start()}
+	// The extension merges with vseg: same properties, contiguous offset.
+	mm.insertVMALocked(ar, v)
+	return nil
+}
+
+var _ memmap.MappingSpace = (*MemoryManager)(nil)

@@ -1,0 +1,151 @@
+package mm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+)
+
+// VMAInfo describes one vma, as /proc/pid/maps would show it.
+type VMAInfo struct {
+	Range arch.AddrRange
+	// Perms are the requested permissions; MaxPerms what mprotect may
+	// grant.
+	Perms, MaxPerms arch.AccessType
+	// Shared: MAP_SHARED ('s' in maps); otherwise private ('p').
+	Shared bool
+	// Offset is the mapped object's offset (0 for anonymous memory).
+	Offset uint64
+	// Dev and Inode identify the mapped object; zero for anonymous.
+	Dev, Inode uint64
+	// Name is the path, "[heap]", "[stack]", a hint, or "".
+	Name      string
+	GrowsDown bool
+	MLockMode memmap.MLockMode
+	// Resident is the number of bytes backed by pmas.
+	Resident uint64
+}
+
+// String formats v as one line of /proc/pid/maps.
+func (v VMAInfo) String() string {
+	s := 'p'
+	if v.Shared {
+		s = 's'
+	}
+	line := fmt.Sprintf("%08x-%08x %s%c %08x %02x:%02x %d", uint64(v.Range.Start), uint64(v.Range.End),
+		v.Perms, s, v.Offset, v.Dev>>8, v.Dev&0xff, v.Inode)
+	if v.Name != "" {
+		line = fmt.Sprintf("%-72s %s", line, v.Name)
+	}
+	return line
+}
+
+// vmaInfoLocked describes the vma at vseg.
+//
+// Preconditions: mm.mappingMu is locked.
+func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
+	v := vseg.ValuePtr()
+	info := VMAInfo{
+		Range: vseg.Range(), Perms: v.realPerms, MaxPerms: v.maxPerms,
+		Shared: !v.private, GrowsDown: v.growsDown, MLockMode: v.mlockMode,
+		Name: v.hint,
+	}
+	if v.id != nil {
+		info.Offset = v.off
+		info.Dev, info.Inode = v.id.DeviceID(), v.id.InodeID()
+		if _, ok := v.id.(*sharedAnon); ok {
+			info.Offset = v.off
+		}
+		info.Name = v.id.MappedName()
+	}
+	r := vseg.Range()
+	switch {
+	case info.Name != "":
+	case r.Start <= mm.brk.End && r.End >= mm.brk.Start && mm.brk.Start != 0 && v.isAnonymous():
+		info.Name = "[heap]"
+	case r.Start <= mm.stackStart && r.End >= mm.stackStart && mm.stackStart != 0:
+		info.Name = "[stack]"
+	}
+	return info
+}
+
+// VMAs returns a description of every vma, in address order.
+func (mm *MemoryManager) VMAs() []VMAInfo {
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	var out []VMAInfo
+	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
+		info := vmaInfoLocked(mm, vseg)
+		info.Resident = mm.pmas.SpanRange(vseg.Range())
+		out = append(out, info)
+	}
+	return out
+}
+
+// Maps returns the layout in /proc/pid/maps format.
+func (mm *MemoryManager) Maps() string {
+	var b strings.Builder
+	for _, v := range mm.VMAs() {
+		b.WriteString(v.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// SMaps returns an smaps-like summary: each vma's maps line followed by
+// its size, resident and locked bytes, and its flags.
+func (mm *MemoryManager) SMaps() string {
+	var b strings.Builder
+	for _, v := range mm.VMAs() {
+		fmt.Fprintf(&b, "%s\nSize:           %8d kB\nRss:            %8d kB\nLocked:         %8d kB\n",
+			v, v.Range.Length()>>10, v.Resident>>10, lockedBytes(v)>>10)
+	}
+	st := mm.Stats()
+	fmt.Fprintf(&b, "Total: VmSize %d kB, VmRSS %d kB, VmHWM %d kB, VmData %d kB, VmStk %d kB, VmLck %d kB\n",
+		st.VirtualSize>>10, st.RSS>>10, st.PeakRSS>>10, st.DataSize>>10, st.StackSize>>10, st.LockedSize>>10)
+	return b.String()
+}
+
+func lockedBytes(v VMAInfo) uint64 {
+	if v.MLockMode == memmap.MLockNone {
+		return 0
+	}
+	return v.Resident
+}
+
+// Stats are a MemoryManager's accounting, as /proc/pid/status shows it.
+type Stats struct {
+	// VirtualSize is the bytes all vmas span (VmSize).
+	VirtualSize uint64
+	// RSS and PeakRSS are the bytes backed by pmas, now and at most
+	// (VmRSS, VmHWM).
+	RSS, PeakRSS uint64
+	// DataSize is private writable non-stack memory (VmData).
+	DataSize uint64
+	// StackSize is grows-down memory (VmStk).
+	StackSize uint64
+	// LockedSize is the bytes of locked vmas (VmLck).
+	LockedSize uint64
+	// MapCount is the number of vmas.
+	MapCount int
+	// Faults counts faults that installed memory; MapCalls counts
+	// AddressSpace.MapFile calls.
+	Faults, MapCalls uint64
+}
+
+// Stats returns the current accounting.
+func (mm *MemoryManager) Stats() Stats {
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	return Stats{
+		VirtualSize: mm.usageAS, RSS: mm.curRSS, PeakRSS: mm.maxRSS,
+		DataSize: mm.dataAS, StackSize: mm.stackAS, LockedSize: mm.lockedAS,
+		MapCount: mm.vmas.Len(), Faults: mm.faults, MapCalls: mm.mapCalls,
+	}
+}

@@ -1,0 +1,101 @@
+package mm
+
+import (
+	"github.com/mmvm/mmvm/arch"
+	"golang.org/x/sys/unix"
+)
+
+// IOOpts modify CopyIn, CopyOut and ZeroOut.
+type IOOpts struct {
+	// IgnorePermissions checks accesses against the vmas' maximum
+	// permissions rather than their current ones, as the loader and
+	// ptrace need (writing a read-only private mapping then breaks
+	// copy-on-write instead of failing).
+	IgnorePermissions bool
+}
+
+// CopyIn reads len(dst) bytes of guest memory at addr as the program
+// would, faulting pages in. It returns the bytes copied and, if that is
+// short, an error (EFAULT for an address the program may not read).
+func (mm *MemoryManager) CopyIn(addr arch.Addr, dst []byte, opts IOOpts) (int, error) {
+	return mm.withMemory(addr, uint64(len(dst)), arch.Read, opts, func(b []byte, done int) {
+		copy(dst[done:], b)
+	})
+}
+
+// CopyOut writes src to guest memory at addr as the program would,
+// breaking copy-on-write. It returns the bytes written and, if short, an
+// error.
+func (mm *MemoryManager) CopyOut(addr arch.Addr, src []byte, opts IOOpts) (int, error) {
+	return mm.withMemory(addr, uint64(len(src)), arch.Write, opts, func(b []byte, done int) {
+		copy(b, src[done:])
+	})
+}
+
+// ZeroOut writes n zero bytes at addr, as CopyOut of zeros would.
+func (mm *MemoryManager) ZeroOut(addr arch.Addr, n uint64, opts IOOpts) (uint64, error) {
+	done, err := mm.withMemory(addr, n, arch.Write, opts, func(b []byte, _ int) {
+		clear(b)
+	})
+	return uint64(done), err
+}
+
+// withMemory calls fn on the host view of each piece of [addr, addr+n) in
+// order, after making sure the program could make the access at; done is
+// the number of bytes before the piece.
+func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType, opts IOOpts, fn func(b []byte, done int)) (int, error) {
+	if n == 0 {
+		return 0, nil
+	}
+	end, ok := addr.AddLength(n)
+	if !ok || end > mm.layout.TopOfUser {
+		end = mm.layout.TopOfUser
+		if addr >= end {
+			return 0, unix.EFAULT
+		}
+	}
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	done := 0
+	pos := addr
+	for pos < end {
+		vseg := mm.vmas.FindSegment(pos)
+		if !vseg.Ok() {
+			return done, unix.EFAULT
+		}
+		v := vseg.ValuePtr()
+		perms := v.effectivePerms
+		if opts.IgnorePermissions {
+			perms = v.maxPerms
+		}
+		if !perms.SupersetOf(at) {
+			return done, unix.EFAULT
+		}
+		chunkEnd := min(end, vseg.End())
+		pages := arch.AddrRange{Start: pos.RoundDown(), End: chunkEnd.MustRoundUp()}
+		optional := pages
+		if v.isAnonymous() {
+			optional = mm.faultAroundRange(pages, vseg.Range())
+		}
+		if err := mm.getPMAsLocked(vseg, pages, optional, at); err != nil {
+			return done, unix.EFAULT
+		}
+		for pos < chunkEnd {
+			pseg := mm.pmas.FindSegment(pos)
+			r := arch.AddrRange{Start: pos, End: min(chunkEnd, pseg.End())}
+			b, err := pseg.ValuePtr().file.MapInternal(fileRangeOf(pseg, r), at)
+			if err != nil {
+				return done, unix.EFAULT
+			}
+			fn(b, done)
+			done += int(r.Length())
+			pos = r.End
+		}
+	}
+	if end-addr < arch.Addr(n) {
+		return done, unix.EFAULT
+	}
+	return done, nil
+}

@@ -1,0 +1,342 @@
+package mm
+
+import (
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+	"golang.org/x/sys/unix"
+)
+
+// mremapArgs are mremap's arguments after page alignment.
+type mremapArgs struct {
+	addr    arch.Addr
+	oldLen  uint64
+	newLen  uint64
+	flags   uint64
+	newAddr arch.Addr
+}
+
+// impliesNewAddr reports whether the flags name a destination.
+func (a *mremapArgs) impliesNewAddr() bool {
+	return a.flags&(unix.MREMAP_FIXED|unix.MREMAP_DONTUNMAP) != 0
+}
+
+// MRemap implements mremap(2) with Linux 6.18's semantics: in-place
+// shrinking and growing, moves (MREMAP_MAYMOVE), moves to a fixed address
+// (MREMAP_FIXED, which may move several vmas at once when the size is
+// unchanged), and MREMAP_DONTUNMAP.
+//
+// Behaviour by sizes (old = 0 duplicates a shared mapping):
+//
+//	flags         | old < new            | old = new  | old > new
+//	none          | grow in place/ENOMEM | no-op      | shrink in place
+//	MAYMOVE       | grow in place or move| no-op      | shrink in place
+//	MAYMOVE|FIXED | move and grow        | move       | shrink, then move
+func (mm *MemoryManager) MRemap(oldAddr, oldSize, newSize, flags, newAddr uint64) (arch.Addr, error) {
+	a := mremapArgs{
+		addr:    arch.Addr(oldAddr),
+		oldLen:  (oldSize + arch.PageMask) &^ arch.PageMask,
+		newLen:  (newSize + arch.PageMask) &^ arch.PageMask,
+		flags:   flags,
+		newAddr: arch.Addr(newAddr),
+	}
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	if err := mm.checkMRemapArgsLocked(&a); err != nil {
+		return 0, err
+	}
+	if a.flags&unix.MREMAP_FIXED != 0 && a.oldLen == a.newLen {
+		return mm.mremapMoveOnlyLocked(a)
+	}
+	vseg := mm.vmas.FindSegment(a.addr)
+	if err := mm.checkMRemapVMALocked(vseg, &a); err != nil {
+		return 0, err
+	}
+	if a.impliesNewAddr() {
+		return mm.mremapToLocked(a)
+	}
+	return mm.mremapAtLocked(vseg, a)
+}
+
+// checkMRemapArgsLocked holds every check of mremap's arguments that needs
+// no vma, in the order Linux applies them (check_mremap_params).
+func (mm *MemoryManager) checkMRemapArgsLocked(a *mremapArgs) error {
+	top := uint64(mm.layout.TopOfUser)
+	switch {
+	case a.flags&^(unix.MREMAP_FIXED|unix.MREMAP_MAYMOVE|unix.MREMAP_DONTUNMAP) != 0:
+		return unix.EINVAL
+	case !a.addr.IsPageAligned():
+		return unix.EINVAL
+	case a.newLen == 0: // zero, or so large that it rounded up to zero
+		return unix.EINVAL
+	case a.newLen > top:
+		return unix.EINVAL
+	case !a.impliesNewAddr():
+		return nil
+	case uint64(a.newAddr) > top-a.newLen:
+		return unix.EINVAL
+	case !a.newAddr.IsPageAligned():
+		return unix.EINVAL
+	case a.flags&unix.MREMAP_MAYMOVE == 0:
+		return unix.EINVAL
+	case a.flags&unix.MREMAP_DONTUNMAP != 0 && a.oldLen != a.newLen:
+		return unix.EINVAL
+	case a.addr+arch.Addr(a.oldLen) > a.newAddr && a.newAddr+arch.Addr(a.newLen) > a.addr:
+		return unix.EINVAL
+	case mm.vmas.Len()+2 >= mm.limits.MaxMapCount-3:
+		return unix.ENOMEM
+	}
+	return nil
+}
+
+// checkMRemapVMALocked checks the vma at the old address (check_prep_vma).
+func (mm *MemoryManager) checkMRemapVMALocked(vseg vmaSeg, a *mremapArgs) error {
+	if !vseg.Ok() {
+		return unix.EFAULT
+	}
+	if !a.impliesNewAddr() {
+		a.newAddr = a.addr
+	}
+	if a.newLen <= a.oldLen && !a.impliesNewAddr() {
+		return nil // shrinking or no-op in place: nothing new is mapped
+	}
+	v := vseg.ValuePtr()
+	if a.oldLen == 0 && v.private {
+		return unix.EINVAL // duplicating a private mapping makes no sense
+	}
+	oldLen := a.oldLen
+	if a.newLen < oldLen {
+		oldLen = a.newLen // a shrink may cross vma boundaries
+	}
+	if oldLen > uint64(vseg.End()-a.addr) {
+		return unix.EFAULT
+	}
+	if a.newLen == oldLen {
+		return nil
+	}
+	delta := a.newLen - oldLen
+	off := v.off + uint64(a.addr-vseg.Start())
+	if off>>arch.PageShift+a.newLen>>arch.PageShift < off>>arch.PageShift {
+		return unix.EINVAL
+	}
+	if !mm.mlockFutureOKLocked(v.mlockMode, delta) {
+		return unix.EAGAIN
+	}
+	if !mm.mayExpandLocked(v, delta) {
+		return unix.ENOMEM
+	}
+	return nil
+}
+
+// mremapAtLocked resizes without a destination: no-op, shrink, or grow in
+// place or else (with MREMAP_MAYMOVE) by moving.
+func (mm *MemoryManager) mremapAtLocked(vseg vmaSeg, a mremapArgs) (arch.Addr, error) {
+	switch {
+	case a.newLen == a.oldLen:
+		return a.addr, nil
+	case a.newLen < a.oldLen:
+		if err := mm.shrinkLocked(a); err != nil {
+			return 0, err
+		}
+		return a.addr, nil
+	}
+	if a.oldLen == uint64(vseg.End()-a.addr) && mm.expandableLocked(vseg, a.newLen-a.oldLen) {
+		return mm.expandInPlaceLocked(vseg, a)
+	}
+	if a.flags&unix.MREMAP_MAYMOVE == 0 {
+		return 0, unix.ENOMEM
+	}
+	dst, err := mm.mremapDestinationLocked(vseg, a)
+	if err != nil {
+		return 0, err
+	}
+	return mm.moveVMALocked(a, dst)
+}
+
+// shrinkLocked unmaps the tail [addr+newLen, addr+oldLen).
+func (mm *MemoryManager) shrinkLocked(a mremapArgs) error {
+	ar := arch.AddrRange{Start: a.addr + arch.Addr(a.newLen), End: a.addr + arch.Addr(a.oldLen)}
+	if ar.End < ar.Start || ar.End > mm.layout.TopOfUser {
+		return unix.EINVAL
+	}
+	if err := mm.checkUnmapSplitLocked(ar); err != nil {
+		return err
+	}
+	mm.unmapLocked(ar)
+	return nil
+}
+
+// expandableLocked reports whether the vma vseg can grow by delta in
+// place (vma_expandable): the space after it is free and in range.
+func (mm *MemoryManager) expandableLocked(vseg vmaSeg, delta uint64) bool {
+	end, ok := vseg.End().AddLength(delta)
+	if !ok || end > mm.layout.TopOfUser {
+		return false
+	}
+	return !mm.overlapsVMALocked(arch.AddrRange{Start: vseg.End(), End: end})
+}
+
+// expandInPlaceLocked grows the vma at its end by newLen-oldLen.
+func (mm *MemoryManager) expandInPlaceLocked(vseg vmaSeg, a mremapArgs) (arch.Addr, error) {
+	delta := a.newLen - a.oldLen
+	v := vseg.Value()
+	ext := arch.AddrRange{Start: vseg.End(), End: vseg.End() + arch.Addr(delta)}
+	v.off += uint64(vseg.Range().Length())
+	if v.id != nil {
+		v.id.IncRef()
+	}
+	if v.mappable != nil {
+		if err := v.mappable.AddMapping(mm, ext, v.off, v.canWriteMappable()); err != nil {
+			if v.id != nil {
+				v.id.DecRef()
+			}
+			return 0, err
+		}
+	}
+	mm.insertVMALocked(ext, v)
+	if v.mlockMode == memmap.MLockEager {
+		_ = mm.populateLocked(mm.vmas.FindSegment(ext.Start), ext)
+	}
+	return a.addr, nil
+}
+
+// mremapDestinationLocked chooses where a moved mapping goes: the fixed
+// address, or a search seeded with the given hint.
+func (mm *MemoryManager) mremapDestinationLocked(vseg vmaSeg, a mremapArgs) (arch.Addr, error) {
+	v := vseg.ValuePtr()
+	fixed := a.flags&unix.MREMAP_FIXED != 0
+	return mm.getUnmappedAreaLocked(a.newAddr, a.newLen, fixed, false, false, v.isAnonymous())
+}
+
+// mremapToLocked moves [addr, addr+oldLen) to newAddr (mremap_to):
+// unmapping the destination first if it is fixed, shrinking first if the
+// new size is smaller.
+func (mm *MemoryManager) mremapToLocked(a mremapArgs) (arch.Addr, error) {
+	if a.flags&unix.MREMAP_FIXED != 0 {
+		dst := arch.AddrRange{Start: a.newAddr, End: a.newAddr + arch.Addr(a.newLen)}
+		if err := mm.checkUnmapSplitLocked(dst); err != nil {
+			return 0, err
+		}
+		mm.unmapLocked(dst)
+	}
+	vseg := mm.vmas.FindSegment(a.addr)
+	if !vseg.Ok() {
+		return 0, unix.EFAULT
+	}
+	if a.newLen < a.oldLen {
+		if err := mm.shrinkLocked(a); err != nil {
+			return 0, err
+		}
+		a.oldLen = a.newLen
+		vseg = mm.vmas.FindSegment(a.addr)
+	}
+	if a.flags&unix.MREMAP_DONTUNMAP != 0 && !mm.mayExpandLocked(vseg.ValuePtr(), a.oldLen) {
+		return 0, unix.ENOMEM
+	}
+	dst, err := mm.mremapDestinationLocked(vseg, a)
+	if err != nil {
+		return 0, err
+	}
+	return mm.moveVMALocked(a, dst)
+}
+
+// mremapMoveOnlyLocked moves every vma in [addr, addr+oldLen) to the same
+// offsets from newAddr, keeping the gaps between them (Linux 6.17's
+// remap_move). The range must start in a vma.
+func (mm *MemoryManager) mremapMoveOnlyLocked(a mremapArgs) (arch.Addr, error) {
+	start, end := a.addr, a.addr+arch.Addr(a.oldLen)
+	target := a.newAddr
+	var res arch.Addr
+	var lastEnd arch.Addr
+	seen := false
+	pos := start
+	for {
+		vseg := mm.vmas.LowerBoundSegment(pos)
+		if !vseg.Ok() || vseg.Start() >= end {
+			break
+		}
+		if !seen && start < vseg.Start() {
+			return 0, unix.EFAULT
+		}
+		pieceStart := max(vseg.Start(), start)
+		pieceEnd := min(end, vseg.End())
+		var gapBefore arch.Addr
+		if seen {
+			gapBefore = vseg.Start() - lastEnd
+		}
+		lastEnd = vseg.End()
+		n := uint64(pieceEnd - pieceStart)
+		piece := mremapArgs{addr: pieceStart, oldLen: n, newLen: n, flags: a.flags, newAddr: target + gapBefore}
+		r, err := mm.mremapToLocked(piece)
+		if err != nil {
+			return 0, err
+		}
+		if !seen {
+			res = r
+		}
+		seen = true
+		target = r + arch.Addr(n)
+		pos = pieceEnd
+	}
+	if !seen {
+		return 0, unix.EFAULT
+	}
+	return res, nil
+}
+
+// moveVMALocked moves [addr, addr+oldLen), within one vma, to a new vma
+// of newLen bytes at dst (move_vma): the pages go with it; the source is
+// unmapped unless MREMAP_DONTUNMAP, which leaves it mapped but empty and
+// unlocked.
+func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, error) {
+	if mm.vmas.Len() >= mm.limits.MaxMapCount-3 {
+		return 0, unix.ENOMEM
+	}
+	oldAR := arch.AddrRange{Start: a.addr, End: a.addr + arch.Addr(a.oldLen)}
+	newAR := arch.AddrRange{Start: dst, End: dst + arch.Addr(a.newLen)}
+	vseg := mm.vmas.FindSegment(a.addr)
+	nv := vseg.Value()
+	nv.off += uint64(a.addr - vseg.Start())
+	if nv.id != nil {
+		nv.id.IncRef()
+	}
+	if nv.mappable != nil {
+		if err := nv.mappable.CopyMapping(mm, oldAR, newAR, nv.off, nv.canWriteMappable()); err != nil {
+			if nv.id != nil {
+				nv.id.DecRef()
+			}
+			return 0, err
+		}
+	}
+	mm.insertVMALocked(newAR, nv)
+	if a.oldLen != 0 {
+		mm.activeMu.Lock()
+		mm.movePMAsLocked(oldAR, newAR)
+		mm.activeMu.Unlock()
+		if a.flags&unix.MREMAP_DONTUNMAP != 0 {
+			mm.clearMovedSourceLocked(a.addr)
+		} else {
+			mm.removeVMAsLocked(oldAR)
+		}
+	}
+	if nv.mlockMode == memmap.MLockEager && a.newLen > a.oldLen {
+		grown := arch.AddrRange{Start: dst + arch.Addr(a.oldLen), End: newAR.End}
+		_ = mm.populateRangeLocked(grown)
+	}
+	return dst, nil
+}
+
+// clearMovedSourceLocked drops the lock mode and accounting flag of the
+// vma left behind by MREMAP_DONTUNMAP, as Linux does for the whole vma.
+func (mm *MemoryManager) clearMovedSourceLocked(addr arch.Addr) {
+	vseg := mm.vmas.FindSegment(addr)
+	if !vseg.Ok() {
+		return
+	}
+	v := vseg.ValuePtr()
+	n := vseg.Range().Length()
+	mm.removeVMAStatsLocked(v, n)
+	v.mlockMode = memmap.MLockNone
+	v.flags &^= vmaAccount
+	mm.addVMAStatsLocked(v, n)
+	mm.vmas.MergeAdjacent(vseg.Range())
+}

@@ -1,0 +1,454 @@
+package mm
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/rangeset"
+)
+
+type (
+	pmaSet = rangeset.Set[arch.Addr, pma]
+	pmaSeg = rangeset.Seg[arch.Addr, pma]
+)
+
+// pma is a platform mapping area: a range of addresses backed by one
+// contiguous range of one File. pmas are stored by value in
+// MemoryManager.pmas and guarded by activeMu.
+type pma struct {
+	// file backs the pma; off is the file offset of the pma's first byte.
+	// The pma holds one reference on every page it maps.
+	file memmap.File
+	off  uint64
+
+	// translatePerms are what the Mappable's Translation allowed;
+	// arch.AnyAccess for private memory.
+	translatePerms arch.AccessType
+
+	// effectivePerms are what the AddressSpace may map the pma with: the
+	// vma's effectivePerms ∩ translatePerms, without Write while needCOW.
+	// maxPerms are the same for accesses that ignore permissions (the
+	// vma's maxPerms). Both are refreshed when the vma changes.
+	effectivePerms arch.AccessType
+	maxPerms       arch.AccessType
+
+	// needCOW: a write must first copy the pages (a private mapping of a
+	// Mappable, or private memory shared with a fork).
+	needCOW bool
+
+	// private: the pages are this address space's own memory from the
+	// MemoryFile, counted in privateRefs, rather than a translation
+	// cached from a Mappable. Invalidate without InvalidatePrivate keeps
+	// private pmas.
+	private bool
+}
+
+func newPMASet() *pmaSet {
+	return rangeset.New(rangeset.Ops[arch.Addr, pma]{Merge: mergePMAs, Split: splitPMA})
+}
+
+// mergePMAs merges two adjacent pmas backed by contiguous ranges of one
+// file with the same properties.
+func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) {
+	if p1.file != p2.file || p1.off+r1.Length() != p2.off ||
+		p1.translatePerms != p2.translatePerms || p1.effectivePerms != p2.effectivePerms ||
+		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private {
+		return pma{}, false
+	}
+	return p1, true
+}
+
+func splitPMA(r arch.AddrRange, p pma, at arch.Addr) (pma, pma) {
+	p2 := p
+	p2.off += uint64(at - r.Start)
+	return p, p2
+}
+
+// fileRangeOf returns the file range that ar, within pseg, maps.
+func fileRangeOf(pseg pmaSeg, ar arch.AddrRange) memmap.FileRange {
+	start := pseg.ValuePtr().off + uint64(ar.Start-pseg.Start())
+	return memmap.FileRange{Start: start, End: start + ar.Length()}
+}
+
+// pmaPermsFor returns the permissions a pma may be mapped with under v.
+func pmaPermsFor(v *vma, translatePerms arch.AccessType, needCOW bool) (effective, max arch.AccessType) {
+	effective = v.effectivePerms.Intersect(translatePerms)
+	max = v.maxPerms.Intersect(translatePerms)
+	if needCOW {
+		effective.Write = false
+		max.Write = false
+	}
+	return effective, max
+}
+
+// privateRefs counts the pmas that share each page of private memory,
+// across a MemoryManager and its forks. A count of one means the pma owns
+// the page outright and may write it without copying.
+type privateRefs struct {
+	mu sync.Mutex
+	// refs maps MemoryFile ranges to their count; ranges absent have no
+	// private owner. Guarded by mu.
+	refs *rangeset.Set[uint64, int32]
+}
+
+func newPrivateRefs() *privateRefs {
+	return &privateRefs{refs: rangeset.New(rangeset.Ops[uint64, int32]{
+		Merge: func(_ memmap.FileRange, a int32, _ memmap.FileRange, b int32) (int32, bool) { return a, a == b },
+	})}
+}
+
+// inc adds one owner to every page of fr.
+func (p *privateRefs) inc(fr memmap.FileRange) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pos := fr.Start
+	for pos < fr.End {
+		seg, gap := p.refs.Find(pos)
+		if seg.Ok() {
+			seg = p.refs.Isolate(seg, memmap.FileRange{Start: pos, End: fr.End})
+			seg.SetValue(seg.Value() + 1)
+			pos = seg.End()
+			continue
+		}
+		r := gap.Range().Intersect(fr)
+		r.Start = pos
+		seg = p.refs.InsertWithoutMerging(gap, r, 1)
+		pos = seg.End()
+	}
+	p.refs.MergeRange(fr)
+	p.refs.MergeAdjacent(fr)
+}
+
+// dec removes one owner from every page of fr.
+func (p *privateRefs) dec(fr memmap.FileRange) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seg := p.refs.LowerBoundSegment(fr.Start)
+	for seg.Ok() && seg.Start() < fr.End {
+		seg = p.refs.Isolate(seg, fr)
+		if n := seg.Value(); n <= 1 {
+			seg = p.refs.Remove(seg).NextSegment()
+		} else {
+			seg.SetValue(n - 1)
+			seg = seg.NextSegment()
+		}
+	}
+	p.refs.MergeAdjacent(fr)
+}
+
+// soleOwner reports whether every page of fr has exactly one owner.
+func (p *privateRefs) soleOwner(fr memmap.FileRange) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for seg := range p.refs.Segments(fr) {
+		if seg.Value() != 1 {
+			return false
+		}
+	}
+	return p.refs.SpanRange(fr) == fr.Length()
+}
+
+// addRSSLocked and removeRSSLocked track RSS as pmas come and go.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) addRSSLocked(n uint64) {
+	mm.curRSS += n
+	if mm.curRSS > mm.maxRSS {
+		mm.maxRSS = mm.curRSS
+	}
+}
+
+func (mm *MemoryManager) removeRSSLocked(n uint64) { mm.curRSS -= n }
+
+// releasePMALocked drops the references pseg's pma holds.
+//
+// Preconditions: mm.activeMu is locked; no AddressSpace mapping of pseg
+// remains.
+func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
+	p := pseg.ValuePtr()
+	fr := fileRangeOf(pseg, pseg.Range())
+	if p.private {
+		mm.privateRefs.dec(fr)
+	}
+	p.file.DecRef(fr)
+	mm.removeRSSLocked(pseg.Range().Length())
+}
+
+// invalidateLocked removes the pmas in ar (private ones if private, the
+// others if shared) and their AddressSpace mappings.
+//
+// Preconditions: mm.activeMu is locked; ar is page-aligned.
+func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared bool) {
+	unmapped := false
+	pseg := mm.pmas.LowerBoundSegment(ar.Start)
+	for pseg.Ok() && pseg.Start() < ar.End {
+		p := pseg.ValuePtr()
+		if (p.private && !private) || (!p.private && !shared) {
+			pseg = pseg.NextSegment()
+			continue
+		}
+		if !unmapped {
+			// The guest must stop seeing the pages before their
+			// references go.
+			mm.unmapASLocked(ar)
+			unmapped = true
+		}
+		pseg = mm.pmas.Isolate(pseg, ar)
+		mm.releasePMALocked(pseg)
+		pseg = mm.pmas.Remove(pseg).NextSegment()
+	}
+}
+
+// unmapASLocked removes AddressSpace mappings in ar.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) unmapASLocked(ar arch.AddrRange) {
+	if mm.as != nil && !ar.Empty() {
+		mm.as.Unmap(ar)
+	}
+}
+
+// mapASLocked maps every pma in ar into the AddressSpace with its
+// effective permissions; pmas permitting nothing are left unmapped.
+//
+// Preconditions: mm.activeMu is locked; ar is page-aligned.
+func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
+	if mm.as == nil {
+		return nil
+	}
+	for pseg := range mm.pmas.Segments(ar) {
+		p := pseg.ValuePtr()
+		if !p.effectivePerms.Any() {
+			continue
+		}
+		mr := pseg.Range().Intersect(ar)
+		mm.mapCalls++
+		if err := mm.as.MapFile(mr.Start, p.file, fileRangeOf(pseg, mr), p.effectivePerms, precommit); err != nil {
+			return fmt.Errorf("mm: mapping %v into the address space: %w", mr, err)
+		}
+	}
+	return nil
+}
+
+// faultAroundRange returns the fault-around unit holding ar, clipped to
+// bound.
+func (mm *MemoryManager) faultAroundRange(ar, bound arch.AddrRange) arch.AddrRange {
+	start := ar.Start.AlignDown(mm.faultAround)
+	end, ok := ar.End.AlignUp(mm.faultAround)
+	if !ok {
+		end = ar.End
+	}
+	return arch.AddrRange{Start: start, End: end}.Intersect(bound)
+}
+
+// getPMAsLocked makes sure pmas cover ar, which lies within the vma vseg;
+// if at.Write and the vma is private, it also breaks copy-on-write in ar.
+// optional is a superset of ar (within the vma) over which pmas may be
+// created too: private anonymous memory is allocated for all of it, and it
+// is offered to Mappable.Translate as its optional range.
+//
+// Preconditions: mm.mappingMu is locked; mm.activeMu is locked; ar and
+// optional are page-aligned; vseg.Range() ⊇ optional ⊇ ar; ar non-empty.
+func (mm *MemoryManager) getPMAsLocked(vseg vmaSeg, ar, optional arch.AddrRange, at arch.AccessType) error {
+	v := vseg.ValuePtr()
+	for gap := range mm.pmas.Gaps(ar) {
+		gr := gap.Range().Intersect(ar)
+		if gr.Empty() {
+			continue
+		}
+		opt := mm.pmas.FindGap(gr.Start).Range().Intersect(optional)
+		var err error
+		if v.isAnonymous() {
+			err = mm.allocatePMAsLocked(vseg, opt)
+		} else {
+			err = mm.translatePMAsLocked(vseg, gr, opt, at)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if at.Write && v.private {
+		return mm.breakCOWLocked(vseg, ar)
+	}
+	return nil
+}
+
+// allocatePMAsLocked backs ar, a gap in pmas within the private anonymous
+// vma vseg, with fresh memory.
+func (mm *MemoryManager) allocatePMAsLocked(vseg vmaSeg, ar arch.AddrRange) error {
+	fr, err := mm.mf.Allocate(ar.Length(), memfile.AllocOpts{Kind: memfile.User})
+	if err != nil {
+		return err
+	}
+	mm.ensureAnonVMALocked(vseg)
+	mm.privateRefs.inc(fr)
+	v := vseg.ValuePtr()
+	eff, maxp := pmaPermsFor(v, arch.AnyAccess, false)
+	mm.pmas.Insert(mm.pmas.FindGap(ar.Start), ar, pma{
+		file: mm.mf, off: fr.Start, translatePerms: arch.AnyAccess,
+		effectivePerms: eff, maxPerms: maxp, private: true,
+	})
+	mm.addRSSLocked(ar.Length())
+	return nil
+}
+
+// translatePMAsLocked caches the Mappable's translations of at least
+// required (at most optional) as pmas.
+func (mm *MemoryManager) translatePMAsLocked(vseg vmaSeg, required, optional arch.AddrRange, at arch.AccessType) error {
+	v := vseg.ValuePtr()
+	perms := v.maxPerms
+	if v.private {
+		// A private mapping never writes to the object: it reads a
+		// translation and copies it on write.
+		perms.Write = false
+		at.Write = false
+	}
+	at.Execute = false
+	ts, terr := v.mappable.Translate(mappableRangeOf(vseg, required), mappableRangeOf(vseg, optional), at)
+	if err := memmap.CheckTranslateResult(mappableRangeOf(vseg, required), mappableRangeOf(vseg, optional), at, ts, terr); err != nil {
+		return fmt.Errorf("mm: %w", err)
+	}
+	for _, t := range ts {
+		ar := addrRangeOf(vseg, t.Source)
+		gap := mm.pmas.FindGap(ar.Start)
+		if !gap.Ok() || gap.End() < ar.End {
+			// Already backed (cannot happen: Translate was asked
+			// only about a gap); skip rather than corrupt the set.
+			continue
+		}
+		tp := t.Perms.Intersect(perms)
+		eff, maxp := pmaPermsFor(v, tp, v.private)
+		t.File.IncRef(t.FileRange())
+		mm.pmas.Insert(gap, ar, pma{
+			file: t.File, off: t.Offset, translatePerms: tp,
+			effectivePerms: eff, maxPerms: maxp, needCOW: v.private,
+		})
+		mm.addRSSLocked(ar.Length())
+	}
+	if terr != nil {
+		if covered := mm.pmas.SpanRange(required); covered == required.Length() {
+			return nil
+		}
+		return terr
+	}
+	return nil
+}
+
+// breakCOWLocked makes the pmas in ar writable private memory: a pma that
+// is the only owner of its private pages just stops being copy-on-write;
+// any other is copied.
+//
+// Preconditions: mm.activeMu is locked; pmas cover ar; vseg ⊇ ar.
+func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
+	v := vseg.ValuePtr()
+	pseg := mm.pmas.FindSegment(ar.Start)
+	for pseg.Ok() && pseg.Start() < ar.End {
+		p := pseg.ValuePtr()
+		if !p.needCOW {
+			pseg = pseg.NextSegment()
+			continue
+		}
+		pseg = mm.pmas.Isolate(pseg, ar)
+		p = pseg.ValuePtr()
+		fr := fileRangeOf(pseg, pseg.Range())
+		if p.private && mm.privateRefs.soleOwner(fr) {
+			p.needCOW = false
+			p.effectivePerms, p.maxPerms = pmaPermsFor(v, p.translatePerms, false)
+			pseg = pseg.NextSegment()
+			continue
+		}
+		nfr, err := mm.copyPagesLocked(p.file, fr)
+		if err != nil {
+			return err
+		}
+		// Stop the guest from reading the old pages through a stale
+		// mapping before they change under it.
+		mm.unmapASLocked(pseg.Range())
+		if p.private {
+			mm.privateRefs.dec(fr)
+		}
+		p.file.DecRef(fr)
+		mm.ensureAnonVMALocked(vseg)
+		mm.privateRefs.inc(nfr)
+		*p = pma{file: mm.mf, off: nfr.Start, translatePerms: arch.AnyAccess, private: true}
+		p.effectivePerms, p.maxPerms = pmaPermsFor(v, arch.AnyAccess, false)
+		pseg = pseg.NextSegment()
+	}
+	mm.pmas.MergeRange(ar)
+	mm.pmas.MergeAdjacent(ar)
+	return nil
+}
+
+// copyPagesLocked copies fr of f into fresh MemoryFile pages.
+func (mm *MemoryManager) copyPagesLocked(f memmap.File, fr memmap.FileRange) (memmap.FileRange, error) {
+	src, err := f.MapInternal(fr, arch.Read)
+	if err != nil {
+		return memmap.FileRange{}, &memmap.BusError{Err: err}
+	}
+	nfr, err := mm.mf.Allocate(fr.Length(), memfile.AllocOpts{Kind: memfile.User})
+	if err != nil {
+		return memmap.FileRange{}, err
+	}
+	dst, err := mm.mf.MapInternal(nfr, arch.Write)
+	if err != nil {
+		mm.mf.DecRef(nfr)
+		return memmap.FileRange{}, err
+	}
+	copy(dst, src)
+	return nfr, nil
+}
+
+// movePMAsLocked moves the pmas in oldAR to the same offsets from
+// newAR.Start, unmapping oldAR from the AddressSpace.
+//
+// Preconditions: mm.activeMu is locked; no pmas in newAR; both
+// page-aligned; oldAR.Length() <= newAR.Length().
+func (mm *MemoryManager) movePMAsLocked(oldAR, newAR arch.AddrRange) {
+	type moved struct {
+		r arch.AddrRange
+		p pma
+	}
+	var ms []moved
+	pseg := mm.pmas.LowerBoundSegment(oldAR.Start)
+	for pseg.Ok() && pseg.Start() < oldAR.End {
+		pseg = mm.pmas.Isolate(pseg, oldAR)
+		ms = append(ms, moved{pseg.Range(), pseg.Value()})
+		pseg = mm.pmas.Remove(pseg).NextSegment()
+	}
+	mm.unmapASLocked(oldAR)
+	for _, m := range ms {
+		r := arch.AddrRange{Start: m.r.Start - oldAR.Start + newAR.Start, End: m.r.End - oldAR.Start + newAR.Start}
+		mm.pmas.Insert(mm.pmas.FindGap(r.Start), r, m.p)
+	}
+}
+
+// refreshPMAPermsLocked recomputes the permissions of the pmas in ar from
+// the vma vseg, unmapping them from the AddressSpace where they shrink.
+//
+// Preconditions: mm.activeMu is locked; vseg ⊇ ar.
+func (mm *MemoryManager) refreshPMAPermsLocked(vseg vmaSeg, ar arch.AddrRange) {
+	v := vseg.ValuePtr()
+	pseg := mm.pmas.LowerBoundSegment(ar.Start)
+	for pseg.Ok() && pseg.Start() < ar.End {
+		pseg = mm.pmas.Isolate(pseg, ar)
+		p := pseg.ValuePtr()
+		eff, maxp := pmaPermsFor(v, p.translatePerms, p.needCOW)
+		if !eff.SupersetOf(p.effectivePerms) {
+			mm.unmapASLocked(pseg.Range())
+		}
+		p.effectivePerms, p.maxPerms = eff, maxp
+		pseg = pseg.NextSegment()
+	}
+	mm.pmas.MergeRange(ar)
+	mm.pmas.MergeAdjacent(ar)
+}
+
+// errIsBus reports whether err should reach the program as SIGBUS.
+func errIsBus(err error) bool {
+	var be *memmap.BusError
+	return errors.As(err, &be)
+}
