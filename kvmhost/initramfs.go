@@ -40,7 +40,7 @@ up() { cut -d' ' -f1 /proc/uptime; }
 # TCSADRAIN, so setting them to what they are waits for the drain.
 drain() { stty -F "$1" "$(stty -F "$1" -g)" 2>/dev/null; }
 bye() { drain /dev/ttyS1; echo "$M done $(up)"; drain /dev/ttyS0; poweroff -f; sleep 5; }
-fail() { echo "$M fail $*"; dmesg | tail -n 25; bye; }
+fail() { echo "$M fail $*"; dmesg | tail -n 12; bye; }
 stty -F /dev/ttyS0 raw -echo 2>/dev/null
 stty -F /dev/ttyS1 raw -echo 2>/dev/null || fail "no second serial port (ttyS1)"
 echo "$M init $(up)"
@@ -48,7 +48,7 @@ dmesg -n 1
 `)
 	for _, m := range k.Modules {
 		name := filepath.Base(m)
-		fmt.Fprintf(&b, "insmod /lib/modules/%s || fail \"insmod %s refused to load\"\n", name, name)
+		fmt.Fprintf(&b, "insmod /lib/modules/%s || fail \"%s refused to load\"\n", name, name)
 	}
 	b.WriteString(`i=0
 while [ ! -c /dev/kvm ]; do

@@ -91,13 +91,11 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 	if len(pkgs) == 0 {
 		return nil
 	}
-	fix := "install them: apt-get install -y " + strings.Join(pkgs, " ") + " (as root)"
-	if os.Geteuid() != 0 {
-		return &EnvError{What: "missing " + strings.Join(pkgs, ", ") + " and not root", Fix: fix}
+	_, aptErr := exec.LookPath("apt-get")
+	if err := cannotInstall(pkgs, os.Geteuid() == 0, aptErr == nil); err != nil {
+		return err
 	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return &EnvError{What: "missing " + strings.Join(pkgs, ", ") + " and no apt-get", Fix: fix}
-	}
+	fix := installFix(pkgs)
 	fmt.Fprintf(log, "kvmhost: installing %s\n", strings.Join(pkgs, " "))
 	install := func() error {
 		return runLogged(ctx, log, "", "apt-get", append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)...)
@@ -113,6 +111,21 @@ func ensureTools(ctx context.Context, log io.Writer) error {
 	}
 	if still := missingPackages(); len(still) > 0 {
 		return &EnvError{What: "still missing after apt-get: " + strings.Join(still, ", "), Fix: fix}
+	}
+	return nil
+}
+
+func installFix(pkgs []string) string {
+	return "install them: apt-get install -y " + strings.Join(pkgs, " ") + " (as root)"
+}
+
+// cannotInstall says why missing packages cannot be installed here, or nil.
+func cannotInstall(pkgs []string, root, haveApt bool) error {
+	switch {
+	case !root:
+		return &EnvError{What: "missing " + strings.Join(pkgs, ", ") + " and not root", Fix: installFix(pkgs)}
+	case !haveApt:
+		return &EnvError{What: "missing " + strings.Join(pkgs, ", ") + " and no apt-get", Fix: installFix(pkgs)}
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type Spec struct {
 	CacheDir string
 	// MemoryMiB is the guest's memory (default 512).
 	MemoryMiB int
+	// CPU is QEMU's -cpu model (default "max", which emulates AMD SVM with
+	// nested paging; kvm_amd refuses CPUs without SVM).
+	CPU string
 }
 
 // Timings says where the time of a Run went.
@@ -65,9 +68,13 @@ type Timings struct {
 }
 
 func (t Timings) String() string {
-	return fmt.Sprintf("install %v, kernel %v, initramfs %v, boot %v (guest kernel %ss), kvm load %v, commands %v, shutdown %v, total %v",
+	guest := ""
+	if t.GuestUptimeAtInit != "" {
+		guest = " (guest kernel " + t.GuestUptimeAtInit + "s)"
+	}
+	return fmt.Sprintf("install %v, kernel %v, initramfs %v, boot %v%s, kvm load %v, commands %v, shutdown %v, total %v",
 		t.Install.Round(time.Millisecond), t.Kernel.Round(time.Millisecond), t.Initramfs.Round(time.Millisecond),
-		t.Boot.Round(time.Millisecond), t.GuestUptimeAtInit, t.KVMLoad.Round(time.Millisecond),
+		t.Boot.Round(time.Millisecond), guest, t.KVMLoad.Round(time.Millisecond),
 		t.Commands.Round(time.Millisecond), t.Shutdown.Round(time.Millisecond), t.Total.Round(time.Millisecond))
 }
 
@@ -84,7 +91,10 @@ type Result struct {
 type GuestError struct {
 	What string
 	Tail []string
+	Err  error // ErrTimeout for a timeout, else nil
 }
+
+func (e *GuestError) Unwrap() error { return e.Err }
 
 func (e *GuestError) Error() string {
 	s := "kvmhost: " + e.What
@@ -115,6 +125,9 @@ func (s *Spec) setDefaults() {
 	}
 	if s.MemoryMiB == 0 {
 		s.MemoryMiB = 512
+	}
+	if s.CPU == "" {
+		s.CPU = "max"
 	}
 }
 
@@ -192,9 +205,11 @@ func Run(ctx context.Context, spec Spec) (*Result, error) {
 	if cause := context.Cause(ctx); errors.Is(cause, ErrTimeout) {
 		var ge *GuestError
 		if errors.As(err, &ge) {
-			ge.What = fmt.Sprintf("timed out after %v (%s)", spec.Timeout, ge.What)
+			ge.What = fmt.Sprintf("timed out after %v: %s", spec.Timeout, ge.What)
+			ge.Err = ErrTimeout
+			return res, ge
 		}
-		return res, errors.Join(ErrTimeout, err)
+		return res, fmt.Errorf("kvmhost: timed out after %v: %w", spec.Timeout, errors.Join(ErrTimeout, err))
 	}
 	return res, err
 }
@@ -232,7 +247,7 @@ func boot(ctx context.Context, spec *Spec, k *Kernel, initrd string, res *Result
 	}
 	var qemuOut bytes.Buffer
 	cmd := exec.CommandContext(ctx, qemuBinary,
-		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(spec.MemoryMiB),
+		"-accel", "tcg", "-cpu", spec.CPU, "-smp", "1", "-m", strconv.Itoa(spec.MemoryMiB),
 		"-nic", "none", "-nographic", "-monitor", "none", "-no-reboot",
 		"-kernel", k.Vmlinuz, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
@@ -288,7 +303,7 @@ type follower struct {
 const tailLines = 40
 
 func (f *follower) remember(line string) {
-	f.tail = append(f.tail, line)
+	f.tail = append(f.tail, printable(line))
 	if len(f.tail) > tailLines {
 		f.tail = f.tail[len(f.tail)-tailLines:]
 	}
@@ -354,10 +369,32 @@ func (f *follower) handle(line string) {
 		f.lastExit = now
 	case "fail":
 		f.failure = strings.Join(fields[1:], " ")
-		fmt.Fprintf(f.spec.Log, "kvmhost: guest failed: %s; its kernel log follows\n", f.failure)
+		fmt.Fprintf(f.spec.Log, "kvmhost: guest failed: %s; the guest's kernel log follows\n", f.failure)
 	case "done":
 		f.done = true
 	}
+}
+
+// printable drops terminal control sequences (the firmware clears the
+// screen) and other control characters from a line kept for display.
+func printable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == 0x1b:
+			// Skip ESC [ params final-byte, or ESC and one byte.
+			j := i + 1
+			if j < len(s) && s[j] == '[' {
+				for j++; j < len(s) && (s[j] < 0x40 || s[j] > 0x7e); j++ {
+				}
+			}
+			i = j
+		case c == '\t' || c >= 0x20 && c != 0x7f:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func field(fs []string, i int) string {
@@ -399,7 +436,11 @@ func (f *follower) finish(waitErr error, qemuOut string) {
 	}
 	switch {
 	case f.failure != "":
-		f.err = &GuestError{What: "guest: " + f.failure, Tail: tail}
+		what := "guest: " + f.failure
+		if strings.Contains(f.failure, "kvm-amd") {
+			what += fmt.Sprintf(" (kvm_amd needs a guest CPU with SVM; QEMU ran with -cpu %s, use max or EPYC)", f.spec.CPU)
+		}
+		f.err = &GuestError{What: what, Tail: tail}
 	case f.initAt.IsZero():
 		what := "no output from the guest's /init"
 		if len(f.tail) == 0 {

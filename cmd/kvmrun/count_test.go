@@ -1,0 +1,51 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestTestCounter(t *testing.T) {
+	out := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n" +
+		"    --- PASS: TestB/x (0.00s)\n    --- SKIP: TestB/y (0.00s)\n--- FAIL: TestB (0.01s)\r\n" +
+		"--- SKIP: TestC (0.00s)\nPASS\n--- PASS: TestD (0.00s)"
+	var sink bytes.Buffer
+	c := newTestCounter(&sink)
+	// Written in small pieces, as a pipe delivers it.
+	for i := 0; i < len(out); i += 7 {
+		c.Write([]byte(out[i:min(i+7, len(out))]))
+	}
+	c.Flush()
+	if sink.String() != out {
+		t.Errorf("output not passed through unchanged")
+	}
+	if c.pass != 3 || c.fail != 1 || c.skip != 2 {
+		t.Errorf("counts pass %d fail %d skip %d, want 3 1 2", c.pass, c.fail, c.skip)
+	}
+	if strings.Join(c.failed, ",") != "TestB" || strings.Join(c.skipped, ",") != "TestB/y,TestC" {
+		t.Errorf("failed %v skipped %v", c.failed, c.skipped)
+	}
+}
+
+func TestVerdict(t *testing.T) {
+	bins := []testBinary{{pkg: "p"}}
+	for _, tc := range []struct {
+		name             string
+		st               []int
+		pass, fail, skip int
+		want             int
+	}{
+		{"all pass", []int{0}, 3, 0, 0, 0},
+		{"a skip fails", []int{0}, 3, 0, 1, 1},
+		{"a failure", []int{1}, 2, 1, 0, 1},
+		{"binary crashed", []int{2}, 3, 0, 0, 1},
+		{"never finished", []int{-1}, 0, 0, 0, 1},
+		{"nothing ran", []int{0}, 0, 0, 0, 1},
+	} {
+		c := &testCounter{pass: tc.pass, fail: tc.fail, skip: tc.skip}
+		if got := verdict(bins, tc.st, c); got != tc.want {
+			t.Errorf("%s: verdict = %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}

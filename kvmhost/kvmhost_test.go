@@ -1,0 +1,170 @@
+package kvmhost
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestShellQuote(t *testing.T) {
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	for _, s := range []string{"", "plain", "with space", "it's", `"$HOME" $(x) \n`, "a'b'c"} {
+		out, err := exec.Command(sh, "-c", "printf %s "+shellQuote(s)).Output()
+		if err != nil || string(out) != s {
+			t.Errorf("shellQuote(%q) through sh = %q, %v", s, out, err)
+		}
+	}
+}
+
+func TestInitScript(t *testing.T) {
+	k := kernelIn("/k", "6.1")
+	script := initScript(k, []Command{
+		{Path: "/kvmtests/a.test", Args: []string{"-test.v", "it's"}},
+		{Path: "/bin/prog", Env: []string{"A=1"}, Dir: "/work"},
+	})
+	for _, want := range []string{
+		"insmod /lib/modules/irqbypass.ko", "insmod /lib/modules/kvm.ko", "insmod /lib/modules/kvm-amd.ko",
+		`echo "$M start 0`, `'/kvmtests/a.test' '-test.v' 'it'\''s'`, `echo "$M exit 0 $st`,
+		`cd '/work' && env 'A=1' '/bin/prog'`, `echo "$M exit 1 $st`,
+		">/dev/ttyS1 2>/dev/console", "poweroff -f", "MMVM_REQUIRE_KVM=1",
+	} {
+		if !strings.Contains(script, want) {
+			t.Errorf("init script lacks %q:\n%s", want, script)
+		}
+	}
+	// Modules load in order: irqbypass, kvm, kvm-amd.
+	if i, j, l := strings.Index(script, "irqbypass.ko"), strings.Index(script, "/kvm.ko"), strings.Index(script, "kvm-amd.ko"); !(i < j && j < l) {
+		t.Error("modules are not loaded in dependency order")
+	}
+	if sh, err := exec.LookPath("sh"); err == nil {
+		if out, err := exec.Command(sh, "-n", "-c", script).CombinedOutput(); err != nil {
+			t.Errorf("init script does not parse: %v\n%s", err, out)
+		}
+	}
+}
+
+// feed runs the console follower over text and returns what it saw.
+func feed(text string, ncmds int) (f *follower, stderr, log string) {
+	var se, lg bytes.Buffer
+	spec := &Spec{Stderr: &se, Log: &lg, CPU: "max"}
+	res := &Result{ExitStatus: make([]int, ncmds)}
+	for i := range res.ExitStatus {
+		res.ExitStatus[i] = -1
+	}
+	f = &follower{spec: spec, res: res, qemuStart: time.Now(), current: -1}
+	f.follow(strings.NewReader(text))
+	return f, se.String(), lg.String()
+}
+
+func TestFollowerRoutesAndStatuses(t *testing.T) {
+	console := "\x1b[2JSeaBIOS\nboot noise\n" +
+		marker + " init 2.50\n" +
+		"init says hi\n" +
+		marker + " kvm 3.0\n" +
+		marker + " start 0 3.1\n" +
+		"err line 1\nno newline" + marker + " exit 0 7 3.2\n" +
+		marker + " start 1 3.3\n" + marker + " exit 1 0 3.4\n" +
+		marker + " done 3.5\n[ 3.6] reboot: Power down\n"
+	f, stderr, log := feed(console, 2)
+	f.finish(nil, "")
+	if f.err != nil {
+		t.Fatalf("err = %v", f.err)
+	}
+	if stderr != "err line 1\nno newline" {
+		t.Errorf("stderr = %q", stderr)
+	}
+	if strings.Contains(log, "SeaBIOS") || strings.Contains(log, "Power down") || !strings.Contains(log, "init says hi") {
+		t.Errorf("log = %q: want /init's text only", log)
+	}
+	if got := f.res.ExitStatus; got[0] != 7 || got[1] != 0 {
+		t.Errorf("statuses = %v, want [7 0]", got)
+	}
+	if f.res.Timings.GuestUptimeAtInit != "2.50" {
+		t.Errorf("guest uptime = %q", f.res.Timings.GuestUptimeAtInit)
+	}
+}
+
+func TestFollowerFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name, console string
+		waitErr       error
+		want          []string
+	}{
+		{"silent", "", errors.New("signal: killed"), []string{"no serial output at all", "signal: killed"}},
+		{"no init", "SeaBIOS\nKernel panic\n", nil, []string{"no output from the guest's /init", "Kernel panic"}},
+		{"module", marker + " init 1\ninsmod: can't insert\n" + marker + " fail kvm-amd.ko refused to load\n[1.0] kvm: no hardware support for 'kvm_amd'\n" + marker + " done 2\n",
+			nil, []string{"kvm-amd.ko refused to load", "needs a guest CPU with SVM", "no hardware support"}},
+		{"died mid-command", marker + " init 1\n" + marker + " kvm 1\n" + marker + " start 0 1\npanic: boom\n", errors.New("exit status 1"),
+			[]string{"while command 0 was running", "panic: boom"}},
+	} {
+		f, _, _ := feed(tc.console, 1)
+		f.finish(tc.waitErr, "")
+		var ge *GuestError
+		if !errors.As(f.err, &ge) {
+			t.Errorf("%s: err = %v, want a *GuestError", tc.name, f.err)
+			continue
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(f.err.Error(), w) {
+				t.Errorf("%s: error %q lacks %q", tc.name, f.err, w)
+			}
+		}
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	if got := printable("\x1b[?7l\x1b[2J\x1b[0mSeaBIOS\x07 ok\r"); got != "SeaBIOS ok" {
+		t.Errorf("printable = %q", got)
+	}
+}
+
+func TestCannotInstall(t *testing.T) {
+	err := cannotInstall([]string{"qemu-system-x86", "cpio"}, false, true)
+	var ee *EnvError
+	if !errors.As(err, &ee) || !strings.Contains(err.Error(), "not root") ||
+		!strings.Contains(err.Error(), "apt-get install -y qemu-system-x86 cpio") {
+		t.Errorf("not root: %v", err)
+	}
+	if err := cannotInstall([]string{"cpio"}, true, false); err == nil || !strings.Contains(err.Error(), "no apt-get") {
+		t.Errorf("no apt: %v", err)
+	}
+	if err := cannotInstall([]string{"cpio"}, true, true); err != nil {
+		t.Errorf("root with apt: %v", err)
+	}
+}
+
+func TestCheckSpecAndFilesInDir(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "a"), []byte("a"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "b"), []byte("b"), 0o644)
+	files, err := FilesInDir(dir, "/guest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].GuestPath != "/guest/a" || files[1].GuestPath != "/guest/sub/b" || files[1].Mode != 0o644 {
+		t.Errorf("FilesInDir = %+v", files)
+	}
+	for _, tc := range []struct {
+		spec Spec
+		ok   bool
+	}{
+		{Spec{Files: files, Commands: []Command{{Path: "/guest/a"}}}, true},
+		{Spec{}, false},
+		{Spec{Commands: []Command{{Path: "relative"}}}, false},
+		{Spec{Files: []File{{HostPath: filepath.Join(dir, "missing"), GuestPath: "/x"}}, Commands: []Command{{Path: "/x"}}}, false},
+		{Spec{Files: []File{{HostPath: files[0].HostPath, GuestPath: "x"}}, Commands: []Command{{Path: "/x"}}}, false},
+	} {
+		if err := checkSpec(&tc.spec); (err == nil) != tc.ok {
+			t.Errorf("checkSpec(%+v) = %v, want ok=%v", tc.spec, err, tc.ok)
+		}
+	}
+}
