@@ -1,0 +1,86 @@
+package machine
+
+import (
+	"fmt"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/pagetable"
+)
+
+// addressSpace is mm's AddressSpace on x86-64 page tables: a user mapping is
+// a range of leaf entries pointing at the MemoryFile's guest-physical pages.
+//
+// mm calls it with its own locks held, from the vCPU goroutine (faults,
+// syscalls) or from Go code using mm while the vCPU is stopped; the machine
+// never runs the vCPU concurrently with mm calls, so no lock is needed here.
+type addressSpace struct {
+	mf *memfile.MemoryFile
+	pt *pagetable.PageTables
+
+	// flush accumulates the translations the guest's TLB may still hold;
+	// the run loop flushes before the next entry to user mode and clears it.
+	flush pagetable.Flush
+
+	// mappedPages counts 4 KiB pages mapped by MapFile (fault-around
+	// statistics); it only grows.
+	mappedPages uint64
+}
+
+var _ mm.AddressSpace = (*addressSpace)(nil)
+
+// MapFile implements mm.AddressSpace.MapFile. Only MemoryFile ranges can be
+// mapped: every page the guest can reach is MemoryFile memory.
+func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRange, at arch.AccessType, precommit bool) error {
+	if f != memmap.File(as.mf) {
+		return fmt.Errorf("machine: mapping a file other than the MemoryFile at %v", addr)
+	}
+	end, ok := addr.AddLength(fr.Length())
+	if !ok {
+		return fmt.Errorf("machine: mapping at %v overflows", addr)
+	}
+	fl, err := as.pt.Map(arch.AddrRange{Start: addr, End: end}, as.mf.GuestPhysical(fr.Start), pagetable.MapOpts{Access: at, User: true})
+	as.flush = as.flush.Merge(fl)
+	if err != nil {
+		return err
+	}
+	as.mappedPages += fr.Length() / arch.PageSize
+	return nil
+}
+
+// Unmap implements mm.AddressSpace.Unmap. Unmapping may need a table page to
+// split a huge entry that ar cuts; if none is left, the whole huge entry goes
+// instead. That is always safe: what mm still backs is mapped again on the
+// next fault.
+func (as *addressSpace) Unmap(ar arch.AddrRange) {
+	fl, err := as.pt.Unmap(ar)
+	as.flush = as.flush.Merge(fl)
+	if err == nil {
+		return
+	}
+	wide := arch.AddrRange{Start: ar.Start.AlignDown(arch.GiantPageSize)}
+	var ok bool
+	if wide.End, ok = ar.End.AlignUp(arch.GiantPageSize); !ok {
+		wide.End = arch.MaxUserAddr
+	}
+	fl, err = as.pt.Unmap(wide)
+	as.flush = as.flush.Merge(fl)
+	if err != nil {
+		// Unmapping whole 1 GiB-aligned ranges splits nothing.
+		panic(fmt.Sprintf("machine: unmapping %v: %v", wide, err))
+	}
+}
+
+// Release implements mm.AddressSpace.Release: every user mapping goes.
+func (as *addressSpace) Release() {
+	as.Unmap(arch.AddrRange{Start: 0, End: arch.MaxUserAddr})
+}
+
+// takeFlush returns and clears the pending flush.
+func (as *addressSpace) takeFlush() pagetable.Flush {
+	f := as.flush
+	as.flush = pagetable.Flush{}
+	return f
+}

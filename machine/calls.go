@@ -1,0 +1,87 @@
+package machine
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/syscalls"
+)
+
+// memoryCalls serves the memory system calls from mm. The guest has no file
+// system, so a file-backed mmap names no open file: EBADF, as Linux answers
+// for an fd that is not open.
+type memoryCalls struct{ mm *mm.MemoryManager }
+
+var _ syscalls.MemoryCalls = memoryCalls{}
+var _ syscalls.Memory = memoryCalls{}
+
+func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
+	return c.mm.CopyIn(addr, dst, mm.IOOpts{})
+}
+
+func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
+	return c.mm.CopyOut(addr, src, mm.IOOpts{})
+}
+
+func (c memoryCalls) Mmap(addr, length, prot, flags, fd, off uint64) (uint64, error) {
+	if flags&unix.MAP_ANONYMOUS == 0 {
+		return 0, unix.EBADF
+	}
+	a, err := c.mm.MMap(addr, length, prot, flags, nil, off)
+	return uint64(a), err
+}
+
+func (c memoryCalls) Munmap(addr, length uint64) error { return c.mm.MUnmap(addr, length) }
+
+func (c memoryCalls) Mremap(oldAddr, oldSize, newSize, flags, newAddr uint64) (uint64, error) {
+	a, err := c.mm.MRemap(oldAddr, oldSize, newSize, flags, newAddr)
+	return uint64(a), err
+}
+
+func (c memoryCalls) Mprotect(addr, length, prot uint64) error {
+	return c.mm.MProtect(addr, length, prot)
+}
+
+// Brk returns the new break, or the unchanged one when the request fails,
+// which is how brk(2) reports failure.
+func (c memoryCalls) Brk(addr uint64) uint64 {
+	a, _ := c.mm.Brk(addr)
+	return uint64(a)
+}
+
+func (c memoryCalls) Madvise(addr, length, advice uint64) error {
+	return c.mm.Madvise(addr, length, advice)
+}
+
+func (c memoryCalls) Mlock(addr, length, flags uint64) error {
+	return c.mm.MLock2(addr, length, flags)
+}
+
+func (c memoryCalls) Munlock(addr, length uint64) error { return c.mm.MUnlock(addr, length) }
+func (c memoryCalls) Mlockall(flags uint64) error       { return c.mm.MLockAll(flags) }
+func (c memoryCalls) Munlockall() error                 { return c.mm.MUnlockAll() }
+
+func (c memoryCalls) Msync(addr, length, flags uint64) error {
+	return c.mm.MSync(addr, length, flags)
+}
+
+func (c memoryCalls) Mincore(addr, length uint64, vec []byte) error {
+	return c.mm.MinCore(addr, length, vec)
+}
+
+// processLimits are the limits getrlimit reports: mm's, which it enforces.
+func processLimits(l mm.Limits) map[int]syscalls.Limit {
+	lim := func(v uint64) syscalls.Limit {
+		if v == mm.Unlimited {
+			return syscalls.Limit{Cur: ^uint64(0), Max: ^uint64(0)}
+		}
+		return syscalls.Limit{Cur: v, Max: v}
+	}
+	return map[int]syscalls.Limit{
+		unix.RLIMIT_AS:      lim(l.AS),
+		unix.RLIMIT_DATA:    lim(l.Data),
+		unix.RLIMIT_MEMLOCK: lim(l.MemLock),
+		unix.RLIMIT_STACK:   lim(l.Stack),
+	}
+}

@@ -1,0 +1,26 @@
+// Package machine ties one micro-VM together: the MemoryFile registered as a
+// KVM memory slot, the ring-0 stub mapped supervisor-only in the upper half,
+// x86-64 page tables in guest memory programmed by mm through the
+// AddressSpace this package implements, one vCPU that starts directly in user
+// mode, and the run loop that serves each exit in Go — a user page fault
+// through mm.HandleUserFault, a system call through package syscalls, any
+// other exception as the signal Linux would deliver — and resumes the vCPU.
+//
+// # Lifecycle
+//
+// New opens /dev/kvm and builds everything; LoadProgram (or, for tests, the
+// lower-level MapCode and SetUserContext) prepares a user context; Run runs
+// it until the program exits, is killed by a signal, hits its deadline or
+// (with Config.UserPorts) executes a user-mode probe `out`. Close releases the
+// vCPU, the VM, the page tables, mm and the MemoryFile, leaving no
+// descriptor, goroutine or MemoryFile page behind.
+//
+// # TLB coherence
+//
+// Page-table changes that drop or narrow a translation leave a pending
+// flush; before the vCPU next runs, the run loop writes the special
+// registers back through KVM_CAP_SYNC_REGS, which makes KVM load CR3 again
+// and flush the guest's TLB. New translations over non-present entries need
+// no flush; a stale narrower entry at worst causes one spurious fault, which
+// mm resolves as already mapped.
+package machine

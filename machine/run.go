@@ -1,0 +1,281 @@
+package machine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/ring0"
+)
+
+// StopKind says why Run returned.
+type StopKind int
+
+// Reasons Run returns.
+const (
+	// StopExit: the program called exit or exit_group.
+	StopExit StopKind = iota + 1
+	// StopSignal: the program was killed by a signal, as Linux would kill
+	// it (a fault mm refused, an illegal instruction, ...).
+	StopSignal
+	// StopUserPort: user mode ran `out` to a user port (Config.UserPorts).
+	StopUserPort
+	// StopDeadline: Run's context ended first.
+	StopDeadline
+)
+
+func (k StopKind) String() string {
+	switch k {
+	case StopExit:
+		return "exit"
+	case StopSignal:
+		return "signal"
+	case StopUserPort:
+		return "user port"
+	case StopDeadline:
+		return "deadline"
+	}
+	return fmt.Sprintf("StopKind(%d)", int(k))
+}
+
+// Stop is how a Run ended.
+type Stop struct {
+	Kind StopKind
+	// ExitCode is the program's exit status (StopExit).
+	ExitCode int
+	// Signal is the killing signal (StopSignal), Reason the one-line report
+	// of why: the address, the access, RIP and the vma or its absence.
+	Signal unix.Signal
+	Reason string
+	// Port and Value are the user port and AL (StopUserPort).
+	Port  uint16
+	Value byte
+}
+
+// Status is the exit status a shell would report: ExitCode, or 128+signal.
+func (s Stop) Status() int {
+	switch s.Kind {
+	case StopExit:
+		return s.ExitCode
+	case StopSignal:
+		return 128 + int(s.Signal)
+	}
+	return 0
+}
+
+// Run runs the program until it exits, is killed, executes a user-port `out`
+// (only with Config.UserPorts) or ctx ends. Run may be called again after a
+// StopUserPort or StopDeadline to continue. An error means mmvm itself
+// could not go on (KVM failed, or the guest's kernel state broke), not that
+// the program misbehaved.
+func (m *Machine) Run(ctx context.Context) (Stop, error) {
+	if m.vcpu == nil {
+		return Stop{}, errors.New("machine: Run on a closed machine")
+	}
+	if exited, code := m.Process.Exited(); exited {
+		return Stop{Kind: StopExit, ExitCode: code}, nil
+	}
+	m.vcpu.BindThread()
+	defer m.vcpu.UnbindThread()
+	stopKick := context.AfterFunc(ctx, func() { _ = m.vcpu.Kick() })
+	defer stopKick()
+
+	if !m.started {
+		if err := m.loadUserContext(); err != nil {
+			return Stop{}, err
+		}
+		m.started = true
+	}
+	sync := m.vcpu.Sync()
+	st := &m.stats
+	for {
+		if err := m.flushTLB(); err != nil {
+			return Stop{}, err
+		}
+		if st.faultPending {
+			st.faultLatency.Record(time.Since(st.faultStart))
+			st.faultPending = false
+		}
+		reason, err := m.vcpu.Run()
+		if err != nil {
+			return Stop{}, fmt.Errorf("machine: %w", err)
+		}
+		switch reason {
+		case kvm.ExitIO:
+			io, _ := m.vcpu.IO()
+			ev, err := m.kernel.Decode(ring0.Exit{Port: io.Port, RSP: sync.Regs.RSP, RCX: sync.Regs.RCX, R11: sync.Regs.R11, CR2: sync.Sregs.CR2})
+			if err != nil {
+				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
+			}
+			switch ev.Kind {
+			case ring0.EventException:
+				if stop, done, err := m.handleException(&ev); done || err != nil {
+					return stop, err
+				}
+			case ring0.EventSyscall:
+				if stop, done := m.handleSyscall(&ev); done {
+					return stop, nil
+				}
+			case ring0.EventUserPort:
+				st.exits[exitUserPort]++
+				var v byte
+				if len(io.Data) > 0 {
+					v = io.Data[0]
+				}
+				return Stop{Kind: StopUserPort, Port: io.Port, Value: v}, nil
+			default:
+				return Stop{}, fmt.Errorf("machine: unknown ring-0 event %v", ev.Kind)
+			}
+		case kvm.ExitIntr:
+			st.exits[exitInterrupt]++
+			if ctx.Err() != nil {
+				return Stop{Kind: StopDeadline, Reason: ctx.Err().Error()}, nil
+			}
+		default:
+			return Stop{}, m.vcpu.UnexpectedExit(reason)
+		}
+	}
+}
+
+// loadUserContext loads the user context of SetUserContext by ioctl: the
+// run structure's register copies are only valid after a first exit.
+func (m *Machine) loadUserContext() error {
+	regs := kvm.Regs{RIP: m.user.RIP, RSP: m.user.RSP, RFLAGS: m.user.RFLAGS}
+	if err := m.vcpu.SetRegs(&regs); err != nil {
+		return fmt.Errorf("machine: setting user registers: %w", err)
+	}
+	var s kvm.Sregs
+	if err := m.vcpu.GetSregs(&s); err != nil {
+		return fmt.Errorf("machine: reading special registers: %w", err)
+	}
+	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
+	m.as.takeFlush() // a fresh context: the sregs load below flushes anyway
+	m.cr3Toggle = false
+	if err := m.vcpu.SetSregs(&s); err != nil {
+		return fmt.Errorf("machine: setting special registers: %w", err)
+	}
+	return nil
+}
+
+// cr3PWT is CR3's page-level write-through bit: toggling it changes CR3's
+// value without changing the page tables it names.
+const cr3PWT = 1 << 3
+
+// flushTLB makes pending page-table changes visible to the guest before it
+// runs again. Writing CR3 through the special registers with a different
+// value makes KVM load a new paging root, which flushes the guest's
+// non-global translations; toggling the PWT bit gives a different value
+// naming the same tables (PWT only affects how the PML4 itself is cached).
+func (m *Machine) flushTLB() error {
+	fl := m.as.takeFlush()
+	if fl.Empty() {
+		return nil
+	}
+	if fl.Global {
+		return fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
+	}
+	m.cr3Toggle = !m.cr3Toggle
+	cr3 := m.pt.Root()
+	if m.cr3Toggle {
+		cr3 |= cr3PWT
+	}
+	m.vcpu.Sync().Sregs.CR3 = cr3
+	m.stats.tlbFlushes++
+	return m.markSregsDirty(0)
+}
+
+// markSregsDirty makes the next entry load the special registers (and the
+// sets in also) from the run structure. KVM on AMD reports TR as busy
+// whatever it was loaded as; TR is put back as ring 0 set it, since an
+// available TSS is what QEMU's I/O permission check needs (ring0.Config's
+// AvailableTSS).
+func (m *Machine) markSregsDirty(also kvm.SyncSet) error {
+	m.vcpu.Sync().Sregs.TR = m.tr
+	return m.vcpu.MarkSyncDirty(kvm.SyncRegsSregs | also)
+}
+
+// signalFor maps exception vectors to the signal Linux delivers for them in
+// user mode (arch/x86/kernel/traps.c).
+func signalFor(v ring0.Vector) unix.Signal {
+	switch v {
+	case ring0.DivideError, ring0.X87FloatingPoint, ring0.SIMDFloatingPoint:
+		return unix.SIGFPE
+	case ring0.Debug, ring0.Breakpoint:
+		return unix.SIGTRAP
+	case ring0.InvalidOpcode:
+		return unix.SIGILL
+	case ring0.StackSegmentFault, ring0.AlignmentCheck:
+		return unix.SIGBUS
+	}
+	return unix.SIGSEGV
+}
+
+// handleException serves an exception vector: a user page fault goes to mm;
+// anything else, or a fault mm refuses, kills the program with Linux's
+// signal. done reports that Run must return stop.
+func (m *Machine) handleException(ev *ring0.Event) (stop Stop, done bool, err error) {
+	st := &m.stats
+	if !ev.User {
+		return Stop{}, true, fmt.Errorf("machine: %v in ring 0 at rip %#x (error code %#x, cr2 %#x): the guest kernel state is broken",
+			ev.Vector, ev.Context.RIP, ev.ErrorCode, ev.FaultAddr)
+	}
+	if ev.Vector != ring0.PageFault {
+		st.exits[exitException]++
+		sig := signalFor(ev.Vector)
+		return Stop{Kind: StopSignal, Signal: sig, Reason: fmt.Sprintf("%s: %v at rip %#x (error code %#x)",
+			unix.SignalName(sig), ev.Vector, ev.Context.RIP, ev.ErrorCode)}, true, nil
+	}
+	st.exits[exitPageFault]++
+	st.faultStart = time.Now()
+	st.faultPending = true
+	pf := ring0.PageFaultError(ev.ErrorCode)
+	if pf.Has(ring0.PFReserved) {
+		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
+	}
+	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
+	if ferr == nil {
+		st.faults++
+		return Stop{}, false, nil
+	}
+	st.faultPending = false
+	var fe *mm.FaultError
+	if errors.As(ferr, &fe) {
+		return Stop{Kind: StopSignal, Signal: fe.Signal, Reason: fmt.Sprintf("%v, rip %#x", fe, ev.Context.RIP)}, true, nil
+	}
+	return Stop{}, true, fmt.Errorf("machine: page fault at %#x (rip %#x): %w", ev.FaultAddr, ev.Context.RIP, ferr)
+}
+
+// handleSyscall serves a system call through the Process and resumes the
+// program through the stub's sysretq with the result in RAX.
+func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
+	m.stats.exits[exitSyscall]++
+	sync := m.vcpu.Sync()
+	r := &sync.Regs
+	ret := m.Process.Syscall(r.RAX, [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9})
+	if exited, code := m.Process.Exited(); exited {
+		return Stop{Kind: StopExit, ExitCode: code}, true
+	}
+	if !ev.StubResumes {
+		// SYSRET to a non-canonical RIP would fault in ring 0; Linux
+		// kills such a task with SIGSEGV on its way out.
+		return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf("SIGSEGV: syscall returning to non-canonical rip %#x", ev.Context.RIP)}, true
+	}
+	r.RAX = ret
+	var err error
+	if fs, changed := m.Process.FSBase(); changed {
+		sync.Sregs.FS.Base = fs
+		err = m.markSregsDirty(kvm.SyncRegsGPR)
+	} else {
+		err = m.vcpu.MarkSyncDirty(kvm.SyncRegsGPR)
+	}
+	if err != nil {
+		return Stop{Kind: StopSignal, Signal: unix.SIGKILL, Reason: err.Error()}, true
+	}
+	return Stop{}, false
+}

@@ -1,0 +1,84 @@
+package machine
+
+import (
+	"time"
+
+	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/syscalls"
+)
+
+// Exit kinds counted by the run loop.
+const (
+	exitPageFault = iota
+	exitSyscall
+	exitException
+	exitUserPort
+	exitInterrupt
+	numExitKinds
+)
+
+var exitNames = [numExitKinds]string{"page_fault", "syscall", "exception", "user_port", "interrupt"}
+
+// statsCollector is what the run loop counts. Only the vCPU goroutine
+// writes it; Stats reads it after Run returns.
+type statsCollector struct {
+	exits        [numExitKinds]uint64
+	faults       uint64
+	tlbFlushes   uint64
+	faultLatency latency.Histogram
+	// faultStart is when the exit of the page fault being served was
+	// seen; faultPending says the next entry ends its latency sample.
+	faultStart   time.Time
+	faultPending bool
+}
+
+// Stats is a run's figures for --stats and --stats-json.
+type Stats struct {
+	// Faults is the number of user page faults mm resolved; PagesMapped
+	// the 4 KiB pages their mappings (with fault-around) covered.
+	Faults      uint64 `json:"page_faults"`
+	PagesMapped uint64 `json:"pages_mapped"`
+	// FaultLatency is the host's time from a page-fault exit to the
+	// re-entry that resumes the program.
+	FaultLatency latency.Summary         `json:"fault_latency"`
+	Exits        map[string]uint64       `json:"exits"`
+	TLBFlushes   uint64                  `json:"tlb_flushes"`
+	Syscalls     []syscalls.SyscallCount `json:"syscalls"`
+	// Unimplemented counts the system calls answered ENOSYS, by number.
+	Unimplemented map[uint64]uint64 `json:"unimplemented_syscalls"`
+	// Memory: MemoryFile peak and current use, the program's RSS, peak
+	// RSS and virtual size, and table pages.
+	MemoryFilePeak  uint64 `json:"memory_file_peak_bytes"`
+	MemoryFileInUse uint64 `json:"memory_file_allocated_bytes"`
+	MemoryFileHost  uint64 `json:"memory_file_host_bytes"`
+	RSS             uint64 `json:"rss_bytes"`
+	PeakRSS         uint64 `json:"peak_rss_bytes"`
+	VirtualSize     uint64 `json:"virtual_size_bytes"`
+	TablePages      int    `json:"page_table_pages"`
+}
+
+// FaultHistogram returns the fault latency histogram (for plots).
+func (m *Machine) FaultHistogram() *latency.Histogram { return &m.stats.faultLatency }
+
+// Stats returns the figures of the runs so far.
+func (m *Machine) Stats() Stats {
+	st := &m.stats
+	s := Stats{
+		Faults: st.faults, PagesMapped: m.as.mappedPages,
+		FaultLatency: st.faultLatency.Summary(),
+		Exits:        make(map[string]uint64),
+		TLBFlushes:   st.tlbFlushes,
+		TablePages:   m.pt.TablePages(),
+	}
+	for i, n := range st.exits {
+		if n > 0 {
+			s.Exits[exitNames[i]] = n
+		}
+	}
+	s.Syscalls, s.Unimplemented = m.Process.Stats()
+	ms := m.mf.Stats()
+	s.MemoryFilePeak, s.MemoryFileInUse, s.MemoryFileHost = ms.Peak, ms.Allocated, ms.Backed
+	mst := m.MM.Stats()
+	s.RSS, s.PeakRSS, s.VirtualSize = mst.RSS, mst.PeakRSS, mst.VirtualSize
+	return s
+}

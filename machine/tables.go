@@ -1,0 +1,51 @@
+package machine
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/pagetable"
+)
+
+// tableAllocator gives pagetable its table pages from the MemoryFile, as
+// Kernel allocations: each table is one zeroed page the guest's MMU reads at
+// its guest-physical address and the host writes through its own mapping.
+// Table pages are never mapped into the guest's virtual address space, so
+// the program can neither read nor write its own page tables.
+type tableAllocator struct {
+	mf *memfile.MemoryFile
+}
+
+var _ pagetable.Allocator = tableAllocator{}
+
+func (a tableAllocator) AllocTable() (uint64, *[512]uint64, error) {
+	fr, err := a.mf.Allocate(arch.PageSize, memfile.AllocOpts{Kind: memfile.Kernel})
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w: %w", pagetable.ErrNoTableMemory, err)
+	}
+	return a.mf.GuestPhysical(fr.Start), a.table(fr.Start), nil
+}
+
+func (a tableAllocator) FreeTable(phys uint64) {
+	off, ok := a.mf.FileOffset(phys)
+	if !ok {
+		panic(fmt.Sprintf("machine: freeing table at %#x outside the MemoryFile", phys))
+	}
+	a.mf.DecRef(memmap.FileRange{Start: off, End: off + arch.PageSize})
+}
+
+func (a tableAllocator) TableAt(phys uint64) *[512]uint64 {
+	off, ok := a.mf.FileOffset(phys)
+	if !ok {
+		panic(fmt.Sprintf("machine: table at %#x outside the MemoryFile", phys))
+	}
+	return a.table(off)
+}
+
+func (a tableAllocator) table(off uint64) *[512]uint64 {
+	b := a.mf.Slice(memmap.FileRange{Start: off, End: off + arch.PageSize})
+	return (*[512]uint64)(unsafe.Pointer(&b[0]))
+}
