@@ -52,13 +52,31 @@ func sysMsync(p *Process, a *[6]uint64) uint64 {
 	return result(0, p.cfg.Calls.Msync(a[0], a[1], a[2]))
 }
 
+// mincoreChunk is how many pages one step of mincore covers: like Linux,
+// mmvm fills and copies the vector a piece at a time, so a huge length costs
+// no huge host buffer.
+const mincoreChunk = 4096
+
 func sysMincore(p *Process, a *[6]uint64) uint64 {
-	vec, err := p.cfg.Calls.Mincore(a[0], a[1])
-	if err != nil {
-		return result(0, err)
+	addr, length, vecAddr := a[0], a[1], a[2]
+	if addr&arch.PageMask != 0 {
+		return errno(unix.EINVAL)
 	}
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), vec); err != nil {
-		return errno(unix.EFAULT)
+	if end, ok := arch.Addr(addr).AddLength(length); !ok || end > arch.MaxUserAddr {
+		return errno(unix.ENOMEM)
+	}
+	pages := (length + arch.PageMask) >> arch.PageShift
+	vec := make([]byte, min(pages, mincoreChunk))
+	for done := uint64(0); done < pages; {
+		n := min(pages-done, mincoreChunk)
+		start := addr + done<<arch.PageShift
+		if err := p.cfg.Calls.Mincore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
+			return result(0, err)
+		}
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(vecAddr+done), vec[:n]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		done += n
 	}
 	return 0
 }

@@ -36,9 +36,9 @@ type MemoryCalls interface {
 	Mlockall(flags uint64) error
 	Munlockall() error
 	Msync(addr, length, flags uint64) error
-	// Mincore returns one byte per page of [addr, addr+length), bit 0 set
-	// where the page is resident.
-	Mincore(addr, length uint64) ([]byte, error)
+	// Mincore fills vec with one byte per page of [addr, addr+length), 1
+	// where the page is resident; vec holds exactly that many bytes.
+	Mincore(addr, length uint64, vec []byte) error
 }
 
 // Config is what a Process is created from.
