@@ -296,6 +296,11 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	vseg := mm.vmas.FindSegment(a.addr)
 	nv := vseg.Value()
 	nv.off += uint64(a.addr - vseg.Start())
+	if nv.isAnonymous() && nv.anonVMA == 0 {
+		// Never faulted: like Linux's copy_vma, take the offset of the
+		// new place, so that it merges there.
+		nv.off = uint64(dst)
+	}
 	if nv.id != nil {
 		nv.id.IncRef()
 	}
