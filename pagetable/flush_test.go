@@ -121,3 +121,38 @@ func TestRelease(t *testing.T) {
 		t.Errorf("%d tables in use after Release (pt says %d)", alloc.InUse(), pt.TablePages())
 	}
 }
+
+// TestWalkCache checks that the cached level-1 table never outlives the
+// table: each step frees the table the previous one cached, then works in
+// the same 2 MiB span.
+func TestWalkCache(t *testing.T) {
+	pt, alloc := newTables(t, false, 64)
+	w := newWindow(0x20_0000, 2*mib, true)
+	a, b := uint64(0x20_1000), uint64(0x20_5000)
+	steps := []struct {
+		op     string
+		va, pa uint64
+	}{
+		{"map", a, 0x1000},    // allocates the table
+		{"unmap", a, 0},       // caches it, empties and frees it
+		{"map", b, 0x2000},    // must allocate a new one
+		{"protect", b, 0},     // caches it
+		{"unmap", b, 0},       // frees it
+		{"protect", a, 0},     // nothing there
+		{"map", a, 0x3000},    // new table again
+		{"map", 0x20_0000, 0}, // whole span: a 2 MiB leaf replaces the table
+		{"map", b, 0x9000},    // splits the leaf
+	}
+	for _, s := range steps {
+		end := s.va + arch.PageSize
+		if s.va == 0x20_0000 {
+			end = s.va + 2*mib
+		}
+		do(t, pt, w, s.op, s.va, end, s.pa, MapOpts{Access: arch.Read, User: true})
+		verify(t, alloc, pt, false, w, w.base, w.end())
+		checkStructure(t, pt, alloc.InUse())
+		if _, _, _, ok := pt.Lookup(arch.Addr(s.va)); ok != (w.pages[(s.va-w.base)>>arch.PageShift].perm != 0) {
+			t.Fatalf("after %s %#x: Lookup disagrees with the model", s.op, s.va)
+		}
+	}
+}

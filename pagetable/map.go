@@ -19,7 +19,16 @@ func (pt *PageTables) Map(va arch.AddrRange, pa uint64, o MapOpts) (Flush, error
 	}
 	var fl Flush
 	start, end := uint64(va.Start), uint64(va.End)
-	if err := pt.mapIn(pt.root, &pt.rootEntry, rootLevel, start, end, pa-start, leafBits(o), &fl); err != nil {
+	bits := leafBits(o)
+	if bits&entryGlobal == 0 && oneLeafTable(start, end) {
+		// Fast path: the level-1 table exists, nothing to allocate.
+		// (Global leaves take the walk, which flags every level.)
+		if t, pde := pt.leafTable(start); t != nil {
+			pt.mapLeaves(t, pde, start, end, pa-start, bits, &fl)
+			return fl, nil
+		}
+	}
+	if err := pt.mapIn(pt.root, &pt.rootEntry, rootLevel, start, end, pa-start, bits, &fl); err != nil {
 		return fl, tableMemoryError("map", va, err)
 	}
 	return fl, nil

@@ -86,6 +86,48 @@ type PageTables struct {
 	root *[512]uint64
 	// tables counts the table pages held, the root included.
 	tables int
+
+	// lastKey, lastPT and lastPDE cache the level-1 table that the last
+	// operation confined to one 2 MiB span walked to, and the level-2
+	// entry referencing it, so that page-by-page work skips the walk.
+	// lastKey is the span's va>>21 with cacheValid set, or 0 when the
+	// cache is empty; anything that frees a table empties it.
+	lastKey uint64
+	lastPT  *[512]uint64
+	lastPDE *uint64
+}
+
+// cacheValid marks lastKey as holding a span (va>>21 never reaches bit 63).
+const cacheValid = 1 << 63
+
+// leafTable returns the level-1 table that maps va and the level-2 entry
+// referencing it, or nil if va has no such table (no table on the way, or
+// a huge leaf).
+func (pt *PageTables) leafTable(va uint64) (*[512]uint64, *uint64) {
+	key := va>>arch.HugePageShift | cacheValid
+	if key == pt.lastKey {
+		return pt.lastPT, pt.lastPDE
+	}
+	t := pt.root
+	for l := rootLevel; l > 1; l-- {
+		e := &t[(va>>levelShift(l))&indexMask]
+		if *e&entryPresent == 0 || !isTable(*e, l) {
+			return nil, nil
+		}
+		t = pt.alloc.TableAt(*e & entryAddrMask)
+		if l == 2 {
+			pt.lastKey, pt.lastPT, pt.lastPDE = key, t, e
+			return t, e
+		}
+	}
+	return nil, nil
+}
+
+// oneLeafTable reports whether [va, end) lies within one 2 MiB span without
+// covering all of it, so that one level-1 table holds all of it and no 2 MiB
+// leaf could replace that table.
+func oneLeafTable(va, end uint64) bool {
+	return va < end && va>>arch.HugePageShift == (end-1)>>arch.HugePageShift && end-va < arch.HugePageSize
 }
 
 // New allocates the root table of an empty address space.
@@ -118,7 +160,7 @@ func (pt *PageTables) Release() {
 		return
 	}
 	pt.freeTable(pt.rootEntry, rootLevel)
-	pt.rootEntry, pt.root = 0, nil
+	pt.rootEntry, pt.root, pt.lastPT, pt.lastPDE = 0, nil, nil, nil
 }
 
 // Lookup translates va as the MMU would: the physical address va maps to,
@@ -127,10 +169,17 @@ func (pt *PageTables) Lookup(va arch.Addr) (pa uint64, size uint64, o MapOpts, o
 	if pt.root == nil || !va.IsCanonical() {
 		return 0, 0, MapOpts{}, false
 	}
+	if uint64(va)>>arch.HugePageShift|cacheValid == pt.lastKey {
+		if e := pt.lastPT[(uint64(va)>>arch.PageShift)&indexMask]; e&entryPresent != 0 {
+			return e&entryAddrMask | uint64(va)&arch.PageMask, arch.PageSize, leafOpts(e), true
+		}
+		return 0, 0, MapOpts{}, false
+	}
 	t := pt.root
 	for l := rootLevel; ; l-- {
 		shift := levelShift(l)
-		e := t[(uint64(va)>>shift)&indexMask]
+		ep := &t[(uint64(va)>>shift)&indexMask]
+		e := *ep
 		if e&entryPresent == 0 {
 			return 0, 0, MapOpts{}, false
 		}
@@ -140,6 +189,9 @@ func (pt *PageTables) Lookup(va arch.Addr) (pa uint64, size uint64, o MapOpts, o
 			return pa, size, leafOpts(e), true
 		}
 		t = pt.alloc.TableAt(e & entryAddrMask)
+		if l == 2 {
+			pt.lastKey, pt.lastPT, pt.lastPDE = uint64(va)>>arch.HugePageShift|cacheValid, t, ep
+		}
 	}
 }
 
@@ -165,4 +217,5 @@ func (pt *PageTables) freeTable(e uint64, l int) {
 	}
 	pt.alloc.FreeTable(phys)
 	pt.tables--
+	pt.lastKey = 0
 }

@@ -17,7 +17,15 @@ func (pt *PageTables) Protect(va arch.AddrRange, o MapOpts) (Flush, error) {
 		return pt.unmapChecked("protect", va)
 	}
 	var fl Flush
-	if err := pt.protectIn(pt.root, &pt.rootEntry, rootLevel, uint64(va.Start), uint64(va.End), leafBits(o), &fl); err != nil {
+	start, end := uint64(va.Start), uint64(va.End)
+	bits := leafBits(o)
+	if bits&entryGlobal == 0 && oneLeafTable(start, end) {
+		if t, _ := pt.leafTable(start); t != nil {
+			protectLeaves(t, start, end, bits, &fl)
+			return fl, nil
+		}
+	}
+	if err := pt.protectIn(pt.root, &pt.rootEntry, rootLevel, start, end, bits, &fl); err != nil {
 		return fl, tableMemoryError("protect", va, err)
 	}
 	return fl, nil

@@ -135,9 +135,9 @@ func TestRandomOps(t *testing.T) {
 // TestRandomGiantOps does the same at 1 GiB scale: a 4 GiB window across a
 // PML4 boundary, spans cut at 1 GiB, 2 MiB or 4 KiB boundaries.
 func TestRandomGiantOps(t *testing.T) {
-	ops := 200
+	ops := 120
 	if testing.Short() {
-		ops = 40
+		ops = 30
 	}
 	windows := []*window{newWindow(510*gib, 4*gib, true)}
 	runRandom(t, 2, true, windows, ops, 1<<18, gib, 50)

@@ -19,7 +19,18 @@ func (pt *PageTables) Unmap(va arch.AddrRange) (Flush, error) {
 // unmapChecked is Unmap after its arguments passed checkArgs.
 func (pt *PageTables) unmapChecked(op string, va arch.AddrRange) (Flush, error) {
 	var fl Flush
-	if err := pt.unmapIn(pt.root, &pt.rootEntry, rootLevel, uint64(va.Start), uint64(va.End), &fl); err != nil {
+	start, end := uint64(va.Start), uint64(va.End)
+	if oneLeafTable(start, end) {
+		if t, pde := pt.leafTable(start); t != nil {
+			pt.unmapLeaves(t, pde, start, end, &fl)
+			if liveCount(*pde) != 0 {
+				return fl, nil
+			}
+			// The table emptied: the walk below frees it and any
+			// table above that empties with it.
+		}
+	}
+	if err := pt.unmapIn(pt.root, &pt.rootEntry, rootLevel, start, end, &fl); err != nil {
 		return fl, tableMemoryError(op, va, err)
 	}
 	return fl, nil

@@ -68,6 +68,7 @@ func (pt *PageTables) dropIfEmpty(e, pe *uint64) {
 	}
 	pt.alloc.FreeTable(*e & entryAddrMask)
 	pt.tables--
+	pt.lastKey = 0
 	*e = 0
 	*pe -= countOne
 }
