@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/machine"
+)
+
+// Exit statuses of mmvm itself, as env(1) and timeout(1) use them: the
+// program's own status otherwise passes through unchanged.
+const (
+	exitUsage    = 2   // bad command line
+	exitMMVM     = 125 // mmvm failed (no KVM, bad ELF, ...)
+	exitTimeout  = 124 // --timeout expired
+	exitNotFound = 127 // PROGRAM does not exist
+)
+
+type runFlags struct {
+	mem         sizeFlag
+	timeout     time.Duration
+	faultAround sizeFlag
+	stats       bool
+	statsJSON   string
+	maps        bool
+	env         multiFlag
+	noQEMU      bool
+	verbose     bool
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func (f *runFlags) register(fl *flag.FlagSet) {
+	f.mem = machine.DefaultMemory
+	f.faultAround = arch.HugePageSize
+	fl.Var(&f.mem, "mem", "guest memory limit (multiple of 2M), e.g. 512M or 2G")
+	fl.DurationVar(&f.timeout, "timeout", 0, "stop the program after this long (e.g. 10s); exit status 124")
+	fl.Var(&f.faultAround, "fault-around", "unit a private anonymous fault maps, a power of two from 4K to 2M")
+	fl.BoolVar(&f.stats, "stats", false, "print page faults, exits, syscalls and memory figures to stderr")
+	fl.StringVar(&f.statsJSON, "stats-json", "", "write the --stats figures as JSON to `FILE`")
+	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
+	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
+	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
+	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
+}
+
+// args returns the flags as a command line for the mmvm inside QEMU.
+func (f *runFlags) args(statsJSON string) []string {
+	a := []string{"--no-qemu", "--mem", f.mem.String(), "--fault-around", f.faultAround.String()}
+	if f.timeout > 0 {
+		a = append(a, "--timeout", f.timeout.String())
+	}
+	if f.stats {
+		a = append(a, "--stats")
+	}
+	if statsJSON != "" {
+		a = append(a, "--stats-json", statsJSON)
+	}
+	if f.maps {
+		a = append(a, "--maps")
+	}
+	for _, e := range f.env {
+		a = append(a, "--env", e)
+	}
+	return a
+}
+
+func runUsage(fl *flag.FlagSet) func() {
+	return func() {
+		fmt.Fprint(fl.Output(), `Usage: mmvm run [flags] PROGRAM [ARGS...]
+
+Runs the static x86-64 ELF PROGRAM in a KVM micro-VM. Its stdout and stderr
+pass through; mmvm exits with its status, 128+signal when it is killed, 124
+when --timeout expires, 125 when mmvm itself fails, 127 when PROGRAM is
+missing. Without /dev/kvm the run happens inside a QEMU guest with nested KVM
+(the first time installs qemu-system-x86 and fetches a kernel; needs root).
+
+Flags:
+`)
+		fl.PrintDefaults()
+	}
+}
+
+func runMain(args []string) int {
+	fl := flag.NewFlagSet("run", flag.ContinueOnError)
+	var f runFlags
+	f.register(fl)
+	fl.Usage = runUsage(fl)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fl.NArg() < 1 {
+		fmt.Fprintln(os.Stderr, "mmvm run: no PROGRAM given: try `mmvm run out/guest/hello`")
+		return exitUsage
+	}
+	if err := f.check(); err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm run: %v\n", err)
+		return exitUsage
+	}
+	prog := fl.Arg(0)
+	if _, err := os.Stat(prog); err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+		return exitNotFound
+	}
+	if kerr := kvm.Available(); kerr != nil {
+		if f.noQEMU {
+			fmt.Fprintf(os.Stderr, "mmvm: %v\n(--no-qemu was given; without it mmvm runs the program inside a QEMU guest that has KVM)\n", kerr)
+			return exitMMVM
+		}
+		return runInQEMU(&f, prog, fl.Args()[1:])
+	}
+	return runDirect(&f, prog, fl.Args())
+}
+
+func (f *runFlags) check() error {
+	if f.mem == 0 || f.mem%arch.HugePageSize != 0 {
+		return fmt.Errorf("--mem %v: must be a non-zero multiple of 2M", f.mem.String())
+	}
+	fa := uint64(f.faultAround)
+	if fa < arch.PageSize || fa > arch.HugePageSize || fa&(fa-1) != 0 {
+		return fmt.Errorf("--fault-around %v: must be a power of two from 4K to 2M", f.faultAround.String())
+	}
+	for _, e := range f.env {
+		if !strings.Contains(e, "=") {
+			return fmt.Errorf("--env %q: want K=V", e)
+		}
+	}
+	if f.timeout < 0 {
+		return fmt.Errorf("--timeout %v: must not be negative", f.timeout)
+	}
+	return nil
+}
+
+// runDirect runs the program on this machine's KVM.
+func runDirect(f *runFlags, prog string, argv []string) int {
+	m, err := machine.New(machine.Config{
+		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StdioFDs: [3]int{0, 1, 2},
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+		return exitMMVM
+	}
+	defer m.Close()
+	if err := m.LoadProgram(prog, argv, f.env); err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+		return exitMMVM
+	}
+	ctx := context.Background()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	stop, err := m.Run(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+		return exitMMVM
+	}
+	status := stop.Status()
+	switch stop.Kind {
+	case machine.StopSignal:
+		fmt.Fprintf(os.Stderr, "mmvm: %s killed by %s\n", prog, stop.Reason)
+	case machine.StopDeadline:
+		fmt.Fprintf(os.Stderr, "mmvm: %s stopped: --timeout %v expired\n", prog, f.timeout)
+		status = exitTimeout
+	case machine.StopUserPort:
+		fmt.Fprintf(os.Stderr, "mmvm: %s executed an unexpected `out` to port %#x\n", prog, stop.Port)
+		status = exitMMVM
+	}
+	if f.maps {
+		fmt.Fprint(os.Stderr, m.MM.Maps())
+	}
+	if f.stats || f.statsJSON != "" {
+		st := report{Program: prog, Status: status, Stop: stop.Kind.String(), Stats: m.Stats()}
+		if stop.Kind == machine.StopSignal {
+			st.Signal = unix.SignalName(stop.Signal)
+		}
+		if f.stats {
+			st.print(os.Stderr)
+		}
+		if f.statsJSON != "" {
+			if err := st.writeJSON(f.statsJSON); err != nil {
+				fmt.Fprintf(os.Stderr, "mmvm: --stats-json: %v\n", err)
+				return exitMMVM
+			}
+		}
+	}
+	return status
+}
+
+// report is what --stats prints and --stats-json writes.
+type report struct {
+	Program string `json:"program"`
+	Status  int    `json:"exit_status"`
+	Stop    string `json:"stop"`
+	Signal  string `json:"signal,omitempty"`
+	machine.Stats
+}
+
+// writeJSON writes the report to path; "@stderr" means one marked line on
+// stderr, for the mmvm outside a QEMU guest to pick up (see runInQEMU).
+func (r *report) writeJSON(path string) error {
+	if path == "@stderr" {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(os.Stderr, "%s%s\n", statsMarker, b)
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func mib(n uint64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func (r *report) print(w io.Writer) {
+	s := &r.Stats
+	fmt.Fprintf(w, "mmvm stats: %s: %s, status %d\n", r.Program, r.Stop, r.Status)
+	fl := s.FaultLatency
+	fmt.Fprintf(w, "  page faults      %d (%d pages mapped with fault-around)\n", s.Faults, s.PagesMapped)
+	fmt.Fprintf(w, "  fault latency    p50 %v  p90 %v  p99 %v  max %v  (host: exit to resume)\n", fl.P50, fl.P90, fl.P99, fl.Max)
+	fmt.Fprintf(w, "  exits           ")
+	for _, k := range []string{"page_fault", "syscall", "exception", "user_port", "interrupt"} {
+		if n, ok := s.Exits[k]; ok {
+			fmt.Fprintf(w, " %s %d", k, n)
+		}
+	}
+	fmt.Fprintf(w, "  (TLB flushes %d)\n", s.TLBFlushes)
+	fmt.Fprintf(w, "  syscalls        ")
+	for _, c := range s.Syscalls {
+		fmt.Fprintf(w, " %s %d", c.Name, c.Count)
+	}
+	fmt.Fprintln(w)
+	if len(s.Unimplemented) > 0 {
+		fmt.Fprintf(w, "  unimplemented    ")
+		for nr, n := range s.Unimplemented {
+			fmt.Fprintf(w, " #%d×%d", nr, n)
+		}
+		fmt.Fprintln(w, " (answered ENOSYS)")
+	}
+	fmt.Fprintf(w, "  memory           RSS %s, peak RSS %s, virtual %s\n", mib(s.RSS), mib(s.PeakRSS), mib(s.VirtualSize))
+	fmt.Fprintf(w, "  MemoryFile       peak %s, allocated %s, host-backed %s, %d page-table pages\n", mib(s.MemoryFilePeak), mib(s.MemoryFileInUse), mib(s.MemoryFileHost), s.TablePages)
+}
