@@ -10,11 +10,15 @@ PKGS := ./...
 
 all: build
 
+# Static binaries (CGO_ENABLED=0): mmvm must run inside the QEMU guest too.
 build:
-	$(GO) build -o $(OUT)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -o $(OUT)/ ./cmd/...
 
 # The C guest programs (guest/Makefile), into $(OUT)/guest.
+# musl-gcc comes from Debian's musl-tools, installed here when missing (as
+# root; otherwise the guest Makefile says what to install).
 guests:
+	@command -v musl-gcc >/dev/null || [ "$$(id -u)" != 0 ] || { echo "== installing musl-tools"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null; }; }
 	$(MAKE) -C guest OUT=$(abspath $(OUT))/guest
 
 lint:
@@ -41,12 +45,15 @@ test: lint test-unit cover test-kvm
 KVM_TESTS := ./tests/ ./kvm/:^TestKVM ./ring0/:^TestKVM
 KVM_TIMEOUT ?= 10m
 
-test-kvm:
+test-kvm: guests
 	@echo "== KVM tests (on /dev/kvm, else inside a QEMU guest)"
-	$(GO) run ./cmd/kvmrun test -timeout $(KVM_TIMEOUT) $(KVM_TESTS)
+	$(GO) run ./cmd/kvmrun test -timeout $(KVM_TIMEOUT) -guests $(OUT)/guest $(KVM_TESTS)
 
-run: build
-	@echo "mmvm run: not yet — the VM does not exist yet"
+# The main job: hello and a 64 MiB first touch, with statistics. Without
+# /dev/kvm mmvm runs them inside a QEMU guest (cached in .cache/kvmhost).
+run: build guests
+	MMVM_CACHE=.cache/kvmhost $(OUT)/mmvm run --stats $(OUT)/guest/hello
+	MMVM_CACHE=.cache/kvmhost $(OUT)/mmvm run --stats $(OUT)/guest/touch 64
 
 clean:
 	rm -rf $(OUT)

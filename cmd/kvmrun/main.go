@@ -1,7 +1,7 @@
 // Command kvmrun runs what needs /dev/kvm: on this machine's KVM when it
 // has one, otherwise inside a QEMU guest that has one (package kvmhost).
 //
-//	kvmrun test [-timeout D] [-run REGEX] PKG[:REGEX]...
+//	kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...
 //	    builds each package's tests statically, runs them (those matching
 //	    REGEX, for a package whose other tests do not need KVM) with -test.v and
 //	    prints a count of KVM tests passed, failed and skipped; any failure
@@ -45,7 +45,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
+	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
 	os.Exit(2)
 }
 
@@ -100,6 +100,9 @@ func execMain(args []string) int {
 	return res.ExitStatus[0]
 }
 
+// guestsEnv names the directory of guest programs for tests that run them.
+const guestsEnv = "MMVM_GUESTS"
+
 // testBinary is one package's compiled tests.
 type testBinary struct {
 	pkg, dir, bin string
@@ -126,6 +129,7 @@ func testMain(args []string) int {
 	run := fl.String("run", "", "run only tests matching this regular expression")
 	cache := fl.String("cache", ".cache/kvmhost", "cache directory")
 	forceQEMU := fl.Bool("qemu", false, "use the QEMU guest even when /dev/kvm works here")
+	guests := fl.String("guests", "", "directory of guest programs the tests run; they find it in $"+guestsEnv)
 	fl.Parse(args)
 	if fl.NArg() == 0 {
 		usage()
@@ -148,17 +152,36 @@ func testMain(args []string) int {
 	if kvmErr == nil && !*forceQEMU {
 		fmt.Println("kvmrun: /dev/kvm works here: running the tests directly")
 		runStart := time.Now()
-		statuses = runDirect(bins, testArgs, *run, counter)
+		var env []string
+		if *guests != "" {
+			abs, err := filepath.Abs(*guests)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "kvmrun:", err)
+				return 1
+			}
+			env = append(env, guestsEnv+"="+abs)
+		}
+		statuses = runDirect(bins, testArgs, *run, env, counter)
 		timings = fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond))
 	} else {
 		if kvmErr != nil {
 			fmt.Printf("kvmrun: no usable /dev/kvm here (%v)\nkvmrun: running the tests inside a QEMU guest with nested KVM\n", kvmErr)
 		}
 		spec := kvmhost.Spec{Timeout: *timeout, Stdout: counter, Stderr: os.Stderr, Log: os.Stdout, CacheDir: *cache}
+		var env []string
+		if *guests != "" {
+			fs, err := kvmhost.FilesInDir(*guests, "/guests")
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "kvmrun: -guests:", err)
+				return 1
+			}
+			spec.Files = append(spec.Files, fs...)
+			env = append(env, guestsEnv+"=/guests")
+		}
 		for _, b := range bins {
 			guest := "/kvmtests/" + filepath.Base(b.bin)
 			spec.Files = append(spec.Files, kvmhost.File{HostPath: b.bin, GuestPath: guest})
-			spec.Commands = append(spec.Commands, kvmhost.Command{Path: guest, Args: b.args(testArgs, *run)})
+			spec.Commands = append(spec.Commands, kvmhost.Command{Path: guest, Args: b.args(testArgs, *run), Env: env})
 		}
 		res, err := kvmhost.Run(context.Background(), spec)
 		counter.Flush()
@@ -246,13 +269,13 @@ func buildTests(specs []string, binDir string) ([]testBinary, error) {
 }
 
 // runDirect runs the binaries on this machine, in their package directory.
-func runDirect(bins []testBinary, args []string, run string, out io.Writer) []int {
+func runDirect(bins []testBinary, args []string, run string, env []string, out io.Writer) []int {
 	var st []int
 	for _, b := range bins {
 		bin, _ := filepath.Abs(b.bin)
 		cmd := exec.Command(bin, b.args(args, run)...)
 		cmd.Dir = b.dir
-		cmd.Env = append(os.Environ(), kvmtest.RequireEnv+"=1")
+		cmd.Env = append(append(os.Environ(), kvmtest.RequireEnv+"=1"), env...)
 		cmd.Stdout, cmd.Stderr = out, os.Stderr
 		err := cmd.Run()
 		var ee *exec.ExitError

@@ -1,0 +1,128 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mmvm/mmvm/kvm/kvmtest"
+	"github.com/mmvm/mmvm/machine"
+)
+
+// guestCases are the guest programs (guest/) with the arguments they run
+// with; each must behave inside mmvm exactly as it does natively.
+var guestCases = []struct {
+	name string
+	args []string
+}{
+	{"hello", nil},
+	{"hello-musl", []string{"one", "two"}},
+	{"hello-pie", []string{"pie"}},
+	{"touch", []string{"8", "4096"}},
+	{"touch", []string{"16", "65536"}},
+	{"mmtorture", nil},
+	{"brkgrow", []string{"4"}},
+	{"mallocchurn", []string{"200"}},
+	{"nullderef", nil},
+	{"writero", nil},
+	{"stackoverflow", nil},
+}
+
+// guestDir is where the built guest programs are: $MMVM_GUESTS, set by
+// `make test-kvm` (kvmrun -guests); without it the test skips, or fails when
+// KVM tests are required.
+func guestDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("MMVM_GUESTS")
+	if dir == "" {
+		if os.Getenv(kvmtest.RequireEnv) != "" {
+			t.Fatal("MMVM_GUESTS is not set: run through `make test-kvm`, which builds the guests and passes them")
+		}
+		t.Skip("MMVM_GUESTS is not set: run through `make test-kvm`")
+	}
+	return dir
+}
+
+// runNative runs the program on the host kernel.
+func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte, status int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.Env = []string{}
+	err := cmd.Run()
+	var ee *exec.ExitError
+	switch {
+	case err == nil:
+	case errors.As(err, &ee):
+		status = ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			status = 128 + int(ws.Signal()) // as a shell reports it
+		}
+	default:
+		t.Fatalf("running %s natively: %v", path, err)
+	}
+	return o.Bytes(), e.Bytes(), status
+}
+
+// runInMachine runs the program in a fresh mmvm Machine.
+func runInMachine(t *testing.T, path string, args []string) (stdout, stderr []byte, stop machine.Stop) {
+	t.Helper()
+	kvmtest.Open(t)
+	var o, e bytes.Buffer
+	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.LoadProgram(path, append([]string{path}, args...), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	stop, err = m.Run(ctx)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	return o.Bytes(), e.Bytes(), stop
+}
+
+// TestGuestsMatchNative runs every guest program natively and inside mmvm
+// and compares stdout, stderr and exit status.
+func TestGuestsMatchNative(t *testing.T) {
+	dir := guestDir(t)
+	for _, tc := range guestCases {
+		t.Run(tc.name+argsName(tc.args), func(t *testing.T) {
+			path := filepath.Join(dir, tc.name)
+			if _, err := os.Stat(path); err != nil {
+				t.Fatalf("guest program missing: %v (make guests builds it)", err)
+			}
+			nOut, nErr, nStatus := runNative(t, path, tc.args)
+			vOut, vErr, stop := runInMachine(t, path, tc.args)
+			if stop.Status() != nStatus {
+				t.Errorf("status: mmvm %d (%v %s), native %d", stop.Status(), stop.Kind, stop.Reason, nStatus)
+			}
+			if !bytes.Equal(vOut, nOut) {
+				t.Errorf("stdout differs:\nmmvm:   %q\nnative: %q", vOut, nOut)
+			}
+			if !bytes.Equal(vErr, nErr) {
+				t.Errorf("stderr differs:\nmmvm:   %q\nnative: %q", vErr, nErr)
+			}
+			t.Logf("status %d, %d bytes of stdout; %s", nStatus, len(nOut), stop.Reason)
+		})
+	}
+}
+
+func argsName(args []string) string {
+	s := ""
+	for _, a := range args {
+		s += "_" + a
+	}
+	return s
+}
