@@ -42,7 +42,7 @@ test: lint test-unit cover test-kvm
 # them statically and runs them on /dev/kvm, or, where there is none, inside
 # a QEMU guest with nested KVM (package kvmhost; cache in .cache/kvmhost).
 # A KVM test that skips fails this target.
-KVM_TESTS := ./tests/ ./kvm/:^TestKVM ./ring0/:^TestKVM
+KVM_TESTS := ./tests/ ./kvm/:^TestKVM ./ring0/:^TestKVM ./cmd/mmvm/:^TestKVM
 KVM_TIMEOUT ?= 10m
 
 test-kvm: guests

@@ -320,6 +320,11 @@ func (m *Machine) Close() error {
 		if m.kernelRegion.Length() != 0 {
 			m.mf.DecRef(m.kernelRegion)
 		}
+		// Everything that held MemoryFile pages has let go: a page still
+		// allocated is a reference leaked by mm, pagetable or the loader.
+		if left := m.mf.Stats().Allocated; left != 0 {
+			errs = append(errs, fmt.Errorf("machine: %d bytes of guest memory still referenced at Close: a reference leak", left))
+		}
 		errs = append(errs, m.mf.Close())
 		m.mf = nil
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -295,28 +296,45 @@ func TestMachineSyscalls(t *testing.T) {
 	}
 }
 
-// TestMachineCloseLeavesNothing builds and closes machines and checks that
-// no file descriptor is left behind.
+// TestMachineCloseLeavesNothing builds machines, runs a program that maps,
+// touches and syscalls, closes them, and checks that no file descriptor,
+// goroutine or MemoryFile page is left (Close itself fails on a page still
+// referenced).
 func TestMachineCloseLeavesNothing(t *testing.T) {
 	kvmtest.Open(t)
-	count := func() int {
+	fds := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
 			t.Fatal(err)
 		}
 		return len(ents)
 	}
-	before := count()
+	fdsBefore, goBefore := fds(), runtime.NumGoroutine()
 	for i := 0; i < 5; i++ {
 		m, err := machine.New(machine.Config{Memory: 64 << 20, UserPorts: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := m.Close(); err != nil {
+		mapBytes(t, m, codeAddr, touchLoop(dataAddr, 600), unix.PROT_READ|unix.PROT_EXEC)
+		if _, err := m.MM.MMap(dataAddr, 4<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
 			t.Fatal(err)
 		}
+		if err := m.SetUserContext(codeAddr, stackTop); err != nil {
+			t.Fatal(err)
+		}
+		wantPort(t, run(t, m, time.Minute), ring0.PortUserFirst)
+		if err := m.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
 	}
-	if after := count(); after != before {
-		t.Errorf("%d descriptors before, %d after five machines", before, after)
+	if after := fds(); after != fdsBefore {
+		t.Errorf("%d descriptors before, %d after five machines", fdsBefore, after)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > goBefore && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if after := runtime.NumGoroutine(); after > goBefore {
+		t.Errorf("%d goroutines before, %d after five machines", goBefore, after)
 	}
 }

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mmvm/mmvm/kvm/kvmtest"
+)
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"4096", 4096, true}, {"4K", 4 << 10, true}, {"2M", 2 << 20, true}, {"512m", 512 << 20, true},
+		{"1G", 1 << 30, true}, {"1GiB", 1 << 30, true}, {"64MB", 64 << 20, true},
+		{"", 0, false}, {"M", 0, false}, {"-1M", 0, false}, {"1.5G", 0, false}, {"1T", 0, false},
+		{"99999999999999999999G", 0, false}, {"17179869184G", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && got != tc.want) {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+	for _, n := range []uint64{1, 4096, 2 << 20, 3 << 30, 1<<20 + 1} {
+		back, err := parseSize(formatSize(n))
+		if err != nil || back != n {
+			t.Errorf("formatSize(%d) = %q does not parse back (%d, %v)", n, formatSize(n), back, err)
+		}
+	}
+}
+
+func TestRunFlagChecks(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{}, exitUsage},
+		{[]string{"--mem", "3M", "x"}, exitUsage},
+		{[]string{"--mem", "lots", "x"}, exitUsage},
+		{[]string{"--fault-around", "12K", "x"}, exitUsage},
+		{[]string{"--fault-around", "4M", "x"}, exitUsage},
+		{[]string{"--env", "NOEQUALS", "x"}, exitUsage},
+		{[]string{"--timeout", "-1s", "x"}, exitUsage},
+		{[]string{"--no-such-flag", "x"}, exitUsage},
+		{[]string{"/no/such/program"}, exitNotFound},
+		{[]string{"--help"}, 0},
+	} {
+		if got := runMain(tc.args); got != tc.want {
+			t.Errorf("mmvm run %q = %d, want %d", tc.args, got, tc.want)
+		}
+	}
+}
+
+func TestStatsFilter(t *testing.T) {
+	var out bytes.Buffer
+	f := &statsFilter{out: &out}
+	input := "guest says hi\n@" + "@partial marker-like\n" + statsMarker + `{"a":1}` + "\nlast line without newline"
+	// Feed it in awkward pieces to exercise the line assembly.
+	for i := 0; i < len(input); i += 3 {
+		f.Write([]byte(input[i:min(i+3, len(input))]))
+	}
+	f.flush()
+	if got, want := out.String(), "guest says hi\n@@partial marker-like\nlast line without newline"; got != want {
+		t.Errorf("passed through %q, want %q", got, want)
+	}
+	if string(f.json) != `{"a":1}` {
+		t.Errorf("kept JSON %q", f.json)
+	}
+}
+
+// TestKVMRunGuest runs a guest program through `mmvm run` as a user would,
+// with --stats-json, and checks its exit status and figures.
+func TestKVMRunGuest(t *testing.T) {
+	kvmtest.Open(t)
+	dir := os.Getenv("MMVM_GUESTS")
+	if dir == "" {
+		t.Fatal("MMVM_GUESTS is not set: run through `make test-kvm`")
+	}
+	js := filepath.Join(t.TempDir(), "stats.json")
+	status := runMain([]string{"--no-qemu", "--mem", "64M", "--fault-around", "4K", "--stats-json", js, filepath.Join(dir, "touch"), "4", "4096"})
+	if status != 0 {
+		t.Fatalf("mmvm run touch: status %d", status)
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("stats JSON: %v\n%s", err, b)
+	}
+	// 4 MiB touched page by page with fault-around off: at least 1024 faults.
+	if r.Faults < 1024 || r.Exits["page_fault"] != r.Faults || r.FaultLatency.Count != r.Faults || r.FaultLatency.P50 <= 0 {
+		t.Errorf("figures: faults %d, exits %v, latency %+v", r.Faults, r.Exits, r.FaultLatency)
+	}
+	if r.Stop != "exit" || r.Status != 0 || r.PeakRSS < 4<<20 {
+		t.Errorf("stop %q status %d peak RSS %d", r.Stop, r.Status, r.PeakRSS)
+	}
+	if !strings.Contains(string(b), `"syscalls"`) {
+		t.Errorf("no syscalls in %s", b)
+	}
+	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
+		t.Errorf("mmvm run nullderef: status %d, want 139", status)
+	}
+}
