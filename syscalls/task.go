@@ -2,8 +2,8 @@ package syscalls
 
 import (
 	"crypto/rand"
-	"math"
 	"encoding/binary"
+	"math"
 	"time"
 
 	"golang.org/x/sys/unix"
