@@ -1,0 +1,125 @@
+package tests
+
+import (
+	"context"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/ring0"
+)
+
+// syscallLoop makes count system calls described by a table at table: seven
+// words each (number, then RDI, RSI, RDX, R10, R8, R9); then it exits through
+// the user port.
+//
+//	mov r12, table ; mov r13d, count
+//	loop: mov rax,[r12] ; mov rdi,[r12+8] ; mov rsi,[r12+16] ; mov rdx,[r12+24]
+//	      mov r10,[r12+32] ; mov r8,[r12+40] ; mov r9,[r12+48] ; syscall
+//	      add r12, 56 ; dec r13 ; jnz loop
+//	out 0xf0, al ; jmp .
+func syscallLoop(table uint64, count uint32) []byte {
+	body := cat(
+		[]byte{0x49, 0x8B, 0x04, 0x24},       // mov rax, [r12]
+		[]byte{0x49, 0x8B, 0x7C, 0x24, 0x08}, // mov rdi, [r12+8]
+		[]byte{0x49, 0x8B, 0x74, 0x24, 0x10}, // mov rsi, [r12+16]
+		[]byte{0x49, 0x8B, 0x54, 0x24, 0x18}, // mov rdx, [r12+24]
+		[]byte{0x4D, 0x8B, 0x54, 0x24, 0x20}, // mov r10, [r12+32]
+		[]byte{0x4D, 0x8B, 0x44, 0x24, 0x28}, // mov r8, [r12+40]
+		[]byte{0x4D, 0x8B, 0x4C, 0x24, 0x30}, // mov r9, [r12+48]
+		syscallInsn,
+		[]byte{0x49, 0x83, 0xC4, 0x38}, // add r12, 56
+		[]byte{0x49, 0xFF, 0xCD},       // dec r13
+	)
+	return cat(
+		append([]byte{0x49, 0xBC}, le64(table)...), // mov r12, table
+		append([]byte{0x41, 0xBD}, le32(count)...), // mov r13d, count
+		body, []byte{0x75, byte(-(len(body) + 2))}, outUser0, jmpSelf)
+}
+
+// wildArg returns an argument a hostile program might pass: small numbers,
+// addresses near its own mappings, page-unaligned values, huge lengths,
+// kernel and non-canonical addresses, all-ones.
+func wildArg(r *rand.Rand) uint64 {
+	switch r.IntN(10) {
+	case 0:
+		return 0
+	case 1:
+		return uint64(r.IntN(16))
+	case 2:
+		return dataAddr + uint64(r.IntN(64))<<12
+	case 3:
+		return dataAddr + uint64(r.IntN(1<<20))
+	case 4:
+		return uint64(r.IntN(64)) << 12
+	case 5:
+		return ^uint64(0) - uint64(r.IntN(4096))
+	case 6:
+		return 0xffff_8000_0000_0000 + uint64(r.IntN(1<<30))
+	case 7:
+		return 0x0000_8000_0000_0000 - uint64(r.IntN(3))<<12
+	case 8:
+		return r.Uint64()
+	}
+	return uint64(1) << r.IntN(64)
+}
+
+// TestHostileSyscalls runs programs that make thousands of system calls
+// with wild numbers and arguments. Whatever the program does to itself, mmvm
+// must neither fail nor panic, mm's invariants must hold, and Close must find
+// no leaked page.
+func TestHostileSyscalls(t *testing.T) {
+	const calls = 2000
+	// Numbers: everything mmvm implements, plus unknown ones; not exit
+	// (that ends the program early) nor nanosleep (that only waits).
+	var numbers []uint64
+	for nr := uint64(0); nr < 335; nr++ {
+		if nr != unix.SYS_EXIT && nr != unix.SYS_EXIT_GROUP && nr != unix.SYS_NANOSLEEP {
+			numbers = append(numbers, nr)
+		}
+	}
+	memCalls := []uint64{unix.SYS_MMAP, unix.SYS_MUNMAP, unix.SYS_MREMAP, unix.SYS_MPROTECT, unix.SYS_BRK,
+		unix.SYS_MADVISE, unix.SYS_MLOCK, unix.SYS_MLOCK2, unix.SYS_MUNLOCK, unix.SYS_MLOCKALL,
+		unix.SYS_MUNLOCKALL, unix.SYS_MSYNC, unix.SYS_MINCORE, unix.SYS_WRITE, unix.SYS_WRITEV, unix.SYS_READ}
+	const table = 0x2000_0000
+	for seed := uint64(1); seed <= 8; seed++ {
+		r := rand.New(rand.NewPCG(seed, 99))
+		tab := make([]byte, calls*56)
+		for i := 0; i < calls; i++ {
+			nr := numbers[r.IntN(len(numbers))]
+			if r.IntN(2) == 0 {
+				nr = memCalls[r.IntN(len(memCalls))]
+			}
+			binary.LittleEndian.PutUint64(tab[i*56:], nr)
+			for a := 1; a < 7; a++ {
+				binary.LittleEndian.PutUint64(tab[i*56+a*8:], wildArg(r))
+			}
+		}
+		m := newMachine(t, machine.Config{Memory: 128 << 20}, syscallLoop(table, calls))
+		mapBytes(t, m, table, tab, unix.PROT_READ)
+		if _, err := m.MM.MMap(dataAddr, 1<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		stop, err := m.Run(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("seed %d: Run failed: %v", seed, err)
+		}
+		if stop.Kind == machine.StopDeadline {
+			t.Fatalf("seed %d: the program hung", seed)
+		}
+		if err := m.MM.CheckInvariants(); err != nil {
+			t.Errorf("seed %d: mm invariants: %v", seed, err)
+		}
+		st := m.Stats()
+		t.Logf("seed %d: %v (port %#x) %s; %d syscall exits, %d unimplemented numbers", seed, stop.Kind, stop.Port, stop.Reason, st.Exits["syscall"], len(st.Unimplemented))
+		if stop.Kind == machine.StopUserPort && stop.Port == ring0.PortUserFirst && st.Exits["syscall"] != calls {
+			t.Errorf("seed %d: finished after %d syscalls, want %d", seed, st.Exits["syscall"], calls)
+		}
+	}
+}
