@@ -1,0 +1,123 @@
+package machine
+
+import (
+	"testing"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/pagetable"
+)
+
+func newTestAS(t *testing.T, limit uint64) (*addressSpace, *memfile.MemoryFile) {
+	t.Helper()
+	mf, err := memfile.New(memfile.Options{Limit: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mf.Close() })
+	pt, err := pagetable.New(tableAllocator{mf}, pagetable.Features{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pt.Release)
+	return &addressSpace{mf: mf, pt: pt}, mf
+}
+
+// TestAddressSpaceMapsMemoryFilePages checks that a mapping points at the
+// MemoryFile's guest-physical pages with the given permissions, that
+// unmapping leaves a flush behind, and that table pages come from (and go
+// back to) the MemoryFile.
+func TestAddressSpaceMapsMemoryFilePages(t *testing.T) {
+	as, mf := newTestAS(t, 64<<20)
+	fr, err := mf.Allocate(arch.HugePageSize, memfile.AllocOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.DecRef(fr)
+	const va = 0x4000_0000
+	if err := as.MapFile(va, mf, fr, arch.ReadWrite, false); err != nil {
+		t.Fatal(err)
+	}
+	pa, size, o, ok := as.pt.Lookup(va + 0x1234)
+	if !ok || pa != mf.GuestPhysical(fr.Start)+0x1234 || size != arch.HugePageSize || !o.User || !o.Access.Write || o.Access.Execute {
+		t.Fatalf("Lookup = %#x size %#x %+v %v", pa, size, o, ok)
+	}
+	if as.mappedPages != 512 {
+		t.Errorf("mappedPages = %d, want 512", as.mappedPages)
+	}
+	if f := as.takeFlush(); !f.Empty() {
+		t.Errorf("a new mapping left a flush: %+v", f)
+	}
+	kernelBytes := mf.Stats().ByKind[memfile.Kernel]
+	if kernelBytes != 3*arch.PageSize { // PML4, PDPT, PD holding the 2 MiB leaf
+		t.Errorf("table pages hold %d bytes of the MemoryFile, want 3 pages", kernelBytes)
+	}
+	// Unmapping one page splits the 2 MiB leaf and must be flushed.
+	as.Unmap(arch.AddrRange{Start: va + arch.PageSize, End: va + 2*arch.PageSize})
+	f := as.takeFlush()
+	if f.Empty() || !f.Range.Contains(va+arch.PageSize) {
+		t.Errorf("flush after unmap = %+v", f)
+	}
+	if _, _, _, ok := as.pt.Lookup(va + arch.PageSize); ok {
+		t.Error("unmapped page still translates")
+	}
+	if _, _, _, ok := as.pt.Lookup(va); !ok {
+		t.Error("neighbour of the unmapped page lost")
+	}
+	as.Release()
+	if _, _, _, ok := as.pt.Lookup(va); ok {
+		t.Error("Release left a mapping")
+	}
+	if got := mf.Stats().ByKind[memfile.Kernel]; got != arch.PageSize {
+		t.Errorf("after Release, table pages hold %d bytes, want only the root's page", got)
+	}
+}
+
+// TestAddressSpaceRefusesOtherFiles checks that only MemoryFile memory can
+// reach the guest.
+func TestAddressSpaceRefusesOtherFiles(t *testing.T) {
+	as, _ := newTestAS(t, 8<<20)
+	other, _ := newTestAS(t, 8<<20)
+	if err := as.MapFile(0x10000, other.mf, memmap.FileRange{Start: 0, End: arch.PageSize}, arch.Read, false); err == nil {
+		t.Error("mapping another file's pages succeeded")
+	}
+}
+
+// TestAddressSpaceUnmapWithoutTableMemory checks that an Unmap that cannot
+// split a huge leaf (no table page left) drops the whole leaf instead.
+func TestAddressSpaceUnmapWithoutTableMemory(t *testing.T) {
+	as, mf := newTestAS(t, 4<<20)
+	fr, err := mf.Allocate(arch.HugePageSize, memfile.AllocOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.DecRef(fr)
+	const va = 0x4000_0000
+	if err := as.MapFile(va, mf, fr, arch.Read, false); err != nil {
+		t.Fatal(err)
+	}
+	// Use up every remaining page so the split has no table.
+	var hog []memmap.FileRange
+	for {
+		r, err := mf.Allocate(arch.PageSize, memfile.AllocOpts{})
+		if err != nil {
+			break
+		}
+		hog = append(hog, r)
+	}
+	defer func() {
+		for _, r := range hog {
+			mf.DecRef(r)
+		}
+	}()
+	as.Unmap(arch.AddrRange{Start: va, End: va + arch.PageSize})
+	for _, a := range []arch.Addr{va, va + arch.HugePageSize - arch.PageSize} {
+		if _, _, _, ok := as.pt.Lookup(a); ok {
+			t.Errorf("%#x still mapped after an unsplittable unmap", uint64(a))
+		}
+	}
+	if f := as.takeFlush(); !f.Range.IsSupersetOf(arch.AddrRange{Start: va, End: va + arch.HugePageSize}) {
+		t.Errorf("flush %+v does not cover the dropped leaf", f)
+	}
+}
