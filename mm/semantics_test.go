@@ -1,0 +1,416 @@
+package mm
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+	"golang.org/x/sys/unix"
+)
+
+// testFile returns a Mappable with contents: a shared anonymous object,
+// which translates to MemoryFile pages like a file in memory would.
+func testFile(t *testing.T, m *MemoryManager, size uint64, fill byte) *MappedFile {
+	t.Helper()
+	sa, err := newSharedAnon(m.mf, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, err := sa.Translate(memmap.MappableRange{Start: 0, End: size}, memmap.MappableRange{Start: 0, End: size}, arch.ReadWrite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range ts {
+		b, err := tr.File.MapInternal(tr.FileRange(), arch.Write)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range b {
+			b[i] = fill
+		}
+	}
+	t.Cleanup(sa.DecRef)
+	return &MappedFile{Mappable: sa, Identity: sa, Readable: true, Writable: true}
+}
+
+func readByte(t *testing.T, m *MemoryManager, a arch.Addr) byte {
+	t.Helper()
+	b := []byte{0}
+	if _, err := m.CopyIn(a, b, IOOpts{}); err != nil {
+		t.Fatalf("read %v: %v", a, err)
+	}
+	return b[0]
+}
+
+func TestCopyOnWritePrivateFile(t *testing.T) {
+	m, as, _ := testMM(t, withFaultAround(page))
+	f := testFile(t, m, 4*page, 'f')
+	priv, err := m.MMap(0, 4*page, rw, unix.MAP_PRIVATE, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := m.MMap(0, 4*page, rw, unix.MAP_SHARED, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A read fault maps the file's page read-only.
+	if err := m.HandleUserFault(priv, arch.Read); err != nil {
+		t.Fatal(err)
+	}
+	if pte, ok := as.Lookup(priv); !ok || pte.Perms.Write {
+		t.Fatalf("private file page after a read fault: %+v %v; want read-only", pte, ok)
+	}
+	// A write fault copies it: the private mapping sees the write, the file
+	// (through the shared mapping) does not.
+	if err := m.HandleUserFault(priv, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(priv, []byte{'p'}, IOOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readByte(t, m, priv); got != 'p' {
+		t.Errorf("private mapping reads %q after its write", got)
+	}
+	if got := readByte(t, m, shared); got != 'f' {
+		t.Errorf("file reads %q after a private write; copy-on-write leaked", got)
+	}
+	// Writes through the shared mapping reach pages the private mapping has
+	// not copied.
+	if _, err := m.CopyOut(shared+page, []byte{'s'}, IOOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := readByte(t, m, priv+page); got != 's' {
+		t.Errorf("private mapping of an uncopied page reads %q, want the file's 's'", got)
+	}
+	// MADV_DONTNEED on the private mapping reverts to the file.
+	if err := m.Madvise(uint64(priv), page, unix.MADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if got := readByte(t, m, priv); got != 'f' {
+		t.Errorf("after DONTNEED the private page reads %q, want the file's 'f'", got)
+	}
+	check(t, m)
+}
+
+func TestIgnorePermissionsBreaksCOW(t *testing.T) {
+	m, _, _ := testMM(t)
+	f := testFile(t, m, page, 'f')
+	a, err := m.MMap(0, page, unix.PROT_READ, unix.MAP_PRIVATE, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(a, []byte{'x'}, IOOpts{}); errnoOf(err) != unix.EFAULT {
+		t.Errorf("CopyOut to read-only: %v, want EFAULT", err)
+	}
+	if _, err := m.CopyOut(a, []byte{'x'}, IOOpts{IgnorePermissions: true}); err != nil {
+		t.Fatalf("loader write: %v", err)
+	}
+	if got := readByte(t, m, a); got != 'x' {
+		t.Errorf("read %q after a loader write", got)
+	}
+	b := make([]byte, 1)
+	sa := f.Mappable.(*sharedAnon)
+	ts, _ := sa.Translate(memmap.MappableRange{Start: 0, End: page}, memmap.MappableRange{Start: 0, End: page}, arch.Read)
+	fb, _ := ts[0].File.MapInternal(ts[0].FileRange(), arch.Read)
+	copy(b, fb)
+	if b[0] != 'f' {
+		t.Errorf("the file changed to %q through a private mapping", b[0])
+	}
+	check(t, m)
+}
+
+func TestForkCopyOnWrite(t *testing.T) {
+	m, pas, _ := testMM(t)
+	const W = 0x1000_0000
+	anon(t, m, W, 4*page, rw)
+	shared, err := m.MMap(0, page, rw, unix.MAP_SHARED|unix.MAP_ANONYMOUS, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dontfork := anon(t, m, W+0x100000, page, rw)
+	if err := m.Madvise(uint64(dontfork), page, unix.MADV_DONTFORK); err != nil {
+		t.Fatal(err)
+	}
+	wipe := anon(t, m, W+0x200000, page, rw)
+	m.CopyOut(wipe, []byte{'w'}, IOOpts{})
+	if err := m.Madvise(uint64(wipe), page, unix.MADV_WIPEONFORK); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MLock(W, page); err != nil {
+		t.Fatal(err)
+	}
+	m.CopyOut(W, []byte{'a'}, IOOpts{})
+	m.CopyOut(shared, []byte{'s'}, IOOpts{})
+	cas := NewFakeAddressSpace()
+	c, err := m.Fork(cas)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	if pas.Access(W, arch.Write) {
+		t.Error("parent still maps forked private memory writable")
+	}
+	if got := readByte(t, c, W); got != 'a' {
+		t.Errorf("child reads %q", got)
+	}
+	c.CopyOut(W, []byte{'c'}, IOOpts{})
+	if got := readByte(t, m, W); got != 'a' {
+		t.Errorf("parent reads %q after the child's write", got)
+	}
+	m.CopyOut(W+1, []byte{'p'}, IOOpts{})
+	if got := readByte(t, c, W+1); got != 0 {
+		t.Errorf("child reads %q after the parent's write", got)
+	}
+	c.CopyOut(shared, []byte{'S'}, IOOpts{})
+	if got := readByte(t, m, shared); got != 'S' {
+		t.Errorf("shared memory not shared after fork: parent reads %q", got)
+	}
+	for _, v := range c.VMAs() {
+		if v.Range.Start == dontfork {
+			t.Error("MADV_DONTFORK vma was copied")
+		}
+		if v.MLockMode != memmap.MLockNone {
+			t.Error("memory lock inherited by the child")
+		}
+	}
+	if got := readByte(t, c, wipe); got != 0 {
+		t.Errorf("MADV_WIPEONFORK memory reads %q in the child", got)
+	}
+	if err := c.CheckInvariants(); err != nil {
+		t.Error(err)
+	}
+	check(t, m)
+	// After the child goes, the parent owns its pages again and writes
+	// without copying.
+	c.Release()
+	before := m.Stats().RSS
+	m.CopyOut(W+2, []byte{'q'}, IOOpts{})
+	if m.Stats().RSS != before {
+		t.Error("RSS changed on a write to memory the parent owns alone")
+	}
+}
+
+func TestMLockLimits(t *testing.T) {
+	m, _, _ := testMM(t, withLimits(Limits{AS: Unlimited, Data: Unlimited, MemLock: 4 * page, Stack: 8 << 20, MaxMapCount: 100}))
+	const W = 0x1000_0000
+	anon(t, m, W, 16*page, rw)
+	if err := m.MLock(W, 4*page); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MLock(W+4*page, page); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("mlock past RLIMIT_MEMLOCK: %v, want ENOMEM", err)
+	}
+	// Relocking locked pages does not count twice.
+	if err := m.MLock(W, 4*page); err != nil {
+		t.Errorf("relock: %v", err)
+	}
+	if got := m.Stats().LockedSize; got != 4*page {
+		t.Errorf("locked %#x", got)
+	}
+	if err := m.MLockAll(unix.MCL_CURRENT); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("mlockall past the limit: %v", err)
+	}
+	if _, err := m.MMap(0, 8*page, rw, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_LOCKED, nil, 0); errnoOf(err) != unix.EAGAIN {
+		t.Errorf("MAP_LOCKED past the limit: %v, want EAGAIN", err)
+	}
+	if err := m.MSync(W, page, unix.MS_INVALIDATE); errnoOf(err) != unix.EBUSY {
+		t.Errorf("msync MS_INVALIDATE of locked memory: %v, want EBUSY", err)
+	}
+	if err := m.Madvise(W, page, unix.MADV_DONTNEED); errnoOf(err) != unix.EINVAL {
+		t.Errorf("DONTNEED of locked memory: %v", err)
+	}
+	if err := m.MUnlockAll(); err != nil || m.Stats().LockedSize != 0 {
+		t.Errorf("munlockall: %v, %#x locked", err, m.Stats().LockedSize)
+	}
+	m.SetLimits(Limits{AS: Unlimited, Data: Unlimited, MemLock: 0, Stack: 8 << 20, MaxMapCount: 100})
+	if err := m.MLock(W, page); errnoOf(err) != unix.EPERM {
+		t.Errorf("mlock with RLIMIT_MEMLOCK 0: %v, want EPERM", err)
+	}
+	check(t, m)
+}
+
+func TestMLockAllFuture(t *testing.T) {
+	m, _, _ := testMM(t)
+	if err := m.MLockAll(unix.MCL_FUTURE); err != nil {
+		t.Fatal(err)
+	}
+	a := anon(t, m, 0, 2*page, rw)
+	st := m.Stats()
+	if st.LockedSize != 2*page || st.RSS < 2*page {
+		t.Errorf("after MCL_FUTURE, mmap: locked %#x, RSS %#x", st.LockedSize, st.RSS)
+	}
+	if err := m.MUnlock(uint64(a), 2*page); err != nil || m.Stats().LockedSize != 0 {
+		t.Errorf("munlock: %v", err)
+	}
+}
+
+func TestLimitsAS(t *testing.T) {
+	m, _, _ := testMM(t, withLimits(Limits{AS: 16 * page, Data: 8 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: 5}))
+	if _, err := m.MMap(0, 17*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("mmap past RLIMIT_AS: %v", err)
+	}
+	if _, err := m.MMap(0, 9*page, rw, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("writable mmap past RLIMIT_DATA: %v", err)
+	}
+	a, err := m.MMap(0, 9*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0)
+	if err != nil {
+		t.Fatalf("read-only mmap within RLIMIT_AS: %v", err)
+	}
+	if err := m.MProtect(uint64(a), 9*page, rw); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("mprotect making data past RLIMIT_DATA: %v", err)
+	}
+	// The map count: splitting past it fails.
+	for i := uint64(0); i < 4; i += 2 {
+		if err := m.MProtect(uint64(a)+i*page, page, unix.PROT_NONE); err != nil {
+			t.Fatalf("split %d: %v", i, err)
+		}
+	}
+	if err := m.MProtect(uint64(a)+6*page, page, unix.PROT_NONE); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("split past the map count: %v (%d vmas)", err, len(m.VMAs()))
+	}
+	check(t, m)
+}
+
+func TestBrk(t *testing.T) {
+	m, _, _ := testMM(t, withLimits(Limits{AS: Unlimited, Data: 64 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: DefaultMaxMapCount}))
+	const base = 0x60_0000
+	m.BrkSetup(base, arch.AddrRange{})
+	if got, err := m.Brk(0); got != base || err == nil {
+		t.Errorf("brk(0) = %v, %v; want the break and an error", got, err)
+	}
+	got, err := m.Brk(base + 3*page + 5)
+	if err != nil || got != base+3*page+5 {
+		t.Fatalf("brk grow: %v, %v", got, err)
+	}
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Range != (arch.AddrRange{Start: base, End: base + 4*page}) || vs[0].Name != "[heap]" {
+		t.Errorf("heap: %v", vs)
+	}
+	if _, err := m.CopyOut(base+3*page+4, []byte{1}, IOOpts{}); err != nil {
+		t.Errorf("write to the heap: %v", err)
+	}
+	if got, _ := m.Brk(base + 100*page); got != base+3*page+5 {
+		t.Errorf("brk past RLIMIT_DATA moved the break to %v", got)
+	}
+	if got, err := m.Brk(base + page); err != nil || got != base+page {
+		t.Errorf("brk shrink: %v, %v", got, err)
+	}
+	if got, err := m.Brk(base + 2*page); err != nil || got != base+2*page || readByte(t, m, base+page+4) != 0 {
+		t.Errorf("regrown heap: %v, %v, not zero", got, err)
+	}
+	// A mapping in the way (within a page and a guard gap) stops growth.
+	anon(t, m, base+0x200000, page, rw)
+	if got, _ := m.Brk(base + 0x200000 - page); got != base+2*page {
+		t.Errorf("brk ran into a mapping: %v", got)
+	}
+	check(t, m)
+}
+
+func TestMadviseAndMinCore(t *testing.T) {
+	m, _, _ := testMM(t, withFaultAround(page))
+	const W = 0x1000_0000
+	anon(t, m, W, 4*page, rw)
+	vec := make([]byte, 4)
+	if err := m.MinCore(W, 4*page, vec); err != nil || !bytes.Equal(vec, []byte{0, 0, 0, 0}) {
+		t.Errorf("mincore before touching: %v %v", vec, err)
+	}
+	m.CopyOut(W+page, []byte{1}, IOOpts{})
+	if err := m.Madvise(W+2*page, 2*page, unix.MADV_POPULATE_WRITE); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MinCore(W, 4*page, vec); err != nil || !bytes.Equal(vec, []byte{0, 1, 1, 1}) {
+		t.Errorf("mincore after touching: %v %v", vec, err)
+	}
+	if err := m.MinCore(W, 5*page, make([]byte, 5)); errnoOf(err) != unix.ENOMEM {
+		t.Errorf("mincore past the mapping: %v", err)
+	}
+	if err := m.MinCore(W, 4*page, make([]byte, 3)); errnoOf(err) != unix.EFAULT {
+		t.Errorf("mincore with a short vector: %v", err)
+	}
+	if err := m.Madvise(W, 4*page, unix.MADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if m.Stats().RSS != 0 {
+		t.Errorf("RSS %#x after DONTNEED", m.Stats().RSS)
+	}
+	if err := m.Madvise(W, 4*page, unix.MADV_WILLNEED); err != nil {
+		t.Error(err)
+	}
+	check(t, m)
+}
+
+func TestMempolicy(t *testing.T) {
+	m, _, _ := testMM(t)
+	const W = 0x1000_0000
+	anon(t, m, W, 4*page, rw)
+	if err := m.MBind(W+page, page, unix.MPOL_BIND, []uint64{1}, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.VMAs()); n != 3 {
+		t.Errorf("mbind split into %d vmas, want 3", n)
+	}
+	mode, mask, err := m.GetMempolicy(W+page, unix.MPOL_F_ADDR, 64, true)
+	if err != nil || mode != unix.MPOL_BIND || mask[0] != 1 {
+		t.Errorf("get_mempolicy: %d %v %v", mode, mask, err)
+	}
+	for _, tc := range []struct {
+		name        string
+		mode        uint64
+		mask        []uint64
+		addr, len   uint64
+		flags, want uint64
+	}{
+		{"node 1 does not exist", unix.MPOL_BIND, []uint64{2}, W, page, 0, uint64(unix.EINVAL)},
+		{"default with nodes", unix.MPOL_DEFAULT, []uint64{1}, W, page, 0, uint64(unix.EINVAL)},
+		{"bad mode", 99, []uint64{1}, W, page, 0, uint64(unix.EINVAL)},
+		{"bad flags", unix.MPOL_BIND, []uint64{1}, W, page, 64, uint64(unix.EINVAL)},
+		{"hole", unix.MPOL_BIND, []uint64{1}, W, 8 * page, 0, uint64(unix.EFAULT)},
+		{"unaligned", unix.MPOL_BIND, []uint64{1}, W + 1, page, 0, uint64(unix.EINVAL)},
+		{"preferred empty is local", unix.MPOL_PREFERRED, nil, W, page, 0, 0},
+		{"back to default", unix.MPOL_DEFAULT, nil, W, 4 * page, 0, 0},
+	} {
+		if got := errnoOf(m.MBind(tc.addr, tc.len, tc.mode, tc.mask, 64, tc.flags)); uint64(got) != tc.want {
+			t.Errorf("mbind %s: %v, want %v", tc.name, got, unix.Errno(tc.want))
+		}
+	}
+	if n := len(m.VMAs()); n != 1 {
+		t.Errorf("after resetting the policy: %d vmas, want 1", n)
+	}
+	if _, _, err := m.GetMempolicy(W+8*page, unix.MPOL_F_ADDR, 64, true); errnoOf(err) != unix.EFAULT {
+		t.Errorf("get_mempolicy of nothing: %v", err)
+	}
+}
+
+func TestCopyPartial(t *testing.T) {
+	m, _, _ := testMM(t)
+	const W = 0x1000_0000
+	anon(t, m, W, 2*page, rw)
+	n, err := m.CopyOut(W+page+page-2, []byte{1, 2, 3, 4}, IOOpts{})
+	if n != 2 || errnoOf(err) != unix.EFAULT {
+		t.Errorf("CopyOut across the end: %d, %v", n, err)
+	}
+	n, err = m.CopyIn(arch.Addr(maxU-1), make([]byte, 4), IOOpts{})
+	if n != 0 || errnoOf(err) != unix.EFAULT {
+		t.Errorf("CopyIn at the top of memory: %d, %v", n, err)
+	}
+	if n, err := m.ZeroOut(W, 2*page, IOOpts{}); n != 2*page || err != nil {
+		t.Errorf("ZeroOut: %d %v", n, err)
+	}
+}
+
+func TestMapsFormat(t *testing.T) {
+	m, _, _ := testMM(t)
+	anon(t, m, 0x1000_0000, page, unix.PROT_READ|unix.PROT_EXEC)
+	m.MMap(0x2000_0000, page, rw, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0)
+	got := m.Maps()
+	want := "10000000-10001000 r-xp 00000000 00:00 0 \n"
+	if !bytes.HasPrefix([]byte(got), []byte(want[:len(want)-2])) {
+		t.Errorf("maps:\n%s", got)
+	}
+	if !bytes.Contains([]byte(got), []byte("rw-s 00000000 00:01")) || !bytes.Contains([]byte(got), []byte("/dev/zero (deleted)")) {
+		t.Errorf("shared anonymous line missing:\n%s", got)
+	}
+	if s := m.SMaps(); !bytes.Contains([]byte(s), []byte("Rss:")) {
+		t.Errorf("smaps:\n%s", s)
+	}
+}
