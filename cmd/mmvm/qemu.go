@@ -139,12 +139,16 @@ func checkStatic(path string) error {
 }
 
 // statsFilter passes stderr through, except the one line the inner mmvm
-// marks with statsMarker, whose JSON it keeps.
+// marks with statsMarker, whose JSON it keeps. Only a line that could still
+// turn out to be the marker is held back; everything else passes at once.
 type statsFilter struct {
-	mu   sync.Mutex
-	out  io.Writer
-	line []byte // a partial line starting like the marker
-	json []byte
+	mu  sync.Mutex
+	out io.Writer
+	// line is the start of the current line, held while it could be the
+	// marker; midLine says the current line has already been passed on.
+	line    []byte
+	midLine bool
+	json    []byte
 }
 
 func (s *statsFilter) Write(p []byte) (int, error) {
@@ -152,46 +156,31 @@ func (s *statsFilter) Write(p []byte) (int, error) {
 	defer s.mu.Unlock()
 	n := len(p)
 	for len(p) > 0 {
-		if len(s.line) > 0 {
-			i := bytes.IndexByte(p, '\n')
-			if i < 0 {
-				s.line = append(s.line, p...)
-				return n, nil
-			}
-			s.line = append(s.line, p[:i+1]...)
-			p = p[i+1:]
-			s.takeLine()
+		end := bytes.IndexByte(p, '\n') + 1 // 0: no newline in p
+		chunk := p
+		if end > 0 {
+			chunk = p[:end]
+		}
+		p = p[len(chunk):]
+		if s.midLine {
+			s.out.Write(chunk)
+			s.midLine = end == 0
 			continue
 		}
-		// Pass through up to a line start that could begin the marker.
-		i := bytes.Index(p, []byte("\n"+statsMarker[:2]))
-		start := 0
-		if bytes.HasPrefix(p, []byte(statsMarker[:2])) {
-			i, start = 0, 0
-		} else if i >= 0 {
-			start = i + 1
+		s.line = append(s.line, chunk...)
+		switch {
+		case end > 0:
+			s.takeLine()
+		case !bytes.HasPrefix([]byte(statsMarker), s.line) && !bytes.HasPrefix(s.line, []byte(statsMarker)):
+			s.out.Write(s.line)
+			s.line, s.midLine = s.line[:0], true
 		}
-		if i < 0 {
-			_, err := s.out.Write(p)
-			return n, err
-		}
-		if _, err := s.out.Write(p[:start]); err != nil {
-			return n, err
-		}
-		p = p[start:]
-		j := bytes.IndexByte(p, '\n')
-		if j < 0 {
-			s.line = append(s.line, p...)
-			return n, nil
-		}
-		s.line = append(s.line, p[:j+1]...)
-		p = p[j+1:]
-		s.takeLine()
 	}
 	return n, nil
 }
 
-// takeLine keeps a complete marked line's JSON, or passes the line on.
+// takeLine keeps a held line's JSON if it is the marked one, or passes the
+// line on.
 func (s *statsFilter) takeLine() {
 	if bytes.HasPrefix(s.line, []byte(statsMarker)) {
 		s.json = bytes.TrimSpace(s.line[len(statsMarker):])
@@ -201,6 +190,7 @@ func (s *statsFilter) takeLine() {
 	s.line = s.line[:0]
 }
 
+// flush passes on or keeps what is held when the stream ends.
 func (s *statsFilter) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
