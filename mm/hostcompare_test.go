@@ -200,6 +200,7 @@ func TestScenariosMatchHost(t *testing.T) {
 		{"mremap multi-vma move", []hop{mapAnon(W, P, rw), mapAnon(W+2*P, P, unix.PROT_READ), mapAnon(W+3*P, P, rw), sys(unix.SYS_MREMAP, W, 4*P, 4*P, fixedMove, W+0x200000)}},
 		{"mremap multi-vma move gap first", []hop{mapAnon(W+P, P, rw), sys(unix.SYS_MREMAP, W, 2*P, 2*P, fixedMove, W+0x200000)}},
 		{"mremap dontunmap fixed", []hop{mapAnon(W, 2*P, rw), wr(W, 4), sys(unix.SYS_MREMAP, W, 2*P, 2*P, fixedMove|unix.MREMAP_DONTUNMAP, W+0x100000), rd(W), rd(W + 0x100000)}},
+		{"mremap dontunmap fixed inside a vma", []hop{mapAnon(W, 8*P, rw), wr(W+2*P, 4), sys(unix.SYS_MREMAP, W+2*P, 2*P, 2*P, fixedMove|unix.MREMAP_DONTUNMAP, W+0x100000), rd(W + 0x100000)}},
 		{"mremap old size zero private", []hop{mapAnon(W, 2*P, rw), sys(unix.SYS_MREMAP, W, 0, P, fixedMove, W+0x100000)}},
 		{"mremap shared duplicate", []hop{sys(unix.SYS_MMAP, W, 2*P, rw, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED, maxU, 0), wr(W, 8), sys(unix.SYS_MREMAP, W, 0, 2*P, fixedMove, W+0x100000), rd(W + 0x100000), wr(W+0x100000+1, 6), rd(W + 1)}},
 		{"munmap middle", []hop{mapAnon(W, 4*P, rw), sys(unix.SYS_MUNMAP, W+P, 2*P), sys(unix.SYS_MUNMAP, W+0x100000, P)}},

@@ -79,8 +79,12 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 		if v.isAnonymous() {
 			optional = mm.faultAroundRange(pages, vseg.Range())
 		}
+		var failed bool
 		if err := mm.getPMAsLocked(vseg, pages, optional, at); err != nil {
-			return done, unix.EFAULT
+			// Copy what is backed up to the first page that is not,
+			// as a copy to user memory stops at the faulting page.
+			failed = true
+			chunkEnd = mm.usableExtentLocked(pos, chunkEnd, at)
 		}
 		for pos < chunkEnd {
 			pseg := mm.pmas.FindSegment(pos)
@@ -93,9 +97,27 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 			done += int(r.Length())
 			pos = r.End
 		}
+		if failed {
+			return done, unix.EFAULT
+		}
 	}
 	if end-addr < arch.Addr(n) {
 		return done, unix.EFAULT
 	}
 	return done, nil
+}
+
+// usableExtentLocked returns how far from pos (up to end) pmas allow at
+// without a copy-on-write break still pending.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) usableExtentLocked(pos, end arch.Addr, at arch.AccessType) arch.Addr {
+	for pos < end {
+		pseg := mm.pmas.FindSegment(pos)
+		if !pseg.Ok() || (at.Write && pseg.ValuePtr().needCOW) {
+			return pos
+		}
+		pos = min(end, pseg.End())
+	}
+	return end
 }

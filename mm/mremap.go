@@ -249,7 +249,9 @@ func (mm *MemoryManager) mremapMoveOnlyLocked(a mremapArgs) (arch.Addr, error) {
 	var lastEnd arch.Addr
 	seen := false
 	pos := start
-	for {
+	for pos < end {
+		// A vma left behind by MREMAP_DONTUNMAP still spans pos's
+		// left; the walk goes on from pos, never over a piece twice.
 		vseg := mm.vmas.LowerBoundSegment(pos)
 		if !vseg.Ok() || vseg.Start() >= end {
 			break
@@ -257,7 +259,7 @@ func (mm *MemoryManager) mremapMoveOnlyLocked(a mremapArgs) (arch.Addr, error) {
 		if !seen && start < vseg.Start() {
 			return 0, unix.EFAULT
 		}
-		pieceStart := max(vseg.Start(), start)
+		pieceStart := max(vseg.Start(), pos)
 		pieceEnd := min(end, vseg.End())
 		var gapBefore arch.Addr
 		if seen {
