@@ -456,6 +456,11 @@ func (mm *MemoryManager) getUnmappedAreaLocked(addr arch.Addr, length uint64, fi
 	if err != nil {
 		return 0, err
 	}
+	if uint64(start) > ^uint64(0)-maxErrno {
+		// Linux checks the result with IS_ERR_VALUE, so a MAP_FIXED
+		// address in the last 4095 bytes reads as an errno.
+		return 0, unix.Errno(-int64(start))
+	}
 	if uint64(start) > uint64(top)-length {
 		return 0, unix.ENOMEM
 	}
@@ -516,6 +521,9 @@ func (mm *MemoryManager) archUnmappedAreaLocked(addr arch.Addr, length uint64, f
 	}
 	return mm.unmappedAreaBottomUpLocked(length, legacyMmapBase(top), top)
 }
+
+// maxErrno is Linux's MAX_ERRNO.
+const maxErrno = 4095
 
 // legacyMmapBase is TASK_UNMAPPED_BASE: where bottom-up search starts.
 func legacyMmapBase(top arch.Addr) arch.Addr { return (top / 3).MustRoundUp() }

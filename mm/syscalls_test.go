@@ -50,6 +50,8 @@ func hostileCalls() []hostile {
 		{"mmap fixed unaligned", unix.SYS_MMAP, [6]uint64{W + 1, page, rw, anonP | unix.MAP_FIXED, maxU, 0}, mmap},
 		{"mmap fixed past user space", unix.SYS_MMAP, [6]uint64{0x7ffffffff000, 2 * page, rw, anonP | unix.MAP_FIXED, maxU, 0}, mmap},
 		{"mmap fixed kernel address", unix.SYS_MMAP, [6]uint64{0xffff800000000000, page, rw, anonP | unix.MAP_FIXED, maxU, 0}, mmap},
+		{"mmap fixed at -1 reads as EPERM", unix.SYS_MMAP, [6]uint64{maxU, 8 * page, rw, unix.MAP_FIXED | unix.MAP_ANONYMOUS, maxU, 0}, mmap},
+		{"mmap fixed at -ENOMEM", unix.SYS_MMAP, [6]uint64{maxU - 11, page, rw, unix.MAP_FIXED | anonP, maxU, 0}, mmap},
 		{"mmap shared growsdown", unix.SYS_MMAP, [6]uint64{0, page, rw, unix.MAP_SHARED | unix.MAP_ANONYMOUS | unix.MAP_GROWSDOWN, maxU, 0}, mmap},
 		{"mmap hugetlb bad size", unix.SYS_MMAP, [6]uint64{0, page, rw, anonP | unix.MAP_HUGETLB | 13<<unix.MAP_HUGE_SHIFT, maxU, 0}, mmap},
 		{"munmap zero", unix.SYS_MUNMAP, [6]uint64{W, 0}, munmap},
