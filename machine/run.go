@@ -92,6 +92,11 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 		m.started = true
 	}
+	opts := runOptionsFrom(ctx)
+	m.vcpu.SetRawRun(opts.fast.RawRun)
+	defer m.vcpu.SetRawRun(false)
+	var clock faultClock
+	tr := opts.trace
 	sync := m.vcpu.Sync()
 	st := &m.stats
 	for {
@@ -102,9 +107,21 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			st.faultLatency.Record(time.Since(st.faultStart))
 			st.faultPending = false
 		}
+		if tr != nil {
+			clock.enter = time.Now()
+			if clock.pending {
+				clock.pending = false
+				tr.Resume.Record(clock.enter.Sub(clock.populated))
+				tr.Host.Record(clock.enter.Sub(clock.exit))
+			}
+		}
 		reason, err := m.vcpu.Run()
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
+		}
+		if tr != nil {
+			clock.exit = time.Now()
+			clock.exits++
 		}
 		switch reason {
 		case kvm.ExitIO:
@@ -113,13 +130,16 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			if err != nil {
 				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
 			}
+			if tr != nil {
+				clock.decoded = time.Now()
+			}
 			switch ev.Kind {
 			case ring0.EventException:
-				if stop, done, err := m.handleException(&ev); done || err != nil {
+				if stop, done, err := m.handleException(&ev, &opts, &clock); done || err != nil {
 					return stop, err
 				}
 			case ring0.EventSyscall:
-				if stop, done := m.handleSyscall(&ev); done {
+				if stop, done := m.handleSyscall(&ev, &opts); done {
 					return stop, nil
 				}
 			case ring0.EventUserPort:
@@ -219,7 +239,7 @@ func signalFor(v ring0.Vector) unix.Signal {
 // handleException serves an exception vector: a user page fault goes to mm;
 // anything else, or a fault mm refuses, kills the program with Linux's
 // signal. done reports that Run must return stop.
-func (m *Machine) handleException(ev *ring0.Event) (stop Stop, done bool, err error) {
+func (m *Machine) handleException(ev *ring0.Event, opts *runOptions, clock *faultClock) (stop Stop, done bool, err error) {
 	st := &m.stats
 	if !ev.User {
 		return Stop{}, true, fmt.Errorf("machine: %v in ring 0 at rip %#x (error code %#x, cr2 %#x): the guest kernel state is broken",
@@ -241,7 +261,7 @@ func (m *Machine) handleException(ev *ring0.Event) (stop Stop, done bool, err er
 	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, nil
+		return Stop{}, false, m.afterFault(ev, opts, clock)
 	}
 	st.faultPending = false
 	var fe *mm.FaultError
@@ -253,7 +273,7 @@ func (m *Machine) handleException(ev *ring0.Event) (stop Stop, done bool, err er
 
 // handleSyscall serves a system call through the Process and resumes the
 // program through the stub's sysretq with the result in RAX.
-func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
+func (m *Machine) handleSyscall(ev *ring0.Event, opts *runOptions) (Stop, bool) {
 	m.stats.exits[exitSyscall]++
 	sync := m.vcpu.Sync()
 	r := &sync.Regs
@@ -268,14 +288,49 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	}
 	r.RAX = ret
 	var err error
-	if fs, changed := m.Process.FSBase(); changed {
+	fs, fsChanged := m.Process.FSBase()
+	if fsChanged {
 		sync.Sregs.FS.Base = fs
+	}
+	switch {
+	case opts.fast.DirectResume && ev.DirectResumes:
+		err = m.resumeDirect(ev.Context)
+	case fsChanged:
 		err = m.markSregsDirty(kvm.SyncRegsGPR)
-	} else {
+	default:
 		err = m.vcpu.MarkSyncDirty(kvm.SyncRegsGPR)
 	}
 	if err != nil {
 		return Stop{Kind: StopSignal, Signal: unix.SIGKILL, Reason: err.Error()}, true
 	}
 	return Stop{}, false
+}
+
+// afterFault finishes a page fault mm resolved: it populates the unit the
+// fault mapped (FastPath.Populate), sets up a direct resume
+// (FastPath.DirectResume) and records the breakdown (FaultTrace).
+func (m *Machine) afterFault(ev *ring0.Event, opts *runOptions, clock *faultClock) error {
+	tr := opts.trace
+	if tr != nil {
+		clock.handled = time.Now()
+	}
+	if opts.fast.Populate {
+		m.populateAround(arch.Addr(ev.FaultAddr))
+	}
+	if tr != nil {
+		clock.populated = time.Now()
+		tr.Run.Record(clock.exit.Sub(clock.enter))
+		tr.Decode.Record(clock.decoded.Sub(clock.exit))
+		tr.Handle.Record(clock.handled.Sub(clock.decoded))
+		tr.Populate.Record(clock.populated.Sub(clock.handled))
+		if clock.lastFault != 0 && clock.lastFault == clock.exits-1 {
+			tr.Cycle.Record(clock.exit.Sub(clock.lastFaultExit))
+		}
+		clock.lastFault, clock.lastFaultExit = clock.exits, clock.exit
+		clock.pending = true
+	}
+	if opts.fast.DirectResume && ev.DirectResumes {
+		return m.resumeDirect(ev.Context)
+	}
+	return nil
 }

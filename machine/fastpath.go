@@ -1,0 +1,213 @@
+package machine
+
+import (
+	"context"
+	"time"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/ring0"
+)
+
+// FastPath chooses how the run loop serves user page faults (and system
+// calls). Each choice is a trade that depends on the machine: mmvm bench
+// measures each against the others in one run, and callers pick per machine
+// with WithFastPath. The zero value is the plain path: resume through the
+// ring-0 stub, let the guest's first touches fault host pages one at a time,
+// enter KVM_RUN through the Go scheduler.
+type FastPath struct {
+	// DirectResume loads the interrupted user context (RIP, RSP, RFLAGS,
+	// user CS and SS, and TR, see markSregsDirty) into the vCPU through
+	// KVM_CAP_SYNC_REGS after a page fault or system call, so that no
+	// ring-0 instruction runs after the exiting `out` (ring0's
+	// Event.DirectResumes). It costs KVM a special-register load on entry
+	// instead: cheaper where ring 0 is emulated (the device's nested PVM),
+	// dearer where KVM's sregs path is slow (QEMU's TCG).
+	DirectResume bool
+	// Populate backs every page a fault maps with host memory in one
+	// MADV_POPULATE_WRITE (memfile.Populate) before the guest resumes,
+	// instead of letting the guest's first touch of each 4 KiB page take a
+	// host fault inside KVM. Only faults that map more than one page (a
+	// fault-around unit above 4 KiB) populate.
+	Populate bool
+	// RawRun enters KVM_RUN with RawSyscall (kvm.VCPU.SetRawRun).
+	RawRun bool
+}
+
+// DefaultFastPath is the FastPath Run uses when its context carries none:
+// the host populates whole fault-around units (3x cheaper than host faults
+// one page at a time on every machine measured), and resumes through the
+// stub, which no measured machine made slower than a direct resume by more
+// than the direct resume's own sregs load (see README, Benchmarks).
+func DefaultFastPath() FastPath { return FastPath{Populate: true} }
+
+// FaultTrace receives a breakdown of every user page fault a Run serves
+// (see WithFaultTrace). Timestamps are monotonic clock reads; recording
+// allocates nothing.
+type FaultTrace struct {
+	// Run is the KVM_RUN that ended in the fault's exit: re-entering
+	// the guest, the guest running up to the fault, the exception's
+	// delivery to the ring-0 stub and the stub's `out` exiting to the host.
+	Run latency.Histogram
+	// Decode is ring0's decoding of the exit (port, frame, CR2).
+	Decode latency.Histogram
+	// Handle is mm.HandleUserFault: the vma lookup, allocation of the
+	// fault-around unit, pmas and the page-table install.
+	Handle latency.Histogram
+	// Populate is the host populating the unit (FastPath.Populate).
+	Populate latency.Histogram
+	// Resume is the rest of the host's work before the next KVM_RUN:
+	// the direct resume's register writes, TLB flush bookkeeping.
+	Resume latency.Histogram
+	// Host is the whole host side: from KVM_RUN's return to the next
+	// KVM_RUN (Decode + Handle + Populate + Resume and the loop itself).
+	Host latency.Histogram
+	// Cycle is from one fault's exit to the next fault's exit when no
+	// other exit came between: a whole fault as the guest pays for it
+	// (host work, re-entry, the guest's run to its next fault, delivery
+	// and exit).
+	Cycle latency.Histogram
+}
+
+type fastPathKey struct{}
+type faultTraceKey struct{}
+
+// WithFastPath returns a context under which Run serves faults as fp says.
+func WithFastPath(ctx context.Context, fp FastPath) context.Context {
+	return context.WithValue(ctx, fastPathKey{}, fp)
+}
+
+// WithFaultTrace returns a context under which Run records every page
+// fault's breakdown into tr. tr must not be read while Run runs.
+func WithFaultTrace(ctx context.Context, tr *FaultTrace) context.Context {
+	return context.WithValue(ctx, faultTraceKey{}, tr)
+}
+
+// runOptions are what Run takes from its context, once per call.
+type runOptions struct {
+	fast  FastPath
+	trace *FaultTrace
+}
+
+func runOptionsFrom(ctx context.Context) runOptions {
+	o := runOptions{fast: DefaultFastPath()}
+	if fp, ok := ctx.Value(fastPathKey{}).(FastPath); ok {
+		o.fast = fp
+	}
+	if tr, ok := ctx.Value(faultTraceKey{}).(*FaultTrace); ok {
+		o.trace = tr
+	}
+	return o
+}
+
+// faultClock holds the timestamps of the fault being served, for the
+// FaultTrace; only read when one is attached.
+type faultClock struct {
+	enter, exit, decoded, handled, populated time.Time
+	// pending: exit..populated belong to a fault whose resume is next.
+	pending bool
+	// exits counts exits; lastFault is the exit count and lastFaultExit
+	// the time of the last fault's exit (for FaultTrace.Cycle).
+	exits, lastFault uint64
+	lastFaultExit    time.Time
+}
+
+// resumeDirect makes the next entry resume user mode at ctx: RIP, RSP and
+// RFLAGS through the synced registers, the user CS and SS and ring 0's TR
+// through the synced special registers. The stub's remaining instructions
+// never run; its abandoned frame is overwritten by the next exception.
+func (m *Machine) resumeDirect(ctx ring0.UserContext) error {
+	s := m.vcpu.Sync()
+	s.Regs.RIP, s.Regs.RSP, s.Regs.RFLAGS = ctx.RIP, ctx.RSP, ctx.RFLAGS
+	s.Sregs.CS, s.Sregs.SS = userCS, userSS
+	return m.markSregsDirty(kvm.SyncRegsGPR)
+}
+
+// The user segments as KVM takes them, converted once.
+var (
+	userCS = segment(ring0.UserCodeSegment())
+	userSS = segment(ring0.UserDataSegment())
+)
+
+// faultAroundUnit is the unit mm maps private anonymous faults in.
+func (m *Machine) faultAroundUnit() uint64 {
+	if m.cfg.FaultAround == 0 {
+		return arch.HugePageSize
+	}
+	return m.cfg.FaultAround
+}
+
+// populateAround backs with host memory what the fault at addr mapped
+// within its fault-around unit: it walks the unit's leaves (one lookup per
+// 2 MiB leaf, one per 4 KiB leaf otherwise), joins physically contiguous
+// runs and populates each run in one call. A failure is ignored: populating
+// only saves the guest's own host faults, which then happen as without it
+// and fail (if the host is out of memory) the way they would have.
+func (m *Machine) populateAround(addr arch.Addr) {
+	unit := m.faultAroundUnit()
+	if unit <= arch.PageSize {
+		return
+	}
+	va := addr.AlignDown(unit)
+	end := va + arch.Addr(unit)
+	var run memmap.FileRange
+	flush := func() {
+		if run.Length() > 0 {
+			_ = m.mf.Populate(run)
+		}
+		run = memmap.FileRange{}
+	}
+	for va < end {
+		pa, size, _, ok := m.pt.Lookup(va)
+		if !ok {
+			flush()
+			va += arch.PageSize
+			continue
+		}
+		off, ok := m.mf.FileOffset(pa)
+		if !ok {
+			flush()
+			va += arch.Addr(size)
+			continue
+		}
+		// From va to the end of its leaf (va may lie inside a huge leaf).
+		n := size - uint64(va)&(size-1)
+		if run.Length() > 0 && run.End == off {
+			run.End += n
+		} else {
+			flush()
+			run = memmap.FileRange{Start: off, End: off + n}
+		}
+		va += arch.Addr(n)
+	}
+	flush()
+}
+
+// LeafCounts walks the user page tables over ar and counts the present
+// leaves by size: 4 KiB, 2 MiB and 1 GiB entries (for statistics and the
+// benchmarks' check that 2 MiB fault-around installs 2 MiB leaves).
+func (m *Machine) LeafCounts(ar arch.AddrRange) (small, huge, giant uint64) {
+	for va := ar.Start; va < ar.End; {
+		_, size, _, ok := m.pt.Lookup(va)
+		if !ok {
+			va += arch.PageSize
+			continue
+		}
+		switch size {
+		case arch.PageSize:
+			small++
+		case arch.HugePageSize:
+			huge++
+		default:
+			giant++
+		}
+		next := va.AlignDown(size) + arch.Addr(size)
+		if next <= va {
+			break
+		}
+		va = next
+	}
+	return small, huge, giant
+}
