@@ -2,6 +2,7 @@
 // memory it owns, and measures it.
 //
 //	mmvm run [flags] PROGRAM [ARGS...]   run a program; exit with its status
+//	mmvm bench [flags]                   measure the page-fault path against its baselines
 //	mmvm help                            show usage
 //
 // Without /dev/kvm, `mmvm run` runs the same command inside a small QEMU
@@ -19,9 +20,11 @@ of their memory.
 Usage:
   mmvm run [flags] PROGRAM [ARGS...]   run PROGRAM; mmvm exits with its status
                                        (128+signal when it is killed)
+  mmvm bench [flags]                   measure the page-fault path against its
+                                       baselines; tables, --json, --svg
   mmvm help                            this text
 
-Run 'mmvm run --help' for the flags of run.
+Run 'mmvm run --help' or 'mmvm bench --help' for their flags.
 `
 
 func main() {
@@ -32,6 +35,8 @@ func main() {
 	switch os.Args[1] {
 	case "run":
 		os.Exit(runMain(os.Args[2:]))
+	case "bench":
+		os.Exit(benchMain(os.Args[2:]))
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usageText)
 	default:

@@ -1,0 +1,466 @@
+package faultbench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/ring0"
+)
+
+// bareGuest is the smallest VM that can run user code over ring0: one memfd
+// at guest-physical 0, page tables written by hand, ring0's GDT, TSS, IDT and
+// stubs, no mm and no MemoryFile. The baselines run in it: the raw user
+// exit, the ring-0 exit, the minimal fault path (the host writes one PTE per
+// fault) and the machine's limit (2 MiB guest pages over memory the host
+// populated in bulk).
+//
+// Guest-physical (= guest-virtual for user data) layout:
+//
+//	0x1000 PML4, 0x2000 PDPT (user half), 0x3000 PD of the first GiB,
+//	0x4000 PT of the code and stack, 0x5000..0x7000 the kernel half's
+//	PDPT, PD, PT, 0x8000.. one PD per GiB of data (bareMaxData),
+//	0x10000 ring 0's region, 0x20000 code, 0x21000 stack,
+//	0x100000.. PT pages for the data when faults install 4 KiB PTEs,
+//	bareDataBase.. the data.
+type bareGuest struct {
+	sys  *kvm.System
+	vm   *kvm.VM
+	cpu  *kvm.VCPU
+	fd   int
+	mem  []byte
+	k    *ring0.Kernel
+	data uint64 // bytes of data from bareDataBase
+	tr   kvm.Segment
+}
+
+const (
+	barePML4     = 0x1000
+	barePDPTLo   = 0x2000
+	barePDLo     = 0x3000
+	barePTLo     = 0x4000
+	barePDPTHi   = 0x5000
+	barePDHi     = 0x6000
+	barePTHi     = 0x7000
+	bareDataPDs  = 0x8000
+	bareKernel   = 0x10000
+	bareCode     = 0x20000
+	bareStack    = 0x21000
+	bareDataPTs  = 0x100000
+	bareDataBase = 1 << 30
+	bareMaxData  = 4 << 30 // 8 PD pages fit before bareKernel; PT pages before 16 MiB
+
+	bareCodeVirt  = 0x40_0000
+	bareStackVirt = 0x40_1000
+	bareKernVirt  = arch.Addr(0xffff_ffff_8000_0000)
+
+	pteP, pteW, pteU, ptePS, pteG = 1, 2, 4, 0x80, 0x100
+	pteNX                         = 1 << 63
+)
+
+// bareMode says how the data is mapped.
+type bareMode int
+
+const (
+	// bareHuge maps all data up front with 2 MiB user pages.
+	bareHuge bareMode = iota
+	// bareFaulting leaves the data's 4 KiB PTEs empty: each first touch
+	// faults and the host writes the PTE.
+	bareFaulting
+)
+
+func newBareGuest(data uint64, mode bareMode, code []byte) (g *bareGuest, err error) {
+	if data%arch.HugePageSize != 0 || data > bareMaxData {
+		return nil, fmt.Errorf("faultbench: bare guest data size %d: want a multiple of 2 MiB up to %d: %w", data, uint64(bareMaxData), unix.EINVAL)
+	}
+	g = &bareGuest{fd: -1, data: data}
+	defer func() {
+		if err != nil {
+			g.Close()
+			g = nil
+		}
+	}()
+	if g.sys, err = kvm.Open(); err != nil {
+		return nil, err
+	}
+	if g.vm, err = g.sys.CreateVM(); err != nil {
+		return nil, err
+	}
+	size := uint64(bareDataBase) + data
+	if g.fd, err = unix.MemfdCreate("faultbench-bare", unix.MFD_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("faultbench: memfd_create: %w", err)
+	}
+	if err = unix.Ftruncate(g.fd, int64(size)); err != nil {
+		return nil, fmt.Errorf("faultbench: ftruncate memfd: %w", err)
+	}
+	if g.mem, err = unix.Mmap(g.fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
+		return nil, fmt.Errorf("faultbench: mapping memfd: %w", err)
+	}
+	if err = g.vm.SetMemorySlot(kvm.MemorySlot{Slot: 0, Size: size, HostAddr: uintptr(unsafe.Pointer(&g.mem[0]))}); err != nil {
+		return nil, err
+	}
+	cpuid, err := g.sys.SupportedCPUID()
+	if err != nil {
+		return nil, err
+	}
+	if g.cpu, err = g.vm.NewVCPU(0); err != nil {
+		return nil, err
+	}
+	if err = g.cpu.SetCPUID(cpuid); err != nil {
+		return nil, err
+	}
+	l0, _ := kvm.FindCPUID(cpuid, 0, 0)
+	l1, _ := kvm.FindCPUID(cpuid, 1, 0)
+	l7, _ := kvm.FindCPUID(cpuid, 7, 0)
+	features := ring0.FeaturesFromCPUID(l1.ECX, l7.EBX, l7.ECX)
+	features.XSAVE = false
+	g.k, err = ring0.New(ring0.Config{Mem: g.mem[bareKernel : bareKernel+ring0.RegionSize], Phys: bareKernel, Virt: bareKernVirt,
+		Features: features, UserPorts: true, AvailableTSS: ring0.IsAMD(l0.EBX, l0.ECX, l0.EDX)})
+	if err != nil {
+		return nil, err
+	}
+	g.buildTables(mode)
+	copy(g.mem[bareCode:bareCode+arch.PageSize], code)
+	if err = g.loadState(); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+func (g *bareGuest) put(table, index, v uint64) {
+	binary.LittleEndian.PutUint64(g.mem[table+index*8:], v)
+}
+
+func (g *bareGuest) buildTables(mode bareMode) {
+	const inner = pteP | pteW | pteU
+	g.put(barePML4, 0, barePDPTLo|inner)
+	g.put(barePDPTLo, 0, barePDLo|inner)
+	g.put(barePDLo, bareCodeVirt>>21&511, barePTLo|inner)
+	g.put(barePTLo, bareCodeVirt>>12&511, bareCode|pteP|pteU)
+	g.put(barePTLo, bareStackVirt>>12&511, bareStack|pteP|pteW|pteU|pteNX)
+	for gib := uint64(0); gib*(1<<30) < g.data; gib++ {
+		pd := bareDataPDs + gib*arch.PageSize
+		g.put(barePDPTLo, bareDataBase>>30+gib, pd|inner)
+		for i := uint64(0); i < 512 && (gib*512+i)*arch.HugePageSize < g.data; i++ {
+			va := bareDataBase + (gib*512+i)*arch.HugePageSize
+			if mode == bareHuge {
+				g.put(pd, i, va|inner|ptePS)
+			} else {
+				g.put(pd, i, g.dataPT(va)|inner)
+			}
+		}
+	}
+	kv := uint64(bareKernVirt)
+	g.put(barePML4, kv>>39&511, barePDPTHi|pteP|pteW)
+	g.put(barePDPTHi, kv>>30&511, barePDHi|pteP|pteW)
+	g.put(barePDHi, kv>>21&511, barePTHi|pteP|pteW)
+	l := g.k.Layout()
+	for _, m := range l.Mappings() {
+		for off := m.Offset; off < m.Offset+m.Size; off += arch.PageSize {
+			e := l.PhysOf(off) | pteP | pteG
+			if m.Access.Write {
+				e |= pteW
+			}
+			if !m.Access.Execute {
+				e |= pteNX
+			}
+			g.put(barePTHi, uint64(l.VirtOf(off))>>12&511, e)
+		}
+	}
+}
+
+// dataPT is the guest-physical address of the PT page that maps va.
+func (g *bareGuest) dataPT(va uint64) uint64 {
+	return bareDataPTs + (va-bareDataBase)>>21*arch.PageSize
+}
+
+func kvmSegment(s ring0.Segment) kvm.Segment {
+	b := func(v bool) uint8 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
+		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
+}
+
+func (g *bareGuest) loadState() error {
+	r := g.k.UserSpecialRegisters(barePML4)
+	var s kvm.Sregs
+	if err := g.cpu.GetSregs(&s); err != nil {
+		return err
+	}
+	s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = kvmSegment(r.CS), kvmSegment(r.DS), kvmSegment(r.ES), kvmSegment(r.FS), kvmSegment(r.GS), kvmSegment(r.SS)
+	s.TR, s.LDT = kvmSegment(r.TR), kvmSegment(r.LDT)
+	s.GDT = kvm.DTable{Base: r.GDT.Base, Limit: r.GDT.Limit}
+	s.IDT = kvm.DTable{Base: r.IDT.Base, Limit: r.IDT.Limit}
+	s.CR0, s.CR3, s.CR4, s.EFER = r.CR0, r.CR3, r.CR4, r.EFER
+	g.tr = s.TR
+	if err := g.cpu.SetSregs(&s); err != nil {
+		return err
+	}
+	var msrs []kvm.MSR
+	for _, m := range g.k.MSRs() {
+		msrs = append(msrs, kvm.MSR{Index: m.Index, Data: m.Value})
+	}
+	if err := g.cpu.SetMSRs(msrs); err != nil {
+		return err
+	}
+	want := kvm.SyncRegsGPR | kvm.SyncRegsSregs
+	if g.vm.SyncRegsSupported()&want != want {
+		return errors.New("faultbench: KVM lacks KVM_CAP_SYNC_REGS for registers and special registers")
+	}
+	return g.cpu.SetSyncRegs(want)
+}
+
+// start sets the user registers and runs from the code's start.
+func (g *bareGuest) start(rdi, rcx uint64) error {
+	regs := kvm.Regs{RIP: bareCodeVirt, RSP: bareStackVirt + arch.PageSize, RFLAGS: ring0.UserRFLAGS, RDI: rdi, RCX: rcx}
+	return g.cpu.SetRegs(&regs)
+}
+
+// exitPort runs the vCPU to its next exit, which must be a one-byte `out`,
+// and returns the port.
+func (g *bareGuest) exitPort() (uint16, error) {
+	for {
+		reason, err := g.cpu.Run()
+		if err != nil {
+			return 0, err
+		}
+		switch reason {
+		case kvm.ExitIO:
+			io, _ := g.cpu.IO()
+			return io.Port, nil
+		case kvm.ExitIntr:
+			continue
+		}
+		return 0, g.cpu.UnexpectedExit(reason)
+	}
+}
+
+// resumeDirect loads the user context of the exit just decoded.
+func (g *bareGuest) resumeDirect(ctx ring0.UserContext) error {
+	s := g.cpu.Sync()
+	s.Regs.RIP, s.Regs.RSP, s.Regs.RFLAGS = ctx.RIP, ctx.RSP, ctx.RFLAGS
+	s.Sregs.CS, s.Sregs.SS = userCS, userSS
+	s.Sregs.TR = g.tr
+	return g.cpu.MarkSyncDirty(kvm.SyncRegsGPR | kvm.SyncRegsSregs)
+}
+
+var (
+	userCS = kvmSegment(ring0.UserCodeSegment())
+	userSS = kvmSegment(ring0.UserDataSegment())
+)
+
+func (g *bareGuest) decode(port uint16) (ring0.Event, error) {
+	s := g.cpu.Sync()
+	return g.k.Decode(ring0.Exit{Port: port, RSP: s.Regs.RSP, RCX: s.Regs.RCX, R11: s.Regs.R11, CR2: s.Sregs.CR2})
+}
+
+// Close releases the vCPU, the VM and the memory.
+func (g *bareGuest) Close() {
+	if g.cpu != nil {
+		g.cpu.Close()
+	}
+	if g.vm != nil {
+		g.vm.Close()
+	}
+	if g.sys != nil {
+		g.sys.Close()
+	}
+	if g.mem != nil {
+		unix.Munmap(g.mem)
+	}
+	if g.fd >= 0 {
+		unix.Close(g.fd)
+	}
+}
+
+// unexpected builds the error for an exit a measurement did not expect.
+func (g *bareGuest) unexpected(what string, port uint16) error {
+	ev, err := g.decode(port)
+	if err != nil {
+		return fmt.Errorf("faultbench: %s: exit on port %#x (%v)", what, port, err)
+	}
+	return fmt.Errorf("faultbench: %s: unexpected %v %v at rip %#x (error code %#x, cr2 %#x)", what, ev.Kind, ev.Vector, ev.Context.RIP, ev.ErrorCode, ev.FaultAddr)
+}
+
+// UserExitRoundTrip measures n raw user-mode exits: `out` at CPL 3, back to
+// the host, straight back in.
+func UserExitRoundTrip(n int) (Measure, error) {
+	g, err := newBareGuest(arch.HugePageSize, bareHuge, exitForever)
+	if err != nil {
+		return Measure{}, err
+	}
+	defer g.Close()
+	g.cpu.BindThread()
+	defer g.cpu.UnbindThread()
+	if err := g.start(0, 0); err != nil {
+		return Measure{}, err
+	}
+	return timeExits(g, n, "user exit", func(port uint16) error {
+		if port != ring0.PortUserFirst {
+			return g.unexpected("user exit", port)
+		}
+		return nil
+	})
+}
+
+// Ring0ExitRoundTrip measures n system calls that the host answers by doing
+// nothing: SYSCALL, the entry stub's `out`, back in, and either the stub's
+// sysretq or (direct) the host loading the user context.
+func Ring0ExitRoundTrip(n int, direct bool) (Measure, error) {
+	g, err := newBareGuest(arch.HugePageSize, bareHuge, syscallLoop(39))
+	if err != nil {
+		return Measure{}, err
+	}
+	defer g.Close()
+	g.cpu.BindThread()
+	defer g.cpu.UnbindThread()
+	if err := g.start(0, 0); err != nil {
+		return Measure{}, err
+	}
+	return timeExits(g, n, "ring-0 exit", func(port uint16) error {
+		if port != ring0.PortSyscall {
+			return g.unexpected("ring-0 exit", port)
+		}
+		if direct {
+			ev, err := g.decode(port)
+			if err != nil {
+				return err
+			}
+			return g.resumeDirect(ev.Context)
+		}
+		return nil
+	})
+}
+
+// timeExits runs one warm-up exit and then n timed exits, each served by
+// serve, recording each round trip.
+func timeExits(g *bareGuest, n int, what string, serve func(port uint16) error) (Measure, error) {
+	var h Histogram
+	port, err := g.exitPort()
+	if err != nil {
+		return Measure{}, fmt.Errorf("faultbench: %s: %w", what, err)
+	}
+	if err := serve(port); err != nil {
+		return Measure{}, err
+	}
+	start := time.Now()
+	last := start
+	for i := 0; i < n; i++ {
+		port, err := g.exitPort()
+		if err != nil {
+			return Measure{}, fmt.Errorf("faultbench: %s: %w", what, err)
+		}
+		now := time.Now()
+		h.Record(now.Sub(last))
+		if err := serve(port); err != nil {
+			return Measure{}, err
+		}
+		last = time.Now()
+	}
+	return measureOf(&h, n, time.Since(start)), nil
+}
+
+// MinimalFaultPath is probes/pftest.c's fault path in Go: a CPL 3 loop
+// touches n fresh pages; each #PF goes through ring0's IDT to the stub's
+// `out`; the host reads CR2 from the synced special registers, writes the
+// one PTE and resumes through the stub (`add rsp, 8; iretq`) or directly.
+func MinimalFaultPath(n int, direct bool) (Measure, error) {
+	data := arch.Addr(uint64(n) * arch.PageSize)
+	size, _ := data.HugeRoundUp()
+	g, err := newBareGuest(uint64(size), bareFaulting, touchProgram(bareDataBase, uint64(n)))
+	if err != nil {
+		return Measure{}, err
+	}
+	defer g.Close()
+	g.cpu.BindThread()
+	defer g.cpu.UnbindThread()
+	if err := g.start(0, 0); err != nil {
+		return Measure{}, err
+	}
+	var h Histogram
+	faults := 0
+	start := time.Now()
+	last := start
+	pfPort := ring0.VectorPort(ring0.PageFault)
+	for {
+		port, err := g.exitPort()
+		if err != nil {
+			return Measure{}, fmt.Errorf("faultbench: minimal fault path: %w", err)
+		}
+		if port == ring0.PortUserFirst {
+			break
+		}
+		if port != pfPort {
+			return Measure{}, g.unexpected("minimal fault path", port)
+		}
+		now := time.Now()
+		h.Record(now.Sub(last))
+		va := g.cpu.Sync().Sregs.CR2 &^ (arch.PageSize - 1)
+		if va < bareDataBase || va >= bareDataBase+g.data {
+			return Measure{}, g.unexpected("minimal fault path", port)
+		}
+		g.put(g.dataPT(va), va>>12&511, va|pteP|pteW|pteU|pteNX)
+		faults++
+		if direct {
+			ev, err := g.decode(port)
+			if err != nil {
+				return Measure{}, err
+			}
+			if err := g.resumeDirect(ev.Context); err != nil {
+				return Measure{}, err
+			}
+		}
+		last = time.Now()
+	}
+	if faults != n {
+		return Measure{}, fmt.Errorf("faultbench: minimal fault path: %d faults for %d pages", faults, n)
+	}
+	return measureOf(&h, n, time.Since(start)), nil
+}
+
+// MachineLimit is probes/touchtest.c in Go: a bare guest with 2 MiB user
+// pages touches every 4 KiB page of size bytes of memfd memory once. With
+// populate the host first populates the memfd in bulk
+// (MADV_POPULATE_WRITE), and that time is counted; without, each first
+// touch takes a host fault inside KVM.
+func MachineLimit(size uint64, populate bool) (Touch, error) {
+	g, err := newBareGuest(size, bareHuge, touchProgram(bareDataBase, size/arch.PageSize))
+	if err != nil {
+		return Touch{}, err
+	}
+	defer g.Close()
+	g.cpu.BindThread()
+	defer g.cpu.UnbindThread()
+	if err := g.start(0, 0); err != nil {
+		return Touch{}, err
+	}
+	start := time.Now()
+	if populate {
+		if err := unix.Madvise(g.mem[bareDataBase:], unix.MADV_POPULATE_WRITE); err != nil {
+			return Touch{}, fmt.Errorf("faultbench: MADV_POPULATE_WRITE: %w", err)
+		}
+	}
+	populated := time.Now()
+	port, err := g.exitPort()
+	if err != nil {
+		return Touch{}, fmt.Errorf("faultbench: machine limit: %w", err)
+	}
+	if port != ring0.PortUserFirst {
+		return Touch{}, g.unexpected("machine limit", port)
+	}
+	end := time.Now()
+	t := newTouch(size, end.Sub(start), 0)
+	t.PopulateNs = float64(populated.Sub(start).Nanoseconds()) / float64(t.Pages)
+	t.GuestNs = float64(end.Sub(populated).Nanoseconds()) / float64(t.Pages)
+	return t, nil
+}
