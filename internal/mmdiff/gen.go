@@ -234,6 +234,7 @@ func (g *Gen) advice() int {
 		unix.MADV_DONTFORK, unix.MADV_DOFORK, unix.MADV_HUGEPAGE, unix.MADV_NOHUGEPAGE,
 		unix.MADV_POPULATE_READ, unix.MADV_POPULATE_WRITE, unix.MADV_REMOVE,
 		unix.MADV_DONTDUMP, unix.MADV_DODUMP, unix.MADV_WIPEONFORK, unix.MADV_KEEPONFORK,
+		unix.MADV_COLD, unix.MADV_DONTNEED_LOCKED,
 		5, 7, 99, -1,
 	})
 }
@@ -253,7 +254,11 @@ func (g *Gen) mmap(ms []Mapping, locked uint64) Op {
 	switch k := g.n(100); {
 	case k < 25: // no hint
 	case k < 50:
-		a = g.addr(ms)
+		// A hint: in the window, or past TASK_SIZE (unusable on both
+		// sides); a low hint would be honoured outside the window.
+		if a = g.addr(ms); a < lowLimit {
+			a = 0
+		}
 	case k < 90:
 		a = g.addr(ms)
 		flags |= unix.MAP_FIXED

@@ -66,7 +66,7 @@ func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
 	bs, _ := src.(*ByteSource)
 	var ops []Op
 	for i := 0; i < maxOps && (bs == nil || !bs.Exhausted()); i++ {
-		locked, _ := h.LockedBytes()
+		locked := h.VmLck()
 		op := gen.Next(r.Layout(), locked)
 		for try := 0; cfg.Accept != nil && !cfg.Accept(op) && try < 1000; try++ {
 			op = gen.Next(r.Layout(), locked)
@@ -105,10 +105,11 @@ func Replay(h *Host, cfg Config, ops []Op) (*Divergence, error) {
 		return nil, err
 	}
 	defer closeSystem(sys)
+	// Replays check locking after every call, but sample contents as a
+	// run does: the final sweep compares every page, and shrinking keeps
+	// the sequence ending at the divergence.
 	opts := cfg.Options
-	if len(ops) <= 300 {
-		opts.SweepEvery = 1
-	}
+	opts.LockEvery = 1
 	r, err := NewRunner(h, sys, opts)
 	if err != nil {
 		return nil, err

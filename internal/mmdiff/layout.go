@@ -47,6 +47,9 @@ func ParseMaps(text []byte, lo, hi uint64) ([]Mapping, error) {
 		if strings.TrimSpace(line) == "" {
 			continue
 		}
+		if outside(line, lo, hi) {
+			continue
+		}
 		m, err := parseMapsLine(line)
 		if err != nil {
 			return nil, err
@@ -64,6 +67,20 @@ func ParseMaps(text []byte, lo, hi uint64) ([]Mapping, error) {
 		out = append(out, m)
 	}
 	return out, sc.Err()
+}
+
+// outside reports, cheaply, whether a well-formed maps line lies wholly
+// outside [lo, hi), so that the window's few lines are the only ones
+// parsed in full; a malformed line is never outside.
+func outside(line string, lo, hi uint64) bool {
+	i := strings.IndexByte(line, '-')
+	j := strings.IndexByte(line, ' ')
+	if i <= 0 || j <= i {
+		return false
+	}
+	start, err1 := strconv.ParseUint(line[:i], 16, 64)
+	end, err2 := strconv.ParseUint(line[i+1:j], 16, 64)
+	return err1 == nil && err2 == nil && start < end && (end <= lo || start >= hi)
 }
 
 func parseMapsLine(line string) (Mapping, error) {

@@ -252,6 +252,7 @@ var adviceNames = map[int]string{
 	unix.MADV_DODUMP: "unix.MADV_DODUMP", unix.MADV_WIPEONFORK: "unix.MADV_WIPEONFORK",
 	unix.MADV_KEEPONFORK: "unix.MADV_KEEPONFORK", unix.MADV_COLD: "unix.MADV_COLD",
 	unix.MADV_POPULATE_READ: "unix.MADV_POPULATE_READ", unix.MADV_POPULATE_WRITE: "unix.MADV_POPULATE_WRITE",
+	unix.MADV_PAGEOUT: "unix.MADV_PAGEOUT", unix.MADV_DONTNEED_LOCKED: "unix.MADV_DONTNEED_LOCKED",
 }
 
 func adviceExpr(a int) string {

@@ -1,0 +1,83 @@
+package mmdiff
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Difference is one place where the comparison with the host is relaxed
+// or left out on purpose, and why.
+type Difference struct {
+	What, Why, Compared string
+}
+
+// Differences lists every deliberate relaxation of the comparison. The
+// memory manager's documentation keeps the table of its own deliberate
+// differences from Linux; this is the harness's side of it.
+var Differences = []Difference{
+	{
+		What:     "placement of mappings without a usable hint (mmap without MAP_FIXED, mremap moving)",
+		Why:      "Linux places them top-down from the test process's mmap_base, outside the window; the system places them in the window",
+		Compared: "the system's address must be page-aligned, inside the window, over no existing mapping and not the hint Linux refused; the host's mapping is then moved there with mremap(MREMAP_FIXED). A hint Linux honours must be honoured at the same address",
+	},
+	{
+		What:     "vma boundaries",
+		Why:      "Linux keeps adjacent vmas apart for reasons /proc/pid/maps does not show (anon_vma identity, page offsets after mremap, madvise and lock flags)",
+		Compared: "layouts after merging adjacent mappings with equal permissions and sharing (and, for shared ones, the same object at contiguous offsets)",
+	},
+	{
+		What:     "shared anonymous objects",
+		Why:      "inode numbers differ between systems",
+		Compared: "inodes renumbered in order of appearance, so which mappings share an object is compared, and offsets into it",
+	},
+	{
+		What:     "mincore residency",
+		Why:      "which pages are resident depends on fault-around (mm maps 2 MiB units), the zero page and host reclaim",
+		Compared: "the errno, that only bit 0 is ever set, and that a page holding non-zero data is resident",
+	},
+	{
+		What:     "MADV_FREE contents",
+		Why:      "Linux drops freed pages only under memory pressure (or MADV_PAGEOUT's reclaim, which is therefore not generated), so their contents are either kept or zero",
+		Compared: "with Options.FreeDiscards false (mm), freed pages must keep their contents; with it true, the host drops them at once with MADV_DONTNEED on exactly the vmas MADV_FREE processed and the system must read zeros",
+	},
+	{
+		What:     "locked bytes",
+		Why:      "Linux's VmLck counts a locked vma twice after mremap(MREMAP_DONTUNMAP) and never gives the excess back (seen on 6.18)",
+		Compared: "the system's locked bytes against the window's vmas with \"lo\" in /proc/self/smaps VmFlags, after calls that lock and every 64 calls (every call in a replay)",
+	},
+	{
+		What:     "RLIMIT_MEMLOCK and the window's size",
+		Why:      "root is exempt from RLIMIT_MEMLOCK on the host; a system confined to the window could run out of room where Linux would not",
+		Compared: "not reached: the generator keeps at most 4 MiB locked and 32 MiB mapped; the system gets the host's limit and CAP_IPC_LOCK. Limit errors belong in mm's unit tests",
+	},
+	{
+		What:     "calls not generated",
+		Why:      "brk (the host's heap starts after the test binary), mlockall/munlockall (would lock the whole test process), MAP_32BIT and hints below the window (placed outside it), file mappings, MAP_HUGETLB, MAP_DROPPABLE, MADV_HWPOISON/SOFT_OFFLINE (damage the host), MADV_MERGEABLE (depends on CONFIG_KSM), MADV_GUARD_*, MADV_COLLAPSE, fork, stack growth (the host never touches an unmapped page)",
+		Compared: "nothing; mm's unit tests cover them",
+	},
+	{
+		What:     "hostile ranges",
+		Why:      "a range reaching outside the window would change the test process itself",
+		Compared: "only hostile ranges Linux rejects before looking at a vma: ends past 2^64, starts at or above TASK_SIZE, or (not for MAP_FIXED) below 64 KiB",
+	},
+	{
+		What:     "reads and writes",
+		Why:      "the host copies with plain loads and stores, the system with CopyIn/CopyOut",
+		Compared: "bytes copied and EFAULT: a copy stops at the first page the layout forbids or that faults (SIGBUS past the end of a shared object grown by mremap); a page with any of r, w, x is readable (x86-64 without protection keys)",
+	},
+	{
+		What:     "the window's edges",
+		Why:      "growing in place or honouring a hint must stop at the window on both sides",
+		Compared: "a PROT_NONE shared page guards each end of the window on the host and in the system; neither is part of the compared layout",
+	},
+}
+
+// DifferencesTable formats Differences as a Markdown table.
+func DifferencesTable() string {
+	var b strings.Builder
+	b.WriteString("| What | Why | What is compared |\n|---|---|---|\n")
+	for _, d := range Differences {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", d.What, d.Why, d.Compared)
+	}
+	return b.String()
+}
