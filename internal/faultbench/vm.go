@@ -228,6 +228,10 @@ func RandomTouch(name string, size, faultAround uint64, fp machine.FastPath) (To
 	if err := mapBytes(m, tableAddr, table, unix.PROT_READ); err != nil {
 		return Touch{}, err
 	}
+	// Map the table now, so that the timed faults are the data's alone.
+	if err := m.MM.Madvise(tableAddr, uint64(len(table)), unix.MADV_POPULATE_READ); err != nil {
+		return Touch{}, fmt.Errorf("faultbench: pre-faulting the offsets: %w", err)
+	}
 	if err := mapData(m, size); err != nil {
 		return Touch{}, err
 	}
