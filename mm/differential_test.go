@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/internal/mmdiff"
@@ -227,7 +228,10 @@ func TestDifferential(t *testing.T) {
 		ops = 2000
 	}
 	h := newHost(t)
-	res, err := mmdiff.Run(h, differentialConfig(1, ops))
+	cfg := differentialConfig(1, ops)
+	cfg.ShrinkTime = 3 * time.Minute
+	start := time.Now()
+	res, err := mmdiff.Run(h, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +239,7 @@ func TestDifferential(t *testing.T) {
 	if res.Divergence != nil {
 		divergences = 1
 	}
-	t.Logf("differential: %d operations against the host kernel, %d divergences", res.Ops, divergences)
+	t.Logf("differential: %d operations against the host kernel, %d divergences (%v)", res.Ops, divergences, time.Since(start).Round(time.Millisecond))
 	if res.Divergence != nil {
 		t.Errorf("%s", res.Report())
 	}

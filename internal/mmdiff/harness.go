@@ -86,8 +86,8 @@ func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
 		}
 	}
 	if res.Divergence == nil {
-		if d := r.Sweep(len(ops)); d != nil {
-			res.Divergence = d
+		if res.Divergence, err = r.Finish(len(ops)); err != nil {
+			return res, err
 		}
 	}
 	if res.Divergence != nil {
@@ -100,6 +100,10 @@ func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
 // Replay runs ops from an empty window on the host and a fresh system,
 // sweeping all contents at the end, and returns the first divergence.
 func Replay(h *Host, cfg Config, ops []Op) (*Divergence, error) {
+	return replay(h, cfg, ops, len(ops) > fastReplay)
+}
+
+func replay(h *Host, cfg Config, ops []Op, fast bool) (*Divergence, error) {
 	sys, err := cfg.NewSystem()
 	if err != nil {
 		return nil, err
@@ -114,13 +118,23 @@ func Replay(h *Host, cfg Config, ops []Op) (*Divergence, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A long sequence may be replayed comparing results only, and
+	// everything once at its end: a divergence in the layout or contents
+	// usually outlives its cause. (Not always: the pages a full
+	// comparison reads are faulted in on the system, and a bug may need
+	// them; Shrink then replays in full.)
+	r.fast = fast
 	for i, op := range ops {
 		if d, err := r.Step(i, op); d != nil || err != nil {
 			return d, err
 		}
 	}
-	return r.Sweep(len(ops)), nil
+	return r.Finish(len(ops))
 }
+
+// fastReplay is the length above which Replay compares only results
+// until the end.
+const fastReplay = 200
 
 // Shrink delta-debugs ops (ddmin over complements of chunks) to a short
 // sequence that still diverges, within cfg.ShrinkTime.
@@ -131,11 +145,12 @@ func Shrink(h *Host, cfg Config, ops []Op) ([]Op, *Divergence, error) {
 	}
 	deadline := time.Now().Add(limit)
 	var herr error
+	fast := true
 	fails := func(cand []Op) *Divergence {
 		if herr != nil {
 			return nil
 		}
-		d, err := Replay(h, cfg, cand)
+		d, err := replay(h, cfg, cand, fast && len(cand) > fastReplay)
 		if err != nil {
 			herr = err
 		}
@@ -143,9 +158,21 @@ func Shrink(h *Host, cfg Config, ops []Op) ([]Op, *Divergence, error) {
 	}
 	last := fails(ops)
 	if last == nil {
-		return nil, nil, herr
+		fast = false
+		if last = fails(ops); last == nil {
+			return nil, nil, herr
+		}
 	}
 	ops = ops[:min(last.Index+1, len(ops))]
+	// First look for a short suffix that diverges alone, from an empty
+	// window: cheap, and often enough.
+	for k := 16; k < len(ops) && time.Now().Before(deadline); k *= 2 {
+		if d := fails(ops[len(ops)-k:]); d != nil {
+			ops, last = ops[len(ops)-k:], d
+			ops = ops[:min(d.Index+1, len(ops))]
+			break
+		}
+	}
 	n := 2
 	for len(ops) >= 2 && time.Now().Before(deadline) {
 		chunk := (len(ops) + n - 1) / n
