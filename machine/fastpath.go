@@ -37,10 +37,11 @@ type FastPath struct {
 }
 
 // DefaultFastPath is the FastPath Run uses when its context carries none:
-// the host populates whole fault-around units (3x cheaper than host faults
-// one page at a time on every machine measured), and resumes through the
-// stub, which no measured machine made slower than a direct resume by more
-// than the direct resume's own sregs load (see README, Benchmarks).
+// the host populates whole fault-around units (3x cheaper than per-page
+// host faults on the device machine, on a par under QEMU), resumes through
+// the stub and enters KVM_RUN through the scheduler. Direct resume and raw
+// KVM_RUN are per-machine choices that `mmvm bench` measures (README,
+// Benchmarks).
 func DefaultFastPath() FastPath { return FastPath{Populate: true} }
 
 // FaultTrace receives a breakdown of every user page fault a Run serves
