@@ -1,7 +1,6 @@
 package machine
 
 import (
-	"context"
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
@@ -14,7 +13,7 @@ import (
 // FastPath chooses how the run loop serves user page faults (and system
 // calls). Each choice is a trade that depends on the machine: mmvm bench
 // measures each against the others in one run, and callers pick per machine
-// with WithFastPath. The zero value is the plain path: resume through the
+// with SetFastPath. The zero value is the plain path: resume through the
 // ring-0 stub, let the guest's first touches fault host pages one at a time,
 // enter KVM_RUN through the Go scheduler.
 type FastPath struct {
@@ -36,7 +35,7 @@ type FastPath struct {
 	RawRun bool
 }
 
-// DefaultFastPath is the FastPath Run uses when its context carries none:
+// DefaultFastPath is the FastPath a new Machine uses:
 // the host populates whole fault-around units (3x cheaper than per-page
 // host faults on the device machine, on a par under QEMU), resumes through
 // the stub and enters KVM_RUN through the scheduler. Direct resume and raw
@@ -45,7 +44,7 @@ type FastPath struct {
 func DefaultFastPath() FastPath { return FastPath{Populate: true} }
 
 // FaultTrace receives a breakdown of every user page fault a Run serves
-// (see WithFaultTrace). Timestamps are monotonic clock reads; recording
+// (see SetFaultTrace). Timestamps are monotonic clock reads; recording
 // allocates nothing.
 type FaultTrace struct {
 	// Run is the KVM_RUN that ended in the fault's exit: re-entering
@@ -72,36 +71,13 @@ type FaultTrace struct {
 	Cycle latency.Histogram
 }
 
-type fastPathKey struct{}
-type faultTraceKey struct{}
+// SetFastPath chooses how later Runs serve faults and system calls; New
+// starts with DefaultFastPath.
+func (m *Machine) SetFastPath(fp FastPath) { m.fast = fp }
 
-// WithFastPath returns a context under which Run serves faults as fp says.
-func WithFastPath(ctx context.Context, fp FastPath) context.Context {
-	return context.WithValue(ctx, fastPathKey{}, fp)
-}
-
-// WithFaultTrace returns a context under which Run records every page
-// fault's breakdown into tr. tr must not be read while Run runs.
-func WithFaultTrace(ctx context.Context, tr *FaultTrace) context.Context {
-	return context.WithValue(ctx, faultTraceKey{}, tr)
-}
-
-// runOptions are what Run takes from its context, once per call.
-type runOptions struct {
-	fast  FastPath
-	trace *FaultTrace
-}
-
-func runOptionsFrom(ctx context.Context) runOptions {
-	o := runOptions{fast: DefaultFastPath()}
-	if fp, ok := ctx.Value(fastPathKey{}).(FastPath); ok {
-		o.fast = fp
-	}
-	if tr, ok := ctx.Value(faultTraceKey{}).(*FaultTrace); ok {
-		o.trace = tr
-	}
-	return o
-}
+// SetFaultTrace makes later Runs record every page fault's breakdown into
+// tr (nil stops it). tr must not be read while Run runs.
+func (m *Machine) SetFaultTrace(tr *FaultTrace) { m.trace = tr }
 
 // faultClock holds the timestamps of the fault being served, for the
 // FaultTrace; only read when one is attached.

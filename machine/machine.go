@@ -81,6 +81,10 @@ type Machine struct {
 	started bool
 
 	stats statsCollector
+	// fast and trace are how Run serves faults (SetFastPath) and where it
+	// records their breakdown (SetFaultTrace, nil for none).
+	fast  FastPath
+	trace *FaultTrace
 	// tr is the task register as ring 0 loads it (see markSregsDirty).
 	tr kvm.Segment
 	// hwcap is AT_HWCAP for programs (CPUID.1:EDX of the guest).
@@ -104,7 +108,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if cfg.Stderr == nil {
 		cfg.Stderr = io.Discard
 	}
-	m = &Machine{cfg: cfg}
+	m = &Machine{cfg: cfg, fast: DefaultFastPath()}
 	defer func() {
 		if err != nil {
 			m.Close()

@@ -92,11 +92,10 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 		m.started = true
 	}
-	opts := runOptionsFrom(ctx)
-	m.vcpu.SetRawRun(opts.fast.RawRun)
+	m.vcpu.SetRawRun(m.fast.RawRun)
 	defer m.vcpu.SetRawRun(false)
 	var clock faultClock
-	tr := opts.trace
+	tr := m.trace
 	sync := m.vcpu.Sync()
 	st := &m.stats
 	for {
@@ -135,11 +134,11 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			}
 			switch ev.Kind {
 			case ring0.EventException:
-				if stop, done, err := m.handleException(&ev, &opts, &clock); done || err != nil {
+				if stop, done, err := m.handleException(&ev, &clock); done || err != nil {
 					return stop, err
 				}
 			case ring0.EventSyscall:
-				if stop, done := m.handleSyscall(&ev, &opts); done {
+				if stop, done := m.handleSyscall(&ev); done {
 					return stop, nil
 				}
 			case ring0.EventUserPort:
@@ -239,7 +238,7 @@ func signalFor(v ring0.Vector) unix.Signal {
 // handleException serves an exception vector: a user page fault goes to mm;
 // anything else, or a fault mm refuses, kills the program with Linux's
 // signal. done reports that Run must return stop.
-func (m *Machine) handleException(ev *ring0.Event, opts *runOptions, clock *faultClock) (stop Stop, done bool, err error) {
+func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop, done bool, err error) {
 	st := &m.stats
 	if !ev.User {
 		return Stop{}, true, fmt.Errorf("machine: %v in ring 0 at rip %#x (error code %#x, cr2 %#x): the guest kernel state is broken",
@@ -261,7 +260,7 @@ func (m *Machine) handleException(ev *ring0.Event, opts *runOptions, clock *faul
 	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, m.afterFault(ev, opts, clock)
+		return Stop{}, false, m.afterFault(ev, clock)
 	}
 	st.faultPending = false
 	var fe *mm.FaultError
@@ -273,7 +272,7 @@ func (m *Machine) handleException(ev *ring0.Event, opts *runOptions, clock *faul
 
 // handleSyscall serves a system call through the Process and resumes the
 // program through the stub's sysretq with the result in RAX.
-func (m *Machine) handleSyscall(ev *ring0.Event, opts *runOptions) (Stop, bool) {
+func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	m.stats.exits[exitSyscall]++
 	sync := m.vcpu.Sync()
 	r := &sync.Regs
@@ -293,7 +292,7 @@ func (m *Machine) handleSyscall(ev *ring0.Event, opts *runOptions) (Stop, bool) 
 		sync.Sregs.FS.Base = fs
 	}
 	switch {
-	case opts.fast.DirectResume && ev.DirectResumes:
+	case m.fast.DirectResume && ev.DirectResumes:
 		err = m.resumeDirect(ev.Context)
 	case fsChanged:
 		err = m.markSregsDirty(kvm.SyncRegsGPR)
@@ -309,12 +308,12 @@ func (m *Machine) handleSyscall(ev *ring0.Event, opts *runOptions) (Stop, bool) 
 // afterFault finishes a page fault mm resolved: it populates the unit the
 // fault mapped (FastPath.Populate), sets up a direct resume
 // (FastPath.DirectResume) and records the breakdown (FaultTrace).
-func (m *Machine) afterFault(ev *ring0.Event, opts *runOptions, clock *faultClock) error {
-	tr := opts.trace
+func (m *Machine) afterFault(ev *ring0.Event, clock *faultClock) error {
+	tr := m.trace
 	if tr != nil {
 		clock.handled = time.Now()
 	}
-	if opts.fast.Populate {
+	if m.fast.Populate {
 		m.populateAround(arch.Addr(ev.FaultAddr))
 	}
 	if tr != nil {
@@ -329,7 +328,7 @@ func (m *Machine) afterFault(ev *ring0.Event, opts *runOptions, clock *faultCloc
 		clock.lastFault, clock.lastFaultExit = clock.exits, clock.exit
 		clock.pending = true
 	}
-	if opts.fast.DirectResume && ev.DirectResumes {
+	if m.fast.DirectResume && ev.DirectResumes {
 		return m.resumeDirect(ev.Context)
 	}
 	return nil

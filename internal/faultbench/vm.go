@@ -150,7 +150,9 @@ func SingleFaults(name string, n int, fp machine.FastPath) (FaultRun, error) {
 		return FaultRun{}, err
 	}
 	var tr machine.FaultTrace
-	ctx := machine.WithFaultTrace(machine.WithFastPath(context.Background(), fp), &tr)
+	m.SetFastPath(fp)
+	m.SetFaultTrace(&tr)
+	ctx := context.Background()
 	before := m.Stats().Faults
 	allocs := mallocs()
 	start := time.Now()
@@ -193,7 +195,8 @@ func SequentialTouch(name string, size, faultAround uint64, fp machine.FastPath)
 }
 
 func timeTouch(m *machine.Machine, name string, size, faultAround uint64, fp machine.FastPath) (Touch, error) {
-	ctx := machine.WithFastPath(context.Background(), fp)
+	m.SetFastPath(fp)
+	ctx := context.Background()
 	before := m.Stats().Faults
 	allocs := mallocs()
 	start := time.Now()
@@ -268,7 +271,8 @@ func MMapCycles(cycles, length, faultAround uint64, fp machine.FastPath) (Cycles
 	if err := warmCode(m); err != nil {
 		return Cycles{}, err
 	}
-	ctx := machine.WithFastPath(context.Background(), fp)
+	m.SetFastPath(fp)
+	ctx := context.Background()
 	st0 := m.Stats()
 	start := time.Now()
 	if err := runToExit(ctx, m, "mmap/touch/munmap cycles"); err != nil {
@@ -326,7 +330,8 @@ func MachineSyscalls(n int, fp machine.FastPath) (Measure, error) {
 	}
 	var h Histogram
 	start := time.Now()
-	if err := runToExit(machine.WithFastPath(context.Background(), fp), m, "syscalls"); err != nil {
+	m.SetFastPath(fp)
+	if err := runToExit(context.Background(), m, "syscalls"); err != nil {
 		return Measure{}, err
 	}
 	return measureOf(&h, n, time.Since(start)), nil
