@@ -43,7 +43,7 @@ var Differences = []Difference{
 	{
 		What:     "locked bytes",
 		Why:      "Linux's VmLck counts a locked vma twice after mremap(MREMAP_DONTUNMAP) and never gives the excess back (seen on 6.18)",
-		Compared: "the system's locked bytes against the window's vmas with \"lo\" in /proc/self/smaps VmFlags, after calls that lock and every 64 calls (every call in a replay)",
+		Compared: "the system's locked bytes against the window's vmas with \"lo\" in /proc/self/smaps VmFlags, after calls that lock, every 256 calls and at the end (every call in a short replay)",
 	},
 	{
 		What:     "RLIMIT_MEMLOCK and the window's size",

@@ -109,11 +109,13 @@ func replay(h *Host, cfg Config, ops []Op, fast bool) (*Divergence, error) {
 		return nil, err
 	}
 	defer closeSystem(sys)
-	// Replays check locking after every call, but sample contents as a
-	// run does: the final sweep compares every page, and shrinking keeps
-	// the sequence ending at the divergence.
+	// Short replays check locking after every call; all sample contents
+	// as a run does: the final sweep compares every page, and shrinking
+	// keeps the sequence ending at the divergence.
 	opts := cfg.Options
-	opts.LockEvery = 1
+	if len(ops) <= fastReplay {
+		opts.LockEvery = 1
+	}
 	r, err := NewRunner(h, sys, opts)
 	if err != nil {
 		return nil, err
