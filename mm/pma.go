@@ -116,8 +116,11 @@ func (p *privateRefs) inc(fr memmap.FileRange) {
 		}
 		r := gap.Range().Intersect(fr)
 		r.Start = pos
-		seg = p.refs.InsertWithoutMerging(gap, r, 1)
-		pos = seg.End()
+		// Insert merges with an equal neighbour in place: on the fault
+		// path (fresh pages next to fresh pages) no entry is allocated.
+		end := r.End
+		p.refs.Insert(gap, r, 1)
+		pos = end
 	}
 	p.refs.MergeRange(fr)
 	p.refs.MergeAdjacent(fr)

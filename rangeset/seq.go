@@ -10,8 +10,10 @@ import (
 // O(1) amortised per step, and re-seeks by key when the set changed while
 // the caller's loop body ran.
 type walker[K ~uint64, V any] struct {
-	s   *Set[K, V]
-	it  btree.IterG[slot[K, V]]
+	s *Set[K, V]
+	// it comes from the set's iterator pool (so that a walk allocates
+	// nothing) and goes back with done.
+	it  *btree.IterG[slot[K, V]]
 	ok  bool
 	gen uint64
 }
@@ -19,8 +21,17 @@ type walker[K ~uint64, V any] struct {
 // startAt positions w at the first entry starting at or after k.
 func (w *walker[K, V]) startAt(s *Set[K, V], k K) {
 	w.s = s
-	w.it = s.tree.Iter()
+	w.it = s.getIter()
 	w.seek(k)
+}
+
+// done returns the walker's iterator to the pool.
+func (w *walker[K, V]) done() {
+	if w.it != nil {
+		w.it.Release()
+		w.s.iters.Put(w.it)
+		w.it = nil
+	}
 }
 
 func (w *walker[K, V]) seek(k K) {
@@ -60,7 +71,7 @@ func (s *Set[K, V]) Segments(r Range[K]) iter.Seq[Seg[K, V]] {
 		}
 		var w walker[K, V]
 		w.startAt(s, first.e.r.Start)
-		defer w.it.Release()
+		defer w.done()
 		for e := w.entry(); e != nil && e.r.Start < r.End; e = w.entry() {
 			end := e.r.End
 			if !yield(s.seg(e)) {
@@ -87,7 +98,7 @@ func (s *Set[K, V]) Gaps(r Range[K]) iter.Seq[Gap[K, V]] {
 		} else {
 			w.startAt(s, 0)
 		}
-		defer w.it.Release()
+		defer w.done()
 		for start < r.End {
 			// The walker is at the segment after the current gap.
 			end := maxKey[K]()
@@ -124,7 +135,7 @@ func (s *Set[K, V]) All() iter.Seq2[Range[K], V] {
 	return func(yield func(Range[K], V) bool) {
 		var w walker[K, V]
 		w.startAt(s, 0)
-		defer w.it.Release()
+		defer w.done()
 		for e := w.entry(); e != nil; e = w.entry() {
 			end := e.r.End
 			if !yield(e.r, e.v) {
