@@ -320,7 +320,7 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 		mm.movePMAsLocked(oldAR, newAR)
 		mm.activeMu.Unlock()
 		if a.flags&unix.MREMAP_DONTUNMAP != 0 {
-			mm.clearMovedSourceLocked(a.addr)
+			mm.clearMovedSourceLocked(a.addr, a.oldLen)
 		} else {
 			mm.removeVMAsLocked(oldAR)
 		}
@@ -332,18 +332,24 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	return dst, nil
 }
 
-// clearMovedSourceLocked drops the lock mode and accounting flag of the
-// vma left behind by MREMAP_DONTUNMAP, as Linux does for the whole vma.
-func (mm *MemoryManager) clearMovedSourceLocked(addr arch.Addr) {
+// clearMovedSourceLocked finishes MREMAP_DONTUNMAP on the vma left behind
+// at [addr, addr+n), as Linux's dontunmap_complete does: the whole vma
+// loses its lock mode (its pages are gone), and if the move took all of
+// it, its anon_vma too, so that it may merge, or drop VM_ACCOUNT under
+// mprotect, like a vma never faulted. It keeps VM_ACCOUNT (the memory is
+// still committed).
+func (mm *MemoryManager) clearMovedSourceLocked(addr arch.Addr, n uint64) {
 	vseg := mm.vmas.FindSegment(addr)
 	if !vseg.Ok() {
 		return
 	}
 	v := vseg.ValuePtr()
-	n := vseg.Range().Length()
-	mm.removeVMAStatsLocked(v, n)
+	vr := vseg.Range()
+	mm.removeVMAStatsLocked(v, vr.Length())
 	v.mlockMode = memmap.MLockNone
-	v.flags &^= vmaAccount
-	mm.addVMAStatsLocked(v, n)
-	mm.vmas.MergeAdjacent(vseg.Range())
+	if vr == (arch.AddrRange{Start: addr, End: addr + arch.Addr(n)}) {
+		v.anonVMA = 0
+	}
+	mm.addVMAStatsLocked(v, vr.Length())
+	mm.vmas.MergeAdjacent(vr)
 }
