@@ -114,7 +114,9 @@ type MemoryManager struct {
 	// vmas are the virtual memory areas. Invariants: every vma is
 	// page-aligned, non-empty and within [layout.MinAddr, layout.TopOfUser)
 	// (MAP_FIXED below MinAddr is refused); no two adjacent vmas are
-	// mergeable (mergeVMAs) after a syscall returns.
+	// mergeable (mergeVMAs) after a syscall returns, except where Linux
+	// too keeps them apart: the vma MREMAP_DONTUNMAP leaves behind keeps
+	// its bounds after losing its lock.
 	vmas *rangeset.Set[arch.Addr, vma]
 
 	// brk is the heap: [start_brk, brk). brk.End need not be page-aligned;

@@ -239,50 +239,52 @@ func (mm *MemoryManager) mremapToLocked(a mremapArgs) (arch.Addr, error) {
 	return mm.moveVMALocked(a, dst)
 }
 
-// mremapMoveOnlyLocked moves every vma in [addr, addr+oldLen) to the same
-// offsets from newAddr, keeping the gaps between them (Linux 6.17's
-// remap_move). The range must start in a vma.
+// mremapMoveOnlyLocked moves every vma in [addr, addr+oldLen) without
+// resizing (Linux 6.17's remap_move). The range must start in a vma; each
+// vma's part of it is moved by mremapToLocked, the first to newAddr and
+// each next one to where the last one landed plus the gap that separated
+// them, so the gaps are kept. It returns where the first part went. An
+// error stops the walk where it arose; parts already moved stay moved, as
+// on Linux.
 func (mm *MemoryManager) mremapMoveOnlyLocked(a mremapArgs) (arch.Addr, error) {
-	start, end := a.addr, a.addr+arch.Addr(a.oldLen)
-	target := a.newAddr
-	var res arch.Addr
-	var lastEnd arch.Addr
-	seen := false
-	pos := start
-	for pos < end {
-		// A vma left behind by MREMAP_DONTUNMAP still spans pos's
-		// left; the walk goes on from pos, never over a piece twice.
-		vseg := mm.vmas.LowerBoundSegment(pos)
-		if !vseg.Ok() || vseg.Start() >= end {
+	if !mm.vmas.FindSegment(a.addr).Ok() {
+		return 0, unix.EFAULT
+	}
+	end := a.addr + arch.Addr(a.oldLen)
+	var first arch.Addr
+	target := a.newAddr // where the part at pos would go with no gap
+	for pos := a.addr; pos < end; {
+		piece, ok := mm.nextMovePieceLocked(pos, end, a)
+		if !ok {
 			break
 		}
-		if !seen && start < vseg.Start() {
-			return 0, unix.EFAULT
-		}
-		pieceStart := max(vseg.Start(), pos)
-		pieceEnd := min(end, vseg.End())
-		var gapBefore arch.Addr
-		if seen {
-			gapBefore = vseg.Start() - lastEnd
-		}
-		lastEnd = vseg.End()
-		n := uint64(pieceEnd - pieceStart)
-		piece := mremapArgs{addr: pieceStart, oldLen: n, newLen: n, flags: a.flags, newAddr: target + gapBefore}
-		r, err := mm.mremapToLocked(piece)
+		piece.newAddr = target + (piece.addr - pos)
+		dst, err := mm.mremapToLocked(piece)
 		if err != nil {
 			return 0, err
 		}
-		if !seen {
-			res = r
+		if pos == a.addr {
+			first = dst
 		}
-		seen = true
-		target = r + arch.Addr(n)
-		pos = pieceEnd
+		target = dst + arch.Addr(piece.oldLen)
+		pos = piece.addr + arch.Addr(piece.oldLen)
 	}
-	if !seen {
-		return 0, unix.EFAULT
+	return first, nil
+}
+
+// nextMovePieceLocked returns the part of [pos, end) in the first vma at
+// or after pos, as the arguments of a move of it (newAddr left to the
+// caller), or false if no vma remains in the range. The vma left behind
+// by MREMAP_DONTUNMAP keeps its bounds, so the walk never sees a part
+// twice.
+func (mm *MemoryManager) nextMovePieceLocked(pos, end arch.Addr, a mremapArgs) (mremapArgs, bool) {
+	vseg := mm.vmas.LowerBoundSegment(pos)
+	if !vseg.Ok() || vseg.Start() >= end {
+		return mremapArgs{}, false
 	}
-	return res, nil
+	start := max(vseg.Start(), pos)
+	n := uint64(min(end, vseg.End()) - start)
+	return mremapArgs{addr: start, oldLen: n, newLen: n, flags: a.flags}, true
 }
 
 // moveVMALocked moves [addr, addr+oldLen), within one vma, to a new vma
@@ -337,7 +339,9 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 // loses its lock mode (its pages are gone), and if the move took all of
 // it, its anon_vma too, so that it may merge, or drop VM_ACCOUNT under
 // mprotect, like a vma never faulted. It keeps VM_ACCOUNT (the memory is
-// still committed).
+// still committed) and is not merged with its neighbours: Linux changes
+// its flags in place, so later calls (a multi-vma move going on past it,
+// mremap's one-vma checks) see the boundaries Linux kept.
 func (mm *MemoryManager) clearMovedSourceLocked(addr arch.Addr, n uint64) {
 	vseg := mm.vmas.FindSegment(addr)
 	if !vseg.Ok() {
@@ -351,5 +355,4 @@ func (mm *MemoryManager) clearMovedSourceLocked(addr arch.Addr, n uint64) {
 		v.anonVMA = 0
 	}
 	mm.addVMAStatsLocked(v, vr.Length())
-	mm.vmas.MergeAdjacent(vr)
 }

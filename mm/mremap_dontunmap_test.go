@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"slices"
+
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -77,4 +79,115 @@ func lockableLimits() Limits {
 	l := DefaultLimits()
 	l.CapIPCLock = true
 	return l
+}
+
+// TestMRemapMoveSpansVMAs checks moves to a fixed address without
+// resizing that span several vmas (Linux 6.17's remap_move), with the
+// layouts and results a probe of Linux 6.18 printed for the same calls:
+// vmas rw [0,4), r [5,7), rw [8,11) (in pages from base), bytes written at
+// pages 1 and 9.
+func TestMRemapMoveSpansVMAs(t *testing.T) {
+	const base = 0x10000000
+	type span struct {
+		start, end uint64 // pages from base
+		prot       uint64
+	}
+	mvFixed := uint64(unix.MREMAP_MAYMOVE | unix.MREMAP_FIXED)
+	for _, tc := range []struct {
+		name      string
+		off, n    uint64 // pages from base
+		lock      uint64 // pages mlock'd from base first
+		flags     uint64
+		dst       uint64 // pages from base
+		wantErr   error
+		want      []span
+		wantBytes map[uint64]byte // page from base -> first byte
+	}{
+		{
+			name: "ThreeVMAsKeepTheirGaps", off: 1, n: 10, flags: mvFixed, dst: 0x40,
+			want:      []span{{0, 1, rw}, {0x40, 0x43, rw}, {0x44, 0x46, unix.PROT_READ}, {0x47, 0x4a, rw}},
+			wantBytes: map[uint64]byte{0x40: 'a', 0x48: 'c'},
+		},
+		{
+			name: "DontUnmapLeavesAllSources", off: 1, n: 10, flags: mvFixed | unix.MREMAP_DONTUNMAP, dst: 0x40,
+			want: []span{{0, 4, rw}, {5, 7, unix.PROT_READ}, {8, 11, rw},
+				{0x40, 0x43, rw}, {0x44, 0x46, unix.PROT_READ}, {0x47, 0x4a, rw}},
+			wantBytes: map[uint64]byte{1: 0, 9: 0, 0x40: 'a', 0x48: 'c'},
+		},
+		{
+			// The locked vma [0,2) is left behind unlocked, equal to
+			// [2,4) but apart from it, as on Linux; the walk goes on at
+			// page 2 (mm once took the merged vma for a new one there).
+			name: "DontUnmapOfLockedThenPlainVMA", lock: 2, off: 1, n: 3, flags: mvFixed | unix.MREMAP_DONTUNMAP, dst: 0x40,
+			want:      []span{{0, 4, rw}, {5, 7, unix.PROT_READ}, {8, 11, rw}, {0x40, 0x43, rw}},
+			wantBytes: map[uint64]byte{1: 0, 0x40: 'a'},
+		},
+		{
+			name: "GapAtStartIsEFAULT", off: 4, n: 4, flags: mvFixed, dst: 0x40, wantErr: unix.EFAULT,
+			want: []span{{0, 4, rw}, {5, 7, unix.PROT_READ}, {8, 11, rw}},
+		},
+		{
+			name: "GapAtEndIsMoved", off: 2, n: 5, flags: mvFixed, dst: 0x40,
+			want: []span{{0, 2, rw}, {8, 11, rw}, {0x40, 0x42, rw}, {0x43, 0x45, unix.PROT_READ}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, _ := testMM(t, withFaultAround(page), withLimits(lockableLimits()))
+			anon(t, m, base, 4*page, rw)
+			anon(t, m, base+5*page, 2*page, unix.PROT_READ)
+			anon(t, m, base+8*page, 3*page, rw)
+			for a, b := range map[uint64]byte{1: 'a', 9: 'c'} {
+				if _, err := m.CopyOut(arch.Addr(base+a*page), []byte{b}, IOOpts{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.lock != 0 {
+				if err := m.MLock2(base, tc.lock*page, unix.MLOCK_ONFAULT); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := m.MRemap(base+tc.off*page, tc.n*page, tc.n*page, tc.flags, base+tc.dst*page)
+			if tc.wantErr != nil {
+				if err != tc.wantErr {
+					t.Fatalf("MRemap: %v, want %v", err, tc.wantErr)
+				}
+			} else if err != nil || got != arch.Addr(base+tc.dst*page) {
+				t.Fatalf("MRemap = %v, %v; want %#x", got, err, base+tc.dst*page)
+			}
+			var layout []span
+			for _, v := range m.VMAs() {
+				if v.Range.Start < base {
+					continue
+				}
+				s := span{uint64(v.Range.Start-base) / page, uint64(v.Range.End-base) / page, protOf(v.Perms)}
+				if n := len(layout); n > 0 && layout[n-1].end == s.start && layout[n-1].prot == s.prot {
+					layout[n-1].end = s.end // compare as /proc/pid/maps coalesced
+					continue
+				}
+				layout = append(layout, s)
+			}
+			if !slices.Equal(layout, tc.want) {
+				t.Errorf("layout %v, want %v", layout, tc.want)
+			}
+			for p, want := range tc.wantBytes {
+				if got := readByte(t, m, arch.Addr(base+p*page)); got != want {
+					t.Errorf("page %#x holds %q, want %q", p, got, want)
+				}
+			}
+		})
+	}
+}
+
+func protOf(p arch.AccessType) uint64 {
+	var prot uint64
+	if p.Read {
+		prot |= unix.PROT_READ
+	}
+	if p.Write {
+		prot |= unix.PROT_WRITE
+	}
+	if p.Execute {
+		prot |= unix.PROT_EXEC
+	}
+	return prot
 }
