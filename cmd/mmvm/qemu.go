@@ -21,79 +21,98 @@ import (
 // stream and writes the file.
 const statsMarker = "@@mmvm-stats-json@@ "
 
-// runInQEMU runs the same command inside a QEMU guest with nested KVM: this
-// very binary (it must be static, as `make build` makes it) and PROGRAM are
-// put into the guest, and the guest's stdout, stderr and exit status come
-// back.
-func runInQEMU(f *runFlags, prog string, args []string) int {
-	fmt.Fprintln(os.Stderr, "mmvm: no /dev/kvm here: running inside a QEMU guest with nested KVM (slower; --no-qemu turns this off)")
+// guestRun is one mmvm command to run inside the QEMU guest.
+type guestRun struct {
+	// args are the inner mmvm's arguments (after its own path); files go
+	// into the guest beside it.
+	args  []string
+	files []kvmhost.File
+	// memory is the QEMU guest's memory; timeout bounds the whole run.
+	memory  uint64
+	timeout time.Duration
+	verbose bool
+}
+
+// inQEMU runs this very binary (it must be static, as `make build` makes
+// it) inside a QEMU guest with nested KVM: stdout passes through, stderr
+// too except the marked figures line, which comes back as statsJSON. On
+// failure it prints why and returns ok false.
+func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: finding my own binary for the QEMU guest: %v\n", err)
-		return exitMMVM
+		return 0, nil, false
 	}
 	if err := checkStatic(self); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
-		return exitMMVM
+		return 0, nil, false
 	}
-	guestProg := "/mmvm/prog/" + filepath.Base(prog)
-	var jsonArg string
-	if f.statsJSON != "" {
-		jsonArg = "@stderr"
-	}
-	cmdArgs := append([]string{"run"}, f.args(jsonArg)...)
-	cmdArgs = append(cmdArgs, guestProg)
-	cmdArgs = append(cmdArgs, args...)
-
 	stderr := &statsFilter{out: os.Stderr}
-	var log io.Writer = io.Discard
 	var logBuf bytes.Buffer
-	if f.verbose {
+	var log io.Writer = &logBuf
+	if g.verbose {
 		log = os.Stderr
-	} else {
-		log = &logBuf
-	}
-	timeout := time.Hour
-	if f.timeout > 0 {
-		timeout = f.timeout + 10*time.Minute // boot, and installing QEMU the first time
 	}
 	spec := kvmhost.Spec{
-		Files: []kvmhost.File{
-			{HostPath: self, GuestPath: "/mmvm/mmvm", Mode: 0o755},
-			{HostPath: prog, GuestPath: guestProg, Mode: 0o755},
-		},
-		Commands:  []kvmhost.Command{{Path: "/mmvm/mmvm", Args: cmdArgs}},
-		Timeout:   timeout,
+		Files:     append([]kvmhost.File{{HostPath: self, GuestPath: "/mmvm/mmvm", Mode: 0o755}}, g.files...),
+		Commands:  []kvmhost.Command{{Path: "/mmvm/mmvm", Args: g.args}},
+		Timeout:   g.timeout,
 		Stdout:    os.Stdout,
 		Stderr:    stderr,
 		Log:       log,
 		CacheDir:  cacheDir(),
-		MemoryMiB: int(max(512, uint64(f.mem)>>20+256)),
+		MemoryMiB: int(max(512, g.memory>>20)),
 	}
 	res, err := kvmhost.Run(context.Background(), spec)
 	stderr.flush()
 	if err != nil {
-		if !f.verbose && logBuf.Len() > 0 {
-			tail := logBuf.Bytes()
-			if len(tail) > 4000 {
-				tail = tail[len(tail)-4000:]
-			}
-			os.Stderr.Write(tail)
+		if tail := logBuf.Bytes(); len(tail) > 0 {
+			os.Stderr.Write(tail[max(0, len(tail)-4000):])
 		}
 		fmt.Fprintf(os.Stderr, "mmvm: the QEMU guest failed: %v\n", err)
 		var env *kvmhost.EnvError
 		if errors.As(err, &env) {
 			fmt.Fprintln(os.Stderr, "mmvm: or run on a machine with /dev/kvm")
 		}
+		return 0, nil, false
+	}
+	if len(res.ExitStatus) == 0 || res.ExitStatus[0] < 0 {
+		fmt.Fprintln(os.Stderr, "mmvm: the QEMU guest ended before mmvm inside it did")
+		return 0, nil, false
+	}
+	return res.ExitStatus[0], stderr.json, true
+}
+
+// runInQEMU runs the same `mmvm run` inside the QEMU guest, with PROGRAM
+// put beside mmvm, and passes stdout, stderr and the exit status back.
+func runInQEMU(f *runFlags, prog string, args []string) int {
+	fmt.Fprintln(os.Stderr, "mmvm: no /dev/kvm here: running inside a QEMU guest with nested KVM (slower; --no-qemu turns this off)")
+	guestProg := "/mmvm/prog/" + filepath.Base(prog)
+	var jsonArg string
+	if f.statsJSON != "" {
+		jsonArg = "@stderr"
+	}
+	g := guestRun{
+		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), guestProg), args...),
+		files:   []kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}},
+		memory:  uint64(f.mem) + 256<<20,
+		timeout: time.Hour,
+		verbose: f.verbose,
+	}
+	if f.timeout > 0 {
+		g.timeout = f.timeout + 10*time.Minute // boot, and installing QEMU the first time
+	}
+	status, js, ok := inQEMU(g)
+	if !ok {
 		return exitMMVM
 	}
 	if f.statsJSON != "" {
-		if stderr.json == nil {
+		if js == nil {
 			fmt.Fprintln(os.Stderr, "mmvm: --stats-json: the guest reported no figures")
 			return exitMMVM
 		}
 		var v any
-		if err := json.Unmarshal(stderr.json, &v); err != nil {
+		if err := json.Unmarshal(js, &v); err != nil {
 			fmt.Fprintf(os.Stderr, "mmvm: --stats-json: %v\n", err)
 			return exitMMVM
 		}
@@ -103,11 +122,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 			return exitMMVM
 		}
 	}
-	if len(res.ExitStatus) == 0 || res.ExitStatus[0] < 0 {
-		fmt.Fprintln(os.Stderr, "mmvm: the QEMU guest ended before the program did")
-		return exitMMVM
-	}
-	return res.ExitStatus[0]
+	return status
 }
 
 // cacheDir is where the QEMU pieces are kept: $MMVM_CACHE, else the user's
