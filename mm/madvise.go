@@ -178,7 +178,7 @@ func (mm *MemoryManager) madviseRemoveLocked(vseg vmaSeg, ar arch.AddrRange) err
 	if !ok {
 		return unix.EOPNOTSUPP
 	}
-	mm.zapLocked(ar)
+	// punch invalidates every mapping of the range, this one included.
 	sa.punch(mappableRangeOf(vseg, ar))
 	return nil
 }

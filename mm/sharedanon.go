@@ -26,6 +26,30 @@ type sharedAnon struct {
 	// each backed page holds one reference owned by sharedAnon. Guarded
 	// by mu.
 	pages map[uint64]uint64
+	// mappings are the address ranges that map the object: what
+	// AddMapping and CopyMapping recorded less what RemoveMapping took
+	// away, so that punch reaches every mapping (another vma of the same
+	// MemoryManager after mremap, a fork's). Guarded by mu.
+	mappings []sharedAnonMapping
+}
+
+// sharedAnonMapping is one range of addresses of a MappingSpace mapping
+// the object from offset off.
+type sharedAnonMapping struct {
+	ms  memmap.MappingSpace
+	ar  arch.AddrRange
+	off uint64
+}
+
+// offsets returns the object offsets m maps.
+func (m sharedAnonMapping) offsets() memmap.MappableRange {
+	return memmap.MappableRange{Start: m.off, End: m.off + m.ar.Length()}
+}
+
+// sameMapping reports whether m maps ar of ms from off with the same
+// address-to-offset correspondence, so that ar can be cut out of it.
+func (m sharedAnonMapping) sameMapping(ms memmap.MappingSpace, ar arch.AddrRange, off uint64) bool {
+	return m.ms == ms && uint64(m.ar.Start)-m.off == uint64(ar.Start)-off && m.ar.Overlaps(ar)
 }
 
 var sharedAnonInodes atomic.Uint64
@@ -67,16 +91,38 @@ func (s *sharedAnon) InodeID() uint64 { return s.inode }
 func (s *sharedAnon) Msync(memmap.MappableRange) error { return nil }
 
 // AddMapping implements memmap.Mappable.
-func (s *sharedAnon) AddMapping(memmap.MappingSpace, arch.AddrRange, uint64, bool) error {
+func (s *sharedAnon) AddMapping(ms memmap.MappingSpace, ar arch.AddrRange, off uint64, _ bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mappings = append(s.mappings, sharedAnonMapping{ms: ms, ar: ar, off: off})
 	return nil
 }
 
-// RemoveMapping implements memmap.Mappable.
-func (s *sharedAnon) RemoveMapping(memmap.MappingSpace, arch.AddrRange, uint64, bool) {}
+// RemoveMapping implements memmap.Mappable: ar is cut out of the mapping
+// that recorded it, whose remaining parts (if ar was a sub-range) stay.
+func (s *sharedAnon) RemoveMapping(ms memmap.MappingSpace, ar arch.AddrRange, off uint64, _ bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// A new slice: cutting ar out of the middle of a mapping leaves two.
+	kept := make([]sharedAnonMapping, 0, len(s.mappings)+1)
+	for _, m := range s.mappings {
+		if !m.sameMapping(ms, ar, off) {
+			kept = append(kept, m)
+			continue
+		}
+		if m.ar.Start < ar.Start {
+			kept = append(kept, sharedAnonMapping{ms: ms, ar: arch.AddrRange{Start: m.ar.Start, End: ar.Start}, off: m.off})
+		}
+		if ar.End < m.ar.End {
+			kept = append(kept, sharedAnonMapping{ms: ms, ar: arch.AddrRange{Start: ar.End, End: m.ar.End}, off: m.off + uint64(ar.End-m.ar.Start)})
+		}
+	}
+	s.mappings = kept
+}
 
-// CopyMapping implements memmap.Mappable.
-func (s *sharedAnon) CopyMapping(memmap.MappingSpace, arch.AddrRange, arch.AddrRange, uint64, bool) error {
-	return nil
+// CopyMapping implements memmap.Mappable as AddMapping of dstAR.
+func (s *sharedAnon) CopyMapping(ms memmap.MappingSpace, _, dstAR arch.AddrRange, off uint64, writable bool) error {
+	return s.AddMapping(ms, dstAR, off, writable)
 }
 
 // Translate implements memmap.Mappable: each page of required is backed
@@ -120,8 +166,23 @@ func (s *sharedAnon) resident(off uint64) bool {
 	return ok
 }
 
-// punch frees the pages in mr (MADV_REMOVE); they read as zero again.
+// punch frees the pages in mr (MADV_REMOVE), so that they read as zero
+// again through every mapping, as shmem's hole punching does: each
+// mapping of mr is invalidated once the pages are gone (a pma holds its
+// own reference, so until then it still reads the old page, never a freed
+// one).
+//
+// Preconditions: the caller holds no MemoryManager's activeMu (Invalidate
+// takes it) and not s.mu.
 func (s *sharedAnon) punch(mr memmap.MappableRange) {
+	for _, m := range s.punchPages(mr) {
+		m.ms.Invalidate(m.ar, memmap.InvalidateOpts{})
+	}
+}
+
+// punchPages frees the pages in mr and returns the parts of the mappings
+// that map mr.
+func (s *sharedAnon) punchPages(mr memmap.MappableRange) []sharedAnonMapping {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for off := mr.Start; off < mr.End; off += arch.PageSize {
@@ -130,4 +191,14 @@ func (s *sharedAnon) punch(mr memmap.MappableRange) {
 			delete(s.pages, off)
 		}
 	}
+	var hit []sharedAnonMapping
+	for _, m := range s.mappings {
+		o := m.offsets().Intersect(mr)
+		if o.Empty() {
+			continue
+		}
+		start := m.ar.Start + arch.Addr(o.Start-m.off)
+		hit = append(hit, sharedAnonMapping{ms: m.ms, ar: arch.AddrRange{Start: start, End: start + arch.Addr(o.Length())}, off: o.Start})
+	}
+	return hit
 }
