@@ -27,9 +27,13 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) tool staticcheck $(PKGS)
 
+# The differential test of mm against the host kernel runs on its own, with
+# -v, so that its count of operations and divergences is in the log.
 test-unit:
 	@echo "== unit tests (race detector on)"
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 -skip '^TestDifferential$$' $(PKGS)
+	@echo "== differential test: mm against the host kernel (race detector on)"
+	@set -o pipefail; $(GO) test -race -count=1 -run '^TestDifferential$$' -v ./mm/ | grep -E '^(--- |ok|FAIL|PASS)|differential|diverge'
 
 cover:
 	@echo "== coverage of the foundation packages"
