@@ -93,7 +93,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		jsonArg = "@stderr"
 	}
 	g := guestRun{
-		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), guestProg), args...),
+		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--as", prog, guestProg), args...),
 		files:   []kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}},
 		memory:  uint64(f.mem) + 256<<20,
 		timeout: time.Hour,

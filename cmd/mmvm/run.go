@@ -39,6 +39,9 @@ type runFlags struct {
 	verbose     bool
 	direct      bool
 	rawRun      bool
+	// as is the name the program goes by (argv[0], reports) when mmvm runs
+	// it from another path: inside the QEMU guest, where PROGRAM is copied.
+	as string
 }
 
 type multiFlag []string
@@ -58,6 +61,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
+	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
 	fl.BoolVar(&f.direct, "direct-resume", false, "resume the program from the host through sync registers, skipping the ring-0 stub's return (see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", false, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
 }
@@ -136,7 +140,11 @@ func runMain(args []string) int {
 		}
 		return runInQEMU(&f, prog, fl.Args()[1:])
 	}
-	return runDirect(&f, prog, fl.Args())
+	argv := fl.Args()
+	if f.as != "" {
+		argv[0] = f.as
+	}
+	return runDirect(&f, prog, argv)
 }
 
 func (f *runFlags) check() error {
@@ -159,7 +167,8 @@ func (f *runFlags) check() error {
 }
 
 // runDirect runs the program on this machine's KVM.
-func runDirect(f *runFlags, prog string, argv []string) int {
+func runDirect(f *runFlags, path string, argv []string) int {
+	prog := argv[0] // the name the program goes by
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
@@ -177,7 +186,7 @@ func runDirect(f *runFlags, prog string, argv []string) int {
 	fp := machine.DefaultFastPath()
 	fp.DirectResume, fp.RawRun = f.direct, f.rawRun
 	m.SetFastPath(fp)
-	if err := m.LoadProgram(prog, argv, f.env); err != nil {
+	if err := m.LoadProgram(path, argv, f.env); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
 		return exitMMVM
 	}
