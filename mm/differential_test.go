@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,21 @@ func hasCapIPCLock() bool {
 	return false
 }
 
+// hostMinAddr is the host's vm.mmap_min_addr, which mm must share to agree
+// on hints and fixed addresses near zero (Linux's default, 64 KiB, when the
+// file cannot be read).
+func hostMinAddr() arch.Addr {
+	b, err := os.ReadFile("/proc/sys/vm/mmap_min_addr")
+	if err != nil {
+		return 0x10000
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0x10000
+	}
+	return arch.Addr(v).MustRoundUp()
+}
+
 func newMMSystem() (mmdiff.System, error) {
 	mf, err := memfile.New(memfile.Options{Limit: 1 << 30, Name: "mmdiff"})
 	if err != nil {
@@ -78,7 +94,7 @@ func newMMSystem() (mmdiff.System, error) {
 		MemoryFile:   mf,
 		AddressSpace: as,
 		Layout: mm.Layout{
-			MinAddr:   0x10000,
+			MinAddr:   hostMinAddr(),
 			MmapBase:  arch.Addr(mmdiff.Base + mmdiff.Size),
 			TopOfUser: top,
 			StackTop:  top,
