@@ -49,6 +49,7 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--timeout", "-1s", "x"}, exitUsage},
 		{[]string{"--no-such-flag", "x"}, exitUsage},
 		{[]string{"/no/such/program"}, exitNotFound},
+		{[]string{"--no-qemu", "main_test.go"}, exitMMVM}, // not an ELF: refused before any VM
 		{[]string{"--help"}, 0},
 	} {
 		if got := runMain(tc.args); got != tc.want {

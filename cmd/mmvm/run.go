@@ -15,6 +15,7 @@ import (
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
 )
 
@@ -132,6 +133,12 @@ func runMain(args []string) int {
 	if _, err := os.Stat(prog); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
 		return exitNotFound
+	}
+	// A bad ELF is refused here, at once, rather than after booting a VM
+	// (or a QEMU guest) to find out.
+	if _, err := loader.LoadFile(prog, loader.Options{}); err != nil {
+		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+		return exitMMVM
 	}
 	if kerr := kvm.Available(); kerr != nil {
 		if f.noQEMU {
