@@ -18,7 +18,7 @@ var Differences = []Difference{
 	{
 		What:     "placement of mappings without a usable hint (mmap without MAP_FIXED, mremap moving)",
 		Why:      "Linux places them top-down from the test process's mmap_base, outside the window; the system places them in the window",
-		Compared: "the system's address must be page-aligned, inside the window, over no existing mapping and not the hint Linux refused; the host's mapping is then moved there with mremap(MREMAP_FIXED). A hint Linux honours must be honoured at the same address",
+		Compared: "the system's address must be page-aligned, inside the window, over no existing mapping and not the hint Linux refused; the host then maps afresh there with MAP_FIXED_NOREPLACE (mmap: the mapping Linux placed is unmapped, since one merged with a neighbour of the test process would carry that neighbour's anon_vma and page offset into the window) or moves its mapping there with mremap(MREMAP_FIXED) (mremap, which must keep the pages). A hint Linux honours must be honoured at the same address",
 	},
 	{
 		What:     "vma boundaries",

@@ -263,7 +263,7 @@ func errnoOf(_, _ uintptr, e unix.Errno) unix.Errno { return e }
 
 // MMap is mmap(2) on the host. A mapping Linux places outside the window
 // (no hint, or a hint it could not honour) is left there for the caller to
-// Relocate.
+// Remap.
 func (h *Host) MMap(addr, length uint64, prot, flags, fd int, off uint64) (uint64, unix.Errno) {
 	mustBeSafe(MMap(addr, length, prot, flags, fd, off))
 	return rawMMap(addr, length, prot, flags, fd, off)
@@ -339,6 +339,34 @@ func (h *Host) Relocate(from, length, to uint64) error {
 	}
 	if uint64(r) != to {
 		return fmt.Errorf("mmdiff: relocate to %#x landed at %#x", to, r)
+	}
+	return nil
+}
+
+// Remap replaces the host mapping [from, from+length), which mmap placed
+// outside the window, with a fresh mapping of the same arguments at to
+// (MAP_FIXED_NOREPLACE). Moving the placed mapping instead would carry
+// over what it picked up outside the window: merged with a neighbour of
+// the test process's own (Go runtime memory, say), it would keep that
+// neighbour's anon_vma and page offset, and then fail to merge in the
+// window where Linux, mapping there directly, would have merged it. A
+// fresh mapping is what mmap at to would have made. The caller has checked
+// that the destination is free.
+func (h *Host) Remap(from, length, to uint64, prot, flags, fd int, off uint64) error {
+	if !inWindow(to, length) {
+		return fmt.Errorf("mmdiff: remap to [%#x, +%#x): %w", to, length, ErrUnsafe)
+	}
+	if err := h.unmapOutside(from, length); err != nil {
+		return fmt.Errorf("mmdiff: remap: unmap [%#x, +%#x): %w", from, length, err)
+	}
+	flags = flags&^unix.MAP_FIXED | unix.MAP_FIXED_NOREPLACE
+	r, e := rawMMap(to, length, prot, flags, fd, off)
+	if e != 0 {
+		return fmt.Errorf("mmdiff: remap [%#x, +%#x) at %#x: %w", from, length, to, e)
+	}
+	if r != to {
+		_ = h.unmapOutside(r, length)
+		return fmt.Errorf("mmdiff: remap at %#x landed at %#x", to, r)
 	}
 	return nil
 }

@@ -112,14 +112,17 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 	case KindMMap:
 		hr, he := r.Host.MMap(op.Addr, op.Len, op.Prot, op.Flags, op.FD, op.Off)
 		sr, se := r.Sys.MMap(op.Addr, op.Len, op.Prot, op.Flags, op.FD, op.Off)
-		if d := r.placed(div, pre, hr, he, sr, se, op.Len, op.Addr); d != nil {
+		remap := func(from, n, to uint64) error {
+			return r.Host.Remap(from, n, to, op.Prot, op.Flags, op.FD, op.Off)
+		}
+		if d := r.placed(div, pre, hr, he, sr, se, op.Len, op.Addr, remap); d != nil {
 			return d, nil
 		}
 		touched = append(touched, [2]uint64{sr, op.Len})
 	case KindMRemap:
 		hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
 		sr, se := r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
-		if d := r.placed(div, pre, hr, he, sr, se, op.NewLen, 0); d != nil {
+		if d := r.placed(div, pre, hr, he, sr, se, op.NewLen, 0, r.Host.Relocate); d != nil {
 			return d, nil
 		}
 		touched = append(touched, [2]uint64{sr, op.NewLen})
@@ -214,8 +217,10 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 // places a mapping without a usable hint top-down from its mmap base,
 // outside the window; then the system's choice must be a legal one (in the
 // window, page-aligned, not overlapping anything, not the refused hint)
-// and the host's mapping is moved there so that both go on identical.
-func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr uint64, he unix.Errno, sr uint64, se unix.Errno, length, hint uint64) *Divergence {
+// and move puts the host's mapping there so that both go on identical
+// (Host.Remap for mmap: a fresh mapping, nothing carried over from where
+// Linux placed it; Host.Relocate for mremap, which must keep the pages).
+func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr uint64, he unix.Errno, sr uint64, se unix.Errno, length, hint uint64, move func(from, length, to uint64) error) *Divergence {
 	if he != se {
 		if he == 0 && !inWindow(hr, length) {
 			_ = r.Host.unmapOutside(hr, length)
@@ -245,7 +250,7 @@ func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr 
 		_ = r.Host.unmapOutside(hr, n)
 		return div("address: host placed it outside the window (%#x); the system's %#x is %s", hr, sr, why)
 	}
-	if err := r.Host.Relocate(hr, n, sr); err != nil {
+	if err := move(hr, n, sr); err != nil {
 		_ = r.Host.unmapOutside(hr, n)
 		return div("harness: %v", err)
 	}
