@@ -1,4 +1,4 @@
-package tests
+package machine
 
 import (
 	"go/parser"
@@ -40,7 +40,9 @@ func directImports(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestImportFlow pins the direction imports flow in (README, Architecture):
+// TestImportFlow pins the direction imports flow in (README, Architecture);
+// it lives here, not in tests/, because it reads the source tree, which the
+// KVM test binaries do not have inside the QEMU guest:
 // command → machine → mm, kvm, ring0, loader, syscalls → pagetable, memmap,
 // memfile → rangeset, arch. A violation means the design wants to change,
 // not that this table does.
