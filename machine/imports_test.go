@@ -40,12 +40,12 @@ func directImports(t *testing.T, dir string) []string {
 	return out
 }
 
-// TestImportFlow pins the direction imports flow in (README, Architecture);
-// it lives here, not in tests/, because it reads the source tree, which the
-// KVM test binaries do not have inside the QEMU guest:
+// TestImportFlow pins the direction imports flow in (README, Architecture):
 // command → machine → mm, kvm, ring0, loader, syscalls → pagetable, memmap,
 // memfile → rangeset, arch. A violation means the design wants to change,
-// not that this table does.
+// not that this table does. It lives here rather than in tests/ because it
+// reads the source tree, which the KVM test binaries do not have inside the
+// QEMU guest.
 func TestImportFlow(t *testing.T) {
 	root := ".."
 	deps := map[string][]string{}
