@@ -38,6 +38,9 @@ type bareGuest struct {
 	k    *ring0.Kernel
 	data uint64 // bytes of data from bareDataBase
 	tr   kvm.Segment
+	// bound: the creating goroutine is locked to the vCPU's thread
+	// (startBareGuest) until Close.
+	bound bool
 }
 
 const (
@@ -223,10 +226,22 @@ func (g *bareGuest) loadState() error {
 	return g.cpu.SetSyncRegs(want)
 }
 
-// start sets the user registers and runs from the code's start.
-func (g *bareGuest) start(rdi, rcx uint64) error {
-	regs := kvm.Regs{RIP: bareCodeVirt, RSP: bareStackVirt + arch.PageSize, RFLAGS: ring0.UserRFLAGS, RDI: rdi, RCX: rcx}
-	return g.cpu.SetRegs(&regs)
+// startBareGuest builds a bare guest, binds the calling goroutine to the
+// vCPU's thread and puts the vCPU at the start of code; Close undoes all of
+// it.
+func startBareGuest(data uint64, mode bareMode, code []byte) (*bareGuest, error) {
+	g, err := newBareGuest(data, mode, code)
+	if err != nil {
+		return nil, err
+	}
+	g.cpu.BindThread()
+	g.bound = true
+	regs := kvm.Regs{RIP: bareCodeVirt, RSP: bareStackVirt + arch.PageSize, RFLAGS: ring0.UserRFLAGS}
+	if err := g.cpu.SetRegs(&regs); err != nil {
+		g.Close()
+		return nil, err
+	}
+	return g, nil
 }
 
 // exitPort runs the vCPU to its next exit, which must be a one-byte `out`,
@@ -269,6 +284,10 @@ func (g *bareGuest) decode(port uint16) (ring0.Event, error) {
 
 // Close releases the vCPU, the VM and the memory.
 func (g *bareGuest) Close() {
+	if g.bound {
+		g.cpu.UnbindThread()
+		g.bound = false
+	}
 	if g.cpu != nil {
 		g.cpu.Close()
 	}
@@ -298,16 +317,11 @@ func (g *bareGuest) unexpected(what string, port uint16) error {
 // UserExitRoundTrip measures n raw user-mode exits: `out` at CPL 3, back to
 // the host, straight back in.
 func UserExitRoundTrip(n int) (Measure, error) {
-	g, err := newBareGuest(arch.HugePageSize, bareHuge, exitForever)
+	g, err := startBareGuest(arch.HugePageSize, bareHuge, exitForever)
 	if err != nil {
 		return Measure{}, err
 	}
 	defer g.Close()
-	g.cpu.BindThread()
-	defer g.cpu.UnbindThread()
-	if err := g.start(0, 0); err != nil {
-		return Measure{}, err
-	}
 	return timeExits(g, n, "user exit", func(port uint16) error {
 		if port != ring0.PortUserFirst {
 			return g.unexpected("user exit", port)
@@ -320,16 +334,11 @@ func UserExitRoundTrip(n int) (Measure, error) {
 // nothing: SYSCALL, the entry stub's `out`, back in, and either the stub's
 // sysretq or (direct) the host loading the user context.
 func Ring0ExitRoundTrip(n int, direct bool) (Measure, error) {
-	g, err := newBareGuest(arch.HugePageSize, bareHuge, syscallLoop(39))
+	g, err := startBareGuest(arch.HugePageSize, bareHuge, syscallLoop(39))
 	if err != nil {
 		return Measure{}, err
 	}
 	defer g.Close()
-	g.cpu.BindThread()
-	defer g.cpu.UnbindThread()
-	if err := g.start(0, 0); err != nil {
-		return Measure{}, err
-	}
 	return timeExits(g, n, "ring-0 exit", func(port uint16) error {
 		if port != ring0.PortSyscall {
 			return g.unexpected("ring-0 exit", port)
@@ -380,16 +389,11 @@ func timeExits(g *bareGuest, n int, what string, serve func(port uint16) error) 
 func MinimalFaultPath(n int, direct bool) (Measure, error) {
 	data := arch.Addr(uint64(n) * arch.PageSize)
 	size, _ := data.HugeRoundUp()
-	g, err := newBareGuest(uint64(size), bareFaulting, touchProgram(bareDataBase, uint64(n)))
+	g, err := startBareGuest(uint64(size), bareFaulting, touchProgram(bareDataBase, uint64(n)))
 	if err != nil {
 		return Measure{}, err
 	}
 	defer g.Close()
-	g.cpu.BindThread()
-	defer g.cpu.UnbindThread()
-	if err := g.start(0, 0); err != nil {
-		return Measure{}, err
-	}
 	var h Histogram
 	faults := 0
 	start := time.Now()
@@ -437,16 +441,11 @@ func MinimalFaultPath(n int, direct bool) (Measure, error) {
 // (MADV_POPULATE_WRITE), and that time is counted; without, each first
 // touch takes a host fault inside KVM.
 func MachineLimit(size uint64, populate bool) (Touch, error) {
-	g, err := newBareGuest(size, bareHuge, touchProgram(bareDataBase, size/arch.PageSize))
+	g, err := startBareGuest(size, bareHuge, touchProgram(bareDataBase, size/arch.PageSize))
 	if err != nil {
 		return Touch{}, err
 	}
 	defer g.Close()
-	g.cpu.BindThread()
-	defer g.cpu.UnbindThread()
-	if err := g.start(0, 0); err != nil {
-		return Touch{}, err
-	}
 	start := time.Now()
 	if populate {
 		if err := unix.Madvise(g.mem[bareDataBase:], unix.MADV_POPULATE_WRITE); err != nil {
