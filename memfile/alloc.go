@@ -99,6 +99,7 @@ func (f *MemoryFile) allocate(length uint64, kind Kind) (memmap.FileRange, error
 			Err: fmt.Errorf("%w: no free range of %#x bytes (fragmented)", unix.ENOMEM, length)}
 	}
 	f.pages.Insert(f.pages.FindGap(fr.Start), fr, pageInfo{refs: 1, kind: kind})
+	f.raiseFloorsLocked(fr)
 	f.byKind[kind] += length
 	f.peak = max(f.peak, f.pages.Span())
 	return fr, nil
@@ -121,8 +122,9 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 	// One pass finds both the preferred place and the first fit, the
 	// fallback.
 	var firstFit memmap.FileRange
-	for gap := range f.pages.Gaps(memmap.FileRange{Start: 0, End: f.limit}) {
-		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.limit})
+	free := memmap.FileRange{Start: f.freeFloor, End: f.limit}
+	for gap := range f.pages.Gaps(free) {
+		g := gap.Range().Intersect(free)
 		head, tail := fragmentedEnds(g)
 		if head.Length() >= length {
 			return memmap.FileRange{Start: head.Start, End: head.Start + length}, true
@@ -135,6 +137,29 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 		}
 	}
 	return firstFit, !firstFit.Empty()
+}
+
+// raiseFloorsLocked moves the search floors past fr, just allocated: if fr
+// starts at freeFloor, the pages up to its end are all allocated now; a
+// huge allocation is the first fit from chunkFloor, so no whole free chunk
+// remains below its end (for a single chunk), or it started at chunkFloor.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) raiseFloorsLocked(fr memmap.FileRange) {
+	if fr.Start == f.freeFloor {
+		f.freeFloor = fr.End
+	}
+	if fr.Length() == arch.HugePageSize || fr.Start == f.chunkFloor {
+		f.chunkFloor = max(f.chunkFloor, fr.End)
+	}
+}
+
+// lowerFloorsLocked moves the search floors down to cover fr, just freed.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) lowerFloorsLocked(fr memmap.FileRange) {
+	f.freeFloor = min(f.freeFloor, fr.Start)
+	f.chunkFloor = min(f.chunkFloor, fr.Start&^arch.HugePageMask)
 }
 
 // fragmentedEnds returns the parts of free range g outside the whole 2 MiB-
@@ -157,8 +182,12 @@ func fragmentedEnds(g memmap.FileRange) (head, tail memmap.FileRange) {
 //
 // Preconditions: f.mu is held.
 func (f *MemoryFile) firstFitLocked(length, align uint64) (memmap.FileRange, bool) {
-	for gap := range f.pages.Gaps(memmap.FileRange{Start: 0, End: f.limit}) {
-		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.limit})
+	from := memmap.FileRange{Start: f.freeFloor, End: f.limit}
+	if align == arch.HugePageSize {
+		from.Start = max(from.Start, f.chunkFloor)
+	}
+	for gap := range f.pages.Gaps(from) {
+		g := gap.Range().Intersect(from)
 		start := (g.Start + align - 1) &^ (align - 1)
 		if start < g.Start || start > g.End {
 			continue
@@ -235,6 +264,7 @@ func (f *MemoryFile) TryDecRef(fr memmap.FileRange) error {
 		}
 		r := seg.Range()
 		f.byKind[info.kind] -= r.Length()
+		f.lowerFloorsLocked(r)
 		if n := len(freed); n > 0 && freed[n-1].End == r.Start {
 			freed[n-1].End = r.End
 		} else {

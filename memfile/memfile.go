@@ -90,6 +90,13 @@ type MemoryFile struct {
 	byKind [NumKinds]uint64
 	// peak is the largest pages.Span() ever reached. Guarded by mu.
 	peak uint64
+	// freeFloor and chunkFloor are where searches for free space start:
+	// every page below freeFloor is allocated, and no wholly free 2 MiB-
+	// aligned chunk starts below chunkFloor. They only make searches
+	// shorter (a guest faulting page after page would otherwise walk every
+	// allocated segment on each allocation); where an allocation goes does
+	// not depend on them. Freeing pages lowers them. Guarded by mu.
+	freeFloor, chunkFloor uint64
 	// closed is set by Close; afterwards fd and mapping are invalid.
 	// Guarded by mu.
 	closed bool

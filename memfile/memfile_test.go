@@ -314,6 +314,35 @@ func TestSmallAllocationsKeepChunksWhole(t *testing.T) {
 	}
 }
 
+// TestSearchFloorsKeepPlacement frees whole chunks below allocations and
+// checks that the searches, which start at the floors, still find them: a
+// small allocation placed above the freed chunks must not hide them from
+// a huge one, and freeing a page low down makes it the next small fit.
+func TestSearchFloorsKeepPlacement(t *testing.T) {
+	f := newFile(t, 8*huge)
+	var chunks []memmap.FileRange
+	for range 3 {
+		chunks = append(chunks, mustAllocate(t, f, huge, AllocOpts{}))
+	}
+	s1 := mustAllocate(t, f, pg, AllocOpts{})
+	if s1.Start != 3*huge {
+		t.Fatalf("small allocation at %v, want %#x", s1, 3*huge)
+	}
+	f.DecRef(chunks[0])
+	f.DecRef(chunks[1])
+	if s2 := mustAllocate(t, f, pg, AllocOpts{}); s2.Start != s1.End {
+		t.Fatalf("second small allocation at %v, want %#x (keeping the freed chunks whole)", s2, s1.End)
+	}
+	if got := mustAllocate(t, f, huge, AllocOpts{}); got != chunks[0] {
+		t.Errorf("huge allocation at %v, want the freed chunk %v", got, chunks[0])
+	}
+	hole := fr(chunks[2].Start+16*pg, chunks[2].Start+17*pg)
+	f.DecRef(hole)
+	if got := mustAllocate(t, f, pg, AllocOpts{}); got != hole {
+		t.Errorf("small allocation at %v, want the freed page %v", got, hole)
+	}
+}
+
 func TestBadReferenceRanges(t *testing.T) {
 	f := newFile(t, 16*pg)
 	a := mustAllocate(t, f, 4*pg, AllocOpts{})

@@ -35,7 +35,11 @@ func TestRandomAgainstModel(t *testing.T) {
 				if rng.IntN(10) == 0 {
 					length = uint64(1+rng.IntN(2))*huge + uint64(rng.IntN(3))*pg
 				}
+				want, wantOK := floorlessFit(f, length)
 				got, err := f.Allocate(length, AllocOpts{Kind: Kind(rng.IntN(int(NumKinds)))})
+				if (err == nil) != wantOK || (err == nil && got != want) {
+					t.Fatalf("seed %d step %d: Allocate(%#x) = %v, %v; a search from offset 0 picks %v, %v", seed, step, length, got, err, want, wantOK)
+				}
 				if errors.Is(err, unix.ENOMEM) {
 					if uint64(len(m.refs))*pg+length <= limit && length < huge {
 						// A small allocation fails only if no free run of
@@ -119,6 +123,20 @@ func checkModel(t *testing.T, f *MemoryFile, m *model, limit uint64) {
 			}
 		}
 	}
+	f.mu.Lock()
+	freeFloor, chunkFloor := f.freeFloor, f.chunkFloor
+	f.mu.Unlock()
+	for p := uint64(0); p < freeFloor; p += pg {
+		if m.refs[p] == 0 {
+			t.Fatalf("page %#x is free, below the free floor %#x", p, freeFloor)
+		}
+	}
+	for c := uint64(0); c+huge <= chunkFloor && c+huge <= limit; c += huge {
+		if !hasFreeRun(pagesOf(m.refs, c, c+huge), huge, huge) {
+			continue
+		}
+		t.Fatalf("chunk %#x is wholly free, below the chunk floor %#x", c, chunkFloor)
+	}
 	s := f.Stats()
 	if want := uint64(len(m.refs)) * pg; s.Allocated != want || s.ByKind[User]+s.ByKind[Kernel] != want {
 		t.Fatalf("Stats %+v, model %#x allocated", s, want)
@@ -127,6 +145,31 @@ func checkModel(t *testing.T, f *MemoryFile, m *model, limit uint64) {
 	if s.Backed > s.Allocated {
 		t.Fatalf("Backed %#x exceeds Allocated %#x", s.Backed, s.Allocated)
 	}
+}
+
+// floorlessFit is where an allocation of length bytes goes by a search
+// from offset 0, ignoring the search floors, which must not change it.
+func floorlessFit(f *MemoryFile, length uint64) (memmap.FileRange, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	free, chunk := f.freeFloor, f.chunkFloor
+	f.freeFloor, f.chunkFloor = 0, 0
+	defer func() { f.freeFloor, f.chunkFloor = free, chunk }()
+	if f.pages.Span()+length > f.limit {
+		return memmap.FileRange{}, false
+	}
+	return f.findFreeLocked(length)
+}
+
+// pagesOf returns the counts of the pages in [start, end), rebased to 0.
+func pagesOf(refs map[uint64]uint64, start, end uint64) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	for p := start; p < end; p += pg {
+		if n := refs[p]; n != 0 {
+			out[p-start] = n
+		}
+	}
+	return out
 }
 
 func subRange(rng *rand.Rand, r memmap.FileRange) memmap.FileRange {
