@@ -149,7 +149,10 @@ func (mm *MemoryManager) growStack(addr arch.Addr, at arch.AccessType) error {
 
 // expandStackLocked grows the grows-down vma vseg down to start (Linux's
 // expand_downwards): the vma below must stay at least StackGuardGap away,
-// and the stack within RLIMIT_STACK and RLIMIT_AS.
+// and the stack within RLIMIT_STACK and RLIMIT_AS. As in Linux, the stack
+// gets an anon_vma first (even if it then cannot grow), and the grown vma
+// never merges with the one below: expand_downwards only moves the vma's
+// start.
 //
 // Preconditions: mm.mappingMu is locked for writing; start < vseg.Start()
 // and page-aligned.
@@ -165,6 +168,9 @@ func (mm *MemoryManager) expandStackLocked(vseg vmaSeg, start arch.Addr) error {
 			return unix.ENOMEM
 		}
 	}
+	mm.activeMu.Lock()
+	mm.ensureAnonVMALocked(vseg)
+	mm.activeMu.Unlock()
 	grow := uint64(vseg.Start() - start)
 	v := vseg.Value()
 	size := uint64(vseg.End() - start)
@@ -182,8 +188,11 @@ func (mm *MemoryManager) expandStackLocked(vseg vmaSeg, start arch.Addr) error {
 		v.id.IncRef()
 	}
 	ar := arch.AddrRange{Start: start, End: vseg.Start()}
-	// The extension merges with vseg: same properties, contiguous offset.
-	mm.insertVMALocked(ar, v)
+	mm.addVMAStatsLocked(&v, ar.Length())
+	ext := mm.vmas.InsertWithoutMerging(mm.vmas.FindGap(ar.Start), ar, v)
+	// The extension merges with vseg (same properties, contiguous
+	// offset), and only with it.
+	mm.vmas.Merge(ext, ext.NextSegment())
 	return nil
 }
 

@@ -282,6 +282,45 @@ func TestStackGrowth(t *testing.T) {
 	check(t, m)
 }
 
+// Growth only moves the stack vma's start, as Linux's expand_downwards:
+// it does not merge the stack with a grows-down vma it reaches, and the
+// stack gets an anon_vma of its own first, so a later mprotect of both
+// keeps them apart too (seen on Linux 6.18).
+func TestStackGrowthKeepsVMABelow(t *testing.T) {
+	m, _, _ := testMM(t, withFaultAround(page))
+	const W = 0x4000_0000
+	gd := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED | unix.MAP_GROWSDOWN)
+	for _, a := range []uint64{W, W + 3*page} {
+		if _, err := m.MMap(a, 2*page, rw, gd, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.HandleUserFault(W+page, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleUserFault(W+2*page, arch.Read); err != nil {
+		t.Fatalf("fault in the hole below the upper stack: %v", err)
+	}
+	want := []arch.AddrRange{{Start: W, End: W + 2*page}, {Start: W + 2*page, End: W + 5*page}}
+	ranges := func() []arch.AddrRange {
+		var rs []arch.AddrRange
+		for _, v := range m.VMAs() {
+			rs = append(rs, v.Range)
+		}
+		return rs
+	}
+	if got := ranges(); !slices.Equal(got, want) {
+		t.Errorf("after growth: %v, want %v", layout(m), want)
+	}
+	if err := m.MProtect(W, 5*page, unix.PROT_READ); err != nil {
+		t.Fatal(err)
+	}
+	if got := ranges(); !slices.Equal(got, want) {
+		t.Errorf("after mprotect of both: %v, want %v", layout(m), want)
+	}
+	check(t, m)
+}
+
 func asFault(err error, fe **FaultError) bool {
 	f, ok := err.(*FaultError)
 	*fe = f
