@@ -17,8 +17,13 @@ const (
 	unit      = 4096
 )
 
-func benchSet(b *testing.B) *Set[key, val] {
-	s := New(offsetOps(b))
+func benchSet(b *testing.B) *Set[key, val] { return benchSetIndexed(b, false) }
+
+// benchSetIndexed is benchSet, with the gap index if gapIndex.
+func benchSetIndexed(b *testing.B, gapIndex bool) *Set[key, val] {
+	ops := offsetOps(b)
+	ops.GapIndex = gapIndex
+	s := New(ops)
 	for i := range key(benchSegs) {
 		r := kr(2*i*unit, (2*i+1)*unit)
 		s.InsertWithoutMerging(s.LastGap(), r, val{off: uint64(i) << 32})
@@ -77,18 +82,24 @@ func BenchmarkInsertRemove(b *testing.B) {
 		i := k / (2 * unit)
 		return kr((2*i+1)*unit, (2*i+1)*unit+unit/2)
 	}
-	b.Run("btree", func(b *testing.B) {
-		s := benchSet(b)
-		b.ResetTimer()
-		for i := range b.N {
-			r := gapOf(keys[i&(len(keys)-1)])
-			seg := s.Insert(s.FindGap(r.Start), r, val{off: 1})
-			s.Remove(seg)
+	for _, gapIndex := range []bool{false, true} {
+		name := "btree"
+		if gapIndex {
+			name = "btree+gapindex"
 		}
-		if s.Len() != benchSegs {
-			b.Fatalf("Len %d", s.Len())
-		}
-	})
+		b.Run(name, func(b *testing.B) {
+			s := benchSetIndexed(b, gapIndex)
+			b.ResetTimer()
+			for i := range b.N {
+				r := gapOf(keys[i&(len(keys)-1)])
+				seg := s.Insert(s.FindGap(r.Start), r, val{off: 1})
+				s.Remove(seg)
+			}
+			if s.Len() != benchSegs {
+				b.Fatalf("Len %d", s.Len())
+			}
+		})
+	}
 	b.Run("sortedslice", func(b *testing.B) {
 		segs := benchSlice()
 		b.ResetTimer()
@@ -178,4 +189,36 @@ func BenchmarkIsolateMerge(b *testing.B) {
 	if s.Len() != benchSegs {
 		b.Fatalf("Len %d after isolate+merge; want %d", s.Len(), benchSegs)
 	}
+}
+
+// BenchmarkLastGapAtLeast asks for a gap of two units below the last
+// segment, where every gap is one unit: the index answers "none" in
+// O(log n); the baseline, the fastest linear scan (the Gaps iterator),
+// reads all 10^5 gaps.
+func BenchmarkLastGapAtLeast(b *testing.B) {
+	r := kr(0, (2*benchSegs-1)*unit)
+	b.Run("gapindex", func(b *testing.B) {
+		s := benchSetIndexed(b, true)
+		b.ResetTimer()
+		for range b.N {
+			if s.LastGapAtLeast(r, 2*unit).Ok() {
+				b.Fatal("found a gap of two units")
+			}
+		}
+	})
+	b.Run("linear", func(b *testing.B) {
+		s := benchSet(b)
+		b.ResetTimer()
+		for range b.N {
+			var last Gap[key, val]
+			for g := range s.Gaps(r) {
+				if g.Range().Intersect(r).Length() >= 2*unit {
+					last = g
+				}
+			}
+			if last.Ok() {
+				b.Fatal("found a gap of two units")
+			}
+		}
+	})
 }

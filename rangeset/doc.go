@@ -39,6 +39,16 @@
 // InsertRange are O(log n). RemoveRange, MergeRange and SpanRange are
 // O((k+1) log n) for the k segments they touch; Span and Len are O(1).
 //
+// # Gap index
+//
+// A set made with Ops.GapIndex also keeps its gaps' lengths in a treap over
+// the same entries whose nodes carry their subtree's largest gap (the
+// per-subtree summary the B-tree library cannot hold; gapindex.go), so that
+// FirstGapAtLeast and LastGapAtLeast find the first or last gap with enough
+// room in a range in O(log n) rather than by walking the gaps: mm's choice
+// of address for mmap. Every insertion, removal, split and merge then costs
+// O(log n) expected more; sets that never ask pay nothing.
+//
 // # Concurrency
 //
 // A Set is not safe for concurrent mutation; its owner's lock guards it.

@@ -584,10 +584,14 @@ func TestAgainstModel(t *testing.T) {
 		steps = 500
 	}
 	for _, base := range []key{0, 1 << 40, ^key(0) - modelUnits} {
-		for seed := range uint64(2) {
-			t.Run(fmt.Sprintf("base=%#x/seed=%d", uint64(base), seed), func(t *testing.T) {
+		for seed := range uint64(4) {
+			// Odd seeds run with the gap index, checked after each step.
+			indexed := seed%2 == 1
+			t.Run(fmt.Sprintf("base=%#x/seed=%d/gapindex=%v", uint64(base), seed, indexed), func(t *testing.T) {
 				mt := &modelTest{t: t, rng: rand.New(rand.NewPCG(seed, uint64(base))), m: model{base: base}}
-				mt.s = New(offsetOps(t))
+				ops := offsetOps(t)
+				ops.GapIndex = indexed
+				mt.s = New(ops)
 				for n := range steps {
 					op := mt.rng.IntN(11)
 					if op == 10 && mt.rng.IntN(20) != 0 {
@@ -602,8 +606,112 @@ func TestAgainstModel(t *testing.T) {
 					}
 					mt.checkAll()
 					mt.checkQueries()
+					if indexed {
+						mt.checkGapIndex()
+						mt.checkGapQueries()
+					}
 				}
 			})
+		}
+	}
+}
+
+// checkGapIndexInvariants checks every invariant of s's gap index
+// (gapLinks): an in-order walk of the treap gives every segment of the
+// B-tree in order, each with the gap before it; every maxGap is its
+// subtree's largest gap; no child's prio exceeds its parent's.
+func checkGapIndexInvariants(t testing.TB, s *Set[key, val]) {
+	t.Helper()
+	var inOrder []*entry[key, val]
+	var walk func(e *entry[key, val]) uint64
+	walk = func(e *entry[key, val]) uint64 {
+		if e == nil {
+			return 0
+		}
+		for _, c := range []*entry[key, val]{e.left, e.right} {
+			if c != nil && c.prio > e.prio {
+				t.Fatalf("gap index: child %v has prio above its parent %v", c.r, e.r)
+			}
+		}
+		m := walk(e.left)
+		inOrder = append(inOrder, e)
+		m = max(m, e.gap, walk(e.right))
+		if e.maxGap != m {
+			t.Fatalf("gap index: %v has maxGap %d; its subtree's largest gap is %d", e.r, e.maxGap, m)
+		}
+		return m
+	}
+	walk(s.gapRoot)
+	i := 0
+	for seg := s.FirstSegment(); seg.Ok(); seg = seg.NextSegment() {
+		if i >= len(inOrder) {
+			t.Fatalf("gap index holds %d segments; the set more", len(inOrder))
+		}
+		if e := inOrder[i]; e != seg.e || gapOf(e) != seg.PrevGap().Range() {
+			t.Fatalf("gap index entry %d: %v after gap %v; want %v after %v", i, e.r, gapOf(e), seg.Range(), seg.PrevGap().Range())
+		}
+		i++
+	}
+	if i != len(inOrder) {
+		t.Fatalf("gap index holds %d segments; the set %d", len(inOrder), i)
+	}
+}
+
+// checkGapIndex checks the gap index after a model step (checkAll has
+// already compared the set with the model).
+func (mt *modelTest) checkGapIndex() {
+	mt.t.Helper()
+	if mt.t.Failed() {
+		return
+	}
+	checkGapIndexInvariants(mt.t, mt.s)
+	if mt.t.Failed() {
+		mt.t.Fatalf("recent ops %v", mt.last)
+	}
+}
+
+// checkGapQueries compares FirstGapAtLeast and LastGapAtLeast, over random
+// ranges and lengths, with a scan of the model's gaps.
+func (mt *modelTest) checkGapQueries() {
+	t, s := mt.t, mt.s
+	t.Helper()
+	gaps := gapsOf(mt.m.segs())
+	for range 8 {
+		var r Range[key]
+		switch mt.rng.IntN(8) {
+		case 0:
+			r = kr(0, ^key(0))
+		case 1:
+			r = kr(mt.randKey(), mt.randKey())
+		default:
+			r = mt.kr(mt.randRange())
+		}
+		length := uint64(mt.rng.IntN(modelUnits/4 + 1))
+		if mt.rng.IntN(16) == 0 {
+			length = ^uint64(0)
+		}
+		need := max(length, 1)
+		first, last := -1, -1
+		for i, g := range gaps {
+			if g.Intersect(r).Length() >= need {
+				if first < 0 {
+					first = i
+				}
+				last = i
+			}
+		}
+		for _, q := range []struct {
+			name string
+			got  Gap[key, val]
+			want int
+		}{
+			{"FirstGapAtLeast", s.FirstGapAtLeast(r, length), first},
+			{"LastGapAtLeast", s.LastGapAtLeast(r, length), last},
+		} {
+			if q.got.Ok() != (q.want >= 0) || (q.got.Ok() && q.got.Range() != gaps[q.want]) {
+				t.Fatalf("%s(%v, %d) = %v (ok=%v); want gap #%d of %v; recent ops %v",
+					q.name, r, length, q.got.Range(), q.got.Ok(), q.want, gaps, mt.last)
+			}
 		}
 	}
 }

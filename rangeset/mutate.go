@@ -43,6 +43,7 @@ func (s *Set[K, V]) Insert(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 			prev.r.End = r.End
 			prev.v = mv
 			s.gen++
+			s.indexGap(Range[K]{Start: r.End, End: gap.r.End})
 			if next != nil {
 				s.mergeEntries(prev, next)
 			}
@@ -51,17 +52,19 @@ func (s *Set[K, V]) Insert(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 	}
 	if next != nil {
 		if mv, ok := s.merge(r, v, next.r, next.v); ok {
-			// next now starts at r.Start: re-key it in the tree.
+			// next now starts at r.Start: re-key it in the tree. The
+			// gap index keys it in place, as no entry lies between.
 			s.tree.Delete(slot[K, V]{start: next.r.Start})
 			next.r.Start = r.Start
 			next.v = mv
 			s.tree.Set(slot[K, V]{start: r.Start, e: next})
 			s.span += r.Length()
 			s.gen++
+			s.indexGap(Range[K]{Start: gap.r.Start, End: r.Start})
 			return s.seg(next)
 		}
 	}
-	return s.insertEntry(r, v)
+	return s.insertEntry(gap, r, v)
 }
 
 // InsertWithoutMerging puts r with value v into gap, which must be current
@@ -69,15 +72,17 @@ func (s *Set[K, V]) Insert(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 // within gap.
 func (s *Set[K, V]) InsertWithoutMerging(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 	checkInsert(gap, r)
-	return s.insertEntry(r, v)
+	return s.insertEntry(gap, r, v)
 }
 
-// insertEntry adds a segment known to fit in a gap.
-func (s *Set[K, V]) insertEntry(r Range[K], v V) Seg[K, V] {
+// insertEntry adds a segment within gap, which it splits in two.
+func (s *Set[K, V]) insertEntry(gap Gap[K, V], r Range[K], v V) Seg[K, V] {
 	e := &entry[K, V]{r: r, v: v}
 	s.tree.Set(slot[K, V]{start: r.Start, e: e})
 	s.span += r.Length()
 	s.gen++
+	s.indexEntry(e, uint64(r.Start-gap.r.Start))
+	s.indexGap(Range[K]{Start: r.End, End: gap.r.End})
 	return s.seg(e)
 }
 
@@ -107,7 +112,9 @@ func (s *Set[K, V]) Remove(seg Seg[K, V]) Gap[K, V] {
 	start := seg.e.r.Start
 	s.deleteEntry(seg.e)
 	le, gt := s.around(start)
-	return s.gapBetween(le, gt)
+	gap := s.gapBetween(le, gt)
+	s.indexGap(gap.r)
+	return gap
 }
 
 // deleteEntry takes e out of the tree.
@@ -115,6 +122,7 @@ func (s *Set[K, V]) deleteEntry(e *entry[K, V]) {
 	if _, ok := s.tree.Delete(slot[K, V]{start: e.r.Start}); !ok {
 		panic(fmt.Sprintf("rangeset: segment %v is not in the set (stale handle)", e.r))
 	}
+	s.unindexEntry(e)
 	s.span -= e.r.Length()
 	s.gen++
 }
@@ -185,6 +193,7 @@ func (s *Set[K, V]) split(e *entry[K, V], at K) (left, right *entry[K, V]) {
 	e.v = lv
 	s.tree.Set(slot[K, V]{start: at, e: right})
 	s.gen++
+	s.indexEntry(right, 0)
 	return e, right
 }
 

@@ -20,7 +20,8 @@ var ErrInvalidRange = errors.New("invalid range")
 // already in the set.
 var ErrOverlap = errors.New("range overlaps an existing segment")
 
-// Ops are the value-defined operations of a Set.
+// Ops configure a Set: the value-defined operations, and whether it keeps a
+// gap index.
 type Ops[K ~uint64, V any] struct {
 	// Merge returns the value for the union of two adjacent segments r1
 	// (left) and r2 (right), or ok=false if they must stay apart. It must
@@ -30,12 +31,19 @@ type Ops[K ~uint64, V any] struct {
 	// r.Start < at < r.End. It is called before the set changes and must
 	// not mutate it. nil: both halves get a copy of v.
 	Split func(r arch.Range[K], v V, at K) (V, V)
+	// GapIndex keeps an index of the gaps' lengths so that
+	// FirstGapAtLeast and LastGapAtLeast cost O(log n); without it they
+	// panic. It adds O(log n) expected work to every insertion, removal,
+	// split and merge (gapindex.go).
+	GapIndex bool
 }
 
 // entry is one segment. The tree points to it, so handles reach it in O(1).
 type entry[K ~uint64, V any] struct {
 	r Range[K] // non-empty; disjoint from every other entry's
 	v V
+	// gapLinks place the entry in the set's gap index, if it has one.
+	gapLinks[K, V]
 }
 
 // slot is the tree's item: a segment's start, copied so that searches
@@ -63,6 +71,9 @@ type Set[K ~uint64, V any] struct {
 	// otherwise allocate one each (the library's iterator points into
 	// itself and so escapes).
 	iters sync.Pool
+	// gapRoot is the root of the gap index (gapindex.go): a treap of every
+	// entry, by start, if ops.GapIndex; nil otherwise.
+	gapRoot *entry[K, V]
 	// gen counts structural changes (insert, remove, split, merge) so that
 	// the range-over-func iterators notice mutation in their loop bodies.
 	gen uint64
@@ -100,6 +111,7 @@ func (s *Set[K, V]) SpanRange(r Range[K]) uint64 {
 // RemoveAll removes every segment.
 func (s *Set[K, V]) RemoveAll() {
 	s.tree.Clear()
+	s.gapRoot = nil
 	s.span = 0
 	s.gen++
 }

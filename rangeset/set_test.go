@@ -617,6 +617,8 @@ func TestPreconditionPanics(t *testing.T) {
 			s.Remove(seg)
 		}, "stale handle"},
 		{"remove ill-formed range", func(s *Set[key, val]) { s.RemoveRange(kr(5, 4)) }, "ill-formed"},
+		{"first gap without index", func(s *Set[key, val]) { s.FirstGapAtLeast(kr(0, 100), 1) }, "FirstGapAtLeast needs a set made with Ops.GapIndex"},
+		{"last gap without index", func(s *Set[key, val]) { s.LastGapAtLeast(kr(0, 100), 1) }, "LastGapAtLeast needs a set made with Ops.GapIndex"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newOffsetSet(t, ms(10, 20, 0))
