@@ -222,3 +222,31 @@ func TestABIFixedNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestImplementation finds the KVM module among a fake /sys/module's
+// entries, preferring PVM, whose presence changes the machine's default fast
+// path.
+func TestImplementation(t *testing.T) {
+	old := sysModuleDir
+	t.Cleanup(func() { sysModuleDir = old })
+	for _, tc := range []struct {
+		modules []string
+		want    string
+	}{
+		{nil, ""},
+		{[]string{"kvm"}, ""},
+		{[]string{"kvm", "kvm_amd"}, "kvm_amd"},
+		{[]string{"kvm", "kvm_intel"}, "kvm_intel"},
+		{[]string{"kvm", "kvm_intel", "kvm_pvm"}, "kvm_pvm"},
+	} {
+		sysModuleDir = t.TempDir()
+		for _, m := range tc.modules {
+			if err := os.Mkdir(filepath.Join(sysModuleDir, m), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := Implementation(); got != tc.want {
+			t.Errorf("modules %v: Implementation() = %q, want %q", tc.modules, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
 	"unsafe"
 
@@ -230,3 +231,20 @@ func Available() error {
 
 // pageSize is the host page size, which memory slots must be aligned to.
 var pageSize = uint64(os.Getpagesize())
+
+// Implementation names the module that implements KVM on this host, as
+// /sys/module shows it: "kvm_pvm" (PVM, where a guest's ring 0 runs
+// emulated instruction by instruction and each one costs microseconds),
+// "kvm_intel" (VT-x), "kvm_amd" (SVM), or "" when none is loaded or sysfs
+// cannot tell. It only informs choices of speed, never of correctness.
+func Implementation() string {
+	for _, name := range []string{"kvm_pvm", "kvm_intel", "kvm_amd"} {
+		if _, err := os.Stat(filepath.Join(sysModuleDir, name)); err == nil {
+			return name
+		}
+	}
+	return ""
+}
+
+// sysModuleDir is where Implementation looks; a variable for tests.
+var sysModuleDir = "/sys/module"

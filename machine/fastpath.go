@@ -35,13 +35,23 @@ type FastPath struct {
 	RawRun bool
 }
 
-// DefaultFastPath is the FastPath a new Machine uses:
-// the host populates whole fault-around units (3x cheaper than per-page
-// host faults on the device machine, on a par under QEMU), resumes through
-// the stub and enters KVM_RUN through the scheduler. Direct resume and raw
-// KVM_RUN are per-machine choices that `mmvm bench` measures (README,
-// Benchmarks).
-func DefaultFastPath() FastPath { return FastPath{Populate: true} }
+// DefaultFastPath is the FastPath a new Machine uses, each choice from
+// what `mmvm bench` measured (README, Benchmarks):
+//   - Populate: the host populates whole fault-around units, 3x cheaper
+//     than per-page host faults on the device machine and 0.7x the time of
+//     2 MiB first touch without it under QEMU;
+//   - RawRun: under QEMU, entering KVM_RUN through the Go scheduler costs
+//     a single fault 1.5-4x as much; deadlines still stop a guest that
+//     never exits, through the runtime's preemption signal (see
+//     kvm.VCPU.SetRawRun; TestMachineDeadline checks it with GOMAXPROCS 1);
+//   - DirectResume only where KVM is PVM (kvm.Implementation): there
+//     every guest ring-0 instruction is emulated at about 2 µs, so skipping
+//     the stub's `add rsp, 8; iretq` saves more than the special-register
+//     load costs. Under QEMU and on hardware KVM the stub's return is as
+//     cheap or cheaper (bench: "single fault, direct resume / via stub").
+func DefaultFastPath() FastPath {
+	return FastPath{Populate: true, RawRun: true, DirectResume: kvm.Implementation() == "kvm_pvm"}
+}
 
 // FaultTrace receives a breakdown of every user page fault a Run serves
 // (see SetFaultTrace). Timestamps are monotonic clock reads; recording

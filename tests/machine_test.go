@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"runtime"
 	"strings"
@@ -263,16 +264,27 @@ func TestMachineNoStaleTLB(t *testing.T) {
 	}
 }
 
-// TestMachineDeadline stops a guest spinning forever.
+// TestMachineDeadline stops a guest spinning forever, entering KVM_RUN
+// raw (the default) and through the scheduler, with one P: the deadline's
+// timer then has to get the P away from the vCPU goroutine, which only the
+// runtime's preemption signal interrupting KVM_RUN can do under RawRun.
 func TestMachineDeadline(t *testing.T) {
-	m := newMachine(t, machine.Config{}, jmpSelf)
-	start := time.Now()
-	stop := run(t, m, 300*time.Millisecond)
-	if stop.Kind != machine.StopDeadline {
-		t.Fatalf("stopped with %v, want the deadline", stop.Kind)
-	}
-	if d := time.Since(start); d > 30*time.Second {
-		t.Errorf("took %v to stop", d)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for _, raw := range []bool{true, false} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) {
+			m := newMachine(t, machine.Config{}, jmpSelf)
+			fp := machine.DefaultFastPath()
+			fp.RawRun = raw
+			m.SetFastPath(fp)
+			start := time.Now()
+			stop := run(t, m, 300*time.Millisecond)
+			if stop.Kind != machine.StopDeadline {
+				t.Fatalf("stopped with %v, want the deadline", stop.Kind)
+			}
+			if d := time.Since(start); d > 30*time.Second {
+				t.Errorf("took %v to stop", d)
+			}
+		})
 	}
 }
 

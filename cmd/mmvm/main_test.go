@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,40 @@ func TestParseSize(t *testing.T) {
 		back, err := parseSize(formatSize(n))
 		if err != nil || back != n {
 			t.Errorf("formatSize(%d) = %q does not parse back (%d, %v)", n, formatSize(n), back, err)
+		}
+	}
+}
+
+// TestRunFlagsForwardChosenFastPath checks that the mmvm inside QEMU is
+// told the fast-path choices the user made, and only those: the others are
+// its own defaults, for its own KVM.
+func TestRunFlagsForwardChosenFastPath(t *testing.T) {
+	for _, tc := range []struct {
+		args      []string
+		want, not []string
+	}{
+		{nil, nil, []string{"--direct-resume", "--raw-kvm-run"}},
+		{[]string{"--direct-resume"}, []string{"--direct-resume=true"}, []string{"--raw-kvm-run"}},
+		{[]string{"--raw-kvm-run=false"}, []string{"--raw-kvm-run=false"}, []string{"--direct-resume"}},
+		{[]string{"--direct-resume=false", "--raw-kvm-run"}, []string{"--direct-resume=false", "--raw-kvm-run=true"}, nil},
+	} {
+		fl := flag.NewFlagSet("run", flag.ContinueOnError)
+		var f runFlags
+		f.register(fl)
+		if err := fl.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		f.noteSet(fl)
+		got := strings.Join(f.args(""), " ")
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%q: inner command line %q lacks %s", tc.args, got, w)
+			}
+		}
+		for _, n := range tc.not {
+			if strings.Contains(got, n) {
+				t.Errorf("%q: inner command line %q has %s", tc.args, got, n)
+			}
 		}
 	}
 }

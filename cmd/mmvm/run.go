@@ -38,8 +38,12 @@ type runFlags struct {
 	env         multiFlag
 	noQEMU      bool
 	verbose     bool
-	direct      bool
-	rawRun      bool
+	// direct and rawRun start as machine.DefaultFastPath's choices;
+	// directSet and rawRunSet record that the command line set them, so
+	// that the mmvm inside QEMU is told only what the user chose and
+	// otherwise picks its own defaults for its own KVM.
+	direct, directSet bool
+	rawRun, rawRunSet bool
 	// as is the name the program goes by (argv[0], reports) when mmvm runs
 	// it from another path: inside the QEMU guest, where PROGRAM is copied.
 	as string
@@ -63,8 +67,17 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
-	fl.BoolVar(&f.direct, "direct-resume", false, "resume the program from the host through sync registers, skipping the ring-0 stub's return (see mmvm bench)")
-	fl.BoolVar(&f.rawRun, "raw-kvm-run", false, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
+	fp := machine.DefaultFastPath()
+	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
+	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
+}
+
+// noteSet records which fast-path flags the parsed command line set.
+func (f *runFlags) noteSet(fl *flag.FlagSet) {
+	fl.Visit(func(v *flag.Flag) {
+		f.directSet = f.directSet || v.Name == "direct-resume"
+		f.rawRunSet = f.rawRunSet || v.Name == "raw-kvm-run"
+	})
 }
 
 // args returns the flags as a command line for the mmvm inside QEMU.
@@ -82,11 +95,11 @@ func (f *runFlags) args(statsJSON string) []string {
 	if f.maps {
 		a = append(a, "--maps")
 	}
-	if f.direct {
-		a = append(a, "--direct-resume")
+	if f.directSet {
+		a = append(a, fmt.Sprintf("--direct-resume=%v", f.direct))
 	}
-	if f.rawRun {
-		a = append(a, "--raw-kvm-run")
+	if f.rawRunSet {
+		a = append(a, fmt.Sprintf("--raw-kvm-run=%v", f.rawRun))
 	}
 	for _, e := range f.env {
 		a = append(a, "--env", e)
@@ -121,6 +134,7 @@ func runMain(args []string) int {
 		}
 		return exitUsage
 	}
+	f.noteSet(fl)
 	if fl.NArg() < 1 {
 		fmt.Fprintln(os.Stderr, "mmvm run: no PROGRAM given: try `mmvm run out/guest/hello`")
 		return exitUsage
