@@ -33,6 +33,7 @@ type benchFlags struct {
 	svgPath  string
 	size     sizeFlag
 	faults   int
+	rounds   int
 	noQEMU   bool
 	verbose  bool
 	// machine describes the machine for the report (set by the outer
@@ -45,6 +46,7 @@ func (f *benchFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.svgPath, "svg", "", "draw the latency histograms as an SVG picture into `FILE`")
 	fl.Var(&f.size, "size", "fresh memory each first-touch measurement touches (multiple of 2M; default 1G, 256M inside QEMU)")
 	fl.IntVar(&f.faults, "faults", 0, "single faults (and exits) per fault-path measurement (default 20000, 4000 inside QEMU)")
+	fl.IntVar(&f.rounds, "rounds", 5, "alternating rounds for the two head-to-head targets (1 to 50)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.machine, "machine", "", "describe the machine in the report (default: the CPU model)")
@@ -56,6 +58,15 @@ func (f *benchFlags) check() error {
 	}
 	if f.faults < 0 {
 		return fmt.Errorf("--faults %d: must not be negative", f.faults)
+	}
+	if f.rounds < 1 || f.rounds > 50 {
+		return fmt.Errorf("--rounds %d: want 1 to 50", f.rounds)
+	}
+	if f.size != 0 && uint64(f.size) < uint64(f.rounds)*arch.HugePageSize {
+		return fmt.Errorf("--size %v: %d rounds need at least %d MiB", f.size.String(), f.rounds, 2*f.rounds)
+	}
+	if f.faults != 0 && f.faults < f.rounds {
+		return fmt.Errorf("--faults %d: %d rounds need at least as many faults", f.faults, f.rounds)
 	}
 	return nil
 }
@@ -139,7 +150,7 @@ func benchDirect(f *benchFlags) int {
 		// read line by line by the mmvm outside.
 		progress.tty = false
 	}
-	rep, err := faultbench.Run(faultbench.Config{Size: uint64(f.size), Faults: f.faults, Machine: desc, Progress: progress.step})
+	rep, err := faultbench.Run(faultbench.Config{Size: uint64(f.size), Faults: f.faults, Rounds: f.rounds, Machine: desc, Progress: progress.step})
 	progress.done()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm bench: %v\n", err)

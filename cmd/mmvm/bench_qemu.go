@@ -23,7 +23,7 @@ func benchInQEMU(f *benchFlags) int {
 	if desc == "" {
 		desc = qemuMachine + ", host " + cpuModel()
 	}
-	args := []string{"bench", "--no-qemu", "--size", f.size.String(), "--faults", fmt.Sprint(f.faults), "--machine", desc, "--json", "@stderr"}
+	args := []string{"bench", "--no-qemu", "--size", f.size.String(), "--faults", fmt.Sprint(f.faults), "--rounds", fmt.Sprint(f.rounds), "--machine", desc, "--json", "@stderr"}
 	status, js, ok := inQEMU(guestRun{args: args, memory: uint64(f.size)*2 + 768<<20, timeout: time.Hour, verbose: f.verbose})
 	if !ok {
 		return exitMMVM

@@ -35,6 +35,14 @@ func fastPathName(direct, populate bool) string {
 	return strings.Join(p, "+")
 }
 
+func joinRatios(v []float64) string {
+	p := make([]string, len(v))
+	for i, x := range v {
+		p[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(p, " ")
+}
+
 // WriteTable writes the report as plain-text tables.
 func (r *Report) WriteTable(w io.Writer) {
 	fmt.Fprintf(w, "mmvm bench: %s; kernel %s, %s, %d CPUs; %d MiB touched, %d single faults; %.0f s\n\n",
@@ -93,6 +101,22 @@ func (r *Report) WriteTable(w io.Writer) {
 	c := r.Cycles
 	fmt.Fprintf(w, "mmap/touch/munmap: %d cycles of %d MiB: %s per cycle, %s per page, %d faults, %d syscalls\n",
 		c.Cycles, c.Bytes>>20, ns(c.NsPerCycle), ns(c.NsPerPage), c.Faults, c.Syscalls)
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "duel (alternating rounds)\tfast path\tours\tbaseline\tratio per round\tmedian\t")
+	for _, d := range r.Duels {
+		unit := "page"
+		if d.P50 != nil {
+			unit = "fault"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s/%s\t%s\t%.2f\t\n", d.Name, fastPathLabel(d.FastPath), ns(d.OursNs), unit, ns(d.BaselineNs), unit,
+			joinRatios(d.Mean.PerRound), d.Mean.Median)
+		if d.P50 != nil {
+			fmt.Fprintf(tw, "%s\t\t\t\t%s\t%.2f\t\n", "  same, p50 latencies", joinRatios(d.P50.PerRound), d.P50.Median)
+		}
+	}
+	tw.Flush()
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
