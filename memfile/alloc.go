@@ -7,9 +7,15 @@ import (
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/rangeset"
 )
 
-// Kind says what an allocation is for; it only feeds statistics.
+// Kind says what an allocation is for. It feeds statistics, and places
+// small allocations: user memory fills the file from the bottom, kernel
+// memory (page tables, mostly) from the top, so that a page table never
+// lands between two pieces of user memory, which then stay one contiguous
+// range (one pma, one reference-count entry) however many tables the
+// guest's mappings need.
 type Kind int
 
 const (
@@ -93,7 +99,7 @@ func (f *MemoryFile) allocate(length uint64, kind Kind) (memmap.FileRange, error
 		return memmap.FileRange{}, &Error{Op: "allocate", Range: memmap.FileRange{End: length},
 			Err: fmt.Errorf("%w: %#x bytes allocated of limit %#x", unix.ENOMEM, f.pages.Span(), f.limit)}
 	}
-	fr, ok := f.findFreeLocked(length)
+	fr, ok := f.findFreeLocked(length, kind)
 	if !ok {
 		return memmap.FileRange{}, &Error{Op: "allocate", Range: memmap.FileRange{End: length},
 			Err: fmt.Errorf("%w: no free range of %#x bytes (fragmented)", unix.ENOMEM, length)}
@@ -113,11 +119,19 @@ func (f *MemoryFile) allocate(length uint64, kind Kind) (memmap.FileRange, error
 // gap's allocated neighbour, so that whole chunks stay free for huge
 // allocations; only if none fits do they take the first fit anywhere.
 //
+// A tail counts only below user memory: the tail under the kernel memory at
+// the top of the file is not fragmentation but the user memory's room to
+// grow up into. Smaller kernel allocations take the highest fit instead
+// (see Kind).
+//
 // Preconditions: f.mu is held; length is a positive multiple of the page
 // size no larger than the limit.
-func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
+func (f *MemoryFile) findFreeLocked(length uint64, kind Kind) (memmap.FileRange, bool) {
 	if length >= arch.HugePageSize {
 		return f.firstFitLocked(length, arch.HugePageSize)
+	}
+	if kind == Kernel {
+		return f.lastFitLocked(length)
 	}
 	// One pass finds both the preferred place and the first fit, the
 	// fallback.
@@ -129,7 +143,7 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 		if head.Length() >= length {
 			return memmap.FileRange{Start: head.Start, End: head.Start + length}, true
 		}
-		if tail.Length() >= length {
+		if tail.Length() >= length && userAbove(gap) {
 			return memmap.FileRange{Start: tail.End - length, End: tail.End}, true
 		}
 		if firstFit.Empty() && g.Length() >= length {
@@ -139,6 +153,31 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 	return firstFit, !firstFit.Empty()
 }
 
+// userAbove reports whether the segment just above gap is user memory.
+func userAbove(gap rangeset.Gap[uint64, pageInfo]) bool {
+	next := gap.NextSegment()
+	return next.Ok() && next.ValuePtr().kind == User
+}
+
+// lastFitLocked returns the highest free range of length bytes, ending at
+// the end of the highest gap that holds it: a walk down the gaps from
+// freeCeiling.
+//
+// Preconditions: f.mu is held.
+func (f *MemoryFile) lastFitLocked(length uint64) (memmap.FileRange, bool) {
+	// freeCeiling > 0: a full file was refused before any search. The
+	// walk ends at the gap starting at 0, which always exists.
+	for gap := f.pages.UpperBoundGap(f.freeCeiling - 1); ; gap = gap.PrevGap() {
+		g := gap.Range().Intersect(memmap.FileRange{Start: 0, End: f.freeCeiling})
+		if g.Length() >= length {
+			return memmap.FileRange{Start: g.End - length, End: g.End}, true
+		}
+		if g.Start == 0 {
+			return memmap.FileRange{}, false
+		}
+	}
+}
+
 // raiseFloorsLocked moves the search floors past fr, just allocated: if fr
 // starts at freeFloor, the pages up to its end are all allocated now; a
 // huge allocation is the first fit from chunkFloor, so no whole free chunk
@@ -146,6 +185,9 @@ func (f *MemoryFile) findFreeLocked(length uint64) (memmap.FileRange, bool) {
 //
 // Preconditions: f.mu is held.
 func (f *MemoryFile) raiseFloorsLocked(fr memmap.FileRange) {
+	if fr.End == f.freeCeiling {
+		f.freeCeiling = fr.Start
+	}
 	if fr.Start == f.freeFloor {
 		f.freeFloor = fr.End
 	}
@@ -159,6 +201,7 @@ func (f *MemoryFile) raiseFloorsLocked(fr memmap.FileRange) {
 // Preconditions: f.mu is held.
 func (f *MemoryFile) lowerFloorsLocked(fr memmap.FileRange) {
 	f.freeFloor = min(f.freeFloor, fr.Start)
+	f.freeCeiling = max(f.freeCeiling, fr.End)
 	f.chunkFloor = min(f.chunkFloor, fr.Start&^arch.HugePageMask)
 }
 

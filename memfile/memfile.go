@@ -97,6 +97,10 @@ type MemoryFile struct {
 	// allocated segment on each allocation); where an allocation goes does
 	// not depend on them. Freeing pages lowers them. Guarded by mu.
 	freeFloor, chunkFloor uint64
+	// freeCeiling is where the top-down search for kernel memory starts:
+	// every page at or above it is allocated. Freeing pages raises it.
+	// Guarded by mu.
+	freeCeiling uint64
 	// closed is set by Close; afterwards fd and mapping are invalid.
 	// Guarded by mu.
 	closed bool
@@ -134,6 +138,8 @@ func New(opts Options) (*MemoryFile, error) {
 		limit:   opts.Limit,
 		base:    opts.GuestPhysBase,
 		pages:   rangeset.New(rangeset.Ops[uint64, pageInfo]{Merge: mergePageInfo}),
+
+		freeCeiling: opts.Limit,
 	}
 	return f, nil
 }

@@ -343,6 +343,49 @@ func TestSearchFloorsKeepPlacement(t *testing.T) {
 	}
 }
 
+// TestKernelMemoryFromTheTop interleaves user and kernel allocations, as
+// a guest faulting page after page does with the page tables it needs: the
+// user pages must stay one contiguous range from the bottom, the kernel
+// pages one from the top, and a freed kernel page is the next one reused.
+func TestKernelMemoryFromTheTop(t *testing.T) {
+	const limit = 4 * huge
+	f := newFile(t, limit)
+	var kernel []memmap.FileRange
+	for i := range 600 {
+		if u := mustAllocate(t, f, pg, AllocOpts{Kind: User}); u.Start != uint64(i)*pg {
+			t.Fatalf("user page %d at %v, want %#x", i, u, uint64(i)*pg)
+		}
+		if i%100 == 0 {
+			k := mustAllocate(t, f, pg, AllocOpts{Kind: Kernel})
+			if want := limit - uint64(len(kernel)+1)*pg; k.Start != want {
+				t.Fatalf("kernel page %d at %v, want %#x", len(kernel), k, want)
+			}
+			kernel = append(kernel, k)
+		}
+	}
+	f.DecRef(kernel[2])
+	if k := mustAllocate(t, f, pg, AllocOpts{Kind: Kernel}); k != kernel[2] {
+		t.Errorf("kernel page after a free at %v, want the freed %v", k, kernel[2])
+	}
+	if got := refsAt(f, 600*pg); got != 0 {
+		t.Errorf("page after the user pages holds %d references", got)
+	}
+	// Two free pages, apart: a two-page kernel allocation has no room.
+	g := newFile(t, 4*pg)
+	var pages []memmap.FileRange
+	for range 4 {
+		pages = append(pages, mustAllocate(t, g, pg, AllocOpts{}))
+	}
+	g.DecRef(pages[1])
+	g.DecRef(pages[3])
+	if got, err := g.Allocate(2*pg, AllocOpts{Kind: Kernel}); !errors.Is(err, unix.ENOMEM) {
+		t.Errorf("two kernel pages in a fragmented file: %v, %v; want ENOMEM", got, err)
+	}
+	if got := mustAllocate(t, g, pg, AllocOpts{Kind: Kernel}); got != pages[3] {
+		t.Errorf("one kernel page at %v, want the highest free page %v", got, pages[3])
+	}
+}
+
 func TestBadReferenceRanges(t *testing.T) {
 	f := newFile(t, 16*pg)
 	a := mustAllocate(t, f, 4*pg, AllocOpts{})

@@ -35,8 +35,9 @@ func TestRandomAgainstModel(t *testing.T) {
 				if rng.IntN(10) == 0 {
 					length = uint64(1+rng.IntN(2))*huge + uint64(rng.IntN(3))*pg
 				}
-				want, wantOK := floorlessFit(f, length)
-				got, err := f.Allocate(length, AllocOpts{Kind: Kind(rng.IntN(int(NumKinds)))})
+				kind := Kind(rng.IntN(int(NumKinds)))
+				want, wantOK := floorlessFit(f, length, kind)
+				got, err := f.Allocate(length, AllocOpts{Kind: kind})
 				if (err == nil) != wantOK || (err == nil && got != want) {
 					t.Fatalf("seed %d step %d: Allocate(%#x) = %v, %v; a search from offset 0 picks %v, %v", seed, step, length, got, err, want, wantOK)
 				}
@@ -124,8 +125,13 @@ func checkModel(t *testing.T, f *MemoryFile, m *model, limit uint64) {
 		}
 	}
 	f.mu.Lock()
-	freeFloor, chunkFloor := f.freeFloor, f.chunkFloor
+	freeFloor, chunkFloor, freeCeiling := f.freeFloor, f.chunkFloor, f.freeCeiling
 	f.mu.Unlock()
+	for p := freeCeiling; p < limit; p += pg {
+		if m.refs[p] == 0 {
+			t.Fatalf("page %#x is free, above the free ceiling %#x", p, freeCeiling)
+		}
+	}
 	for p := uint64(0); p < freeFloor; p += pg {
 		if m.refs[p] == 0 {
 			t.Fatalf("page %#x is free, below the free floor %#x", p, freeFloor)
@@ -149,16 +155,16 @@ func checkModel(t *testing.T, f *MemoryFile, m *model, limit uint64) {
 
 // floorlessFit is where an allocation of length bytes goes by a search
 // from offset 0, ignoring the search floors, which must not change it.
-func floorlessFit(f *MemoryFile, length uint64) (memmap.FileRange, bool) {
+func floorlessFit(f *MemoryFile, length uint64, kind Kind) (memmap.FileRange, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	free, chunk := f.freeFloor, f.chunkFloor
-	f.freeFloor, f.chunkFloor = 0, 0
-	defer func() { f.freeFloor, f.chunkFloor = free, chunk }()
+	free, chunk, ceiling := f.freeFloor, f.chunkFloor, f.freeCeiling
+	f.freeFloor, f.chunkFloor, f.freeCeiling = 0, 0, f.limit
+	defer func() { f.freeFloor, f.chunkFloor, f.freeCeiling = free, chunk, ceiling }()
 	if f.pages.Span()+length > f.limit {
 		return memmap.FileRange{}, false
 	}
-	return f.findFreeLocked(length)
+	return f.findFreeLocked(length, kind)
 }
 
 // pagesOf returns the counts of the pages in [start, end), rebased to 0.
