@@ -106,12 +106,14 @@ func (p *privateRefs) inc(fr memmap.FileRange) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pos := fr.Start
+	shared := false
 	for pos < fr.End {
 		seg, gap := p.refs.Find(pos)
 		if seg.Ok() {
 			seg = p.refs.Isolate(seg, memmap.FileRange{Start: pos, End: fr.End})
 			seg.SetValue(seg.Value() + 1)
 			pos = seg.End()
+			shared = true
 			continue
 		}
 		r := gap.Range().Intersect(fr)
@@ -122,8 +124,12 @@ func (p *privateRefs) inc(fr memmap.FileRange) {
 		p.refs.Insert(gap, r, 1)
 		pos = end
 	}
-	p.refs.MergeRange(fr)
-	p.refs.MergeAdjacent(fr)
+	if shared {
+		// Only counts that changed in place can now equal a
+		// neighbour's; insertions merged as they went.
+		p.refs.MergeRange(fr)
+		p.refs.MergeAdjacent(fr)
+	}
 }
 
 // dec removes one owner from every page of fr.
@@ -263,7 +269,7 @@ func (mm *MemoryManager) getPMAsLocked(vseg vmaSeg, ar, optional arch.AddrRange,
 		if gr.Empty() {
 			continue
 		}
-		opt := mm.pmas.FindGap(gr.Start).Range().Intersect(optional)
+		opt := gap.Range().Intersect(optional)
 		var err error
 		if v.isAnonymous() {
 			err = mm.allocatePMAsLocked(vseg, opt)
@@ -348,6 +354,7 @@ func (mm *MemoryManager) translatePMAsLocked(vseg vmaSeg, required, optional arc
 // Preconditions: mm.activeMu is locked; pmas cover ar; vseg ⊇ ar.
 func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
 	v := vseg.ValuePtr()
+	changed := false
 	pseg := mm.pmas.FindSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
 		p := pseg.ValuePtr()
@@ -355,6 +362,7 @@ func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
 			pseg = pseg.NextSegment()
 			continue
 		}
+		changed = true
 		pseg = mm.pmas.Isolate(pseg, ar)
 		p = pseg.ValuePtr()
 		fr := fileRangeOf(pseg, pseg.Range())
@@ -381,8 +389,12 @@ func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
 		p.effectivePerms, p.maxPerms = pmaPermsFor(v, arch.AnyAccess, false)
 		pseg = pseg.NextSegment()
 	}
-	mm.pmas.MergeRange(ar)
-	mm.pmas.MergeAdjacent(ar)
+	if changed {
+		// Untouched pmas were merged already; only what was isolated
+		// and rewritten can have become equal to a neighbour.
+		mm.pmas.MergeRange(ar)
+		mm.pmas.MergeAdjacent(ar)
+	}
 	return nil
 }
 
