@@ -529,58 +529,35 @@ const maxErrno = 4095
 func legacyMmapBase(top arch.Addr) arch.Addr { return (top / 3).MustRoundUp() }
 
 // unmappedAreaTopDownLocked finds the highest range of length bytes in
-// [low, high) that is free and keeps grows-down vmas' guard gaps.
+// [low, high) that is free and keeps grows-down vmas' guard gaps
+// (unmapped_area_topdown). Each try is one O(log n) query of the vma set's
+// gap index; a grows-down vma whose guard gap the highest fit would enter
+// lowers high below the guard gap and tries again.
 func (mm *MemoryManager) unmappedAreaTopDownLocked(length uint64, low, high arch.Addr) (arch.Addr, error) {
 	low = max(low, mm.layout.MinAddr)
 	for high > low && uint64(high-low) >= length {
-		vseg, gap := mm.vmas.Find(high - 1)
-		if vseg.Ok() {
-			gap = vseg.PrevGap()
-		}
-		for ; gap.Ok(); gap = gap.PrevGap() {
-			end := min(gap.End(), high)
-			if end <= low {
-				return 0, unix.ENOMEM
-			}
-			if begin := max(gap.Start(), low); end > begin && uint64(end-begin) >= length {
-				break
-			}
-			if gap.Start() == 0 {
-				return 0, unix.ENOMEM
-			}
-		}
+		gap := mm.vmas.LastGapAtLeast(arch.AddrRange{Start: low, End: high}, length)
 		if !gap.Ok() {
 			return 0, unix.ENOMEM
 		}
 		end := min(gap.End(), high)
-		start := end - arch.Addr(length)
 		if next := gap.NextSegment(); next.Ok() && next.ValuePtr().growsDown && vmaStartGap(next) < end {
 			high = vmaStartGap(next)
 			continue
 		}
-		return start, nil
+		return end - arch.Addr(length), nil
 	}
 	return 0, unix.ENOMEM
 }
 
 // unmappedAreaBottomUpLocked finds the lowest free range of length bytes
-// in [low, high).
+// in [low, high) (unmapped_area), with one O(log n) query of the gap index
+// per try; a grows-down vma whose guard gap the lowest fit would enter
+// raises low past that vma and tries again.
 func (mm *MemoryManager) unmappedAreaBottomUpLocked(length uint64, low, high arch.Addr) (arch.Addr, error) {
 	low = max(low, mm.layout.MinAddr)
 	for high > low && uint64(high-low) >= length {
-		vseg, gap := mm.vmas.Find(low)
-		if vseg.Ok() {
-			gap = vseg.NextGap()
-		}
-		for ; gap.Ok(); gap = gap.NextGap() {
-			begin := max(gap.Start(), low)
-			if begin >= high || uint64(high-begin) < length {
-				return 0, unix.ENOMEM
-			}
-			if end := min(gap.End(), high); end > begin && uint64(end-begin) >= length {
-				break
-			}
-		}
+		gap := mm.vmas.FirstGapAtLeast(arch.AddrRange{Start: low, End: high}, length)
 		if !gap.Ok() {
 			return 0, unix.ENOMEM
 		}

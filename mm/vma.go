@@ -99,8 +99,11 @@ type vma struct {
 }
 
 // newVMASet returns an empty vma set whose neighbours merge as Linux's do.
+// It keeps a gap index, so that choosing an address for a mapping finds a
+// large enough gap in O(log n), as Linux's maple tree does, not by walking
+// every gap on the way.
 func newVMASet() *vmaSet {
-	return rangeset.New(rangeset.Ops[arch.Addr, vma]{Merge: mergeVMAs, Split: splitVMA})
+	return rangeset.New(rangeset.Ops[arch.Addr, vma]{Merge: mergeVMAs, Split: splitVMA, GapIndex: true})
 }
 
 // mergeVMAs merges two adjacent vmas if Linux would (vma_merge): same
