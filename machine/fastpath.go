@@ -24,15 +24,48 @@ type FastPath struct {
 	// Event.DirectResumes). It costs KVM a special-register load on entry
 	// instead: cheaper where ring 0 is emulated (the device's nested PVM),
 	// dearer where KVM's sregs path is slow (QEMU's TCG).
-	DirectResume bool
+	DirectResume bool `json:"direct_resume"`
 	// Populate backs every page a fault maps with host memory in one
 	// MADV_POPULATE_WRITE (memfile.Populate) before the guest resumes,
 	// instead of letting the guest's first touch of each 4 KiB page take a
 	// host fault inside KVM. Only faults that map more than one page (a
 	// fault-around unit above 4 KiB) populate.
-	Populate bool
+	Populate bool `json:"populate"`
 	// RawRun enters KVM_RUN with RawSyscall (kvm.VCPU.SetRawRun).
-	RawRun bool
+	RawRun bool `json:"raw_run"`
+}
+
+// String names the choices: "stub", "direct+populate+raw".
+func (fp FastPath) String() string {
+	name := "stub"
+	if fp.DirectResume {
+		name = "direct"
+	}
+	if fp.Populate {
+		name += "+populate"
+	}
+	if fp.RawRun {
+		name += "+raw"
+	}
+	return name
+}
+
+// FaultTraceSummary is a FaultTrace's histograms summarized (see
+// FaultTrace for what each part is).
+type FaultTraceSummary struct {
+	Run      latency.Summary `json:"kvm_run"`
+	Decode   latency.Summary `json:"decode"`
+	Handle   latency.Summary `json:"handle_user_fault"`
+	Populate latency.Summary `json:"populate"`
+	Resume   latency.Summary `json:"resume"`
+	Host     latency.Summary `json:"host"`
+	Cycle    latency.Summary `json:"cycle"`
+}
+
+// Summary summarizes every part of the trace.
+func (tr *FaultTrace) Summary() FaultTraceSummary {
+	return FaultTraceSummary{Run: tr.Run.Summary(), Decode: tr.Decode.Summary(), Handle: tr.Handle.Summary(),
+		Populate: tr.Populate.Summary(), Resume: tr.Resume.Summary(), Host: tr.Host.Summary(), Cycle: tr.Cycle.Summary()}
 }
 
 // DefaultFastPath is the FastPath a new Machine uses, each choice from

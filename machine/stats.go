@@ -55,6 +55,8 @@ type Stats struct {
 	PeakRSS         uint64 `json:"peak_rss_bytes"`
 	VirtualSize     uint64 `json:"virtual_size_bytes"`
 	TablePages      int    `json:"page_table_pages"`
+	// FastPath is how the runs served faults and system calls.
+	FastPath FastPath `json:"fast_path"`
 }
 
 // FaultHistogram returns the fault latency histogram (for plots).
@@ -69,6 +71,7 @@ func (m *Machine) Stats() Stats {
 		Exits:        make(map[string]uint64),
 		TLBFlushes:   st.tlbFlushes,
 		TablePages:   m.pt.TablePages(),
+		FastPath:     m.fast,
 	}
 	for i, n := range st.exits {
 		if n > 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
+	"github.com/mmvm/mmvm/machine"
 )
 
 func TestParseSize(t *testing.T) {
@@ -45,7 +46,7 @@ func TestRunFlagsForwardChosenFastPath(t *testing.T) {
 		want, not []string
 	}{
 		{nil, nil, []string{"--direct-resume", "--raw-kvm-run"}},
-		{[]string{"--direct-resume"}, []string{"--direct-resume=true"}, []string{"--raw-kvm-run"}},
+		{[]string{"--direct-resume", "--fault-trace"}, []string{"--direct-resume=true", "--fault-trace"}, []string{"--raw-kvm-run"}},
 		{[]string{"--raw-kvm-run=false"}, []string{"--raw-kvm-run=false"}, []string{"--direct-resume"}},
 		{[]string{"--direct-resume=false", "--raw-kvm-run"}, []string{"--direct-resume=false", "--raw-kvm-run=true"}, nil},
 	} {
@@ -119,7 +120,7 @@ func TestKVMRunGuest(t *testing.T) {
 		t.Fatal("MMVM_GUESTS is not set: run through `make test-kvm`")
 	}
 	js := filepath.Join(t.TempDir(), "stats.json")
-	status := runMain([]string{"--no-qemu", "--mem", "64M", "--fault-around", "4K", "--stats-json", js, filepath.Join(dir, "touch"), "4", "4096"})
+	status := runMain([]string{"--no-qemu", "--mem", "64M", "--fault-around", "4K", "--fault-trace", "--stats-json", js, filepath.Join(dir, "touch"), "4", "4096"})
 	if status != 0 {
 		t.Fatalf("mmvm run touch: status %d", status)
 	}
@@ -140,6 +141,14 @@ func TestKVMRunGuest(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"syscalls"`) {
 		t.Errorf("no syscalls in %s", b)
+	}
+	if r.FastPath != machine.DefaultFastPath() {
+		t.Errorf("fast path %v, want the default %v", r.FastPath, machine.DefaultFastPath())
+	}
+	if tr := r.FaultTrace; tr == nil {
+		t.Error("--fault-trace gave no breakdown")
+	} else if tr.Handle.Count != r.Faults || tr.Run.Count != r.Faults || tr.Run.P50 <= 0 || tr.Handle.P50 <= 0 || tr.Cycle.Count == 0 {
+		t.Errorf("fault trace for %d faults: %+v", r.Faults, *tr)
 	}
 	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
 		t.Errorf("mmvm run nullderef: status %d, want 139", status)

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/internal/latency"
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
@@ -34,6 +35,7 @@ type runFlags struct {
 	faultAround sizeFlag
 	stats       bool
 	statsJSON   string
+	faultTrace  bool
 	maps        bool
 	env         multiFlag
 	noQEMU      bool
@@ -62,6 +64,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.Var(&f.faultAround, "fault-around", "unit a private anonymous fault maps, a power of two from 4K to 2M")
 	fl.BoolVar(&f.stats, "stats", false, "print page faults, exits, syscalls and memory figures to stderr")
 	fl.StringVar(&f.statsJSON, "stats-json", "", "write the --stats figures as JSON to `FILE`")
+	fl.BoolVar(&f.faultTrace, "fault-trace", false, "time the parts of every page fault (KVM_RUN, decode, HandleUserFault, populate, resume) for --stats and --stats-json")
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
@@ -91,6 +94,9 @@ func (f *runFlags) args(statsJSON string) []string {
 	}
 	if statsJSON != "" {
 		a = append(a, "--stats-json", statsJSON)
+	}
+	if f.faultTrace {
+		a = append(a, "--fault-trace")
 	}
 	if f.maps {
 		a = append(a, "--maps")
@@ -207,6 +213,11 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	fp := machine.DefaultFastPath()
 	fp.DirectResume, fp.RawRun = f.direct, f.rawRun
 	m.SetFastPath(fp)
+	var trace *machine.FaultTrace
+	if f.faultTrace {
+		trace = new(machine.FaultTrace)
+		m.SetFaultTrace(trace)
+	}
 	if err := m.LoadProgram(path, argv, f.env); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
 		return exitMMVM
@@ -241,6 +252,10 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		if stop.Kind == machine.StopSignal {
 			st.Signal = unix.SignalName(stop.Signal)
 		}
+		if trace != nil {
+			sum := trace.Summary()
+			st.FaultTrace = &sum
+		}
 		if f.stats {
 			st.print(os.Stderr)
 		}
@@ -261,6 +276,8 @@ type report struct {
 	Stop    string `json:"stop"`
 	Signal  string `json:"signal,omitempty"`
 	machine.Stats
+	// FaultTrace is the per-fault breakdown (--fault-trace).
+	FaultTrace *machine.FaultTraceSummary `json:"fault_trace,omitempty"`
 }
 
 // writeJSON writes the report to path; "@stderr" means one marked line on
@@ -288,7 +305,19 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "mmvm stats: %s: %s, status %d\n", r.Program, r.Stop, r.Status)
 	fl := s.FaultLatency
 	fmt.Fprintf(w, "  page faults      %d (%d pages mapped with fault-around)\n", s.Faults, s.PagesMapped)
-	fmt.Fprintf(w, "  fault latency    p50 %v  p90 %v  p99 %v  max %v  (host: exit to resume)\n", fl.P50, fl.P90, fl.P99, fl.Max)
+	fmt.Fprintf(w, "  fault latency    p50 %v  p90 %v  p99 %v  max %v  (host: exit to resume; fast path %v)\n", fl.P50, fl.P90, fl.P99, fl.Max, s.FastPath)
+	if t := r.FaultTrace; t != nil {
+		for _, part := range []struct {
+			name string
+			sum  latency.Summary
+		}{
+			{"KVM_RUN", t.Run}, {"decode", t.Decode}, {"HandleUserFault", t.Handle}, {"populate", t.Populate},
+			{"resume", t.Resume}, {"host total", t.Host}, {"fault to fault", t.Cycle},
+		} {
+			l := part.sum
+			fmt.Fprintf(w, "    %-16s n %-7d mean %-9v p50 %-9v p99 %-9v max %v\n", part.name, l.Count, l.Mean, l.P50, l.P99, l.Max)
+		}
+	}
 	fmt.Fprintf(w, "  exits           ")
 	for _, k := range []string{"page_fault", "syscall", "exception", "user_port", "interrupt"} {
 		if n, ok := s.Exits[k]; ok {

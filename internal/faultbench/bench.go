@@ -297,15 +297,6 @@ func (r *Report) bestTouch2M() Touch {
 	return best
 }
 
-// fastPathLabel names a fast path's choices: "stub", "direct+populate+raw".
-func fastPathLabel(fp machine.FastPath) string {
-	name := fastPathName(fp.DirectResume, fp.Populate)
-	if fp.RawRun {
-		name += "+raw"
-	}
-	return name
-}
-
 func div(a, b float64) float64 {
 	if b == 0 {
 		return 0
@@ -324,7 +315,7 @@ func (r *Report) computeRatios() {
 	single, touch := r.Duels[0], r.Duels[1]
 	note := func(d Duel, unit string) string {
 		return fmt.Sprintf("median of %d alternating rounds (range %.2f-%.2f), fast path %s; ours %.0f ns/%s, baseline %.0f ns/%s",
-			d.Rounds, d.Mean.Min, d.Mean.Max, fastPathLabel(d.FastPath), d.OursNs, unit, d.BaselineNs, unit)
+			d.Rounds, d.Mean.Min, d.Mean.Max, d.FastPath.String(), d.OursNs, unit, d.BaselineNs, unit)
 	}
 	v := single.Mean.Median
 	r.Ratios = append(r.Ratios,

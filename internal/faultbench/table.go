@@ -110,7 +110,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		if d.P50 != nil {
 			unit = "fault"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s/%s\t%s\t%.2f\t\n", d.Name, fastPathLabel(d.FastPath), ns(d.OursNs), unit, ns(d.BaselineNs), unit,
+		fmt.Fprintf(tw, "%s\t%s\t%s/%s\t%s/%s\t%s\t%.2f\t\n", d.Name, d.FastPath.String(), ns(d.OursNs), unit, ns(d.BaselineNs), unit,
 			joinRatios(d.Mean.PerRound), d.Mean.Median)
 		if d.P50 != nil {
 			fmt.Fprintf(tw, "%s\t\t\t\t%s\t%.2f\t\n", "  same, p50 latencies", joinRatios(d.P50.PerRound), d.P50.Median)
