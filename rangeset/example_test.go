@@ -34,3 +34,19 @@ func Example() {
 	// {[0x1000, 0x2000) {0}, [0x3000, 0x5000) {8192}}
 	// hole [0x2000, 0x3000)
 }
+
+// Choosing where a new mapping goes, as mm does for mmap: the highest gap
+// below a bound with room for it, found through the gap index in O(log n).
+func ExampleSet_LastGapAtLeast() {
+	s := rangeset.New(rangeset.Ops[arch.Addr, string]{GapIndex: true})
+	s.InsertRange(arch.AddrRange{Start: 0x10000, End: 0x12000}, "a")
+	s.InsertRange(arch.AddrRange{Start: 0x13000, End: 0x20000}, "b")
+	below := arch.AddrRange{Start: 0x1000, End: 0x20000}
+	for _, length := range []uint64{0x1000, 0x2000} {
+		gap := s.LastGapAtLeast(below, length)
+		fmt.Printf("%#x bytes: gap %v, map at %v\n", length, gap.Range(), min(gap.End(), below.End)-arch.Addr(length))
+	}
+	// Output:
+	// 0x1000 bytes: gap [0x12000, 0x13000), map at 0x12000
+	// 0x2000 bytes: gap [0x0, 0x10000), map at 0xe000
+}
