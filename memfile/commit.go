@@ -6,6 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/memmap"
 )
 
@@ -40,6 +41,12 @@ func (f *MemoryFile) Populate(fr memmap.FileRange) error {
 	f.mu.Unlock()
 	// The caller holds references on fr, so it stays allocated without
 	// f.mu; faulting in memory can take long and need not block others.
+	return populateView(view, fd, fr)
+}
+
+// populateView backs view, the host mapping of fr, in bulk: with
+// MADV_POPULATE_WRITE, or with fallocate where the kernel lacks it.
+func populateView(view []byte, fd int, fr memmap.FileRange) error {
 	if !populateUnsupported.Load() {
 		err := retryEINTR(func() error { return populateWrite(view) })
 		if err == nil {
@@ -53,6 +60,53 @@ func (f *MemoryFile) Populate(fr memmap.FileRange) error {
 	err := retryEINTR(func() error { return unix.Fallocate(fd, 0, int64(fr.Start), int64(fr.Length())) })
 	if err != nil {
 		return &Error{Op: "populate", Range: fr, Err: err}
+	}
+	return nil
+}
+
+// PopulateChunks backs with host memory, in one call each, the whole
+// 2 MiB-aligned chunks of the file that fr touches, unless they were backed
+// whole that way and nothing in them was freed or decommitted since. It is
+// Populate for memory handed out in pieces smaller than a chunk (single
+// pages faulted one at a time): the first piece pays for the chunk, in
+// bulk, and the next ones find their memory backed, so the guest's first
+// touches take no host fault. The chunk's free pages are backed too: they
+// read as zeros all the same, and count in Stats.Backed until freed pages
+// around them are punched out. fr must be page-aligned, within the file and
+// allocated; errors are Populate's.
+func (f *MemoryFile) PopulateChunks(fr memmap.FileRange) error {
+	if err := f.checkRange("populate", fr, true); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	err := f.checkAllocatedLocked("populate", fr)
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	// The caller holds references on fr: it stays allocated (and the file
+	// open) while f.mu is released below.
+	for c := fr.Start &^ arch.HugePageMask; c < fr.End; c += arch.HugePageSize {
+		chunk := memmap.FileRange{Start: c, End: min(c+arch.HugePageSize, f.limit)}
+		f.mu.Lock()
+		i := c / arch.HugePageSize
+		if f.wholeChunks[i/64]&(1<<(i%64)) != 0 {
+			f.mu.Unlock()
+			continue
+		}
+		view, fd, releases := f.mapping[chunk.Start:chunk.End:chunk.End], f.fd, f.releases
+		f.mu.Unlock()
+		if err := populateView(view, fd, chunk); err != nil {
+			return err
+		}
+		f.mu.Lock()
+		// If anything was punched out meanwhile, the chunk may have a
+		// hole again: leave its bit clear, so a later call backs it
+		// again (the bit only ever saves a call).
+		if f.releases == releases && !f.closed {
+			f.wholeChunks[i/64] |= 1 << (i % 64)
+		}
+		f.mu.Unlock()
 	}
 	return nil
 }
@@ -89,6 +143,10 @@ var punchHole = func(fd int, off, length int64) error {
 // Preconditions: f.mu is held; f is open; fr is page-aligned and within the
 // file.
 func (f *MemoryFile) releaseLocked(fr memmap.FileRange) {
+	f.releases++
+	for i := fr.Start / arch.HugePageSize; i*arch.HugePageSize < fr.End; i++ {
+		f.wholeChunks[i/64] &^= 1 << (i % 64)
+	}
 	if err := retryEINTR(func() error { return punchHole(f.fd, int64(fr.Start), int64(fr.Length())) }); err != nil {
 		clear(f.mapping[fr.Start:fr.End])
 	}

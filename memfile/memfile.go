@@ -97,6 +97,11 @@ type MemoryFile struct {
 	// allocated segment on each allocation); where an allocation goes does
 	// not depend on them. Freeing pages lowers them. Guarded by mu.
 	freeFloor, chunkFloor uint64
+	// wholeChunks has bit i set when PopulateChunks backed the 2 MiB
+	// chunk i whole and nothing in it was punched out since; releases
+	// counts the punches (see PopulateChunks). Guarded by mu.
+	wholeChunks []uint64
+	releases    uint64
 	// freeCeiling is where the top-down search for kernel memory starts:
 	// every page at or above it is allocated. Freeing pages raises it.
 	// Guarded by mu.
@@ -140,6 +145,7 @@ func New(opts Options) (*MemoryFile, error) {
 		pages:   rangeset.New(rangeset.Ops[uint64, pageInfo]{Merge: mergePageInfo}),
 
 		freeCeiling: opts.Limit,
+		wholeChunks: make([]uint64, (opts.Limit/arch.HugePageSize+64)/64),
 	}
 	return f, nil
 }

@@ -282,7 +282,7 @@ func TestHugeAlignment(t *testing.T) {
 func TestSmallAllocationsKeepChunksWhole(t *testing.T) {
 	f := newFile(t, 4*huge)
 	small := mustAllocate(t, f, pg, AllocOpts{}) // breaks chunk 0: every chunk is whole
-	big := mustAllocate(t, f, huge, AllocOpts{})
+	big := mustAllocate(t, f, 2*huge, AllocOpts{})
 	if big.Start != huge {
 		t.Fatalf("huge allocation at %v", big)
 	}
@@ -542,6 +542,76 @@ func withPopulate(t *testing.T, fn func([]byte) error) {
 	populateWrite = fn
 	populateUnsupported.Store(false)
 	t.Cleanup(func() { populateWrite = saved; populateUnsupported.Store(false) })
+}
+
+// TestPopulateChunks checks that one page's PopulateChunks backs its
+// whole chunk once, that later pages of the chunk cost no call, that a
+// punched-out page makes the chunk be backed again, that pages handed out
+// from a backed chunk read as zeros, and its argument checks.
+func TestPopulateChunks(t *testing.T) {
+	var calls []int
+	withPopulate(t, func(b []byte) error {
+		calls = append(calls, len(b))
+		return unix.Madvise(b, unix.MADV_POPULATE_WRITE)
+	})
+	f := newFile(t, 4*huge)
+	first := mustAllocate(t, f, pg, AllocOpts{})
+	if err := f.PopulateChunks(first); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0] != huge {
+		t.Fatalf("populate calls %v, want one of the whole chunk", calls)
+	}
+	if b := f.Stats().Backed; b < huge {
+		t.Errorf("Backed %#x after backing a chunk", b)
+	}
+	var pages []memmap.FileRange
+	for range 8 {
+		p := mustAllocate(t, f, pg, AllocOpts{})
+		if !isZero(f.Slice(p)) {
+			t.Fatalf("page %v from a backed chunk not zero", p)
+		}
+		if err := f.PopulateChunks(p); err != nil {
+			t.Fatal(err)
+		}
+		copy(f.Slice(p), "data")
+		pages = append(pages, p)
+	}
+	if len(calls) != 1 {
+		t.Errorf("populate calls %v after 8 more pages of the chunk, want still one", calls)
+	}
+	f.DecRef(pages[3])
+	if err := f.PopulateChunks(pages[4]); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 2 {
+		t.Errorf("populate calls %v after a page of the chunk was freed, want a second", calls)
+	}
+	if string(f.Slice(pages[4])[:4]) != "data" {
+		t.Error("backing the chunk again changed a page's contents")
+	}
+	if p := mustAllocate(t, f, pg, AllocOpts{}); !isZero(f.Slice(p)) {
+		t.Errorf("page %v reused from a backed chunk not zero", p)
+	}
+	// A range over two chunks backs both.
+	big := mustAllocate(t, f, 2*huge, AllocOpts{})
+	if err := f.PopulateChunks(fr(big.Start+huge-pg, big.Start+huge+pg)); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 4 {
+		t.Errorf("populate calls %v for a range over two fresh chunks, want two more", calls)
+	}
+	if err := f.PopulateChunks(fr(big.End, big.End+pg)); !errors.Is(err, ErrNotAllocated) {
+		t.Errorf("PopulateChunks of a free page: %v", err)
+	}
+	if err := f.PopulateChunks(fr(0, 1)); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("PopulateChunks of an unaligned range: %v", err)
+	}
+	withPopulate(t, func([]byte) error { return unix.ENOMEM })
+	f.DecRef(pages[0])
+	if err := f.PopulateChunks(pages[1]); !errors.Is(err, unix.ENOMEM) {
+		t.Errorf("PopulateChunks with the host out of memory: %v", err)
+	}
 }
 
 func TestPopulateFallback(t *testing.T) {

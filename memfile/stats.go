@@ -13,8 +13,9 @@ type Stats struct {
 	// populated and not yet freed or decommitted. Reading a page through
 	// the host mapping also backs it (shmem allocates on read faults), so
 	// Go code should not read memory it does not need. It can be below
-	// Allocated (allocated but untouched pages cost nothing) but never
-	// above it for long: freed pages are returned at once.
+	// Allocated (allocated but untouched pages cost nothing), and above it
+	// only by the free pages of chunks that PopulateChunks backed whole:
+	// freed pages are returned at once.
 	Backed uint64
 	// Peak is the largest Allocated ever reached.
 	Peak uint64
