@@ -28,8 +28,10 @@ type FastPath struct {
 	// Populate backs every page a fault maps with host memory in one
 	// MADV_POPULATE_WRITE (memfile.Populate) before the guest resumes,
 	// instead of letting the guest's first touch of each 4 KiB page take a
-	// host fault inside KVM. Only faults that map more than one page (a
-	// fault-around unit above 4 KiB) populate.
+	// host fault inside KVM. With a fault-around unit below 2 MiB the
+	// whole 2 MiB MemoryFile chunk is backed at the first fault into it
+	// (memfile.PopulateChunks), so that single-page faults populate in
+	// bulk too.
 	Populate bool `json:"populate"`
 	// RawRun enters KVM_RUN with RawSyscall (kvm.VCPU.SetRawRun).
 	RawRun bool `json:"raw_run"`
@@ -162,20 +164,25 @@ func (m *Machine) faultAroundUnit() uint64 {
 // populateAround backs with host memory what the fault at addr mapped
 // within its fault-around unit: it walks the unit's leaves (one lookup per
 // 2 MiB leaf, one per 4 KiB leaf otherwise), joins physically contiguous
-// runs and populates each run in one call. A failure is ignored: populating
-// only saves the guest's own host faults, which then happen as without it
-// and fail (if the host is out of memory) the way they would have.
+// runs and populates each run in one call. A unit smaller than 2 MiB backs
+// the whole MemoryFile chunks its runs lie in instead, once per chunk
+// (memfile.PopulateChunks): the next faults into the chunk then find their
+// memory backed, and a single-page fault costs no host fault in the guest
+// nor a call of its own. A failure is ignored: populating only saves the
+// guest's own host faults, which then happen as without it and fail (if
+// the host is out of memory) the way they would have.
 func (m *Machine) populateAround(addr arch.Addr) {
 	unit := m.faultAroundUnit()
-	if unit <= arch.PageSize {
-		return
+	populate := m.mf.Populate
+	if unit < arch.HugePageSize {
+		populate = m.mf.PopulateChunks
 	}
 	va := addr.AlignDown(unit)
 	end := va + arch.Addr(unit)
 	var run memmap.FileRange
 	flush := func() {
 		if run.Length() > 0 {
-			_ = m.mf.Populate(run)
+			_ = populate(run)
 		}
 		run = memmap.FileRange{}
 	}

@@ -155,7 +155,7 @@ func Run(cfg Config) (*Report, error) {
 		what string
 		do   func() error
 	}
-	var single [4]FaultRun
+	var single [5]FaultRun
 	var seq [6]Touch
 	var duels [2]Duel
 	rounds := cfg.rounds()
@@ -171,14 +171,15 @@ func Run(cfg Config) (*Report, error) {
 		{"floor: machine syscall, direct resume", func() (err error) { r.Floor.MachineSyscallDirect, err = MachineSyscalls(n, directPath); return }},
 		{"minimal fault path via stub (bare guest)", func() (err error) { r.Minimal.Stub, err = MinimalFaultPath(n, false); return }},
 		{"minimal fault path, direct resume (bare guest)", func() (err error) { r.Minimal.Direct, err = MinimalFaultPath(n, true); return }},
-		{"single faults via stub", func() (err error) { single[0], err = SingleFaults("stub", n, plainPath); return }},
-		{"single faults, direct resume", func() (err error) { single[1], err = SingleFaults("direct", n, directPath); return }},
-		{"single faults via stub, raw KVM_RUN", func() (err error) {
-			single[2], err = SingleFaults("stub+raw", n, machine.FastPath{RawRun: true})
+		{"single faults via stub", func() (err error) { single[0], err = singleFaults(n, populatePath); return }},
+		{"single faults, direct resume", func() (err error) { single[1], err = singleFaults(n, fullPath); return }},
+		{"single faults via stub, raw KVM_RUN", func() (err error) { single[2], err = singleFaults(n, rawPath); return }},
+		{"single faults, direct resume, raw KVM_RUN", func() (err error) {
+			single[3], err = singleFaults(n, machine.FastPath{DirectResume: true, Populate: true, RawRun: true})
 			return
 		}},
-		{"single faults, direct resume, raw KVM_RUN", func() (err error) {
-			single[3], err = SingleFaults("direct+raw", n, machine.FastPath{DirectResume: true, RawRun: true})
+		{"single faults via stub, raw KVM_RUN, no populate", func() (err error) {
+			single[4], err = singleFaults(n, machine.FastPath{RawRun: true})
 			return
 		}},
 		{"sequential touch, fault-around 4K", func() (err error) {
@@ -258,6 +259,11 @@ func Run(cfg Config) (*Report, error) {
 	return r, nil
 }
 
+// singleFaults is SingleFaults named after its fast path.
+func singleFaults(n int, fp machine.FastPath) (FaultRun, error) {
+	return SingleFaults(fp.String(), n, fp)
+}
+
 func kernelRelease() string {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
@@ -327,6 +333,8 @@ func (r *Report) computeRatios() {
 		Ratio{Name: "single fault / raw user exit", Value: div(best.NsPerFault, r.Floor.UserExit.NsPerOp)},
 		Ratio{Name: "minimal fault path / raw user exit", Value: div(minimal, r.Floor.UserExit.NsPerOp), Note: "device: 1.5-1.8"},
 		Ratio{Name: "single fault, direct resume / via stub", Value: div(direct.NsPerFault, stub.NsPerFault), Note: "below 1: direct resume wins here"},
+		Ratio{Name: "single fault, populated chunks / no populate (raw KVM_RUN)", Value: div(r.Single[2].NsPerFault, r.Single[4].NsPerFault),
+			Note: "below 1: backing 2 MiB chunks in bulk wins"},
 		Ratio{Name: "minimal fault path, direct / stub", Value: div(r.Minimal.Direct.NsPerOp, r.Minimal.Stub.NsPerOp)},
 		Ratio{Name: "ring-0 exit, direct / stub", Value: div(r.Floor.Ring0ExitDirect.NsPerOp, r.Floor.Ring0ExitStub.NsPerOp)},
 	)
