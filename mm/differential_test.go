@@ -2,6 +2,7 @@ package mm_test
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"slices"
@@ -25,6 +26,10 @@ import (
 // differentialOps is how many operations TestDifferential runs.
 const differentialOps = 20000
 
+// differentialSeed picks TestDifferential's operations: go test -run
+// '^TestDifferential$' ./mm/ -args -differential.seed=N tries others.
+var differentialSeed = flag.Uint64("differential.seed", 1, "seed of TestDifferential's operations")
+
 // mmSystem drives a MemoryManager through mmdiff.System: a FakeAddressSpace
 // and a real MemoryFile behind it, the window's edges guarded by PROT_NONE
 // shared mappings as on the host, and CheckInvariants after every
@@ -40,13 +45,17 @@ type mmSystem struct {
 const guard = arch.PageSize
 
 // hostLimits returns the limits a MemoryManager needs to agree with this
-// process on the host: its RLIMIT_MEMLOCK, and CAP_IPC_LOCK when the test
-// runs as root (which lifts that limit on the host).
+// process on the host: its RLIMIT_MEMLOCK and RLIMIT_STACK (how far a copy
+// grows a grows-down mapping), and CAP_IPC_LOCK when the test runs as root
+// (which lifts the first on the host).
 func hostLimits() mm.Limits {
 	l := mm.DefaultLimits()
 	var r unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_MEMLOCK, &r) == nil {
 		l.MemLock = r.Cur
+	}
+	if unix.Getrlimit(unix.RLIMIT_STACK, &r) == nil {
+		l.Stack = r.Cur
 	}
 	l.CapIPCLock = hasCapIPCLock()
 	return l
@@ -181,6 +190,11 @@ func (s *mmSystem) CopyIn(addr uint64, dst []byte) (int, unix.Errno) {
 	return n, s.errno(err)
 }
 
+func (s *mmSystem) ZeroOut(addr, n uint64) (int, unix.Errno) {
+	done, err := s.mm.ZeroOut(arch.Addr(addr), n, mm.IOOpts{})
+	return int(done), s.errno(err)
+}
+
 // Layout is called once after every operation. It builds the layout from
 // mm's vmas and, every sixteenth call, checks mm's invariants (including that
 // the fake AddressSpace maps nothing outside a pma or beyond its
@@ -244,7 +258,7 @@ func TestDifferential(t *testing.T) {
 		ops = 2000
 	}
 	h := newHost(t)
-	cfg := differentialConfig(1, ops)
+	cfg := differentialConfig(*differentialSeed, ops)
 	cfg.ShrinkTime = 3 * time.Minute
 	start := time.Now()
 	res, err := mmdiff.Run(h, cfg)
@@ -255,7 +269,7 @@ func TestDifferential(t *testing.T) {
 	if res.Divergence != nil {
 		divergences = 1
 	}
-	t.Logf("differential: %d operations against the host kernel, %d divergences (%v)", res.Ops, divergences, time.Since(start).Round(time.Millisecond))
+	t.Logf("differential: %d operations against the host kernel (seed %d), %d divergences (%v)", res.Ops, *differentialSeed, divergences, time.Since(start).Round(time.Millisecond))
 	if res.Divergence != nil {
 		t.Errorf("%s", res.Report())
 	}

@@ -52,7 +52,7 @@ var Differences = []Difference{
 	},
 	{
 		What:     "calls not generated",
-		Why:      "brk (the host's heap starts after the test binary), mlockall/munlockall (would lock the whole test process), MAP_32BIT and hints below the window (placed outside it), file mappings, MAP_HUGETLB, MAP_DROPPABLE, MADV_HWPOISON/SOFT_OFFLINE (damage the host), MADV_MERGEABLE (depends on CONFIG_KSM), MADV_GUARD_*, MADV_COLLAPSE, fork, stack growth (the host never touches an unmapped page)",
+		Why:      "brk (the host's heap starts after the test binary), mlockall/munlockall (would lock the whole test process), MAP_32BIT and hints below the window (placed outside it), file mappings, MAP_HUGETLB, MAP_DROPPABLE, MADV_HWPOISON/SOFT_OFFLINE (damage the host), MADV_MERGEABLE (depends on CONFIG_KSM), MADV_GUARD_*, MADV_COLLAPSE, fork, user page faults (stacks grow only through reads and writes, below)",
 		Compared: "nothing; mm's unit tests cover them",
 	},
 	{
@@ -61,9 +61,9 @@ var Differences = []Difference{
 		Compared: "only hostile ranges Linux rejects before looking at a vma: ends past 2^64, starts at or above TASK_SIZE, or (not for MAP_FIXED) below 64 KiB",
 	},
 	{
-		What:     "reads and writes",
-		Why:      "the host copies with plain loads and stores, the system with CopyIn/CopyOut",
-		Compared: "bytes copied and EFAULT: a copy stops at the first page the layout forbids or that faults (SIGBUS past the end of a shared object grown by mremap); a page with any of r, w, x is readable (x86-64 without protection keys)",
+		What:     "reads, writes and clears",
+		Why:      "the host copies with its kernel's copies to and from user memory (pread and pwrite between a memfd and the window; pread of the memfd's hole for a clear), the system with CopyIn/CopyOut/ZeroOut; a short count is reported as EFAULT with the count, nothing copied as EFAULT alone",
+		Compared: "bytes copied and EFAULT, the bytes, and the layout after a copy that reached outside the host's mappings: the kernel decides where a copy stops (a page it may not access, or SIGBUS past the end of a shared object grown by mremap) and grows a grows-down vma whose hole the copy reaches, within RLIMIT_STACK (the system gets the host's) and the default stack guard gap. Contents are compared with plain loads of the pages the host's layout says are readable (any of r, w, x: x86-64 without protection keys), which never change the layout",
 	},
 	{
 		What:     "the window's edges",

@@ -9,8 +9,12 @@
 // printed as Go source that can be pasted into a regression test.
 //
 // The host side (Host) never touches memory outside its window: every
-// operation is checked by Safe before it reaches the kernel, and reads and
-// writes go only to pages the host's /proc/self/maps says allow them.
+// operation is checked by Safe before it reaches the kernel. Read and
+// Write ops are the kernel's own copies to and from user memory (pread and
+// pwrite between a memfd and the window), so the host kernel decides where
+// they stop and whether they grow a stack, and a fault is an errno, never
+// a crash; the harness's own comparisons of contents read only pages the
+// host's /proc/self/maps says are readable.
 // Where Linux's outcome is legitimately not reproducible by a confined
 // memory manager, the comparison is relaxed explicitly; Differences lists
 // each relaxation and why.

@@ -137,9 +137,12 @@ func (g *Gen) next(ms []Mapping, locked uint64) Op {
 	case k < 79:
 		a := g.addr(ms)
 		return MinCore(a, g.length(ms, a))
-	case k < 93:
+	case k < 90:
 		a, l := g.access(ms)
 		return Write(a, l, uint64(g.n(1<<20)))
+	case k < 93:
+		a, l := g.access(ms)
+		return Zero(a, l)
 	default:
 		a, l := g.access(ms)
 		return Read(a, l)
@@ -361,7 +364,11 @@ func (g *Gen) mremap(ms []Mapping, locked uint64, full bool) Op {
 			na = Base + Size - pageAlign(nl)
 		}
 	} else if g.pct(10) {
-		na = g.addr(ms)
+		// A hint, as for mmap: a low one would be honoured outside the
+		// window.
+		if na = g.addr(ms); na < lowLimit {
+			na = 0
+		}
 	}
 	return MRemap(a, l, nl, flags, na)
 }

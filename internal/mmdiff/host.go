@@ -36,6 +36,9 @@ const (
 	guardSize = pageSize
 
 	madvSoftOffline = 101
+
+	// maxAccess bounds the length of a Read, Write or Zero.
+	maxAccess = 16 << 20
 )
 
 // ErrUnsafe is returned for an operation that could reach memory outside
@@ -50,8 +53,14 @@ type Host struct {
 	mapsFD   int
 	statusFD int
 	smapsFD  int // opened on first use
-	buf      []byte
-	closed   bool
+	// ioFD is a memfd that Read, Write and Zero ops copy through
+	// (pwrite from the window, pread into it), so that the host kernel's
+	// own copies to and from user memory decide their outcome. Its first
+	// maxAccess bytes hold data; the next maxAccess are a hole that Zero
+	// reads.
+	ioFD   int
+	buf    []byte
+	closed bool
 }
 
 var _ System = (*Host)(nil)
@@ -62,7 +71,7 @@ func NewHost() (*Host, error) {
 	if !hostInUse.TryLock() {
 		return nil, errors.New("mmdiff: another Host holds the window")
 	}
-	h := &Host{mapsFD: -1, statusFD: -1, smapsFD: -1, buf: make([]byte, 64<<10)}
+	h := &Host{mapsFD: -1, statusFD: -1, smapsFD: -1, ioFD: -1, buf: make([]byte, 64<<10)}
 	if err := h.open(); err != nil {
 		h.closeFDs()
 		hostInUse.Unlock()
@@ -78,6 +87,12 @@ func (h *Host) open() error {
 	}
 	if h.statusFD, err = unix.Open("/proc/self/status", unix.O_RDONLY|unix.O_CLOEXEC, 0); err != nil {
 		return fmt.Errorf("mmdiff: open /proc/self/status: %w", err)
+	}
+	if h.ioFD, err = unix.MemfdCreate("mmdiff-io", unix.MFD_CLOEXEC); err != nil {
+		return fmt.Errorf("mmdiff: memfd for reads and writes: %w", err)
+	}
+	if err := unix.Ftruncate(h.ioFD, 2*maxAccess); err != nil {
+		return fmt.Errorf("mmdiff: size the memfd: %w", err)
 	}
 	text, err := h.readProc(h.mapsFD)
 	if err != nil {
@@ -133,7 +148,7 @@ func (h *Host) Close() error {
 }
 
 func (h *Host) closeFDs() {
-	for _, fd := range []*int{&h.mapsFD, &h.statusFD, &h.smapsFD} {
+	for _, fd := range []*int{&h.mapsFD, &h.statusFD, &h.smapsFD, &h.ioFD} {
 		if *fd >= 0 {
 			unix.Close(*fd)
 			*fd = -1
@@ -371,32 +386,111 @@ func (h *Host) Remap(from, length, to uint64, prot, flags, fd int, off uint64) e
 	return nil
 }
 
-// CopyOut writes src at addr, page by page, while the host's layout says
-// the page is writable.
+// CopyOut writes src at addr with the host kernel's copy to user memory:
+// pread(2) from a memfd holding src into the window. The kernel faults as
+// the program would (a hole within reach of a grows-down vma grows it) and
+// stops at the first page it cannot write. It returns the bytes written,
+// with EFAULT if that is short, as System says.
 func (h *Host) CopyOut(addr uint64, src []byte) (int, unix.Errno) {
-	return h.copy(addr, src, true)
-}
-
-// CopyIn reads into dst from addr, page by page, while the host's layout
-// says the page is readable (on x86-64 any of r, w, x makes it so) and
-// reading it does not fault.
-func (h *Host) CopyIn(addr uint64, dst []byte) (int, unix.Errno) {
-	return h.copy(addr, dst, false)
-}
-
-func (h *Host) copy(addr uint64, b []byte, write bool) (int, unix.Errno) {
-	if !inWindow(addr, uint64(len(b))) {
+	if len(src) == 0 {
+		return 0, 0
+	}
+	if !inWindow(addr, uint64(len(src))) || len(src) > maxAccess {
 		return 0, unix.EFAULT
 	}
-	ms, err := h.Layout()
-	if err != nil {
-		panic(err)
+	if e := h.ioAll(unix.SYS_PWRITE64, src); e != 0 {
+		panic(fmt.Sprintf("mmdiff: fill the memfd: %v", e))
 	}
-	return h.copyWith(ms, addr, b, write)
+	return h.kernelCopy(unix.SYS_PREAD64, 0, addr, len(src))
 }
 
-// copyWith is copy with the host's current layout already read.
-func (h *Host) copyWith(ms []Mapping, addr uint64, b []byte, write bool) (int, unix.Errno) {
+// CopyIn reads into dst from addr with the host kernel's copy from user
+// memory: pwrite(2) from the window into a memfd, then the bytes the
+// kernel copied from the memfd into dst.
+func (h *Host) CopyIn(addr uint64, dst []byte) (int, unix.Errno) {
+	if len(dst) == 0 {
+		return 0, 0
+	}
+	if !inWindow(addr, uint64(len(dst))) || len(dst) > maxAccess {
+		return 0, unix.EFAULT
+	}
+	n, e := h.kernelCopy(unix.SYS_PWRITE64, 0, addr, len(dst))
+	if e2 := h.ioAll(unix.SYS_PREAD64, dst[:n]); e2 != 0 {
+		panic(fmt.Sprintf("mmdiff: read the memfd back: %v", e2))
+	}
+	return n, e
+}
+
+// ZeroOut clears n bytes at addr with the host kernel's copy of zeros to
+// user memory: pread(2) of the memfd's hole into the window (not a read of
+// /dev/zero, which stops early when a signal, such as the Go runtime's
+// preemption, is pending). It returns what CopyOut does.
+func (h *Host) ZeroOut(addr, n uint64) (int, unix.Errno) {
+	if n == 0 {
+		return 0, 0
+	}
+	if !inWindow(addr, n) || n > maxAccess {
+		return 0, unix.EFAULT
+	}
+	return h.kernelCopy(unix.SYS_PREAD64, maxAccess, addr, int(n))
+}
+
+// kernelCopy makes the system call nr (pread64 or pwrite64) on the memfd
+// at offset off with n bytes of the window at addr as its buffer, and
+// returns what System's CopyIn and CopyOut return: the bytes the kernel
+// copied, with EFAULT if that is short (a short count: it stopped at a
+// fault after copying something; EFAULT: it copied nothing). Neither call
+// stops early for a signal that is not fatal.
+func (h *Host) kernelCopy(nr uintptr, off int64, addr uint64, n int) (int, unix.Errno) {
+	for {
+		r, _, e := unix.Syscall6(nr, uintptr(h.ioFD), uintptr(addr), uintptr(n), uintptr(off), 0, 0)
+		switch {
+		case e == unix.EINTR:
+			continue
+		case e == unix.EFAULT:
+			return 0, unix.EFAULT
+		case e != 0:
+			panic(fmt.Sprintf("mmdiff: copy with system call %d at %#x: %v", nr, addr, e))
+		case int(r) < n:
+			return int(r), unix.EFAULT
+		}
+		return n, 0
+	}
+}
+
+// ioAll reads (pread64) or writes (pwrite64) all of b at offset 0 of the
+// memfd: b is Go memory, so only a harness bug can make that fail.
+func (h *Host) ioAll(nr uintptr, b []byte) unix.Errno {
+	for done := 0; done < len(b); {
+		var n int
+		var err error
+		if nr == unix.SYS_PWRITE64 {
+			n, err = unix.Pwrite(h.ioFD, b[done:], int64(done))
+		} else {
+			n, err = unix.Pread(h.ioFD, b[done:], int64(done))
+		}
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			var e unix.Errno
+			if !errors.As(err, &e) {
+				e = unix.EIO
+			}
+			return e
+		case n == 0:
+			return unix.EIO
+		}
+		done += n
+	}
+	return 0
+}
+
+// peek reads into b from the window at addr with plain loads, page by
+// page, while the layout ms (the host's current one) says the page is
+// readable (on x86-64 any of r, w, x makes it so): for comparing contents,
+// which must not change the layout. Read ops use CopyIn instead.
+func (h *Host) peek(ms []Mapping, addr uint64, b []byte) (int, unix.Errno) {
 	if !inWindow(addr, uint64(len(b))) {
 		return 0, unix.EFAULT
 	}
@@ -404,14 +498,14 @@ func (h *Host) copyWith(ms []Mapping, addr uint64, b []byte, write bool) (int, u
 	for done < len(b) {
 		a := addr + uint64(done)
 		m, ok := find(ms, a)
-		if !ok || (write && !m.Perms.Write) || (!write && !m.Perms.Effective().Read) {
+		if !ok || !m.Perms.Effective().Read {
 			return done, unix.EFAULT
 		}
 		// Page by page: a page the layout allows can still fault (SIGBUS
 		// past the end of a shared object that mremap grew), and then
 		// the copy stops at that page, as the kernel's does.
 		n := int(min(uint64(len(b)-done), pageSize-a%pageSize))
-		if err := hostAccess(a, b[done:done+n], write); err != nil {
+		if err := hostAccess(a, b[done:done+n], false); err != nil {
 			return done, unix.EFAULT
 		}
 		done += n
@@ -476,8 +570,8 @@ func Safe(op Op) error {
 		if op.Flags&unix.MREMAP_FIXED != 0 && !safeRange(op.NewAddr, op.NewLen, false) {
 			return ErrUnsafe
 		}
-	case KindWrite, KindRead:
-		if !inWindow(op.Addr, op.Len) || op.Len > 16<<20 {
+	case KindWrite, KindRead, KindZero:
+		if !inWindow(op.Addr, op.Len) || op.Len > maxAccess {
 			return ErrUnsafe
 		}
 	case KindMadvise:

@@ -174,3 +174,16 @@ func isFree(ms []Mapping, a, n uint64) bool {
 	}
 	return true
 }
+
+// covered reports whether every page of [a, a+n) lies in a mapping of ms.
+func covered(ms []Mapping, a, n uint64) bool {
+	end := a + n
+	for a < end {
+		m, ok := find(ms, a)
+		if !ok {
+			return false
+		}
+		a = m.End
+	}
+	return true
+}

@@ -198,6 +198,60 @@ func TestHostLayoutAndContents(t *testing.T) {
 	}
 }
 
+// Reads and writes are the kernel's copies: one into the hole below a
+// MAP_GROWSDOWN mapping grows it, one beyond the stack guard gap of a
+// mapping below does not, and a copy stopping part way reports the bytes
+// copied with EFAULT.
+func TestHostCopiesGrowStacks(t *testing.T) {
+	h := newTestHost(t)
+	rw := unix.PROT_READ | unix.PROT_WRITE
+	s := Base + 0x800000
+	if _, e := h.MMap(s, 2*pageSize, rw, anon|unix.MAP_FIXED|unix.MAP_GROWSDOWN, -1, 0); e != 0 {
+		t.Fatal(e)
+	}
+	data := Pattern(5, 3*pageSize)
+	a := s - 2*pageSize + 100
+	if n, e := h.CopyOut(a, data); n != len(data) || e != 0 {
+		t.Fatalf("CopyOut below the grows-down mapping = %d, %v", n, e)
+	}
+	got := make([]byte, len(data))
+	if n, e := h.CopyIn(a, got); n != len(data) || e != 0 || string(got) != string(data) {
+		t.Errorf("CopyIn of what was written = %d, %v, equal %v", n, e, string(got) == string(data))
+	}
+	if ms, want := layoutOf(t, h), (Mapping{Start: s - 2*pageSize, End: s + 2*pageSize, Perms: arch.ReadWrite}); len(ms) != 1 || Coalesce(ms, false)[0] != want {
+		t.Errorf("after the copy below it:\n%swant\n\t%s", FormatLayout(ms), want)
+	}
+	// A mapping a page below that, within the guard gap: the hole below it
+	// is no stack's to grow into, and a read from the mapping into the
+	// hole stops at the hole.
+	low := s - 4*pageSize
+	if _, e := h.MMap(low, pageSize, rw, anon|unix.MAP_FIXED, -1, 0); e != 0 {
+		t.Fatal(e)
+	}
+	if n, e := h.CopyIn(low+pageSize-10, got); n != 10 || e != unix.EFAULT {
+		t.Errorf("CopyIn from a mapping into the guard gap = %d, %v; want 10, EFAULT", n, e)
+	}
+	if n, e := h.CopyIn(low+pageSize, got); n != 0 || e != unix.EFAULT {
+		t.Errorf("CopyIn in the guard gap = %d, %v; want 0, EFAULT", n, e)
+	}
+	ms := layoutOf(t, h)
+	if len(ms) != 2 {
+		t.Errorf("the guard gap was grown into:\n%s", FormatLayout(ms))
+	}
+	if !covered(ms, s-2*pageSize, 4*pageSize) || covered(ms, low, 2*pageSize) {
+		t.Error("covered disagrees with the layout")
+	}
+}
+
+func layoutOf(t *testing.T, h *Host) []Mapping {
+	t.Helper()
+	ms, err := h.Layout()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
 func TestHostRelocateAndLock(t *testing.T) {
 	h := newTestHost(t)
 	r, e := h.MMap(0, 3*pageSize, unix.PROT_READ|unix.PROT_WRITE, anon, -1, 0)

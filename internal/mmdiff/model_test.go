@@ -38,7 +38,7 @@ func modelAccepts(op Op) bool {
 		return plain && okProt
 	case KindMadvise:
 		return plain && op.Flags == unix.MADV_DONTNEED
-	case KindWrite, KindRead:
+	case KindWrite, KindRead, KindZero:
 		return true
 	}
 	return false
@@ -122,6 +122,9 @@ func copyPage(page, b []byte, write bool) int {
 
 func (m *model) CopyOut(addr uint64, src []byte) (int, unix.Errno) { return m.copy(addr, src, true) }
 func (m *model) CopyIn(addr uint64, dst []byte) (int, unix.Errno)  { return m.copy(addr, dst, false) }
+func (m *model) ZeroOut(addr, n uint64) (int, unix.Errno) {
+	return m.copy(addr, make([]byte, n), true)
+}
 
 func (m *model) Layout() ([]Mapping, error) {
 	addrs := make([]uint64, 0, len(m.pages))

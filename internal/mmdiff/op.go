@@ -23,10 +23,11 @@ const (
 	KindMinCore
 	KindWrite
 	KindRead
+	KindZero
 	numKinds
 )
 
-var kindNames = [...]string{"MMap", "MUnmap", "MRemap", "MProtect", "Madvise", "MLock", "MUnlock", "MSync", "MinCore", "Write", "Read"}
+var kindNames = [...]string{"MMap", "MUnmap", "MRemap", "MProtect", "Madvise", "MLock", "MUnlock", "MSync", "MinCore", "Write", "Read", "Zero"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -41,7 +42,7 @@ func (k Kind) String() string {
 type Op struct {
 	Kind Kind
 	// Addr and Len are the first two arguments of every call (for MRemap,
-	// old_address and old_size; for Write and Read, the guest range).
+	// old_address and old_size; for Write, Read and Zero, the guest range).
 	Addr, Len uint64
 	// NewLen and NewAddr are mremap's new_size and new_address.
 	NewLen, NewAddr uint64
@@ -96,15 +97,23 @@ func MSync(addr, length uint64, flags int) Op {
 // MinCore is mincore(addr, length, vec) with vec in the tester's memory.
 func MinCore(addr, length uint64) Op { return Op{Kind: KindMinCore, Addr: addr, Len: length} }
 
-// Write stores length bytes of the pattern chosen by seed at addr, as a
-// program would (a system call's copy to user memory: it stops at the first
-// page that does not allow writing).
+// Write stores length bytes of the pattern chosen by seed at addr as a
+// system call's copy to user memory does (read(2) into a buffer): it grows
+// a grows-down vma whose hole it reaches and stops at the first page that
+// does not allow writing.
 func Write(addr, length, seed uint64) Op {
 	return Op{Kind: KindWrite, Addr: addr, Len: length, Seed: seed}
 }
 
-// Read loads length bytes at addr and compares them.
+// Read loads length bytes at addr as a system call's copy from user memory
+// does (write(2) from a buffer) and compares them.
 func Read(addr, length uint64) Op { return Op{Kind: KindRead, Addr: addr, Len: length} }
+
+// Zero clears length bytes at addr as the kernel's copies of zeros to user
+// memory do (read(2) of a file's hole into a buffer): like Write, it grows
+// a grows-down vma whose hole it reaches and stops at the first page it
+// cannot write.
+func Zero(addr, length uint64) Op { return Op{Kind: KindZero, Addr: addr, Len: length} }
 
 // Pattern returns the length bytes a Write with seed stores: never all
 // zero, so that a written page is told apart from a fresh one.
@@ -147,6 +156,8 @@ func (op Op) String() string {
 		return fmt.Sprintf("mmdiff.Write(%s, %s, %d)", a, l, op.Seed)
 	case KindRead:
 		return fmt.Sprintf("mmdiff.Read(%s, %s)", a, l)
+	case KindZero:
+		return fmt.Sprintf("mmdiff.Zero(%s, %s)", a, l)
 	}
 	return fmt.Sprintf("mmdiff.Op{Kind: %d}", op.Kind)
 }

@@ -166,6 +166,12 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 		if hn != sn || he != se {
 			return div("write: host wrote %d (%s), system %d (%s)", hn, errName(he), sn, errName(se)), nil
 		}
+	case KindZero:
+		hn, he := r.Host.ZeroOut(op.Addr, op.Len)
+		sn, se := r.Sys.ZeroOut(op.Addr, op.Len)
+		if hn != sn || he != se {
+			return div("zero: host cleared %d (%s), system %d (%s)", hn, errName(he), sn, errName(se)), nil
+		}
 	case KindRead:
 		hb, sb := make([]byte, op.Len), make([]byte, op.Len)
 		hn, he := r.Host.CopyIn(op.Addr, hb)
@@ -182,12 +188,15 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 	if r.fast {
 		return nil, nil
 	}
-	// Reads, writes, mincore and msync never change Linux's layout, so the
-	// layouts are compared after the next call that may; a system that
-	// changed its layout here is caught then, and shrinking keeps this
-	// call in the reproducer.
-	switch op.Kind {
-	case KindWrite, KindRead, KindMinCore, KindMSync:
+	// Mincore and msync never change Linux's layout, nor does a read,
+	// write or clear within the host's mappings, so the layouts are
+	// compared after the next call that may; a system that changed its
+	// layout here is caught then, and shrinking keeps this call in the
+	// reproducer. A copy that reached outside them may have grown a
+	// grows-down vma, as the fault of a copy to or from user memory does.
+	switch {
+	case op.Kind == KindMinCore || op.Kind == KindMSync:
+	case (op.Kind == KindWrite || op.Kind == KindRead || op.Kind == KindZero) && covered(pre, op.Addr, op.Len):
 	default:
 		if d, err := r.compareLayout(i, op); d != nil || err != nil {
 			return d, err
@@ -299,7 +308,7 @@ func (r *Runner) mincore(div func(string, ...any) *Divergence, op Op) *Divergenc
 			return div("mincore: page %d has byte %#x on the system", j, sv[j])
 		}
 		a := op.Addr + uint64(j)*pageSize
-		if k, _ := r.Host.copyWith(r.layout, a, page, false); k == pageSize && !allZero(page) && sv[j]&1 == 0 {
+		if k, _ := r.Host.peek(r.layout, a, page); k == pageSize && !allZero(page) && sv[j]&1 == 0 {
 			return div("mincore: page %#x holds data but the system says it is not resident", a)
 		}
 	}
@@ -441,7 +450,7 @@ func (r *Runner) pagesToCompare(touched [][2]uint64, random int, all bool) []uin
 func (r *Runner) compareContents(div func(string, ...any) *Divergence, pages []uint64) *Divergence {
 	hb, sb := make([]byte, pageSize), make([]byte, pageSize)
 	for _, a := range pages {
-		hn, he := r.Host.copyWith(r.layout, a, hb, false)
+		hn, he := r.Host.peek(r.layout, a, hb)
 		sn, se := r.Sys.CopyIn(a, sb)
 		if hn != sn || he != se {
 			return div("contents: reading page %#x: host read %d bytes (%s), the system %d (%s)", a, hn, errName(he), sn, errName(se))

@@ -20,11 +20,14 @@ type System interface {
 	// is at least VecLen(addr, length) long.
 	MinCore(addr, length uint64, vec []byte) unix.Errno
 	// CopyOut writes src at addr as the kernel's copy to user memory does:
-	// it stops at the first page the program could not write and returns
-	// how many bytes it wrote, with EFAULT if that is short.
+	// it faults as the program would (growing a grows-down vma whose hole
+	// it reaches), stops at the first page the program could not write
+	// and returns how many bytes it wrote, with EFAULT if that is short.
 	CopyOut(addr uint64, src []byte) (int, unix.Errno)
 	// CopyIn reads into dst likewise.
 	CopyIn(addr uint64, dst []byte) (int, unix.Errno)
+	// ZeroOut writes n zero bytes at addr likewise.
+	ZeroOut(addr, n uint64) (int, unix.Errno)
 	// Layout returns the mappings within [Base, Base+Size), in address
 	// order, as /proc/pid/maps shows them.
 	Layout() ([]Mapping, error)
