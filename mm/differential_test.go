@@ -394,6 +394,84 @@ var differentialRegressions = []struct {
 			mmdiff.MRemap(mmdiff.Base+0xf0ce000, 0x21000, 0x21000, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED|unix.MREMAP_DONTUNMAP, mmdiff.Base+0xffd3000),
 		},
 	},
+	{
+		// A copy to user memory (read(2) into a buffer) in the hole below
+		// a MAP_GROWSDOWN mapping faults through the page-fault path and
+		// grows it, as a user fault would; mm's CopyOut said EFAULT.
+		name: "CopyOutGrowsStack",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xfff0000, 0x10000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xffac83c, 0x16fa, 1),
+		},
+	},
+	{
+		// A copy from user memory (write(2) from a buffer) grows it too,
+		// and reads zeros there.
+		name: "CopyInGrowsStack",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xfff0000, 0x10000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xfff0000, 0x100, 2),
+			mmdiff.Read(mmdiff.Base+0xffeff80, 0x1000),
+		},
+	},
+	{
+		// The hole below a grows-down mapping that lies within the stack
+		// guard gap of an accessible mapping below is not the stack's to
+		// grow into: a read there is EFAULT and nothing grows.
+		name: "CopyInGuardGapFaults",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x1000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.MMap(mmdiff.Base+0xf080000, 0x10000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Read(mmdiff.Base+0xf07f800, 0x1000),
+			mmdiff.Write(mmdiff.Base+0xf07f800, 0x1000, 3),
+		},
+	},
+	{
+		// Growing beyond RLIMIT_STACK fails, so the copy does.
+		name: "CopyBeyondStackLimitFaults",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xff00000, 0x100000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Read(mmdiff.Base+0xf7ff800, 0x100),
+			mmdiff.Write(mmdiff.Base+0xf800000, 0x100, 4),
+		},
+	},
+	{
+		// A copy from a mapping into the hole above it, below a
+		// grows-down mapping within the guard gap: it stops at the hole
+		// with a short count.
+		name: "CopyFromMappingIntoGuardGapStops",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x2000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.MMap(mmdiff.Base+0xf003000, 0x1000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xf001f00, 0x200, 5),
+			mmdiff.Read(mmdiff.Base+0xf001f00, 0x2000),
+		},
+	},
+	{
+		// A copy from a grows-down mapping across the hole into another
+		// one above: no guard gap is kept from a stack, so the upper one
+		// grows and the copy completes.
+		name: "CopyAcrossHoleBetweenStacksGrows",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x2000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.MMap(mmdiff.Base+0xf004000, 0x2000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xf001800, 0x3000, 6),
+			mmdiff.MProtect(mmdiff.Base+0xf000000, 0x6000, unix.PROT_READ),
+		},
+	},
+	{
+		// Clearing user memory (as read(2) of a file's hole does) grows
+		// a stack the same way, and stops at the guard gap.
+		name: "ZeroOutGrowsStack",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xfe00000, 0x4000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS|unix.MAP_GROWSDOWN, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xfe00000, 0x2000, 7),
+			mmdiff.Zero(mmdiff.Base+0xfdfd800, 0x3000),
+			mmdiff.MMap(mmdiff.Base+0xfd00000, 0x1000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xfd00000, 0x1000, 8),
+			mmdiff.Zero(mmdiff.Base+0xfd00800, 0x1000),
+		},
+	},
 }
 
 func TestDifferentialRegressions(t *testing.T) {

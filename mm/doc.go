@@ -21,5 +21,8 @@
 //	    MemoryFile locks
 //
 // Fork holds the parent's locks only; the child is not yet visible.
+// Growing a stack takes mappingMu for writing, so HandleUserFault and the
+// copies (CopyIn, CopyOut, ZeroOut) drop their read locks before they
+// grow one and look the vma up again afterwards.
 // MappingIdentity.Msync is called with no mm lock held.
 package mm

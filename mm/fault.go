@@ -127,7 +127,9 @@ func (mm *MemoryManager) faultErrorLocked(vseg vmaSeg, addr arch.Addr, at arch.A
 // growStack handles a fault at addr, which is in no vma: if the next vma
 // above grows down and addr is within its reach, the vma is extended down
 // to addr's page, as Linux's expand_stack does; otherwise it is a
-// SEGV_MAPERR.
+// SEGV_MAPERR. CopyIn, CopyOut and ZeroOut use it too, for the address
+// where a copy found no vma. It takes mappingMu for writing, so the caller
+// must hold no mm lock.
 func (mm *MemoryManager) growStack(addr arch.Addr, at arch.AccessType) error {
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()

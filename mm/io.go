@@ -43,6 +43,18 @@ func (mm *MemoryManager) ZeroOut(addr arch.Addr, n uint64, opts IOOpts) (uint64,
 // withMemory calls fn on the host view of each piece of [addr, addr+n) in
 // order, after making sure the program could make the access at; done is
 // the number of bytes before the piece.
+//
+// An address in no vma but within reach of a grows-down vma above grows
+// that vma first, as a copy to or from user memory faults through Linux's
+// normal page-fault path and so expands a stack as a user fault does.
+// Growth needs mappingMu for writing while the copy holds it for reading,
+// so the copy stops at the hole, releases its locks, grows the stack
+// (growStack, shared with HandleUserFault) and resumes where it stopped;
+// if the hole is back when it resumes (another thread unmapped the new
+// pages), the copy ends there with EFAULT rather than growing again. With
+// IgnorePermissions (the loader, ptrace) nothing grows: Linux reaches
+// another process's memory through get_user_pages, which has not expanded
+// stacks since 6.5.
 func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType, opts IOOpts, fn func(b []byte, done int)) (int, error) {
 	if n == 0 {
 		return 0, nil
@@ -54,16 +66,47 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 			return 0, unix.EFAULT
 		}
 	}
+	done := 0
+	pos := addr
+	grewAt, grew := arch.Addr(0), false
+	for {
+		var hole bool
+		var err error
+		done, pos, hole, err = mm.copyUntilHole(pos, end, done, at, opts, fn)
+		if err != nil {
+			return done, err
+		}
+		if !hole {
+			break
+		}
+		if opts.IgnorePermissions || (grew && grewAt == pos.RoundDown()) {
+			return done, unix.EFAULT
+		}
+		if err := mm.growStack(pos, at); err != nil {
+			return done, unix.EFAULT
+		}
+		grewAt, grew = pos.RoundDown(), true
+	}
+	if end-addr < arch.Addr(n) {
+		return done, unix.EFAULT
+	}
+	return done, nil
+}
+
+// copyUntilHole does withMemory's work for [pos, end) under mappingMu
+// (for reading) and activeMu, starting with done bytes already copied. It
+// returns the bytes copied so far and where it stopped: at end, at the
+// first error, or (hole) at the first address in no vma, which the caller
+// may grow a stack to cover before calling it again from there.
+func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.AccessType, opts IOOpts, fn func(b []byte, done int)) (int, arch.Addr, bool, error) {
 	mm.mappingMu.RLock()
 	defer mm.mappingMu.RUnlock()
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	done := 0
-	pos := addr
 	for pos < end {
 		vseg := mm.vmas.FindSegment(pos)
 		if !vseg.Ok() {
-			return done, unix.EFAULT
+			return done, pos, true, nil
 		}
 		v := vseg.ValuePtr()
 		perms := v.effectivePerms
@@ -71,7 +114,7 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 			perms = v.maxPerms
 		}
 		if !perms.SupersetOf(at) {
-			return done, unix.EFAULT
+			return done, pos, false, unix.EFAULT
 		}
 		chunkEnd := min(end, vseg.End())
 		pages := arch.AddrRange{Start: pos.RoundDown(), End: chunkEnd.MustRoundUp()}
@@ -91,20 +134,17 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 			r := arch.AddrRange{Start: pos, End: min(chunkEnd, pseg.End())}
 			b, err := pseg.ValuePtr().file.MapInternal(fileRangeOf(pseg, r), at)
 			if err != nil {
-				return done, unix.EFAULT
+				return done, pos, false, unix.EFAULT
 			}
 			fn(b, done)
 			done += int(r.Length())
 			pos = r.End
 		}
 		if failed {
-			return done, unix.EFAULT
+			return done, pos, false, unix.EFAULT
 		}
 	}
-	if end-addr < arch.Addr(n) {
-		return done, unix.EFAULT
-	}
-	return done, nil
+	return done, pos, false, nil
 }
 
 // usableExtentLocked returns how far from pos (up to end) pmas allow at
