@@ -65,9 +65,9 @@ func (c *VCPU) UnbindThread() {
 // RawSyscall does not tell the Go scheduler the thread is blocked, which
 // roughly halves the cost of an exit round trip under QEMU's emulation, but
 // keeps the thread's P for the whole time the guest runs; other goroutines
-// then wait for a preemption signal (which interrupts KVM_RUN and is
-// retried) to be scheduled. Use it when the guest exits often and
-// GOMAXPROCS leaves other Ps free.
+// then wait for a preemption signal (which interrupts KVM_RUN) to be
+// scheduled, and after one the call goes on through Syscall. Use it when
+// the guest exits often.
 func (c *VCPU) SetRawRun(raw bool) { c.rawRun = raw }
 
 // immediateExitWord is the aligned 32-bit word holding immediate_exit
@@ -120,9 +120,10 @@ func (c *VCPU) Run() (ExitReason, error) {
 		return 0, err
 	}
 	defer c.h.mu.RUnlock()
+	raw := c.rawRun
 	for {
 		var e unix.Errno
-		if c.rawRun {
+		if raw {
 			_, _, e = unix.RawSyscall(unix.SYS_IOCTL, uintptr(fd), reqRun, 0)
 		} else {
 			_, _, e = unix.Syscall(unix.SYS_IOCTL, uintptr(fd), reqRun, 0)
@@ -134,12 +135,15 @@ func (c *VCPU) Run() (ExitReason, error) {
 			if c.consumeKick() {
 				return ExitIntr, nil
 			}
-			if c.rawRun {
+			if raw {
 				// The signal was most likely the runtime asking this
 				// goroutine to yield; RawSyscall and this loop have no
 				// preemption point, so yield here or a kick's timer may
-				// never get to run.
+				// never get to run. The guest ran long enough to be
+				// preempted: go on through the scheduler, which does
+				// not interrupt a call it knows is blocked.
 				runtime.Gosched()
+				raw = false
 			}
 			continue
 		case unix.EAGAIN:

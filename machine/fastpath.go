@@ -33,7 +33,9 @@ type FastPath struct {
 	// (memfile.PopulateChunks), so that single-page faults populate in
 	// bulk too.
 	Populate bool `json:"populate"`
-	// RawRun enters KVM_RUN with RawSyscall (kvm.VCPU.SetRawRun).
+	// RawRun enters KVM_RUN with RawSyscall (kvm.VCPU.SetRawRun) while
+	// the guest exits often: after a KVM_RUN that lasted a millisecond or
+	// more, the next enters through the scheduler (see rawRunWithin).
 	RawRun bool `json:"raw_run"`
 }
 

@@ -92,36 +92,34 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 		m.started = true
 	}
-	m.vcpu.SetRawRun(m.fast.RawRun)
 	defer m.vcpu.SetRawRun(false)
 	var clock faultClock
 	tr := m.trace
 	sync := m.vcpu.Sync()
 	st := &m.stats
+	short := true // the last KVM_RUN returned quickly: see rawRunWithin
 	for {
 		if err := m.flushTLB(); err != nil {
 			return Stop{}, err
 		}
+		clock.enter = time.Now()
 		if st.faultPending {
-			st.faultLatency.Record(time.Since(st.faultStart))
+			st.faultLatency.Record(clock.enter.Sub(st.faultStart))
 			st.faultPending = false
 		}
-		if tr != nil {
-			clock.enter = time.Now()
-			if clock.pending {
-				clock.pending = false
-				tr.Resume.Record(clock.enter.Sub(clock.populated))
-				tr.Host.Record(clock.enter.Sub(clock.exit))
-			}
+		if tr != nil && clock.pending {
+			clock.pending = false
+			tr.Resume.Record(clock.enter.Sub(clock.populated))
+			tr.Host.Record(clock.enter.Sub(clock.exit))
 		}
+		m.vcpu.SetRawRun(m.fast.RawRun && short)
 		reason, err := m.vcpu.Run()
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
 		}
-		if tr != nil {
-			clock.exit = time.Now()
-			clock.exits++
-		}
+		clock.exit = time.Now()
+		clock.exits++
+		short = clock.exit.Sub(clock.enter) < rawRunWithin
 		switch reason {
 		case kvm.ExitIO:
 			io, _ := m.vcpu.IO()
@@ -161,6 +159,14 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 	}
 }
+
+// rawRunWithin is how short a KVM_RUN must have been for FastPath.RawRun
+// to enter the next one raw. A raw KVM_RUN keeps the thread's P, so the
+// runtime interrupts one that runs for 10 ms with a preemption signal, and
+// each such interruption costs a whole exit and entry; after a long run
+// (a guest computing rather than faulting) the next entry goes through the
+// scheduler, which lets the guest run undisturbed.
+const rawRunWithin = time.Millisecond
 
 // loadUserContext loads the user context of SetUserContext by ioctl: the
 // run structure's register copies are only valid after a first exit.
@@ -251,7 +257,7 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 			unix.SignalName(sig), ev.Vector, ev.Context.RIP, ev.ErrorCode)}, true, nil
 	}
 	st.exits[exitPageFault]++
-	st.faultStart = time.Now()
+	st.faultStart = clock.exit
 	st.faultPending = true
 	pf := ring0.PageFaultError(ev.ErrorCode)
 	if pf.Has(ring0.PFReserved) {
