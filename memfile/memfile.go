@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -130,9 +132,7 @@ func New(opts Options) (*MemoryFile, error) {
 		unix.Close(fd)
 		return nil, &Error{Op: "ftruncate", Range: whole, Err: err}
 	}
-	// MAP_NORESERVE: the host commits memory only for pages that are
-	// touched, and the limit bounds how many can be.
-	m, err := unix.Mmap(fd, 0, int(opts.Limit), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED|unix.MAP_NORESERVE)
+	m, err := mapHugeAligned(fd, opts.Limit)
 	if err != nil {
 		unix.Close(fd)
 		return nil, &Error{Op: "mmap", Range: whole, Err: err}
@@ -149,6 +149,66 @@ func New(opts Options) (*MemoryFile, error) {
 	}
 	return f, nil
 }
+
+// mapHugeAligned maps the memfd shared, read-write, at a 2 MiB-aligned
+// host address, and asks for transparent huge pages there. Where the host
+// gives shmem huge pages (HostHugePages), a populated 2 MiB chunk is then
+// one host page, and KVM, which maps a guest page huge only if the host
+// address is aligned as the guest-physical one is (both 2 MiB here), can
+// map it with one 2 MiB entry; elsewhere the advice does nothing. MAP_NORESERVE:
+// the host commits memory only for pages that are touched, and the limit
+// bounds how many can be.
+func mapHugeAligned(fd int, length uint64) ([]byte, error) {
+	// Reserve length plus 2 MiB of address space, place the memfd at the
+	// first aligned address within, and give back the rest.
+	span := uintptr(length + arch.HugePageSize)
+	res, err := unix.MmapPtr(-1, 0, nil, span, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, err
+	}
+	head := -uintptr(res) & arch.HugePageMask
+	aligned := unsafe.Add(res, head)
+	p, err := unix.MmapPtr(fd, 0, aligned, uintptr(length), unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_SHARED|unix.MAP_NORESERVE|unix.MAP_FIXED)
+	if err != nil {
+		_ = unix.MunmapPtr(res, span)
+		return nil, err
+	}
+	if head > 0 {
+		_ = unix.MunmapPtr(res, head)
+	}
+	if tail := span - head - uintptr(length); tail > 0 {
+		_ = unix.MunmapPtr(unsafe.Add(aligned, length), tail)
+	}
+	m := unsafe.Slice((*byte)(p), length)
+	// Advice only: refused where the kernel has no transparent huge
+	// pages, and a no-op where shmem's are off.
+	_ = unix.Madvise(m, unix.MADV_HUGEPAGE)
+	return m, nil
+}
+
+// HostHugePages reports how the host gives transparent huge pages to
+// shared memory such as the MemoryFile's memfd: the selected mode of
+// /sys/kernel/mm/transparent_hugepage/shmem_enabled ("never", "advise",
+// "always", "within_size", "deny", "force"), or "" if the host does not
+// say. Under "advise" the MemoryFile's mapping gets them; under "never"
+// (Debian's default) every host page is 4 KiB whatever mmvm asks.
+func HostHugePages() string {
+	b, err := os.ReadFile(shmemTHPPath)
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.IndexByte(s, '['); i >= 0 {
+		if j := strings.IndexByte(s[i:], ']'); j > 0 {
+			return s[i+1 : i+j]
+		}
+	}
+	return ""
+}
+
+// shmemTHPPath is where HostHugePages looks; a variable for tests.
+var shmemTHPPath = "/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
 // mergePageInfo lets adjacent pages with the same count and kind share a
 // segment.
@@ -284,7 +344,7 @@ func (f *MemoryFile) Close() error {
 	f.closed = true
 	f.pages.RemoveAll()
 	f.byKind = [NumKinds]uint64{}
-	errUnmap := unix.Munmap(f.mapping)
+	errUnmap := unix.MunmapPtr(unsafe.Pointer(unsafe.SliceData(f.mapping)), uintptr(len(f.mapping)))
 	f.mapping = nil
 	errClose := unix.Close(f.fd)
 	f.fd = -1

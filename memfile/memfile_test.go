@@ -5,8 +5,10 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -756,5 +758,55 @@ func TestCloseReleasesEverything(t *testing.T) {
 	}
 	if after := openFDs(t); after != before {
 		t.Errorf("%d descriptors open after 20 New/Close, %d before", after, before)
+	}
+}
+
+// TestMappingHugeAligned checks that the host mapping starts 2 MiB-aligned
+// (KVM maps a guest page huge only if host and guest addresses agree
+// modulo 2 MiB) and that Close unmaps all of it.
+func TestMappingHugeAligned(t *testing.T) {
+	for _, limit := range []uint64{pg, huge, 3*huge + 5*pg} {
+		f, err := New(Options{Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := f.Mapping()
+		p := unsafe.Pointer(unsafe.SliceData(m))
+		addr := uintptr(p)
+		if addr%huge != 0 || uint64(len(m)) != limit {
+			t.Errorf("limit %#x: mapping at %#x, %#x bytes; want 2 MiB-aligned, the limit long", limit, addr, len(m))
+		}
+		m[limit-1] = 1 // the whole mapping is there
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// After Close the range is unmapped: msync reports ENOMEM.
+		if err := unix.Msync(unsafe.Slice((*byte)(p), limit), unix.MS_ASYNC); !errors.Is(err, unix.ENOMEM) {
+			t.Errorf("limit %#x: msync of the closed mapping: %v, want ENOMEM", limit, err)
+		}
+	}
+}
+
+func TestHostHugePages(t *testing.T) {
+	old := shmemTHPPath
+	t.Cleanup(func() { shmemTHPPath = old })
+	dir := t.TempDir()
+	for _, tc := range []struct{ content, want string }{
+		{"always within_size advise [never] deny force\n", "never"},
+		{"always within_size [advise] never deny force\n", "advise"},
+		{"[always] never\n", "always"},
+		{"garbage\n", ""},
+	} {
+		shmemTHPPath = filepath.Join(dir, "shmem_enabled")
+		if err := os.WriteFile(shmemTHPPath, []byte(tc.content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := HostHugePages(); got != tc.want {
+			t.Errorf("%q: HostHugePages() = %q, want %q", tc.content, got, tc.want)
+		}
+	}
+	shmemTHPPath = filepath.Join(dir, "missing")
+	if got := HostHugePages(); got != "" {
+		t.Errorf("no sysfs file: HostHugePages() = %q", got)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/memfile"
 )
 
 // Config says how much to measure.
@@ -62,14 +63,18 @@ func (c Config) rounds() int {
 // Report is one bench run: every measurement, the ratios between them and
 // the targets of issue 7.
 type Report struct {
-	Machine    string    `json:"machine"`
-	Kernel     string    `json:"kernel"`
-	GoVersion  string    `json:"go_version"`
-	CPUs       int       `json:"cpus"`
-	Started    time.Time `json:"started"`
-	DurationS  float64   `json:"duration_s"`
-	SizeBytes  uint64    `json:"size_bytes"`
-	FaultCount int       `json:"faults"`
+	Machine   string `json:"machine"`
+	Kernel    string `json:"kernel"`
+	GoVersion string `json:"go_version"`
+	CPUs      int    `json:"cpus"`
+	// HostHugePages is the host's shmem transparent huge page mode
+	// (memfile.HostHugePages): whether the MemoryFile can get 2 MiB host
+	// pages at all.
+	HostHugePages string    `json:"host_shmem_huge_pages"`
+	Started       time.Time `json:"started"`
+	DurationS     float64   `json:"duration_s"`
+	SizeBytes     uint64    `json:"size_bytes"`
+	FaultCount    int       `json:"faults"`
 
 	Floor      Floor      `json:"floor"`
 	Minimal    Minimal    `json:"minimal_fault_path"`
@@ -145,7 +150,7 @@ func Run(cfg Config) (*Report, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	r := &Report{Machine: cfg.Machine, Kernel: kernelRelease(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+	r := &Report{Machine: cfg.Machine, Kernel: kernelRelease(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), HostHugePages: memfile.HostHugePages(),
 		Started: time.Now(), SizeBytes: cfg.Size, FaultCount: cfg.Faults}
 	n := cfg.Faults
 	size := cfg.Size
