@@ -34,10 +34,6 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -t tmpfs tmpfs /tmp
-# Shared memory gets transparent huge pages where it asks for them, as on a
-# host tuned for mmvm: the MemoryFile asks (MADV_HUGEPAGE), so a 2 MiB
-# chunk it backs is one host page that KVM maps with one entry.
-echo advise >/sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
 M=` + marker + `
 up() { cut -d' ' -f1 /proc/uptime; }
 # Block until the serial port's output is sent: stty applies settings with
