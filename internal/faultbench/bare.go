@@ -11,6 +11,7 @@ import (
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -33,8 +34,8 @@ type bareGuest struct {
 	sys  *kvm.System
 	vm   *kvm.VM
 	cpu  *kvm.VCPU
-	fd   int
-	mem  []byte
+	file *memfile.MemoryFile
+	mem  []byte // file's mapping
 	k    *ring0.Kernel
 	data uint64 // bytes of data from bareDataBase
 	tr   kvm.Segment
@@ -82,7 +83,7 @@ func newBareGuest(data uint64, mode bareMode, code []byte) (g *bareGuest, err er
 	if data%arch.HugePageSize != 0 || data > bareMaxData {
 		return nil, fmt.Errorf("faultbench: bare guest data size %d: want a multiple of 2 MiB up to %d: %w", data, uint64(bareMaxData), unix.EINVAL)
 	}
-	g = &bareGuest{fd: -1, data: data}
+	g = &bareGuest{data: data}
 	defer func() {
 		if err != nil {
 			g.Close()
@@ -96,15 +97,14 @@ func newBareGuest(data uint64, mode bareMode, code []byte) (g *bareGuest, err er
 		return nil, err
 	}
 	size := uint64(bareDataBase) + data
-	if g.fd, err = unix.MemfdCreate("faultbench-bare", unix.MFD_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("faultbench: memfd_create: %w", err)
+	// The guest's memory is a MemoryFile's memfd, mapped as mmvm maps
+	// its own (2 MiB-aligned, with huge-page advice), so that the
+	// baselines get whatever the host gives mmvm; nothing is allocated
+	// from it, the guest owns all of it.
+	if g.file, err = memfile.New(memfile.Options{Limit: size, Name: "faultbench-bare"}); err != nil {
+		return nil, err
 	}
-	if err = unix.Ftruncate(g.fd, int64(size)); err != nil {
-		return nil, fmt.Errorf("faultbench: ftruncate memfd: %w", err)
-	}
-	if g.mem, err = unix.Mmap(g.fd, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED); err != nil {
-		return nil, fmt.Errorf("faultbench: mapping memfd: %w", err)
-	}
+	g.mem = g.file.Mapping()
 	if err = g.vm.SetMemorySlot(kvm.MemorySlot{Slot: 0, Size: size, HostAddr: uintptr(unsafe.Pointer(&g.mem[0]))}); err != nil {
 		return nil, err
 	}
@@ -297,11 +297,8 @@ func (g *bareGuest) Close() {
 	if g.sys != nil {
 		g.sys.Close()
 	}
-	if g.mem != nil {
-		unix.Munmap(g.mem)
-	}
-	if g.fd >= 0 {
-		unix.Close(g.fd)
+	if g.file != nil {
+		g.file.Close()
 	}
 }
 
