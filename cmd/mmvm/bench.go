@@ -97,7 +97,9 @@ mmvm's single faults under each fast-path choice with a breakdown, first
 touches of fresh memory with fault-around 4K, 64K and 2M, random touch,
 mmap/touch/munmap cycles, and the host's baselines (native first touch,
 userfaultfd, and the machine's limit: a bare guest over memory populated in
-bulk). Prints tables with the ratios; --json and --svg keep the figures.
+bulk). The two timed targets are duels: mmvm and its baseline alternate
+in --rounds rounds and the verdict is the median round's ratio. Prints
+tables with the ratios; --json and --svg keep the figures.
 Without /dev/kvm it runs inside a QEMU guest with nested KVM, where only
 ratios and counts mean anything.
 
