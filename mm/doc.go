@@ -8,13 +8,15 @@
 // into pmas and map them; the Linux-ABI entry points (MMap, MUnmap,
 // MRemap, MProtect, Brk, MLock*, Madvise, MSync, MinCore, MBind,
 // GetMempolicy) take raw syscall arguments and return Linux's result or
-// its errno. README.md is the design write-up to read first.
+// its errno. Guard regions (MADV_GUARD_INSTALL) are guard pmas: per page,
+// unbacked, never splitting a vma (pma.guard says what keeps and what
+// drops them). README.md is the design write-up to read first.
 //
 // Lock order (outermost first):
 //
 //	MemoryManager.mappingMu      vmas, brk, limits, accounting of vmas
 //	  Mappable locks taken by AddMapping/RemoveMapping/CopyMapping
-//	  MemoryManager.activeMu     pmas, the AddressSpace, RSS
+//	  MemoryManager.activeMu     pmas (guard pmas too), the AddressSpace, RSS
 //	    Mappable locks taken by Translate
 //	    privateRefs.mu           owners of private pages, shared with forks
 //	    AddressSpace locks

@@ -142,6 +142,9 @@ func (mm *MemoryManager) CheckInvariants() error {
 			return fmt.Errorf("page %v is mapped but has no pma", a)
 		}
 		p := pseg.ValuePtr()
+		if p.guard {
+			return fmt.Errorf("guard page %v is mapped", a)
+		}
 		fr := fileRangeOf(pseg, arch.AddrRange{Start: a, End: a + arch.PageSize})
 		if pte.File != p.file || pte.Offset != fr.Start {
 			return fmt.Errorf("page %v maps file offset %#x, pma says %#x", a, pte.Offset, fr.Start)
@@ -184,7 +187,7 @@ func (mm *MemoryManager) checkVMAsLocked() error {
 }
 
 func (mm *MemoryManager) checkPMAsLocked() error {
-	var rss uint64
+	var rss, guards uint64
 	for pseg := mm.pmas.FirstSegment(); pseg.Ok(); pseg = pseg.NextSegment() {
 		r, p := pseg.Range(), pseg.ValuePtr()
 		if !r.IsPageAligned() {
@@ -192,6 +195,13 @@ func (mm *MemoryManager) checkPMAsLocked() error {
 		}
 		if mm.vmas.SpanRange(r) != r.Length() {
 			return fmt.Errorf("pma %v is not covered by vmas", r)
+		}
+		if p.guard {
+			if p.file != nil || p.off != 0 || p.effectivePerms.Any() || p.maxPerms.Any() || p.translatePerms.Any() || p.needCOW || p.private {
+				return fmt.Errorf("guard pma %v has backing or permissions: %+v", r, *p)
+			}
+			guards += r.Length()
+			continue
 		}
 		for vseg := range mm.vmas.Segments(r) {
 			v := vseg.ValuePtr()
@@ -206,6 +216,9 @@ func (mm *MemoryManager) checkPMAsLocked() error {
 	}
 	if rss != mm.curRSS {
 		return fmt.Errorf("RSS %#x, pmas span %#x", mm.curRSS, rss)
+	}
+	if guards != mm.guardBytes {
+		return fmt.Errorf("guard bytes %#x, guard pmas span %#x", mm.guardBytes, guards)
 	}
 	return nil
 }

@@ -18,8 +18,9 @@ type FaultError struct {
 	// Signal is SIGSEGV, SIGBUS, or SIGKILL when memory ran out (Linux's
 	// OOM killer).
 	Signal unix.Signal
-	// Code is the si_code: SEGV_MAPERR (no vma), SEGV_ACCERR (the vma
-	// forbids the access) or BUS_ADRERR.
+	// Code is the si_code: SEGV_MAPERR (no vma, or a guard page of
+	// MADV_GUARD_INSTALL), SEGV_ACCERR (the vma forbids the access) or
+	// BUS_ADRERR.
 	Code int
 	// VMA describes the vma at Addr; nil if there is none.
 	VMA *VMAInfo
@@ -114,6 +115,10 @@ func (mm *MemoryManager) faultErrorLocked(vseg vmaSeg, addr arch.Addr, at arch.A
 	info := vmaInfoLocked(mm, vseg)
 	fe := &FaultError{Addr: addr, Access: at, VMA: &info, Err: err}
 	switch {
+	case errors.Is(err, errGuardPage):
+		// Linux's guard marker: VM_FAULT_SIGSEGV, which x86-64
+		// reports as SEGV_MAPERR though a vma is there.
+		fe.Signal, fe.Code = unix.SIGSEGV, segvMapErr
 	case errIsBus(err):
 		fe.Signal, fe.Code = unix.SIGBUS, busAdrErr
 	case errors.Is(err, unix.ENOMEM):

@@ -63,9 +63,9 @@ func (mm *MemoryManager) Fork(as AddressSpace) (*MemoryManager, error) {
 	return child, nil
 }
 
-// forkPMAsLocked gives child the pmas of mm in the vma cseg: shared pmas
-// are copied as they are; private ones become copy-on-write on both sides,
-// so mm's writable mappings of them are removed.
+// forkPMAsLocked gives child the pmas of mm in the vma cseg: shared and
+// guard pmas are copied as they are; private ones become copy-on-write on
+// both sides, so mm's writable mappings of them are removed.
 //
 // Preconditions: mm.mappingMu and mm.activeMu are locked.
 func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
@@ -75,6 +75,14 @@ func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
 	for pseg := range mm.pmas.Segments(r) {
 		pseg = mm.pmas.Isolate(pseg, r)
 		p := pseg.ValuePtr()
+		if p.guard {
+			// Linux's fork copies guard markers (the vma has an
+			// anon_vma, or VM_MAYBE_GUARD, so its page tables are
+			// copied).
+			child.pmas.Insert(child.pmas.FindGap(pseg.Start()), pseg.Range(), *p)
+			child.guardBytes += pseg.Range().Length()
+			continue
+		}
 		if cv.private {
 			if !p.needCOW && p.effectivePerms.Write && !unmapped {
 				mm.unmapASLocked(r)

@@ -2,11 +2,13 @@ package mm
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"os"
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/mmvm/mmvm/arch"
 	"golang.org/x/sys/unix"
@@ -31,7 +33,50 @@ type hop struct {
 const (
 	opWrite = ^uintptr(0)
 	opRead  = ^uintptr(1)
+	// opKRead and opKWrite copy a[1] bytes at a[0] with the kernel's own
+	// copies from and to user memory (pwrite and pread between a memfd and
+	// the range; CopyIn and CopyOut on mm) and return the bytes copied,
+	// with EFAULT if that is short. opMinCore returns mincore's vector of
+	// [a[0], a[0]+a[1]) as a bit mask (at most 64 pages).
+	opKRead   = ^uintptr(2)
+	opKWrite  = ^uintptr(3)
+	opMinCore = ^uintptr(4)
 )
+
+func kread(addr, n uint64) hop  { return hop{nr: opKRead, a: [6]uint64{addr, n}} }
+func kwrite(addr, n uint64) hop { return hop{nr: opKWrite, a: [6]uint64{addr, n}} }
+func mincore(addr, n uint64) hop {
+	return hop{nr: opMinCore, a: [6]uint64{addr, n}}
+}
+
+// kernelCopy runs pread (into the range) or pwrite (from it) on a fresh
+// memfd holding n bytes of 0x5a, as mmdiff's host does.
+func kernelCopy(nr uintptr, addr, n uint64) (uint64, unix.Errno) {
+	fd, err := unix.MemfdCreate("guard-copy", unix.MFD_CLOEXEC)
+	if err != nil {
+		return 0, err.(unix.Errno)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.Pwrite(fd, bytes.Repeat([]byte{0x5a}, int(n)), 0); err != nil {
+		return 0, err.(unix.Errno)
+	}
+	r, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(addr), uintptr(n), 0, 0, 0)
+	switch {
+	case e != 0:
+		return 0, e
+	case uint64(r) < n:
+		return uint64(r), unix.EFAULT
+	}
+	return uint64(r), 0
+}
+
+func mincoreMask(vec []byte) uint64 {
+	var mask uint64
+	for i, b := range vec {
+		mask |= uint64(b&1) << i
+	}
+	return mask
+}
 
 func sys(nr uintptr, a ...uint64) hop {
 	var h hop
@@ -50,6 +95,17 @@ func mapAnon(addr, length, prot uint64) hop {
 // runHost performs h on the host, returning the result and errno.
 func runHost(h hop) (uint64, unix.Errno) {
 	switch h.nr {
+	case opKRead:
+		return kernelCopy(unix.SYS_PWRITE64, h.a[0], h.a[1])
+	case opKWrite:
+		return kernelCopy(unix.SYS_PREAD64, h.a[0], h.a[1])
+	case opMinCore:
+		vec := make([]byte, (h.a[1]+page-1)/page)
+		_, _, e := unix.Syscall(unix.SYS_MINCORE, uintptr(h.a[0]), uintptr(h.a[1]), uintptr(unsafe.Pointer(&vec[0])))
+		if e != 0 {
+			return 0, e
+		}
+		return mincoreMask(vec), 0
 	case opWrite, opRead:
 		// Through /proc/self/mem, so that a scenario's mistake is an
 		// error rather than a crash of the test.
@@ -85,6 +141,19 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 	var r arch.Addr
 	var err error
 	switch h.nr {
+	case opKRead, opKWrite:
+		var n int
+		if h.nr == opKRead {
+			n, err = m.CopyIn(arch.Addr(a[0]), make([]byte, a[1]), IOOpts{})
+		} else {
+			n, err = m.CopyOut(arch.Addr(a[0]), bytes.Repeat([]byte{0x5a}, int(a[1])), IOOpts{})
+		}
+		r = arch.Addr(n)
+	case opMinCore:
+		vec := make([]byte, (a[1]+page-1)/page)
+		if err = m.MinCore(a[0], a[1], vec); err == nil {
+			r = arch.Addr(mincoreMask(vec))
+		}
 	case opWrite:
 		_, err = m.CopyOut(arch.Addr(a[0]), []byte{byte(a[1])}, IOOpts{})
 	case opRead:
@@ -111,6 +180,9 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 		panic(fmt.Sprintf("no such op %d", h.nr))
 	}
 	if err != nil {
+		if h.nr == opKRead || h.nr == opKWrite {
+			return uint64(r), errnoOf(err) // a short count
+		}
 		return 0, errnoOf(err)
 	}
 	return uint64(r), 0

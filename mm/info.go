@@ -24,7 +24,8 @@ type VMAInfo struct {
 	Name      string
 	GrowsDown bool
 	MLockMode memmap.MLockMode
-	// Resident is the number of bytes backed by pmas.
+	// Resident is the number of bytes backed by pmas (guard pages are
+	// not).
 	Resident uint64
 }
 
@@ -80,7 +81,7 @@ func (mm *MemoryManager) VMAs() []VMAInfo {
 	var out []VMAInfo
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		info := vmaInfoLocked(mm, vseg)
-		info.Resident = mm.pmas.SpanRange(vseg.Range())
+		info.Resident = mm.residentLocked(vseg.Range())
 		out = append(out, info)
 	}
 	return out

@@ -148,13 +148,13 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 }
 
 // usableExtentLocked returns how far from pos (up to end) pmas allow at
-// without a copy-on-write break still pending.
+// without a copy-on-write break still pending, and without a guard page.
 //
 // Preconditions: mm.activeMu is locked.
 func (mm *MemoryManager) usableExtentLocked(pos, end arch.Addr, at arch.AccessType) arch.Addr {
 	for pos < end {
 		pseg := mm.pmas.FindSegment(pos)
-		if !pseg.Ok() || (at.Write && pseg.ValuePtr().needCOW) {
+		if !pseg.Ok() || pseg.ValuePtr().guard || (at.Write && pseg.ValuePtr().needCOW) {
 			return pos
 		}
 		pos = min(end, pseg.End())

@@ -21,7 +21,7 @@ var madviseSupported = map[int32]bool{
 	unix.MADV_WIPEONFORK: true, unix.MADV_KEEPONFORK: true,
 	unix.MADV_COLD: true, unix.MADV_PAGEOUT: true,
 	unix.MADV_POPULATE_READ: true, unix.MADV_POPULATE_WRITE: true,
-	unix.MADV_DONTNEED_LOCKED: true,
+	unix.MADV_DONTNEED_LOCKED: true, unix.MADV_GUARD_INSTALL: true, unix.MADV_GUARD_REMOVE: true,
 }
 
 // Madvise implements madvise(2). As in Linux, unmapped parts of the range
@@ -100,6 +100,11 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 		return nil
 	case unix.MADV_REMOVE:
 		return mm.madviseRemoveLocked(vseg, ar)
+	case unix.MADV_GUARD_INSTALL:
+		return mm.madviseGuardInstallLocked(vseg, ar)
+	case unix.MADV_GUARD_REMOVE:
+		mm.madviseGuardRemoveLocked(ar)
+		return nil
 	case unix.MADV_COLD, unix.MADV_PAGEOUT:
 		if locked {
 			return unix.EINVAL
@@ -154,7 +159,7 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 
 // zapLocked drops the pmas in ar (MADV_DONTNEED): private anonymous memory
 // reads as zero afterwards, private file pages revert to the file, shared
-// pages are simply refaulted.
+// pages are simply refaulted. Guard pages stay guard pages.
 func (mm *MemoryManager) zapLocked(ar arch.AddrRange) {
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()

@@ -165,7 +165,13 @@ type MemoryManager struct {
 	// more than the pma's effectivePerms. Guarded by activeMu.
 	as AddressSpace
 
-	// curRSS is pmas.Span(); maxRSS its peak. Guarded by activeMu.
+	// guardBytes is the bytes of guard pmas (MADV_GUARD_INSTALL), so
+	// that faults and copies look for guards only while there are some.
+	// Guarded by activeMu.
+	guardBytes uint64
+
+	// curRSS is pmas.Span() less guardBytes; maxRSS its peak. Guarded by
+	// activeMu.
 	curRSS uint64
 	maxRSS uint64
 

@@ -107,7 +107,7 @@ func (mm *MemoryManager) MinCore(addr, length uint64, vec []byte) error {
 			return unix.ENOMEM
 		}
 		vec[i] = 0
-		if mm.pmas.FindSegment(a).Ok() {
+		if pseg := mm.pmas.FindSegment(a); pseg.Ok() && !pseg.ValuePtr().guard {
 			vec[i] = 1
 		} else if sa, ok := vseg.ValuePtr().mappable.(*sharedAnon); ok && sa.resident(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
 			vec[i] = 1

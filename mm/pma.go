@@ -45,6 +45,19 @@ type pma struct {
 	// cached from a Mappable. Invalidate without InvalidatePrivate keeps
 	// private pmas.
 	private bool
+
+	// guard: the pma is a guard region (MADV_GUARD_INSTALL), Linux's
+	// guard PTE markers: no memory backs it, and any access to it, by
+	// the program or by a system call's copy, fails (SIGSEGV with
+	// SEGV_MAPERR, EFAULT). Invariant: a guard pma has file == nil, off
+	// 0, no permissions, needCOW and private false; it holds no
+	// reference, is not in RSS and is never mapped into the
+	// AddressSpace. It is per page, not per vma, so vmas are never split
+	// for it. Only GUARD_REMOVE, unmapping (munmap, MAP_FIXED over it,
+	// mremap's shrink) and GUARD_INSTALL's own re-install remove it;
+	// DONTNEED, MADV_REMOVE, Invalidate, mprotect and mlock keep it;
+	// mremap moves it with the pages and fork copies it.
+	guard bool
 }
 
 func newPMASet() *pmaSet {
@@ -54,6 +67,9 @@ func newPMASet() *pmaSet {
 // mergePMAs merges two adjacent pmas backed by contiguous ranges of one
 // file with the same properties.
 func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) {
+	if p1.guard || p2.guard {
+		return p1, p1.guard && p2.guard
+	}
 	if p1.file != p2.file || p1.off+r1.Length() != p2.off ||
 		p1.translatePerms != p2.translatePerms || p1.effectivePerms != p2.effectivePerms ||
 		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private {
@@ -64,6 +80,9 @@ func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) 
 
 func splitPMA(r arch.AddrRange, p pma, at arch.Addr) (pma, pma) {
 	p2 := p
+	if p.guard {
+		return p, p2 // no file offset to advance
+	}
 	p2.off += uint64(at - r.Start)
 	return p, p2
 }
@@ -179,6 +198,10 @@ func (mm *MemoryManager) removeRSSLocked(n uint64) { mm.curRSS -= n }
 // remains.
 func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 	p := pseg.ValuePtr()
+	if p.guard {
+		mm.guardBytes -= pseg.Range().Length()
+		return
+	}
 	fr := fileRangeOf(pseg, pseg.Range())
 	if p.private {
 		mm.privateRefs.dec(fr)
@@ -188,7 +211,9 @@ func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 }
 
 // invalidateLocked removes the pmas in ar (private ones if private, the
-// others if shared) and their AddressSpace mappings.
+// others if shared) and their AddressSpace mappings. Guard pmas stay, as
+// Linux's zaps keep guard markers (only unmapping drops them:
+// removeGuardsLocked).
 //
 // Preconditions: mm.activeMu is locked; ar is page-aligned.
 func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared bool) {
@@ -196,7 +221,7 @@ func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared boo
 	pseg := mm.pmas.LowerBoundSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
 		p := pseg.ValuePtr()
-		if (p.private && !private) || (!p.private && !shared) {
+		if p.guard || (p.private && !private) || (!p.private && !shared) {
 			pseg = pseg.NextSegment()
 			continue
 		}
@@ -260,9 +285,31 @@ func (mm *MemoryManager) faultAroundRange(ar, bound arch.AddrRange) arch.AddrRan
 // created too: private anonymous memory is allocated for all of it, and it
 // is offered to Mappable.Translate as its optional range.
 //
+// A guard page in ar stops it there: the pages before the guard are
+// obtained as above, then it returns errGuardPage, as Linux's fault
+// handling, populating and copies stop at the first guard marker.
+//
 // Preconditions: mm.mappingMu is locked; mm.activeMu is locked; ar and
 // optional are page-aligned; vseg.Range() ⊇ optional ⊇ ar; ar non-empty.
 func (mm *MemoryManager) getPMAsLocked(vseg vmaSeg, ar, optional arch.AddrRange, at arch.AccessType) error {
+	guardAt, guarded := mm.firstGuardLocked(ar)
+	if guarded {
+		ar.End = guardAt
+		if ar.Empty() {
+			return errGuardPage
+		}
+	}
+	if err := mm.getUnguardedPMAsLocked(vseg, ar, optional, at); err != nil {
+		return err
+	}
+	if guarded {
+		return errGuardPage
+	}
+	return nil
+}
+
+// getUnguardedPMAsLocked is getPMAsLocked for an ar holding no guard pma.
+func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.AddrRange, at arch.AccessType) error {
 	v := vseg.ValuePtr()
 	for gap := range mm.pmas.Gaps(ar) {
 		gr := gap.Range().Intersect(ar)
@@ -430,6 +477,8 @@ func (mm *MemoryManager) movePMAsLocked(oldAR, newAR arch.AddrRange) {
 	var ms []moved
 	pseg := mm.pmas.LowerBoundSegment(oldAR.Start)
 	for pseg.Ok() && pseg.Start() < oldAR.End {
+		// Guard pmas move too, as mremap moves Linux's guard markers
+		// with the page tables.
 		pseg = mm.pmas.Isolate(pseg, oldAR)
 		ms = append(ms, moved{pseg.Range(), pseg.Value()})
 		pseg = mm.pmas.Remove(pseg).NextSegment()

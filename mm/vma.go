@@ -280,8 +280,9 @@ func (mm *MemoryManager) insertVMALocked(ar arch.AddrRange, v vma) vmaSeg {
 	return mm.vmas.Insert(mm.vmas.FindGap(ar.Start), ar, v)
 }
 
-// unmapLocked removes every vma and pma in ar, telling mappables and
-// dropping references.
+// unmapLocked removes every vma and pma in ar, guard pmas included (as
+// munmap drops Linux's guard markers), telling mappables and dropping
+// references.
 //
 // Preconditions: mm.mappingMu is locked for writing; ar is page-aligned.
 func (mm *MemoryManager) unmapLocked(ar arch.AddrRange) {
@@ -290,6 +291,7 @@ func (mm *MemoryManager) unmapLocked(ar arch.AddrRange) {
 	}
 	mm.activeMu.Lock()
 	mm.invalidateLocked(ar, true, true)
+	mm.removeGuardsLocked(ar)
 	mm.activeMu.Unlock()
 	mm.removeVMAsLocked(ar)
 }
