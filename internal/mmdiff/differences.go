@@ -52,7 +52,7 @@ var Differences = []Difference{
 	},
 	{
 		What:     "calls not generated",
-		Why:      "brk (the host's heap starts after the test binary), mlockall/munlockall (would lock the whole test process), MAP_32BIT and hints below the window (placed outside it), file mappings, MAP_HUGETLB, MAP_DROPPABLE, MADV_HWPOISON/SOFT_OFFLINE (damage the host), MADV_MERGEABLE (depends on CONFIG_KSM), MADV_GUARD_*, MADV_COLLAPSE, fork, user page faults (stacks grow only through reads and writes, below)",
+		Why:      "brk (the host's heap starts after the test binary), mlockall/munlockall (would lock the whole test process), MAP_32BIT and hints below the window (placed outside it), file mappings, MAP_HUGETLB, MAP_DROPPABLE, MADV_HWPOISON/SOFT_OFFLINE (damage the host), MADV_MERGEABLE (depends on CONFIG_KSM), MADV_COLLAPSE, fork, user page faults (stacks grow only through reads and writes, below)",
 		Compared: "nothing; mm's unit tests cover them",
 	},
 	{

@@ -1,6 +1,7 @@
 // Package mmdiff checks a memory manager against the host kernel: it runs
 // one sequence of Linux memory system calls (mmap, munmap, mremap,
-// mprotect, madvise, mlock2, munlock, msync, mincore) plus reads and writes
+// mprotect, madvise with guard regions among its advice, mlock2, munlock,
+// msync, mincore) plus reads and writes
 // of memory against the host's own memory manager, confined to a reserved
 // address window of the test process, and against the System under test,
 // and after every call compares the result or errno, the layout of the

@@ -117,9 +117,11 @@ func (g *Gen) next(ms []Mapping, locked uint64) Op {
 	case k < 54:
 		a := g.addr(ms)
 		return MProtect(a, g.length(ms, a), g.prot(true))
-	case k < 64:
+	case k < 58:
 		a := g.addr(ms)
 		return Madvise(a, g.length(ms, a), g.advice())
+	case k < 64:
+		return g.guard(ms)
 	case k < 68:
 		a := g.addr(ms)
 		l := g.length(ms, a)
@@ -240,6 +242,29 @@ func (g *Gen) advice() int {
 		unix.MADV_COLD, unix.MADV_DONTNEED_LOCKED,
 		5, 7, 99, -1,
 	})
+}
+
+// guard picks a GuardInstall (two in three) or a GuardRemove: mostly a
+// few pages inside a mapping, so that later reads and writes run into the
+// guards, sometimes any range madvise gets.
+func (g *Gen) guard(ms []Mapping) Op {
+	var a, l uint64
+	if len(ms) > 0 && g.pct(70) {
+		m := pickOf(g, ms)
+		np := int((m.End - m.Start) / pageSize)
+		a = m.Start + uint64(g.n(np))*pageSize
+		l = uint64(1+g.n(min(np, 8))) * pageSize
+		if l > Base+Size-a {
+			l = Base + Size - a
+		}
+	} else {
+		a = g.addr(ms)
+		l = g.length(ms, a)
+	}
+	if g.pct(65) {
+		return GuardInstall(a, l)
+	}
+	return GuardRemove(a, l)
 }
 
 func (g *Gen) mmap(ms []Mapping, locked uint64) Op {

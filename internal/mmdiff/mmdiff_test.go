@@ -330,7 +330,7 @@ func TestSafe(t *testing.T) {
 func TestGeneratorIsSafeAndDeterministic(t *testing.T) {
 	ms := []Mapping{{Start: Base + 0x10000, End: Base + 0x20000, Perms: arch.ReadWrite}, {Start: Base + Size - 0x3000, End: Base + Size, Perms: arch.Read}}
 	a, b := NewGen(NewRandSource(5)), NewGen(NewRandSource(5))
-	kinds := map[Kind]int{}
+	kinds, advice := map[Kind]int{}, map[int]int{}
 	for range 20000 {
 		op := a.Next(ms, 0)
 		if op != b.Next(ms, 0) {
@@ -340,10 +340,18 @@ func TestGeneratorIsSafeAndDeterministic(t *testing.T) {
 			t.Fatalf("generated %v: %v", op, err)
 		}
 		kinds[op.Kind]++
+		if op.Kind == KindMadvise {
+			advice[op.Flags]++
+		}
 	}
 	for k := KindMMap; k < numKinds; k++ {
 		if kinds[k] < 100 {
 			t.Errorf("only %d %v operations in 20000", kinds[k], k)
+		}
+	}
+	for _, a := range []int{unix.MADV_GUARD_INSTALL, unix.MADV_GUARD_REMOVE} {
+		if advice[a] < 100 {
+			t.Errorf("only %d madvise(%s) in 20000", advice[a], adviceExpr(a))
 		}
 	}
 	bs := NewByteSource([]byte{1, 2, 3})
@@ -361,6 +369,8 @@ func TestListingIsGo(t *testing.T) {
 		MRemap(Base, 0x1000, 0x2000, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, Base+0x8000),
 		Madvise(1<<47, 0, 99),
 		MProtect(Base, 0x1000, unix.PROT_NONE),
+		GuardInstall(Base+0x2000, 0x1000),
+		GuardRemove(Base, 0x3000),
 	}
 	got := Listing(ops)
 	for _, want := range []string{
@@ -368,6 +378,8 @@ func TestListingIsGo(t *testing.T) {
 		"mmdiff.MRemap(mmdiff.Base, 0x1000, 0x2000, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, mmdiff.Base+0x8000),",
 		"mmdiff.Madvise(0x800000000000, 0x0, 99),",
 		"mmdiff.MProtect(mmdiff.Base, 0x1000, unix.PROT_NONE),",
+		"mmdiff.GuardInstall(mmdiff.Base+0x2000, 0x1000),",
+		"mmdiff.GuardRemove(mmdiff.Base, 0x3000),",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("listing lacks %q:\n%s", want, got)

@@ -20,6 +20,7 @@ type model struct {
 type modelPage struct {
 	perms arch.AccessType
 	data  []byte // nil: zero
+	guard bool   // MADV_GUARD_INSTALL: every access faults
 }
 
 func newModel() *model { return &model{pages: map[uint64]*modelPage{}} }
@@ -37,7 +38,7 @@ func modelAccepts(op Op) bool {
 	case KindMProtect:
 		return plain && okProt
 	case KindMadvise:
-		return plain && op.Flags == unix.MADV_DONTNEED
+		return plain && (op.Flags == unix.MADV_DONTNEED || op.Flags == unix.MADV_GUARD_INSTALL || op.Flags == unix.MADV_GUARD_REMOVE)
 	case KindWrite, KindRead, KindZero:
 		return true
 	}
@@ -87,7 +88,14 @@ func (m *model) Madvise(addr, length uint64, advice int) unix.Errno {
 	e := unix.Errno(0)
 	for _, a := range m.pagesOf(addr, length) {
 		if p, ok := m.pages[a]; ok {
-			p.data = nil
+			switch advice {
+			case unix.MADV_GUARD_INSTALL:
+				p.data, p.guard = nil, true
+			case unix.MADV_GUARD_REMOVE:
+				p.guard = false
+			default: // MADV_DONTNEED keeps guards
+				p.data = nil
+			}
 		} else {
 			e = unix.ENOMEM
 		}
@@ -101,7 +109,7 @@ func (m *model) copy(addr uint64, b []byte, write bool) (int, unix.Errno) {
 		a := addr + uint64(done)
 		pa := a &^ (pageSize - 1)
 		p, ok := m.pages[pa]
-		if !ok || (write && !p.perms.Write) || (!write && !p.perms.Effective().Read) {
+		if !ok || p.guard || (write && !p.perms.Write) || (!write && !p.perms.Effective().Read) {
 			return done, unix.EFAULT
 		}
 		if p.data == nil {

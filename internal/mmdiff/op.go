@@ -81,6 +81,19 @@ func Madvise(addr, length uint64, advice int) Op {
 	return Op{Kind: KindMadvise, Addr: addr, Len: length, Flags: advice}
 }
 
+// GuardInstall is madvise(addr, length, MADV_GUARD_INSTALL): the pages
+// become guard pages (Linux 6.13+), which every access, the kernel's
+// copies included, faults on, without a change to the vmas.
+func GuardInstall(addr, length uint64) Op {
+	return Madvise(addr, length, unix.MADV_GUARD_INSTALL)
+}
+
+// GuardRemove is madvise(addr, length, MADV_GUARD_REMOVE): guard pages
+// become empty pages again.
+func GuardRemove(addr, length uint64) Op {
+	return Madvise(addr, length, unix.MADV_GUARD_REMOVE)
+}
+
 // MLock is mlock2(addr, length, flags); flags 0 is plain mlock.
 func MLock(addr, length uint64, flags int) Op {
 	return Op{Kind: KindMLock, Addr: addr, Len: length, Flags: flags}
@@ -143,6 +156,12 @@ func (op Op) String() string {
 	case KindMProtect:
 		return fmt.Sprintf("mmdiff.MProtect(%s, %s, %s)", a, l, protExpr(op.Prot))
 	case KindMadvise:
+		switch op.Flags {
+		case unix.MADV_GUARD_INSTALL:
+			return fmt.Sprintf("mmdiff.GuardInstall(%s, %s)", a, l)
+		case unix.MADV_GUARD_REMOVE:
+			return fmt.Sprintf("mmdiff.GuardRemove(%s, %s)", a, l)
+		}
 		return fmt.Sprintf("mmdiff.Madvise(%s, %s, %s)", a, l, adviceExpr(op.Flags))
 	case KindMLock:
 		return fmt.Sprintf("mmdiff.MLock(%s, %s, %s)", a, l, flagsExpr(op.Flags, mlockFlagNames))
@@ -264,6 +283,7 @@ var adviceNames = map[int]string{
 	unix.MADV_KEEPONFORK: "unix.MADV_KEEPONFORK", unix.MADV_COLD: "unix.MADV_COLD",
 	unix.MADV_POPULATE_READ: "unix.MADV_POPULATE_READ", unix.MADV_POPULATE_WRITE: "unix.MADV_POPULATE_WRITE",
 	unix.MADV_PAGEOUT: "unix.MADV_PAGEOUT", unix.MADV_DONTNEED_LOCKED: "unix.MADV_DONTNEED_LOCKED",
+	unix.MADV_GUARD_INSTALL: "unix.MADV_GUARD_INSTALL", unix.MADV_GUARD_REMOVE: "unix.MADV_GUARD_REMOVE",
 }
 
 func adviceExpr(a int) string {
