@@ -472,6 +472,39 @@ var differentialRegressions = []struct {
 			mmdiff.Zero(mmdiff.Base+0xfd00800, 0x1000),
 		},
 	},
+	{
+		// Guard pages through the whole harness: MADV_DONTNEED keeps
+		// them (the host's copies and loads still fault there), a copy
+		// stops at them, a move takes them along, GUARD_REMOVE gives
+		// zeros back. It diverges if DONTNEED drops guards.
+		name: "GuardPagesSurviveDontneedAndMove",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x8000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.Write(mmdiff.Base+0xf000000, 0x8000, 9),
+			mmdiff.GuardInstall(mmdiff.Base+0xf002000, 0x2000),
+			mmdiff.Madvise(mmdiff.Base+0xf000000, 0x8000, unix.MADV_DONTNEED),
+			mmdiff.Write(mmdiff.Base+0xf001800, 0x1000, 10),
+			mmdiff.MRemap(mmdiff.Base+0xf000000, 0x8000, 0x8000, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, mmdiff.Base+0xf100000),
+			mmdiff.Read(mmdiff.Base+0xf101000, 0x3000),
+			mmdiff.GuardRemove(mmdiff.Base+0xf100000, 0x3000),
+			mmdiff.Read(mmdiff.Base+0xf101000, 0x3000),
+		},
+	},
+	{
+		// A guard install refuses a locked vma after guarding the
+		// vmas before it; the vmas are never split.
+		name: "GuardInstallStopsAtLockedVMA",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x4000, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.MMap(mmdiff.Base+0xf004000, 0x4000, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.MLock(mmdiff.Base+0xf004000, 0x1000, 0),
+			mmdiff.GuardInstall(mmdiff.Base+0xf001000, 0x5000),
+			mmdiff.Zero(mmdiff.Base+0xf000000, 0x4000),
+			mmdiff.MLock(mmdiff.Base+0xf000000, 0x4000, 0),
+			mmdiff.GuardRemove(mmdiff.Base+0xf000000, 0x8000),
+			mmdiff.Write(mmdiff.Base+0xf000000, 0x4000, 11),
+		},
+	},
 }
 
 func TestDifferentialRegressions(t *testing.T) {

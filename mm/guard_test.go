@@ -2,6 +2,10 @@ package mm
 
 import (
 	"errors"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -281,4 +285,68 @@ func TestGuardAccounting(t *testing.T) {
 	if len(m.VMAs()) != 1 {
 		t.Errorf("vmas: %v", layout(m))
 	}
+}
+
+// TestGuardFaultSignalMatchesHost checks mm's si_code for a user fault on
+// a guard page against the host's: a child process (this test binary,
+// TestGuardFaultHostChild) touches a guard page and dies of the fault, and
+// the Go runtime's crash report names the signal's code.
+func TestGuardFaultSignalMatchesHost(t *testing.T) {
+	if !hostHasGuards() {
+		t.Skip("the host kernel has no MADV_GUARD_INSTALL")
+	}
+	m, _, _ := testMM(t, withFaultAround(page))
+	for _, tc := range []struct {
+		child string
+		prot  uint64
+		at    arch.AccessType
+	}{
+		{"read", rw, arch.Read},
+		{"write", rw, arch.Write},
+		{"protnone", unix.PROT_NONE, arch.Read},
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestGuardFaultHostChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "MM_GUARD_CHILD="+tc.child)
+		out, err := cmd.CombinedOutput()
+		match := regexp.MustCompile(`signal SIGSEGV: segmentation violation code=(0x[0-9a-f]+)`).FindSubmatch(out)
+		if err == nil || match == nil {
+			t.Fatalf("%s: the child did not die of SIGSEGV (%v):\n%s", tc.child, err, out)
+		}
+		hostCode, _ := strconv.ParseInt(string(match[1]), 0, 64)
+		a, err := m.MMap(0, page, tc.prot, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Madvise(uint64(a), page, guardInstall); err != nil {
+			t.Fatal(err)
+		}
+		var fe *FaultError
+		if err := m.HandleUserFault(a, tc.at); !errors.As(err, &fe) || fe.Signal != unix.SIGSEGV || int64(fe.Code) != hostCode {
+			t.Errorf("%s: mm: %v; the host's si_code is %d", tc.child, err, hostCode)
+		}
+	}
+}
+
+// TestGuardFaultHostChild is TestGuardFaultSignalMatchesHost's child: with
+// MM_GUARD_CHILD set it touches a host guard page and crashes.
+func TestGuardFaultHostChild(t *testing.T) {
+	what := os.Getenv("MM_GUARD_CHILD")
+	if what == "" {
+		t.Skip("run by TestGuardFaultSignalMatchesHost")
+	}
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if what == "protnone" {
+		prot = unix.PROT_NONE
+	}
+	b, err := unix.Mmap(-1, 0, page, prot, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Madvise(b, guardInstall); err != nil {
+		t.Fatal(err)
+	}
+	if what == "write" {
+		b[0] = 1
+	}
+	t.Logf("read %d", b[0]) // the fault kills the process
 }
