@@ -63,7 +63,7 @@ var Differences = []Difference{
 	{
 		What:     "reads, writes and clears",
 		Why:      "the host copies with its kernel's copies to and from user memory (pread and pwrite between a memfd and the window; pread of the memfd's hole for a clear), the system with CopyIn/CopyOut/ZeroOut; a short count is reported as EFAULT with the count, nothing copied as EFAULT alone",
-		Compared: "bytes copied and EFAULT, the bytes, and the layout after a copy that reached outside the host's mappings: the kernel decides where a copy stops (a page it may not access, or SIGBUS past the end of a shared object grown by mremap) and grows a grows-down vma whose hole the copy reaches, within RLIMIT_STACK (the system gets the host's) and the default stack guard gap. Contents are compared with plain loads of the pages the host's layout says are readable (any of r, w, x: x86-64 without protection keys), which never change the layout",
+		Compared: "bytes copied and EFAULT, the bytes, and the layout after a copy that reached outside the host's mappings: the kernel decides where a copy stops (a page it may not access, a guard page of MADV_GUARD_INSTALL, or SIGBUS past the end of a shared object grown by mremap) and grows a grows-down vma whose hole the copy reaches, within RLIMIT_STACK (the system gets the host's) and the default stack guard gap. Contents are compared with plain loads of the pages the host's layout says are readable (any of r, w, x: x86-64 without protection keys), which never change the layout; a load that faults (a guard page, which the layout does not show) reads as EFAULT with the bytes before it, and the system's CopyIn must stop there too",
 	},
 	{
 		What:     "the window's edges",

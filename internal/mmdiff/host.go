@@ -501,7 +501,8 @@ func (h *Host) peek(ms []Mapping, addr uint64, b []byte) (int, unix.Errno) {
 		if !ok || !m.Perms.Effective().Read {
 			return done, unix.EFAULT
 		}
-		// Page by page: a page the layout allows can still fault (SIGBUS
+		// Page by page: a page the layout allows can still fault (a
+		// guard page of MADV_GUARD_INSTALL, which maps never show; SIGBUS
 		// past the end of a shared object that mremap grew), and then
 		// the copy stops at that page, as the kernel's does.
 		n := int(min(uint64(len(b)-done), pageSize-a%pageSize))
@@ -513,9 +514,9 @@ func (h *Host) peek(ms []Mapping, addr uint64, b []byte) (int, unix.Errno) {
 	return done, 0
 }
 
-// hostAccess copies between b and host memory at addr. A fault (the layout
-// lied, or a harness bug) comes back as an error instead of killing the
-// test.
+// hostAccess copies between b and host memory at addr. A fault (a guard
+// page, a page past the end of its object, or a harness bug) comes back as
+// an error instead of killing the test.
 func hostAccess(addr uint64, b []byte, write bool) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
