@@ -233,6 +233,27 @@ func TestMachineProtectionFaults(t *testing.T) {
 	}
 }
 
+// TestMachineGuardPage reads a page, has the host install a guard region
+// over it (madvise MADV_GUARD_INSTALL) while the guest still holds a
+// translation for it, and resumes: the next read must kill the program
+// with Linux's SIGSEGV (SEGV_MAPERR), not read the old page through a
+// stale TLB entry or page-table leaf.
+func TestMachineGuardPage(t *testing.T) {
+	const x = dataAddr
+	code := cat(movRDI(x), loadRAXRDI, outUser0, loadRAXRDI, outUser1, jmpSelf)
+	m := newMachine(t, machine.Config{}, code)
+	mapBytes(t, m, x, bytes.Repeat([]byte{0xAA}, arch.PageSize), unix.PROT_READ|unix.PROT_WRITE)
+	stop := run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst)
+	if stop.Value != 0xAA {
+		t.Fatalf("first read saw %#x, want 0xaa", stop.Value)
+	}
+	if err := m.MM.Madvise(x, arch.PageSize, unix.MADV_GUARD_INSTALL); err != nil {
+		t.Fatalf("MADV_GUARD_INSTALL: %v", err)
+	}
+	wantSignal(t, run(t, m, time.Minute), unix.SIGSEGV, "guard")
+}
+
 // TestMachineNoStaleTLB reads page A at X, moves A away, maps B at X and
 // reads again: the guest must see B, not a stale translation to A (A stays
 // alive elsewhere, so its memory still holds A's bytes).
