@@ -1,10 +1,8 @@
 package mm
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -189,26 +187,7 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 }
 
 // hostLayout returns the host's mappings within the window.
-func hostLayout(t *testing.T) []string {
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var start, end uint64
-		var perms string
-		if _, err := fmt.Sscanf(sc.Text(), "%x-%x %s", &start, &end, &perms); err != nil {
-			continue
-		}
-		if start >= win && end <= win+winSize {
-			out = append(out, fmt.Sprintf("%x-%x %s", start, end, perms))
-		}
-	}
-	return out
-}
+func hostLayout(t *testing.T) []string { return hostLayoutIn(t, win, win+winSize) }
 
 func mmLayout(m *MemoryManager) []string {
 	var out []string
