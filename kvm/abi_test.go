@@ -225,10 +225,14 @@ func TestABIFixedNumbers(t *testing.T) {
 
 // TestImplementation finds the KVM module among a fake /sys/module's
 // entries, preferring PVM, whose presence changes the machine's default fast
-// path.
+// path, and finds none without /dev/kvm.
 func TestImplementation(t *testing.T) {
-	old := sysModuleDir
-	t.Cleanup(func() { sysModuleDir = old })
+	oldDir, oldDev := sysModuleDir, devKVMPath
+	t.Cleanup(func() { sysModuleDir, devKVMPath = oldDir, oldDev })
+	devKVMPath = filepath.Join(t.TempDir(), "kvm")
+	if err := os.WriteFile(devKVMPath, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		modules []string
 		want    string
@@ -248,5 +252,11 @@ func TestImplementation(t *testing.T) {
 		if got := Implementation(); got != tc.want {
 			t.Errorf("modules %v: Implementation() = %q, want %q", tc.modules, got, tc.want)
 		}
+	}
+	// The module loaded but no /dev/kvm (this project's development
+	// machine): no implementation to speak of.
+	devKVMPath = filepath.Join(t.TempDir(), "no-kvm")
+	if got := Implementation(); got != "" {
+		t.Errorf("kvm_pvm loaded, no /dev/kvm: Implementation() = %q, want none", got)
 	}
 }

@@ -232,12 +232,17 @@ func Available() error {
 // pageSize is the host page size, which memory slots must be aligned to.
 var pageSize = uint64(os.Getpagesize())
 
-// Implementation names the module that implements KVM on this host, as
+// Implementation names the module behind this host's /dev/kvm, as
 // /sys/module shows it: "kvm_pvm" (PVM, where a guest's ring 0 runs
 // emulated instruction by instruction and each one costs microseconds),
-// "kvm_intel" (VT-x), "kvm_amd" (SVM), or "" when none is loaded or sysfs
-// cannot tell. It only informs choices of speed, never of correctness.
+// "kvm_intel" (VT-x), "kvm_amd" (SVM), or "" when there is no /dev/kvm,
+// no such module, or sysfs cannot tell (a host can load kvm_pvm and still
+// give a process no /dev/kvm). It only informs choices of speed, never of
+// correctness.
 func Implementation() string {
+	if _, err := os.Stat(devKVMPath); err != nil {
+		return ""
+	}
 	for _, name := range []string{"kvm_pvm", "kvm_intel", "kvm_amd"} {
 		if _, err := os.Stat(filepath.Join(sysModuleDir, name)); err == nil {
 			return name
@@ -246,5 +251,9 @@ func Implementation() string {
 	return ""
 }
 
-// sysModuleDir is where Implementation looks; a variable for tests.
-var sysModuleDir = "/sys/module"
+// sysModuleDir and devKVMPath are where Implementation looks; variables
+// for tests.
+var (
+	sysModuleDir = "/sys/module"
+	devKVMPath   = "/dev/kvm"
+)
