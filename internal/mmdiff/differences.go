@@ -21,6 +21,11 @@ var Differences = []Difference{
 		Compared: "the system's address must be page-aligned, inside the window, over no existing mapping and not the hint Linux refused; the host then maps afresh there with MAP_FIXED_NOREPLACE (mmap: the mapping Linux placed is unmapped, since one merged with a neighbour of the test process would carry that neighbour's anon_vma and page offset into the window) or moves its mapping there with mremap(MREMAP_FIXED) (mremap, which must keep the pages). A hint Linux honours must be honoured at the same address",
 	},
 	{
+		What:     "features older host kernels lack",
+		Why:      "the system implements Linux 6.18; on an older host an op that needs newer behaviour would diverge for a reason that is not the system's bug",
+		Compared: "NewHost probes each feature once with a real call on a scratch mapping in the window (guard regions, 6.13, and on shared mappings, 6.15; mremap moves spanning several vmas, 6.17; MREMAP_DONTUNMAP, 5.7, and on shared mappings, 5.13; MADV_POPULATE_READ/WRITE, 5.14; MADV_DONTNEED_LOCKED, 5.18; MADV_COLD, 5.4); for each one lacking the generator leaves out the ops or op shapes (judged on the host's layout before the op) that need it, the runner refuses them in replays (ErrHostLacks) and Host.Omissions says what was left out. On 6.18 nothing is left out and a seed makes the same ops as before",
+	},
+	{
 		What:     "vma boundaries",
 		Why:      "Linux keeps adjacent vmas apart for reasons /proc/pid/maps does not show (anon_vma identity, page offsets after mremap, madvise and lock flags)",
 		Compared: "layouts after merging adjacent mappings with equal permissions and sharing (and, for shared ones, the same object at contiguous offsets)",

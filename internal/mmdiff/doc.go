@@ -16,6 +16,11 @@
 // they stop and whether they grow a stack, and a fault is an errno, never
 // a crash; the harness's own comparisons of contents read only pages the
 // host's /proc/self/maps says are readable.
+// The system under test is held to Linux 6.18's semantics. NewHost probes
+// the host kernel once for the newer behaviour the operations rely on
+// (Feature), each with a real call on a scratch mapping; on an older
+// kernel the generator leaves out the operations that need what it lacks
+// and Host.Omissions says which.
 // Where Linux's outcome is legitimately not reproducible by a confined
 // memory manager, the comparison is relaxed explicitly; Differences lists
 // each relaxation and why.

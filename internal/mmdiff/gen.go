@@ -68,6 +68,10 @@ type Gen struct {
 	// test, confined to the window, never runs out of room where Linux,
 	// with the whole address space, would not.
 	MapBudget uint64
+	// Lacking holds the features the host kernel lacks (Host.Lacking):
+	// operations and shapes that need them are not generated. Empty, the
+	// generator makes exactly the operations it makes on Linux 6.18.
+	Lacking FeatureSet
 }
 
 // NewGen returns a generator drawing from src.
@@ -92,11 +96,11 @@ func mappedBytes(ms []Mapping) (n uint64) {
 }
 
 // Next returns a safe operation for the host whose window has layout
-// ms and locked bytes.
+// ms and locked bytes, and none that needs a feature in g.Lacking.
 func (g *Gen) Next(ms []Mapping, locked uint64) Op {
 	for range 8 {
 		op := g.next(ms, locked)
-		if Safe(op) == nil {
+		if _, blocked := g.Lacking.Blocks(op, ms); Safe(op) == nil && !blocked {
 			return op
 		}
 	}

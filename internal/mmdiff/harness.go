@@ -1,6 +1,7 @@
 package mmdiff
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -63,6 +64,7 @@ func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
 		return res, err
 	}
 	gen := NewGen(src)
+	gen.Lacking = h.Lacking()
 	bs, _ := src.(*ByteSource)
 	var ops []Op
 	for i := 0; i < maxOps && (bs == nil || !bs.Exhausted()); i++ {
@@ -98,7 +100,9 @@ func RunSource(h *Host, cfg Config, src Source, maxOps int) (Result, error) {
 }
 
 // Replay runs ops from an empty window on the host and a fresh system,
-// sweeping all contents at the end, and returns the first divergence.
+// sweeping all contents at the end, and returns the first divergence. An
+// op that needs a feature the host lacks ends it with an error wrapping
+// ErrHostLacks.
 func Replay(h *Host, cfg Config, ops []Op) (*Divergence, error) {
 	return replay(h, cfg, ops, len(ops) > fastReplay)
 }
@@ -153,6 +157,11 @@ func Shrink(h *Host, cfg Config, ops []Op) ([]Op, *Divergence, error) {
 			return nil
 		}
 		d, err := replay(h, cfg, cand, fast && len(cand) > fastReplay)
+		if errors.Is(err, ErrHostLacks) {
+			// Removing ops changed the layout so that an op now needs
+			// a feature the host lacks: not a reproducer here.
+			return nil
+		}
 		if err != nil {
 			herr = err
 		}

@@ -61,6 +61,10 @@ type Host struct {
 	ioFD   int
 	buf    []byte
 	closed bool
+	// lacking holds the features the probes found missing (set once by
+	// NewHost), and omissions says what that leaves out, for the log.
+	lacking   FeatureSet
+	omissions []string
 }
 
 var _ System = (*Host)(nil)
@@ -109,6 +113,11 @@ func (h *Host) open() error {
 	if len(busy)+len(near) != 0 {
 		return fmt.Errorf("mmdiff: the window or the low hostile range is in use:\n%s%s", FormatLayout(busy), FormatLayout(near))
 	}
+	results, err := probeHost()
+	if err != nil {
+		return err
+	}
+	h.lacking, h.omissions = lackingFrom(kernelRelease(), results)
 	for _, g := range []uint64{Base - guardSize, Base + Size} {
 		if _, e := rawMMap(g, guardSize, unix.PROT_NONE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, -1, 0); e != 0 {
 			return fmt.Errorf("mmdiff: map the window's guard at %#x: %w", g, e)
@@ -116,6 +125,16 @@ func (h *Host) open() error {
 	}
 	return nil
 }
+
+// Lacking returns the features of Linux 6.18 the host kernel lacks, as
+// its probes found them (a real call each on a scratch mapping in the
+// window); Run leaves out the operations that need them.
+func (h *Host) Lacking() FeatureSet { return h.lacking }
+
+// Omissions returns one line for each feature the host lacks, naming the
+// kernel, the call that failed and what the generator leaves out; none on
+// a host with all of them.
+func (h *Host) Omissions() []string { return h.omissions }
 
 // Reset unmaps everything in the window (which also unlocks it).
 func (h *Host) Reset() error {

@@ -98,7 +98,8 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 	div := func(format string, args ...any) *Divergence {
 		return &Divergence{Index: i, Op: op, What: fmt.Sprintf(format, args...)}
 	}
-	if r.fast && (op.Kind == KindMMap || op.Kind == KindMRemap || (op.Kind == KindMadvise && op.Flags == unix.MADV_FREE)) {
+	lacking := r.Host.Lacking()
+	if r.fast && (op.Kind == KindMMap || op.Kind == KindMRemap || (op.Kind == KindMadvise && (op.Flags == unix.MADV_FREE || lacking != 0))) {
 		hl, err := r.Host.Layout()
 		if err != nil {
 			return nil, err
@@ -106,6 +107,9 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 		r.layout = hl
 	}
 	pre := r.layout
+	if f, blocked := lacking.Blocks(op, pre); blocked {
+		return nil, fmt.Errorf("op %d %v: no %v: %w", i, op, f, ErrHostLacks)
+	}
 	var touched [][2]uint64 // ranges whose contents to compare
 	touched = append(touched, [2]uint64{op.Addr, op.Len})
 	switch op.Kind {
