@@ -124,9 +124,17 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 		}
 		touched = append(touched, [2]uint64{sr, op.Len})
 	case KindMRemap:
-		hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
-		sr, se := r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
-		if d := r.placed(div, pre, hr, he, sr, se, op.NewLen, 0, r.Host.Relocate); d != nil {
+		var sr uint64
+		var d *Divergence
+		if shape := unplacedMove(op); shape != notUnplaced {
+			sr, d = r.mremapSystemFirst(div, pre, op, shape)
+		} else {
+			hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+			var se unix.Errno
+			sr, se = r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+			d = r.placed(div, pre, hr, he, sr, se, op.NewLen, 0, r.Host.Relocate)
+		}
+		if d != nil {
 			return d, nil
 		}
 		touched = append(touched, [2]uint64{sr, op.NewLen})
@@ -232,7 +240,8 @@ func (r *Runner) Step(i int, op Op) (*Divergence, error) {
 // window, page-aligned, not overlapping anything, not the refused hint)
 // and move puts the host's mapping there so that both go on identical
 // (Host.Remap for mmap: a fresh mapping, nothing carried over from where
-// Linux placed it; Host.Relocate for mremap, which must keep the pages).
+// Linux placed it; Host.Relocate for an mremap that mremapSystemFirst does
+// not take, which must keep the pages).
 func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr uint64, he unix.Errno, sr uint64, se unix.Errno, length, hint uint64, move func(from, length, to uint64) error) *Divergence {
 	if he != se {
 		if he == 0 && !inWindow(hr, length) {
@@ -250,16 +259,7 @@ func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr 
 		}
 		return nil
 	}
-	var why string
-	switch {
-	case sr%pageSize != 0 || !inWindow(sr, n):
-		why = "outside the window or unaligned"
-	case !isFree(pre, sr, n):
-		why = "over an existing mapping"
-	case hint != 0 && (sr == hint&^(pageSize-1)):
-		why = "at the hint, which Linux could not use"
-	}
-	if why != "" {
+	if why := illegalPlacement(pre, sr, n, hint); why != "" {
 		_ = r.Host.unmapOutside(hr, n)
 		return div("address: host placed it outside the window (%#x); the system's %#x is %s", hr, sr, why)
 	}
@@ -268,6 +268,103 @@ func (r *Runner) placed(div func(string, ...any) *Divergence, pre []Mapping, hr 
 		return div("harness: %v", err)
 	}
 	return nil
+}
+
+// illegalPlacement says why sr cannot be where a mapping of n bytes that
+// Linux places by itself (outside the window) goes in the window with
+// layout pre: it must be page-aligned, in the window, over nothing (for a
+// move, not over the range moved either) and not at a hint Linux refused.
+// It returns "" for a legal address.
+func illegalPlacement(pre []Mapping, sr, n, hint uint64) string {
+	switch {
+	case sr%pageSize != 0 || !inWindow(sr, n):
+		return "outside the window or unaligned"
+	case !isFree(pre, sr, n):
+		return "over an existing mapping"
+	case hint != 0 && (sr == hint&^(pageSize-1)):
+		return "at the hint, which Linux could not use"
+	}
+	return ""
+}
+
+// moveShape says how an mremap may move without the host being told
+// where.
+type moveShape uint8
+
+const (
+	notUnplaced moveShape = iota
+	// growOrMove: MREMAP_MAYMOVE alone, growing: Linux grows the range in
+	// place if it can and otherwise moves it where its own mmap layout
+	// says (it ignores new_address then), outside the window.
+	growOrMove
+	// dontUnmapNoHint: MREMAP_MAYMOVE|MREMAP_DONTUNMAP without a hint:
+	// always a move, placed likewise.
+	dontUnmapNoHint
+)
+
+// unplacedMove classifies op: the mremaps that Linux would move outside
+// the window, into the test process's own part of the address space. Any
+// other flags (MREMAP_FIXED, bad bits), a DONTUNMAP hint (Linux honours
+// one it can use), no growth, or a range that is not a plain one in the
+// window keep the host-first comparison.
+func unplacedMove(op Op) moveShape {
+	if op.Len == 0 || !inWindow(op.Addr, op.Len) || op.NewLen == 0 || op.NewLen > Size || op.Addr%pageSize != 0 {
+		return notUnplaced
+	}
+	switch op.Flags {
+	case unix.MREMAP_MAYMOVE:
+		if pageAlign(op.NewLen) > pageAlign(op.Len) {
+			return growOrMove
+		}
+	case unix.MREMAP_MAYMOVE | unix.MREMAP_DONTUNMAP:
+		if op.NewAddr == 0 {
+			return dontUnmapNoHint
+		}
+	}
+	return notUnplaced
+}
+
+// mremapSystemFirst runs an mremap that Linux would place by itself (see
+// unplacedMove) so that the host never places it outside the window: the
+// host mapping moved in from there could carry an anon_vma of the test
+// process's own memory next to where Linux put it, and then merge
+// differently in the window. Whether Linux grows in place is asked first
+// with the same call without MREMAP_MAYMOVE, which does exactly that where
+// it can and otherwise fails with ENOMEM, changing nothing. Where Linux
+// would move, the system runs first, its address is checked as placed
+// checks one (legal in the window; Linux's own choice lies outside it, so
+// it is not compared), and the host moves there with MREMAP_FIXED, which
+// makes the same move at that address. It returns the system's address.
+func (r *Runner) mremapSystemFirst(div func(string, ...any) *Divergence, pre []Mapping, op Op, shape moveShape) (uint64, *Divergence) {
+	if shape == growOrMove {
+		hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, 0, op.NewAddr)
+		if he != unix.ENOMEM {
+			sr, se := r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+			return sr, r.placed(div, pre, hr, he, sr, se, op.NewLen, 0, r.Host.Relocate)
+		}
+	}
+	sr, se := r.Sys.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+	if se != 0 {
+		// Linux's own call decides; one that moved outside the window
+		// is unmapped again by placed.
+		hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags, op.NewAddr)
+		return sr, r.placed(div, pre, hr, he, sr, se, op.NewLen, 0, r.Host.Relocate)
+	}
+	n := pageAlign(op.NewLen)
+	if sr == op.Addr && shape == growOrMove {
+		return sr, div("address: the host cannot grow [%#x, +%#x) in place (without MREMAP_MAYMOVE: ENOMEM) and moves it; the system kept it at %#x", op.Addr, op.Len, sr)
+	}
+	if why := illegalPlacement(pre, sr, n, 0); why != "" {
+		return sr, div("address: host places the move outside the window; the system's %#x is %s", sr, why)
+	}
+	hr, he := r.Host.MRemap(op.Addr, op.Len, op.NewLen, op.Flags|unix.MREMAP_FIXED, sr)
+	if he != 0 {
+		return sr, div("errno: host %s (moving with MREMAP_FIXED to the system's address), system ok at %#x", errName(he), sr)
+	}
+	if hr != sr {
+		return sr, div("harness: the host's move to %#x landed at %#x", sr, hr)
+	}
+	return sr, nil
 }
 
 // discardFreed mirrors an immediate discard of MADV_FREE'd pages on the
