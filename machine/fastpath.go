@@ -80,7 +80,9 @@ func (tr *FaultTrace) Summary() FaultTraceSummary {
 //   - RawRun: under QEMU, entering KVM_RUN through the Go scheduler costs
 //     a single fault 1.5-4x as much; deadlines still stop a guest that
 //     never exits, through the runtime's preemption signal (see
-//     kvm.VCPU.SetRawRun; TestMachineDeadline checks it with GOMAXPROCS 1);
+//     kvm.VCPU.SetRawRun; TestMachineDeadline checks it with GOMAXPROCS 1),
+//     so with GODEBUG=asyncpreemptoff=1 and one P a guest that never exits
+//     cannot be stopped: turn RawRun off there;
 //   - DirectResume only where KVM is PVM (kvm.Implementation): there
 //     every guest ring-0 instruction is emulated at about 2 µs, so skipping
 //     the stub's `add rsp, 8; iretq` saves more than the special-register

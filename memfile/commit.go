@@ -71,9 +71,13 @@ func populateView(view []byte, fd int, fr memmap.FileRange) error {
 // pages faulted one at a time): the first piece pays for the chunk, in
 // bulk, and the next ones find their memory backed, so the guest's first
 // touches take no host fault. The chunk's free pages are backed too: they
-// read as zeros all the same, and count in Stats.Backed until freed pages
-// around them are punched out. fr must be page-aligned, within the file and
-// allocated; errors are Populate's.
+// read as zeros all the same, and stay backed (counted in Stats.Backed)
+// until they are allocated and freed again, decommitted, or the file is
+// closed, so the host keeps about as many chunks as were ever touched this
+// way, within the limit. Punching them whenever a neighbour is freed would
+// make a program that maps, touches and unmaps one page in a loop back and
+// punch a whole chunk each time. fr must be page-aligned, within the file
+// and allocated; errors are Populate's.
 func (f *MemoryFile) PopulateChunks(fr memmap.FileRange) error {
 	if err := f.checkRange("populate", fr, true); err != nil {
 		return err

@@ -9,19 +9,24 @@
 // count per page (IncRef, DecRef; it implements memmap.File). When a page's
 // count reaches zero the page is freed and its memory returned to the host by
 // punching a hole in the memfd, so a freed page reads back as zeros and the
-// host's memory use falls. Allocations of 2 MiB or more start 2 MiB-aligned
-// in the file (and so in guest-physical space), so that the host and KVM can
+// host's memory use falls (free pages that PopulateChunks backed ahead stay
+// backed; see there). Allocations of 2 MiB or more start 2 MiB-aligned in
+// the file (and so in guest-physical space), so that the host and KVM can
 // back them with huge pages; smaller allocations are placed, where possible,
-// so as not to break up free 2 MiB-aligned chunks. Nothing past the limit is
-// ever allocated: Allocate fails with an error wrapping unix.ENOMEM instead.
+// so as not to break up free 2 MiB-aligned chunks, user memory from the
+// bottom and kernel memory (page tables) from the top. Nothing past the
+// limit is ever allocated: Allocate fails with an error wrapping unix.ENOMEM
+// instead.
 //
 // # Placement cost
 //
 // The bookkeeping is a rangeset of allocated pages (count and kind per
 // segment; equal neighbours merge), and the free ranges are its gaps within
-// the limit. Finding room scans those gaps in address order, so Allocate is
-// O(free gaps) in the worst case (a request that fits nowhere early); lookups
-// and reference-count changes are O(log n). A guest's memory is a few large
+// the limit. Finding room scans those gaps in address order from floors
+// below which nothing is free (from a ceiling down, for kernel memory), so
+// Allocate is O(free gaps above the floor) in the worst case (a request that
+// fits nowhere early) and O(log n) when memory is handed out in order;
+// lookups and reference-count changes are O(log n). A guest's memory is a few large
 // runs in practice; if fragmentation grows, a size-indexed free list is the
 // next step.
 //

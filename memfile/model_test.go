@@ -137,7 +137,7 @@ func checkModel(t *testing.T, f *MemoryFile, m *model, limit uint64) {
 			t.Fatalf("page %#x is free, below the free floor %#x", p, freeFloor)
 		}
 	}
-	for c := uint64(0); c+huge <= chunkFloor && c+huge <= limit; c += huge {
+	for c := uint64(0); c < chunkFloor && c+huge <= limit; c += huge {
 		if !hasFreeRun(pagesOf(m.refs, c, c+huge), huge, huge) {
 			continue
 		}

@@ -14,8 +14,8 @@ type Stats struct {
 	// the host mapping also backs it (shmem allocates on read faults), so
 	// Go code should not read memory it does not need. It can be below
 	// Allocated (allocated but untouched pages cost nothing), and above it
-	// only by the free pages of chunks that PopulateChunks backed whole:
-	// freed pages are returned at once.
+	// only by the free pages of chunks that PopulateChunks backed whole
+	// (which stay backed, see there): freed pages are returned at once.
 	Backed uint64
 	// Peak is the largest Allocated ever reached.
 	Peak uint64
