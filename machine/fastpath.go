@@ -118,6 +118,36 @@ type FaultTrace struct {
 	// (host work, re-entry, the guest's run to its next fault, delivery
 	// and exit).
 	Cycle latency.Histogram
+
+	// Log, if it has capacity, receives one FaultRecord per fault served
+	// until it is full (the caller allocates it: recording allocates
+	// nothing); Unlogged counts the faults after that.
+	Log      []FaultRecord
+	Unlogged uint64
+	// origin is the first logged fault's exit, which FaultRecord.AtNs
+	// counts from.
+	origin time.Time
+}
+
+// FaultRecord is one page fault as FaultTrace.Log keeps it: where, what
+// access, how many pages it mapped, and how long each part took (see
+// FaultTrace for the parts).
+type FaultRecord struct {
+	// AtNs is the fault's exit, in nanoseconds after the first logged
+	// fault's.
+	AtNs int64  `json:"at_ns"`
+	Addr uint64 `json:"addr"`
+	// Write and Exec say what the access was (neither: a read).
+	Write bool `json:"write,omitempty"`
+	Exec  bool `json:"exec,omitempty"`
+	// Pages is how many 4 KiB pages the fault mapped (its fault-around).
+	Pages      uint64 `json:"pages"`
+	KVMRunNs   int64  `json:"kvm_run_ns"`
+	DecodeNs   int64  `json:"decode_ns"`
+	HandleNs   int64  `json:"handle_ns"`
+	PopulateNs int64  `json:"populate_ns"`
+	// ResumeNs is 0 for a fault after which the guest never ran again.
+	ResumeNs int64 `json:"resume_ns"`
 }
 
 // SetFastPath chooses how later Runs serve faults and system calls; New
@@ -132,8 +162,9 @@ func (m *Machine) SetFaultTrace(tr *FaultTrace) { m.trace = tr }
 // FaultTrace; only read when one is attached.
 type faultClock struct {
 	enter, exit, decoded, handled, populated time.Time
-	// pending: exit..populated belong to a fault whose resume is next.
-	pending bool
+	// pending: exit..populated belong to a fault whose resume is next;
+	// logged: that fault is the last record of FaultTrace.Log.
+	pending, logged bool
 	// exits counts exits; lastFault is the exit count and lastFaultExit
 	// the time of the last fault's exit (for FaultTrace.Cycle).
 	exits, lastFault uint64

@@ -109,8 +109,12 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 		if tr != nil && clock.pending {
 			clock.pending = false
-			tr.Resume.Record(clock.enter.Sub(clock.populated))
+			resume := clock.enter.Sub(clock.populated)
+			tr.Resume.Record(resume)
 			tr.Host.Record(clock.enter.Sub(clock.exit))
+			if clock.logged {
+				tr.Log[len(tr.Log)-1].ResumeNs = resume.Nanoseconds()
+			}
 		}
 		m.vcpu.SetRawRun(m.fast.RawRun && short)
 		reason, err := m.vcpu.Run()
@@ -263,10 +267,11 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 	if pf.Has(ring0.PFReserved) {
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}
+	mapped := m.as.mappedPages
 	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, m.afterFault(ev, clock)
+		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, clock)
 	}
 	st.faultPending = false
 	var fe *mm.FaultError
@@ -314,7 +319,7 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 // afterFault finishes a page fault mm resolved: it populates the unit the
 // fault mapped (FastPath.Populate), sets up a direct resume
 // (FastPath.DirectResume) and records the breakdown (FaultTrace).
-func (m *Machine) afterFault(ev *ring0.Event, clock *faultClock) error {
+func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, clock *faultClock) error {
 	tr := m.trace
 	if tr != nil {
 		clock.handled = time.Now()
@@ -333,6 +338,19 @@ func (m *Machine) afterFault(ev *ring0.Event, clock *faultClock) error {
 		}
 		clock.lastFault, clock.lastFaultExit = clock.exits, clock.exit
 		clock.pending = true
+		clock.logged = len(tr.Log) < cap(tr.Log)
+		if !clock.logged {
+			tr.Unlogged++
+		} else {
+			if len(tr.Log) == 0 {
+				tr.origin = clock.exit
+			}
+			tr.Log = append(tr.Log, FaultRecord{
+				AtNs: clock.exit.Sub(tr.origin).Nanoseconds(), Addr: ev.FaultAddr, Write: at.Write, Exec: at.Execute, Pages: pages,
+				KVMRunNs: clock.exit.Sub(clock.enter).Nanoseconds(), DecodeNs: clock.decoded.Sub(clock.exit).Nanoseconds(),
+				HandleNs: clock.handled.Sub(clock.decoded).Nanoseconds(), PopulateNs: clock.populated.Sub(clock.handled).Nanoseconds(),
+			})
+		}
 	}
 	if m.fast.DirectResume && ev.DirectResumes {
 		return m.resumeDirect(ev.Context)

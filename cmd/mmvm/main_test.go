@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,8 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--fault-around", "4M", "x"}, exitUsage},
 		{[]string{"--env", "NOEQUALS", "x"}, exitUsage},
 		{[]string{"--timeout", "-1s", "x"}, exitUsage},
+		{[]string{"--fault-log", "10", "x"}, exitUsage}, // no --stats-json to put them in
+		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
 		{[]string{"--no-such-flag", "x"}, exitUsage},
 		{[]string{"/no/such/program"}, exitNotFound},
 		{[]string{"--no-qemu", "main_test.go"}, exitMMVM}, // not an ELF: refused before any VM
@@ -120,7 +123,9 @@ func TestKVMRunGuest(t *testing.T) {
 		t.Fatal("MMVM_GUESTS is not set: run through `make test-kvm`")
 	}
 	js := filepath.Join(t.TempDir(), "stats.json")
-	status := runMain([]string{"--no-qemu", "--mem", "64M", "--fault-around", "4K", "--fault-trace", "--stats-json", js, filepath.Join(dir, "touch"), "4", "4096"})
+	const logged = 100
+	status := runMain([]string{"--no-qemu", "--mem", "64M", "--fault-around", "4K", "--fault-trace", "--fault-log", fmt.Sprint(logged),
+		"--stats-json", js, filepath.Join(dir, "touch"), "4", "4096"})
 	if status != 0 {
 		t.Fatalf("mmvm run touch: status %d", status)
 	}
@@ -149,6 +154,23 @@ func TestKVMRunGuest(t *testing.T) {
 		t.Error("--fault-trace gave no breakdown")
 	} else if tr.Handle.Count != r.Faults || tr.Run.Count != r.Faults || tr.Run.P50 <= 0 || tr.Handle.P50 <= 0 || tr.Cycle.Count == 0 {
 		t.Errorf("fault trace for %d faults: %+v", r.Faults, *tr)
+	}
+	// The first faults one by one: the touch loop's writes, a page each
+	// (fault-around 4K), in time order, every part timed.
+	if len(r.FaultLog) != logged || r.FaultsUnlogged != r.Faults-logged {
+		t.Fatalf("fault log: %d records and %d unlogged for %d faults, want %d", len(r.FaultLog), r.FaultsUnlogged, r.Faults, logged)
+	}
+	writes := 0
+	for i, rec := range r.FaultLog {
+		if rec.Pages != 1 || rec.KVMRunNs <= 0 || rec.HandleNs <= 0 || rec.ResumeNs <= 0 || (i > 0 && rec.AtNs < r.FaultLog[i-1].AtNs) {
+			t.Errorf("record %d: %+v", i, rec)
+		}
+		if rec.Write {
+			writes++
+		}
+	}
+	if writes < logged/2 {
+		t.Errorf("only %d of %d logged faults were writes", writes, logged)
 	}
 	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
 		t.Errorf("mmvm run nullderef: status %d, want 139", status)
