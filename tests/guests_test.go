@@ -71,8 +71,8 @@ func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte,
 	return o.Bytes(), e.Bytes(), status
 }
 
-// runInMachine runs the program in a fresh mmvm Machine.
-func runInMachine(t *testing.T, path string, args []string) (stdout, stderr []byte, stop machine.Stop) {
+// runInMachine runs the program in a fresh mmvm Machine with fast path fp.
+func runInMachine(t *testing.T, path string, args []string, fp machine.FastPath) (stdout, stderr []byte, stop machine.Stop) {
 	t.Helper()
 	kvmtest.Open(t)
 	var o, e bytes.Buffer
@@ -81,6 +81,7 @@ func runInMachine(t *testing.T, path string, args []string) (stdout, stderr []by
 		t.Fatal(err)
 	}
 	defer m.Close()
+	m.SetFastPath(fp)
 	if err := m.LoadProgram(path, append([]string{path}, args...), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -94,9 +95,15 @@ func runInMachine(t *testing.T, path string, args []string) (stdout, stderr []by
 }
 
 // TestGuestsMatchNative runs every guest program natively and inside mmvm
-// and compares stdout, stderr and exit status.
+// and compares stdout, stderr and exit status, under the default fast path
+// and with the other way of resuming the program (the default resumes
+// through the stub except on PVM, where it resumes directly), so that both
+// are checked on every machine.
 func TestGuestsMatchNative(t *testing.T) {
 	dir := guestDir(t)
+	def := machine.DefaultFastPath()
+	other := def
+	other.DirectResume = !def.DirectResume
 	for _, tc := range guestCases {
 		t.Run(tc.name+argsName(tc.args), func(t *testing.T) {
 			path := filepath.Join(dir, tc.name)
@@ -104,17 +111,19 @@ func TestGuestsMatchNative(t *testing.T) {
 				t.Fatalf("guest program missing: %v (make guests builds it)", err)
 			}
 			nOut, nErr, nStatus := runNative(t, path, tc.args)
-			vOut, vErr, stop := runInMachine(t, path, tc.args)
-			if stop.Status() != nStatus {
-				t.Errorf("status: mmvm %d (%v %s), native %d", stop.Status(), stop.Kind, stop.Reason, nStatus)
+			for _, fp := range []machine.FastPath{def, other} {
+				vOut, vErr, stop := runInMachine(t, path, tc.args, fp)
+				if stop.Status() != nStatus {
+					t.Errorf("%v: status: mmvm %d (%v %s), native %d", fp, stop.Status(), stop.Kind, stop.Reason, nStatus)
+				}
+				if !bytes.Equal(vOut, nOut) {
+					t.Errorf("%v: stdout differs:\nmmvm:   %q\nnative: %q", fp, vOut, nOut)
+				}
+				if !bytes.Equal(vErr, nErr) {
+					t.Errorf("%v: stderr differs:\nmmvm:   %q\nnative: %q", fp, vErr, nErr)
+				}
+				t.Logf("%v: status %d, %d bytes of stdout; %s", fp, nStatus, len(nOut), stop.Reason)
 			}
-			if !bytes.Equal(vOut, nOut) {
-				t.Errorf("stdout differs:\nmmvm:   %q\nnative: %q", vOut, nOut)
-			}
-			if !bytes.Equal(vErr, nErr) {
-				t.Errorf("stderr differs:\nmmvm:   %q\nnative: %q", vErr, nErr)
-			}
-			t.Logf("status %d, %d bytes of stdout; %s", nStatus, len(nOut), stop.Reason)
 		})
 	}
 }
