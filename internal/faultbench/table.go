@@ -6,6 +6,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mmvm/mmvm/machine"
 )
 
 func ns(v float64) string {
@@ -22,17 +24,9 @@ func ns(v float64) string {
 
 func dur(d time.Duration) string { return ns(float64(d.Nanoseconds())) }
 
-func fastPathName(direct, populate bool) string {
-	var p []string
-	if direct {
-		p = append(p, "direct")
-	} else {
-		p = append(p, "stub")
-	}
-	if populate {
-		p = append(p, "populate")
-	}
-	return strings.Join(p, "+")
+// touchPath names a first touch's fast path as machine.FastPath does.
+func touchPath(t Touch) string {
+	return machine.FastPath{DirectResume: t.DirectResume, Populate: t.Populate}.String()
 }
 
 func joinRatios(v []float64) string {
@@ -93,9 +87,9 @@ func (r *Report) WriteTable(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.0f\t%d\t%d\t\n", t.Name, fp, ns(t.NsPerPage), t.Faults, t.FaultsPerGiB, t.Leaves4K, t.Leaves2M)
 	}
 	for _, t := range r.Sequential {
-		touch(t, fastPathName(t.DirectResume, t.Populate))
+		touch(t, touchPath(t))
 	}
-	touch(r.Random, fastPathName(r.Random.DirectResume, r.Random.Populate))
+	touch(r.Random, touchPath(r.Random))
 	fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\n", "native", "host", ns(r.Host.Native.NsPerPage))
 	fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\n", "native THP", "host", ns(r.Host.NativeTHP.NsPerPage))
 	l := r.Host.Limit
