@@ -63,8 +63,10 @@ func (pt *PageTables) setHugeLeaf(e, pe *uint64, l int, va, next, leaf uint64, f
 	case isTable(old, l):
 		pt.freeTable(old, l-1)
 		fl.add(va, next, old&entryBelowGlobal != 0)
+		pt.rewritten(e, 1)
 	case (old^leaf)&^entryAD != 0:
 		fl.add(va, next, old&entryGlobal != 0)
+		pt.rewritten(e, 1)
 	}
 	*e = leaf
 	if leaf&entryGlobal != 0 {
@@ -131,5 +133,6 @@ func (pt *PageTables) mapLeaves(t *[512]uint64, pe *uint64, va, end, delta, bits
 	*pe += added << countShift
 	if lo >= 0 {
 		fl.add(va+uint64(lo)<<arch.PageShift, va+uint64(hi+1)<<arch.PageShift, global)
+		pt.rewritten(&ents[lo], hi-lo+1)
 	}
 }

@@ -86,6 +86,9 @@ type PageTables struct {
 	root *[512]uint64
 	// tables counts the table pages held, the root included.
 	tables int
+	// journal, if set, is told of every store that changed or removed a
+	// present translation (see Journal).
+	journal Journal
 
 	// lastKey, lastPT and lastPDE cache the level-1 table that the last
 	// operation confined to one 2 MiB span walked to, and the level-2
@@ -143,6 +146,34 @@ func New(a Allocator, f Features) (*PageTables, error) {
 		root:      root,
 		tables:    1,
 	}, nil
+}
+
+// Journal learns of the stores that change or remove a present
+// translation: the entries [first, first+n) of one table were rewritten in
+// place and hold their new values. A processor that walks the tables itself
+// needs only the TLB flush that Flush describes; a hypervisor that shadows
+// the guest's page tables (KVM without nested paging, or PVM) keeps its
+// copy of a present entry until it sees the guest itself store to it, so a
+// VM there has the guest repeat these stores (see machine). Stores that
+// add a translation over a non-present entry, or that change only bits the
+// processor ignores (the live-entry counts), are not journaled: shadowing
+// hypervisors walk the tables again on the fault such an entry causes.
+//
+// A table freed by the same change may have been journaled before it was
+// freed; the Allocator must not hand it out again before the journal has
+// been acted on.
+type Journal interface {
+	Rewritten(first *uint64, n int)
+}
+
+// SetJournal makes pt report rewritten entries to j (nil for none).
+func (pt *PageTables) SetJournal(j Journal) { pt.journal = j }
+
+// rewritten journals the n entries from first, if there is a journal.
+func (pt *PageTables) rewritten(first *uint64, n int) {
+	if pt.journal != nil {
+		pt.journal.Rewritten(first, n)
+	}
 }
 
 // Root returns the physical address of the PML4, the value to load in CR3

@@ -21,7 +21,7 @@ func (pt *PageTables) Protect(va arch.AddrRange, o MapOpts) (Flush, error) {
 	bits := leafBits(o)
 	if bits&entryGlobal == 0 && oneLeafTable(start, end) {
 		if t, _ := pt.leafTable(start); t != nil {
-			protectLeaves(t, start, end, bits, &fl)
+			pt.protectLeaves(t, start, end, bits, &fl)
 			return fl, nil
 		}
 	}
@@ -51,16 +51,17 @@ func (pt *PageTables) protectIn(t *[512]uint64, pe *uint64, l int, va, end, bits
 				*e |= entryBelowGlobal
 			}
 			if l == 2 {
-				protectLeaves(child, va, next, bits, fl)
+				pt.protectLeaves(child, va, next, bits, fl)
 			} else if err := pt.protectIn(child, e, l-1, va, next, bits, fl); err != nil {
 				return err
 			}
 		default:
 			leaf := old&(entryAddrMask|entryHuge) | bits
+			*e = leaf
 			if (old^leaf)&^entryAD != 0 {
 				fl.add(va, next, old&entryGlobal != 0)
+				pt.rewritten(e, 1)
 			}
-			*e = leaf
 			if bits&entryGlobal != 0 {
 				*pe |= entryBelowGlobal
 			}
@@ -72,7 +73,7 @@ func (pt *PageTables) protectIn(t *[512]uint64, pe *uint64, l int, va, end, bits
 
 // protectLeaves sets the leaf flags bits on the present level-1 entries of
 // t for [va, end).
-func protectLeaves(t *[512]uint64, va, end, bits uint64, fl *Flush) {
+func (pt *PageTables) protectLeaves(t *[512]uint64, va, end, bits uint64, fl *Flush) {
 	_, ents := leafSpan(t, va, end)
 	lo, hi := -1, -1
 	global := false
@@ -92,5 +93,6 @@ func protectLeaves(t *[512]uint64, va, end, bits uint64, fl *Flush) {
 	}
 	if lo >= 0 {
 		fl.add(va+uint64(lo)<<arch.PageShift, va+uint64(hi+1)<<arch.PageShift, global)
+		pt.rewritten(&ents[lo], hi-lo+1)
 	}
 }

@@ -56,6 +56,7 @@ func (pt *PageTables) unmapIn(t *[512]uint64, pe *uint64, l int, va, end uint64,
 			}
 			*e = 0
 			*pe -= countOne
+			pt.rewritten(e, 1)
 		default:
 			if err := pt.unmapBelow(e, pe, l, va, next, fl); err != nil {
 				return err
@@ -104,5 +105,6 @@ func (pt *PageTables) unmapLeaves(t *[512]uint64, pe *uint64, va, end uint64, fl
 	*pe -= removed << countShift
 	if lo >= 0 {
 		fl.add(va+uint64(lo)<<arch.PageShift, va+uint64(hi+1)<<arch.PageShift, global)
+		pt.rewritten(&ents[lo], hi-lo+1)
 	}
 }

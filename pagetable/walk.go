@@ -57,6 +57,7 @@ func (pt *PageTables) split(e *uint64, l int) (*[512]uint64, error) {
 		ne |= entryBelowGlobal
 	}
 	*e = ne
+	pt.rewritten(e, 1)
 	return t, nil
 }
 
@@ -71,4 +72,5 @@ func (pt *PageTables) dropIfEmpty(e, pe *uint64) {
 	pt.lastKey = 0
 	*e = 0
 	*pe -= countOne
+	pt.rewritten(e, 1)
 }
