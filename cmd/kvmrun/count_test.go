@@ -44,7 +44,7 @@ func TestVerdict(t *testing.T) {
 		{"nothing ran", []int{0}, 0, 0, 0, 1},
 	} {
 		c := &testCounter{pass: tc.pass, fail: tc.fail, skip: tc.skip}
-		if got := verdict(bins, tc.st, c); got != tc.want {
+		if got := verdict("test", bins, tc.st, c); got != tc.want {
 			t.Errorf("%s: verdict = %d, want %d", tc.name, got, tc.want)
 		}
 	}

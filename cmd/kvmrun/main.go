@@ -128,7 +128,8 @@ func testMain(args []string) int {
 	timeout := fl.Duration("timeout", 10*time.Minute, "hard limit for running the tests (QEMU included)")
 	run := fl.String("run", "", "run only tests matching this regular expression")
 	cache := fl.String("cache", ".cache/kvmhost", "cache directory")
-	forceQEMU := fl.Bool("qemu", false, "use the QEMU guest even when /dev/kvm works here")
+	forceQEMU := fl.Bool("qemu", false, "run only in the QEMU guests, even when /dev/kvm works here")
+	only := fl.String("kinds", "", "run only on these KVM kinds, separated by ';': host, or a QEMU -cpu value ("+strings.Join(kindNames(), "; ")+")")
 	guests := fl.String("guests", "", "directory of guest programs the tests run; they find it in $"+guestsEnv)
 	fl.Parse(args)
 	if fl.NArg() == 0 {
@@ -145,66 +146,141 @@ func testMain(args []string) int {
 	buildTime := time.Since(buildStart)
 
 	testArgs := []string{"-test.v", "-test.count=1", "-test.timeout=" + (*timeout).String()}
-	counter := newTestCounter(os.Stdout)
-	var statuses []int
-	var timings string
-	kvmErr := kvm.Available()
-	if kvmErr == nil && !*forceQEMU {
-		fmt.Println("kvmrun: /dev/kvm works here: running the tests directly")
+	kinds := kvmKinds(*forceQEMU, *only)
+	if len(kinds) == 0 {
+		fmt.Fprintf(os.Stderr, "kvmrun: -kinds %q names no KVM kind (%s)\n", *only, strings.Join(kindNames(), ", "))
+		return 2
+	}
+	ok := true
+	var lines []string
+	for _, k := range kinds {
+		fmt.Printf("kvmrun: == KVM tests on %s\n", k.name)
+		counter := newTestCounter(os.Stdout)
+		statuses, timings, err := k.run(bins, testArgs, *run, *guests, *timeout, *cache, counter)
+		counter.Flush()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "kvmrun:", err)
+			fmt.Printf("kvmrun: FAIL on %s: the tests did not complete\n", k.name)
+			ok = false
+		}
+		fmt.Printf("kvmrun: time on %s: build %v, %s\n", k.name, buildTime.Round(time.Millisecond), timings)
+		if verdict(k.name, bins, statuses, counter) != 0 {
+			ok = false
+		}
+		lines = append(lines, fmt.Sprintf("kvmrun: %s: %d passed, %d failed, %d skipped", k.name, counter.pass, counter.fail, counter.skip))
+	}
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	fmt.Printf("kvmrun: total %v\n", time.Since(start).Round(time.Millisecond))
+	if !ok {
+		fmt.Println("kvmrun: FAIL")
+		return 1
+	}
+	fmt.Println("kvmrun: PASS")
+	return 0
+}
+
+// kvmKind is one KVM the tests run on: this machine's /dev/kvm, or a QEMU
+// guest whose emulated AMD SVM gives a nested KVM, with nested paging (as
+// on VT-x/SVM hosts) or without it (shadow paging, whose rules for page-table
+// changes are those of the PVM KVM).
+type kvmKind struct {
+	name string
+	// cpu is QEMU's -cpu model; "" runs on this machine's /dev/kvm.
+	cpu string
+}
+
+// The QEMU kinds. npt=off hides nested paging from the guest, so its
+// kvm_amd falls back to shadow paging.
+var qemuKinds = []kvmKind{
+	{name: "QEMU SVM, nested paging", cpu: "max"},
+	{name: "QEMU SVM, shadow paging", cpu: "max,npt=off"},
+}
+
+func kindNames() []string {
+	names := []string{"host"}
+	for _, k := range qemuKinds {
+		names = append(names, k.cpu)
+	}
+	return names
+}
+
+// kvmKinds returns every KVM the tests can reach: /dev/kvm when it works
+// (unless qemuOnly), then each QEMU kind. only, when set, is a
+// semicolon-separated list of kinds to keep: "host" or a QEMU -cpu value.
+func kvmKinds(qemuOnly bool, only string) []kvmKind {
+	var kinds []kvmKind
+	if err := kvm.Available(); err != nil {
+		fmt.Printf("kvmrun: no usable /dev/kvm here (%v): the tests run in QEMU guests only\n", err)
+	} else if !qemuOnly {
+		name := "/dev/kvm"
+		if impl := kvm.Implementation(); impl != "" {
+			name += " (" + impl + ")"
+		}
+		kinds = append(kinds, kvmKind{name: name})
+	}
+	kinds = append(kinds, qemuKinds...)
+	if only == "" {
+		return kinds
+	}
+	keep := map[string]bool{}
+	for _, k := range strings.Split(only, ";") {
+		keep[strings.TrimSpace(k)] = true
+	}
+	var out []kvmKind
+	for _, k := range kinds {
+		if (k.cpu == "" && keep["host"]) || (k.cpu != "" && keep[k.cpu]) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// run runs the test binaries on the kind and returns each binary's exit
+// status and where the time went.
+func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, timeout time.Duration, cache string, counter *testCounter) ([]int, string, error) {
+	if k.cpu == "" {
 		runStart := time.Now()
 		var env []string
-		if *guests != "" {
-			abs, err := filepath.Abs(*guests)
+		if guests != "" {
+			abs, err := filepath.Abs(guests)
 			if err != nil {
-				fmt.Fprintln(os.Stderr, "kvmrun:", err)
-				return 1
+				return nil, "", err
 			}
 			env = append(env, guestsEnv+"="+abs)
 		}
-		statuses = runDirect(bins, testArgs, *run, env, counter)
-		timings = fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond))
-	} else {
-		if kvmErr != nil {
-			fmt.Printf("kvmrun: no usable /dev/kvm here (%v)\nkvmrun: running the tests inside a QEMU guest with nested KVM\n", kvmErr)
-		}
-		spec := kvmhost.Spec{Timeout: *timeout, Stdout: counter, Stderr: os.Stderr, Log: os.Stdout, CacheDir: *cache}
-		var env []string
-		if *guests != "" {
-			fs, err := kvmhost.FilesInDir(*guests, "/guests")
-			if err != nil {
-				fmt.Fprintln(os.Stderr, "kvmrun: -guests:", err)
-				return 1
-			}
-			spec.Files = append(spec.Files, fs...)
-			env = append(env, guestsEnv+"=/guests")
-		}
-		for _, b := range bins {
-			guest := "/kvmtests/" + filepath.Base(b.bin)
-			spec.Files = append(spec.Files, kvmhost.File{HostPath: b.bin, GuestPath: guest})
-			spec.Commands = append(spec.Commands, kvmhost.Command{Path: guest, Args: b.args(testArgs, *run), Env: env})
-		}
-		res, err := kvmhost.Run(context.Background(), spec)
-		counter.Flush()
-		if res != nil {
-			statuses = res.ExitStatus
-			timings = res.Timings.String()
-		}
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			fmt.Printf("kvmrun: time: build %v, %s\n", buildTime.Round(time.Millisecond), timings)
-			fmt.Println("kvmrun: FAIL: the QEMU guest did not complete")
-			return 1
-		}
+		st := runDirect(bins, testArgs, run, env, counter)
+		return st, fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond)), nil
 	}
-	counter.Flush()
-	fmt.Printf("kvmrun: time: build %v, %s; total %v\n", buildTime.Round(time.Millisecond), timings, time.Since(start).Round(time.Millisecond))
-	return verdict(bins, statuses, counter)
+	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: os.Stderr, Log: os.Stdout, CacheDir: cache, CPU: k.cpu}
+	var env []string
+	if guests != "" {
+		fs, err := kvmhost.FilesInDir(guests, "/guests")
+		if err != nil {
+			return nil, "", fmt.Errorf("-guests: %w", err)
+		}
+		spec.Files = append(spec.Files, fs...)
+		env = append(env, guestsEnv+"=/guests")
+	}
+	for _, b := range bins {
+		guest := "/kvmtests/" + filepath.Base(b.bin)
+		spec.Files = append(spec.Files, kvmhost.File{HostPath: b.bin, GuestPath: guest})
+		spec.Commands = append(spec.Commands, kvmhost.Command{Path: guest, Args: b.args(testArgs, run), Env: env})
+	}
+	res, err := kvmhost.Run(context.Background(), spec)
+	var st []int
+	var timings string
+	if res != nil {
+		st, timings = res.ExitStatus, res.Timings.String()
+	}
+	return st, timings, err
 }
 
 // verdict prints the count and decides the exit status: every binary must
 // exit 0, no test may fail or skip, and at least one must run.
-func verdict(bins []testBinary, statuses []int, c *testCounter) int {
-	fmt.Printf("kvmrun: KVM tests: %d passed, %d failed, %d skipped\n", c.pass, c.fail, c.skip)
+func verdict(kind string, bins []testBinary, statuses []int, c *testCounter) int {
+	fmt.Printf("kvmrun: KVM tests on %s: %d passed, %d failed, %d skipped\n", kind, c.pass, c.fail, c.skip)
 	ok := true
 	for i, b := range bins {
 		if i >= len(statuses) || statuses[i] != 0 {
@@ -226,10 +302,8 @@ func verdict(bins []testBinary, statuses []int, c *testCounter) int {
 		ok = false
 	}
 	if !ok {
-		fmt.Println("kvmrun: FAIL")
 		return 1
 	}
-	fmt.Println("kvmrun: PASS")
 	return 0
 }
 
