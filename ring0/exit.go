@@ -11,11 +11,14 @@ import (
 // produced. Everything comes from the run structure: the port from the IO
 // record, the registers from KVM_CAP_SYNC_REGS; no ioctl is needed.
 type Exit struct {
-	Port uint16 // kvm_run.io.port
-	RSP  uint64 // regs.rsp: at a vector port, the address of the frame
-	RCX  uint64 // regs.rcx: at PortSyscall, the user RIP
-	R11  uint64 // regs.r11: at PortSyscall, the user RFLAGS
-	CR2  uint64 // sregs.cr2: at a #PF, the faulting address
+	Port   uint16 // kvm_run.io.port
+	RIP    uint64 // regs.rip: the exiting `out` itself
+	RSP    uint64 // regs.rsp: at a vector port, the address of the frame
+	RCX    uint64 // regs.rcx: at PortSyscall, the user RIP
+	R11    uint64 // regs.r11: at PortSyscall, the user RFLAGS
+	RFLAGS uint64 // regs.rflags
+	CR2    uint64 // sregs.cr2: at a #PF, the faulting address
+	CPL    uint8  // the privilege level the `out` ran at (CS's low bits)
 }
 
 // EventKind says which protocol event an exit was.
@@ -32,6 +35,8 @@ const (
 	// EventUserPort: user mode ran `out` to one of the user ports. KVM
 	// completes the instruction on the next run; nothing needs resuming.
 	EventUserPort
+	// EventReplay: the replay stub finished (see PortReplay).
+	EventReplay
 )
 
 func (k EventKind) String() string {
@@ -42,6 +47,8 @@ func (k EventKind) String() string {
 		return "syscall"
 	case EventUserPort:
 		return "user port"
+	case EventReplay:
+		return "replay"
 	}
 	return fmt.Sprintf("EventKind(%d)", uint8(k))
 }
@@ -112,9 +119,11 @@ func (k *Kernel) Decode(e Exit) (Event, error) {
 	case e.Port >= PortVectorBase && e.Port < PortVectorBase+NumVectors:
 		return k.decodeException(e)
 	case e.Port == PortSyscall:
-		return decodeSyscall(e), nil
+		return k.decodeSyscall(e), nil
 	case e.Port >= PortUserFirst && e.Port <= PortUserLast:
 		return Event{Kind: EventUserPort, Port: e.Port, User: true, CS: UserCodeSelector, SS: UserDataSelector}, nil
+	case e.Port == PortReplay && e.CPL == 0:
+		return Event{Kind: EventReplay, Port: e.Port}, nil
 	}
 	return Event{}, fmt.Errorf("%w: port %#x", ErrUnknownPort, e.Port)
 }
@@ -161,20 +170,6 @@ func (k *Kernel) stackOffset(rsp, size uint64) (uint64, bool) {
 		return 0, false
 	}
 	return s.Offset + (rsp - lo), true
-}
-
-func decodeSyscall(e Exit) Event {
-	return Event{
-		Kind: EventSyscall,
-		Port: e.Port,
-		User: true,
-		CS:   UserCodeSelector,
-		SS:   UserDataSelector,
-		// SYSCALL does not switch stacks: RSP is still the user's.
-		Context:       UserContext{RIP: e.RCX, RSP: e.RSP, RFLAGS: SysretRFLAGS(e.R11)},
-		StubResumes:   IsUserAddress(e.RCX),
-		DirectResumes: true,
-	}
 }
 
 // SysretRFLAGS returns the RFLAGS SYSRET loads from r11. A host that resumes

@@ -1,8 +1,10 @@
 package ring0
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -265,8 +267,8 @@ func TestSyscallNonCanonicalReturn(t *testing.T) {
 		{0xffff_8000_0000_0000, false},
 	} {
 		ev, err := k.Decode(Exit{Port: PortSyscall, RCX: tc.rcx, R11: UserRFLAGS})
-		if err != nil || ev.StubResumes != tc.stub || !ev.DirectResumes {
-			t.Errorf("rcx %#x: %+v %v, want StubResumes %v", tc.rcx, ev, err, tc.stub)
+		if err != nil || ev.StubResumes != tc.stub || ev.DirectResumes != tc.stub {
+			t.Errorf("rcx %#x: %+v %v, want StubResumes and DirectResumes %v", tc.rcx, ev, err, tc.stub)
 		}
 	}
 }
@@ -422,5 +424,117 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := k.Decode(e); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDecodeSyscallPaths checks where a PortSyscall exit is believed: from
+// ring 0 always (the stub), from user mode only at the trampoline's `out`
+// with SyscallInUser; any other user-mode exit on that port is the #GP that
+// `out` would raise without the bitmap's permission.
+func TestDecodeSyscallPaths(t *testing.T) {
+	k, _ := newTestKernel(t, false, CPUFeatures{})
+	l := k.Layout()
+	tramp := uint64(l.UserSyscallEntry)
+	for _, tc := range []struct {
+		name string
+		path SyscallPath
+		exit Exit
+		want EventKind
+	}{
+		{"ring-0 stub", SyscallToRing0, Exit{Port: PortSyscall, CPL: 0, RIP: uint64(l.SyscallEntry), RCX: 0x401000}, EventSyscall},
+		{"trampoline", SyscallInUser, Exit{Port: PortSyscall, CPL: 3, RIP: tramp, RCX: 0x401000}, EventSyscall},
+		{"trampoline without SyscallInUser", SyscallToRing0, Exit{Port: PortSyscall, CPL: 3, RIP: tramp, RCX: 0x401000}, EventException},
+		{"user out elsewhere", SyscallInUser, Exit{Port: PortSyscall, CPL: 3, RIP: 0x401000, RCX: 0x401000}, EventException},
+		{"user out just past the trampoline", SyscallInUser, Exit{Port: PortSyscall, CPL: 3, RIP: tramp + 2, RCX: 0x401000}, EventException},
+	} {
+		k.SetSyscallPath(tc.path)
+		ev, err := k.Decode(tc.exit)
+		if err != nil || ev.Kind != tc.want || !ev.User {
+			t.Errorf("%s: %+v %v, want a user %v", tc.name, ev, err, tc.want)
+			continue
+		}
+		switch ev.Kind {
+		case EventSyscall:
+			if ev.Context.RIP != tc.exit.RCX || !ev.DirectResumes || ev.StubResumes != (tc.exit.CPL == 0) {
+				t.Errorf("%s: %+v", tc.name, ev)
+			}
+		case EventException:
+			if ev.Vector != GeneralProtection || ev.Context.RIP != tc.exit.RIP {
+				t.Errorf("%s: %+v, want #GP at the out", tc.name, ev)
+			}
+		}
+	}
+	if ev, err := k.Decode(Exit{Port: PortReplay, CPL: 3}); err == nil {
+		t.Errorf("a user-mode exit on the replay port decoded as %+v", ev)
+	}
+	if ev, err := k.Decode(Exit{Port: PortReplay, CPL: 0}); err != nil || ev.Kind != EventReplay {
+		t.Errorf("replay exit: %+v %v", ev, err)
+	}
+}
+
+// TestSyscallPathSetsLSTARAndBitmap checks what SetSyscallPath changes: LSTAR
+// moves to the trampoline and user mode may reach PortSyscall, and back.
+func TestSyscallPathSetsLSTARAndBitmap(t *testing.T) {
+	k, mem := newTestKernel(t, false, CPUFeatures{})
+	l := k.Layout()
+	lstar := func() uint64 {
+		for _, m := range k.MSRs() {
+			if m.Index == MSRLStar {
+				return m.Value
+			}
+		}
+		t.Fatal("no LSTAR")
+		return 0
+	}
+	for _, p := range []SyscallPath{SyscallInUser, SyscallToRing0} {
+		k.SetSyscallPath(p)
+		wantLSTAR, wantAllowed := uint64(l.SyscallEntry), false
+		if p == SyscallInUser {
+			wantLSTAR, wantAllowed = uint64(l.UserSyscallEntry), true
+		}
+		if got := lstar(); got != wantLSTAR {
+			t.Errorf("%v: LSTAR %#x, want %#x", p, got, wantLSTAR)
+		}
+		if got := ioAllowed(mem, l.TSS.Offset, l.TSSLimit, PortSyscall, 1); got != wantAllowed {
+			t.Errorf("%v: user out to PortSyscall allowed=%v", p, got)
+		}
+		for _, port := range []uint16{PortVectorBase + uint16(PageFault), PortReplay, PortUserFirst} {
+			if ioAllowed(mem, l.TSS.Offset, l.TSSLimit, port, 1) {
+				t.Errorf("%v: user out to %#x allowed", p, port)
+			}
+		}
+	}
+	// The trampoline page: the exit at its entry, the probe's syscall,
+	// int3 everywhere else; it lies outside every program's address space.
+	page := mem[l.Trampoline.Offset : l.Trampoline.Offset+l.Trampoline.Size]
+	if !bytes.Equal(page[:2], []byte{0xE6, PortSyscall}) || !bytes.Equal(page[0x10:0x12], []byte{0x0F, 0x05}) {
+		t.Errorf("trampoline page starts % x, probe % x", page[:4], page[0x10:0x12])
+	}
+	for i, b := range page {
+		if (i >= 2 && i < 0x10 || i >= 0x12) && b != 0xCC {
+			t.Fatalf("trampoline byte %#x = %#x, want int3", i, b)
+		}
+	}
+	if l.UserSyscallEntry != TrampolineVirt || TrampolineVirt+arch.PageSize != arch.MaxUserAddr {
+		t.Errorf("trampoline at %v", l.UserSyscallEntry)
+	}
+}
+
+// TestReplayStubCost pins the replay stub's instructions: every one is
+// emulated on PVM, so a new one must be a deliberate change here.
+func TestReplayStubCost(t *testing.T) {
+	s := replayStub()
+	checkDecodes(t, s.Name, s.Code)
+	got := strings.Join(mnemonics(t, s), " ")
+	want := "test jz mov mov mov rep add dec jnz test jz mov mov mov add dec jnz out"
+	if got != want {
+		t.Errorf("replay stub: %s\nwant %s", got, want)
+	}
+	l := Layout{Virt: testVirt}
+	if l.ReplayExitRIP() != l.ReplayEntry()+arch.Addr(s.Size()-2) {
+		t.Errorf("replay exit rip %v, entry %v, size %d", l.ReplayExitRIP(), l.ReplayEntry(), s.Size())
+	}
+	if s.Offset+uint64(s.Size()) > stubsOffset+arch.PageSize || s.Offset < syscallStub().Offset+uint64(syscallStub().Size()) {
+		t.Errorf("replay stub at %#x+%d overlaps", s.Offset, s.Size())
 	}
 }

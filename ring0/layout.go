@@ -7,12 +7,15 @@ import (
 	"github.com/mmvm/mmvm/arch"
 )
 
-// The kernel region: three pages, each with one kind of content so that each
+// The kernel region: four pages, each with one kind of content so that each
 // can be mapped with the least permission it needs.
 //
-//	page 0  tables  GDT, TSS (+ I/O bitmap), IDT      read-only, no-execute
-//	page 1  code    32 vector stubs, syscall entry    read + execute
-//	page 2  stacks  RSP0 stack and IST1..IST4 stacks  read/write, no-execute
+//	page 0  tables      GDT, TSS (+ I/O bitmap), IDT      read-only, no-execute
+//	page 1  code        32 vector stubs, syscall entry,   read + execute
+//	                    replay stub
+//	page 2  stacks      RSP0 stack and IST1..IST4 stacks  read/write, no-execute
+//	page 3  trampoline  the user-mode syscall entry       user read + execute,
+//	                    (see SyscallInUser)               at TrampolineVirt
 //
 // Nothing is ever written to the tables at run time: code and data
 // descriptors carry the accessed bit, TR is loaded through the hypervisor
@@ -23,8 +26,15 @@ const (
 	idtOffset    = 0x100
 	stubsOffset  = 1 * arch.PageSize
 	stacksOffset = 2 * arch.PageSize
+	trampOffset  = 3 * arch.PageSize
 	// RegionSize is how much of the kernel region ring0 uses.
-	RegionSize = 3 * arch.PageSize
+	RegionSize = 4 * arch.PageSize
+
+	// TrampolineVirt is where the VM maps the trampoline page, user-mode
+	// read + execute: the last page below 2^47, which Linux never gives a
+	// program (its TASK_SIZE ends a page earlier), so it is in no program's
+	// address space and in none of its maps.
+	TrampolineVirt = arch.MaxUserAddr - arch.PageSize
 
 	idtSize = NumVectors * 16
 
@@ -87,6 +97,8 @@ type Layout struct {
 	Size uint64 // RegionSize
 
 	GDT, TSS, IDT, Code, Stacks Area
+	// Trampoline is the page the VM maps at TrampolineVirt for user mode.
+	Trampoline Area
 	// TSSLimit is the TSS segment limit (its size minus one).
 	TSSLimit uint32
 
@@ -96,9 +108,15 @@ type Layout struct {
 	// the unused slots.
 	IST [7]arch.Addr
 
-	// VectorEntry[v] is vector v's stub, SyscallEntry the LSTAR target.
+	// VectorEntry[v] is vector v's stub, SyscallEntry the ring-0 LSTAR
+	// target (SyscallToRing0).
 	VectorEntry  [NumVectors]arch.Addr
 	SyscallEntry arch.Addr
+	// UserSyscallEntry is the user-mode LSTAR target on the trampoline
+	// page (SyscallInUser); SyscallProbe is the `syscall` instruction on
+	// that page with which a VM finds out which path its KVM takes.
+	UserSyscallEntry arch.Addr
+	SyscallProbe     arch.Addr
 }
 
 // VirtOf returns the kernel virtual address of region offset off.
@@ -115,13 +133,21 @@ type Mapping struct {
 }
 
 // Mappings returns the kernel region's parts with the permissions each needs.
-// They must be mapped supervisor-only (and may be global).
+// They must be mapped supervisor-only (and may be global). The trampoline
+// page is not among them: see TrampolineMapping.
 func (l Layout) Mappings() []Mapping {
 	return []Mapping{
 		{Area: Area{Offset: 0, Size: arch.PageSize}, Access: arch.Read},
 		{Area: l.Code, Access: arch.AccessType{Read: true, Execute: true}},
 		{Area: Area{Offset: stacksOffset, Size: arch.PageSize}, Access: arch.ReadWrite},
 	}
+}
+
+// TrampolineMapping is the trampoline page as the page tables must map it:
+// user-mode read + execute at TrampolineVirt, guest-physical
+// Layout.Phys+Offset.
+func (l Layout) TrampolineMapping() Mapping {
+	return Mapping{Area: l.Trampoline, Access: arch.AccessType{Read: true, Execute: true}}
 }
 
 // Kernel is the guest's kernel state, written into a kernel region.
@@ -132,6 +158,10 @@ type Kernel struct {
 	layout   Layout
 	features CPUFeatures
 	trType   uint8 // typeTSS64Busy, or typeTSS64Available with Config.AvailableTSS
+	// userPorts is Config.UserPorts; syscall is the path SYSCALL takes,
+	// set once by SetSyscallPath before the vCPU first runs the program.
+	userPorts bool
+	syscall   SyscallPath
 }
 
 // ErrConfig is wrapped by every error New returns for a bad Config.
@@ -142,16 +172,17 @@ func New(cfg Config) (*Kernel, error) {
 	if err := checkConfig(cfg); err != nil {
 		return nil, err
 	}
-	k := &Kernel{mem: cfg.Mem[:RegionSize:RegionSize], features: cfg.Features, trType: typeTSS64Busy}
+	k := &Kernel{mem: cfg.Mem[:RegionSize:RegionSize], features: cfg.Features, trType: typeTSS64Busy, userPorts: cfg.UserPorts}
 	if cfg.AvailableTSS {
 		k.trType = typeTSS64Available
 	}
 	k.layout = newLayout(cfg)
 	clear(k.mem)
 	k.writeGDT()
-	k.writeTSS(cfg.UserPorts)
+	k.writeTSS()
 	k.writeIDT()
 	k.writeStubs()
+	k.writeTrampoline()
 	return k, nil
 }
 
@@ -181,12 +212,10 @@ func newLayout(cfg Config) Layout {
 		GDT:    Area{gdtOffset, GDTSize},
 		IDT:    Area{idtOffset, idtSize},
 		Code:   Area{stubsOffset, arch.PageSize},
-		Stacks: Area{stacksOffset, (1 + numIST) * stackSize},
+		Stacks:     Area{stacksOffset, (1 + numIST) * stackSize},
+		Trampoline: Area{trampOffset, arch.PageSize},
 	}
-	l.TSS = Area{tssOffset, tssBaseSize}
-	if cfg.UserPorts {
-		l.TSS.Size = tssFullSize
-	}
+	l.TSS = Area{tssOffset, tssFullSize}
 	l.TSSLimit = uint32(l.TSS.Size - 1)
 	// Stack 0 is RSP0's, stack i (1..numIST) is IST i's; a stack's top is
 	// the start of the next one.
@@ -198,6 +227,8 @@ func newLayout(cfg Config) Layout {
 		l.VectorEntry[v] = l.VirtOf(vectorStub(v).Offset)
 	}
 	l.SyscallEntry = l.VirtOf(syscallStub().Offset)
+	l.UserSyscallEntry = TrampolineVirt + userSyscallOffset
+	l.SyscallProbe = TrampolineVirt + syscallProbeOffset
 	return l
 }
 
@@ -229,24 +260,34 @@ func (k *Kernel) tssSegment() Segment {
 	}
 }
 
-func (k *Kernel) writeTSS(userPorts bool) {
+func (k *Kernel) writeTSS() {
 	l := k.layout
 	put64(k.mem, tssOffset+tssRSP0, uint64(l.RSP0))
 	for i, top := range l.IST {
 		put64(k.mem, tssOffset+tssIST1+uint64(i)*8, uint64(top))
 	}
-	// An I/O map base at or past the limit means no bitmap: every port
-	// faults at CPL 3 (IOPL is 0 in user mode).
 	put16(k.mem, tssOffset+tssIOMapOff, tssBaseSize)
-	if !userPorts {
-		return
-	}
+	k.writeIOBitmap()
+}
+
+// writeIOBitmap writes the TSS's I/O permission bitmap: user mode (IOPL is
+// 0 there, so the bitmap decides) may use the user ports with
+// Config.UserPorts, and PortSyscall with SyscallInUser (Decode treats such
+// an exit from anywhere but the trampoline as the #GP it would otherwise
+// be); every other port faults with #GP.
+func (k *Kernel) writeIOBitmap() {
 	bitmap := k.mem[tssOffset+tssBaseSize : tssOffset+tssFullSize]
 	for i := range bitmap {
 		bitmap[i] = 0xFF // a set bit denies the port
 	}
-	for p := PortUserFirst; p <= PortUserLast; p++ {
-		bitmap[p/8] &^= 1 << (p % 8)
+	allow := func(p int) { bitmap[p/8] &^= 1 << (p % 8) }
+	if k.userPorts {
+		for p := PortUserFirst; p <= PortUserLast; p++ {
+			allow(p)
+		}
+	}
+	if k.syscall == SyscallInUser {
+		allow(PortSyscall)
 	}
 }
 
@@ -267,7 +308,7 @@ func (k *Kernel) writeStubs() {
 	for i := range code {
 		code[i] = codeFill
 	}
-	for _, s := range Stubs() {
+	for _, s := range codeStubs() {
 		copy(k.mem[s.Offset:], s.Bytes())
 	}
 }

@@ -159,7 +159,7 @@ func (k *Kernel) STAR() uint64 {
 // never use it); the compatibility-mode SYSCALL target points at the same
 // entry though no 32-bit code segment exists to reach it.
 func (k *Kernel) MSRs() []MSR {
-	entry := uint64(k.layout.SyscallEntry)
+	entry := k.lstar()
 	return []MSR{
 		{MSRStar, k.STAR()},
 		{MSRLStar, entry},

@@ -115,13 +115,17 @@ func Stubs() []Stub {
 	return append(s, syscallStub())
 }
 
+// codeStubs returns every stub New writes on the code page: Stubs, then the
+// replay stub.
+func codeStubs() []Stub { return append(Stubs(), replayStub()) }
+
 // Listing returns the stubs as a GNU as source (Intel syntax), with each
 // stub at its offset relative to the start of the code page. Assembled, it
 // yields exactly the bytes New writes there.
 func Listing() string {
 	var b strings.Builder
 	b.WriteString(".intel_syntax noprefix\n.code64\n")
-	for _, s := range Stubs() {
+	for _, s := range codeStubs() {
 		fmt.Fprintf(&b, ".org %#x, %#x\n%s:\n", s.Offset-stubsOffset, codeFill, s.Name)
 		for _, in := range s.Code {
 			fmt.Fprintf(&b, "\t%s\n", in.Asm)

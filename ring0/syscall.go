@@ -1,0 +1,127 @@
+package ring0
+
+import (
+	"fmt"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// SyscallPath is where a user-mode SYSCALL lands on a given KVM.
+//
+// On VT-x and SVM, SYSCALL enters CPL 0 at LSTAR: the ring-0 syscall stub
+// exits with PortSyscall and returns with SYSRET. On PVM, SYSCALL at CPL 3
+// does not enter CPL 0: the vCPU goes on at LSTAR still in user mode, with
+// RCX and R11 set as usual, so a supervisor-only LSTAR faults. There LSTAR
+// is the trampoline page, mapped user-mode at TrampolineVirt, whose first
+// instruction exits with PortSyscall (the TSS I/O bitmap allows that port
+// then) and the host resumes the program itself at RCX.
+//
+// Which path a KVM takes is found by running SyscallProbe once (see
+// machine): with LSTAR at the ring-0 stub, the ring-0 path exits with
+// PortSyscall at CPL 0, the user path faults fetching the stub at CPL 3.
+type SyscallPath uint8
+
+// Syscall paths.
+const (
+	// SyscallToRing0: SYSCALL enters CPL 0 (VT-x, SVM). The zero value.
+	SyscallToRing0 SyscallPath = iota
+	// SyscallInUser: SYSCALL stays at CPL 3 (PVM).
+	SyscallInUser
+)
+
+func (p SyscallPath) String() string {
+	switch p {
+	case SyscallToRing0:
+		return "enters ring 0"
+	case SyscallInUser:
+		return "stays in user mode (trampoline)"
+	}
+	return fmt.Sprintf("SyscallPath(%d)", uint8(p))
+}
+
+// Offsets on the trampoline page.
+const (
+	userSyscallOffset  = 0x00
+	syscallProbeOffset = 0x10
+)
+
+// trampolineCode is the trampoline page's code:
+//
+//	+0x00  out PortSyscall, al   ; LSTAR with SyscallInUser: the host serves
+//	                             ; the call and resumes at RCX itself
+//	+0x10  syscall               ; SyscallProbe
+//
+// The rest of the page is int3: nothing after either instruction is ever
+// meant to run.
+func trampolineCode() []struct {
+	off  uint64
+	code []Instruction
+} {
+	return []struct {
+		off  uint64
+		code []Instruction
+	}{
+		{userSyscallOffset, []Instruction{outImm8AL(PortSyscall)}},
+		{syscallProbeOffset, []Instruction{syscallInsn}},
+	}
+}
+
+func (k *Kernel) writeTrampoline() {
+	page := k.mem[trampOffset : trampOffset+arch.PageSize]
+	for i := range page {
+		page[i] = codeFill
+	}
+	for _, c := range trampolineCode() {
+		copy(page[c.off:], Assemble(c.code))
+	}
+}
+
+// SetSyscallPath sets the path SYSCALL takes on this KVM: it decides LSTAR
+// (MSRs) and whether the I/O bitmap lets user mode reach PortSyscall. The
+// VM calls it once, before the program runs, and reloads the MSRs.
+func (k *Kernel) SetSyscallPath(p SyscallPath) {
+	k.syscall = p
+	k.writeIOBitmap()
+}
+
+// SyscallPath returns the path set by SetSyscallPath.
+func (k *Kernel) SyscallPath() SyscallPath { return k.syscall }
+
+// lstar is the LSTAR value for the kernel's syscall path.
+func (k *Kernel) lstar() uint64 {
+	if k.syscall == SyscallInUser {
+		return uint64(k.layout.UserSyscallEntry)
+	}
+	return uint64(k.layout.SyscallEntry)
+}
+
+// decodeSyscall decodes a PortSyscall exit. At CPL 0 it is the ring-0
+// stub's; at CPL 3 it is the trampoline's if RIP is the trampoline's `out`
+// and the kernel uses SyscallInUser; any other CPL 3 exit on that port is
+// user code doing `out` itself, which is the #GP it would be without the
+// bitmap's permission.
+func (k *Kernel) decodeSyscall(e Exit) Event {
+	user := e.CPL == 3
+	if user && (k.syscall != SyscallInUser || e.RIP != uint64(k.layout.UserSyscallEntry)) {
+		return Event{
+			Kind: EventException, Port: e.Port, Vector: GeneralProtection, User: true,
+			CS: UserCodeSelector, SS: UserDataSelector,
+			Context:       UserContext{RIP: e.RIP, RSP: e.RSP, RFLAGS: e.RFLAGS},
+			DirectResumes: true,
+		}
+	}
+	return Event{
+		Kind: EventSyscall,
+		Port: e.Port,
+		User: true,
+		CS:   UserCodeSelector,
+		SS:   UserDataSelector,
+		// SYSCALL does not switch stacks: RSP is still the user's.
+		Context: UserContext{RIP: e.RCX, RSP: e.RSP, RFLAGS: SysretRFLAGS(e.R11)},
+		// The ring-0 stub's SYSRET returns only to a canonical user
+		// address (else it faults in ring 0 on the user's stack); the
+		// trampoline has no way back but the host's.
+		StubResumes:   !user && IsUserAddress(e.RCX),
+		DirectResumes: IsUserAddress(e.RCX),
+	}
+}
