@@ -206,12 +206,12 @@ func checkConfig(cfg Config) error {
 
 func newLayout(cfg Config) Layout {
 	l := Layout{
-		Phys:   cfg.Phys,
-		Virt:   cfg.Virt,
-		Size:   RegionSize,
-		GDT:    Area{gdtOffset, GDTSize},
-		IDT:    Area{idtOffset, idtSize},
-		Code:   Area{stubsOffset, arch.PageSize},
+		Phys:       cfg.Phys,
+		Virt:       cfg.Virt,
+		Size:       RegionSize,
+		GDT:        Area{gdtOffset, GDTSize},
+		IDT:        Area{idtOffset, idtSize},
+		Code:       Area{stubsOffset, arch.PageSize},
 		Stacks:     Area{stacksOffset, (1 + numIST) * stackSize},
 		Trampoline: Area{trampOffset, arch.PageSize},
 	}
