@@ -260,3 +260,40 @@ func TestImplementation(t *testing.T) {
 		t.Errorf("kvm_pvm loaded, no /dev/kvm: Implementation() = %q, want none", got)
 	}
 }
+
+// TestMMUPaging reads nested or shadow paging from a fake /sys/module: PVM
+// always shadows, kvm_amd and kvm_intel say so in npt and ept.
+func TestMMUPaging(t *testing.T) {
+	oldDir, oldDev := sysModuleDir, devKVMPath
+	t.Cleanup(func() { sysModuleDir, devKVMPath = oldDir, oldDev })
+	devKVMPath = filepath.Join(t.TempDir(), "kvm")
+	if err := os.WriteFile(devKVMPath, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		module, param, value string
+		want                 Paging
+	}{
+		{"kvm_pvm", "", "", PagingShadow},
+		{"kvm_amd", "npt", "Y\n", PagingNested},
+		{"kvm_amd", "npt", "N\n", PagingShadow},
+		{"kvm_intel", "ept", "Y\n", PagingNested},
+		{"kvm_intel", "ept", "N\n", PagingShadow},
+		{"kvm_intel", "", "", PagingUnknown},
+		{"kvm_amd", "npt", "maybe", PagingUnknown},
+	} {
+		sysModuleDir = t.TempDir()
+		dir := filepath.Join(sysModuleDir, tc.module, "parameters")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if tc.param != "" {
+			if err := os.WriteFile(filepath.Join(dir, tc.param), []byte(tc.value), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got, fact := MMUPaging(); got != tc.want || !strings.Contains(fact, tc.module) {
+			t.Errorf("%s %s=%q: %v (%s), want %v", tc.module, tc.param, tc.value, got, fact, tc.want)
+		}
+	}
+}

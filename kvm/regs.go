@@ -227,3 +227,7 @@ func (c *VCPU) MarkSyncDirty(sets SyncSet) error {
 	c.run.DirtyRegs |= uint64(sets)
 	return nil
 }
+
+// ClearSyncDirty withdraws every MarkSyncDirty since the last Run, so that
+// registers set by ioctl since are not overwritten from Sync() on entry.
+func (c *VCPU) ClearSyncDirty() { c.run.DirtyRegs = 0 }

@@ -16,7 +16,7 @@ func newTestAS(t *testing.T, limit uint64) (*addressSpace, *memfile.MemoryFile) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { mf.Close() })
-	pt, err := pagetable.New(tableAllocator{mf}, pagetable.Features{})
+	pt, err := pagetable.New(tableAllocator{mf: mf}, pagetable.Features{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func BenchmarkHandleUserFault(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer mf.Close()
-	pt, err := pagetable.New(tableAllocator{mf}, pagetable.Features{})
+	pt, err := pagetable.New(tableAllocator{mf: mf}, pagetable.Features{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -91,6 +91,23 @@ type Machine struct {
 	hwcap uint64
 	// cr3Toggle is whether CR3 carries the PWT bit now (see flushTLB).
 	cr3Toggle bool
+
+	// platform is what New found out about KVM and chose (Platform).
+	platform Platform
+	// journal collects page-table stores to replay and freed tables to
+	// hold back (TableSyncReplay only; nil otherwise); mailbox is the
+	// MemoryFile range the replay stub reads its records from.
+	journal *tableJournal
+	mailbox memmap.FileRange
+	// vcpuRan is set once the vCPU has run: before that KVM shadows
+	// nothing and a journal needs no replay.
+	vcpuRan bool
+	// outRIP is the address of the `out` the vCPU last stopped at, and
+	// outLen its length: KVM completes it on the next entry only if RIP
+	// is still there, so a replay that moves RIP in between must put it
+	// back past the `out`. Zero once the host has moved RIP itself.
+	outRIP, outLen uint64
+	replayStats    ReplayStats
 }
 
 // New builds a Machine: KVM VM and vCPU, MemoryFile, ring 0, page tables and
@@ -130,6 +147,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("machine: supported CPUID: %w", err)
 	}
+	m.choosePaging()
 	if err := m.buildKernel(cpuid); err != nil {
 		return nil, err
 	}
@@ -137,6 +155,9 @@ func New(cfg Config) (m *Machine, err error) {
 		return nil, fmt.Errorf("machine: vCPU: %w", err)
 	}
 	if err := m.setupVCPU(cpuid); err != nil {
+		return nil, err
+	}
+	if err := m.probeSyscallPath(); err != nil {
 		return nil, err
 	}
 	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: cfg.Limits}); err != nil {
@@ -191,11 +212,16 @@ func (m *Machine) buildKernel(cpuid []kvm.CPUIDEntry) error {
 	if err != nil {
 		return fmt.Errorf("machine: %w", err)
 	}
-	var giant bool
 	if ext, ok := kvm.FindCPUID(cpuid, 0x8000_0001, 0); ok {
-		giant = ext.EDX&(1<<26) != 0 // Page1GB
+		m.platform.GiantPages = ext.EDX&(1<<26) != 0 // Page1GB
 	}
-	if m.pt, err = pagetable.New(tableAllocator{m.mf}, pagetable.Features{GiantPages: giant}); err != nil {
+	if m.platform.TableSync == TableSyncReplay {
+		m.journal = newTableJournal(m.mf)
+		if m.mailbox, err = m.mf.Allocate(mailboxSize, memfile.AllocOpts{Kind: memfile.Kernel}); err != nil {
+			return fmt.Errorf("machine: replay mailbox: %w", err)
+		}
+	}
+	if m.pt, err = pagetable.New(tableAllocator{m.mf, m.journal}, pagetable.Features{GiantPages: m.platform.GiantPages}); err != nil {
 		return fmt.Errorf("machine: page tables: %w", err)
 	}
 	m.as = &addressSpace{mf: m.mf, pt: m.pt}
@@ -205,6 +231,19 @@ func (m *Machine) buildKernel(cpuid []kvm.CPUIDEntry) error {
 		if _, err := m.pt.Map(va, layout.PhysOf(mp.Offset), pagetable.MapOpts{Access: mp.Access, Global: true}); err != nil {
 			return fmt.Errorf("machine: mapping ring 0: %w", err)
 		}
+	}
+	tp := layout.TrampolineMapping()
+	va := arch.AddrRange{Start: ring0.TrampolineVirt, End: ring0.TrampolineVirt + arch.Addr(tp.Size)}
+	if _, err := m.pt.Map(va, layout.PhysOf(tp.Offset), pagetable.MapOpts{Access: tp.Access, User: true}); err != nil {
+		return fmt.Errorf("machine: mapping the syscall trampoline: %w", err)
+	}
+	if m.journal != nil {
+		if err := m.mapPhysmap(); err != nil {
+			return err
+		}
+		// From here on every store that narrows a translation is
+		// journaled for the replay.
+		m.pt.SetJournal(m.journal)
 	}
 	return nil
 }
@@ -320,9 +359,16 @@ func (m *Machine) Close() error {
 		m.pt.Release()
 		m.pt = nil
 	}
+	if m.journal != nil {
+		m.journal.releaseFreed()
+		m.journal = nil
+	}
 	if m.mf != nil {
 		if m.kernelRegion.Length() != 0 {
 			m.mf.DecRef(m.kernelRegion)
+		}
+		if m.mailbox.Length() != 0 {
+			m.mf.DecRef(m.mailbox)
 		}
 		// Everything that held MemoryFile pages has let go: a page still
 		// allocated is a reference leaked by mm, pagetable or the loader.

@@ -121,13 +121,16 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
 		}
+		m.vcpuRan = true
+		m.outRIP = 0
 		clock.exit = time.Now()
 		clock.exits++
 		short = clock.exit.Sub(clock.enter) < rawRunWithin
 		switch reason {
 		case kvm.ExitIO:
 			io, _ := m.vcpu.IO()
-			ev, err := m.kernel.Decode(ring0.Exit{Port: io.Port, RSP: sync.Regs.RSP, RCX: sync.Regs.RCX, R11: sync.Regs.R11, CR2: sync.Sregs.CR2})
+			m.outRIP, m.outLen = sync.Regs.RIP, m.outLength(io.Port, sync.Regs.RIP)
+			ev, err := m.kernel.Decode(m.exitOf(io.Port))
 			if err != nil {
 				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
 			}
@@ -184,6 +187,14 @@ func (m *Machine) loadUserContext() error {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
 	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
+	// The journal is replayed (or, before the first run, dropped) in the
+	// state of the last exit, which the sync registers hold; the ioctls
+	// below then load the new context over it.
+	if err := m.replayTables(); err != nil {
+		return err
+	}
+	m.vcpu.ClearSyncDirty()
+	m.outRIP = 0
 	m.as.takeFlush() // a fresh context: the sregs load below flushes anyway
 	m.cr3Toggle = false
 	if err := m.vcpu.SetSregs(&s); err != nil {
@@ -201,7 +212,13 @@ const cr3PWT = 1 << 3
 // value makes KVM load a new paging root, which flushes the guest's
 // non-global translations; toggling the PWT bit gives a different value
 // naming the same tables (PWT only affects how the PML4 itself is cached).
+//
+// Under TableSyncReplay the journaled stores are replayed first (see
+// replayTables): the flush alone does not reach a shadowing KVM.
 func (m *Machine) flushTLB() error {
+	if err := m.replayTables(); err != nil {
+		return err
+	}
 	fl := m.as.takeFlush()
 	if fl.Empty() {
 		return nil
@@ -291,7 +308,7 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	if exited, code := m.Process.Exited(); exited {
 		return Stop{Kind: StopExit, ExitCode: code}, true
 	}
-	if !ev.StubResumes {
+	if !ev.DirectResumes {
 		// SYSRET to a non-canonical RIP would fault in ring 0; Linux
 		// kills such a task with SIGSEGV on its way out.
 		return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf("SIGSEGV: syscall returning to non-canonical rip %#x", ev.Context.RIP)}, true
@@ -303,7 +320,8 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 		sync.Sregs.FS.Base = fs
 	}
 	switch {
-	case m.fast.DirectResume && ev.DirectResumes:
+	case !ev.StubResumes || m.fast.DirectResume:
+		// The trampoline (SyscallInUser) has no way back but this one.
 		err = m.resumeDirect(ev.Context)
 	case fsChanged:
 		err = m.markSregsDirty(kvm.SyncRegsGPR)

@@ -57,6 +57,10 @@ type Stats struct {
 	TablePages      int    `json:"page_table_pages"`
 	// FastPath is how the runs served faults and system calls.
 	FastPath FastPath `json:"fast_path"`
+	// Platform is what the VM decided about its KVM; Replay counts the
+	// replays of page-table stores (TableSyncReplay).
+	Platform Platform    `json:"platform"`
+	Replay   ReplayStats `json:"replay"`
 }
 
 // FaultHistogram returns the fault latency histogram (for plots).
@@ -72,6 +76,8 @@ func (m *Machine) Stats() Stats {
 		TLBFlushes:   st.tlbFlushes,
 		TablePages:   m.pt.TablePages(),
 		FastPath:     m.fast,
+		Platform:     m.platform,
+		Replay:       m.replayStats,
 	}
 	for i, n := range st.exits {
 		if n > 0 {

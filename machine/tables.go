@@ -15,8 +15,12 @@ import (
 // its guest-physical address and the host writes through its own mapping.
 // Table pages are never mapped into the guest's virtual address space, so
 // the program can neither read nor write its own page tables.
+//
+// With a journal (TableSyncReplay), a freed table stays allocated on the
+// journal's list until the replay has dropped KVM's shadow of it.
 type tableAllocator struct {
-	mf *memfile.MemoryFile
+	mf      *memfile.MemoryFile
+	journal *tableJournal
 }
 
 var _ pagetable.Allocator = tableAllocator{}
@@ -33,6 +37,10 @@ func (a tableAllocator) FreeTable(phys uint64) {
 	off, ok := a.mf.FileOffset(phys)
 	if !ok {
 		panic(fmt.Sprintf("machine: freeing table at %#x outside the MemoryFile", phys))
+	}
+	if a.journal != nil {
+		a.journal.freed = append(a.journal.freed, phys)
+		return
 	}
 	a.mf.DecRef(memmap.FileRange{Start: off, End: off + arch.PageSize})
 }

@@ -39,6 +39,20 @@ func (p SyscallPath) String() string {
 	return fmt.Sprintf("SyscallPath(%d)", uint8(p))
 }
 
+// MarshalText names the path in JSON.
+func (p SyscallPath) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads what MarshalText wrote.
+func (p *SyscallPath) UnmarshalText(b []byte) error {
+	for _, c := range []SyscallPath{SyscallToRing0, SyscallInUser} {
+		if c.String() == string(b) {
+			*p = c
+			return nil
+		}
+	}
+	return fmt.Errorf("ring0: unknown syscall path %q", b)
+}
+
 // Offsets on the trampoline page.
 const (
 	userSyscallOffset  = 0x00
@@ -95,14 +109,15 @@ func (k *Kernel) lstar() uint64 {
 	return uint64(k.layout.SyscallEntry)
 }
 
-// decodeSyscall decodes a PortSyscall exit. At CPL 0 it is the ring-0
-// stub's; at CPL 3 it is the trampoline's if RIP is the trampoline's `out`
-// and the kernel uses SyscallInUser; any other CPL 3 exit on that port is
-// user code doing `out` itself, which is the #GP it would be without the
-// bitmap's permission.
+// decodeSyscall decodes a PortSyscall exit. The trampoline's is known by
+// its RIP (only user mode runs there) and is believed only with
+// SyscallInUser; any other user-mode exit on that port is user code doing
+// `out` itself, which is the #GP it would be without the bitmap's
+// permission; the rest is the ring-0 stub's.
 func (k *Kernel) decodeSyscall(e Exit) Event {
-	user := e.CPL == 3
-	if user && (k.syscall != SyscallInUser || e.RIP != uint64(k.layout.UserSyscallEntry)) {
+	tramp := e.RIP == uint64(k.layout.UserSyscallEntry)
+	user := tramp || e.CPL == 3
+	if user && (!tramp || k.syscall != SyscallInUser) {
 		return Event{
 			Kind: EventException, Port: e.Port, Vector: GeneralProtection, User: true,
 			CS: UserCodeSelector, SS: UserDataSelector,

@@ -360,6 +360,10 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, " (answered ENOSYS)")
 	}
+	fmt.Fprintf(w, "  KVM              %v\n", s.Platform)
+	if rp := s.Replay; rp.Replays > 0 {
+		fmt.Fprintf(w, "  table replays    %d (%d entries, %d freed tables; %v in all)\n", rp.Replays, rp.Entries, rp.Tables, rp.Time)
+	}
 	fmt.Fprintf(w, "  memory           RSS %s, peak RSS %s, virtual %s\n", mib(s.RSS), mib(s.PeakRSS), mib(s.VirtualSize))
 	fmt.Fprintf(w, "  MemoryFile       peak %s, allocated %s, host-backed %s, %d page-table pages\n", mib(s.MemoryFilePeak), mib(s.MemoryFileInUse), mib(s.MemoryFileHost), s.TablePages)
 }
