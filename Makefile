@@ -31,7 +31,7 @@ lint:
 # -v, so that its count of operations and divergences is in the log.
 test-unit:
 	@echo "== unit tests (race detector on)"
-	$(GO) test -race -count=1 -skip '^TestDifferential$$' $(PKGS)
+	MMVM_KVM_TESTS_LATER=1 $(GO) test -race -count=1 -skip '^TestDifferential$$' $(PKGS)
 	@echo "== differential test: mm against the host kernel (race detector on)"
 	@set -o pipefail; $(GO) test -race -count=1 -run '^TestDifferential$$' -v ./mm/ | grep -E '^(--- |ok|FAIL|PASS)|differential|diverge'
 
@@ -46,7 +46,7 @@ test: lint test-unit cover test-kvm
 # them statically and runs them on /dev/kvm, or, where there is none, inside
 # a QEMU guest with nested KVM (package kvmhost; cache in .cache/kvmhost).
 # A KVM test that skips fails this target.
-KVM_TESTS := ./tests/ ./kvm/:^TestKVM ./ring0/:^TestKVM ./cmd/mmvm/:^TestKVM
+KVM_TESTS := ./tests/ ./kvm/:^TestKVM ./ring0/:^TestKVM ./machine/:^TestKVM ./cmd/mmvm/:^TestKVM
 KVM_TIMEOUT ?= 10m
 
 test-kvm: guests

@@ -176,6 +176,12 @@ func (k *Kernel) stackOffset(rsp, size uint64) (uint64, bool) {
 // a syscall directly loads this, so both ways of returning agree.
 func SysretRFLAGS(r11 uint64) uint64 { return r11&sysretFlagsMask | RFLAGSReserved }
 
+// TrampolineRFLAGS returns the RFLAGS the host resumes a syscall from the
+// trampoline with. Unlike a SYSCALL's, the trampoline's R11 is whatever user
+// code jumped there with, so only the bits user code may set itself are
+// taken from it: IF is always set, IOPL, NT and the rest always clear.
+func TrampolineRFLAGS(r11 uint64) uint64 { return r11&userFlagsMask | RFLAGSIF | RFLAGSReserved }
+
 // IsUserAddress reports whether a is a canonical lower-half address, one that
 // SYSRET can return to without faulting.
 func IsUserAddress(a uint64) bool { return a < uint64(arch.MaxUserAddr) }

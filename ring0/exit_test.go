@@ -538,3 +538,26 @@ func TestReplayStubCost(t *testing.T) {
 		t.Errorf("replay stub at %#x+%d overlaps", s.Offset, s.Size())
 	}
 }
+
+// TestTrampolineRFLAGS checks that a syscall through the trampoline, whose
+// R11 user code chose, resumes with only the flags user code may set:
+// never IOPL 3, NT or VM, never interrupts off.
+func TestTrampolineRFLAGS(t *testing.T) {
+	k, _ := newTestKernel(t, false, CPUFeatures{})
+	k.SetSyscallPath(SyscallInUser)
+	for _, tc := range []struct{ r11, want uint64 }{
+		{UserRFLAGS, UserRFLAGS},
+		{UserRFLAGS | RFLAGSCF | RFLAGSDF, UserRFLAGS | RFLAGSCF | RFLAGSDF},
+		{RFLAGSIOPL | RFLAGSNT | RFLAGSVM | RFLAGSRF, UserRFLAGS},
+		{0, UserRFLAGS},
+		{^uint64(0), userFlagsMask | UserRFLAGS},
+	} {
+		ev, err := k.Decode(Exit{Port: PortSyscall, CPL: 3, RIP: uint64(k.Layout().UserSyscallEntry), RCX: 0x401000, R11: tc.r11})
+		if err != nil || ev.Kind != EventSyscall || ev.Context.RFLAGS != tc.want {
+			t.Errorf("r11 %#x: %+v %v, want rflags %#x", tc.r11, ev, err, tc.want)
+		}
+		if ev.Context.RFLAGS&(RFLAGSIOPL|RFLAGSNT|RFLAGSVM) != 0 || ev.Context.RFLAGS&RFLAGSIF == 0 {
+			t.Errorf("r11 %#x: resumes with %#x", tc.r11, ev.Context.RFLAGS)
+		}
+	}
+}

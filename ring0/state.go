@@ -81,6 +81,10 @@ const (
 	// (a sane ring 0), IOPL, NT and RF.
 	SyscallFlagMask = RFLAGSTF | RFLAGSIF | RFLAGSDF | RFLAGSIOPL | RFLAGSNT | RFLAGSRF | RFLAGSAC
 
+	// userFlagsMask are the RFLAGS bits user code can set itself (POPF at
+	// CPL 3 with IOPL 0): the arithmetic flags, TF, DF, AC and ID.
+	userFlagsMask = RFLAGSCF | 1<<2 | 1<<4 | 1<<6 | 1<<7 | RFLAGSTF | RFLAGSDF | 1<<11 | RFLAGSAC | RFLAGSID
+
 	// sysretFlagsMask is what SYSRET keeps of R11 (SDM vol. 2B, SYSRET:
 	// RFLAGS = (R11 & 3C7FD7H) | 2): RF and VM cleared, reserved bits clear.
 	sysretFlagsMask = 0x3C7FD7

@@ -125,6 +125,10 @@ func (k *Kernel) decodeSyscall(e Exit) Event {
 			DirectResumes: true,
 		}
 	}
+	rflags := SysretRFLAGS(e.R11)
+	if tramp {
+		rflags = TrampolineRFLAGS(e.R11)
+	}
 	return Event{
 		Kind: EventSyscall,
 		Port: e.Port,
@@ -132,7 +136,7 @@ func (k *Kernel) decodeSyscall(e Exit) Event {
 		CS:   UserCodeSelector,
 		SS:   UserDataSelector,
 		// SYSCALL does not switch stacks: RSP is still the user's.
-		Context: UserContext{RIP: e.RCX, RSP: e.RSP, RFLAGS: SysretRFLAGS(e.R11)},
+		Context: UserContext{RIP: e.RCX, RSP: e.RSP, RFLAGS: rflags},
 		// The ring-0 stub's SYSRET returns only to a canonical user
 		// address (else it faults in ring 0 on the user's stack); the
 		// trampoline has no way back but the host's.

@@ -32,6 +32,7 @@ var guestCases = []struct {
 	{"nullderef", nil},
 	{"writero", nil},
 	{"stackoverflow", nil},
+	{"remaploop", []string{"1000"}},
 }
 
 // guestDir is where the built guest programs are: $MMVM_GUESTS, set by

@@ -107,6 +107,7 @@ static inline long sys_mremap(void *old, size_t old_len, size_t new_len, int fla
 	return syscall5(SYS_mremap, (long)old, (long)old_len, (long)new_len, flags, (long)new_addr);
 }
 static inline long sys_brk(void *addr) { return syscall1(SYS_brk, (long)addr); }
+static inline long sys_madvise(void *addr, size_t len, int advice) { return syscall3(SYS_madvise, (long)addr, (long)len, advice); }
 static inline long sys_getrandom(void *buf, size_t n, unsigned flags) { return syscall3(SYS_getrandom, (long)buf, (long)n, flags); }
 
 __attribute__((noreturn)) static inline void sys_exit(int status) {

@@ -27,7 +27,8 @@ import (
 //	0x1000 PML4, 0x2000 PDPT (user half), 0x3000 PD of the first GiB,
 //	0x4000 PT of the code and stack, 0x5000..0x7000 the kernel half's
 //	PDPT, PD, PT, 0x8000.. one PD per GiB of data (bareMaxData),
-//	0x10000 ring 0's region, 0x20000 code, 0x21000 stack,
+//	0x10000 ring 0's region, 0x18000..0x1A000 the PDPT, PD and PT of
+//	the syscall trampoline page, 0x20000 code, 0x21000 stack,
 //	0x100000.. PT pages for the data when faults install 4 KiB PTEs,
 //	bareDataBase.. the data.
 type bareGuest struct {
@@ -54,6 +55,9 @@ const (
 	barePTHi     = 0x7000
 	bareDataPDs  = 0x8000
 	bareKernel   = 0x10000
+	barePDPTTr   = 0x18000
+	barePDTr     = 0x19000
+	barePTTr     = 0x1A000
 	bareCode     = 0x20000
 	bareStack    = 0x21000
 	bareDataPTs  = 0x100000
@@ -162,6 +166,11 @@ func (g *bareGuest) buildTables(mode bareMode) {
 			}
 		}
 	}
+	tv := uint64(ring0.TrampolineVirt)
+	g.put(barePML4, tv>>39&511, barePDPTTr|inner)
+	g.put(barePDPTTr, tv>>30&511, barePDTr|inner)
+	g.put(barePDTr, tv>>21&511, barePTTr|inner)
+	g.put(barePTTr, tv>>12&511, g.k.Layout().PhysOf(g.k.Layout().Trampoline.Offset)|pteP|pteU)
 	kv := uint64(bareKernVirt)
 	g.put(barePML4, kv>>39&511, barePDPTHi|pteP|pteW)
 	g.put(barePDPTHi, kv>>30&511, barePDHi|pteP|pteW)
@@ -279,7 +288,34 @@ var (
 
 func (g *bareGuest) decode(port uint16) (ring0.Event, error) {
 	s := g.cpu.Sync()
-	return g.k.Decode(ring0.Exit{Port: port, RSP: s.Regs.RSP, RCX: s.Regs.RCX, R11: s.Regs.R11, CR2: s.Sregs.CR2})
+	return g.k.Decode(ring0.Exit{Port: port, RIP: s.Regs.RIP, RSP: s.Regs.RSP, RCX: s.Regs.RCX, R11: s.Regs.R11,
+		RFLAGS: s.Regs.RFLAGS, CR2: s.Sregs.CR2, CPL: kvm.CPL(&s.Sregs)})
+}
+
+// probeSyscall runs the guest (whose code must start with a SYSCALL) to its
+// first exit to find where SYSCALL lands, as machine does: on a KVM where it
+// stays at CPL 3 (PVM) the bare guest then takes the trampoline, as mmvm
+// does there, and starts over.
+func (g *bareGuest) probeSyscall() error {
+	port, err := g.exitPort()
+	if err != nil {
+		return err
+	}
+	l := g.k.Layout()
+	ev, derr := g.decode(port)
+	switch {
+	case port == ring0.PortSyscall:
+		return nil
+	case derr == nil && ev.Kind == ring0.EventException && ev.Vector == ring0.PageFault && ev.Context.RIP == uint64(l.SyscallEntry):
+	default:
+		return g.unexpected("SYSCALL probe", port)
+	}
+	g.k.SetSyscallPath(ring0.SyscallInUser)
+	if err := g.cpu.SetMSRs([]kvm.MSR{{Index: ring0.MSRLStar, Data: uint64(l.UserSyscallEntry)}}); err != nil {
+		return err
+	}
+	regs := kvm.Regs{RIP: bareCodeVirt, RSP: bareStackVirt + arch.PageSize, RFLAGS: ring0.UserRFLAGS}
+	return g.cpu.SetRegs(&regs)
 }
 
 // Close releases the vCPU, the VM and the memory.
@@ -329,13 +365,19 @@ func UserExitRoundTrip(n int) (Measure, error) {
 
 // Ring0ExitRoundTrip measures n system calls that the host answers by doing
 // nothing: SYSCALL, the entry stub's `out`, back in, and either the stub's
-// sysretq or (direct) the host loading the user context.
+// sysretq or (direct) the host loading the user context. Where SYSCALL stays
+// at CPL 3 (PVM) it is the trampoline's `out` instead, and the host always
+// resumes directly, as mmvm does there.
 func Ring0ExitRoundTrip(n int, direct bool) (Measure, error) {
 	g, err := startBareGuest(arch.HugePageSize, bareHuge, syscallLoop(39))
 	if err != nil {
 		return Measure{}, err
 	}
 	defer g.Close()
+	if err := g.probeSyscall(); err != nil {
+		return Measure{}, fmt.Errorf("faultbench: ring-0 exit: %w", err)
+	}
+	direct = direct || g.k.SyscallPath() == ring0.SyscallInUser
 	return timeExits(g, n, "ring-0 exit", func(port uint16) error {
 		if port != ring0.PortSyscall {
 			return g.unexpected("ring-0 exit", port)

@@ -70,11 +70,15 @@ type Report struct {
 	// HostHugePages is the host's shmem transparent huge page mode
 	// (memfile.HostHugePages): whether the MemoryFile can get 2 MiB host
 	// pages at all.
-	HostHugePages string    `json:"host_shmem_huge_pages"`
-	Started       time.Time `json:"started"`
-	DurationS     float64   `json:"duration_s"`
-	SizeBytes     uint64    `json:"size_bytes"`
-	FaultCount    int       `json:"faults"`
+	HostHugePages string `json:"host_shmem_huge_pages"`
+	// KVM is what a Machine decided about this KVM (machine.Platform):
+	// the module, its paging, how page-table changes reach the guest and
+	// where SYSCALL lands.
+	KVM        string    `json:"kvm"`
+	Started    time.Time `json:"started"`
+	DurationS  float64   `json:"duration_s"`
+	SizeBytes  uint64    `json:"size_bytes"`
+	FaultCount int       `json:"faults"`
 
 	Floor      Floor      `json:"floor"`
 	Minimal    Minimal    `json:"minimal_fault_path"`
@@ -168,6 +172,7 @@ func Run(cfg Config) (*Report, error) {
 	duelFaults := n / rounds
 	duelSize := size / uint64(rounds) / arch.HugePageSize * arch.HugePageSize
 	steps := []step{
+		{"KVM: what a machine decides about it", func() (err error) { r.KVM, err = platformOf(); return }},
 		{"floor: raw user exit (bare guest)", func() (err error) { r.Floor.UserExit, err = UserExitRoundTrip(n); return }},
 		{"floor: ring-0 exit via stub (bare guest)", func() (err error) { r.Floor.Ring0ExitStub, err = Ring0ExitRoundTrip(n, false); return }},
 		{"floor: ring-0 exit, direct resume (bare guest)", func() (err error) { r.Floor.Ring0ExitDirect, err = Ring0ExitRoundTrip(n, true); return }},

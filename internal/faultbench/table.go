@@ -45,6 +45,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	fmt.Fprintf(w, "mmvm bench: %s; kernel %s (shmem huge pages: %s), %s, %d CPUs; %d MiB touched, %d single faults; %.0f s\n\n",
 		r.Machine, r.Kernel, thp, r.GoVersion, r.CPUs, r.SizeBytes>>20, r.FaultCount, r.DurationS)
+	if r.KVM != "" {
+		fmt.Fprintf(w, "KVM: %s\n\n", r.KVM)
+	}
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "round trip\tmean\tp50\tp90\tp99\tmax\t")
 	row := func(name string, m Measure) {

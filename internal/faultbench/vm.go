@@ -336,3 +336,13 @@ func MachineSyscalls(n int, fp machine.FastPath) (Measure, error) {
 	}
 	return measureOf(&h, n, time.Since(start)), nil
 }
+
+// platformOf builds a Machine and returns what it decided about this KVM.
+func platformOf() (string, error) {
+	m, err := newVM(arch.PageSize, arch.HugePageSize, exitForever)
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	return m.Platform().String(), nil
+}

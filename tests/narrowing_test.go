@@ -1,0 +1,92 @@
+package tests
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/ring0"
+)
+
+// More hand-encoded instructions for the guest programs below.
+var (
+	movRDXImm32 = func(v uint32) []byte { return cat([]byte{0x48, 0xC7, 0xC2}, le32(v)) } // mov rdx, imm32
+	movR10D     = func(v uint32) []byte { return cat([]byte{0x41, 0xBA}, le32(v)) }       // mov r10d, imm32
+	movRDIRAX   = []byte{0x48, 0x89, 0xC7}                                                // mov rdi, rax
+)
+
+// syscall3 loads a system call with up to three arguments and makes it.
+func syscall3(nr uint32, a, b uint64, c uint32) []byte {
+	return cat(movEAX(nr), movRDI(a), movRSI(b), movRDXImm32(c), syscallInsn)
+}
+
+// TestNarrowingSeenByGuest has the guest itself narrow or remove a
+// translation it has just used, through a system call, and use it again:
+// the second access must fail as under Linux, on every KVM kind (under
+// shadow paging, only the replay of the page-table stores makes that so).
+func TestNarrowingSeenByGuest(t *testing.T) {
+	const x = dataAddr
+	for _, tc := range []struct {
+		name   string
+		prot   uint64
+		change []byte // the system call, after a first access
+		access []byte // the access, first and again after the change
+		reason string
+	}{
+		{"munmap then read", unix.PROT_READ, syscall3(unix.SYS_MUNMAP, x, arch.PageSize, 0), loadRAXRDI, "SEGV_MAPERR"},
+		{"mprotect read-only then write", unix.PROT_READ | unix.PROT_WRITE, syscall3(unix.SYS_MPROTECT, x, arch.PageSize, unix.PROT_READ), storeByteRDI, "SEGV_ACCERR"},
+		{"mprotect none then read", unix.PROT_READ, syscall3(unix.SYS_MPROTECT, x, arch.PageSize, unix.PROT_NONE), loadRAXRDI, "SEGV_ACCERR"},
+		{"guard install then read", unix.PROT_READ, syscall3(unix.SYS_MADVISE, x, arch.PageSize, unix.MADV_GUARD_INSTALL), loadRAXRDI, "guard"},
+		{"mremap away then read", unix.PROT_READ, cat(movEAX(unix.SYS_MREMAP), movRDI(x), movRSI(arch.PageSize), movRDXImm32(arch.PageSize),
+			movR10D(unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED), []byte{0x49, 0xB8}, le64(x+0x20_0000), syscallInsn), loadRAXRDI, "SEGV_MAPERR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code := cat(movRDI(x), tc.access, outUser0, tc.change, outUser1, movRDI(x), tc.access, ud2)
+			m := newMachine(t, machine.Config{FaultAround: arch.PageSize}, code)
+			mapBytes(t, m, x, bytes.Repeat([]byte{0xAA}, arch.PageSize), tc.prot)
+			wantPort(t, run(t, m, time.Minute), ring0.PortUserFirst)
+			stop := run(t, m, time.Minute)
+			wantPort(t, stop, ring0.PortUserFirst+1)
+			wantSignal(t, run(t, m, time.Minute), unix.SIGSEGV, tc.reason)
+		})
+	}
+}
+
+// TestFreedTableReuse keeps a page's frame alive while the table that
+// mapped it is freed and then reused for another address: a KVM that
+// shadows the guest's tables still holds the freed table's shadow, and
+// would translate the new address through it to the old frame unless the
+// VM dropped that shadow before the table page came back.
+func TestFreedTableReuse(t *testing.T) {
+	const x, moved, y = 0x2000_0000, 0x4000_0000, 0x6000_0000 // each in its own 2 MiB table
+	code := cat(movRDI(x), loadRAXRDI, outUser0, movRDI(y), loadRAXRDI, outUser1, jmpSelf)
+	m := newMachine(t, machine.Config{FaultAround: arch.PageSize}, code)
+	mapBytes(t, m, x, bytes.Repeat([]byte{0xAA}, arch.PageSize), unix.PROT_READ)
+	stop := run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst)
+	if stop.Value != 0xAA {
+		t.Fatalf("first read %#x", stop.Value)
+	}
+	tables := m.PageTables().TablePages()
+	// The frame moves on (and stays alive); x's table empties and is freed.
+	if _, err := m.MM.MRemap(x, arch.PageSize, arch.PageSize, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, moved); err != nil {
+		t.Fatal(err)
+	}
+	// y needs a table of its own: the MemoryFile hands out the freed one
+	// again once the replay has let it go.
+	mapBytes(t, m, y, bytes.Repeat([]byte{0xBB}, arch.PageSize), unix.PROT_READ)
+	stop = run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst+1)
+	if stop.Value != 0xBB {
+		t.Fatalf("y reads %#x, want 0xbb: a stale shadow of x's freed table", stop.Value)
+	}
+	st := m.Stats()
+	t.Logf("tables %d -> %d; %v; replays %+v", tables, m.PageTables().TablePages(), st.Platform, st.Replay)
+	if st.Platform.TableSync == machine.TableSyncReplay && (st.Replay.Replays == 0 || st.Replay.Tables == 0) {
+		t.Errorf("shadow paging, but no replay dropped a freed table: %+v", st.Replay)
+	}
+}
