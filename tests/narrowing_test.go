@@ -16,7 +16,6 @@ import (
 var (
 	movRDXImm32 = func(v uint32) []byte { return cat([]byte{0x48, 0xC7, 0xC2}, le32(v)) } // mov rdx, imm32
 	movR10D     = func(v uint32) []byte { return cat([]byte{0x41, 0xBA}, le32(v)) }       // mov r10d, imm32
-	movRDIRAX   = []byte{0x48, 0x89, 0xC7}                                                // mov rdi, rax
 )
 
 // syscall3 loads a system call with up to three arguments and makes it.
