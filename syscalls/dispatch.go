@@ -40,6 +40,7 @@ var table = map[uint64]entry{
 	unix.SYS_GETEGID:         {"getegid", sysZero},
 	unix.SYS_UNAME:           {"uname", sysUname},
 	unix.SYS_CLOCK_GETTIME:   {"clock_gettime", sysClockGettime},
+	unix.SYS_CLOCK_GETRES:    {"clock_getres", sysClockGetres},
 	unix.SYS_GETTIMEOFDAY:    {"gettimeofday", sysGettimeofday},
 	unix.SYS_TIME:            {"time", sysTime},
 	unix.SYS_GETRANDOM:       {"getrandom", sysGetrandom},
