@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,42 @@ func TestNanosleepInterrupted(t *testing.T) {
 	binary.LittleEndian.PutUint64(mem.mem[8:], 1e9)
 	if r := p.Syscall(unix.SYS_NANOSLEEP, [6]uint64{base, 0}); r != neg(unix.EINVAL) {
 		t.Errorf("nanosleep with tv_nsec 1e9 = %d", int64(r))
+	}
+}
+
+// TestNames checks the name table against x/sys's numbers and the
+// handlers' own names, and that every number has a name to print.
+func TestNames(t *testing.T) {
+	for nr, e := range table {
+		if got := Name(nr); got != e.name {
+			t.Errorf("Name(%d) = %q, the handler is named %q", nr, got, e.name)
+		}
+		if !Implemented(nr) {
+			t.Errorf("Implemented(%d) = false for %s", nr, e.name)
+		}
+	}
+	for _, tc := range []struct {
+		nr   uint64
+		want string
+	}{
+		{unix.SYS_READ, "read"}, {unix.SYS_OPEN, "open"}, {unix.SYS_OPENAT, "openat"},
+		{unix.SYS_CLOSE, "close"}, {unix.SYS_POLL, "poll"}, {unix.SYS_FUTEX, "futex"},
+		{unix.SYS_SIGALTSTACK, "sigaltstack"}, {unix.SYS_SCHED_GETAFFINITY, "sched_getaffinity"},
+		{unix.SYS__SYSCTL, "_sysctl"}, {unix.SYS_RSEQ, "rseq"}, {unix.SYS_PIDFD_SEND_SIGNAL, "pidfd_send_signal"},
+		{unix.SYS_CLONE3, "clone3"}, {unix.SYS_STATX, "statx"}, {unix.SYS_FUTEX_WAITV, "futex_waitv"},
+		{unix.SYS_MSEAL, "mseal"}, {unix.SYS_RSEQ_SLICE_YIELD, "rseq_slice_yield"},
+		{400, "syscall_400"}, {uint64(len(names)), fmt.Sprintf("syscall_%d", len(names))}, {9999, "syscall_9999"},
+	} {
+		if got := Name(tc.nr); got != tc.want {
+			t.Errorf("Name(%d) = %q, want %q", tc.nr, got, tc.want)
+		}
+	}
+	for nr := uint64(0); nr < uint64(len(names)); nr++ {
+		if (nr < 337 || nr >= 424) != (names[nr] != "") {
+			t.Errorf("names[%d] = %q: x86-64 numbers 0-336 and 424 on have names, the others none", nr, names[nr])
+		}
+	}
+	if Implemented(unix.SYS_OPENAT) {
+		t.Error("openat is implemented: pick another unimplemented call for this test")
 	}
 }
