@@ -25,6 +25,7 @@ var table = map[uint64]entry{
 	unix.SYS_FSTAT:           {"fstat", sysFstat},
 	unix.SYS_NEWFSTATAT:      {"newfstatat", sysNewfstatat},
 	unix.SYS_IOCTL:           {"ioctl", sysIoctl},
+	unix.SYS_POLL:            {"poll", sysPoll},
 	unix.SYS_EXIT:            {"exit", sysExit},
 	unix.SYS_EXIT_GROUP:      {"exit_group", sysExit},
 	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
