@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/memmap"
 )
 
@@ -87,6 +88,31 @@ var layouts = []layout{
 			{flags: elf.PF_R | elf.PF_W, off: 0x3100, vaddr: 0x405100, filesz: 0, memsz: 0x2100, name: "bss only"},
 		},
 	},
+}
+
+// spacedMemoryFile is a MemoryFile whose allocations never abut: a page
+// is taken before each one, as the VM's other allocations (page tables,
+// the stack, anonymous memory) take pages between the image's reads, so
+// that pages read at different times never merge into one translation.
+type spacedMemoryFile struct{ *memfile.MemoryFile }
+
+func (m spacedMemoryFile) Allocate(length uint64, opts memfile.AllocOpts) (memmap.FileRange, error) {
+	if _, err := m.MemoryFile.Allocate(arch.PageSize, opts); err != nil {
+		return memmap.FileRange{}, err
+	}
+	return m.MemoryFile.Allocate(length, opts)
+}
+
+// newSpacedImage returns an ImageFile over file in a spacedMemoryFile.
+func newSpacedImage(t *testing.T, file []byte, name string) *ImageFile {
+	t.Helper()
+	mf := newMemoryFile(t, 64<<20)
+	img, err := NewImageFile(spacedMemoryFile{mf}, bytes.NewReader(file), int64(len(file)), ImageIdentity{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(img.DecRef)
+	return img
 }
 
 // bytes serialises l: an ELF header and program headers at the start,
@@ -290,13 +316,7 @@ func TestLayouts(t *testing.T) {
 				for _, s := range plan.Segments {
 					for _, first := range firstTouches(s.Mapped) {
 						t.Run(fmt.Sprintf("fault-around %#x first %v", fa, first), func(t *testing.T) {
-							mf := newMemoryFile(t, 32<<20)
-							img, err := NewImageFile(mf, bytes.NewReader(file), int64(len(file)), ImageIdentity{Name: l.name})
-							if err != nil {
-								t.Fatal(err)
-							}
-							defer img.DecRef()
-							got := planImage(t, plan, img, fa, first)
+							got := planImage(t, plan, newSpacedImage(t, file, l.name), fa, first)
 							comparePages(t, got, want)
 						})
 						if t.Failed() {
