@@ -14,11 +14,14 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -o $(OUT)/ ./cmd/...
 
-# The C guest programs (guest/Makefile), into $(OUT)/guest.
-# musl-gcc comes from Debian's musl-tools, installed here when missing (as
-# root; otherwise the guest Makefile says what to install).
+# The guest programs (guest/Makefile), into $(OUT)/guest.
+# musl-gcc comes from Debian's musl-tools and ld.lld from lld, installed here
+# when missing (as root; otherwise the guest Makefile says what to install,
+# and skips the lld-linked guest). rustc is not installed: hello-rust is
+# built where it is present.
 guests:
 	@command -v musl-gcc >/dev/null || [ "$$(id -u)" != 0 ] || { echo "== installing musl-tools"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null; }; }
+	@command -v ld.lld >/dev/null || [ "$$(id -u)" != 0 ] || { echo "== installing lld"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lld >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lld >/dev/null; }; }
 	$(MAKE) -C guest OUT=$(abspath $(OUT))/guest
 
 lint:

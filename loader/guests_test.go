@@ -24,6 +24,9 @@ type guest struct {
 	args   []string
 	status int    // exit status; 128+signal for a signal death, as a shell reports it
 	out    string // must appear in stdout
+	// optional guests need a toolchain guest/Makefile may lack; the
+	// tests skip them when they were not built.
+	optional bool
 }
 
 var guests = []guest{
@@ -37,6 +40,18 @@ var guests = []guest{
 	{name: "hello-musl", musl: true, args: []string{"x y"}, out: "hello from musl, argc=2\nargv[1]=x y\n"},
 	{name: "hello-pie", musl: true, pie: true, out: "hello from musl, argc=1\n"},
 	{name: "mallocchurn", musl: true, args: []string{"5000"}, out: "PASS mallocchurn\n"},
+	{name: "hello-glibc", optional: true, args: []string{"x"}, out: "hello from glibc linked by GNU ld, argc=2\nargv[1]=x\n"},
+	{name: "hello-gold", optional: true, out: "hello from glibc linked by gold, argc=1\n"},
+	{name: "hello-lld", optional: true, out: "hello from glibc linked by lld, argc=1\n"},
+	{name: "hello-rust", optional: true, pie: true, args: []string{"x"}, out: "hello from rust, argc=2\nargv[1]=x\nsum=500500\n"},
+}
+
+// skipUnbuilt skips an optional guest that guest/Makefile did not build.
+func skipUnbuilt(t *testing.T, g guest, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil && g.optional {
+		t.Skipf("%s was not built (its toolchain is missing; guest/Makefile said what to install): %v", g.name, err)
+	}
 }
 
 var (
@@ -91,6 +106,7 @@ func TestGuestsLoad(t *testing.T) {
 		}
 		t.Run(g.name, func(t *testing.T) {
 			path := filepath.Join(dir, g.name)
+			skipUnbuilt(t, g, path)
 			p, err := LoadFile(path, Options{})
 			if err != nil {
 				t.Fatal(err)
@@ -110,6 +126,21 @@ func TestGuestsLoad(t *testing.T) {
 			d := decodeStack(t, st.Image, st.SP, st.Top)
 			if d.auxv[AuxPhdr] != uint64(p.Phdr) || d.auxv[AuxEntryPoint] != uint64(p.Entry) || d.auxv[AuxPhnum] != uint64(len(f.Progs)) {
 				t.Errorf("auxv %v disagrees with the plan", d.auxv)
+			}
+
+			// The pages the plan and the image give the program are
+			// Linux's, at every fault-around, whichever segment the
+			// program touches first.
+			file, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := linuxImage(t, file, p.Bias)
+			for _, fa := range faultArounds {
+				for _, s := range p.Segments {
+					first := (s.Mapped.Start + arch.Addr(s.Mapped.Length()/2)).RoundDown()
+					comparePages(t, planImage(t, p, newSpacedImage(t, file, g.name), fa, first), want)
+				}
 			}
 		})
 	}
@@ -207,6 +238,7 @@ func TestGuestsRunNatively(t *testing.T) {
 			continue
 		}
 		t.Run(g.name, func(t *testing.T) {
+			skipUnbuilt(t, g, filepath.Join(dir, g.name))
 			// The stack limit decides where stackoverflow dies; pin it.
 			cmd := exec.Command("/bin/sh", append([]string{"-c", `ulimit -s 8192 && exec "$@"`, "sh", filepath.Join(dir, g.name)}, g.args...)...)
 			cmd.Env = []string{"HOME=/"}

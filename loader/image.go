@@ -248,7 +248,8 @@ func (f *ImageFile) InvalidateUnsavable() error { return nil }
 // Translate implements memmap.Mappable. It returns read-only translations
 // (Perms Read and Execute) of required, extended within optional to a
 // readahead window of readaheadPages, reading pages not yet cached from the
-// file. A Write access is refused: private mappings copy instead. Offsets
+// file; the first translation holds required.Start (pages read ahead below
+// it are returned only when they share that translation). A Write access is refused: private mappings copy instead. Offsets
 // in pages wholly past the end of the file fail with a *memmap.BusError; a
 // read error does too (SIGBUS, as Linux). Running out of memory returns an
 // error wrapping unix.ENOMEM.
@@ -275,6 +276,15 @@ func (f *ImageFile) Translate(required, optional memmap.MappableRange, at arch.A
 		window = want
 	}
 	ts := f.translationsLocked(window)
+	// Pages read ahead below required.Start come back only inside the
+	// translation that holds required.Start: the contract wants the first
+	// translation to contain it. Those pages were cached apart from the
+	// rest where another mapping of the same file page (two segments
+	// sharing a file page, as lld links them) cached them earlier; they
+	// stay cached for a later fault.
+	for len(ts) > 0 && ts[0].Source.End <= required.Start {
+		ts = ts[1:]
+	}
 	if required.End > fileEnd {
 		return ts, f.pastEOF(fileEnd)
 	}

@@ -25,6 +25,7 @@ var table = map[uint64]entry{
 	unix.SYS_FSTAT:           {"fstat", sysFstat},
 	unix.SYS_NEWFSTATAT:      {"newfstatat", sysNewfstatat},
 	unix.SYS_IOCTL:           {"ioctl", sysIoctl},
+	unix.SYS_POLL:            {"poll", sysPoll},
 	unix.SYS_EXIT:            {"exit", sysExit},
 	unix.SYS_EXIT_GROUP:      {"exit_group", sysExit},
 	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
@@ -40,6 +41,7 @@ var table = map[uint64]entry{
 	unix.SYS_GETEGID:         {"getegid", sysZero},
 	unix.SYS_UNAME:           {"uname", sysUname},
 	unix.SYS_CLOCK_GETTIME:   {"clock_gettime", sysClockGettime},
+	unix.SYS_CLOCK_GETRES:    {"clock_getres", sysClockGetres},
 	unix.SYS_GETTIMEOFDAY:    {"gettimeofday", sysGettimeofday},
 	unix.SYS_TIME:            {"time", sysTime},
 	unix.SYS_GETRANDOM:       {"getrandom", sysGetrandom},
@@ -65,13 +67,21 @@ var table = map[uint64]entry{
 	unix.SYS_MINCORE:    {"mincore", sysMincore},
 }
 
-// Name returns the name of syscall nr, or "syscall_<nr>" if mmvm does not
-// implement it.
+// Name returns the x86-64 Linux name of syscall nr, whether mmvm
+// implements it or not, or "syscall_<nr>" for a number Linux does not
+// define.
 func Name(nr uint64) string {
-	if e, ok := table[nr]; ok {
-		return e.name
+	if nr < uint64(len(names)) && names[nr] != "" {
+		return names[nr]
 	}
 	return fmt.Sprintf("syscall_%d", nr)
+}
+
+// Implemented reports whether mmvm serves syscall nr (any other number is
+// answered ENOSYS).
+func Implemented(nr uint64) bool {
+	_, ok := table[nr]
+	return ok
 }
 
 // Syscall serves system call nr with arguments a (RDI, RSI, RDX, R10, R8,

@@ -192,42 +192,66 @@ func sysNewfstatat(p *Process, a *[6]uint64) uint64 {
 	return p.putStat(a[2], &st)
 }
 
-// sysIoctl answers TCGETS and TIOCGWINSZ for stdio as the host descriptor
-// does (ENOTTY unless it is a terminal); every other request is ENOTTY, as
-// Linux answers for a request a file does not support.
+// sysIoctl serves the terminal requests on stdio through the host
+// descriptor behind it, as Linux would answer them there (ENOTTY unless it
+// is a terminal): TCGETS and TIOCGWINSZ copy out struct termios (36 bytes)
+// and struct winsize (8 bytes); TCSETS, TCSETSW and TCSETSF copy in struct
+// termios and set the host terminal, as the program would natively. Every
+// other request is ENOTTY, as Linux answers for a request a file does not
+// support.
 func sysIoctl(p *Process, a *[6]uint64) uint64 {
-	fd, req := a[0], a[1]
+	fd, req, arg := a[0], a[1], arch.Addr(a[2])
 	if fd > 2 {
 		return errno(unix.EBADF)
 	}
 	hfd := p.cfg.StdioFDs[fd]
 	switch req {
-	case unix.TCGETS:
+	case unix.TCGETS, unix.TCSETS, unix.TCSETSW, unix.TCSETSF, unix.TIOCGWINSZ:
 		if hfd < 0 {
 			return errno(unix.ENOTTY)
 		}
+	default:
+		return errno(unix.ENOTTY)
+	}
+	switch req {
+	case unix.TCGETS:
 		t, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
 		if err != nil {
 			return errno(toErrno(err))
 		}
-		b := unsafe.Slice((*byte)(unsafe.Pointer(t)), unsafe.Sizeof(*t))
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), b); err != nil {
-			return errno(unix.EFAULT)
-		}
-		return 0
+		b := encodeTermios(t)
+		return p.copyOutAll(arg, b[:])
 	case unix.TIOCGWINSZ:
-		if hfd < 0 {
-			return errno(unix.ENOTTY)
-		}
 		ws, err := unix.IoctlGetWinsize(hfd, unix.TIOCGWINSZ)
 		if err != nil {
 			return errno(toErrno(err))
 		}
-		b := unsafe.Slice((*byte)(unsafe.Pointer(ws)), unsafe.Sizeof(*ws))
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), b); err != nil {
-			return errno(unix.EFAULT)
-		}
-		return 0
+		b := encodeWinsize(ws)
+		return p.copyOutAll(arg, b[:])
 	}
-	return errno(unix.ENOTTY)
+	// TCSETS, TCSETSW, TCSETSF: a descriptor that is no terminal is ENOTTY
+	// whatever the pointer; a terminal's new settings are read whole
+	// (EFAULT before anything changes).
+	t, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
+	if err != nil {
+		return errno(toErrno(err))
+	}
+	var b [termiosSize]byte
+	if _, err := p.cfg.Memory.CopyIn(arg, b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	decodeTermios(&b, t)
+	if err := unix.IoctlSetTermios(hfd, uint(req), t); err != nil {
+		return errno(toErrno(err))
+	}
+	return 0
+}
+
+// copyOutAll writes b at addr in guest memory: 0, or EFAULT if any of it
+// cannot be written.
+func (p *Process) copyOutAll(addr arch.Addr, b []byte) uint64 {
+	if _, err := p.cfg.Memory.CopyOut(addr, b); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
 }

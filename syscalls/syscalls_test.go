@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,84 @@ func TestNanosleepInterrupted(t *testing.T) {
 	binary.LittleEndian.PutUint64(mem.mem[8:], 1e9)
 	if r := p.Syscall(unix.SYS_NANOSLEEP, [6]uint64{base, 0}); r != neg(unix.EINVAL) {
 		t.Errorf("nanosleep with tv_nsec 1e9 = %d", int64(r))
+	}
+}
+
+// TestNames checks the name table against x/sys's numbers and the
+// handlers' own names, and that every number has a name to print.
+func TestNames(t *testing.T) {
+	for nr, e := range table {
+		if got := Name(nr); got != e.name {
+			t.Errorf("Name(%d) = %q, the handler is named %q", nr, got, e.name)
+		}
+		if !Implemented(nr) {
+			t.Errorf("Implemented(%d) = false for %s", nr, e.name)
+		}
+	}
+	for _, tc := range []struct {
+		nr   uint64
+		want string
+	}{
+		{unix.SYS_READ, "read"}, {unix.SYS_OPEN, "open"}, {unix.SYS_OPENAT, "openat"},
+		{unix.SYS_CLOSE, "close"}, {unix.SYS_POLL, "poll"}, {unix.SYS_FUTEX, "futex"},
+		{unix.SYS_SIGALTSTACK, "sigaltstack"}, {unix.SYS_SCHED_GETAFFINITY, "sched_getaffinity"},
+		{unix.SYS__SYSCTL, "_sysctl"}, {unix.SYS_RSEQ, "rseq"}, {unix.SYS_PIDFD_SEND_SIGNAL, "pidfd_send_signal"},
+		{unix.SYS_CLONE3, "clone3"}, {unix.SYS_STATX, "statx"}, {unix.SYS_FUTEX_WAITV, "futex_waitv"},
+		{unix.SYS_MSEAL, "mseal"}, {unix.SYS_RSEQ_SLICE_YIELD, "rseq_slice_yield"},
+		{400, "syscall_400"}, {uint64(len(names)), fmt.Sprintf("syscall_%d", len(names))}, {9999, "syscall_9999"},
+	} {
+		if got := Name(tc.nr); got != tc.want {
+			t.Errorf("Name(%d) = %q, want %q", tc.nr, got, tc.want)
+		}
+	}
+	for nr := uint64(0); nr < uint64(len(names)); nr++ {
+		if (nr < 337 || nr >= 424) != (names[nr] != "") {
+			t.Errorf("names[%d] = %q: x86-64 numbers 0-336 and 424 on have names, the others none", nr, names[nr])
+		}
+	}
+	if Implemented(unix.SYS_OPENAT) {
+		t.Error("openat is implemented: pick another unimplemented call for this test")
+	}
+}
+
+// TestPoll checks poll's answers for stdio, closed and skipped fds, as a
+// Linux process whose fds 0-2 are open and nothing else is.
+func TestPoll(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	put := func(i int, fd int32, events uint16) {
+		binary.LittleEndian.PutUint32(mem.mem[8*i:], uint32(fd))
+		binary.LittleEndian.PutUint16(mem.mem[8*i+4:], events)
+		binary.LittleEndian.PutUint16(mem.mem[8*i+6:], 0xffff)
+	}
+	revents := func(i int) uint16 { return binary.LittleEndian.Uint16(mem.mem[8*i+6:]) }
+	// Rust's start-up check: fds 0-2, no events, timeout 0.
+	for i := range 3 {
+		put(i, int32(i), 0)
+	}
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{base, 3, 0}); r != 0 || revents(0) != 0 || revents(1) != 0 || revents(2) != 0 {
+		t.Errorf("poll of stdio with no events = %d, revents %#x %#x %#x", int64(r), revents(0), revents(1), revents(2))
+	}
+	put(0, 0, unix.POLLIN|unix.POLLOUT)
+	put(1, 1, unix.POLLIN|unix.POLLOUT)
+	put(2, 7, unix.POLLIN)
+	put(3, -1, unix.POLLIN)
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{base, 4, ^uint64(0)}); r != 3 ||
+		revents(0) != unix.POLLIN || revents(1) != unix.POLLOUT || revents(2) != unix.POLLNVAL || revents(3) != 0 {
+		t.Errorf("poll = %d, revents %#x %#x %#x %#x", int64(r), revents(0), revents(1), revents(2), revents(3))
+	}
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{0x1000, 1, 0}); r != neg(unix.EFAULT) {
+		t.Errorf("poll of an unmapped array = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{base, maxPollFDs + 1, 0}); r != neg(unix.EINVAL) {
+		t.Errorf("poll of too many fds = %d", int64(r))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cfg.Context = ctx
+	cancel()
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{0, 0, ^uint64(0)}); r != neg(unix.EINTR) {
+		t.Errorf("poll with nothing to wait for, interrupted = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_POLL, [6]uint64{0, 0, 1}); r != 0 && r != neg(unix.EINTR) {
+		t.Errorf("poll(NULL, 0, 1ms) = %d", int64(r))
 	}
 }

@@ -98,6 +98,27 @@ func sysClockGettime(p *Process, a *[6]uint64) uint64 {
 	return errno(unix.EINVAL)
 }
 
+// sysClockGetres reports the host's resolution of each clock mmvm serves
+// (the guest reads the host's clocks), EINVAL for any other; a null res
+// only checks the clock.
+func sysClockGetres(p *Process, a *[6]uint64) uint64 {
+	switch a[0] {
+	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE,
+		unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
+		unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+	default:
+		return errno(unix.EINVAL)
+	}
+	if a[1] == 0 {
+		return 0
+	}
+	var res unix.Timespec
+	if err := unix.ClockGetres(int32(a[0]), &res); err != nil {
+		res = unix.Timespec{Nsec: 1}
+	}
+	return putTimespec(p, a[1], res.Sec, res.Nsec)
+}
+
 func sysGettimeofday(p *Process, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		t := p.cfg.Now()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 func TestParseSize(t *testing.T) {
@@ -174,5 +175,22 @@ func TestKVMRunGuest(t *testing.T) {
 	}
 	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
 		t.Errorf("mmvm run nullderef: status %d, want 139", status)
+	}
+}
+
+// TestReportNamesUnimplemented checks that --stats names the calls that
+// were answered ENOSYS, in number order, and lists them apart from the
+// implemented ones.
+func TestReportNamesUnimplemented(t *testing.T) {
+	r := report{Program: "p", Stop: "exit"}
+	r.Syscalls = []syscalls.SyscallCount{{Name: "write", Count: 3}, {Name: "openat", Count: 2}, {Name: "poll", Count: 1}}
+	r.Unimplemented = map[uint64]uint64{257: 2, 7: 1}
+	var b bytes.Buffer
+	r.print(&b)
+	out := b.String()
+	for _, want := range []string{"  syscalls         write 3\n", "  unimplemented     poll(#7)×1 openat(#257)×2 (answered ENOSYS)\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--stats output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // Exit statuses of mmvm itself, as env(1) and timeout(1) use them: the
@@ -348,15 +350,26 @@ func (r *report) print(w io.Writer) {
 		}
 	}
 	fmt.Fprintf(w, "  (TLB flushes %d)\n", s.TLBFlushes)
+	// Unimplemented calls are counted by name too; they are listed on
+	// their own line, by number, with their x86-64 names.
+	unimplemented := make([]uint64, 0, len(s.Unimplemented))
+	skip := make(map[string]bool, len(s.Unimplemented))
+	for nr := range s.Unimplemented {
+		unimplemented = append(unimplemented, nr)
+		skip[syscalls.Name(nr)] = true
+	}
+	slices.Sort(unimplemented)
 	fmt.Fprintf(w, "  syscalls        ")
 	for _, c := range s.Syscalls {
-		fmt.Fprintf(w, " %s %d", c.Name, c.Count)
+		if !skip[c.Name] {
+			fmt.Fprintf(w, " %s %d", c.Name, c.Count)
+		}
 	}
 	fmt.Fprintln(w)
-	if len(s.Unimplemented) > 0 {
+	if len(unimplemented) > 0 {
 		fmt.Fprintf(w, "  unimplemented    ")
-		for nr, n := range s.Unimplemented {
-			fmt.Fprintf(w, " #%d×%d", nr, n)
+		for _, nr := range unimplemented {
+			fmt.Fprintf(w, " %s(#%d)×%d", syscalls.Name(nr), nr, s.Unimplemented[nr])
 		}
 		fmt.Fprintln(w, " (answered ENOSYS)")
 	}
