@@ -108,6 +108,8 @@ type Machine struct {
 	// back past the `out`. Zero once the host has moved RIP itself.
 	outRIP, outLen uint64
 	replayStats    ReplayStats
+	// repeat watches for a page fault that repeats without progress.
+	repeat faultRepeat
 }
 
 // New builds a Machine: KVM VM and vCPU, MemoryFile, ring 0, page tables and

@@ -143,10 +143,12 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 					return stop, err
 				}
 			case ring0.EventSyscall:
+				m.repeat.reset()
 				if stop, done := m.handleSyscall(&ev); done {
 					return stop, nil
 				}
 			case ring0.EventUserPort:
+				m.repeat.reset()
 				st.exits[exitUserPort]++
 				var v byte
 				if len(io.Data) > 0 {
@@ -272,12 +274,16 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 			ev.Vector, ev.Context.RIP, ev.ErrorCode, ev.FaultAddr)
 	}
 	if ev.Vector != ring0.PageFault {
+		m.repeat.reset()
 		st.exits[exitException]++
 		sig := signalFor(ev.Vector)
 		return Stop{Kind: StopSignal, Signal: sig, Reason: fmt.Sprintf("%s: %v at rip %#x (error code %#x)",
 			unix.SignalName(sig), ev.Vector, ev.Context.RIP, ev.ErrorCode)}, true, nil
 	}
 	st.exits[exitPageFault]++
+	if m.repeat.observe(ev) {
+		return repeatedFaultStop(ev), true, nil
+	}
 	st.faultStart = clock.exit
 	st.faultPending = true
 	pf := ring0.PageFaultError(ev.ErrorCode)

@@ -2,14 +2,19 @@ package tests
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/internal/faultbench"
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/mm"
 )
 
 // TestBenchInvariants runs a small `mmvm bench` and checks what must hold
@@ -310,4 +315,80 @@ func BenchmarkHostBaselines(b *testing.B) {
 		}
 		b.ReportMetric(m.NsPerOp, "ns/fault")
 	})
+}
+
+// BenchmarkNarrowingChange times page-table changes that narrow a
+// translation, each as the guest makes it in a loop of system calls,
+// against a plain getpid loop in the same benchmark: mprotect of a touched
+// page to read-only (and back), and mmap, touch, munmap of a page. Under
+// shadow paging (PVM; QEMU with npt=off) each change also pays the ring-0
+// replay of its page-table stores; the replays per operation are reported.
+func BenchmarkNarrowingChange(b *testing.B) {
+	kvmtest.Open(b)
+	const x = dataAddr
+	n := uint32(max(b.N, 200))
+	movR12D := cat([]byte{0x41, 0xBC}, le32(n)) // mov r12d, n
+	loop := func(body []byte) []byte {
+		tail := []byte{0x49, 0xFF, 0xCC} // dec r12
+		jnz := cat([]byte{0x0F, 0x85}, le32(uint32(-(len(body) + len(tail) + 6))))
+		return cat(movR12D, body, tail, jnz, outUser0, jmpSelf)
+	}
+	mmapFixed := cat(movEAX(unix.SYS_MMAP), movRDI(x), movRSI(arch.PageSize), movRDXImm32(unix.PROT_READ|unix.PROT_WRITE),
+		movR10D(unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED), []byte{0x49, 0xC7, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF}, // mov r8, -1
+		[]byte{0x45, 0x31, 0xC9}, syscallInsn) // xor r9d, r9d
+	touch := cat(movRDI(x), storeByteRDI)
+	cases := []struct {
+		name  string
+		code  []byte
+		calls float64 // system calls per iteration
+	}{
+		{"getpid", loop(cat(movEAX(unix.SYS_GETPID), syscallInsn)), 1},
+		{"mprotect-ro-rw", loop(cat(syscall3(unix.SYS_MPROTECT, x, arch.PageSize, unix.PROT_READ),
+			syscall3(unix.SYS_MPROTECT, x, arch.PageSize, unix.PROT_READ|unix.PROT_WRITE), touch)), 2},
+		{"mmap-touch-munmap", loop(cat(mmapFixed, touch, syscall3(unix.SYS_MUNMAP, x, arch.PageSize, 0))), 2},
+	}
+	var base float64
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			m, err := machine.New(machine.Config{Memory: 64 << 20, FaultAround: arch.PageSize, UserPorts: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer m.Close()
+			for _, mp := range []struct {
+				addr uint64
+				data []byte
+				prot uint64
+			}{{codeAddr, tc.code, unix.PROT_READ | unix.PROT_EXEC}, {x, []byte{1}, unix.PROT_READ | unix.PROT_WRITE}} {
+				length, _ := arch.PageRoundUp(uint64(len(mp.data)))
+				if _, err := m.MM.MMap(mp.addr, length, mp.prot, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := m.MM.CopyOut(arch.Addr(mp.addr), mp.data, mm.IOOpts{IgnorePermissions: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := m.SetUserContext(codeAddr, stackTop); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			start := time.Now()
+			stop, err := m.Run(context.Background())
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if err != nil || stop.Kind != machine.StopUserPort {
+				b.Fatalf("stopped with %v (%s): %v", stop.Kind, stop.Reason, err)
+			}
+			st := m.Stats()
+			perIter := float64(elapsed.Nanoseconds()) / float64(n)
+			b.ReportMetric(perIter/tc.calls, "ns/syscall")
+			b.ReportMetric(float64(st.Replay.Replays)/float64(n), "replays/iter")
+			if tc.name == "getpid" {
+				base = perIter
+			} else if base > 0 {
+				b.ReportMetric(perIter/tc.calls/base, "x-getpid")
+			}
+			b.Logf("%s: %d iterations, %.0f ns each; %v; replays %+v", tc.name, n, perIter, st.Platform, st.Replay)
+		})
+	}
 }

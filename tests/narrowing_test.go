@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,5 +96,34 @@ func TestFreedTableReuse(t *testing.T) {
 	t.Logf("%v; replays %+v", st.Platform, st.Replay)
 	if st.Platform.TableSync == machine.TableSyncReplay && (st.Replay.Replays == 0 || st.Replay.Tables == 0) {
 		t.Errorf("shadow paging, but no replay dropped a freed table: %+v", st.Replay)
+	}
+}
+
+// TestUserIretNeverSpins runs a legitimate user-mode iretq (it works
+// natively). On hardware KVM it returns where the frame says; under QEMU's
+// emulation with SMAP, IRET reads the user stack with supervisor rights and
+// faults on a page mm has mapped with every right the access needs, again
+// and again. Either way the program must not spin: it continues, or it
+// ends with SIGSEGV once the fault has repeated with nothing left to map.
+func TestUserIretNeverSpins(t *testing.T) {
+	code := cat(
+		[]byte{0x48, 0x89, 0xE0},             // mov rax, rsp
+		[]byte{0x6A, ring0.UserDataSelector}, // push ss
+		[]byte{0x50},                         // push rax
+		[]byte{0x9C},                         // pushfq
+		[]byte{0x6A, ring0.UserCodeSelector}, // push cs
+		[]byte{0x48, 0x8D, 0x0D}, le32(3),    // lea rcx, [rip+3]: past push and iretq
+		[]byte{0x51},       // push rcx
+		[]byte{0x48, 0xCF}, // iretq
+		outUser0, jmpSelf)
+	m := newMachine(t, machine.Config{}, code)
+	stop := run(t, m, 30*time.Second)
+	switch {
+	case stop.Kind == machine.StopUserPort && stop.Port == ring0.PortUserFirst:
+		t.Log("iretq returned to user mode as on hardware")
+	case stop.Kind == machine.StopSignal && stop.Signal == unix.SIGSEGV && strings.Contains(stop.Reason, "repeated"):
+		t.Logf("killed instead of spinning: %s", stop.Reason)
+	default:
+		t.Fatalf("stopped with %v %v (%s): neither returned nor ended", stop.Kind, stop.Signal, stop.Reason)
 	}
 }

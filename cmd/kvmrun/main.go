@@ -6,7 +6,7 @@
 //	    REGEX, for a package whose other tests do not need KVM) with -test.v and
 //	    prints a count of KVM tests passed, failed and skipped; any failure
 //	    or skip (a KVM test must really run) fails the run.
-//	kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]
+//	kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]
 //	    runs the static program PROG in the QEMU guest, passing its stdout,
 //	    stderr and exit status back.
 package main
@@ -45,7 +45,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
+	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
 	os.Exit(2)
 }
 
@@ -60,6 +60,7 @@ func execMain(args []string) int {
 	fl := flag.NewFlagSet("exec", flag.ExitOnError)
 	timeout := fl.Duration("timeout", 5*time.Minute, "hard limit for the whole run")
 	cache := fl.String("cache", ".cache/kvmhost", "cache directory")
+	cpu := fl.String("cpu", "max", "QEMU's -cpu model: max (SVM with nested paging) or max,npt=off (shadow paging)")
 	var files, dirs multiFlag
 	fl.Var(&files, "file", "HOST[:GUEST] file to put in the guest (default guest path /files/BASENAME)")
 	fl.Var(&dirs, "dir", "HOSTDIR:GUESTDIR directory whose files go into the guest")
@@ -68,7 +69,7 @@ func execMain(args []string) int {
 		usage()
 	}
 	prog := fl.Arg(0)
-	spec := kvmhost.Spec{Timeout: *timeout, Stdout: os.Stdout, Stderr: os.Stderr, Log: os.Stderr, CacheDir: *cache}
+	spec := kvmhost.Spec{Timeout: *timeout, Stdout: os.Stdout, Stderr: os.Stderr, Log: os.Stderr, CacheDir: *cache, CPU: *cpu}
 	guestProg := "/files/" + filepath.Base(prog)
 	spec.Files = append(spec.Files, kvmhost.File{HostPath: prog, GuestPath: guestProg})
 	for _, f := range files {
