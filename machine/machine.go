@@ -92,8 +92,10 @@ type Machine struct {
 	// cr3Toggle is whether CR3 carries the PWT bit now (see flushTLB).
 	cr3Toggle bool
 
-	// platform is what New found out about KVM and chose (Platform).
+	// platform is what New found out about KVM and chose (Platform);
+	// paging is how MMUPaging saw KVM's paging.
 	platform Platform
+	paging   kvm.Paging
 	// journal collects page-table stores to replay and freed tables to
 	// hold back (TableSyncReplay only; nil otherwise); mailbox is the
 	// MemoryFile range the replay stub reads its records from.
@@ -160,6 +162,9 @@ func New(cfg Config) (m *Machine, err error) {
 		return nil, err
 	}
 	if err := m.probeSyscallPath(); err != nil {
+		return nil, err
+	}
+	if err := m.settleTableSync(); err != nil {
 		return nil, err
 	}
 	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: cfg.Limits}); err != nil {

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/pagetable"
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -83,15 +85,38 @@ func (p Platform) String() string {
 func (m *Machine) Platform() Platform { return m.platform }
 
 // choosePaging decides TableSync from how KVM pages: the flush alone only
-// where KVM is known to use nested paging.
+// where KVM is known to use nested paging. Where that is unknown the VM
+// starts out replaying and lets probeTableSync decide.
 func (m *Machine) choosePaging() {
 	paging, fact := kvm.MMUPaging()
+	m.paging = paging
 	m.platform.Module = kvm.Implementation()
 	m.platform.Paging, m.platform.PagingFact = paging.String(), fact
 	m.platform.TableSync = TableSyncReplay
 	if paging == kvm.PagingNested {
 		m.platform.TableSync = TableSyncFlush
 	}
+}
+
+// settleTableSync runs probeTableSync where the paging is unknown and
+// turns the replay off if host writes turn out to be seen.
+func (m *Machine) settleTableSync() error {
+	if m.paging != kvm.PagingUnknown {
+		return nil
+	}
+	sync, err := m.probeTableSync()
+	if err != nil {
+		return err
+	}
+	m.platform.TableSync = sync
+	m.platform.PagingFact += "; self-test: " + map[TableSync]string{TableSyncFlush: "host writes seen", TableSyncReplay: "host writes not seen"}[sync]
+	if sync == TableSyncFlush {
+		m.pt.SetJournal(nil)
+		m.journal.off = true // the tableAllocator's copy sees it too
+		m.journal.releaseFreed()
+		m.journal = nil
+	}
+	return nil
 }
 
 // probeDeadline bounds the start-up probe's KVM_RUN.
@@ -109,36 +134,18 @@ func (m *Machine) probeSyscallPath() error {
 	if err := m.vcpu.SetRegs(&kvm.Regs{RIP: uint64(l.SyscallProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
 		return fmt.Errorf("machine: probing SYSCALL: %w", err)
 	}
-	var late bool
-	watchdog := time.AfterFunc(probeDeadline, func() { late = true; _ = m.vcpu.Kick() })
-	defer watchdog.Stop()
-	m.vcpu.BindThread()
-	defer m.vcpu.UnbindThread()
-	for {
-		reason, err := m.vcpu.Run()
-		if err != nil {
-			return fmt.Errorf("machine: probing SYSCALL: %w", err)
-		}
-		m.vcpuRan = true
-		if reason == kvm.ExitIntr && !late {
-			continue
-		}
-		io, isIO := m.vcpu.IO()
-		if late || reason != kvm.ExitIO || !isIO {
-			return fmt.Errorf("machine: probing SYSCALL: no exit of ring 0's protocol within %v (%v)", probeDeadline, m.vcpu.UnexpectedExit(reason))
-		}
-		e := m.exitOf(io.Port)
-		ev, err := m.kernel.Decode(e)
-		switch {
-		case err == nil && io.Port == ring0.PortSyscall && e.RIP == uint64(l.SyscallEntry):
-			m.platform.Syscall = ring0.SyscallToRing0
-		case err == nil && ev.Kind == ring0.EventException && ev.Vector == ring0.PageFault && ev.Context.RIP == uint64(l.SyscallEntry):
-			m.platform.Syscall = ring0.SyscallInUser
-		default:
-			return fmt.Errorf("machine: probing SYSCALL: unexpected exit on port %#x at rip %#x (%v %v, frame rip %#x, error %v): this KVM runs SYSCALL in a way mmvm does not know",
-				io.Port, e.RIP, ev.Kind, ev.Vector, ev.Context.RIP, err)
-		}
-		break
+	ev, err := m.runProbe()
+	if err != nil {
+		return fmt.Errorf("machine: probing SYSCALL: %w", err)
+	}
+	switch rip := m.vcpu.Sync().Regs.RIP; {
+	case ev.Kind == ring0.EventSyscall && rip == uint64(l.SyscallEntry):
+		m.platform.Syscall = ring0.SyscallToRing0
+	case ev.Kind == ring0.EventException && ev.Vector == ring0.PageFault && ev.Context.RIP == uint64(l.SyscallEntry):
+		m.platform.Syscall = ring0.SyscallInUser
+	default:
+		return fmt.Errorf("machine: probing SYSCALL: unexpected exit on port %#x at rip %#x (%v %v, frame rip %#x): this KVM runs SYSCALL in a way mmvm does not know",
+			ev.Port, rip, ev.Kind, ev.Vector, ev.Context.RIP)
 	}
 	m.kernel.SetSyscallPath(m.platform.Syscall)
 	var msrs []kvm.MSR
@@ -150,4 +157,101 @@ func (m *Machine) probeSyscallPath() error {
 	}
 	m.platform.ProbeTime = time.Since(start)
 	return nil
+}
+
+// probeTableSync finds out, by trying, whether a host write that changes a
+// present page-table entry reaches the guest after a CR3 reload: the vCPU
+// runs the trampoline's table probe, which reads the first byte of
+// ring0.TableProbeData (mapped to the trampoline page, whose first byte is
+// the `out` opcode 0xE6) and makes a system call; the host remaps that page
+// to the ring-0 tables page (whose first byte, the GDT's null descriptor,
+// is 0), reloads CR3 and lets the probe read again. Reading 0 means the
+// processor walked the tables again (nested paging); reading 0xE6 means a
+// shadow of the old entry survived, and page-table changes must be
+// replayed. The probe page is unmapped afterwards, the way the answer says.
+// The syscall path must be known (probeSyscallPath) first.
+func (m *Machine) probeTableSync() (TableSync, error) {
+	l := m.kernel.Layout()
+	page := arch.AddrRange{Start: ring0.TableProbeData, End: ring0.TableProbeData + arch.PageSize}
+	userRO := pagetable.MapOpts{Access: arch.Read, User: true}
+	journal := m.journal
+	m.pt.SetJournal(nil) // the remap below must be a plain host write
+	defer func() {
+		if journal != nil {
+			m.pt.SetJournal(journal)
+		}
+	}()
+	if _, err := m.pt.Map(page, l.PhysOf(l.Trampoline.Offset), userRO); err != nil {
+		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
+	}
+	// The vCPU stopped in ring 0 at the SYSCALL probe's exit: user mode
+	// is loaded whole, segments included.
+	if err := m.resumeDirect(ring0.UserContext{RIP: uint64(l.TableProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
+		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
+	}
+	var seen [2]uint64
+	for i := range seen {
+		ev, err := m.runProbe()
+		if err != nil {
+			return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
+		}
+		if ev.Kind != ring0.EventSyscall {
+			return 0, fmt.Errorf("machine: probing page-table changes: exit %v %v at rip %#x, want a system call", ev.Kind, ev.Vector, ev.Context.RIP)
+		}
+		seen[i] = m.vcpu.Sync().Regs.RAX
+		if i == 0 {
+			if _, err := m.pt.Map(page, l.PhysOf(0), userRO); err != nil {
+				return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
+			}
+			m.cr3Toggle = !m.cr3Toggle
+			m.vcpu.Sync().Sregs.CR3 = m.pt.Root() | map[bool]uint64{true: cr3PWT}[m.cr3Toggle]
+		}
+		if err := m.resumeDirect(ev.Context); err != nil {
+			return 0, err
+		}
+	}
+	var sync TableSync
+	switch seen {
+	case [2]uint64{0xE6, 0}:
+		sync = TableSyncFlush
+	case [2]uint64{0xE6, 0xE6}:
+		sync = TableSyncReplay
+	default:
+		return 0, fmt.Errorf("machine: probing page-table changes: the probe read %#x then %#x, want 0xe6 then 0 or 0xe6", seen[0], seen[1])
+	}
+	// The vCPU has run: under replay the unmapping is journaled and
+	// replayed before the program's first instruction.
+	if sync == TableSyncReplay && journal != nil {
+		m.pt.SetJournal(journal)
+	}
+	fl, err := m.pt.Unmap(page)
+	m.as.flush = m.as.flush.Merge(fl)
+	if err != nil {
+		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
+	}
+	return sync, nil
+}
+
+// runProbe runs the vCPU to its next exit under a watchdog and decodes it.
+func (m *Machine) runProbe() (ring0.Event, error) {
+	m.vcpu.BindThread()
+	defer m.vcpu.UnbindThread()
+	var late bool
+	watchdog := time.AfterFunc(probeDeadline, func() { late = true; _ = m.vcpu.Kick() })
+	defer watchdog.Stop()
+	for {
+		reason, err := m.vcpu.Run()
+		if err != nil {
+			return ring0.Event{}, err
+		}
+		m.vcpuRan = true
+		if reason == kvm.ExitIntr && !late {
+			continue
+		}
+		io, isIO := m.vcpu.IO()
+		if late || reason != kvm.ExitIO || !isIO {
+			return ring0.Event{}, fmt.Errorf("no exit of ring 0's protocol within %v (%v)", probeDeadline, m.vcpu.UnexpectedExit(reason))
+		}
+		return m.kernel.Decode(m.exitOf(io.Port))
+	}
 }

@@ -67,6 +67,9 @@ type tableJournal struct {
 	// referenced (held back from the MemoryFile until replayed).
 	runs  []entryRun
 	freed []uint64
+	// off is set when the VM turned out not to need replays (its table
+	// sync probe saw host writes): freed tables then go back at once.
+	off bool
 }
 
 var _ pagetable.Journal = (*tableJournal)(nil)

@@ -180,6 +180,15 @@ const rawRunWithin = time.Millisecond
 // loadUserContext loads the user context of SetUserContext by ioctl: the
 // run structure's register copies are only valid after a first exit.
 func (m *Machine) loadUserContext() error {
+	// The journal is replayed (or, before the first run, dropped) in the
+	// state of the last exit, which the sync registers hold; the ioctls
+	// below then load the new context over whatever the replay left, and
+	// no sync-register write may override them on entry.
+	if err := m.replayTables(); err != nil {
+		return err
+	}
+	m.vcpu.ClearSyncDirty()
+	m.outRIP = 0
 	regs := kvm.Regs{RIP: m.user.RIP, RSP: m.user.RSP, RFLAGS: m.user.RFLAGS}
 	if err := m.vcpu.SetRegs(&regs); err != nil {
 		return fmt.Errorf("machine: setting user registers: %w", err)
@@ -189,14 +198,6 @@ func (m *Machine) loadUserContext() error {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
 	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
-	// The journal is replayed (or, before the first run, dropped) in the
-	// state of the last exit, which the sync registers hold; the ioctls
-	// below then load the new context over it.
-	if err := m.replayTables(); err != nil {
-		return err
-	}
-	m.vcpu.ClearSyncDirty()
-	m.outRIP = 0
 	m.as.takeFlush() // a fresh context: the sregs load below flushes anyway
 	m.cr3Toggle = false
 	if err := m.vcpu.SetSregs(&s); err != nil {

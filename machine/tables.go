@@ -38,7 +38,7 @@ func (a tableAllocator) FreeTable(phys uint64) {
 	if !ok {
 		panic(fmt.Sprintf("machine: freeing table at %#x outside the MemoryFile", phys))
 	}
-	if a.journal != nil {
+	if a.journal != nil && !a.journal.off {
 		a.journal.freed = append(a.journal.freed, phys)
 		return
 	}

@@ -510,8 +510,13 @@ func TestSyscallPathSetsLSTARAndBitmap(t *testing.T) {
 	if !bytes.Equal(page[:2], []byte{0xE6, PortSyscall}) || !bytes.Equal(page[0x10:0x12], []byte{0x0F, 0x05}) {
 		t.Errorf("trampoline page starts % x, probe % x", page[:4], page[0x10:0x12])
 	}
+	probe := Assemble(tableProbe())
+	if !bytes.Equal(page[0x20:0x20+len(probe)], probe) {
+		t.Errorf("table probe % x, want % x", page[0x20:0x20+len(probe)], probe)
+	}
+	checkDecodes(t, "table probe", tableProbe())
 	for i, b := range page {
-		if (i >= 2 && i < 0x10 || i >= 0x12) && b != 0xCC {
+		if (i >= 2 && i < 0x10 || i >= 0x12 && i < 0x20 || i >= 0x20+len(probe)) && b != 0xCC {
 			t.Fatalf("trampoline byte %#x = %#x, want int3", i, b)
 		}
 	}

@@ -117,6 +117,9 @@ type Layout struct {
 	// that page with which a VM finds out which path its KVM takes.
 	UserSyscallEntry arch.Addr
 	SyscallProbe     arch.Addr
+	// TableProbe is the trampoline page's code that reads TableProbeData
+	// around two system calls.
+	TableProbe arch.Addr
 }
 
 // VirtOf returns the kernel virtual address of region offset off.
@@ -229,6 +232,7 @@ func newLayout(cfg Config) Layout {
 	l.SyscallEntry = l.VirtOf(syscallStub().Offset)
 	l.UserSyscallEntry = TrampolineVirt + userSyscallOffset
 	l.SyscallProbe = TrampolineVirt + syscallProbeOffset
+	l.TableProbe = TrampolineVirt + tableProbeOffset
 	return l
 }
 

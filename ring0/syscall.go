@@ -1,6 +1,7 @@
 package ring0
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/mmvm/mmvm/arch"
@@ -57,13 +58,39 @@ func (p *SyscallPath) UnmarshalText(b []byte) error {
 const (
 	userSyscallOffset  = 0x00
 	syscallProbeOffset = 0x10
+	tableProbeOffset   = 0x20
 )
+
+// TableProbeData is the page the table probe reads: the page below the
+// trampoline. It lies in the program's address space, so a VM maps it only
+// for the probe, before the program exists, and unmaps it after.
+const TableProbeData = TrampolineVirt - arch.PageSize
+
+// tableProbe reads the first byte of TableProbeData twice, with a system
+// call after each read carrying the byte in RAX, so that the host can
+// change the page's translation in between and see which frame the second
+// read reached (see machine's probeTableSync):
+//
+//	movzx eax, byte ptr [rip+TableProbeData]
+//	syscall
+//	movzx eax, byte ptr [rip+TableProbeData]
+//	syscall
+func tableProbe() []Instruction {
+	read := func(at uint64) Instruction {
+		rel := int64(TableProbeData) - int64(uint64(TrampolineVirt)+at+7)
+		b := []byte{0x0F, 0xB6, 0x05, 0, 0, 0, 0}
+		binary.LittleEndian.PutUint32(b[3:], uint32(int32(rel)))
+		return Instruction{Bytes: b, Asm: fmt.Sprintf("movzx eax, byte ptr [rip+%#x]", uint32(int32(rel)))}
+	}
+	return []Instruction{read(tableProbeOffset), syscallInsn, read(tableProbeOffset + 9), syscallInsn}
+}
 
 // trampolineCode is the trampoline page's code:
 //
 //	+0x00  out PortSyscall, al   ; LSTAR with SyscallInUser: the host serves
 //	                             ; the call and resumes at RCX itself
 //	+0x10  syscall               ; SyscallProbe
+//	+0x20  tableProbe            ; TableProbe
 //
 // The rest of the page is int3: nothing after either instruction is ever
 // meant to run.
@@ -77,6 +104,7 @@ func trampolineCode() []struct {
 	}{
 		{userSyscallOffset, []Instruction{outImm8AL(PortSyscall)}},
 		{syscallProbeOffset, []Instruction{syscallInsn}},
+		{tableProbeOffset, tableProbe()},
 	}
 }
 
