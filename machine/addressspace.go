@@ -8,6 +8,7 @@ import (
 	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/pagetable"
+	"github.com/mmvm/mmvm/ring0"
 )
 
 // addressSpace is mm's AddressSpace on x86-64 page tables: a user mapping is
@@ -73,9 +74,11 @@ func (as *addressSpace) Unmap(ar arch.AddrRange) {
 	}
 }
 
-// Release implements mm.AddressSpace.Release: every user mapping goes.
+// Release implements mm.AddressSpace.Release: every mapping mm made goes.
+// The syscall trampoline above mm's top of user memory stays: it is the
+// VM's, not the program's.
 func (as *addressSpace) Release() {
-	as.Unmap(arch.AddrRange{Start: 0, End: arch.MaxUserAddr})
+	as.Unmap(arch.AddrRange{Start: 0, End: ring0.TrampolineVirt})
 }
 
 // takeFlush returns and clears the pending flush.

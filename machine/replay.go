@@ -34,6 +34,13 @@ import (
 // physmapVirt is where the physmap maps guest-physical address 0.
 const physmapVirt arch.Addr = 0xffff_c000_0000_0000
 
+// zapOffset is where in a freed table the replay's one-byte store goes.
+// KVM drops a shadowed table on a write it finds misaligned for an entry,
+// but takes a one-byte write at an entry's first byte for a status-bit
+// update (Linux's clear_bit) and keeps the table; the second byte is
+// misaligned for every entry size.
+const zapOffset = 1
+
 // Mailbox geometry: the run records (16 bytes: address, count) fill the
 // first half, the zap records (8 bytes: address) the second. A journal
 // larger than one mailbox is replayed in several detours.
@@ -163,7 +170,7 @@ func (m *Machine) replayTables() error {
 			m.replayStats.Entries += r.n
 		}
 		for i, gpa := range freed[:nz] {
-			put64(mb[mailboxSize/2+8*i:], uint64(physmapVirt)+gpa)
+			put64(mb[mailboxSize/2+8*i:], uint64(physmapVirt)+gpa+zapOffset)
 		}
 		m.replayStats.Tables += uint64(nz)
 		sync.Regs = kvm.Regs{

@@ -16,8 +16,9 @@ import (
 // The host has already written the new values; the stub copies each run of
 // entries onto itself with `rep movsq`, which the hypervisor traps and
 // applies to its shadow, and stores one byte of each freed table onto
-// itself, a misaligned write after which KVM drops that table's shadow so
-// that the page can be reused. It then exits with PortReplay.
+// itself (at an address the host chooses: one not aligned to an entry, so
+// that KVM finds the write misaligned), after which KVM drops that table's
+// shadow so that the page can be reused. It then exits with PortReplay.
 //
 // The host enters it through the sync registers: RIP at ReplayEntry, CS and
 // SS the kernel's, RFLAGS with IF and DF clear, RSP at RSP0 (nothing is
@@ -25,7 +26,7 @@ import (
 //
 //	RBX  the first run record: {kernel address of the first entry, count}
 //	RDX  the number of run records (may be 0)
-//	R8   the first zap record: the kernel address of a freed table page
+//	R8   the first zap record: a kernel address inside a freed table page
 //	R9   the number of zap records (may be 0)
 //
 // The records and the entries are reached through a supervisor-only view of
