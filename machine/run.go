@@ -265,6 +265,13 @@ func signalFor(v ring0.Vector) unix.Signal {
 	return unix.SIGSEGV
 }
 
+// isIntN reports whether the user instruction at rip is `int imm8` (CD ib).
+func (m *Machine) isIntN(rip uint64) bool {
+	var b [1]byte
+	n, _ := m.MM.CopyIn(arch.Addr(rip), b[:], mm.IOOpts{IgnorePermissions: true})
+	return n == 1 && b[0] == 0xCD
+}
+
 // handleException serves an exception vector: a user page fault goes to mm;
 // anything else, or a fault mm refuses, kills the program with Linux's
 // signal. done reports that Run must return stop.
@@ -277,6 +284,12 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 	if ev.Vector != ring0.PageFault {
 		m.repeat.reset()
 		st.exits[exitException]++
+		if ev.Vector == ring0.InvalidOpcode && m.isIntN(ev.Context.RIP) {
+			// PVM raises #UD for `int n` where hardware raises #GP
+			// (no gate, or a gate above the caller's privilege);
+			// Linux kills with SIGSEGV either way.
+			ev.Vector = ring0.GeneralProtection
+		}
 		sig := signalFor(ev.Vector)
 		return Stop{Kind: StopSignal, Signal: sig, Reason: fmt.Sprintf("%s: %v at rip %#x (error code %#x)",
 			unix.SignalName(sig), ev.Vector, ev.Context.RIP, ev.ErrorCode)}, true, nil

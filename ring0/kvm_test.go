@@ -389,6 +389,13 @@ func TestKVMUserCannotReachRing0(t *testing.T) {
 				t.Logf("#GP from int n at RIP %#x: QEMU's next-instruction form", rip)
 				rip = wantRIP
 			}
+			if tc.code[0] == 0xCD && ev.Vector == ring0.InvalidOpcode && kvm.Implementation() == "kvm_pvm" {
+				// PVM raises #UD for every `int n` but int3
+				// (../shared/pvm-kvm.md); machine turns it back into
+				// the #GP's SIGSEGV.
+				t.Logf("int n on PVM: #UD")
+				return
+			}
 			if ev.Kind != ring0.EventException || ev.Vector != tc.vector || errCode != tc.errCode || !ev.User || rip != wantRIP || ev.FaultAddr != tc.cr2 {
 				t.Fatalf("event %+v; want %v error %#x at RIP %#x, CR2 %#x", ev, tc.vector, tc.errCode, wantRIP, tc.cr2)
 			}
