@@ -219,6 +219,8 @@ func TestMachineProtectionFaults(t *testing.T) {
 		{"privileged instruction", func(*machine.Machine) []byte { return []byte{0xF4} /* hlt */ }, nil, unix.SIGSEGV, ""},
 		{"divide by zero", func(*machine.Machine) []byte { return cat(movECX(0), []byte{0x48, 0xF7, 0xF1} /* div rcx */) }, nil, unix.SIGFPE, ""},
 		{"out to a kernel port", func(*machine.Machine) []byte { return []byte{0xE6, ring0.PortSyscall} }, nil, unix.SIGSEGV, ""},
+		{"int 0x80 (no gate; #UD on PVM)", func(*machine.Machine) []byte { return []byte{0xCD, 0x80} }, nil, unix.SIGSEGV, ""},
+		{"int 14 (gate not for user mode)", func(*machine.Machine) []byte { return []byte{0xCD, 0x0E} }, nil, unix.SIGSEGV, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Build once to learn the layout, then the real code.
