@@ -223,16 +223,22 @@ func TestABIFixedNumbers(t *testing.T) {
 	}
 }
 
-// TestImplementation finds the KVM module among a fake /sys/module's
-// entries, preferring PVM, whose presence changes the machine's default fast
-// path, and finds none without /dev/kvm.
-func TestImplementation(t *testing.T) {
+// fakeDevKVM points Implementation at a /dev/kvm that exists, in a
+// temporary directory, until the test ends.
+func fakeDevKVM(t *testing.T) {
 	oldDir, oldDev := sysModuleDir, devKVMPath
 	t.Cleanup(func() { sysModuleDir, devKVMPath = oldDir, oldDev })
 	devKVMPath = filepath.Join(t.TempDir(), "kvm")
 	if err := os.WriteFile(devKVMPath, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestImplementation finds the KVM module among a fake /sys/module's
+// entries, preferring PVM, whose presence changes the machine's default fast
+// path, and finds none without /dev/kvm.
+func TestImplementation(t *testing.T) {
+	fakeDevKVM(t)
 	for _, tc := range []struct {
 		modules []string
 		want    string
@@ -264,12 +270,7 @@ func TestImplementation(t *testing.T) {
 // TestMMUPaging reads nested or shadow paging from a fake /sys/module: PVM
 // always shadows, kvm_amd and kvm_intel say so in npt and ept.
 func TestMMUPaging(t *testing.T) {
-	oldDir, oldDev := sysModuleDir, devKVMPath
-	t.Cleanup(func() { sysModuleDir, devKVMPath = oldDir, oldDev })
-	devKVMPath = filepath.Join(t.TempDir(), "kvm")
-	if err := os.WriteFile(devKVMPath, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	fakeDevKVM(t)
 	for _, tc := range []struct {
 		module, param, value string
 		want                 Paging

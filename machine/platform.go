@@ -232,26 +232,10 @@ func (m *Machine) probeTableSync() (TableSync, error) {
 	return sync, nil
 }
 
-// runProbe runs the vCPU to its next exit under a watchdog and decodes it.
+// runProbe runs the vCPU, from the goroutine New runs on, to its next
+// exit of ring 0's protocol (see runRing0).
 func (m *Machine) runProbe() (ring0.Event, error) {
 	m.vcpu.BindThread()
 	defer m.vcpu.UnbindThread()
-	var late bool
-	watchdog := time.AfterFunc(probeDeadline, func() { late = true; _ = m.vcpu.Kick() })
-	defer watchdog.Stop()
-	for {
-		reason, err := m.vcpu.Run()
-		if err != nil {
-			return ring0.Event{}, err
-		}
-		m.vcpuRan = true
-		if reason == kvm.ExitIntr && !late {
-			continue
-		}
-		io, isIO := m.vcpu.IO()
-		if late || reason != kvm.ExitIO || !isIO {
-			return ring0.Event{}, fmt.Errorf("no exit of ring 0's protocol within %v (%v)", probeDeadline, m.vcpu.UnexpectedExit(reason))
-		}
-		return m.kernel.Decode(m.exitOf(io.Port))
-	}
+	return m.runRing0(probeDeadline)
 }

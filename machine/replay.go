@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -203,33 +204,45 @@ var (
 // errReplay is wrapped by every failure of the replay stub.
 var errReplay = errors.New("machine: replaying page-table stores in ring 0 failed")
 
-// runReplayStub runs the vCPU until the replay stub exits. A signal's
-// EINTR re-enters; a watchdog kicks a vCPU that has not exited within
-// replayDeadline (an emulator that livelocks), which is an error.
+// runReplayStub runs the vCPU until the replay stub exits.
 func (m *Machine) runReplayStub() error {
-	var late bool
-	watchdog := time.AfterFunc(replayDeadline, func() { late = true; _ = m.vcpu.Kick() })
+	ev, err := m.runRing0(replayDeadline)
+	switch rip := m.vcpu.Sync().Regs.RIP; {
+	case err != nil:
+		return fmt.Errorf("%w: %w", errReplay, err)
+	case ev.Kind == ring0.EventReplay && rip == uint64(m.kernel.Layout().ReplayExitRIP()):
+		return nil
+	default:
+		return fmt.Errorf("%w: exit on port %#x (%v %v, error code %#x, cr2 %#x) at rip %#x", errReplay, ev.Port, ev.Kind, ev.Vector, ev.ErrorCode, ev.FaultAddr, rip)
+	}
+}
+
+// runRing0 runs the vCPU through code of the VM's own (a probe, the replay
+// stub) to its next exit of ring 0's protocol and decodes it. A signal's
+// EINTR re-enters; a watchdog kicks a vCPU that has not exited within
+// deadline (PVM's emulator can livelock in KVM_RUN), which is an error.
+// The caller's goroutine must be bound to the vCPU's thread.
+func (m *Machine) runRing0(deadline time.Duration) (ring0.Event, error) {
+	var late atomic.Bool
+	watchdog := time.AfterFunc(deadline, func() { late.Store(true); _ = m.vcpu.Kick() })
 	defer watchdog.Stop()
 	for {
 		reason, err := m.vcpu.Run()
 		if err != nil {
-			return fmt.Errorf("%w: %w", errReplay, err)
+			return ring0.Event{}, err
 		}
-		if reason == kvm.ExitIntr && !late {
+		m.vcpuRan = true
+		if reason == kvm.ExitIntr && !late.Load() {
 			continue
 		}
-		sync := m.vcpu.Sync()
 		io, isIO := m.vcpu.IO()
 		switch {
-		case late:
-			return fmt.Errorf("%w: no exit within %v (rip %#x)", errReplay, replayDeadline, sync.Regs.RIP)
-		case reason == kvm.ExitIO && isIO && io.Port == ring0.PortReplay && sync.Regs.RIP == uint64(m.kernel.Layout().ReplayExitRIP()):
-			return nil
-		case reason == kvm.ExitIO && isIO:
-			ev, _ := m.kernel.Decode(m.exitOf(io.Port))
-			return fmt.Errorf("%w: exit on port %#x (%v %v, error code %#x, cr2 %#x) at rip %#x", errReplay, io.Port, ev.Kind, ev.Vector, ev.ErrorCode, ev.FaultAddr, sync.Regs.RIP)
+		case late.Load():
+			return ring0.Event{}, fmt.Errorf("no exit within %v (rip %#x)", deadline, m.vcpu.Sync().Regs.RIP)
+		case reason != kvm.ExitIO || !isIO:
+			return ring0.Event{}, m.vcpu.UnexpectedExit(reason)
 		}
-		return fmt.Errorf("%w: %w", errReplay, m.vcpu.UnexpectedExit(reason))
+		return m.kernel.Decode(m.exitOf(io.Port))
 	}
 }
 
