@@ -28,6 +28,13 @@ type addressSpace struct {
 	// mappedPages counts 4 KiB pages mapped by MapFile (fault-around
 	// statistics); it only grows.
 	mappedPages uint64
+
+	// mapped are the MemoryFile ranges MapFile mapped while recording
+	// (between beginFault and takeMapped), physically adjacent ones
+	// joined, so that the fault path can back exactly those with host
+	// memory. Its capacity is kept.
+	mapped    []memmap.FileRange
+	recording bool
 }
 
 var _ mm.AddressSpace = (*addressSpace)(nil)
@@ -48,7 +55,33 @@ func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRan
 		return err
 	}
 	as.mappedPages += fr.Length() / arch.PageSize
+	if n := len(as.mapped); !as.recording {
+	} else if n > 0 && as.mapped[n-1].End == fr.Start {
+		as.mapped[n-1].End = fr.End
+	} else {
+		as.mapped = append(as.mapped, fr)
+	}
+	if precommit {
+		// mm commits the range (MAP_POPULATE, MADV_POPULATE_*, mlock):
+		// back it with host memory now, as Linux faults it in. A
+		// failure leaves the guest's first touches to fault host pages,
+		// which then fail the way they would have.
+		_ = as.mf.Populate(fr)
+	}
 	return nil
+}
+
+// beginFault starts recording what MapFile maps.
+func (as *addressSpace) beginFault() {
+	as.mapped = as.mapped[:0]
+	as.recording = true
+}
+
+// takeMapped stops recording and returns what MapFile mapped since
+// beginFault; the slice is valid until the next beginFault.
+func (as *addressSpace) takeMapped() []memmap.FileRange {
+	as.recording = false
+	return as.mapped
 }
 
 // Unmap implements mm.AddressSpace.Unmap. Unmapping may need a table page to

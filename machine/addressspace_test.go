@@ -121,3 +121,45 @@ func TestAddressSpaceUnmapWithoutTableMemory(t *testing.T) {
 		t.Errorf("flush %+v does not cover the dropped leaf", f)
 	}
 }
+
+// TestAddressSpaceRecordsWhatAFaultMaps checks what the fault path backs
+// with host memory: the ranges MapFile mapped between beginFault and
+// takeMapped, adjacent ones joined, nothing outside a fault; and that a
+// precommitted mapping (MAP_POPULATE, mlock) is backed at once.
+func TestAddressSpaceRecordsWhatAFaultMaps(t *testing.T) {
+	as, mf := newTestAS(t, 64<<20)
+	fr, err := mf.Allocate(8*arch.PageSize, memfile.AllocOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.DecRef(fr)
+	page := func(i uint64) memmap.FileRange {
+		return memmap.FileRange{Start: fr.Start + i*arch.PageSize, End: fr.Start + (i+1)*arch.PageSize}
+	}
+	const va = 0x4000_0000
+	mapPage := func(i uint64, precommit bool) {
+		t.Helper()
+		if err := as.MapFile(va+arch.Addr(i*arch.PageSize), mf, page(i), arch.ReadWrite, precommit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mapPage(0, false) // outside a fault: not recorded
+	as.beginFault()
+	mapPage(1, false)
+	mapPage(2, false) // joins page 1
+	mapPage(5, false)
+	got := as.takeMapped()
+	want := []memmap.FileRange{{Start: page(1).Start, End: page(2).End}, page(5)}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("recorded %v, want %v", got, want)
+	}
+	mapPage(6, false) // recording stopped
+	if got := as.takeMapped(); len(got) != 2 {
+		t.Errorf("MapFile after takeMapped was recorded: %v", got)
+	}
+	before := mf.Stats().Backed
+	mapPage(7, true)
+	if after := mf.Stats().Backed; after < before+arch.PageSize {
+		t.Errorf("a precommitted page was not backed: %d -> %d bytes", before, after)
+	}
+}

@@ -196,55 +196,23 @@ func (m *Machine) faultAroundUnit() uint64 {
 	return m.cfg.FaultAround
 }
 
-// populateAround backs with host memory what the fault at addr mapped
-// within its fault-around unit: it walks the unit's leaves (one lookup per
-// 2 MiB leaf, one per 4 KiB leaf otherwise), joins physically contiguous
-// runs and populates each run in one call. A unit smaller than 2 MiB backs
-// the whole MemoryFile chunks its runs lie in instead, once per chunk
-// (memfile.PopulateChunks): the next faults into the chunk then find their
-// memory backed, and a single-page fault costs no host fault in the guest
-// nor a call of its own. A failure is ignored: populating only saves the
-// guest's own host faults, which then happen as without it and fail (if
-// the host is out of memory) the way they would have.
-func (m *Machine) populateAround(addr arch.Addr) {
-	unit := m.faultAroundUnit()
+// populateMapped backs with host memory what the fault just served mapped,
+// as addressSpace.MapFile recorded it: each physically contiguous run in
+// one call. A unit smaller than 2 MiB backs the whole MemoryFile chunks its
+// runs lie in instead, once per chunk (memfile.PopulateChunks): the next
+// faults into the chunk then find their memory backed, and a single-page
+// fault costs no host fault in the guest nor a call of its own. A failure is
+// ignored: populating only saves the guest's own host faults, which then
+// happen as without it and fail (if the host is out of memory) the way they
+// would have.
+func (m *Machine) populateMapped(mapped []memmap.FileRange) {
 	populate := m.mf.Populate
-	if unit < arch.HugePageSize {
+	if m.faultAroundUnit() < arch.HugePageSize {
 		populate = m.mf.PopulateChunks
 	}
-	va := addr.AlignDown(unit)
-	end := va + arch.Addr(unit)
-	var run memmap.FileRange
-	flush := func() {
-		if run.Length() > 0 {
-			_ = populate(run)
-		}
-		run = memmap.FileRange{}
+	for _, fr := range mapped {
+		_ = populate(fr)
 	}
-	for va < end {
-		pa, size, _, ok := m.pt.Lookup(va)
-		if !ok {
-			flush()
-			va += arch.PageSize
-			continue
-		}
-		off, ok := m.mf.FileOffset(pa)
-		if !ok {
-			flush()
-			va += arch.Addr(size)
-			continue
-		}
-		// From va to the end of its leaf (va may lie inside a huge leaf).
-		n := size - uint64(va)&(size-1)
-		if run.Length() > 0 && run.End == off {
-			run.End += n
-		} else {
-			flush()
-			run = memmap.FileRange{Start: off, End: off + n}
-		}
-		va += arch.Addr(n)
-	}
-	flush()
 }
 
 // LeafCounts walks the user page tables over ar and counts the present

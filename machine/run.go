@@ -10,6 +10,7 @@ import (
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/ring0"
 )
@@ -305,10 +306,12 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}
 	mapped := m.as.mappedPages
+	m.as.beginFault()
 	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
+	mappedNow := m.as.takeMapped()
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, clock)
+		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, mappedNow, clock)
 	}
 	st.faultPending = false
 	var fe *mm.FaultError
@@ -357,13 +360,13 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 // afterFault finishes a page fault mm resolved: it populates the unit the
 // fault mapped (FastPath.Populate), sets up a direct resume
 // (FastPath.DirectResume) and records the breakdown (FaultTrace).
-func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, clock *faultClock) error {
+func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, mapped []memmap.FileRange, clock *faultClock) error {
 	tr := m.trace
 	if tr != nil {
 		clock.handled = time.Now()
 	}
 	if m.fast.Populate {
-		m.populateAround(arch.Addr(ev.FaultAddr))
+		m.populateMapped(mapped)
 	}
 	if tr != nil {
 		clock.populated = time.Now()
