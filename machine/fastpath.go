@@ -158,19 +158,6 @@ func (m *Machine) SetFastPath(fp FastPath) { m.fast = fp }
 // tr (nil stops it). tr must not be read while Run runs.
 func (m *Machine) SetFaultTrace(tr *FaultTrace) { m.trace = tr }
 
-// faultClock holds the timestamps of the fault being served, for the
-// FaultTrace; only read when one is attached.
-type faultClock struct {
-	enter, exit, decoded, handled, populated time.Time
-	// pending: exit..populated belong to a fault whose resume is next;
-	// logged: that fault is the last record of FaultTrace.Log.
-	pending, logged bool
-	// exits counts exits; lastFault is the exit count and lastFaultExit
-	// the time of the last fault's exit (for FaultTrace.Cycle).
-	exits, lastFault uint64
-	lastFaultExit    time.Time
-}
-
 // resumeDirect makes the next entry resume user mode at ctx: RIP, RSP and
 // RFLAGS through the synced registers, the user CS and SS and ring 0's TR
 // through the synced special registers. The stub's remaining instructions

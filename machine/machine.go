@@ -85,8 +85,8 @@ type Machine struct {
 	// records their breakdown (SetFaultTrace, nil for none).
 	fast  FastPath
 	trace *FaultTrace
-	// tr is the task register as ring 0 loads it (see markSregsDirty).
-	tr kvm.Segment
+	// taskRegister is TR as ring 0 loads it (see markSregsDirty).
+	taskRegister kvm.Segment
 	// hwcap is AT_HWCAP for programs (CPUID.1:EDX of the guest).
 	hwcap uint64
 	// cr3Toggle is whether CR3 carries the PWT bit now (see flushTLB).
@@ -288,7 +288,7 @@ func (m *Machine) setupVCPU(cpuid []kvm.CPUIDEntry) error {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
 	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
-	m.tr = s.TR
+	m.taskRegister = s.TR
 	if err := m.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}

@@ -94,8 +94,7 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		m.started = true
 	}
 	defer m.vcpu.SetRawRun(false)
-	var clock faultClock
-	tr := m.trace
+	rec := newFaultRecorder(m.trace)
 	sync := m.vcpu.Sync()
 	st := &m.stats
 	short := true // the last KVM_RUN returned quickly: see rawRunWithin
@@ -103,20 +102,12 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		if err := m.flushTLB(); err != nil {
 			return Stop{}, err
 		}
-		clock.enter = time.Now()
+		enter := time.Now()
 		if st.faultPending {
-			st.faultLatency.Record(clock.enter.Sub(st.faultStart))
+			st.faultLatency.Record(enter.Sub(st.faultStart))
 			st.faultPending = false
 		}
-		if tr != nil && clock.pending {
-			clock.pending = false
-			resume := clock.enter.Sub(clock.populated)
-			tr.Resume.Record(resume)
-			tr.Host.Record(clock.enter.Sub(clock.exit))
-			if clock.logged {
-				tr.Log[len(tr.Log)-1].ResumeNs = resume.Nanoseconds()
-			}
-		}
+		rec.entering(enter)
 		m.vcpu.SetRawRun(m.fast.RawRun && short)
 		reason, err := m.vcpu.Run()
 		if err != nil {
@@ -124,9 +115,9 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		}
 		m.vcpuRan = true
 		m.outRIP = 0
-		clock.exit = time.Now()
-		clock.exits++
-		short = clock.exit.Sub(clock.enter) < rawRunWithin
+		exit := time.Now()
+		rec.exited(exit)
+		short = exit.Sub(enter) < rawRunWithin
 		switch reason {
 		case kvm.ExitIO:
 			io, _ := m.vcpu.IO()
@@ -135,12 +126,10 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			if err != nil {
 				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
 			}
-			if tr != nil {
-				clock.decoded = time.Now()
-			}
+			rec.decodedExit()
 			switch ev.Kind {
 			case ring0.EventException:
-				if stop, done, err := m.handleException(&ev, &clock); done || err != nil {
+				if stop, done, err := m.handleException(&ev, exit, rec); done || err != nil {
 					return stop, err
 				}
 			case ring0.EventSyscall:
@@ -246,7 +235,7 @@ func (m *Machine) flushTLB() error {
 // available TSS is what QEMU's I/O permission check needs (ring0.Config's
 // AvailableTSS).
 func (m *Machine) markSregsDirty(also kvm.SyncSet) error {
-	m.vcpu.Sync().Sregs.TR = m.tr
+	m.vcpu.Sync().Sregs.TR = m.taskRegister
 	return m.vcpu.MarkSyncDirty(kvm.SyncRegsSregs | also)
 }
 
@@ -276,7 +265,7 @@ func (m *Machine) isIntN(rip uint64) bool {
 // handleException serves an exception vector: a user page fault goes to mm;
 // anything else, or a fault mm refuses, kills the program with Linux's
 // signal. done reports that Run must return stop.
-func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop, done bool, err error) {
+func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorder) (stop Stop, done bool, err error) {
 	st := &m.stats
 	if !ev.User {
 		return Stop{}, true, fmt.Errorf("machine: %v in ring 0 at rip %#x (error code %#x, cr2 %#x): the guest kernel state is broken",
@@ -299,7 +288,7 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 	if m.repeat.observe(ev) {
 		return repeatedFaultStop(ev), true, nil
 	}
-	st.faultStart = clock.exit
+	st.faultStart = exit
 	st.faultPending = true
 	pf := ring0.PageFaultError(ev.ErrorCode)
 	if pf.Has(ring0.PFReserved) {
@@ -311,7 +300,7 @@ func (m *Machine) handleException(ev *ring0.Event, clock *faultClock) (stop Stop
 	mappedNow := m.as.takeMapped()
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, mappedNow, clock)
+		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, mappedNow, rec)
 	}
 	st.faultPending = false
 	var fe *mm.FaultError
@@ -357,42 +346,15 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	return Stop{}, false
 }
 
-// afterFault finishes a page fault mm resolved: it populates the unit the
-// fault mapped (FastPath.Populate), sets up a direct resume
-// (FastPath.DirectResume) and records the breakdown (FaultTrace).
-func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, mapped []memmap.FileRange, clock *faultClock) error {
-	tr := m.trace
-	if tr != nil {
-		clock.handled = time.Now()
-	}
+// afterFault finishes a page fault mm resolved: it populates what the fault
+// mapped (FastPath.Populate), records the breakdown (FaultTrace) and sets up
+// a direct resume (FastPath.DirectResume).
+func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, mapped []memmap.FileRange, rec *faultRecorder) error {
+	rec.handledFault()
 	if m.fast.Populate {
 		m.populateMapped(mapped)
 	}
-	if tr != nil {
-		clock.populated = time.Now()
-		tr.Run.Record(clock.exit.Sub(clock.enter))
-		tr.Decode.Record(clock.decoded.Sub(clock.exit))
-		tr.Handle.Record(clock.handled.Sub(clock.decoded))
-		tr.Populate.Record(clock.populated.Sub(clock.handled))
-		if clock.lastFault != 0 && clock.lastFault == clock.exits-1 {
-			tr.Cycle.Record(clock.exit.Sub(clock.lastFaultExit))
-		}
-		clock.lastFault, clock.lastFaultExit = clock.exits, clock.exit
-		clock.pending = true
-		clock.logged = len(tr.Log) < cap(tr.Log)
-		if !clock.logged {
-			tr.Unlogged++
-		} else {
-			if len(tr.Log) == 0 {
-				tr.origin = clock.exit
-			}
-			tr.Log = append(tr.Log, FaultRecord{
-				AtNs: clock.exit.Sub(tr.origin).Nanoseconds(), Addr: ev.FaultAddr, Write: at.Write, Exec: at.Execute, Pages: pages,
-				KVMRunNs: clock.exit.Sub(clock.enter).Nanoseconds(), DecodeNs: clock.decoded.Sub(clock.exit).Nanoseconds(),
-				HandleNs: clock.handled.Sub(clock.decoded).Nanoseconds(), PopulateNs: clock.populated.Sub(clock.handled).Nanoseconds(),
-			})
-		}
-	}
+	rec.populatedFault(ev, at, pages)
 	if m.fast.DirectResume && ev.DirectResumes {
 		return m.resumeDirect(ev.Context)
 	}
