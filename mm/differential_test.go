@@ -91,6 +91,10 @@ func hostMinAddr() arch.Addr {
 	return arch.Addr(v).MustRoundUp()
 }
 
+// hostZeroPage is whether the host maps the zero page (mmdiff.Host's
+// ZeroPage), which the systems under test must match; set before a run.
+var hostZeroPage = true
+
 func newMMSystem() (mmdiff.System, error) {
 	mf, err := memfile.New(memfile.Options{Limit: 1 << 30, Name: "mmdiff"})
 	if err != nil {
@@ -108,7 +112,8 @@ func newMMSystem() (mmdiff.System, error) {
 			TopOfUser: top,
 			StackTop:  top,
 		},
-		Limits: &lim,
+		Limits:     &lim,
+		NoZeroPage: !hostZeroPage,
 	})
 	if err != nil {
 		mf.Close()
@@ -244,6 +249,7 @@ func newHost(t testing.TB) *mmdiff.Host {
 	if err != nil {
 		t.Skipf("the host window is unavailable: %v", err)
 	}
+	hostZeroPage = h.ZeroPage()
 	t.Cleanup(func() {
 		if err := h.Close(); err != nil {
 			t.Error(err)
@@ -263,6 +269,7 @@ func TestDifferential(t *testing.T) {
 	for _, l := range h.Omissions() {
 		t.Logf("differential: %s", l)
 	}
+	t.Logf("differential: %s", h.ZeroPageLine())
 	cfg := differentialConfig(*differentialSeed, ops)
 	cfg.ShrinkTime = 3 * time.Minute
 	start := time.Now()
@@ -508,6 +515,21 @@ var differentialRegressions = []struct {
 			mmdiff.MLock(mmdiff.Base+0xf000000, 0x4000, 0),
 			mmdiff.GuardRemove(mmdiff.Base+0xf000000, 0x8000),
 			mmdiff.Write(mmdiff.Base+0xf000000, 0x4000, 11),
+		},
+	},
+	{
+		// Reading never-written private anonymous memory (the harness's
+		// contents sweep) must not give its vma an anon_vma where the
+		// host maps the zero page: Linux then merges the page mprotect
+		// makes read-write with its neighbour, and mremap grows it in
+		// place; mm kept them apart and failed the growth with EFAULT.
+		name: "ZeroPageReadsKeepVMAsMergeable",
+		ops: []mmdiff.Op{
+			mmdiff.MMap(mmdiff.Base+0xf000000, 0x2c0000, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_FIXED|unix.MAP_ANONYMOUS, -1, 0x0),
+			mmdiff.MProtect(mmdiff.Base+0xf0d3000, 0x3000, unix.PROT_READ|unix.PROT_WRITE),
+			mmdiff.GuardInstall(mmdiff.Base+0xf088000, 0x8000),
+			mmdiff.MProtect(mmdiff.Base+0xf0d2000, 0x3000, unix.PROT_READ|unix.PROT_WRITE),
+			mmdiff.MRemap(mmdiff.Base+0xf0d2000, 0x3000, 0xd9000, 0, 0),
 		},
 	},
 }

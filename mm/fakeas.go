@@ -212,6 +212,14 @@ func (mm *MemoryManager) checkPMAsLocked() error {
 				return fmt.Errorf("copy-on-write pma %v is writable", r)
 			}
 		}
+		if p.zero {
+			// A fork's zero pmas may view its parent's chunk: check
+			// the shape, within one 2 MiB chunk.
+			if !p.needCOW || p.private || p.file != memmap.File(mm.mf) || p.off%arch.HugePageSize+r.Length() > arch.HugePageSize {
+				return fmt.Errorf("zero pma %v is not a copy-on-write view of a zero chunk: %+v", r, *p)
+			}
+			continue
+		}
 		rss += r.Length()
 	}
 	if rss != mm.curRSS {

@@ -99,7 +99,9 @@ func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
 			mm.privateRefs.inc(fr)
 		}
 		child.pmas.Insert(child.pmas.FindGap(pseg.Start()), pseg.Range(), cp)
-		child.addRSSLocked(pseg.Range().Length())
+		if !cp.zero {
+			child.addRSSLocked(pseg.Range().Length())
+		}
 	}
 	mm.pmas.MergeRange(r)
 	mm.pmas.MergeAdjacent(r)

@@ -96,17 +96,15 @@ func (mm *MemoryManager) removeGuardsLocked(ar arch.AddrRange) {
 	}
 }
 
-// residentLocked returns the bytes of ar backed by memory: its pmas other
-// than guard pages.
+// residentLocked returns the bytes of ar backed by memory of its own: its
+// pmas other than guard pages and the zero page (Linux's Rss does not
+// count the zero page either).
 //
 // Preconditions: mm.activeMu is locked.
 func (mm *MemoryManager) residentLocked(ar arch.AddrRange) uint64 {
 	n := mm.pmas.SpanRange(ar)
-	if mm.guardBytes == 0 {
-		return n
-	}
 	for pseg := range mm.pmas.Segments(ar) {
-		if pseg.ValuePtr().guard {
+		if p := pseg.ValuePtr(); p.guard || p.zero {
 			n -= pseg.Range().Intersect(ar).Length()
 		}
 	}

@@ -92,16 +92,24 @@ type Options struct {
 	Layout Layout
 	// Limits; nil means DefaultLimits().
 	Limits *Limits
+	// NoZeroPage makes a read fault on private anonymous memory allocate
+	// a page, as a Linux kernel booted with pvm_no_zero_page=1 does,
+	// instead of mapping the shared zero page (see zeropage.go). For
+	// comparing mm with such a host; programs want the default.
+	NoZeroPage bool
 }
 
 // MemoryManager is a guest address space: its vmas (what the program asked
 // for) and pmas (what backs them), kept with Linux's semantics. All exported
 // methods are safe for concurrent use. See doc.go for the lock order.
 type MemoryManager struct {
-	// mf, faultAround and layout never change after New.
+	// mf, faultAround, layout and zeroPage never change after New.
 	mf          MemoryFile
 	faultAround uint64
 	layout      Layout
+	// zeroPage: read faults on private anonymous memory map zeroChunk
+	// (Options.NoZeroPage unset).
+	zeroPage bool
 
 	// privateRefs counts, per page of mf, how many pmas (in this
 	// MemoryManager and those forked from it) share private memory. It has
@@ -170,8 +178,8 @@ type MemoryManager struct {
 	// Guarded by activeMu.
 	guardBytes uint64
 
-	// curRSS is pmas.Span() less guardBytes; maxRSS its peak. Guarded by
-	// activeMu.
+	// curRSS is pmas.Span() less guard and zero pmas; maxRSS its peak.
+	// Guarded by activeMu.
 	curRSS uint64
 	maxRSS uint64
 
@@ -180,6 +188,13 @@ type MemoryManager struct {
 	// and statistics.
 	faults   uint64
 	mapCalls uint64
+
+	// zeroChunk is 2 MiB of zeroed MemoryFile pages, 2 MiB-aligned, that
+	// never-written private anonymous memory reads through (see
+	// zeropage.go); empty until first needed. This MemoryManager holds
+	// one reference on it besides those its zero pmas hold. Guarded by
+	// activeMu.
+	zeroChunk memmap.FileRange
 }
 
 // New returns an empty MemoryManager.
@@ -214,6 +229,7 @@ func New(opts Options) (*MemoryManager, error) {
 		pmas:        newPMASet(),
 		as:          opts.AddressSpace,
 		limits:      limits,
+		zeroPage:    !opts.NoZeroPage,
 	}
 	return mm, nil
 }
@@ -270,5 +286,9 @@ func (mm *MemoryManager) Release() {
 	if mm.as != nil {
 		mm.as.Release()
 		mm.as = nil
+	}
+	if mm.zeroChunk.Length() != 0 {
+		mm.mf.DecRef(mm.zeroChunk)
+		mm.zeroChunk = memmap.FileRange{}
 	}
 }

@@ -58,6 +58,14 @@ type pma struct {
 	// DONTNEED, MADV_REMOVE, Invalidate, mprotect and mlock keep it;
 	// mremap moves it with the pages and fork copies it.
 	guard bool
+
+	// zero: the pma maps part of the MemoryFile's zero chunk for private
+	// anonymous memory never written (Linux's zero page). Invariant: a
+	// zero pma has file == the MemoryFile, needCOW set, private unset; it
+	// holds references like any pma but is not in RSS or privateRefs and
+	// gave its vma no anon_vma. A write copies it (breakCOWLocked) into
+	// fresh private memory; zaps drop it like private memory.
+	zero bool
 }
 
 func newPMASet() *pmaSet {
@@ -72,7 +80,7 @@ func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) 
 	}
 	if p1.file != p2.file || p1.off+r1.Length() != p2.off ||
 		p1.translatePerms != p2.translatePerms || p1.effectivePerms != p2.effectivePerms ||
-		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private {
+		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private || p1.zero != p2.zero {
 		return pma{}, false
 	}
 	return p1, true
@@ -207,7 +215,9 @@ func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 		mm.privateRefs.dec(fr)
 	}
 	p.file.DecRef(fr)
-	mm.removeRSSLocked(pseg.Range().Length())
+	if !p.zero {
+		mm.removeRSSLocked(pseg.Range().Length())
+	}
 }
 
 // invalidateLocked removes the pmas in ar (private ones if private, the
@@ -221,7 +231,9 @@ func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared boo
 	pseg := mm.pmas.LowerBoundSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
 		p := pseg.ValuePtr()
-		if p.guard || (p.private && !private) || (!p.private && !shared) {
+		// Zero pmas are the private anonymous memory's, dropped with it.
+		isPrivate := p.private || p.zero
+		if p.guard || (isPrivate && !private) || (!isPrivate && !shared) {
 			pseg = pseg.NextSegment()
 			continue
 		}
@@ -318,9 +330,12 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		}
 		opt := gap.Range().Intersect(optional)
 		var err error
-		if v.isAnonymous() {
+		switch {
+		case v.isAnonymous() && !at.Write && mm.zeroPage:
+			err = mm.zeroPMAsLocked(vseg, opt)
+		case v.isAnonymous():
 			err = mm.allocatePMAsLocked(vseg, opt)
-		} else {
+		default:
 			err = mm.translatePMAsLocked(vseg, gr, opt, at)
 		}
 		if err != nil {
@@ -419,9 +434,19 @@ func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
 			pseg = pseg.NextSegment()
 			continue
 		}
-		nfr, err := mm.copyPagesLocked(p.file, fr)
+		var nfr memmap.FileRange
+		var err error
+		if p.zero {
+			// Fresh MemoryFile pages are zero: nothing to copy.
+			nfr, err = mm.mf.Allocate(fr.Length(), memfile.AllocOpts{Kind: memfile.User})
+		} else {
+			nfr, err = mm.copyPagesLocked(p.file, fr)
+		}
 		if err != nil {
 			return err
+		}
+		if p.zero {
+			mm.addRSSLocked(fr.Length())
 		}
 		// Stop the guest from reading the old pages through a stale
 		// mapping before they change under it.

@@ -65,6 +65,8 @@ type Host struct {
 	// NewHost), and omissions says what that leaves out, for the log.
 	lacking   FeatureSet
 	omissions []string
+	// zeroPage: the host maps the zero page on read faults (probeZeroPage).
+	zeroPage bool
 }
 
 var _ System = (*Host)(nil)
@@ -118,6 +120,9 @@ func (h *Host) open() error {
 		return err
 	}
 	h.lacking, h.omissions = lackingFrom(kernelRelease(), results)
+	if h.zeroPage, err = probeZeroPage(); err != nil {
+		return err
+	}
 	for _, g := range []uint64{Base - guardSize, Base + Size} {
 		if _, e := rawMMap(g, guardSize, unix.PROT_NONE, unix.MAP_SHARED|unix.MAP_ANONYMOUS|unix.MAP_FIXED_NOREPLACE, -1, 0); e != 0 {
 			return fmt.Errorf("mmdiff: map the window's guard at %#x: %w", g, e)
