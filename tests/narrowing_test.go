@@ -127,3 +127,43 @@ func TestUserIretNeverSpins(t *testing.T) {
 		t.Fatalf("stopped with %v %v (%s): neither returned nor ended", stop.Kind, stop.Signal, stop.Reason)
 	}
 }
+
+// TestZeroPageBreakSeenByGuest reads fresh memory (the zero page, mapped
+// read-only), writes one page of it (the copy-on-write break replaces a
+// present translation with one to fresh memory), and reads both that page
+// and its neighbour: the write must be seen, the neighbour still zero, and
+// only the written page counted in RSS.
+func TestZeroPageBreakSeenByGuest(t *testing.T) {
+	const x = dataAddr
+	code := cat(movRDI(x), loadRAXRDI, movRDI(x+arch.PageSize), loadRAXRDI, outUser0,
+		movRDI(x), []byte{0xC6, 0x07, 0x5A}, // mov byte [rdi], 0x5a
+		movRDI(x), loadRAXRDI, outUser1,
+		movRDI(x+arch.PageSize), loadRAXRDI, []byte{0xE6, ring0.PortUserFirst + 2}, jmpSelf)
+	m := newMachine(t, machine.Config{}, code)
+	if _, err := m.MM.MMap(x, arch.HugePageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	rss0 := m.MM.Stats().RSS
+	stop := run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst)
+	if stop.Value != 0 {
+		t.Fatalf("fresh memory reads %#x", stop.Value)
+	}
+	if rss := m.MM.Stats().RSS; rss != rss0 {
+		t.Errorf("reading fresh memory grew RSS by %d bytes, want 0 (the zero page)", rss-rss0)
+	}
+	stop = run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst+1)
+	if stop.Value != 0x5A {
+		t.Fatalf("after the write the page reads %#x, want 0x5a", stop.Value)
+	}
+	stop = run(t, m, time.Minute)
+	wantPort(t, stop, ring0.PortUserFirst+2)
+	if stop.Value != 0 {
+		t.Fatalf("the neighbour of the written page reads %#x, want 0", stop.Value)
+	}
+	if rss := m.MM.Stats().RSS; rss-rss0 != arch.PageSize {
+		t.Errorf("one write grew RSS by %d bytes, want one page", rss-rss0)
+	}
+	t.Logf("%v; replays %+v", m.Stats().Platform, m.Stats().Replay)
+}
