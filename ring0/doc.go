@@ -22,7 +22,8 @@
 // Every ring-0 entry begins with one `out imm8, al` whose port names it:
 //
 //	port 0xC0+v  exception vector v (v = 0..31)        PortVectorBase+v
-//	port 0xE0    SYSCALL                               PortSyscall
+//	port 0xE0    SYSCALL (ring-0 stub or trampoline)   PortSyscall
+//	port 0xE8    the replay stub is done               PortReplay
 //	port 0xF0-F7 `out` from user mode (CPL 3) itself   PortUserFirst..PortUserLast
 //
 // AL carries nothing (it is the user's AL). At the KVM_EXIT_IO the host
@@ -89,10 +90,12 @@
 //
 // # Layout
 //
-// Three pages (RegionSize): tables (GDT, TSS with I/O bitmap, IDT; read-only),
+// Four pages (RegionSize): tables (GDT, TSS with I/O bitmap, IDT; read-only),
 // code (stubs at 16-byte slots, vector v at v*16, the syscall entry at
-// 32*16; read+execute), stacks
-// (RSP0 and IST1..IST4, 512 bytes each; read/write). Layout gives every
+// 32*16, the replay stub after it; read+execute), stacks
+// (RSP0 and IST1..IST4, 512 bytes each; read/write), and the trampoline
+// page the VM maps for user mode at TrampolineVirt (see SyscallPath and
+// replay.go for the KVM kinds that need them). Layout gives every
 // address and Layout.Mappings the permissions. The GDT order, kernel code
 // 0x08, kernel data 0x10, user data 0x18, user code 0x20, TSS 0x28, is the
 // one SYSCALL/SYSRET demand with STAR = 0x0013_0008 << 32.
