@@ -8,7 +8,10 @@
 //
 // # Lifecycle
 //
-// New opens /dev/kvm and builds everything; LoadProgram (or, for tests, the
+// New opens /dev/kvm, builds everything and decides what depends on the KVM
+// it found (Platform: how page-table changes reach the guest, where
+// SYSCALL lands), from the module behind /dev/kvm and from a probe the vCPU
+// runs once; LoadProgram (or, for tests, the
 // lower-level MapCode and SetUserContext) prepares a user context; Run runs
 // it until the program exits, is killed by a signal, hits its deadline or
 // (with Config.UserPorts) executes a user-mode probe `out`. Close releases the
@@ -20,7 +23,11 @@
 // Page-table changes that drop or narrow a translation leave a pending
 // flush; before the vCPU next runs, the run loop writes the special
 // registers back through KVM_CAP_SYNC_REGS, which makes KVM load CR3 again
-// and flush the guest's TLB. New translations over non-present entries need
-// no flush; a stale narrower entry at worst causes one spurious fault, which
-// mm resolves as already mapped.
+// and flush the guest's TLB. Where KVM shadows the guest's tables (PVM, or
+// VT-x/SVM without nested paging) that is not enough: the run loop first
+// has ring 0 store every changed entry again (replay.go). New translations
+// over non-present entries need neither; a stale narrower entry at worst
+// causes one spurious fault, which mm resolves as already mapped (and a
+// fault that keeps repeating with nothing to map ends the program,
+// faultrepeat.go).
 package machine
