@@ -8,13 +8,19 @@ import (
 	"github.com/mmvm/mmvm/arch"
 )
 
-// A pipe is a byte queue between two of the guest's own fds, held on the
-// host. The program is single-threaded, so nothing ever drains a pipe
+// A pipe is a ring of page-sized buffers between two of the guest's own
+// fds, held on the host, filled as Linux fills them so that the same
+// writes fit or do not: a write first tops up the last buffer with its
+// length modulo the page size, when that fits in the buffer's page, and
+// puts the rest into fresh pages, one slot each, while slots are free
+// (capacity / page size of them). A write of at most a page is therefore
+// atomic. The program is single-threaded, so nothing ever drains a pipe
 // while the program waits on it: a read of an empty pipe whose write end
 // is open, or a write to a full one, waits as Linux would — until the run
 // ends (EINTR, or the bytes written so far) — unless the description is
-// O_NONBLOCK (EAGAIN). Writes of at most pipeBuf bytes are atomic. A write
-// with no read end open raises SIGPIPE and returns EPIPE.
+// O_NONBLOCK (EAGAIN). A write with no read end open raises SIGPIPE and
+// returns EPIPE. O_DIRECT (packet mode) is accepted and recorded, but its
+// packets are not kept apart.
 
 const (
 	// pipeDefaultSize is a new pipe's capacity, Linux's 16 pages.
@@ -22,19 +28,23 @@ const (
 	// pipeMaxSize is fs.pipe-max-size's default, the most an unprivileged
 	// F_SETPIPE_SZ may ask for.
 	pipeMaxSize = 1 << 20
-	// pipeBuf is PIPE_BUF: writes up to this size are atomic.
-	pipeBuf = 4096
 )
 
 type pipe struct {
-	// buf holds the unread bytes, oldest first.
-	buf []byte
-	// capacity is how many bytes buf may hold (F_GETPIPE_SZ).
+	// bufs are the occupied slots, oldest first.
+	bufs []*pipeBuf
+	// capacity is the slots' total size in bytes (F_GETPIPE_SZ).
 	capacity uint32
 	// readers and writers count the open descriptions of each end.
 	readers, writers int
 	// ino tells pipes apart in fstat.
 	ino uint64
+}
+
+// pipeBuf is one slot: page[off:end] is unread.
+type pipeBuf struct {
+	page     []byte
+	off, end int
 }
 
 // pipeInodes numbers pipes for fstat.
@@ -45,12 +55,21 @@ func newPipe() *pipe {
 	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes}
 }
 
-func (pp *pipe) len() int     { return len(pp.buf) }
-func (pp *pipe) room() uint64 { return uint64(pp.capacity) - uint64(len(pp.buf)) }
+func (pp *pipe) slots() int { return int(pp.capacity / arch.PageSize) }
+func (pp *pipe) full() bool { return len(pp.bufs) >= pp.slots() }
+
+// len is the unread bytes (FIONREAD).
+func (pp *pipe) len() int {
+	n := 0
+	for _, b := range pp.bufs {
+		n += b.end - b.off
+	}
+	return n
+}
 
 // resize sets the capacity to size rounded up to a power-of-two number of
-// pages, as F_SETPIPE_SZ does: EPERM past pipeMaxSize, EBUSY below what the
-// pipe holds.
+// pages, as F_SETPIPE_SZ does: EPERM past pipeMaxSize, EBUSY with fewer
+// slots than are occupied.
 func (pp *pipe) resize(size uint32) (uint32, unix.Errno) {
 	if size > pipeMaxSize {
 		return 0, unix.EPERM
@@ -59,7 +78,7 @@ func (pp *pipe) resize(size uint32) (uint32, unix.Errno) {
 	for n < size {
 		n <<= 1
 	}
-	if int(n) < len(pp.buf) {
+	if int(n/arch.PageSize) < len(pp.bufs) {
 		return 0, unix.EBUSY
 	}
 	pp.capacity = n
@@ -82,7 +101,7 @@ const (
 func (pp *pipe) pollEvents(writeEnd bool, events uint16) uint16 {
 	var r uint16
 	if writeEnd {
-		if pp.room() > 0 {
+		if !pp.full() {
 			r |= events & (unix.POLLOUT | pollWrNorm)
 		}
 		if pp.readers == 0 {
@@ -90,7 +109,7 @@ func (pp *pipe) pollEvents(writeEnd bool, events uint16) uint16 {
 		}
 		return r
 	}
-	if len(pp.buf) > 0 {
+	if len(pp.bufs) > 0 {
 		r |= events & (unix.POLLIN | pollRdNorm)
 	}
 	if pp.writers == 0 {
@@ -99,14 +118,14 @@ func (pp *pipe) pollEvents(writeEnd bool, events uint16) uint16 {
 	return r
 }
 
-// pipeRead copies up to n bytes from f's pipe to addr. Bytes leave the pipe
-// only once they are in guest memory.
+// pipeRead copies up to n bytes from f's pipe to addr, buffer by buffer.
+// Bytes leave the pipe only once they are in guest memory.
 func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 	pp := f.pipe
 	if n == 0 {
 		return 0
 	}
-	if len(pp.buf) == 0 {
+	if len(pp.bufs) == 0 {
 		if pp.writers == 0 {
 			return 0 // end of file
 		}
@@ -116,25 +135,37 @@ func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		p.waitForever()
 		return errno(unix.EINTR)
 	}
-	k := min(n, uint64(len(pp.buf)))
-	got, err := p.cfg.Memory.CopyOut(addr, pp.buf[:k])
-	if got == 0 && err != nil {
-		return errno(unix.EFAULT)
+	var done uint64
+	for done < n && len(pp.bufs) > 0 {
+		b := pp.bufs[0]
+		k := min(n-done, uint64(b.end-b.off))
+		if _, err := p.cfg.Memory.CopyOut(addr+arch.Addr(done), b.page[b.off:b.off+int(k)]); err != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
+			break
+		}
+		done += k
+		b.off += int(k)
+		if b.off == b.end {
+			pp.bufs = pp.bufs[1:]
+		}
 	}
-	pp.buf = append(pp.buf[:0], pp.buf[got:]...)
-	return uint64(got)
+	return done
 }
 
 // pipeWrite copies n bytes at addr into f's pipe, as much as fits.
 func (p *Process) pipeWrite(f *openFile, addr arch.Addr, n uint64) uint64 {
-	return p.pipeWriteFrom(f, n, func(b []byte) (int, error) { return p.cfg.Memory.CopyIn(addr, b) })
+	return p.pipeWriteFrom(f, n, func(off uint64, b []byte) error {
+		_, err := p.cfg.Memory.CopyIn(addr+arch.Addr(off), b)
+		return err
+	})
 }
 
-// pipeWriteFrom writes n bytes into f's pipe, read from guest memory by
-// fill (which returns how many it read and an error if fewer), as one
-// write: atomic when n <= pipeBuf, else as much as fits. The bytes enter
-// the pipe only once they are read.
-func (p *Process) pipeWriteFrom(f *openFile, n uint64, fill func([]byte) (int, error)) uint64 {
+// pipeWriteFrom writes n bytes into f's pipe, as Linux's pipe_write does,
+// reading them from guest memory with read (bytes off to off+len(b) of the
+// write). A read that faults ends the write: EFAULT if nothing was written.
+func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []byte) error) uint64 {
 	pp := f.pipe
 	if n == 0 {
 		return 0
@@ -143,30 +174,42 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, fill func([]byte) (int, e
 		p.raise(unix.SIGPIPE, "a write to a pipe with no reader")
 		return errno(unix.EPIPE)
 	}
-	room := pp.room()
-	k := min(n, room)
-	if n <= pipeBuf && room < n {
-		k = 0 // an atomic write goes in whole or not at all
-	}
-	if k == 0 {
-		if f.flags&unix.O_NONBLOCK != 0 {
-			return errno(unix.EAGAIN)
+	var done uint64
+	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
+		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
+			if read(0, last.page[last.end:last.end+int(chars)]) != nil {
+				return errno(unix.EFAULT)
+			}
+			last.end += int(chars)
+			done = chars
 		}
-		p.waitForever()
-		return errno(unix.EINTR)
 	}
-	buf := make([]byte, k)
-	got, err := fill(buf)
-	if got == 0 && err != nil {
-		return errno(unix.EFAULT)
+	for done < n {
+		if pp.full() {
+			if f.flags&unix.O_NONBLOCK == 0 {
+				// A blocking write waits for room, which nothing will
+				// make; the run's end interrupts it.
+				p.waitForever()
+				if done == 0 {
+					return errno(unix.EINTR)
+				}
+			} else if done == 0 {
+				return errno(unix.EAGAIN)
+			}
+			return done
+		}
+		k := min(n-done, arch.PageSize)
+		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k)}
+		if read(done, b.page[:k]) != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
+			return done
+		}
+		pp.bufs = append(pp.bufs, b)
+		done += k
 	}
-	pp.buf = append(pp.buf, buf[:got]...)
-	if uint64(got) < n && err == nil && f.flags&unix.O_NONBLOCK == 0 {
-		// A blocking write waits for room for the rest, which nothing
-		// will make; the run's end interrupts it after a partial write.
-		p.waitForever()
-	}
-	return uint64(got)
+	return done
 }
 
 // pipeWritev writes the iovec array at iovAddr into f's pipe as one write,
@@ -188,18 +231,22 @@ func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint
 			return errno(unix.EINVAL)
 		}
 	}
-	return p.pipeWriteFrom(f, min(total, maxIO), func(b []byte) (int, error) {
-		done := 0
-		for i := uint64(0); i < iovcnt && done < len(b); i++ {
+	return p.pipeWriteFrom(f, min(total, maxIO), func(off uint64, b []byte) error {
+		// Bytes off to off+len(b) of the concatenated pieces.
+		for i := uint64(0); i < iovcnt && len(b) > 0; i++ {
 			base := binary.LittleEndian.Uint64(iov[16*i:])
-			length := min(binary.LittleEndian.Uint64(iov[16*i+8:]), uint64(len(b)-done))
-			got, err := p.cfg.Memory.CopyIn(arch.Addr(base), b[done:done+int(length)])
-			done += got
-			if err != nil {
-				return done, err
+			length := binary.LittleEndian.Uint64(iov[16*i+8:])
+			if off >= length {
+				off -= length
+				continue
 			}
+			k := min(length-off, uint64(len(b)))
+			if _, err := p.cfg.Memory.CopyIn(arch.Addr(base+off), b[:k]); err != nil {
+				return err
+			}
+			b, off = b[k:], 0
 		}
-		return done, nil
+		return nil
 	})
 }
 

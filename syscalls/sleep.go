@@ -16,9 +16,9 @@ const timerAbstime = 1
 
 // sysClockNanosleep sleeps on the host against the clocks clock_gettime
 // serves, checking as Linux does, in its order: the clock (EINVAL for one
-// Linux does not know or cannot sleep on, EOPNOTSUPP for one it knows but
-// has no sleep for: the raw and coarse clocks, and the alarm clocks, for
-// the guest has no RTC), the request (EFAULT, then EINVAL for a negative
+// Linux does not know, EOPNOTSUPP for one it knows but has no sleep for:
+// the thread CPU clock, the raw and coarse clocks, and the alarm clocks,
+// for the guest has no RTC), the request (EFAULT, then EINVAL for a negative
 // or unnormalized time). A relative sleep the run's end interrupts writes
 // the time left to rem (ignored for TIMER_ABSTIME) and returns EINTR, or
 // EFAULT when rem cannot be written. A single-threaded program uses no CPU
@@ -28,11 +28,10 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 	clock, flags, req, rem := int32(a[0]), a[1], arch.Addr(a[2]), arch.Addr(a[3])
 	switch clock {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID:
-	case unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_REALTIME_COARSE, unix.CLOCK_MONOTONIC_COARSE,
-		unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM:
+	case unix.CLOCK_THREAD_CPUTIME_ID, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_REALTIME_COARSE,
+		unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM:
 		return errno(unix.EOPNOTSUPP)
 	default:
-		// CLOCK_THREAD_CPUTIME_ID has no sleep (EINVAL on Linux too);
 		// CLOCK_TAI is not served, as clock_gettime does not serve it.
 		return errno(unix.EINVAL)
 	}
