@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 
@@ -47,12 +48,11 @@ type pipeBuf struct {
 	off, end int
 }
 
-// pipeInodes numbers pipes for fstat.
-var pipeInodes uint64
+// pipeInodes numbers pipes for fstat, across all Processes.
+var pipeInodes atomic.Uint64
 
 func newPipe() *pipe {
-	pipeInodes++
-	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes}
+	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes.Add(1)}
 }
 
 func (pp *pipe) slots() int { return int(pp.capacity / arch.PageSize) }
