@@ -70,7 +70,15 @@ func (c memoryCalls) Mincore(addr, length uint64, vec []byte) error {
 	return c.mm.MinCore(addr, length, vec)
 }
 
-// processLimits are the limits getrlimit reports: mm's, which it enforces.
+// usage is the program's memory figures for sysinfo and getrusage.
+func (m *Machine) usage() syscalls.Usage {
+	s := m.MM.Stats()
+	return syscalls.Usage{RSS: s.RSS, PeakRSS: s.PeakRSS, Faults: s.Faults}
+}
+
+// processLimits are the limits getrlimit reports: mm's, which it enforces,
+// and RLIMIT_NOFILE, which bounds the guest's fd table, at Linux's
+// defaults (1024, hard 4096).
 func processLimits(l mm.Limits) map[int]syscalls.Limit {
 	lim := func(v uint64) syscalls.Limit {
 		if v == mm.Unlimited {
@@ -83,5 +91,6 @@ func processLimits(l mm.Limits) map[int]syscalls.Limit {
 		unix.RLIMIT_DATA:    lim(l.Data),
 		unix.RLIMIT_MEMLOCK: lim(l.MemLock),
 		unix.RLIMIT_STACK:   lim(l.Stack),
+		unix.RLIMIT_NOFILE:  {Cur: 1024, Max: 4096},
 	}
 }

@@ -173,7 +173,8 @@ func New(cfg Config) (m *Machine, err error) {
 	m.Process = syscalls.NewProcess(syscalls.Config{
 		Memory: memoryCalls{m.MM}, Calls: memoryCalls{m.MM},
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
-		Limits: processLimits(m.MM.Limits()),
+		Limits:      processLimits(m.MM.Limits()),
+		MemoryLimit: cfg.Memory, Usage: m.usage,
 	})
 	return m, nil
 }

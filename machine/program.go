@@ -3,6 +3,7 @@ package machine
 import (
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 
@@ -43,6 +44,11 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 		if err := m.MM.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
 			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		m.Process.SetExecutable(abs)
+	} else {
+		m.Process.SetExecutable(path)
 	}
 	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack}
 	if _, err := rand.Read(spec.Random[:]); err != nil {

@@ -82,6 +82,9 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 	if exited, code := m.Process.Exited(); exited {
 		return Stop{Kind: StopExit, ExitCode: code}, nil
 	}
+	if sig, why, killed := m.Process.Signaled(); killed {
+		return Stop{Kind: StopSignal, Signal: sig, Reason: why}, nil
+	}
 	m.vcpu.BindThread()
 	defer m.vcpu.UnbindThread()
 	stopKick := context.AfterFunc(ctx, func() { _ = m.vcpu.Kick() })
@@ -319,6 +322,9 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	ret := m.Process.Syscall(r.RAX, [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9})
 	if exited, code := m.Process.Exited(); exited {
 		return Stop{Kind: StopExit, ExitCode: code}, true
+	}
+	if sig, why, killed := m.Process.Signaled(); killed {
+		return Stop{Kind: StopSignal, Signal: sig, Reason: why}, true
 	}
 	if !ev.DirectResumes {
 		// SYSRET to a non-canonical RIP would fault in ring 0; Linux

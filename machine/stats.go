@@ -46,6 +46,9 @@ type Stats struct {
 	Syscalls     []syscalls.SyscallCount `json:"syscalls"`
 	// Unimplemented counts the system calls answered ENOSYS, by number.
 	Unimplemented map[uint64]uint64 `json:"unimplemented_syscalls"`
+	// Signals are the signals the program sent itself that it did not
+	// see as Linux would show them (handlers mmvm did not run).
+	Signals syscalls.SignalStats `json:"signals"`
 	// Memory: MemoryFile peak and current use, the program's RSS, peak
 	// RSS and virtual size, and table pages.
 	MemoryFilePeak  uint64 `json:"memory_file_peak_bytes"`
@@ -85,6 +88,7 @@ func (m *Machine) Stats() Stats {
 		}
 	}
 	s.Syscalls, s.Unimplemented = m.Process.Stats()
+	s.Signals = m.Process.SignalStats()
 	ms := m.mf.Stats()
 	s.MemoryFilePeak, s.MemoryFileInUse, s.MemoryFileHost = ms.Peak, ms.Allocated, ms.Backed
 	mst := m.MM.Stats()

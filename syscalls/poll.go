@@ -44,7 +44,7 @@ func sysPoll(p *Process, a *[6]uint64) uint64 {
 		}
 		for i := uint64(0); i < n; i++ {
 			e := b[i*pollfdSize:]
-			revents := stdioPollEvents(int32(binary.LittleEndian.Uint32(e)), binary.LittleEndian.Uint16(e[4:]))
+			revents := p.pollEvents(int32(binary.LittleEndian.Uint32(e)), binary.LittleEndian.Uint16(e[4:]))
 			binary.LittleEndian.PutUint16(e[6:], revents)
 			if revents != 0 {
 				ready++

@@ -66,6 +66,11 @@ type Config struct {
 	// Limits are the resource limits getrlimit and prlimit64 report, by
 	// RLIMIT_* number; absent ones are RLIM_INFINITY.
 	Limits map[int]Limit
+	// MemoryLimit is the guest's memory, in bytes, as sysinfo reports
+	// its total RAM; Usage returns the program's memory figures (sysinfo,
+	// getrusage); nil reports zeros.
+	MemoryLimit uint64
+	Usage       func() Usage
 }
 
 // Limit is one resource limit.
@@ -90,6 +95,13 @@ type Process struct {
 
 	exited   bool
 	exitCode int
+
+	// fdt is the fd table (fd.go), sig the signal state beyond actions
+	// and mask (signal_default.go), info what the process-information
+	// calls keep (procinfo.go).
+	fdt  fdTable
+	sig  signalState
+	info procState
 
 	// mu guards counts and unknown, which Stats reads concurrently.
 	mu      sync.Mutex

@@ -33,6 +33,8 @@ var guestCases = []struct {
 	{"writero", nil},
 	{"stackoverflow", nil},
 	{"remaploop", []string{"1000"}},
+	{"proccalls", nil},
+	{"abort-musl", nil},
 	{"hello-glibc", []string{"one", "two"}},
 	{"hello-gold", nil},
 	{"hello-lld", []string{"lld"}},

@@ -373,6 +373,27 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, " (answered ENOSYS)")
 	}
+	if sg := s.Signals; len(sg.HandlerNotRun) > 0 || sg.Stopped > 0 || len(sg.Pending) > 0 {
+		fmt.Fprintf(w, "  signals         ")
+		names := make([]string, 0, len(sg.HandlerNotRun))
+		for n := range sg.HandlerNotRun {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			fmt.Fprintf(w, " %s×%d", n, sg.HandlerNotRun[n])
+		}
+		if len(names) > 0 {
+			fmt.Fprintf(w, " due to run a handler, dropped: mmvm does not run signal handlers yet;")
+		}
+		if sg.Stopped > 0 {
+			fmt.Fprintf(w, " %d stop signal(s) stopped the program;", sg.Stopped)
+		}
+		if len(sg.Pending) > 0 {
+			fmt.Fprintf(w, " blocked and pending: %s", strings.Join(sg.Pending, " "))
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  KVM              %v\n", s.Platform)
 	if rp := s.Replay; rp.Replays > 0 {
 		fmt.Fprintf(w, "  table replays    %d (%d entries, %d freed tables; %v in all)\n", rp.Replays, rp.Entries, rp.Tables, rp.Time)

@@ -20,7 +20,32 @@ typedef unsigned char uint8_t;
 #define NULL ((void *)0)
 
 /* System call numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+#define SYS_read 0
 #define SYS_write 1
+#define SYS_close 3
+#define SYS_rt_sigprocmask 14
+#define SYS_access 21
+#define SYS_dup 32
+#define SYS_dup2 33
+#define SYS_getpid 39
+#define SYS_kill 62
+#define SYS_fcntl 72
+#define SYS_getcwd 79
+#define SYS_readlink 89
+#define SYS_umask 95
+#define SYS_getrusage 98
+#define SYS_sysinfo 99
+#define SYS_rt_sigpending 127
+#define SYS_sigaltstack 131
+#define SYS_prctl 157
+#define SYS_gettid 186
+#define SYS_sched_getaffinity 204
+#define SYS_clock_gettime 228
+#define SYS_clock_nanosleep 230
+#define SYS_tgkill 234
+#define SYS_openat 257
+#define SYS_dup3 292
+#define SYS_pipe2 293
 #define SYS_mmap 9
 #define SYS_mprotect 10
 #define SYS_munmap 11
@@ -53,8 +78,17 @@ typedef unsigned char uint8_t;
 #define EEXIST 17
 #define EINVAL 22
 #define E2BIG 7
+#define EAGAIN 11
+#define EPIPE 32
+#define ERANGE 34
 
 #define PAGE_SIZE 4096UL
+
+static inline long syscall0(long n) {
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n) : "rcx", "r11", "memory");
+	return r;
+}
 
 static inline long syscall1(long n, long a) {
 	long r;
@@ -71,6 +105,13 @@ static inline long syscall2(long n, long a, long b) {
 static inline long syscall3(long n, long a, long b, long c) {
 	long r;
 	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+
+static inline long syscall4(long n, long a, long b, long c, long d) {
+	long r;
+	register long r10 __asm__("r10") = d;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
 	return r;
 }
 

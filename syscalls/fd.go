@@ -1,0 +1,423 @@
+package syscalls
+
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// The guest's file descriptors. Each fd names an openFile, the open file
+// description that dup, dup2, dup3 and F_DUPFD share, which holds the
+// status flags (F_GETFL, F_SETFL); the close-on-exec flag is the fd's own.
+// An openFile is either one of the three stdio descriptions the program
+// starts with, served by the stdio calls (sysRead, sysWrite, sysFstat, ...)
+// under the stdio index it was created as, or one end of a pipe made by
+// pipe2. The table is made on first use with fds 0, 1 and 2.
+
+// nrOpen is Linux's fs.nr_open default: no fd is ever this large, whatever
+// RLIMIT_NOFILE says.
+const nrOpen = 1 << 20
+
+// openFile is an open file description.
+type openFile struct {
+	// stdio is 0, 1 or 2 for the program's stdio descriptions, -1 for a
+	// pipe end.
+	stdio int
+	// pipe and writeEnd say which pipe end this is (stdio < 0).
+	pipe     *pipe
+	writeEnd bool
+	// flags are the status flags and the access mode, as F_GETFL reports
+	// them.
+	flags uint32
+	// refs counts the fds naming this description.
+	refs int
+}
+
+// fdEntry is one slot of the table.
+type fdEntry struct {
+	file    *openFile
+	cloexec bool
+}
+
+// fdTable maps guest fds to open file descriptions.
+type fdTable struct {
+	fds map[int32]fdEntry
+}
+
+// settableFlags are the status flags F_SETFL changes; the others it
+// ignores, as Linux's setfl does.
+const settableFlags = unix.O_APPEND | unix.O_ASYNC | unix.O_DIRECT | unix.O_NOATIME | unix.O_NONBLOCK
+
+// files returns the fd table, making it with the stdio fds on first use.
+func (p *Process) files() *fdTable {
+	if p.fdt.fds != nil {
+		return &p.fdt
+	}
+	p.fdt.fds = make(map[int32]fdEntry)
+	for i := range 3 {
+		p.fdt.fds[int32(i)] = fdEntry{file: &openFile{stdio: i, flags: p.stdioFlags(i), refs: 1}}
+	}
+	return &p.fdt
+}
+
+// stdioFlags are the F_GETFL flags stdio description i starts with: those
+// of the host descriptor behind it, or read-only stdin and write-only
+// stdout and stderr where there is none. The guest's F_SETFL changes its
+// own copy, never the host's descriptor (mmvm's own stdio).
+func (p *Process) stdioFlags(i int) uint32 {
+	if hfd := p.cfg.StdioFDs[i]; hfd >= 0 {
+		if fl, err := unix.FcntlInt(uintptr(hfd), unix.F_GETFL, 0); err == nil {
+			return uint32(fl)
+		}
+	}
+	if i == 0 {
+		return unix.O_RDONLY
+	}
+	return unix.O_WRONLY
+}
+
+// file returns the description fd names, or EBADF.
+func (p *Process) file(fd uint64) (*openFile, unix.Errno) {
+	// Linux's fd arguments are unsigned int: the upper half is ignored.
+	if uint32(fd) >= nrOpen {
+		return nil, unix.EBADF
+	}
+	e, ok := p.files().fds[int32(fd)]
+	if !ok {
+		return nil, unix.EBADF
+	}
+	return e.file, 0
+}
+
+// fdLimit is one more than the largest fd the program may have: its
+// RLIMIT_NOFILE, bounded by nrOpen.
+func (p *Process) fdLimit() uint64 {
+	return min(p.limit(unix.RLIMIT_NOFILE).Cur, nrOpen)
+}
+
+// lowestFree returns the lowest free fd at or above from, or EMFILE.
+func (p *Process) lowestFree(from uint64) (int32, unix.Errno) {
+	t, limit := p.files(), p.fdLimit()
+	for fd := from; fd < limit; fd++ {
+		if _, used := t.fds[int32(fd)]; !used {
+			return int32(fd), 0
+		}
+	}
+	return 0, unix.EMFILE
+}
+
+// install makes fd name f, closing what it named before.
+func (p *Process) install(fd int32, f *openFile, cloexec bool) {
+	t := p.files()
+	if old, ok := t.fds[fd]; ok {
+		old.file.release()
+	}
+	f.refs++
+	t.fds[fd] = fdEntry{file: f, cloexec: cloexec}
+}
+
+// release drops one fd's reference; the last one closes a pipe end.
+func (f *openFile) release() {
+	f.refs--
+	if f.refs > 0 || f.pipe == nil {
+		return
+	}
+	if f.writeEnd {
+		f.pipe.writers--
+	} else {
+		f.pipe.readers--
+	}
+}
+
+func sysClose(p *Process, a *[6]uint64) uint64 {
+	if _, e := p.file(a[0]); e != 0 {
+		return errno(e)
+	}
+	t := p.files()
+	t.fds[int32(a[0])].file.release()
+	delete(t.fds, int32(a[0]))
+	return 0
+}
+
+func sysDup(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	fd, e := p.lowestFree(0)
+	if e != 0 {
+		return errno(e)
+	}
+	p.install(fd, f, false)
+	return uint64(fd)
+}
+
+// sysDup2 is dup3 without flags, except that oldfd == newfd returns newfd
+// once oldfd is known to be open.
+func sysDup2(p *Process, a *[6]uint64) uint64 {
+	if uint32(a[0]) == uint32(a[1]) {
+		if _, e := p.file(a[0]); e != 0 {
+			return errno(e)
+		}
+		return uint64(uint32(a[1]))
+	}
+	return dup3(p, a[0], a[1], 0)
+}
+
+func sysDup3(p *Process, a *[6]uint64) uint64 {
+	return dup3(p, a[0], a[1], a[2])
+}
+
+// dup3 checks its arguments in Linux's order: flags, oldfd == newfd,
+// newfd past the limit, then oldfd.
+func dup3(p *Process, oldfd, newfd, flags uint64) uint64 {
+	if uint32(flags)&^unix.O_CLOEXEC != 0 {
+		return errno(unix.EINVAL)
+	}
+	if uint32(oldfd) == uint32(newfd) {
+		return errno(unix.EINVAL)
+	}
+	if uint64(uint32(newfd)) >= p.fdLimit() {
+		return errno(unix.EBADF)
+	}
+	f, e := p.file(oldfd)
+	if e != 0 {
+		return errno(e)
+	}
+	p.install(int32(newfd), f, flags&unix.O_CLOEXEC != 0)
+	return uint64(uint32(newfd))
+}
+
+// fcntl commands mmvm serves beyond x/sys's names.
+const (
+	fSetPipeSz = 1031
+	fGetPipeSz = 1032
+)
+
+// sysFcntl serves the fd commands (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD,
+// F_SETFD), the status flags (F_GETFL, F_SETFL) and a pipe's size
+// (F_GETPIPE_SZ, F_SETPIPE_SZ). Any other command is EINVAL, Linux's
+// answer for a command it does not know; locks, leases, owners and seals
+// are not served.
+func sysFcntl(p *Process, a *[6]uint64) uint64 {
+	fd, cmd, arg := a[0], uint32(a[1]), a[2]
+	f, e := p.file(fd)
+	if e != 0 {
+		return errno(e)
+	}
+	entry := p.files().fds[int32(fd)]
+	switch cmd {
+	case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
+		if uint64(uint32(arg)) >= p.fdLimit() {
+			return errno(unix.EINVAL)
+		}
+		nfd, e := p.lowestFree(uint64(uint32(arg)))
+		if e != 0 {
+			return errno(e)
+		}
+		p.install(nfd, f, cmd == unix.F_DUPFD_CLOEXEC)
+		return uint64(nfd)
+	case unix.F_GETFD:
+		if entry.cloexec {
+			return unix.FD_CLOEXEC
+		}
+		return 0
+	case unix.F_SETFD:
+		entry.cloexec = arg&unix.FD_CLOEXEC != 0
+		p.files().fds[int32(fd)] = entry
+		return 0
+	case unix.F_GETFL:
+		return uint64(f.flags)
+	case unix.F_SETFL:
+		f.flags = f.flags&^settableFlags | uint32(arg)&settableFlags
+		return 0
+	case fGetPipeSz, fSetPipeSz:
+		if f.pipe == nil {
+			return errno(unix.EBADF)
+		}
+		if cmd == fGetPipeSz {
+			return uint64(f.pipe.capacity)
+		}
+		n, e := f.pipe.resize(uint32(arg))
+		return result(uint64(n), errOrNil(e))
+	}
+	return errno(unix.EINVAL)
+}
+
+// errOrNil turns a zero Errno into a nil error.
+func errOrNil(e unix.Errno) error {
+	if e == 0 {
+		return nil
+	}
+	return e
+}
+
+// sysPipe2 makes a pipe and its two fds, the lowest free ones, and writes
+// them to the guest's int[2] before installing them: an unwritable array
+// is EFAULT with no fd made.
+func sysPipe2(p *Process, a *[6]uint64) uint64 {
+	flags := uint32(a[1])
+	if flags&^(unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_DIRECT) != 0 {
+		return errno(unix.EINVAL)
+	}
+	rfd, e := p.lowestFree(0)
+	if e != 0 {
+		return errno(e)
+	}
+	wfd, e := p.lowestFreeExcept(uint64(rfd)+1, rfd)
+	if e != 0 {
+		return errno(e)
+	}
+	var b [8]byte
+	putU32(b[0:], uint32(rfd))
+	putU32(b[4:], uint32(wfd))
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	pp := newPipe()
+	status := flags & (unix.O_NONBLOCK | unix.O_DIRECT)
+	cloexec := flags&unix.O_CLOEXEC != 0
+	p.install(rfd, &openFile{stdio: -1, pipe: pp, flags: unix.O_RDONLY | status}, cloexec)
+	p.install(wfd, &openFile{stdio: -1, pipe: pp, writeEnd: true, flags: unix.O_WRONLY | status}, cloexec)
+	return 0
+}
+
+// lowestFreeExcept is lowestFree for a second fd while the first, taken,
+// is not installed yet.
+func (p *Process) lowestFreeExcept(from uint64, taken int32) (int32, unix.Errno) {
+	fd, e := p.lowestFree(from)
+	if e == 0 && fd == taken {
+		return p.lowestFree(uint64(fd) + 1)
+	}
+	return fd, e
+}
+
+func sysPipe(p *Process, a *[6]uint64) uint64 {
+	b := [6]uint64{a[0]}
+	return sysPipe2(p, &b)
+}
+
+func putU32(b []byte, v uint32) {
+	b[0], b[1], b[2], b[3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+}
+
+// The stdio calls, served through the fd table: a stdio description is
+// served by the stdio handler under its stdio index, a pipe end here.
+
+// viaStdio calls h with the fd argument replaced by f's stdio index.
+func viaStdio(p *Process, h handler, f *openFile, a *[6]uint64) uint64 {
+	b := *a
+	b[0] = uint64(f.stdio)
+	return h(p, &b)
+}
+
+func sysReadFile(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysRead, f, a)
+	}
+	if f.writeEnd {
+		return errno(unix.EBADF)
+	}
+	return p.pipeRead(f, arch.Addr(a[1]), a[2])
+}
+
+func sysWriteFile(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysWrite, f, a)
+	}
+	if !f.writeEnd {
+		return errno(unix.EBADF)
+	}
+	return p.pipeWrite(f, arch.Addr(a[1]), min(a[2], maxIO))
+}
+
+func sysWritevFile(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysWritev, f, a)
+	}
+	if !f.writeEnd {
+		return errno(unix.EBADF)
+	}
+	return p.pipeWritev(f, arch.Addr(a[1]), a[2])
+}
+
+func sysFstatFile(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysFstat, f, a)
+	}
+	st := f.pipe.stat()
+	return p.putStat(a[1], &st)
+}
+
+// sysNewfstatatFile serves newfstatat's fstat form (an fd, AT_EMPTY_PATH,
+// an empty path) for every fd; any other path is ENOENT: the guest has no
+// file system.
+func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
+	var first [1]byte
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[1]), first[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	if first[0] != 0 || a[3]&unix.AT_EMPTY_PATH == 0 {
+		return errno(unix.ENOENT)
+	}
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysNewfstatat, f, a)
+	}
+	st := f.pipe.stat()
+	return p.putStat(a[2], &st)
+}
+
+// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);
+// every other request on a pipe is ENOTTY.
+func sysIoctlFile(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.pipe == nil {
+		return viaStdio(p, sysIoctl, f, a)
+	}
+	if a[1] != unix.TIOCINQ { // FIONREAD
+		return errno(unix.ENOTTY)
+	}
+	var b [4]byte
+	putU32(b[:], uint32(f.pipe.len()))
+	return p.copyOutAll(arch.Addr(a[2]), b[:])
+}
+
+// pollEvents returns a pollfd's revents: stdio as stdioPollEvents says, a
+// pipe by what it holds and whether its other end is open, POLLNVAL for an
+// fd that is not open.
+func (p *Process) pollEvents(fd int32, events uint16) uint16 {
+	if fd < 0 {
+		return 0
+	}
+	f, e := p.file(uint64(fd))
+	if e != 0 {
+		return unix.POLLNVAL
+	}
+	if f.pipe == nil {
+		return stdioPollEvents(int32(f.stdio), events)
+	}
+	return f.pipe.pollEvents(f.writeEnd, events)
+}

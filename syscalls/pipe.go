@@ -1,0 +1,257 @@
+package syscalls
+
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// A pipe is a ring of page-sized buffers between two of the guest's own
+// fds, held on the host, filled as Linux fills them so that the same
+// writes fit or do not: a write first tops up the last buffer with its
+// length modulo the page size, when that fits in the buffer's page, and
+// puts the rest into fresh pages, one slot each, while slots are free
+// (capacity / page size of them). A write of at most a page is therefore
+// atomic. The program is single-threaded, so nothing ever drains a pipe
+// while the program waits on it: a read of an empty pipe whose write end
+// is open, or a write to a full one, waits as Linux would — until the run
+// ends (EINTR, or the bytes written so far) — unless the description is
+// O_NONBLOCK (EAGAIN). A write with no read end open raises SIGPIPE and
+// returns EPIPE. O_DIRECT (packet mode) is accepted and recorded, but its
+// packets are not kept apart.
+
+const (
+	// pipeDefaultSize is a new pipe's capacity, Linux's 16 pages.
+	pipeDefaultSize = 16 * arch.PageSize
+	// pipeMaxSize is fs.pipe-max-size's default, the most an unprivileged
+	// F_SETPIPE_SZ may ask for.
+	pipeMaxSize = 1 << 20
+)
+
+type pipe struct {
+	// bufs are the occupied slots, oldest first.
+	bufs []*pipeBuf
+	// capacity is the slots' total size in bytes (F_GETPIPE_SZ).
+	capacity uint32
+	// readers and writers count the open descriptions of each end.
+	readers, writers int
+	// ino tells pipes apart in fstat.
+	ino uint64
+}
+
+// pipeBuf is one slot: page[off:end] is unread.
+type pipeBuf struct {
+	page     []byte
+	off, end int
+}
+
+// pipeInodes numbers pipes for fstat, across all Processes.
+var pipeInodes atomic.Uint64
+
+func newPipe() *pipe {
+	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes.Add(1)}
+}
+
+func (pp *pipe) slots() int { return int(pp.capacity / arch.PageSize) }
+func (pp *pipe) full() bool { return len(pp.bufs) >= pp.slots() }
+
+// len is the unread bytes (FIONREAD).
+func (pp *pipe) len() int {
+	n := 0
+	for _, b := range pp.bufs {
+		n += b.end - b.off
+	}
+	return n
+}
+
+// resize sets the capacity to size rounded up to a power-of-two number of
+// pages, as F_SETPIPE_SZ does: EPERM past pipeMaxSize, EBUSY with fewer
+// slots than are occupied.
+func (pp *pipe) resize(size uint32) (uint32, unix.Errno) {
+	if size > pipeMaxSize {
+		return 0, unix.EPERM
+	}
+	n := uint32(arch.PageSize)
+	for n < size {
+		n <<= 1
+	}
+	if int(n/arch.PageSize) < len(pp.bufs) {
+		return 0, unix.EBUSY
+	}
+	pp.capacity = n
+	return n, 0
+}
+
+// stat is what fstat reports for either end: a FIFO owned by the program's
+// user, as Linux's pipefs reports it.
+func (pp *pipe) stat() unix.Stat_t {
+	return unix.Stat_t{Mode: unix.S_IFIFO | 0o600, Nlink: 1, Ino: pp.ino, Blksize: arch.PageSize}
+}
+
+// POLLRDNORM and POLLWRNORM, which x/sys does not name for Linux.
+const (
+	pollRdNorm = 0x40
+	pollWrNorm = 0x100
+)
+
+// pollEvents is poll's answer for one end.
+func (pp *pipe) pollEvents(writeEnd bool, events uint16) uint16 {
+	var r uint16
+	if writeEnd {
+		if !pp.full() {
+			r |= events & (unix.POLLOUT | pollWrNorm)
+		}
+		if pp.readers == 0 {
+			r |= unix.POLLERR
+		}
+		return r
+	}
+	if len(pp.bufs) > 0 {
+		r |= events & (unix.POLLIN | pollRdNorm)
+	}
+	if pp.writers == 0 {
+		r |= unix.POLLHUP
+	}
+	return r
+}
+
+// pipeRead copies up to n bytes from f's pipe to addr, buffer by buffer.
+// Bytes leave the pipe only once they are in guest memory.
+func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
+	pp := f.pipe
+	if n == 0 {
+		return 0
+	}
+	if len(pp.bufs) == 0 {
+		if pp.writers == 0 {
+			return 0 // end of file
+		}
+		if f.flags&unix.O_NONBLOCK != 0 {
+			return errno(unix.EAGAIN)
+		}
+		p.waitForever()
+		return errno(unix.EINTR)
+	}
+	var done uint64
+	for done < n && len(pp.bufs) > 0 {
+		b := pp.bufs[0]
+		k := min(n-done, uint64(b.end-b.off))
+		if _, err := p.cfg.Memory.CopyOut(addr+arch.Addr(done), b.page[b.off:b.off+int(k)]); err != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
+			break
+		}
+		done += k
+		b.off += int(k)
+		if b.off == b.end {
+			pp.bufs = pp.bufs[1:]
+		}
+	}
+	return done
+}
+
+// pipeWrite copies n bytes at addr into f's pipe, as much as fits.
+func (p *Process) pipeWrite(f *openFile, addr arch.Addr, n uint64) uint64 {
+	return p.pipeWriteFrom(f, n, func(off uint64, b []byte) error {
+		_, err := p.cfg.Memory.CopyIn(addr+arch.Addr(off), b)
+		return err
+	})
+}
+
+// pipeWriteFrom writes n bytes into f's pipe, as Linux's pipe_write does,
+// reading them from guest memory with read (bytes off to off+len(b) of the
+// write). A read that faults ends the write: EFAULT if nothing was written.
+func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []byte) error) uint64 {
+	pp := f.pipe
+	if n == 0 {
+		return 0
+	}
+	if pp.readers == 0 {
+		p.raise(unix.SIGPIPE, "a write to a pipe with no reader")
+		return errno(unix.EPIPE)
+	}
+	var done uint64
+	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
+		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
+			if read(0, last.page[last.end:last.end+int(chars)]) != nil {
+				return errno(unix.EFAULT)
+			}
+			last.end += int(chars)
+			done = chars
+		}
+	}
+	for done < n {
+		if pp.full() {
+			if f.flags&unix.O_NONBLOCK == 0 {
+				// A blocking write waits for room, which nothing will
+				// make; the run's end interrupts it.
+				p.waitForever()
+				if done == 0 {
+					return errno(unix.EINTR)
+				}
+			} else if done == 0 {
+				return errno(unix.EAGAIN)
+			}
+			return done
+		}
+		k := min(n-done, arch.PageSize)
+		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k)}
+		if read(done, b.page[:k]) != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
+			return done
+		}
+		pp.bufs = append(pp.bufs, b)
+		done += k
+	}
+	return done
+}
+
+// pipeWritev writes the iovec array at iovAddr into f's pipe as one write,
+// with writev's checks of the array (EINVAL for a negative length or
+// total, before anything is written).
+func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 {
+	if iovcnt > 1024 { // UIO_MAXIOV
+		return errno(unix.EINVAL)
+	}
+	iov := make([]byte, 16*iovcnt)
+	if _, err := p.cfg.Memory.CopyIn(iovAddr, iov); err != nil {
+		return errno(unix.EFAULT)
+	}
+	var total uint64
+	for i := uint64(0); i < iovcnt; i++ {
+		length := binary.LittleEndian.Uint64(iov[16*i+8:])
+		total += length
+		if int64(length) < 0 || int64(total) < 0 {
+			return errno(unix.EINVAL)
+		}
+	}
+	return p.pipeWriteFrom(f, min(total, maxIO), func(off uint64, b []byte) error {
+		// Bytes off to off+len(b) of the concatenated pieces.
+		for i := uint64(0); i < iovcnt && len(b) > 0; i++ {
+			base := binary.LittleEndian.Uint64(iov[16*i:])
+			length := binary.LittleEndian.Uint64(iov[16*i+8:])
+			if off >= length {
+				off -= length
+				continue
+			}
+			k := min(length-off, uint64(len(b)))
+			if _, err := p.cfg.Memory.CopyIn(arch.Addr(base+off), b[:k]); err != nil {
+				return err
+			}
+			b, off = b[k:], 0
+		}
+		return nil
+	})
+}
+
+// waitForever blocks as a single-threaded process blocks on something only
+// another process could change: until the run's context ends.
+func (p *Process) waitForever() {
+	<-p.cfg.Context.Done()
+}

@@ -1,0 +1,420 @@
+package syscalls
+
+import (
+	"bytes"
+	"encoding/binary"
+	"path"
+	"strconv"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// The calls that tell a program about itself and its machine, answered as
+// Linux answers them for a process alone on one CPU, in "/", with no file
+// system: the guest's one path is /proc/self/exe.
+
+// procState is what these calls keep.
+type procState struct {
+	// exe is the program's path as readlink("/proc/self/exe") reports it.
+	exe string
+	// comm is the task name (PR_GET_NAME), NUL-padded.
+	comm [taskCommLen]byte
+	// umask is the file-creation mask xor'ed with defaultUmask, so that
+	// the zero value is the default.
+	umask uint32
+	// pdeathSig, notDumpable, subreaper and noNewPrivs are prctl's
+	// settings (the zero values are Linux's defaults, but for timerSlack,
+	// 0 meaning the default).
+	pdeathSig   uint32
+	notDumpable bool
+	subreaper   bool
+	noNewPrivs  bool
+	timerSlack  uint64
+}
+
+const (
+	// taskCommLen is TASK_COMM_LEN: the task name with its NUL.
+	taskCommLen = 16
+	// defaultUmask is the mask a login shell usually hands its programs.
+	defaultUmask = 0o022
+	// pathMax is PATH_MAX, counting the NUL.
+	pathMax = 4096
+	// defaultTimerSlack is Linux's default timer slack, in nanoseconds.
+	defaultTimerSlack = 50000
+)
+
+// SetExecutable records the program's path, as mmvm was given it, made
+// absolute (/proc/self/exe is always absolute; its symbolic links are not
+// resolved), and names the task after its last element, as execve does.
+func (p *Process) SetExecutable(exe string) {
+	p.info.exe = exe
+	p.info.comm = [taskCommLen]byte{}
+	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+}
+
+// Usage is the program's memory figures, for sysinfo and getrusage.
+type Usage struct {
+	// RSS and PeakRSS are the resident bytes now and at most; Faults the
+	// page faults that installed memory (minor faults: none reads a
+	// disk).
+	RSS, PeakRSS, Faults uint64
+}
+
+func (p *Process) usage() Usage {
+	if p.cfg.Usage == nil {
+		return Usage{}
+	}
+	return p.cfg.Usage()
+}
+
+// copyInString reads a NUL-terminated string of at most max bytes with
+// its NUL: ENAMETOOLONG if longer, EFAULT if a byte it needs is
+// unreadable.
+func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
+	var out []byte
+	buf := make([]byte, 256)
+	for len(out) < max {
+		chunk := buf[:min(len(buf), max-len(out))]
+		n, err := p.cfg.Memory.CopyIn(addr+arch.Addr(len(out)), chunk)
+		if i := bytes.IndexByte(chunk[:n], 0); i >= 0 {
+			return string(append(out, chunk[:i]...)), 0
+		}
+		if err != nil {
+			return "", unix.EFAULT
+		}
+		out = append(out, chunk[:n]...)
+	}
+	return "", unix.ENAMETOOLONG
+}
+
+// lookupPath reads the path at addr and resolves it against dirfd as the
+// *at calls do, returning it absolute and cleaned: EFAULT, ENAMETOOLONG,
+// ENOENT for an empty path, EBADF for a relative path against a dirfd that
+// is not open, ENOTDIR against one that is no directory (no fd is).
+func (p *Process) lookupPath(dirfd uint64, addr arch.Addr) (string, unix.Errno) {
+	name, e := p.copyInString(addr, pathMax)
+	if e != 0 {
+		return "", e
+	}
+	if name == "" {
+		return "", unix.ENOENT
+	}
+	if name[0] != '/' && int32(dirfd) != unix.AT_FDCWD {
+		if _, e := p.file(dirfd); e != 0 {
+			return "", e
+		}
+		return "", unix.ENOTDIR
+	}
+	return path.Clean("/" + name), 0
+}
+
+// atFDCWD is AT_FDCWD as a raw argument.
+const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
+
+// isSelfExe says whether name is the program's /proc/<pid>/exe link.
+func (p *Process) isSelfExe(name string) bool {
+	return p.info.exe != "" &&
+		(name == "/proc/self/exe" || name == "/proc/"+strconv.Itoa(p.cfg.PID)+"/exe")
+}
+
+// readlinkat answers the link /proc/self/exe; every other path does not
+// exist. The link's text is copied without a NUL, truncated to bufsiz.
+func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
+	if int32(bufsiz) <= 0 {
+		return errno(unix.EINVAL)
+	}
+	name, e := p.lookupPath(dirfd, addr)
+	if e != 0 {
+		return errno(e)
+	}
+	if !p.isSelfExe(name) {
+		return errno(unix.ENOENT)
+	}
+	target := []byte(p.info.exe)[:min(len(p.info.exe), int(int32(bufsiz)))]
+	if r := p.copyOutAll(buf, target); r != 0 {
+		return r
+	}
+	return uint64(len(target))
+}
+
+func sysReadlink(p *Process, a *[6]uint64) uint64 {
+	return p.readlinkat(atFDCWD, arch.Addr(a[0]), arch.Addr(a[1]), a[2])
+}
+
+func sysReadlinkat(p *Process, a *[6]uint64) uint64 {
+	return p.readlinkat(a[0], arch.Addr(a[1]), arch.Addr(a[2]), a[3])
+}
+
+// openat finds no file: the guest has no file system (a read-only view of
+// host files is to come). The path is still read and resolved, with its
+// errors.
+func (p *Process) openat(dirfd uint64, addr arch.Addr) uint64 {
+	if _, e := p.lookupPath(dirfd, addr); e != 0 {
+		return errno(e)
+	}
+	return errno(unix.ENOENT)
+}
+
+func sysOpen(p *Process, a *[6]uint64) uint64 {
+	return p.openat(atFDCWD, arch.Addr(a[0]))
+}
+
+func sysOpenat(p *Process, a *[6]uint64) uint64 { return p.openat(a[0], arch.Addr(a[1])) }
+
+// faccessat checks mode and flags as Linux does (EINVAL), then finds no
+// file; an empty path with AT_EMPTY_PATH asks about dirfd itself, which is
+// readable and writable, not executable.
+func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) uint64 {
+	if uint32(mode)&^7 != 0 {
+		return errno(unix.EINVAL)
+	}
+	if uint32(flags)&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return errno(unix.EINVAL)
+	}
+	if flags&unix.AT_EMPTY_PATH != 0 {
+		var first [1]byte
+		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		if first[0] == 0 {
+			if _, e := p.file(dirfd); e != 0 {
+				return errno(e)
+			}
+			if mode&unix.X_OK != 0 {
+				return errno(unix.EACCES)
+			}
+			return 0
+		}
+	}
+	return p.openat(dirfd, addr)
+}
+
+func sysAccess(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(atFDCWD, arch.Addr(a[0]), a[1], 0)
+}
+
+func sysFaccessat(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(a[0], arch.Addr(a[1]), a[2], 0)
+}
+
+func sysFaccessat2(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
+}
+
+// sysGetcwd reports "/": its length with the NUL, ERANGE when size is
+// smaller.
+func sysGetcwd(p *Process, a *[6]uint64) uint64 {
+	const cwd = "/\x00"
+	if a[1] < uint64(len(cwd)) {
+		return errno(unix.ERANGE)
+	}
+	if r := p.copyOutAll(arch.Addr(a[0]), []byte(cwd)); r != 0 {
+		return r
+	}
+	return uint64(len(cwd))
+}
+
+func sysUmask(p *Process, a *[6]uint64) uint64 {
+	old := p.info.umask ^ defaultUmask
+	p.info.umask = uint32(a[0])&0o777 ^ defaultUmask
+	return uint64(old)
+}
+
+// cpuMaskSize is cpumask_size() for one CPU: one unsigned long.
+const cpuMaskSize = 8
+
+// ownPID says whether a pid_t argument names the program: 0 or its pid.
+func (p *Process) ownPID(pid uint64) bool {
+	return int32(pid) == 0 || int32(pid) == int32(p.cfg.PID)
+}
+
+// sysSchedGetaffinity reports the one CPU, checking len as Linux does:
+// EINVAL when it holds fewer bits than there are CPUs or is not a multiple
+// of 8; it returns the bytes written, min(len, cpumask_size()).
+func sysSchedGetaffinity(p *Process, a *[6]uint64) uint64 {
+	n := uint64(uint32(a[1]))
+	if n*8 < 1 || n&7 != 0 {
+		return errno(unix.EINVAL)
+	}
+	if !p.ownPID(a[0]) {
+		return errno(unix.ESRCH)
+	}
+	var mask [cpuMaskSize]byte
+	mask[0] = 1
+	w := min(n, cpuMaskSize)
+	if r := p.copyOutAll(arch.Addr(a[2]), mask[:w]); r != 0 {
+		return r
+	}
+	return w
+}
+
+// sysSchedSetaffinity accepts any mask that contains CPU 0: EFAULT for an
+// unreadable mask (as much of it as Linux reads, min(len,
+// cpumask_size())), ESRCH for another pid, EINVAL for a mask without CPU
+// 0.
+func sysSchedSetaffinity(p *Process, a *[6]uint64) uint64 {
+	n := min(uint64(uint32(a[1])), cpuMaskSize)
+	var mask [cpuMaskSize]byte
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[2]), mask[:n]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	if !p.ownPID(a[0]) {
+		return errno(unix.ESRCH)
+	}
+	if mask[0]&1 == 0 {
+		return errno(unix.EINVAL)
+	}
+	return 0
+}
+
+// struct sysinfo on x86-64: uptime and loads[3] (longs), totalram,
+// freeram, sharedram, bufferram, totalswap, freeswap (unsigned longs),
+// procs and pad (u16), 4 bytes of padding, totalhigh, freehigh (unsigned
+// longs), mem_unit (u32) and the padding to 112 bytes.
+const (
+	sysinfoSize     = 112
+	sysinfoTotalRAM = 32
+	sysinfoFreeRAM  = 40
+	sysinfoProcs    = 80
+	sysinfoMemUnit  = 104
+)
+
+// sysSysinfo describes the guest's machine: its memory is the program's
+// memory limit, of which what the program does not use is free; it has no
+// swap, one process, and uptime is the program's.
+func sysSysinfo(p *Process, a *[6]uint64) uint64 {
+	var b [sysinfoSize]byte
+	le := binary.LittleEndian
+	up := p.cfg.Monotonic()
+	le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
+	total := p.cfg.MemoryLimit
+	used := min(p.usage().RSS, total)
+	le.PutUint64(b[sysinfoTotalRAM:], total)
+	le.PutUint64(b[sysinfoFreeRAM:], total-used)
+	le.PutUint16(b[sysinfoProcs:], 1)
+	le.PutUint32(b[sysinfoMemUnit:], 1)
+	return p.copyOutAll(arch.Addr(a[0]), b[:])
+}
+
+// struct rusage on x86-64: ru_utime and ru_stime (struct timeval, 16 bytes
+// each), then 14 longs from ru_maxrss (KiB) to ru_nivcsw.
+const (
+	rusageSize   = 144
+	rusageMaxRSS = 32
+	rusageMinflt = 64
+)
+
+// sysGetrusage reports, for the program (RUSAGE_SELF, RUSAGE_THREAD): the
+// CPU time of the host thread that runs it (guest time counts as user
+// time, serving its exits as user and system time), its peak RSS from mm
+// and as minor faults mm's faults that installed memory; RUSAGE_CHILDREN
+// is all zeros (it has none). The other counters are 0.
+func sysGetrusage(p *Process, a *[6]uint64) uint64 {
+	var b [rusageSize]byte
+	switch int32(a[0]) {
+	case unix.RUSAGE_SELF, unix.RUSAGE_THREAD:
+		var ru unix.Rusage
+		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
+			le := binary.LittleEndian
+			le.PutUint64(b[0:], uint64(ru.Utime.Sec))
+			le.PutUint64(b[8:], uint64(ru.Utime.Usec))
+			le.PutUint64(b[16:], uint64(ru.Stime.Sec))
+			le.PutUint64(b[24:], uint64(ru.Stime.Usec))
+		}
+		u := p.usage()
+		binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
+		binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
+	case unix.RUSAGE_CHILDREN:
+	default:
+		return errno(unix.EINVAL)
+	}
+	return p.copyOutAll(arch.Addr(a[1]), b[:])
+}
+
+// sysPrctl serves the options a process alone can use, as Linux answers
+// them; any other option is EINVAL, Linux's answer for one it does not
+// know.
+func sysPrctl(p *Process, a *[6]uint64) uint64 {
+	option, arg2 := a[0], a[1]
+	switch option {
+	case unix.PR_SET_NAME:
+		// strncpy_from_user of at most 15 bytes: a NUL within the
+		// readable part ends it.
+		var name [taskCommLen - 1]byte
+		n, err := p.cfg.Memory.CopyIn(arch.Addr(arg2), name[:])
+		if i := bytes.IndexByte(name[:n], 0); i >= 0 {
+			n, err = i, nil
+		}
+		if err != nil {
+			return errno(unix.EFAULT)
+		}
+		p.info.comm = [taskCommLen]byte{}
+		copy(p.info.comm[:], name[:n])
+		return 0
+	case unix.PR_GET_NAME:
+		return p.copyOutAll(arch.Addr(arg2), p.info.comm[:])
+	case unix.PR_SET_PDEATHSIG:
+		if arg2 > 64 {
+			return errno(unix.EINVAL)
+		}
+		p.info.pdeathSig = uint32(arg2)
+		return 0
+	case unix.PR_GET_PDEATHSIG:
+		return p.putInt(arg2, p.info.pdeathSig)
+	case unix.PR_GET_DUMPABLE:
+		if p.info.notDumpable {
+			return 0
+		}
+		return 1
+	case unix.PR_SET_DUMPABLE:
+		if arg2 > 1 {
+			return errno(unix.EINVAL)
+		}
+		p.info.notDumpable = arg2 == 0
+		return 0
+	case unix.PR_SET_CHILD_SUBREAPER:
+		p.info.subreaper = arg2 != 0
+		return 0
+	case unix.PR_GET_CHILD_SUBREAPER:
+		var v uint32
+		if p.info.subreaper {
+			v = 1
+		}
+		return p.putInt(arg2, v)
+	case unix.PR_SET_NO_NEW_PRIVS:
+		if arg2 != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return errno(unix.EINVAL)
+		}
+		p.info.noNewPrivs = true
+		return 0
+	case unix.PR_GET_NO_NEW_PRIVS:
+		if arg2 != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
+			return errno(unix.EINVAL)
+		}
+		if p.info.noNewPrivs {
+			return 1
+		}
+		return 0
+	case unix.PR_GET_TIMERSLACK:
+		if p.info.timerSlack == 0 {
+			return defaultTimerSlack
+		}
+		return p.info.timerSlack
+	case unix.PR_SET_TIMERSLACK:
+		p.info.timerSlack = arg2 // 0 restores the default
+		return 0
+	case unix.PR_GET_SECCOMP:
+		return 0 // no seccomp filter
+	}
+	return errno(unix.EINVAL)
+}
+
+// putInt writes a 32-bit int at addr.
+func (p *Process) putInt(addr uint64, v uint32) uint64 {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], v)
+	return p.copyOutAll(arch.Addr(addr), b[:])
+}
