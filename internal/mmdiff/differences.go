@@ -36,6 +36,11 @@ var Differences = []Difference{
 		Compared: "inodes renumbered in order of appearance, so which mappings share an object is compared, and offsets into it",
 	},
 	{
+		What:     "the zero page",
+		Why:      "whether a read of fresh private anonymous memory maps the zero page (no anon_vma) or allocates a page and an anon_vma (a kernel booted with pvm_no_zero_page=1) decides which vmas Linux merges later; and Linux's huge zero page fault, where THP applies, prepares an anon_vma that the small one does not",
+		Compared: "NewHost asks the host once (a kernel read of a fresh page, then its Rss in smaps) and the system runs the same way (mm: Options.NoZeroPage); the test process runs with THP off (PR_SET_THP_DISABLE, put back by Close), so the host's read faults take the small zero page's path, which mm follows",
+	},
+	{
 		What:     "mincore residency",
 		Why:      "which pages are resident depends on fault-around (mm maps 2 MiB units), the zero page and host reclaim",
 		Compared: "the errno, that only bit 0 is ever set, and that a page holding non-zero data is resident",

@@ -67,6 +67,9 @@ type Host struct {
 	omissions []string
 	// zeroPage: the host maps the zero page on read faults (probeZeroPage).
 	zeroPage bool
+	// thpWas is the process's THP-disable setting before open turned THP
+	// off; Close puts it back.
+	thpWas uintptr
 }
 
 var _ System = (*Host)(nil)
@@ -115,6 +118,17 @@ func (h *Host) open() error {
 	if len(busy)+len(near) != 0 {
 		return fmt.Errorf("mmdiff: the window or the low hostile range is in use:\n%s%s", FormatLayout(busy), FormatLayout(near))
 	}
+	// Without THP the host's read faults take the small zero page's path,
+	// the one mm follows: Linux's huge zero page fault, where THP applies,
+	// prepares an anon_vma that the small one does not, and merges differ.
+	was, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_GET_THP_DISABLE, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("mmdiff: prctl(PR_GET_THP_DISABLE): %w", e)
+	}
+	if _, _, e := unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_THP_DISABLE, 1, 0); e != 0 {
+		return fmt.Errorf("mmdiff: prctl(PR_SET_THP_DISABLE): %w", e)
+	}
+	h.thpWas = was
 	results, err := probeHost()
 	if err != nil {
 		return err
@@ -163,6 +177,7 @@ func (h *Host) Close() error {
 	}
 	h.closed = true
 	defer hostInUse.Unlock()
+	unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_THP_DISABLE, h.thpWas, 0)
 	_, _, e := unix.RawSyscall(unix.SYS_MUNMAP, uintptr(Base-guardSize), uintptr(Size+2*guardSize), 0)
 	h.closeFDs()
 	if e != 0 {
