@@ -78,12 +78,11 @@ func Name(nr uint64) string {
 // R9) and returns the value for RAX. After it returns, Exited says whether
 // the program ended and FSBase whether the vCPU's FS base must change.
 func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
+	p.calls.add(nr)
 	e, ok := table[nr]
 	if !ok {
-		p.count(Name(nr), nr, false)
 		return errno(unix.ENOSYS)
 	}
-	p.count(e.name, nr, true)
 	return e.fn(p, &a)
 }
 

@@ -3,8 +3,6 @@ package syscalls
 import (
 	"context"
 	"io"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
@@ -91,10 +89,8 @@ type Process struct {
 	exited   bool
 	exitCode int
 
-	// mu guards counts and unknown, which Stats reads concurrently.
-	mu      sync.Mutex
-	counts  map[string]uint64
-	unknown map[uint64]uint64
+	// calls counts the system calls by number, for Stats.
+	calls callCounts
 }
 
 // NewProcess returns a Process for cfg, filling defaults.
@@ -118,8 +114,6 @@ func NewProcess(cfg Config) *Process {
 	return &Process{
 		cfg:        cfg,
 		sigactions: make(map[int][]byte),
-		counts:     make(map[string]uint64),
-		unknown:    make(map[uint64]uint64),
 	}
 }
 
@@ -132,40 +126,4 @@ func (p *Process) FSBase() (uint64, bool) {
 	d := p.fsBaseDirty
 	p.fsBaseDirty = false
 	return p.fsBase, d
-}
-
-// SyscallCount is one row of Stats.
-type SyscallCount struct {
-	Name  string `json:"name"`
-	Count uint64 `json:"count"`
-}
-
-// Stats returns the calls made so far by name, most frequent first, and
-// the numbers of unimplemented calls (answered ENOSYS) with their counts.
-func (p *Process) Stats() (calls []SyscallCount, unknown map[uint64]uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n, c := range p.counts {
-		calls = append(calls, SyscallCount{n, c})
-	}
-	sort.Slice(calls, func(i, j int) bool {
-		if calls[i].Count != calls[j].Count {
-			return calls[i].Count > calls[j].Count
-		}
-		return calls[i].Name < calls[j].Name
-	})
-	unknown = make(map[uint64]uint64, len(p.unknown))
-	for n, c := range p.unknown {
-		unknown[n] = c
-	}
-	return calls, unknown
-}
-
-func (p *Process) count(name string, nr uint64, known bool) {
-	p.mu.Lock()
-	p.counts[name]++
-	if !known {
-		p.unknown[nr]++
-	}
-	p.mu.Unlock()
 }
