@@ -49,6 +49,7 @@ var table = map[uint64]entry{
 	unix.SYS_GETRLIMIT:       {"getrlimit", sysGetrlimit},
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
+	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
 
 	unix.SYS_MMAP:       {"mmap", sysMmap},
 	unix.SYS_MUNMAP:     {"munmap", sysMunmap},

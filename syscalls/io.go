@@ -17,19 +17,72 @@ const maxIO = 0x7ffff000
 // ioChunk is how much guest memory one copy step moves.
 const ioChunk = 64 << 10
 
-func (p *Process) stdout(fd uint64) (io.Writer, bool) {
-	switch fd {
-	case 1:
-		return p.cfg.Stdout, p.cfg.Stdout != nil
-	case 2:
-		return p.cfg.Stderr, p.cfg.Stderr != nil
-	}
-	return nil, false
+// output is a guest fd that writes go to: the Writer, and the host
+// descriptor behind it (-1 for none) if a write to it may wait.
+type output struct {
+	w   io.Writer
+	hfd int
 }
 
-// writeFrom copies length bytes at addr from guest memory to w in chunks.
+func (p *Process) stdout(fd uint64) (output, bool) {
+	switch fd {
+	case 1:
+		return output{p.cfg.Stdout, p.waitable[1]}, p.cfg.Stdout != nil
+	case 2:
+		return output{p.cfg.Stderr, p.waitable[2]}, p.cfg.Stderr != nil
+	}
+	return output{}, false
+}
+
+// pipeBuf is PIPE_BUF: a pipe that polls writable takes this many bytes
+// without blocking.
+const pipeBuf = 4096
+
+// write writes b to o. Where a write may block (the host descriptor is a
+// pipe, socket or terminal), it writes pieces of pipeBuf, each once the
+// descriptor polls writable, so that the end of the run's context stops it
+// within milliseconds. It returns the bytes written and EINTR, EIO or 0.
+func (p *Process) write(o output, b []byte) (int, unix.Errno) {
+	if o.hfd < 0 {
+		if _, err := o.w.Write(b); err != nil {
+			return 0, unix.EIO
+		}
+		return len(b), 0
+	}
+	done := 0
+	for done < len(b) {
+		if e := p.waitHostFD(o.hfd, unix.POLLOUT); e != 0 {
+			return done, e
+		}
+		n := min(len(b)-done, pipeBuf)
+		if _, err := o.w.Write(b[done : done+n]); err != nil {
+			return done, unix.EIO
+		}
+		done += n
+	}
+	return done, 0
+}
+
+// waitableFDs returns, for each of guest fds 0, 1 and 2, the host
+// descriptor behind it if reads or writes of it may wait (anything but a
+// regular file or a block device), else -1.
+func waitableFDs(fds [3]int) (w [3]int) {
+	for i, hfd := range fds {
+		w[i] = -1
+		var st unix.Stat_t
+		if hfd < 0 || unix.Fstat(hfd, &st) != nil {
+			continue
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFBLK {
+			w[i] = hfd
+		}
+	}
+	return w
+}
+
+// writeFrom copies length bytes at addr from guest memory to o in chunks.
 // It returns the bytes written, or an errno if none were.
-func (p *Process) writeFrom(w io.Writer, addr arch.Addr, length uint64) (uint64, unix.Errno) {
+func (p *Process) writeFrom(o output, addr arch.Addr, length uint64) (uint64, unix.Errno) {
 	if length > maxIO {
 		length = maxIO
 	}
@@ -39,13 +92,14 @@ func (p *Process) writeFrom(w io.Writer, addr arch.Addr, length uint64) (uint64,
 		n := min(length-done, ioChunk)
 		got, err := p.cfg.Memory.CopyIn(addr+arch.Addr(done), buf[:n])
 		if got > 0 {
-			if _, werr := w.Write(buf[:got]); werr != nil {
+			wrote, werr := p.write(o, buf[:got])
+			done += uint64(wrote)
+			if werr != 0 {
 				if done == 0 {
-					return 0, unix.EIO
+					return 0, werr
 				}
 				return done, 0
 			}
-			done += uint64(got)
 		}
 		if err != nil {
 			if done == 0 {
@@ -115,6 +169,11 @@ func sysWritev(p *Process, a *[6]uint64) uint64 {
 	return done
 }
 
+// sysRead reads stdin. The guest buffer is checked first, as Linux's
+// copy to it fails before the bytes leave the pipe or terminal: only as
+// many bytes are read as the buffer's writable start holds, and a buffer
+// with none is EFAULT with nothing consumed. A read that waits for input
+// ends with EINTR when the run's context ends.
 func sysRead(p *Process, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		return errno(unix.EBADF) // only stdin is readable
@@ -127,17 +186,35 @@ func sysRead(p *Process, a *[6]uint64) uint64 {
 		return 0
 	}
 	buf := make([]byte, length)
-	n, err := p.cfg.Stdin.Read(buf)
+	n := p.writablePrefix(arch.Addr(a[1]), buf)
 	if n == 0 {
+		return errno(unix.EFAULT)
+	}
+	if hfd := p.waitable[0]; hfd >= 0 {
+		if e := p.waitHostFD(hfd, unix.POLLIN); e != 0 {
+			return errno(e)
+		}
+	}
+	got, err := p.cfg.Stdin.Read(buf[:n])
+	if got == 0 {
 		if err == io.EOF || err == nil {
 			return 0
 		}
 		return errno(unix.EIO)
 	}
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:n]); err != nil {
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:got]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	return uint64(n)
+	return uint64(got)
+}
+
+// writablePrefix returns how many bytes at addr, up to len(scratch), the
+// guest could have written to it: it copies them in and back out
+// unchanged, faulting pages as the write would.
+func (p *Process) writablePrefix(addr arch.Addr, scratch []byte) int {
+	got, _ := p.cfg.Memory.CopyIn(addr, scratch)
+	wrote, _ := p.cfg.Memory.CopyOut(addr, scratch[:got])
+	return wrote
 }
 
 // statSize is sizeof(struct stat) on x86-64; unix.Stat_t has that layout.

@@ -50,8 +50,8 @@ type Config struct {
 	// answer fstat and the terminal ioctls as the host would; -1 where
 	// there is none (the guest then sees a pipe-like character device).
 	StdioFDs [3]int
-	// Context interrupts blocking calls (nanosleep) when the run ends;
-	// defaults to context.Background().
+	// Context is the calls' context until SetContext replaces it: its end
+	// interrupts waiting and long calls. Defaults to context.Background().
 	Context context.Context
 	// PID is what getpid and gettid return.
 	PID int
@@ -74,6 +74,11 @@ type Limit struct{ Cur, Max uint64 }
 // another goroutine.
 type Process struct {
 	cfg Config
+	// ctx is the context of the call being served (SetContext).
+	ctx context.Context
+	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
+	// may make a read or write wait, -1 for the others (waitableFDs).
+	waitable [3]int
 
 	// fsBase is the FS segment base (TLS) the guest set with arch_prctl;
 	// fsBaseDirty says the vCPU must load it before resuming.
@@ -113,6 +118,8 @@ func NewProcess(cfg Config) *Process {
 	}
 	return &Process{
 		cfg:        cfg,
+		ctx:        cfg.Context,
+		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
 	}
 }

@@ -233,7 +233,7 @@ func TestProcessCalls(t *testing.T) {
 func TestNanosleepInterrupted(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cfg.Context = ctx
+	p.SetContext(ctx)
 	binary.LittleEndian.PutUint64(mem.mem, 3600) // an hour
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	start := time.Now()

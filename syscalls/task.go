@@ -283,30 +283,75 @@ func sysPrlimit64(p *Process, a *[6]uint64) uint64 {
 	return 0
 }
 
-// sysNanosleep sleeps on the host; the run's context (its deadline, or a
-// stop from another goroutine) interrupts it with EINTR, as a signal would.
-func sysNanosleep(p *Process, a *[6]uint64) uint64 {
+// readTimespec reads a struct timespec and checks it as Linux's
+// timespec64_valid does.
+func (p *Process) readTimespec(addr uint64) (time.Duration, unix.Errno) {
 	var b [16]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[0]), b[:]); err != nil {
-		return errno(unix.EFAULT)
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(addr), b[:]); err != nil {
+		return 0, unix.EFAULT
 	}
 	sec := int64(binary.LittleEndian.Uint64(b[:]))
 	nsec := int64(binary.LittleEndian.Uint64(b[8:]))
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return 0, unix.EINVAL
+	}
+	if sec >= int64(math.MaxInt64/time.Second) {
+		return math.MaxInt64, 0
+	}
+	return time.Duration(sec)*time.Second + time.Duration(nsec), 0
+}
+
+// sleepFor sleeps d; interrupted (the run's context ended, as a signal
+// would interrupt it), it writes the time left at rem when rem is not 0,
+// and returns EINTR.
+func (p *Process) sleepFor(d time.Duration, rem uint64) uint64 {
+	left, e := p.sleep(d)
+	if e == 0 {
+		return 0
+	}
+	if rem != 0 {
+		if r := putTimespec(p, rem, int64(left/time.Second), int64(left%time.Second)); r != 0 {
+			return r
+		}
+	}
+	return errno(e)
+}
+
+// sysNanosleep sleeps on the host; the run's context (its deadline, or a
+// stop from another goroutine) interrupts it with EINTR, as a signal would.
+func sysNanosleep(p *Process, a *[6]uint64) uint64 {
+	d, e := p.readTimespec(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	return p.sleepFor(d, a[1])
+}
+
+// timerAbstime is clock_nanosleep's TIMER_ABSTIME flag.
+const timerAbstime = 1
+
+// sysClockNanosleep sleeps as nanosleep does, on the realtime, monotonic
+// or boot-time clock, for a relative time or (TIMER_ABSTIME) until the
+// clock reads the given time. Other clocks are EINVAL, as Linux answers
+// for CLOCK_THREAD_CPUTIME_ID; mmvm has no CPU-time clock to sleep on.
+func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
+	clock, flags, req, rem := a[0], a[1], a[2], a[3]
+	var now time.Duration
+	switch clock {
+	case unix.CLOCK_REALTIME, unix.CLOCK_TAI:
+		now = time.Duration(p.cfg.Now().UnixNano())
+	case unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME:
+		now = p.cfg.Monotonic()
+	default:
 		return errno(unix.EINVAL)
 	}
-	d := time.Duration(nsec)
-	if sec >= int64(math.MaxInt64/time.Second) {
-		d = math.MaxInt64
-	} else {
-		d += time.Duration(sec) * time.Second
+	d, e := p.readTimespec(req)
+	if e != 0 {
+		return errno(e)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return 0
-	case <-p.cfg.Context.Done():
-		return errno(unix.EINTR)
+	if flags&timerAbstime != 0 {
+		d -= now
+		rem = 0 // Linux writes no remainder for an absolute sleep
 	}
+	return p.sleepFor(d, rem)
 }
