@@ -220,20 +220,60 @@ func (p *Process) writablePrefix(addr arch.Addr, scratch []byte) int {
 // statSize is sizeof(struct stat) on x86-64; unix.Stat_t has that layout.
 const statSize = int(unsafe.Sizeof(unix.Stat_t{}))
 
-// stdioStat answers fstat for guest fd: the host's own answer for the
-// descriptor behind it, or a character device when there is none.
+// guestID is the user and group the guest runs as: what getuid, geteuid,
+// getgid and getegid report.
+const guestID = 0
+
+// stdioDev is the device number the guest's stdio descriptors report: an
+// anonymous one (major 0), as pipefs and devpts are on Linux.
+var stdioDev = unix.Mkdev(0, 0x10)
+
+// stdioStat answers fstat for guest fd with mmvm's own view, not the
+// host's: the kind of file behind it on the host (a terminal or other
+// character device keeps its device number, anything else that is not a
+// regular file reads as a pipe, a regular file keeps its size), with a
+// synthetic device and inode (fds behind the same host file share one),
+// the guest's own user and group, and mmvm's start for every time. With no
+// host descriptor behind fd it is a character device.
 func (p *Process) stdioStat(fd uint64) (unix.Stat_t, unix.Errno) {
-	var st unix.Stat_t
 	if fd > 2 {
-		return st, unix.EBADF
+		return unix.Stat_t{}, unix.EBADF
 	}
-	if hfd := p.cfg.StdioFDs[fd]; hfd >= 0 {
-		if err := unix.Fstat(hfd, &st); err == nil {
-			return st, 0
+	st := unix.Stat_t{Mode: unix.S_IFCHR | 0o620, Nlink: 1, Blksize: 1024}
+	var host unix.Stat_t
+	if hfd := p.cfg.StdioFDs[fd]; hfd >= 0 && unix.Fstat(hfd, &host) == nil {
+		switch host.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			st.Rdev = host.Rdev
+		case unix.S_IFREG:
+			st.Mode = unix.S_IFREG | 0o644
+			st.Size, st.Blksize = host.Size, 4096
+			st.Blocks = (host.Size + 511) / 512
+		default:
+			st.Mode = unix.S_IFIFO | 0o600
+			st.Blksize = 4096
 		}
 	}
-	st = unix.Stat_t{Mode: unix.S_IFCHR | 0o620, Nlink: 1, Blksize: 1024}
+	st.Dev, st.Ino = stdioDev, p.stdioIno(fd, &host)
+	st.Uid, st.Gid = guestID, guestID
+	ts := unix.NsecToTimespec(p.start.UnixNano())
+	st.Atim, st.Mtim, st.Ctim = ts, ts, ts
 	return st, 0
+}
+
+// stdioIno is guest fd's synthetic inode number: 1 plus the lowest guest
+// fd behind the same host file (host, as fstat found it; zero for none),
+// so that a program comparing its stdout and stderr sees what it would on
+// the host.
+func (p *Process) stdioIno(fd uint64, host *unix.Stat_t) uint64 {
+	for i := range fd {
+		var other unix.Stat_t
+		if hfd := p.cfg.StdioFDs[i]; host.Ino != 0 && hfd >= 0 && unix.Fstat(hfd, &other) == nil &&
+			other.Dev == host.Dev && other.Ino == host.Ino {
+			return i + 1
+		}
+	}
+	return fd + 1
 }
 
 func (p *Process) putStat(addr uint64, st *unix.Stat_t) uint64 {

@@ -74,6 +74,8 @@ type Limit struct{ Cur, Max uint64 }
 // another goroutine.
 type Process struct {
 	cfg Config
+	// start is when the Process was made: the times fstat reports.
+	start time.Time
 	// ctx is the context of the call being served (SetContext).
 	ctx context.Context
 	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
@@ -118,6 +120,7 @@ func NewProcess(cfg Config) *Process {
 	}
 	return &Process{
 		cfg:        cfg,
+		start:      cfg.Now(),
 		ctx:        cfg.Context,
 		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
