@@ -58,27 +58,36 @@ done
 echo "$M kvm $(up)"
 `)
 	for i, c := range cmds {
-		dir := c.Dir
-		if dir == "" {
-			dir = "/"
-		}
-		line := "cd " + shellQuote(dir) + " && "
-		if len(c.Env) > 0 {
-			line += "env"
-			for _, e := range c.Env {
-				line += " " + shellQuote(e)
-			}
-			line += " "
-		}
-		line += shellQuote(c.Path)
-		for _, a := range c.Args {
-			line += " " + shellQuote(a)
-		}
-		fmt.Fprintf(&b, "echo \"$M start %d $(up)\"\n(%s) </dev/null >/dev/ttyS1 2>/dev/console\nst=$?\ndrain /dev/ttyS1\necho \"$M exit %d $st $(up)\"\n",
-			i, line, i)
+		fmt.Fprintf(&b, "echo \"$M start %d $(up)\"\n(", i)
+		writeCommandLine(&b, c)
+		fmt.Fprintf(&b, ") </dev/null >/dev/ttyS1 2>/dev/console\nst=$?\ndrain /dev/ttyS1\necho \"$M exit %d $st $(up)\"\n", i)
 	}
 	b.WriteString("bye\n")
 	return b.String()
+}
+
+// writeCommandLine writes c as one shell command line: cd to its
+// directory, then its environment, path and arguments, each quoted. It
+// appends to b piece by piece, so the time it takes grows linearly with
+// the number of arguments.
+func writeCommandLine(b *strings.Builder, c Command) {
+	dir := c.Dir
+	if dir == "" {
+		dir = "/"
+	}
+	b.WriteString("cd " + shellQuote(dir) + " && ")
+	if len(c.Env) > 0 {
+		b.WriteString("env")
+		for _, e := range c.Env {
+			b.WriteString(" " + shellQuote(e))
+		}
+		b.WriteString(" ")
+	}
+	b.WriteString(shellQuote(c.Path))
+	for _, a := range c.Args {
+		b.WriteString(" ")
+		b.WriteString(shellQuote(a))
+	}
 }
 
 // stageFile is one file of the initramfs: its guest path and host source

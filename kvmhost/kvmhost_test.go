@@ -3,9 +3,11 @@ package kvmhost
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +50,32 @@ func TestInitScript(t *testing.T) {
 		if out, err := exec.Command(sh, "-n", "-c", script).CombinedOutput(); err != nil {
 			t.Errorf("init script does not parse: %v\n%s", err, out)
 		}
+	}
+}
+
+// TestInitScriptLinearInArgs generates the script for a command with
+// 100,000 arguments: the bytes allocated must stay within a small multiple
+// of the script's size (building each line by repeated concatenation
+// allocated gigabytes and took 12 s).
+func TestInitScriptLinearInArgs(t *testing.T) {
+	k := kernelIn("/k", "6.1")
+	args := make([]string, 100_000)
+	for i := range args {
+		args[i] = fmt.Sprintf("arg%d", i)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	start := time.Now()
+	script := initScript(k, []Command{{Path: "/bin/prog", Args: args}})
+	took := time.Since(start)
+	runtime.ReadMemStats(&after)
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("100000 arguments: %d-byte script, %d bytes allocated, %v", len(script), alloc, took)
+	if alloc > 16*uint64(len(script)) {
+		t.Errorf("generating a %d-byte script allocated %d bytes: not linear in the arguments", len(script), alloc)
+	}
+	if !strings.Contains(script, "'/bin/prog' 'arg0' 'arg1' ") || !strings.Contains(script, " 'arg99999')") {
+		t.Error("the command line lacks its arguments")
 	}
 }
 

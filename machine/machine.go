@@ -26,6 +26,8 @@ type Config struct {
 	// 0 means 2 MiB, arch.PageSize turns fault-around off.
 	FaultAround uint64
 	// Limits are the program's resource limits; nil means mm's defaults.
+	// Unless they set one, the overcommit policy is the host's, weighed
+	// against Memory (guestLimits).
 	Limits *mm.Limits
 	// Stdin, Stdout and Stderr are the program's fds 0, 1 and 2; nil ones
 	// read EOF or discard. StdioFDs are the host descriptors behind them
@@ -167,7 +169,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if err := m.settleTableSync(); err != nil {
 		return nil, err
 	}
-	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: cfg.Limits}); err != nil {
+	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg)}); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
 	m.Process = syscalls.NewProcess(syscalls.Config{

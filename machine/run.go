@@ -89,6 +89,7 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 	defer m.vcpu.UnbindThread()
 	stopKick := context.AfterFunc(ctx, func() { _ = m.vcpu.Kick() })
 	defer stopKick()
+	m.Process.SetContext(ctx) // ctx's end interrupts the call being served too
 
 	if !m.started {
 		if err := m.loadUserContext(); err != nil {

@@ -70,6 +70,9 @@ type Limits struct {
 	// CapIPCLock lifts MemLock, as CAP_IPC_LOCK does (for comparing with a
 	// privileged host process).
 	CapIPCLock bool
+	// Overcommit is the policy mmap and brk follow for committed memory;
+	// the zero value checks nothing.
+	Overcommit Overcommit
 }
 
 // DefaultLimits returns Linux's default limits for an unprivileged process.

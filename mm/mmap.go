@@ -157,6 +157,9 @@ func (mm *MemoryManager) decodeMMapLocked(addr arch.Addr, length, prot, flags ui
 	if req.v.private && req.v.realPerms.Write && req.v.flags&vmaNoReserve == 0 {
 		req.v.flags |= vmaAccount
 	}
+	if mm.limits.Overcommit.accountable(&req.v) && !mm.enoughMemoryLocked(alen) {
+		return mmapRequest{}, unix.ENOMEM
+	}
 	req.v.effectivePerms = req.v.realPerms.Effective()
 	if req.v.mlockMode == memmap.MLockEager {
 		req.populate = true
@@ -767,7 +770,7 @@ func (mm *MemoryManager) growBrkLocked(newBrk, newPage, oldPage arch.Addr) (arch
 	if !mm.mayExpandLocked(&v, ar.Length()) || mm.vmas.Len() > mm.limits.MaxMapCount {
 		return old, unix.ENOMEM
 	}
-	if !mm.mlockFutureOKLocked(v.mlockMode, ar.Length()) {
+	if !mm.mlockFutureOKLocked(v.mlockMode, ar.Length()) || !mm.enoughMemoryLocked(ar.Length()) {
 		return old, unix.ENOMEM
 	}
 	vseg := mm.insertVMALocked(ar, v)

@@ -100,20 +100,48 @@ func (mm *MemoryManager) MinCore(addr, length uint64, vec []byte) error {
 	defer mm.mappingMu.RUnlock()
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	for i := range pages {
-		a := arch.Addr(addr + i<<arch.PageShift)
-		vseg := mm.vmas.FindSegment(a)
-		if !vseg.Ok() {
+	ar := arch.AddrRange{Start: arch.Addr(addr), End: arch.Addr(addr + pages<<arch.PageShift)}
+	clear(vec[:pages])
+	pos := ar.Start
+	for vseg := range mm.vmas.Segments(ar) {
+		if vseg.Start() > pos {
 			return unix.ENOMEM
 		}
-		vec[i] = 0
-		if pseg := mm.pmas.FindSegment(a); pseg.Ok() && !pseg.ValuePtr().guard {
-			vec[i] = 1
-		} else if sa, ok := vseg.ValuePtr().mappable.(*sharedAnon); ok && sa.resident(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
+		vr := vseg.Range().Intersect(ar)
+		mm.minCoreVMALocked(vseg, vr, vec[(vr.Start-ar.Start)>>arch.PageShift:])
+		pos = vr.End
+	}
+	if pos < ar.End {
+		return unix.ENOMEM
+	}
+	return nil
+}
+
+// minCoreVMALocked sets vec[i] to 1 for each resident page i of vr, a
+// range within vseg: one with a pma (not a guard), or a page a shared
+// anonymous object holds. It walks the pmas rather than the pages, so a
+// huge range with few pmas costs little.
+//
+// Preconditions: mm.mappingMu and mm.activeMu are locked; vec is zero.
+func (mm *MemoryManager) minCoreVMALocked(vseg vmaSeg, vr arch.AddrRange, vec []byte) {
+	for pseg := range mm.pmas.Segments(vr) {
+		if pseg.ValuePtr().guard {
+			continue
+		}
+		pr := pseg.Range().Intersect(vr)
+		for i := (pr.Start - vr.Start) >> arch.PageShift; i < (pr.End-vr.Start)>>arch.PageShift; i++ {
 			vec[i] = 1
 		}
 	}
-	return nil
+	sa, ok := vseg.ValuePtr().mappable.(*sharedAnon)
+	if !ok {
+		return
+	}
+	for i, a := 0, vr.Start; a < vr.End; i, a = i+1, a+arch.PageSize {
+		if vec[i] == 0 && sa.resident(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
+			vec[i] = 1
+		}
+	}
 }
 
 // nrNodes is the number of NUMA nodes mm models (nr_node_ids).

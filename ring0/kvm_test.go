@@ -361,6 +361,9 @@ func TestKVMUserCannotReachRing0(t *testing.T) {
 		{"int 14 (gate DPL 0)", []byte{0xCD, 0x0E}, ring0.GeneralProtection, 14<<3 | 2, 0, 0},
 		{"int 0x80 (no gate)", []byte{0xCD, 0x80}, ring0.GeneralProtection, 0x80<<3 | 2, 0, 0},
 		{"divide by zero", []byte{0x31, 0xC9, 0xF7, 0xF1}, ring0.DivideError, 0, 2, 0}, // xor ecx,ecx; div ecx
+		// The LDT is null and unusable: a TI=1 selector is #GP(selector),
+		// not a descriptor read from guest address 0.
+		{"load an LDT selector", []byte{0xB8, 0x04, 0, 0, 0, 0x8E, 0xD8}, ring0.GeneralProtection, 0x4, 5, 0}, // mov eax, 4; mov ds, eax
 		{"read the GDT", cat(movRAX(gdt), []byte{0x8A, 0x00}), ring0.PageFault, 0x5, 10, gdt},
 		{"write the kernel stacks", cat(movRAX(gdt+2*arch.PageSize), []byte{0x88, 0x00}), ring0.PageFault, 0x7, 10, gdt + 2*arch.PageSize},
 		{"execute the stack", cat(movRAX(stackVirt), []byte{0xFF, 0xE0}), ring0.PageFault, 0x15, 0, stackVirt},

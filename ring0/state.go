@@ -182,6 +182,13 @@ func (k *Kernel) MSRs() []MSR {
 // which undoes Config.AvailableTSS.
 func (k *Kernel) TaskRegister() Segment { return k.tssSegment() }
 
+// nullLDT is the LDT register as Linux leaves it for a process without an
+// LDT: a null selector, unusable, so that every selector with TI=1 faults
+// with #GP instead of reading a descriptor from guest memory (the
+// power-on LDT, present with base 0 and limit 0xFFFF, would read user
+// addresses below 64 KiB).
+var nullLDT = Segment{Type: 2, Unusable: true}
+
 // UserSpecialRegisters returns the special registers for starting the vCPU
 // directly in user mode (CPL 3) with page-table root cr3: no ring-0 boot code
 // runs at all. FS and GS are flat user data segments with base 0; the VM
@@ -192,7 +199,7 @@ func (k *Kernel) UserSpecialRegisters(cr3 uint64) SpecialRegisters {
 		CS: userCodeSegment,
 		DS: userDataSegment, ES: userDataSegment, FS: userDataSegment, GS: userDataSegment, SS: userDataSegment,
 		TR:   k.tssSegment(),
-		LDT:  Segment{Limit: 0xFFFF, Type: 2, Present: true}, // an empty LDT, as after reset
+		LDT:  nullLDT,
 		GDT:  DescriptorTable{Base: uint64(l.VirtOf(gdtOffset)), Limit: GDTSize - 1},
 		IDT:  DescriptorTable{Base: uint64(l.VirtOf(idtOffset)), Limit: idtSize - 1},
 		CR0:  k.CR0(),

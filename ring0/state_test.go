@@ -94,7 +94,7 @@ func TestUserSpecialRegistersMatchGDT(t *testing.T) {
 	if s.CR3 != 0x1234000 || s.CR0 != k.CR0() || s.CR4 != k.CR4() || s.EFER != k.EFER() {
 		t.Errorf("control registers %+v", s)
 	}
-	if s.LDT.Type != 2 || s.LDT.S {
+	if s.LDT.Type != 2 || s.LDT.S || !s.LDT.Unusable || s.LDT.Present || s.LDT.Base != 0 || s.LDT.Limit != 0 || s.LDT.Selector != 0 {
 		t.Errorf("LDT %+v", s.LDT)
 	}
 }

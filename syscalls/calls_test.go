@@ -489,7 +489,7 @@ func TestClockNanosleep(t *testing.T) {
 	}
 	// The run's end interrupts a relative sleep and writes the time left.
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cfg.Context = ctx
+	p.SetContext(ctx)
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	if r := sc(p, unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_REALTIME, 0, ts(0x100, 10, 0), ts(0x200, -1, -1)); r != -int64(unix.EINTR) {
 		t.Errorf("interrupted sleep = %d", r)

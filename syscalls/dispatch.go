@@ -51,6 +51,7 @@ var table = map[uint64]entry{
 	unix.SYS_GETRLIMIT:       {"getrlimit", sysGetrlimit},
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
+	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},
@@ -67,7 +68,6 @@ var table = map[uint64]entry{
 	unix.SYS_RT_SIGPENDING: {"rt_sigpending", sysRtSigpending},
 	unix.SYS_SIGALTSTACK:   {"sigaltstack", sysSigaltstack},
 	// sleep.go
-	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
 	// procinfo.go
 	unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", sysSchedGetaffinity},
 	unix.SYS_SCHED_SETAFFINITY: {"sched_setaffinity", sysSchedSetaffinity},
@@ -120,12 +120,11 @@ func Implemented(nr uint64) bool {
 // R9) and returns the value for RAX. After it returns, Exited says whether
 // the program ended and FSBase whether the vCPU's FS base must change.
 func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
+	p.calls.add(nr)
 	e, ok := table[nr]
 	if !ok {
-		p.count(Name(nr), nr, false)
 		return errno(unix.ENOSYS)
 	}
-	p.count(e.name, nr, true)
 	return e.fn(p, &a)
 }
 

@@ -9,4 +9,6 @@
 // CopyOut), which faults pages in and checks permissions as a user access
 // would. A call mmvm does not implement returns ENOSYS and is counted as
 // such.
+// The run's context (SetContext) reaches every call: when it ends, a call
+// that waits or walks a long range returns EINTR within milliseconds.
 package syscalls

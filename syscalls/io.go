@@ -17,19 +17,72 @@ const maxIO = 0x7ffff000
 // ioChunk is how much guest memory one copy step moves.
 const ioChunk = 64 << 10
 
-func (p *Process) stdout(fd uint64) (io.Writer, bool) {
-	switch fd {
-	case 1:
-		return p.cfg.Stdout, p.cfg.Stdout != nil
-	case 2:
-		return p.cfg.Stderr, p.cfg.Stderr != nil
-	}
-	return nil, false
+// output is a guest fd that writes go to: the Writer, and the host
+// descriptor behind it (-1 for none) if a write to it may wait.
+type output struct {
+	w   io.Writer
+	hfd int
 }
 
-// writeFrom copies length bytes at addr from guest memory to w in chunks.
+func (p *Process) stdout(fd uint64) (output, bool) {
+	switch fd {
+	case 1:
+		return output{p.cfg.Stdout, p.waitable[1]}, p.cfg.Stdout != nil
+	case 2:
+		return output{p.cfg.Stderr, p.waitable[2]}, p.cfg.Stderr != nil
+	}
+	return output{}, false
+}
+
+// pipeAtomicWrite is PIPE_BUF: a pipe that polls writable takes this many bytes
+// without blocking.
+const pipeAtomicWrite = 4096
+
+// write writes b to o. Where a write may block (the host descriptor is a
+// pipe, socket or terminal), it writes pieces of pipeAtomicWrite, each once the
+// descriptor polls writable, so that the end of the run's context stops it
+// within milliseconds. It returns the bytes written and EINTR, EIO or 0.
+func (p *Process) write(o output, b []byte) (int, unix.Errno) {
+	if o.hfd < 0 {
+		if _, err := o.w.Write(b); err != nil {
+			return 0, unix.EIO
+		}
+		return len(b), 0
+	}
+	done := 0
+	for done < len(b) {
+		if e := p.waitHostFD(o.hfd, unix.POLLOUT); e != 0 {
+			return done, e
+		}
+		n := min(len(b)-done, pipeAtomicWrite)
+		if _, err := o.w.Write(b[done : done+n]); err != nil {
+			return done, unix.EIO
+		}
+		done += n
+	}
+	return done, 0
+}
+
+// waitableFDs returns, for each of guest fds 0, 1 and 2, the host
+// descriptor behind it if reads or writes of it may wait (anything but a
+// regular file or a block device), else -1.
+func waitableFDs(fds [3]int) (w [3]int) {
+	for i, hfd := range fds {
+		w[i] = -1
+		var st unix.Stat_t
+		if hfd < 0 || unix.Fstat(hfd, &st) != nil {
+			continue
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFBLK {
+			w[i] = hfd
+		}
+	}
+	return w
+}
+
+// writeFrom copies length bytes at addr from guest memory to o in chunks.
 // It returns the bytes written, or an errno if none were.
-func (p *Process) writeFrom(w io.Writer, addr arch.Addr, length uint64) (uint64, unix.Errno) {
+func (p *Process) writeFrom(o output, addr arch.Addr, length uint64) (uint64, unix.Errno) {
 	if length > maxIO {
 		length = maxIO
 	}
@@ -39,13 +92,14 @@ func (p *Process) writeFrom(w io.Writer, addr arch.Addr, length uint64) (uint64,
 		n := min(length-done, ioChunk)
 		got, err := p.cfg.Memory.CopyIn(addr+arch.Addr(done), buf[:n])
 		if got > 0 {
-			if _, werr := w.Write(buf[:got]); werr != nil {
+			wrote, werr := p.write(o, buf[:got])
+			done += uint64(wrote)
+			if werr != 0 {
 				if done == 0 {
-					return 0, unix.EIO
+					return 0, werr
 				}
 				return done, 0
 			}
-			done += uint64(got)
 		}
 		if err != nil {
 			if done == 0 {
@@ -115,6 +169,11 @@ func sysWritev(p *Process, a *[6]uint64) uint64 {
 	return done
 }
 
+// sysRead reads stdin. The guest buffer is checked first, as Linux's
+// copy to it fails before the bytes leave the pipe or terminal: only as
+// many bytes are read as the buffer's writable start holds, and a buffer
+// with none is EFAULT with nothing consumed. A read that waits for input
+// ends with EINTR when the run's context ends.
 func sysRead(p *Process, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		return errno(unix.EBADF) // only stdin is readable
@@ -127,36 +186,94 @@ func sysRead(p *Process, a *[6]uint64) uint64 {
 		return 0
 	}
 	buf := make([]byte, length)
-	n, err := p.cfg.Stdin.Read(buf)
+	n := p.writablePrefix(arch.Addr(a[1]), buf)
 	if n == 0 {
+		return errno(unix.EFAULT)
+	}
+	if hfd := p.waitable[0]; hfd >= 0 {
+		if e := p.waitHostFD(hfd, unix.POLLIN); e != 0 {
+			return errno(e)
+		}
+	}
+	got, err := p.cfg.Stdin.Read(buf[:n])
+	if got == 0 {
 		if err == io.EOF || err == nil {
 			return 0
 		}
 		return errno(unix.EIO)
 	}
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:n]); err != nil {
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:got]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	return uint64(n)
+	return uint64(got)
+}
+
+// writablePrefix returns how many bytes at addr, up to len(scratch), the
+// guest could have written to it: it copies them in and back out
+// unchanged, faulting pages as the write would.
+func (p *Process) writablePrefix(addr arch.Addr, scratch []byte) int {
+	got, _ := p.cfg.Memory.CopyIn(addr, scratch)
+	wrote, _ := p.cfg.Memory.CopyOut(addr, scratch[:got])
+	return wrote
 }
 
 // statSize is sizeof(struct stat) on x86-64; unix.Stat_t has that layout.
 const statSize = int(unsafe.Sizeof(unix.Stat_t{}))
 
-// stdioStat answers fstat for guest fd: the host's own answer for the
-// descriptor behind it, or a character device when there is none.
+// guestID is the user and group the guest runs as: what getuid, geteuid,
+// getgid and getegid report.
+const guestID = 0
+
+// stdioDev is the device number the guest's stdio descriptors report: an
+// anonymous one (major 0), as pipefs and devpts are on Linux.
+var stdioDev = unix.Mkdev(0, 0x10)
+
+// stdioStat answers fstat for guest fd with mmvm's own view, not the
+// host's: the kind of file behind it on the host (a terminal or other
+// character device keeps its device number, anything else that is not a
+// regular file reads as a pipe, a regular file keeps its size), with a
+// synthetic device and inode (fds behind the same host file share one),
+// the guest's own user and group, and mmvm's start for every time. With no
+// host descriptor behind fd it is a character device.
 func (p *Process) stdioStat(fd uint64) (unix.Stat_t, unix.Errno) {
-	var st unix.Stat_t
 	if fd > 2 {
-		return st, unix.EBADF
+		return unix.Stat_t{}, unix.EBADF
 	}
-	if hfd := p.cfg.StdioFDs[fd]; hfd >= 0 {
-		if err := unix.Fstat(hfd, &st); err == nil {
-			return st, 0
+	st := unix.Stat_t{Mode: unix.S_IFCHR | 0o620, Nlink: 1, Blksize: 1024}
+	var host unix.Stat_t
+	if hfd := p.cfg.StdioFDs[fd]; hfd >= 0 && unix.Fstat(hfd, &host) == nil {
+		switch host.Mode & unix.S_IFMT {
+		case unix.S_IFCHR:
+			st.Rdev = host.Rdev
+		case unix.S_IFREG:
+			st.Mode = unix.S_IFREG | 0o644
+			st.Size, st.Blksize = host.Size, 4096
+			st.Blocks = (host.Size + 511) / 512
+		default:
+			st.Mode = unix.S_IFIFO | 0o600
+			st.Blksize = 4096
 		}
 	}
-	st = unix.Stat_t{Mode: unix.S_IFCHR | 0o620, Nlink: 1, Blksize: 1024}
+	st.Dev, st.Ino = stdioDev, p.stdioIno(fd, &host)
+	st.Uid, st.Gid = guestID, guestID
+	ts := unix.NsecToTimespec(p.start.UnixNano())
+	st.Atim, st.Mtim, st.Ctim = ts, ts, ts
 	return st, 0
+}
+
+// stdioIno is guest fd's synthetic inode number: 1 plus the lowest guest
+// fd behind the same host file (host, as fstat found it; zero for none),
+// so that a program comparing its stdout and stderr sees what it would on
+// the host.
+func (p *Process) stdioIno(fd uint64, host *unix.Stat_t) uint64 {
+	for i := range fd {
+		var other unix.Stat_t
+		if hfd := p.cfg.StdioFDs[i]; host.Ino != 0 && hfd >= 0 && unix.Fstat(hfd, &other) == nil &&
+			other.Dev == host.Dev && other.Ino == host.Ino {
+			return i + 1
+		}
+	}
+	return fd + 1
 }
 
 func (p *Process) putStat(addr uint64, st *unix.Stat_t) uint64 {

@@ -24,8 +24,30 @@ func sysMprotect(p *Process, a *[6]uint64) uint64 {
 
 func sysBrk(p *Process, a *[6]uint64) uint64 { return p.cfg.Calls.Brk(a[0]) }
 
+// populateStep is how much of a MADV_POPULATE_* range one step faults in
+// before the call looks at the run's context.
+const populateStep = 64 << 20
+
+// sysMadvise passes the call to mm; MADV_POPULATE_READ and _WRITE, which
+// fault in every page of what may be a huge range, go in steps of
+// populateStep and end with EINTR when the run's context ends between two,
+// as Linux's end when a fatal signal is pending.
 func sysMadvise(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Madvise(a[0], a[1], a[2]))
+	addr, length, advice := a[0], a[1], a[2]
+	if advice != unix.MADV_POPULATE_READ && advice != unix.MADV_POPULATE_WRITE || length <= populateStep ||
+		addr&arch.PageMask != 0 || addr+length < addr {
+		return result(0, p.cfg.Calls.Madvise(addr, length, advice))
+	}
+	end := addr + length // steps are page-aligned; the last takes the rest
+	for pos := addr; pos < end; pos += populateStep {
+		if p.interrupted() {
+			return errno(unix.EINTR)
+		}
+		if err := p.cfg.Calls.Madvise(pos, min(populateStep, end-pos), advice); err != nil {
+			return result(0, err)
+		}
+	}
+	return 0
 }
 
 func sysMlock(p *Process, a *[6]uint64) uint64 {
@@ -54,7 +76,8 @@ func sysMsync(p *Process, a *[6]uint64) uint64 {
 
 // mincoreChunk is how many pages one step of mincore covers: like Linux,
 // mmvm fills and copies the vector a piece at a time, so a huge length costs
-// no huge host buffer.
+// no huge host buffer; between steps the call ends with EINTR if the run's
+// context has ended.
 const mincoreChunk = 4096
 
 func sysMincore(p *Process, a *[6]uint64) uint64 {
@@ -68,6 +91,9 @@ func sysMincore(p *Process, a *[6]uint64) uint64 {
 	pages := (length + arch.PageMask) >> arch.PageShift
 	vec := make([]byte, min(pages, mincoreChunk))
 	for done := uint64(0); done < pages; {
+		if p.interrupted() {
+			return errno(unix.EINTR)
+		}
 		n := min(pages-done, mincoreChunk)
 		start := addr + done<<arch.PageShift
 		if err := p.cfg.Calls.Mincore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {

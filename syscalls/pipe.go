@@ -253,5 +253,5 @@ func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint
 // waitForever blocks as a single-threaded process blocks on something only
 // another process could change: until the run's context ends.
 func (p *Process) waitForever() {
-	<-p.cfg.Context.Done()
+	<-p.ctx.Done()
 }

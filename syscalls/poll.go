@@ -67,7 +67,7 @@ func sysPoll(p *Process, a *[6]uint64) uint64 {
 	select {
 	case <-expired:
 		return 0
-	case <-p.cfg.Context.Done():
+	case <-p.ctx.Done():
 		return errno(unix.EINTR)
 	}
 }

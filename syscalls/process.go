@@ -3,7 +3,6 @@ package syscalls
 import (
 	"context"
 	"io"
-	"sort"
 	"sync"
 	"time"
 
@@ -52,8 +51,8 @@ type Config struct {
 	// answer fstat and the terminal ioctls as the host would; -1 where
 	// there is none (the guest then sees a pipe-like character device).
 	StdioFDs [3]int
-	// Context interrupts blocking calls (nanosleep) when the run ends;
-	// defaults to context.Background().
+	// Context is the calls' context until SetContext replaces it: its end
+	// interrupts waiting and long calls. Defaults to context.Background().
 	Context context.Context
 	// PID is what getpid and gettid return.
 	PID int
@@ -81,6 +80,13 @@ type Limit struct{ Cur, Max uint64 }
 // another goroutine.
 type Process struct {
 	cfg Config
+	// start is when the Process was made: the times fstat reports.
+	start time.Time
+	// ctx is the context of the call being served (SetContext).
+	ctx context.Context
+	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
+	// may make a read or write wait, -1 for the others (waitableFDs).
+	waitable [3]int
 
 	// fsBase is the FS segment base (TLS) the guest set with arch_prctl;
 	// fsBaseDirty says the vCPU must load it before resuming.
@@ -103,10 +109,11 @@ type Process struct {
 	sig  signalState
 	info procState
 
-	// mu guards counts and unknown, which Stats reads concurrently.
-	mu      sync.Mutex
-	counts  map[string]uint64
-	unknown map[uint64]uint64
+	// calls counts the system calls by number, for Stats.
+	calls callCounts
+	// statsMu guards the signal figures SignalStats reads concurrently
+	// (sig.notRun, sig.stopped).
+	statsMu sync.Mutex
 }
 
 // NewProcess returns a Process for cfg, filling defaults.
@@ -129,9 +136,10 @@ func NewProcess(cfg Config) *Process {
 	}
 	return &Process{
 		cfg:        cfg,
+		start:      cfg.Now(),
+		ctx:        cfg.Context,
+		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
-		counts:     make(map[string]uint64),
-		unknown:    make(map[uint64]uint64),
 	}
 }
 
@@ -144,40 +152,4 @@ func (p *Process) FSBase() (uint64, bool) {
 	d := p.fsBaseDirty
 	p.fsBaseDirty = false
 	return p.fsBase, d
-}
-
-// SyscallCount is one row of Stats.
-type SyscallCount struct {
-	Name  string `json:"name"`
-	Count uint64 `json:"count"`
-}
-
-// Stats returns the calls made so far by name, most frequent first, and
-// the numbers of unimplemented calls (answered ENOSYS) with their counts.
-func (p *Process) Stats() (calls []SyscallCount, unknown map[uint64]uint64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for n, c := range p.counts {
-		calls = append(calls, SyscallCount{n, c})
-	}
-	sort.Slice(calls, func(i, j int) bool {
-		if calls[i].Count != calls[j].Count {
-			return calls[i].Count > calls[j].Count
-		}
-		return calls[i].Name < calls[j].Name
-	})
-	unknown = make(map[uint64]uint64, len(p.unknown))
-	for n, c := range p.unknown {
-		unknown[n] = c
-	}
-	return calls, unknown
-}
-
-func (p *Process) count(name string, nr uint64, known bool) {
-	p.mu.Lock()
-	p.counts[name]++
-	if !known {
-		p.unknown[nr]++
-	}
-	p.mu.Unlock()
 }

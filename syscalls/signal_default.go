@@ -118,17 +118,17 @@ func (p *Process) act(sig unix.Signal) {
 	switch h := p.handlerOf(sig); {
 	case h == sigIGN:
 	case h != sigDFL:
-		p.mu.Lock()
+		p.statsMu.Lock()
 		if p.sig.notRun == nil {
 			p.sig.notRun = make(map[unix.Signal]uint64)
 		}
 		p.sig.notRun[sig]++
-		p.mu.Unlock()
+		p.statsMu.Unlock()
 	case defaultIgnored&sigBit(sig) != 0:
 	case defaultStop&sigBit(sig) != 0:
-		p.mu.Lock()
+		p.statsMu.Lock()
 		p.sig.stopped++
-		p.mu.Unlock()
+		p.statsMu.Unlock()
 		p.waitForever() // nothing will send SIGCONT
 	default:
 		p.sig.killedBy = sig
@@ -157,8 +157,8 @@ type SignalStats struct {
 // SignalStats returns the signal figures of the run so far. Pending is
 // read without a lock and is exact only once the run has stopped.
 func (p *Process) SignalStats() SignalStats {
-	p.mu.Lock()
-	defer p.mu.Unlock()
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
 	s := SignalStats{Stopped: p.sig.stopped}
 	if len(p.sig.notRun) > 0 {
 		s.HandlerNotRun = make(map[string]uint64, len(p.sig.notRun))

@@ -71,7 +71,7 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 	select {
 	case <-t.C:
 		return 0
-	case <-p.cfg.Context.Done():
+	case <-p.ctx.Done():
 	}
 	if rem != 0 {
 		left := max(d-(p.cfg.Monotonic()-start), 0)

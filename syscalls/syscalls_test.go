@@ -234,7 +234,7 @@ func TestProcessCalls(t *testing.T) {
 func TestNanosleepInterrupted(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cfg.Context = ctx
+	p.SetContext(ctx)
 	binary.LittleEndian.PutUint64(mem.mem, 3600) // an hour
 	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
 	start := time.Now()
@@ -319,7 +319,7 @@ func TestPoll(t *testing.T) {
 		t.Errorf("poll of too many fds = %d", int64(r))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	p.cfg.Context = ctx
+	p.SetContext(ctx)
 	cancel()
 	if r := p.Syscall(unix.SYS_POLL, [6]uint64{0, 0, ^uint64(0)}); r != neg(unix.EINTR) {
 		t.Errorf("poll with nothing to wait for, interrupted = %d", int64(r))

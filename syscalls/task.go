@@ -178,62 +178,79 @@ const sigsetSize = 8
 // sigactionSize is sizeof(struct sigaction) as the kernel sees it on x86-64.
 const sigactionSize = 32
 
+// unblockable are SIGKILL and SIGSTOP as sigset_t bits: no mask holds them.
+const unblockable = 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
+
+// sigactionMaskOffset is where sa_mask lies in the kernel's struct
+// sigaction (after sa_handler, sa_flags and sa_restorer).
+const sigactionMaskOffset = 24
+
+// sysRtSigaction follows Linux's order: read the new action, validate,
+// install it (its mask without SIGKILL and SIGSTOP), then write the old
+// one, so that one buffer may serve as both.
 func sysRtSigaction(p *Process, a *[6]uint64) uint64 {
-	sig := int(a[0])
+	sig, actAddr, oldAddr := int(a[0]), a[1], a[2]
 	if a[3] != sigsetSize {
 		return errno(unix.EINVAL)
 	}
-	if sig < 1 || sig > 64 || ((sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP)) && a[1] != 0) {
+	var act []byte
+	if actAddr != 0 {
+		act = make([]byte, sigactionSize)
+		if _, err := p.cfg.Memory.CopyIn(arch.Addr(actAddr), act); err != nil {
+			return errno(unix.EFAULT)
+		}
+	}
+	if sig < 1 || sig > 64 || ((sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP)) && act != nil) {
 		return errno(unix.EINVAL)
 	}
-	if a[2] != 0 {
-		old := p.sigactions[sig]
+	old := p.sigactions[sig]
+	if act != nil {
+		mask := binary.LittleEndian.Uint64(act[sigactionMaskOffset:])
+		binary.LittleEndian.PutUint64(act[sigactionMaskOffset:], mask&^unblockable)
+		p.sigactions[sig] = act
+	}
+	if oldAddr != 0 {
 		if old == nil {
 			old = make([]byte, sigactionSize)
 		}
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), old); err != nil {
+		if _, err := p.cfg.Memory.CopyOut(arch.Addr(oldAddr), old); err != nil {
 			return errno(unix.EFAULT)
 		}
-	}
-	if a[1] != 0 {
-		act := make([]byte, sigactionSize)
-		if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[1]), act); err != nil {
-			return errno(unix.EFAULT)
-		}
-		p.sigactions[sig] = act
 	}
 	return 0
 }
 
+// sysRtSigprocmask follows Linux's order: read the new set, validate how,
+// change the mask, then write the old mask, so that one buffer may serve
+// as both and a bad how writes nothing.
 func sysRtSigprocmask(p *Process, a *[6]uint64) uint64 {
 	how, set, oldset := a[0], a[1], a[2]
 	if a[3] != sigsetSize {
 		return errno(unix.EINVAL)
 	}
+	old := p.sigmask
 	var b [8]byte
+	if set != 0 {
+		if _, err := p.cfg.Memory.CopyIn(arch.Addr(set), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		m := binary.LittleEndian.Uint64(b[:]) &^ unblockable
+		switch how {
+		case unix.SIG_BLOCK:
+			p.sigmask |= m
+		case unix.SIG_UNBLOCK:
+			p.sigmask &^= m
+		case unix.SIG_SETMASK:
+			p.sigmask = m
+		default:
+			return errno(unix.EINVAL)
+		}
+	}
 	if oldset != 0 {
-		binary.LittleEndian.PutUint64(b[:], p.sigmask)
+		binary.LittleEndian.PutUint64(b[:], old)
 		if _, err := p.cfg.Memory.CopyOut(arch.Addr(oldset), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
-	}
-	if set == 0 {
-		return 0
-	}
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(set), b[:]); err != nil {
-		return errno(unix.EFAULT)
-	}
-	m := binary.LittleEndian.Uint64(b[:])
-	m &^= 1<<(unix.SIGKILL-1) | 1<<(unix.SIGSTOP-1)
-	switch how {
-	case unix.SIG_BLOCK:
-		p.sigmask |= m
-	case unix.SIG_UNBLOCK:
-		p.sigmask &^= m
-	case unix.SIG_SETMASK:
-		p.sigmask = m
-	default:
-		return errno(unix.EINVAL)
 	}
 	return 0
 }
@@ -287,30 +304,46 @@ func sysPrlimit64(p *Process, a *[6]uint64) uint64 {
 	return 0
 }
 
-// sysNanosleep sleeps on the host; the run's context (its deadline, or a
-// stop from another goroutine) interrupts it with EINTR, as a signal would.
-func sysNanosleep(p *Process, a *[6]uint64) uint64 {
+// readTimespec reads a struct timespec and checks it as Linux's
+// timespec64_valid does.
+func (p *Process) readTimespec(addr uint64) (time.Duration, unix.Errno) {
 	var b [16]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[0]), b[:]); err != nil {
-		return errno(unix.EFAULT)
+	if _, err := p.cfg.Memory.CopyIn(arch.Addr(addr), b[:]); err != nil {
+		return 0, unix.EFAULT
 	}
 	sec := int64(binary.LittleEndian.Uint64(b[:]))
 	nsec := int64(binary.LittleEndian.Uint64(b[8:]))
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
-		return errno(unix.EINVAL)
+		return 0, unix.EINVAL
 	}
-	d := time.Duration(nsec)
 	if sec >= int64(math.MaxInt64/time.Second) {
-		d = math.MaxInt64
-	} else {
-		d += time.Duration(sec) * time.Second
+		return math.MaxInt64, 0
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
+	return time.Duration(sec)*time.Second + time.Duration(nsec), 0
+}
+
+// sleepFor sleeps d; interrupted (the run's context ended, as a signal
+// would interrupt it), it writes the time left at rem when rem is not 0,
+// and returns EINTR.
+func (p *Process) sleepFor(d time.Duration, rem uint64) uint64 {
+	left, e := p.sleep(d)
+	if e == 0 {
 		return 0
-	case <-p.cfg.Context.Done():
-		return errno(unix.EINTR)
 	}
+	if rem != 0 {
+		if r := putTimespec(p, rem, int64(left/time.Second), int64(left%time.Second)); r != 0 {
+			return r
+		}
+	}
+	return errno(e)
+}
+
+// sysNanosleep sleeps on the host; the run's context (its deadline, or a
+// stop from another goroutine) interrupts it with EINTR, as a signal would.
+func sysNanosleep(p *Process, a *[6]uint64) uint64 {
+	d, e := p.readTimespec(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	return p.sleepFor(d, a[1])
 }

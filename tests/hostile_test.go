@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -75,10 +76,11 @@ func wildArg(r *rand.Rand) uint64 {
 func TestHostileSyscalls(t *testing.T) {
 	const calls = 2000
 	// Numbers: everything mmvm implements, plus unknown ones; not exit
-	// (that ends the program early) nor nanosleep (that only waits).
+	// (that ends the program early) nor nanosleep and clock_nanosleep
+	// (that only wait).
 	var numbers []uint64
 	for nr := uint64(0); nr < 335; nr++ {
-		if nr != unix.SYS_EXIT && nr != unix.SYS_EXIT_GROUP && nr != unix.SYS_NANOSLEEP {
+		if nr != unix.SYS_EXIT && nr != unix.SYS_EXIT_GROUP && nr != unix.SYS_NANOSLEEP && nr != unix.SYS_CLOCK_NANOSLEEP {
 			numbers = append(numbers, nr)
 		}
 	}
@@ -122,4 +124,59 @@ func TestHostileSyscalls(t *testing.T) {
 			t.Errorf("seed %d: finished after %d syscalls, want %d", seed, st.Exits["syscall"], calls)
 		}
 	}
+}
+
+// syscallTable encodes calls for syscallLoop: a number and six arguments
+// each.
+func syscallTable(calls ...[7]uint64) []byte {
+	var tab []byte
+	for _, c := range calls {
+		for _, w := range c {
+			tab = binary.LittleEndian.AppendUint64(tab, w)
+		}
+	}
+	return tab
+}
+
+// TestDeadlineEndsSyscall: Run's deadline ends a system call being served
+// (a 30 s nanosleep stops with the 1 s deadline), and mincore over 64 GiB
+// of sparse memory takes milliseconds (it took 20 s under QEMU).
+func TestDeadlineEndsSyscall(t *testing.T) {
+	const table = 0x2000_0000
+	const huge = 0x100_0000_0000
+	run := func(t *testing.T, timeout time.Duration, calls ...[7]uint64) (machine.Stop, time.Duration) {
+		m := newMachine(t, machine.Config{Memory: 64 << 20}, syscallLoop(table, uint32(len(calls))))
+		mapBytes(t, m, table, syscallTable(calls...), unix.PROT_READ)
+		if _, err := m.MM.MMap(dataAddr, 24<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.MM.CopyOut(dataAddr, le64(30), mm.IOOpts{}); err != nil { // a timespec of 30 s
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		start := time.Now()
+		stop, err := m.Run(ctx)
+		took := time.Since(start)
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		return stop, took
+	}
+	t.Run("nanosleep", func(t *testing.T) {
+		stop, took := run(t, time.Second, [7]uint64{unix.SYS_NANOSLEEP, dataAddr, 0})
+		t.Logf("30 s nanosleep with a 1 s deadline: %v after %v", stop.Kind, took)
+		if stop.Kind != machine.StopDeadline || took > 3*time.Second {
+			t.Errorf("stop %v after %v; want the deadline after 1 s", stop.Kind, took)
+		}
+	})
+	t.Run("mincore over 64 GiB", func(t *testing.T) {
+		stop, took := run(t, time.Minute,
+			[7]uint64{unix.SYS_MMAP, huge, 64 << 30, unix.PROT_NONE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0},
+			[7]uint64{unix.SYS_MINCORE, huge, 64 << 30, dataAddr + 4096})
+		t.Logf("mmap and mincore of 64 GiB: %v after %v", stop.Kind, took)
+		if stop.Kind != machine.StopUserPort || took > 5*time.Second {
+			t.Errorf("stop %v after %v; want the program's end within 5 s", stop.Kind, took)
+		}
+	})
 }
