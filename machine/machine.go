@@ -107,11 +107,12 @@ type Machine struct {
 	// nothing and a journal needs no replay.
 	vcpuRan bool
 	// outRIP is the address of the `out` the vCPU last stopped at, and
-	// outLen its length: KVM completes it on the next entry only if RIP
-	// is still there, so a replay that moves RIP in between must put it
-	// back past the `out`. Zero once the host has moved RIP itself.
-	outRIP, outLen uint64
-	replayStats    ReplayStats
+	// outPort its port: KVM completes it on the next entry only if RIP is
+	// still there, so a replay that moves RIP in between must put it back
+	// past the `out` (outLength). Zero once the host has moved RIP itself.
+	outRIP      uint64
+	outPort     uint16
+	replayStats ReplayStats
 	// repeat watches for a page fault that repeats without progress.
 	repeat faultRepeat
 }
@@ -279,12 +280,8 @@ func (m *Machine) setupVCPU(cpuid []kvm.CPUIDEntry) error {
 	if err := m.vcpu.SetCPUID(guest); err != nil {
 		return fmt.Errorf("machine: setting CPUID: %w", err)
 	}
-	var msrs []kvm.MSR
-	for _, r := range m.kernel.MSRs() {
-		msrs = append(msrs, kvm.MSR{Index: r.Index, Data: r.Value})
-	}
-	if err := m.vcpu.SetMSRs(msrs); err != nil {
-		return fmt.Errorf("machine: setting MSRs: %w", err)
+	if err := m.loadKernelMSRs(); err != nil {
+		return err
 	}
 	var s kvm.Sregs
 	if err := m.vcpu.GetSregs(&s); err != nil {
@@ -300,6 +297,19 @@ func (m *Machine) setupVCPU(cpuid []kvm.CPUIDEntry) error {
 		return errors.New("machine: KVM lacks KVM_CAP_SYNC_REGS for registers and special registers; mmvm needs it to read exits without an ioctl each")
 	}
 	return m.vcpu.SetSyncRegs(want)
+}
+
+// loadKernelMSRs loads the MSRs ring 0 needs (SYSCALL's, above all) into
+// the vCPU.
+func (m *Machine) loadKernelMSRs() error {
+	var msrs []kvm.MSR
+	for _, r := range m.kernel.MSRs() {
+		msrs = append(msrs, kvm.MSR{Index: r.Index, Data: r.Value})
+	}
+	if err := m.vcpu.SetMSRs(msrs); err != nil {
+		return fmt.Errorf("machine: setting MSRs: %w", err)
+	}
+	return nil
 }
 
 func segment(s ring0.Segment) kvm.Segment {

@@ -148,12 +148,8 @@ func (m *Machine) probeSyscallPath() error {
 			ev.Port, rip, ev.Kind, ev.Vector, ev.Context.RIP)
 	}
 	m.kernel.SetSyscallPath(m.platform.Syscall)
-	var msrs []kvm.MSR
-	for _, r := range m.kernel.MSRs() {
-		msrs = append(msrs, kvm.MSR{Index: r.Index, Data: r.Value})
-	}
-	if err := m.vcpu.SetMSRs(msrs); err != nil {
-		return fmt.Errorf("machine: setting MSRs for the syscall path: %w", err)
+	if err := m.loadKernelMSRs(); err != nil {
+		return err
 	}
 	m.platform.ProbeTime = time.Since(start)
 	return nil
@@ -203,8 +199,7 @@ func (m *Machine) probeTableSync() (TableSync, error) {
 			if _, err := m.pt.Map(page, l.PhysOf(0), userRO); err != nil {
 				return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 			}
-			m.cr3Toggle = !m.cr3Toggle
-			m.vcpu.Sync().Sregs.CR3 = m.pt.Root() | map[bool]uint64{true: cr3PWT}[m.cr3Toggle]
+			m.toggleCR3() // resumeDirect below marks the sregs dirty
 		}
 		if err := m.resumeDirect(ev.Context); err != nil {
 			return 0, err

@@ -157,7 +157,7 @@ func (m *Machine) replayTables() error {
 	sync := m.vcpu.Sync()
 	regs, sregs := sync.Regs, sync.Sregs
 	if m.outRIP != 0 && regs.RIP == m.outRIP {
-		regs.RIP += m.outLen
+		regs.RIP += m.outLength(m.outPort, m.outRIP)
 	}
 	mb := m.mf.Slice(m.mailbox)
 	mbVirt := uint64(physmapVirt) + m.mf.GuestPhysical(m.mailbox.Start)

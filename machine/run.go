@@ -125,7 +125,7 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 		switch reason {
 		case kvm.ExitIO:
 			io, _ := m.vcpu.IO()
-			m.outRIP, m.outLen = sync.Regs.RIP, m.outLength(io.Port, sync.Regs.RIP)
+			m.outRIP, m.outPort = sync.Regs.RIP, io.Port
 			ev, err := m.kernel.Decode(m.exitOf(io.Port))
 			if err != nil {
 				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
@@ -223,14 +223,21 @@ func (m *Machine) flushTLB() error {
 	if fl.Global {
 		return fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
 	}
+	m.toggleCR3()
+	m.stats.tlbFlushes++
+	return m.markSregsDirty(0)
+}
+
+// toggleCR3 puts in the synced special registers a CR3 naming the same
+// page tables with the other PWT bit, so that the next entry that loads
+// them flushes the guest's TLB; the caller marks them dirty.
+func (m *Machine) toggleCR3() {
 	m.cr3Toggle = !m.cr3Toggle
 	cr3 := m.pt.Root()
 	if m.cr3Toggle {
 		cr3 |= cr3PWT
 	}
 	m.vcpu.Sync().Sregs.CR3 = cr3
-	m.stats.tlbFlushes++
-	return m.markSregsDirty(0)
 }
 
 // markSregsDirty makes the next entry load the special registers (and the

@@ -1,7 +1,6 @@
 package syscalls
 
 import (
-	"bytes"
 	"encoding/binary"
 	"testing"
 	"unsafe"
@@ -70,25 +69,5 @@ func TestABIOutCalls(t *testing.T) {
 				return err
 			}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			hbuf := make([]byte, tc.size+extentSlack)
-			hn, hb := written(t, hbuf, func() error { return tc.host(unsafe.Pointer(&hbuf[0])) })
-			gbuf := mem.mem[at : at+tc.size+extentSlack]
-			gn, gb := written(t, gbuf, func() error { return tc.guest(p, addr) })
-			if hn != tc.size {
-				t.Errorf("the host wrote %d bytes, the test expects Linux's %d", hn, tc.size)
-			}
-			if gn != hn {
-				t.Errorf("mmvm wrote %d bytes, the host %d", gn, hn)
-			}
-			if tc.same && !bytes.Equal(gb, hb) {
-				t.Errorf("mmvm wrote\n%x\nthe host\n%x", gb, hb)
-			}
-			if tc.check != nil {
-				tc.check(t, hb)
-				tc.check(t, gb)
-			}
-		})
-	}
+	runOutCases(t, p, mem.mem[at:], addr, cases)
 }

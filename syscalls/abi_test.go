@@ -114,6 +114,33 @@ type outCase struct {
 // the host kernel: the same number of bytes written into a buffer full of
 // canaries (never a Go type's size by accident), and, where the answer is
 // the host's, the same bytes.
+// runOutCases runs each case on the host and in mmvm, the guest's buffer
+// being guest at guest address addr, and compares what each wrote.
+func runOutCases(t *testing.T, p *Process, guest []byte, addr uint64, cases []outCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			hbuf := make([]byte, tc.size+extentSlack)
+			hn, hb := written(t, hbuf, func() error { return tc.host(unsafe.Pointer(&hbuf[0])) })
+			gbuf := guest[:tc.size+extentSlack]
+			gn, gb := written(t, gbuf, func() error { return tc.guest(p, addr) })
+			if hn != tc.size {
+				t.Errorf("the host wrote %d bytes, the test expects Linux's %d", hn, tc.size)
+			}
+			if gn != hn {
+				t.Errorf("mmvm wrote %d bytes, the host %d", gn, hn)
+			}
+			if tc.same && !bytes.Equal(gb, hb) {
+				t.Errorf("mmvm wrote\n%x\nthe host\n%x", gb, hb)
+			}
+			if tc.check != nil {
+				tc.check(t, hb)
+				tc.check(t, gb)
+			}
+		})
+	}
+}
+
 func TestABIOut(t *testing.T) {
 	_, pty := openPTY(t)
 	p, mem, _ := newTestProcess(t)
@@ -227,27 +254,7 @@ func TestABIOut(t *testing.T) {
 			host:  func(b unsafe.Pointer) error { return rawCall(unix.SYS_GETRANDOM, u(b), 24, 0) },
 			guest: func(p *Process, a uint64) error { return guestCall(p, unix.SYS_GETRANDOM, a, 24, 0) }},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			hbuf := make([]byte, tc.size+extentSlack)
-			hn, hb := written(t, hbuf, func() error { return tc.host(unsafe.Pointer(&hbuf[0])) })
-			gbuf := mem.mem[at : at+tc.size+extentSlack]
-			gn, gb := written(t, gbuf, func() error { return tc.guest(p, addr) })
-			if hn != tc.size {
-				t.Errorf("the host wrote %d bytes, the test expects Linux's %d", hn, tc.size)
-			}
-			if gn != hn {
-				t.Errorf("mmvm wrote %d bytes, the host %d", gn, hn)
-			}
-			if tc.same && !bytes.Equal(gb, hb) {
-				t.Errorf("mmvm wrote\n%x\nthe host\n%x", gb, hb)
-			}
-			if tc.check != nil {
-				tc.check(t, hb)
-				tc.check(t, gb)
-			}
-		})
-	}
+	runOutCases(t, p, mem.mem[at:], addr, cases)
 }
 
 // inCase is one structure a system call copies in from the guest.

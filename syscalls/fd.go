@@ -361,8 +361,13 @@ func sysFstatFile(p *Process, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(p, sysFstat, f, a)
 	}
+	return p.putPipeStat(f, a[1])
+}
+
+// putPipeStat writes the struct stat of f's pipe at addr.
+func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
 	st := f.pipe.stat()
-	return p.putStat(a[1], &st)
+	return p.putStat(addr, &st)
 }
 
 // sysNewfstatatFile serves newfstatat's fstat form (an fd, AT_EMPTY_PATH,
@@ -383,8 +388,7 @@ func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(p, sysNewfstatat, f, a)
 	}
-	st := f.pipe.stat()
-	return p.putStat(a[2], &st)
+	return p.putPipeStat(f, a[2])
 }
 
 // sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);

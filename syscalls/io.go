@@ -123,29 +123,39 @@ func sysWrite(p *Process, a *[6]uint64) uint64 {
 	return n
 }
 
+// readIOVec reads the iovec array of a writev-like call (iovcnt entries of
+// 16 bytes at iovAddr) and adds up its lengths, with Linux's checks, before
+// anything is written: EINVAL past UIO_MAXIOV or for a negative length or
+// total (as ssize_t), EFAULT for an unreadable array. A total past maxIO is
+// the caller's to truncate.
+func (p *Process) readIOVec(iovAddr arch.Addr, iovcnt uint64) (iov []byte, total uint64, e unix.Errno) {
+	if iovcnt > 1024 { // UIO_MAXIOV
+		return nil, 0, unix.EINVAL
+	}
+	iov = make([]byte, 16*iovcnt)
+	if _, err := p.cfg.Memory.CopyIn(iovAddr, iov); err != nil {
+		return nil, 0, unix.EFAULT
+	}
+	for i := uint64(0); i < iovcnt; i++ {
+		length := binary.LittleEndian.Uint64(iov[16*i+8:])
+		total += length
+		if int64(length) < 0 || int64(total) < 0 {
+			return nil, 0, unix.EINVAL
+		}
+	}
+	return iov, total, 0
+}
+
 func sysWritev(p *Process, a *[6]uint64) uint64 {
 	w, ok := p.stdout(a[0])
 	if !ok {
 		return errno(unix.EBADF)
 	}
-	iovAddr, iovcnt := arch.Addr(a[1]), a[2]
-	if iovcnt > 1024 { // UIO_MAXIOV
-		return errno(unix.EINVAL)
+	iov, _, e := p.readIOVec(arch.Addr(a[1]), a[2])
+	if e != 0 {
+		return errno(e)
 	}
-	iov := make([]byte, 16*iovcnt)
-	if _, err := p.cfg.Memory.CopyIn(iovAddr, iov); err != nil {
-		return errno(unix.EFAULT)
-	}
-	// Linux refuses a negative length or total (as ssize_t) before
-	// writing anything, and silently truncates a total past maxIO.
-	var total uint64
-	for i := uint64(0); i < iovcnt; i++ {
-		length := binary.LittleEndian.Uint64(iov[16*i+8:])
-		total += length
-		if int64(length) < 0 || int64(total) < 0 {
-			return errno(unix.EINVAL)
-		}
-	}
+	iovcnt := a[2]
 	var done uint64
 	for i := uint64(0); i < iovcnt; i++ {
 		base := binary.LittleEndian.Uint64(iov[16*i:])

@@ -216,20 +216,9 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b [
 // with writev's checks of the array (EINVAL for a negative length or
 // total, before anything is written).
 func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 {
-	if iovcnt > 1024 { // UIO_MAXIOV
-		return errno(unix.EINVAL)
-	}
-	iov := make([]byte, 16*iovcnt)
-	if _, err := p.cfg.Memory.CopyIn(iovAddr, iov); err != nil {
-		return errno(unix.EFAULT)
-	}
-	var total uint64
-	for i := uint64(0); i < iovcnt; i++ {
-		length := binary.LittleEndian.Uint64(iov[16*i+8:])
-		total += length
-		if int64(length) < 0 || int64(total) < 0 {
-			return errno(unix.EINVAL)
-		}
+	iov, total, e := p.readIOVec(iovAddr, iovcnt)
+	if e != 0 {
+		return errno(e)
 	}
 	return p.pipeWriteFrom(f, min(total, maxIO), func(off uint64, b []byte) error {
 		// Bytes off to off+len(b) of the concatenated pieces.
