@@ -141,6 +141,11 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 				if stop, done := m.handleSyscall(&ev); done {
 					return stop, nil
 				}
+				if ctx.Err() != nil {
+					// The deadline ended the call (EINTR); the program
+					// runs no further, as the kick would have stopped it.
+					return Stop{Kind: StopDeadline, Reason: ctx.Err().Error()}, nil
+				}
 			case ring0.EventUserPort:
 				m.repeat.reset()
 				st.exits[exitUserPort]++
