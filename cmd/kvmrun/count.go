@@ -7,13 +7,25 @@ import (
 )
 
 // testCounter passes `go test -v` output through and counts the tests'
-// results: every "--- PASS/FAIL/SKIP: Name" line, subtests included.
+// results: every "--- PASS/FAIL/SKIP: Name" line, subtests included. It also
+// keeps what explains a test binary that died: the tests that started and
+// never reported a result, and the first lines of a Go panic or fatal error.
 type testCounter struct {
 	w                io.Writer
 	partial          []byte
 	pass, fail, skip int
 	failed, skipped  []string
+	// unfinished holds the tests with a "=== RUN" line and no result yet,
+	// in the order they started.
+	unfinished []string
+	// crash holds up to crashLines lines from the first "panic:" or
+	// "fatal error:" line on.
+	crash []string
 }
+
+// crashLines bounds the crash excerpt: enough for the message and the
+// failing goroutine's top frames.
+const crashLines = 40
 
 func newTestCounter(w io.Writer) *testCounter { return &testCounter{w: w} }
 
@@ -40,7 +52,17 @@ func (c *testCounter) Flush() {
 }
 
 func (c *testCounter) line(l string) {
-	l = strings.TrimRight(strings.TrimLeft(l, " \t"), "\r")
+	raw := strings.TrimRight(l, "\r")
+	if len(c.crash) > 0 && len(c.crash) < crashLines {
+		c.crash = append(c.crash, raw)
+	} else if len(c.crash) == 0 && (strings.HasPrefix(raw, "panic: ") || strings.HasPrefix(raw, "fatal error: ")) {
+		c.crash = append(c.crash, raw)
+	}
+	l = strings.TrimLeft(raw, " \t")
+	if name, ok := strings.CutPrefix(l, "=== RUN "); ok {
+		c.unfinished = append(c.unfinished, strings.TrimSpace(name))
+		return
+	}
 	for _, r := range []struct {
 		prefix string
 		count  *int
@@ -48,10 +70,21 @@ func (c *testCounter) line(l string) {
 	}{{"--- PASS: ", &c.pass, nil}, {"--- FAIL: ", &c.fail, &c.failed}, {"--- SKIP: ", &c.skip, &c.skipped}} {
 		if rest, ok := strings.CutPrefix(l, r.prefix); ok {
 			*r.count++
+			name, _, _ := strings.Cut(rest, " ")
 			if r.names != nil {
-				name, _, _ := strings.Cut(rest, " ")
 				*r.names = append(*r.names, name)
 			}
+			c.finished(name)
+		}
+	}
+}
+
+// finished takes a test that reported its result off the unfinished list.
+func (c *testCounter) finished(name string) {
+	for i := len(c.unfinished) - 1; i >= 0; i-- {
+		if c.unfinished[i] == name {
+			c.unfinished = append(c.unfinished[:i], c.unfinished[i+1:]...)
+			return
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -47,5 +48,22 @@ func TestVerdict(t *testing.T) {
 		if got := verdict("test", bins, tc.st, c); got != tc.want {
 			t.Errorf("%s: verdict = %d, want %d", tc.name, got, tc.want)
 		}
+	}
+}
+
+// A binary that dies leaves the test it was running unfinished and its
+// panic in the excerpt; tests that finished, subtests included, do not stay.
+func TestTestCounterCrash(t *testing.T) {
+	out := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n=== RUN   TestB/x\n" +
+		"    --- PASS: TestB/x (0.00s)\n=== RUN   TestB/y\n" +
+		"panic: runtime error: index out of range [3] with length 3\n\ngoroutine 7 [running]:\nmain.f()\n"
+	c := newTestCounter(io.Discard)
+	c.Write([]byte(out))
+	c.Flush()
+	if got := strings.Join(c.unfinished, ","); got != "TestB,TestB/y" {
+		t.Errorf("unfinished %q, want TestB,TestB/y", got)
+	}
+	if len(c.crash) != 4 || c.crash[0] != "panic: runtime error: index out of range [3] with length 3" || c.crash[3] != "main.f()" {
+		t.Errorf("crash excerpt %q", c.crash)
 	}
 }

@@ -299,6 +299,15 @@ func verdict(kind string, bins []testBinary, statuses []int, c *testCounter) int
 	for _, n := range c.skipped {
 		fmt.Printf("kvmrun: SKIPPED %s (a KVM test must run: a skip is a failure here)\n", n)
 	}
+	if !ok {
+		// A binary died: say where, so that the end of the log explains it.
+		for _, n := range c.unfinished {
+			fmt.Printf("kvmrun: NOT FINISHED %s\n", n)
+		}
+		for _, l := range c.crash {
+			fmt.Printf("kvmrun: | %s\n", l)
+		}
+	}
 	if c.fail > 0 || c.skip > 0 || c.pass == 0 {
 		ok = false
 	}
