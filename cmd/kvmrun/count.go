@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 )
 
 // testCounter passes `go test -v` output through and counts the tests'
@@ -11,6 +12,9 @@ import (
 // keeps what explains a test binary that died: the tests that started and
 // never reported a result, and the first lines of a Go panic or fatal error.
 type testCounter struct {
+	// mu serializes the standard output and standard error writers, which
+	// exec and kvmhost feed from goroutines of their own.
+	mu               sync.Mutex
 	w                io.Writer
 	partial          []byte
 	pass, fail, skip int
@@ -30,6 +34,8 @@ const crashLines = 40
 func newTestCounter(w io.Writer) *testCounter { return &testCounter{w: w} }
 
 func (c *testCounter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	n, err := c.w.Write(p)
 	c.partial = append(c.partial, p...)
 	for {
@@ -45,6 +51,8 @@ func (c *testCounter) Write(p []byte) (int, error) {
 
 // Flush counts a last line that had no newline.
 func (c *testCounter) Flush() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if len(c.partial) > 0 {
 		c.line(string(c.partial))
 		c.partial = nil
@@ -53,11 +61,7 @@ func (c *testCounter) Flush() {
 
 func (c *testCounter) line(l string) {
 	raw := strings.TrimRight(l, "\r")
-	if len(c.crash) > 0 && len(c.crash) < crashLines {
-		c.crash = append(c.crash, raw)
-	} else if len(c.crash) == 0 && (strings.HasPrefix(raw, "panic: ") || strings.HasPrefix(raw, "fatal error: ")) {
-		c.crash = append(c.crash, raw)
-	}
+	c.crashLine(raw)
 	l = strings.TrimLeft(raw, " \t")
 	if name, ok := strings.CutPrefix(l, "=== RUN "); ok {
 		c.unfinished = append(c.unfinished, strings.TrimSpace(name))
@@ -77,6 +81,43 @@ func (c *testCounter) line(l string) {
 			c.finished(name)
 		}
 	}
+}
+
+// crashLine keeps raw in the crash excerpt if it starts one or continues
+// one that is not yet full.
+func (c *testCounter) crashLine(raw string) {
+	if len(c.crash) > 0 && len(c.crash) < crashLines {
+		c.crash = append(c.crash, raw)
+	} else if len(c.crash) == 0 && (strings.HasPrefix(raw, "panic: ") || strings.HasPrefix(raw, "fatal error: ")) {
+		c.crash = append(c.crash, raw)
+	}
+}
+
+// Stderr returns a writer for the test binaries' standard error: it passes
+// the text through to w and watches it for a crash (Go's runtime writes a
+// panic there), counting nothing.
+func (c *testCounter) Stderr(w io.Writer) io.Writer { return &crashWatcher{c: c, w: w} }
+
+type crashWatcher struct {
+	c       *testCounter
+	w       io.Writer
+	partial []byte
+}
+
+func (cw *crashWatcher) Write(p []byte) (int, error) {
+	cw.c.mu.Lock()
+	defer cw.c.mu.Unlock()
+	n, err := cw.w.Write(p)
+	cw.partial = append(cw.partial, p...)
+	for {
+		i := bytes.IndexByte(cw.partial, '\n')
+		if i < 0 {
+			break
+		}
+		cw.c.crashLine(strings.TrimRight(string(cw.partial[:i]), "\r"))
+		cw.partial = cw.partial[i+1:]
+	}
+	return n, err
 }
 
 // finished takes a test that reported its result off the unfinished list.

@@ -55,10 +55,12 @@ func TestVerdict(t *testing.T) {
 // panic in the excerpt; tests that finished, subtests included, do not stay.
 func TestTestCounterCrash(t *testing.T) {
 	out := "=== RUN   TestA\n--- PASS: TestA (0.00s)\n=== RUN   TestB\n=== RUN   TestB/x\n" +
-		"    --- PASS: TestB/x (0.00s)\n=== RUN   TestB/y\n" +
-		"panic: runtime error: index out of range [3] with length 3\n\ngoroutine 7 [running]:\nmain.f()\n"
+		"    --- PASS: TestB/x (0.00s)\n=== RUN   TestB/y\n"
+	// Go's runtime writes the panic to standard error.
+	errOut := "some log line\npanic: runtime error: index out of range [3] with length 3\n\ngoroutine 7 [running]:\nmain.f()\n"
 	c := newTestCounter(io.Discard)
 	c.Write([]byte(out))
+	c.Stderr(io.Discard).Write([]byte(errOut))
 	c.Flush()
 	if got := strings.Join(c.unfinished, ","); got != "TestB,TestB/y" {
 		t.Errorf("unfinished %q, want TestB,TestB/y", got)

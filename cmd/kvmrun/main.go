@@ -251,10 +251,10 @@ func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, t
 			}
 			env = append(env, guestsEnv+"="+abs)
 		}
-		st := runDirect(bins, testArgs, run, env, counter)
+		st := runDirect(bins, testArgs, run, env, counter, counter.Stderr(os.Stderr))
 		return st, fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond)), nil
 	}
-	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: os.Stderr, Log: os.Stdout, CacheDir: cache, CPU: k.cpu}
+	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: counter.Stderr(os.Stderr), Log: os.Stdout, CacheDir: cache, CPU: k.cpu}
 	var env []string
 	if guests != "" {
 		fs, err := kvmhost.FilesInDir(guests, "/guests")
@@ -353,14 +353,14 @@ func buildTests(specs []string, binDir string) ([]testBinary, error) {
 }
 
 // runDirect runs the binaries on this machine, in their package directory.
-func runDirect(bins []testBinary, args []string, run string, env []string, out io.Writer) []int {
+func runDirect(bins []testBinary, args []string, run string, env []string, stdout, stderr io.Writer) []int {
 	var st []int
 	for _, b := range bins {
 		bin, _ := filepath.Abs(b.bin)
 		cmd := exec.Command(bin, b.args(args, run)...)
 		cmd.Dir = b.dir
 		cmd.Env = append(append(os.Environ(), kvmtest.RequireEnv+"=1"), env...)
-		cmd.Stdout, cmd.Stderr = out, os.Stderr
+		cmd.Stdout, cmd.Stderr = stdout, stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
 		switch {
