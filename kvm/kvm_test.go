@@ -6,6 +6,7 @@ package kvm_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"unsafe"
 
@@ -340,5 +341,53 @@ func TestKVMRunUnboundAndClosed(t *testing.T) {
 	var regs kvm.Regs
 	if err := cpu.GetRegs(&regs); !errors.Is(err, kvm.ErrClosed) {
 		t.Errorf("GetRegs after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestKVMKickRacesClose: Kick is safe from any goroutine at any time, also
+// while the vCPU is being closed (a context's deadline kicks from a
+// goroutine of its own, which may run late). Close must never leave a
+// window where the fd is open and the run structure is gone.
+func TestKVMKickRacesClose(t *testing.T) {
+	s := kvmtest.Open(t)
+	for i := 0; i < 100; i++ {
+		vm, err := s.CreateVM()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cpu, err := vm.NewVCPU(0)
+		if err != nil {
+			vm.Close()
+			t.Fatal(err)
+		}
+		start := make(chan struct{})
+		done := make(chan struct{})
+		var kickers sync.WaitGroup
+		for range 2 {
+			kickers.Add(1)
+			go func() {
+				defer kickers.Done()
+				<-start
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					if err := cpu.Kick(); err != nil && !errors.Is(err, kvm.ErrClosed) {
+						t.Errorf("Kick: %v", err)
+					}
+				}
+			}()
+		}
+		close(start)
+		if err := cpu.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		close(done)
+		kickers.Wait()
+		if err := vm.Close(); err != nil {
+			t.Fatalf("closing the VM: %v", err)
+		}
 	}
 }

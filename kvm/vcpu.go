@@ -258,20 +258,24 @@ func (c *VCPU) Close() error {
 	return err
 }
 
+// close unmaps the run structure and closes the fd in one critical
+// section: Kick and Run hold the read lock from seeing an open fd to their
+// last use of the run structure, so none of them can find the fd open and
+// the run structure gone.
 func (c *VCPU) close() error {
 	c.Kick()
 	c.h.mu.Lock()
+	defer c.h.mu.Unlock()
 	if c.h.fd < 0 {
-		c.h.mu.Unlock()
 		return nil
 	}
 	c.run = nil
 	err := unix.Munmap(c.mem)
 	c.mem = nil
-	c.h.mu.Unlock()
-	if cerr := c.h.close(); err == nil {
+	if cerr := unix.Close(c.h.fd); err == nil {
 		err = cerr
 	}
+	c.h.fd = -1
 	return err
 }
 
