@@ -3,7 +3,12 @@ package tests
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -188,4 +193,98 @@ func TestDeadlineEndsSyscall(t *testing.T) {
 			t.Errorf("stop %v after %v; want the program's end within 5 s", stop.Kind, took)
 		}
 	})
+}
+
+// tailWriter keeps the last bytes written to it and counts the rest: the
+// fuzzer's wild writes to stdout can be tens of MiB, its summary is the
+// last line.
+type tailWriter struct {
+	n    int64
+	tail []byte
+}
+
+const tailKeep = 4096
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	w.tail = append(w.tail, p...)
+	if len(w.tail) > tailKeep {
+		w.tail = append(w.tail[:0], w.tail[len(w.tail)-tailKeep:]...)
+	}
+	return len(p), nil
+}
+
+// openHostFDs counts the test process's open file descriptors.
+func openHostFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestSyscallFuzzer runs the sysfuzz guest (guest/sysfuzz.c): 10^5 system
+// calls with random numbers and wild arguments over four seeds. Each run
+// must make every call and exit 0; afterwards mm's invariants hold, Close
+// finds no leaked guest page, the host has as many fds as before, and the
+// table of unimplemented numbers stayed bounded. The counts by errno go in
+// the log.
+func TestSyscallFuzzer(t *testing.T) {
+	dir := guestDir(t)
+	const seeds, perSeed = 4, 25000
+	fdsBefore := openHostFDs(t)
+	total := 0
+	for seed := 1; seed <= seeds; seed++ {
+		out := &tailWriter{}
+		m, err := machine.New(machine.Config{Memory: 256 << 20, Stdout: out, Stderr: out, StdioFDs: [3]int{-1, -1, -1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "sysfuzz")
+		args := []string{path, strconv.Itoa(seed), strconv.Itoa(perSeed)}
+		if err := m.LoadProgram(path, args, nil); err != nil {
+			m.Close()
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		start := time.Now()
+		stop, err := m.Run(ctx)
+		took := time.Since(start)
+		cancel()
+		if err != nil {
+			m.Close()
+			t.Fatalf("seed %d: Run: %v", seed, err)
+		}
+		// The summary is the last line; the wild writes before it need
+		// not end theirs, so it starts with a newline of its own.
+		lines := strings.Split(strings.TrimRight(string(out.tail), "\n"), "\n")
+		summary := lines[len(lines)-1]
+		st := m.Stats()
+		t.Logf("%s (%v, %d syscall exits, %d bytes of output, %d unimplemented numbers)", summary, took.Round(time.Millisecond), st.Exits["syscall"], out.n, len(st.Unimplemented))
+		if stop.Kind != machine.StopExit || stop.ExitCode != 0 {
+			t.Errorf("seed %d: %v %s (status %d); want exit 0 after %d calls", seed, stop.Kind, stop.Reason, stop.Status(), perSeed)
+		}
+		if want := fmt.Sprintf("sysfuzz seed %d: %d calls: ", seed, perSeed); !strings.HasPrefix(summary, want) {
+			t.Errorf("seed %d: last line %q, want it to start %q", seed, summary, want)
+		}
+		if calls := st.Exits["syscall"]; calls < perSeed {
+			t.Errorf("seed %d: %d syscall exits, want at least %d", seed, calls, perSeed)
+		} else {
+			total += int(calls)
+		}
+		if err := m.MM.CheckInvariants(); err != nil {
+			t.Errorf("seed %d: mm invariants: %v", seed, err)
+		}
+		if len(st.Unimplemented) > 600 {
+			t.Errorf("seed %d: %d distinct unimplemented numbers kept: the table must stay bounded", seed, len(st.Unimplemented))
+		}
+		if err := m.Close(); err != nil {
+			t.Errorf("seed %d: Close: %v", seed, err)
+		}
+	}
+	if after := openHostFDs(t); after != fdsBefore {
+		t.Errorf("host fds: %d before, %d after: a leak", fdsBefore, after)
+	}
+	t.Logf("%d system calls in all", total)
 }
