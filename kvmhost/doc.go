@@ -17,6 +17,10 @@
 //     STATUS, fail REASON, done), anything else is the command's stderr
 //     (Spec.Stderr) while a command runs, and diagnostics (Spec.Log)
 //     otherwise;
+//   - Spec.Stdin reaches a command that opens the stdin channel
+//     (OpenStdin): framed on the third serial port (ttyS2), fed from
+//     QEMU's stdin, once the command has announced with a marker that the
+//     port is open (a UART drops what comes before);
 //   - /init drains both ports before `poweroff -f`, and QEMU exits.
 //
 // Host prerequisites (qemu-system-x86, busybox-static, cpio) are installed

@@ -41,6 +41,11 @@ type Spec struct {
 	// Stdout receives the commands' standard output, byte for byte;
 	// Stderr their standard error. Nil discards.
 	Stdout, Stderr io.Writer
+	// Stdin is what a command reads from the stdin channel (OpenStdin in
+	// the guest; the first command to open it gets all of it). Nil is an
+	// empty input. It is read only once a command has opened the channel,
+	// and may be left unread when QEMU ends first.
+	Stdin io.Reader
 	// Log receives progress, the guest's boot messages and diagnostics.
 	Log io.Writer
 	// CacheDir holds the kernel, modules and per-run files between runs
@@ -251,9 +256,20 @@ func boot(ctx context.Context, spec *Spec, k *Kernel, initrd string, res *Result
 		"-nic", "none", "-nographic", "-monitor", "none", "-no-reboot",
 		"-kernel", k.Vmlinuz, "-initrd", initrd,
 		"-append", "console=ttyS0 panic=-1 quiet",
-		// ttyS0: console, stderr and markers; ttyS1: stdout.
-		"-serial", "file:/dev/fd/3", "-serial", "file:/dev/fd/4")
+		// ttyS0: console, stderr and markers; ttyS1: stdout; ttyS2: the
+		// stdin channel, fed from QEMU's stdin.
+		"-serial", "file:/dev/fd/3", "-serial", "file:/dev/fd/4",
+		"-chardev", "stdio,id=stdin0,signal=off", "-serial", "chardev:stdin0")
 	cmd.ExtraFiles = []*os.File{conW, outW}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		conR.Close()
+		outR.Close()
+		conW.Close()
+		outW.Close()
+		return err
+	}
+	cmd.Stdin = inR
 	cmd.Stdout = &qemuOut
 	cmd.Stderr = &qemuOut
 	cmd.WaitDelay = 5 * time.Second
@@ -261,9 +277,11 @@ func boot(ctx context.Context, spec *Spec, k *Kernel, initrd string, res *Result
 	err = cmd.Start()
 	conW.Close()
 	outW.Close()
+	inR.Close()
 	if err != nil {
 		conR.Close()
 		outR.Close()
+		inW.Close()
 		return &EnvError{What: "cannot start " + qemuBinary, Fix: "install " + qemuPackage, Err: err}
 	}
 
@@ -274,10 +292,11 @@ func boot(ctx context.Context, spec *Spec, k *Kernel, initrd string, res *Result
 		io.Copy(spec.Stdout, outR)
 		outR.Close()
 	}()
-	f := &follower{spec: spec, res: res, qemuStart: qemuStart, current: -1}
+	f := &follower{spec: spec, res: res, qemuStart: qemuStart, current: -1, stdin: inW}
 	f.follow(conR)
 	conR.Close()
 	werr := cmd.Wait()
+	inW.Close() // ends a copier still writing; one still reading Stdin is left to it
 	wg.Wait()
 	f.finish(werr, qemuOut.String())
 	return f.err
@@ -298,6 +317,10 @@ type follower struct {
 	failure   string
 	tail      []string
 	err       error
+	// stdin is the write end of QEMU's stdin, the stdin channel; the
+	// copier starts on the first "stdin" marker (stdinStarted).
+	stdin        *os.File
+	stdinStarted bool
 }
 
 const tailLines = 40
@@ -372,6 +395,8 @@ func (f *follower) handle(line string) {
 		fmt.Fprintf(f.spec.Log, "kvmhost: guest failed: %s; the guest's kernel log follows\n", f.failure)
 	case "done":
 		f.done = true
+	case "stdin":
+		f.startStdin()
 	}
 }
 
@@ -402,6 +427,19 @@ func field(fs []string, i int) string {
 		return fs[i]
 	}
 	return ""
+}
+
+// startStdin starts copying Spec.Stdin into the stdin channel, once.
+func (f *follower) startStdin() {
+	if f.stdinStarted || f.stdin == nil {
+		return
+	}
+	f.stdinStarted = true
+	in := f.spec.Stdin
+	if in == nil {
+		in = strings.NewReader("")
+	}
+	go writeFrames(f.stdin, in) // ends at Stdin's end, or when QEMU is gone
 }
 
 // route sends console text to Stderr while a command runs and to Log

@@ -34,6 +34,7 @@ var guestCases = []struct {
 	{"stackoverflow", nil},
 	{"remaploop", []string{"1000"}},
 	{"proccalls", nil},
+	{"catstdin", nil}, // stdin at its end at once: nothing out, "0 <FNV basis>" on stderr
 	{"abort-musl", nil},
 	{"hello-glibc", []string{"one", "two"}},
 	{"hello-gold", nil},

@@ -27,6 +27,8 @@ type guestRun struct {
 	// into the guest beside it.
 	args  []string
 	files []kvmhost.File
+	// stdin is what the command reads from the stdin channel.
+	stdin io.Reader
 	// memory is the QEMU guest's memory; timeout bounds the whole run.
 	memory  uint64
 	timeout time.Duration
@@ -57,6 +59,7 @@ func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 		Files:     append([]kvmhost.File{{HostPath: self, GuestPath: "/mmvm/mmvm", Mode: 0o755}}, g.files...),
 		Commands:  []kvmhost.Command{{Path: "/mmvm/mmvm", Args: g.args}},
 		Timeout:   g.timeout,
+		Stdin:     g.stdin,
 		Stdout:    os.Stdout,
 		Stderr:    stderr,
 		Log:       log,
@@ -95,6 +98,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 	g := guestRun{
 		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--as", prog, guestProg), args...),
 		files:   []kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}},
+		stdin:   os.Stdin,
 		memory:  uint64(f.mem) + 256<<20,
 		timeout: time.Hour,
 		verbose: f.verbose,

@@ -17,6 +17,7 @@ import (
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/internal/latency"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/kvmhost"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/syscalls"
@@ -52,6 +53,9 @@ type runFlags struct {
 	// as is the name the program goes by (argv[0], reports) when mmvm runs
 	// it from another path: inside the QEMU guest, where PROGRAM is copied.
 	as string
+	// qemuStdin makes the program's stdin the QEMU guest's stdin channel
+	// (kvmhost.OpenStdin), which carries the outer mmvm's stdin.
+	qemuStdin bool
 }
 
 type multiFlag []string
@@ -74,6 +78,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
+	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
@@ -89,7 +94,7 @@ func (f *runFlags) noteSet(fl *flag.FlagSet) {
 
 // args returns the flags as a command line for the mmvm inside QEMU.
 func (f *runFlags) args(statsJSON string) []string {
-	a := []string{"--no-qemu", "--mem", f.mem.String(), "--fault-around", f.faultAround.String()}
+	a := []string{"--no-qemu", "--qemu-stdin", "--mem", f.mem.String(), "--fault-around", f.faultAround.String()}
 	if f.timeout > 0 {
 		a = append(a, "--timeout", f.timeout.String())
 	}
@@ -213,10 +218,22 @@ const maxFaultLog = 1 << 20
 // runDirect runs the program on this machine's KVM.
 func runDirect(f *runFlags, path string, argv []string) int {
 	prog := argv[0] // the name the program goes by
+	var stdin io.Reader = os.Stdin
+	stdioFDs := [3]int{0, 1, 2}
+	if f.qemuStdin {
+		r, err := kvmhost.OpenStdin()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+			return exitMMVM
+		}
+		// The program's stdin is a stream, as from a pipe: no host
+		// descriptor stands behind it.
+		stdin, stdioFDs[0] = r, -1
+	}
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
-		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: [3]int{0, 1, 2},
+		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StdioFDs: stdioFDs,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)

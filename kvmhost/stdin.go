@@ -1,0 +1,116 @@
+package kvmhost
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// The stdin channel carries Spec.Stdin to a command in the guest. A serial
+// port has no end of file, so the bytes travel in frames on the third
+// serial port (StdinPort, fed from QEMU's own stdin): a 4-byte
+// little-endian length, then that many bytes; a zero length is the end of
+// the input. A UART drops what arrives before its port is opened, so the
+// host sends nothing until the command, having opened the port in raw mode
+// (OpenStdin), writes the "stdin" marker on the console.
+
+// StdinPort is the guest's end of the stdin channel.
+const StdinPort = "/dev/ttyS2"
+
+// maxFrame bounds one frame's payload.
+const maxFrame = 4096
+
+// writeFrames copies r to w as frames, ending with the zero-length frame
+// after r's end of file. It returns the first error of either side.
+func writeFrames(w io.Writer, r io.Reader) error {
+	buf := make([]byte, 4+maxFrame)
+	for {
+		n, rerr := r.Read(buf[4:])
+		if n > 0 {
+			binary.LittleEndian.PutUint32(buf, uint32(n))
+			if _, err := w.Write(buf[:4+n]); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			binary.LittleEndian.PutUint32(buf, 0)
+			_, err := w.Write(buf[:4])
+			return err
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+// frameReader reads the payloads of frames from r until the end frame.
+type frameReader struct {
+	r    io.Reader
+	left uint32 // payload bytes of the current frame not yet read
+	eof  bool
+}
+
+func (f *frameReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for f.left == 0 {
+		if f.eof {
+			return 0, io.EOF
+		}
+		var hdr [4]byte
+		if _, err := io.ReadFull(f.r, hdr[:]); err != nil {
+			return 0, fmt.Errorf("kvmhost: reading the stdin channel: %w", err)
+		}
+		f.left = binary.LittleEndian.Uint32(hdr[:])
+		if f.left == 0 {
+			f.eof = true
+		} else if f.left > maxFrame {
+			return 0, fmt.Errorf("kvmhost: stdin channel frame of %d bytes (at most %d): the channel is out of step", f.left, maxFrame)
+		}
+	}
+	n, err := f.r.Read(p[:min(uint32(len(p)), f.left)])
+	f.left -= uint32(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// OpenStdin is for a command running in the guest: it opens the stdin
+// channel in raw mode, tells the host (on stderr, the console) to start
+// sending, and returns the host's Spec.Stdin as a reader that ends where
+// it ends.
+func OpenStdin() (io.Reader, error) {
+	f, err := os.OpenFile(StdinPort, os.O_RDONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("kvmhost: opening the stdin channel: %w", err)
+	}
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("kvmhost: the stdin channel %s is no terminal: %w", StdinPort, err)
+	}
+	makeRaw(t)
+	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("kvmhost: setting the stdin channel raw: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "%s stdin\n", marker)
+	return &frameReader{r: f}, nil
+}
+
+// makeRaw sets t as cfmakeraw(3) does: bytes pass unchanged, one at a
+// time, with no echo, signals or flow control.
+func makeRaw(t *unix.Termios) {
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB
+	t.Cflag |= unix.CS8
+	t.Cc[unix.VMIN] = 1
+	t.Cc[unix.VTIME] = 0
+}
