@@ -1,0 +1,138 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mmvm/mmvm/kvm/kvmtest"
+	"github.com/mmvm/mmvm/machine"
+)
+
+// busyboxPath is the static busybox the tests run: $MMVM_BUSYBOX, else
+// /bin/busybox (Debian's busybox-static, which .ci/run installs and the
+// QEMU guest's initramfs carries).
+func busyboxPath(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("MMVM_BUSYBOX")
+	if p == "" {
+		p = "/bin/busybox"
+	}
+	f, err := elf.Open(p)
+	if err != nil {
+		t.Fatalf("no busybox to run: %v (install busybox-static, or set MMVM_BUSYBOX)", err)
+	}
+	defer f.Close()
+	for _, pr := range f.Progs {
+		if pr.Type == elf.PT_INTERP {
+			t.Fatalf("%s is dynamically linked: install busybox-static, or set MMVM_BUSYBOX to a static busybox", p)
+		}
+	}
+	return p
+}
+
+// busyboxCases are applets of a busybox nobody here wrote (glibc, static),
+// each with its arguments and stdin, chosen so that the native answer does
+// not depend on the machine: no files, clocks, pids or user names.
+var busyboxCases = []struct {
+	name  string
+	args  []string
+	stdin string
+}{
+	{"echo", []string{"echo", "hello", "world"}, ""},
+	{"seq", []string{"seq", "1", "200"}, ""},
+	{"seq-sep", []string{"seq", "-s", ",", "-w", "1", "3", "30"}, ""},
+	{"printf", []string{"printf", "%05d|%-4s|%x|%.3f\n", "42", "ab", "255", "3.14159"}, ""},
+	{"expr", []string{"expr", "6", "*", "7"}, ""},
+	{"expr-false", []string{"expr", "1", "=", "2"}, ""},
+	{"basename", []string{"basename", "/usr/lib/libx.so", ".so"}, ""},
+	{"dirname", []string{"dirname", "/usr/lib/libx.so"}, ""},
+	{"true", []string{"true"}, ""},
+	{"false", []string{"false"}, ""},
+	{"env", []string{"env"}, ""},
+	{"factor", []string{"factor", "1234567890", "999983"}, ""},
+	{"no-such-applet", []string{"no-such-applet"}, ""},
+	{"cat", []string{"cat"}, "line one\nline two\n"},
+	{"sort", []string{"sort"}, "pear\napple\nfig\nbanana\n"},
+	{"sort-nr", []string{"sort", "-n", "-r"}, "10\n9\n100\n-3\n"},
+	{"uniq-c", []string{"uniq", "-c"}, "a\na\nb\nc\nc\nc\n"},
+	{"wc", []string{"wc"}, "one two three\nfour five\n"},
+	{"tr", []string{"tr", "a-z", "A-Z"}, "shout this\n"},
+	{"cut", []string{"cut", "-d:", "-f2,4"}, "a:b:c:d\n1:2:3:4\n"},
+	{"head", []string{"head", "-n", "3"}, "1\n2\n3\n4\n5\n"},
+	{"tail", []string{"tail", "-n", "2"}, "1\n2\n3\n4\n5\n"},
+	{"tac", []string{"tac"}, "1\n2\n3\n"},
+	{"rev", []string{"rev"}, "stressed\n"},
+	{"md5sum", []string{"md5sum"}, "The quick brown fox\n"},
+	{"sha256sum", []string{"sha256sum"}, strings.Repeat("mmvm ", 5000)},
+	{"sha512sum", []string{"sha512sum"}, "abc"},
+	{"od", []string{"od", "-A", "x", "-t", "x1z"}, "binary\x00\x01\x02\xff text\n"},
+	{"base64", []string{"base64"}, strings.Repeat("0123456789", 40)},
+	{"awk", []string{"awk", "{ s += $1; n++ } END { printf \"%d %d %.2f\\n\", n, s, s/n }"}, "3\n5\n8\n13\n21\n"},
+	{"sed", []string{"sed", "-e", "s/cat/dog/g", "-e", "2d"}, "cat one\ncat two\nthe cat sat on the cat\n"},
+	{"grep-c", []string{"grep", "-c", "o"}, "foo\nbar\nboo\n"},
+	{"grep-none", []string{"grep", "zzz"}, "foo\n"},
+	{"dc", []string{"dc", "-e", "2 64 ^ p"}, ""},
+	{"bc", []string{"bc"}, "scale=20\n4*a(1)\n"},
+	{"gzip", []string{"gzip", "-c", "-9"}, strings.Repeat("compress me, ", 2000)},
+	{"sh-arith", []string{"sh", "-c", "x=0; while [ $x -lt 2000 ]; do x=$((x+1)); done; echo $x; exit 3"}, ""},
+	{"sh-read", []string{"sh", "-c", "read a b; echo \"$b $a\"; read c; echo \"[$c]\""}, "first second\nthird\n"},
+	{"sh-trap", []string{"sh", "-c", "trap 'echo bye' EXIT; echo hi; exit 4"}, ""},
+	{"sh-case", []string{"sh", "-c", "for w in apple 7 x; do case $w in [0-9]) echo num;; a*) echo a-word;; *) echo other;; esac; done"}, ""},
+}
+
+// TestBusyboxMatchesNative runs busybox applets natively and inside mmvm,
+// stdin included, and compares stdout and exit status.
+func TestBusyboxMatchesNative(t *testing.T) {
+	kvmtest.Open(t)
+	bb := busyboxPath(t)
+	for _, tc := range busyboxCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var nOut bytes.Buffer
+			cmd := exec.Command(bb, tc.args...)
+			cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(tc.stdin), &nOut, []string{}
+			nStatus := 0
+			if err := cmd.Run(); err != nil {
+				ee, ok := err.(*exec.ExitError)
+				if !ok {
+					t.Fatalf("native run: %v", err)
+				}
+				nStatus = ee.ExitCode()
+			}
+
+			var vOut, vErr bytes.Buffer
+			m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: strings.NewReader(tc.stdin), Stdout: &vOut, Stderr: &vErr, StdioFDs: [3]int{-1, -1, -1}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			// argv[0] "busybox" and the applet as argv[1], as natively.
+			if err := m.LoadProgram(bb, append([]string{bb}, tc.args...), nil); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			stop, err := m.Run(ctx)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if stop.Status() != nStatus || !bytes.Equal(vOut.Bytes(), nOut.Bytes()) {
+				st := m.Stats()
+				t.Errorf("busybox %q: mmvm status %d (%v %s), native %d\nmmvm stdout:   %q\nnative stdout: %q\nmmvm stderr: %q\nunimplemented calls: %v",
+					tc.args, stop.Status(), stop.Kind, stop.Reason, nStatus, trunc(vOut.Bytes()), trunc(nOut.Bytes()), trunc(vErr.Bytes()), st.Unimplemented)
+			}
+		})
+	}
+}
+
+func trunc(b []byte) []byte {
+	if len(b) > 400 {
+		return append(b[:400:400], "..."...)
+	}
+	return b
+}
