@@ -27,19 +27,9 @@ int main(int argc, char **argv) {
 			off += w;
 		}
 	}
-	/* put_u64 and put_hex write to stdout; the figures go to stderr. */
-	char line[64];
-	int i = sizeof line;
-	line[--i] = '\n';
-	do {
-		line[--i] = "0123456789abcdef"[sum & 15];
-		sum >>= 4;
-	} while (sum);
-	line[--i] = ' ';
-	do {
-		line[--i] = '0' + total % 10;
-		total /= 10;
-	} while (total);
-	sys_write(2, line + i, sizeof line - i);
+	fput_u64(2, total);
+	fput_str(2, " ");
+	fput_hex(2, sum);
+	fput_str(2, "\n");
 	return 0;
 }

@@ -162,17 +162,9 @@ static void keep_off_self(uint64_t nr, uint64_t *a) {
 	a[0] = ARENA;
 }
 
-static void out_str(const char *s) { sys_write(OUT_FD, s, str_len(s)); }
-
 static void out_u64(const char *name, uint64_t v) {
-	char buf[24];
-	int i = sizeof buf;
-	do {
-		buf[--i] = '0' + v % 10;
-		v /= 10;
-	} while (v);
-	out_str(name);
-	sys_write(OUT_FD, buf + i, sizeof buf - i);
+	fput_str(OUT_FD, name);
+	fput_u64(OUT_FD, v);
 }
 
 int main(int argc, char **argv) {
@@ -188,7 +180,7 @@ int main(int argc, char **argv) {
 		return 1;
 	}
 	if (sys_failed(sys_mmap((void *)ARENA, ARENA_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0))) {
-		out_str("sysfuzz: mapping the arena failed\n");
+		fput_str(OUT_FD, "sysfuzz: mapping the arena failed\n");
 		return 1;
 	}
 
@@ -237,6 +229,6 @@ int main(int argc, char **argv) {
 			other += results[e];
 	out_u64(", other errnos ", other);
 	out_u64("; wild numbers answered ENOSYS ", enosys_wild);
-	out_str("\n");
+	fput_str(OUT_FD, "\n");
 	return 0;
 }

@@ -37,16 +37,22 @@ func (c *testCounter) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n, err := c.w.Write(p)
-	c.partial = append(c.partial, p...)
-	for {
-		i := bytes.IndexByte(c.partial, '\n')
-		if i < 0 {
-			break
-		}
-		c.line(string(c.partial[:i]))
-		c.partial = c.partial[i+1:]
-	}
+	c.partial = eachLine(c.partial, p, c.line)
 	return n, err
+}
+
+// eachLine appends p to partial, calls f with every complete line in it
+// (without its newline) and returns what is left of the last line.
+func eachLine(partial, p []byte, f func(string)) []byte {
+	partial = append(partial, p...)
+	for {
+		i := bytes.IndexByte(partial, '\n')
+		if i < 0 {
+			return partial
+		}
+		f(string(partial[:i]))
+		partial = partial[i+1:]
+	}
 }
 
 // Flush counts a last line that had no newline.
@@ -108,15 +114,7 @@ func (cw *crashWatcher) Write(p []byte) (int, error) {
 	cw.c.mu.Lock()
 	defer cw.c.mu.Unlock()
 	n, err := cw.w.Write(p)
-	cw.partial = append(cw.partial, p...)
-	for {
-		i := bytes.IndexByte(cw.partial, '\n')
-		if i < 0 {
-			break
-		}
-		cw.c.crashLine(strings.TrimRight(string(cw.partial[:i]), "\r"))
-		cw.partial = cw.partial[i+1:]
-	}
+	cw.partial = eachLine(cw.partial, p, func(l string) { cw.c.crashLine(strings.TrimRight(l, "\r")) })
 	return n, err
 }
 

@@ -182,18 +182,21 @@ static inline int str_eq(const char *a, const char *b) {
 	return *a == *b;
 }
 
-static inline void put_str(const char *s) { sys_write(1, s, str_len(s)); }
+/* fput_str writes s on fd; the put_ forms write on stdout. */
+static inline void fput_str(int fd, const char *s) { sys_write(fd, s, str_len(s)); }
+static inline void put_str(const char *s) { fput_str(1, s); }
 
-/* put_u64 writes v in decimal. */
-static inline void put_u64(uint64_t v) {
+/* fput_u64 writes v in decimal. */
+static inline void fput_u64(int fd, uint64_t v) {
 	char buf[24];
 	int i = sizeof buf;
 	do {
 		buf[--i] = '0' + v % 10;
 		v /= 10;
 	} while (v);
-	sys_write(1, buf + i, sizeof buf - i);
+	sys_write(fd, buf + i, sizeof buf - i);
 }
+static inline void put_u64(uint64_t v) { fput_u64(1, v); }
 
 /* put_i64 writes v in decimal, with a sign if negative. */
 static inline void put_i64(long v) {
@@ -205,8 +208,8 @@ static inline void put_i64(long v) {
 	}
 }
 
-/* put_hex writes v as 0x-prefixed hexadecimal. */
-static inline void put_hex(uint64_t v) {
+/* fput_hex writes v as 0x-prefixed hexadecimal. */
+static inline void fput_hex(int fd, uint64_t v) {
 	char buf[18];
 	int i = sizeof buf;
 	do {
@@ -215,8 +218,9 @@ static inline void put_hex(uint64_t v) {
 	} while (v);
 	buf[--i] = 'x';
 	buf[--i] = '0';
-	sys_write(1, buf + i, sizeof buf - i);
+	sys_write(fd, buf + i, sizeof buf - i);
 }
+static inline void put_hex(uint64_t v) { fput_hex(1, v); }
 
 /* parse_u64 parses a decimal number; it returns def for NULL or junk. */
 static inline uint64_t parse_u64(const char *s, uint64_t def) {
