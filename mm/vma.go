@@ -93,9 +93,6 @@ type vma struct {
 	// vma first gets private memory. Two neighbours with different
 	// non-zero anonVMAs never merge, as in Linux.
 	anonVMA uint64
-
-	// hint names the vma in /proc/pid/maps when id is nil.
-	hint string
 }
 
 // newVMASet returns an empty vma set whose neighbours merge as Linux's do.
@@ -116,7 +113,7 @@ func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool)
 		v1.realPerms != v2.realPerms || v1.maxPerms != v2.maxPerms ||
 		v1.private != v2.private || v1.growsDown != v2.growsDown ||
 		v1.mlockMode != v2.mlockMode || v1.flags != v2.flags ||
-		v1.policy != v2.policy || v1.hint != v2.hint {
+		v1.policy != v2.policy {
 		return vma{}, false
 	}
 	if v1.anonVMA != 0 && v2.anonVMA != 0 && v1.anonVMA != v2.anonVMA {
