@@ -41,13 +41,6 @@ const (
 	vmaMergeable
 )
 
-// mempolicy is a vma's NUMA policy (mbind). mm models a single node 0.
-type mempolicy struct {
-	mode     int32 // MPOL_*; MPOL_DEFAULT for none
-	flags    int32 // MPOL_F_STATIC_NODES etc.
-	nodemask uint64
-}
-
 // vma is a virtual memory area: a range of addresses the program mapped,
 // with one set of properties. vmas are stored by value in
 // MemoryManager.vmas and guarded by mappingMu.
