@@ -11,6 +11,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // These tests boot a vCPU straight into user mode over ring0's kernel state
@@ -260,10 +261,10 @@ func (g *guest) setRAX(v uint64) {
 
 func TestKVMSyscallAndPageFault(t *testing.T) {
 	probe := ring0.SyscallTouchProbe(39)
-	code := ring0.Assemble(probe)
+	code := x86enc.Assemble(probe...)
 	// The store to [rdi] is the fourth instruction.
-	storeRIP := uint64(codeVirt + len(ring0.Assemble(probe[:3])))
-	syscallNext := uint64(codeVirt + len(ring0.Assemble(probe[:2])))
+	storeRIP := uint64(codeVirt + len(x86enc.Assemble(probe[:3]...)))
+	syscallNext := uint64(codeVirt + len(x86enc.Assemble(probe[:2]...)))
 	for _, direct := range []bool{false, true} {
 		name := "via stub"
 		if direct {
