@@ -3,7 +3,7 @@ package machine
 import (
 	"time"
 
-	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/latency"
 	"github.com/mmvm/mmvm/syscalls"
 )
 

@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
-	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/latency"
 	"github.com/mmvm/mmvm/ring0"
 )
 

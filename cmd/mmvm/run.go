@@ -15,8 +15,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
-	"github.com/mmvm/mmvm/internal/latency"
 	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/latency"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/syscalls"
