@@ -11,6 +11,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/ring0/ring0test"
 	"github.com/mmvm/mmvm/x86enc"
 )
 
@@ -39,11 +40,6 @@ const (
 	stackVirt  = 0x40_1000 // one page; RSP starts at its top
 	dataVirt   = 0x40_3000 // unmapped until the first fault on it
 
-	ptePresent = 1 << 0
-	pteWrite   = 1 << 1
-	pteUser    = 1 << 2
-	pteGlobal  = 1 << 8
-	pteNX      = 1 << 63
 )
 
 type guest struct {
@@ -52,14 +48,6 @@ type guest struct {
 	mem    []byte
 	k      *ring0.Kernel
 	synced bool // registers come from KVM_CAP_SYNC_REGS
-}
-
-func (g *guest) pte(tablePhys uint64, index uint64) []byte {
-	return g.mem[tablePhys+index*8:]
-}
-
-func (g *guest) setPTE(tablePhys uint64, index uint64, v uint64) {
-	binary.LittleEndian.PutUint64(g.pte(tablePhys, index), v)
 }
 
 // segment converts a ring0 segment to KVM's form: the VM's job, done here
@@ -161,30 +149,12 @@ func boot(t *testing.T, code []byte, userPorts bool) *guest {
 // (read/write, no-execute) and the kernel region with ring0's permissions,
 // supervisor-only and global.
 func (g *guest) buildPageTables() {
-	inner := uint64(ptePresent | pteWrite)
-	g.setPTE(pml4Phys, 0, pdptLoPhys|inner|pteUser)
-	g.setPTE(pdptLoPhys, 0, pdLoPhys|inner|pteUser)
-	g.setPTE(pdLoPhys, codeVirt>>21&511, ptLoPhys|inner|pteUser)
-	g.setPTE(ptLoPhys, codeVirt>>12&511, codePhys|ptePresent|pteUser)
-	g.setPTE(ptLoPhys, stackVirt>>12&511, stackPhys|ptePresent|pteWrite|pteUser|pteNX)
-
-	kv := uint64(kernelVirt)
-	g.setPTE(pml4Phys, kv>>39&511, pdptHiPhys|inner)
-	g.setPTE(pdptHiPhys, kv>>30&511, pdHiPhys|inner)
-	g.setPTE(pdHiPhys, kv>>21&511, ptHiPhys|inner)
-	l := g.k.Layout()
-	for _, m := range l.Mappings() {
-		for off := m.Offset; off < m.Offset+m.Size; off += arch.PageSize {
-			e := l.PhysOf(off) | ptePresent | pteGlobal
-			if m.Access.Write {
-				e |= pteWrite
-			}
-			if !m.Access.Execute {
-				e |= pteNX
-			}
-			g.setPTE(ptHiPhys, uint64(l.VirtOf(off))>>12&511, e)
-		}
-	}
+	const user = ring0test.PTEPresent | ring0test.PTEWrite | ring0test.PTEUser
+	t := ring0test.Tables(g.mem)
+	t.Link(codeVirt, user, pml4Phys, pdptLoPhys, pdLoPhys, ptLoPhys)
+	t.Set(ptLoPhys, codeVirt>>12&511, codePhys|ring0test.PTEPresent|ring0test.PTEUser)
+	t.Set(ptLoPhys, stackVirt>>12&511, stackPhys|user|ring0test.PTENX)
+	t.MapKernel(g.k.Layout(), pml4Phys, pdptHiPhys, pdHiPhys, ptHiPhys)
 }
 
 // state returns the registers at the last exit: from the run structure
@@ -306,7 +276,7 @@ func TestKVMSyscallAndPageFault(t *testing.T) {
 			if ev.Context.RIP != storeRIP || ev.Context.RSP != stackVirt+arch.PageSize || ev.CS != ring0.UserCodeSelector || ev.SS != ring0.UserDataSelector || ev.Context.RFLAGS&ring0.RFLAGSIF == 0 {
 				t.Errorf("fault frame %+v cs %#x ss %#x, want RIP %#x", ev.Context, ev.CS, ev.SS, storeRIP)
 			}
-			g.setPTE(ptLoPhys, dataVirt>>12&511, dataPhys|ptePresent|pteWrite|pteUser|pteNX)
+			ring0test.Tables(g.mem).Set(ptLoPhys, dataVirt>>12&511, dataPhys|ring0test.PTEPresent|ring0test.PTEWrite|ring0test.PTEUser|ring0test.PTENX)
 			resume(ev)
 
 			// 3. The store completes, and the probe exits from user mode

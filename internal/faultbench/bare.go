@@ -1,7 +1,6 @@
 package faultbench
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/ring0/ring0test"
 )
 
 // bareGuest is the smallest VM that can run user code over ring0: one memfd
@@ -68,8 +68,8 @@ const (
 	bareStackVirt = 0x40_1000
 	bareKernVirt  = arch.Addr(0xffff_ffff_8000_0000)
 
-	pteP, pteW, pteU, ptePS, pteG = 1, 2, 4, 0x80, 0x100
-	pteNX                         = 1 << 63
+	pteP, pteW, pteU, ptePS = ring0test.PTEPresent, ring0test.PTEWrite, ring0test.PTEUser, ring0test.PTEHuge
+	pteNX                   = ring0test.PTENX
 )
 
 // bareMode says how the data is mapped.
@@ -143,51 +143,29 @@ func newBareGuest(data uint64, mode bareMode, code []byte) (g *bareGuest, err er
 	return g, nil
 }
 
-func (g *bareGuest) put(table, index, v uint64) {
-	binary.LittleEndian.PutUint64(g.mem[table+index*8:], v)
-}
-
 func (g *bareGuest) buildTables(mode bareMode) {
 	const inner = pteP | pteW | pteU
-	g.put(barePML4, 0, barePDPTLo|inner)
-	g.put(barePDPTLo, 0, barePDLo|inner)
-	g.put(barePDLo, bareCodeVirt>>21&511, barePTLo|inner)
-	g.put(barePTLo, bareCodeVirt>>12&511, bareCode|pteP|pteU)
-	g.put(barePTLo, bareStackVirt>>12&511, bareStack|pteP|pteW|pteU|pteNX)
+	t := ring0test.Tables(g.mem)
+	t.Link(bareCodeVirt, inner, barePML4, barePDPTLo, barePDLo, barePTLo)
+	t.Set(barePTLo, bareCodeVirt>>12&511, bareCode|pteP|pteU)
+	t.Set(barePTLo, bareStackVirt>>12&511, bareStack|pteP|pteW|pteU|pteNX)
 	for gib := uint64(0); gib*(1<<30) < g.data; gib++ {
 		pd := bareDataPDs + gib*arch.PageSize
-		g.put(barePDPTLo, bareDataBase>>30+gib, pd|inner)
+		t.Set(barePDPTLo, bareDataBase>>30+gib, pd|inner)
 		for i := uint64(0); i < 512 && (gib*512+i)*arch.HugePageSize < g.data; i++ {
 			va := bareDataBase + (gib*512+i)*arch.HugePageSize
 			if mode == bareHuge {
-				g.put(pd, i, va|inner|ptePS)
+				t.Set(pd, i, va|inner|ptePS)
 			} else {
-				g.put(pd, i, g.dataPT(va)|inner)
+				t.Set(pd, i, g.dataPT(va)|inner)
 			}
 		}
 	}
-	tv := uint64(ring0.TrampolineVirt)
-	g.put(barePML4, tv>>39&511, barePDPTTr|inner)
-	g.put(barePDPTTr, tv>>30&511, barePDTr|inner)
-	g.put(barePDTr, tv>>21&511, barePTTr|inner)
-	g.put(barePTTr, tv>>12&511, g.k.Layout().PhysOf(g.k.Layout().Trampoline.Offset)|pteP|pteU)
-	kv := uint64(bareKernVirt)
-	g.put(barePML4, kv>>39&511, barePDPTHi|pteP|pteW)
-	g.put(barePDPTHi, kv>>30&511, barePDHi|pteP|pteW)
-	g.put(barePDHi, kv>>21&511, barePTHi|pteP|pteW)
 	l := g.k.Layout()
-	for _, m := range l.Mappings() {
-		for off := m.Offset; off < m.Offset+m.Size; off += arch.PageSize {
-			e := l.PhysOf(off) | pteP | pteG
-			if m.Access.Write {
-				e |= pteW
-			}
-			if !m.Access.Execute {
-				e |= pteNX
-			}
-			g.put(barePTHi, uint64(l.VirtOf(off))>>12&511, e)
-		}
-	}
+	tv := uint64(ring0.TrampolineVirt)
+	t.Link(tv, inner, barePML4, barePDPTTr, barePDTr, barePTTr)
+	t.Set(barePTTr, tv>>12&511, l.PhysOf(l.Trampoline.Offset)|pteP|pteU)
+	t.MapKernel(l, barePML4, barePDPTHi, barePDHi, barePTHi)
 }
 
 // dataPT is the guest-physical address of the PT page that maps va.
@@ -460,7 +438,7 @@ func MinimalFaultPath(n int, direct bool) (Measure, error) {
 		if va < bareDataBase || va >= bareDataBase+g.data {
 			return Measure{}, g.unexpected("minimal fault path", port)
 		}
-		g.put(g.dataPT(va), va>>12&511, va|pteP|pteW|pteU|pteNX)
+		ring0test.Tables(g.mem).Set(g.dataPT(va), va>>12&511, va|pteP|pteW|pteU|pteNX)
 		faults++
 		if direct {
 			ev, err := g.decode(port)
