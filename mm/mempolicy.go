@@ -47,7 +47,7 @@ func (mm *MemoryManager) MBind(addr, length, mode uint64, nodemask []uint64, max
 	if addr&arch.PageMask != 0 {
 		return unix.EINVAL
 	}
-	end := arch.Addr(addr + (length+arch.PageMask)&^arch.PageMask)
+	end := arch.Addr(addr + arch.PageAlign(length))
 	if end < arch.Addr(addr) {
 		return unix.EINVAL
 	}

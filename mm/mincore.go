@@ -12,14 +12,12 @@ func (mm *MemoryManager) MinCore(addr, length uint64, vec []byte) error {
 	if addr&arch.PageMask != 0 {
 		return unix.EINVAL
 	}
-	top := uint64(mm.layout.TopOfUser)
-	if length > top || addr > top-length {
+	// The same check as the syscall layer's (syscalls' sysMincore), against
+	// this address space's top.
+	if end, ok := arch.Addr(addr).AddLength(length); !ok || end > mm.layout.TopOfUser {
 		return unix.ENOMEM
 	}
-	pages := length >> arch.PageShift
-	if length&arch.PageMask != 0 {
-		pages++
-	}
+	pages := arch.PageAlign(length) >> arch.PageShift
 	if uint64(len(vec)) < pages {
 		return unix.EFAULT
 	}

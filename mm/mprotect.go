@@ -19,7 +19,7 @@ func (mm *MemoryManager) MProtect(addr, length, prot uint64) error {
 	if length == 0 {
 		return nil
 	}
-	end := arch.Addr(addr) + arch.Addr((length+arch.PageMask)&^arch.PageMask)
+	end := arch.Addr(addr + arch.PageAlign(length))
 	if end <= arch.Addr(addr) {
 		return unix.ENOMEM
 	}

@@ -19,7 +19,7 @@ func (mm *MemoryManager) MSync(addr, length, flags uint64) error {
 	case f&unix.MS_ASYNC != 0 && f&unix.MS_SYNC != 0:
 		return unix.EINVAL
 	}
-	alen := (length + arch.PageMask) &^ arch.PageMask
+	alen := arch.PageAlign(length)
 	start := arch.Addr(addr)
 	end := start + arch.Addr(alen)
 	if end < start {

@@ -434,7 +434,7 @@ func MinimalFaultPath(n int, direct bool) (Measure, error) {
 		}
 		now := time.Now()
 		h.Record(now.Sub(last))
-		va := g.cpu.Sync().Sregs.CR2 &^ (arch.PageSize - 1)
+		va := g.cpu.Sync().Sregs.CR2 &^ arch.PageMask
 		if va < bareDataBase || va >= bareDataBase+g.data {
 			return Measure{}, g.unexpected("minimal fault path", port)
 		}
