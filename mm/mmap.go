@@ -279,20 +279,17 @@ func (mm *MemoryManager) mmapLocked(req mmapRequest) (arch.Addr, error) {
 // mayExpandReplacingLocked is mayExpandLocked for n new bytes at ar,
 // counting the data bytes ar replaces as freed.
 func (mm *MemoryManager) mayExpandReplacingLocked(v *vma, ar arch.AddrRange, n uint64) bool {
-	if n > mm.limits.AS || mm.usageAS > mm.limits.AS-n {
+	if !mm.asFitsLocked(n) {
 		return false
 	}
-	if v.isData() {
-		var replacedData uint64
-		for vseg := range mm.vmas.Segments(ar) {
-			if vseg.ValuePtr().isData() {
-				replacedData += vseg.Range().Intersect(ar).Length()
-			}
-		}
-		need := ar.Length() - replacedData
-		if need > mm.limits.Data || mm.dataAS > mm.limits.Data-need {
-			return false
+	if !v.isData() {
+		return true
+	}
+	var replacedData uint64
+	for vseg := range mm.vmas.Segments(ar) {
+		if vseg.ValuePtr().isData() {
+			replacedData += vseg.Range().Intersect(ar).Length()
 		}
 	}
-	return true
+	return mm.dataFitsLocked(ar.Length() - replacedData)
 }

@@ -76,7 +76,7 @@ func (mm *MemoryManager) mprotectVMALocked(vseg vmaSeg, ar arch.AddrRange, perms
 	nv.effectivePerms = perms.Effective()
 	if perms.Write {
 		// Becoming data must fit in RLIMIT_DATA.
-		if n := ar.Length(); nv.isData() && !old.isData() && (n > mm.limits.Data || mm.dataAS > mm.limits.Data-n) {
+		if nv.isData() && !old.isData() && !mm.dataFitsLocked(ar.Length()) {
 			return unix.ENOMEM
 		}
 		if old.flags&(vmaAccount|vmaNoReserve) == 0 && !old.realPerms.Write && old.private {

@@ -203,13 +203,22 @@ func (mm *MemoryManager) removeVMAStatsLocked(v *vma, n uint64) {
 //
 // Preconditions: mm.mappingMu is locked.
 func (mm *MemoryManager) mayExpandLocked(v *vma, n uint64) bool {
-	if n > mm.limits.AS || mm.usageAS > mm.limits.AS-n {
-		return false
-	}
-	if v.isData() && (n > mm.limits.Data || mm.dataAS > mm.limits.Data-n) {
-		return false
-	}
-	return true
+	return mm.asFitsLocked(n) && (!v.isData() || mm.dataFitsLocked(n))
+}
+
+// asFitsLocked reports whether n more bytes of vmas fit in RLIMIT_AS.
+//
+// Preconditions: mm.mappingMu is locked.
+func (mm *MemoryManager) asFitsLocked(n uint64) bool {
+	return n <= mm.limits.AS && mm.usageAS <= mm.limits.AS-n
+}
+
+// dataFitsLocked reports whether n more bytes of data vmas (vma.isData)
+// fit in RLIMIT_DATA.
+//
+// Preconditions: mm.mappingMu is locked.
+func (mm *MemoryManager) dataFitsLocked(n uint64) bool {
+	return n <= mm.limits.Data && mm.dataAS <= mm.limits.Data-n
 }
 
 // mlockFutureOKLocked reports whether locking n more bytes stays within
