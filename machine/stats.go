@@ -17,7 +17,18 @@ const (
 	numExitKinds
 )
 
-var exitNames = [numExitKinds]string{"page_fault", "syscall", "exception", "user_port", "interrupt"}
+// exitNames name the exit kinds: the keys of Stats.Exits.
+var exitNames = [numExitKinds]string{
+	exitPageFault: "page_fault",
+	exitSyscall:   "syscall",
+	exitException: "exception",
+	exitUserPort:  "user_port",
+	exitInterrupt: "interrupt",
+}
+
+// ExitKinds returns the keys Stats.Exits may have, in the order to list
+// them.
+func ExitKinds() []string { return append([]string(nil), exitNames[:]...) }
 
 // statsCollector is what the run loop counts. Only the vCPU goroutine
 // writes it; Stats reads it after Run returns.

@@ -344,7 +344,7 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  fault log        %d faults recorded one by one in the --stats-json file (%d after those not)\n", n, r.FaultsUnlogged)
 	}
 	fmt.Fprintf(w, "  exits           ")
-	for _, k := range []string{"page_fault", "syscall", "exception", "user_port", "interrupt"} {
+	for _, k := range machine.ExitKinds() {
 		if n, ok := s.Exits[k]; ok {
 			fmt.Fprintf(w, " %s %d", k, n)
 		}
