@@ -77,9 +77,6 @@ type Stats struct {
 	Replay   ReplayStats `json:"replay"`
 }
 
-// FaultHistogram returns the fault latency histogram (for plots).
-func (m *Machine) FaultHistogram() *latency.Histogram { return &m.stats.faultLatency }
-
 // Stats returns the figures of the runs so far.
 func (m *Machine) Stats() Stats {
 	st := &m.stats
