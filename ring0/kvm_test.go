@@ -50,19 +50,6 @@ type guest struct {
 	synced bool // registers come from KVM_CAP_SYNC_REGS
 }
 
-// segment converts a ring0 segment to KVM's form: the VM's job, done here
-// by hand.
-func segment(s ring0.Segment) kvm.Segment {
-	b := func(v bool) uint8 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
-		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
-}
-
 // boot creates a VM running code at CPL 3 at codeVirt with RSP at the top
 // of the stack page and RDI = dataVirt.
 func boot(t *testing.T, code []byte, userPorts bool) *guest {
@@ -110,8 +97,8 @@ func boot(t *testing.T, code []byte, userPorts bool) *guest {
 
 	sregs := k.UserSpecialRegisters(pml4Phys)
 	ks := kvm.Sregs{
-		CS: segment(sregs.CS), DS: segment(sregs.DS), ES: segment(sregs.ES), FS: segment(sregs.FS),
-		GS: segment(sregs.GS), SS: segment(sregs.SS), TR: segment(sregs.TR), LDT: segment(sregs.LDT),
+		CS: ring0test.KVMSegment(sregs.CS), DS: ring0test.KVMSegment(sregs.DS), ES: ring0test.KVMSegment(sregs.ES), FS: ring0test.KVMSegment(sregs.FS),
+		GS: ring0test.KVMSegment(sregs.GS), SS: ring0test.KVMSegment(sregs.SS), TR: ring0test.KVMSegment(sregs.TR), LDT: ring0test.KVMSegment(sregs.LDT),
 		GDT: kvm.DTable{Base: sregs.GDT.Base, Limit: sregs.GDT.Limit}, IDT: kvm.DTable{Base: sregs.IDT.Base, Limit: sregs.IDT.Limit},
 		CR0: sregs.CR0, CR3: sregs.CR3, CR4: sregs.CR4, EFER: sregs.EFER,
 	}
@@ -207,8 +194,8 @@ func (g *guest) resumeDirect(ev ring0.Event) {
 	}
 	s := g.cpu.Sync()
 	s.Regs.RIP, s.Regs.RSP, s.Regs.RFLAGS = ev.Context.RIP, ev.Context.RSP, ev.Context.RFLAGS
-	s.Sregs.CS, s.Sregs.SS = segment(ring0.UserCodeSegment()), segment(ring0.UserDataSegment())
-	s.Sregs.TR = segment(g.k.TaskRegister())
+	s.Sregs.CS, s.Sregs.SS = ring0test.KVMSegment(ring0.UserCodeSegment()), ring0test.KVMSegment(ring0.UserDataSegment())
+	s.Sregs.TR = ring0test.KVMSegment(g.k.TaskRegister())
 	if err := g.cpu.MarkSyncDirty(kvm.SyncRegsGPR | kvm.SyncRegsSregs); err != nil {
 		g.t.Fatal(err)
 	}

@@ -173,25 +173,14 @@ func (g *bareGuest) dataPT(va uint64) uint64 {
 	return bareDataPTs + (va-bareDataBase)>>21*arch.PageSize
 }
 
-func kvmSegment(s ring0.Segment) kvm.Segment {
-	b := func(v bool) uint8 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
-		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
-}
-
 func (g *bareGuest) loadState() error {
 	r := g.k.UserSpecialRegisters(barePML4)
 	var s kvm.Sregs
 	if err := g.cpu.GetSregs(&s); err != nil {
 		return err
 	}
-	s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = kvmSegment(r.CS), kvmSegment(r.DS), kvmSegment(r.ES), kvmSegment(r.FS), kvmSegment(r.GS), kvmSegment(r.SS)
-	s.TR, s.LDT = kvmSegment(r.TR), kvmSegment(r.LDT)
+	s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = ring0test.KVMSegment(r.CS), ring0test.KVMSegment(r.DS), ring0test.KVMSegment(r.ES), ring0test.KVMSegment(r.FS), ring0test.KVMSegment(r.GS), ring0test.KVMSegment(r.SS)
+	s.TR, s.LDT = ring0test.KVMSegment(r.TR), ring0test.KVMSegment(r.LDT)
 	s.GDT = kvm.DTable{Base: r.GDT.Base, Limit: r.GDT.Limit}
 	s.IDT = kvm.DTable{Base: r.IDT.Base, Limit: r.IDT.Limit}
 	s.CR0, s.CR3, s.CR4, s.EFER = r.CR0, r.CR3, r.CR4, r.EFER
@@ -260,8 +249,8 @@ func (g *bareGuest) resumeDirect(ctx ring0.UserContext) error {
 }
 
 var (
-	userCS = kvmSegment(ring0.UserCodeSegment())
-	userSS = kvmSegment(ring0.UserDataSegment())
+	userCS = ring0test.KVMSegment(ring0.UserCodeSegment())
+	userSS = ring0test.KVMSegment(ring0.UserDataSegment())
 )
 
 func (g *bareGuest) decode(port uint16) (ring0.Event, error) {

@@ -1,13 +1,15 @@
-// Package ring0test writes, for tests and benchmarks that run ring 0 on a
-// bare KVM guest (no machine, no package pagetable), the guest's x86-64 page
-// tables by hand: the paths to the few user pages they map and ring 0's
-// kernel region with its permissions.
+// Package ring0test does for tests and benchmarks that run ring 0 on a bare
+// KVM guest (no machine, no package pagetable) what package machine does for
+// a program: it writes the guest's x86-64 page tables by hand (the paths to
+// the few user pages they map and ring 0's kernel region with its
+// permissions) and converts ring 0's segments to KVM's form.
 package ring0test
 
 import (
 	"encoding/binary"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -56,4 +58,16 @@ func (t Tables) MapKernel(l ring0.Layout, pml4, pdpt, pd, pt uint64) {
 			t.Set(pt, uint64(l.VirtOf(off))>>12&511, e)
 		}
 	}
+}
+
+// KVMSegment converts a ring 0 segment to the form KVM_SET_SREGS takes.
+func KVMSegment(s ring0.Segment) kvm.Segment {
+	b := func(v bool) uint8 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
+		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
 }
