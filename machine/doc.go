@@ -16,7 +16,8 @@
 // it until the program exits, is killed by a signal, hits its deadline or
 // (with Config.UserPorts) executes a user-mode probe `out`. Close releases the
 // vCPU, the VM, the page tables, mm and the MemoryFile, leaving no
-// descriptor, goroutine or MemoryFile page behind.
+// descriptor, goroutine or MemoryFile page behind. The package Example runs
+// a program from Go this way.
 //
 // # TLB coherence
 //
