@@ -100,5 +100,13 @@ func PageRoundUp(length uint64) (uint64, bool) {
 	return uint64(r), ok
 }
 
+// PageAlign is Linux's PAGE_ALIGN: length rounded up to whole pages,
+// wrapping to 0 when that overflows. System calls round their lengths with
+// it so that their checks see the wrapped value as Linux's do.
+func PageAlign(length uint64) uint64 {
+	r, _ := PageRoundUp(length)
+	return r
+}
+
 // IsPageAlignedLength reports whether length is a multiple of PageSize.
 func IsPageAlignedLength(length uint64) bool { return length&PageMask == 0 }

@@ -63,6 +63,15 @@ func TestAddLength(t *testing.T) {
 	if _, ok := PageRoundUp(math.MaxUint64); ok {
 		t.Error("PageRoundUp(max) did not overflow")
 	}
+	// PageAlign wraps as Linux's PAGE_ALIGN does.
+	for _, tc := range []struct{ in, want uint64 }{
+		{0, 0}, {1, PageSize}, {PageSize, PageSize}, {PageSize + 1, 2 * PageSize},
+		{math.MaxUint64 - PageMask, math.MaxUint64 - PageMask}, {math.MaxUint64 - PageMask + 1, 0}, {math.MaxUint64, 0},
+	} {
+		if got := PageAlign(tc.in); got != tc.want {
+			t.Errorf("PageAlign(%#x) = %#x, want %#x", tc.in, got, tc.want)
+		}
+	}
 }
 
 func TestRanges(t *testing.T) {

@@ -87,31 +87,6 @@ func (c *VCPU) GetXCRs(x *XCRs) error {
 	return err
 }
 
-// SetXCRs writes the extended control registers (KVM_SET_XCRS).
-func (c *VCPU) SetXCRs(x *XCRs) error {
-	_, err := c.h.ioctlPtr("KVM_SET_XCRS", reqSetXCRs, unsafe.Pointer(x))
-	return err
-}
-
-// GetVCPUEvents reads pending exceptions, interrupts and NMIs.
-func (c *VCPU) GetVCPUEvents(e *VCPUEvents) error {
-	_, err := c.h.ioctlPtr("KVM_GET_VCPU_EVENTS", reqGetVCPUEvents, unsafe.Pointer(e))
-	return err
-}
-
-// SetVCPUEvents writes pending exceptions, interrupts and NMIs.
-func (c *VCPU) SetVCPUEvents(e *VCPUEvents) error {
-	_, err := c.h.ioctlPtr("KVM_SET_VCPU_EVENTS", reqSetVCPUEvents, unsafe.Pointer(e))
-	return err
-}
-
-// Translate walks the guest's page tables for a linear address (KVM_TRANSLATE).
-func (c *VCPU) Translate(linear uint64) (Translation, error) {
-	t := Translation{LinearAddress: linear}
-	_, err := c.h.ioctlPtr("KVM_TRANSLATE", reqTranslate, unsafe.Pointer(&t))
-	return t, err
-}
-
 // msrBuffer is struct kvm_msrs with its entries, 8-byte aligned.
 func msrBuffer(msrs []MSR) []uint64 {
 	b := make([]uint64, 1+2*len(msrs))
@@ -208,14 +183,11 @@ func (c *VCPU) SetSyncRegs(want SyncSet) error {
 }
 
 // Sync returns the register sets KVM copied into the run structure at the
-// last exit (those requested with SetSyncRegs; see SyncValid). Changes made
+// last exit (those requested with SetSyncRegs). Changes made
 // through the pointer reach the vCPU at the next Run only for the sets
 // marked with MarkSyncDirty; an ioctl such as SetRegs made after the exit
 // is not reflected here. Valid until Close.
 func (c *VCPU) Sync() *SyncRegs { return &c.run.Sync }
-
-// SyncValid is the set of register sets KVM fills in at each exit.
-func (c *VCPU) SyncValid() SyncSet { return SyncSet(c.run.ValidRegs) }
 
 // MarkSyncDirty tells KVM to load the given sets from Sync() at the next
 // Run (replacing a SetRegs/SetSregs ioctl). KVM clears the marks as it

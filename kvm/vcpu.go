@@ -43,9 +43,6 @@ type VCPU struct {
 	rawRun bool
 }
 
-// ID is the vCPU number given to NewVCPU.
-func (c *VCPU) ID() int { return c.id }
-
 // BindThread locks the calling goroutine to its OS thread (LockOSThread)
 // and records that thread as the one that runs this vCPU and that Kick
 // signals. Call it once, from the goroutine that will call Run; undo with
@@ -187,16 +184,6 @@ func (c *VCPU) MMIO() (MMIOExit, bool) {
 	return MMIOExit{PhysAddr: d.PhysAddr, IsWrite: d.IsWrite != 0, Data: d.Data[:d.Len:d.Len]}, true
 }
 
-// RequestInterruptWindow asks KVM to exit with ExitIRQWindowOpen as soon as
-// the guest can take an interrupt.
-func (c *VCPU) RequestInterruptWindow(on bool) {
-	var v uint8
-	if on {
-		v = 1
-	}
-	c.run.RequestInterruptWindow = v
-}
-
 // UnexpectedExit builds the error for an exit its caller cannot handle:
 // the reason, RIP and CPL (from the synced registers when they are there,
 // else by ioctl) and the reason-specific details.
@@ -277,54 +264,4 @@ func (c *VCPU) close() error {
 	}
 	c.h.fd = -1
 	return err
-}
-
-// ExceptionExit returns a KVM_EXIT_EXCEPTION's vector and error code.
-func (c *VCPU) ExceptionExit() (vector, errorCode uint32, ok bool) {
-	if c.ExitReason() != ExitException {
-		return 0, 0, false
-	}
-	d := exitData[exceptionData](c)
-	return d.Exception, d.ErrorCode, true
-}
-
-// SystemEvent returns a KVM_EXIT_SYSTEM_EVENT's type (KVM_SYSTEM_EVENT_*:
-// 1 shutdown, 2 reset, 3 crash, ...) and data.
-func (c *VCPU) SystemEvent() (typ uint32, data []uint64, ok bool) {
-	if c.ExitReason() != ExitSystemEvent {
-		return 0, nil, false
-	}
-	d := exitData[systemEventData](c)
-	return d.Type, append([]uint64(nil), d.Data[:min(d.NData, uint32(len(d.Data)))]...), true
-}
-
-// MSRExit is a KVM_EXIT_X86_RDMSR or KVM_EXIT_X86_WRMSR (user-space MSR
-// handling): the MSR, the value written or to be returned, and whether the
-// guest gets a #GP.
-type MSRExit struct {
-	d *msrExitData
-}
-
-// MSRAccess returns the pending user-space MSR access, if the last exit was one.
-func (c *VCPU) MSRAccess() (MSRExit, bool) {
-	if r := c.ExitReason(); r != ExitX86RDMSR && r != ExitX86WRMSR {
-		return MSRExit{}, false
-	}
-	return MSRExit{d: exitData[msrExitData](c)}, true
-}
-
-// Index is the MSR number.
-func (m MSRExit) Index() uint32 { return m.d.Index }
-
-// Data is the value written (WRMSR) or what RDMSR will return.
-func (m MSRExit) Data() uint64 { return m.d.Data }
-
-// Complete sets the value a RDMSR returns, or with fault makes the
-// instruction raise #GP in the guest.
-func (m MSRExit) Complete(data uint64, fault bool) {
-	m.d.Data = data
-	m.d.Error = 0
-	if fault {
-		m.d.Error = 1
-	}
 }

@@ -130,13 +130,6 @@ func (vm *VM) SetTSSAddr(addr uint64) error {
 	return err
 }
 
-// SetIdentityMapAddr sets the guest-physical page for VMX's identity page
-// table (KVM_SET_IDENTITY_MAP_ADDR), used like SetTSSAddr.
-func (vm *VM) SetIdentityMapAddr(addr uint64) error {
-	_, err := vm.h.ioctlPtr("KVM_SET_IDENTITY_MAP_ADDR", reqSetIdentityMapAddr, unsafe.Pointer(&addr))
-	return err
-}
-
 // NewVCPU creates vCPU number id and maps its run structure.
 func (vm *VM) NewVCPU(id int) (*VCPU, error) {
 	fd, err := vm.h.ioctl("KVM_CREATE_VCPU", reqCreateVCPU, uintptr(id))

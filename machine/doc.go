@@ -11,12 +11,13 @@
 // New opens /dev/kvm, builds everything and decides what depends on the KVM
 // it found (Platform: how page-table changes reach the guest, where
 // SYSCALL lands), from the module behind /dev/kvm and from a probe the vCPU
-// runs once; LoadProgram (or, for tests, the
-// lower-level MapCode and SetUserContext) prepares a user context; Run runs
+// runs once; LoadProgram (or, for tests, code mapped and copied in through
+// MM and SetUserContext) prepares a user context; Run runs
 // it until the program exits, is killed by a signal, hits its deadline or
 // (with Config.UserPorts) executes a user-mode probe `out`. Close releases the
 // vCPU, the VM, the page tables, mm and the MemoryFile, leaving no
-// descriptor, goroutine or MemoryFile page behind.
+// descriptor, goroutine or MemoryFile page behind. The package Example runs
+// a program from Go this way.
 //
 // # TLB coherence
 //

@@ -1,10 +1,7 @@
 package machine
 
 import (
-	"time"
-
 	"github.com/mmvm/mmvm/arch"
-	"github.com/mmvm/mmvm/internal/latency"
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/ring0"
@@ -54,109 +51,28 @@ func (fp FastPath) String() string {
 	return name
 }
 
-// FaultTraceSummary is a FaultTrace's histograms summarized (see
-// FaultTrace for what each part is).
-type FaultTraceSummary struct {
-	Run      latency.Summary `json:"kvm_run"`
-	Decode   latency.Summary `json:"decode"`
-	Handle   latency.Summary `json:"handle_user_fault"`
-	Populate latency.Summary `json:"populate"`
-	Resume   latency.Summary `json:"resume"`
-	Host     latency.Summary `json:"host"`
-	Cycle    latency.Summary `json:"cycle"`
-}
-
-// Summary summarizes every part of the trace.
-func (tr *FaultTrace) Summary() FaultTraceSummary {
-	return FaultTraceSummary{Run: tr.Run.Summary(), Decode: tr.Decode.Summary(), Handle: tr.Handle.Summary(),
-		Populate: tr.Populate.Summary(), Resume: tr.Resume.Summary(), Host: tr.Host.Summary(), Cycle: tr.Cycle.Summary()}
-}
-
-// DefaultFastPath is the FastPath a new Machine uses, each choice from
-// what `mmvm bench` measured (README, Benchmarks):
-//   - Populate: the host populates whole fault-around units, 3x cheaper
-//     than per-page host faults on the device machine and 0.7x the time of
-//     2 MiB first touch without it under QEMU;
-//   - RawRun: under QEMU, entering KVM_RUN through the Go scheduler costs
-//     a single fault 1.5-4x as much; deadlines still stop a guest that
-//     never exits, through the runtime's preemption signal (see
-//     kvm.VCPU.SetRawRun; TestMachineDeadline checks it with GOMAXPROCS 1),
-//     so with GODEBUG=asyncpreemptoff=1 and one P a guest that never exits
-//     cannot be stopped: turn RawRun off there;
+// DefaultFastPath is the FastPath a new Machine uses; `mmvm bench` measures
+// each choice against the others (README, Benchmarks):
+//   - Populate: the host backs whole fault-around units in one call, which
+//     costs less than the guest's first touches taking a host fault a page;
+//   - RawRun: entering KVM_RUN through the Go scheduler adds to every exit
+//     the guest takes; deadlines still stop a guest that never exits,
+//     through the runtime's preemption signal (see kvm.VCPU.SetRawRun;
+//     TestMachineDeadline checks it with GOMAXPROCS 1), so with
+//     GODEBUG=asyncpreemptoff=1 and one P a guest that never exits cannot
+//     be stopped: turn RawRun off there;
 //   - DirectResume only where KVM is PVM (kvm.Implementation): there
-//     every guest ring-0 instruction is emulated at about 2 µs, so skipping
-//     the stub's `add rsp, 8; iretq` saves more than the special-register
-//     load costs. Under QEMU and on hardware KVM the stub's return is as
-//     cheap or cheaper (bench: "single fault, direct resume / via stub").
+//     every guest ring-0 instruction is emulated, so skipping the stub's
+//     `add rsp, 8; iretq` saves more than the special-register load
+//     costs. Under QEMU and on hardware KVM the stub's return is as cheap
+//     or cheaper (bench: "single fault, direct resume / via stub").
 func DefaultFastPath() FastPath {
 	return FastPath{Populate: true, RawRun: true, DirectResume: kvm.Implementation() == "kvm_pvm"}
-}
-
-// FaultTrace receives a breakdown of every user page fault a Run serves
-// (see SetFaultTrace). Timestamps are monotonic clock reads; recording
-// allocates nothing.
-type FaultTrace struct {
-	// Run is the KVM_RUN that ended in the fault's exit: re-entering
-	// the guest, the guest running up to the fault, the exception's
-	// delivery to the ring-0 stub and the stub's `out` exiting to the host.
-	Run latency.Histogram
-	// Decode is ring0's decoding of the exit (port, frame, CR2).
-	Decode latency.Histogram
-	// Handle is mm.HandleUserFault: the vma lookup, allocation of the
-	// fault-around unit, pmas and the page-table install.
-	Handle latency.Histogram
-	// Populate is the host populating the unit (FastPath.Populate).
-	Populate latency.Histogram
-	// Resume is the rest of the host's work before the next KVM_RUN:
-	// the direct resume's register writes, TLB flush bookkeeping.
-	Resume latency.Histogram
-	// Host is the whole host side: from KVM_RUN's return to the next
-	// KVM_RUN (Decode + Handle + Populate + Resume and the loop itself).
-	Host latency.Histogram
-	// Cycle is from one fault's exit to the next fault's exit when no
-	// other exit came between: a whole fault as the guest pays for it
-	// (host work, re-entry, the guest's run to its next fault, delivery
-	// and exit).
-	Cycle latency.Histogram
-
-	// Log, if it has capacity, receives one FaultRecord per fault served
-	// until it is full (the caller allocates it: recording allocates
-	// nothing); Unlogged counts the faults after that.
-	Log      []FaultRecord
-	Unlogged uint64
-	// origin is the first logged fault's exit, which FaultRecord.AtNs
-	// counts from.
-	origin time.Time
-}
-
-// FaultRecord is one page fault as FaultTrace.Log keeps it: where, what
-// access, how many pages it mapped, and how long each part took (see
-// FaultTrace for the parts).
-type FaultRecord struct {
-	// AtNs is the fault's exit, in nanoseconds after the first logged
-	// fault's.
-	AtNs int64  `json:"at_ns"`
-	Addr uint64 `json:"addr"`
-	// Write and Exec say what the access was (neither: a read).
-	Write bool `json:"write,omitempty"`
-	Exec  bool `json:"exec,omitempty"`
-	// Pages is how many 4 KiB pages the fault mapped (its fault-around).
-	Pages      uint64 `json:"pages"`
-	KVMRunNs   int64  `json:"kvm_run_ns"`
-	DecodeNs   int64  `json:"decode_ns"`
-	HandleNs   int64  `json:"handle_ns"`
-	PopulateNs int64  `json:"populate_ns"`
-	// ResumeNs is 0 for a fault after which the guest never ran again.
-	ResumeNs int64 `json:"resume_ns"`
 }
 
 // SetFastPath chooses how later Runs serve faults and system calls; New
 // starts with DefaultFastPath.
 func (m *Machine) SetFastPath(fp FastPath) { m.fast = fp }
-
-// SetFaultTrace makes later Runs record every page fault's breakdown into
-// tr (nil stops it). tr must not be read while Run runs.
-func (m *Machine) SetFaultTrace(tr *FaultTrace) { m.trace = tr }
 
 // resumeDirect makes the next entry resume user mode at ctx: RIP, RSP and
 // RFLAGS through the synced registers, the user CS and SS and ring 0's TR
@@ -200,31 +116,4 @@ func (m *Machine) populateMapped(mapped []memmap.FileRange) {
 	for _, fr := range mapped {
 		_ = populate(fr)
 	}
-}
-
-// LeafCounts walks the user page tables over ar and counts the present
-// leaves by size: 4 KiB, 2 MiB and 1 GiB entries (for statistics and the
-// benchmarks' check that 2 MiB fault-around installs 2 MiB leaves).
-func (m *Machine) LeafCounts(ar arch.AddrRange) (small, huge, giant uint64) {
-	for va := ar.Start; va < ar.End; {
-		_, size, _, ok := m.pt.Lookup(va)
-		if !ok {
-			va += arch.PageSize
-			continue
-		}
-		switch size {
-		case arch.PageSize:
-			small++
-		case arch.HugePageSize:
-			huge++
-		default:
-			giant++
-		}
-		next := va.AlignDown(size) + arch.Addr(size)
-		if next <= va {
-			break
-		}
-		va = next
-	}
-	return small, huge, giant
 }

@@ -3,7 +3,7 @@ package machine
 import (
 	"time"
 
-	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/latency"
 	"github.com/mmvm/mmvm/syscalls"
 )
 
@@ -17,7 +17,18 @@ const (
 	numExitKinds
 )
 
-var exitNames = [numExitKinds]string{"page_fault", "syscall", "exception", "user_port", "interrupt"}
+// exitNames name the exit kinds: the keys of Stats.Exits.
+var exitNames = [numExitKinds]string{
+	exitPageFault: "page_fault",
+	exitSyscall:   "syscall",
+	exitException: "exception",
+	exitUserPort:  "user_port",
+	exitInterrupt: "interrupt",
+}
+
+// ExitKinds returns the keys Stats.Exits may have, in the order to list
+// them.
+func ExitKinds() []string { return append([]string(nil), exitNames[:]...) }
 
 // statsCollector is what the run loop counts. Only the vCPU goroutine
 // writes it; Stats reads it after Run returns.
@@ -65,9 +76,6 @@ type Stats struct {
 	Platform Platform    `json:"platform"`
 	Replay   ReplayStats `json:"replay"`
 }
-
-// FaultHistogram returns the fault latency histogram (for plots).
-func (m *Machine) FaultHistogram() *latency.Histogram { return &m.stats.faultLatency }
 
 // Stats returns the figures of the runs so far.
 func (m *Machine) Stats() Stats {

@@ -4,9 +4,9 @@
 // one File today); a Mappable is an object that translates its own offsets
 // into File ranges and is told when an address space maps or unmaps it; a
 // MappingSpace is what a Mappable calls back when earlier translations stop
-// being valid. MMapOpts carries one mmap request from the syscall layer into
-// mm. Every method documents the preconditions its caller must establish and
-// the postconditions its implementation must deliver; CheckTranslateResult
-// checks Translate's postconditions so that tests of any Mappable can use it.
+// being valid; MLockMode is a mapping's locking behaviour. Every method
+// documents the preconditions its caller must establish and the
+// postconditions its implementation must deliver; CheckTranslateResult checks
+// Translate's postconditions so that tests of any Mappable can use it.
 // The package depends only on arch and never imports mm.
 package memmap

@@ -10,7 +10,8 @@
 // GetMempolicy) take raw syscall arguments and return Linux's result or
 // its errno. Guard regions (MADV_GUARD_INSTALL) are guard pmas: per page,
 // unbacked, never splitting a vma (pma.guard says what keeps and what
-// drops them). README.md is the design write-up to read first.
+// drops them). README.md is the design write-up to read first; the package
+// Example runs one MemoryManager over a MemoryFile, with no VM.
 //
 // Lock order (outermost first):
 //

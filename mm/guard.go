@@ -14,7 +14,33 @@ import (
 // guard PTE markers in the page tables; mm keeps them as guard pmas (see
 // pma.guard), which no memory backs, so they move, fork and survive
 // DONTNEED as Linux's markers do and cost nothing while there are none
-// (MemoryManager.guardBytes).
+// (MemoryManager.guardBytes). As on the host kernel (6.18):
+//
+//   - Install is refused (EINVAL) on a locked vma (mlock, MLOCK_ONFAULT,
+//     MAP_LOCKED) and accepted on anonymous, shared, file-backed,
+//     read-only and PROT_NONE vmas. The range's pages are dropped (private
+//     contents are gone; a shared object keeps its pages, which other
+//     mappings still see) and an anonymous vma gets an anon_vma, so that
+//     it no longer drops VM_ACCOUNT under mprotect nor merges after a
+//     move. Installing over a guard is a no-op. The arguments are checked
+//     as every madvise's: an unaligned start is EINVAL, length 0 is 0, the
+//     length is rounded up to pages, holes give ENOMEM after the rest is
+//     done. vmas never split.
+//   - A user fault on a guard is SIGSEGV with SEGV_MAPERR (x86-64 reports
+//     VM_FAULT_SIGSEGV so), after the vma's own check (SEGV_ACCERR on a
+//     PROT_NONE vma). CopyIn, CopyOut and ZeroOut stop at the guard's
+//     first byte with the bytes before it and EFAULT, with
+//     IgnorePermissions too (get_user_pages faults on the marker).
+//     MADV_POPULATE_* return EFAULT; mlock populates up to the guard,
+//     keeps the lock and fails with ENOMEM (EFAULT from populate). mincore
+//     reports a guard as not resident.
+//   - Guards are kept by MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_FREE,
+//     MADV_REMOVE, Invalidate, mprotect and mlock; moved with the pages by
+//     mremap (and by MREMAP_DONTUNMAP, leaving the source without); copied
+//     by fork except in MADV_WIPEONFORK vmas; dropped by munmap, a mapping
+//     over them and mremap's shrink. MADV_GUARD_REMOVE (allowed on locked
+//     vmas) turns them back into empty pages: zeros for anonymous memory,
+//     the object's pages otherwise.
 
 // errGuardPage is what obtaining pmas over a guard page returns: Linux's
 // VM_FAULT_SIGSEGV, which a user fault turns into SIGSEGV with SEGV_MAPERR

@@ -20,7 +20,7 @@ type VMAInfo struct {
 	Offset uint64
 	// Dev and Inode identify the mapped object; zero for anonymous.
 	Dev, Inode uint64
-	// Name is the path, "[heap]", "[stack]", a hint, or "".
+	// Name is the path, "[heap]", "[stack]", or "".
 	Name      string
 	GrowsDown bool
 	MLockMode memmap.MLockMode
@@ -51,7 +51,6 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 	info := VMAInfo{
 		Range: vseg.Range(), Perms: v.realPerms, MaxPerms: v.maxPerms,
 		Shared: !v.private, GrowsDown: v.growsDown, MLockMode: v.mlockMode,
-		Name: v.hint,
 	}
 	if v.id != nil {
 		info.Offset = v.off

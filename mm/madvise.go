@@ -35,7 +35,7 @@ func (mm *MemoryManager) Madvise(addr, length, advice uint64) error {
 	if addr&arch.PageMask != 0 {
 		return unix.EINVAL
 	}
-	alen := (length + arch.PageMask) &^ arch.PageMask
+	alen := arch.PageAlign(length)
 	if length != 0 && alen == 0 {
 		return unix.EINVAL
 	}

@@ -37,7 +37,7 @@ func (mm *MemoryManager) MUnlock(addr, length uint64) error {
 // lockRange widens [addr, addr+length) to pages as mlock does; the length
 // may wrap, as in Linux, and is caught by applyLockModeLocked.
 func lockRange(addr, length uint64) (arch.Addr, uint64) {
-	alen := (length + addr&arch.PageMask + arch.PageMask) &^ arch.PageMask
+	alen := arch.PageAlign(length + addr&arch.PageMask)
 	return arch.Addr(addr).RoundDown(), alen
 }
 

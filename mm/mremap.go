@@ -34,8 +34,8 @@ func (a *mremapArgs) impliesNewAddr() bool {
 func (mm *MemoryManager) MRemap(oldAddr, oldSize, newSize, flags, newAddr uint64) (arch.Addr, error) {
 	a := mremapArgs{
 		addr:    arch.Addr(oldAddr),
-		oldLen:  (oldSize + arch.PageMask) &^ arch.PageMask,
-		newLen:  (newSize + arch.PageMask) &^ arch.PageMask,
+		oldLen:  arch.PageAlign(oldSize),
+		newLen:  arch.PageAlign(newSize),
 		flags:   flags,
 		newAddr: arch.Addr(newAddr),
 	}

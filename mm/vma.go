@@ -41,13 +41,6 @@ const (
 	vmaMergeable
 )
 
-// mempolicy is a vma's NUMA policy (mbind). mm models a single node 0.
-type mempolicy struct {
-	mode     int32 // MPOL_*; MPOL_DEFAULT for none
-	flags    int32 // MPOL_F_STATIC_NODES etc.
-	nodemask uint64
-}
-
 // vma is a virtual memory area: a range of addresses the program mapped,
 // with one set of properties. vmas are stored by value in
 // MemoryManager.vmas and guarded by mappingMu.
@@ -93,9 +86,6 @@ type vma struct {
 	// vma first gets private memory. Two neighbours with different
 	// non-zero anonVMAs never merge, as in Linux.
 	anonVMA uint64
-
-	// hint names the vma in /proc/pid/maps when id is nil.
-	hint string
 }
 
 // newVMASet returns an empty vma set whose neighbours merge as Linux's do.
@@ -116,7 +106,7 @@ func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool)
 		v1.realPerms != v2.realPerms || v1.maxPerms != v2.maxPerms ||
 		v1.private != v2.private || v1.growsDown != v2.growsDown ||
 		v1.mlockMode != v2.mlockMode || v1.flags != v2.flags ||
-		v1.policy != v2.policy || v1.hint != v2.hint {
+		v1.policy != v2.policy {
 		return vma{}, false
 	}
 	if v1.anonVMA != 0 && v2.anonVMA != 0 && v1.anonVMA != v2.anonVMA {
@@ -213,13 +203,22 @@ func (mm *MemoryManager) removeVMAStatsLocked(v *vma, n uint64) {
 //
 // Preconditions: mm.mappingMu is locked.
 func (mm *MemoryManager) mayExpandLocked(v *vma, n uint64) bool {
-	if n > mm.limits.AS || mm.usageAS > mm.limits.AS-n {
-		return false
-	}
-	if v.isData() && (n > mm.limits.Data || mm.dataAS > mm.limits.Data-n) {
-		return false
-	}
-	return true
+	return mm.asFitsLocked(n) && (!v.isData() || mm.dataFitsLocked(n))
+}
+
+// asFitsLocked reports whether n more bytes of vmas fit in RLIMIT_AS.
+//
+// Preconditions: mm.mappingMu is locked.
+func (mm *MemoryManager) asFitsLocked(n uint64) bool {
+	return n <= mm.limits.AS && mm.usageAS <= mm.limits.AS-n
+}
+
+// dataFitsLocked reports whether n more bytes of data vmas (vma.isData)
+// fit in RLIMIT_DATA.
+//
+// Preconditions: mm.mappingMu is locked.
+func (mm *MemoryManager) dataFitsLocked(n uint64) bool {
+	return n <= mm.limits.Data && mm.dataAS <= mm.limits.Data-n
 }
 
 // mlockFutureOKLocked reports whether locking n more bytes stays within

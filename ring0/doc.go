@@ -109,10 +109,10 @@
 //
 // # Machine code
 //
-// The stubs (and the user-mode probe programs in probe.go) are hand-encoded
-// bytes in Go, each instruction next to its Intel-syntax listing, so that
+// The stubs (and the user-mode probe program in probe.go) are encoded in Go
+// by package x86enc, each instruction with its Intel-syntax listing, so that
 // `go build` needs no assembler. The tests decode every byte with
-// golang.org/x/arch/x86/x86asm and compare it with the listing and the
-// expected instruction count, and, where GNU as is installed, assemble
-// Listing() and compare the bytes.
+// golang.org/x/arch/x86/x86asm (x86enctest) and compare it with the listing
+// and the expected instruction count, and, where GNU as is installed,
+// assemble Listing() and compare the bytes.
 package ring0

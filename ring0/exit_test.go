@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/x86enc"
+	"github.com/mmvm/mmvm/x86enc/x86enctest"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -123,7 +125,7 @@ func (c *cpu) step() (port uint16, exited bool) {
 		rsp := c.pop()
 		c.ss = uint16(c.pop())
 		c.rsp = rsp
-	case in.Op == x86asm.SYSRET && hasREXW(in):
+	case in.Op == x86asm.SYSRET && x86enctest.HasREXW(in):
 		star := c.msrs[MSRStar]
 		c.rip = c.rcx
 		c.rflags = c.r11&0x3C7FD7 | 2
@@ -510,11 +512,11 @@ func TestSyscallPathSetsLSTARAndBitmap(t *testing.T) {
 	if !bytes.Equal(page[:2], []byte{0xE6, PortSyscall}) || !bytes.Equal(page[0x10:0x12], []byte{0x0F, 0x05}) {
 		t.Errorf("trampoline page starts % x, probe % x", page[:4], page[0x10:0x12])
 	}
-	probe := Assemble(tableProbe())
+	probe := x86enc.Assemble(tableProbe()...)
 	if !bytes.Equal(page[0x20:0x20+len(probe)], probe) {
 		t.Errorf("table probe % x, want % x", page[0x20:0x20+len(probe)], probe)
 	}
-	checkDecodes(t, "table probe", tableProbe())
+	x86enctest.CheckDecodes(t, "table probe", tableProbe())
 	for i, b := range page {
 		if (i >= 2 && i < 0x10 || i >= 0x12 && i < 0x20 || i >= 0x20+len(probe)) && b != 0xCC {
 			t.Fatalf("trampoline byte %#x = %#x, want int3", i, b)
@@ -529,7 +531,7 @@ func TestSyscallPathSetsLSTARAndBitmap(t *testing.T) {
 // emulated on PVM, so a new one must be a deliberate change here.
 func TestReplayStubCost(t *testing.T) {
 	s := replayStub()
-	checkDecodes(t, s.Name, s.Code)
+	x86enctest.CheckDecodes(t, s.Name, s.Code)
 	got := strings.Join(mnemonics(t, s), " ")
 	want := "test jz mov mov mov rep add dec jnz test jz mov mov mov add dec jnz out"
 	if got != want {

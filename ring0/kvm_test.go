@@ -11,6 +11,8 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/ring0/ring0test"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // These tests boot a vCPU straight into user mode over ring0's kernel state
@@ -38,11 +40,6 @@ const (
 	stackVirt  = 0x40_1000 // one page; RSP starts at its top
 	dataVirt   = 0x40_3000 // unmapped until the first fault on it
 
-	ptePresent = 1 << 0
-	pteWrite   = 1 << 1
-	pteUser    = 1 << 2
-	pteGlobal  = 1 << 8
-	pteNX      = 1 << 63
 )
 
 type guest struct {
@@ -51,27 +48,6 @@ type guest struct {
 	mem    []byte
 	k      *ring0.Kernel
 	synced bool // registers come from KVM_CAP_SYNC_REGS
-}
-
-func (g *guest) pte(tablePhys uint64, index uint64) []byte {
-	return g.mem[tablePhys+index*8:]
-}
-
-func (g *guest) setPTE(tablePhys uint64, index uint64, v uint64) {
-	binary.LittleEndian.PutUint64(g.pte(tablePhys, index), v)
-}
-
-// segment converts a ring0 segment to KVM's form: the VM's job, done here
-// by hand.
-func segment(s ring0.Segment) kvm.Segment {
-	b := func(v bool) uint8 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
-		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
 }
 
 // boot creates a VM running code at CPL 3 at codeVirt with RSP at the top
@@ -121,8 +97,8 @@ func boot(t *testing.T, code []byte, userPorts bool) *guest {
 
 	sregs := k.UserSpecialRegisters(pml4Phys)
 	ks := kvm.Sregs{
-		CS: segment(sregs.CS), DS: segment(sregs.DS), ES: segment(sregs.ES), FS: segment(sregs.FS),
-		GS: segment(sregs.GS), SS: segment(sregs.SS), TR: segment(sregs.TR), LDT: segment(sregs.LDT),
+		CS: ring0test.KVMSegment(sregs.CS), DS: ring0test.KVMSegment(sregs.DS), ES: ring0test.KVMSegment(sregs.ES), FS: ring0test.KVMSegment(sregs.FS),
+		GS: ring0test.KVMSegment(sregs.GS), SS: ring0test.KVMSegment(sregs.SS), TR: ring0test.KVMSegment(sregs.TR), LDT: ring0test.KVMSegment(sregs.LDT),
 		GDT: kvm.DTable{Base: sregs.GDT.Base, Limit: sregs.GDT.Limit}, IDT: kvm.DTable{Base: sregs.IDT.Base, Limit: sregs.IDT.Limit},
 		CR0: sregs.CR0, CR3: sregs.CR3, CR4: sregs.CR4, EFER: sregs.EFER,
 	}
@@ -160,30 +136,12 @@ func boot(t *testing.T, code []byte, userPorts bool) *guest {
 // (read/write, no-execute) and the kernel region with ring0's permissions,
 // supervisor-only and global.
 func (g *guest) buildPageTables() {
-	inner := uint64(ptePresent | pteWrite)
-	g.setPTE(pml4Phys, 0, pdptLoPhys|inner|pteUser)
-	g.setPTE(pdptLoPhys, 0, pdLoPhys|inner|pteUser)
-	g.setPTE(pdLoPhys, codeVirt>>21&511, ptLoPhys|inner|pteUser)
-	g.setPTE(ptLoPhys, codeVirt>>12&511, codePhys|ptePresent|pteUser)
-	g.setPTE(ptLoPhys, stackVirt>>12&511, stackPhys|ptePresent|pteWrite|pteUser|pteNX)
-
-	kv := uint64(kernelVirt)
-	g.setPTE(pml4Phys, kv>>39&511, pdptHiPhys|inner)
-	g.setPTE(pdptHiPhys, kv>>30&511, pdHiPhys|inner)
-	g.setPTE(pdHiPhys, kv>>21&511, ptHiPhys|inner)
-	l := g.k.Layout()
-	for _, m := range l.Mappings() {
-		for off := m.Offset; off < m.Offset+m.Size; off += arch.PageSize {
-			e := l.PhysOf(off) | ptePresent | pteGlobal
-			if m.Access.Write {
-				e |= pteWrite
-			}
-			if !m.Access.Execute {
-				e |= pteNX
-			}
-			g.setPTE(ptHiPhys, uint64(l.VirtOf(off))>>12&511, e)
-		}
-	}
+	const user = ring0test.PTEPresent | ring0test.PTEWrite | ring0test.PTEUser
+	t := ring0test.Tables(g.mem)
+	t.Link(codeVirt, user, pml4Phys, pdptLoPhys, pdLoPhys, ptLoPhys)
+	t.Set(ptLoPhys, codeVirt>>12&511, codePhys|ring0test.PTEPresent|ring0test.PTEUser)
+	t.Set(ptLoPhys, stackVirt>>12&511, stackPhys|user|ring0test.PTENX)
+	t.MapKernel(g.k.Layout(), pml4Phys, pdptHiPhys, pdHiPhys, ptHiPhys)
 }
 
 // state returns the registers at the last exit: from the run structure
@@ -236,8 +194,8 @@ func (g *guest) resumeDirect(ev ring0.Event) {
 	}
 	s := g.cpu.Sync()
 	s.Regs.RIP, s.Regs.RSP, s.Regs.RFLAGS = ev.Context.RIP, ev.Context.RSP, ev.Context.RFLAGS
-	s.Sregs.CS, s.Sregs.SS = segment(ring0.UserCodeSegment()), segment(ring0.UserDataSegment())
-	s.Sregs.TR = segment(g.k.TaskRegister())
+	s.Sregs.CS, s.Sregs.SS = ring0test.KVMSegment(ring0.UserCodeSegment()), ring0test.KVMSegment(ring0.UserDataSegment())
+	s.Sregs.TR = ring0test.KVMSegment(g.k.TaskRegister())
 	if err := g.cpu.MarkSyncDirty(kvm.SyncRegsGPR | kvm.SyncRegsSregs); err != nil {
 		g.t.Fatal(err)
 	}
@@ -260,10 +218,10 @@ func (g *guest) setRAX(v uint64) {
 
 func TestKVMSyscallAndPageFault(t *testing.T) {
 	probe := ring0.SyscallTouchProbe(39)
-	code := ring0.Assemble(probe)
+	code := x86enc.Assemble(probe...)
 	// The store to [rdi] is the fourth instruction.
-	storeRIP := uint64(codeVirt + len(ring0.Assemble(probe[:3])))
-	syscallNext := uint64(codeVirt + len(ring0.Assemble(probe[:2])))
+	storeRIP := uint64(codeVirt + len(x86enc.Assemble(probe[:3]...)))
+	syscallNext := uint64(codeVirt + len(x86enc.Assemble(probe[:2]...)))
 	for _, direct := range []bool{false, true} {
 		name := "via stub"
 		if direct {
@@ -305,7 +263,7 @@ func TestKVMSyscallAndPageFault(t *testing.T) {
 			if ev.Context.RIP != storeRIP || ev.Context.RSP != stackVirt+arch.PageSize || ev.CS != ring0.UserCodeSelector || ev.SS != ring0.UserDataSelector || ev.Context.RFLAGS&ring0.RFLAGSIF == 0 {
 				t.Errorf("fault frame %+v cs %#x ss %#x, want RIP %#x", ev.Context, ev.CS, ev.SS, storeRIP)
 			}
-			g.setPTE(ptLoPhys, dataVirt>>12&511, dataPhys|ptePresent|pteWrite|pteUser|pteNX)
+			ring0test.Tables(g.mem).Set(ptLoPhys, dataVirt>>12&511, dataPhys|ring0test.PTEPresent|ring0test.PTEWrite|ring0test.PTEUser|ring0test.PTENX)
 			resume(ev)
 
 			// 3. The store completes, and the probe exits from user mode

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmvm/mmvm/x86enc"
+	"github.com/mmvm/mmvm/x86enc/x86enctest"
 	"golang.org/x/arch/x86/x86asm"
 )
 
 var probes = []struct {
 	name string
-	code []Instruction
+	code []x86enc.Instruction
 	// wantOps is the program's instruction sequence; branches give the
 	// index of the instruction they jump to in wantTarget.
 	wantOps    []string
@@ -18,15 +20,12 @@ var probes = []struct {
 }{
 	{"SyscallTouchProbe", SyscallTouchProbe(39),
 		[]string{"mov", "syscall", "mov", "mov", "movzx", "out", "jmp"}, map[int]int{6: 5}},
-	{"TouchPagesProbe", TouchPagesProbe(),
-		[]string{"mov", "add", "dec", "jnz", "out", "jmp"}, map[int]int{3: 0, 5: 4}},
-	{"UserExitProbe", UserExitProbe(), []string{"out", "jmp"}, map[int]int{1: 0}},
 }
 
 func TestProbesDecode(t *testing.T) {
 	for _, p := range probes {
-		checkDecodes(t, p.name, p.code)
-		b := Assemble(p.code)
+		x86enctest.CheckDecodes(t, p.name, p.code)
+		b := x86enc.Assemble(p.code...)
 		var starts []int
 		var ops []string
 		targets := map[int]int{}
@@ -36,7 +35,7 @@ func TestProbesDecode(t *testing.T) {
 				t.Fatalf("%s: %v", p.name, err)
 			}
 			starts = append(starts, pc)
-			ops = append(ops, strings.Fields(listingOf(in, pc))[0])
+			ops = append(ops, strings.Fields(x86enctest.Listing(in, pc))[0])
 			if rel, ok := in.Args[0].(x86asm.Rel); ok {
 				targets[len(ops)-1] = pc + in.Len + int(rel)
 			}
@@ -65,7 +64,7 @@ func TestProbesAssemble(t *testing.T) {
 		for _, in := range p.code {
 			src.WriteString(in.Asm + "\n")
 		}
-		if got, want := assemble(t, src.String()), Assemble(p.code); !bytes.Equal(got, want) {
+		if got, want := assemble(t, src.String()), x86enc.Assemble(p.code...); !bytes.Equal(got, want) {
 			t.Errorf("%s: as gives % x, probe is % x", p.name, got, want)
 		}
 	}

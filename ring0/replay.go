@@ -1,9 +1,8 @@
 package ring0
 
 import (
-	"fmt"
-
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // # Replaying page-table stores
@@ -40,27 +39,19 @@ const PortReplay = 0xE8
 // vector stubs and the syscall entry.
 const replayOffset = stubsOffset + 0x240
 
+// The replay stub's two loops, each ending in a jnz back to its start.
 var (
-	testRDX     = Instruction{Bytes: []byte{0x48, 0x85, 0xD2}, Asm: "test rdx, rdx"}
-	movRDIRBX   = Instruction{Bytes: []byte{0x48, 0x8B, 0x3B}, Asm: "mov rdi, qword ptr [rbx]"}
-	movRCXRBX8  = Instruction{Bytes: []byte{0x48, 0x8B, 0x4B, 0x08}, Asm: "mov rcx, qword ptr [rbx+0x8]"}
-	movRSIRDI   = Instruction{Bytes: []byte{0x48, 0x89, 0xFE}, Asm: "mov rsi, rdi"}
-	repMovsq    = Instruction{Bytes: []byte{0xF3, 0x48, 0xA5}, Asm: "rep movsq"}
-	addRBX16    = Instruction{Bytes: []byte{0x48, 0x83, 0xC3, 0x10}, Asm: "add rbx, 0x10"}
-	decRDX      = Instruction{Bytes: []byte{0x48, 0xFF, 0xCA}, Asm: "dec rdx"}
-	testR9      = Instruction{Bytes: []byte{0x4D, 0x85, 0xC9}, Asm: "test r9, r9"}
-	movRDIR8    = Instruction{Bytes: []byte{0x49, 0x8B, 0x38}, Asm: "mov rdi, qword ptr [r8]"}
-	movALRDI    = Instruction{Bytes: []byte{0x8A, 0x07}, Asm: "mov al, byte ptr [rdi]"}
-	movRDIAL    = Instruction{Bytes: []byte{0x88, 0x07}, Asm: "mov byte ptr [rdi], al"}
-	addR88      = Instruction{Bytes: []byte{0x49, 0x83, 0xC0, 0x08}, Asm: "add r8, 0x8"}
-	decR9       = Instruction{Bytes: []byte{0x49, 0xFF, 0xC9}, Asm: "dec r9"}
-	runsLoopLen = len(Assemble([]Instruction{movRDIRBX, movRCXRBX8, movRSIRDI, repMovsq, addRBX16, decRDX})) + 2
-	zapsLoopLen = len(Assemble([]Instruction{movRDIR8, movALRDI, movRDIAL, addR88, decR9})) + 2
+	runsLoop = []x86enc.Instruction{
+		x86enc.Load(x86enc.RDI, x86enc.RBX, 0), x86enc.Load(x86enc.RCX, x86enc.RBX, 8), x86enc.Mov(x86enc.RSI, x86enc.RDI),
+		x86enc.RepMovsq, x86enc.AddImm8(x86enc.RBX, 16), x86enc.Dec(x86enc.RDX),
+	}
+	zapsLoop = []x86enc.Instruction{
+		x86enc.Load(x86enc.RDI, x86enc.R8, 0), x86enc.LoadAL(x86enc.RDI), x86enc.StoreAL(x86enc.RDI),
+		x86enc.AddImm8(x86enc.R8, 8), x86enc.Dec(x86enc.R9),
+	}
+	runsLoopLen = x86enc.Length(runsLoop...) + 2
+	zapsLoopLen = x86enc.Length(zapsLoop...) + 2
 )
-
-func jzRel8(rel int8) Instruction {
-	return Instruction{Bytes: []byte{0x74, byte(rel)}, Asm: fmt.Sprintf("jz .%+d", int(rel)+2)}
-}
 
 // replayStub is the replay routine:
 //
@@ -83,13 +74,12 @@ func jzRel8(rel int8) Instruction {
 //	      jnz zap
 //	done: out PortReplay, al
 func replayStub() Stub {
-	code := []Instruction{
-		testRDX, jzRel8(int8(runsLoopLen)),
-		movRDIRBX, movRCXRBX8, movRSIRDI, repMovsq, addRBX16, decRDX, jnzRel8(int8(-runsLoopLen)),
-		testR9, jzRel8(int8(zapsLoopLen)),
-		movRDIR8, movALRDI, movRDIAL, addR88, decR9, jnzRel8(int8(-zapsLoopLen)),
-		outImm8AL(PortReplay),
-	}
+	var code []x86enc.Instruction
+	code = append(code, x86enc.Test(x86enc.RDX, x86enc.RDX), x86enc.Jz(int8(runsLoopLen)))
+	code = append(append(code, runsLoop...), x86enc.Jnz(int8(-runsLoopLen)))
+	code = append(code, x86enc.Test(x86enc.R9, x86enc.R9), x86enc.Jz(int8(zapsLoopLen)))
+	code = append(append(code, zapsLoop...), x86enc.Jnz(int8(-zapsLoopLen)))
+	code = append(code, x86enc.OutAL(PortReplay))
 	return Stub{Name: "replay", Offset: replayOffset, Code: code}
 }
 

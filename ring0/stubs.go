@@ -3,6 +3,8 @@ package ring0
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // Exit ports. Each ring-0 entry point exits to the host with one
@@ -25,24 +27,6 @@ const (
 // VectorPort returns the exit port of vector v.
 func VectorPort(v Vector) uint16 { return PortVectorBase + uint16(v) }
 
-// Instruction is one hand-encoded instruction: its bytes and its Intel-syntax
-// listing, which the tests check against a disassembler and an assembler.
-type Instruction struct {
-	Bytes []byte
-	Asm   string
-}
-
-// The instructions every stub is made of.
-func outImm8AL(port uint8) Instruction {
-	return Instruction{Bytes: []byte{0xE6, port}, Asm: fmt.Sprintf("out %#x, al", port)}
-}
-
-var (
-	addRSP8 = Instruction{Bytes: []byte{0x48, 0x83, 0xC4, 0x08}, Asm: "add rsp, 0x8"}
-	iretq   = Instruction{Bytes: []byte{0x48, 0xCF}, Asm: "iretq"}
-	sysretq = Instruction{Bytes: []byte{0x48, 0x0F, 0x07}, Asm: "sysretq"}
-)
-
 // Stub is one ring-0 entry point: the code an IDT gate or LSTAR points at.
 type Stub struct {
 	Name string
@@ -50,26 +34,14 @@ type Stub struct {
 	Offset uint64
 	// Code is the whole stub. Code[0] is always the exiting `out`; the rest
 	// runs only when the host lets the stub resume user mode itself.
-	Code []Instruction
+	Code []x86enc.Instruction
 }
 
 // Size returns the stub's length in bytes.
-func (s Stub) Size() int {
-	n := 0
-	for _, in := range s.Code {
-		n += len(in.Bytes)
-	}
-	return n
-}
+func (s Stub) Size() int { return x86enc.Length(s.Code...) }
 
 // Bytes returns the stub's machine code.
-func (s Stub) Bytes() []byte {
-	b := make([]byte, 0, s.Size())
-	for _, in := range s.Code {
-		b = append(b, in.Bytes...)
-	}
-	return b
-}
+func (s Stub) Bytes() []byte { return x86enc.Assemble(s.Code...) }
 
 // ResumeOffset returns the offset, within the kernel region, of the
 // instruction after the exiting `out`: where the vCPU continues when the host
@@ -87,11 +59,11 @@ const stubSlot = 16
 //	add  rsp, 8                 ; only if v pushes an error code: drop it
 //	iretq                       ; back to the interrupted context
 func vectorStub(v Vector) Stub {
-	code := []Instruction{outImm8AL(uint8(VectorPort(v)))}
+	code := []x86enc.Instruction{x86enc.OutAL(uint8(VectorPort(v)))}
 	if v.HasErrorCode() {
-		code = append(code, addRSP8)
+		code = append(code, x86enc.AddImm8(x86enc.RSP, 8))
 	}
-	code = append(code, iretq)
+	code = append(code, x86enc.Iretq)
 	return Stub{Name: "vector_" + strings.TrimPrefix(v.Mnemonic(), "#"), Offset: stubsOffset + uint64(v)*stubSlot, Code: code}
 }
 
@@ -102,7 +74,7 @@ func vectorStub(v Vector) Stub {
 //	out  PortSyscall, al   ; exit: the host reads RAX, RDI, RSI, RDX, R10, R8, R9
 //	sysretq                ; RIP = RCX, RFLAGS = R11, CS/SS from STAR
 func syscallStub() Stub {
-	return Stub{Name: "syscall_entry", Offset: stubsOffset + NumVectors*stubSlot, Code: []Instruction{outImm8AL(PortSyscall), sysretq}}
+	return Stub{Name: "syscall_entry", Offset: stubsOffset + NumVectors*stubSlot, Code: []x86enc.Instruction{x86enc.OutAL(PortSyscall), x86enc.Sysretq}}
 }
 
 // Stubs returns every ring-0 entry point: vectors 0..31 in order, then the

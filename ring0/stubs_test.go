@@ -9,69 +9,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmvm/mmvm/x86enc/x86enctest"
 	"golang.org/x/arch/x86/x86asm"
 )
 
-// checkDecodes decodes code with x86asm and checks that it is exactly the
-// listed instructions: same lengths, same Intel syntax (with the one
-// spelling x86asm differs in noted), nothing left over.
-func checkDecodes(t *testing.T, name string, code []Instruction) {
-	t.Helper()
-	b := Assemble(code)
-	pc := 0
-	for i, want := range code {
-		in, err := x86asm.Decode(b[pc:], 64)
-		if err != nil {
-			t.Fatalf("%s: instruction %d (%s) at %#x: %v", name, i, want.Asm, pc, err)
-		}
-		if in.Len != len(want.Bytes) {
-			t.Fatalf("%s: %s decodes as %d bytes, listed as %d", name, want.Asm, in.Len, len(want.Bytes))
-		}
-		if got := listingOf(in, pc); got != want.Asm {
-			t.Errorf("%s: bytes % x decode as %q, listed as %q", name, want.Bytes, got, want.Asm)
-		}
-		pc += in.Len
-	}
-	if pc != len(b) {
-		t.Fatalf("%s: %d trailing bytes", name, len(b)-pc)
-	}
-}
-
-// listingOf prints an instruction the way the listings spell it: x86asm's
-// Intel syntax, except that relative branches are written as GNU as does
-// (".+n" from the start of the instruction) and SYSRET's REX.W is spelled as
-// the "q" suffix.
-func listingOf(in x86asm.Inst, pc int) string {
-	switch in.Op {
-	case x86asm.SYSRET:
-		if hasREXW(in) {
-			return "sysretq"
-		}
-		return "sysret"
-	case x86asm.MOVSQ:
-		// x86asm spells out the implicit operands; the listing does not.
-		return strings.TrimSuffix(x86asm.IntelSyntax(in, uint64(pc), nil), " qword ptr [rdi], qword ptr [rsi]")
-	case x86asm.JMP, x86asm.JNE, x86asm.JE:
-		if rel, ok := in.Args[0].(x86asm.Rel); ok {
-			op := map[x86asm.Op]string{x86asm.JMP: "jmp", x86asm.JNE: "jnz", x86asm.JE: "jz"}[in.Op]
-			return fmt.Sprintf("%s .%+d", op, int(rel)+in.Len)
-		}
-	}
-	return x86asm.IntelSyntax(in, uint64(pc), nil)
-}
-
-func hasREXW(in x86asm.Inst) bool {
-	for _, p := range in.Prefix {
-		if p&x86asm.PrefixREX != 0 && p&x86asm.PrefixREXW != 0 {
-			return true
-		}
-	}
-	return false
-}
-
 func TestStubsDecode(t *testing.T) {
 	for _, s := range codeStubs() {
-		checkDecodes(t, s.Name, s.Code)
+		x86enctest.CheckDecodes(t, s.Name, s.Code)
 	}
 }
 
@@ -123,7 +67,7 @@ func mnemonics(t *testing.T, s Stub) []string {
 		if err != nil {
 			t.Fatalf("%s: %v", s.Name, err)
 		}
-		ops = append(ops, strings.Fields(listingOf(in, pc))[0])
+		ops = append(ops, strings.Fields(x86enctest.Listing(in, pc))[0])
 		pc += in.Len
 	}
 	return ops

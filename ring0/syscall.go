@@ -1,10 +1,10 @@
 package ring0
 
 import (
-	"encoding/binary"
 	"fmt"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // SyscallPath is where a user-mode SYSCALL lands on a given KVM.
@@ -75,14 +75,11 @@ const TableProbeData = TrampolineVirt - arch.PageSize
 //	syscall
 //	movzx eax, byte ptr [rip+TableProbeData]
 //	syscall
-func tableProbe() []Instruction {
-	read := func(at uint64) Instruction {
-		rel := int64(TableProbeData) - int64(uint64(TrampolineVirt)+at+7)
-		b := []byte{0x0F, 0xB6, 0x05, 0, 0, 0, 0}
-		binary.LittleEndian.PutUint32(b[3:], uint32(int32(rel)))
-		return Instruction{Bytes: b, Asm: fmt.Sprintf("movzx eax, byte ptr [rip+%#x]", uint32(int32(rel)))}
+func tableProbe() []x86enc.Instruction {
+	read := func(at uint64) x86enc.Instruction {
+		return x86enc.LoadByteZXRIP(x86enc.RAX, int32(int64(TableProbeData)-int64(uint64(TrampolineVirt)+at+7)))
 	}
-	return []Instruction{read(tableProbeOffset), syscallInsn, read(tableProbeOffset + 9), syscallInsn}
+	return []x86enc.Instruction{read(tableProbeOffset), x86enc.Syscall, read(tableProbeOffset + 9), x86enc.Syscall}
 }
 
 // trampolineCode is the trampoline page's code:
@@ -96,14 +93,14 @@ func tableProbe() []Instruction {
 // meant to run.
 func trampolineCode() []struct {
 	off  uint64
-	code []Instruction
+	code []x86enc.Instruction
 } {
 	return []struct {
 		off  uint64
-		code []Instruction
+		code []x86enc.Instruction
 	}{
-		{userSyscallOffset, []Instruction{outImm8AL(PortSyscall)}},
-		{syscallProbeOffset, []Instruction{syscallInsn}},
+		{userSyscallOffset, []x86enc.Instruction{x86enc.OutAL(PortSyscall)}},
+		{syscallProbeOffset, []x86enc.Instruction{x86enc.Syscall}},
 		{tableProbeOffset, tableProbe()},
 	}
 }
@@ -114,7 +111,7 @@ func (k *Kernel) writeTrampoline() {
 		page[i] = codeFill
 	}
 	for _, c := range trampolineCode() {
-		copy(page[c.off:], Assemble(c.code))
+		copy(page[c.off:], x86enc.Assemble(c.code...))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // TestBenchInvariants runs a small `mmvm bench` and checks what must hold
@@ -327,15 +328,15 @@ func BenchmarkNarrowingChange(b *testing.B) {
 	kvmtest.Open(b)
 	const x = dataAddr
 	n := uint32(max(b.N, 200))
-	movR12D := cat([]byte{0x41, 0xBC}, le32(n)) // mov r12d, n
+	movR12D := x86enc.MovImm32(x86enc.R12, n).Bytes
 	loop := func(body []byte) []byte {
-		tail := []byte{0x49, 0xFF, 0xCC} // dec r12
-		jnz := cat([]byte{0x0F, 0x85}, le32(uint32(-(len(body) + len(tail) + 6))))
+		tail := x86enc.Dec(x86enc.R12).Bytes
+		jnz := x86enc.JnzNear(int32(-(len(body) + len(tail) + 6))).Bytes
 		return cat(movR12D, body, tail, jnz, outUser0, jmpSelf)
 	}
 	mmapFixed := cat(movEAX(unix.SYS_MMAP), movRDI(x), movRSI(arch.PageSize), movRDXImm32(unix.PROT_READ|unix.PROT_WRITE),
-		movR10D(unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED), []byte{0x49, 0xC7, 0xC0, 0xFF, 0xFF, 0xFF, 0xFF}, // mov r8, -1
-		[]byte{0x45, 0x31, 0xC9}, syscallInsn) // xor r9d, r9d
+		movR10D(unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED), x86enc.MovSignExtended(x86enc.R8, -1).Bytes,
+		x86enc.Xor32(x86enc.R9, x86enc.R9).Bytes, syscallInsn)
 	touch := cat(movRDI(x), storeByteRDI)
 	cases := []struct {
 		name  string

@@ -19,30 +19,31 @@ import (
 	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
-// Hand-encoded x86-64 user code for the tests below; each helper returns one
-// instruction's bytes, named after its Intel-syntax form.
-func movRDI(v uint64) []byte { return append([]byte{0x48, 0xBF}, le64(v)...) }
-func movRSI(v uint64) []byte { return append([]byte{0x48, 0xBE}, le64(v)...) }
-func movRAX(v uint64) []byte { return append([]byte{0x48, 0xB8}, le64(v)...) }
-func movECX(v uint32) []byte { return append([]byte{0xB9}, le32(v)...) }
-func movEDX(v uint32) []byte { return append([]byte{0xBA}, le32(v)...) }
-func movEAX(v uint32) []byte { return append([]byte{0xB8}, le32(v)...) }
-func movEDI(v uint32) []byte { return append([]byte{0xBF}, le32(v)...) }
+// x86-64 user code for the tests below, encoded by x86enc; each helper
+// returns one instruction's bytes, named after its Intel-syntax form.
+func movRDI(v uint64) []byte { return x86enc.MovImm64(x86enc.RDI, v).Bytes }
+func movRSI(v uint64) []byte { return x86enc.MovImm64(x86enc.RSI, v).Bytes }
+func movRAX(v uint64) []byte { return x86enc.MovImm64(x86enc.RAX, v).Bytes }
+func movECX(v uint32) []byte { return x86enc.MovImm32(x86enc.RCX, v).Bytes }
+func movEDX(v uint32) []byte { return x86enc.MovImm32(x86enc.RDX, v).Bytes }
+func movEAX(v uint32) []byte { return x86enc.MovImm32(x86enc.RAX, v).Bytes }
+func movEDI(v uint32) []byte { return x86enc.MovImm32(x86enc.RDI, v).Bytes }
 
 var (
-	storeByteRDI = []byte{0xC6, 0x07, 0x01}                         // mov byte ptr [rdi], 1
-	storeRAXRDI  = []byte{0x48, 0x89, 0x07}                         // mov [rdi], rax
-	loadRAXRDI   = []byte{0x48, 0x8B, 0x07}                         // mov rax, [rdi]
-	addRDIPage   = []byte{0x48, 0x81, 0xC7, 0x00, 0x10, 0x00, 0x00} // add rdi, 0x1000
-	decRCX       = []byte{0x48, 0xFF, 0xC9}                         // dec rcx
-	jmpRDI       = []byte{0xFF, 0xE7}                               // jmp rdi
-	syscallInsn  = []byte{0x0F, 0x05}                               // syscall
-	ud2          = []byte{0x0F, 0x0B}                               // ud2
-	jmpSelf      = []byte{0xEB, 0xFE}                               // jmp .
-	outUser0     = []byte{0xE6, ring0.PortUserFirst}                // out 0xf0, al
-	outUser1     = []byte{0xE6, ring0.PortUserFirst + 1}            // out 0xf1, al
+	storeByteRDI = x86enc.StoreByte(x86enc.RDI, 1).Bytes
+	storeRAXRDI  = x86enc.Store(x86enc.RDI, x86enc.RAX).Bytes
+	loadRAXRDI   = x86enc.Load(x86enc.RAX, x86enc.RDI, 0).Bytes
+	addRDIPage   = x86enc.AddImm32(x86enc.RDI, 0x1000).Bytes
+	decRCX       = x86enc.Dec(x86enc.RCX).Bytes
+	jmpRDI       = x86enc.JmpReg(x86enc.RDI).Bytes
+	syscallInsn  = x86enc.Syscall.Bytes
+	ud2          = x86enc.Ud2.Bytes
+	jmpSelf      = x86enc.Jmp(-2).Bytes // jmp .
+	outUser0     = x86enc.OutAL(ring0.PortUserFirst).Bytes
+	outUser1     = x86enc.OutAL(ring0.PortUserFirst + 1).Bytes
 )
 
 func le64(v uint64) []byte       { return binary.LittleEndian.AppendUint64(nil, v) }
@@ -53,7 +54,7 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 // the user port: one fault per page without fault-around.
 func touchLoop(addr uint64, n uint32) []byte {
 	body := cat(storeByteRDI, addRDIPage, decRCX)
-	return cat(movRDI(addr), movECX(n), body, []byte{0x75, byte(-(len(body) + 2))}, outUser0, jmpSelf)
+	return cat(movRDI(addr), movECX(n), body, x86enc.JnzBack(len(body)).Bytes, outUser0, jmpSelf)
 }
 
 const (
@@ -216,11 +217,11 @@ func TestMachineProtectionFaults(t *testing.T) {
 		}, nil, unix.SIGSEGV, "SEGV_MAPERR"},
 		{"read a non-canonical address", func(*machine.Machine) []byte { return cat(movRDI(0x8000_0000_0000), loadRAXRDI) }, nil, unix.SIGSEGV, "general"},
 		{"undefined instruction", func(*machine.Machine) []byte { return ud2 }, nil, unix.SIGILL, "invalid opcode"},
-		{"privileged instruction", func(*machine.Machine) []byte { return []byte{0xF4} /* hlt */ }, nil, unix.SIGSEGV, ""},
-		{"divide by zero", func(*machine.Machine) []byte { return cat(movECX(0), []byte{0x48, 0xF7, 0xF1} /* div rcx */) }, nil, unix.SIGFPE, ""},
-		{"out to a kernel port", func(*machine.Machine) []byte { return []byte{0xE6, ring0.PortSyscall} }, nil, unix.SIGSEGV, ""},
-		{"int 0x80 (no gate; #UD on PVM)", func(*machine.Machine) []byte { return []byte{0xCD, 0x80} }, nil, unix.SIGSEGV, ""},
-		{"int 14 (gate not for user mode)", func(*machine.Machine) []byte { return []byte{0xCD, 0x0E} }, nil, unix.SIGSEGV, ""},
+		{"privileged instruction", func(*machine.Machine) []byte { return x86enc.Hlt.Bytes }, nil, unix.SIGSEGV, ""},
+		{"divide by zero", func(*machine.Machine) []byte { return cat(movECX(0), x86enc.Div(x86enc.RCX).Bytes) }, nil, unix.SIGFPE, ""},
+		{"out to a kernel port", func(*machine.Machine) []byte { return x86enc.OutAL(ring0.PortSyscall).Bytes }, nil, unix.SIGSEGV, ""},
+		{"int 0x80 (no gate; #UD on PVM)", func(*machine.Machine) []byte { return x86enc.Int(0x80).Bytes }, nil, unix.SIGSEGV, ""},
+		{"int 14 (gate not for user mode)", func(*machine.Machine) []byte { return x86enc.Int(0x0E).Bytes }, nil, unix.SIGSEGV, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Build once to learn the layout, then the real code.

@@ -11,12 +11,13 @@ import (
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // More hand-encoded instructions for the guest programs below.
 var (
-	movRDXImm32 = func(v uint32) []byte { return cat([]byte{0x48, 0xC7, 0xC2}, le32(v)) } // mov rdx, imm32
-	movR10D     = func(v uint32) []byte { return cat([]byte{0x41, 0xBA}, le32(v)) }       // mov r10d, imm32
+	movRDXImm32 = func(v uint32) []byte { return x86enc.MovSignExtended(x86enc.RDX, int32(v)).Bytes }
+	movR10D     = func(v uint32) []byte { return x86enc.MovImm32(x86enc.R10, v).Bytes }
 )
 
 // syscall3 loads a system call with up to three arguments and makes it.
@@ -42,7 +43,7 @@ func TestNarrowingSeenByGuest(t *testing.T) {
 		{"mprotect none then read", unix.PROT_READ, syscall3(unix.SYS_MPROTECT, x, arch.PageSize, unix.PROT_NONE), loadRAXRDI, "SEGV_ACCERR"},
 		{"guard install then read", unix.PROT_READ, syscall3(unix.SYS_MADVISE, x, arch.PageSize, unix.MADV_GUARD_INSTALL), loadRAXRDI, "guard"},
 		{"mremap away then read", unix.PROT_READ, cat(movEAX(unix.SYS_MREMAP), movRDI(x), movRSI(arch.PageSize), movRDXImm32(arch.PageSize),
-			movR10D(unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED), []byte{0x49, 0xB8}, le64(x+0x20_0000), syscallInsn), loadRAXRDI, "SEGV_MAPERR"},
+			movR10D(unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED), x86enc.MovImm64(x86enc.R8, x+0x20_0000).Bytes, syscallInsn), loadRAXRDI, "SEGV_MAPERR"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code := cat(movRDI(x), tc.access, outUser0, tc.change, outUser1, movRDI(x), tc.access, ud2)
@@ -66,11 +67,11 @@ func TestFreedTableReuse(t *testing.T) {
 	const x, moved, y = 0x2000_0000, 0x4000_0000, 0x6000_0000 // 2 MiB spans, each its own table
 	const pages = 4
 	readAll := func(base uint64, port []byte) []byte {
-		code := []byte{0x48, 0xC7, 0xC3, 0xFF, 0xFF, 0xFF, 0xFF} // mov rbx, -1
+		code := x86enc.MovSignExtended(x86enc.RBX, -1).Bytes
 		for i := range uint64(pages) {
 			code = cat(code, movRDI(base+i*arch.PageSize), loadRAXRDI, []byte{0x48, 0x21, 0xC3}) // and rbx, rax
 		}
-		return cat(code, []byte{0x48, 0x89, 0xD8}, port) // mov rax, rbx; out
+		return cat(code, x86enc.Mov(x86enc.RAX, x86enc.RBX).Bytes, port)
 	}
 	code := cat(readAll(x, outUser0), readAll(y, outUser1), jmpSelf)
 	m := newMachine(t, machine.Config{FaultAround: arch.PageSize}, code)
@@ -107,14 +108,14 @@ func TestFreedTableReuse(t *testing.T) {
 // ends with SIGSEGV once the fault has repeated with nothing left to map.
 func TestUserIretNeverSpins(t *testing.T) {
 	code := cat(
-		[]byte{0x48, 0x89, 0xE0},             // mov rax, rsp
+		x86enc.Mov(x86enc.RAX, x86enc.RSP).Bytes,
 		[]byte{0x6A, ring0.UserDataSelector}, // push ss
 		[]byte{0x50},                         // push rax
 		[]byte{0x9C},                         // pushfq
 		[]byte{0x6A, ring0.UserCodeSelector}, // push cs
 		[]byte{0x48, 0x8D, 0x0D}, le32(3),    // lea rcx, [rip+3]: past push and iretq
-		[]byte{0x51},       // push rcx
-		[]byte{0x48, 0xCF}, // iretq
+		[]byte{0x51}, // push rcx
+		x86enc.Iretq.Bytes,
 		outUser0, jmpSelf)
 	m := newMachine(t, machine.Config{}, code)
 	stop := run(t, m, 30*time.Second)
@@ -136,9 +137,9 @@ func TestUserIretNeverSpins(t *testing.T) {
 func TestZeroPageBreakSeenByGuest(t *testing.T) {
 	const x = dataAddr
 	code := cat(movRDI(x), loadRAXRDI, movRDI(x+arch.PageSize), loadRAXRDI, outUser0,
-		movRDI(x), []byte{0xC6, 0x07, 0x5A}, // mov byte [rdi], 0x5a
+		movRDI(x), x86enc.StoreByte(x86enc.RDI, 0x5A).Bytes,
 		movRDI(x), loadRAXRDI, outUser1,
-		movRDI(x+arch.PageSize), loadRAXRDI, []byte{0xE6, ring0.PortUserFirst + 2}, jmpSelf)
+		movRDI(x+arch.PageSize), loadRAXRDI, x86enc.OutAL(ring0.PortUserFirst+2).Bytes, jmpSelf)
 	m := newMachine(t, machine.Config{}, code)
 	if _, err := m.MM.MMap(x, arch.HugePageSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
 		t.Fatal(err)

@@ -15,9 +15,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
-	"github.com/mmvm/mmvm/internal/latency"
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/kvmhost"
+	"github.com/mmvm/mmvm/latency"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/syscalls"
@@ -361,7 +361,7 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "  fault log        %d faults recorded one by one in the --stats-json file (%d after those not)\n", n, r.FaultsUnlogged)
 	}
 	fmt.Fprintf(w, "  exits           ")
-	for _, k := range []string{"page_fault", "syscall", "exception", "user_port", "interrupt"} {
+	for _, k := range machine.ExitKinds() {
 		if n, ok := s.Exits[k]; ok {
 			fmt.Fprintf(w, " %s %d", k, n)
 		}

@@ -1,7 +1,6 @@
 package faultbench
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/ring0/ring0test"
 )
 
 // bareGuest is the smallest VM that can run user code over ring0: one memfd
@@ -68,8 +68,8 @@ const (
 	bareStackVirt = 0x40_1000
 	bareKernVirt  = arch.Addr(0xffff_ffff_8000_0000)
 
-	pteP, pteW, pteU, ptePS, pteG = 1, 2, 4, 0x80, 0x100
-	pteNX                         = 1 << 63
+	pteP, pteW, pteU, ptePS = ring0test.PTEPresent, ring0test.PTEWrite, ring0test.PTEUser, ring0test.PTEHuge
+	pteNX                   = ring0test.PTENX
 )
 
 // bareMode says how the data is mapped.
@@ -143,67 +143,34 @@ func newBareGuest(data uint64, mode bareMode, code []byte) (g *bareGuest, err er
 	return g, nil
 }
 
-func (g *bareGuest) put(table, index, v uint64) {
-	binary.LittleEndian.PutUint64(g.mem[table+index*8:], v)
-}
-
 func (g *bareGuest) buildTables(mode bareMode) {
 	const inner = pteP | pteW | pteU
-	g.put(barePML4, 0, barePDPTLo|inner)
-	g.put(barePDPTLo, 0, barePDLo|inner)
-	g.put(barePDLo, bareCodeVirt>>21&511, barePTLo|inner)
-	g.put(barePTLo, bareCodeVirt>>12&511, bareCode|pteP|pteU)
-	g.put(barePTLo, bareStackVirt>>12&511, bareStack|pteP|pteW|pteU|pteNX)
+	t := ring0test.Tables(g.mem)
+	t.Link(bareCodeVirt, inner, barePML4, barePDPTLo, barePDLo, barePTLo)
+	t.Set(barePTLo, bareCodeVirt>>12&511, bareCode|pteP|pteU)
+	t.Set(barePTLo, bareStackVirt>>12&511, bareStack|pteP|pteW|pteU|pteNX)
 	for gib := uint64(0); gib*(1<<30) < g.data; gib++ {
 		pd := bareDataPDs + gib*arch.PageSize
-		g.put(barePDPTLo, bareDataBase>>30+gib, pd|inner)
+		t.Set(barePDPTLo, bareDataBase>>30+gib, pd|inner)
 		for i := uint64(0); i < 512 && (gib*512+i)*arch.HugePageSize < g.data; i++ {
 			va := bareDataBase + (gib*512+i)*arch.HugePageSize
 			if mode == bareHuge {
-				g.put(pd, i, va|inner|ptePS)
+				t.Set(pd, i, va|inner|ptePS)
 			} else {
-				g.put(pd, i, g.dataPT(va)|inner)
+				t.Set(pd, i, g.dataPT(va)|inner)
 			}
 		}
 	}
-	tv := uint64(ring0.TrampolineVirt)
-	g.put(barePML4, tv>>39&511, barePDPTTr|inner)
-	g.put(barePDPTTr, tv>>30&511, barePDTr|inner)
-	g.put(barePDTr, tv>>21&511, barePTTr|inner)
-	g.put(barePTTr, tv>>12&511, g.k.Layout().PhysOf(g.k.Layout().Trampoline.Offset)|pteP|pteU)
-	kv := uint64(bareKernVirt)
-	g.put(barePML4, kv>>39&511, barePDPTHi|pteP|pteW)
-	g.put(barePDPTHi, kv>>30&511, barePDHi|pteP|pteW)
-	g.put(barePDHi, kv>>21&511, barePTHi|pteP|pteW)
 	l := g.k.Layout()
-	for _, m := range l.Mappings() {
-		for off := m.Offset; off < m.Offset+m.Size; off += arch.PageSize {
-			e := l.PhysOf(off) | pteP | pteG
-			if m.Access.Write {
-				e |= pteW
-			}
-			if !m.Access.Execute {
-				e |= pteNX
-			}
-			g.put(barePTHi, uint64(l.VirtOf(off))>>12&511, e)
-		}
-	}
+	tv := uint64(ring0.TrampolineVirt)
+	t.Link(tv, inner, barePML4, barePDPTTr, barePDTr, barePTTr)
+	t.Set(barePTTr, tv>>12&511, l.PhysOf(l.Trampoline.Offset)|pteP|pteU)
+	t.MapKernel(l, barePML4, barePDPTHi, barePDHi, barePTHi)
 }
 
 // dataPT is the guest-physical address of the PT page that maps va.
 func (g *bareGuest) dataPT(va uint64) uint64 {
 	return bareDataPTs + (va-bareDataBase)>>21*arch.PageSize
-}
-
-func kvmSegment(s ring0.Segment) kvm.Segment {
-	b := func(v bool) uint8 {
-		if v {
-			return 1
-		}
-		return 0
-	}
-	return kvm.Segment{Base: s.Base, Limit: s.Limit, Selector: s.Selector, Type: s.Type, Present: b(s.Present),
-		DPL: s.DPL, DB: b(s.DB), S: b(s.S), L: b(s.L), G: b(s.G), AVL: b(s.AVL), Unusable: b(s.Unusable)}
 }
 
 func (g *bareGuest) loadState() error {
@@ -212,8 +179,8 @@ func (g *bareGuest) loadState() error {
 	if err := g.cpu.GetSregs(&s); err != nil {
 		return err
 	}
-	s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = kvmSegment(r.CS), kvmSegment(r.DS), kvmSegment(r.ES), kvmSegment(r.FS), kvmSegment(r.GS), kvmSegment(r.SS)
-	s.TR, s.LDT = kvmSegment(r.TR), kvmSegment(r.LDT)
+	s.CS, s.DS, s.ES, s.FS, s.GS, s.SS = ring0test.KVMSegment(r.CS), ring0test.KVMSegment(r.DS), ring0test.KVMSegment(r.ES), ring0test.KVMSegment(r.FS), ring0test.KVMSegment(r.GS), ring0test.KVMSegment(r.SS)
+	s.TR, s.LDT = ring0test.KVMSegment(r.TR), ring0test.KVMSegment(r.LDT)
 	s.GDT = kvm.DTable{Base: r.GDT.Base, Limit: r.GDT.Limit}
 	s.IDT = kvm.DTable{Base: r.IDT.Base, Limit: r.IDT.Limit}
 	s.CR0, s.CR3, s.CR4, s.EFER = r.CR0, r.CR3, r.CR4, r.EFER
@@ -282,8 +249,8 @@ func (g *bareGuest) resumeDirect(ctx ring0.UserContext) error {
 }
 
 var (
-	userCS = kvmSegment(ring0.UserCodeSegment())
-	userSS = kvmSegment(ring0.UserDataSegment())
+	userCS = ring0test.KVMSegment(ring0.UserCodeSegment())
+	userSS = ring0test.KVMSegment(ring0.UserDataSegment())
 )
 
 func (g *bareGuest) decode(port uint16) (ring0.Event, error) {
@@ -456,11 +423,11 @@ func MinimalFaultPath(n int, direct bool) (Measure, error) {
 		}
 		now := time.Now()
 		h.Record(now.Sub(last))
-		va := g.cpu.Sync().Sregs.CR2 &^ (arch.PageSize - 1)
+		va := g.cpu.Sync().Sregs.CR2 &^ arch.PageMask
 		if va < bareDataBase || va >= bareDataBase+g.data {
 			return Measure{}, g.unexpected("minimal fault path", port)
 		}
-		g.put(g.dataPT(va), va>>12&511, va|pteP|pteW|pteU|pteNX)
+		ring0test.Tables(g.mem).Set(g.dataPT(va), va>>12&511, va|pteP|pteW|pteU|pteNX)
 		faults++
 		if direct {
 			ev, err := g.decode(port)

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mmvm/mmvm/x86enc"
 	"golang.org/x/arch/x86/x86asm"
 )
 
@@ -35,6 +36,8 @@ func TestProgramsDecode(t *testing.T) {
 			"mov rsi, 0x10000000", "mov r8, 0x800000", "mov rcx, 0x5", "mov rdx, qword ptr [r8]", "mov byte ptr [rsi+rdx], 0x1",
 			"add r8, 0x8", "dec rcx", "jnz 0x1e", "out 0xf0, al", "jmp 0x2e"}},
 		{"syscall loop", syscallLoop(39), []string{"mov eax, 0x27", "syscall", "jmp 0x0"}},
+		{"syscall count", syscallCountProgram(39, 5), []string{
+			"mov r12, 0x5", "mov eax, 0x27", "syscall", "dec r12", "jnz 0xa", "out 0xf0, al", "jmp 0x16"}},
 		{"mmap cycles", mmapCycleProgram(2, 4<<20), []string{
 			"mov r12, 0x2", "mov eax, 0x9", "xor edi, edi", "mov rsi, 0x400000", "mov edx, 0x3", "mov r10d, 0x22",
 			"mov r8, -0x1", "xor r9d, r9d", "syscall", "mov rdi, rax", "mov rbx, rax", "mov rcx, 0x400",
@@ -55,7 +58,7 @@ func TestJnzBackLong(t *testing.T) {
 	for i := range body {
 		body[i] = 0x90 // nop
 	}
-	got := disasm(t, append(body, jnzBack(len(body))...))
+	got := disasm(t, append(body, x86enc.JnzBack(len(body)).Bytes...))
 	if last := got[len(got)-1]; last != "jnz 0x0" {
 		t.Errorf("long jnz back decodes as %q, want jnz 0x0", last)
 	}

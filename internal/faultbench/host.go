@@ -130,7 +130,7 @@ func serveUserfaults(ufd, n int) error {
 		if msg[0] != uffdEventPagefault {
 			continue
 		}
-		addr := *(*uint64)(unsafe.Pointer(&msg[16])) &^ (arch.PageSize - 1)
+		addr := *(*uint64)(unsafe.Pointer(&msg[16])) &^ arch.PageMask
 		z := uffdioZeropageArg{Start: addr, Len: arch.PageSize}
 		if err := ioctlPtr(ufd, uffdioZeropage, unsafe.Pointer(&z)); err != nil && err != unix.EEXIST {
 			return fmt.Errorf("faultbench: UFFDIO_ZEROPAGE at %#x: %w", addr, err)

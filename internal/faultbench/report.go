@@ -4,7 +4,7 @@ import (
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
-	"github.com/mmvm/mmvm/internal/latency"
+	"github.com/mmvm/mmvm/latency"
 )
 
 // Histogram is the allocation-free latency histogram every per-event figure

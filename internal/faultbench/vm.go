@@ -317,10 +317,7 @@ func MachineUserExit(n int) (Measure, error) {
 
 // MachineSyscalls measures n getpid system calls served by the machine.
 func MachineSyscalls(n int, fp machine.FastPath) (Measure, error) {
-	// The counter lives in R12: SYSCALL overwrites RCX and R11.
-	loop := cat(movEAX(39), syscallInsn, decR12)
-	code := cat(movR12(uint64(n)), loop, jnzBack(len(loop)), exitForever)
-	m, err := newVM(arch.HugePageSize, 0, code)
+	m, err := newVM(arch.HugePageSize, 0, syscallCountProgram(39, uint64(n)))
 	if err != nil {
 		return Measure{}, err
 	}

@@ -1,10 +1,5 @@
 package mmdiff
 
-import (
-	"fmt"
-	"strings"
-)
-
 // Difference is one place where the comparison with the host is relaxed
 // or left out on purpose, and why.
 type Difference struct {
@@ -80,14 +75,4 @@ var Differences = []Difference{
 		Why:      "growing in place or honouring a hint must stop at the window on both sides",
 		Compared: "a PROT_NONE shared page guards each end of the window on the host and in the system; neither is part of the compared layout",
 	},
-}
-
-// DifferencesTable formats Differences as a Markdown table.
-func DifferencesTable() string {
-	var b strings.Builder
-	b.WriteString("| What | Why | What is compared |\n|---|---|---|\n")
-	for _, d := range Differences {
-		fmt.Fprintf(&b, "| %s | %s | %s |\n", d.What, d.Why, d.Compared)
-	}
-	return b.String()
 }

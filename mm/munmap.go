@@ -1,0 +1,36 @@
+package mm
+
+import (
+	"github.com/mmvm/mmvm/arch"
+	"golang.org/x/sys/unix"
+)
+
+// MUnmap implements munmap(2).
+func (mm *MemoryManager) MUnmap(addr, length uint64) error {
+	top := uint64(mm.layout.TopOfUser)
+	if addr&arch.PageMask != 0 || addr > top || length > top-addr {
+		return unix.EINVAL
+	}
+	alen, _ := arch.PageRoundUp(length)
+	if alen == 0 {
+		return unix.EINVAL
+	}
+	ar := arch.AddrRange{Start: arch.Addr(addr), End: arch.Addr(addr + alen)}
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	if err := mm.checkUnmapSplitLocked(ar); err != nil {
+		return err
+	}
+	mm.unmapLocked(ar)
+	return nil
+}
+
+// checkUnmapSplitLocked fails with ENOMEM if unmapping ar would split one
+// vma in two while the map count is at its limit.
+func (mm *MemoryManager) checkUnmapSplitLocked(ar arch.AddrRange) error {
+	vseg := mm.vmas.LowerBoundSegment(ar.Start)
+	if vseg.Ok() && vseg.Start() < ar.Start && ar.End < vseg.End() && mm.vmas.Len() >= mm.limits.MaxMapCount {
+		return unix.ENOMEM
+	}
+	return nil
+}
