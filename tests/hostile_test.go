@@ -17,34 +17,25 @@ import (
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/x86enc"
 )
 
 // syscallLoop makes count system calls described by a table at table: seven
 // words each (number, then RDI, RSI, RDX, R10, R8, R9); then it exits through
-// the user port.
-//
-//	mov r12, table ; mov r13d, count
-//	loop: mov rax,[r12] ; mov rdi,[r12+8] ; mov rsi,[r12+16] ; mov rdx,[r12+24]
-//	      mov r10,[r12+32] ; mov r8,[r12+40] ; mov r9,[r12+48] ; syscall
-//	      add r12, 56 ; dec r13 ; jnz loop
-//	out 0xf0, al ; jmp .
+// the user port. RBX walks the table and R15 counts down (SYSCALL keeps
+// both).
 func syscallLoop(table uint64, count uint32) []byte {
-	body := cat(
-		[]byte{0x49, 0x8B, 0x04, 0x24},       // mov rax, [r12]
-		[]byte{0x49, 0x8B, 0x7C, 0x24, 0x08}, // mov rdi, [r12+8]
-		[]byte{0x49, 0x8B, 0x74, 0x24, 0x10}, // mov rsi, [r12+16]
-		[]byte{0x49, 0x8B, 0x54, 0x24, 0x18}, // mov rdx, [r12+24]
-		[]byte{0x4D, 0x8B, 0x54, 0x24, 0x20}, // mov r10, [r12+32]
-		[]byte{0x4D, 0x8B, 0x44, 0x24, 0x28}, // mov r8, [r12+40]
-		[]byte{0x4D, 0x8B, 0x4C, 0x24, 0x30}, // mov r9, [r12+48]
-		syscallInsn,
-		[]byte{0x49, 0x83, 0xC4, 0x38}, // add r12, 56
-		[]byte{0x49, 0xFF, 0xCD},       // dec r13
+	load := func(r x86enc.Reg, word int8) x86enc.Instruction { return x86enc.Load(r, x86enc.RBX, 8*word) }
+	body := x86enc.Assemble(
+		load(x86enc.RAX, 0), load(x86enc.RDI, 1), load(x86enc.RSI, 2), load(x86enc.RDX, 3),
+		load(x86enc.R10, 4), load(x86enc.R8, 5), load(x86enc.R9, 6),
+		x86enc.Syscall,
+		x86enc.AddImm8(x86enc.RBX, 56),
+		x86enc.Dec(x86enc.R15),
 	)
 	return cat(
-		append([]byte{0x49, 0xBC}, le64(table)...), // mov r12, table
-		append([]byte{0x41, 0xBD}, le32(count)...), // mov r13d, count
-		body, []byte{0x75, byte(-(len(body) + 2))}, outUser0, jmpSelf)
+		x86enc.MovImm64(x86enc.RBX, table).Bytes, x86enc.MovImm32(x86enc.R15, count).Bytes,
+		body, x86enc.JnzBack(len(body)).Bytes, outUser0, jmpSelf)
 }
 
 // wildArg returns an argument a hostile program might pass: small numbers,
