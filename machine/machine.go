@@ -170,7 +170,9 @@ func New(cfg Config) (m *Machine, err error) {
 	if err := m.settleTableSync(); err != nil {
 		return nil, err
 	}
-	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg)}); err != nil {
+	// A populate stops between steps once the run's context has ended.
+	stopping := func() bool { return m.Process != nil && m.Process.Stopping() }
+	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg), Interrupted: stopping}); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
 	m.Process = syscalls.NewProcess(syscalls.Config{

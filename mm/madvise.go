@@ -190,7 +190,8 @@ func (mm *MemoryManager) madviseRemoveLocked(vseg vmaSeg, ar arch.AddrRange) err
 
 // madvisePopulateLocked implements MADV_POPULATE_READ/WRITE: fault in
 // every page of ar as a read or write would, stopping at the first hole
-// (ENOMEM) or vma that forbids the access (EINVAL).
+// (ENOMEM) or vma that forbids the access (EINVAL), or with EINTR when
+// Options.Interrupted says so between steps.
 func (mm *MemoryManager) madvisePopulateLocked(ar arch.AddrRange, write bool) error {
 	pos := ar.Start
 	for pos < ar.End {
@@ -207,16 +208,21 @@ func (mm *MemoryManager) madvisePopulateLocked(ar arch.AddrRange, write bool) er
 			return unix.EINVAL
 		}
 		r := arch.AddrRange{Start: pos, End: min(ar.End, vseg.End())}
-		mm.activeMu.Lock()
-		err := mm.getPMAsLocked(vseg, r, r, at)
-		if err == nil {
-			err = mm.mapASLocked(r, false)
-		}
-		mm.activeMu.Unlock()
-		if err != nil {
-			if errors.Is(err, unix.ENOMEM) {
-				return unix.ENOMEM
+		err := mm.populateSteps(r, func(step arch.AddrRange) error {
+			mm.activeMu.Lock()
+			defer mm.activeMu.Unlock()
+			if err := mm.getPMAsLocked(vseg, step, step, at); err != nil {
+				return err
 			}
+			return mm.mapASLocked(step, false)
+		})
+		switch {
+		case err == nil:
+		case errors.Is(err, unix.EINTR):
+			return unix.EINTR
+		case errors.Is(err, unix.ENOMEM):
+			return unix.ENOMEM
+		default:
 			return unix.EFAULT
 		}
 		pos = r.End

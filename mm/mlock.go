@@ -69,13 +69,15 @@ func (mm *MemoryManager) mlock(addr, length uint64, mode memmap.MLockMode) error
 }
 
 // mlockPopulateError converts a populate failure as
-// __mlock_posix_error_return does.
+// __mlock_posix_error_return does; an interrupted populate stays EINTR.
 func mlockPopulateError(err error) error {
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, unix.ENOMEM):
 		return unix.EAGAIN
+	case errors.Is(err, unix.EINTR):
+		return unix.EINTR
 	}
 	return unix.ENOMEM
 }
@@ -157,7 +159,10 @@ func (mm *MemoryManager) MLockAll(flags uint64) error {
 	mm.applyMLockAllLocked(f)
 	if f&unix.MCL_CURRENT != 0 {
 		for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
-			_ = mm.populateLocked(vseg, vseg.Range()) // mm_populate ignores errors
+			// mm_populate ignores errors, but not an interruption.
+			if err := mm.populateLocked(vseg, vseg.Range()); errors.Is(err, unix.EINTR) {
+				break
+			}
 		}
 	}
 	return nil

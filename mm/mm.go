@@ -100,6 +100,12 @@ type Options struct {
 	// instead of mapping the shared zero page (see zeropage.go). For
 	// comparing mm with such a host; programs want the default.
 	NoZeroPage bool
+	// Interrupted, when set, is asked between steps of a populate
+	// (MAP_POPULATE, mlock, mlockall, MADV_POPULATE_*, a locked mremap's
+	// growth) whether to stop: true ends it early, with EINTR where the
+	// call reports populate's errors, as a pending fatal signal ends
+	// Linux's. It is called with mm's locks held and must not call mm.
+	Interrupted func() bool
 }
 
 // MemoryManager is a guest address space: its vmas (what the program asked
@@ -113,6 +119,8 @@ type MemoryManager struct {
 	// zeroPage: read faults on private anonymous memory map zeroChunk
 	// (Options.NoZeroPage unset).
 	zeroPage bool
+	// interrupted is Options.Interrupted, or nil.
+	interrupted func() bool
 
 	// privateRefs counts, per page of mf, how many pmas (in this
 	// MemoryManager and those forked from it) share private memory. It has
@@ -233,6 +241,7 @@ func New(opts Options) (*MemoryManager, error) {
 		as:          opts.AddressSpace,
 		limits:      limits,
 		zeroPage:    !opts.NoZeroPage,
+		interrupted: opts.Interrupted,
 	}
 	return mm, nil
 }

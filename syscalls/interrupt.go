@@ -23,6 +23,12 @@ func (p *Process) SetContext(ctx context.Context) {
 // interrupted reports whether the current call must stop now.
 func (p *Process) interrupted() bool { return p.ctx.Err() != nil }
 
+// Stopping reports whether the run's context has ended, so that work done
+// for the program on its behalf (mm's populate) stops at its next step, as
+// Linux's stops when a fatal signal is pending. Safe only from the
+// goroutine serving the program's calls.
+func (p *Process) Stopping() bool { return p.ctx.Err() != nil }
+
 // pollSlice is the longest a wait on a host descriptor goes without
 // looking at the context: how late a cancel (without a deadline) may be
 // seen. A deadline is waited for exactly.

@@ -24,30 +24,11 @@ func sysMprotect(p *Process, a *[6]uint64) uint64 {
 
 func sysBrk(p *Process, a *[6]uint64) uint64 { return p.cfg.Calls.Brk(a[0]) }
 
-// populateStep is how much of a MADV_POPULATE_* range one step faults in
-// before the call looks at the run's context.
-const populateStep = 64 << 20
-
-// sysMadvise passes the call to mm; MADV_POPULATE_READ and _WRITE, which
-// fault in every page of what may be a huge range, go in steps of
-// populateStep and end with EINTR when the run's context ends between two,
-// as Linux's end when a fatal signal is pending.
+// sysMadvise passes the call to mm, which also stops a MADV_POPULATE_*
+// of a huge range between steps when the run's context ends (mm.Options'
+// Interrupted, wired to Process.Stopping by the machine).
 func sysMadvise(p *Process, a *[6]uint64) uint64 {
-	addr, length, advice := a[0], a[1], a[2]
-	if advice != unix.MADV_POPULATE_READ && advice != unix.MADV_POPULATE_WRITE || length <= populateStep ||
-		addr&arch.PageMask != 0 || addr+length < addr {
-		return result(0, p.cfg.Calls.Madvise(addr, length, advice))
-	}
-	end := addr + length // steps are page-aligned; the last takes the rest
-	for pos := addr; pos < end; pos += populateStep {
-		if p.interrupted() {
-			return errno(unix.EINTR)
-		}
-		if err := p.cfg.Calls.Madvise(pos, min(populateStep, end-pos), advice); err != nil {
-			return result(0, err)
-		}
-	}
-	return 0
+	return result(0, p.cfg.Calls.Madvise(a[0], a[1], a[2]))
 }
 
 func sysMlock(p *Process, a *[6]uint64) uint64 {

@@ -149,8 +149,8 @@ func syscallTable(calls ...[7]uint64) []byte {
 func TestDeadlineEndsSyscall(t *testing.T) {
 	const table = 0x2000_0000
 	const huge = 0x100_0000_0000
-	run := func(t *testing.T, timeout time.Duration, calls ...[7]uint64) (machine.Stop, time.Duration) {
-		m := newMachine(t, machine.Config{Memory: 64 << 20}, syscallLoop(table, uint32(len(calls))))
+	run := func(t *testing.T, cfg machine.Config, timeout time.Duration, calls ...[7]uint64) (machine.Stop, time.Duration) {
+		m := newMachine(t, cfg, syscallLoop(table, uint32(len(calls))))
 		mapBytes(t, m, table, syscallTable(calls...), unix.PROT_READ)
 		if _, err := m.MM.MMap(dataAddr, 24<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED, nil, 0); err != nil {
 			t.Fatal(err)
@@ -169,14 +169,14 @@ func TestDeadlineEndsSyscall(t *testing.T) {
 		return stop, took
 	}
 	t.Run("nanosleep", func(t *testing.T) {
-		stop, took := run(t, time.Second, [7]uint64{unix.SYS_NANOSLEEP, dataAddr, 0})
+		stop, took := run(t, machine.Config{Memory: 64 << 20}, time.Second, [7]uint64{unix.SYS_NANOSLEEP, dataAddr, 0})
 		t.Logf("30 s nanosleep with a 1 s deadline: %v after %v", stop.Kind, took)
 		if stop.Kind != machine.StopDeadline || took > 3*time.Second {
 			t.Errorf("stop %v after %v; want the deadline after 1 s", stop.Kind, took)
 		}
 	})
 	t.Run("mincore over 64 GiB", func(t *testing.T) {
-		stop, took := run(t, time.Minute,
+		stop, took := run(t, machine.Config{Memory: 64 << 20}, time.Minute,
 			[7]uint64{unix.SYS_MMAP, huge, 64 << 30, unix.PROT_NONE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0},
 			[7]uint64{unix.SYS_MINCORE, huge, 64 << 30, dataAddr + 4096})
 		t.Logf("mmap and mincore of 64 GiB: %v after %v", stop.Kind, took)
@@ -184,6 +184,30 @@ func TestDeadlineEndsSyscall(t *testing.T) {
 			t.Errorf("stop %v after %v; want the program's end within 5 s", stop.Kind, took)
 		}
 	})
+	// Populating 1.5 GiB takes a good part of a second (seconds under
+	// QEMU); mm stops between 16 MiB steps once the deadline has passed.
+	const populate = 1536 << 20
+	for _, tc := range []struct {
+		name string
+		call [7]uint64
+	}{
+		{"MAP_POPULATE of 1.5 GiB", [7]uint64{unix.SYS_MMAP, huge, populate, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED | unix.MAP_POPULATE, ^uint64(0), 0}},
+		{"mlockall of 1.5 GiB", [7]uint64{unix.SYS_MLOCKALL, unix.MCL_CURRENT | unix.MCL_FUTURE}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := [][7]uint64{tc.call}
+			if tc.call[0] == unix.SYS_MLOCKALL {
+				calls = [][7]uint64{{unix.SYS_MMAP, huge, populate, unix.PROT_READ | unix.PROT_WRITE, unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED, ^uint64(0), 0}, tc.call}
+			}
+			limits := mm.DefaultLimits()
+			limits.MemLock = mm.Unlimited
+			stop, took := run(t, machine.Config{Memory: 2 << 30, Limits: &limits}, 50*time.Millisecond, calls...)
+			t.Logf("%s with a 50 ms deadline: %v after %v", tc.name, stop.Kind, took)
+			if stop.Kind != machine.StopDeadline || took > 2*time.Second {
+				t.Errorf("stop %v after %v; want the deadline within 2 s", stop.Kind, took)
+			}
+		})
+	}
 }
 
 // tailWriter keeps the last bytes written to it and counts the rest: the
