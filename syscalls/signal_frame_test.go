@@ -421,3 +421,36 @@ func TestAltStackAndFaults(t *testing.T) {
 		t.Errorf("si_addr %#x si_code %d trapno %d err %d cr2 %#x", get(r.RSI+16), int32(get(r.RSI+8)), get(sc+scTrapNo), get(sc+scErr), get(sc+scCR2))
 	}
 }
+
+// TestRestartCodes checks how a call interrupted by a signal that runs a
+// handler ends (Linux's handle_signal): EINTR, or the SYSCALL re-executed
+// (RAX the call's number again, RIP back over the instruction) for
+// ERESTARTSYS under SA_RESTART and ERESTARTNOINTR always.
+func TestRestartCodes(t *testing.T) {
+	const nr, rip = unix.SYS_READ, 0x401002
+	for _, tc := range []struct {
+		ret     int64
+		flags   uint64
+		restart bool
+	}{
+		{-errRestartSys, 0, false},
+		{-errRestartSys, saRestart, true},
+		{-errRestartNoIntr, 0, true},
+		{-errRestartNoHand, saRestart, false},
+		{-errRestartRestartBlock, saRestart, false},
+		{-int64(unix.EAGAIN), saRestart, false},
+	} {
+		regs := UserRegs{RAX: uint64(tc.ret), RIP: rip}
+		restartForHandler(&regs, nr, tc.flags)
+		switch {
+		case tc.restart && (regs.RAX != nr || regs.RIP != rip-syscallInsnLen):
+			t.Errorf("%d with flags %#x: rax %d rip %#x, want the call restarted", tc.ret, tc.flags, int64(regs.RAX), regs.RIP)
+		case !tc.restart && tc.ret <= -errRestartSys && regs.RAX != neg(unix.EINTR):
+			t.Errorf("%d with flags %#x: rax %d, want EINTR", tc.ret, tc.flags, int64(regs.RAX))
+		case !tc.restart && tc.ret > -errRestartSys && regs.RAX != uint64(tc.ret):
+			t.Errorf("%d: rax %d, want it unchanged", tc.ret, int64(regs.RAX))
+		case !tc.restart && regs.RIP != rip:
+			t.Errorf("%d with flags %#x: rip moved to %#x", tc.ret, tc.flags, regs.RIP)
+		}
+	}
+}
