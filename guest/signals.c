@@ -280,6 +280,31 @@ int main(int argc, char **argv) {
 	}
 	printf("sigfpe: sig %d code %d trapno %ld blocked after longjmp %d\n", last_sig, last_code, last_trapno, is_blocked(SIGFPE));
 
+	/* SIGFPE from an SSE division by zero with the exception unmasked:
+	 * FPE_FLTDIV, si_addr the divss itself. */
+	if (sigsetjmp(jump, 1) == 0) {
+		uint32_t m = 0x1f80 & ~(1u << 9);
+		volatile float one = 1.0f, zero = 0.0f;
+		float q;
+		__asm__ volatile("ldmxcsr %0" : : "m"(m));
+		__asm__ volatile("movss %1, %%xmm0\n divss %2, %%xmm0\n movss %%xmm0, %0" : "=m"(q) : "m"(one), "m"(zero) : "xmm0");
+		printf("never: %f\n", q);
+	}
+	{
+		uint32_t m = 0x1f80;
+		__asm__ volatile("ldmxcsr %0" : : "m"(m));
+	}
+	printf("sse sigfpe: sig %d code %d trapno %ld err %ld\n", last_sig, last_code, last_trapno, last_err);
+
+	/* SIGFPE from the x87 with invalid operations unmasked, raised at
+	 * the next x87 instruction (#MF): FPE_FLTINV. */
+	if (sigsetjmp(jump, 1) == 0) {
+		uint16_t cw = 0x37f & ~1u;
+		__asm__ volatile("fninit\n fldcw %0\n fldz\n fldz\n fdivp\n fwait\n fstp %%st(0)" : : "m"(cw));
+	}
+	__asm__ volatile("fninit");
+	printf("x87 sigfpe: sig %d code %d trapno %ld\n", last_sig, last_code, last_trapno);
+
 	/* SIGILL from ud2. */
 	install(SIGILL, on_jump, 0, 0);
 	if (sigsetjmp(jump, 1) == 0)

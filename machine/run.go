@@ -281,7 +281,7 @@ func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRec
 			// Linux kills with SIGSEGV either way.
 			ev.Vector = ring0.GeneralProtection
 		}
-		return m.deliverFault(ev, faultOf(ev))
+		return m.deliverFault(ev, faultOf(ev, vcpuFPU{m}.image))
 	}
 	st.exits[exitPageFault]++
 	if m.repeat.observe(ev) {

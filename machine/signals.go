@@ -50,6 +50,13 @@ func (f vcpuFPU) RestoreFPU(src *[512]byte) error {
 	return f.m.vcpu.SetXSave(area)
 }
 
+// image reads the FXSAVE image of the vCPU's FPU.
+func (f vcpuFPU) image() ([512]byte, error) {
+	var fx [512]byte
+	err := f.SaveFPU(&fx)
+	return fx, err
+}
+
 // userRegsOf is the user context of an exit: every general-purpose
 // register as the vCPU holds it (the stubs change none but RSP), with RIP,
 // RSP and RFLAGS from the decoded context.
@@ -76,21 +83,41 @@ const (
 	siKernel  = 0x80
 	illIllOpn = 2
 	fpeIntDiv = 1
+	fpeFltDiv = 3
+	fpeFltOvf = 4
+	fpeFltUnd = 5
+	fpeFltRes = 6
+	fpeFltInv = 7
 	busAdrAln = 1
+	trapTrace = 2
 )
 
 // faultOf is the signal Linux sends for an exception vector other than a
 // page fault taken in user mode (arch/x86/kernel/traps.c): si_code and
 // si_addr as its handlers give them, the faulting RIP as si_addr where
-// they report one.
-func faultOf(ev *ring0.Event) syscalls.Fault {
+// they report one. fpu is the FPU's FXSAVE image, read for the
+// floating-point exceptions only; a floating-point exception the FPU shows
+// no cause for is spurious and sends nothing (Signal 0), as under Linux.
+func faultOf(ev *ring0.Event, fpu func() ([512]byte, error)) syscalls.Fault {
 	f := syscalls.Fault{Code: siKernel, TrapNo: uint64(ev.Vector), ErrorCode: ev.ErrorCode}
 	switch ev.Vector {
 	case ring0.DivideError:
 		f.Signal, f.Code, f.Addr = unix.SIGFPE, fpeIntDiv, ev.Context.RIP
 	case ring0.X87FloatingPoint, ring0.SIMDFloatingPoint:
-		f.Signal = unix.SIGFPE
-	case ring0.Debug, ring0.Breakpoint:
+		fx, err := fpu()
+		if err != nil {
+			f.Signal = unix.SIGFPE // the cause unknown: still an error
+			break
+		}
+		f.Signal, f.Code, f.Addr, f.ErrorCode = unix.SIGFPE, floatExceptionCode(ev.Vector, &fx), ev.Context.RIP, 0
+		if f.Code == 0 {
+			f.Signal = 0
+		}
+	case ring0.Debug:
+		// A user #DB is the single step of RFLAGS.TF (user code cannot
+		// set breakpoints): TRAP_TRACE at the next instruction.
+		f.Signal, f.Code, f.Addr = unix.SIGTRAP, trapTrace, ev.Context.RIP
+	case ring0.Breakpoint:
 		// int3 is do_int3_user's force_sig(SIGTRAP): SI_KERNEL.
 		f.Signal = unix.SIGTRAP
 	case ring0.InvalidOpcode:
@@ -104,6 +131,34 @@ func faultOf(ev *ring0.Event) syscalls.Fault {
 	}
 	f.Why = fmt.Sprintf("%s: %v at rip %#x (error code %#x)", unix.SignalName(f.Signal), ev.Vector, ev.Context.RIP, ev.ErrorCode)
 	return f
+}
+
+// floatExceptionCode is Linux's fpu__exception_code: the first unmasked
+// exception the FPU reports, from the x87 status and control words for
+// #MF and from MXCSR for #XM; 0 when there is none.
+func floatExceptionCode(v ring0.Vector, fx *[512]byte) int32 {
+	le := binary.LittleEndian
+	var pending uint32
+	if v == ring0.X87FloatingPoint {
+		cwd, swd := uint32(le.Uint16(fx[0:])), uint32(le.Uint16(fx[2:]))
+		pending = swd &^ cwd
+	} else {
+		mxcsr := le.Uint32(fx[24:])
+		pending = mxcsr &^ (mxcsr >> 7)
+	}
+	switch {
+	case pending&0x01 != 0:
+		return fpeFltInv
+	case pending&0x04 != 0:
+		return fpeFltDiv
+	case pending&0x08 != 0:
+		return fpeFltOvf
+	case pending&0x12 != 0:
+		return fpeFltUnd
+	case pending&0x20 != 0:
+		return fpeFltRes
+	}
+	return 0
 }
 
 // pageFaultOf is the signal for a page fault mm refused, with the error
@@ -122,6 +177,9 @@ func pageFaultOf(ev *ring0.Event, fe *mm.FaultError) syscalls.Fault {
 // handler Linux would run, or stops it as the signal's default action
 // does.
 func (m *Machine) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, error) {
+	if f.Signal == 0 {
+		return Stop{}, false, nil // spurious: the program goes on
+	}
 	if f.Signal == unix.SIGKILL || !ev.DirectResumes {
 		return Stop{Kind: StopSignal, Signal: f.Signal, Reason: f.Why}, true, nil
 	}
