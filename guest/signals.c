@@ -229,6 +229,20 @@ int main(int argc, char **argv) {
 	sigaction(SIGUSR2, NULL, &cur);
 	printf("resethand: count %d now default %d\n", (int)count, cur.sa_handler == SIG_DFL);
 
+	/* Real-time signals queue, standard ones do not: three of each
+	 * sent while blocked run the handler four times in all. */
+	install(SIGRTMIN, on_info, 0, 0);
+	install(SIGUSR1, on_info, 0, 0);
+	sigaddset(&s, SIGRTMIN);
+	sigprocmask(SIG_BLOCK, &s, &old);
+	count = 0;
+	for (int i = 0; i < 3; i++) {
+		raise(SIGRTMIN);
+		raise(SIGUSR1);
+	}
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	printf("queued: count %d last sig is SIGRTMIN %d\n", (int)count, last_sig == SIGRTMIN);
+
 	/* Ignored signals are dropped. */
 	signal(SIGUSR1, SIG_IGN);
 	raise(SIGUSR1);

@@ -20,16 +20,19 @@ import (
 // (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program, which then
 // waits as a stopped process does, until the run ends. A blocked signal
 // stays pending until it is unblocked; an ignored one is dropped when
-// sent, and a pending one when rt_sigaction makes it ignored. Standard and
-// real-time signals alike are pending at most once (real-time signals do
-// not queue).
+// sent, and a pending one when rt_sigaction makes it ignored. A standard
+// signal is pending at most once; real-time signals queue, each with its
+// siginfo, up to RLIMIT_SIGPENDING queued signals in all.
 
 // signalState is the signal state beyond the recorded actions and mask.
 type signalState struct {
-	// pending has bit sig-1 set for each pending signal, info[sig] what
-	// it carries into the handler's siginfo and who sent it.
+	// pending has bit sig-1 set for each pending signal; queue[sig]
+	// holds what each sending carries into the handler's siginfo and who
+	// sent it (at most one for a standard signal; none when the sending
+	// found RLIMIT_SIGPENDING reached), and queued counts them all.
 	pending uint64
-	info    [65]sigInfo
+	queue   [65][]sigInfo
+	queued  uint64
 	// trap is the last fault's trap number, error code and CR2, which
 	// every signal frame records (Linux's thread.trap_nr and friends).
 	trap trapInfo
@@ -117,21 +120,45 @@ func (p *Process) ignored(sig unix.Signal) bool {
 	return h == sigIGN || h == sigDFL && defaultIgnored&sigBit(sig) != 0
 }
 
-// raise sends sig to the program with info: dropped if ignored and not
-// blocked (blocked signals are never ignored: the action may change before
-// they are unblocked), else made pending unless it already is (the first
-// one's siginfo stays, as Linux's legacy_queue keeps it). It is taken at
-// the next return to user mode.
-func (p *Process) raise(sig unix.Signal, info sigInfo) {
-	if p.sigmask&sigBit(sig) == 0 && p.ignored(sig) {
-		return
+// sigRTMin is the first real-time signal as the kernel numbers them.
+const sigRTMin = 32
+
+// raise sends sig to the program with info, as Linux's __send_signal:
+// dropped if ignored and not blocked (blocked signals are never ignored:
+// the action may change before they are unblocked); a standard signal
+// already pending is dropped (the first one's siginfo stays, legacy_queue);
+// otherwise info is queued, unless RLIMIT_SIGPENDING signals are queued
+// already: then a real-time signal sent other than by kill fails with
+// EAGAIN, and any other is made pending without its siginfo. The signal is
+// taken at the next return to user mode.
+func (p *Process) raise(sig unix.Signal, info sigInfo) unix.Errno {
+	bit := sigBit(sig)
+	if p.sigmask&bit == 0 && p.ignored(sig) {
+		return 0
 	}
-	if p.sig.pending&sigBit(sig) != 0 {
-		return
+	if sig < sigRTMin && p.sig.pending&bit != 0 {
+		return 0
 	}
 	info.signo = int32(sig)
-	p.sig.pending |= sigBit(sig)
-	p.sig.info[sig] = info
+	if p.sig.queued < p.limit(unix.RLIMIT_SIGPENDING).Cur {
+		p.sig.queue[sig] = append(p.sig.queue[sig], info)
+		p.sig.queued++
+	} else if sig >= sigRTMin && info.code != siUser {
+		return unix.EAGAIN
+	}
+	p.sig.pending |= bit
+	return 0
+}
+
+// discard drops every pending signal in set, queued siginfo and all.
+func (p *Process) discard(set uint64) {
+	for sig := unix.Signal(1); sig <= 64; sig++ {
+		if set&p.sig.pending&sigBit(sig) != 0 {
+			p.sig.queued -= uint64(len(p.sig.queue[sig]))
+			p.sig.queue[sig] = nil
+		}
+	}
+	p.sig.pending &^= set
 }
 
 // force sends sig for a fault or a failed signal frame as Linux's
@@ -144,7 +171,7 @@ func (p *Process) force(sig unix.Signal, info sigInfo) {
 		p.resetHandler(sig)
 		p.sigmask &^= sigBit(sig)
 	}
-	p.raise(sig, info)
+	_ = p.raise(sig, info) // never EAGAIN: not a real-time signal
 }
 
 // dequeue takes the next deliverable signal: a synchronous one first, then
@@ -158,8 +185,21 @@ func (p *Process) dequeue() (unix.Signal, sigInfo, bool) {
 		ready &= synchronous
 	}
 	sig := unix.Signal(bits.TrailingZeros64(ready) + 1)
-	p.sig.pending &^= sigBit(sig)
-	return sig, p.sig.info[sig], true
+	q := p.sig.queue[sig]
+	if len(q) == 0 {
+		// Pending without a siginfo (the queue was full): Linux's
+		// collect_signal gives SI_USER with no sender.
+		p.sig.pending &^= sigBit(sig)
+		return sig, sigInfo{signo: int32(sig), code: siUser, why: "sent while RLIMIT_SIGPENDING signals were queued"}, true
+	}
+	info := q[0]
+	p.sig.queue[sig] = q[1:]
+	p.sig.queued--
+	if len(q) == 1 {
+		p.sig.queue[sig] = nil
+		p.sig.pending &^= sigBit(sig)
+	}
+	return sig, info, true
 }
 
 // actDefault takes sig's default action.
@@ -232,7 +272,9 @@ func (p *Process) send(sig uint64, code int32, call string) uint64 {
 		return errno(unix.EINVAL)
 	}
 	if s != 0 {
-		p.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(p.cfg.PID), uid: 0, why: "sent by the program itself with " + call})
+		if e := p.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(p.cfg.PID), uid: 0, why: "sent by the program itself with " + call}); e != 0 {
+			return errno(e)
+		}
 	}
 	return 0
 }
@@ -277,7 +319,7 @@ func sysRtSigactionFlush(p *Process, a *[6]uint64) uint64 {
 	r := sysRtSigaction(p, a)
 	if r == 0 && a[1] != 0 {
 		if sig := unix.Signal(a[0]); p.ignored(sig) {
-			p.sig.pending &^= sigBit(sig)
+			p.discard(sigBit(sig))
 		}
 	}
 	return r

@@ -390,9 +390,9 @@ func sysPause(p *Process, _ *[6]uint64) uint64 { return p.waitForSignal() }
 // ignored restarts the wait. The run's end interrupts it with EINTR.
 func (p *Process) waitForSignal() uint64 {
 	for p.sig.pending&^p.sigmask&^p.ignoredSet() == 0 {
-		if p.sig.pending&^p.sigmask != 0 {
+		if ready := p.sig.pending &^ p.sigmask; ready != 0 {
 			// Only ignored signals: drop them, as get_signal does.
-			p.sig.pending &= p.sigmask
+			p.discard(ready)
 			continue
 		}
 		p.waitForever()
