@@ -178,16 +178,12 @@ func (p *Process) setupFrame(regs *UserRegs, sig unix.Signal, info *sigInfo, act
 	copy(head[frameUC+ucMcontext:], sc[:])
 	var m [8]byte
 	le.PutUint64(m[:], mask)
-	writes := []struct {
-		at uint64
-		b  []byte
-	}{{fpstate, fx[:]}, {frame, head[:]}, {frame + frameUC + ucSigmask, m[:]}}
+	// What Linux writes, and no more: reserved1 and, without SA_SIGINFO,
+	// the siginfo keep whatever the stack held.
+	writes := []guestWrite{{fpstate, fx[:]}, {frame, head[:]}, {frame + frameUC + ucSigmask, m[:]}}
 	if act.flags&saSiginfo != 0 {
 		si := info.encode()
-		writes = append(writes, struct {
-			at uint64
-			b  []byte
-		}{frame + frameInfo, si[:]})
+		writes = append(writes, guestWrite{frame + frameInfo, si[:]})
 	}
 	for _, w := range writes {
 		if _, err := p.cfg.Memory.CopyOut(arch.Addr(w.at), w.b); err != nil {
@@ -220,6 +216,12 @@ func (p *Process) setupFrame(regs *UserRegs, sig unix.Signal, info *sigInfo, act
 	p.sig.handled[sig]++
 	p.statsMu.Unlock()
 	return true
+}
+
+// guestWrite is bytes to copy out to the guest at an address.
+type guestWrite struct {
+	at uint64
+	b  []byte
 }
 
 // sysRtSigreturn restores the context a handler's frame saved, as Linux's
