@@ -4,7 +4,8 @@
 // AddressSpace this package implements, one vCPU that starts directly in user
 // mode, and the run loop that serves each exit in Go — a user page fault
 // through mm.HandleUserFault, a system call through package syscalls, any
-// other exception as the signal Linux would deliver — and resumes the vCPU.
+// other exception, or a fault mm refuses, as the signal Linux would deliver
+// (to a handler on its signal frame, signals.go) — and resumes the vCPU.
 //
 // # Lifecycle
 //

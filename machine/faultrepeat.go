@@ -6,6 +6,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // maxFaultRepeats is how many times in a row the same page fault (same
@@ -42,9 +43,14 @@ func (f *faultRepeat) observe(ev *ring0.Event) bool {
 	return f.n >= maxFaultRepeats
 }
 
-// repeatedFaultStop is how the program ends when a fault repeats.
-func repeatedFaultStop(ev *ring0.Event) Stop {
-	return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf(
-		"SIGSEGV (SEGV_ACCERR): page fault at %#x (%v) repeated %d times at rip %#x with nothing left to map: the access cannot succeed",
-		ev.FaultAddr, ring0.PageFaultError(ev.ErrorCode), maxFaultRepeats, ev.Context.RIP)}
+// repeatedFault is the signal a repeating fault gets: SIGSEGV
+// (SEGV_ACCERR), as Linux gives an access the page tables cannot grant.
+func repeatedFault(ev *ring0.Event) syscalls.Fault {
+	return syscalls.Fault{Signal: unix.SIGSEGV, Code: segvAccErr, Addr: ev.FaultAddr, TrapNo: uint64(ring0.PageFault),
+		ErrorCode: ev.ErrorCode | uint64(ring0.PFUser), PageFault: true, Why: fmt.Sprintf(
+			"SIGSEGV (SEGV_ACCERR): page fault at %#x (%v) repeated %d times at rip %#x with nothing left to map: the access cannot succeed",
+			ev.FaultAddr, ring0.PageFaultError(ev.ErrorCode), maxFaultRepeats, ev.Context.RIP)}
 }
+
+// segvAccErr is SIGSEGV's si_code for an access the mapping forbids.
+const segvAccErr = 2

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -30,8 +32,8 @@ func TestFaultRepeat(t *testing.T) {
 			t.Errorf("step %d: observe = %v, want %v", i, got, tc.want)
 		}
 	}
-	stop := repeatedFaultStop(&a)
-	if stop.Status() != 139 || !strings.Contains(stop.Reason, "repeated") || !strings.Contains(stop.Reason, "0x7000") {
-		t.Errorf("stop %+v", stop)
+	sf := repeatedFault(&a)
+	if sf.Signal != unix.SIGSEGV || sf.Code != segvAccErr || sf.Addr != a.FaultAddr || !strings.Contains(sf.Why, "repeated") || !strings.Contains(sf.Why, "0x7000") {
+		t.Errorf("fault %+v", sf)
 	}
 }

@@ -180,6 +180,8 @@ func New(cfg Config) (m *Machine, err error) {
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory, Usage: m.usage,
+		FPU:    vcpuFPU{m},
+		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 	})
 	return m, nil
 }

@@ -255,22 +255,6 @@ func (m *Machine) markSregsDirty(also kvm.SyncSet) error {
 	return m.vcpu.MarkSyncDirty(kvm.SyncRegsSregs | also)
 }
 
-// signalFor maps exception vectors to the signal Linux delivers for them in
-// user mode (arch/x86/kernel/traps.c).
-func signalFor(v ring0.Vector) unix.Signal {
-	switch v {
-	case ring0.DivideError, ring0.X87FloatingPoint, ring0.SIMDFloatingPoint:
-		return unix.SIGFPE
-	case ring0.Debug, ring0.Breakpoint:
-		return unix.SIGTRAP
-	case ring0.InvalidOpcode:
-		return unix.SIGILL
-	case ring0.StackSegmentFault, ring0.AlignmentCheck:
-		return unix.SIGBUS
-	}
-	return unix.SIGSEGV
-}
-
 // isIntN reports whether the user instruction at rip is `int imm8` (CD ib).
 func (m *Machine) isIntN(rip uint64) bool {
 	var b [1]byte
@@ -279,8 +263,9 @@ func (m *Machine) isIntN(rip uint64) bool {
 }
 
 // handleException serves an exception vector: a user page fault goes to mm;
-// anything else, or a fault mm refuses, kills the program with Linux's
-// signal. done reports that Run must return stop.
+// anything else, or a fault mm refuses, sends the program Linux's signal,
+// which runs its handler or kills it. done reports that Run must return
+// stop.
 func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorder) (stop Stop, done bool, err error) {
 	st := &m.stats
 	if !ev.User {
@@ -296,13 +281,12 @@ func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRec
 			// Linux kills with SIGSEGV either way.
 			ev.Vector = ring0.GeneralProtection
 		}
-		sig := signalFor(ev.Vector)
-		return Stop{Kind: StopSignal, Signal: sig, Reason: fmt.Sprintf("%s: %v at rip %#x (error code %#x)",
-			unix.SignalName(sig), ev.Vector, ev.Context.RIP, ev.ErrorCode)}, true, nil
+		return m.deliverFault(ev, faultOf(ev, vcpuFPU{m}.image))
 	}
 	st.exits[exitPageFault]++
 	if m.repeat.observe(ev) {
-		return repeatedFaultStop(ev), true, nil
+		m.repeat.reset()
+		return m.deliverFault(ev, repeatedFault(ev))
 	}
 	st.faultStart = exit
 	st.faultPending = true
@@ -319,44 +303,46 @@ func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRec
 		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, mappedNow, rec)
 	}
 	st.faultPending = false
-	var fe *mm.FaultError
-	if errors.As(ferr, &fe) {
-		return Stop{Kind: StopSignal, Signal: fe.Signal, Reason: fmt.Sprintf("%v, rip %#x", fe, ev.Context.RIP)}, true, nil
+	if fe, ok := faultErrorOf(ferr); ok {
+		return m.deliverFault(ev, pageFaultOf(ev, fe))
 	}
 	return Stop{}, true, fmt.Errorf("machine: page fault at %#x (rip %#x): %w", ev.FaultAddr, ev.Context.RIP, ferr)
 }
 
 // handleSyscall serves a system call through the Process and resumes the
-// program through the stub's sysretq with the result in RAX.
+// program through the stub's sysretq with the result in RAX, or directly
+// where the call changed more than RAX (a signal handler's entry, or
+// rt_sigreturn).
 func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	m.stats.exits[exitSyscall]++
 	sync := m.vcpu.Sync()
 	r := &sync.Regs
-	ret := m.Process.Syscall(r.RAX, [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9})
-	if exited, code := m.Process.Exited(); exited {
-		return Stop{Kind: StopExit, ExitCode: code}, true
+	regs := userRegsOf(r, ev.Context)
+	redirected := m.Process.HandleSyscall(&regs)
+	if stop, done := m.processEnded(); done {
+		return stop, true
 	}
-	if sig, why, killed := m.Process.Signaled(); killed {
-		return Stop{Kind: StopSignal, Signal: sig, Reason: why}, true
-	}
-	if !ev.DirectResumes {
-		// SYSRET to a non-canonical RIP would fault in ring 0; Linux
-		// kills such a task with SIGSEGV on its way out.
-		return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf("SIGSEGV: syscall returning to non-canonical rip %#x", ev.Context.RIP)}, true
-	}
-	r.RAX = ret
-	var err error
 	fs, fsChanged := m.Process.FSBase()
 	if fsChanged {
 		sync.Sregs.FS.Base = fs
 	}
+	var err error
 	switch {
+	case redirected:
+		err = m.resumeWith(&regs)
+	case !ev.DirectResumes:
+		// SYSRET to a non-canonical RIP would fault in ring 0; Linux
+		// kills such a task with SIGSEGV on its way out.
+		return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf("SIGSEGV: syscall returning to non-canonical rip %#x", ev.Context.RIP)}, true
 	case !ev.StubResumes || m.fast.DirectResume:
 		// The trampoline (SyscallInUser) has no way back but this one.
+		r.RAX = regs.RAX
 		err = m.resumeDirect(ev.Context)
 	case fsChanged:
+		r.RAX = regs.RAX
 		err = m.markSregsDirty(kvm.SyncRegsGPR)
 	default:
+		r.RAX = regs.RAX
 		err = m.vcpu.MarkSyncDirty(kvm.SyncRegsGPR)
 	}
 	if err != nil {

@@ -46,7 +46,7 @@ var table = map[uint64]entry{
 	unix.SYS_TIME:            {"time", sysTime},
 	unix.SYS_GETRANDOM:       {"getrandom", sysGetrandom},
 	unix.SYS_RT_SIGACTION:    {"rt_sigaction", sysRtSigactionFlush},
-	unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmaskDeliver},
+	unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask},
 	unix.SYS_PRLIMIT64:       {"prlimit64", sysPrlimit64},
 	unix.SYS_GETRLIMIT:       {"getrlimit", sysGetrlimit},
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
@@ -67,6 +67,10 @@ var table = map[uint64]entry{
 	unix.SYS_TGKILL:        {"tgkill", sysTgkill},
 	unix.SYS_RT_SIGPENDING: {"rt_sigpending", sysRtSigpending},
 	unix.SYS_SIGALTSTACK:   {"sigaltstack", sysSigaltstack},
+	// signal_deliver.go
+	unix.SYS_RT_SIGRETURN:  {"rt_sigreturn", sysRtSigreturn},
+	unix.SYS_RT_SIGSUSPEND: {"rt_sigsuspend", sysRtSigsuspend},
+	unix.SYS_PAUSE:         {"pause", sysPause},
 	// sleep.go
 	// procinfo.go
 	unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", sysSchedGetaffinity},
@@ -117,15 +121,37 @@ func Implemented(nr uint64) bool {
 }
 
 // Syscall serves system call nr with arguments a (RDI, RSI, RDX, R10, R8,
-// R9) and returns the value for RAX. After it returns, Exited says whether
-// the program ended and FSBase whether the vCPU's FS base must change.
+// R9) from a user context holding nothing else, takes the signals due at
+// the return to user mode, and returns the value for RAX (tests; the
+// machine uses HandleSyscall). After it returns, Exited says whether the
+// program ended and FSBase whether the vCPU's FS base must change.
 func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
+	regs := UserRegs{RAX: nr, RDI: a[0], RSI: a[1], RDX: a[2], R10: a[3], R8: a[4], R9: a[5]}
+	p.HandleSyscall(&regs)
+	return regs.RAX
+}
+
+// HandleSyscall serves the system call regs hold (the number in RAX, the
+// arguments in RDI, RSI, RDX, R10, R8, R9, RCX and R11 as SYSCALL left
+// them) and leaves in regs the context the program returns to: the result
+// in RAX, or, when it returns true, a context changed beyond RAX (a
+// signal handler's entry, or what rt_sigreturn restored) that the vCPU
+// must load whole. Exited and Signaled say whether the program ended
+// instead.
+func (p *Process) HandleSyscall(regs *UserRegs) bool {
+	nr := regs.RAX
 	p.calls.add(nr)
-	e, ok := table[nr]
-	if !ok {
-		return errno(unix.ENOSYS)
+	p.sig.redirected = false
+	ret := errno(unix.ENOSYS)
+	if e, ok := table[nr]; ok {
+		a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}
+		p.regs = regs
+		ret = e.fn(p, &a)
+		p.regs = nil
 	}
-	return e.fn(p, &a)
+	regs.RAX = ret
+	p.returnToUser(regs, nr, true)
+	return p.sig.redirected
 }
 
 // errno encodes e as Linux returns it in RAX.

@@ -3,8 +3,9 @@
 // those calls touch — the MemoryManager, the fd table (stdio and in-memory
 // pipes), the FS base, signal actions, pending signals, resource limits —
 // and counts every call by name so that `mmvm run --stats` can report
-// them. Signals the program sends itself take Linux's default actions
-// (signal_default.go); handlers are not run yet. Guest pointers are never
+// them. Signals the program sends itself or its faults raise run their
+// handlers on Linux's signal frames, or take the default actions
+// (signal_default.go, signal_deliver.go, signal_frame.go). Guest pointers are never
 // trusted: every byte crosses through the guest Memory (mm's CopyIn and
 // CopyOut), which faults pages in and checks permissions as a user access
 // would. A call mmvm does not implement returns ENOSYS and is counted as

@@ -171,7 +171,7 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b [
 		return 0
 	}
 	if pp.readers == 0 {
-		p.raise(unix.SIGPIPE, "a write to a pipe with no reader")
+		_ = p.raise(unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(p.cfg.PID), why: "a write to a pipe with no reader"})
 		return errno(unix.EPIPE)
 	}
 	var done uint64

@@ -70,6 +70,12 @@ type Config struct {
 	// getrusage); nil reports zeros.
 	MemoryLimit uint64
 	Usage       func() Usage
+	// FPU is the vCPU's x87 and SSE state, which signal frames save and
+	// rt_sigreturn restores; nil runs handlers with the FPU untouched.
+	FPU FPU
+	// UserCS and UserSS are the selectors the program runs with, as
+	// signal frames record them and rt_sigreturn must find them.
+	UserCS, UserSS uint16
 }
 
 // Limit is one resource limit.
@@ -95,9 +101,14 @@ type Process struct {
 
 	// clearChildTID is the set_tid_address pointer, kept for exit.
 	clearChildTID uint64
-	// sigactions records rt_sigaction's new actions (never delivered).
+	// sigactions records rt_sigaction's actions as the guest laid them
+	// out (struct sigaction), sigmask the blocked signals.
 	sigactions map[int][]byte
 	sigmask    uint64
+	// regs is the user context of the system call being served
+	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
+	// sigaltstack reads its RSP.
+	regs *UserRegs
 
 	exited   bool
 	exitCode int
@@ -112,7 +123,7 @@ type Process struct {
 	// calls counts the system calls by number, for Stats.
 	calls callCounts
 	// statsMu guards the signal figures SignalStats reads concurrently
-	// (sig.notRun, sig.stopped).
+	// (sig.handled, sig.stopped).
 	statsMu sync.Mutex
 }
 

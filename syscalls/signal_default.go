@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"sort"
 
 	"golang.org/x/sys/unix"
@@ -10,38 +11,47 @@ import (
 	"github.com/mmvm/mmvm/arch"
 )
 
-// Signals the program sends itself (kill, tkill, tgkill, and SIGPIPE from
-// a write to a pipe with no reader) take Linux's default actions: the
-// program is killed (exit status 128+sig), or the signal is ignored
-// (SIGCHLD, SIGCONT, SIGURG, SIGWINCH), or it stops the program, which then
+// Signals reach the program from itself (kill, tkill, tgkill, and SIGPIPE
+// from a write to a pipe with no reader) and from its faults (HandleFault).
+// A signal is made pending when sent and taken at the next return to user
+// mode (returnToUser, signal_deliver.go), as Linux takes it on its way out
+// of the kernel: a handler runs on a Linux signal frame, or the default
+// action kills the program (exit status 128+sig), ignores the signal
+// (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program, which then
 // waits as a stopped process does, until the run ends. A blocked signal
-// stays pending until rt_sigprocmask unblocks it; an ignored one is dropped
-// when sent, and a pending one when rt_sigaction makes it ignored.
-//
-// Handlers are not run yet: a signal whose action is a handler the program
-// installed is dropped when it would be delivered, and counted by name in
-// SignalStats (--stats says so). glibc's and musl's abort() rely on this
-// being survivable: when a SIGABRT handler returns, they reset the action
-// to SIG_DFL and raise SIGABRT again, which then kills the program.
-//
-// Signals become deliverable only where these calls make them so: the
-// sending calls, rt_sigprocmask (unblocking) and rt_sigaction.
+// stays pending until it is unblocked; an ignored one is dropped when
+// sent, and a pending one when rt_sigaction makes it ignored. A standard
+// signal is pending at most once; real-time signals queue, each with its
+// siginfo, up to RLIMIT_SIGPENDING queued signals in all.
 
 // signalState is the signal state beyond the recorded actions and mask.
 type signalState struct {
-	// pending has bit sig-1 set for each pending signal (one of each;
-	// real-time signals do not queue).
+	// pending has bit sig-1 set for each pending signal; queue[sig]
+	// holds what each sending carries into the handler's siginfo and who
+	// sent it (at most one for a standard signal; none when the sending
+	// found RLIMIT_SIGPENDING reached), and queued counts them all.
 	pending uint64
-	// why says, for each pending signal, who sent it.
-	why [65]string
+	queue   [65][]sigInfo
+	queued  uint64
+	// trap is the last fault's trap number, error code and CR2, which
+	// every signal frame records (Linux's thread.trap_nr and friends).
+	trap trapInfo
+	// savedMask is the mask rt_sigsuspend replaced; restoreMask says it
+	// must come back (into the handler's frame, or at the return to user
+	// mode if no handler runs), as Linux's TIF_RESTORE_SIGMASK.
+	savedMask   uint64
+	restoreMask bool
+	// redirected says the call or fault being finished changed the user
+	// context beyond RAX: a handler's frame was set up, or rt_sigreturn
+	// or a restart moved it.
+	redirected bool
 	// killedBy is the signal that killed the program (0: none), reason
 	// its origin.
 	killedBy unix.Signal
 	reason   string
-	// notRun counts, by signal, signals dropped because their action was
-	// a handler; stopped counts stop signals taken. Both are read by
-	// SignalStats under Process.mu.
-	notRun  map[unix.Signal]uint64
+	// handled counts, by signal, the handlers run; stopped counts stop
+	// signals taken. Both are read by SignalStats under Process.statsMu.
+	handled map[unix.Signal]uint64
 	stopped uint64
 	// altSP and altSize are the sigaltstack the program set (size 0:
 	// disabled); altFlags keeps its SS_AUTODISARM bit.
@@ -54,28 +64,55 @@ const (
 	sigIGN = 1
 )
 
+// sa_flags bits (asm/signal.h).
+const (
+	saSiginfo   = 0x4
+	saRestorer  = 0x04000000
+	saOnStack   = 0x08000000
+	saRestart   = 0x10000000
+	saNoDefer   = 0x40000000
+	saResetHand = 0x80000000
+)
+
 // defaultIgnored are the signals whose default action is to ignore them;
 // defaultStop those whose default action stops the process (Linux's
 // sig_kernel_ignore and sig_kernel_stop sets). Every other signal's
 // default action terminates the process (with a core dump for some, which
-// changes nothing in the exit status).
+// changes nothing in the exit status). synchronous are those a fault
+// raises, which Linux dequeues before any other (SYNCHRONOUS_MASK).
 const (
 	defaultIgnored = 1<<(unix.SIGCHLD-1) | 1<<(unix.SIGCONT-1) | 1<<(unix.SIGURG-1) | 1<<(unix.SIGWINCH-1)
 	defaultStop    = 1<<(unix.SIGSTOP-1) | 1<<(unix.SIGTSTP-1) | 1<<(unix.SIGTTIN-1) | 1<<(unix.SIGTTOU-1)
+	synchronous    = 1<<(unix.SIGSEGV-1) | 1<<(unix.SIGBUS-1) | 1<<(unix.SIGILL-1) | 1<<(unix.SIGTRAP-1) | 1<<(unix.SIGFPE-1) | 1<<(unix.SIGSYS-1)
 )
 
 func sigBit(sig unix.Signal) uint64 { return 1 << (sig - 1) }
 
-// handlerOf returns the sa_handler the program recorded for sig.
-func (p *Process) handlerOf(sig unix.Signal) uint64 {
-	if sig == unix.SIGKILL || sig == unix.SIGSTOP {
-		return sigDFL
-	}
-	if act := p.sigactions[int(sig)]; len(act) >= 8 {
-		return binary.LittleEndian.Uint64(act)
-	}
-	return sigDFL
+// sigaction is a recorded struct sigaction, decoded.
+type sigaction struct {
+	handler, flags, restorer, mask uint64
 }
+
+// actionOf returns the action the program recorded for sig.
+func (p *Process) actionOf(sig unix.Signal) sigaction {
+	act := p.sigactions[int(sig)]
+	if sig == unix.SIGKILL || sig == unix.SIGSTOP || len(act) < sigactionSize {
+		return sigaction{}
+	}
+	le := binary.LittleEndian
+	return sigaction{handler: le.Uint64(act), flags: le.Uint64(act[8:]), restorer: le.Uint64(act[16:]), mask: le.Uint64(act[sigactionMaskOffset:])}
+}
+
+// resetHandler makes sig's handler SIG_DFL, keeping the rest of the action
+// (SA_RESETHAND, and a fault's signal that was blocked or ignored).
+func (p *Process) resetHandler(sig unix.Signal) {
+	if act := p.sigactions[int(sig)]; len(act) >= 8 {
+		binary.LittleEndian.PutUint64(act, sigDFL)
+	}
+}
+
+// handlerOf returns the sa_handler the program recorded for sig.
+func (p *Process) handlerOf(sig unix.Signal) uint64 { return p.actionOf(sig).handler }
 
 // ignored says sig's action ignores it (Linux's sig_handler_ignored).
 func (p *Process) ignored(sig unix.Signal) bool {
@@ -83,47 +120,91 @@ func (p *Process) ignored(sig unix.Signal) bool {
 	return h == sigIGN || h == sigDFL && defaultIgnored&sigBit(sig) != 0
 }
 
-// raise sends sig to the program from why: dropped if ignored and not
-// blocked (blocked signals are never ignored: the action may change before
-// they are unblocked), else made pending and delivered if it can be.
-func (p *Process) raise(sig unix.Signal, why string) {
-	if p.sigmask&sigBit(sig) == 0 && p.ignored(sig) {
-		return
+// sigRTMin is the first real-time signal as the kernel numbers them.
+const sigRTMin = 32
+
+// raise sends sig to the program with info, as Linux's __send_signal:
+// dropped if ignored and not blocked (blocked signals are never ignored:
+// the action may change before they are unblocked); a standard signal
+// already pending is dropped (the first one's siginfo stays, legacy_queue);
+// otherwise info is queued, unless RLIMIT_SIGPENDING signals are queued
+// already: then a real-time signal sent other than by kill fails with
+// EAGAIN, and any other is made pending without its siginfo. The signal is
+// taken at the next return to user mode.
+func (p *Process) raise(sig unix.Signal, info sigInfo) unix.Errno {
+	bit := sigBit(sig)
+	if p.sigmask&bit == 0 && p.ignored(sig) {
+		return 0
 	}
-	p.sig.pending |= sigBit(sig)
-	p.sig.why[sig] = why
-	p.deliverPending()
+	if sig < sigRTMin && p.sig.pending&bit != 0 {
+		return 0
+	}
+	info.signo = int32(sig)
+	if p.sig.queued < p.limit(unix.RLIMIT_SIGPENDING).Cur {
+		p.sig.queue[sig] = append(p.sig.queue[sig], info)
+		p.sig.queued++
+	} else if sig >= sigRTMin && info.code != siUser {
+		return unix.EAGAIN
+	}
+	p.sig.pending |= bit
+	return 0
 }
 
-// deliverPending takes the action of each pending signal that is not
-// blocked, lowest number first, until one kills the program.
-func (p *Process) deliverPending() {
-	for p.sig.killedBy == 0 && !p.exited {
-		ready := p.sig.pending &^ p.sigmask
-		if ready == 0 {
-			return
+// discard drops every pending signal in set, queued siginfo and all.
+func (p *Process) discard(set uint64) {
+	for sig := unix.Signal(1); sig <= 64; sig++ {
+		if set&p.sig.pending&sigBit(sig) != 0 {
+			p.sig.queued -= uint64(len(p.sig.queue[sig]))
+			p.sig.queue[sig] = nil
 		}
-		sig := unix.Signal(1)
-		for ready&1 == 0 {
-			ready >>= 1
-			sig++
-		}
+	}
+	p.sig.pending &^= set
+}
+
+// force sends sig for a fault or a failed signal frame as Linux's
+// force_sig_info does: a handler that is ignored or blocked cannot take it,
+// so the action becomes SIG_DFL and sig is unblocked, and the default
+// action kills the program.
+func (p *Process) force(sig unix.Signal, info sigInfo) {
+	h := p.handlerOf(sig)
+	if blocked := p.sigmask&sigBit(sig) != 0; blocked || h == sigIGN {
+		p.resetHandler(sig)
+		p.sigmask &^= sigBit(sig)
+	}
+	_ = p.raise(sig, info) // never EAGAIN: not a real-time signal
+}
+
+// dequeue takes the next deliverable signal: a synchronous one first, then
+// the lowest number (Linux's next_signal).
+func (p *Process) dequeue() (unix.Signal, sigInfo, bool) {
+	ready := p.sig.pending &^ p.sigmask
+	if ready == 0 {
+		return 0, sigInfo{}, false
+	}
+	if ready&synchronous != 0 {
+		ready &= synchronous
+	}
+	sig := unix.Signal(bits.TrailingZeros64(ready) + 1)
+	q := p.sig.queue[sig]
+	if len(q) == 0 {
+		// Pending without a siginfo (the queue was full): Linux's
+		// collect_signal gives SI_USER with no sender.
 		p.sig.pending &^= sigBit(sig)
-		p.act(sig)
+		return sig, sigInfo{signo: int32(sig), code: siUser, why: "sent while RLIMIT_SIGPENDING signals were queued"}, true
 	}
+	info := q[0]
+	p.sig.queue[sig] = q[1:]
+	p.sig.queued--
+	if len(q) == 1 {
+		p.sig.queue[sig] = nil
+		p.sig.pending &^= sigBit(sig)
+	}
+	return sig, info, true
 }
 
-// act takes sig's action now that it is delivered.
-func (p *Process) act(sig unix.Signal) {
-	switch h := p.handlerOf(sig); {
-	case h == sigIGN:
-	case h != sigDFL:
-		p.statsMu.Lock()
-		if p.sig.notRun == nil {
-			p.sig.notRun = make(map[unix.Signal]uint64)
-		}
-		p.sig.notRun[sig]++
-		p.statsMu.Unlock()
+// actDefault takes sig's default action.
+func (p *Process) actDefault(sig unix.Signal, info *sigInfo) {
+	switch {
 	case defaultIgnored&sigBit(sig) != 0:
 	case defaultStop&sigBit(sig) != 0:
 		p.statsMu.Lock()
@@ -132,7 +213,7 @@ func (p *Process) act(sig unix.Signal) {
 		p.waitForever() // nothing will send SIGCONT
 	default:
 		p.sig.killedBy = sig
-		p.sig.reason = fmt.Sprintf("%s (%s)", unix.SignalName(sig), p.sig.why[sig])
+		p.sig.reason = fmt.Sprintf("%s (%s)", unix.SignalName(sig), info.why)
 	}
 }
 
@@ -144,10 +225,8 @@ func (p *Process) Signaled() (unix.Signal, string, bool) {
 
 // SignalStats is what --stats reports about signals.
 type SignalStats struct {
-	// HandlerNotRun counts, by signal name, signals that were due to run
-	// a handler the program installed: mmvm does not run handlers yet and
-	// dropped them.
-	HandlerNotRun map[string]uint64 `json:"handler_not_run,omitempty"`
+	// Handled counts, by signal name, the handlers run.
+	Handled map[string]uint64 `json:"handled,omitempty"`
 	// Stopped counts stop signals taken (the program then waited for the
 	// run to end); Pending names the blocked signals still pending.
 	Stopped uint64   `json:"stopped,omitempty"`
@@ -160,10 +239,10 @@ func (p *Process) SignalStats() SignalStats {
 	p.statsMu.Lock()
 	defer p.statsMu.Unlock()
 	s := SignalStats{Stopped: p.sig.stopped}
-	if len(p.sig.notRun) > 0 {
-		s.HandlerNotRun = make(map[string]uint64, len(p.sig.notRun))
-		for sig, n := range p.sig.notRun {
-			s.HandlerNotRun[signalName(sig)] = n
+	if len(p.sig.handled) > 0 {
+		s.Handled = make(map[string]uint64, len(p.sig.handled))
+		for sig, n := range p.sig.handled {
+			s.Handled[signalName(sig)] = n
 		}
 	}
 	for sig := unix.Signal(1); sig <= 64; sig++ {
@@ -184,14 +263,18 @@ func signalName(sig unix.Signal) string {
 }
 
 // send finishes kill, tkill and tgkill once the target is known to be the
-// program: EINVAL for an invalid signal, nothing for 0.
-func (p *Process) send(sig uint64, call string) uint64 {
+// program: EINVAL for an invalid signal, nothing for 0. The siginfo is
+// Linux's for a signal a process sends: si_code SI_USER (kill) or SI_TKILL,
+// the sender's pid and uid (0: the guest runs as root).
+func (p *Process) send(sig uint64, code int32, call string) uint64 {
 	s := int32(sig)
 	if s < 0 || s > 64 {
 		return errno(unix.EINVAL)
 	}
 	if s != 0 {
-		p.raise(unix.Signal(s), "sent by the program itself with "+call)
+		if e := p.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(p.cfg.PID), uid: 0, why: "sent by the program itself with " + call}); e != 0 {
+			return errno(e)
+		}
 	}
 	return 0
 }
@@ -205,7 +288,7 @@ func sysKill(p *Process, a *[6]uint64) uint64 {
 	if pid != own && pid != 0 && pid != -own {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[1], "kill")
+	return p.send(a[1], siUser, "kill")
 }
 
 func sysTkill(p *Process, a *[6]uint64) uint64 {
@@ -216,7 +299,7 @@ func sysTkill(p *Process, a *[6]uint64) uint64 {
 	if tid != int32(p.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[1], "tkill")
+	return p.send(a[1], siTkill, "tkill")
 }
 
 func sysTgkill(p *Process, a *[6]uint64) uint64 {
@@ -227,15 +310,7 @@ func sysTgkill(p *Process, a *[6]uint64) uint64 {
 	if tgid != int32(p.cfg.PID) || tid != int32(p.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[2], "tgkill")
-}
-
-// sysRtSigprocmaskDeliver is rt_sigprocmask, then the delivery of what it
-// unblocked.
-func sysRtSigprocmaskDeliver(p *Process, a *[6]uint64) uint64 {
-	r := sysRtSigprocmask(p, a)
-	p.deliverPending()
-	return r
+	return p.send(a[2], siTkill, "tgkill")
 }
 
 // sysRtSigactionFlush is rt_sigaction; a pending signal it makes ignored
@@ -244,7 +319,7 @@ func sysRtSigactionFlush(p *Process, a *[6]uint64) uint64 {
 	r := sysRtSigaction(p, a)
 	if r == 0 && a[1] != 0 {
 		if sig := unix.Signal(a[0]); p.ignored(sig) {
-			p.sig.pending &^= sigBit(sig)
+			p.discard(sigBit(sig))
 		}
 	}
 	return r
@@ -271,15 +346,18 @@ const (
 	minSigStackSize = 2048
 )
 
-// sysSigaltstack records the alternate signal stack and reports the old
-// one, with Linux's checks: EINVAL for flags other than 0, SS_ONSTACK or
-// SS_DISABLE (each with SS_AUTODISARM), ENOMEM for an enabled stack
-// smaller than MINSIGSTKSZ. The program never runs on it (handlers do not
-// run), so SS_ONSTACK is never reported and EPERM never arises. Unlike
-// Linux, which sets the new stack before it writes the old one, the old one
-// is written first: an unwritable oss is EFAULT with nothing changed.
+// sysSigaltstack sets the alternate signal stack and reports the old one,
+// with Linux's checks: EPERM while running on the stack, EINVAL for flags
+// other than 0, SS_ONSTACK or SS_DISABLE (each with SS_AUTODISARM), ENOMEM
+// for an enabled stack smaller than MINSIGSTKSZ. Unlike Linux, which sets
+// the new stack before it writes the old one, the old one is written
+// first: an unwritable oss is EFAULT with nothing changed.
 func sysSigaltstack(p *Process, a *[6]uint64) uint64 {
 	uss, uoss := arch.Addr(a[0]), arch.Addr(a[1])
+	var rsp uint64
+	if p.regs != nil {
+		rsp = p.regs.RSP
+	}
 	var nsp, nsize uint64
 	var nflags uint32
 	if uss != 0 {
@@ -288,33 +366,49 @@ func sysSigaltstack(p *Process, a *[6]uint64) uint64 {
 			return errno(unix.EFAULT)
 		}
 		nsp, nflags, nsize = binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint64(b[16:])
-		switch mode := nflags &^ ssAutoDisarm; mode {
-		case ssDisable:
-			nsp, nsize = 0, 0
-		case 0, ssOnStack:
-			if nsize < minSigStackSize {
-				return errno(unix.ENOMEM)
-			}
-		default:
-			return errno(unix.EINVAL)
+		if e := p.checkAltStack(nflags, nsize, rsp); e != 0 {
+			return errno(e)
 		}
 	}
 	if uoss != 0 {
-		var b [stackTSize]byte
-		sp, size, flags := p.sig.altSP, p.sig.altSize, p.sig.altFlags
-		if size == 0 {
-			flags = ssDisable | flags&ssAutoDisarm
-		}
-		binary.LittleEndian.PutUint64(b[0:], sp)
-		binary.LittleEndian.PutUint32(b[8:], flags)
-		binary.LittleEndian.PutUint64(b[16:], size)
+		b := stackT(p.sig.altSP, p.sasFlags(rsp)|p.sig.altFlags, p.sig.altSize)
 		if _, err := p.cfg.Memory.CopyOut(uoss, b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
 	if uss != 0 {
-		p.sig.altSP, p.sig.altSize = nsp, nsize
-		p.sig.altFlags = nflags & ssAutoDisarm
+		_ = p.setAltStack(nsp, nflags, nsize, rsp)
 	}
+	return 0
+}
+
+// checkAltStack is do_sigaltstack's checks of a new stack, in its order.
+func (p *Process) checkAltStack(flags uint32, size, rsp uint64) unix.Errno {
+	if p.onSigStack(rsp) {
+		return unix.EPERM
+	}
+	switch mode := flags &^ ssAutoDisarm; mode {
+	case ssDisable:
+	case 0, ssOnStack:
+		if size < minSigStackSize {
+			return unix.ENOMEM
+		}
+	default:
+		return unix.EINVAL
+	}
+	return 0
+}
+
+// setAltStack checks and sets the alternate stack (rt_sigreturn restores
+// the one its frame saved through it too).
+func (p *Process) setAltStack(sp uint64, flags uint32, size, rsp uint64) unix.Errno {
+	if e := p.checkAltStack(flags, size, rsp); e != 0 {
+		return e
+	}
+	if flags&^ssAutoDisarm == ssDisable {
+		sp, size = 0, 0
+	}
+	p.sig.altSP, p.sig.altSize = sp, size
+	p.sig.altFlags = flags & ssAutoDisarm
 	return 0
 }

@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -58,5 +59,49 @@ func TestSignalCallsReadBeforeWrite(t *testing.T) {
 	}
 	if p.sigmask != 1<<9 {
 		t.Errorf("mask %#x after a refused call, want %#x", p.sigmask, 1<<9)
+	}
+}
+
+// TestRealTimeSignalsQueue checks Linux's queueing: a real-time signal
+// queues each sending, a standard one is pending once, and with
+// RLIMIT_SIGPENDING signals queued a real-time tkill fails with EAGAIN
+// while a kill is still made pending, without its siginfo.
+func TestRealTimeSignalsQueue(t *testing.T) {
+	p, _, _ := newTestProcess(t)
+	p.cfg.Limits[unix.RLIMIT_SIGPENDING] = Limit{Cur: 3, Max: 3}
+	const rt = unix.Signal(40)
+	p.sigmask = sigBit(rt) | sigBit(rt+1) | sigBit(unix.SIGUSR1)
+	for i := 0; i < 2; i++ {
+		if r := p.Syscall(unix.SYS_TKILL, [6]uint64{42, uint64(rt)}); r != 0 {
+			t.Fatalf("tkill %d = %d", i, int64(r))
+		}
+		if r := p.Syscall(unix.SYS_TKILL, [6]uint64{42, uint64(unix.SIGUSR1)}); r != 0 {
+			t.Fatalf("tkill SIGUSR1 = %d", int64(r))
+		}
+	}
+	if len(p.sig.queue[rt]) != 2 || len(p.sig.queue[unix.SIGUSR1]) != 1 || p.sig.queued != 3 {
+		t.Fatalf("queued %d of %v, %d of SIGUSR1, %d in all", len(p.sig.queue[rt]), rt, len(p.sig.queue[unix.SIGUSR1]), p.sig.queued)
+	}
+	if r := p.Syscall(unix.SYS_TKILL, [6]uint64{42, uint64(rt)}); r != neg(unix.EAGAIN) {
+		t.Errorf("tkill past RLIMIT_SIGPENDING = %d, want EAGAIN", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_KILL, [6]uint64{42, uint64(rt + 1)}); r != 0 || p.sig.pending&sigBit(rt+1) == 0 {
+		t.Errorf("kill past RLIMIT_SIGPENDING = %d, pending %#x: want it pending", int64(r), p.sig.pending)
+	}
+	p.sigmask = 0
+	var got []unix.Signal
+	for {
+		sig, info, ok := p.dequeue()
+		if !ok {
+			break
+		}
+		if info.signo != int32(sig) {
+			t.Errorf("%v dequeued with si_signo %d", sig, info.signo)
+		}
+		got = append(got, sig)
+	}
+	want := []unix.Signal{unix.SIGUSR1, rt, rt, rt + 1}
+	if fmt.Sprint(got) != fmt.Sprint(want) || p.sig.queued != 0 || p.sig.pending != 0 {
+		t.Errorf("dequeued %v, want %v; %d left queued, pending %#x", got, want, p.sig.queued, p.sig.pending)
 	}
 }

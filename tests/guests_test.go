@@ -36,6 +36,13 @@ var guestCases = []struct {
 	{"proccalls", nil},
 	{"catstdin", nil}, // stdin at its end at once: nothing out, "0 <FNV basis>" on stderr
 	{"abort-musl", nil},
+	{"signals-musl", nil},
+	{"signals-musl", []string{"blocked-segv"}},
+	{"signals-musl", []string{"ignored-segv"}},
+	{"signals-musl", []string{"abort"}},
+	{"signals-glibc", nil},
+	{"signals-glibc", []string{"blocked-segv"}},
+	{"signals-glibc", []string{"abort"}},
 	{"hello-glibc", []string{"one", "two"}},
 	{"hello-gold", nil},
 	{"hello-lld", []string{"lld"}},
@@ -43,9 +50,10 @@ var guestCases = []struct {
 }
 
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
-// gold, lld, rustc); where one was not built its case says so in the log
-// and passes, since kvmrun fails a run in which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true}
+// gold, lld, rustc; signals-glibc is signals.c against glibc); where one
+// was not built its case says so in the log and passes, since kvmrun fails
+// a run in which a KVM test skips.
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true}
 
 // guestDir is where the built guest programs are: $MMVM_GUESTS, set by
 // `make test-kvm` (kvmrun -guests); without it the test skips, or fails when

@@ -390,18 +390,18 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w, " (answered ENOSYS)")
 	}
-	if sg := s.Signals; len(sg.HandlerNotRun) > 0 || sg.Stopped > 0 || len(sg.Pending) > 0 {
+	if sg := s.Signals; len(sg.Handled) > 0 || sg.Stopped > 0 || len(sg.Pending) > 0 {
 		fmt.Fprintf(w, "  signals         ")
-		names := make([]string, 0, len(sg.HandlerNotRun))
-		for n := range sg.HandlerNotRun {
+		names := make([]string, 0, len(sg.Handled))
+		for n := range sg.Handled {
 			names = append(names, n)
 		}
 		slices.Sort(names)
 		for _, n := range names {
-			fmt.Fprintf(w, " %s×%d", n, sg.HandlerNotRun[n])
+			fmt.Fprintf(w, " %s×%d", n, sg.Handled[n])
 		}
 		if len(names) > 0 {
-			fmt.Fprintf(w, " due to run a handler, dropped: mmvm does not run signal handlers yet;")
+			fmt.Fprintf(w, " handled;")
 		}
 		if sg.Stopped > 0 {
 			fmt.Fprintf(w, " %d stop signal(s) stopped the program;", sg.Stopped)
