@@ -45,11 +45,12 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		m.Process.SetExecutable(abs)
-	} else {
-		m.Process.SetExecutable(path)
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
 	}
+	m.Process.SetExecutable(abs, abs)
+	m.Process.SetCommandLine(argv)
 	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack}
 	if _, err := rand.Read(spec.Random[:]); err != nil {
 		return fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)

@@ -99,6 +99,16 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		timeout: time.Hour,
 		verbose: f.verbose,
 	}
+	for _, v := range f.views() {
+		// The guest gets a copy of each --dir's regular files at the
+		// same host path.
+		files, err := kvmhost.FilesInDir(v.Host, v.Host)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: --dir %s: %v\n", v.Host, err)
+			return exitMMVM
+		}
+		g.files = append(g.files, files...)
+	}
 	if f.timeout > 0 {
 		g.timeout = f.timeout + 10*time.Minute // boot, and installing QEMU the first time
 	}
