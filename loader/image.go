@@ -46,8 +46,10 @@ type ImageIdentity struct {
 	Inode  uint64 // st_ino
 }
 
-// ImageFile is an ELF file as a memmap.Mappable and memmap.MappingIdentity:
-// the object the VM maps each PT_LOAD segment's FilePages from, privately.
+// ImageFile is a read-only host file as a memmap.Mappable and
+// memmap.MappingIdentity: the object the VM maps each PT_LOAD segment's
+// FilePages from, privately, and what a guest's mmap of a file in a --dir
+// view maps (privately, or shared and read-only: the file is never written).
 // Pages of the file are read into the MemoryFile on first use and cached,
 // one cached page serving every mapping of that file page; translations
 // are read-only, so a write makes mm copy the page and the cache keeps the

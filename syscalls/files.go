@@ -181,9 +181,9 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 	st := unix.Stat_t{Ino: n.ino, Nlink: 1, Blksize: 4096, Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts}
 	switch n.kind {
 	case nodeDir:
-		if hfd := p.fs().hostDir(n, guestPath); hfd >= 0 {
-			defer unix.Close(hfd)
-			return p.hostStat(hfd)
+		if hl := p.fs().hostDir(n, guestPath); hl.hostFD >= 0 {
+			defer hl.close()
+			return p.hostStat(hl.hostFD)
 		}
 		st.Dev, st.Mode, st.Nlink = rootDev, unix.S_IFDIR|0o555, 2
 		if strings.HasPrefix(guestPath, "/proc") {
@@ -325,30 +325,35 @@ func (p *Process) openLookup(l *lookup, flags uint32, st *unix.Stat_t) (*fsFile,
 		return f, 0
 	}
 	typ := st.Mode & unix.S_IFMT
-	var hostPath string
+	var hf *os.File
 	switch {
 	case l.node == nil:
 		if typ != unix.S_IFREG && typ != unix.S_IFDIR {
 			return nil, unix.EACCES
 		}
-		hostPath = "/proc/self/fd/" + itoa(l.hostFD)
+		fd, e := reopen(l)
+		if e != 0 {
+			return nil, e
+		}
+		hf = os.NewFile(uintptr(fd), l.path)
 	case l.node.kind == nodeHost:
-		hostPath = l.node.hostPath
+		var err error
+		if hf, err = os.OpenFile(l.node.hostPath, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0); err != nil {
+			return nil, unix.EACCES
+		}
 	case l.node.kind == nodeDir:
-		hfd := p.fs().hostDir(l.node, l.path)
-		if hfd < 0 {
+		hl := p.fs().hostDir(l.node, l.path)
+		if hl.hostFD < 0 {
 			return f, 0
 		}
-		defer unix.Close(hfd)
-		hostPath = "/proc/self/fd/" + itoa(hfd)
+		defer hl.close()
+		fd, e := reopen(&hl)
+		if e != 0 {
+			return nil, e
+		}
+		hf = os.NewFile(uintptr(fd), l.path)
 	default:
 		return f, 0
-	}
-	// Reopening the O_PATH descriptor through mmvm's own /proc/self/fd
-	// opens the very file the lookup found, beneath the view.
-	hf, err := os.OpenFile(hostPath, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, unix.EACCES
 	}
 	var now unix.Stat_t
 	if unix.Fstat(int(hf.Fd()), &now) != nil || now.Mode&unix.S_IFMT != typ {
@@ -359,18 +364,20 @@ func (p *Process) openLookup(l *lookup, flags uint32, st *unix.Stat_t) (*fsFile,
 	return f, 0
 }
 
-func itoa(i int) string {
-	var b [20]byte
-	n := len(b)
-	for {
-		n--
-		b[n] = byte('0' + i%10)
-		i /= 10
-		if i == 0 {
-			break
-		}
+// reopen opens read-only the host file l found O_PATH, by the same path
+// beneath the same view; a file that was replaced in between (another
+// device and inode) is EACCES.
+func reopen(l *lookup) (int, unix.Errno) {
+	fd, e := openBeneath(l.view, l.rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, l.follow)
+	if e != 0 {
+		return -1, e
 	}
-	return string(b[n:])
+	var was, now unix.Stat_t
+	if unix.Fstat(l.hostFD, &was) != nil || unix.Fstat(fd, &now) != nil || was.Dev != now.Dev || was.Ino != now.Ino {
+		unix.Close(fd)
+		return -1, unix.EACCES
+	}
+	return fd, 0
 }
 
 func sysOpen(p *Process, a *[6]uint64) uint64 {
@@ -444,7 +451,8 @@ func (p *Process) readTo(f *fsFile, addr arch.Addr, length uint64, off int64) (u
 	buf := make([]byte, min(length, ioChunk))
 	var done uint64
 	for done < length {
-		n, e := p.readAt(f, buf[:min(length-done, ioChunk)], off+int64(done))
+		want := min(length-done, ioChunk)
+		n, e := p.readAt(f, buf[:want], off+int64(done))
 		if e != 0 {
 			if done == 0 {
 				return 0, e
@@ -462,7 +470,7 @@ func (p *Process) readTo(f *fsFile, addr arch.Addr, length uint64, off int64) (u
 			}
 			break
 		}
-		if n < len(buf[:min(length-done+uint64(n), ioChunk)]) {
+		if uint64(n) < want {
 			break // a short read: the end of the file
 		}
 		if p.interrupted() {
@@ -630,6 +638,9 @@ func sysLseek(p *Process, a *[6]uint64) uint64 {
 	}
 	if pos < 0 {
 		return errno(unix.EINVAL)
+	}
+	if pos == 0 && f.isDir() {
+		f.dentsMade = false // rewinddir lists the directory again, as Linux does
 	}
 	f.pos = pos
 	return uint64(pos)

@@ -21,7 +21,7 @@ import (
 //	root/dirlink   -> sub             (stays inside)
 //	root/link-up   -> ../outside.txt  (leaves the root)
 //	root/link-abs  -> <outside.txt>   (absolute, leaves the root)
-//	root/link-proc -> /proc/self/maps (the host's /proc)
+//	root/link-proc -> /proc/self/maps (the guest's /proc, not the host's)
 //	outside.txt           "secret\n"
 func viewTree(t *testing.T) (root, outside string) {
 	t.Helper()
@@ -94,7 +94,10 @@ func TestViewResolution(t *testing.T) {
 		{"/data/../../../../etc/passwd", unix.O_RDONLY, "", unix.ENOENT},
 		{"/data/link-up", unix.O_RDONLY, "", unix.ENOENT},
 		{"/data/link-abs", unix.O_RDONLY, "", unix.ENOENT},
-		{"/data/link-proc", unix.O_RDONLY, "", unix.ENOENT},
+		// The link's target is taken in the guest's file system: the
+		// guest's own /proc (whose maps this test's Process leaves
+		// empty), never the host's.
+		{"/data/link-proc", unix.O_RDONLY, "", 0},
 		{"/data/missing", unix.O_RDONLY, "", unix.ENOENT},
 		{"/etc/passwd", unix.O_RDONLY, "", unix.ENOENT},
 		{"/data/a.txt/x", unix.O_RDONLY, "", unix.ENOTDIR},
@@ -149,6 +152,8 @@ func TestViewOfRootHidesHostProc(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
 	p.cfg.Views = []View{{Host: "/", Guest: "/"}}
 	t.Cleanup(p.Close)
+	// The link stays beneath the view's root, so openat2 follows it, to
+	// the host's procfs, which no view shows.
 	if fd := openPath(p, mem, filepath.Join(dir, "up"), unix.O_RDONLY); fd != -int64(unix.ENOENT) {
 		t.Errorf("open of a link into the host's /proc = %d, want ENOENT", fd)
 	}
@@ -279,6 +284,16 @@ func TestViewDirectories(t *testing.T) {
 	want := []string{".", "..", "a.txt", "dirlink", "link-abs", "link-in", "link-proc", "link-up", "sub"}
 	if strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("getdents64: %v, want %v", names, want)
+	}
+	// rewinddir lists the directory again.
+	if err := os.WriteFile(filepath.Join(root, "new.txt"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := sc(p, unix.SYS_LSEEK, fd, 0, unix.SEEK_SET); r != 0 {
+		t.Fatalf("lseek of a directory to 0 = %d", r)
+	}
+	if names := getdentsNames(t, p, mem, fd); len(names) != len(want)+1 {
+		t.Errorf("getdents64 after a rewind: %v, want new.txt too", names)
 	}
 	// openat against the directory fd; fchdir, then a relative open and
 	// getcwd.
@@ -434,6 +449,53 @@ func TestProcFiles(t *testing.T) {
 	if r := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, "/proc/self"), base, 100); r != 2 || string(mem.mem[:2]) != "42" {
 		t.Errorf("readlink /proc/self = %d %q", r, mem.mem[:max(r, 0)])
 	}
+}
+
+// TestViewAbsoluteLinks: where a view's guest path is its host path, an
+// absolute link into the view is found as it is natively; one into another
+// view is found there; one out of every view is not.
+func TestViewAbsoluteLinks(t *testing.T) {
+	root, outside := viewTree(t)
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "o.txt"), []byte("other\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, target := range map[string]string{
+		"abs-in": filepath.Join(root, "a.txt"), "abs-dir": filepath.Join(root, "sub"),
+		"abs-other": filepath.Join(other, "o.txt"), "chain": "abs-in", "loop": "loop2", "loop2": filepath.Join(root, "loop"),
+	} {
+		if err := os.Symlink(target, filepath.Join(root, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, mem, _ := newTestProcess(t)
+	p.cfg.Views = []View{{Host: root, Guest: root}, {Host: other, Guest: "/other"}}
+	t.Cleanup(p.Close)
+	for _, tc := range []struct {
+		path, want string
+		errno      unix.Errno
+	}{
+		{"abs-in", "hello view\n", 0},
+		{"chain", "hello view\n", 0},
+		{"abs-dir/b.txt", "b\n", 0},
+		{"abs-other", "", unix.ENOENT}, // the other view is at /other, not at its host path
+		{"link-abs", "", unix.ENOENT},  // outside.txt is in no view
+		{"loop", "", unix.ELOOP},
+	} {
+		fd := openPath(p, mem, filepath.Join(root, tc.path), unix.O_RDONLY)
+		if tc.errno != 0 {
+			if fd != -int64(tc.errno) {
+				t.Errorf("open(%s) = %d, want %v", tc.path, fd, tc.errno)
+			}
+			continue
+		}
+		if fd < 0 {
+			t.Errorf("open(%s) = %d", tc.path, fd)
+		} else if got := readAll(t, p, mem, fd); got != tc.want {
+			t.Errorf("open(%s) read %q, want %q", tc.path, got, tc.want)
+		}
+	}
+	_ = outside
 }
 
 // TestProcessCloseReleasesHostFDs: files the program leaves open are

@@ -124,9 +124,9 @@ type fileSystem struct {
 	// host's numbers.
 	hostIDs  map[[2]uint64]uint64
 	hostDevs map[uint64]uint64
-	// err is why the file system could not be built (a view that could not
-	// be opened): every lookup then fails with it.
-	err unix.Errno
+	// closed is set by Process.Close: the views' descriptors are gone,
+	// and every lookup finds nothing.
+	closed bool
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -196,7 +196,9 @@ func (p *Process) fs() *fileSystem {
 	for _, v := range sortViews(p.cfg.Views) {
 		fd, err := unix.Open(v.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
-			fs.err = unix.EIO
+			// The command line checked it; gone since, it shows as an
+			// empty directory.
+			fs.mkdirAll(v.Guest)
 			continue
 		}
 		vr := &viewRoot{View: v, fd: fd}
@@ -245,6 +247,7 @@ func (p *Process) Close() {
 			unix.Close(v.fd)
 		}
 		p.fsys.views = nil
+		p.fsys.closed = true
 	}
 }
 
@@ -255,6 +258,10 @@ type lookup struct {
 	node   *node
 	hostFD int
 	path   string
+	// view, rel and follow are how hostFD was found, for reopen.
+	view   *viewRoot
+	rel    string
+	follow bool
 }
 
 // close releases a lookup's host descriptor.
@@ -274,8 +281,8 @@ const maxSymlinks = 40
 // resolve beneath its root, are ENOENT; a name under a non-directory is
 // ENOTDIR.
 func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (lookup, unix.Errno) {
-	if fs.err != 0 {
-		return lookup{hostFD: -1}, fs.err
+	if fs.closed {
+		return lookup{hostFD: -1}, unix.ENOENT
 	}
 	parts := splitPath(name)
 	n := fs.root
@@ -288,7 +295,12 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 		if c == nil {
 			if n.view != nil {
 				rel := path.Join(n.viewRel, strings.Join(parts[i:], "/"))
-				return fs.openHost(n.view, rel, name, follow)
+				l, e := fs.openHost(n.view, rel, name, follow)
+				if e == unix.EXDEV {
+					base := "/" + strings.Join(parts[:i], "/")
+					return fs.walkLinks(p, n, base, parts[i:], follow, depth)
+				}
+				return l, e
 			}
 			return lookup{hostFD: -1}, unix.ENOENT
 		}
@@ -308,11 +320,11 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 	return lookup{node: n, hostFD: -1, path: "/" + strings.Join(parts, "/")}, 0
 }
 
-// hostDir opens the host directory behind directory node n (O_PATH), or
-// returns -1 where there is none.
-func (fs *fileSystem) hostDir(n *node, guestPath string) int {
+// hostDir finds the host directory behind directory node n (its
+// lookup's hostFD is -1 where there is none).
+func (fs *fileSystem) hostDir(n *node, guestPath string) lookup {
 	if n.kind != nodeDir || n.view == nil {
-		return -1
+		return lookup{hostFD: -1}
 	}
 	rel := n.viewRel
 	if rel == "" {
@@ -320,17 +332,76 @@ func (fs *fileSystem) hostDir(n *node, guestPath string) int {
 	}
 	l, e := fs.openHost(n.view, rel, guestPath, true)
 	if e != 0 {
-		return -1
+		return lookup{hostFD: -1}
 	}
-	return l.hostFD
+	return l
+}
+
+// walkLinks resolves the names rest under view directory n (at guest path
+// base) one at a time, when openat2 found that a symbolic link on the way
+// leaves the view: each link's target is taken as the guest would take it,
+// an absolute one from the guest's root, a relative one from the link's
+// directory, and the walk goes on from there through the guest's file
+// system. A target outside every view is then ENOENT; one inside a view
+// (say an absolute link when the view's guest path is its host path) is
+// found there. Every prefix is opened beneath the view's root, so no host
+// file outside it is reached.
+func (fs *fileSystem) walkLinks(p *Process, n *node, base string, rest []string, follow bool, depth int) (lookup, unix.Errno) {
+	for i := range rest {
+		last := i == len(rest)-1
+		rel := path.Join(n.viewRel, strings.Join(rest[:i+1], "/"))
+		fd, e := openBeneath(n.view, rel, unix.O_PATH, false)
+		if e != 0 {
+			if e == unix.EXDEV {
+				e = unix.ENOENT
+			}
+			return lookup{hostFD: -1}, e
+		}
+		var st unix.Stat_t
+		isLink := unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+		if !isLink || last && !follow {
+			unix.Close(fd)
+			continue
+		}
+		buf := make([]byte, pathMax)
+		k, err := unix.Readlinkat(fd, "", buf)
+		unix.Close(fd)
+		if err != nil || k == 0 {
+			return lookup{hostFD: -1}, unix.ENOENT
+		}
+		if depth >= maxSymlinks {
+			return lookup{hostFD: -1}, unix.ELOOP
+		}
+		target := string(buf[:k])
+		if !strings.HasPrefix(target, "/") {
+			target = path.Join(base, strings.Join(rest[:i], "/"), target)
+		}
+		return fs.walk(p, path.Clean(target+"/"+strings.Join(rest[i+1:], "/")), follow, depth+1)
+	}
+	name := path.Join(base, strings.Join(rest, "/"))
+	l, e := fs.openHost(n.view, path.Join(n.viewRel, strings.Join(rest, "/")), name, follow)
+	if e == unix.EXDEV {
+		e = unix.ENOENT // changed under us
+	}
+	return l, e
 }
 
 // openHost opens rel under view v as O_PATH, resolving beneath its root.
 // Anything on the host's procfs or sysfs (reached through a view of /, say)
 // is ENOENT: the guest's /proc is its own.
 func (fs *fileSystem) openHost(v *viewRoot, rel, guestPath string, follow bool) (lookup, unix.Errno) {
+	fd, e := openBeneath(v, rel, unix.O_PATH, follow)
+	if e != 0 {
+		return lookup{hostFD: -1}, e
+	}
+	return lookup{hostFD: fd, path: guestPath, view: v, rel: rel, follow: follow}, 0
+}
+
+// openBeneath opens rel under view v with flags (and O_CLOEXEC, and
+// O_NOFOLLOW unless follow), resolving beneath its root.
+func openBeneath(v *viewRoot, rel string, flags uint64, follow bool) (int, unix.Errno) {
 	how := unix.OpenHow{
-		Flags:   unix.O_PATH | unix.O_CLOEXEC,
+		Flags:   flags | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
 	}
 	if !follow {
@@ -343,23 +414,21 @@ func (fs *fileSystem) openHost(v *viewRoot, rel, guestPath string, follow bool) 
 			var sfs unix.Statfs_t
 			if unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC {
 				unix.Close(fd)
-				return lookup{hostFD: -1}, unix.ENOENT
+				return -1, unix.ENOENT
 			}
-			return lookup{hostFD: fd, path: guestPath}, 0
+			return fd, 0
 		case unix.EINTR, unix.EAGAIN:
 			continue
-		case unix.EXDEV, unix.ELOOP:
-			// EXDEV: the path left the root; ELOOP also comes from
-			// a magic link RESOLVE_NO_MAGICLINKS refused, but a real
-			// loop is ELOOP natively too.
-			if err == unix.ELOOP {
-				return lookup{hostFD: -1}, unix.ELOOP
-			}
-			return lookup{hostFD: -1}, unix.ENOENT
-		case unix.ENOTDIR, unix.ENAMETOOLONG, unix.EACCES:
-			return lookup{hostFD: -1}, err.(unix.Errno)
+		case unix.ELOOP, unix.ENOTDIR, unix.ENAMETOOLONG, unix.EACCES, unix.EXDEV:
+			// ELOOP: a loop, a final link under O_NOFOLLOW, or a
+			// magic link RESOLVE_NO_MAGICLINKS refused. EXDEV: a
+			// link or `..` left the root (walk resolves such links
+			// in the guest's file system).
+			return -1, err.(unix.Errno)
 		default:
-			return lookup{hostFD: -1}, unix.ENOENT
+			// Anything else the guest cannot tell from a missing
+			// file.
+			return -1, unix.ENOENT
 		}
 	}
 }

@@ -72,7 +72,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&f.faultLog, "fault-log", 0, "with --stats-json, also record the first `N` faults one by one (address, access, pages mapped, each part's time); implies --fault-trace")
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
-	fl.Var(&f.dirs, "dir", "show the host directory HOST read-only at GUEST in the program's file system, `HOST[:GUEST]` (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc/self and /dev/{null,zero,urandom}; writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
+	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc/self and /dev/{null,zero,urandom}; writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
