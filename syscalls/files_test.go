@@ -3,6 +3,7 @@ package syscalls
 import (
 	"bytes"
 	"encoding/binary"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -496,6 +497,65 @@ func TestViewAbsoluteLinks(t *testing.T) {
 		}
 	}
 	_ = outside
+}
+
+// TestViewNeverEscapes opens thousands of random paths made of names that
+// climb, follow links in and out of the view, and name the host's files:
+// every file a guest fd reads is one of the view's own (by host device and
+// inode), never outside.txt or anything else of the host.
+func TestViewNeverEscapes(t *testing.T) {
+	root, outside := viewTree(t)
+	inView := map[[2]uint64]bool{}
+	err := filepath.Walk(root, func(path string, _ os.FileInfo, err error) error {
+		var st unix.Stat_t
+		if err == nil && unix.Stat(path, &st) == nil {
+			inView[[2]uint64{st.Dev, st.Ino}] = true
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, mem := newViewProcess(t, root)
+	names := []string{"..", ".", "data", "a.txt", "sub", "b.txt", "link-in", "dirlink", "link-up", "link-abs",
+		"link-proc", "outside.txt", "root", "tmp", "proc", "self", "exe", "dev", "null", filepath.Base(filepath.Dir(root))}
+	r := rand.New(rand.NewPCG(1, 2))
+	opened := 0
+	if r := sc(p, unix.SYS_CHDIR, putStr(mem, 0x8000, "/data")); r != 0 {
+		t.Fatalf("chdir = %d", r)
+	}
+	for range 10000 {
+		var b strings.Builder
+		if r.IntN(4) == 0 {
+			b.WriteString("/")
+		}
+		for i := range 1 + r.IntN(6) {
+			if i > 0 {
+				b.WriteString("/")
+			}
+			b.WriteString(names[r.IntN(len(names))])
+		}
+		fd := openPath(p, mem, b.String(), uint64(r.IntN(2))*unix.O_NOFOLLOW)
+		if fd < 0 {
+			continue
+		}
+		f, _ := p.file(uint64(fd))
+		if f.fs.host != nil {
+			opened++
+			var st unix.Stat_t
+			if err := unix.Fstat(int(f.fs.host.Fd()), &st); err != nil {
+				t.Fatal(err)
+			}
+			if !inView[[2]uint64{st.Dev, st.Ino}] {
+				t.Errorf("open(%q) reached a host file outside the view (%s?)", b.String(), outside)
+			}
+		}
+		sc(p, unix.SYS_CLOSE, uint64(fd))
+	}
+	t.Logf("%d of 10000 random paths opened a view's file", opened)
+	if opened < 100 {
+		t.Errorf("only %d of the random paths opened a view's file: the test tries too little", opened)
+	}
 }
 
 // TestProcessCloseReleasesHostFDs: files the program leaves open are
