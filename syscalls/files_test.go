@@ -3,10 +3,13 @@ package syscalls
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -628,6 +631,172 @@ func TestParseView(t *testing.T) {
 		v, err := ParseView(tc.in)
 		if (err != nil) != tc.bad || !tc.bad && (v.Host != tc.host || v.Guest != tc.guest) {
 			t.Errorf("ParseView(%q) = %+v, %v", tc.in, v, err)
+		}
+	}
+}
+
+// roCases are the opens and accesses whose answers on a read-only file
+// system TestReadOnlyLikeLinux takes from the host kernel: a path under the
+// view's root, open flags (access mode with accessMode set).
+var roCases = []struct {
+	path       string
+	flags      uint64
+	accessMode bool
+}{
+	{"a.txt", unix.O_WRONLY, false},
+	{"a.txt", unix.O_RDWR, false},
+	{"a.txt", unix.O_RDONLY | unix.O_TRUNC, false},
+	{"a.txt", unix.O_RDONLY | unix.O_CREAT, false},
+	{"a.txt", unix.O_WRONLY | unix.O_CREAT, false},
+	{"a.txt", unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL, false},
+	{"a.txt", unix.O_RDONLY | unix.O_DIRECTORY, false},
+	{"a.txt/", unix.O_RDONLY, false},
+	{"a.txt", unix.O_WRONLY | unix.O_APPEND, false},
+	{"new", unix.O_WRONLY | unix.O_CREAT, false},
+	{"new", unix.O_RDONLY | unix.O_CREAT, false},
+	{"new", unix.O_RDONLY | unix.O_CREAT | unix.O_EXCL, false},
+	{"nodir/new", unix.O_WRONLY | unix.O_CREAT, false},
+	{"sub", unix.O_WRONLY, false},
+	{"sub", unix.O_RDWR, false},
+	{"sub", unix.O_RDONLY | unix.O_CREAT, false},
+	{"sub", unix.O_TMPFILE | unix.O_RDWR, false},
+	{"sub", unix.O_TMPFILE | unix.O_WRONLY, false},
+	{"sub", unix.O_RDONLY | unix.O_TRUNC, false},
+	{"link-in", unix.O_RDONLY | unix.O_NOFOLLOW, false},
+	{"link-in", unix.O_WRONLY | unix.O_NOFOLLOW, false},
+	{"link-in", unix.O_WRONLY, false},
+	{"a.txt", unix.W_OK, true},
+	{"a.txt", unix.X_OK, true},
+	{"a.txt", unix.R_OK, true},
+	{"sub", unix.W_OK, true},
+	{"sub", unix.X_OK, true},
+	{"link-in", unix.W_OK, true},
+	{"missing", unix.W_OK, true},
+}
+
+// roHelperEnv makes the test binary the read-only helper: in a user and
+// mount namespace of its own (unshare -rm), it bind-mounts the directory
+// named by the variable read-only on itself and prints the host's answer
+// to each of roCases, one errno number a line.
+const roHelperEnv = "MMVM_TEST_RO_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(roHelperEnv); dir != "" {
+		os.Exit(roHelper(dir))
+	}
+	os.Exit(m.Run())
+}
+
+func roHelper(dir string) int {
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		fmt.Println("bind:", err)
+		return 1
+	}
+	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		fmt.Println("remount:", err)
+		return 1
+	}
+	for _, c := range roCases {
+		var err error
+		p := dir + "/" + c.path // not Join, which drops a trailing slash
+		if c.accessMode {
+			err = unix.Faccessat(unix.AT_FDCWD, p, uint32(c.flags), 0)
+		} else {
+			var fd int
+			fd, err = unix.Open(p, int(c.flags), 0o644)
+			if err == nil {
+				unix.Close(fd)
+			}
+		}
+		e, _ := err.(unix.Errno)
+		fmt.Println(int(e))
+	}
+	return 0
+}
+
+// TestReadOnlyLikeLinux: each open and access of roCases gets from mmvm
+// the errno the host kernel gives on a read-only bind mount of the same
+// directory, as the root of a user namespace (the guest runs as root).
+func TestReadOnlyLikeLinux(t *testing.T) {
+	root, _ := viewTree(t)
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Skip("no unshare(1) to make a read-only mount with")
+	}
+	cmd := exec.Command(unshare, "-rm", os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), roHelperEnv+"="+root)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Skipf("no user and mount namespace for a read-only mount here: %v: %s", err, out)
+	}
+	host := strings.Fields(string(out))
+	if len(host) != len(roCases) {
+		t.Fatalf("helper printed %q", out)
+	}
+	p, mem := newViewProcess(t, root)
+	for i, c := range roCases {
+		name := "/data/" + c.path
+		var r int64
+		if c.accessMode {
+			r = sc(p, unix.SYS_ACCESS, putStr(mem, 0x8000, name), c.flags)
+		} else {
+			r = openPath(p, mem, name, c.flags)
+			if r >= 0 {
+				sc(p, unix.SYS_CLOSE, uint64(r))
+				r = 0
+			}
+		}
+		want, _ := strconv.Atoi(host[i])
+		if r != -int64(want) {
+			t.Errorf("%s(%s, %#o): mmvm %v, Linux on a read-only mount %v", map[bool]string{true: "access", false: "open"}[c.accessMode],
+				c.path, c.flags, unix.Errno(-r), unix.Errno(want))
+		}
+	}
+}
+
+// TestGetdentsLayoutLikeHost: each struct linux_dirent64 mmvm writes for a
+// view's directory has the record length and type the host kernel gives
+// the same entry.
+func TestGetdentsLayoutLikeHost(t *testing.T) {
+	root, _ := viewTree(t)
+	hfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(hfd)
+	buf := make([]byte, 4096)
+	n, err := unix.Getdents(hfd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		reclen uint16
+		typ    byte
+	}
+	records := func(b []byte) map[string]rec {
+		m := map[string]rec{}
+		for len(b) > 0 {
+			reclen := binary.LittleEndian.Uint16(b[16:])
+			name := b[19:reclen]
+			m[string(name[:bytes.IndexByte(name, 0)])] = rec{reclen, b[18]}
+			b = b[reclen:]
+		}
+		return m
+	}
+	host := records(buf[:n])
+	p, mem := newViewProcess(t, root)
+	fd := uint64(openPath(p, mem, "/data", unix.O_RDONLY|unix.O_DIRECTORY))
+	got := sc(p, unix.SYS_GETDENTS64, fd, base, 4096)
+	if got <= 0 {
+		t.Fatalf("getdents64 = %d", got)
+	}
+	mine := records(mem.mem[:got])
+	if len(mine) != len(host) {
+		t.Errorf("mmvm lists %d entries, the host %d", len(mine), len(host))
+	}
+	for name, h := range host {
+		if mine[name] != h {
+			t.Errorf("%s: mmvm's record %+v, the host's %+v", name, mine[name], h)
 		}
 	}
 }
