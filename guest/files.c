@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -86,6 +87,31 @@ static void maps(void)
 	for (int i = 0; i < n; i++)
 		printf(" %s", perms[i]);
 	printf("\n");
+}
+
+/* mapsid says whether every /proc/self/maps line naming a path ending in
+ * suffix shows st's device and inode, and there is one. */
+static int mapsid(const char *suffix, const struct stat *st)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return -errno;
+	char line[512], name[256];
+	unsigned maj, min;
+	unsigned long ino;
+	int found = 0, same = 1;
+	while (fgets(line, sizeof line, f)) {
+		name[0] = 0;
+		if (sscanf(line, "%*s %*s %*s %x:%x %lu %255s", &maj, &min, &ino, name) < 3)
+			continue;
+		size_t n = strlen(name), k = strlen(suffix);
+		if (n < k || strcmp(name + n - k, suffix))
+			continue;
+		found = 1;
+		same &= maj == major(st->st_dev) && min == minor(st->st_dev) && ino == st->st_ino;
+	}
+	fclose(f);
+	return found && same;
 }
 
 /* hasline says whether the text file path has a line starting with key. */
@@ -166,6 +192,10 @@ int main(int argc, char **argv)
 	errno = 0;
 	printf("mprotect shared to write: %s\n", mprotect(shared, PAGE, PROT_READ | PROT_WRITE) ? errname(errno) : "ok");
 	maps();
+	printf("maps shows data.txt's device and inode: %d\n", mapsid("/data.txt", &st));
+	struct stat exe;
+	stat("/proc/self/exe", &exe);
+	printf("maps shows the program's device and inode: %d\n", mapsid(strrchr(argv[0], '/') ? strrchr(argv[0], '/') : argv[0], &exe));
 
 	/* Errors, links, directories. */
 	char p2[600];

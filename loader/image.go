@@ -145,6 +145,13 @@ func OpenImage(path string, mf MemoryFile, opts Options) (*ImageFile, *Plan, err
 	return img, plan, nil
 }
 
+// SetIdentity renames the image in /proc/pid/maps (its path, device and
+// inode as the guest sees them, which need not be the host's).
+//
+// Preconditions: the image is not mapped yet and no other method runs
+// concurrently (the identity is read without a lock afterwards).
+func (f *ImageFile) SetIdentity(id ImageIdentity) { f.id = id }
+
 // Size returns the image's size in bytes.
 func (f *ImageFile) Size() uint64 { return f.size }
 

@@ -25,6 +25,20 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 	}
 	// mm takes its own reference for each mapping; ours goes at the end.
 	defer img.DecRef()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	m.Process.SetExecutable(abs, abs)
+	m.Process.SetCommandLine(argv)
+	// /proc/self/maps names the image by its absolute path, with the
+	// device and inode the guest's stat shows, not the host's.
+	id := loader.ImageIdentity{Name: abs}
+	var st unix.Stat_t
+	if unix.Stat(abs, &st) == nil {
+		id.Device, id.Inode = m.Process.FileIdentity(&st)
+	}
+	img.SetIdentity(id)
 	file := &mm.MappedFile{Mappable: img, Identity: img, Readable: true}
 	var dataSeg arch.AddrRange
 	for i := range plan.Segments {
@@ -45,12 +59,6 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
 	}
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
-	m.Process.SetExecutable(abs, abs)
-	m.Process.SetCommandLine(argv)
 	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack}
 	if _, err := rand.Read(spec.Random[:]); err != nil {
 		return fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)

@@ -467,5 +467,12 @@ func (fs *fileSystem) hostIno(st *unix.Stat_t) (dev, ino uint64) {
 	return d, i
 }
 
+// FileIdentity returns the device and inode number the guest sees for the
+// host file with st (the program's own file, say, as /proc/self/maps names
+// it): the same as stat shows it through the guest's file system.
+func (p *Process) FileIdentity(st *unix.Stat_t) (dev, ino uint64) {
+	return p.fs().hostIno(st)
+}
+
 // pidString is the program's pid as /proc names it.
 func (p *Process) pidString() string { return strconv.Itoa(p.cfg.PID) }
