@@ -364,11 +364,7 @@ func sysWritevFile(p *Process, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		_, total, e := p.readIOVec(arch.Addr(a[1]), a[2])
-		if e != 0 {
-			return errno(e)
-		}
-		return p.fsWrite(f, 0, min(total, maxIO))
+		return p.fsWritev(f, arch.Addr(a[1]), a[2])
 	}
 	if f.pipe == nil {
 		return viaStdio(p, sysWritev, f, a)

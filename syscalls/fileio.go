@@ -58,7 +58,7 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 		case devZero:
 			clear(b)
 			return len(b), 0
-		case devURandom:
+		case devURandom, devRandom:
 			p.cfg.Random(b)
 			return len(b), 0
 		}
@@ -274,11 +274,11 @@ func sysLseek(p *Process, a *[6]uint64) uint64 {
 // every byte unread, /dev/urandom reads them first (EFAULT if it cannot),
 // as Linux's write_null, write_zero and random_write_iter do.
 func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
-	if f.flags&unix.O_ACCMODE == unix.O_RDONLY || f.fs.pathOnly || f.fs.node == nil || f.fs.node.kind != nodeDevice {
+	if !fsWritable(f) {
 		return errno(unix.EBADF)
 	}
 	length = min(length, maxIO)
-	if f.fs.node.device == devURandom && addr != 0 {
+	if f.fs.node.device == devURandom || f.fs.node.device == devRandom {
 		buf := make([]byte, min(length, ioChunk))
 		var done uint64
 		for done < length {
@@ -294,4 +294,37 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 		return done
 	}
 	return length
+}
+
+// fsWritable says whether f takes writes: a device opened for writing.
+func fsWritable(f *openFile) bool {
+	return f.flags&unix.O_ACCMODE != unix.O_RDONLY && !f.fs.pathOnly && f.fs.node != nil && f.fs.node.kind == nodeDevice
+}
+
+// fsWritev is writev on an fsFile: each buffer in turn, as fsWrite.
+func (p *Process) fsWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 {
+	if !fsWritable(f) {
+		return errno(unix.EBADF)
+	}
+	iov, _, e := p.readIOVec(iovAddr, iovcnt)
+	if e != 0 {
+		return errno(e)
+	}
+	var done uint64
+	for i := uint64(0); i < iovcnt && done < maxIO; i++ {
+		base := binary.LittleEndian.Uint64(iov[16*i:])
+		length := min(binary.LittleEndian.Uint64(iov[16*i+8:]), maxIO-done)
+		r := p.fsWrite(f, arch.Addr(base), length)
+		if int64(r) < 0 {
+			if done == 0 {
+				return r
+			}
+			return done
+		}
+		done += r
+		if r < length {
+			break
+		}
+	}
+	return done
 }

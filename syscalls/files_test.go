@@ -395,6 +395,27 @@ func TestDevices(t *testing.T) {
 	if r := sc(p, unix.SYS_FSTAT, null, base); r != 0 || (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0])).Rdev != unix.Mkdev(1, 3) {
 		t.Errorf("fstat /dev/null = %d", r)
 	}
+	// writev: /dev/null takes the bytes unread, /dev/urandom reads them
+	// (EFAULT for a bad buffer), a read-only fd takes none.
+	urandom := uint64(openPath(p, mem, "/dev/urandom", unix.O_WRONLY))
+	ro := uint64(openPath(p, mem, "/dev/null", unix.O_RDONLY))
+	le := binary.LittleEndian
+	le.PutUint64(mem.mem[0x200:], 0x1000) // unmapped
+	le.PutUint64(mem.mem[0x208:], 7)
+	for _, tc := range []struct {
+		fd   uint64
+		want int64
+	}{{null, 7}, {urandom, -int64(unix.EFAULT)}, {ro, -int64(unix.EBADF)}} {
+		if r := sc(p, unix.SYS_WRITEV, tc.fd, base+0x200, 1); r != tc.want {
+			t.Errorf("writev(fd %d) = %d, want %d", tc.fd, r, tc.want)
+		}
+	}
+	if r := sc(p, unix.SYS_WRITEV, ro, base+0x200, 0); r != -int64(unix.EBADF) {
+		t.Errorf("writev of nothing to a read-only fd = %d, want EBADF", r)
+	}
+	if r := sc(p, unix.SYS_WRITE, urandom, base, 16); r != 16 {
+		t.Errorf("write /dev/urandom = %d", r)
+	}
 }
 
 // procView is a ProcessView with fixed figures.

@@ -78,6 +78,7 @@ const (
 	devNull deviceKind = iota + 1
 	devZero
 	devURandom
+	devRandom // reads as devURandom: Linux's random no longer blocks once seeded
 )
 
 // node is one synthetic file.
@@ -207,10 +208,15 @@ func (p *Process) fs() *fileSystem {
 		d.view, d.viewRel = vr, ""
 	}
 	dev := fs.mkdirAll("/dev")
-	for name, k := range map[string]deviceKind{"null": devNull, "zero": devZero, "urandom": devURandom, "random": devURandom} {
+	// In a fixed order, so that each node's inode number is the same in
+	// every run.
+	for _, d := range []struct {
+		name string
+		kind deviceKind
+	}{{"null", devNull}, {"random", devRandom}, {"urandom", devURandom}, {"zero", devZero}} {
 		n := fs.newNode(nodeDevice)
-		n.device = k
-		dev.children[name] = n
+		n.device = d.kind
+		dev.children[d.name] = n
 	}
 	p.addProc(fs)
 	if exe := p.info.exe; exe != "" && p.hostExe != "" {
