@@ -232,7 +232,7 @@ func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) ui
 		return errno(e)
 	}
 	typ := st.Mode & unix.S_IFMT
-	if mode&unix.W_OK != 0 && st.Dev >= unix.Mkdev(0, firstViewDev) && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
+	if mode&unix.W_OK != 0 && isViewDev(st.Dev) && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
 		return errno(unix.EROFS)
 	}
 	if mode&unix.X_OK != 0 && typ != unix.S_IFDIR && st.Mode&0o111 == 0 {
@@ -251,4 +251,10 @@ func sysFaccessat(p *Process, a *[6]uint64) uint64 {
 
 func sysFaccessat2(p *Process, a *[6]uint64) uint64 {
 	return p.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
+}
+
+// isViewDev says whether dev is one of the synthetic devices a host file
+// shows (fileSystem.hostIno): a file on the read-only file system.
+func isViewDev(dev uint64) bool {
+	return unix.Major(dev) == 0 && unix.Minor(dev) >= firstViewDev
 }
