@@ -821,3 +821,93 @@ func TestGetdentsLayoutLikeHost(t *testing.T) {
 		}
 	}
 }
+
+// mmapRecorder is a MemoryCalls that records the mmap it is asked for.
+type mmapRecorder struct {
+	MemoryCalls
+	flags uint64
+	file  *MmapFile
+}
+
+func (m *mmapRecorder) Mmap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (uint64, error) {
+	m.flags, m.file = flags, file
+	return 0x7000_0000, nil
+}
+
+// countedMappable is a MappableFile that counts its references.
+type countedMappable struct {
+	MappableFile
+	refs *int
+	f    *os.File
+}
+
+func (c countedMappable) IncRef() { *c.refs++ }
+func (c countedMappable) DecRef() {
+	if *c.refs--; *c.refs == 0 {
+		c.f.Close()
+	}
+}
+
+// TestMmapFiles: a view's file maps through one MappableFile, made at the
+// first mmap, readable and not writable, released with the last fd;
+// /dev/zero maps anonymous memory; what has no mmap is ENODEV, an O_PATH fd
+// EBADF.
+func TestMmapFiles(t *testing.T) {
+	root, _ := viewTree(t)
+	p, mem := newViewProcess(t, root)
+	rec := &mmapRecorder{}
+	p.cfg.Calls = rec
+	refs, made := 0, 0
+	p.cfg.MapHostFile = func(f *os.File, size int64, name string, dev, ino uint64) (MappableFile, error) {
+		made++
+		if size != 11 || name != "/data/a.txt" || !isViewDev(dev) {
+			t.Errorf("MapHostFile(%d, %q, %#x)", size, name, dev)
+		}
+		refs++
+		return countedMappable{refs: &refs, f: f}, nil
+	}
+	p.fs() // the views' roots stay open
+	before := openHostFDs(t)
+	fd := uint64(openPath(p, mem, "/data/a.txt", unix.O_RDONLY))
+	dup := uint64(sc(p, unix.SYS_DUP, fd))
+	for range 2 {
+		if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0); r != 0x7000_0000 {
+			t.Fatalf("mmap = %#x", r)
+		}
+		if rec.file == nil || !rec.file.Readable || rec.file.Writable || rec.flags&unix.MAP_ANONYMOUS != 0 {
+			t.Errorf("mmap passed %+v, flags %#x", rec.file, rec.flags)
+		}
+	}
+	if made != 1 {
+		t.Errorf("%d MappableFiles made for one open file, want 1", made)
+	}
+	sc(p, unix.SYS_CLOSE, fd)
+	if refs != 1 {
+		t.Errorf("%d references after closing one of two fds, want 1", refs)
+	}
+	sc(p, unix.SYS_CLOSE, dup)
+	if refs != 0 || openHostFDs(t) != before {
+		t.Errorf("%d references, %d host fds (%d before) after the last close", refs, openHostFDs(t), before)
+	}
+	zero := uint64(openPath(p, mem, "/dev/zero", unix.O_RDONLY))
+	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, zero, 0); r != 0x7000_0000 || rec.file != nil || rec.flags&unix.MAP_ANONYMOUS == 0 {
+		t.Errorf("mmap /dev/zero = %#x with %+v, flags %#x: want anonymous", r, rec.file, rec.flags)
+	}
+	for _, tc := range []struct {
+		path  string
+		flags uint64
+		want  unix.Errno
+	}{{"/dev/null", 0, unix.ENODEV}, {"/proc/self/maps", 0, unix.ENODEV}, {"/data", 0, unix.ENODEV}, {"/data/a.txt", unix.O_PATH, unix.EBADF}} {
+		fd := uint64(openPath(p, mem, tc.path, tc.flags))
+		if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, fd, 0); r != -int64(tc.want) {
+			t.Errorf("mmap of %s = %d, want %v", tc.path, r, tc.want)
+		}
+	}
+	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 99, 0); r != -int64(unix.EBADF) {
+		t.Errorf("mmap of fd 99 = %d, want EBADF", r)
+	}
+	// Pipes and stdio have no mmap.
+	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0); r != -int64(unix.ENODEV) {
+		t.Errorf("mmap of stdout = %d, want ENODEV", r)
+	}
+}
