@@ -111,8 +111,10 @@ var _ syscalls.ProcessView = processView{}
 func (v processView) Maps() string { return v.mm.Maps() }
 
 // SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
-// figures mm keeps (a private page mm backs counts as anonymous; there is
-// no swap and no sharing between processes, so Pss is Rss).
+// figures mm keeps: every resident page counts as private and dirty (mm
+// does not tell a file's cached page from a private copy of it), and as
+// anonymous in a vma that maps no file; there is no swap and no sharing
+// between processes, so Pss is Rss.
 func (v processView) SMaps() string {
 	var b strings.Builder
 	for _, vi := range v.mm.VMAs() {
@@ -120,7 +122,7 @@ func (v processView) SMaps() string {
 		b.WriteByte('\n')
 		kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
 		anon := uint64(0)
-		if !vi.Shared {
+		if !vi.Shared && vi.Inode == 0 {
 			anon = vi.Resident
 		}
 		locked := uint64(0)
