@@ -46,8 +46,10 @@ type ImageIdentity struct {
 	Inode  uint64 // st_ino
 }
 
-// ImageFile is an ELF file as a memmap.Mappable and memmap.MappingIdentity:
-// the object the VM maps each PT_LOAD segment's FilePages from, privately.
+// ImageFile is a read-only host file as a memmap.Mappable and
+// memmap.MappingIdentity: the object the VM maps each PT_LOAD segment's
+// FilePages from, privately, and what a guest's mmap of a file in a --dir
+// view maps (privately, or shared and read-only: the file is never written).
 // Pages of the file are read into the MemoryFile on first use and cached,
 // one cached page serving every mapping of that file page; translations
 // are read-only, so a write makes mm copy the page and the cache keeps the
@@ -142,6 +144,13 @@ func OpenImage(path string, mf MemoryFile, opts Options) (*ImageFile, *Plan, err
 	}
 	return img, plan, nil
 }
+
+// SetIdentity renames the image in /proc/pid/maps (its path, device and
+// inode as the guest sees them, which need not be the host's).
+//
+// Preconditions: the image is not mapped yet and no other method runs
+// concurrently (the identity is read without a lock afterwards).
+func (f *ImageFile) SetIdentity(id ImageIdentity) { f.id = id }
 
 // Size returns the image's size in bytes.
 func (f *ImageFile) Size() uint64 { return f.size }

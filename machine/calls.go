@@ -1,16 +1,22 @@
 package machine
 
 import (
+	"fmt"
+	"os"
+	"strings"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/loader"
+	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/syscalls"
 )
 
-// memoryCalls serves the memory system calls from mm. The guest has no file
-// system, so a file-backed mmap names no open file: EBADF, as Linux answers
-// for an fd that is not open.
+// memoryCalls serves the memory system calls from mm; a file-backed mmap
+// maps the Mappable syscalls found behind the fd (nil where there is none:
+// mm answers EBADF).
 type memoryCalls struct{ mm *mm.MemoryManager }
 
 var _ syscalls.MemoryCalls = memoryCalls{}
@@ -24,11 +30,12 @@ func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
 	return c.mm.CopyOut(addr, src, mm.IOOpts{})
 }
 
-func (c memoryCalls) Mmap(addr, length, prot, flags, fd, off uint64) (uint64, error) {
-	if flags&unix.MAP_ANONYMOUS == 0 {
-		return 0, unix.EBADF
+func (c memoryCalls) Mmap(addr, length, prot, flags uint64, file *syscalls.MmapFile, off uint64) (uint64, error) {
+	var mf *mm.MappedFile
+	if file != nil {
+		mf = &mm.MappedFile{Mappable: file.Mappable, Identity: file.Identity, Readable: file.Readable, Writable: file.Writable}
 	}
-	a, err := c.mm.MMap(addr, length, prot, flags, nil, off)
+	a, err := c.mm.MMap(addr, length, prot, flags, mf, off)
 	return uint64(a), err
 }
 
@@ -107,4 +114,65 @@ func hostSigpending() syscalls.Limit {
 		return syscalls.Limit{Cur: fallback, Max: fallback}
 	}
 	return syscalls.Limit{Cur: l.Cur, Max: l.Max}
+}
+
+// processView is what the guest's /proc shows of the program: mm's vmas
+// and figures.
+type processView struct{ mm *mm.MemoryManager }
+
+var _ syscalls.ProcessView = processView{}
+
+func (v processView) Maps() string { return v.mm.Maps() }
+
+// SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
+// figures mm keeps: every resident page counts as private and dirty (mm
+// does not tell a file's cached page from a private copy of it), and as
+// anonymous in a vma that maps no file; there is no swap and no sharing
+// between processes, so Pss is Rss.
+func (v processView) SMaps() string {
+	var b strings.Builder
+	for _, vi := range v.mm.VMAs() {
+		b.WriteString(vi.String())
+		b.WriteByte('\n')
+		kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
+		anon := uint64(0)
+		if !vi.Shared && vi.Inode == 0 {
+			anon = vi.Resident
+		}
+		locked := uint64(0)
+		if vi.MLockMode != memmap.MLockNone {
+			locked = vi.Resident
+		}
+		kb("Size", vi.Range.Length())
+		kb("KernelPageSize", arch.PageSize)
+		kb("MMUPageSize", arch.PageSize)
+		kb("Rss", vi.Resident)
+		kb("Pss", vi.Resident)
+		kb("Shared_Clean", 0)
+		kb("Shared_Dirty", 0)
+		kb("Private_Clean", 0)
+		kb("Private_Dirty", vi.Resident)
+		kb("Referenced", vi.Resident)
+		kb("Anonymous", anon)
+		kb("Swap", 0)
+		kb("Locked", locked)
+	}
+	return b.String()
+}
+
+func (v processView) MemoryStatus() syscalls.MemoryStatus {
+	s := v.mm.Stats()
+	return syscalls.MemoryStatus{
+		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
+		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
+	}
+}
+
+func (v processView) MmapMinAddr() uint64 { return uint64(v.mm.Layout().MinAddr) }
+func (v processView) Overcommit() int     { return v.mm.Limits().Overcommit.Mode }
+
+// mapHostFile makes a host file mappable as the program's own image is: a
+// loader.ImageFile caching its pages in the MemoryFile.
+func (m *Machine) mapHostFile(f *os.File, size int64, name string, dev, ino uint64) (syscalls.MappableFile, error) {
+	return loader.NewImageFile(m.mf, f, size, loader.ImageIdentity{Name: name, Device: dev, Inode: ino})
 }

@@ -40,6 +40,9 @@ type Config struct {
 	UserPorts bool
 	// DevicePath is the KVM device; "" means /dev/kvm.
 	DevicePath string
+	// Views are the host directories the program sees, read-only
+	// (`mmvm run --dir`).
+	Views []syscalls.View
 }
 
 // DefaultMemory is the guest memory limit when Config.Memory is 0.
@@ -182,6 +185,7 @@ func New(cfg Config) (m *Machine, err error) {
 		MemoryLimit: cfg.Memory, Usage: m.usage,
 		FPU:    vcpuFPU{m},
 		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
+		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
 	})
 	return m, nil
 }
@@ -363,6 +367,10 @@ func (m *Machine) Kernel() *ring0.Kernel { return m.kernel }
 // and idempotent.
 func (m *Machine) Close() error {
 	var errs []error
+	if m.Process != nil {
+		// Its open files hold MemoryFile pages and host descriptors.
+		m.Process.Close()
+	}
 	if m.MM != nil {
 		m.MM.Release()
 		m.MM = nil

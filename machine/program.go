@@ -25,6 +25,20 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 	}
 	// mm takes its own reference for each mapping; ours goes at the end.
 	defer img.DecRef()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	m.Process.SetExecutable(abs, abs)
+	m.Process.SetCommandLine(argv)
+	// /proc/self/maps names the image by its absolute path, with the
+	// device and inode the guest's stat shows, not the host's.
+	id := loader.ImageIdentity{Name: abs}
+	var st unix.Stat_t
+	if unix.Stat(abs, &st) == nil {
+		id.Device, id.Inode = m.Process.FileIdentity(&st)
+	}
+	img.SetIdentity(id)
 	file := &mm.MappedFile{Mappable: img, Identity: img, Readable: true}
 	var dataSeg arch.AddrRange
 	for i := range plan.Segments {
@@ -44,11 +58,6 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 		if err := m.MM.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
 			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
-	}
-	if abs, err := filepath.Abs(path); err == nil {
-		m.Process.SetExecutable(abs)
-	} else {
-		m.Process.SetExecutable(path)
 	}
 	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack}
 	if _, err := rand.Read(spec.Random[:]); err != nil {

@@ -15,7 +15,7 @@ import (
 func TestABIOutCalls(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
 	p.cfg.MemoryLimit = 256 << 20
-	p.SetExecutable("/prog")
+	p.SetExecutable("/prog", "")
 	const at = 0x1000
 	addr := uint64(base + at)
 	u := func(p unsafe.Pointer) uintptr { return uintptr(p) }

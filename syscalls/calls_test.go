@@ -502,7 +502,7 @@ func TestClockNanosleep(t *testing.T) {
 
 func TestProcessInformation(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
-	p.SetExecutable("/work/out/guest/a-long-program-name")
+	p.SetExecutable("/work/out/guest/a-long-program-name", "")
 	p.cfg.MemoryLimit = 256 << 20
 	p.cfg.Usage = func() Usage { return Usage{RSS: 3 << 20, PeakRSS: 5 << 20, Faults: 77} }
 	le := binary.LittleEndian

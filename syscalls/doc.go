@@ -1,7 +1,9 @@
 // Package syscalls serves a guest program's Linux x86-64 system calls on the
 // host, with Linux's numbers and errno conventions. A Process holds the state
-// those calls touch — the MemoryManager, the fd table (stdio and in-memory
-// pipes), the FS base, signal actions, pending signals, resource limits —
+// those calls touch — the MemoryManager, the fd table (stdio, in-memory
+// pipes and the files of a read-only file system: views of host
+// directories, /dev's null, zero and urandom, a /proc drawn from mm;
+// view.go), the FS base, signal actions, pending signals, resource limits —
 // and counts every call by name so that `mmvm run --stats` can report
 // them. Signals the program sends itself or its faults raise run their
 // handlers on Linux's signal frames, or take the default actions

@@ -26,6 +26,9 @@ type openFile struct {
 	// pipe and writeEnd say which pipe end this is (stdio < 0).
 	pipe     *pipe
 	writeEnd bool
+	// fs is a file of the guest's file system (files.go); nil for stdio
+	// and pipe ends.
+	fs *fsFile
 	// flags are the status flags and the access mode, as F_GETFL reports
 	// them.
 	flags uint32
@@ -119,7 +122,14 @@ func (p *Process) install(fd int32, f *openFile, cloexec bool) {
 // release drops one fd's reference; the last one closes a pipe end.
 func (f *openFile) release() {
 	f.refs--
-	if f.refs > 0 || f.pipe == nil {
+	if f.refs > 0 {
+		return
+	}
+	if f.fs != nil {
+		f.fs.closeFS()
+		return
+	}
+	if f.pipe == nil {
 		return
 	}
 	if f.writeEnd {
@@ -316,6 +326,12 @@ func sysReadFile(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if f.fs != nil {
+		if f.fs.pathOnly {
+			return errno(unix.EBADF)
+		}
+		return p.fsRead(f.fs, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysRead, f, a)
 	}
@@ -329,6 +345,9 @@ func sysWriteFile(p *Process, a *[6]uint64) uint64 {
 	f, e := p.file(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if f.fs != nil {
+		return p.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
 	if f.pipe == nil {
 		return viaStdio(p, sysWrite, f, a)
@@ -344,6 +363,9 @@ func sysWritevFile(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if f.fs != nil {
+		return p.fsWritev(f, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysWritev, f, a)
 	}
@@ -358,6 +380,13 @@ func sysFstatFile(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if f.fs != nil {
+		st, e := p.fsStat(f.fs)
+		if e != 0 {
+			return errno(e)
+		}
+		return p.putStat(a[1], &st)
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysFstat, f, a)
 	}
@@ -370,33 +399,15 @@ func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
 	return p.putStat(addr, &st)
 }
 
-// sysNewfstatatFile serves newfstatat's fstat form (an fd, AT_EMPTY_PATH,
-// an empty path) for every fd; any other path is ENOENT: the guest has no
-// file system.
-func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
-	var first [1]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[1]), first[:]); err != nil {
-		return errno(unix.EFAULT)
-	}
-	if first[0] != 0 || a[3]&unix.AT_EMPTY_PATH == 0 {
-		return errno(unix.ENOENT)
-	}
-	f, e := p.file(a[0])
-	if e != 0 {
-		return errno(e)
-	}
-	if f.pipe == nil {
-		return viaStdio(p, sysNewfstatat, f, a)
-	}
-	return p.putPipeStat(f, a[2])
-}
-
 // sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);
 // every other request on a pipe is ENOTTY.
 func sysIoctlFile(p *Process, a *[6]uint64) uint64 {
 	f, e := p.file(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if f.fs != nil {
+		return errno(unix.ENOTTY)
 	}
 	if f.pipe == nil {
 		return viaStdio(p, sysIoctl, f, a)
@@ -419,6 +430,11 @@ func (p *Process) pollEvents(fd int32, events uint16) uint16 {
 	f, e := p.file(uint64(fd))
 	if e != 0 {
 		return unix.POLLNVAL
+	}
+	if f.fs != nil {
+		// Regular files, directories and the devices are always
+		// ready, as their poll is Linux's DEFAULT_POLLMASK.
+		return events & (unix.POLLIN | unix.POLLOUT | pollRdNorm | pollWrNorm)
 	}
 	if f.pipe == nil {
 		return stdioPollEvents(int32(f.stdio), events)

@@ -302,23 +302,6 @@ func sysFstat(p *Process, a *[6]uint64) uint64 {
 	return p.putStat(a[1], &st)
 }
 
-// sysNewfstatat supports only fstat's form: an fd with AT_EMPTY_PATH and an
-// empty path, which is how musl and glibc implement fstat.
-func sysNewfstatat(p *Process, a *[6]uint64) uint64 {
-	var first [1]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[1]), first[:]); err != nil {
-		return errno(unix.EFAULT)
-	}
-	if first[0] != 0 || a[3]&unix.AT_EMPTY_PATH == 0 {
-		return errno(unix.ENOENT) // no file system in the guest
-	}
-	st, e := p.stdioStat(a[0])
-	if e != 0 {
-		return errno(e)
-	}
-	return p.putStat(a[2], &st)
-}
-
 // sysIoctl serves the terminal requests on stdio through the host
 // descriptor behind it, as Linux would answer them there (ENOTTY unless it
 // is a terminal): TCGETS and TIOCGWINSZ copy out struct termios (36 bytes)

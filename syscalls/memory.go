@@ -6,8 +6,23 @@ import (
 	"github.com/mmvm/mmvm/arch"
 )
 
+// sysMmap finds what a file-backed mmap maps (mmapFile) and passes the
+// call to mm; an fd that is not open is EBADF, as Linux's fget answers
+// before any other check.
 func sysMmap(p *Process, a *[6]uint64) uint64 {
-	return result(p.cfg.Calls.Mmap(a[0], a[1], a[2], a[3], a[4], a[5]))
+	flags := a[3]
+	var file *MmapFile
+	if flags&unix.MAP_ANONYMOUS == 0 {
+		f, anon, e := p.mmapFile(a[4])
+		if e != 0 {
+			return errno(e)
+		}
+		if anon {
+			flags |= unix.MAP_ANONYMOUS
+		}
+		file = f
+	}
+	return result(p.cfg.Calls.Mmap(a[0], a[1], a[2], flags, file, a[5]))
 }
 
 func sysMunmap(p *Process, a *[6]uint64) uint64 {

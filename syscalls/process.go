@@ -24,7 +24,9 @@ type Memory interface {
 // returning Linux's result or a unix.Errno. mm.MemoryManager implements them
 // through a thin adapter in package machine.
 type MemoryCalls interface {
-	Mmap(addr, length, prot, flags, fd, off uint64) (uint64, error)
+	// Mmap maps file (nil for MAP_ANONYMOUS, or where the fd named
+	// nothing mappable: mm then answers as Linux does for a bad fd).
+	Mmap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (uint64, error)
 	Munmap(addr, length uint64) error
 	Mremap(oldAddr, oldSize, newSize, flags, newAddr uint64) (uint64, error)
 	Mprotect(addr, length, prot uint64) error
@@ -76,6 +78,13 @@ type Config struct {
 	// UserCS and UserSS are the selectors the program runs with, as
 	// signal frames record them and rt_sigreturn must find them.
 	UserCS, UserSS uint16
+	// Views are the host directories the guest sees, read-only (view.go).
+	Views []View
+	// View is what /proc shows of the program's memory; nil shows none.
+	View ProcessView
+	// MapHostFile makes a host file mappable (mmap of a view's file); nil
+	// makes such an mmap ENODEV.
+	MapHostFile HostFileMapper
 }
 
 // Limit is one resource limit.
@@ -112,6 +121,11 @@ type Process struct {
 
 	exited   bool
 	exitCode int
+
+	// fsys is the guest's file system (view.go), built on first use;
+	// hostExe the program's file on the host (SetExecutable).
+	fsys    *fileSystem
+	hostExe string
 
 	// fdt is the fd table (fd.go), sig the signal state beyond actions
 	// and mask (signal_default.go), info what the process-information

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path"
-	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,13 +12,16 @@ import (
 )
 
 // The calls that tell a program about itself and its machine, answered as
-// Linux answers them for a process alone on one CPU, in "/", with no file
-// system: the guest's one path is /proc/self/exe.
+// Linux answers them for a process alone on one CPU.
 
 // procState is what these calls keep.
 type procState struct {
-	// exe is the program's path as readlink("/proc/self/exe") reports it.
-	exe string
+	// exe is the program's path as readlink("/proc/self/exe") reports it;
+	// argv its command line (/proc/self/cmdline).
+	exe  string
+	argv []string
+	// cwd is the working directory ("" is "/").
+	cwd string
 	// comm is the task name (PR_GET_NAME), NUL-padded.
 	comm [taskCommLen]byte
 	// umask is the file-creation mask xor'ed with defaultUmask, so that
@@ -49,10 +51,20 @@ const (
 // SetExecutable records the program's path, as mmvm was given it, made
 // absolute (/proc/self/exe is always absolute; its symbolic links are not
 // resolved), and names the task after its last element, as execve does.
-func (p *Process) SetExecutable(exe string) {
+//
+// The guest sees the program at that path, read-only, and the file at
+// hostPath on the host behind it (SetExecutable must come before the
+// program's first call).
+func (p *Process) SetExecutable(exe, hostPath string) {
 	p.info.exe = exe
+	p.hostExe = hostPath
 	p.info.comm = [taskCommLen]byte{}
 	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+}
+
+// SetCommandLine records the program's argv, for /proc/self/cmdline.
+func (p *Process) SetCommandLine(argv []string) {
+	p.info.argv = append([]string(nil), argv...)
 }
 
 // Usage is the program's memory figures, for sysinfo and getrusage.
@@ -90,132 +102,8 @@ func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
 	return "", unix.ENAMETOOLONG
 }
 
-// lookupPath reads the path at addr and resolves it against dirfd as the
-// *at calls do, returning it absolute and cleaned: EFAULT, ENAMETOOLONG,
-// ENOENT for an empty path, EBADF for a relative path against a dirfd that
-// is not open, ENOTDIR against one that is no directory (no fd is).
-func (p *Process) lookupPath(dirfd uint64, addr arch.Addr) (string, unix.Errno) {
-	name, e := p.copyInString(addr, pathMax)
-	if e != 0 {
-		return "", e
-	}
-	if name == "" {
-		return "", unix.ENOENT
-	}
-	if name[0] != '/' && int32(dirfd) != unix.AT_FDCWD {
-		if _, e := p.file(dirfd); e != 0 {
-			return "", e
-		}
-		return "", unix.ENOTDIR
-	}
-	return path.Clean("/" + name), 0
-}
-
 // atFDCWD is AT_FDCWD as a raw argument.
 const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
-
-// isSelfExe says whether name is the program's /proc/<pid>/exe link.
-func (p *Process) isSelfExe(name string) bool {
-	return p.info.exe != "" &&
-		(name == "/proc/self/exe" || name == "/proc/"+strconv.Itoa(p.cfg.PID)+"/exe")
-}
-
-// readlinkat answers the link /proc/self/exe; every other path does not
-// exist. The link's text is copied without a NUL, truncated to bufsiz.
-func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
-	if int32(bufsiz) <= 0 {
-		return errno(unix.EINVAL)
-	}
-	name, e := p.lookupPath(dirfd, addr)
-	if e != 0 {
-		return errno(e)
-	}
-	if !p.isSelfExe(name) {
-		return errno(unix.ENOENT)
-	}
-	target := []byte(p.info.exe)[:min(len(p.info.exe), int(int32(bufsiz)))]
-	if r := p.copyOutAll(buf, target); r != 0 {
-		return r
-	}
-	return uint64(len(target))
-}
-
-func sysReadlink(p *Process, a *[6]uint64) uint64 {
-	return p.readlinkat(atFDCWD, arch.Addr(a[0]), arch.Addr(a[1]), a[2])
-}
-
-func sysReadlinkat(p *Process, a *[6]uint64) uint64 {
-	return p.readlinkat(a[0], arch.Addr(a[1]), arch.Addr(a[2]), a[3])
-}
-
-// openat finds no file: the guest has no file system (a read-only view of
-// host files is to come). The path is still read and resolved, with its
-// errors.
-func (p *Process) openat(dirfd uint64, addr arch.Addr) uint64 {
-	if _, e := p.lookupPath(dirfd, addr); e != 0 {
-		return errno(e)
-	}
-	return errno(unix.ENOENT)
-}
-
-func sysOpen(p *Process, a *[6]uint64) uint64 {
-	return p.openat(atFDCWD, arch.Addr(a[0]))
-}
-
-func sysOpenat(p *Process, a *[6]uint64) uint64 { return p.openat(a[0], arch.Addr(a[1])) }
-
-// faccessat checks mode and flags as Linux does (EINVAL), then finds no
-// file; an empty path with AT_EMPTY_PATH asks about dirfd itself, which is
-// readable and writable, not executable.
-func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) uint64 {
-	if uint32(mode)&^7 != 0 {
-		return errno(unix.EINVAL)
-	}
-	if uint32(flags)&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
-		return errno(unix.EINVAL)
-	}
-	if flags&unix.AT_EMPTY_PATH != 0 {
-		var first [1]byte
-		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
-			return errno(unix.EFAULT)
-		}
-		if first[0] == 0 {
-			if _, e := p.file(dirfd); e != 0 {
-				return errno(e)
-			}
-			if mode&unix.X_OK != 0 {
-				return errno(unix.EACCES)
-			}
-			return 0
-		}
-	}
-	return p.openat(dirfd, addr)
-}
-
-func sysAccess(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(atFDCWD, arch.Addr(a[0]), a[1], 0)
-}
-
-func sysFaccessat(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(a[0], arch.Addr(a[1]), a[2], 0)
-}
-
-func sysFaccessat2(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
-}
-
-// sysGetcwd reports "/": its length with the NUL, ERANGE when size is
-// smaller.
-func sysGetcwd(p *Process, a *[6]uint64) uint64 {
-	const cwd = "/\x00"
-	if a[1] < uint64(len(cwd)) {
-		return errno(unix.ERANGE)
-	}
-	if r := p.copyOutAll(arch.Addr(a[0]), []byte(cwd)); r != 0 {
-		return r
-	}
-	return uint64(len(cwd))
-}
 
 func sysUmask(p *Process, a *[6]uint64) uint64 {
 	old := p.info.umask ^ defaultUmask

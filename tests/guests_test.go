@@ -13,6 +13,7 @@ import (
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // guestCases are the guest programs (guest/) with the arguments they run
@@ -47,13 +48,41 @@ var guestCases = []struct {
 	{"hello-gold", nil},
 	{"hello-lld", []string{"lld"}},
 	{"hello-rust", []string{"rust"}},
+	{"files-musl", nil},
+	{"files-glibc", nil},
 }
 
+// dirGuests take as first argument a directory filesDir makes, which mmvm
+// shows at the same path (--dir DIR).
+var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true}
+
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
-// gold, lld, rustc; signals-glibc is signals.c against glibc); where one
-// was not built its case says so in the log and passes, since kvmrun fails
-// a run in which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true}
+// gold, lld, rustc; signals-glibc and files-glibc are signals.c and files.c
+// against glibc); where one was not built its case says so in the log and
+// passes, since kvmrun fails a run in which a KVM test skips.
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true}
+
+// filesDir makes the directory guest/files.c reads: data.txt (10000
+// bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
+func filesDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	data := make([]byte, 10000)
+	for i := range data {
+		data[i] = byte('a' + i%26)
+	}
+	for _, err := range []error{
+		os.WriteFile(filepath.Join(dir, "data.txt"), data, 0o644),
+		os.Mkdir(filepath.Join(dir, "sub"), 0o755),
+		os.WriteFile(filepath.Join(dir, "sub", "b.txt"), []byte("b\n"), 0o644),
+		os.Symlink("data.txt", filepath.Join(dir, "link")),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
 
 // guestDir is where the built guest programs are: $MMVM_GUESTS, set by
 // `make test-kvm` (kvmrun -guests); without it the test skips, or fails when
@@ -92,12 +121,13 @@ func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte,
 	return o.Bytes(), e.Bytes(), status
 }
 
-// runInMachine runs the program in a fresh mmvm Machine with fast path fp.
-func runInMachine(t *testing.T, path string, args []string, fp machine.FastPath) (stdout, stderr []byte, stop machine.Stop) {
+// runInMachine runs the program in a fresh mmvm Machine with fast path fp,
+// showing it views.
+func runInMachine(t *testing.T, path string, args []string, fp machine.FastPath, views ...syscalls.View) (stdout, stderr []byte, stop machine.Stop) {
 	t.Helper()
 	kvmtest.Open(t)
 	var o, e bytes.Buffer
-	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}})
+	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}, Views: views})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,9 +165,16 @@ func TestGuestsMatchNative(t *testing.T) {
 				}
 				t.Fatalf("guest program missing: %v (make guests builds it)", err)
 			}
-			nOut, nErr, nStatus := runNative(t, path, tc.args)
+			args := tc.args
+			var views []syscalls.View
+			if dirGuests[tc.name] {
+				dir := filesDir(t)
+				args = append([]string{dir}, args...)
+				views = append(views, syscalls.View{Host: dir, Guest: dir})
+			}
+			nOut, nErr, nStatus := runNative(t, path, args)
 			for _, fp := range []machine.FastPath{def, other} {
-				vOut, vErr, stop := runInMachine(t, path, tc.args, fp)
+				vOut, vErr, stop := runInMachine(t, path, args, fp, views...)
 				if stop.Status() != nStatus {
 					t.Errorf("%v: status: mmvm %d (%v %s), native %d", fp, stop.Status(), stop.Kind, stop.Reason, nStatus)
 				}

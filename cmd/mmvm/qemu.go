@@ -91,13 +91,29 @@ func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 func runInQEMU(f *runFlags, prog string, args []string) int {
 	fmt.Fprintln(os.Stderr, "mmvm: no /dev/kvm here: running inside a QEMU guest with nested KVM (slower; --no-qemu turns this off)")
 	guestProg := "/mmvm/prog/" + filepath.Base(prog)
+	// The QEMU guest gets a copy of each --dir's regular files, under
+	// /mmvm/dir/N (its /tmp, say, is a fresh file system), shown to the
+	// program at the same GUEST path.
+	var viewFiles []kvmhost.File
+	var dirs multiFlag
+	for i, v := range f.views() {
+		copyDir := fmt.Sprintf("/mmvm/dir/%d", i)
+		files, err := kvmhost.FilesInDir(v.Host, copyDir)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: --dir %s: %v\n", v.Host, err)
+			return exitMMVM
+		}
+		viewFiles = append(viewFiles, files...)
+		dirs = append(dirs, copyDir+":"+v.Guest)
+	}
+	f.dirs = dirs
 	var jsonArg string
 	if f.statsJSON != "" {
 		jsonArg = "@stderr"
 	}
 	g := guestRun{
 		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--as", prog, guestProg), args...),
-		files:   []kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}},
+		files:   append([]kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}}, viewFiles...),
 		stdin:   os.Stdin,
 		memory:  uint64(f.mem) + 256<<20,
 		timeout: time.Hour,

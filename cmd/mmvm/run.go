@@ -42,6 +42,7 @@ type runFlags struct {
 	faultLog    int
 	maps        bool
 	env         multiFlag
+	dirs        multiFlag
 	noQEMU      bool
 	verbose     bool
 	// direct and rawRun start as machine.DefaultFastPath's choices;
@@ -75,6 +76,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.IntVar(&f.faultLog, "fault-log", 0, "with --stats-json, also record the first `N` faults one by one (address, access, pages mapped, each part's time); implies --fault-trace")
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
+	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc/self and /dev/{null,zero,urandom}; writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
@@ -121,6 +123,9 @@ func (f *runFlags) args(statsJSON string) []string {
 	}
 	for _, e := range f.env {
 		a = append(a, "--env", e)
+	}
+	for _, d := range f.dirs {
+		a = append(a, "--dir", d)
 	}
 	return a
 }
@@ -199,6 +204,16 @@ func (f *runFlags) check() error {
 			return fmt.Errorf("--env %q: want K=V", e)
 		}
 	}
+	for i, d := range f.dirs {
+		v, err := syscalls.ParseView(d)
+		if err != nil {
+			return fmt.Errorf("--dir %q: want HOST or HOST:GUEST, GUEST absolute", d)
+		}
+		if fi, err := os.Stat(v.Host); err != nil || !fi.IsDir() {
+			return fmt.Errorf("--dir %q: %s is not a directory", d, v.Host)
+		}
+		f.dirs[i] = v.Host + ":" + v.Guest // absolute, for the mmvm inside QEMU too
+	}
 	if f.timeout < 0 {
 		return fmt.Errorf("--timeout %v: must not be negative", f.timeout)
 	}
@@ -209,6 +224,16 @@ func (f *runFlags) check() error {
 		return fmt.Errorf("--fault-log %d: the records go into --stats-json FILE, which is missing", f.faultLog)
 	}
 	return nil
+}
+
+// views are the --dir views, which check has validated.
+func (f *runFlags) views() []syscalls.View {
+	var vs []syscalls.View
+	for _, d := range f.dirs {
+		v, _ := syscalls.ParseView(d)
+		vs = append(vs, v)
+	}
+	return vs
 }
 
 // maxFaultLog bounds --fault-log: the records are allocated up front,
@@ -233,7 +258,7 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: stdioFDs,
+		StdioFDs: stdioFDs, Views: f.views(),
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)

@@ -1,0 +1,205 @@
+package syscalls
+
+import (
+	"encoding/binary"
+	"path"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// Directories and links: getdents64, readlink, the working directory.
+
+// dirents lists directory f: ".", "..", then the host directory's entries
+// (if a view backs it) with the synthetic children, which shadow host
+// entries of the same names, each with the inode number stat shows.
+func (p *Process) dirents(f *fsFile) []dirent {
+	if f.dentsMade {
+		return f.dents
+	}
+	f.dentsMade = true
+	out := []dirent{{ino: f.st.Ino, typ: unix.DT_DIR, name: "."}, {ino: f.st.Ino, typ: unix.DT_DIR, name: ".."}}
+	var children map[string]*node
+	if f.node != nil {
+		children = f.node.children
+	}
+	if f.host != nil {
+		var dirSt unix.Stat_t
+		_ = unix.Fstat(int(f.host.Fd()), &dirSt)
+		buf := make([]byte, 8192)
+		fd := int(f.host.Fd())
+		if _, err := unix.Seek(fd, 0, 0); err == nil {
+			for {
+				n, err := unix.Getdents(fd, buf)
+				if err == unix.EINTR {
+					continue
+				}
+				if err != nil || n <= 0 {
+					break
+				}
+				for b := buf[:n]; len(b) >= 19; {
+					reclen := int(binary.LittleEndian.Uint16(b[16:]))
+					if reclen < 19 || reclen > len(b) {
+						break
+					}
+					ino, typ := binary.LittleEndian.Uint64(b), b[18]
+					name := string(b[19:reclen])
+					if i := strings.IndexByte(name, 0); i >= 0 {
+						name = name[:i]
+					}
+					b = b[reclen:]
+					if name == "." || name == ".." || children[name] != nil {
+						continue
+					}
+					_, gino := p.fs().hostIno(&unix.Stat_t{Dev: dirSt.Dev, Ino: ino})
+					out = append(out, dirent{ino: gino, typ: typ, name: name})
+				}
+			}
+		}
+	}
+	names := make([]string, 0, len(children))
+	for name := range children {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		c := children[name]
+		st, e := p.nodeStat(c, path.Join(f.path, name))
+		if e != 0 {
+			continue
+		}
+		out = append(out, dirent{ino: st.Ino, typ: uint8(st.Mode & unix.S_IFMT >> 12), name: name})
+	}
+	f.dents = out
+	return out
+}
+
+// sysGetdents64 copies as many whole entries (struct linux_dirent64:
+// d_ino, d_off, d_reclen, d_type, the name and its NUL, padded to 8 bytes)
+// as fit in count bytes; d_off is the next entry's index, which lseek
+// takes. EINVAL when not even one fits, ENOTDIR for a non-directory.
+func sysGetdents64(p *Process, a *[6]uint64) uint64 {
+	f, e := p.fsFileOf(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f == nil || !f.isDir() {
+		return errno(unix.ENOTDIR)
+	}
+	count := min(uint64(uint32(a[2])), maxIO)
+	ents := p.dirents(f)
+	var out []byte
+	pos := f.pos
+	for ; pos >= 0 && pos < int64(len(ents)); pos++ {
+		d := ents[pos]
+		reclen := (19 + len(d.name) + 1 + 7) &^ 7
+		if uint64(len(out)+reclen) > count {
+			break
+		}
+		rec := make([]byte, reclen)
+		binary.LittleEndian.PutUint64(rec, d.ino)
+		binary.LittleEndian.PutUint64(rec[8:], uint64(pos+1))
+		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+		rec[18] = d.typ
+		copy(rec[19:], d.name)
+		out = append(out, rec...)
+	}
+	if len(out) == 0 && pos < int64(len(ents)) && pos >= 0 {
+		return errno(unix.EINVAL)
+	}
+	if len(out) > 0 {
+		if r := p.copyOutAll(arch.Addr(a[1]), out); r != 0 {
+			return r
+		}
+	}
+	f.pos = pos
+	return uint64(len(out))
+}
+
+// readlinkat reads a symbolic link: a synthetic one's target, a view's
+// link's host text; EINVAL for anything else. The text is copied without a
+// NUL, truncated to bufsiz.
+func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
+	if int32(bufsiz) <= 0 {
+		return errno(unix.EINVAL)
+	}
+	l, e := p.lookupAt(dirfd, addr, false)
+	if e != 0 {
+		return errno(e)
+	}
+	defer l.close()
+	var target string
+	switch {
+	case l.node != nil && l.node.kind == nodeSymlink:
+		target = l.node.linkTarget(p)
+	case l.node == nil:
+		b := make([]byte, pathMax)
+		n, err := unix.Readlinkat(l.hostFD, "", b)
+		if err != nil {
+			return errno(unix.EINVAL)
+		}
+		target = string(b[:n])
+	default:
+		return errno(unix.EINVAL)
+	}
+	t := []byte(target)[:min(len(target), int(int32(bufsiz)))]
+	if r := p.copyOutAll(buf, t); r != 0 {
+		return r
+	}
+	return uint64(len(t))
+}
+
+func sysReadlink(p *Process, a *[6]uint64) uint64 {
+	return p.readlinkat(atFDCWD, arch.Addr(a[0]), arch.Addr(a[1]), a[2])
+}
+
+func sysReadlinkat(p *Process, a *[6]uint64) uint64 {
+	return p.readlinkat(a[0], arch.Addr(a[1]), arch.Addr(a[2]), a[3])
+}
+
+// sysGetcwd reports the working directory: its length with the NUL,
+// ERANGE when size is smaller.
+func sysGetcwd(p *Process, a *[6]uint64) uint64 {
+	cwd := p.cwd() + "\x00"
+	if a[1] < uint64(len(cwd)) {
+		return errno(unix.ERANGE)
+	}
+	if r := p.copyOutAll(arch.Addr(a[0]), []byte(cwd)); r != 0 {
+		return r
+	}
+	return uint64(len(cwd))
+}
+
+// sysChdir makes a directory of the guest's file system the working
+// directory: ENOTDIR for anything else.
+func sysChdir(p *Process, a *[6]uint64) uint64 {
+	l, e := p.lookupAt(atFDCWD, arch.Addr(a[0]), true)
+	if e != 0 {
+		return errno(e)
+	}
+	defer l.close()
+	st, e := p.lookupStat(&l)
+	if e != 0 {
+		return errno(e)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return errno(unix.ENOTDIR)
+	}
+	p.info.cwd = l.path
+	return 0
+}
+
+func sysFchdir(p *Process, a *[6]uint64) uint64 {
+	f, e := p.file(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	if f.fs == nil || !f.fs.isDir() {
+		return errno(unix.ENOTDIR)
+	}
+	p.info.cwd = f.fs.path
+	return 0
+}

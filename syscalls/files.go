@@ -1,0 +1,367 @@
+package syscalls
+
+import (
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
+)
+
+// The open files of the guest's file system (view.go): open and openat
+// make them, mmap maps them; fileio.go reads them, filestat.go stats them,
+// filedirs.go lists directories and reads links. Every file is read-only
+// but the devices: a write access to a view's file or directory is EROFS,
+// as on a read-only mount.
+
+// fsFile is an open file of the guest's file system: the file behind an
+// openFile that is neither stdio nor a pipe end.
+type fsFile struct {
+	// path is the guest path it was opened by (cleaned, absolute).
+	path string
+	// node is the synthetic node, nil for a file under a view.
+	node *node
+	// host is the host file or directory behind a file under a view or
+	// the program's node, opened read-only; nil for synthetic nodes.
+	host *os.File
+	// st is what fstat shows (the guest's view), taken at open.
+	st unix.Stat_t
+	// pathOnly: opened with O_PATH; reads are EBADF.
+	pathOnly bool
+	// pos is the file position (an index into dents for a directory).
+	pos int64
+	// text is a /proc file's text, made at the first read (textMade).
+	text     []byte
+	textMade bool
+	// dents are a directory's entries, listed at the first getdents64 or
+	// lseek (dentsMade).
+	dents     []dirent
+	dentsMade bool
+	// mappable is a regular host file as mm maps it, made at the first
+	// mmap; the fsFile holds one reference, dropped at close.
+	mappable MappableFile
+}
+
+// MappableFile is a host file as mm maps it: mm's Mappable and the
+// identity /proc/self/maps names it by.
+type MappableFile interface {
+	memmap.Mappable
+	memmap.MappingIdentity
+}
+
+// MmapFile is what a file-backed mmap maps: nil for MAP_ANONYMOUS.
+type MmapFile struct {
+	Mappable memmap.Mappable
+	Identity memmap.MappingIdentity
+	// Readable and Writable say how the fd was opened.
+	Readable, Writable bool
+}
+
+// HostFileMapper makes the MappableFile of a host regular file: machine
+// caches its pages in the MemoryFile (loader.ImageFile). It takes
+// ownership of f, closing it when the MappableFile is released; size is the
+// file's size, and name, dev and ino are what /proc/self/maps shows.
+type HostFileMapper func(f *os.File, size int64, name string, dev, ino uint64) (MappableFile, error)
+
+// dirent is one directory entry as getdents64 returns it.
+type dirent struct {
+	ino  uint64
+	typ  uint8
+	name string
+}
+
+// closeFS releases what f holds.
+func (f *fsFile) closeFS() {
+	if f.host != nil {
+		f.host.Close()
+		f.host = nil
+	}
+	if f.mappable != nil {
+		f.mappable.DecRef()
+		f.mappable = nil
+	}
+}
+
+func (f *fsFile) isDir() bool { return f.st.Mode&unix.S_IFMT == unix.S_IFDIR }
+
+// guestPath makes name (read from the guest) absolute against dirfd as the
+// *at calls do, and cleans it lexically: ENOENT for an empty path, EBADF
+// for a relative one against a dirfd that is not open, ENOTDIR against one
+// that is no directory.
+func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
+	if name == "" {
+		return "", unix.ENOENT
+	}
+	if name[0] == '/' {
+		return path.Clean(name), 0
+	}
+	base := p.cwd()
+	if int32(dirfd) != unix.AT_FDCWD {
+		f, e := p.file(dirfd)
+		if e != 0 {
+			return "", e
+		}
+		if f.fs == nil || !f.fs.isDir() {
+			return "", unix.ENOTDIR
+		}
+		base = f.fs.path
+	}
+	return path.Clean(base + "/" + name), 0
+}
+
+// cwd is the guest's working directory.
+func (p *Process) cwd() string {
+	if p.info.cwd == "" {
+		return "/"
+	}
+	return p.info.cwd
+}
+
+// lookupAt reads the path at addr and finds it against dirfd; follow says
+// whether a final symbolic link is followed.
+func (p *Process) lookupAt(dirfd uint64, addr arch.Addr, follow bool) (lookup, unix.Errno) {
+	name, e := p.copyInString(addr, pathMax)
+	if e != 0 {
+		return lookup{hostFD: -1}, e
+	}
+	return p.lookupName(dirfd, name, follow)
+}
+
+// lookupName finds name against dirfd.
+func (p *Process) lookupName(dirfd uint64, name string, follow bool) (lookup, unix.Errno) {
+	abs, e := p.guestPath(dirfd, name)
+	if e != 0 {
+		return lookup{hostFD: -1}, e
+	}
+	if strings.HasSuffix(name, "/") {
+		follow = true // a trailing slash follows, as Linux's LOOKUP_FOLLOW|LOOKUP_DIRECTORY
+	}
+	l, e := p.fs().walk(p, abs, follow, 0)
+	if e == 0 && strings.HasSuffix(name, "/") {
+		st, se := p.lookupStat(&l)
+		if se != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			l.close()
+			return lookup{hostFD: -1}, unix.ENOTDIR
+		}
+	}
+	return l, e
+}
+
+// openFlags are the flags open accepts (the rest Linux ignores).
+const validOpenFlags = unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY | unix.O_TRUNC |
+	unix.O_APPEND | unix.O_NONBLOCK | unix.O_DSYNC | unix.O_ASYNC | unix.O_DIRECT | unix.O_LARGEFILE |
+	unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NOATIME | unix.O_CLOEXEC | unix.O_SYNC | unix.O_PATH | unix.O_TMPFILE
+
+// openat opens a file of the guest's file system, checking as Linux's
+// do_filp_open and do_open do, in their order.
+func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
+	flags &= validOpenFlags
+	if flags&unix.O_TMPFILE == unix.O_TMPFILE && flags&unix.O_ACCMODE == unix.O_RDONLY {
+		return errno(unix.EINVAL)
+	}
+	if flags&unix.O_PATH != 0 {
+		flags &= unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	}
+	write := flags&unix.O_ACCMODE != unix.O_RDONLY || flags&unix.O_TRUNC != 0
+	follow := flags&unix.O_NOFOLLOW == 0 && flags&(unix.O_CREAT|unix.O_EXCL) != unix.O_CREAT|unix.O_EXCL
+	name, e := p.copyInString(addr, pathMax)
+	if e != 0 {
+		return errno(e)
+	}
+	abs, e := p.guestPath(dirfd, name)
+	if e != 0 {
+		return errno(e)
+	}
+	l, e := p.lookupName(dirfd, name, follow)
+	if e == unix.ENOENT && flags&unix.O_CREAT != 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE && p.fs().parentExists(p, abs) {
+		return errno(unix.EROFS)
+	}
+	if e != 0 {
+		return errno(e)
+	}
+	defer l.close()
+	st, e := p.lookupStat(&l)
+	if e != 0 {
+		return errno(e)
+	}
+	if e := openChecks(flags, write, &st, &l); e != 0 {
+		return errno(e)
+	}
+	f, e := p.openLookup(&l, flags, &st)
+	if e != 0 {
+		return errno(e)
+	}
+	fd, e := p.lowestFree(0)
+	if e != 0 {
+		f.closeFS()
+		return errno(e)
+	}
+	status := unix.O_LARGEFILE | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH)
+	if flags&unix.O_PATH != 0 {
+		status = flags & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)
+	}
+	p.install(fd, &openFile{stdio: -1, fs: f, flags: uint32(status)}, flags&unix.O_CLOEXEC != 0)
+	return uint64(fd)
+}
+
+// openChecks are do_open's and may_open's checks of the file found, in
+// their order, for a read-only file system under a root user: O_CREAT|
+// O_EXCL of an existing file, O_CREAT or a write of a directory, O_DIRECTORY
+// of a non-directory, a final symbolic link not followed, a write of a
+// view's file (EROFS) or of a /proc file (EACCES: mmvm's /proc takes no
+// writes).
+func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno {
+	typ := st.Mode & unix.S_IFMT
+	if flags&unix.O_PATH != 0 {
+		if flags&unix.O_DIRECTORY != 0 && typ != unix.S_IFDIR {
+			return unix.ENOTDIR
+		}
+		return 0
+	}
+	if flags&unix.O_CREAT != 0 {
+		if flags&unix.O_EXCL != 0 {
+			return unix.EEXIST
+		}
+		if typ == unix.S_IFDIR {
+			return unix.EISDIR
+		}
+	}
+	if flags&unix.O_DIRECTORY != 0 && typ != unix.S_IFDIR {
+		return unix.ENOTDIR
+	}
+	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		return unix.EROFS // a directory of a read-only file system
+	}
+	switch typ {
+	case unix.S_IFLNK:
+		return unix.ELOOP
+	case unix.S_IFDIR:
+		if write {
+			return unix.EISDIR
+		}
+	case unix.S_IFCHR:
+		return 0 // the devices take writes
+	}
+	if !write {
+		return 0
+	}
+	if l.node != nil && l.node.kind == nodeProc {
+		return unix.EACCES
+	}
+	return unix.EROFS
+}
+
+// openLookup makes the fsFile for what l found: a host regular file or
+// directory is opened read-only (O_NONBLOCK, so that no open waits); any
+// other host file (a device, FIFO or socket seen through a view) is
+// EACCES, as Linux answers for a device on a nodev mount.
+func (p *Process) openLookup(l *lookup, flags uint32, st *unix.Stat_t) (*fsFile, unix.Errno) {
+	f := &fsFile{path: l.path, node: l.node, st: *st, pathOnly: flags&unix.O_PATH != 0}
+	if f.pathOnly {
+		return f, 0
+	}
+	typ := st.Mode & unix.S_IFMT
+	var hf *os.File
+	switch {
+	case l.node == nil:
+		if typ != unix.S_IFREG && typ != unix.S_IFDIR {
+			return nil, unix.EACCES
+		}
+		fd, e := reopen(l)
+		if e != 0 {
+			return nil, e
+		}
+		hf = os.NewFile(uintptr(fd), l.path)
+	case l.node.kind == nodeHost:
+		var err error
+		if hf, err = os.OpenFile(l.node.hostPath, os.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, 0); err != nil {
+			return nil, unix.EACCES
+		}
+	case l.node.kind == nodeDir:
+		hl := p.fs().hostDir(l.node, l.path)
+		if hl.hostFD < 0 {
+			return f, 0
+		}
+		defer hl.close()
+		fd, e := reopen(&hl)
+		if e != 0 {
+			return nil, e
+		}
+		hf = os.NewFile(uintptr(fd), l.path)
+	default:
+		return f, 0
+	}
+	var now unix.Stat_t
+	if unix.Fstat(int(hf.Fd()), &now) != nil || now.Mode&unix.S_IFMT != typ {
+		hf.Close()
+		return nil, unix.EACCES
+	}
+	f.host = hf
+	return f, 0
+}
+
+// reopen opens read-only the host file l found O_PATH, by the same path
+// beneath the same view; a file that was replaced in between (another
+// device and inode) is EACCES.
+func reopen(l *lookup) (int, unix.Errno) {
+	fd, e := openBeneath(l.view, l.rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, l.follow)
+	if e != 0 {
+		return -1, e
+	}
+	var was, now unix.Stat_t
+	if unix.Fstat(l.hostFD, &was) != nil || unix.Fstat(fd, &now) != nil || was.Dev != now.Dev || was.Ino != now.Ino {
+		unix.Close(fd)
+		return -1, unix.EACCES
+	}
+	return fd, 0
+}
+
+func sysOpen(p *Process, a *[6]uint64) uint64 {
+	return p.openat(atFDCWD, arch.Addr(a[0]), uint32(a[1]))
+}
+
+func sysOpenat(p *Process, a *[6]uint64) uint64 {
+	return p.openat(a[0], arch.Addr(a[1]), uint32(a[2]))
+}
+
+// mmapFile returns what fd maps as: a regular file's MappableFile (made at
+// the first mmap), or anonymous memory for /dev/zero (Linux's mmap_zero:
+// private is anonymous, shared is shared anonymous); ENODEV for anything
+// else that is open, EBADF for what is not (or is O_PATH).
+func (p *Process) mmapFile(fd uint64) (file *MmapFile, anon bool, e unix.Errno) {
+	f, e := p.fsFileOf(fd)
+	if e != 0 {
+		return nil, false, e
+	}
+	if f == nil {
+		return nil, false, unix.ENODEV
+	}
+	if f.node != nil && f.node.kind == nodeDevice && f.node.device == devZero {
+		return nil, true, 0
+	}
+	if f.host == nil || f.isDir() || p.cfg.MapHostFile == nil {
+		return nil, false, unix.ENODEV
+	}
+	if f.mappable == nil {
+		dup, err := unix.FcntlInt(f.host.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return nil, false, unix.ENFILE
+		}
+		hf := os.NewFile(uintptr(dup), f.path)
+		st, se := p.fsStat(f)
+		if se != 0 {
+			hf.Close()
+			return nil, false, se
+		}
+		mf, err := p.cfg.MapHostFile(hf, st.Size, f.path, st.Dev, st.Ino)
+		if err != nil {
+			hf.Close()
+			return nil, false, unix.ENOMEM
+		}
+		f.mappable = mf
+	}
+	return &MmapFile{Mappable: f.mappable, Identity: f.mappable, Readable: true}, false, 0
+}

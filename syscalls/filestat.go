@@ -1,0 +1,260 @@
+package syscalls
+
+import (
+	"os"
+	"strings"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// The stats of the guest's files (stat, lstat, fstat, newfstatat, statx),
+// each the guest's view: a view's file keeps the host's type, mode, size,
+// link count and times, with a synthetic device and inode and the guest's
+// own user and group; and access, answered for the guest's root user.
+
+// lookupStat is the guest's struct stat of what l found.
+func (p *Process) lookupStat(l *lookup) (unix.Stat_t, unix.Errno) {
+	if l.node != nil {
+		return p.nodeStat(l.node, l.path)
+	}
+	return p.hostStat(l.hostFD)
+}
+
+// hostStat is the guest's view of a host file: the host's type, mode,
+// size, link count and times, a synthetic device and inode (fileSystem.
+// hostIno), and the guest's own user and group.
+func (p *Process) hostStat(fd int) (unix.Stat_t, unix.Errno) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, unix.EIO
+	}
+	st.Dev, st.Ino = p.fs().hostIno(&st)
+	st.Uid, st.Gid = guestID, guestID
+	st.Rdev = 0
+	return st, 0
+}
+
+// nodeStat is the struct stat of a synthetic node: a directory backed by a
+// view shows the host directory.
+func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) {
+	ts := unix.NsecToTimespec(p.start.UnixNano())
+	st := unix.Stat_t{Ino: n.ino, Nlink: 1, Blksize: 4096, Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts}
+	switch n.kind {
+	case nodeDir:
+		if hl := p.fs().hostDir(n, guestPath); hl.hostFD >= 0 {
+			defer hl.close()
+			return p.hostStat(hl.hostFD)
+		}
+		st.Dev, st.Mode, st.Nlink = rootDev, unix.S_IFDIR|0o555, 2
+		if strings.HasPrefix(guestPath, "/proc") {
+			st.Dev = procDev
+		}
+	case nodeSymlink:
+		st.Dev, st.Mode = procDev, unix.S_IFLNK|0o777
+		st.Size = int64(len(n.linkTarget(p)))
+	case nodeProc:
+		st.Dev, st.Mode, st.Blksize = procDev, unix.S_IFREG|0o444, 1024
+		if strings.HasPrefix(guestPath, "/proc/sys/") {
+			st.Mode = unix.S_IFREG | 0o644
+		}
+	case nodeDevice:
+		st.Dev, st.Mode = devDev, unix.S_IFCHR|0o666
+		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8)}[n.device]
+	case nodeHost:
+		f, err := os.Open(n.hostPath)
+		if err != nil {
+			return st, unix.ENOENT
+		}
+		defer f.Close()
+		return p.hostStat(int(f.Fd()))
+	}
+	return st, 0
+}
+
+// fsStat is fstat of an fsFile (O_PATH included).
+func (p *Process) fsStat(f *fsFile) (unix.Stat_t, unix.Errno) {
+	if f.host != nil {
+		return p.hostStat(int(f.host.Fd()))
+	}
+	return f.st, 0
+}
+
+// statAt serves newfstatat and statx's lookup: the stat of dirfd itself
+// for AT_EMPTY_PATH and an empty path, else of the path.
+func (p *Process) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.Stat_t, fdStat *openFile, e unix.Errno) {
+	if flags&unix.AT_EMPTY_PATH != 0 {
+		var first [1]byte
+		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
+			return st, nil, unix.EFAULT
+		}
+		if first[0] == 0 {
+			if int32(dirfd) == unix.AT_FDCWD {
+				l, e := p.fs().walk(p, p.cwd(), true, 0)
+				if e != 0 {
+					return st, nil, e
+				}
+				defer l.close()
+				st, e := p.lookupStat(&l)
+				return st, nil, e
+			}
+			f, e := p.file(dirfd)
+			if e != 0 {
+				return st, nil, e
+			}
+			if f.fs == nil {
+				return st, f, 0
+			}
+			st, e := p.fsStat(f.fs)
+			return st, nil, e
+		}
+	}
+	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	if e != 0 {
+		return st, nil, e
+	}
+	defer l.close()
+	st, e = p.lookupStat(&l)
+	return st, nil, e
+}
+
+// stdioOrPipeStat is fstat of a stdio description or a pipe end.
+func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
+	if f.pipe != nil {
+		return f.pipe.stat(), 0
+	}
+	return p.stdioStat(uint64(f.stdio))
+}
+
+func sysStat(p *Process, a *[6]uint64) uint64 {
+	return sysNewfstatatFile(p, &[6]uint64{atFDCWD, a[0], a[1], 0})
+}
+
+func sysLstat(p *Process, a *[6]uint64) uint64 {
+	return sysNewfstatatFile(p, &[6]uint64{atFDCWD, a[0], a[1], unix.AT_SYMLINK_NOFOLLOW})
+}
+
+// sysNewfstatatFile serves newfstatat: EINVAL for unknown flags, then the
+// lookup (statAt).
+func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
+	flags := uint32(a[3])
+	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_EMPTY_PATH) != 0 {
+		return errno(unix.EINVAL)
+	}
+	st, f, e := p.statAt(a[0], arch.Addr(a[1]), flags)
+	if e == 0 && f != nil {
+		st, e = p.stdioOrPipeStat(f)
+	}
+	if e != 0 {
+		return errno(e)
+	}
+	return p.putStat(a[2], &st)
+}
+
+// statxSize is sizeof(struct statx): unix.Statx_t has its layout, which
+// the ABI test checks against what the host kernel writes.
+const statxSize = int(unsafe.Sizeof(unix.Statx_t{}))
+
+// atStatxSyncType is AT_STATX_SYNC_TYPE: the statx flags that say how to
+// sync (the value 3 of the two bits is invalid).
+const atStatxSyncType = 0x6000
+
+// statxReserved is STATX__RESERVED: mask bits no kernel may be asked for.
+const statxReserved = 0x80000000
+
+// sysStatx serves statx from the same view as newfstatat: the basic
+// fields (STATX_BASIC_STATS), no birth time and no mount id.
+func sysStatx(p *Process, a *[6]uint64) uint64 {
+	flags, mask := uint32(a[2]), uint32(a[3])
+	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_EMPTY_PATH|atStatxSyncType) != 0 ||
+		flags&atStatxSyncType == atStatxSyncType || mask&statxReserved != 0 {
+		return errno(unix.EINVAL)
+	}
+	st, f, e := p.statAt(a[0], arch.Addr(a[1]), flags)
+	if e == 0 && f != nil {
+		st, e = p.stdioOrPipeStat(f)
+	}
+	if e != 0 {
+		return errno(e)
+	}
+	sx := statxOf(&st)
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&sx)), statxSize)
+	return p.copyOutAll(arch.Addr(a[4]), b)
+}
+
+// statxOf lays st out as struct statx.
+func statxOf(st *unix.Stat_t) unix.Statx_t {
+	ts := func(t unix.Timespec) unix.StatxTimestamp {
+		return unix.StatxTimestamp{Sec: t.Sec, Nsec: uint32(t.Nsec)}
+	}
+	return unix.Statx_t{
+		Mask:       unix.STATX_BASIC_STATS,
+		Blksize:    uint32(st.Blksize),
+		Nlink:      uint32(st.Nlink),
+		Uid:        st.Uid,
+		Gid:        st.Gid,
+		Mode:       uint16(st.Mode),
+		Ino:        st.Ino,
+		Size:       uint64(st.Size),
+		Blocks:     uint64(st.Blocks),
+		Atime:      ts(st.Atim),
+		Ctime:      ts(st.Ctim),
+		Mtime:      ts(st.Mtim),
+		Rdev_major: unix.Major(st.Rdev),
+		Rdev_minor: unix.Minor(st.Rdev),
+		Dev_major:  unix.Major(st.Dev),
+		Dev_minor:  unix.Minor(st.Dev),
+	}
+}
+
+// faccessat checks mode and flags as Linux does (EINVAL), then answers for
+// the guest's root user: a file that exists is readable; W_OK of a view's
+// file (or the program) is EROFS; X_OK wants an execute bit on a
+// non-directory (EACCES).
+func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) uint64 {
+	if uint32(mode)&^7 != 0 {
+		return errno(unix.EINVAL)
+	}
+	if uint32(flags)&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
+		return errno(unix.EINVAL)
+	}
+	st, f, e := p.statAt(dirfd, addr, uint32(flags))
+	if e == 0 && f != nil {
+		st, e = p.stdioOrPipeStat(f)
+		if e == 0 && mode&unix.X_OK != 0 {
+			return errno(unix.EACCES)
+		}
+		return result(0, errOrNil(e))
+	}
+	if e != 0 {
+		return errno(e)
+	}
+	typ := st.Mode & unix.S_IFMT
+	if mode&unix.W_OK != 0 && isViewDev(st.Dev) && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
+		return errno(unix.EROFS)
+	}
+	if mode&unix.X_OK != 0 && typ != unix.S_IFDIR && st.Mode&0o111 == 0 {
+		return errno(unix.EACCES)
+	}
+	return 0
+}
+
+func sysAccess(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(atFDCWD, arch.Addr(a[0]), a[1], 0)
+}
+
+func sysFaccessat(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(a[0], arch.Addr(a[1]), a[2], 0)
+}
+
+func sysFaccessat2(p *Process, a *[6]uint64) uint64 {
+	return p.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
+}
+
+// isViewDev says whether dev is one of the synthetic devices a host file
+// shows (fileSystem.hostIno): a file on the read-only file system.
+func isViewDev(dev uint64) bool {
+	return unix.Major(dev) == 0 && unix.Minor(dev) >= firstViewDev
+}

@@ -1,0 +1,161 @@
+package syscalls
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The guest's /proc: the program's own entries (/proc/self, a link to
+// /proc/<pid>) and the machine-wide files programs read to size
+// themselves, drawn from the program's real state through ProcessView.
+// Each file's text is made when the program first reads it (Linux makes a
+// seq_file's text at the first read too), so a file opened before an mmap
+// and read after it shows the mapping.
+
+// ProcessView is what /proc shows of the program's memory; machine
+// implements it from mm.
+type ProcessView interface {
+	// Maps is /proc/self/maps: one line per vma in Linux's format.
+	Maps() string
+	// SMaps is /proc/self/smaps: each vma's maps line and its figures.
+	SMaps() string
+	// MemoryStatus is the memory part of /proc/self/status.
+	MemoryStatus() MemoryStatus
+	// MmapMinAddr and Overcommit are /proc/sys/vm/mmap_min_addr and
+	// /proc/sys/vm/overcommit_memory as the guest's memory follows them.
+	MmapMinAddr() uint64
+	Overcommit() int
+}
+
+// MemoryStatus are the Vm* lines of /proc/self/status, in bytes.
+type MemoryStatus struct {
+	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
+}
+
+// addProc builds /proc in fs.
+func (p *Process) addProc(fs *fileSystem) {
+	self := fs.mkdirAll("/proc/" + p.pidString())
+	link := fs.newNode(nodeSymlink)
+	link.linkTarget = func(p *Process) string { return p.pidString() }
+	fs.mkdirAll("/proc").children["self"] = link
+	text := func(gen func(p *Process) []byte) *node {
+		n := fs.newNode(nodeProc)
+		n.gen = gen
+		return n
+	}
+	self.children["maps"] = text(func(p *Process) []byte { return []byte(p.view().Maps()) })
+	self.children["smaps"] = text(func(p *Process) []byte { return []byte(p.view().SMaps()) })
+	self.children["status"] = text((*Process).statusText)
+	self.children["cmdline"] = text(func(p *Process) []byte {
+		var b []byte
+		for _, a := range p.info.argv {
+			b = append(append(b, a...), 0)
+		}
+		return b
+	})
+	self.children["comm"] = text(func(p *Process) []byte {
+		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
+	})
+	exe := fs.newNode(nodeSymlink)
+	exe.linkTarget = func(p *Process) string { return p.info.exe }
+	if p.info.exe != "" {
+		self.children["exe"] = exe
+	}
+	fs.mkdirAll("/proc").children["meminfo"] = text((*Process).meminfoText)
+	vm := fs.mkdirAll("/proc/sys/vm")
+	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })
+	vm.children["overcommit_memory"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().Overcommit()) })
+}
+
+// view returns the ProcessView, or one that shows an empty address space.
+func (p *Process) view() ProcessView {
+	if p.cfg.View == nil {
+		return emptyView{}
+	}
+	return p.cfg.View
+}
+
+type emptyView struct{}
+
+func (emptyView) Maps() string               { return "" }
+func (emptyView) SMaps() string              { return "" }
+func (emptyView) MemoryStatus() MemoryStatus { return MemoryStatus{} }
+func (emptyView) MmapMinAddr() uint64        { return 0x10000 }
+func (emptyView) Overcommit() int            { return 0 }
+
+// statusText is /proc/self/status in Linux's layout, for a process alone:
+// its name, ids (root, as the guest runs), memory figures and signal
+// masks.
+func (p *Process) statusText() []byte {
+	var b strings.Builder
+	pid := p.cfg.PID
+	fmt.Fprintf(&b, "Name:\t%s\n", strings.TrimRight(string(p.info.comm[:]), "\x00"))
+	fmt.Fprintf(&b, "Umask:\t%04o\n", p.info.umask^defaultUmask)
+	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t0\nTracerPid:\t0\n", pid, pid)
+	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\nGroups:\t\n")
+	m := p.view().MemoryStatus()
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{
+		{"VmPeak", m.VmPeak}, {"VmSize", m.VmSize}, {"VmLck", m.VmLck}, {"VmPin", 0},
+		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
+		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0},
+	} {
+		fmt.Fprintf(&b, "%s:\t%8d kB\n", f.name, f.v>>10)
+	}
+	fmt.Fprintf(&b, "Threads:\t1\n")
+	var ignored, caught uint64
+	for sig, act := range p.sigactions {
+		if len(act) < 8 || sig < 1 || sig > 64 {
+			continue
+		}
+		switch h := leUint64(act); h {
+		case 0: // SIG_DFL
+		case 1: // SIG_IGN
+			ignored |= 1 << (sig - 1)
+		default:
+			caught |= 1 << (sig - 1)
+		}
+	}
+	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
+		uint64(0), p.sig.pending, p.sigmask, ignored, caught)
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+	return []byte(b.String())
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func leUint64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// meminfoText is /proc/meminfo for the guest's machine: its memory is the
+// program's limit, of which what the program does not use is free; it has
+// no swap, page cache or huge page pool.
+func (p *Process) meminfoText() []byte {
+	total := p.cfg.MemoryLimit
+	used := min(p.usage().RSS, total)
+	var b strings.Builder
+	for _, f := range []struct {
+		name string
+		v    uint64
+	}{
+		{"MemTotal", total}, {"MemFree", total - used}, {"MemAvailable", total - used},
+		{"Buffers", 0}, {"Cached", 0}, {"SwapCached", 0}, {"SwapTotal", 0}, {"SwapFree", 0},
+		{"AnonPages", used}, {"Mapped", 0}, {"Shmem", 0},
+	} {
+		fmt.Fprintf(&b, "%-16s%8d kB\n", f.name+":", f.v>>10)
+	}
+	fmt.Fprintf(&b, "HugePages_Total:       0\nHugePages_Free:        0\nHugepagesize:       2048 kB\n")
+	return []byte(b.String())
+}

@@ -1,0 +1,484 @@
+package syscalls
+
+import (
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The guest's file system is a tree of synthetic nodes (the root, /dev,
+// /proc, the directories leading to each view and to the program) over
+// read-only views of host directories (`mmvm run --dir HOST:GUEST`). A
+// guest path is made absolute and cleaned lexically, then walked through
+// the synthetic nodes; where the walk reaches a directory node that a view
+// backs and the next name is not one of its synthetic children, the rest
+// of the path is opened on the host with openat2 relative to the view's
+// root descriptor, with RESOLVE_BENEATH (no `..` or symbolic link may leave
+// the root: Linux answers EXDEV, the guest sees ENOENT) and
+// RESOLVE_NO_MAGICLINKS. Nothing else of the host is visible, but for the
+// program itself at its own path.
+
+// View is one host directory shown read-only in the guest.
+type View struct {
+	// Host is the host directory; Guest the absolute path the guest sees
+	// it at.
+	Host, Guest string
+}
+
+// ParseView parses `HOST[:GUEST]`: GUEST defaults to HOST; both are made
+// absolute and cleaned (HOST against the current directory).
+func ParseView(s string) (View, error) {
+	host, guest, ok := strings.Cut(s, ":")
+	if host == "" || ok && guest == "" {
+		return View{}, &os.PathError{Op: "view", Path: s, Err: unix.EINVAL}
+	}
+	abs, err := absPath(host)
+	if err != nil {
+		return View{}, err
+	}
+	if !ok {
+		guest = abs
+	}
+	if !strings.HasPrefix(guest, "/") {
+		return View{}, &os.PathError{Op: "view", Path: s, Err: unix.EINVAL}
+	}
+	return View{Host: abs, Guest: path.Clean(guest)}, nil
+}
+
+func absPath(p string) (string, error) {
+	if strings.HasPrefix(p, "/") {
+		return path.Clean(p), nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	return path.Join(wd, p), nil
+}
+
+// nodeKind is what a synthetic node is.
+type nodeKind int
+
+const (
+	nodeDir     nodeKind = iota // children, maybe over a view
+	nodeSymlink                 // target
+	nodeProc                    // a /proc file whose text gen makes
+	nodeDevice                  // /dev/null, /dev/zero, /dev/urandom
+	nodeHost                    // a host file at a host path (the program)
+)
+
+// deviceKind says which character device a nodeDevice is.
+type deviceKind int
+
+const (
+	devNull deviceKind = iota + 1
+	devZero
+	devURandom
+	devRandom // reads as devURandom: Linux's random no longer blocks once seeded
+)
+
+// node is one synthetic file.
+type node struct {
+	kind nodeKind
+	// ino is its inode number in the synthetic device.
+	ino uint64
+	// children are a directory's synthetic entries; they shadow the
+	// view's entries of the same names.
+	children map[string]*node
+	// view is the host directory behind a directory node, if any, and
+	// viewRel the node's path within it ("" for the view's root).
+	view    *viewRoot
+	viewRel string
+	// target is a symbolic link's text (linkTarget makes it when set).
+	linkTarget func(p *Process) string
+	// gen makes a /proc file's text.
+	gen func(p *Process) []byte
+	// device is a nodeDevice's kind.
+	device deviceKind
+	// hostPath is a nodeHost's file on the host.
+	hostPath string
+}
+
+// viewRoot is an open view: its root descriptor, O_PATH, owned by the
+// file system (closed by Process.Close).
+type viewRoot struct {
+	View
+	fd int
+}
+
+// fileSystem is the guest's file system. It is built at the first path
+// lookup and torn down by Process.Close.
+type fileSystem struct {
+	root *node
+	// views are the open views' root descriptors.
+	views []*viewRoot
+	// nextIno numbers synthetic nodes.
+	nextIno uint64
+	// hostIDs gives each host (device, inode) seen through a view the
+	// synthetic inode number the guest sees, and hostDevs each host device
+	// its synthetic device: the guest learns which of its files are the
+	// same (hard links, the same file through two views) but not the
+	// host's numbers.
+	hostIDs  map[[2]uint64]uint64
+	hostDevs map[uint64]uint64
+	// closed is set by Process.Close: the views' descriptors are gone,
+	// and every lookup finds nothing.
+	closed bool
+}
+
+// Synthetic devices: major 0, as Linux numbers its anonymous devices.
+var (
+	// rootDev holds the synthetic directories; procDev /proc; devDev the
+	// devices' own nodes (their st_rdev are Linux's).
+	rootDev = unix.Mkdev(0, 0x20)
+	procDev = unix.Mkdev(0, 0x21)
+	devDev  = unix.Mkdev(0, 0x22)
+	// firstViewDev is the first device number views' files get.
+	firstViewDev = uint32(0x30)
+)
+
+func (fs *fileSystem) newNode(kind nodeKind) *node {
+	fs.nextIno++
+	n := &node{kind: kind, ino: fs.nextIno}
+	if kind == nodeDir {
+		n.children = make(map[string]*node)
+	}
+	return n
+}
+
+// mkdirAll returns the directory node at the cleaned absolute path p,
+// making synthetic directories on the way; a non-directory on the way is
+// replaced.
+func (fs *fileSystem) mkdirAll(p string) *node {
+	n := fs.root
+	for _, name := range splitPath(p) {
+		c := n.children[name]
+		if c == nil || c.kind != nodeDir {
+			c = fs.newNode(nodeDir)
+			if n.view != nil {
+				// Under a view, a directory made on the way to
+				// another still shows the view's entries.
+				c.view, c.viewRel = n.view, path.Join(n.viewRel, name)
+			}
+			n.children[name] = c
+		}
+		n = c
+	}
+	return n
+}
+
+// add places c at the cleaned absolute path p.
+func (fs *fileSystem) add(p string, c *node) {
+	dir, name := path.Split(p)
+	fs.mkdirAll(path.Clean(dir)).children[name] = c
+}
+
+func splitPath(p string) []string {
+	p = strings.Trim(p, "/")
+	if p == "" {
+		return nil
+	}
+	return strings.Split(p, "/")
+}
+
+// fs returns the file system, building it on first use: the views, /dev,
+// /proc, and the program at its own path unless a view shows it already.
+func (p *Process) fs() *fileSystem {
+	if p.fsys != nil {
+		return p.fsys
+	}
+	fs := &fileSystem{hostIDs: make(map[[2]uint64]uint64), hostDevs: make(map[uint64]uint64)}
+	p.fsys = fs
+	fs.root = fs.newNode(nodeDir)
+	for _, v := range sortViews(p.cfg.Views) {
+		fd, err := unix.Open(v.Host, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			// The command line checked it; gone since, it shows as an
+			// empty directory.
+			fs.mkdirAll(v.Guest)
+			continue
+		}
+		vr := &viewRoot{View: v, fd: fd}
+		fs.views = append(fs.views, vr)
+		d := fs.mkdirAll(v.Guest)
+		d.view, d.viewRel = vr, ""
+	}
+	dev := fs.mkdirAll("/dev")
+	// In a fixed order, so that each node's inode number is the same in
+	// every run.
+	for _, d := range []struct {
+		name string
+		kind deviceKind
+	}{{"null", devNull}, {"random", devRandom}, {"urandom", devURandom}, {"zero", devZero}} {
+		n := fs.newNode(nodeDevice)
+		n.device = d.kind
+		dev.children[d.name] = n
+	}
+	p.addProc(fs)
+	if exe := p.info.exe; exe != "" && p.hostExe != "" {
+		if l, e := fs.walk(p, exe, true, 0); e != 0 {
+			n := fs.newNode(nodeHost)
+			n.hostPath = p.hostExe
+			fs.add(exe, n)
+		} else {
+			l.close()
+		}
+	}
+	return fs
+}
+
+// sortViews orders views outermost first, so that a view inside another
+// is a synthetic child of the outer one's node and shadows that part of it.
+func sortViews(vs []View) []View {
+	out := append([]View(nil), vs...)
+	sort.SliceStable(out, func(i, j int) bool { return len(splitPath(out[i].Guest)) < len(splitPath(out[j].Guest)) })
+	return out
+}
+
+// Close releases the file system's host descriptors (the views' roots) and
+// every open file the program left open.
+func (p *Process) Close() {
+	if p.fdt.fds != nil {
+		for fd, e := range p.fdt.fds {
+			e.file.release()
+			delete(p.fdt.fds, fd)
+		}
+	}
+	if p.fsys != nil {
+		for _, v := range p.fsys.views {
+			unix.Close(v.fd)
+		}
+		p.fsys.views = nil
+		p.fsys.closed = true
+	}
+}
+
+// lookup is where a path led: a synthetic node, or a host file opened
+// O_PATH under a view (hostFD >= 0, owned by the caller), with the guest
+// path it has.
+type lookup struct {
+	node   *node
+	hostFD int
+	path   string
+	// view, rel and follow are how hostFD was found, for reopen.
+	view   *viewRoot
+	rel    string
+	follow bool
+}
+
+// close releases a lookup's host descriptor.
+func (l *lookup) close() {
+	if l.hostFD >= 0 {
+		unix.Close(l.hostFD)
+		l.hostFD = -1
+	}
+}
+
+// maxSymlinks is how many synthetic links one lookup follows (Linux's
+// MAXSYMLINKS).
+const maxSymlinks = 40
+
+// walk finds the cleaned absolute path name: follow says whether a final
+// symbolic link is followed. Missing names, and paths a view refuses to
+// resolve beneath its root, are ENOENT; a name under a non-directory is
+// ENOTDIR.
+func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (lookup, unix.Errno) {
+	if fs.closed {
+		return lookup{hostFD: -1}, unix.ENOENT
+	}
+	parts := splitPath(name)
+	n := fs.root
+	for i, part := range parts {
+		last := i == len(parts)-1
+		if n.kind != nodeDir {
+			return lookup{hostFD: -1}, unix.ENOTDIR
+		}
+		c := n.children[part]
+		if c == nil {
+			if n.view != nil {
+				rel := path.Join(n.viewRel, strings.Join(parts[i:], "/"))
+				l, e := fs.openHost(n.view, rel, name, follow)
+				if e == unix.EXDEV {
+					base := "/" + strings.Join(parts[:i], "/")
+					return fs.walkLinks(p, n, base, parts[i:], follow, depth)
+				}
+				return l, e
+			}
+			return lookup{hostFD: -1}, unix.ENOENT
+		}
+		if c.kind == nodeSymlink && (!last || follow) {
+			if depth >= maxSymlinks {
+				return lookup{hostFD: -1}, unix.ELOOP
+			}
+			target := c.linkTarget(p)
+			if !strings.HasPrefix(target, "/") {
+				target = "/" + strings.Join(parts[:i], "/") + "/" + target
+			}
+			rest := strings.Join(parts[i+1:], "/")
+			return fs.walk(p, path.Clean(target+"/"+rest), follow, depth+1)
+		}
+		n = c
+	}
+	return lookup{node: n, hostFD: -1, path: "/" + strings.Join(parts, "/")}, 0
+}
+
+// hostDir finds the host directory behind directory node n (its
+// lookup's hostFD is -1 where there is none).
+func (fs *fileSystem) hostDir(n *node, guestPath string) lookup {
+	if n.kind != nodeDir || n.view == nil {
+		return lookup{hostFD: -1}
+	}
+	rel := n.viewRel
+	if rel == "" {
+		rel = "."
+	}
+	l, e := fs.openHost(n.view, rel, guestPath, true)
+	if e != 0 {
+		return lookup{hostFD: -1}
+	}
+	return l
+}
+
+// walkLinks resolves the names rest under view directory n (at guest path
+// base) one at a time, when openat2 found that a symbolic link on the way
+// leaves the view: each link's target is taken as the guest would take it,
+// an absolute one from the guest's root, a relative one from the link's
+// directory, and the walk goes on from there through the guest's file
+// system. A target outside every view is then ENOENT; one inside a view
+// (say an absolute link when the view's guest path is its host path) is
+// found there. Every prefix is opened beneath the view's root, so no host
+// file outside it is reached.
+func (fs *fileSystem) walkLinks(p *Process, n *node, base string, rest []string, follow bool, depth int) (lookup, unix.Errno) {
+	for i := range rest {
+		last := i == len(rest)-1
+		rel := path.Join(n.viewRel, strings.Join(rest[:i+1], "/"))
+		fd, e := openBeneath(n.view, rel, unix.O_PATH, false)
+		if e != 0 {
+			if e == unix.EXDEV {
+				e = unix.ENOENT
+			}
+			return lookup{hostFD: -1}, e
+		}
+		var st unix.Stat_t
+		isLink := unix.Fstat(fd, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK
+		if !isLink || last && !follow {
+			unix.Close(fd)
+			continue
+		}
+		buf := make([]byte, pathMax)
+		k, err := unix.Readlinkat(fd, "", buf)
+		unix.Close(fd)
+		if err != nil || k == 0 {
+			return lookup{hostFD: -1}, unix.ENOENT
+		}
+		if depth >= maxSymlinks {
+			return lookup{hostFD: -1}, unix.ELOOP
+		}
+		target := string(buf[:k])
+		if !strings.HasPrefix(target, "/") {
+			target = path.Join(base, strings.Join(rest[:i], "/"), target)
+		}
+		return fs.walk(p, path.Clean(target+"/"+strings.Join(rest[i+1:], "/")), follow, depth+1)
+	}
+	name := path.Join(base, strings.Join(rest, "/"))
+	l, e := fs.openHost(n.view, path.Join(n.viewRel, strings.Join(rest, "/")), name, follow)
+	if e == unix.EXDEV {
+		e = unix.ENOENT // changed under us
+	}
+	return l, e
+}
+
+// openHost opens rel under view v as O_PATH, resolving beneath its root.
+// Anything on the host's procfs or sysfs (reached through a view of /, say)
+// is ENOENT: the guest's /proc is its own.
+func (fs *fileSystem) openHost(v *viewRoot, rel, guestPath string, follow bool) (lookup, unix.Errno) {
+	fd, e := openBeneath(v, rel, unix.O_PATH, follow)
+	if e != 0 {
+		return lookup{hostFD: -1}, e
+	}
+	return lookup{hostFD: fd, path: guestPath, view: v, rel: rel, follow: follow}, 0
+}
+
+// openBeneath opens rel under view v with flags (and O_CLOEXEC, and
+// O_NOFOLLOW unless follow), resolving beneath its root.
+func openBeneath(v *viewRoot, rel string, flags uint64, follow bool) (int, unix.Errno) {
+	how := unix.OpenHow{
+		Flags:   flags | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	if !follow {
+		how.Flags |= unix.O_NOFOLLOW
+	}
+	for {
+		fd, err := unix.Openat2(v.fd, rel, &how)
+		switch err {
+		case nil:
+			var sfs unix.Statfs_t
+			if unix.Fstatfs(fd, &sfs) != nil || sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC {
+				unix.Close(fd)
+				return -1, unix.ENOENT
+			}
+			return fd, 0
+		case unix.EINTR, unix.EAGAIN:
+			continue
+		case unix.ELOOP, unix.ENOTDIR, unix.ENAMETOOLONG, unix.EACCES, unix.EXDEV:
+			// ELOOP: a loop, a final link under O_NOFOLLOW, or a
+			// magic link RESOLVE_NO_MAGICLINKS refused. EXDEV: a
+			// link or `..` left the root (walk resolves such links
+			// in the guest's file system).
+			return -1, err.(unix.Errno)
+		default:
+			// Anything else the guest cannot tell from a missing
+			// file.
+			return -1, unix.ENOENT
+		}
+	}
+}
+
+// parentExists says whether the directory holding the cleaned absolute
+// path name exists in the guest's file system: O_CREAT of a missing file
+// there is EROFS (a read-only file system), elsewhere ENOENT.
+func (fs *fileSystem) parentExists(p *Process, name string) bool {
+	dir := path.Dir(name)
+	l, e := fs.walk(p, dir, true, 0)
+	if e != 0 {
+		return false
+	}
+	defer l.close()
+	if l.node != nil {
+		return l.node.kind == nodeDir
+	}
+	var st unix.Stat_t
+	return unix.Fstat(l.hostFD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
+}
+
+// hostIno returns the synthetic device and inode the guest sees for a host
+// file with st.
+func (fs *fileSystem) hostIno(st *unix.Stat_t) (dev, ino uint64) {
+	d, ok := fs.hostDevs[st.Dev]
+	if !ok {
+		d = unix.Mkdev(0, firstViewDev+uint32(len(fs.hostDevs)))
+		fs.hostDevs[st.Dev] = d
+	}
+	key := [2]uint64{st.Dev, st.Ino}
+	i, ok := fs.hostIDs[key]
+	if !ok {
+		i = uint64(len(fs.hostIDs)) + 2 // 1 is no one's: a root's number on some file systems
+		fs.hostIDs[key] = i
+	}
+	return d, i
+}
+
+// FileIdentity returns the device and inode number the guest sees for the
+// host file with st (the program's own file, say, as /proc/self/maps names
+// it): the same as stat shows it through the guest's file system.
+func (p *Process) FileIdentity(st *unix.Stat_t) (dev, ino uint64) {
+	return p.fs().hostIno(st)
+}
+
+// pidString is the program's pid as /proc names it.
+func (p *Process) pidString() string { return strconv.Itoa(p.cfg.PID) }
