@@ -115,6 +115,8 @@ type Machine struct {
 	replayStats ReplayStats
 	// repeat watches for a page fault that repeats without progress.
 	repeat faultRepeat
+	// vdso is the vDSO every program gets, and the guest's clock.
+	vdso guestVDSO
 }
 
 // New builds a Machine: KVM VM and vCPU, MemoryFile, ring 0, page tables and
@@ -170,15 +172,23 @@ func New(cfg Config) (m *Machine, err error) {
 	if err := m.settleTableSync(); err != nil {
 		return nil, err
 	}
+	if err := m.buildVDSO(); err != nil {
+		return nil, err
+	}
 	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg)}); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
-	m.Process = syscalls.NewProcess(syscalls.Config{
+	pcfg := syscalls.Config{
 		Memory: memoryCalls{m.MM}, Calls: memoryCalls{m.MM},
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory, Usage: m.usage,
-	})
+	}
+	if c := m.vdso.clock; c != nil {
+		// The system calls read the vDSO's clocks, so that the two agree.
+		pcfg.Now, pcfg.Monotonic, pcfg.ClockNanos = c.Now, c.Monotonic, c.Nanos
+	}
+	m.Process = syscalls.NewProcess(pcfg)
 	return m, nil
 }
 
@@ -383,6 +393,7 @@ func (m *Machine) Close() error {
 		m.journal.releaseFreed()
 		m.journal = nil
 	}
+	m.releaseVDSO()
 	if m.mf != nil {
 		if m.kernelRegion.Length() != 0 {
 			m.mf.DecRef(m.kernelRegion)

@@ -39,12 +39,14 @@ var guestCases = []struct {
 	{"hello-gold", nil},
 	{"hello-lld", []string{"lld"}},
 	{"hello-rust", []string{"rust"}},
+	{"vdsoclock-musl", nil},
+	{"vdsoclock-glibc", nil},
 }
 
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc); where one was not built its case says so in the log
 // and passes, since kvmrun fails a run in which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true}
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "vdsoclock-glibc": true}
 
 // guestDir is where the built guest programs are: $MMVM_GUESTS, set by
 // `make test-kvm` (kvmrun -guests); without it the test skips, or fails when

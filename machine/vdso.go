@@ -1,0 +1,113 @@
+package machine
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/vdso"
+)
+
+// guestVDSO is the machine's vDSO: the image in MemoryFile pages, as the
+// two mappings every program gets, and the clock the vvar page publishes.
+type guestVDSO struct {
+	// vvar and elf are the image's two parts; the machine holds one
+	// reference on each, mm another per vma.
+	vvar, elf *vdso.Mapping
+	// clock is the guests' time; nil where KVM gives no TSC frequency,
+	// and then the vvar page serves no clock (every call is the system
+	// call, on the host's clocks).
+	clock *vdso.GuestClock
+}
+
+// readExecute is how the vDSO's code is mapped.
+var readExecute = arch.AccessType{Read: true, Execute: true}
+
+// buildVDSO writes the vDSO image into fresh MemoryFile pages and starts
+// the guest's clock on the vCPU's TSC.
+func (m *Machine) buildVDSO() error {
+	fr, err := m.mf.Allocate(vdso.Size, memfile.AllocOpts{Kind: memfile.Kernel})
+	if err != nil {
+		return fmt.Errorf("machine: vDSO pages: %w", err)
+	}
+	mem := m.mf.Slice(fr)
+	copy(mem[vdso.ELFOffset:], vdso.ELF())
+	split := fr.Start + vdso.ELFOffset
+	m.vdso.vvar = vdso.NewMapping("[vvar]", m.mf, memmap.FileRange{Start: fr.Start, End: split}, arch.Read)
+	m.vdso.elf = vdso.NewMapping("[vdso]", m.mf, memmap.FileRange{Start: split, End: fr.End}, readExecute)
+	m.vdso.clock = m.startGuestClock()
+	if m.vdso.clock != nil {
+		vdso.WriteVVar(mem[vdso.VVarOffset:vdso.VVarOffset+vdso.VVarSize], m.vdso.clock.Params())
+	}
+	return nil
+}
+
+// startGuestClock starts the guest's clocks at the host's time now, or
+// returns nil where the TSC cannot be a clock: KVM does not know its
+// frequency, or the TSC cannot be read.
+func (m *Machine) startGuestClock() *vdso.GuestClock {
+	khz, err := m.vcpu.TSCKHz()
+	if err != nil {
+		return nil
+	}
+	clock, err := vdso.NewGuestClock(vdso.GuestClockConfig{
+		TSCKHz:  uint64(khz),
+		ReadTSC: m.vcpu.TSC,
+		Now:     time.Now(),
+		// The guest's monotonic clock starts at one second, as the
+		// system calls' own default does: never zero.
+		Monotonic:  time.Second,
+		Resolution: hostResolution,
+	})
+	if err != nil {
+		return nil
+	}
+	return clock
+}
+
+// hostResolution is the host's clock_getres for clock id, which the
+// guest's clock_getres reports (the system call asks the host too).
+func hostResolution(id int) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGetres(int32(id), &ts); err != nil {
+		return 1
+	}
+	return time.Duration(ts.Nano())
+}
+
+// mapVDSO maps the vDSO into the program as Linux does at exec: the ELF
+// object read+execute, private, where mmap would put it with no hint (just
+// below mmap_base, near the stack), and the vvar page read-only right below
+// it, where the code expects it. It returns the ELF object's address
+// (AT_SYSINFO_EHDR).
+func (m *Machine) mapVDSO() (arch.Addr, error) {
+	at, err := m.MM.MMapWithOpts(memmap.MMapOpts{
+		Length: vdso.ELFSize, Mappable: m.vdso.elf, MappingIdentity: m.vdso.elf,
+		Perms: readExecute, MaxPerms: arch.AnyAccess, Private: true, Precommit: true,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("mapping the vDSO: %w", err)
+	}
+	// Linux's vvar has no VM_MAYWRITE: mprotect cannot make it writable.
+	if _, err := m.MM.MMapWithOpts(memmap.MMapOpts{
+		Length: vdso.VVarSize, Mappable: m.vdso.vvar, MappingIdentity: m.vdso.vvar,
+		Addr: at - vdso.ELFOffset + vdso.VVarOffset, Fixed: true,
+		Perms: arch.Read, MaxPerms: arch.Read, Private: true, Precommit: true,
+	}); err != nil {
+		return 0, fmt.Errorf("mapping the vvar page below the vDSO at %v: %w", at, err)
+	}
+	return at, nil
+}
+
+// releaseVDSO drops the machine's references on the vDSO's pages.
+func (m *Machine) releaseVDSO() {
+	if m.vdso.vvar != nil {
+		m.vdso.vvar.DecRef()
+		m.vdso.elf.DecRef()
+		m.vdso.vvar, m.vdso.elf = nil, nil
+	}
+}
