@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -152,5 +153,14 @@ int main(int argc, char **argv) {
 	r = syscall(SYS_getcpu, &scpu, &snode, NULL);
 	snprintf(detail, sizeof detail, "sched_getcpu %d, syscall %d cpu %u node %u", cpu, r, scpu, snode);
 	check(cpu >= 0 && cpu < CPU_SETSIZE && r == 0 && snode == 0, "getcpu", detail);
+
+	// The page below the vDSO is the kernel's data ([vvar]): mprotect
+	// cannot make it writable.
+	if (vdso != NULL) {
+		errno = 0;
+		r = mprotect((void *)(vdso - 4096), 4096, PROT_READ | PROT_WRITE);
+		snprintf(detail, sizeof detail, "%d errno %d", r, errno);
+		check(r == -1 && errno == EACCES, "mprotect([vvar], PROT_WRITE) is EACCES", detail);
+	}
 	return failed;
 }

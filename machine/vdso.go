@@ -7,6 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/vdso"
@@ -48,11 +49,20 @@ func (m *Machine) buildVDSO() error {
 
 // startGuestClock starts the guest's clocks at the host's time now, or
 // returns nil where the TSC cannot be a clock: KVM does not know its
-// frequency, or the TSC cannot be read.
+// frequency, the TSC cannot be read, or (PVM) what KVM reports as the
+// guest's TSC is not what the guest's RDTSC reads. It records the outcome
+// in the Platform.
 func (m *Machine) startGuestClock() *vdso.GuestClock {
 	khz, err := m.vcpu.TSCKHz()
 	if err != nil {
+		m.platform.VDSOClock = fmt.Sprintf("system calls (no TSC frequency: %v)", err)
 		return nil
+	}
+	if m.platform.Module == "kvm_pvm" {
+		if err := m.checkHostTSC(uint64(khz)); err != nil {
+			m.platform.VDSOClock = fmt.Sprintf("system calls (%v)", err)
+			return nil
+		}
 	}
 	clock, err := vdso.NewGuestClock(vdso.GuestClockConfig{
 		TSCKHz:  uint64(khz),
@@ -64,9 +74,29 @@ func (m *Machine) startGuestClock() *vdso.GuestClock {
 		Resolution: hostResolution,
 	})
 	if err != nil {
+		m.platform.VDSOClock = fmt.Sprintf("system calls (%v)", err)
 		return nil
 	}
+	m.platform.VDSOClock = fmt.Sprintf("TSC at %d kHz", khz)
 	return clock
+}
+
+// checkHostTSC checks that KVM reports the host's TSC as the guest's, within
+// a millisecond: under PVM the guest's user mode runs at the host's CPL 3,
+// where RDTSC reads the host's counter with no VMX offset applied, so the
+// vDSO would read a different clock from the one the system calls read
+// through KVM_GET_MSRS if KVM kept an offset.
+func (m *Machine) checkHostTSC(khz uint64) error {
+	before := kvm.HostTSC()
+	guest, err := m.vcpu.TSC()
+	after := kvm.HostTSC()
+	if err != nil {
+		return err
+	}
+	if slack := khz; guest+slack < before || guest > after+slack {
+		return fmt.Errorf("KVM's guest TSC %d is not the host's [%d, %d], which the guest's RDTSC reads", guest, before, after)
+	}
+	return nil
 }
 
 // hostResolution is the host's clock_getres for clock id, which the

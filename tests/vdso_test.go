@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -8,8 +9,6 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"bytes"
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
@@ -30,6 +29,7 @@ func runClockLoop(t *testing.T, path string, n int) (exits uint64, maps string) 
 		t.Fatal(err)
 	}
 	maps = m.MM.Maps()
+	t.Logf("vDSO clock: %s", m.Platform().VDSOClock)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	stop, err := m.Run(ctx)

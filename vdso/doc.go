@@ -2,8 +2,9 @@
 // program, as Linux maps its vDSO: an ELF shared object whose functions
 // (__vdso_clock_gettime, __vdso_gettimeofday, __vdso_time,
 // __vdso_clock_getres, __vdso_getcpu and their unprefixed weak aliases, all
-// of version LINUX_2.6) answer the clock calls inside the guest, without the
-// exit to the host a system call costs, and a vvar page the host writes the
+// of version LINUX_2.6; Linux's getrandom is left out, which libcs take for
+// an older kernel) answer the clock calls inside the guest, without the exit
+// to the host a system call costs, and a vvar page the host writes the
 // clock's parameters into. glibc, musl and the Go runtime find the object
 // through AT_SYSINFO_EHDR and look its symbols up by name and version.
 //
@@ -23,7 +24,7 @@
 // `go build` needs no toolchain, and TestCodeIsCurrent reassembles the
 // source and fails if code.go differs. The ELF object around the code
 // (headers, dynamic section, symbol and hash tables, version definitions)
-// is built by this package in Go (Image): it is a few fixed tables, which
+// is built by this package in Go (ELF): it is a few fixed tables, which
 // Go writes deterministically and tests parse with debug/elf, while a C
 // vDSO built with gcc and ld would differ byte for byte from one
 // toolchain version to the next, so no test could check that the

@@ -380,7 +380,7 @@ func gnuHashTable(syms []dynSymbol) []byte {
 
 // LinuxVersion is the kernel version the image's note announces, the one
 // uname reports to the guest (6.1.0).
-const LinuxVersion = 6<<16 | 1<<8 | 0
+const LinuxVersion = 6<<16 | 1<<8
 
 // linuxVersionNote is the "Linux" note Linux's vDSO carries: type 0, the
 // version code as a 32-bit word.

@@ -3,6 +3,7 @@ package vdso
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -117,5 +118,27 @@ func TestNativeCalls(t *testing.T) {
 	le.PutUint64(out, ^uint64(0))
 	if r := call("__vdso_getcpu", at, at+4, 0); r != 0 || le.Uint64(out) != 0 {
 		t.Errorf("getcpu = %d, cpu and node %#x", r, le.Uint64(out))
+	}
+}
+
+// With the vvar page empty (no TSC frequency: no clock served), every call
+// is the kernel's.
+func TestNativeCallsWithoutClocks(t *testing.T) {
+	call, out := nativeImage(t, &Params{})
+	at := uintptr(unsafe.Pointer(&out[0]))
+	le := binary.LittleEndian
+	var before, after unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &before)
+	r := call("__vdso_clock_gettime", unix.CLOCK_MONOTONIC, at, 0)
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &after)
+	got := int64(le.Uint64(out))*1e9 + int64(le.Uint64(out[8:]))
+	if r != 0 || got < before.Nano() || got > after.Nano() {
+		t.Errorf("clock_gettime(CLOCK_MONOTONIC) = %d, %d ns; the kernel said %d then %d", r, got, before.Nano(), after.Nano())
+	}
+	if r, now := call("__vdso_time", 0, 0, 0), time.Now().Unix(); r < now-1 || r > now+1 {
+		t.Errorf("time(NULL) = %d, the host's time is %d", r, now)
+	}
+	if r := call("__vdso_clock_getres", unix.CLOCK_MONOTONIC, at, 0); r != 0 || le.Uint64(out)*1e9+le.Uint64(out[8:]) == 0 {
+		t.Errorf("clock_getres = %d", r)
 	}
 }
