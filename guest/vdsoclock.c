@@ -154,6 +154,18 @@ int main(int argc, char **argv) {
 	snprintf(detail, sizeof detail, "sched_getcpu %d, syscall %d cpu %u node %u", cpu, r, scpu, snode);
 	check(cpu >= 0 && cpu < CPU_SETSIZE && r == 0 && snode == 0, "getcpu", detail);
 
+	// A sleep lasts at least what it asked for on the clock read through
+	// the vDSO, and the clocks stay consistent after it (mmvm re-anchors
+	// them at system calls a second apart).
+	long long s1 = libcClock(CLOCK_MONOTONIC);
+	struct timespec req = {1, 100000000};
+	r = nanosleep(&req, NULL);
+	long long s2 = libcClock(CLOCK_MONOTONIC);
+	snprintf(detail, sizeof detail, "%d: %lld ns", r, s2 - s1);
+	check(r == 0 && s2 - s1 >= 1100000000LL && s2 - s1 < 6000000000LL, "nanosleep(1.1s) on MONOTONIC", detail);
+	checkClock(CLOCK_MONOTONIC, "MONOTONIC");
+	checkClock(CLOCK_REALTIME, "REALTIME");
+
 	// The page below the vDSO is the kernel's data ([vvar]): mprotect
 	// cannot make it writable.
 	if (vdso != NULL) {

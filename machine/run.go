@@ -333,6 +333,7 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	sync := m.vcpu.Sync()
 	r := &sync.Regs
 	ret := m.Process.Syscall(r.RAX, [6]uint64{r.RDI, r.RSI, r.RDX, r.R10, r.R8, r.R9})
+	m.refreshClock()
 	if exited, code := m.Process.Exited(); exited {
 		return Stop{Kind: StopExit, ExitCode: code}, true
 	}

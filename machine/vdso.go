@@ -21,8 +21,10 @@ type guestVDSO struct {
 	vvar, elf *vdso.Mapping
 	// clock is the guests' time; nil where KVM gives no TSC frequency,
 	// and then the vvar page serves no clock (every call is the system
-	// call, on the host's clocks).
-	clock *vdso.GuestClock
+	// call, on the host's clocks). vvarPage is the host's view of the
+	// vvar page it is published in.
+	clock    *vdso.GuestClock
+	vvarPage []byte
 }
 
 // readExecute is how the vDSO's code is mapped.
@@ -40,9 +42,10 @@ func (m *Machine) buildVDSO() error {
 	split := fr.Start + vdso.ELFOffset
 	m.vdso.vvar = vdso.NewMapping("[vvar]", m.mf, memmap.FileRange{Start: fr.Start, End: split}, arch.Read)
 	m.vdso.elf = vdso.NewMapping("[vdso]", m.mf, memmap.FileRange{Start: split, End: fr.End}, readExecute)
+	m.vdso.vvarPage = mem[vdso.VVarOffset : vdso.VVarOffset+vdso.VVarSize]
 	m.vdso.clock = m.startGuestClock()
 	if m.vdso.clock != nil {
-		vdso.WriteVVar(mem[vdso.VVarOffset:vdso.VVarOffset+vdso.VVarSize], m.vdso.clock.Params())
+		vdso.WriteVVar(m.vdso.vvarPage, m.vdso.clock.Params())
 	}
 	return nil
 }
@@ -70,8 +73,9 @@ func (m *Machine) startGuestClock() *vdso.GuestClock {
 		Now:     time.Now(),
 		// The guest's monotonic clock starts at one second, as the
 		// system calls' own default does: never zero.
-		Monotonic:  time.Second,
-		Resolution: hostResolution,
+		Monotonic:     time.Second,
+		Resolution:    hostResolution,
+		HostMonotonic: hostMonotonic(),
 	})
 	if err != nil {
 		m.platform.VDSOClock = fmt.Sprintf("system calls (%v)", err)
@@ -97,6 +101,21 @@ func (m *Machine) checkHostTSC(khz uint64) error {
 		return fmt.Errorf("KVM's guest TSC %d is not the host's [%d, %d], which the guest's RDTSC reads", guest, before, after)
 	}
 	return nil
+}
+
+// hostMonotonic returns a monotonic clock of the host's, from now.
+func hostMonotonic() func() time.Duration {
+	start := time.Now()
+	return func() time.Duration { return time.Since(start) }
+}
+
+// refreshClock lets the guest's clock re-anchor and steer toward the
+// host's (vdso.GuestClock.Refresh) and publishes what changed. It runs
+// between two entries of the vCPU.
+func (m *Machine) refreshClock() {
+	if c := m.vdso.clock; c != nil && c.Refresh() {
+		vdso.WriteVVar(m.vdso.vvarPage, c.Params())
+	}
 }
 
 // hostResolution is the host's clock_getres for clock id, which the
@@ -138,6 +157,6 @@ func (m *Machine) releaseVDSO() {
 	if m.vdso.vvar != nil {
 		m.vdso.vvar.DecRef()
 		m.vdso.elf.DecRef()
-		m.vdso.vvar, m.vdso.elf = nil, nil
+		m.vdso.vvar, m.vdso.elf, m.vdso.vvarPage = nil, nil, nil
 	}
 }

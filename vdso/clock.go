@@ -22,21 +22,46 @@ const (
 // vCPU at the call. The clocks start from the host's time when the clock
 // is made and run at the TSC's rate as KVM reports it: REALTIME from the
 // host's wall clock, MONOTONIC (and BOOTTIME and MONOTONIC_RAW, the guest
-// never sleeping and nothing slewing its clock) from the monotonic origin
-// the caller chooses, the _COARSE clocks as the same, rounded down to
-// their resolution. With 128-bit products the function is exact for
-// centuries of TSC cycles, so the base never needs renewing; the guest's
-// clock drifts from the host's only by the error of the TSC frequency KVM
-// reports.
+// never sleeping) from the monotonic origin the caller chooses, the
+// _COARSE clocks as the same, rounded down to their resolution. The
+// products are 128-bit, so no base overflows however long the guest runs
+// without a refresh. REALTIME does not follow steps of the host's wall
+// clock after the start.
+//
+// Refresh keeps the guest's clocks on the host's: at most once per
+// refreshPeriod of host time it re-anchors every clock at the TSC now (each
+// clock keeps its value there, so none jumps) and sets the rate of all but
+// MONOTONIC_RAW so as to make up the difference between the guest's
+// monotonic clock and the host's over the next period, within
+// maxRateAdjust of the TSC's rate, as NTP slews Linux's clocks. A constant
+// error in the reported TSC frequency then leaves the guest that error
+// times refreshPeriod from the host (microseconds), not growing with the
+// run. MONOTONIC_RAW keeps the TSC's rate, as Linux's is never slewed.
 //
 // A GuestClock is used by the goroutine that runs the vCPU.
 type GuestClock struct {
 	params Params
+	// mult is the TSC's rate as KVM reports it (Clock.Mult units).
+	mult uint64
 	// readTSC reads the guest TSC; last is the highest value it returned,
 	// which stands in for it should a read fail.
 	readTSC func() (uint64, error)
 	last    uint64
+	// hostMonotonic reads the host's monotonic clock (nil: no Refresh);
+	// hostOffset is the guest's monotonic clock less the host's at the
+	// start; nextRefresh is the host time Refresh next re-anchors at.
+	hostMonotonic func() time.Duration
+	hostOffset    time.Duration
+	nextRefresh   time.Duration
 }
+
+const (
+	// refreshPeriod is how often, in host time, Refresh re-anchors.
+	refreshPeriod = time.Second
+	// maxRateAdjust bounds how far Refresh moves the clocks' rate from
+	// the TSC's (Linux's NTP slews by at most 500 ppm).
+	maxRateAdjust = 500e-6
+)
 
 // GuestClockConfig is what NewGuestClock needs.
 type GuestClockConfig struct {
@@ -51,6 +76,9 @@ type GuestClockConfig struct {
 	// Resolution returns clock id's resolution (the host's clock_getres),
 	// which the vDSO's clock_getres reports and the clock is rounded to.
 	Resolution func(id int) time.Duration
+	// HostMonotonic reads the host's monotonic clock, which Refresh keeps
+	// the guest's on; nil turns Refresh off.
+	HostMonotonic func() time.Duration
 }
 
 // NewGuestClock starts the guest's clocks at the guest TSC now.
@@ -64,7 +92,12 @@ func NewGuestClock(cfg GuestClockConfig) (*GuestClock, error) {
 	}
 	// ns per cycle = 1e6 / kHz, in 32.32 fixed point.
 	mult := uint64(1e6<<MultShift) / cfg.TSCKHz
-	g := &GuestClock{readTSC: cfg.ReadTSC, last: tsc}
+	g := &GuestClock{readTSC: cfg.ReadTSC, last: tsc, mult: mult, hostMonotonic: cfg.HostMonotonic}
+	if g.hostMonotonic != nil {
+		h := g.hostMonotonic()
+		g.hostOffset = cfg.Monotonic - h
+		g.nextRefresh = h + refreshPeriod
+	}
 	g.params.TSCBase = tsc
 	real, mono := uint64(cfg.Now.UnixNano()), uint64(cfg.Monotonic)
 	for id, base := range map[int]uint64{
@@ -78,6 +111,46 @@ func NewGuestClock(cfg GuestClockConfig) (*GuestClock, error) {
 		g.params.Clocks[id] = Clock{Base: base, Mult: mult, Res: res}
 	}
 	return g, nil
+}
+
+// Refresh re-anchors the clocks and steers their rate toward the host's
+// (see GuestClock) when refreshPeriod has passed since it last did, and
+// reports whether it changed the parameters, which the caller then
+// publishes (WriteVVar). It must run while the guest does not (between two
+// entries of the vCPU), so that the TSC it anchors at precedes every read
+// the guest makes with the new parameters.
+func (g *GuestClock) Refresh() bool {
+	if g.hostMonotonic == nil {
+		return false
+	}
+	h := g.hostMonotonic()
+	if h < g.nextRefresh {
+		return false
+	}
+	g.nextRefresh = h + refreshPeriod
+	// Anchoring at a stale TSC (a failed read) could let the new rate
+	// take a later reading below one the guest already made.
+	t, err := g.readTSC()
+	if err != nil || t < g.last {
+		return false
+	}
+	g.last = t
+	ahead := float64(int64(g.params.unrounded(ClockMonotonic, t)) - int64(h+g.hostOffset))
+	adjust := min(max(1-ahead/float64(refreshPeriod), 1-maxRateAdjust), 1+maxRateAdjust)
+	steered := uint64(float64(g.mult) * adjust)
+	for id := range g.params.Clocks {
+		c := &g.params.Clocks[id]
+		if c.Mult == 0 {
+			continue
+		}
+		c.Base = g.params.unrounded(id, t)
+		c.Mult = steered
+		if id == ClockMonotonicRaw {
+			c.Mult = g.mult
+		}
+	}
+	g.params.TSCBase = t
+	return true
 }
 
 // Params returns the parameters to publish in the vvar page (WriteVVar).

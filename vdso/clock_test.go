@@ -111,3 +111,56 @@ func TestGuestClock(t *testing.T) {
 		t.Error("a clock without a TSC frequency started")
 	}
 }
+
+// Refresh keeps the guest's monotonic clock within microseconds of the
+// host's when the TSC runs 100 ppm faster than KVM reports, never moves a
+// clock back when it re-anchors, leaves MONOTONIC_RAW at the TSC's rate,
+// and slews no faster than maxRateAdjust.
+func TestGuestClockRefresh(t *testing.T) {
+	var host time.Duration
+	tscAt := func(h time.Duration) uint64 { return 5000 + uint64(float64(h)*1.0001) } // 1.0001 GHz
+	g, err := NewGuestClock(GuestClockConfig{
+		TSCKHz:        1_000_000,
+		ReadTSC:       func() (uint64, error) { return tscAt(host), nil },
+		Now:           time.Unix(1_700_000_000, 0),
+		Monotonic:     time.Second,
+		HostMonotonic: func() time.Duration { return host },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mult := g.Params().Clocks[ClockMonotonicRaw].Mult
+	if g.Refresh() {
+		t.Error("refreshed before a period passed")
+	}
+	for step := range 600 {
+		host += 250 * time.Millisecond
+		before := map[int]int64{}
+		for _, id := range []int{ClockRealtime, ClockMonotonic, ClockMonotonicRaw, ClockMonotonicCoarse, ClockBoottime} {
+			before[id], _ = g.Nanos(id)
+		}
+		refreshed := g.Refresh()
+		if refreshed != (step%4 == 3) {
+			t.Fatalf("step %d: refreshed %v", step, refreshed)
+		}
+		for id, b := range before {
+			if a, _ := g.Nanos(id); a != b {
+				t.Fatalf("step %d: clock %d moved from %d to %d when re-anchored", step, id, b, a)
+			}
+		}
+		p := g.Params()
+		if p.Clocks[ClockMonotonicRaw].Mult != mult {
+			t.Fatalf("MONOTONIC_RAW's rate changed to %d", p.Clocks[ClockMonotonicRaw].Mult)
+		}
+		if m := float64(p.Clocks[ClockMonotonic].Mult); m < float64(mult)*(1-maxRateAdjust)-1 || m > float64(mult)*(1+maxRateAdjust)+1 {
+			t.Fatalf("rate %v, TSC's %d: slewed past %v", m, mult, maxRateAdjust)
+		}
+	}
+	// 150 s of host time: unsteered, the guest would be 15 ms ahead.
+	drift := g.Monotonic() - (host + time.Second)
+	raw, _ := g.Nanos(ClockMonotonicRaw)
+	t.Logf("after %v: MONOTONIC %v from the host's, MONOTONIC_RAW %v", host, drift, time.Duration(raw)-(host+time.Second))
+	if drift < -200*time.Microsecond || drift > 200*time.Microsecond {
+		t.Errorf("guest's MONOTONIC is %v from the host's", drift)
+	}
+}

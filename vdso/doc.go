@@ -17,7 +17,9 @@
 // same arithmetic (Params.Nanos) on the TSC it reads from the vCPU, so the
 // two never disagree and a clock never goes backwards from one to the
 // other. Clock ids the page does not serve (mult 0) fall back to the
-// system call.
+// system call. The host re-anchors the bases at the TSC and slews mult
+// toward its own clock once a second (GuestClock.Refresh), never moving a
+// clock back.
 //
 // How the image is built. The code is hand-written assembly (vdso.asm),
 // assembled by GNU as into code.go by `go generate ./vdso`, and committed:

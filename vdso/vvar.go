@@ -53,18 +53,22 @@ func (p *Params) Nanos(id int, tsc uint64) (uint64, bool) {
 	if id < 0 || id >= NumClocks || p.Clocks[id].Mult == 0 {
 		return 0, false
 	}
+	ns := p.unrounded(id, tsc)
+	if r := p.Clocks[id].Res; r > 1 {
+		ns -= ns % r
+	}
+	return ns, true
+}
+
+// unrounded is clock id's value at tsc before rounding to its resolution.
+func (p *Params) unrounded(id int, tsc uint64) uint64 {
 	c := &p.Clocks[id]
 	delta := uint64(0)
 	if tsc >= p.TSCBase {
 		delta = tsc - p.TSCBase
 	}
 	hi, lo := bits.Mul64(delta, c.Mult)
-	ns := hi<<(64-MultShift) | lo>>MultShift
-	ns += c.Base
-	if c.Res > 1 {
-		ns -= ns % c.Res
-	}
-	return ns, true
+	return c.Base + (hi<<(64-MultShift) | lo>>MultShift)
 }
 
 // WriteVVar publishes p in page (VVarSize bytes, the guest's vvar page) as
