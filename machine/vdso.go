@@ -10,6 +10,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/vdso"
 )
 
@@ -27,7 +28,7 @@ type guestVDSO struct {
 	vvarPage []byte
 }
 
-// readExecute is how the vDSO's code is mapped.
+// readExecute is what translations of the vDSO's code allow.
 var readExecute = arch.AccessType{Read: true, Execute: true}
 
 // buildVDSO writes the vDSO image into fresh MemoryFile pages and starts
@@ -131,22 +132,19 @@ func hostResolution(id int) time.Duration {
 // mapVDSO maps the vDSO into the program as Linux does at exec: the ELF
 // object read+execute, private, where mmap would put it with no hint (just
 // below mmap_base, near the stack), and the vvar page read-only right below
-// it, where the code expects it. It returns the ELF object's address
-// (AT_SYSINFO_EHDR).
+// it, where the code expects it, never to be made writable. Both are
+// populated: a program's first clock call faults on neither. It returns
+// the ELF object's address (AT_SYSINFO_EHDR).
 func (m *Machine) mapVDSO() (arch.Addr, error) {
-	at, err := m.MM.MMapWithOpts(memmap.MMapOpts{
-		Length: vdso.ELFSize, Mappable: m.vdso.elf, MappingIdentity: m.vdso.elf,
-		Perms: readExecute, MaxPerms: arch.AnyAccess, Private: true, Precommit: true,
-	})
+	const flags = unix.MAP_PRIVATE | unix.MAP_POPULATE
+	elf := &mm.MappedFile{Mappable: m.vdso.elf, Identity: m.vdso.elf, Readable: true}
+	at, err := m.MM.MMap(0, vdso.ELFSize, unix.PROT_READ|unix.PROT_EXEC, flags, elf, 0)
 	if err != nil {
 		return 0, fmt.Errorf("mapping the vDSO: %w", err)
 	}
-	// Linux's vvar has no VM_MAYWRITE: mprotect cannot make it writable.
-	if _, err := m.MM.MMapWithOpts(memmap.MMapOpts{
-		Length: vdso.VVarSize, Mappable: m.vdso.vvar, MappingIdentity: m.vdso.vvar,
-		Addr: at - vdso.ELFOffset + vdso.VVarOffset, Fixed: true,
-		Perms: arch.Read, MaxPerms: arch.Read, Private: true, Precommit: true,
-	}); err != nil {
+	vvar := &mm.MappedFile{Mappable: m.vdso.vvar, Identity: m.vdso.vvar, Readable: true, NoMayWrite: true}
+	vvarAt := uint64(at) - vdso.ELFOffset + vdso.VVarOffset
+	if _, err := m.MM.MMap(vvarAt, vdso.VVarSize, unix.PROT_READ, flags|unix.MAP_FIXED_NOREPLACE, vvar, 0); err != nil {
 		return 0, fmt.Errorf("mapping the vvar page below the vDSO at %v: %w", at, err)
 	}
 	return at, nil
