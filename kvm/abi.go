@@ -50,6 +50,7 @@ var (
 	reqGetCPUID2           = ioc(iocRead|iocWrite, 0x91, 8)
 	reqGetVCPUEvents       = ioc(iocRead, 0x9f, unsafe.Sizeof(VCPUEvents{}))
 	reqSetVCPUEvents       = ioc(iocWrite, 0xa0, unsafe.Sizeof(VCPUEvents{}))
+	reqGetTSCKHz           = ioc(iocNone, 0xa3, 0)
 	reqGetXSave            = ioc(iocRead, 0xa4, xsaveLegacySize)
 	reqSetXSave            = ioc(iocWrite, 0xa5, xsaveLegacySize)
 	reqGetXCRs             = ioc(iocRead, 0xa6, unsafe.Sizeof(XCRs{}))

@@ -133,6 +133,7 @@ var abiFacts = []abiFact{
 	{"KVM_GET_XCRS", uint64(reqGetXCRs)},
 	{"KVM_SET_XCRS", uint64(reqSetXCRs)},
 	{"KVM_GET_XSAVE2", uint64(reqGetXSave2)},
+	{"KVM_GET_TSC_KHZ", uint64(reqGetTSCKHz)},
 	{"KVM_SYNC_X86_REGS", uint64(SyncRegsGPR)},
 	{"KVM_SYNC_X86_SREGS", uint64(SyncRegsSregs)},
 	{"KVM_SYNC_X86_EVENTS", uint64(SyncRegsEvents)},
@@ -216,6 +217,7 @@ func TestABIFixedNumbers(t *testing.T) {
 		{"KVM_SET_SREGS", reqSetSregs, 0x4138ae84},
 		{"KVM_SET_USER_MEMORY_REGION", reqSetUserMemoryRegion, 0x4020ae46},
 		{"KVM_GET_SUPPORTED_CPUID", reqGetSupportedCPUID, 0xc008ae05},
+		{"KVM_GET_TSC_KHZ", reqGetTSCKHz, 0xaea3},
 	} {
 		if tc.got != tc.want {
 			t.Errorf("%s = %d (%#x), want %d (%#x)", tc.name, tc.got, tc.got, tc.want, tc.want)

@@ -113,6 +113,34 @@ func (c *VCPU) GetMSRs(msrs []MSR) error {
 	return nil
 }
 
+// MSRTSC is IA32_TIME_STAMP_COUNTER: read through KVM_GET_MSRS it is the
+// guest's TSC now, what the guest's RDTSC would return.
+const MSRTSC = 0x10
+
+// TSC returns the guest's time-stamp counter now (KVM_GET_MSRS of MSRTSC),
+// ticking at TSCKHz whether or not the vCPU runs.
+func (c *VCPU) TSC() (uint64, error) {
+	m := [1]MSR{{Index: MSRTSC}}
+	if err := c.GetMSRs(m[:]); err != nil {
+		return 0, err
+	}
+	return m[0].Data, nil
+}
+
+// TSCKHz returns the frequency of the guest's TSC in kHz (KVM_GET_TSC_KHZ),
+// or an error where KVM cannot tell (KVM_CAP_GET_TSC_KHZ missing, or a host
+// without a stable TSC).
+func (c *VCPU) TSCKHz() (uint32, error) {
+	n, err := c.h.ioctl("KVM_GET_TSC_KHZ", reqGetTSCKHz, 0)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("kvm: KVM_GET_TSC_KHZ: no TSC frequency: %w", unix.ENODEV)
+	}
+	return uint32(n), nil
+}
+
 // SetMSRs writes the MSRs (KVM_SET_MSRS). KVM stops at the first one it
 // refuses; the error names it.
 func (c *VCPU) SetMSRs(msrs []MSR) error {

@@ -15,25 +15,26 @@ type AuxType uint64
 
 // The auxiliary vector entries BuildStack writes.
 const (
-	AuxNull       AuxType = 0  // AT_NULL: ends the vector
-	AuxPhdr       AuxType = 3  // AT_PHDR: program headers in memory
-	AuxPhent      AuxType = 4  // AT_PHENT: size of one program header
-	AuxPhnum      AuxType = 5  // AT_PHNUM: number of program headers
-	AuxPagesz     AuxType = 6  // AT_PAGESZ: page size
-	AuxBase       AuxType = 7  // AT_BASE: interpreter base (0: none)
-	AuxFlags      AuxType = 8  // AT_FLAGS: always 0
-	AuxEntryPoint AuxType = 9  // AT_ENTRY: program entry point
-	AuxUID        AuxType = 11 // AT_UID
-	AuxEUID       AuxType = 12 // AT_EUID
-	AuxGID        AuxType = 13 // AT_GID
-	AuxEGID       AuxType = 14 // AT_EGID
-	AuxPlatform   AuxType = 15 // AT_PLATFORM: address of "x86_64"
-	AuxHWCap      AuxType = 16 // AT_HWCAP: CPUID.1:EDX
-	AuxClkTck     AuxType = 17 // AT_CLKTCK: times() ticks per second
-	AuxSecure     AuxType = 23 // AT_SECURE: 1 for setuid-like programs
-	AuxRandom     AuxType = 25 // AT_RANDOM: address of 16 random bytes
-	AuxHWCap2     AuxType = 26 // AT_HWCAP2
-	AuxExecFn     AuxType = 31 // AT_EXECFN: address of the executed path
+	AuxNull        AuxType = 0  // AT_NULL: ends the vector
+	AuxPhdr        AuxType = 3  // AT_PHDR: program headers in memory
+	AuxPhent       AuxType = 4  // AT_PHENT: size of one program header
+	AuxPhnum       AuxType = 5  // AT_PHNUM: number of program headers
+	AuxPagesz      AuxType = 6  // AT_PAGESZ: page size
+	AuxBase        AuxType = 7  // AT_BASE: interpreter base (0: none)
+	AuxFlags       AuxType = 8  // AT_FLAGS: always 0
+	AuxEntryPoint  AuxType = 9  // AT_ENTRY: program entry point
+	AuxUID         AuxType = 11 // AT_UID
+	AuxEUID        AuxType = 12 // AT_EUID
+	AuxGID         AuxType = 13 // AT_GID
+	AuxEGID        AuxType = 14 // AT_EGID
+	AuxPlatform    AuxType = 15 // AT_PLATFORM: address of "x86_64"
+	AuxHWCap       AuxType = 16 // AT_HWCAP: CPUID.1:EDX
+	AuxClkTck      AuxType = 17 // AT_CLKTCK: times() ticks per second
+	AuxSecure      AuxType = 23 // AT_SECURE: 1 for setuid-like programs
+	AuxRandom      AuxType = 25 // AT_RANDOM: address of 16 random bytes
+	AuxHWCap2      AuxType = 26 // AT_HWCAP2
+	AuxExecFn      AuxType = 31 // AT_EXECFN: address of the executed path
+	AuxSysinfoEHdr AuxType = 33 // AT_SYSINFO_EHDR: address of the vDSO's ELF header
 )
 
 // AuxEntry is one auxiliary vector entry.
@@ -84,6 +85,10 @@ type StackSpec struct {
 	// StackLimit is RLIMIT_STACK in bytes; 0 means DefaultStackLimit. It
 	// bounds the space argv and envp may take, as on Linux.
 	StackLimit uint64
+	// SysinfoEHdr is where the vDSO's ELF header is mapped
+	// (AT_SYSINFO_EHDR, the vector's first entry as on x86-64 Linux); 0
+	// leaves the entry out, as Linux does with the vDSO disabled.
+	SysinfoEHdr arch.Addr
 }
 
 // Stack is the initial stack image: Image is to be written at [SP, Top)
@@ -237,7 +242,11 @@ func auxvFor(plan *Plan, spec StackSpec, execFn, platform, random arch.Addr) []A
 	if spec.Secure {
 		secure = 1
 	}
-	v := []AuxEntry{
+	var v []AuxEntry
+	if spec.SysinfoEHdr != 0 {
+		v = append(v, AuxEntry{AuxSysinfoEHdr, uint64(spec.SysinfoEHdr)})
+	}
+	v = append(v, []AuxEntry{
 		{AuxHWCap, spec.HWCap},
 		{AuxPagesz, arch.PageSize},
 		{AuxClkTck, clk},
@@ -253,7 +262,7 @@ func auxvFor(plan *Plan, spec StackSpec, execFn, platform, random arch.Addr) []A
 		{AuxEGID, uint64(spec.EGID)},
 		{AuxSecure, secure},
 		{AuxRandom, uint64(random)},
-	}
+	}...)
 	if spec.HWCap2 != 0 {
 		v = append(v, AuxEntry{AuxHWCap2, spec.HWCap2})
 	}

@@ -101,6 +101,7 @@ func TestBuildStack(t *testing.T) {
 				spec := StackSpec{
 					Argv: tc.argv, Envv: tc.envv, ExecFn: tc.execFn, Random: random,
 					HWCap: 0x178bfbff, HWCap2: 2, UID: 1000, EUID: 1001, GID: 100, EGID: 101, Secure: true,
+					SysinfoEHdr: 0x7fff_f7ffd000,
 				}
 				st, err := BuildStack(plan, spec, top)
 				if err != nil {
@@ -127,6 +128,11 @@ func TestBuildStack(t *testing.T) {
 					AuxPhdr: 0x400040, AuxPhent: 56, AuxPhnum: 4, AuxPagesz: 4096, AuxBase: 0, AuxFlags: 0,
 					AuxEntryPoint: 0x401000, AuxUID: 1000, AuxEUID: 1001, AuxGID: 100, AuxEGID: 101,
 					AuxSecure: 1, AuxHWCap: 0x178bfbff, AuxHWCap2: 2, AuxClkTck: 100,
+					AuxSysinfoEHdr: 0x7fff_f7ffd000,
+				}
+				// ARCH_DLINFO's entries come first on x86-64.
+				if st.Auxv[0] != (AuxEntry{AuxSysinfoEHdr, 0x7fff_f7ffd000}) {
+					t.Errorf("first auxv entry %v, want AT_SYSINFO_EHDR", st.Auxv[0])
 				}
 				for typ, v := range want {
 					if got, ok := d.auxv[typ]; !ok || got != v {
@@ -170,6 +176,9 @@ func TestBuildStackDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := decodeStack(t, st.Image, st.SP, st.Top)
+	if _, ok := d.auxv[AuxSysinfoEHdr]; ok {
+		t.Error("AT_SYSINFO_EHDR present without a vDSO")
+	}
 	if d.auxv[AuxClkTck] != 100 || d.auxv[AuxSecure] != 0 {
 		t.Errorf("defaults: clktck %d secure %d", d.auxv[AuxClkTck], d.auxv[AuxSecure])
 	}

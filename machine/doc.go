@@ -11,9 +11,11 @@
 //
 // New opens /dev/kvm, builds everything and decides what depends on the KVM
 // it found (Platform: how page-table changes reach the guest, where
-// SYSCALL lands), from the module behind /dev/kvm and from a probe the vCPU
-// runs once; LoadProgram (or, for tests, code mapped and copied in through
-// MM and SetUserContext) prepares a user context; Run runs
+// SYSCALL lands, what the vDSO's clocks read), from the module behind
+// /dev/kvm and from a probe the vCPU runs once, and writes the vDSO into
+// the MemoryFile (vdso.go); LoadProgram maps it into the program with the
+// ELF's segments and the stack (or, for tests, code mapped and copied in
+// through MM and SetUserContext) prepares a user context; Run runs
 // it until the program exits, is killed by a signal, hits its deadline or
 // (with Config.UserPorts) executes a user-mode probe `out`. Close releases the
 // vCPU, the VM, the page tables, mm and the MemoryFile, leaving no

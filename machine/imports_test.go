@@ -41,8 +41,8 @@ func directImports(t *testing.T, dir string) []string {
 }
 
 // TestImportFlow pins the direction imports flow in (README, Architecture):
-// command → machine → mm, kvm, ring0, loader, syscalls → pagetable, memmap,
-// memfile → rangeset, arch (and the leaves latency and x86enc). A violation means the design wants to change,
+// command → machine → mm, kvm, ring0, loader, syscalls, vdso → pagetable,
+// memmap, memfile → rangeset, arch (and the leaves latency and x86enc). A violation means the design wants to change,
 // not that this table does. It lives here rather than in tests/ because it
 // reads the source tree, which the KVM test binaries do not have inside the
 // QEMU guest.
@@ -69,16 +69,17 @@ func TestImportFlow(t *testing.T) {
 		return m
 	}
 	forbidden := map[string][]string{
-		"arch":      {"rangeset", "memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"rangeset":  {"memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"memmap":    {"memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"memfile":   {"mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"pagetable": {"memfile", "mm", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"mm":        {"pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
-		"kvm":       {"mm", "pagetable", "ring0", "loader", "syscalls", "machine"},
-		"ring0":     {"mm", "kvm", "pagetable", "loader", "syscalls", "machine"},
-		"loader":    {"mm", "kvm", "pagetable", "ring0", "syscalls", "machine"},
-		"syscalls":  {"kvm", "pagetable", "ring0", "loader", "machine"},
+		"arch":      {"rangeset", "memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"rangeset":  {"memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"memmap":    {"memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"memfile":   {"mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"pagetable": {"memfile", "mm", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"mm":        {"pagetable", "kvm", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"kvm":       {"mm", "pagetable", "ring0", "loader", "syscalls", "machine", "vdso"},
+		"ring0":     {"mm", "kvm", "pagetable", "loader", "syscalls", "machine", "vdso"},
+		"loader":    {"mm", "kvm", "pagetable", "ring0", "syscalls", "machine", "vdso"},
+		"syscalls":  {"kvm", "pagetable", "ring0", "loader", "machine", "vdso"},
+		"vdso":      {"mm", "kvm", "pagetable", "ring0", "loader", "syscalls", "machine"},
 		"machine":   {"cmd/mmvm", "cmd/kvmrun"},
 		"latency":   {"arch", "rangeset", "memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},
 		"x86enc":    {"arch", "rangeset", "memmap", "memfile", "mm", "pagetable", "kvm", "ring0", "loader", "syscalls", "machine"},

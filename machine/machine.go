@@ -118,6 +118,8 @@ type Machine struct {
 	replayStats ReplayStats
 	// repeat watches for a page fault that repeats without progress.
 	repeat faultRepeat
+	// vdso is the vDSO every program gets, and the guest's clock.
+	vdso guestVDSO
 }
 
 // New builds a Machine: KVM VM and vCPU, MemoryFile, ring 0, page tables and
@@ -173,12 +175,15 @@ func New(cfg Config) (m *Machine, err error) {
 	if err := m.settleTableSync(); err != nil {
 		return nil, err
 	}
+	if err := m.buildVDSO(); err != nil {
+		return nil, err
+	}
 	// A populate stops between steps once the run's context has ended.
 	stopping := func() bool { return m.Process != nil && m.Process.Stopping() }
 	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg), Interrupted: stopping}); err != nil {
 		return nil, fmt.Errorf("machine: %w", err)
 	}
-	m.Process = syscalls.NewProcess(syscalls.Config{
+	pcfg := syscalls.Config{
 		Memory: memoryCalls{m.MM}, Calls: memoryCalls{m.MM},
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
 		Limits:      processLimits(m.MM.Limits()),
@@ -186,7 +191,12 @@ func New(cfg Config) (m *Machine, err error) {
 		FPU:    vcpuFPU{m},
 		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
-	})
+	}
+	if c := m.vdso.clock; c != nil {
+		// The system calls read the vDSO's clocks, so that the two agree.
+		pcfg.Now, pcfg.Monotonic, pcfg.ClockNanos = c.Now, c.Monotonic, c.Nanos
+	}
+	m.Process = syscalls.NewProcess(pcfg)
 	return m, nil
 }
 
@@ -395,6 +405,7 @@ func (m *Machine) Close() error {
 		m.journal.releaseFreed()
 		m.journal = nil
 	}
+	m.releaseVDSO()
 	if m.mf != nil {
 		if m.kernelRegion.Length() != 0 {
 			m.mf.DecRef(m.kernelRegion)

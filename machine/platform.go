@@ -69,6 +69,9 @@ type Platform struct {
 	GiantPages bool `json:"giant_pages"`
 	// ProbeTime is how long the start-up probe took.
 	ProbeTime time.Duration `json:"probe_ns"`
+	// VDSOClock says what the vDSO's clocks read: the TSC at the
+	// frequency KVM reports, or the system calls and why.
+	VDSOClock string `json:"vdso_clock"`
 }
 
 // String describes the platform in one line, for --stats and mmvm bench.
@@ -77,8 +80,12 @@ func (p Platform) String() string {
 	if mod == "" {
 		mod = "KVM module unknown"
 	}
-	return fmt.Sprintf("%s, %v (%s): page-table changes %v; syscall %v; 1 GiB pages %v",
+	s := fmt.Sprintf("%s, %v (%s): page-table changes %v; syscall %v; 1 GiB pages %v",
 		mod, p.Paging, p.PagingFact, p.TableSync, p.Syscall, map[bool]string{true: "used", false: "not offered"}[p.GiantPages])
+	if p.VDSOClock != "" {
+		s += "; vDSO clock " + p.VDSOClock
+	}
+	return s
 }
 
 // Platform returns what the Machine decided about its KVM.

@@ -59,7 +59,11 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
 	}
-	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack}
+	vdsoAddr, err := m.mapVDSO()
+	if err != nil {
+		return fmt.Errorf("loading %s: %w", path, err)
+	}
+	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack, SysinfoEHdr: vdsoAddr}
 	if _, err := rand.Read(spec.Random[:]); err != nil {
 		return fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)
 	}

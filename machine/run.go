@@ -319,6 +319,7 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	r := &sync.Regs
 	regs := userRegsOf(r, ev.Context)
 	redirected := m.Process.HandleSyscall(&regs)
+	m.refreshClock()
 	if stop, done := m.processEnded(); done {
 		return stop, true
 	}

@@ -19,6 +19,10 @@ type MappedFile struct {
 	NoExec bool
 	// AppendOnly: the inode is append-only (chattr +a).
 	AppendOnly bool
+	// NoMayWrite: no mapping of it may ever be writable, private or
+	// shared (no VM_MAYWRITE, as Linux's [vvar]): mmap and mprotect asking
+	// for PROT_WRITE fail with EACCES.
+	NoMayWrite bool
 }
 
 // mmapRequest is one mmap after its flags have been decoded: the vma to
@@ -195,6 +199,12 @@ func decodeFileMMap(req *mmapRequest, file *MappedFile, prot, flags, pgoff uint6
 	case unix.MAP_PRIVATE:
 		if !file.Readable {
 			return unix.EACCES
+		}
+		if file.NoMayWrite {
+			if prot&unix.PROT_WRITE != 0 {
+				return unix.EACCES
+			}
+			req.v.maxPerms.Write = false
 		}
 		if file.NoExec {
 			if prot&unix.PROT_EXEC != 0 {

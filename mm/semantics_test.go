@@ -414,3 +414,31 @@ func TestMapsFormat(t *testing.T) {
 		t.Errorf("smaps:\n%s", s)
 	}
 }
+
+// A file without VM_MAYWRITE (NoMayWrite, as Linux's [vvar]) maps
+// privately read-only and can never be made writable: mmap and mprotect
+// asking for PROT_WRITE get EACCES, and the mapping stays private.
+func TestNoMayWriteFile(t *testing.T) {
+	m, _, _ := testMM(t)
+	f := testFile(t, m, page, 'v')
+	f.Writable, f.NoMayWrite = false, true
+	if _, err := m.MMap(0, page, rw, unix.MAP_PRIVATE, f, 0); err != unix.EACCES {
+		t.Errorf("mmap PROT_WRITE: %v, want EACCES", err)
+	}
+	a, err := m.MMap(0, page, unix.PROT_READ, unix.MAP_PRIVATE, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MProtect(uint64(a), page, rw); err != unix.EACCES {
+		t.Errorf("mprotect PROT_WRITE: %v, want EACCES", err)
+	}
+	if err := m.MProtect(uint64(a), page, unix.PROT_READ|unix.PROT_EXEC); err != nil {
+		t.Errorf("mprotect PROT_EXEC: %v", err)
+	}
+	if got := readByte(t, m, a); got != 'v' {
+		t.Errorf("read %q", got)
+	}
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Shared || vs[0].MaxPerms.Write {
+		t.Errorf("vmas %+v", vs)
+	}
+}

@@ -519,6 +519,10 @@ func TestProcessInformation(t *testing.T) {
 			return sc(p, unix.SYS_SCHED_SETAFFINITY, 0, 8, base+0x100)
 		}},
 		{"sched_setaffinity unreadable", func() int64 { return hostRet(unix.SYS_SCHED_SETAFFINITY, 0, 8, guardPage(t)) }, func() int64 { return sc(p, unix.SYS_SCHED_SETAFFINITY, 0, 8, 0x1000) }},
+		{"getcpu nulls", func() int64 { return hostRet(unix.SYS_GETCPU, 0, 0, 0) }, func() int64 { return sc(p, unix.SYS_GETCPU, 0, 0, 0) }},
+		{"getcpu both", func() int64 { return hostRet(unix.SYS_GETCPU, hb, hb+4, 0) }, func() int64 { return sc(p, unix.SYS_GETCPU, base, base+4, 0) }},
+		{"getcpu unwritable cpu", func() int64 { return hostRet(unix.SYS_GETCPU, guardPage(t), hb, 0) }, func() int64 { return sc(p, unix.SYS_GETCPU, 0x1000, base, 0) }},
+		{"getcpu unwritable node", func() int64 { return hostRet(unix.SYS_GETCPU, hb, guardPage(t), 0) }, func() int64 { return sc(p, unix.SYS_GETCPU, base, 0x1000, 0) }},
 		{"getcwd size 1", func() int64 { return hostRet(unix.SYS_GETCWD, hb, 1) }, func() int64 { return sc(p, unix.SYS_GETCWD, base, 1) }},
 		{"getrusage bad who", func() int64 { return hostRet(unix.SYS_GETRUSAGE, 5, hb) }, func() int64 { return sc(p, unix.SYS_GETRUSAGE, 5, base) }},
 		{"prctl unknown option", func() int64 { return hostRet(unix.SYS_PRCTL, 9999, 0) }, func() int64 { return sc(p, unix.SYS_PRCTL, 9999, 0) }},
@@ -636,5 +640,34 @@ func TestProcessInformation(t *testing.T) {
 		if r := sc(p, nr, putStr(mem, 0x100, "/proc/self/exe"), 0); r != -int64(unix.ENOENT) {
 			t.Errorf("%s /proc/self/exe = %d", Name(nr), r)
 		}
+	}
+}
+
+// With ClockNanos set, clock_gettime answers the ids it serves from it,
+// exactly (the vDSO's clocks), and the others as before; getcpu writes CPU
+// 0 and node 0.
+func TestClockNanosAndGetcpu(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.ClockNanos = func(id int) (int64, bool) {
+		if id == unix.CLOCK_MONOTONIC_COARSE {
+			return 5*1e9 + 4e6, true
+		}
+		return 0, false
+	}
+	le := binary.LittleEndian
+	if r := sc(p, unix.SYS_CLOCK_GETTIME, unix.CLOCK_MONOTONIC_COARSE, base); r != 0 ||
+		le.Uint64(mem.mem[0:]) != 5 || le.Uint64(mem.mem[8:]) != 4e6 {
+		t.Errorf("served clock: %d, %d.%09d", r, le.Uint64(mem.mem[0:]), le.Uint64(mem.mem[8:]))
+	}
+	if r := sc(p, unix.SYS_CLOCK_GETTIME, unix.CLOCK_REALTIME, base); r != 0 || le.Uint64(mem.mem[0:]) != 1700000000 {
+		t.Errorf("clock not served by ClockNanos: %d, %d s", r, le.Uint64(mem.mem[0:]))
+	}
+	clear(mem.mem[:16])
+	if r := sc(p, unix.SYS_CLOCK_GETTIME, 1<<32|unix.CLOCK_MONOTONIC_COARSE, base); r != 0 || le.Uint64(mem.mem[0:]) != 5 {
+		t.Errorf("clockid_t is 32 bits: %d, %d s", r, le.Uint64(mem.mem[0:]))
+	}
+	le.PutUint64(mem.mem[0x300:], ^uint64(0))
+	if r := sc(p, unix.SYS_GETCPU, base+0x300, base+0x304, 0); r != 0 || le.Uint64(mem.mem[0x300:]) != 0 {
+		t.Errorf("getcpu: %d, cpu and node %#x", r, le.Uint64(mem.mem[0x300:]))
 	}
 }

@@ -75,6 +75,7 @@ var table = map[uint64]entry{
 	// procinfo.go
 	unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", sysSchedGetaffinity},
 	unix.SYS_SCHED_SETAFFINITY: {"sched_setaffinity", sysSchedSetaffinity},
+	unix.SYS_GETCPU:            {"getcpu", sysGetcpu},
 	unix.SYS_GETCWD:            {"getcwd", sysGetcwd},
 	unix.SYS_UMASK:             {"umask", sysUmask},
 	unix.SYS_SYSINFO:           {"sysinfo", sysSysinfo},

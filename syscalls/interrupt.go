@@ -56,19 +56,15 @@ func (p *Process) waitHostFD(fd int, events int16) unix.Errno {
 	}
 }
 
-// sleep waits d, or until the context ends (EINTR) and then returns the
+// sleep waits d on the guest's monotonic clock, or until the context ends (EINTR) and then returns the
 // time left.
 func (p *Process) sleep(d time.Duration) (time.Duration, unix.Errno) {
 	if d <= 0 {
 		return 0, 0
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	end := time.Now().Add(d)
-	select {
-	case <-t.C:
+	start := p.cfg.Monotonic()
+	if sleepUntil(p, start, d) {
 		return 0, 0
-	case <-p.ctx.Done():
-		return max(time.Until(end), 0), unix.EINTR
 	}
+	return max(d-(p.cfg.Monotonic()-start), 0), unix.EINTR
 }

@@ -62,6 +62,11 @@ type Config struct {
 	// an arbitrary origin. Both default to the host's clocks.
 	Now       func() time.Time
 	Monotonic func() time.Duration
+	// ClockNanos, when set, answers clock_gettime for the clock ids it
+	// serves (ok true), in nanoseconds: the vDSO's clocks, which the
+	// system call must read exactly as the vDSO does. Now and Monotonic
+	// must then be its CLOCK_REALTIME and CLOCK_MONOTONIC.
+	ClockNanos func(id int) (ns int64, ok bool)
 	// Random fills b with random bytes (getrandom); defaults to crypto/rand.
 	Random func(b []byte)
 	// Limits are the resource limits getrlimit and prlimit64 report, by

@@ -119,6 +119,25 @@ func (p *Process) ownPID(pid uint64) bool {
 	return int32(pid) == 0 || int32(pid) == int32(p.cfg.PID)
 }
 
+// sysGetcpu reports CPU 0 on node 0, the vCPU, as the vDSO's getcpu does;
+// each of cpu and node is written when not null, EFAULT if either cannot
+// be (Linux tries both).
+func sysGetcpu(p *Process, a *[6]uint64) uint64 {
+	var zero [4]byte
+	failed := false
+	for _, at := range a[:2] {
+		if at != 0 {
+			if _, err := p.cfg.Memory.CopyOut(arch.Addr(at), zero[:]); err != nil {
+				failed = true
+			}
+		}
+	}
+	if failed {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
 // sysSchedGetaffinity reports the one CPU, checking len as Linux does:
 // EINVAL when it holds fewer bits than there are CPUs or is not a multiple
 // of 8; it returns the bytes written, min(len, cpumask_size()).

@@ -66,12 +66,8 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 		return 0
 	}
 	start := p.cfg.Monotonic()
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
+	if sleepUntil(p, start, d) {
 		return 0
-	case <-p.ctx.Done():
 	}
 	if rem != 0 {
 		left := max(d-(p.cfg.Monotonic()-start), 0)
@@ -80,6 +76,25 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 		}
 	}
 	return errno(unix.EINTR)
+}
+
+// sleepUntil waits until the guest's monotonic clock has advanced d from
+// start, and reports true, or returns false when the run's end interrupts it.
+// The host's timer measures the host's clock, which the guest's (the TSC
+// scaled, see package vdso) may trail by a little: a sleep ends only once
+// the guest's own clock says d has passed, as a Linux sleep never ends
+// early on the clock it sleeps on.
+func sleepUntil(p *Process, start, d time.Duration) bool {
+	for left := d - (p.cfg.Monotonic() - start); left > 0; left = d - (p.cfg.Monotonic() - start) {
+		t := time.NewTimer(left)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return false
+		}
+	}
+	return true
 }
 
 // durationOf is sec seconds and nsec nanoseconds, saturating.

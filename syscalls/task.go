@@ -85,8 +85,16 @@ func putTimespec(p *Process, addr uint64, sec, nsec int64) uint64 {
 	return 0
 }
 
+// sysClockGettime reads clock a[0], a clockid_t: an int, so only the low 32
+// bits count, as on Linux.
 func sysClockGettime(p *Process, a *[6]uint64) uint64 {
-	switch a[0] {
+	id := int32(a[0])
+	if p.cfg.ClockNanos != nil && id >= 0 {
+		if ns, ok := p.cfg.ClockNanos(int(id)); ok {
+			return putTimespec(p, a[1], ns/1e9, ns%1e9)
+		}
+	}
+	switch id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE:
 		t := p.cfg.Now()
 		return putTimespec(p, a[1], t.Unix(), int64(t.Nanosecond()))

@@ -1,0 +1,160 @@
+package machine
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/vdso"
+)
+
+// guestVDSO is the machine's vDSO: the image in MemoryFile pages, as the
+// two mappings every program gets, and the clock the vvar page publishes.
+type guestVDSO struct {
+	// vvar and elf are the image's two parts; the machine holds one
+	// reference on each, mm another per vma.
+	vvar, elf *vdso.Mapping
+	// clock is the guests' time; nil where KVM gives no TSC frequency,
+	// and then the vvar page serves no clock (every call is the system
+	// call, on the host's clocks). vvarPage is the host's view of the
+	// vvar page it is published in.
+	clock    *vdso.GuestClock
+	vvarPage []byte
+}
+
+// readExecute is what translations of the vDSO's code allow.
+var readExecute = arch.AccessType{Read: true, Execute: true}
+
+// buildVDSO writes the vDSO image into fresh MemoryFile pages and starts
+// the guest's clock on the vCPU's TSC.
+func (m *Machine) buildVDSO() error {
+	fr, err := m.mf.Allocate(vdso.Size, memfile.AllocOpts{Kind: memfile.Kernel})
+	if err != nil {
+		return fmt.Errorf("machine: vDSO pages: %w", err)
+	}
+	mem := m.mf.Slice(fr)
+	copy(mem[vdso.ELFOffset:], vdso.ELF())
+	split := fr.Start + vdso.ELFOffset
+	m.vdso.vvar = vdso.NewMapping("[vvar]", m.mf, memmap.FileRange{Start: fr.Start, End: split}, arch.Read)
+	m.vdso.elf = vdso.NewMapping("[vdso]", m.mf, memmap.FileRange{Start: split, End: fr.End}, readExecute)
+	m.vdso.vvarPage = mem[vdso.VVarOffset : vdso.VVarOffset+vdso.VVarSize]
+	m.vdso.clock = m.startGuestClock()
+	if m.vdso.clock != nil {
+		vdso.WriteVVar(m.vdso.vvarPage, m.vdso.clock.Params())
+	}
+	return nil
+}
+
+// startGuestClock starts the guest's clocks at the host's time now, or
+// returns nil where the TSC cannot be a clock: KVM does not know its
+// frequency, the TSC cannot be read, or (PVM) what KVM reports as the
+// guest's TSC is not what the guest's RDTSC reads. It records the outcome
+// in the Platform.
+func (m *Machine) startGuestClock() *vdso.GuestClock {
+	khz, err := m.vcpu.TSCKHz()
+	if err != nil {
+		m.platform.VDSOClock = fmt.Sprintf("system calls (no TSC frequency: %v)", err)
+		return nil
+	}
+	if m.platform.Module == "kvm_pvm" {
+		if err := m.checkHostTSC(uint64(khz)); err != nil {
+			m.platform.VDSOClock = fmt.Sprintf("system calls (%v)", err)
+			return nil
+		}
+	}
+	clock, err := vdso.NewGuestClock(vdso.GuestClockConfig{
+		TSCKHz:  uint64(khz),
+		ReadTSC: m.vcpu.TSC,
+		Now:     time.Now(),
+		// The guest's monotonic clock starts at one second, as the
+		// system calls' own default does: never zero.
+		Monotonic:     time.Second,
+		Resolution:    hostResolution,
+		HostMonotonic: hostMonotonic(),
+	})
+	if err != nil {
+		m.platform.VDSOClock = fmt.Sprintf("system calls (%v)", err)
+		return nil
+	}
+	m.platform.VDSOClock = fmt.Sprintf("TSC at %d kHz", khz)
+	return clock
+}
+
+// checkHostTSC checks that KVM reports the host's TSC as the guest's, within
+// a millisecond: under PVM the guest's user mode runs at the host's CPL 3,
+// where RDTSC reads the host's counter with no VMX offset applied, so the
+// vDSO would read a different clock from the one the system calls read
+// through KVM_GET_MSRS if KVM kept an offset.
+func (m *Machine) checkHostTSC(khz uint64) error {
+	before := kvm.HostTSC()
+	guest, err := m.vcpu.TSC()
+	after := kvm.HostTSC()
+	if err != nil {
+		return err
+	}
+	if slack := khz; guest+slack < before || guest > after+slack {
+		return fmt.Errorf("KVM's guest TSC %d is not the host's [%d, %d], which the guest's RDTSC reads", guest, before, after)
+	}
+	return nil
+}
+
+// hostMonotonic returns a monotonic clock of the host's, from now.
+func hostMonotonic() func() time.Duration {
+	start := time.Now()
+	return func() time.Duration { return time.Since(start) }
+}
+
+// refreshClock lets the guest's clock re-anchor and steer toward the
+// host's (vdso.GuestClock.Refresh) and publishes what changed. It runs
+// between two entries of the vCPU.
+func (m *Machine) refreshClock() {
+	if c := m.vdso.clock; c != nil && c.Refresh() {
+		vdso.WriteVVar(m.vdso.vvarPage, c.Params())
+	}
+}
+
+// hostResolution is the host's clock_getres for clock id, which the
+// guest's clock_getres reports (the system call asks the host too).
+func hostResolution(id int) time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGetres(int32(id), &ts); err != nil {
+		return 1
+	}
+	return time.Duration(ts.Nano())
+}
+
+// mapVDSO maps the vDSO into the program as Linux does at exec: the ELF
+// object read+execute, private, where mmap would put it with no hint (just
+// below mmap_base, near the stack), and the vvar page read-only right below
+// it, where the code expects it, never to be made writable. Both are
+// populated: a program's first clock call faults on neither. It returns
+// the ELF object's address (AT_SYSINFO_EHDR).
+func (m *Machine) mapVDSO() (arch.Addr, error) {
+	const flags = unix.MAP_PRIVATE | unix.MAP_POPULATE
+	elf := &mm.MappedFile{Mappable: m.vdso.elf, Identity: m.vdso.elf, Readable: true}
+	at, err := m.MM.MMap(0, vdso.ELFSize, unix.PROT_READ|unix.PROT_EXEC, flags, elf, 0)
+	if err != nil {
+		return 0, fmt.Errorf("mapping the vDSO: %w", err)
+	}
+	vvar := &mm.MappedFile{Mappable: m.vdso.vvar, Identity: m.vdso.vvar, Readable: true, NoMayWrite: true}
+	vvarAt := uint64(at) - vdso.ELFOffset + vdso.VVarOffset
+	if _, err := m.MM.MMap(vvarAt, vdso.VVarSize, unix.PROT_READ, flags|unix.MAP_FIXED_NOREPLACE, vvar, 0); err != nil {
+		return 0, fmt.Errorf("mapping the vvar page below the vDSO at %v: %w", at, err)
+	}
+	return at, nil
+}
+
+// releaseVDSO drops the machine's references on the vDSO's pages.
+func (m *Machine) releaseVDSO() {
+	if m.vdso.vvar != nil {
+		m.vdso.vvar.DecRef()
+		m.vdso.elf.DecRef()
+		m.vdso.vvar, m.vdso.elf, m.vdso.vvarPage = nil, nil, nil
+	}
+}
