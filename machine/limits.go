@@ -1,7 +1,10 @@
 package machine
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // guestLimits are the limits mm enforces for cfg: cfg.Limits (mm's
@@ -23,4 +26,37 @@ func guestLimits(cfg Config) *mm.Limits {
 	}
 	l.Overcommit = o
 	return &l
+}
+
+// processLimits are the limits getrlimit reports: mm's, which it enforces,
+// RLIMIT_NOFILE, which bounds the guest's fd table, at Linux's defaults
+// (1024, hard 4096), and RLIMIT_SIGPENDING, which bounds the queued
+// signals, at the host's (Linux sizes it from the machine's memory).
+func processLimits(l mm.Limits) map[int]syscalls.Limit {
+	lim := func(v uint64) syscalls.Limit {
+		if v == mm.Unlimited {
+			return syscalls.Limit{Cur: ^uint64(0), Max: ^uint64(0)}
+		}
+		return syscalls.Limit{Cur: v, Max: v}
+	}
+	return map[int]syscalls.Limit{
+		unix.RLIMIT_AS:         lim(l.AS),
+		unix.RLIMIT_DATA:       lim(l.Data),
+		unix.RLIMIT_MEMLOCK:    lim(l.MemLock),
+		unix.RLIMIT_STACK:      lim(l.Stack),
+		unix.RLIMIT_NOFILE:     {Cur: 1024, Max: 4096},
+		unix.RLIMIT_SIGPENDING: hostSigpending(),
+	}
+}
+
+// hostSigpending is the host's RLIMIT_SIGPENDING, or Linux's smallest
+// default (max_threads/2 on a small machine) where it cannot be read or is
+// unlimited: the guest's queue of signals must stay bounded.
+func hostSigpending() syscalls.Limit {
+	const fallback = 1024
+	var l unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_SIGPENDING, &l); err != nil || l.Cur == unix.RLIM_INFINITY {
+		return syscalls.Limit{Cur: fallback, Max: fallback}
+	}
+	return syscalls.Limit{Cur: l.Cur, Max: l.Max}
 }

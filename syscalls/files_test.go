@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
 )
 
 // viewTree makes a host directory to show at /data:
@@ -829,7 +831,7 @@ type mmapRecorder struct {
 	file  *MmapFile
 }
 
-func (m *mmapRecorder) Mmap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (uint64, error) {
+func (m *mmapRecorder) MMap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (arch.Addr, error) {
 	m.flags, m.file = flags, file
 	return 0x7000_0000, nil
 }

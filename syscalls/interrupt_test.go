@@ -142,7 +142,7 @@ type slowCalls struct {
 	steps int
 }
 
-func (c *slowCalls) Mincore(addr, length uint64, vec []byte) error {
+func (c *slowCalls) MinCore(addr, length uint64, vec []byte) error {
 	c.steps++
 	time.Sleep(5 * time.Millisecond)
 	return nil

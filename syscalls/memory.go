@@ -22,22 +22,30 @@ func sysMmap(p *Process, a *[6]uint64) uint64 {
 		}
 		file = f
 	}
-	return result(p.cfg.Calls.Mmap(a[0], a[1], a[2], flags, file, a[5]))
+	return addrResult(p.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5]))
 }
 
+// addrResult is result for the calls that return an address.
+func addrResult(a arch.Addr, err error) uint64 { return result(uint64(a), err) }
+
 func sysMunmap(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Munmap(a[0], a[1]))
+	return result(0, p.cfg.Calls.MUnmap(a[0], a[1]))
 }
 
 func sysMremap(p *Process, a *[6]uint64) uint64 {
-	return result(p.cfg.Calls.Mremap(a[0], a[1], a[2], a[3], a[4]))
+	return addrResult(p.cfg.Calls.MRemap(a[0], a[1], a[2], a[3], a[4]))
 }
 
 func sysMprotect(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Mprotect(a[0], a[1], a[2]))
+	return result(0, p.cfg.Calls.MProtect(a[0], a[1], a[2]))
 }
 
-func sysBrk(p *Process, a *[6]uint64) uint64 { return p.cfg.Calls.Brk(a[0]) }
+// sysBrk returns the new break, or the unchanged one when the request
+// fails, which is how brk(2) reports failure.
+func sysBrk(p *Process, a *[6]uint64) uint64 {
+	brk, _ := p.cfg.Calls.Brk(a[0])
+	return uint64(brk)
+}
 
 // sysMadvise passes the call to mm, which also stops a MADV_POPULATE_*
 // of a huge range between steps when the run's context ends (mm.Options'
@@ -47,27 +55,27 @@ func sysMadvise(p *Process, a *[6]uint64) uint64 {
 }
 
 func sysMlock(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Mlock(a[0], a[1], 0))
+	return result(0, p.cfg.Calls.MLock2(a[0], a[1], 0))
 }
 
 func sysMlock2(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Mlock(a[0], a[1], a[2]))
+	return result(0, p.cfg.Calls.MLock2(a[0], a[1], a[2]))
 }
 
 func sysMunlock(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Munlock(a[0], a[1]))
+	return result(0, p.cfg.Calls.MUnlock(a[0], a[1]))
 }
 
 func sysMlockall(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Mlockall(a[0]))
+	return result(0, p.cfg.Calls.MLockAll(a[0]))
 }
 
 func sysMunlockall(p *Process, _ *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Munlockall())
+	return result(0, p.cfg.Calls.MUnlockAll())
 }
 
 func sysMsync(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Msync(a[0], a[1], a[2]))
+	return result(0, p.cfg.Calls.MSync(a[0], a[1], a[2]))
 }
 
 // mincoreChunk is how many pages one step of mincore covers: like Linux,
@@ -92,7 +100,7 @@ func sysMincore(p *Process, a *[6]uint64) uint64 {
 		}
 		n := min(pages-done, mincoreChunk)
 		start := addr + done<<arch.PageShift
-		if err := p.cfg.Calls.Mincore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
+		if err := p.cfg.Calls.MinCore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
 			return result(0, err)
 		}
 		if _, err := p.cfg.Memory.CopyOut(arch.Addr(vecAddr+done), vec[:n]); err != nil {

@@ -21,25 +21,27 @@ type Memory interface {
 }
 
 // MemoryCalls are the memory system calls, taking raw arguments and
-// returning Linux's result or a unix.Errno. mm.MemoryManager implements them
-// through a thin adapter in package machine.
+// returning Linux's result or a unix.Errno, with mm's names and signatures:
+// *mm.MemoryManager has every method but MMap, whose file the machine
+// turns into mm's. Brk returns the new break or, with an error, the
+// unchanged one (brk(2) reports failure so).
 type MemoryCalls interface {
-	// Mmap maps file (nil for MAP_ANONYMOUS, or where the fd named
+	// MMap maps file (nil for MAP_ANONYMOUS, or where the fd named
 	// nothing mappable: mm then answers as Linux does for a bad fd).
-	Mmap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (uint64, error)
-	Munmap(addr, length uint64) error
-	Mremap(oldAddr, oldSize, newSize, flags, newAddr uint64) (uint64, error)
-	Mprotect(addr, length, prot uint64) error
-	Brk(addr uint64) uint64
+	MMap(addr, length, prot, flags uint64, file *MmapFile, off uint64) (arch.Addr, error)
+	MUnmap(addr, length uint64) error
+	MRemap(oldAddr, oldSize, newSize, flags, newAddr uint64) (arch.Addr, error)
+	MProtect(addr, length, prot uint64) error
+	Brk(addr uint64) (arch.Addr, error)
 	Madvise(addr, length, advice uint64) error
-	Mlock(addr, length, flags uint64) error
-	Munlock(addr, length uint64) error
-	Mlockall(flags uint64) error
-	Munlockall() error
-	Msync(addr, length, flags uint64) error
-	// Mincore fills vec with one byte per page of [addr, addr+length), 1
+	MLock2(addr, length, flags uint64) error
+	MUnlock(addr, length uint64) error
+	MLockAll(flags uint64) error
+	MUnlockAll() error
+	MSync(addr, length, flags uint64) error
+	// MinCore fills vec with one byte per page of [addr, addr+length), 1
 	// where the page is resident; vec holds exactly that many bytes.
-	Mincore(addr, length uint64, vec []byte) error
+	MinCore(addr, length uint64, vec []byte) error
 }
 
 // Config is what a Process is created from.

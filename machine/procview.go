@@ -1,0 +1,83 @@
+package machine
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/loader"
+	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/syscalls"
+)
+
+// What the program's calls see of its own state: the figures sysinfo and
+// getrusage report, its /proc, and the host files it maps.
+
+// usage is the program's memory figures for sysinfo and getrusage.
+func (m *Machine) usage() syscalls.Usage {
+	s := m.MM.Stats()
+	return syscalls.Usage{RSS: s.RSS, PeakRSS: s.PeakRSS, Faults: s.Faults}
+}
+
+// processView is what the guest's /proc shows of the program: mm's vmas
+// and figures.
+type processView struct{ mm *mm.MemoryManager }
+
+var _ syscalls.ProcessView = processView{}
+
+func (v processView) Maps() string { return v.mm.Maps() }
+
+// SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
+// figures mm keeps: every resident page counts as private and dirty (mm
+// does not tell a file's cached page from a private copy of it), and as
+// anonymous in a vma that maps no file; there is no swap and no sharing
+// between processes, so Pss is Rss.
+func (v processView) SMaps() string {
+	var b strings.Builder
+	for _, vi := range v.mm.VMAs() {
+		b.WriteString(vi.String())
+		b.WriteByte('\n')
+		kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
+		anon := uint64(0)
+		if !vi.Shared && vi.Inode == 0 {
+			anon = vi.Resident
+		}
+		locked := uint64(0)
+		if vi.MLockMode != memmap.MLockNone {
+			locked = vi.Resident
+		}
+		kb("Size", vi.Range.Length())
+		kb("KernelPageSize", arch.PageSize)
+		kb("MMUPageSize", arch.PageSize)
+		kb("Rss", vi.Resident)
+		kb("Pss", vi.Resident)
+		kb("Shared_Clean", 0)
+		kb("Shared_Dirty", 0)
+		kb("Private_Clean", 0)
+		kb("Private_Dirty", vi.Resident)
+		kb("Referenced", vi.Resident)
+		kb("Anonymous", anon)
+		kb("Swap", 0)
+		kb("Locked", locked)
+	}
+	return b.String()
+}
+
+func (v processView) MemoryStatus() syscalls.MemoryStatus {
+	s := v.mm.Stats()
+	return syscalls.MemoryStatus{
+		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
+		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
+	}
+}
+
+func (v processView) MmapMinAddr() uint64 { return uint64(v.mm.Layout().MinAddr) }
+func (v processView) Overcommit() int     { return v.mm.Limits().Overcommit.Mode }
+
+// mapHostFile makes a host file mappable as the program's own image is: a
+// loader.ImageFile caching its pages in the MemoryFile.
+func (m *Machine) mapHostFile(f *os.File, size int64, name string, dev, ino uint64) (syscalls.MappableFile, error) {
+	return loader.NewImageFile(m.mf, f, size, loader.ImageIdentity{Name: name, Device: dev, Inode: ino})
+}
