@@ -18,8 +18,10 @@ build:
 # musl-gcc comes from Debian's musl-tools and ld.lld from lld, installed here
 # when missing (as root; otherwise the guest Makefile says what to install,
 # and skips the lld-linked guest). rustc is not installed: hello-rust is
-# built where it is present.
+# built where it is present. A static /bin/busybox (busybox-static) is the
+# real program the KVM tests run beside the guests.
 guests:
+	@{ [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; } || [ "$$(id -u)" != 0 ] || { echo "== installing busybox-static"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }; }
 	@command -v musl-gcc >/dev/null || [ "$$(id -u)" != 0 ] || { echo "== installing musl-tools"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null; }; }
 	@command -v ld.lld >/dev/null || [ "$$(id -u)" != 0 ] || { echo "== installing lld"; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lld >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq lld >/dev/null; }; }
 	$(MAKE) -C guest OUT=$(abspath $(OUT))/guest
