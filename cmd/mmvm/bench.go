@@ -10,8 +10,6 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/internal/faultbench"
 	"github.com/mmvm/mmvm/kvm"
@@ -223,8 +221,7 @@ type progress struct {
 }
 
 func newProgress(w *os.File) *progress {
-	_, err := unix.IoctlGetTermios(int(w.Fd()), unix.TCGETS)
-	return &progress{w: w, tty: err == nil}
+	return &progress{w: w, tty: isTerminal(w)}
 }
 
 func (p *progress) step(i, n int, what string) {

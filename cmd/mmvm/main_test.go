@@ -118,6 +118,7 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--dir", ".:relative", "x"}, exitUsage},
 		{[]string{"--fault-log", "10", "x"}, exitUsage}, // no --stats-json to put them in
 		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
+		{[]string{"--qemu-tty", "stdin", "x"}, exitUsage},
 		{[]string{"--no-such-flag", "x"}, exitUsage},
 		{[]string{"/no/such/program"}, exitNotFound},
 		{[]string{"--no-qemu", "main_test.go"}, exitMMVM}, // not an ELF: refused before any VM

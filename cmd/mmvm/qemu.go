@@ -10,8 +10,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/kvmhost"
 )
@@ -112,7 +115,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		jsonArg = "@stderr"
 	}
 	g := guestRun{
-		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--as", prog, guestProg), args...),
+		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--as", prog, guestProg), args...),
 		files:   append([]kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}}, viewFiles...),
 		stdin:   os.Stdin,
 		memory:  uint64(f.mem) + 256<<20,
@@ -143,6 +146,25 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		}
 	}
 	return status
+}
+
+// terminals lists which of this process's stdout and stderr are terminals,
+// for --qemu-tty.
+func terminals() string {
+	var t []string
+	if isTerminal(os.Stdout) {
+		t = append(t, "stdout")
+	}
+	if isTerminal(os.Stderr) {
+		t = append(t, "stderr")
+	}
+	return strings.Join(t, ",")
+}
+
+// isTerminal reports whether f is a terminal (TCGETS works on it).
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }
 
 // cacheDir is where the QEMU pieces are kept: $MMVM_CACHE, else the user's

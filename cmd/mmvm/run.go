@@ -57,6 +57,10 @@ type runFlags struct {
 	// qemuStdin makes the program's stdin the QEMU guest's stdin channel
 	// (kvmhost.OpenStdin), which carries the outer mmvm's stdin.
 	qemuStdin bool
+	// qemuTTY lists which of stdout and stderr are terminals outside
+	// QEMU (the outer mmvm's); inside, both are serial terminals, so the
+	// others are shown to the program as pipes, as they are outside.
+	qemuTTY string
 }
 
 type multiFlag []string
@@ -81,6 +85,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
 	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdout,stderr` are terminals outside QEMU; the program sees the others as pipes (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
@@ -214,6 +219,11 @@ func (f *runFlags) check() error {
 		}
 		f.dirs[i] = v.Host + ":" + v.Guest // absolute, for the mmvm inside QEMU too
 	}
+	for _, n := range strings.Split(f.qemuTTY, ",") {
+		if n != "" && n != "stdout" && n != "stderr" {
+			return fmt.Errorf("--qemu-tty %q: want a list of stdout and stderr", f.qemuTTY)
+		}
+	}
 	if f.timeout < 0 {
 		return fmt.Errorf("--timeout %v: must not be negative", f.timeout)
 	}
@@ -254,6 +264,13 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		// The program's stdin is a stream, as from a pipe: no host
 		// descriptor stands behind it.
 		stdin, stdioFDs[0] = r, -1
+		// The serial ports behind stdout and stderr are terminals; show
+		// the program a pipe where the outer mmvm had none.
+		for i, name := range []string{1: "stdout", 2: "stderr"} {
+			if i > 0 && !slices.Contains(strings.Split(f.qemuTTY, ","), name) {
+				stdioFDs[i] = -1
+			}
+		}
 	}
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
