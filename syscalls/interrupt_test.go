@@ -53,7 +53,11 @@ func callWithin(t *testing.T, p *Process, nr uint64, a [6]uint64, limit time.Dur
 // deadline: each must return EINTR within milliseconds of it.
 func TestDeadlineEndsWaitingCalls(t *testing.T) {
 	const deadline = 50 * time.Millisecond
-	const slack = 40 * time.Millisecond
+	// slack is generous: under the race detector on a loaded 2-core
+	// machine a goroutine can wait 100 ms to be scheduled. What the bound
+	// catches is a call that ignores the deadline (it would wait 30 s or
+	// forever) or looks at it seldom.
+	const slack = 250 * time.Millisecond
 	run := func(t *testing.T, p *Process, nr uint64, a [6]uint64, release func()) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
@@ -166,7 +170,7 @@ func TestDeadlineEndsLongWalks(t *testing.T) {
 		r, took := callWithin(t, p, tc.nr, tc.a, 10*time.Second, nil)
 		cancel()
 		t.Logf("%s over 64 GiB: %d after %v, %d steps", Name(tc.nr), int64(r), took, calls.steps)
-		if r != neg(unix.EINTR) || took > 100*time.Millisecond {
+		if r != neg(unix.EINTR) || took > 300*time.Millisecond { // the slack above
 			t.Errorf("%s = %d after %v, want EINTR soon after 50 ms", Name(tc.nr), int64(r), took)
 		}
 	}
