@@ -179,6 +179,25 @@ func (p *Process) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	return eachIOVec(iov, iovcnt, func(base, length, done uint64) uint64 {
+		switch {
+		case fsf == nil:
+			b := [6]uint64{fd, base, length}
+			return sysReadFile(p, &b)
+		case pos >= 0 && fsf.seekable():
+			n, e := p.readTo(fsf, arch.Addr(base), length, pos+int64(done))
+			return result(n, errOrNil(e))
+		}
+		return p.fsRead(fsf, arch.Addr(base), length)
+	})
+}
+
+// eachIOVec moves the buffers of a vectored read or write in turn, as
+// Linux's do_loop_readv_writev: move(base, length, done) transfers one
+// (done bytes have moved before it) and returns its result. It stops at an
+// error (returned when nothing has moved yet), at a short transfer, or at
+// maxIO bytes, and returns the bytes moved. Empty buffers are skipped.
+func eachIOVec(iov []byte, iovcnt uint64, move func(base, length, done uint64) uint64) uint64 {
 	var done uint64
 	for i := uint64(0); i < iovcnt && done < maxIO; i++ {
 		base := binary.LittleEndian.Uint64(iov[16*i:])
@@ -186,17 +205,7 @@ func (p *Process) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
 		if length == 0 {
 			continue
 		}
-		var r uint64
-		switch {
-		case fsf == nil:
-			b := [6]uint64{fd, base, length}
-			r = sysReadFile(p, &b)
-		case pos >= 0 && fsf.seekable():
-			n, e := p.readTo(fsf, arch.Addr(base), length, pos+int64(done))
-			r = result(n, errOrNil(e))
-		default:
-			r = p.fsRead(fsf, arch.Addr(base), length)
-		}
+		r := move(base, length, done)
 		if int64(r) < 0 {
 			if done == 0 {
 				return r
@@ -310,21 +319,7 @@ func (p *Process) fsWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64
 	if e != 0 {
 		return errno(e)
 	}
-	var done uint64
-	for i := uint64(0); i < iovcnt && done < maxIO; i++ {
-		base := binary.LittleEndian.Uint64(iov[16*i:])
-		length := min(binary.LittleEndian.Uint64(iov[16*i+8:]), maxIO-done)
-		r := p.fsWrite(f, arch.Addr(base), length)
-		if int64(r) < 0 {
-			if done == 0 {
-				return r
-			}
-			return done
-		}
-		done += r
-		if r < length {
-			break
-		}
-	}
-	return done
+	return eachIOVec(iov, iovcnt, func(base, length, _ uint64) uint64 {
+		return p.fsWrite(f, arch.Addr(base), length)
+	})
 }

@@ -155,28 +155,10 @@ func sysWritev(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	iovcnt := a[2]
-	var done uint64
-	for i := uint64(0); i < iovcnt; i++ {
-		base := binary.LittleEndian.Uint64(iov[16*i:])
-		length := binary.LittleEndian.Uint64(iov[16*i+8:])
-		if length == 0 {
-			continue
-		}
-		length = min(length, maxIO-done)
+	return eachIOVec(iov, a[2], func(base, length, _ uint64) uint64 {
 		n, e := p.writeFrom(w, arch.Addr(base), length)
-		if e != 0 {
-			if done == 0 {
-				return errno(e)
-			}
-			return done
-		}
-		done += n
-		if n < length || done >= maxIO {
-			break
-		}
-	}
-	return done
+		return result(n, errOrNil(e))
+	})
 }
 
 // sysRead reads stdin. The guest buffer is checked first, as Linux's
