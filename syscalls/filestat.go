@@ -120,6 +120,16 @@ func (p *Process) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.St
 	return st, nil, e
 }
 
+// statPath is statAt's answer for newfstatat and statx, an fd's own where
+// AT_EMPTY_PATH named stdio or a pipe end.
+func (p *Process) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Stat_t, unix.Errno) {
+	st, f, e := p.statAt(dirfd, addr, flags)
+	if e == 0 && f != nil {
+		return p.stdioOrPipeStat(f)
+	}
+	return st, e
+}
+
 // stdioOrPipeStat is fstat of a stdio description or a pipe end.
 func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
 	if f.pipe != nil {
@@ -143,10 +153,7 @@ func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_EMPTY_PATH) != 0 {
 		return errno(unix.EINVAL)
 	}
-	st, f, e := p.statAt(a[0], arch.Addr(a[1]), flags)
-	if e == 0 && f != nil {
-		st, e = p.stdioOrPipeStat(f)
-	}
+	st, e := p.statPath(a[0], arch.Addr(a[1]), flags)
 	if e != 0 {
 		return errno(e)
 	}
@@ -172,10 +179,7 @@ func sysStatx(p *Process, a *[6]uint64) uint64 {
 		flags&atStatxSyncType == atStatxSyncType || mask&statxReserved != 0 {
 		return errno(unix.EINVAL)
 	}
-	st, f, e := p.statAt(a[0], arch.Addr(a[1]), flags)
-	if e == 0 && f != nil {
-		st, e = p.stdioOrPipeStat(f)
-	}
+	st, e := p.statPath(a[0], arch.Addr(a[1]), flags)
 	if e != 0 {
 		return errno(e)
 	}
