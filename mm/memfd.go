@@ -178,8 +178,9 @@ func (s *SharedMemory) zeroLocked(start, end uint64) {
 // growing the size to off+length if that is past it unless keepSize
 // (FALLOC_FL_KEEP_SIZE: pages past the size are backed all the same, as
 // shmem's are): EPERM for a range past the size under F_SEAL_GROW, EFBIG
-// past the largest file size, ENOSPC if pages run out (the pages
-// allocated so far stay, and the size is unchanged).
+// past the largest file size, ENOSPC if pages run out, with the pages
+// this call allocated freed again and the size unchanged (shmem's undo),
+// so that a huge request leaves no memory taken.
 func (s *SharedMemory) Allocate(off, length uint64, keepSize bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -190,6 +191,7 @@ func (s *SharedMemory) Allocate(off, length uint64, keepSize bool) error {
 	if end > s.size && s.seals&fSealGrow != 0 {
 		return unix.EPERM
 	}
+	var added []uint64
 	for page := off &^ arch.PageMask; page < end; page += arch.PageSize {
 		if _, ok := s.pages[page]; ok {
 			// A page fallocated before is initialized now, as
@@ -198,17 +200,33 @@ func (s *SharedMemory) Allocate(off, length uint64, keepSize bool) error {
 			continue
 		}
 		if _, err := s.pageLocked(page); err != nil {
+			s.undoAllocateLocked(added)
 			return unix.ENOSPC
 		}
 		if s.unwritten == nil {
 			s.unwritten = make(map[uint64]struct{})
 		}
 		s.unwritten[page] = struct{}{}
+		added = append(added, page)
 	}
 	if end > s.size && !keepSize {
 		s.size = end
 	}
 	return nil
+}
+
+// undoAllocateLocked frees the pages a failed Allocate added. Nothing has
+// mapped them: a fault would have taken them out of unwritten, and
+// Allocate holds s.mu throughout.
+//
+// Preconditions: s.mu is locked.
+func (s *SharedMemory) undoAllocateLocked(added []uint64) {
+	for _, page := range added {
+		fo := s.pages[page]
+		s.mf.DecRef(memmap.FileRange{Start: fo, End: fo + arch.PageSize})
+		delete(s.pages, page)
+		delete(s.unwritten, page)
+	}
 }
 
 // PunchHole makes [off, off+length) read as zeros without changing the size

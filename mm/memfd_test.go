@@ -285,3 +285,29 @@ func (p *memfdPair) mmMapsLines() []string {
 	}
 	return out
 }
+
+// TestMemfdAllocateFailureUndoes checks that a fallocate larger than the
+// MemoryFile fails with ENOSPC and leaves behind no page it took, nor a
+// new size, as shmem's undo does.
+func TestMemfdAllocateFailureUndoes(t *testing.T) {
+	_, _, mf := testMM(t)
+	s := NewMemfd(mf, "big", 0)
+	defer s.DecRef()
+	if _, err := s.WriteAt([]byte("kept"), 0); err != nil {
+		t.Fatal(err)
+	}
+	before := mf.Stats().Allocated
+	if err := s.Allocate(0, 1<<40, false); errnoOf(err) != unix.ENOSPC {
+		t.Fatalf("Allocate of 1 TiB: %v, want ENOSPC", err)
+	}
+	if got := mf.Stats().Allocated; got != before {
+		t.Errorf("%d bytes allocated after the failed Allocate, %d before", got, before)
+	}
+	if s.Size() != 4 || s.Blocks() != page {
+		t.Errorf("size %d blocks %d after the failed Allocate, want 4 and a page", s.Size(), s.Blocks())
+	}
+	b := make([]byte, 4)
+	if n, _ := s.ReadAt(b, 0); n != 4 || string(b) != "kept" {
+		t.Errorf("contents %q after the failed Allocate", b[:n])
+	}
+}
