@@ -211,6 +211,20 @@ int main(void) {
 	check("ftruncate read-only fd", ftruncate(0, 0));
 	check("ftruncate negative", ftruncate(fd, -1));
 
+	/* SEEK_DATA and SEEK_HOLE */
+	int fd6 = memfd("seek", 0);
+	check("ftruncate", ftruncate(fd6, 5 * PG + 3));
+	check("pwrite", pwrite(fd6, "d", 1, PG + 5));
+	check("pwrite", pwrite(fd6, "e", 1, 4 * PG));
+	check("data from 0", lseek(fd6, 0, SEEK_DATA));
+	check("hole from PG+9", lseek(fd6, PG + 9, SEEK_HOLE));
+	check("data from 2PG", lseek(fd6, 2 * PG, SEEK_DATA));
+	check("hole from 4PG", lseek(fd6, 4 * PG, SEEK_HOLE));
+	check("data past the last", lseek(fd6, 4 * PG + 1, SEEK_DATA) >= 0 ? lseek(fd6, 0, SEEK_CUR) : -1);
+	check("data at the size", lseek(fd6, 5 * PG + 3, SEEK_DATA));
+	check("hole negative", lseek(fd6, -1, SEEK_HOLE));
+	check("close", close(fd6));
+
 	/* truncation below mapped pages: SIGBUS on access, shared and private */
 	check("unseal by new fd", 0);
 	int fd5 = memfd("trunc", 0);

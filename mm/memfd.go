@@ -264,6 +264,47 @@ func (s *SharedMemory) PunchHole(off, length uint64) error {
 	return nil
 }
 
+// SeekData returns where lseek's SEEK_DATA (hole false) or SEEK_HOLE (hole
+// true) from off lands: the first offset at or past off in a page that
+// holds data (backed and faulted or written, shmem's uptodate folios; a
+// page fallocate backed and nothing touched is a hole), or in a hole; the
+// size counts as a hole. ENXIO for off at or past the size.
+func (s *SharedMemory) SeekData(off uint64, hole bool) (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if off >= s.size {
+		return 0, unix.ENXIO
+	}
+	first := off &^ arch.PageMask
+	if hole {
+		// Each step passes a page of data: as many as are backed.
+		page := first
+		for ; page < s.size && s.dataLocked(page); page += arch.PageSize {
+		}
+		return min(max(page, off), s.size), nil
+	}
+	found, data := uint64(0), false
+	for page := range s.pages {
+		if page >= first && page < s.size && s.dataLocked(page) && (!data || page < found) {
+			found, data = page, true
+		}
+	}
+	if !data {
+		return 0, unix.ENXIO
+	}
+	return max(found, off), nil
+}
+
+// dataLocked reports whether the page at off holds data: it is backed and
+// was faulted or written since fallocate backed it.
+//
+// Preconditions: s.mu is locked.
+func (s *SharedMemory) dataLocked(off uint64) bool {
+	_, backed := s.pages[off]
+	_, unwritten := s.unwritten[off]
+	return backed && !unwritten
+}
+
 // Seals returns the memfd's F_SEAL_* bits (F_GET_SEALS).
 func (s *SharedMemory) Seals() uint32 {
 	s.mu.Lock()

@@ -90,7 +90,7 @@ func runMemfdPair(t *testing.T, seed int64, ops int) {
 // what it did.
 func (p *memfdPair) step() string {
 	r := p.r
-	switch r.Intn(10) {
+	switch r.Intn(11) {
 	case 0:
 		size := uint64(r.Intn(memfdMaxPages+1)) * page
 		if r.Intn(2) == 0 {
@@ -177,6 +177,16 @@ func (p *memfdPair) step() string {
 		}
 		p.equal("fallocate", he, me)
 		return fmt.Sprintf("fallocate %d %#x+%#x", mode, off, length)
+	case 8:
+		off := uint64(r.Intn((memfdMaxPages + 1) * page))
+		whence := []int{unix.SEEK_DATA, unix.SEEK_HOLE}[r.Intn(2)]
+		hn, herr := unix.Seek(p.hostFD, int64(off), whence)
+		mn, merr := p.s.SeekData(off, whence == unix.SEEK_HOLE)
+		if herr != nil {
+			hn = 0
+		}
+		p.equal("lseek", fmt.Sprint(hn, errnoOf(herr)), fmt.Sprint(mn, errnoOf(merr)))
+		return fmt.Sprintf("lseek %#x whence %d", off, whence)
 	default:
 		p.compareState()
 		return "compare"

@@ -220,8 +220,8 @@ func (p *Process) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
 
 // sysLseek moves an fsFile's position: SEEK_SET, SEEK_CUR, SEEK_END (a
 // /proc file, whose size is unknown, refuses SEEK_END as Linux's seq_file
-// does), SEEK_DATA and SEEK_HOLE on a host file (asked of the host); a
-// device stays at 0. Stdio and pipes are ESPIPE.
+// does), SEEK_DATA and SEEK_HOLE on a host file (asked of the host) or a
+// memfd (mm's answer); a device stays at 0. Stdio and pipes are ESPIPE.
 func sysLseek(p *Process, a *[6]uint64) uint64 {
 	f, e := p.fsFileOf(a[0])
 	if e != 0 {
@@ -258,6 +258,17 @@ func sysLseek(p *Process, a *[6]uint64) uint64 {
 			}
 		}
 	case unix.SEEK_DATA, unix.SEEK_HOLE:
+		if f.shm != nil {
+			if off < 0 {
+				return errno(unix.ENXIO)
+			}
+			n, err := f.shm.SeekData(uint64(off), whence == unix.SEEK_HOLE)
+			if err != nil {
+				return errno(toErrno(err))
+			}
+			pos = int64(n)
+			break
+		}
 		if f.host == nil || f.isDir() {
 			return errno(unix.EINVAL)
 		}

@@ -31,6 +31,8 @@ type SharedFile interface {
 	// is FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE.
 	Allocate(off, length uint64, keepSize bool) error
 	PunchHole(off, length uint64) error
+	// SeekData is lseek's SEEK_DATA (hole false) and SEEK_HOLE.
+	SeekData(off uint64, hole bool) (uint64, error)
 	// Seals and AddSeals are F_GET_SEALS and F_ADD_SEALS.
 	Seals() uint32
 	AddSeals(seals uint32) error
