@@ -33,6 +33,9 @@ export PATH=/bin:/sbin:/usr/bin:/usr/sbin HOME=/tmp TMPDIR=/tmp MMVM_REQUIRE_KVM
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts
+mount -t devpts -o ptmxmode=0666 devpts /dev/pts
+[ -c /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
 mount -t tmpfs tmpfs /tmp
 M=` + marker + `
 up() { cut -d' ' -f1 /proc/uptime; }

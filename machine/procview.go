@@ -81,3 +81,9 @@ func (v processView) Overcommit() int     { return v.mm.Limits().Overcommit.Mode
 func (m *Machine) mapHostFile(f *os.File, size int64, name string, dev, ino uint64) (syscalls.MappableFile, error) {
 	return loader.NewImageFile(m.mf, f, size, loader.ImageIdentity{Name: name, Device: dev, Inode: ino})
 }
+
+// newSharedFile makes a memfd's contents: shmem pages of the MemoryFile
+// that mm maps and the fd reads and writes.
+func (m *Machine) newSharedFile(name string, seals uint32) syscalls.SharedFile {
+	return mm.NewMemfd(m.mf, name, seals)
+}

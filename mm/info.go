@@ -55,7 +55,7 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 	if v.id != nil {
 		info.Offset = v.off
 		info.Dev, info.Inode = v.id.DeviceID(), v.id.InodeID()
-		if _, ok := v.id.(*sharedAnon); ok {
+		if _, ok := v.id.(*SharedMemory); ok {
 			info.Offset = v.off
 		}
 		info.Name = v.id.MappedName()

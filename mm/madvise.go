@@ -179,7 +179,7 @@ func (mm *MemoryManager) madviseRemoveLocked(vseg vmaSeg, ar arch.AddrRange) err
 	if v.private || !v.maxPerms.Write {
 		return unix.EACCES
 	}
-	sa, ok := v.mappable.(*sharedAnon)
+	sa, ok := v.mappable.(*SharedMemory)
 	if !ok {
 		return unix.EOPNOTSUPP
 	}

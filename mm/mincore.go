@@ -58,7 +58,7 @@ func (mm *MemoryManager) minCoreVMALocked(vseg vmaSeg, vr arch.AddrRange, vec []
 			vec[i] = 1
 		}
 	}
-	sa, ok := vseg.ValuePtr().mappable.(*sharedAnon)
+	sa, ok := vseg.ValuePtr().mappable.(*SharedMemory)
 	if !ok {
 		return
 	}

@@ -110,7 +110,7 @@ func TestIgnorePermissionsBreaksCOW(t *testing.T) {
 		t.Errorf("read %q after a loader write", got)
 	}
 	b := make([]byte, 1)
-	sa := f.Mappable.(*sharedAnon)
+	sa := f.Mappable.(*SharedMemory)
 	ts, _ := sa.Translate(memmap.MappableRange{Start: 0, End: page}, memmap.MappableRange{Start: 0, End: page}, arch.Read)
 	fb, _ := ts[0].File.MapInternal(ts[0].FileRange(), arch.Read)
 	copy(b, fb)

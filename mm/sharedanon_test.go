@@ -88,13 +88,13 @@ func TestSharedAnonMappingsFollowUnmap(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, v := vmaAt(t, m, src)
-	sa := v.mappable.(*sharedAnon)
+	sa := v.mappable.(*SharedMemory)
 	if err := m.MUnmap(src+page, page); err != nil {
 		t.Fatal(err)
 	}
 	want := []sharedAnonMapping{
-		{ms: m, ar: arch.AddrRange{Start: src, End: src + page}, off: 0},
-		{ms: m, ar: arch.AddrRange{Start: src + 2*page, End: src + 4*page}, off: 2 * page},
+		{ms: m, ar: arch.AddrRange{Start: src, End: src + page}, off: 0, writable: true},
+		{ms: m, ar: arch.AddrRange{Start: src + 2*page, End: src + 4*page}, off: 2 * page, writable: true},
 	}
 	if !slices.Equal(sa.mappings, want) {
 		t.Errorf("mappings after a hole: %v, want %v", sa.mappings, want)

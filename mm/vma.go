@@ -47,7 +47,7 @@ const (
 type vma struct {
 	// mappable is what the vma maps; nil for a private anonymous vma,
 	// whose pages come from the MemoryFile on fault. Shared anonymous
-	// vmas map a sharedAnon mappable.
+	// vmas map a SharedMemory mappable.
 	mappable memmap.Mappable
 
 	// off is the mappable offset of the vma's first byte. For anonymous

@@ -61,6 +61,11 @@ var table = map[uint64]entry{
 	unix.SYS_FCNTL: {"fcntl", sysFcntl},
 	unix.SYS_PIPE:  {"pipe", sysPipe},
 	unix.SYS_PIPE2: {"pipe2", sysPipe2},
+	// memfd.go
+	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
+	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},
+	unix.SYS_FALLOCATE:    {"fallocate", sysFallocate},
+	unix.SYS_PWRITE64:     {"pwrite64", sysPwrite64},
 	// signal_default.go
 	unix.SYS_KILL:          {"kill", sysKill},
 	unix.SYS_TKILL:         {"tkill", sysTkill},

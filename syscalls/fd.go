@@ -206,9 +206,9 @@ const (
 
 // sysFcntl serves the fd commands (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD,
 // F_SETFD), the status flags (F_GETFL, F_SETFL) and a pipe's size
-// (F_GETPIPE_SZ, F_SETPIPE_SZ). Any other command is EINVAL, Linux's
-// answer for a command it does not know; locks, leases, owners and seals
-// are not served.
+// (F_GETPIPE_SZ, F_SETPIPE_SZ) and a memfd's seals (F_GET_SEALS,
+// F_ADD_SEALS). Any other command is EINVAL, Linux's answer for a command
+// it does not know; locks, leases and owners are not served.
 func sysFcntl(p *Process, a *[6]uint64) uint64 {
 	fd, cmd, arg := a[0], uint32(a[1]), a[2]
 	f, e := p.file(fd)
@@ -241,6 +241,8 @@ func sysFcntl(p *Process, a *[6]uint64) uint64 {
 	case unix.F_SETFL:
 		f.flags = f.flags&^settableFlags | uint32(arg)&settableFlags
 		return 0
+	case fGetSeals, fAddSeals:
+		return memfdSeals(f, cmd, arg)
 	case fGetPipeSz, fSetPipeSz:
 		if f.pipe == nil {
 			return errno(unix.EBADF)

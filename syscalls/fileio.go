@@ -30,6 +30,13 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 	if f.isDir() {
 		return 0, unix.EISDIR
 	}
+	if f.shm != nil {
+		if n, err := f.shm.ReadAt(b, uint64(off)); err != nil && n == 0 {
+			return 0, unix.EIO
+		} else {
+			return n, 0
+		}
+	}
 	if f.host != nil {
 		for {
 			n, err := unix.Pread(int(f.host.Fd()), b, off)
@@ -222,8 +229,8 @@ func eachIOVec(iov []byte, iovcnt uint64, move func(base, length, done uint64) u
 
 // sysLseek moves an fsFile's position: SEEK_SET, SEEK_CUR, SEEK_END (a
 // /proc file, whose size is unknown, refuses SEEK_END as Linux's seq_file
-// does), SEEK_DATA and SEEK_HOLE on a host file (asked of the host); a
-// device stays at 0. Stdio and pipes are ESPIPE.
+// does), SEEK_DATA and SEEK_HOLE on a host file (asked of the host) or a
+// memfd (mm's answer); a device stays at 0. Stdio and pipes are ESPIPE.
 func sysLseek(p *Process, a *[6]uint64) uint64 {
 	f, e := p.fsFileOf(a[0])
 	if e != 0 {
@@ -250,6 +257,9 @@ func sysLseek(p *Process, a *[6]uint64) uint64 {
 			return errno(unix.EINVAL)
 		}
 		pos = f.st.Size + off
+		if f.shm != nil {
+			pos = int64(f.shm.Size()) + off
+		}
 		if f.host != nil {
 			var st unix.Stat_t
 			if unix.Fstat(int(f.host.Fd()), &st) == nil {
@@ -257,6 +267,17 @@ func sysLseek(p *Process, a *[6]uint64) uint64 {
 			}
 		}
 	case unix.SEEK_DATA, unix.SEEK_HOLE:
+		if f.shm != nil {
+			if off < 0 {
+				return errno(unix.ENXIO)
+			}
+			n, err := f.shm.SeekData(uint64(off), whence == unix.SEEK_HOLE)
+			if err != nil {
+				return errno(toErrno(err))
+			}
+			pos = int64(n)
+			break
+		}
 		if f.host == nil || f.isDir() {
 			return errno(unix.EINVAL)
 		}
@@ -286,6 +307,9 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	if !fsWritable(f) {
 		return errno(unix.EBADF)
 	}
+	if f.fs.shm != nil {
+		return p.memfdFileWrite(f, addr, length)
+	}
 	length = min(length, maxIO)
 	if f.fs.node.device == devURandom || f.fs.node.device == devRandom {
 		buf := make([]byte, min(length, ioChunk))
@@ -305,9 +329,13 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	return length
 }
 
-// fsWritable says whether f takes writes: a device opened for writing.
+// fsWritable says whether f takes writes: a memfd or a device opened for
+// writing.
 func fsWritable(f *openFile) bool {
-	return f.flags&unix.O_ACCMODE != unix.O_RDONLY && !f.fs.pathOnly && f.fs.node != nil && f.fs.node.kind == nodeDevice
+	if f.flags&unix.O_ACCMODE == unix.O_RDONLY || f.fs.pathOnly {
+		return false
+	}
+	return f.fs.shm != nil || f.fs.node != nil && f.fs.node.kind == nodeDevice
 }
 
 // fsWritev is writev on an fsFile: each buffer in turn, as fsWrite.

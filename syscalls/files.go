@@ -43,6 +43,10 @@ type fsFile struct {
 	// mappable is a regular host file as mm maps it, made at the first
 	// mmap; the fsFile holds one reference, dropped at close.
 	mappable MappableFile
+	// shm is a memfd's contents (memfd.go), nil for any other file; the
+	// fsFile holds one reference, dropped at close. st is its fstat but
+	// for the size and blocks, which shm has.
+	shm SharedFile
 }
 
 // MappableFile is a host file as mm maps it: mm's Mappable and the
@@ -82,6 +86,10 @@ func (f *fsFile) closeFS() {
 	if f.mappable != nil {
 		f.mappable.DecRef()
 		f.mappable = nil
+	}
+	if f.shm != nil {
+		f.shm.DecRef()
+		f.shm = nil
 	}
 }
 
@@ -328,10 +336,25 @@ func sysOpenat(p *Process, a *[6]uint64) uint64 {
 }
 
 // mmapFile returns what fd maps as: a regular file's MappableFile (made at
-// the first mmap), or anonymous memory for /dev/zero (Linux's mmap_zero:
-// private is anonymous, shared is shared anonymous); ENODEV for anything
-// else that is open, EBADF for what is not (or is O_PATH).
-func (p *Process) mmapFile(fd uint64) (file *MmapFile, anon bool, e unix.Errno) {
+// the first mmap), a memfd's SharedFile (memfdMmapFile), or anonymous
+// memory for /dev/zero (Linux's mmap_zero: private is anonymous, shared is
+// shared anonymous); ENODEV for anything else that is open, EBADF for what
+// is not (or is O_PATH).
+func (p *Process) mmapFile(fd, flags uint64) (file *MmapFile, anon, writeSealed bool, e unix.Errno) {
+	of, e := p.file(fd)
+	if e != 0 {
+		return nil, false, false, e
+	}
+	if of.fs != nil && of.fs.shm != nil {
+		file, writeSealed = memfdMmapFile(of, flags)
+		return file, false, writeSealed, 0
+	}
+	file, anon, e = p.fsMmapFile(fd)
+	return file, anon, false, e
+}
+
+// fsMmapFile is mmapFile for what is no memfd.
+func (p *Process) fsMmapFile(fd uint64) (file *MmapFile, anon bool, e unix.Errno) {
 	f, e := p.fsFileOf(fd)
 	if e != 0 {
 		return nil, false, e

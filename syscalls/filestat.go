@@ -76,6 +76,9 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 
 // fsStat is fstat of an fsFile (O_PATH included).
 func (p *Process) fsStat(f *fsFile) (unix.Stat_t, unix.Errno) {
+	if f.shm != nil {
+		return memfdStat(f), 0
+	}
 	if f.host != nil {
 		return p.hostStat(int(f.host.Fd()))
 	}

@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"errors"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
@@ -12,17 +14,24 @@ import (
 func sysMmap(p *Process, a *[6]uint64) uint64 {
 	flags := a[3]
 	var file *MmapFile
+	var writeSealed bool
 	if flags&unix.MAP_ANONYMOUS == 0 {
-		f, anon, e := p.mmapFile(a[4])
+		f, anon, sealed, e := p.mmapFile(a[4], flags)
 		if e != 0 {
 			return errno(e)
 		}
 		if anon {
 			flags |= unix.MAP_ANONYMOUS
 		}
-		file = f
+		file, writeSealed = f, sealed
 	}
-	return addrResult(p.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5]))
+	addr, err := p.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5])
+	if writeSealed && errors.Is(err, unix.EACCES) {
+		// A shared writable mapping of a write-sealed memfd: what
+		// Linux's memfd_check_seals_mmap answers.
+		err = unix.EPERM
+	}
+	return addrResult(addr, err)
 }
 
 // addrResult is result for the calls that return an address.

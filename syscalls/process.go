@@ -92,6 +92,9 @@ type Config struct {
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil
 	// makes such an mmap ENODEV.
 	MapHostFile HostFileMapper
+	// NewSharedFile makes a memfd's contents; nil makes memfd_create
+	// ENOSYS.
+	NewSharedFile SharedFileMaker
 }
 
 // Limit is one resource limit.
