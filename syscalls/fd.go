@@ -14,6 +14,11 @@ import (
 // under the stdio index it was created as, or one end of a pipe made by
 // pipe2. The table is made on first use with fds 0, 1 and 2.
 
+// oLargefile is O_LARGEFILE as x86-64 Linux sets it on every file a
+// 64-bit program opens and reports it in F_GETFL (x/sys has 0 there, the
+// value open's callers pass on 64-bit).
+const oLargefile = 0o100000
+
 // nrOpen is Linux's fs.nr_open default: no fd is ever this large, whatever
 // RLIMIT_NOFILE says.
 const nrOpen = 1 << 20

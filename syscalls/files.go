@@ -160,7 +160,7 @@ func (p *Process) lookupName(dirfd uint64, name string, follow bool) (lookup, un
 
 // openFlags are the flags open accepts (the rest Linux ignores).
 const validOpenFlags = unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_NOCTTY | unix.O_TRUNC |
-	unix.O_APPEND | unix.O_NONBLOCK | unix.O_DSYNC | unix.O_ASYNC | unix.O_DIRECT | unix.O_LARGEFILE |
+	unix.O_APPEND | unix.O_NONBLOCK | unix.O_DSYNC | unix.O_ASYNC | unix.O_DIRECT | oLargefile |
 	unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_NOATIME | unix.O_CLOEXEC | unix.O_SYNC | unix.O_PATH | unix.O_TMPFILE
 
 // openat opens a file of the guest's file system, checking as Linux's
@@ -207,7 +207,7 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 		f.closeFS()
 		return errno(e)
 	}
-	status := unix.O_LARGEFILE | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH)
+	status := oLargefile | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH)
 	if flags&unix.O_PATH != 0 {
 		status = flags & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)
 	}

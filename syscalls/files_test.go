@@ -217,7 +217,7 @@ func TestViewReadSeekStat(t *testing.T) {
 	if n := sc(p, unix.SYS_WRITE, fd, base, 1); n != -int64(unix.EBADF) {
 		t.Errorf("write to a read-only fd = %d", n)
 	}
-	if r := sc(p, unix.SYS_FCNTL, fd, unix.F_GETFL); r != unix.O_LARGEFILE {
+	if r := sc(p, unix.SYS_FCNTL, fd, unix.F_GETFL); r != oLargefile {
 		t.Errorf("F_GETFL = %#x, want O_LARGEFILE|O_RDONLY", r)
 	}
 

@@ -67,9 +67,6 @@ const (
 	fGetSeals        = 1034
 )
 
-// oLargefile is O_LARGEFILE as x86-64 Linux reports it in F_GETFL (x/sys
-// has 0 there, the value open's callers pass on 64-bit).
-const oLargefile = 0o100000
 
 // memfdDev is shmem's device (00:01), as fstat and /proc/self/maps show a
 // memfd's.
