@@ -67,7 +67,6 @@ const (
 	fGetSeals        = 1034
 )
 
-
 // memfdDev is shmem's device (00:01), as fstat and /proc/self/maps show a
 // memfd's.
 const memfdDev = 1
