@@ -191,6 +191,7 @@ func New(cfg Config) (m *Machine, err error) {
 		FPU:    vcpuFPU{m},
 		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
+		FutexKey: m.MM.FutexKey,
 	}
 	if c := m.vdso.clock; c != nil {
 		// The system calls read the vDSO's clocks, so that the two agree.

@@ -52,6 +52,7 @@ var table = map[uint64]entry{
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
 	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
+	unix.SYS_FUTEX:           {"futex", sysFutex},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},

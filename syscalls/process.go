@@ -92,6 +92,14 @@ type Config struct {
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil
 	// makes such an mmap ENODEV.
 	MapHostFile HostFileMapper
+	// FutexKey names the futex word at addr for a futex call without
+	// FUTEX_PRIVATE_FLAG, as Linux's get_futex_key does: shared false for
+	// a word in a private mapping (its address names it), or, for one in
+	// a shared mapping, shared true and an id that is the same for the
+	// same backing word at whatever address it is mapped. An error means
+	// the program cannot read addr (EFAULT). nil keys every futex by its
+	// address. mm.MemoryManager.FutexKey implements it.
+	FutexKey func(addr arch.Addr) (id uint64, shared bool, err error)
 }
 
 // Limit is one resource limit.
@@ -141,6 +149,10 @@ type Process struct {
 	sig  signalState
 	info procState
 
+	// futexes are the futex wait queues (futex.go), shared by the
+	// program's threads; the table has its own lock.
+	futexes *futexTable
+
 	// calls counts the system calls by number, for Stats.
 	calls callCounts
 	// statsMu guards the signal figures SignalStats reads concurrently
@@ -172,6 +184,7 @@ func NewProcess(cfg Config) *Process {
 		ctx:        cfg.Context,
 		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
+		futexes:    &futexTable{},
 	}
 }
 
