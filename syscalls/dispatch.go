@@ -53,6 +53,8 @@ var table = map[uint64]entry{
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
 	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
 	unix.SYS_FUTEX:           {"futex", sysFutex},
+	unix.SYS_CLONE:           {"clone", sysClone},
+	unix.SYS_CLONE3:          {"clone3", sysClone3},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},

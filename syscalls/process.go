@@ -152,6 +152,8 @@ type Process struct {
 	// futexes are the futex wait queues (futex.go), shared by the
 	// program's threads; the table has its own lock.
 	futexes *futexTable
+	// clones counts the clone requests refused (clone.go).
+	clones cloneRefusals
 
 	// calls counts the system calls by number, for Stats.
 	calls callCounts
