@@ -31,6 +31,7 @@ var table = map[uint64]entry{
 	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
 	unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTIDAddress},
 	unix.SYS_SET_ROBUST_LIST: {"set_robust_list", sysSetRobustList},
+	unix.SYS_GET_ROBUST_LIST: {"get_robust_list", sysGetRobustList},
 	unix.SYS_RSEQ:            {"rseq", sysENOSYS},
 	unix.SYS_GETPID:          {"getpid", sysGetpid},
 	unix.SYS_GETTID:          {"gettid", sysGetpid},

@@ -310,3 +310,29 @@ func TestFutexSharedKey(t *testing.T) {
 		t.Errorf("shared wake of an unmapped word: %d, want EFAULT", int64(got))
 	}
 }
+
+func TestRobustList(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	const head, out, outLen = base + 0x400, base + 0x500, base + 0x508
+	if got := p.Syscall(unix.SYS_SET_ROBUST_LIST, [6]uint64{head, 23}); got != neg(unix.EINVAL) {
+		t.Errorf("set_robust_list of length 23: %d, want EINVAL", int64(got))
+	}
+	if got := p.Syscall(unix.SYS_SET_ROBUST_LIST, [6]uint64{head, 24}); got != 0 {
+		t.Fatalf("set_robust_list: %d", int64(got))
+	}
+	if got := p.Syscall(unix.SYS_GET_ROBUST_LIST, [6]uint64{0, out, outLen}); got != 0 {
+		t.Fatalf("get_robust_list: %d", int64(got))
+	}
+	if h, n := binary.LittleEndian.Uint64(mem.mem[out-base:]), binary.LittleEndian.Uint64(mem.mem[outLen-base:]); h != head || n != 24 {
+		t.Errorf("get_robust_list gave head %#x length %d, want %#x 24", h, n, uint64(head))
+	}
+	if got := p.Syscall(unix.SYS_GET_ROBUST_LIST, [6]uint64{42, out, outLen}); got != 0 {
+		t.Errorf("get_robust_list of its own id: %d", int64(got))
+	}
+	if got := p.Syscall(unix.SYS_GET_ROBUST_LIST, [6]uint64{7, out, outLen}); got != neg(unix.ESRCH) {
+		t.Errorf("get_robust_list of another id: %d, want ESRCH", int64(got))
+	}
+	if got := p.Syscall(unix.SYS_GET_ROBUST_LIST, [6]uint64{0, 0x1000, outLen}); got != neg(unix.EFAULT) {
+		t.Errorf("get_robust_list to an unmapped head pointer: %d, want EFAULT", int64(got))
+	}
+}

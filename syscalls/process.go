@@ -125,6 +125,8 @@ type Process struct {
 
 	// clearChildTID is the set_tid_address pointer, kept for exit.
 	clearChildTID uint64
+	// robustList is the set_robust_list head, which get_robust_list reports.
+	robustList uint64
 	// sigactions records rt_sigaction's actions as the guest laid them
 	// out (struct sigaction), sigmask the blocked signals.
 	sigactions map[int][]byte
