@@ -229,13 +229,59 @@ func (p *Process) futexKeyOf(addr uint64, private bool) (futexKey, unix.Errno) {
 	return futexKey{shared: true, id: id}, 0
 }
 
-// loadFutexWord reads the 32-bit futex word at addr.
+// FutexMemory is guest memory that reads and modifies a futex word in one
+// atomic access, as a store by the program on another vCPU may land at
+// the same moment. Where Config.Memory implements it (mm does), futex's
+// word accesses go through it; otherwise they are copies, atomic only
+// against other futex calls.
+type FutexMemory interface {
+	// LoadFutexWord reads the aligned word at addr; EFAULT where the
+	// program cannot read it.
+	LoadFutexWord(addr arch.Addr) (uint32, error)
+	// ModifyFutexWord replaces the aligned word at addr by op of its
+	// value in one atomic step and returns the value replaced; EFAULT
+	// where the program cannot write it.
+	ModifyFutexWord(addr arch.Addr, op func(old uint32) uint32) (uint32, error)
+}
+
+// loadFutexWord reads the 32-bit futex word at addr (4-byte aligned).
 func (p *Process) loadFutexWord(addr uint64) (uint32, unix.Errno) {
+	if fm, ok := p.cfg.Memory.(FutexMemory); ok {
+		v, err := fm.LoadFutexWord(arch.Addr(addr))
+		if err != nil {
+			return 0, unix.EFAULT
+		}
+		return v, 0
+	}
 	var b [4]byte
 	if _, err := p.cfg.Memory.CopyIn(arch.Addr(addr), b[:]); err != nil {
 		return 0, unix.EFAULT
 	}
 	return binary.LittleEndian.Uint32(b[:]), 0
+}
+
+// modifyFutexWord replaces the futex word at addr by op of its value and
+// returns the value replaced; the table's lock must be held, which makes
+// the copies' read and write one step against other futex calls where
+// the memory has no atomic access.
+func (p *Process) modifyFutexWord(addr uint64, op func(uint32) uint32) (uint32, unix.Errno) {
+	if fm, ok := p.cfg.Memory.(FutexMemory); ok {
+		old, err := fm.ModifyFutexWord(arch.Addr(addr), op)
+		if err != nil {
+			return 0, unix.EFAULT
+		}
+		return old, 0
+	}
+	old, e := p.loadFutexWord(addr)
+	if e != 0 {
+		return 0, e
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], op(old))
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+		return 0, unix.EFAULT
+	}
+	return old, 0
 }
 
 // futexTimeout reads futex's timeout argument: for FUTEX_WAIT a relative
@@ -376,23 +422,14 @@ func (p *Process) futexRequeue(uaddr, uaddr2 uint64, private bool, nWake, nReque
 // futexWakeOp serves FUTEX_WAKE_OP: it applies val3's operation to the
 // word at uaddr2, wakes up to nWake waiters on uaddr and, when val3's
 // comparison holds for the word's old value, up to nWake2 on uaddr2.
-// The read-modify-write is made under the table's lock through the
-// guest's memory, not as one atomic instruction: it is atomic against
-// every other futex call but not against a store another vCPU makes
-// to the word at the same moment.
+// The read-modify-write is one atomic access where the memory is a
+// FutexMemory.
 func (p *Process) futexWakeOp(uaddr, uaddr2 uint64, private bool, nWake, nWake2, val3 uint32) uint64 {
 	k1, e := p.futexKeyOf(uaddr, private)
 	if e != 0 {
 		return errno(e)
 	}
 	k2, e := p.futexKeyOf(uaddr2, private)
-	if e != 0 {
-		return errno(e)
-	}
-	t := p.futexes
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	old, e := p.loadFutexWord(uaddr2)
 	if e != 0 {
 		return errno(e)
 	}
@@ -404,25 +441,27 @@ func (p *Process) futexWakeOp(uaddr, uaddr2 uint64, private bool, nWake, nWake2,
 		oparg = 1 << (oparg & 31)
 		op &^= futexOpOpargShift
 	}
-	var nw uint32
+	var apply func(uint32) uint32
 	switch op {
 	case futexOpSet:
-		nw = oparg
+		apply = func(uint32) uint32 { return oparg }
 	case futexOpAdd:
-		nw = old + oparg
+		apply = func(old uint32) uint32 { return old + oparg }
 	case futexOpOr:
-		nw = old | oparg
+		apply = func(old uint32) uint32 { return old | oparg }
 	case futexOpAndN:
-		nw = old &^ oparg
+		apply = func(old uint32) uint32 { return old &^ oparg }
 	case futexOpXor:
-		nw = old ^ oparg
+		apply = func(old uint32) uint32 { return old ^ oparg }
 	default:
 		return errno(unix.ENOSYS)
 	}
-	var b [4]byte
-	binary.LittleEndian.PutUint32(b[:], nw)
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(uaddr2), b[:]); err != nil {
-		return errno(unix.EFAULT)
+	t := p.futexes
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old, e := p.modifyFutexWord(uaddr2, apply)
+	if e != 0 {
+		return errno(e)
 	}
 	var hit bool
 	switch o := int32(old); cmp {

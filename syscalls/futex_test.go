@@ -336,3 +336,46 @@ func TestRobustList(t *testing.T) {
 		t.Errorf("get_robust_list to an unmapped head pointer: %d, want EFAULT", int64(got))
 	}
 }
+
+// atomicMemory is flatMemory with the FutexMemory accesses, counted.
+type atomicMemory struct {
+	*flatMemory
+	loads, modifies int
+}
+
+func (m *atomicMemory) LoadFutexWord(addr arch.Addr) (uint32, error) {
+	m.loads++
+	var b [4]byte
+	_, err := m.CopyIn(addr, b[:])
+	return binary.LittleEndian.Uint32(b[:]), err
+}
+
+func (m *atomicMemory) ModifyFutexWord(addr arch.Addr, op func(uint32) uint32) (uint32, error) {
+	m.modifies++
+	old, err := m.LoadFutexWord(addr)
+	if err != nil {
+		return 0, err
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], op(old))
+	_, err = m.CopyOut(addr, b[:])
+	return old, err
+}
+
+// TestFutexUsesAtomicMemory: where the memory has atomic word accesses,
+// the value check and FUTEX_WAKE_OP's store use them.
+func TestFutexUsesAtomicMemory(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	am := &atomicMemory{flatMemory: mem}
+	p.cfg.Memory = am
+	putWord(mem, futexA, 1)
+	if got := p.Syscall(unix.SYS_FUTEX, [6]uint64{futexA, privWait, 2}); got != neg(unix.EAGAIN) {
+		t.Errorf("wait, value differs: %d", int64(got))
+	}
+	if got := p.Syscall(unix.SYS_FUTEX, [6]uint64{futexA, futexWakeOp | futexPrivateFlag, 1, 1, futexB, wakeOp(futexOpSet, 9, futexOpCmpEq, 0)}); got != 0 {
+		t.Errorf("wake_op: %d", int64(got))
+	}
+	if am.loads == 0 || am.modifies != 1 || getWord(mem, futexB) != 9 {
+		t.Errorf("%d atomic loads, %d modifies, B = %d; want loads, 1 modify and 9", am.loads, am.modifies, getWord(mem, futexB))
+	}
+}
