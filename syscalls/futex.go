@@ -70,6 +70,8 @@ type futexWaiter struct {
 // reads of futex words to its queue changes, so that a waiter's check of
 // the word and its enqueueing are one step against any wake: a thread
 // that stores a new value and then wakes cannot slip between the two.
+// mu is held across the word's access, so it comes before mm's locks;
+// mm never calls back into syscalls.
 type futexTable struct {
 	// mu guards queues and every futexWaiter's key, woken and queue place.
 	mu sync.Mutex
