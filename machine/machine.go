@@ -192,6 +192,7 @@ func New(cfg Config) (m *Machine, err error) {
 		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
+		FutexKey:      m.MM.FutexKey,
 	}
 	if c := m.vdso.clock; c != nil {
 		// The system calls read the vDSO's clocks, so that the two agree.

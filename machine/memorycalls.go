@@ -15,6 +15,9 @@ type memoryCalls struct{ *mm.MemoryManager }
 var _ syscalls.MemoryCalls = memoryCalls{}
 var _ syscalls.Memory = memoryCalls{}
 
+// mm reads and modifies futex words atomically (FutexMemory).
+var _ syscalls.FutexMemory = memoryCalls{}
+
 func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
 	return c.MemoryManager.CopyIn(addr, dst, mm.IOOpts{})
 }

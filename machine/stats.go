@@ -57,6 +57,9 @@ type Stats struct {
 	Syscalls     []syscalls.SyscallCount `json:"syscalls"`
 	// Unimplemented counts the system calls answered ENOSYS, by number.
 	Unimplemented map[uint64]uint64 `json:"unimplemented_syscalls"`
+	// CloneRefused counts the clone and clone3 requests answered ENOSYS,
+	// by what they asked for (a thread, vfork, a new process).
+	CloneRefused map[syscalls.CloneKind]uint64 `json:"clone_refused,omitempty"`
 	// Signals are the signals the program sent itself that it did not
 	// see as Linux would show them (handlers mmvm did not run).
 	Signals syscalls.SignalStats `json:"signals"`
@@ -97,6 +100,7 @@ func (m *Machine) Stats() Stats {
 	}
 	s.Syscalls, s.Unimplemented = m.Process.Stats()
 	s.Signals = m.Process.SignalStats()
+	s.CloneRefused = m.Process.CloneRefusals()
 	ms := m.mf.Stats()
 	s.MemoryFilePeak, s.MemoryFileInUse, s.MemoryFileHost = ms.Peak, ms.Allocated, ms.Backed
 	mst := m.MM.Stats()

@@ -31,6 +31,7 @@ var table = map[uint64]entry{
 	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
 	unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTIDAddress},
 	unix.SYS_SET_ROBUST_LIST: {"set_robust_list", sysSetRobustList},
+	unix.SYS_GET_ROBUST_LIST: {"get_robust_list", sysGetRobustList},
 	unix.SYS_RSEQ:            {"rseq", sysENOSYS},
 	unix.SYS_GETPID:          {"getpid", sysGetpid},
 	unix.SYS_GETTID:          {"gettid", sysGetpid},
@@ -52,6 +53,9 @@ var table = map[uint64]entry{
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
 	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
+	unix.SYS_FUTEX:           {"futex", sysFutex},
+	unix.SYS_CLONE:           {"clone", sysClone},
+	unix.SYS_CLONE3:          {"clone3", sysClone3},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},

@@ -95,6 +95,14 @@ type Config struct {
 	// NewSharedFile makes a memfd's contents; nil makes memfd_create
 	// ENOSYS.
 	NewSharedFile SharedFileMaker
+	// FutexKey names the futex word at addr for a futex call without
+	// FUTEX_PRIVATE_FLAG, as Linux's get_futex_key does: shared false for
+	// a word in a private mapping (its address names it), or, for one in
+	// a shared mapping, shared true and an id that is the same for the
+	// same backing word at whatever address it is mapped. An error means
+	// the program cannot read addr (EFAULT). nil keys every futex by its
+	// address. mm.MemoryManager.FutexKey implements it.
+	FutexKey func(addr arch.Addr) (id uint64, shared bool, err error)
 }
 
 // Limit is one resource limit.
@@ -120,6 +128,8 @@ type Process struct {
 
 	// clearChildTID is the set_tid_address pointer, kept for exit.
 	clearChildTID uint64
+	// robustList is the set_robust_list head, which get_robust_list reports.
+	robustList uint64
 	// sigactions records rt_sigaction's actions as the guest laid them
 	// out (struct sigaction), sigmask the blocked signals.
 	sigactions map[int][]byte
@@ -143,6 +153,12 @@ type Process struct {
 	fdt  fdTable
 	sig  signalState
 	info procState
+
+	// futexes are the futex wait queues (futex.go), shared by the
+	// program's threads; the table has its own lock.
+	futexes *futexTable
+	// clones counts the clone requests refused (clone.go).
+	clones cloneRefusals
 
 	// calls counts the system calls by number, for Stats.
 	calls callCounts
@@ -175,6 +191,7 @@ func NewProcess(cfg Config) *Process {
 		ctx:        cfg.Context,
 		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
+		futexes:    &futexTable{},
 	}
 }
 

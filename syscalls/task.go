@@ -52,9 +52,36 @@ func sysSetTIDAddress(p *Process, a *[6]uint64) uint64 {
 	return uint64(p.cfg.PID)
 }
 
+// robustListHeadSize is sizeof(struct robust_list_head), the only length
+// set_robust_list takes.
+const robustListHeadSize = 24
+
+// sysSetRobustList records the thread's robust-futex list head, which
+// get_robust_list reports; the list is not walked, for a thread never
+// dies while others live on.
 func sysSetRobustList(p *Process, a *[6]uint64) uint64 {
-	if a[1] != 24 { // sizeof(struct robust_list_head)
+	if a[1] != robustListHeadSize {
 		return errno(unix.EINVAL)
+	}
+	p.robustList = a[0]
+	return 0
+}
+
+// sysGetRobustList reports the robust list head of the calling thread (pid
+// 0 or its own id; ESRCH for any other): the length, then the head, as
+// Linux writes them.
+func sysGetRobustList(p *Process, a *[6]uint64) uint64 {
+	if pid := int32(a[0]); pid != 0 && pid != int32(p.cfg.PID) {
+		return errno(unix.ESRCH)
+	}
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], robustListHeadSize)
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	binary.LittleEndian.PutUint64(b[:], p.robustList)
+	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
+		return errno(unix.EFAULT)
 	}
 	return 0
 }

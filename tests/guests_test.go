@@ -37,6 +37,7 @@ var guestCases = []struct {
 	{"proccalls", nil},
 	{"catstdin", nil}, // stdin at its end at once: nothing out, "0 <FNV basis>" on stderr
 	{"abort-musl", nil},
+	{"futex", nil},
 	{"signals-musl", nil},
 	{"signals-musl", []string{"blocked-segv"}},
 	{"signals-musl", []string{"ignored-segv"}},

@@ -144,7 +144,8 @@ func syscallTable(calls ...[7]uint64) []byte {
 }
 
 // TestDeadlineEndsSyscall: Run's deadline ends a system call being served
-// (a 30 s nanosleep stops with the 1 s deadline), and mincore over 64 GiB
+// (a 30 s nanosleep, a futex wait without timeout, stop with the 1 s
+// deadline), and mincore over 64 GiB
 // of sparse memory takes milliseconds (it took 20 s under QEMU).
 func TestDeadlineEndsSyscall(t *testing.T) {
 	const table = 0x2000_0000
@@ -171,6 +172,14 @@ func TestDeadlineEndsSyscall(t *testing.T) {
 	t.Run("nanosleep", func(t *testing.T) {
 		stop, took := run(t, machine.Config{Memory: 64 << 20}, time.Second, [7]uint64{unix.SYS_NANOSLEEP, dataAddr, 0})
 		t.Logf("30 s nanosleep with a 1 s deadline: %v after %v", stop.Kind, took)
+		if stop.Kind != machine.StopDeadline || took > 3*time.Second {
+			t.Errorf("stop %v after %v; want the deadline after 1 s", stop.Kind, took)
+		}
+	})
+	t.Run("futex wait", func(t *testing.T) {
+		// The word at dataAddr+64 is 0: a wait for 0 with no timeout.
+		stop, took := run(t, machine.Config{Memory: 64 << 20}, time.Second, [7]uint64{unix.SYS_FUTEX, dataAddr + 64, 0 /* FUTEX_WAIT */, 0, 0})
+		t.Logf("futex wait without timeout, 1 s deadline: %v after %v", stop.Kind, took)
 		if stop.Kind != machine.StopDeadline || took > 3*time.Second {
 			t.Errorf("stop %v after %v; want the deadline after 1 s", stop.Kind, took)
 		}

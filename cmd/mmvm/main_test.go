@@ -227,6 +227,19 @@ func TestReportNamesUnimplemented(t *testing.T) {
 	}
 }
 
+// TestReportSaysCloneRefusals checks that --stats says what the refused
+// clone requests asked for.
+func TestReportSaysCloneRefusals(t *testing.T) {
+	r := report{Program: "p", Stop: "exit"}
+	r.CloneRefused = map[syscalls.CloneKind]uint64{syscalls.CloneThread: 2, syscalls.CloneProcess: 1}
+	var b bytes.Buffer
+	r.print(&b)
+	want := "  clone refused    new process×1 thread×2 (answered ENOSYS: mmvm runs one thread of one process)\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("--stats output lacks %q:\n%s", want, b.String())
+	}
+}
+
 // TestReportSaysSignals checks that --stats says which signals ran a
 // handler, and which stayed pending.
 func TestReportSaysSignals(t *testing.T) {

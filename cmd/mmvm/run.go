@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -431,6 +432,14 @@ func (r *report) print(w io.Writer) {
 			fmt.Fprintf(w, " %s(#%d)×%d", syscalls.Name(nr), nr, s.Unimplemented[nr])
 		}
 		fmt.Fprintln(w, " (answered ENOSYS)")
+	}
+	if len(s.CloneRefused) > 0 {
+		kinds := slices.Sorted(maps.Keys(s.CloneRefused))
+		fmt.Fprintf(w, "  clone refused   ")
+		for _, k := range kinds {
+			fmt.Fprintf(w, " %s×%d", k, s.CloneRefused[k])
+		}
+		fmt.Fprintln(w, " (answered ENOSYS: mmvm runs one thread of one process)")
 	}
 	if sg := s.Signals; len(sg.Handled) > 0 || sg.Stopped > 0 || len(sg.Pending) > 0 {
 		fmt.Fprintf(w, "  signals         ")
