@@ -96,14 +96,7 @@ func TestBusyboxMatchesNative(t *testing.T) {
 			var nOut bytes.Buffer
 			cmd := exec.Command(bb, tc.args...)
 			cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(tc.stdin), &nOut, []string{}
-			nStatus := 0
-			if err := cmd.Run(); err != nil {
-				ee, ok := err.(*exec.ExitError)
-				if !ok {
-					t.Fatalf("native run: %v", err)
-				}
-				nStatus = ee.ExitCode()
-			}
+			nStatus := runStatus(t, cmd)
 
 			var vOut, vErr bytes.Buffer
 			m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: strings.NewReader(tc.stdin), Stdout: &vOut, Stderr: &vErr, StdioFDs: [3]int{-1, -1, -1}})

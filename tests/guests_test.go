@@ -115,19 +115,28 @@ func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte,
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.Env = []string{}
+	status = runStatus(t, cmd) // before the buffers are read
+	return o.Bytes(), e.Bytes(), status
+}
+
+// runStatus runs cmd and returns its exit status as a shell reports it
+// (128+signal for a program killed by one); a command that cannot run
+// fails the test.
+func runStatus(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
 	err := cmd.Run()
 	var ee *exec.ExitError
 	switch {
 	case err == nil:
+		return 0
 	case errors.As(err, &ee):
-		status = ee.ExitCode()
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			status = 128 + int(ws.Signal()) // as a shell reports it
+			return 128 + int(ws.Signal())
 		}
-	default:
-		t.Fatalf("running %s natively: %v", path, err)
+		return ee.ExitCode()
 	}
-	return o.Bytes(), e.Bytes(), status
+	t.Fatalf("running %s natively: %v", cmd.Path, err)
+	return 0
 }
 
 // runInMachine runs the program in a fresh mmvm Machine with fast path fp,

@@ -97,18 +97,7 @@ func runNativeOnPTY(t *testing.T, path string, args []string) (terminal, stderr 
 	cmd := exec.Command(path, args...)
 	cmd.Stdout, cmd.Stderr = tty.slave, &e
 	cmd.Env = []string{}
-	err := cmd.Run()
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		status = ee.ExitCode()
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			status = 128 + int(ws.Signal())
-		}
-	default:
-		t.Fatalf("running %s natively: %v", path, err)
-	}
+	status = runStatus(t, cmd)
 	return tty.output(t), e.Bytes(), status
 }
 
