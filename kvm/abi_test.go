@@ -1,15 +1,13 @@
 package kvm
 
 import (
-	"bufio"
-	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/mmvm/mmvm/internal/cfacts"
 )
 
 // abiFact is one number of the kernel ABI: a size, an offset or an ioctl
@@ -148,47 +146,24 @@ var abiFacts = []abiFact{
 // the kernel headers define it and compares with the Go mirror. It needs
 // gcc and <linux/kvm.h> (linux-libc-dev, which gcc's libc6-dev pulls in).
 func TestABIAgainstKernelHeaders(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
+	if !cfacts.HaveGCC() {
 		t.Skip("gcc not found; TestABIFixedNumbers still checks the layout")
 	}
 	if _, err := os.Stat("/usr/include/linux/kvm.h"); err != nil {
 		t.Skip("no /usr/include/linux/kvm.h (install linux-libc-dev)")
 	}
-	dir := t.TempDir()
-	var src strings.Builder
-	src.WriteString("#include <stdio.h>\n#include <stddef.h>\n#include <linux/kvm.h>\nint main(void) {\n")
+	exprs := make([]string, len(abiFacts))
 	for i, f := range abiFacts {
-		src.WriteString("\tprintf(\"%d %llu\\n\", " + strconv.Itoa(i) + ", (unsigned long long)(" + f.c + "));\n")
+		exprs[i] = f.c
 	}
-	src.WriteString("\treturn 0;\n}\n")
-	cfile := filepath.Join(dir, "abi.c")
-	if err := os.WriteFile(cfile, []byte(src.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "abi")
-	if out, err := exec.Command(gcc, "-o", bin, cfile).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin).Output()
+	vals, err := cfacts.Eval(t.TempDir(), "#include <linux/kvm.h>", exprs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		var i int
-		var v uint64
-		fields := strings.Fields(sc.Text())
-		i, _ = strconv.Atoi(fields[0])
-		v, _ = strconv.ParseUint(fields[1], 10, 64)
-		if f := abiFacts[i]; f.goV != v {
+	for i, f := range abiFacts {
+		if v := vals[i]; f.goV != v {
 			t.Errorf("%s: kernel says %d (%#x), Go mirror has %d (%#x)", f.c, v, v, f.goV, f.goV)
 		}
-		seen++
-	}
-	if seen != len(abiFacts) {
-		t.Errorf("C program printed %d facts, want %d", seen, len(abiFacts))
 	}
 }
 

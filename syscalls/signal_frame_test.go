@@ -1,15 +1,11 @@
 package syscalls
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
+
+	"github.com/mmvm/mmvm/internal/cfacts"
 
 	"golang.org/x/sys/unix"
 )
@@ -82,43 +78,23 @@ var frameFacts = []struct {
 // TestSignalFrameAgainstHeaders compiles a C program that prints each fact
 // as the host's uapi headers define it and compares it with ours.
 func TestSignalFrameAgainstHeaders(t *testing.T) {
-	gcc, err := exec.LookPath("gcc")
-	if err != nil {
+	if !cfacts.HaveGCC() {
 		t.Skip("gcc not found; TestSignalFrameFixedNumbers still checks the layout")
 	}
-	dir := t.TempDir()
-	var src strings.Builder
-	src.WriteString("#include <stdio.h>\n#include <stddef.h>\n#include <asm/signal.h>\n#include <asm/sigcontext.h>\n#include <asm/ucontext.h>\n#include <asm/siginfo.h>\n")
-	src.WriteString("#ifndef UC_SIGCONTEXT_SS\n#define UC_SIGCONTEXT_SS 0x2\n#define UC_STRICT_RESTORE_SS 0x4\n#endif\nint main(void) {\n")
+	exprs := make([]string, len(frameFacts))
 	for i, f := range frameFacts {
-		src.WriteString("\tprintf(\"%d %llu\\n\", " + strconv.Itoa(i) + ", (unsigned long long)(" + f.c + "));\n")
+		exprs[i] = f.c
 	}
-	src.WriteString("\treturn 0;\n}\n")
-	cfile := filepath.Join(dir, "frame.c")
-	if err := os.WriteFile(cfile, []byte(src.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "frame")
-	if out, err := exec.Command(gcc, "-o", bin, cfile).CombinedOutput(); err != nil {
-		t.Fatalf("gcc: %v\n%s", err, out)
-	}
-	out, err := exec.Command(bin).Output()
+	prelude := "#include <asm/signal.h>\n#include <asm/sigcontext.h>\n#include <asm/ucontext.h>\n#include <asm/siginfo.h>\n" +
+		"#ifndef UC_SIGCONTEXT_SS\n#define UC_SIGCONTEXT_SS 0x2\n#define UC_STRICT_RESTORE_SS 0x4\n#endif\n"
+	vals, err := cfacts.Eval(t.TempDir(), prelude, exprs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := 0
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		i, _ := strconv.Atoi(fields[0])
-		v, _ := strconv.ParseUint(fields[1], 10, 64)
-		if f := frameFacts[i]; f.goV != v {
+	for i, f := range frameFacts {
+		if v := vals[i]; f.goV != v {
 			t.Errorf("%s: the headers say %d, mmvm has %d", f.c, v, f.goV)
 		}
-		seen++
-	}
-	if seen != len(frameFacts) {
-		t.Errorf("C program printed %d facts, want %d", seen, len(frameFacts))
 	}
 }
 
