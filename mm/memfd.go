@@ -15,16 +15,8 @@ import (
 // mapping of them, private copies included (Linux's truncate with
 // even_cows), so that the next access is SIGBUS.
 
-// The F_SEAL_* bits (include/uapi/linux/fcntl.h).
-const (
-	fSealSeal        = 0x1
-	fSealShrink      = 0x2
-	fSealGrow        = 0x4
-	fSealWrite       = 0x8
-	fSealFutureWrite = 0x10
-	fSealExec        = 0x20
-	allSeals         = fSealSeal | fSealShrink | fSealGrow | fSealWrite | fSealFutureWrite | fSealExec
-)
+// allSeals are the F_SEAL_* bits Linux knows (include/uapi/linux/fcntl.h).
+const allSeals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE | unix.F_SEAL_FUTURE_WRITE | unix.F_SEAL_EXEC
 
 // maxFileSize is Linux's MAX_LFS_FILESIZE on 64-bit.
 const maxFileSize = 1<<63 - 1
@@ -92,14 +84,14 @@ func (s *SharedMemory) WriteAt(src []byte, off uint64) (int, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.seals&(fSealWrite|fSealFutureWrite) != 0 {
+	if s.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
 		return 0, unix.EPERM
 	}
 	if off >= maxFileSize {
 		return 0, unix.EFBIG
 	}
 	src = src[:min(uint64(len(src)), maxFileSize-off)]
-	if end := off + uint64(len(src)); end > s.size && s.seals&fSealGrow != 0 {
+	if end := off + uint64(len(src)); end > s.size && s.seals&unix.F_SEAL_GROW != 0 {
 		return 0, unix.EPERM
 	}
 	done := 0
@@ -136,7 +128,7 @@ func (s *SharedMemory) WriteAt(src []byte, off uint64) (int, error) {
 // Preconditions: the caller holds no MemoryManager's activeMu.
 func (s *SharedMemory) Truncate(size uint64) error {
 	s.mu.Lock()
-	if size < s.size && s.seals&fSealShrink != 0 || size > s.size && s.seals&fSealGrow != 0 {
+	if size < s.size && s.seals&unix.F_SEAL_SHRINK != 0 || size > s.size && s.seals&unix.F_SEAL_GROW != 0 {
 		s.mu.Unlock()
 		return unix.EPERM
 	}
@@ -188,7 +180,7 @@ func (s *SharedMemory) Allocate(off, length uint64, keepSize bool) error {
 		return unix.EFBIG
 	}
 	end := off + length
-	if end > s.size && s.seals&fSealGrow != 0 {
+	if end > s.size && s.seals&unix.F_SEAL_GROW != 0 {
 		return unix.EPERM
 	}
 	var added []uint64
@@ -238,7 +230,7 @@ func (s *SharedMemory) undoAllocateLocked(added []uint64) {
 // Preconditions: the caller holds no MemoryManager's activeMu.
 func (s *SharedMemory) PunchHole(off, length uint64) error {
 	s.mu.Lock()
-	if s.seals&(fSealWrite|fSealFutureWrite) != 0 {
+	if s.seals&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
 		s.mu.Unlock()
 		return unix.EPERM
 	}
@@ -321,10 +313,10 @@ func (s *SharedMemory) AddSeals(seals uint32) error {
 	if seals&^allSeals != 0 {
 		return unix.EINVAL
 	}
-	if s.seals&fSealSeal != 0 {
+	if s.seals&unix.F_SEAL_SEAL != 0 {
 		return unix.EPERM
 	}
-	if seals&fSealWrite != 0 && s.seals&fSealWrite == 0 {
+	if seals&unix.F_SEAL_WRITE != 0 && s.seals&unix.F_SEAL_WRITE == 0 {
 		for _, m := range s.mappings {
 			if m.writable {
 				return unix.EBUSY
@@ -338,5 +330,5 @@ func (s *SharedMemory) AddSeals(seals uint32) error {
 // WriteSealed reports whether F_SEAL_WRITE or F_SEAL_FUTURE_WRITE is set:
 // a new MAP_SHARED mapping may then never write.
 func (s *SharedMemory) WriteSealed() bool {
-	return s.Seals()&(fSealWrite|fSealFutureWrite) != 0
+	return s.Seals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0
 }

@@ -66,7 +66,7 @@ func runMemfdPair(t *testing.T, seed int64, ops int) {
 		t.Fatal(err)
 	}
 	defer unix.Close(fd)
-	p := &memfdPair{t: t, r: rand.New(rand.NewSource(seed)), hostFD: fd, s: NewMemfd(mf, "diff", fSealSeal), m: m}
+	p := &memfdPair{t: t, r: rand.New(rand.NewSource(seed)), hostFD: fd, s: NewMemfd(mf, "diff", unix.F_SEAL_SEAL), m: m}
 	t.Cleanup(func() {
 		for i := range memfdSlots {
 			m.MUnmap(slotAddr(i), memfdSlotSize)

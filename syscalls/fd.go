@@ -246,7 +246,7 @@ func sysFcntl(p *Process, a *[6]uint64) uint64 {
 	case unix.F_SETFL:
 		f.flags = f.flags&^settableFlags | uint32(arg)&settableFlags
 		return 0
-	case fGetSeals, fAddSeals:
+	case unix.F_GET_SEALS, unix.F_ADD_SEALS:
 		return memfdSeals(f, cmd, arg)
 	case fGetPipeSz, fSetPipeSz:
 		if f.pipe == nil {

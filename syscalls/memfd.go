@@ -55,18 +55,6 @@ const (
 	mfdNameMax = 255 - len("memfd:")
 )
 
-// The F_SEAL_* bits and the fcntl commands that read and add them.
-const (
-	fSealSeal        = 0x1
-	fSealShrink      = 0x2
-	fSealGrow        = 0x4
-	fSealWrite       = 0x8
-	fSealFutureWrite = 0x10
-	fSealExec        = 0x20
-	fAddSeals        = 1033
-	fGetSeals        = 1034
-)
-
 // memfdDev is shmem's device (00:01), as fstat and /proc/self/maps show a
 // memfd's.
 const memfdDev = 1
@@ -104,10 +92,10 @@ func sysMemfdCreate(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	seals, mode := uint32(fSealSeal), uint32(0o777)
+	seals, mode := uint32(unix.F_SEAL_SEAL), uint32(0o777)
 	switch {
 	case flags&mfdNoexecSeal != 0:
-		seals, mode = fSealExec, 0o666
+		seals, mode = unix.F_SEAL_EXEC, 0o666
 	case flags&mfdAllowSealing != 0:
 		seals = 0
 	}
@@ -270,7 +258,7 @@ func memfdSeals(f *openFile, cmd uint32, arg uint64) uint64 {
 	if f.fs == nil || f.fs.shm == nil {
 		return errno(unix.EINVAL)
 	}
-	if cmd == fGetSeals {
+	if cmd == unix.F_GET_SEALS {
 		return uint64(f.fs.shm.Seals())
 	}
 	if f.flags&unix.O_ACCMODE == unix.O_RDONLY {
@@ -287,7 +275,7 @@ func memfdMmapFile(f *openFile, flags uint64) (file *MmapFile, writeSealed bool)
 	shm := f.fs.shm
 	writable := f.flags&unix.O_ACCMODE == unix.O_RDWR
 	typ := flags & unix.MAP_TYPE
-	if (typ == unix.MAP_SHARED || typ == unix.MAP_SHARED_VALIDATE) && shm.Seals()&(fSealWrite|fSealFutureWrite) != 0 {
+	if (typ == unix.MAP_SHARED || typ == unix.MAP_SHARED_VALIDATE) && shm.Seals()&(unix.F_SEAL_WRITE|unix.F_SEAL_FUTURE_WRITE) != 0 {
 		writable, writeSealed = false, true
 	}
 	return &MmapFile{Mappable: shm, Identity: shm, Readable: true, Writable: writable}, writeSealed

@@ -62,11 +62,11 @@ func TestMemfdCalls(t *testing.T) {
 		{"fallocate empty", unix.SYS_FALLOCATE, [6]uint64{3, 0, 0, 0}, neg(unix.EINVAL)},
 		{"fallocate overflow", unix.SYS_FALLOCATE, [6]uint64{3, 0, 1<<63 - 1, 2}, neg(unix.EFBIG)},
 		{"fallocate stdout", unix.SYS_FALLOCATE, [6]uint64{1, 0, 0, 1}, neg(unix.ENODEV)},
-		{"get seals", unix.SYS_FCNTL, [6]uint64{3, fGetSeals}, fSealSeal},
-		{"add seals unsealable", unix.SYS_FCNTL, [6]uint64{3, fAddSeals, fSealGrow}, neg(unix.EPERM)},
-		{"get seals of stdout", unix.SYS_FCNTL, [6]uint64{1, fGetSeals}, neg(unix.EINVAL)},
+		{"get seals", unix.SYS_FCNTL, [6]uint64{3, unix.F_GET_SEALS}, unix.F_SEAL_SEAL},
+		{"add seals unsealable", unix.SYS_FCNTL, [6]uint64{3, unix.F_ADD_SEALS, unix.F_SEAL_GROW}, neg(unix.EPERM)},
+		{"get seals of stdout", unix.SYS_FCNTL, [6]uint64{1, unix.F_GET_SEALS}, neg(unix.EINVAL)},
 		{"noexec memfd", unix.SYS_MEMFD_CREATE, [6]uint64{base, mfdNoexecSeal}, 4},
-		{"its seals", unix.SYS_FCNTL, [6]uint64{4, fGetSeals}, fSealExec},
+		{"its seals", unix.SYS_FCNTL, [6]uint64{4, unix.F_GET_SEALS}, unix.F_SEAL_EXEC},
 		{"close", unix.SYS_CLOSE, [6]uint64{4}, 0},
 	} {
 		if got := p.Syscall(tc.nr, tc.args); got != tc.want {
