@@ -66,4 +66,3 @@ func HaveGCC() bool {
 	_, err := exec.LookPath("gcc")
 	return err == nil
 }
-
