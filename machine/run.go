@@ -318,12 +318,12 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	sync := m.vcpu.Sync()
 	r := &sync.Regs
 	regs := userRegsOf(r, ev.Context)
-	redirected := m.Process.HandleSyscall(&regs)
+	redirected := m.Process.MainTask().HandleSyscall(&regs)
 	m.refreshClock()
 	if stop, done := m.processEnded(); done {
 		return stop, true
 	}
-	fs, fsChanged := m.Process.FSBase()
+	fs, fsChanged := m.Process.MainTask().FSBase()
 	if fsChanged {
 		sync.Sregs.FS.Base = fs
 	}

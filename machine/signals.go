@@ -184,7 +184,7 @@ func (m *Machine) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, e
 		return Stop{Kind: StopSignal, Signal: f.Signal, Reason: f.Why}, true, nil
 	}
 	regs := userRegsOf(&m.vcpu.Sync().Regs, ev.Context)
-	redirected := m.Process.HandleFault(&regs, f)
+	redirected := m.Process.MainTask().HandleFault(&regs, f)
 	if stop, done := m.processEnded(); done {
 		if stop.Signal == f.Signal {
 			stop.Reason = f.Why

@@ -88,22 +88,22 @@ func (p *Process) CloneRefusals() map[CloneKind]uint64 {
 
 // sysClone serves clone(2) with x86-64's argument order: flags (with the
 // exit signal in CSIGNAL), the new stack, parent_tid, child_tid, tls.
-func sysClone(p *Process, a *[6]uint64) uint64 {
+func sysClone(t *Task, a *[6]uint64) uint64 {
 	args := cloneArgs{
 		flags:      a[0] & cloneLegacyFlags,
 		exitSignal: a[0] & cloneSignalMask,
 		stack:      a[1], parentTID: a[2], childTID: a[3], tls: a[4],
 	}
-	return p.clone(&args)
+	return t.clone(&args)
 }
 
 // sysClone3 serves clone3(2): a struct clone_args of size bytes at a[0].
-func sysClone3(p *Process, a *[6]uint64) uint64 {
-	args, e := p.readCloneArgs(a[0], a[1])
+func sysClone3(t *Task, a *[6]uint64) uint64 {
+	args, e := t.readCloneArgs(a[0], a[1])
 	if e != 0 {
 		return errno(e)
 	}
-	return p.clone(&args)
+	return t.clone(&args)
 }
 
 // readCloneArgs reads and checks clone3's struct clone_args as Linux's

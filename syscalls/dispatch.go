@@ -9,7 +9,7 @@ import (
 
 // handler serves one system call; it returns the value for RAX: the result,
 // or -errno as Linux encodes it.
-type handler func(p *Process, a *[6]uint64) uint64
+type handler func(t *Task, a *[6]uint64) uint64
 
 type entry struct {
 	name string
@@ -142,14 +142,18 @@ func Implemented(nr uint64) bool {
 	return ok
 }
 
+// Syscall serves system call nr on the main task, as Task.Syscall does
+// (tests).
+func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 { return p.main.Syscall(nr, a) }
+
 // Syscall serves system call nr with arguments a (RDI, RSI, RDX, R10, R8,
 // R9) from a user context holding nothing else, takes the signals due at
 // the return to user mode, and returns the value for RAX (tests; the
 // machine uses HandleSyscall). After it returns, Exited says whether the
 // program ended and FSBase whether the vCPU's FS base must change.
-func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
+func (t *Task) Syscall(nr uint64, a [6]uint64) uint64 {
 	regs := UserRegs{RAX: nr, RDI: a[0], RSI: a[1], RDX: a[2], R10: a[3], R8: a[4], R9: a[5]}
-	p.HandleSyscall(&regs)
+	t.HandleSyscall(&regs)
 	return regs.RAX
 }
 
@@ -160,20 +164,20 @@ func (p *Process) Syscall(nr uint64, a [6]uint64) uint64 {
 // signal handler's entry, or what rt_sigreturn restored) that the vCPU
 // must load whole. Exited and Signaled say whether the program ended
 // instead.
-func (p *Process) HandleSyscall(regs *UserRegs) bool {
+func (t *Task) HandleSyscall(regs *UserRegs) bool {
 	nr := regs.RAX
-	p.calls.add(nr)
-	p.sig.redirected = false
+	t.calls.add(nr)
+	t.tsig.redirected = false
 	ret := errno(unix.ENOSYS)
 	if e, ok := table[nr]; ok {
 		a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}
-		p.regs = regs
-		ret = e.fn(p, &a)
-		p.regs = nil
+		t.regs = regs
+		ret = e.fn(t, &a)
+		t.regs = nil
 	}
 	regs.RAX = ret
-	p.returnToUser(regs, nr, true)
-	return p.sig.redirected
+	t.returnToUser(regs, nr, true)
+	return t.tsig.redirected
 }
 
 // errno encodes e as Linux returns it in RAX.
@@ -197,5 +201,5 @@ func toErrno(err error) unix.Errno {
 	return unix.EINVAL
 }
 
-func sysENOSYS(*Process, *[6]uint64) uint64 { return errno(unix.ENOSYS) }
-func sysZero(*Process, *[6]uint64) uint64   { return 0 }
+func sysENOSYS(*Task, *[6]uint64) uint64 { return errno(unix.ENOSYS) }
+func sysZero(*Task, *[6]uint64) uint64   { return 0 }

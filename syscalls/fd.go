@@ -105,9 +105,9 @@ func (p *Process) fdLimit() uint64 {
 
 // lowestFree returns the lowest free fd at or above from, or EMFILE.
 func (p *Process) lowestFree(from uint64) (int32, unix.Errno) {
-	t, limit := p.files(), p.fdLimit()
+	tab, limit := p.files(), p.fdLimit()
 	for fd := from; fd < limit; fd++ {
-		if _, used := t.fds[int32(fd)]; !used {
+		if _, used := tab.fds[int32(fd)]; !used {
 			return int32(fd), 0
 		}
 	}
@@ -116,12 +116,12 @@ func (p *Process) lowestFree(from uint64) (int32, unix.Errno) {
 
 // install makes fd name f, closing what it named before.
 func (p *Process) install(fd int32, f *openFile, cloexec bool) {
-	t := p.files()
-	if old, ok := t.fds[fd]; ok {
+	tab := p.files()
+	if old, ok := tab.fds[fd]; ok {
 		old.file.release()
 	}
 	f.refs++
-	t.fds[fd] = fdEntry{file: f, cloexec: cloexec}
+	tab.fds[fd] = fdEntry{file: f, cloexec: cloexec}
 }
 
 // release drops one fd's reference; the last one closes a pipe end.
@@ -144,62 +144,62 @@ func (f *openFile) release() {
 	}
 }
 
-func sysClose(p *Process, a *[6]uint64) uint64 {
-	if _, e := p.file(a[0]); e != 0 {
+func sysClose(t *Task, a *[6]uint64) uint64 {
+	if _, e := t.file(a[0]); e != 0 {
 		return errno(e)
 	}
-	t := p.files()
-	t.fds[int32(a[0])].file.release()
-	delete(t.fds, int32(a[0]))
+	tab := t.files()
+	tab.fds[int32(a[0])].file.release()
+	delete(tab.fds, int32(a[0]))
 	return 0
 }
 
-func sysDup(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysDup(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
-	fd, e := p.lowestFree(0)
+	fd, e := t.lowestFree(0)
 	if e != 0 {
 		return errno(e)
 	}
-	p.install(fd, f, false)
+	t.install(fd, f, false)
 	return uint64(fd)
 }
 
 // sysDup2 is dup3 without flags, except that oldfd == newfd returns newfd
 // once oldfd is known to be open.
-func sysDup2(p *Process, a *[6]uint64) uint64 {
+func sysDup2(t *Task, a *[6]uint64) uint64 {
 	if uint32(a[0]) == uint32(a[1]) {
-		if _, e := p.file(a[0]); e != 0 {
+		if _, e := t.file(a[0]); e != 0 {
 			return errno(e)
 		}
 		return uint64(uint32(a[1]))
 	}
-	return dup3(p, a[0], a[1], 0)
+	return dup3(t, a[0], a[1], 0)
 }
 
-func sysDup3(p *Process, a *[6]uint64) uint64 {
-	return dup3(p, a[0], a[1], a[2])
+func sysDup3(t *Task, a *[6]uint64) uint64 {
+	return dup3(t, a[0], a[1], a[2])
 }
 
 // dup3 checks its arguments in Linux's order: flags, oldfd == newfd,
 // newfd past the limit, then oldfd.
-func dup3(p *Process, oldfd, newfd, flags uint64) uint64 {
+func dup3(t *Task, oldfd, newfd, flags uint64) uint64 {
 	if uint32(flags)&^unix.O_CLOEXEC != 0 {
 		return errno(unix.EINVAL)
 	}
 	if uint32(oldfd) == uint32(newfd) {
 		return errno(unix.EINVAL)
 	}
-	if uint64(uint32(newfd)) >= p.fdLimit() {
+	if uint64(uint32(newfd)) >= t.fdLimit() {
 		return errno(unix.EBADF)
 	}
-	f, e := p.file(oldfd)
+	f, e := t.file(oldfd)
 	if e != 0 {
 		return errno(e)
 	}
-	p.install(int32(newfd), f, flags&unix.O_CLOEXEC != 0)
+	t.install(int32(newfd), f, flags&unix.O_CLOEXEC != 0)
 	return uint64(uint32(newfd))
 }
 
@@ -214,23 +214,23 @@ const (
 // (F_GETPIPE_SZ, F_SETPIPE_SZ) and a memfd's seals (F_GET_SEALS,
 // F_ADD_SEALS). Any other command is EINVAL, Linux's answer for a command
 // it does not know; locks, leases and owners are not served.
-func sysFcntl(p *Process, a *[6]uint64) uint64 {
+func sysFcntl(t *Task, a *[6]uint64) uint64 {
 	fd, cmd, arg := a[0], uint32(a[1]), a[2]
-	f, e := p.file(fd)
+	f, e := t.file(fd)
 	if e != 0 {
 		return errno(e)
 	}
-	entry := p.files().fds[int32(fd)]
+	entry := t.files().fds[int32(fd)]
 	switch cmd {
 	case unix.F_DUPFD, unix.F_DUPFD_CLOEXEC:
-		if uint64(uint32(arg)) >= p.fdLimit() {
+		if uint64(uint32(arg)) >= t.fdLimit() {
 			return errno(unix.EINVAL)
 		}
-		nfd, e := p.lowestFree(uint64(uint32(arg)))
+		nfd, e := t.lowestFree(uint64(uint32(arg)))
 		if e != 0 {
 			return errno(e)
 		}
-		p.install(nfd, f, cmd == unix.F_DUPFD_CLOEXEC)
+		t.install(nfd, f, cmd == unix.F_DUPFD_CLOEXEC)
 		return uint64(nfd)
 	case unix.F_GETFD:
 		if entry.cloexec {
@@ -239,7 +239,7 @@ func sysFcntl(p *Process, a *[6]uint64) uint64 {
 		return 0
 	case unix.F_SETFD:
 		entry.cloexec = arg&unix.FD_CLOEXEC != 0
-		p.files().fds[int32(fd)] = entry
+		t.files().fds[int32(fd)] = entry
 		return 0
 	case unix.F_GETFL:
 		return uint64(f.flags)
@@ -272,30 +272,30 @@ func errOrNil(e unix.Errno) error {
 // sysPipe2 makes a pipe and its two fds, the lowest free ones, and writes
 // them to the guest's int[2] before installing them: an unwritable array
 // is EFAULT with no fd made.
-func sysPipe2(p *Process, a *[6]uint64) uint64 {
+func sysPipe2(t *Task, a *[6]uint64) uint64 {
 	flags := uint32(a[1])
 	if flags&^(unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_DIRECT) != 0 {
 		return errno(unix.EINVAL)
 	}
-	rfd, e := p.lowestFree(0)
+	rfd, e := t.lowestFree(0)
 	if e != 0 {
 		return errno(e)
 	}
-	wfd, e := p.lowestFreeExcept(uint64(rfd)+1, rfd)
+	wfd, e := t.lowestFreeExcept(uint64(rfd)+1, rfd)
 	if e != 0 {
 		return errno(e)
 	}
 	var b [8]byte
 	putU32(b[0:], uint32(rfd))
 	putU32(b[4:], uint32(wfd))
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	pp := newPipe()
 	status := flags & (unix.O_NONBLOCK | unix.O_DIRECT)
 	cloexec := flags&unix.O_CLOEXEC != 0
-	p.install(rfd, &openFile{stdio: -1, pipe: pp, flags: unix.O_RDONLY | status}, cloexec)
-	p.install(wfd, &openFile{stdio: -1, pipe: pp, writeEnd: true, flags: unix.O_WRONLY | status}, cloexec)
+	t.install(rfd, &openFile{stdio: -1, pipe: pp, flags: unix.O_RDONLY | status}, cloexec)
+	t.install(wfd, &openFile{stdio: -1, pipe: pp, writeEnd: true, flags: unix.O_WRONLY | status}, cloexec)
 	return 0
 }
 
@@ -309,9 +309,9 @@ func (p *Process) lowestFreeExcept(from uint64, taken int32) (int32, unix.Errno)
 	return fd, e
 }
 
-func sysPipe(p *Process, a *[6]uint64) uint64 {
+func sysPipe(t *Task, a *[6]uint64) uint64 {
 	b := [6]uint64{a[0]}
-	return sysPipe2(p, &b)
+	return sysPipe2(t, &b)
 }
 
 func putU32(b []byte, v uint32) {
@@ -322,14 +322,14 @@ func putU32(b []byte, v uint32) {
 // served by the stdio handler under its stdio index, a pipe end here.
 
 // viaStdio calls h with the fd argument replaced by f's stdio index.
-func viaStdio(p *Process, h handler, f *openFile, a *[6]uint64) uint64 {
+func viaStdio(t *Task, h handler, f *openFile, a *[6]uint64) uint64 {
 	b := *a
 	b[0] = uint64(f.stdio)
-	return h(p, &b)
+	return h(t, &b)
 }
 
-func sysReadFile(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysReadFile(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -337,67 +337,67 @@ func sysReadFile(p *Process, a *[6]uint64) uint64 {
 		if f.fs.pathOnly {
 			return errno(unix.EBADF)
 		}
-		return p.fsRead(f.fs, arch.Addr(a[1]), a[2])
+		return t.fsRead(f.fs, arch.Addr(a[1]), a[2])
 	}
 	if f.pipe == nil {
-		return viaStdio(p, sysRead, f, a)
+		return viaStdio(t, sysRead, f, a)
 	}
 	if f.writeEnd {
 		return errno(unix.EBADF)
 	}
-	return p.pipeRead(f, arch.Addr(a[1]), a[2])
+	return t.pipeRead(f, arch.Addr(a[1]), a[2])
 }
 
-func sysWriteFile(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysWriteFile(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		return p.fsWrite(f, arch.Addr(a[1]), a[2])
+		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
 	if f.pipe == nil {
-		return viaStdio(p, sysWrite, f, a)
+		return viaStdio(t, sysWrite, f, a)
 	}
 	if !f.writeEnd {
 		return errno(unix.EBADF)
 	}
-	return p.pipeWrite(f, arch.Addr(a[1]), min(a[2], maxIO))
+	return t.pipeWrite(f, arch.Addr(a[1]), min(a[2], maxIO))
 }
 
-func sysWritevFile(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysWritevFile(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		return p.fsWritev(f, arch.Addr(a[1]), a[2])
+		return t.fsWritev(f, arch.Addr(a[1]), a[2])
 	}
 	if f.pipe == nil {
-		return viaStdio(p, sysWritev, f, a)
+		return viaStdio(t, sysWritev, f, a)
 	}
 	if !f.writeEnd {
 		return errno(unix.EBADF)
 	}
-	return p.pipeWritev(f, arch.Addr(a[1]), a[2])
+	return t.pipeWritev(f, arch.Addr(a[1]), a[2])
 }
 
-func sysFstatFile(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysFstatFile(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		st, e := p.fsStat(f.fs)
+		st, e := t.fsStat(f.fs)
 		if e != 0 {
 			return errno(e)
 		}
-		return p.putStat(a[1], &st)
+		return t.putStat(a[1], &st)
 	}
 	if f.pipe == nil {
-		return viaStdio(p, sysFstat, f, a)
+		return viaStdio(t, sysFstat, f, a)
 	}
-	return p.putPipeStat(f, a[1])
+	return t.putPipeStat(f, a[1])
 }
 
 // putPipeStat writes the struct stat of f's pipe at addr.
@@ -408,8 +408,8 @@ func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
 
 // sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);
 // every other request on a pipe is ENOTTY.
-func sysIoctlFile(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -417,14 +417,14 @@ func sysIoctlFile(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.ENOTTY)
 	}
 	if f.pipe == nil {
-		return viaStdio(p, sysIoctl, f, a)
+		return viaStdio(t, sysIoctl, f, a)
 	}
 	if a[1] != unix.TIOCINQ { // FIONREAD
 		return errno(unix.ENOTTY)
 	}
 	var b [4]byte
 	putU32(b[:], uint32(f.pipe.len()))
-	return p.copyOutAll(arch.Addr(a[2]), b[:])
+	return t.copyOutAll(arch.Addr(a[2]), b[:])
 }
 
 // pollEvents returns a pollfd's revents: stdio as stdioPollEvents says, a

@@ -81,8 +81,8 @@ func (p *Process) dirents(f *fsFile) []dirent {
 // d_ino, d_off, d_reclen, d_type, the name and its NUL, padded to 8 bytes)
 // as fit in count bytes; d_off is the next entry's index, which lseek
 // takes. EINVAL when not even one fits, ENOTDIR for a non-directory.
-func sysGetdents64(p *Process, a *[6]uint64) uint64 {
-	f, e := p.fsFileOf(a[0])
+func sysGetdents64(t *Task, a *[6]uint64) uint64 {
+	f, e := t.fsFileOf(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -90,7 +90,7 @@ func sysGetdents64(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.ENOTDIR)
 	}
 	count := min(uint64(uint32(a[2])), maxIO)
-	ents := p.dirents(f)
+	ents := t.dirents(f)
 	var out []byte
 	pos := f.pos
 	for ; pos >= 0 && pos < int64(len(ents)); pos++ {
@@ -111,7 +111,7 @@ func sysGetdents64(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	if len(out) > 0 {
-		if r := p.copyOutAll(arch.Addr(a[1]), out); r != 0 {
+		if r := t.copyOutAll(arch.Addr(a[1]), out); r != 0 {
 			return r
 		}
 	}
@@ -145,29 +145,29 @@ func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz
 	default:
 		return errno(unix.EINVAL)
 	}
-	t := []byte(target)[:min(len(target), int(int32(bufsiz)))]
-	if r := p.copyOutAll(buf, t); r != 0 {
+	out := []byte(target)[:min(len(target), int(int32(bufsiz)))]
+	if r := p.copyOutAll(buf, out); r != 0 {
 		return r
 	}
-	return uint64(len(t))
+	return uint64(len(out))
 }
 
-func sysReadlink(p *Process, a *[6]uint64) uint64 {
-	return p.readlinkat(atFDCWD, arch.Addr(a[0]), arch.Addr(a[1]), a[2])
+func sysReadlink(t *Task, a *[6]uint64) uint64 {
+	return t.readlinkat(atFDCWD, arch.Addr(a[0]), arch.Addr(a[1]), a[2])
 }
 
-func sysReadlinkat(p *Process, a *[6]uint64) uint64 {
-	return p.readlinkat(a[0], arch.Addr(a[1]), arch.Addr(a[2]), a[3])
+func sysReadlinkat(t *Task, a *[6]uint64) uint64 {
+	return t.readlinkat(a[0], arch.Addr(a[1]), arch.Addr(a[2]), a[3])
 }
 
 // sysGetcwd reports the working directory: its length with the NUL,
 // ERANGE when size is smaller.
-func sysGetcwd(p *Process, a *[6]uint64) uint64 {
-	cwd := p.cwd() + "\x00"
+func sysGetcwd(t *Task, a *[6]uint64) uint64 {
+	cwd := t.cwd() + "\x00"
 	if a[1] < uint64(len(cwd)) {
 		return errno(unix.ERANGE)
 	}
-	if r := p.copyOutAll(arch.Addr(a[0]), []byte(cwd)); r != 0 {
+	if r := t.copyOutAll(arch.Addr(a[0]), []byte(cwd)); r != 0 {
 		return r
 	}
 	return uint64(len(cwd))
@@ -175,31 +175,31 @@ func sysGetcwd(p *Process, a *[6]uint64) uint64 {
 
 // sysChdir makes a directory of the guest's file system the working
 // directory: ENOTDIR for anything else.
-func sysChdir(p *Process, a *[6]uint64) uint64 {
-	l, e := p.lookupAt(atFDCWD, arch.Addr(a[0]), true)
+func sysChdir(t *Task, a *[6]uint64) uint64 {
+	l, e := t.lookupAt(atFDCWD, arch.Addr(a[0]), true)
 	if e != 0 {
 		return errno(e)
 	}
 	defer l.close()
-	st, e := p.lookupStat(&l)
+	st, e := t.lookupStat(&l)
 	if e != 0 {
 		return errno(e)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return errno(unix.ENOTDIR)
 	}
-	p.info.cwd = l.path
+	t.info.cwd = l.path
 	return 0
 }
 
-func sysFchdir(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysFchdir(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
 	if f.fs == nil || !f.fs.isDir() {
 		return errno(unix.ENOTDIR)
 	}
-	p.info.cwd = f.fs.path
+	t.info.cwd = f.fs.path
 	return 0
 }

@@ -127,8 +127,8 @@ func (p *Process) fsRead(f *fsFile, addr arch.Addr, length uint64) uint64 {
 	return n
 }
 
-func sysPread64(p *Process, a *[6]uint64) uint64 {
-	f, e := p.fsFileOf(a[0])
+func sysPread64(t *Task, a *[6]uint64) uint64 {
+	f, e := t.fsFileOf(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -139,21 +139,21 @@ func sysPread64(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	if f.node != nil && f.node.kind == nodeDevice {
-		return p.fsRead(f, arch.Addr(a[1]), a[2])
+		return t.fsRead(f, arch.Addr(a[1]), a[2])
 	}
-	n, e := p.readTo(f, arch.Addr(a[1]), a[2], int64(a[3]))
+	n, e := t.readTo(f, arch.Addr(a[1]), a[2], int64(a[3]))
 	return result(n, errOrNil(e))
 }
 
-func sysReadv(p *Process, a *[6]uint64) uint64 { return p.readv(a[0], a[1], a[2], -1) }
+func sysReadv(t *Task, a *[6]uint64) uint64 { return t.readv(a[0], a[1], a[2], -1) }
 
 // sysPreadv reads at pos_l: on x86-64 pos_h adds nothing (Linux's
 // pos_from_hilo shifts it out of a 64-bit loff_t).
-func sysPreadv(p *Process, a *[6]uint64) uint64 {
+func sysPreadv(t *Task, a *[6]uint64) uint64 {
 	if int64(a[3]) < 0 {
 		return errno(unix.EINVAL)
 	}
-	return p.readv(a[0], a[1], a[2], int64(a[3]))
+	return t.readv(a[0], a[1], a[2], int64(a[3]))
 }
 
 // rwfSupported are the RWF_* flags preadv2 accepts (RWF_HIPRI, RWF_DSYNC,
@@ -162,27 +162,27 @@ func sysPreadv(p *Process, a *[6]uint64) uint64 {
 const rwfSupported = 0xff
 
 // sysPreadv2 is preadv, or readv at the file position for offset -1.
-func sysPreadv2(p *Process, a *[6]uint64) uint64 {
+func sysPreadv2(t *Task, a *[6]uint64) uint64 {
 	if a[5]&^rwfSupported != 0 {
 		return errno(unix.EOPNOTSUPP)
 	}
 	if int64(a[3]) < -1 {
 		return errno(unix.EINVAL)
 	}
-	return p.readv(a[0], a[1], a[2], int64(a[3]))
+	return t.readv(a[0], a[1], a[2], int64(a[3]))
 }
 
 // readv reads into the iovcnt buffers at iovAddr, at the file position
 // (pos < 0) or at pos, which it does not move (ESPIPE for stdio and pipes).
-func (p *Process) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
-	fsf, e := p.fsFileOf(fd)
+func (t *Task) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
+	fsf, e := t.fsFileOf(fd)
 	if e != 0 {
 		return errno(e)
 	}
 	if fsf == nil && pos >= 0 {
 		return errno(unix.ESPIPE)
 	}
-	iov, _, e := p.readIOVec(arch.Addr(iovAddr), iovcnt)
+	iov, _, e := t.readIOVec(arch.Addr(iovAddr), iovcnt)
 	if e != 0 {
 		return errno(e)
 	}
@@ -190,12 +190,12 @@ func (p *Process) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
 		switch {
 		case fsf == nil:
 			b := [6]uint64{fd, base, length}
-			return sysReadFile(p, &b)
+			return sysReadFile(t, &b)
 		case pos >= 0 && fsf.seekable():
-			n, e := p.readTo(fsf, arch.Addr(base), length, pos+int64(done))
+			n, e := t.readTo(fsf, arch.Addr(base), length, pos+int64(done))
 			return result(n, errOrNil(e))
 		}
-		return p.fsRead(fsf, arch.Addr(base), length)
+		return t.fsRead(fsf, arch.Addr(base), length)
 	})
 }
 
@@ -231,8 +231,8 @@ func eachIOVec(iov []byte, iovcnt uint64, move func(base, length, done uint64) u
 // /proc file, whose size is unknown, refuses SEEK_END as Linux's seq_file
 // does), SEEK_DATA and SEEK_HOLE on a host file (asked of the host) or a
 // memfd (mm's answer); a device stays at 0. Stdio and pipes are ESPIPE.
-func sysLseek(p *Process, a *[6]uint64) uint64 {
-	f, e := p.fsFileOf(a[0])
+func sysLseek(t *Task, a *[6]uint64) uint64 {
+	f, e := t.fsFileOf(a[0])
 	if e != 0 {
 		return errno(e)
 	}

@@ -327,12 +327,12 @@ func reopen(l *lookup) (int, unix.Errno) {
 	return fd, 0
 }
 
-func sysOpen(p *Process, a *[6]uint64) uint64 {
-	return p.openat(atFDCWD, arch.Addr(a[0]), uint32(a[1]))
+func sysOpen(t *Task, a *[6]uint64) uint64 {
+	return t.openat(atFDCWD, arch.Addr(a[0]), uint32(a[1]))
 }
 
-func sysOpenat(p *Process, a *[6]uint64) uint64 {
-	return p.openat(a[0], arch.Addr(a[1]), uint32(a[2]))
+func sysOpenat(t *Task, a *[6]uint64) uint64 {
+	return t.openat(a[0], arch.Addr(a[1]), uint32(a[2]))
 }
 
 // mmapFile returns what fd maps as: a regular file's MappableFile (made at

@@ -141,26 +141,26 @@ func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
 	return p.stdioStat(uint64(f.stdio))
 }
 
-func sysStat(p *Process, a *[6]uint64) uint64 {
-	return sysNewfstatatFile(p, &[6]uint64{atFDCWD, a[0], a[1], 0})
+func sysStat(t *Task, a *[6]uint64) uint64 {
+	return sysNewfstatatFile(t, &[6]uint64{atFDCWD, a[0], a[1], 0})
 }
 
-func sysLstat(p *Process, a *[6]uint64) uint64 {
-	return sysNewfstatatFile(p, &[6]uint64{atFDCWD, a[0], a[1], unix.AT_SYMLINK_NOFOLLOW})
+func sysLstat(t *Task, a *[6]uint64) uint64 {
+	return sysNewfstatatFile(t, &[6]uint64{atFDCWD, a[0], a[1], unix.AT_SYMLINK_NOFOLLOW})
 }
 
 // sysNewfstatatFile serves newfstatat: EINVAL for unknown flags, then the
 // lookup (statAt).
-func sysNewfstatatFile(p *Process, a *[6]uint64) uint64 {
+func sysNewfstatatFile(t *Task, a *[6]uint64) uint64 {
 	flags := uint32(a[3])
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_EMPTY_PATH) != 0 {
 		return errno(unix.EINVAL)
 	}
-	st, e := p.statPath(a[0], arch.Addr(a[1]), flags)
+	st, e := t.statPath(a[0], arch.Addr(a[1]), flags)
 	if e != 0 {
 		return errno(e)
 	}
-	return p.putStat(a[2], &st)
+	return t.putStat(a[2], &st)
 }
 
 // statxSize is sizeof(struct statx): unix.Statx_t has its layout, which
@@ -176,19 +176,19 @@ const statxReserved = 0x80000000
 
 // sysStatx serves statx from the same view as newfstatat: the basic
 // fields (STATX_BASIC_STATS), no birth time and no mount id.
-func sysStatx(p *Process, a *[6]uint64) uint64 {
+func sysStatx(t *Task, a *[6]uint64) uint64 {
 	flags, mask := uint32(a[2]), uint32(a[3])
 	if flags&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_NO_AUTOMOUNT|unix.AT_EMPTY_PATH|atStatxSyncType) != 0 ||
 		flags&atStatxSyncType == atStatxSyncType || mask&statxReserved != 0 {
 		return errno(unix.EINVAL)
 	}
-	st, e := p.statPath(a[0], arch.Addr(a[1]), flags)
+	st, e := t.statPath(a[0], arch.Addr(a[1]), flags)
 	if e != 0 {
 		return errno(e)
 	}
 	sx := statxOf(&st)
 	b := unsafe.Slice((*byte)(unsafe.Pointer(&sx)), statxSize)
-	return p.copyOutAll(arch.Addr(a[4]), b)
+	return t.copyOutAll(arch.Addr(a[4]), b)
 }
 
 // statxOf lays st out as struct statx.
@@ -248,16 +248,16 @@ func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) ui
 	return 0
 }
 
-func sysAccess(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(atFDCWD, arch.Addr(a[0]), a[1], 0)
+func sysAccess(t *Task, a *[6]uint64) uint64 {
+	return t.faccessat(atFDCWD, arch.Addr(a[0]), a[1], 0)
 }
 
-func sysFaccessat(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(a[0], arch.Addr(a[1]), a[2], 0)
+func sysFaccessat(t *Task, a *[6]uint64) uint64 {
+	return t.faccessat(a[0], arch.Addr(a[1]), a[2], 0)
 }
 
-func sysFaccessat2(p *Process, a *[6]uint64) uint64 {
-	return p.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
+func sysFaccessat2(t *Task, a *[6]uint64) uint64 {
+	return t.faccessat(a[0], arch.Addr(a[1]), a[2], a[3])
 }
 
 // isViewDev says whether dev is one of the synthetic devices a host file

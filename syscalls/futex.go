@@ -303,20 +303,20 @@ func (p *Process) futexTimeout(addr uint64, absolute, realtime bool) (waitDeadli
 	if sec < 0 || nsec < 0 || nsec >= 1e9 {
 		return waitDeadline{}, unix.EINVAL
 	}
-	t := durationOf(sec, nsec)
+	d := durationOf(sec, nsec)
 	if absolute {
-		return waitDeadline{ok: true, realtime: realtime, at: t}, 0
+		return waitDeadline{ok: true, realtime: realtime, at: d}, 0
 	}
 	now := p.cfg.Monotonic()
-	if t > math.MaxInt64-now {
+	if d > math.MaxInt64-now {
 		return waitDeadline{}, 0 // beyond any clock: for ever
 	}
-	return waitDeadline{ok: true, at: now + t}, 0
+	return waitDeadline{ok: true, at: now + d}, 0
 }
 
 // sysFutex serves futex(2): uaddr, op, val, timeout (or val2), uaddr2,
 // val3. The PI operations and FUTEX_WAIT_REQUEUE_PI are ENOSYS.
-func sysFutex(p *Process, a *[6]uint64) uint64 {
+func sysFutex(t *Task, a *[6]uint64) uint64 {
 	uaddr, op, val, uaddr2, val3 := a[0], a[1], uint32(a[2]), a[4], uint32(a[5])
 	cmd := op & futexCmdMask
 	private := op&futexPrivateFlag != 0
@@ -326,20 +326,20 @@ func sysFutex(p *Process, a *[6]uint64) uint64 {
 	}
 	switch cmd {
 	case futexWait:
-		d, e := p.futexTimeout(a[3], false, false)
+		d, e := t.futexTimeout(a[3], false, false)
 		if e != 0 {
 			return errno(e)
 		}
-		return errno(p.futexWait(uaddr, private, val, futexBitsetMatchAny, d))
+		return errno(t.futexWait(uaddr, private, val, futexBitsetMatchAny, d))
 	case futexWaitBitset:
-		d, e := p.futexTimeout(a[3], true, realtime)
+		d, e := t.futexTimeout(a[3], true, realtime)
 		if e != 0 {
 			return errno(e)
 		}
 		if val3 == 0 {
 			return errno(unix.EINVAL)
 		}
-		return errno(p.futexWait(uaddr, private, val, val3, d))
+		return errno(t.futexWait(uaddr, private, val, val3, d))
 	case futexWake, futexWakeBitset:
 		bitset := uint32(futexBitsetMatchAny)
 		if cmd == futexWakeBitset {
@@ -348,15 +348,15 @@ func sysFutex(p *Process, a *[6]uint64) uint64 {
 			}
 			bitset = val3
 		}
-		k, e := p.futexKeyOf(uaddr, private)
+		k, e := t.futexKeyOf(uaddr, private)
 		if e != 0 {
 			return errno(e)
 		}
-		return uint64(p.futexes.wake(k, futexCount(val), bitset))
+		return uint64(t.futexes.wake(k, futexCount(val), bitset))
 	case futexRequeue, futexCmpRequeue:
-		return p.futexRequeue(uaddr, uaddr2, private, int32(a[2]), int32(a[3]), cmd == futexCmpRequeue, val3)
+		return t.futexRequeue(uaddr, uaddr2, private, int32(a[2]), int32(a[3]), cmd == futexCmpRequeue, val3)
 	case futexWakeOp:
-		return p.futexWakeOp(uaddr, uaddr2, private, val, uint32(a[3]), val3)
+		return t.futexWakeOp(uaddr, uaddr2, private, val, uint32(a[3]), val3)
 	}
 	return errno(unix.ENOSYS)
 }
@@ -377,19 +377,19 @@ func (p *Process) futexWait(uaddr uint64, private bool, val, bitset uint32, d wa
 		return e
 	}
 	w := &futexWaiter{key: k, bitset: bitset, done: make(chan struct{})}
-	t := p.futexes
-	t.mu.Lock()
+	ft := p.futexes
+	ft.mu.Lock()
 	cur, e := p.loadFutexWord(uaddr)
 	if e == 0 && cur != val {
 		e = unix.EAGAIN
 	}
 	if e != 0 {
-		t.mu.Unlock()
+		ft.mu.Unlock()
 		return e
 	}
-	t.enqueue(w)
-	t.mu.Unlock()
-	return t.wait(p, w, d, p.ctx)
+	ft.enqueue(w)
+	ft.mu.Unlock()
+	return ft.wait(p, w, d, p.ctx)
 }
 
 // futexRequeue serves FUTEX_REQUEUE and FUTEX_CMP_REQUEUE: EINVAL for a
@@ -406,9 +406,9 @@ func (p *Process) futexRequeue(uaddr, uaddr2 uint64, private bool, nWake, nReque
 	if e != 0 {
 		return errno(e)
 	}
-	t := p.futexes
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ft := p.futexes
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
 	if cmp {
 		cur, e := p.loadFutexWord(uaddr)
 		if e != 0 {
@@ -418,7 +418,7 @@ func (p *Process) futexRequeue(uaddr, uaddr2 uint64, private bool, nWake, nReque
 			return errno(unix.EAGAIN)
 		}
 	}
-	return uint64(t.requeueLocked(from, to, int(nWake), int(nRequeue)))
+	return uint64(ft.requeueLocked(from, to, int(nWake), int(nRequeue)))
 }
 
 // futexWakeOp serves FUTEX_WAKE_OP: it applies val3's operation to the
@@ -458,9 +458,9 @@ func (p *Process) futexWakeOp(uaddr, uaddr2 uint64, private bool, nWake, nWake2,
 	default:
 		return errno(unix.ENOSYS)
 	}
-	t := p.futexes
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ft := p.futexes
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
 	old, e := p.modifyFutexWord(uaddr2, apply)
 	if e != 0 {
 		return errno(e)
@@ -482,9 +482,9 @@ func (p *Process) futexWakeOp(uaddr, uaddr2 uint64, private bool, nWake, nWake2,
 	default:
 		return errno(unix.ENOSYS)
 	}
-	woke := t.wakeLocked(k1, futexCount(nWake), futexBitsetMatchAny)
+	woke := ft.wakeLocked(k1, futexCount(nWake), futexBitsetMatchAny)
 	if hit {
-		woke += t.wakeLocked(k2, futexCount(nWake2), futexBitsetMatchAny)
+		woke += ft.wakeLocked(k2, futexCount(nWake2), futexBitsetMatchAny)
 	}
 	return uint64(woke)
 }

@@ -58,13 +58,13 @@ func (p *Process) waitHostFD(fd int, events int16) unix.Errno {
 
 // sleep waits d on the guest's monotonic clock, or until the context ends (EINTR) and then returns the
 // time left.
-func (p *Process) sleep(d time.Duration) (time.Duration, unix.Errno) {
+func (t *Task) sleep(d time.Duration) (time.Duration, unix.Errno) {
 	if d <= 0 {
 		return 0, 0
 	}
-	start := p.cfg.Monotonic()
-	if sleepUntil(p, start, d) {
+	start := t.cfg.Monotonic()
+	if sleepUntil(t, start, d) {
 		return 0, 0
 	}
-	return max(d-(p.cfg.Monotonic()-start), 0), unix.EINTR
+	return max(d-(t.cfg.Monotonic()-start), 0), unix.EINTR
 }

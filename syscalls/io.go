@@ -111,12 +111,12 @@ func (p *Process) writeFrom(o output, addr arch.Addr, length uint64) (uint64, un
 	return done, 0
 }
 
-func sysWrite(p *Process, a *[6]uint64) uint64 {
-	w, ok := p.stdout(a[0])
+func sysWrite(t *Task, a *[6]uint64) uint64 {
+	w, ok := t.stdout(a[0])
 	if !ok {
 		return errno(unix.EBADF)
 	}
-	n, e := p.writeFrom(w, arch.Addr(a[1]), a[2])
+	n, e := t.writeFrom(w, arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
 	}
@@ -146,17 +146,17 @@ func (p *Process) readIOVec(iovAddr arch.Addr, iovcnt uint64) (iov []byte, total
 	return iov, total, 0
 }
 
-func sysWritev(p *Process, a *[6]uint64) uint64 {
-	w, ok := p.stdout(a[0])
+func sysWritev(t *Task, a *[6]uint64) uint64 {
+	w, ok := t.stdout(a[0])
 	if !ok {
 		return errno(unix.EBADF)
 	}
-	iov, _, e := p.readIOVec(arch.Addr(a[1]), a[2])
+	iov, _, e := t.readIOVec(arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
 	}
 	return eachIOVec(iov, a[2], func(base, length, _ uint64) uint64 {
-		n, e := p.writeFrom(w, arch.Addr(base), length)
+		n, e := t.writeFrom(w, arch.Addr(base), length)
 		return result(n, errOrNil(e))
 	})
 }
@@ -166,11 +166,11 @@ func sysWritev(p *Process, a *[6]uint64) uint64 {
 // many bytes are read as the buffer's writable start holds, and a buffer
 // with none is EFAULT with nothing consumed. A read that waits for input
 // ends with EINTR when the run's context ends.
-func sysRead(p *Process, a *[6]uint64) uint64 {
+func sysRead(t *Task, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		return errno(unix.EBADF) // only stdin is readable
 	}
-	if p.cfg.Stdin == nil {
+	if t.cfg.Stdin == nil {
 		return 0 // end of file
 	}
 	length := min(a[2], maxIO, ioChunk)
@@ -178,23 +178,23 @@ func sysRead(p *Process, a *[6]uint64) uint64 {
 		return 0
 	}
 	buf := make([]byte, length)
-	n := p.writablePrefix(arch.Addr(a[1]), buf)
+	n := t.writablePrefix(arch.Addr(a[1]), buf)
 	if n == 0 {
 		return errno(unix.EFAULT)
 	}
-	if hfd := p.waitable[0]; hfd >= 0 {
-		if e := p.waitHostFD(hfd, unix.POLLIN); e != 0 {
+	if hfd := t.waitable[0]; hfd >= 0 {
+		if e := t.waitHostFD(hfd, unix.POLLIN); e != 0 {
 			return errno(e)
 		}
 	}
-	got, err := p.cfg.Stdin.Read(buf[:n])
+	got, err := t.cfg.Stdin.Read(buf[:n])
 	if got == 0 {
 		if err == io.EOF || err == nil {
 			return 0
 		}
 		return errno(unix.EIO)
 	}
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:got]); err != nil {
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[1]), buf[:got]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	return uint64(got)
@@ -276,12 +276,12 @@ func (p *Process) putStat(addr uint64, st *unix.Stat_t) uint64 {
 	return 0
 }
 
-func sysFstat(p *Process, a *[6]uint64) uint64 {
-	st, e := p.stdioStat(a[0])
+func sysFstat(t *Task, a *[6]uint64) uint64 {
+	st, e := t.stdioStat(a[0])
 	if e != 0 {
 		return errno(e)
 	}
-	return p.putStat(a[1], &st)
+	return t.putStat(a[1], &st)
 }
 
 // sysIoctl serves the terminal requests on stdio through the host
@@ -291,12 +291,12 @@ func sysFstat(p *Process, a *[6]uint64) uint64 {
 // termios and set the host terminal, as the program would natively. Every
 // other request is ENOTTY, as Linux answers for a request a file does not
 // support.
-func sysIoctl(p *Process, a *[6]uint64) uint64 {
+func sysIoctl(t *Task, a *[6]uint64) uint64 {
 	fd, req, arg := a[0], a[1], arch.Addr(a[2])
 	if fd > 2 {
 		return errno(unix.EBADF)
 	}
-	hfd := p.cfg.StdioFDs[fd]
+	hfd := t.cfg.StdioFDs[fd]
 	switch req {
 	case unix.TCGETS, unix.TCSETS, unix.TCSETSW, unix.TCSETSF, unix.TIOCGWINSZ:
 		if hfd < 0 {
@@ -307,33 +307,33 @@ func sysIoctl(p *Process, a *[6]uint64) uint64 {
 	}
 	switch req {
 	case unix.TCGETS:
-		t, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
+		tio, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
 		if err != nil {
 			return errno(toErrno(err))
 		}
-		b := encodeTermios(t)
-		return p.copyOutAll(arg, b[:])
+		b := encodeTermios(tio)
+		return t.copyOutAll(arg, b[:])
 	case unix.TIOCGWINSZ:
 		ws, err := unix.IoctlGetWinsize(hfd, unix.TIOCGWINSZ)
 		if err != nil {
 			return errno(toErrno(err))
 		}
 		b := encodeWinsize(ws)
-		return p.copyOutAll(arg, b[:])
+		return t.copyOutAll(arg, b[:])
 	}
 	// TCSETS, TCSETSW, TCSETSF: a descriptor that is no terminal is ENOTTY
 	// whatever the pointer; a terminal's new settings are read whole
 	// (EFAULT before anything changes).
-	t, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
+	tio, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
 	if err != nil {
 		return errno(toErrno(err))
 	}
 	var b [termiosSize]byte
-	if _, err := p.cfg.Memory.CopyIn(arg, b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	decodeTermios(&b, t)
-	if err := unix.IoctlSetTermios(hfd, uint(req), t); err != nil {
+	decodeTermios(&b, tio)
+	if err := unix.IoctlSetTermios(hfd, uint(req), tio); err != nil {
 		return errno(toErrno(err))
 	}
 	return 0

@@ -66,7 +66,7 @@ const memfdDev = 1
 // CONFIG_HUGETLBFS. The fd is opened O_RDWR; without MFD_ALLOW_SEALING
 // F_SEAL_SEAL is set, so that no seal can be added; MFD_NOEXEC_SEAL makes
 // the mode 0666 and sets F_SEAL_EXEC, sealing allowed.
-func sysMemfdCreate(p *Process, a *[6]uint64) uint64 {
+func sysMemfdCreate(t *Task, a *[6]uint64) uint64 {
 	flags := uint32(a[1])
 	allowed := uint32(mfdAllFlags)
 	if flags&mfdHugeTLB != 0 {
@@ -78,17 +78,17 @@ func sysMemfdCreate(p *Process, a *[6]uint64) uint64 {
 	if flags&(mfdExec|mfdNoexecSeal) == mfdExec|mfdNoexecSeal {
 		return errno(unix.EINVAL)
 	}
-	name, e := p.copyInString(arch.Addr(a[0]), mfdNameMax+1)
+	name, e := t.copyInString(arch.Addr(a[0]), mfdNameMax+1)
 	if e == unix.ENAMETOOLONG {
 		return errno(unix.EINVAL)
 	}
 	if e != 0 {
 		return errno(e)
 	}
-	if flags&mfdHugeTLB != 0 || p.cfg.NewSharedFile == nil {
+	if flags&mfdHugeTLB != 0 || t.cfg.NewSharedFile == nil {
 		return errno(unix.ENOSYS)
 	}
-	fd, e := p.lowestFree(0)
+	fd, e := t.lowestFree(0)
 	if e != 0 {
 		return errno(e)
 	}
@@ -99,7 +99,7 @@ func sysMemfdCreate(p *Process, a *[6]uint64) uint64 {
 	case flags&mfdAllowSealing != 0:
 		seals = 0
 	}
-	shm := p.cfg.NewSharedFile(name, seals)
+	shm := t.cfg.NewSharedFile(name, seals)
 	ts := unix.NsecToTimespec(time.Now().UnixNano())
 	f := &fsFile{
 		path: "/memfd:" + name + " (deleted)",
@@ -107,7 +107,7 @@ func sysMemfdCreate(p *Process, a *[6]uint64) uint64 {
 			Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts},
 		shm: shm,
 	}
-	p.install(fd, &openFile{stdio: -1, fs: f, flags: unix.O_RDWR | oLargefile}, flags&mfdCloexec != 0)
+	t.install(fd, &openFile{stdio: -1, fs: f, flags: unix.O_RDWR | oLargefile}, flags&mfdCloexec != 0)
 	return uint64(fd)
 }
 
@@ -122,11 +122,11 @@ func memfdStat(f *fsFile) unix.Stat_t {
 // sysFtruncate checks as Linux's do_ftruncate does: EINVAL for a negative
 // length, EBADF for an fd not open (or O_PATH), EINVAL for anything but a
 // regular file opened for writing, which only a memfd is here.
-func sysFtruncate(p *Process, a *[6]uint64) uint64 {
+func sysFtruncate(t *Task, a *[6]uint64) uint64 {
 	if int64(a[1]) < 0 {
 		return errno(unix.EINVAL)
 	}
-	f, e := p.file(a[0])
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -144,12 +144,12 @@ func sysFtruncate(p *Process, a *[6]uint64) uint64 {
 // largest size; a memfd serves mode 0, FALLOC_FL_KEEP_SIZE (only the
 // backing: its size stays) and FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE,
 // any other mode is EOPNOTSUPP as shmem's.
-func sysFallocate(p *Process, a *[6]uint64) uint64 {
+func sysFallocate(t *Task, a *[6]uint64) uint64 {
 	const supported = unix.FALLOC_FL_KEEP_SIZE | unix.FALLOC_FL_PUNCH_HOLE | unix.FALLOC_FL_NO_HIDE_STALE |
 		unix.FALLOC_FL_COLLAPSE_RANGE | unix.FALLOC_FL_ZERO_RANGE | unix.FALLOC_FL_INSERT_RANGE |
 		unix.FALLOC_FL_UNSHARE_RANGE | 0x80 // FALLOC_FL_WRITE_ZEROES
 	mode, off, length := uint32(a[1]), int64(a[2]), int64(a[3])
-	f, e := p.file(a[0])
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -228,8 +228,8 @@ func (p *Process) memfdFileWrite(f *openFile, addr arch.Addr, length uint64) uin
 // sysPwrite64 writes at an offset without moving the position: ESPIPE for
 // stdio and pipes, EINVAL for a negative offset, EBADF unless opened for
 // writing; a device takes it as write does.
-func sysPwrite64(p *Process, a *[6]uint64) uint64 {
-	f, e := p.file(a[0])
+func sysPwrite64(t *Task, a *[6]uint64) uint64 {
+	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -243,12 +243,12 @@ func sysPwrite64(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	if f.fs.shm == nil {
-		return p.fsWrite(f, arch.Addr(a[1]), a[2])
+		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
 	if f.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EBADF)
 	}
-	n, e := p.memfdWrite(f.fs.shm, arch.Addr(a[1]), a[2], a[3])
+	n, e := t.memfdWrite(f.fs.shm, arch.Addr(a[1]), a[2], a[3])
 	return result(n, errOrNil(e))
 }
 

@@ -11,12 +11,12 @@ import (
 // sysMmap finds what a file-backed mmap maps (mmapFile) and passes the
 // call to mm; an fd that is not open is EBADF, as Linux's fget answers
 // before any other check.
-func sysMmap(p *Process, a *[6]uint64) uint64 {
+func sysMmap(t *Task, a *[6]uint64) uint64 {
 	flags := a[3]
 	var file *MmapFile
 	var writeSealed bool
 	if flags&unix.MAP_ANONYMOUS == 0 {
-		f, anon, sealed, e := p.mmapFile(a[4], flags)
+		f, anon, sealed, e := t.mmapFile(a[4], flags)
 		if e != 0 {
 			return errno(e)
 		}
@@ -25,7 +25,7 @@ func sysMmap(p *Process, a *[6]uint64) uint64 {
 		}
 		file, writeSealed = f, sealed
 	}
-	addr, err := p.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5])
+	addr, err := t.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5])
 	if writeSealed && errors.Is(err, unix.EACCES) {
 		// A shared writable mapping of a write-sealed memfd: what
 		// Linux's memfd_check_seals_mmap answers.
@@ -37,54 +37,54 @@ func sysMmap(p *Process, a *[6]uint64) uint64 {
 // addrResult is result for the calls that return an address.
 func addrResult(a arch.Addr, err error) uint64 { return result(uint64(a), err) }
 
-func sysMunmap(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MUnmap(a[0], a[1]))
+func sysMunmap(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MUnmap(a[0], a[1]))
 }
 
-func sysMremap(p *Process, a *[6]uint64) uint64 {
-	return addrResult(p.cfg.Calls.MRemap(a[0], a[1], a[2], a[3], a[4]))
+func sysMremap(t *Task, a *[6]uint64) uint64 {
+	return addrResult(t.cfg.Calls.MRemap(a[0], a[1], a[2], a[3], a[4]))
 }
 
-func sysMprotect(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MProtect(a[0], a[1], a[2]))
+func sysMprotect(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MProtect(a[0], a[1], a[2]))
 }
 
 // sysBrk returns the new break, or the unchanged one when the request
 // fails, which is how brk(2) reports failure.
-func sysBrk(p *Process, a *[6]uint64) uint64 {
-	brk, _ := p.cfg.Calls.Brk(a[0])
+func sysBrk(t *Task, a *[6]uint64) uint64 {
+	brk, _ := t.cfg.Calls.Brk(a[0])
 	return uint64(brk)
 }
 
 // sysMadvise passes the call to mm, which also stops a MADV_POPULATE_*
 // of a huge range between steps when the run's context ends (mm.Options'
 // Interrupted, wired to Process.Stopping by the machine).
-func sysMadvise(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.Madvise(a[0], a[1], a[2]))
+func sysMadvise(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.Madvise(a[0], a[1], a[2]))
 }
 
-func sysMlock(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MLock2(a[0], a[1], 0))
+func sysMlock(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MLock2(a[0], a[1], 0))
 }
 
-func sysMlock2(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MLock2(a[0], a[1], a[2]))
+func sysMlock2(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MLock2(a[0], a[1], a[2]))
 }
 
-func sysMunlock(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MUnlock(a[0], a[1]))
+func sysMunlock(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MUnlock(a[0], a[1]))
 }
 
-func sysMlockall(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MLockAll(a[0]))
+func sysMlockall(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MLockAll(a[0]))
 }
 
-func sysMunlockall(p *Process, _ *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MUnlockAll())
+func sysMunlockall(t *Task, _ *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MUnlockAll())
 }
 
-func sysMsync(p *Process, a *[6]uint64) uint64 {
-	return result(0, p.cfg.Calls.MSync(a[0], a[1], a[2]))
+func sysMsync(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.cfg.Calls.MSync(a[0], a[1], a[2]))
 }
 
 // mincoreChunk is how many pages one step of mincore covers: like Linux,
@@ -93,7 +93,7 @@ func sysMsync(p *Process, a *[6]uint64) uint64 {
 // context has ended.
 const mincoreChunk = 4096
 
-func sysMincore(p *Process, a *[6]uint64) uint64 {
+func sysMincore(t *Task, a *[6]uint64) uint64 {
 	addr, length, vecAddr := a[0], a[1], a[2]
 	if addr&arch.PageMask != 0 {
 		return errno(unix.EINVAL)
@@ -104,15 +104,15 @@ func sysMincore(p *Process, a *[6]uint64) uint64 {
 	pages := (length + arch.PageMask) >> arch.PageShift
 	vec := make([]byte, min(pages, mincoreChunk))
 	for done := uint64(0); done < pages; {
-		if p.interrupted() {
+		if t.interrupted() {
 			return errno(unix.EINTR)
 		}
 		n := min(pages-done, mincoreChunk)
 		start := addr + done<<arch.PageShift
-		if err := p.cfg.Calls.MinCore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
+		if err := t.cfg.Calls.MinCore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
 			return result(0, err)
 		}
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(vecAddr+done), vec[:n]); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(vecAddr+done), vec[:n]); err != nil {
 			return errno(unix.EFAULT)
 		}
 		done += n

@@ -155,9 +155,9 @@ func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 }
 
 // pipeWrite copies n bytes at addr into f's pipe, as much as fits.
-func (p *Process) pipeWrite(f *openFile, addr arch.Addr, n uint64) uint64 {
-	return p.pipeWriteFrom(f, n, func(off uint64, b []byte) error {
-		_, err := p.cfg.Memory.CopyIn(addr+arch.Addr(off), b)
+func (t *Task) pipeWrite(f *openFile, addr arch.Addr, n uint64) uint64 {
+	return t.pipeWriteFrom(f, n, func(off uint64, b []byte) error {
+		_, err := t.cfg.Memory.CopyIn(addr+arch.Addr(off), b)
 		return err
 	})
 }
@@ -165,13 +165,13 @@ func (p *Process) pipeWrite(f *openFile, addr arch.Addr, n uint64) uint64 {
 // pipeWriteFrom writes n bytes into f's pipe, as Linux's pipe_write does,
 // reading them from guest memory with read (bytes off to off+len(b) of the
 // write). A read that faults ends the write: EFAULT if nothing was written.
-func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []byte) error) uint64 {
+func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []byte) error) uint64 {
 	pp := f.pipe
 	if n == 0 {
 		return 0
 	}
 	if pp.readers == 0 {
-		_ = p.raise(unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(p.cfg.PID), why: "a write to a pipe with no reader"})
+		_ = t.raise(unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(t.cfg.PID), why: "a write to a pipe with no reader"})
 		return errno(unix.EPIPE)
 	}
 	var done uint64
@@ -189,7 +189,7 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b [
 			if f.flags&unix.O_NONBLOCK == 0 {
 				// A blocking write waits for room, which nothing will
 				// make; the run's end interrupts it.
-				p.waitForever()
+				t.waitForever()
 				if done == 0 {
 					return errno(unix.EINTR)
 				}
@@ -215,12 +215,12 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b [
 // pipeWritev writes the iovec array at iovAddr into f's pipe as one write,
 // with writev's checks of the array (EINVAL for a negative length or
 // total, before anything is written).
-func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 {
-	iov, total, e := p.readIOVec(iovAddr, iovcnt)
+func (t *Task) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 {
+	iov, total, e := t.readIOVec(iovAddr, iovcnt)
 	if e != 0 {
 		return errno(e)
 	}
-	return p.pipeWriteFrom(f, min(total, maxIO), func(off uint64, b []byte) error {
+	return t.pipeWriteFrom(f, min(total, maxIO), func(off uint64, b []byte) error {
 		// Bytes off to off+len(b) of the concatenated pieces.
 		for i := uint64(0); i < iovcnt && len(b) > 0; i++ {
 			base := binary.LittleEndian.Uint64(iov[16*i:])
@@ -230,7 +230,7 @@ func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint
 				continue
 			}
 			k := min(length-off, uint64(len(b)))
-			if _, err := p.cfg.Memory.CopyIn(arch.Addr(base+off), b[:k]); err != nil {
+			if _, err := t.cfg.Memory.CopyIn(arch.Addr(base+off), b[:k]); err != nil {
 				return err
 			}
 			b, off = b[k:], 0

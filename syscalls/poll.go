@@ -28,9 +28,9 @@ const (
 // either ready or invalid, poll returns at once unless it is given no fd
 // that reports anything; then it sleeps for the timeout (forever for a
 // negative one) until the run's context ends it with EINTR.
-func sysPoll(p *Process, a *[6]uint64) uint64 {
+func sysPoll(t *Task, a *[6]uint64) uint64 {
 	addr, nfds, timeout := arch.Addr(a[0]), a[1], int32(a[2])
-	if nfds > maxPollFDs || nfds > p.limit(unix.RLIMIT_NOFILE).Cur {
+	if nfds > maxPollFDs || nfds > t.limit(unix.RLIMIT_NOFILE).Cur {
 		return errno(unix.EINVAL)
 	}
 	var ready uint64
@@ -39,18 +39,18 @@ func sysPoll(p *Process, a *[6]uint64) uint64 {
 		n := min(nfds-done, pollChunk)
 		b := buf[:n*pollfdSize]
 		at := addr + arch.Addr(done*pollfdSize)
-		if _, err := p.cfg.Memory.CopyIn(at, b); err != nil {
+		if _, err := t.cfg.Memory.CopyIn(at, b); err != nil {
 			return errno(unix.EFAULT)
 		}
 		for i := uint64(0); i < n; i++ {
 			e := b[i*pollfdSize:]
-			revents := p.pollEvents(int32(binary.LittleEndian.Uint32(e)), binary.LittleEndian.Uint16(e[4:]))
+			revents := t.pollEvents(int32(binary.LittleEndian.Uint32(e)), binary.LittleEndian.Uint16(e[4:]))
 			binary.LittleEndian.PutUint16(e[6:], revents)
 			if revents != 0 {
 				ready++
 			}
 		}
-		if _, err := p.cfg.Memory.CopyOut(at, b); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(at, b); err != nil {
 			return errno(unix.EFAULT)
 		}
 		done += n
@@ -60,14 +60,14 @@ func sysPoll(p *Process, a *[6]uint64) uint64 {
 	}
 	var expired <-chan time.Time
 	if timeout > 0 {
-		t := time.NewTimer(time.Duration(timeout) * time.Millisecond)
-		defer t.Stop()
-		expired = t.C
+		tm := time.NewTimer(time.Duration(timeout) * time.Millisecond)
+		defer tm.Stop()
+		expired = tm.C
 	}
 	select {
 	case <-expired:
 		return 0
-	case <-p.ctx.Done():
+	case <-t.ctx.Done():
 		return errno(unix.EINTR)
 	}
 }

@@ -121,23 +121,9 @@ type Process struct {
 	// may make a read or write wait, -1 for the others (waitableFDs).
 	waitable [3]int
 
-	// fsBase is the FS segment base (TLS) the guest set with arch_prctl;
-	// fsBaseDirty says the vCPU must load it before resuming.
-	fsBase      uint64
-	fsBaseDirty bool
-
-	// clearChildTID is the set_tid_address pointer, kept for exit.
-	clearChildTID uint64
-	// robustList is the set_robust_list head, which get_robust_list reports.
-	robustList uint64
 	// sigactions records rt_sigaction's actions as the guest laid them
-	// out (struct sigaction), sigmask the blocked signals.
+	// out (struct sigaction).
 	sigactions map[int][]byte
-	sigmask    uint64
-	// regs is the user context of the system call being served
-	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
-	// sigaltstack reads its RSP.
-	regs *UserRegs
 
 	exited   bool
 	exitCode int
@@ -165,6 +151,9 @@ type Process struct {
 	// statsMu guards the signal figures SignalStats reads concurrently
 	// (sig.handled, sig.stopped).
 	statsMu sync.Mutex
+
+	// main is the first thread, whose TID is the PID.
+	main *Task
 }
 
 // NewProcess returns a Process for cfg, filling defaults.
@@ -185,7 +174,7 @@ func NewProcess(cfg Config) *Process {
 	if cfg.PID == 0 {
 		cfg.PID = 1
 	}
-	return &Process{
+	p := &Process{
 		cfg:        cfg,
 		start:      cfg.Now(),
 		ctx:        cfg.Context,
@@ -193,15 +182,10 @@ func NewProcess(cfg Config) *Process {
 		sigactions: make(map[int][]byte),
 		futexes:    &futexTable{},
 	}
+	p.main = p.newTask(cfg.PID)
+	p.main.fpu = cfg.FPU
+	return p
 }
 
 // Exited reports whether the guest called exit or exit_group, and its status.
 func (p *Process) Exited() (bool, int) { return p.exited, p.exitCode }
-
-// FSBase returns the guest's FS base and whether it changed since the last
-// call, in which case the vCPU must load it before resuming.
-func (p *Process) FSBase() (uint64, bool) {
-	d := p.fsBaseDirty
-	p.fsBaseDirty = false
-	return p.fsBase, d
-}

@@ -119,7 +119,7 @@ func (p *Process) statusText() []byte {
 		}
 	}
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
-		uint64(0), p.sig.pending, p.sigmask, ignored, caught)
+		p.main.tsig.pending, p.sig.pending, p.main.sigmask, ignored, caught)
 	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
 	return []byte(b.String())
 }

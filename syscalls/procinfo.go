@@ -105,9 +105,9 @@ func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
 // atFDCWD is AT_FDCWD as a raw argument.
 const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
 
-func sysUmask(p *Process, a *[6]uint64) uint64 {
-	old := p.info.umask ^ defaultUmask
-	p.info.umask = uint32(a[0])&0o777 ^ defaultUmask
+func sysUmask(t *Task, a *[6]uint64) uint64 {
+	old := t.info.umask ^ defaultUmask
+	t.info.umask = uint32(a[0])&0o777 ^ defaultUmask
 	return uint64(old)
 }
 
@@ -122,12 +122,12 @@ func (p *Process) ownPID(pid uint64) bool {
 // sysGetcpu reports CPU 0 on node 0, the vCPU, as the vDSO's getcpu does;
 // each of cpu and node is written when not null, EFAULT if either cannot
 // be (Linux tries both).
-func sysGetcpu(p *Process, a *[6]uint64) uint64 {
+func sysGetcpu(t *Task, a *[6]uint64) uint64 {
 	var zero [4]byte
 	failed := false
 	for _, at := range a[:2] {
 		if at != 0 {
-			if _, err := p.cfg.Memory.CopyOut(arch.Addr(at), zero[:]); err != nil {
+			if _, err := t.cfg.Memory.CopyOut(arch.Addr(at), zero[:]); err != nil {
 				failed = true
 			}
 		}
@@ -141,18 +141,18 @@ func sysGetcpu(p *Process, a *[6]uint64) uint64 {
 // sysSchedGetaffinity reports the one CPU, checking len as Linux does:
 // EINVAL when it holds fewer bits than there are CPUs or is not a multiple
 // of 8; it returns the bytes written, min(len, cpumask_size()).
-func sysSchedGetaffinity(p *Process, a *[6]uint64) uint64 {
+func sysSchedGetaffinity(t *Task, a *[6]uint64) uint64 {
 	n := uint64(uint32(a[1]))
 	if n*8 < 1 || n&7 != 0 {
 		return errno(unix.EINVAL)
 	}
-	if !p.ownPID(a[0]) {
+	if !t.ownPID(a[0]) {
 		return errno(unix.ESRCH)
 	}
 	var mask [cpuMaskSize]byte
 	mask[0] = 1
 	w := min(n, cpuMaskSize)
-	if r := p.copyOutAll(arch.Addr(a[2]), mask[:w]); r != 0 {
+	if r := t.copyOutAll(arch.Addr(a[2]), mask[:w]); r != 0 {
 		return r
 	}
 	return w
@@ -162,13 +162,13 @@ func sysSchedGetaffinity(p *Process, a *[6]uint64) uint64 {
 // unreadable mask (as much of it as Linux reads, min(len,
 // cpumask_size())), ESRCH for another pid, EINVAL for a mask without CPU
 // 0.
-func sysSchedSetaffinity(p *Process, a *[6]uint64) uint64 {
+func sysSchedSetaffinity(t *Task, a *[6]uint64) uint64 {
 	n := min(uint64(uint32(a[1])), cpuMaskSize)
 	var mask [cpuMaskSize]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[2]), mask[:n]); err != nil {
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[2]), mask[:n]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	if !p.ownPID(a[0]) {
+	if !t.ownPID(a[0]) {
 		return errno(unix.ESRCH)
 	}
 	if mask[0]&1 == 0 {
@@ -192,18 +192,18 @@ const (
 // sysSysinfo describes the guest's machine: its memory is the program's
 // memory limit, of which what the program does not use is free; it has no
 // swap, one process, and uptime is the program's.
-func sysSysinfo(p *Process, a *[6]uint64) uint64 {
+func sysSysinfo(t *Task, a *[6]uint64) uint64 {
 	var b [sysinfoSize]byte
 	le := binary.LittleEndian
-	up := p.cfg.Monotonic()
+	up := t.cfg.Monotonic()
 	le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
-	total := p.cfg.MemoryLimit
-	used := min(p.usage().RSS, total)
+	total := t.cfg.MemoryLimit
+	used := min(t.usage().RSS, total)
 	le.PutUint64(b[sysinfoTotalRAM:], total)
 	le.PutUint64(b[sysinfoFreeRAM:], total-used)
 	le.PutUint16(b[sysinfoProcs:], 1)
 	le.PutUint32(b[sysinfoMemUnit:], 1)
-	return p.copyOutAll(arch.Addr(a[0]), b[:])
+	return t.copyOutAll(arch.Addr(a[0]), b[:])
 }
 
 // struct rusage on x86-64: ru_utime and ru_stime (struct timeval, 16 bytes
@@ -219,7 +219,7 @@ const (
 // time, serving its exits as user and system time), its peak RSS from mm
 // and as minor faults mm's faults that installed memory; RUSAGE_CHILDREN
 // is all zeros (it has none). The other counters are 0.
-func sysGetrusage(p *Process, a *[6]uint64) uint64 {
+func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
 	case unix.RUSAGE_SELF, unix.RUSAGE_THREAD:
@@ -231,48 +231,48 @@ func sysGetrusage(p *Process, a *[6]uint64) uint64 {
 			le.PutUint64(b[16:], uint64(ru.Stime.Sec))
 			le.PutUint64(b[24:], uint64(ru.Stime.Usec))
 		}
-		u := p.usage()
+		u := t.usage()
 		binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 		binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	case unix.RUSAGE_CHILDREN:
 	default:
 		return errno(unix.EINVAL)
 	}
-	return p.copyOutAll(arch.Addr(a[1]), b[:])
+	return t.copyOutAll(arch.Addr(a[1]), b[:])
 }
 
 // sysPrctl serves the options a process alone can use, as Linux answers
 // them; any other option is EINVAL, Linux's answer for one it does not
 // know.
-func sysPrctl(p *Process, a *[6]uint64) uint64 {
+func sysPrctl(t *Task, a *[6]uint64) uint64 {
 	option, arg2 := a[0], a[1]
 	switch option {
 	case unix.PR_SET_NAME:
 		// strncpy_from_user of at most 15 bytes: a NUL within the
 		// readable part ends it.
 		var name [taskCommLen - 1]byte
-		n, err := p.cfg.Memory.CopyIn(arch.Addr(arg2), name[:])
+		n, err := t.cfg.Memory.CopyIn(arch.Addr(arg2), name[:])
 		if i := bytes.IndexByte(name[:n], 0); i >= 0 {
 			n, err = i, nil
 		}
 		if err != nil {
 			return errno(unix.EFAULT)
 		}
-		p.info.comm = [taskCommLen]byte{}
-		copy(p.info.comm[:], name[:n])
+		t.info.comm = [taskCommLen]byte{}
+		copy(t.info.comm[:], name[:n])
 		return 0
 	case unix.PR_GET_NAME:
-		return p.copyOutAll(arch.Addr(arg2), p.info.comm[:])
+		return t.copyOutAll(arch.Addr(arg2), t.info.comm[:])
 	case unix.PR_SET_PDEATHSIG:
 		if arg2 > 64 {
 			return errno(unix.EINVAL)
 		}
-		p.info.pdeathSig = uint32(arg2)
+		t.info.pdeathSig = uint32(arg2)
 		return 0
 	case unix.PR_GET_PDEATHSIG:
-		return p.putInt(arg2, p.info.pdeathSig)
+		return t.putInt(arg2, t.info.pdeathSig)
 	case unix.PR_GET_DUMPABLE:
-		if p.info.notDumpable {
+		if t.info.notDumpable {
 			return 0
 		}
 		return 1
@@ -280,38 +280,38 @@ func sysPrctl(p *Process, a *[6]uint64) uint64 {
 		if arg2 > 1 {
 			return errno(unix.EINVAL)
 		}
-		p.info.notDumpable = arg2 == 0
+		t.info.notDumpable = arg2 == 0
 		return 0
 	case unix.PR_SET_CHILD_SUBREAPER:
-		p.info.subreaper = arg2 != 0
+		t.info.subreaper = arg2 != 0
 		return 0
 	case unix.PR_GET_CHILD_SUBREAPER:
 		var v uint32
-		if p.info.subreaper {
+		if t.info.subreaper {
 			v = 1
 		}
-		return p.putInt(arg2, v)
+		return t.putInt(arg2, v)
 	case unix.PR_SET_NO_NEW_PRIVS:
 		if arg2 != 1 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
 			return errno(unix.EINVAL)
 		}
-		p.info.noNewPrivs = true
+		t.info.noNewPrivs = true
 		return 0
 	case unix.PR_GET_NO_NEW_PRIVS:
 		if arg2 != 0 || a[2] != 0 || a[3] != 0 || a[4] != 0 {
 			return errno(unix.EINVAL)
 		}
-		if p.info.noNewPrivs {
+		if t.info.noNewPrivs {
 			return 1
 		}
 		return 0
 	case unix.PR_GET_TIMERSLACK:
-		if p.info.timerSlack == 0 {
+		if t.info.timerSlack == 0 {
 			return defaultTimerSlack
 		}
-		return p.info.timerSlack
+		return t.info.timerSlack
 	case unix.PR_SET_TIMERSLACK:
-		p.info.timerSlack = arg2 // 0 restores the default
+		t.info.timerSlack = arg2 // 0 restores the default
 		return 0
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter

@@ -24,15 +24,38 @@ import (
 // signal is pending at most once; real-time signals queue, each with its
 // siginfo, up to RLIMIT_SIGPENDING queued signals in all.
 
-// signalState is the signal state beyond the recorded actions and mask.
-type signalState struct {
-	// pending has bit sig-1 set for each pending signal; queue[sig]
-	// holds what each sending carries into the handler's siginfo and who
-	// sent it (at most one for a standard signal; none when the sending
-	// found RLIMIT_SIGPENDING reached), and queued counts them all.
+// sigQueue is a set of pending signals: bit sig-1 of pending is set for
+// each; queue[sig] holds what each sending carries into the handler's
+// siginfo and who sent it (at most one for a standard signal; none when
+// the sending found RLIMIT_SIGPENDING reached). A Process has one for the
+// signals sent to the whole program, each Task one for its own.
+type sigQueue struct {
 	pending uint64
 	queue   [65][]sigInfo
-	queued  uint64
+}
+
+// signalState is the program's signal state beyond the recorded actions.
+type signalState struct {
+	// sigQueue holds the process-directed pending signals (kill, and a
+	// SIGPIPE); queued counts the siginfos queued here and on every
+	// Task, which RLIMIT_SIGPENDING bounds.
+	sigQueue
+	queued uint64
+	// killedBy is the signal that killed the program (0: none), reason
+	// its origin.
+	killedBy unix.Signal
+	reason   string
+	// handled counts, by signal, the handlers run; stopped counts stop
+	// signals taken. Both are read by SignalStats under Process.statsMu.
+	handled map[unix.Signal]uint64
+	stopped uint64
+}
+
+// taskSignals is a thread's own signal state.
+type taskSignals struct {
+	// sigQueue holds the thread-directed pending signals (tkill, tgkill,
+	// a fault's).
+	sigQueue
 	// trap is the last fault's trap number, error code and CR2, which
 	// every signal frame records (Linux's thread.trap_nr and friends).
 	trap trapInfo
@@ -45,15 +68,7 @@ type signalState struct {
 	// context beyond RAX: a handler's frame was set up, or rt_sigreturn
 	// or a restart moved it.
 	redirected bool
-	// killedBy is the signal that killed the program (0: none), reason
-	// its origin.
-	killedBy unix.Signal
-	reason   string
-	// handled counts, by signal, the handlers run; stopped counts stop
-	// signals taken. Both are read by SignalStats under Process.statsMu.
-	handled map[unix.Signal]uint64
-	stopped uint64
-	// altSP and altSize are the sigaltstack the program set (size 0:
+	// altSP and altSize are the sigaltstack the thread set (size 0:
 	// disabled); altFlags keeps its SS_AUTODISARM bit.
 	altSP, altSize uint64
 	altFlags       uint32
@@ -131,22 +146,22 @@ const sigRTMin = 32
 // already: then a real-time signal sent other than by kill fails with
 // EAGAIN, and any other is made pending without its siginfo. The signal is
 // taken at the next return to user mode.
-func (p *Process) raise(sig unix.Signal, info sigInfo) unix.Errno {
+func (t *Task) raise(sig unix.Signal, info sigInfo) unix.Errno {
 	bit := sigBit(sig)
-	if p.sigmask&bit == 0 && p.ignored(sig) {
+	if t.sigmask&bit == 0 && t.ignored(sig) {
 		return 0
 	}
-	if sig < sigRTMin && p.sig.pending&bit != 0 {
+	if sig < sigRTMin && t.sig.pending&bit != 0 {
 		return 0
 	}
 	info.signo = int32(sig)
-	if p.sig.queued < p.limit(unix.RLIMIT_SIGPENDING).Cur {
-		p.sig.queue[sig] = append(p.sig.queue[sig], info)
-		p.sig.queued++
+	if t.sig.queued < t.limit(unix.RLIMIT_SIGPENDING).Cur {
+		t.sig.queue[sig] = append(t.sig.queue[sig], info)
+		t.sig.queued++
 	} else if sig >= sigRTMin && info.code != siUser {
 		return unix.EAGAIN
 	}
-	p.sig.pending |= bit
+	t.sig.pending |= bit
 	return 0
 }
 
@@ -165,19 +180,19 @@ func (p *Process) discard(set uint64) {
 // force_sig_info does: a handler that is ignored or blocked cannot take it,
 // so the action becomes SIG_DFL and sig is unblocked, and the default
 // action kills the program.
-func (p *Process) force(sig unix.Signal, info sigInfo) {
-	h := p.handlerOf(sig)
-	if blocked := p.sigmask&sigBit(sig) != 0; blocked || h == sigIGN {
-		p.resetHandler(sig)
-		p.sigmask &^= sigBit(sig)
+func (t *Task) force(sig unix.Signal, info sigInfo) {
+	h := t.handlerOf(sig)
+	if blocked := t.sigmask&sigBit(sig) != 0; blocked || h == sigIGN {
+		t.resetHandler(sig)
+		t.sigmask &^= sigBit(sig)
 	}
-	_ = p.raise(sig, info) // never EAGAIN: not a real-time signal
+	_ = t.raise(sig, info) // never EAGAIN: not a real-time signal
 }
 
 // dequeue takes the next deliverable signal: a synchronous one first, then
 // the lowest number (Linux's next_signal).
-func (p *Process) dequeue() (unix.Signal, sigInfo, bool) {
-	ready := p.sig.pending &^ p.sigmask
+func (t *Task) dequeue() (unix.Signal, sigInfo, bool) {
+	ready := t.sig.pending &^ t.sigmask
 	if ready == 0 {
 		return 0, sigInfo{}, false
 	}
@@ -185,19 +200,19 @@ func (p *Process) dequeue() (unix.Signal, sigInfo, bool) {
 		ready &= synchronous
 	}
 	sig := unix.Signal(bits.TrailingZeros64(ready) + 1)
-	q := p.sig.queue[sig]
+	q := t.sig.queue[sig]
 	if len(q) == 0 {
 		// Pending without a siginfo (the queue was full): Linux's
 		// collect_signal gives SI_USER with no sender.
-		p.sig.pending &^= sigBit(sig)
+		t.sig.pending &^= sigBit(sig)
 		return sig, sigInfo{signo: int32(sig), code: siUser, why: "sent while RLIMIT_SIGPENDING signals were queued"}, true
 	}
 	info := q[0]
-	p.sig.queue[sig] = q[1:]
-	p.sig.queued--
+	t.sig.queue[sig] = q[1:]
+	t.sig.queued--
 	if len(q) == 1 {
-		p.sig.queue[sig] = nil
-		p.sig.pending &^= sigBit(sig)
+		t.sig.queue[sig] = nil
+		t.sig.pending &^= sigBit(sig)
 	}
 	return sig, info, true
 }
@@ -266,13 +281,13 @@ func signalName(sig unix.Signal) string {
 // program: EINVAL for an invalid signal, nothing for 0. The siginfo is
 // Linux's for a signal a process sends: si_code SI_USER (kill) or SI_TKILL,
 // the sender's pid and uid (0: the guest runs as root).
-func (p *Process) send(sig uint64, code int32, call string) uint64 {
+func (t *Task) send(sig uint64, code int32, call string) uint64 {
 	s := int32(sig)
 	if s < 0 || s > 64 {
 		return errno(unix.EINVAL)
 	}
 	if s != 0 {
-		if e := p.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(p.cfg.PID), uid: 0, why: "sent by the program itself with " + call}); e != 0 {
+		if e := t.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(t.cfg.PID), uid: 0, why: "sent by the program itself with " + call}); e != 0 {
 			return errno(e)
 		}
 	}
@@ -283,43 +298,43 @@ func (p *Process) send(sig uint64, code int32, call string) uint64 {
 // (its own) or its own group by number (a shell makes it the group's
 // leader) reach it; -1 reaches every process but the caller and init,
 // which here is none (ESRCH), as is any other pid.
-func sysKill(p *Process, a *[6]uint64) uint64 {
-	pid, own := int32(a[0]), int32(p.cfg.PID)
+func sysKill(t *Task, a *[6]uint64) uint64 {
+	pid, own := int32(a[0]), int32(t.cfg.PID)
 	if pid != own && pid != 0 && pid != -own {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[1], siUser, "kill")
+	return t.send(a[1], siUser, "kill")
 }
 
-func sysTkill(p *Process, a *[6]uint64) uint64 {
+func sysTkill(t *Task, a *[6]uint64) uint64 {
 	tid := int32(a[0])
 	if tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	if tid != int32(p.cfg.PID) {
+	if tid != int32(t.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[1], siTkill, "tkill")
+	return t.send(a[1], siTkill, "tkill")
 }
 
-func sysTgkill(p *Process, a *[6]uint64) uint64 {
+func sysTgkill(t *Task, a *[6]uint64) uint64 {
 	tgid, tid := int32(a[0]), int32(a[1])
 	if tgid <= 0 || tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	if tgid != int32(p.cfg.PID) || tid != int32(p.cfg.PID) {
+	if tgid != int32(t.cfg.PID) || tid != int32(t.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
-	return p.send(a[2], siTkill, "tgkill")
+	return t.send(a[2], siTkill, "tgkill")
 }
 
 // sysRtSigactionFlush is rt_sigaction; a pending signal it makes ignored
 // is discarded, as Linux's do_sigaction does.
-func sysRtSigactionFlush(p *Process, a *[6]uint64) uint64 {
-	r := sysRtSigaction(p, a)
+func sysRtSigactionFlush(t *Task, a *[6]uint64) uint64 {
+	r := sysRtSigaction(t, a)
 	if r == 0 && a[1] != 0 {
-		if sig := unix.Signal(a[0]); p.ignored(sig) {
-			p.discard(sigBit(sig))
+		if sig := unix.Signal(a[0]); t.ignored(sig) {
+			t.discard(sigBit(sig))
 		}
 	}
 	return r
@@ -327,13 +342,13 @@ func sysRtSigactionFlush(p *Process, a *[6]uint64) uint64 {
 
 // sysRtSigpending copies out the pending signals that are blocked, in
 // sigsetsize bytes (at most 8).
-func sysRtSigpending(p *Process, a *[6]uint64) uint64 {
+func sysRtSigpending(t *Task, a *[6]uint64) uint64 {
 	if a[1] > sigsetSize {
 		return errno(unix.EINVAL)
 	}
 	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], p.sig.pending&p.sigmask)
-	return p.copyOutAll(arch.Addr(a[0]), b[:a[1]])
+	binary.LittleEndian.PutUint64(b[:], t.sig.pending&t.sigmask)
+	return t.copyOutAll(arch.Addr(a[0]), b[:a[1]])
 }
 
 // stack_t: ss_sp (8), ss_flags (int, then 4 bytes of padding), ss_size (8).
@@ -352,39 +367,39 @@ const (
 // for an enabled stack smaller than MINSIGSTKSZ. Unlike Linux, which sets
 // the new stack before it writes the old one, the old one is written
 // first: an unwritable oss is EFAULT with nothing changed.
-func sysSigaltstack(p *Process, a *[6]uint64) uint64 {
+func sysSigaltstack(t *Task, a *[6]uint64) uint64 {
 	uss, uoss := arch.Addr(a[0]), arch.Addr(a[1])
 	var rsp uint64
-	if p.regs != nil {
-		rsp = p.regs.RSP
+	if t.regs != nil {
+		rsp = t.regs.RSP
 	}
 	var nsp, nsize uint64
 	var nflags uint32
 	if uss != 0 {
 		var b [stackTSize]byte
-		if _, err := p.cfg.Memory.CopyIn(uss, b[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyIn(uss, b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 		nsp, nflags, nsize = binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint32(b[8:]), binary.LittleEndian.Uint64(b[16:])
-		if e := p.checkAltStack(nflags, nsize, rsp); e != 0 {
+		if e := t.checkAltStack(nflags, nsize, rsp); e != 0 {
 			return errno(e)
 		}
 	}
 	if uoss != 0 {
-		b := stackT(p.sig.altSP, p.sasFlags(rsp)|p.sig.altFlags, p.sig.altSize)
-		if _, err := p.cfg.Memory.CopyOut(uoss, b[:]); err != nil {
+		b := stackT(t.tsig.altSP, t.sasFlags(rsp)|t.tsig.altFlags, t.tsig.altSize)
+		if _, err := t.cfg.Memory.CopyOut(uoss, b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
 	if uss != 0 {
-		_ = p.setAltStack(nsp, nflags, nsize, rsp)
+		_ = t.setAltStack(nsp, nflags, nsize, rsp)
 	}
 	return 0
 }
 
 // checkAltStack is do_sigaltstack's checks of a new stack, in its order.
-func (p *Process) checkAltStack(flags uint32, size, rsp uint64) unix.Errno {
-	if p.onSigStack(rsp) {
+func (t *Task) checkAltStack(flags uint32, size, rsp uint64) unix.Errno {
+	if t.onSigStack(rsp) {
 		return unix.EPERM
 	}
 	switch mode := flags &^ ssAutoDisarm; mode {
@@ -401,14 +416,14 @@ func (p *Process) checkAltStack(flags uint32, size, rsp uint64) unix.Errno {
 
 // setAltStack checks and sets the alternate stack (rt_sigreturn restores
 // the one its frame saved through it too).
-func (p *Process) setAltStack(sp uint64, flags uint32, size, rsp uint64) unix.Errno {
-	if e := p.checkAltStack(flags, size, rsp); e != 0 {
+func (t *Task) setAltStack(sp uint64, flags uint32, size, rsp uint64) unix.Errno {
+	if e := t.checkAltStack(flags, size, rsp); e != 0 {
 		return e
 	}
 	if flags&^ssAutoDisarm == ssDisable {
 		sp, size = 0, 0
 	}
-	p.sig.altSP, p.sig.altSize = sp, size
-	p.sig.altFlags = flags & ssAutoDisarm
+	t.tsig.altSP, t.tsig.altSize = sp, size
+	t.tsig.altFlags = flags & ssAutoDisarm
 	return 0
 }

@@ -46,45 +46,45 @@ const (
 // fromSyscall is set: a restart code it returned becomes EINTR or a
 // restart, by the handler's SA_RESTART. A RIP the vCPU could not return to
 // (non-canonical) raises SIGSEGV, as the failed IRET does under Linux.
-func (p *Process) returnToUser(regs *UserRegs, nr uint64, fromSyscall bool) {
-	for p.sig.killedBy == 0 && !p.exited {
+func (t *Task) returnToUser(regs *UserRegs, nr uint64, fromSyscall bool) {
+	for t.sig.killedBy == 0 && !t.exited {
 		if !arch.Addr(regs.RIP).IsCanonical() {
-			p.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("return to non-canonical rip %#x", regs.RIP)})
+			t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("return to non-canonical rip %#x", regs.RIP)})
 		}
-		sig, info, ok := p.dequeue()
+		sig, info, ok := t.dequeue()
 		if !ok {
 			break
 		}
-		act := p.actionOf(sig)
+		act := t.actionOf(sig)
 		switch act.handler {
 		case sigIGN:
 			continue
 		case sigDFL:
-			p.actDefault(sig, &info)
+			t.actDefault(sig, &info)
 			continue
 		}
 		if act.flags&saResetHand != 0 {
-			p.resetHandler(sig)
+			t.resetHandler(sig)
 		}
 		if fromSyscall {
 			restartForHandler(regs, nr, act.flags)
 			fromSyscall = false
 		}
-		if !p.setupFrame(regs, sig, &info, &act) {
+		if !t.setupFrame(regs, sig, &info, &act) {
 			// Linux's force_sigsegv: a SIGSEGV handler that cannot be
 			// given a frame is dropped, so that the next one kills.
 			if sig == unix.SIGSEGV {
-				p.resetHandler(unix.SIGSEGV)
+				t.resetHandler(unix.SIGSEGV)
 			}
-			p.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("no room for the %s handler's signal frame below rsp %#x", unix.SignalName(sig), regs.RSP)})
+			t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("no room for the %s handler's signal frame below rsp %#x", unix.SignalName(sig), regs.RSP)})
 		}
 	}
-	if fromSyscall && p.sig.killedBy == 0 && !p.exited {
-		p.restartWithoutHandler(regs, nr)
+	if fromSyscall && t.sig.killedBy == 0 && !t.exited {
+		t.restartWithoutHandler(regs, nr)
 	}
-	if p.sig.restoreMask {
-		p.sig.restoreMask = false
-		p.sigmask = p.sig.savedMask
+	if t.tsig.restoreMask {
+		t.tsig.restoreMask = false
+		t.sigmask = t.tsig.savedMask
 	}
 }
 
@@ -111,11 +111,11 @@ func restartForHandler(regs *UserRegs, nr, flags uint64) {
 // SYSCALL. ERESTART_RESTARTBLOCK restarts the same call too (mmvm has no
 // restart_syscall; its callers return it only where the call can run again
 // as it was).
-func (p *Process) restartWithoutHandler(regs *UserRegs, nr uint64) {
+func (t *Task) restartWithoutHandler(regs *UserRegs, nr uint64) {
 	switch int64(regs.RAX) {
 	case -errRestartSys, -errRestartNoIntr, -errRestartNoHand, -errRestartRestartBlock:
 		regs.RAX, regs.RIP = nr, regs.RIP-syscallInsnLen
-		p.sig.redirected = true
+		t.tsig.redirected = true
 	}
 }
 
@@ -125,16 +125,16 @@ func (p *Process) restartWithoutHandler(regs *UserRegs, nr uint64) {
 // 64-byte aligned at the top, the rt_sigframe below it with RSP+8 16-byte
 // aligned, as a function's entry expects (Linux's get_sigframe). ok is
 // false when a frame on the alternate stack would overflow it.
-func (p *Process) frameAt(rsp uint64, act *sigaction) (frame, fpstate uint64, ok bool) {
+func (t *Task) frameAt(rsp uint64, act *sigaction) (frame, fpstate uint64, ok bool) {
 	sp := rsp - redZone
-	onAlt := p.onSigStack(rsp)
-	if act.flags&saOnStack != 0 && p.sasFlags(sp) == 0 {
-		sp = p.sig.altSP + p.sig.altSize
+	onAlt := t.onSigStack(rsp)
+	if act.flags&saOnStack != 0 && t.sasFlags(sp) == 0 {
+		sp = t.tsig.altSP + t.tsig.altSize
 		onAlt = true
 	}
 	fpstate = alignDown(sp-fxsaveSize, fpstateAlign)
 	frame = alignDown(fpstate-rtSigframeSize, 16) - 8
-	if onAlt && !p.withinSigStack(frame) {
+	if onAlt && !t.withinSigStack(frame) {
 		return 0, 0, false
 	}
 	return frame, fpstate, true
@@ -147,34 +147,34 @@ func (p *Process) frameAt(rsp uint64, act *sigaction) (frame, fpstate uint64, ok
 // (unless SA_NODEFER) sig blocked. It returns false, having changed
 // nothing the program sees but stack memory, when the frame cannot be
 // written or the action has no SA_RESTORER (x86-64 Linux requires one).
-func (p *Process) setupFrame(regs *UserRegs, sig unix.Signal, info *sigInfo, act *sigaction) bool {
+func (t *Task) setupFrame(regs *UserRegs, sig unix.Signal, info *sigInfo, act *sigaction) bool {
 	if act.flags&saRestorer == 0 {
 		return false
 	}
-	frame, fpstate, ok := p.frameAt(regs.RSP, act)
+	frame, fpstate, ok := t.frameAt(regs.RSP, act)
 	if !ok {
 		return false
 	}
 	fx := initFPU
-	if p.cfg.FPU != nil {
-		if err := p.cfg.FPU.SaveFPU(&fx); err != nil {
+	if t.fpu != nil {
+		if err := t.fpu.SaveFPU(&fx); err != nil {
 			return false
 		}
 	}
 	// Bytes 464-511 are the software-reserved ones, which Linux fills
 	// with its XSAVE description only where the CPU has XSAVE.
 	clear(fx[464:])
-	mask := p.sigmask
-	if p.sig.restoreMask {
-		mask = p.sig.savedMask
+	mask := t.sigmask
+	if t.tsig.restoreMask {
+		mask = t.tsig.savedMask
 	}
 	var head [frameUC + ucMcontext + scRestored]byte
 	le := binary.LittleEndian
 	le.PutUint64(head[framePretcode:], act.restorer)
 	le.PutUint64(head[frameUC+ucFlags:], ucSigcontextSS|ucStrictRestoreSS)
-	st := stackT(p.sig.altSP, p.sasFlags(regs.RSP)|p.sig.altFlags, p.sig.altSize)
+	st := stackT(t.tsig.altSP, t.sasFlags(regs.RSP)|t.tsig.altFlags, t.tsig.altSize)
 	copy(head[frameUC+ucStack:], st[:])
-	sc := sigcontextOf(regs, p.cfg.UserCS, p.cfg.UserSS, &p.sig.trap, mask, fpstate)
+	sc := sigcontextOf(regs, t.cfg.UserCS, t.cfg.UserSS, &t.tsig.trap, mask, fpstate)
 	copy(head[frameUC+ucMcontext:], sc[:])
 	var m [8]byte
 	le.PutUint64(m[:], mask)
@@ -186,35 +186,35 @@ func (p *Process) setupFrame(regs *UserRegs, sig unix.Signal, info *sigInfo, act
 		writes = append(writes, guestWrite{frame + frameInfo, si[:]})
 	}
 	for _, w := range writes {
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(w.at), w.b); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(w.at), w.b); err != nil {
 			return false
 		}
 	}
-	if p.sig.altFlags&ssAutoDisarm != 0 {
-		p.sig.altSP, p.sig.altSize, p.sig.altFlags = 0, 0, 0
+	if t.tsig.altFlags&ssAutoDisarm != 0 {
+		t.tsig.altSP, t.tsig.altSize, t.tsig.altFlags = 0, 0, 0
 	}
-	if p.cfg.FPU != nil {
+	if t.fpu != nil {
 		fresh := initFPU
-		if err := p.cfg.FPU.RestoreFPU(&fresh); err != nil {
+		if err := t.fpu.RestoreFPU(&fresh); err != nil {
 			return false
 		}
 	}
 	regs.RDI, regs.RSI, regs.RDX, regs.RAX = uint64(sig), frame+frameInfo, frame+frameUC, 0
 	regs.RIP, regs.RSP = act.handler, frame
 	regs.RFLAGS &^= rflagsDF | rflagsRF | rflagsTF
-	p.sig.restoreMask = false
-	p.sigmask |= act.mask
+	t.tsig.restoreMask = false
+	t.sigmask |= act.mask
 	if act.flags&saNoDefer == 0 {
-		p.sigmask |= sigBit(sig)
+		t.sigmask |= sigBit(sig)
 	}
-	p.sigmask &^= unblockable
-	p.sig.redirected = true
-	p.statsMu.Lock()
-	if p.sig.handled == nil {
-		p.sig.handled = make(map[unix.Signal]uint64)
+	t.sigmask &^= unblockable
+	t.tsig.redirected = true
+	t.statsMu.Lock()
+	if t.sig.handled == nil {
+		t.sig.handled = make(map[unix.Signal]uint64)
 	}
-	p.sig.handled[sig]++
-	p.statsMu.Unlock()
+	t.sig.handled[sig]++
+	t.statsMu.Unlock()
 	return true
 }
 
@@ -232,67 +232,67 @@ type guestWrite struct {
 // other than its own under UC_STRICT_RESTORE_SS, or an FPU image the CPU
 // would refuse (misaligned, or MXCSR with reserved bits) is a bad frame:
 // SIGSEGV, with whatever had been restored by then, as Linux leaves it.
-func sysRtSigreturn(p *Process, _ *[6]uint64) uint64 {
-	regs := p.regs
+func sysRtSigreturn(t *Task, _ *[6]uint64) uint64 {
+	regs := t.regs
 	frame := regs.RSP - 8
-	if bad := p.restoreFrame(regs, frame); bad != "" {
-		p.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("rt_sigreturn with a bad frame at %#x: %s", frame, bad)})
+	if bad := t.restoreFrame(regs, frame); bad != "" {
+		t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("rt_sigreturn with a bad frame at %#x: %s", frame, bad)})
 	}
-	p.sig.redirected = true
+	t.tsig.redirected = true
 	return regs.RAX
 }
 
 // restoreFrame is rt_sigreturn's work, in Linux's order; it returns what
 // was wrong with the frame, or "".
-func (p *Process) restoreFrame(regs *UserRegs, frame uint64) string {
+func (t *Task) restoreFrame(regs *UserRegs, frame uint64) string {
 	if frame+rtSigframeSize < frame || frame+rtSigframeSize > uint64(arch.MaxUserAddr) {
 		return "outside the user address space"
 	}
 	var uc [ucSize]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(frame+frameUC), uc[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(frame+frameUC), uc[:]); err != nil {
 		return "unreadable"
 	}
 	le := binary.LittleEndian
 	flags := le.Uint64(uc[ucFlags:])
-	p.sigmask = le.Uint64(uc[ucSigmask:]) &^ unblockable
+	t.sigmask = le.Uint64(uc[ucSigmask:]) &^ unblockable
 	sc := uc[ucMcontext : ucMcontext+sigcontextSize]
 	cur := regs.RFLAGS
 	restoreRegs(sc, regs)
 	regs.RFLAGS = cur&^rflagsRestorable | le.Uint64(sc[scEFLAGS:])&rflagsRestorable
-	if cs := le.Uint16(sc[scCS:]) | 3; cs != p.cfg.UserCS {
+	if cs := le.Uint16(sc[scCS:]) | 3; cs != t.cfg.UserCS {
 		return fmt.Sprintf("cs %#x", cs)
 	}
-	if ss := le.Uint16(sc[scSS:]) | 3; flags&ucStrictRestoreSS != 0 && ss != p.cfg.UserSS {
+	if ss := le.Uint16(sc[scSS:]) | 3; flags&ucStrictRestoreSS != 0 && ss != t.cfg.UserSS {
 		return fmt.Sprintf("ss %#x", ss)
 	}
-	if bad := p.restoreFPU(le.Uint64(sc[scFPState:])); bad != "" {
+	if bad := t.restoreFPU(le.Uint64(sc[scFPState:])); bad != "" {
 		return bad
 	}
 	st := uc[ucStack : ucStack+stackTSize]
 	// Linux ignores every refusal of the saved alternate stack but EFAULT,
 	// which cannot arise here: the frame was read whole.
-	_ = p.setAltStack(le.Uint64(st[0:]), le.Uint32(st[8:]), le.Uint64(st[16:]), regs.RSP)
+	_ = t.setAltStack(le.Uint64(st[0:]), le.Uint32(st[8:]), le.Uint64(st[16:]), regs.RSP)
 	return ""
 }
 
 // restoreFPU loads the FXSAVE image at fpstate (0: the initial state), as
 // Linux's fpu__restore_sig: FXRSTOR needs it 16-byte aligned and MXCSR
 // within the CPU's mask.
-func (p *Process) restoreFPU(fpstate uint64) string {
+func (t *Task) restoreFPU(fpstate uint64) string {
 	fx := initFPU
 	if fpstate != 0 {
 		if fpstate%16 != 0 {
 			return fmt.Sprintf("fpstate %#x misaligned", fpstate)
 		}
-		if _, err := p.cfg.Memory.CopyIn(arch.Addr(fpstate), fx[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(fpstate), fx[:]); err != nil {
 			return fmt.Sprintf("fpstate %#x unreadable", fpstate)
 		}
 	}
-	if p.cfg.FPU == nil {
+	if t.fpu == nil {
 		return ""
 	}
 	var cur [fxsaveSize]byte
-	if err := p.cfg.FPU.SaveFPU(&cur); err != nil {
+	if err := t.fpu.SaveFPU(&cur); err != nil {
 		return "the FPU could not be read: " + err.Error()
 	}
 	mask := binary.LittleEndian.Uint32(cur[fxsaveMXCSRMask:])
@@ -303,7 +303,7 @@ func (p *Process) restoreFPU(fpstate uint64) string {
 	if mxcsr := binary.LittleEndian.Uint32(fx[fxsaveMXCSR:]); mxcsr&^mask != 0 {
 		return fmt.Sprintf("mxcsr %#x has reserved bits", mxcsr)
 	}
-	if err := p.cfg.FPU.RestoreFPU(&fx); err != nil {
+	if err := t.fpu.RestoreFPU(&fx); err != nil {
 		return "the FPU refused the image: " + err.Error()
 	}
 	return ""
@@ -330,36 +330,36 @@ type Fault struct {
 // or ignored cannot take it: the default action kills), and delivers it.
 // It returns true when regs changed (a handler's entry) and the vCPU must
 // load them whole; Signaled says whether the program was killed instead.
-func (p *Process) HandleFault(regs *UserRegs, f Fault) bool {
-	p.sig.redirected = false
-	p.sig.trap.trapNo, p.sig.trap.errorCode = f.TrapNo, f.ErrorCode
+func (t *Task) HandleFault(regs *UserRegs, f Fault) bool {
+	t.tsig.redirected = false
+	t.tsig.trap.trapNo, t.tsig.trap.errorCode = f.TrapNo, f.ErrorCode
 	if f.PageFault {
-		p.sig.trap.cr2 = f.Addr
+		t.tsig.trap.cr2 = f.Addr
 	}
-	p.force(f.Signal, sigInfo{code: f.Code, addr: f.Addr, why: f.Why})
-	p.returnToUser(regs, 0, false)
-	return p.sig.redirected
+	t.force(f.Signal, sigInfo{code: f.Code, addr: f.Addr, why: f.Why})
+	t.returnToUser(regs, 0, false)
+	return t.tsig.redirected
 }
 
 // onSigStack says rsp is on the alternate stack (Linux's on_sig_stack,
 // which says no for an SS_AUTODISARM stack: it is disarmed while in use).
-func (p *Process) onSigStack(rsp uint64) bool {
-	return p.sig.altFlags&ssAutoDisarm == 0 && p.withinSigStack(rsp)
+func (t *Task) onSigStack(rsp uint64) bool {
+	return t.tsig.altFlags&ssAutoDisarm == 0 && t.withinSigStack(rsp)
 }
 
 // withinSigStack says sp lies on the alternate stack, which grows down
 // from altSP+altSize (Linux's __on_sig_stack).
-func (p *Process) withinSigStack(sp uint64) bool {
-	return sp > p.sig.altSP && sp-p.sig.altSP <= p.sig.altSize
+func (t *Task) withinSigStack(sp uint64) bool {
+	return sp > t.tsig.altSP && sp-t.tsig.altSP <= t.tsig.altSize
 }
 
 // sasFlags is Linux's sas_ss_flags: SS_DISABLE without an alternate stack,
 // SS_ONSTACK while running on it, else 0.
-func (p *Process) sasFlags(rsp uint64) uint32 {
+func (t *Task) sasFlags(rsp uint64) uint32 {
 	switch {
-	case p.sig.altSize == 0:
+	case t.tsig.altSize == 0:
 		return ssDisable
-	case p.onSigStack(rsp):
+	case t.onSigStack(rsp):
 		return ssOnStack
 	}
 	return 0
@@ -369,35 +369,35 @@ func (p *Process) sasFlags(rsp uint64) uint32 {
 // that has a handler is taken (the handler's frame records the old mask,
 // and the call returns EINTR) or one kills the program; the run's end
 // interrupts the wait.
-func sysRtSigsuspend(p *Process, a *[6]uint64) uint64 {
+func sysRtSigsuspend(t *Task, a *[6]uint64) uint64 {
 	if a[1] != sigsetSize {
 		return errno(unix.EINVAL)
 	}
 	var b [8]byte
-	if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[0]), b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[0]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	p.sig.savedMask, p.sig.restoreMask = p.sigmask, true
-	p.sigmask = binary.LittleEndian.Uint64(b[:]) &^ unblockable
-	return p.waitForSignal()
+	t.tsig.savedMask, t.tsig.restoreMask = t.sigmask, true
+	t.sigmask = binary.LittleEndian.Uint64(b[:]) &^ unblockable
+	return t.waitForSignal()
 }
 
 // sysPause waits until a signal is taken.
-func sysPause(p *Process, _ *[6]uint64) uint64 { return p.waitForSignal() }
+func sysPause(t *Task, _ *[6]uint64) uint64 { return t.waitForSignal() }
 
 // waitForSignal waits until a signal is deliverable: one already pending
 // and unblocked, since nothing else can send one while the program waits
 // (mmvm runs one thread and has no timers). It returns
 // ERESTARTNOHAND, which becomes EINTR if a handler runs; a signal that is
 // ignored restarts the wait. The run's end interrupts it with EINTR.
-func (p *Process) waitForSignal() uint64 {
-	for p.sig.pending&^p.sigmask&^p.ignoredSet() == 0 {
-		if ready := p.sig.pending &^ p.sigmask; ready != 0 {
+func (t *Task) waitForSignal() uint64 {
+	for t.sig.pending&^t.sigmask&^t.ignoredSet() == 0 {
+		if ready := t.sig.pending &^ t.sigmask; ready != 0 {
 			// Only ignored signals: drop them, as get_signal does.
-			p.discard(ready)
+			t.discard(ready)
 			continue
 		}
-		p.waitForever()
+		t.waitForever()
 		return errno(unix.EINTR)
 	}
 	return errno(errRestartNoHand)

@@ -138,7 +138,8 @@ func newSignalProcess(t *testing.T, flags, mask uint64) (*Process, *flatMemory, 
 	}
 	binary.LittleEndian.PutUint32(fpu.state[fxsaveMXCSR:], 0x1f80|0x2000)
 	binary.LittleEndian.PutUint32(fpu.state[fxsaveMXCSRMask:], 0xffff)
-	p.cfg.FPU, p.cfg.UserCS, p.cfg.UserSS = fpu, testUserCS, testUserSS
+	p.main.SetFPU(fpu)
+	p.cfg.UserCS, p.cfg.UserSS = testUserCS, testUserSS
 	act := mem.mem[0x100:0x120]
 	le := binary.LittleEndian
 	le.PutUint64(act[0:], testHandler)
@@ -170,7 +171,7 @@ func TestHandlerFrameAndSigreturn(t *testing.T) {
 	regs := callerRegs()
 	caller := regs
 	caller.RAX = 0 // kill's result
-	if !p.HandleSyscall(&regs) {
+	if !p.main.HandleSyscall(&regs) {
 		t.Fatal("kill to itself set up no handler")
 	}
 	frame := regs.RSP
@@ -220,14 +221,14 @@ func TestHandlerFrameAndSigreturn(t *testing.T) {
 	if fpu.state != initFPU {
 		t.Error("the handler does not start with a fresh FPU")
 	}
-	if want := sigBit(unix.SIGUSR1) | sigBit(unix.SIGUSR2); p.sigmask != want {
-		t.Errorf("mask in the handler %#x, want %#x", p.sigmask, want)
+	if want := sigBit(unix.SIGUSR1) | sigBit(unix.SIGUSR2); p.main.sigmask != want {
+		t.Errorf("mask in the handler %#x, want %#x", p.main.sigmask, want)
 	}
 
 	// The handler clobbers the FPU and returns into the restorer.
 	fpu.state[200] ^= 0xff
 	ret := UserRegs{RSP: frame + 8, RAX: unix.SYS_RT_SIGRETURN, RIP: testRestorer + 9, RFLAGS: 0x202}
-	if !p.HandleSyscall(&ret) {
+	if !p.main.HandleSyscall(&ret) {
 		t.Fatal("rt_sigreturn did not redirect")
 	}
 	if _, _, killed := p.Signaled(); killed {
@@ -236,8 +237,8 @@ func TestHandlerFrameAndSigreturn(t *testing.T) {
 	if ret != caller {
 		t.Errorf("restored %+v\nwant     %+v", ret, caller)
 	}
-	if p.sigmask != 0 {
-		t.Errorf("mask after sigreturn %#x", p.sigmask)
+	if p.main.sigmask != 0 {
+		t.Errorf("mask after sigreturn %#x", p.main.sigmask)
 	}
 	if !sameFPU(&fpu.state, &before) {
 		t.Error("rt_sigreturn did not restore the FPU")
@@ -271,15 +272,15 @@ func TestSigreturnBadFrames(t *testing.T) {
 		}, killed: true},
 		{name: "null fpstate", corrupt: func(m []byte, sc, _ int) { binary.LittleEndian.PutUint64(m[sc+scFPState:], 0) },
 			check: func(t *testing.T, p *Process, _ *UserRegs) {
-				if init := initFPU; !sameFPU(&p.cfg.FPU.(*fakeFPU).state, &init) {
+				if init := initFPU; !sameFPU(&p.main.fpu.(*fakeFPU).state, &init) {
 					t.Error("a null fpstate does not reset the FPU")
 				}
 			}},
 		{name: "mask with SIGKILL and SIGSTOP", corrupt: func(m []byte, _, uc int) {
 			binary.LittleEndian.PutUint64(m[uc+ucSigmask:], ^uint64(0))
 		}, check: func(t *testing.T, p *Process, _ *UserRegs) {
-			if p.sigmask != ^uint64(0)&^unblockable {
-				t.Errorf("mask %#x", p.sigmask)
+			if p.main.sigmask != ^uint64(0)&^unblockable {
+				t.Errorf("mask %#x", p.main.sigmask)
 			}
 		}},
 		{name: "eflags with IOPL, NT and IF clear", corrupt: func(m []byte, sc, _ int) {
@@ -293,14 +294,14 @@ func TestSigreturnBadFrames(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p, mem, _ := newSignalProcess(t, saSiginfo, 0)
 			regs := callerRegs()
-			p.HandleSyscall(&regs)
+			p.main.HandleSyscall(&regs)
 			frame := regs.RSP
 			uc := int(frame + frameUC - base)
 			if tc.corrupt != nil {
 				tc.corrupt(mem.mem, uc+ucMcontext, uc)
 			}
 			ret := UserRegs{RSP: frame + 8, RAX: unix.SYS_RT_SIGRETURN, RIP: testRestorer + 9, RFLAGS: 0x202}
-			p.HandleSyscall(&ret)
+			p.main.HandleSyscall(&ret)
 			sig, why, killed := p.Signaled()
 			if killed != tc.killed || killed && sig != unix.SIGSEGV {
 				t.Fatalf("killed %v by %v (%s), want killed %v by SIGSEGV", killed, sig, why, tc.killed)
@@ -313,7 +314,7 @@ func TestSigreturnBadFrames(t *testing.T) {
 	// A frame outside memory is SIGSEGV too.
 	p, _, _ := newSignalProcess(t, saSiginfo, 0)
 	ret := UserRegs{RSP: 0x2000, RAX: unix.SYS_RT_SIGRETURN, RIP: testRestorer, RFLAGS: 0x202}
-	p.HandleSyscall(&ret)
+	p.main.HandleSyscall(&ret)
 	if sig, _, killed := p.Signaled(); !killed || sig != unix.SIGSEGV {
 		t.Errorf("rt_sigreturn with an unreadable frame: killed %v by %v", killed, sig)
 	}
@@ -331,7 +332,7 @@ func TestAltStackAndFaults(t *testing.T) {
 		t.Fatalf("sigaltstack = %d", int64(r))
 	}
 	regs := callerRegs()
-	p.HandleSyscall(&regs)
+	p.main.HandleSyscall(&regs)
 	if regs.RSP <= altSP || regs.RSP >= altSP+altSize {
 		t.Fatalf("frame at %#x, not on the alternate stack [%#x, %#x)", regs.RSP, altSP, altSP+altSize)
 	}
@@ -339,8 +340,8 @@ func TestAltStackAndFaults(t *testing.T) {
 	// uc_stack says it interrupted code on it.
 	inner := regs
 	inner.RAX, inner.RDI, inner.RSI = unix.SYS_KILL, 42, uint64(unix.SIGUSR1)
-	p.sigmask = 0
-	p.HandleSyscall(&inner)
+	p.main.sigmask = 0
+	p.main.HandleSyscall(&inner)
 	if inner.RSP >= regs.RSP || inner.RSP <= altSP {
 		t.Errorf("nested frame at %#x, want below %#x on the alternate stack", inner.RSP, regs.RSP)
 	}
@@ -349,15 +350,15 @@ func TestAltStackAndFaults(t *testing.T) {
 	}
 	// Changing the alternate stack while running on it: EPERM.
 	change := UserRegs{RAX: unix.SYS_SIGALTSTACK, RDI: base + 0x200, RSP: inner.RSP, RIP: 0x400123, RFLAGS: 0x202}
-	if p.HandleSyscall(&change); change.RAX != neg(unix.EPERM) {
+	if p.main.HandleSyscall(&change); change.RAX != neg(unix.EPERM) {
 		t.Errorf("sigaltstack on the alternate stack = %d, want EPERM", int64(change.RAX))
 	}
 	// Filling the alternate stack with nested frames ends in SIGSEGV.
 	for i := 0; i < altSize/(rtSigframeSize+fxsaveSize)+2; i++ {
-		p.sigmask = 0
+		p.main.sigmask = 0
 		next := inner
 		next.RAX, next.RDI, next.RSI = unix.SYS_KILL, 42, uint64(unix.SIGUSR1)
-		p.HandleSyscall(&next)
+		p.main.HandleSyscall(&next)
 		if _, _, killed := p.Signaled(); killed {
 			if inner.RSP-altSP > rtSigframeSize+fxsaveSize+redZone+64 {
 				t.Errorf("killed with %#x bytes of the alternate stack left", inner.RSP-altSP)
@@ -375,9 +376,9 @@ func TestAltStackAndFaults(t *testing.T) {
 	act := qmem.mem[0x100:0x120]
 	binary.LittleEndian.PutUint64(act[0:], testHandler)
 	q.Syscall(unix.SYS_RT_SIGACTION, [6]uint64{uint64(unix.SIGSEGV), base + 0x100, 0, sigsetSize})
-	q.sigmask = sigBit(unix.SIGSEGV)
+	q.main.sigmask = sigBit(unix.SIGSEGV)
 	r := callerRegs()
-	if q.HandleFault(&r, Fault{Signal: unix.SIGSEGV, Code: segvMapErr, Addr: 0x10, TrapNo: 14, ErrorCode: 6, PageFault: true, Why: "null"}) {
+	if q.main.HandleFault(&r, Fault{Signal: unix.SIGSEGV, Code: segvMapErr, Addr: 0x10, TrapNo: 14, ErrorCode: 6, PageFault: true, Why: "null"}) {
 		t.Error("a blocked SIGSEGV ran its handler")
 	}
 	if sig, _, killed := q.Signaled(); !killed || sig != unix.SIGSEGV {
@@ -388,7 +389,7 @@ func TestAltStackAndFaults(t *testing.T) {
 	copy(q2mem.mem[0x100:0x120], act)
 	q2.Syscall(unix.SYS_RT_SIGACTION, [6]uint64{uint64(unix.SIGSEGV), base + 0x100, 0, sigsetSize})
 	r = callerRegs()
-	if !q2.HandleFault(&r, Fault{Signal: unix.SIGSEGV, Code: segvAccErr, Addr: 0x7777, TrapNo: 14, ErrorCode: 7, PageFault: true}) {
+	if !q2.main.HandleFault(&r, Fault{Signal: unix.SIGSEGV, Code: segvAccErr, Addr: 0x7777, TrapNo: 14, ErrorCode: 7, PageFault: true}) {
 		t.Fatal("SIGSEGV ran no handler")
 	}
 	get := func(off uint64) uint64 { return binary.LittleEndian.Uint64(q2mem.mem[off-base:]) }

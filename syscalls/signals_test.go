@@ -57,8 +57,8 @@ func TestSignalCallsReadBeforeWrite(t *testing.T) {
 	if r := p.Syscall(unix.SYS_RT_SIGPROCMASK, [6]uint64{7, base, base + 8, 8}); r != neg(unix.EINVAL) || u64(8) != 0xdead {
 		t.Errorf("rt_sigprocmask(how 7) = %d, oldset %#x", int64(r), u64(8))
 	}
-	if p.sigmask != 1<<9 {
-		t.Errorf("mask %#x after a refused call, want %#x", p.sigmask, 1<<9)
+	if p.main.sigmask != 1<<9 {
+		t.Errorf("mask %#x after a refused call, want %#x", p.main.sigmask, 1<<9)
 	}
 }
 
@@ -70,7 +70,7 @@ func TestRealTimeSignalsQueue(t *testing.T) {
 	p, _, _ := newTestProcess(t)
 	p.cfg.Limits[unix.RLIMIT_SIGPENDING] = Limit{Cur: 3, Max: 3}
 	const rt = unix.Signal(40)
-	p.sigmask = sigBit(rt) | sigBit(rt+1) | sigBit(unix.SIGUSR1)
+	p.main.sigmask = sigBit(rt) | sigBit(rt+1) | sigBit(unix.SIGUSR1)
 	for i := 0; i < 2; i++ {
 		if r := p.Syscall(unix.SYS_TKILL, [6]uint64{42, uint64(rt)}); r != 0 {
 			t.Fatalf("tkill %d = %d", i, int64(r))
@@ -88,10 +88,10 @@ func TestRealTimeSignalsQueue(t *testing.T) {
 	if r := p.Syscall(unix.SYS_KILL, [6]uint64{42, uint64(rt + 1)}); r != 0 || p.sig.pending&sigBit(rt+1) == 0 {
 		t.Errorf("kill past RLIMIT_SIGPENDING = %d, pending %#x: want it pending", int64(r), p.sig.pending)
 	}
-	p.sigmask = 0
+	p.main.sigmask = 0
 	var got []unix.Signal
 	for {
-		sig, info, ok := p.dequeue()
+		sig, info, ok := p.main.dequeue()
 		if !ok {
 			break
 		}

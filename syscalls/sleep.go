@@ -24,7 +24,7 @@ const timerAbstime = 1
 // EFAULT when rem cannot be written. A single-threaded program uses no CPU
 // while it sleeps, so a sleep on CPUTIME_ID clocks ends only with the run,
 // unless it asks for no time.
-func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
+func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 	clock, flags, req, rem := int32(a[0]), a[1], arch.Addr(a[2]), arch.Addr(a[3])
 	switch clock {
 	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID:
@@ -36,7 +36,7 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	var b [timespecSize]byte
-	if _, err := p.cfg.Memory.CopyIn(req, b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyIn(req, b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	sec, nsec := int64(binary.LittleEndian.Uint64(b[:])), int64(binary.LittleEndian.Uint64(b[8:]))
@@ -48,13 +48,13 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 		rem = 0
 		switch clock {
 		case unix.CLOCK_REALTIME:
-			d = time.Unix(sec, nsec).Sub(p.cfg.Now())
+			d = time.Unix(sec, nsec).Sub(t.cfg.Now())
 		case unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME:
-			d -= p.cfg.Monotonic()
+			d -= t.cfg.Monotonic()
 		case unix.CLOCK_PROCESS_CPUTIME_ID:
 			// The CPU clock reads as the monotonic one (clock_gettime),
 			// and stands still while the program sleeps.
-			if d <= p.cfg.Monotonic() {
+			if d <= t.cfg.Monotonic() {
 				return 0
 			}
 			d = math.MaxInt64
@@ -65,13 +65,13 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 	if d <= 0 {
 		return 0
 	}
-	start := p.cfg.Monotonic()
-	if sleepUntil(p, start, d) {
+	start := t.cfg.Monotonic()
+	if sleepUntil(t, start, d) {
 		return 0
 	}
 	if rem != 0 {
-		left := max(d-(p.cfg.Monotonic()-start), 0)
-		if r := putTimespec(p, uint64(rem), int64(left/time.Second), int64(left%time.Second)); r != 0 {
+		left := max(d-(t.cfg.Monotonic()-start), 0)
+		if r := putTimespec(t, uint64(rem), int64(left/time.Second), int64(left%time.Second)); r != 0 {
 			return r
 		}
 	}
@@ -84,13 +84,13 @@ func sysClockNanosleep(p *Process, a *[6]uint64) uint64 {
 // scaled, see package vdso) may trail by a little: a sleep ends only once
 // the guest's own clock says d has passed, as a Linux sleep never ends
 // early on the clock it sleeps on.
-func sleepUntil(p *Process, start, d time.Duration) bool {
-	for left := d - (p.cfg.Monotonic() - start); left > 0; left = d - (p.cfg.Monotonic() - start) {
-		t := time.NewTimer(left)
+func sleepUntil(t *Task, start, d time.Duration) bool {
+	for left := d - (t.cfg.Monotonic() - start); left > 0; left = d - (t.cfg.Monotonic() - start) {
+		tm := time.NewTimer(left)
 		select {
-		case <-t.C:
-		case <-p.ctx.Done():
-			t.Stop()
+		case <-tm.C:
+		case <-t.ctx.Done():
+			tm.Stop()
 			return false
 		}
 	}

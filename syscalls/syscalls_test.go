@@ -136,10 +136,10 @@ func TestProcessCalls(t *testing.T) {
 	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{archSetFS, 0x7000_0000}); r != 0 {
 		t.Fatalf("ARCH_SET_FS returned %d", int64(r))
 	}
-	if fs, dirty := p.FSBase(); fs != 0x7000_0000 || !dirty {
+	if fs, dirty := p.main.FSBase(); fs != 0x7000_0000 || !dirty {
 		t.Errorf("FSBase = %#x, %v", fs, dirty)
 	}
-	if _, dirty := p.FSBase(); dirty {
+	if _, dirty := p.main.FSBase(); dirty {
 		t.Error("FSBase stayed dirty after it was read")
 	}
 	if r := p.Syscall(unix.SYS_ARCH_PRCTL, [6]uint64{archGetFS, base}); r != 0 || binary.LittleEndian.Uint64(mem.mem) != 0x7000_0000 {

@@ -13,9 +13,9 @@ import (
 
 func cryptoRandom(b []byte) { _, _ = rand.Read(b) }
 
-func sysExit(p *Process, a *[6]uint64) uint64 {
-	p.exited = true
-	p.exitCode = int(a[0] & 0xff)
+func sysExit(t *Task, a *[6]uint64) uint64 {
+	t.exited = true
+	t.exitCode = int(a[0] & 0xff)
 	return 0
 }
 
@@ -26,18 +26,18 @@ const (
 	archGetGS = 0x1004
 )
 
-func sysArchPrctl(p *Process, a *[6]uint64) uint64 {
+func sysArchPrctl(t *Task, a *[6]uint64) uint64 {
 	switch a[0] {
 	case archSetFS:
 		if !arch.Addr(a[1]).IsCanonical() || arch.Addr(a[1]) >= arch.MaxUserAddr {
 			return errno(unix.EPERM) // Linux refuses bases outside the user half
 		}
-		p.fsBase, p.fsBaseDirty = a[1], true
+		t.fsBase, t.fsBaseDirty = a[1], true
 		return 0
 	case archGetFS:
 		var b [8]byte
-		binary.LittleEndian.PutUint64(b[:], p.fsBase)
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
+		binary.LittleEndian.PutUint64(b[:], t.fsBase)
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 		return 0
@@ -47,9 +47,9 @@ func sysArchPrctl(p *Process, a *[6]uint64) uint64 {
 	return errno(unix.EINVAL)
 }
 
-func sysSetTIDAddress(p *Process, a *[6]uint64) uint64 {
-	p.clearChildTID = a[0]
-	return uint64(p.cfg.PID)
+func sysSetTIDAddress(t *Task, a *[6]uint64) uint64 {
+	t.clearChildTID = a[0]
+	return uint64(t.cfg.PID)
 }
 
 // robustListHeadSize is sizeof(struct robust_list_head), the only length
@@ -59,54 +59,54 @@ const robustListHeadSize = 24
 // sysSetRobustList records the thread's robust-futex list head, which
 // get_robust_list reports; the list is not walked, for a thread never
 // dies while others live on.
-func sysSetRobustList(p *Process, a *[6]uint64) uint64 {
+func sysSetRobustList(t *Task, a *[6]uint64) uint64 {
 	if a[1] != robustListHeadSize {
 		return errno(unix.EINVAL)
 	}
-	p.robustList = a[0]
+	t.robustList = a[0]
 	return 0
 }
 
 // sysGetRobustList reports the robust list head of the calling thread (pid
 // 0 or its own id; ESRCH for any other): the length, then the head, as
 // Linux writes them.
-func sysGetRobustList(p *Process, a *[6]uint64) uint64 {
-	if pid := int32(a[0]); pid != 0 && pid != int32(p.cfg.PID) {
+func sysGetRobustList(t *Task, a *[6]uint64) uint64 {
+	if pid := int32(a[0]); pid != 0 && pid != int32(t.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], robustListHeadSize)
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	binary.LittleEndian.PutUint64(b[:], p.robustList)
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
+	binary.LittleEndian.PutUint64(b[:], t.robustList)
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	return 0
 }
 
-func sysGetpid(p *Process, _ *[6]uint64) uint64 { return uint64(p.cfg.PID) }
+func sysGetpid(t *Task, _ *[6]uint64) uint64 { return uint64(t.cfg.PID) }
 
 // utsField is the size of each struct utsname field.
 const utsField = 65
 
-func sysUname(p *Process, a *[6]uint64) uint64 {
+func sysUname(t *Task, a *[6]uint64) uint64 {
 	var u [6 * utsField]byte
 	for i, s := range []string{"Linux", "mmvm", "6.1.0-mmvm", "#1 SMP mmvm", "x86_64", "(none)"} {
 		copy(u[i*utsField:], s)
 	}
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), u[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]), u[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	return 0
 }
 
-func putTimespec(p *Process, addr uint64, sec, nsec int64) uint64 {
+func putTimespec(t *Task, addr uint64, sec, nsec int64) uint64 {
 	var b [16]byte
 	binary.LittleEndian.PutUint64(b[:], uint64(sec))
 	binary.LittleEndian.PutUint64(b[8:], uint64(nsec))
-	if _, err := p.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
 	return 0
@@ -114,21 +114,21 @@ func putTimespec(p *Process, addr uint64, sec, nsec int64) uint64 {
 
 // sysClockGettime reads clock a[0], a clockid_t: an int, so only the low 32
 // bits count, as on Linux.
-func sysClockGettime(p *Process, a *[6]uint64) uint64 {
+func sysClockGettime(t *Task, a *[6]uint64) uint64 {
 	id := int32(a[0])
-	if p.cfg.ClockNanos != nil && id >= 0 {
-		if ns, ok := p.cfg.ClockNanos(int(id)); ok {
-			return putTimespec(p, a[1], ns/1e9, ns%1e9)
+	if t.cfg.ClockNanos != nil && id >= 0 {
+		if ns, ok := t.cfg.ClockNanos(int(id)); ok {
+			return putTimespec(t, a[1], ns/1e9, ns%1e9)
 		}
 	}
 	switch id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE:
-		t := p.cfg.Now()
-		return putTimespec(p, a[1], t.Unix(), int64(t.Nanosecond()))
+		now := t.cfg.Now()
+		return putTimespec(t, a[1], now.Unix(), int64(now.Nanosecond()))
 	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
 		unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
-		d := p.cfg.Monotonic()
-		return putTimespec(p, a[1], int64(d/time.Second), int64(d%time.Second))
+		d := t.cfg.Monotonic()
+		return putTimespec(t, a[1], int64(d/time.Second), int64(d%time.Second))
 	}
 	return errno(unix.EINVAL)
 }
@@ -136,7 +136,7 @@ func sysClockGettime(p *Process, a *[6]uint64) uint64 {
 // sysClockGetres reports the host's resolution of each clock mmvm serves
 // (the guest reads the host's clocks), EINVAL for any other; a null res
 // only checks the clock.
-func sysClockGetres(p *Process, a *[6]uint64) uint64 {
+func sysClockGetres(t *Task, a *[6]uint64) uint64 {
 	switch a[0] {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE,
 		unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
@@ -151,31 +151,31 @@ func sysClockGetres(p *Process, a *[6]uint64) uint64 {
 	if err := unix.ClockGetres(int32(a[0]), &res); err != nil {
 		res = unix.Timespec{Nsec: 1}
 	}
-	return putTimespec(p, a[1], res.Sec, res.Nsec)
+	return putTimespec(t, a[1], res.Sec, res.Nsec)
 }
 
-func sysGettimeofday(p *Process, a *[6]uint64) uint64 {
+func sysGettimeofday(t *Task, a *[6]uint64) uint64 {
 	if a[0] != 0 {
-		t := p.cfg.Now()
-		if r := putTimespec(p, a[0], t.Unix(), int64(t.Nanosecond()/1000)); r != 0 {
+		now := t.cfg.Now()
+		if r := putTimespec(t, a[0], now.Unix(), int64(now.Nanosecond()/1000)); r != 0 {
 			return r
 		}
 	}
 	if a[1] != 0 {
 		var tz [8]byte // UTC: minuteswest 0, dsttime 0
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[1]), tz[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[1]), tz[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
 	return 0
 }
 
-func sysTime(p *Process, a *[6]uint64) uint64 {
-	now := p.cfg.Now().Unix()
+func sysTime(t *Task, a *[6]uint64) uint64 {
+	now := t.cfg.Now().Unix()
 	if a[0] != 0 {
 		var b [8]byte
 		binary.LittleEndian.PutUint64(b[:], uint64(now))
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
@@ -185,7 +185,7 @@ func sysTime(p *Process, a *[6]uint64) uint64 {
 // maxRandom bounds one getrandom call, as Linux does (33554431 bytes).
 const maxRandom = 1<<25 - 1
 
-func sysGetrandom(p *Process, a *[6]uint64) uint64 {
+func sysGetrandom(t *Task, a *[6]uint64) uint64 {
 	if a[2]&^(unix.GRND_NONBLOCK|unix.GRND_RANDOM|unix.GRND_INSECURE) != 0 {
 		return errno(unix.EINVAL)
 	}
@@ -194,8 +194,8 @@ func sysGetrandom(p *Process, a *[6]uint64) uint64 {
 	buf := make([]byte, min(n, ioChunk))
 	for done < n {
 		c := min(n-done, ioChunk)
-		p.cfg.Random(buf[:c])
-		got, err := p.cfg.Memory.CopyOut(arch.Addr(a[0]+done), buf[:c])
+		t.cfg.Random(buf[:c])
+		got, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]+done), buf[:c])
 		done += uint64(got)
 		if err != nil {
 			if done == 0 {
@@ -223,7 +223,7 @@ const sigactionMaskOffset = 24
 // sysRtSigaction follows Linux's order: read the new action, validate,
 // install it (its mask without SIGKILL and SIGSTOP), then write the old
 // one, so that one buffer may serve as both.
-func sysRtSigaction(p *Process, a *[6]uint64) uint64 {
+func sysRtSigaction(t *Task, a *[6]uint64) uint64 {
 	sig, actAddr, oldAddr := int(a[0]), a[1], a[2]
 	if a[3] != sigsetSize {
 		return errno(unix.EINVAL)
@@ -231,24 +231,24 @@ func sysRtSigaction(p *Process, a *[6]uint64) uint64 {
 	var act []byte
 	if actAddr != 0 {
 		act = make([]byte, sigactionSize)
-		if _, err := p.cfg.Memory.CopyIn(arch.Addr(actAddr), act); err != nil {
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(actAddr), act); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
 	if sig < 1 || sig > 64 || ((sig == int(unix.SIGKILL) || sig == int(unix.SIGSTOP)) && act != nil) {
 		return errno(unix.EINVAL)
 	}
-	old := p.sigactions[sig]
+	old := t.sigactions[sig]
 	if act != nil {
 		mask := binary.LittleEndian.Uint64(act[sigactionMaskOffset:])
 		binary.LittleEndian.PutUint64(act[sigactionMaskOffset:], mask&^unblockable)
-		p.sigactions[sig] = act
+		t.sigactions[sig] = act
 	}
 	if oldAddr != 0 {
 		if old == nil {
 			old = make([]byte, sigactionSize)
 		}
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(oldAddr), old); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(oldAddr), old); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
@@ -258,32 +258,32 @@ func sysRtSigaction(p *Process, a *[6]uint64) uint64 {
 // sysRtSigprocmask follows Linux's order: read the new set, validate how,
 // change the mask, then write the old mask, so that one buffer may serve
 // as both and a bad how writes nothing.
-func sysRtSigprocmask(p *Process, a *[6]uint64) uint64 {
+func sysRtSigprocmask(t *Task, a *[6]uint64) uint64 {
 	how, set, oldset := a[0], a[1], a[2]
 	if a[3] != sigsetSize {
 		return errno(unix.EINVAL)
 	}
-	old := p.sigmask
+	old := t.sigmask
 	var b [8]byte
 	if set != 0 {
-		if _, err := p.cfg.Memory.CopyIn(arch.Addr(set), b[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(set), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 		m := binary.LittleEndian.Uint64(b[:]) &^ unblockable
 		switch how {
 		case unix.SIG_BLOCK:
-			p.sigmask |= m
+			t.sigmask |= m
 		case unix.SIG_UNBLOCK:
-			p.sigmask &^= m
+			t.sigmask &^= m
 		case unix.SIG_SETMASK:
-			p.sigmask = m
+			t.sigmask = m
 		default:
 			return errno(unix.EINVAL)
 		}
 	}
 	if oldset != 0 {
 		binary.LittleEndian.PutUint64(b[:], old)
-		if _, err := p.cfg.Memory.CopyOut(arch.Addr(oldset), b[:]); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(arch.Addr(oldset), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
 	}
@@ -312,19 +312,19 @@ func (p *Process) putLimit(addr uint64, l Limit) uint64 {
 // rlimNLimits is RLIM_NLIMITS on Linux.
 const rlimNLimits = 16
 
-func sysGetrlimit(p *Process, a *[6]uint64) uint64 {
+func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 	if a[0] >= rlimNLimits {
 		return errno(unix.EINVAL)
 	}
-	return p.putLimit(a[1], p.limit(int(a[0])))
+	return t.putLimit(a[1], t.limit(int(a[0])))
 }
 
 // sysPrlimit64 reads limits of the calling process (pid 0 or its own);
 // setting them is refused with EPERM: mmvm's limits are set on its command
 // line, and a guest may not raise them.
-func sysPrlimit64(p *Process, a *[6]uint64) uint64 {
+func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
-	if pid != 0 && pid != uint64(p.cfg.PID) {
+	if pid != 0 && pid != uint64(t.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
 	if res >= rlimNLimits {
@@ -334,7 +334,7 @@ func sysPrlimit64(p *Process, a *[6]uint64) uint64 {
 		return errno(unix.EPERM)
 	}
 	if oldLim != 0 {
-		return p.putLimit(oldLim, p.limit(int(res)))
+		return t.putLimit(oldLim, t.limit(int(res)))
 	}
 	return 0
 }
@@ -360,13 +360,13 @@ func (p *Process) readTimespec(addr uint64) (time.Duration, unix.Errno) {
 // sleepFor sleeps d; interrupted (the run's context ended, as a signal
 // would interrupt it), it writes the time left at rem when rem is not 0,
 // and returns EINTR.
-func (p *Process) sleepFor(d time.Duration, rem uint64) uint64 {
-	left, e := p.sleep(d)
+func (t *Task) sleepFor(d time.Duration, rem uint64) uint64 {
+	left, e := t.sleep(d)
 	if e == 0 {
 		return 0
 	}
 	if rem != 0 {
-		if r := putTimespec(p, rem, int64(left/time.Second), int64(left%time.Second)); r != 0 {
+		if r := putTimespec(t, rem, int64(left/time.Second), int64(left%time.Second)); r != 0 {
 			return r
 		}
 	}
@@ -375,10 +375,10 @@ func (p *Process) sleepFor(d time.Duration, rem uint64) uint64 {
 
 // sysNanosleep sleeps on the host; the run's context (its deadline, or a
 // stop from another goroutine) interrupts it with EINTR, as a signal would.
-func sysNanosleep(p *Process, a *[6]uint64) uint64 {
-	d, e := p.readTimespec(a[0])
+func sysNanosleep(t *Task, a *[6]uint64) uint64 {
+	d, e := t.readTimespec(a[0])
 	if e != 0 {
 		return errno(e)
 	}
-	return p.sleepFor(d, a[1])
+	return t.sleepFor(d, a[1])
 }
