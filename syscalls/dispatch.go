@@ -27,14 +27,14 @@ var table = map[uint64]entry{
 	unix.SYS_IOCTL:           {"ioctl", sysIoctlFile},
 	unix.SYS_POLL:            {"poll", sysPoll},
 	unix.SYS_EXIT:            {"exit", sysExit},
-	unix.SYS_EXIT_GROUP:      {"exit_group", sysExit},
+	unix.SYS_EXIT_GROUP:      {"exit_group", sysExitGroup},
 	unix.SYS_ARCH_PRCTL:      {"arch_prctl", sysArchPrctl},
 	unix.SYS_SET_TID_ADDRESS: {"set_tid_address", sysSetTIDAddress},
 	unix.SYS_SET_ROBUST_LIST: {"set_robust_list", sysSetRobustList},
 	unix.SYS_GET_ROBUST_LIST: {"get_robust_list", sysGetRobustList},
 	unix.SYS_RSEQ:            {"rseq", sysENOSYS},
 	unix.SYS_GETPID:          {"getpid", sysGetpid},
-	unix.SYS_GETTID:          {"gettid", sysGetpid},
+	unix.SYS_GETTID:          {"gettid", sysGettid},
 	unix.SYS_GETPPID:         {"getppid", sysZero},
 	unix.SYS_GETUID:          {"getuid", sysZero},
 	unix.SYS_GETEUID:         {"geteuid", sysZero},
@@ -167,6 +167,11 @@ func (t *Task) Syscall(nr uint64, a [6]uint64) uint64 {
 func (t *Task) HandleSyscall(regs *UserRegs) bool {
 	nr := regs.RAX
 	t.calls.add(nr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.Exited() {
+		return false
+	}
 	t.tsig.redirected = false
 	ret := errno(unix.ENOSYS)
 	if e, ok := table[nr]; ok {
@@ -177,6 +182,24 @@ func (t *Task) HandleSyscall(regs *UserRegs) bool {
 	}
 	regs.RAX = ret
 	t.returnToUser(regs, nr, true)
+	return t.tsig.redirected
+}
+
+// TakeSignals takes the signals due to the thread at an interrupt exit
+// (Config.Interrupt kicked its vCPU out of guest mode), as Linux does on
+// any return to user mode: each deliverable signal's handler gets its
+// frame, or its default action is taken. It returns true when regs now
+// hold a changed context (a handler's entry) that the vCPU must load
+// whole; Exited and Signaled say whether the program or the thread ended
+// instead.
+func (t *Task) TakeSignals(regs *UserRegs) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.Exited() {
+		return false
+	}
+	t.tsig.redirected = false
+	t.returnToUser(regs, 0, false)
 	return t.tsig.redirected
 }
 

@@ -119,6 +119,7 @@ func (p *Process) install(fd int32, f *openFile, cloexec bool) {
 	tab := p.files()
 	if old, ok := tab.fds[fd]; ok {
 		old.file.release()
+		p.pipesChanged()
 	}
 	f.refs++
 	tab.fds[fd] = fdEntry{file: f, cloexec: cloexec}
@@ -151,6 +152,7 @@ func sysClose(t *Task, a *[6]uint64) uint64 {
 	tab := t.files()
 	tab.fds[int32(a[0])].file.release()
 	delete(tab.fds, int32(a[0]))
+	t.pipesChanged() // a pipe end may have closed: its waiters look again
 	return 0
 }
 

@@ -1,7 +1,6 @@
 package syscalls
 
 import (
-	"context"
 	"encoding/binary"
 	"math"
 	"sync"
@@ -174,40 +173,52 @@ func (d waitDeadline) left(p *Process) time.Duration {
 	return d.at - p.cfg.Monotonic()
 }
 
-// wait blocks w, already enqueued, until a wake, the deadline or the end
-// of ctx, and returns 0, ETIMEDOUT or EINTR. A wake that comes as the wait
-// times out wins, as Linux reports a waiter a waker took off its queue as
+// futexBlock blocks the thread, w already enqueued, with p.mu released
+// (block), until a wake, the deadline, a signal the thread does not block
+// or the end of the thread or run, and returns 0, ETIMEDOUT, a restart
+// code (ERESTARTSYS without a timeout, ERESTART_RESTARTBLOCK with one, as
+// Linux's futex_wait) or EINTR. A wake that comes as the wait ends
+// otherwise wins, as Linux reports a waiter a waker took off its queue as
 // woken.
-func (t *futexTable) wait(p *Process, w *futexWaiter, d waitDeadline, ctx context.Context) unix.Errno {
+func (t *Task) futexBlock(w *futexWaiter, d waitDeadline) unix.Errno {
 	var why unix.Errno
 	for why == 0 {
 		var timeout <-chan time.Time
+		var tm *time.Timer
 		if d.ok {
-			left := d.left(p)
+			left := d.left(t.Process)
 			if left <= 0 {
 				why = unix.ETIMEDOUT
 				break
 			}
-			tm := time.NewTimer(left)
-			defer tm.Stop()
+			tm = time.NewTimer(left)
 			timeout = tm.C
 		}
-		select {
-		case <-w.done:
+		r := t.block(w.done, timeout)
+		if tm != nil {
+			tm.Stop()
+		}
+		switch r {
+		case wokeReady:
 			return 0
-		case <-timeout:
-			// The host's timer may run ahead of the guest's clock:
-			// look again (see sleepUntil).
-		case <-ctx.Done():
+		case wokeSignal:
+			why = errRestartSys
+			if d.ok {
+				why = errRestartRestartBlock
+			}
+		case wokeEnd:
 			why = unix.EINTR
 		}
+		// wokeTimeout: the host's timer may run ahead of the guest's
+		// clock: look again (see sleepUntil).
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	ft := t.futexes
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
 	if w.woken {
 		return 0
 	}
-	t.remove(w)
+	ft.remove(w)
 	return why
 }
 
@@ -371,15 +382,15 @@ func futexCount(v uint32) int {
 // futexWait checks that the word at uaddr holds val (EAGAIN if not) and
 // waits there until a wake whose bitset meets bitset, the deadline
 // (ETIMEDOUT) or the run's end (EINTR).
-func (p *Process) futexWait(uaddr uint64, private bool, val, bitset uint32, d waitDeadline) unix.Errno {
-	k, e := p.futexKeyOf(uaddr, private)
+func (t *Task) futexWait(uaddr uint64, private bool, val, bitset uint32, d waitDeadline) unix.Errno {
+	k, e := t.futexKeyOf(uaddr, private)
 	if e != 0 {
 		return e
 	}
 	w := &futexWaiter{key: k, bitset: bitset, done: make(chan struct{})}
-	ft := p.futexes
+	ft := t.futexes
 	ft.mu.Lock()
-	cur, e := p.loadFutexWord(uaddr)
+	cur, e := t.loadFutexWord(uaddr)
 	if e == 0 && cur != val {
 		e = unix.EAGAIN
 	}
@@ -389,7 +400,7 @@ func (p *Process) futexWait(uaddr uint64, private bool, val, bitset uint32, d wa
 	}
 	ft.enqueue(w)
 	ft.mu.Unlock()
-	return ft.wait(p, w, d, p.ctx)
+	return t.futexBlock(w, d)
 }
 
 // futexRequeue serves FUTEX_REQUEUE and FUTEX_CMP_REQUEUE: EINVAL for a

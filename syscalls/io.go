@@ -42,7 +42,7 @@ const pipeAtomicWrite = 4096
 // pipe, socket or terminal), it writes pieces of pipeAtomicWrite, each once the
 // descriptor polls writable, so that the end of the run's context stops it
 // within milliseconds. It returns the bytes written and EINTR, EIO or 0.
-func (p *Process) write(o output, b []byte) (int, unix.Errno) {
+func (t *Task) write(o output, b []byte) (int, unix.Errno) {
 	if o.hfd < 0 {
 		if _, err := o.w.Write(b); err != nil {
 			return 0, unix.EIO
@@ -51,7 +51,7 @@ func (p *Process) write(o output, b []byte) (int, unix.Errno) {
 	}
 	done := 0
 	for done < len(b) {
-		if e := p.waitHostFD(o.hfd, unix.POLLOUT); e != 0 {
+		if e := t.waitHostFD(o.hfd, unix.POLLOUT); e != 0 {
 			return done, e
 		}
 		n := min(len(b)-done, pipeAtomicWrite)
@@ -82,7 +82,7 @@ func waitableFDs(fds [3]int) (w [3]int) {
 
 // writeFrom copies length bytes at addr from guest memory to o in chunks.
 // It returns the bytes written, or an errno if none were.
-func (p *Process) writeFrom(o output, addr arch.Addr, length uint64) (uint64, unix.Errno) {
+func (t *Task) writeFrom(o output, addr arch.Addr, length uint64) (uint64, unix.Errno) {
 	if length > maxIO {
 		length = maxIO
 	}
@@ -90,9 +90,9 @@ func (p *Process) writeFrom(o output, addr arch.Addr, length uint64) (uint64, un
 	buf := make([]byte, min(length, ioChunk))
 	for done < length {
 		n := min(length-done, ioChunk)
-		got, err := p.cfg.Memory.CopyIn(addr+arch.Addr(done), buf[:n])
+		got, err := t.cfg.Memory.CopyIn(addr+arch.Addr(done), buf[:n])
 		if got > 0 {
-			wrote, werr := p.write(o, buf[:got])
+			wrote, werr := t.write(o, buf[:got])
 			done += uint64(wrote)
 			if werr != 0 {
 				if done == 0 {

@@ -25,7 +25,16 @@ func sysMmap(t *Task, a *[6]uint64) uint64 {
 		}
 		file, writeSealed = f, sealed
 	}
-	addr, err := t.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5])
+	var addr arch.Addr
+	var err error
+	mmap := func() { addr, err = t.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5]) }
+	if file == nil {
+		t.withoutLock(mmap)
+	} else {
+		// The file stays referenced through the fd table only while
+		// p.mu is held: another thread's close could release it.
+		mmap()
+	}
 	if writeSealed && errors.Is(err, unix.EACCES) {
 		// A shared writable mapping of a write-sealed memfd: what
 		// Linux's memfd_check_seals_mmap answers.
@@ -38,21 +47,25 @@ func sysMmap(t *Task, a *[6]uint64) uint64 {
 func addrResult(a arch.Addr, err error) uint64 { return result(uint64(a), err) }
 
 func sysMunmap(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MUnmap(a[0], a[1]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MUnmap(a[0], a[1]) }))
 }
 
 func sysMremap(t *Task, a *[6]uint64) uint64 {
-	return addrResult(t.cfg.Calls.MRemap(a[0], a[1], a[2], a[3], a[4]))
+	var addr arch.Addr
+	var err error
+	t.withoutLock(func() { addr, err = t.cfg.Calls.MRemap(a[0], a[1], a[2], a[3], a[4]) })
+	return addrResult(addr, err)
 }
 
 func sysMprotect(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MProtect(a[0], a[1], a[2]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MProtect(a[0], a[1], a[2]) }))
 }
 
 // sysBrk returns the new break, or the unchanged one when the request
 // fails, which is how brk(2) reports failure.
 func sysBrk(t *Task, a *[6]uint64) uint64 {
-	brk, _ := t.cfg.Calls.Brk(a[0])
+	var brk arch.Addr
+	t.withoutLock(func() { brk, _ = t.cfg.Calls.Brk(a[0]) })
 	return uint64(brk)
 }
 
@@ -60,31 +73,31 @@ func sysBrk(t *Task, a *[6]uint64) uint64 {
 // of a huge range between steps when the run's context ends (mm.Options'
 // Interrupted, wired to Process.Stopping by the machine).
 func sysMadvise(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.Madvise(a[0], a[1], a[2]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.Madvise(a[0], a[1], a[2]) }))
 }
 
 func sysMlock(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MLock2(a[0], a[1], 0))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MLock2(a[0], a[1], 0) }))
 }
 
 func sysMlock2(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MLock2(a[0], a[1], a[2]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MLock2(a[0], a[1], a[2]) }))
 }
 
 func sysMunlock(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MUnlock(a[0], a[1]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MUnlock(a[0], a[1]) }))
 }
 
 func sysMlockall(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MLockAll(a[0]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MLockAll(a[0]) }))
 }
 
 func sysMunlockall(t *Task, _ *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MUnlockAll())
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MUnlockAll() }))
 }
 
 func sysMsync(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.cfg.Calls.MSync(a[0], a[1], a[2]))
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MSync(a[0], a[1], a[2]) }))
 }
 
 // mincoreChunk is how many pages one step of mincore covers: like Linux,
@@ -109,7 +122,7 @@ func sysMincore(t *Task, a *[6]uint64) uint64 {
 		}
 		n := min(pages-done, mincoreChunk)
 		start := addr + done<<arch.PageShift
-		if err := t.cfg.Calls.MinCore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]); err != nil {
+		if err := t.memoryCall(func() error { return t.cfg.Calls.MinCore(start, min(n<<arch.PageShift, addr+length-start), vec[:n]) }); err != nil {
 			return result(0, err)
 		}
 		if _, err := t.cfg.Memory.CopyOut(arch.Addr(vecAddr+done), vec[:n]); err != nil {
@@ -118,4 +131,13 @@ func sysMincore(t *Task, a *[6]uint64) uint64 {
 		done += n
 	}
 	return 0
+}
+
+// memoryCall runs mm's call f with p.mu released: mm has its own locks,
+// and a call may populate GiBs, which must not hold up the other threads'
+// calls.
+func (t *Task) memoryCall(f func() error) error {
+	var err error
+	t.withoutLock(func() { err = f() })
+	return err
 }

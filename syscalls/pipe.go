@@ -15,11 +15,11 @@ import (
 // length modulo the page size, when that fits in the buffer's page, and
 // puts the rest into fresh pages, one slot each, while slots are free
 // (capacity / page size of them). A write of at most a page is therefore
-// atomic. The program is single-threaded, so nothing ever drains a pipe
-// while the program waits on it: a read of an empty pipe whose write end
-// is open, or a write to a full one, waits as Linux would — until the run
-// ends (EINTR, or the bytes written so far) — unless the description is
-// O_NONBLOCK (EAGAIN). A write with no read end open raises SIGPIPE and
+// atomic. A read of an empty pipe whose write end is open, or a write to
+// a full one, waits as Linux's does for another thread to write or read
+// (or for the other end to close), until a signal (ERESTARTSYS, or the
+// bytes written so far) or the run's end (EINTR) — unless the description
+// is O_NONBLOCK (EAGAIN). A write with no read end open raises SIGPIPE and
 // returns EPIPE. O_DIRECT (packet mode) is accepted and recorded, but its
 // packets are not kept apart.
 
@@ -119,27 +119,34 @@ func (pp *pipe) pollEvents(writeEnd bool, events uint16) uint16 {
 }
 
 // pipeRead copies up to n bytes from f's pipe to addr, buffer by buffer.
-// Bytes leave the pipe only once they are in guest memory.
-func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
+// Bytes leave the pipe only once they are in guest memory. An empty pipe
+// whose write end is open makes a blocking read wait for bytes (another
+// thread's write) or for the write end to close; a signal ends the wait
+// with ERESTARTSYS, as Linux's pipe_read, the run's end with EINTR.
+func (t *Task) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 	pp := f.pipe
 	if n == 0 {
 		return 0
 	}
-	if len(pp.bufs) == 0 {
+	for len(pp.bufs) == 0 {
 		if pp.writers == 0 {
 			return 0 // end of file
 		}
 		if f.flags&unix.O_NONBLOCK != 0 {
 			return errno(unix.EAGAIN)
 		}
-		p.waitForever()
-		return errno(unix.EINTR)
+		switch t.block(t.pipeWaitChannel(), nil) {
+		case wokeSignal:
+			return errno(errRestartSys)
+		case wokeEnd:
+			return errno(unix.EINTR)
+		}
 	}
 	var done uint64
 	for done < n && len(pp.bufs) > 0 {
 		b := pp.bufs[0]
 		k := min(n-done, uint64(b.end-b.off))
-		if _, err := p.cfg.Memory.CopyOut(addr+arch.Addr(done), b.page[b.off:b.off+int(k)]); err != nil {
+		if _, err := t.cfg.Memory.CopyOut(addr+arch.Addr(done), b.page[b.off:b.off+int(k)]); err != nil {
 			if done == 0 {
 				return errno(unix.EFAULT)
 			}
@@ -150,6 +157,9 @@ func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		if b.off == b.end {
 			pp.bufs = pp.bufs[1:]
 		}
+	}
+	if done > 0 {
+		t.pipesChanged()
 	}
 	return done
 }
@@ -170,11 +180,16 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 	if n == 0 {
 		return 0
 	}
+	var done uint64
+	defer func() {
+		if done > 0 {
+			t.pipesChanged()
+		}
+	}()
 	if pp.readers == 0 {
-		_ = t.raise(unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(t.cfg.PID), why: "a write to a pipe with no reader"})
+		t.sendPipeSignal()
 		return errno(unix.EPIPE)
 	}
-	var done uint64
 	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
 		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
 			if read(0, last.page[last.end:last.end+int(chars)]) != nil {
@@ -185,18 +200,35 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 		}
 	}
 	for done < n {
+		if pp.readers == 0 {
+			// The last reader went while the write waited for room.
+			t.sendPipeSignal()
+			if done == 0 {
+				return errno(unix.EPIPE)
+			}
+			return done
+		}
 		if pp.full() {
-			if f.flags&unix.O_NONBLOCK == 0 {
-				// A blocking write waits for room, which nothing will
-				// make; the run's end interrupts it.
-				t.waitForever()
+			if f.flags&unix.O_NONBLOCK != 0 {
+				if done == 0 {
+					return errno(unix.EAGAIN)
+				}
+				return done
+			}
+			// A blocking write waits for room: another thread's read.
+			switch t.block(t.pipeWaitChannel(), nil) {
+			case wokeSignal:
+				if done == 0 {
+					return errno(errRestartSys)
+				}
+				return done
+			case wokeEnd:
 				if done == 0 {
 					return errno(unix.EINTR)
 				}
-			} else if done == 0 {
-				return errno(unix.EAGAIN)
+				return done
 			}
-			return done
+			continue
 		}
 		k := min(n-done, arch.PageSize)
 		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k)}
@@ -210,6 +242,12 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 		done += k
 	}
 	return done
+}
+
+// sendPipeSignal sends the writing thread SIGPIPE, as Linux's pipe_write
+// does (send_sig: to the thread).
+func (t *Task) sendPipeSignal() {
+	_ = t.sendToThread(t, unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(t.cfg.PID), why: "a write to a pipe with no reader"})
 }
 
 // pipeWritev writes the iovec array at iovAddr into f's pipe as one write,
@@ -239,8 +277,20 @@ func (t *Task) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 
 	})
 }
 
-// waitForever blocks as a single-threaded process blocks on something only
-// another process could change: until the run's context ends.
-func (p *Process) waitForever() {
-	<-p.ctx.Done()
+// pipesChanged tells the threads waiting on a pipe, or in poll, that a
+// pipe's contents or ends changed. p.mu must be held.
+func (p *Process) pipesChanged() {
+	if p.pipeChanged != nil {
+		close(p.pipeChanged)
+	}
+	p.pipeChanged = make(chan struct{})
+}
+
+// pipeWaitChannel is the channel the next pipe change closes. p.mu must
+// be held.
+func (p *Process) pipeWaitChannel() <-chan struct{} {
+	if p.pipeChanged == nil {
+		p.pipeChanged = make(chan struct{})
+	}
+	return p.pipeChanged
 }

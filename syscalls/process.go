@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
@@ -103,6 +104,19 @@ type Config struct {
 	// the program cannot read addr (EFAULT). nil keys every futex by its
 	// address. mm.MemoryManager.FutexKey implements it.
 	FutexKey func(addr arch.Addr) (id uint64, shared bool, err error)
+	// StartThread starts a vCPU that runs the new thread t from regs:
+	// RAX 0, RSP the new stack, RIP after the clone's SYSCALL, with t's
+	// FS base (t.FSBase reports it changed). It is called without the
+	// Process lock, before clone returns to the parent; an error makes
+	// clone fail with EAGAIN and t is forgotten. nil refuses threads:
+	// clone answers ENOSYS, as for any other kind of child.
+	StartThread func(t *Task, regs UserRegs) error
+	// Interrupt makes t's vCPU leave guest mode soon (a kick), so that it
+	// calls t.TakeSignals or sees t.Exited. It is called with the
+	// Process lock held, so it must not call into the Process; safe from
+	// any goroutine; t may not be running (yet, or any more). nil: the
+	// machine looks by itself.
+	Interrupt func(t *Task)
 }
 
 // Limit is one resource limit.
@@ -112,11 +126,17 @@ type Limit struct{ Cur, Max uint64 }
 // goroutine that runs the program's vCPU; only Stats may be called from
 // another goroutine.
 type Process struct {
+	// mu is the Process lock: a thread holds it while it serves a call,
+	// a fault or its signals, and releases it while it waits (block,
+	// waitHostFD) and while mm serves a memory call. See doc.go for the
+	// lock order and what it guards.
+	mu sync.Mutex
+
 	cfg Config
 	// start is when the Process was made: the times fstat reports.
 	start time.Time
-	// ctx is the context of the call being served (SetContext).
-	ctx context.Context
+	// ctx is the run's context (SetContext); atomic, read without mu.
+	ctx atomic.Pointer[runContext]
 	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
 	// may make a read or write wait, -1 for the others (waitableFDs).
 	waitable [3]int
@@ -152,8 +172,20 @@ type Process struct {
 	// (sig.handled, sig.stopped).
 	statsMu sync.Mutex
 
-	// main is the first thread, whose TID is the PID.
+	// main is the first thread, whose TID is the PID; it stays main
+	// after it exits (Linux's group leader).
 	main *Task
+	// tasks are the live threads by TID (those that have not exited);
+	// lastTID is the TID given last (thread.go). Guarded by mu.
+	tasks   map[int]*Task
+	lastTID int
+	// ended is set, under mu, when the program ends (exit_group, the
+	// exit of its last thread, a fatal signal); read without mu.
+	ended atomic.Bool
+	// pipeChanged is closed, and replaced, whenever a pipe's contents or
+	// ends change, so that a thread waiting on a pipe or in poll looks
+	// again (pipe.go). Guarded by mu.
+	pipeChanged chan struct{}
 }
 
 // NewProcess returns a Process for cfg, filling defaults.
@@ -177,15 +209,21 @@ func NewProcess(cfg Config) *Process {
 	p := &Process{
 		cfg:        cfg,
 		start:      cfg.Now(),
-		ctx:        cfg.Context,
 		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
 		futexes:    &futexTable{},
 	}
+	p.ctx.Store(&runContext{cfg.Context})
 	p.main = p.newTask(cfg.PID)
+	p.tasks = map[int]*Task{cfg.PID: p.main}
+	p.lastTID = cfg.PID
 	p.main.fpu = cfg.FPU
 	return p
 }
 
 // Exited reports whether the guest called exit or exit_group, and its status.
-func (p *Process) Exited() (bool, int) { return p.exited, p.exitCode }
+func (p *Process) Exited() (bool, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.exited, p.exitCode
+}

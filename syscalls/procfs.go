@@ -104,7 +104,7 @@ func (p *Process) statusText() []byte {
 	} {
 		fmt.Fprintf(&b, "%s:\t%8d kB\n", f.name, f.v>>10)
 	}
-	fmt.Fprintf(&b, "Threads:\t1\n")
+	fmt.Fprintf(&b, "Threads:\t%d\n", max(len(p.tasks), 1))
 	var ignored, caught uint64
 	for sig, act := range p.sigactions {
 		if len(act) < 8 || sig < 1 || sig > 64 {

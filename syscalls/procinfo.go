@@ -56,6 +56,8 @@ const (
 // hostPath on the host behind it (SetExecutable must come before the
 // program's first call).
 func (p *Process) SetExecutable(exe, hostPath string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.info.exe = exe
 	p.hostExe = hostPath
 	p.info.comm = [taskCommLen]byte{}
@@ -64,6 +66,8 @@ func (p *Process) SetExecutable(exe, hostPath string) {
 
 // SetCommandLine records the program's argv, for /proc/self/cmdline.
 func (p *Process) SetCommandLine(argv []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	p.info.argv = append([]string(nil), argv...)
 }
 

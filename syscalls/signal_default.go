@@ -138,61 +138,126 @@ func (p *Process) ignored(sig unix.Signal) bool {
 // sigRTMin is the first real-time signal as the kernel numbers them.
 const sigRTMin = 32
 
-// raise sends sig to the program with info, as Linux's __send_signal:
-// dropped if ignored and not blocked (blocked signals are never ignored:
-// the action may change before they are unblocked); a standard signal
-// already pending is dropped (the first one's siginfo stays, legacy_queue);
+// queueSignal makes sig pending on q with info, as Linux's __send_signal:
+// dropped if ignored and not blocked by blocked, the mask of the thread
+// the signal is sent to (blocked signals are never ignored: the action
+// may change before they are unblocked); a standard signal already
+// pending on q is dropped (the first one's siginfo stays, legacy_queue);
 // otherwise info is queued, unless RLIMIT_SIGPENDING signals are queued
 // already: then a real-time signal sent other than by kill fails with
-// EAGAIN, and any other is made pending without its siginfo. The signal is
-// taken at the next return to user mode.
-func (t *Task) raise(sig unix.Signal, info sigInfo) unix.Errno {
+// EAGAIN, and any other is made pending without its siginfo. added says
+// sig was made pending. p.mu must be held.
+func (p *Process) queueSignal(q *sigQueue, blocked uint64, sig unix.Signal, info sigInfo) (added bool, e unix.Errno) {
 	bit := sigBit(sig)
-	if t.sigmask&bit == 0 && t.ignored(sig) {
-		return 0
+	if blocked&bit == 0 && p.ignored(sig) {
+		return false, 0
 	}
-	if sig < sigRTMin && t.sig.pending&bit != 0 {
-		return 0
+	if sig < sigRTMin && q.pending&bit != 0 {
+		return false, 0
 	}
 	info.signo = int32(sig)
-	if t.sig.queued < t.limit(unix.RLIMIT_SIGPENDING).Cur {
-		t.sig.queue[sig] = append(t.sig.queue[sig], info)
-		t.sig.queued++
+	if p.sig.queued < p.limit(unix.RLIMIT_SIGPENDING).Cur {
+		q.queue[sig] = append(q.queue[sig], info)
+		p.sig.queued++
 	} else if sig >= sigRTMin && info.code != siUser {
-		return unix.EAGAIN
+		return false, unix.EAGAIN
 	}
-	t.sig.pending |= bit
-	return 0
+	q.pending |= bit
+	return true, 0
 }
 
-// discard drops every pending signal in set, queued siginfo and all.
-func (p *Process) discard(set uint64) {
-	for sig := unix.Signal(1); sig <= 64; sig++ {
-		if set&p.sig.pending&sigBit(sig) != 0 {
-			p.sig.queued -= uint64(len(p.sig.queue[sig]))
-			p.sig.queue[sig] = nil
+// sendToThread sends sig to thread t (tkill, tgkill, a fault, SIGPIPE),
+// from thread self: it is pending on t alone, and wakes t (wakeUp) if t
+// does not block it, as Linux's complete_signal does for a
+// thread-directed signal. p.mu must be held.
+func (t *Task) sendToThread(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
+	added, e := t.queueSignal(&t.tsig.sigQueue, t.sigmask, sig, info)
+	if added && t.sigmask&sigBit(sig) == 0 && !t.Exited() {
+		t.wakeUp(self)
+	}
+	return e
+}
+
+// sendToProcess sends sig to the program (kill), from thread self: it is
+// pending on the process, for whichever thread takes it first, and the
+// thread signalTarget picks is woken. Whether it is ignored is judged
+// by the main thread's mask, as Linux judges it by the task kill found,
+// the group leader. p.mu must be held.
+func (p *Process) sendToProcess(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
+	added, e := p.queueSignal(&p.sig.sigQueue, p.main.sigmask, sig, info)
+	if added {
+		if t := p.signalTarget(sig); t != nil {
+			t.wakeUp(self)
 		}
 	}
-	p.sig.pending &^= set
+	return e
 }
 
-// force sends sig for a fault or a failed signal frame as Linux's
-// force_sig_info does: a handler that is ignored or blocked cannot take it,
-// so the action becomes SIG_DFL and sig is unblocked, and the default
-// action kills the program.
+// signalTarget picks the thread that should take a process-directed sig,
+// as Linux's complete_signal: the main thread if it is live and does not
+// block sig, else the live thread of lowest TID that does not block it;
+// nil if every thread blocks it (it stays pending until one unblocks it).
+// p.mu must be held.
+func (p *Process) signalTarget(sig unix.Signal) *Task {
+	wants := func(t *Task) bool { return !t.Exited() && t.sigmask&sigBit(sig) == 0 }
+	if wants(p.main) {
+		return p.main
+	}
+	var best *Task
+	for _, t := range p.tasks {
+		if wants(t) && (best == nil || t.tid < best.tid) {
+			best = t
+		}
+	}
+	return best
+}
+
+// discard drops every pending signal in set, queued siginfo and all, from
+// the process and from every thread, as Linux's do_sigaction does when
+// an action becomes ignored. p.mu must be held.
+func (p *Process) discard(set uint64) {
+	p.discardFrom(&p.sig.sigQueue, set)
+	for _, t := range p.tasks {
+		p.discardFrom(&t.tsig.sigQueue, set)
+	}
+}
+
+func (p *Process) discardFrom(q *sigQueue, set uint64) {
+	for sig := unix.Signal(1); sig <= 64; sig++ {
+		if set&q.pending&sigBit(sig) != 0 {
+			p.sig.queued -= uint64(len(q.queue[sig]))
+			q.queue[sig] = nil
+		}
+	}
+	q.pending &^= set
+}
+
+// force sends sig to the thread for a fault or a failed signal frame as
+// Linux's force_sig_info does: a handler that is ignored or blocked cannot
+// take it, so the action becomes SIG_DFL and sig is unblocked, and the
+// default action kills the program.
 func (t *Task) force(sig unix.Signal, info sigInfo) {
 	h := t.handlerOf(sig)
 	if blocked := t.sigmask&sigBit(sig) != 0; blocked || h == sigIGN {
 		t.resetHandler(sig)
 		t.sigmask &^= sigBit(sig)
 	}
-	_ = t.raise(sig, info) // never EAGAIN: not a real-time signal
+	_ = t.sendToThread(t, sig, info) // never EAGAIN: not a real-time signal
 }
 
-// dequeue takes the next deliverable signal: a synchronous one first, then
-// the lowest number (Linux's next_signal).
+// dequeue takes the thread's next deliverable signal: from its own
+// pending signals first, then from the process's, as Linux's
+// dequeue_signal; within each, a synchronous one first, then the lowest
+// number (next_signal). p.mu must be held.
 func (t *Task) dequeue() (unix.Signal, sigInfo, bool) {
-	ready := t.sig.pending &^ t.sigmask
+	if sig, info, ok := t.dequeueFrom(&t.tsig.sigQueue); ok {
+		return sig, info, true
+	}
+	return t.dequeueFrom(&t.sig.sigQueue)
+}
+
+func (t *Task) dequeueFrom(q *sigQueue) (unix.Signal, sigInfo, bool) {
+	ready := q.pending &^ t.sigmask
 	if ready == 0 {
 		return 0, sigInfo{}, false
 	}
@@ -200,41 +265,46 @@ func (t *Task) dequeue() (unix.Signal, sigInfo, bool) {
 		ready &= synchronous
 	}
 	sig := unix.Signal(bits.TrailingZeros64(ready) + 1)
-	q := t.sig.queue[sig]
-	if len(q) == 0 {
+	pending := q.queue[sig]
+	if len(pending) == 0 {
 		// Pending without a siginfo (the queue was full): Linux's
 		// collect_signal gives SI_USER with no sender.
-		t.sig.pending &^= sigBit(sig)
+		q.pending &^= sigBit(sig)
 		return sig, sigInfo{signo: int32(sig), code: siUser, why: "sent while RLIMIT_SIGPENDING signals were queued"}, true
 	}
-	info := q[0]
-	t.sig.queue[sig] = q[1:]
+	info := pending[0]
+	q.queue[sig] = pending[1:]
 	t.sig.queued--
-	if len(q) == 1 {
-		t.sig.queue[sig] = nil
-		t.sig.pending &^= sigBit(sig)
+	if len(pending) == 1 {
+		q.queue[sig] = nil
+		q.pending &^= sigBit(sig)
 	}
 	return sig, info, true
 }
 
-// actDefault takes sig's default action.
-func (p *Process) actDefault(sig unix.Signal, info *sigInfo) {
+// actDefault takes sig's default action in thread t: nothing, a stop
+// (the thread waits until the run ends: nothing will send SIGCONT), or
+// the end of the whole program.
+func (t *Task) actDefault(sig unix.Signal, info *sigInfo) {
 	switch {
 	case defaultIgnored&sigBit(sig) != 0:
 	case defaultStop&sigBit(sig) != 0:
-		p.statsMu.Lock()
-		p.sig.stopped++
-		p.statsMu.Unlock()
-		p.waitForever() // nothing will send SIGCONT
+		t.statsMu.Lock()
+		t.sig.stopped++
+		t.statsMu.Unlock()
+		t.waitForInterruption()
 	default:
-		p.sig.killedBy = sig
-		p.sig.reason = fmt.Sprintf("%s (%s)", unix.SignalName(sig), info.why)
+		t.sig.killedBy = sig
+		t.sig.reason = fmt.Sprintf("%s (%s)", unix.SignalName(sig), info.why)
+		t.endProcess(t)
 	}
 }
 
 // Signaled reports whether a signal's default action killed the program,
 // which signal, and a one-line account of who sent it.
 func (p *Process) Signaled() (unix.Signal, string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.sig.killedBy, p.sig.reason, p.sig.killedBy != 0
 }
 
@@ -248,9 +318,15 @@ type SignalStats struct {
 	Pending []string `json:"pending,omitempty"`
 }
 
-// SignalStats returns the signal figures of the run so far. Pending is
-// read without a lock and is exact only once the run has stopped.
+// SignalStats returns the signal figures of the run so far. Pending names
+// the signals pending on the process or on any live thread.
 func (p *Process) SignalStats() SignalStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pending := p.sig.pending
+	for _, t := range p.tasks {
+		pending |= t.tsig.pending
+	}
 	p.statsMu.Lock()
 	defer p.statsMu.Unlock()
 	s := SignalStats{Stopped: p.sig.stopped}
@@ -261,7 +337,7 @@ func (p *Process) SignalStats() SignalStats {
 		}
 	}
 	for sig := unix.Signal(1); sig <= 64; sig++ {
-		if p.sig.pending&sigBit(sig) != 0 {
+		if pending&sigBit(sig) != 0 {
 			s.Pending = append(s.Pending, signalName(sig))
 		}
 	}
@@ -277,55 +353,83 @@ func signalName(sig unix.Signal) string {
 	return fmt.Sprintf("SIGRT%d", int(sig))
 }
 
-// send finishes kill, tkill and tgkill once the target is known to be the
-// program: EINVAL for an invalid signal, nothing for 0. The siginfo is
-// Linux's for a signal a process sends: si_code SI_USER (kill) or SI_TKILL,
-// the sender's pid and uid (0: the guest runs as root).
-func (t *Task) send(sig uint64, code int32, call string) uint64 {
-	s := int32(sig)
-	if s < 0 || s > 64 {
-		return errno(unix.EINVAL)
+// userSignal checks kill's, tkill's and tgkill's signal argument: EINVAL
+// for an invalid signal; ok false for 0, which only checks the target.
+// info is Linux's siginfo for a signal a process sends: si_code SI_USER
+// (kill) or SI_TKILL, the sender's pid and uid (0: the guest runs as
+// root).
+func (t *Task) userSignal(sig uint64, code int32, call string) (s unix.Signal, info sigInfo, ok bool, e unix.Errno) {
+	n := int32(sig)
+	if n < 0 || n > 64 {
+		return 0, sigInfo{}, false, unix.EINVAL
 	}
-	if s != 0 {
-		if e := t.raise(unix.Signal(s), sigInfo{code: code, pid: uint32(t.cfg.PID), uid: 0, why: "sent by the program itself with " + call}); e != 0 {
-			return errno(e)
-		}
-	}
-	return 0
+	info = sigInfo{code: code, pid: uint32(t.cfg.PID), uid: 0, why: "sent by the program itself with " + call}
+	return unix.Signal(n), info, n != 0, 0
 }
 
 // sysKill serves kill for the program alone: its own pid, process group 0
 // (its own) or its own group by number (a shell makes it the group's
-// leader) reach it; -1 reaches every process but the caller and init,
-// which here is none (ESRCH), as is any other pid.
+// leader) reach it, as a process-directed signal; -1 reaches every
+// process but the caller and init, which here is none (ESRCH), as is any
+// other pid.
 func sysKill(t *Task, a *[6]uint64) uint64 {
 	pid, own := int32(a[0]), int32(t.cfg.PID)
 	if pid != own && pid != 0 && pid != -own {
 		return errno(unix.ESRCH)
 	}
-	return t.send(a[1], siUser, "kill")
+	sig, info, ok, e := t.userSignal(a[1], siUser, "kill")
+	if ok {
+		e = t.sendToProcess(t, sig, info)
+	}
+	return errno0(e)
 }
 
+// sysTkill sends a signal to one live thread of the program, by TID.
 func sysTkill(t *Task, a *[6]uint64) uint64 {
 	tid := int32(a[0])
 	if tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	if tid != int32(t.cfg.PID) {
-		return errno(unix.ESRCH)
-	}
-	return t.send(a[1], siTkill, "tkill")
+	return t.signalThread(int(tid), a[1], "tkill")
 }
 
+// sysTgkill sends a signal to one live thread of the program, by its
+// thread group id (the PID) and TID.
 func sysTgkill(t *Task, a *[6]uint64) uint64 {
 	tgid, tid := int32(a[0]), int32(a[1])
 	if tgid <= 0 || tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	if tgid != int32(t.cfg.PID) || tid != int32(t.cfg.PID) {
+	if tgid != int32(t.cfg.PID) {
 		return errno(unix.ESRCH)
 	}
-	return t.send(a[2], siTkill, "tgkill")
+	return t.signalThread(int(tid), a[2], "tgkill")
+}
+
+// signalThread finishes tkill and tgkill: ESRCH for a TID that names no
+// live thread, then EINVAL for an invalid signal, in Linux's order
+// (do_send_specific finds the thread before check_kill_permission).
+func (t *Task) signalThread(tid int, sig uint64, call string) uint64 {
+	target := t.tasks[tid]
+	if target == nil {
+		return errno(unix.ESRCH)
+	}
+	s, info, ok, e := t.userSignal(sig, siTkill, call)
+	if e != 0 {
+		return errno(e)
+	}
+	if ok {
+		e = target.sendToThread(t, s, info)
+	}
+	return errno0(e)
+}
+
+// errno0 is errno for a call that returns 0 on success.
+func errno0(e unix.Errno) uint64 {
+	if e != 0 {
+		return errno(e)
+	}
+	return 0
 }
 
 // sysRtSigactionFlush is rt_sigaction; a pending signal it makes ignored
@@ -347,7 +451,7 @@ func sysRtSigpending(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], t.sig.pending&t.sigmask)
+	binary.LittleEndian.PutUint64(b[:], (t.tsig.pending|t.sig.pending)&t.sigmask)
 	return t.copyOutAll(arch.Addr(a[0]), b[:a[1]])
 }
 

@@ -47,7 +47,7 @@ const (
 // restart, by the handler's SA_RESTART. A RIP the vCPU could not return to
 // (non-canonical) raises SIGSEGV, as the failed IRET does under Linux.
 func (t *Task) returnToUser(regs *UserRegs, nr uint64, fromSyscall bool) {
-	for t.sig.killedBy == 0 && !t.exited {
+	for !t.Exited() {
 		if !arch.Addr(regs.RIP).IsCanonical() {
 			t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("return to non-canonical rip %#x", regs.RIP)})
 		}
@@ -79,7 +79,7 @@ func (t *Task) returnToUser(regs *UserRegs, nr uint64, fromSyscall bool) {
 			t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("no room for the %s handler's signal frame below rsp %#x", unix.SignalName(sig), regs.RSP)})
 		}
 	}
-	if fromSyscall && t.sig.killedBy == 0 && !t.exited {
+	if fromSyscall && !t.Exited() {
 		t.restartWithoutHandler(regs, nr)
 	}
 	if t.tsig.restoreMask {
@@ -331,6 +331,11 @@ type Fault struct {
 // It returns true when regs changed (a handler's entry) and the vCPU must
 // load them whole; Signaled says whether the program was killed instead.
 func (t *Task) HandleFault(regs *UserRegs, f Fault) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.Exited() {
+		return false
+	}
 	t.tsig.redirected = false
 	t.tsig.trap.trapNo, t.tsig.trap.errorCode = f.TrapNo, f.ErrorCode
 	if f.PageFault {
@@ -385,22 +390,26 @@ func sysRtSigsuspend(t *Task, a *[6]uint64) uint64 {
 // sysPause waits until a signal is taken.
 func sysPause(t *Task, _ *[6]uint64) uint64 { return t.waitForSignal() }
 
-// waitForSignal waits until a signal is deliverable: one already pending
-// and unblocked, since nothing else can send one while the program waits
-// (mmvm runs one thread and has no timers). It returns
-// ERESTARTNOHAND, which becomes EINTR if a handler runs; a signal that is
-// ignored restarts the wait. The run's end interrupts it with EINTR.
+// waitForSignal waits until a signal is deliverable to the thread: one
+// pending on it or on the process and not blocked (another thread's kill
+// or tgkill wakes it). It returns ERESTARTNOHAND, which becomes EINTR if
+// a handler runs; a signal that is ignored is dropped and the wait goes
+// on. The end of the thread or run interrupts it with EINTR.
 func (t *Task) waitForSignal() uint64 {
-	for t.sig.pending&^t.sigmask&^t.ignoredSet() == 0 {
-		if ready := t.sig.pending &^ t.sigmask; ready != 0 {
+	for {
+		ready := (t.tsig.pending | t.sig.pending) &^ t.sigmask
+		if ready&^t.ignoredSet() != 0 {
+			return errno(errRestartNoHand)
+		}
+		if ready != 0 {
 			// Only ignored signals: drop them, as get_signal does.
 			t.discard(ready)
 			continue
 		}
-		t.waitForever()
-		return errno(unix.EINTR)
+		if t.waitForInterruption() == wokeEnd {
+			return errno(unix.EINTR)
+		}
 	}
-	return errno(errRestartNoHand)
 }
 
 // ignoredSet is the set of signals whose action ignores them.

@@ -79,18 +79,17 @@ func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 }
 
 // sleepUntil waits until the guest's monotonic clock has advanced d from
-// start, and reports true, or returns false when the run's end interrupts it.
-// The host's timer measures the host's clock, which the guest's (the TSC
-// scaled, see package vdso) may trail by a little: a sleep ends only once
-// the guest's own clock says d has passed, as a Linux sleep never ends
-// early on the clock it sleeps on.
+// start, and reports true, or returns false when a signal or the run's
+// end interrupts it (block). The host's timer measures the host's clock,
+// which the guest's (the TSC scaled, see package vdso) may trail by a
+// little: a sleep ends only once the guest's own clock says d has passed,
+// as a Linux sleep never ends early on the clock it sleeps on.
 func sleepUntil(t *Task, start, d time.Duration) bool {
 	for left := d - (t.cfg.Monotonic() - start); left > 0; left = d - (t.cfg.Monotonic() - start) {
 		tm := time.NewTimer(left)
-		select {
-		case <-tm.C:
-		case <-t.ctx.Done():
-			tm.Stop()
+		r := t.block(nil, tm.C)
+		tm.Stop()
+		if r != wokeTimeout {
 			return false
 		}
 	}

@@ -13,9 +13,16 @@ import (
 
 func cryptoRandom(b []byte) { _, _ = rand.Read(b) }
 
+// sysExit ends the calling thread (exit(2)); the program ends when its
+// last thread does (thread.go).
 func sysExit(t *Task, a *[6]uint64) uint64 {
-	t.exited = true
-	t.exitCode = int(a[0] & 0xff)
+	t.exitThread(int(a[0] & 0xff))
+	return 0
+}
+
+// sysExitGroup ends the program, every thread of it.
+func sysExitGroup(t *Task, a *[6]uint64) uint64 {
+	t.exitGroup(int(a[0] & 0xff))
 	return 0
 }
 
@@ -49,7 +56,7 @@ func sysArchPrctl(t *Task, a *[6]uint64) uint64 {
 
 func sysSetTIDAddress(t *Task, a *[6]uint64) uint64 {
 	t.clearChildTID = a[0]
-	return uint64(t.cfg.PID)
+	return uint64(t.tid)
 }
 
 // robustListHeadSize is sizeof(struct robust_list_head), the only length
@@ -57,8 +64,7 @@ func sysSetTIDAddress(t *Task, a *[6]uint64) uint64 {
 const robustListHeadSize = 24
 
 // sysSetRobustList records the thread's robust-futex list head, which
-// get_robust_list reports; the list is not walked, for a thread never
-// dies while others live on.
+// get_robust_list reports and the thread's exit walks (exitRobustList).
 func sysSetRobustList(t *Task, a *[6]uint64) uint64 {
 	if a[1] != robustListHeadSize {
 		return errno(unix.EINVAL)
@@ -67,19 +73,22 @@ func sysSetRobustList(t *Task, a *[6]uint64) uint64 {
 	return 0
 }
 
-// sysGetRobustList reports the robust list head of the calling thread (pid
-// 0 or its own id; ESRCH for any other): the length, then the head, as
-// Linux writes them.
+// sysGetRobustList reports the robust list head of a thread: the caller
+// (pid 0) or the live thread of that TID (ESRCH for any other), the
+// length, then the head, as Linux writes them.
 func sysGetRobustList(t *Task, a *[6]uint64) uint64 {
-	if pid := int32(a[0]); pid != 0 && pid != int32(t.cfg.PID) {
-		return errno(unix.ESRCH)
+	target := t
+	if pid := int32(a[0]); pid != 0 {
+		if target = t.tasks[int(pid)]; target == nil {
+			return errno(unix.ESRCH)
+		}
 	}
 	var b [8]byte
 	binary.LittleEndian.PutUint64(b[:], robustListHeadSize)
 	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	binary.LittleEndian.PutUint64(b[:], t.robustList)
+	binary.LittleEndian.PutUint64(b[:], target.robustList)
 	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[1]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
@@ -87,6 +96,8 @@ func sysGetRobustList(t *Task, a *[6]uint64) uint64 {
 }
 
 func sysGetpid(t *Task, _ *[6]uint64) uint64 { return uint64(t.cfg.PID) }
+
+func sysGettid(t *Task, _ *[6]uint64) uint64 { return uint64(t.tid) }
 
 // utsField is the size of each struct utsname field.
 const utsField = 65

@@ -1,5 +1,14 @@
 package syscalls
 
+import (
+	"encoding/binary"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
 // Task is one thread of a Process: the state Linux keeps per thread
 // (task_struct and thread_struct) as far as system calls see it. It
 // embeds its Process, so that the calls it serves reach the shared state
@@ -30,11 +39,20 @@ type Task struct {
 	regs *UserRegs
 	// tsig is the thread's own signal state (signal_default.go).
 	tsig taskSignals
+
+	// wake carries at most one token: a signal was made pending for the
+	// thread, or it must end (block, wakeUp). exitedThread is set, under mu,
+	// when the thread has ended (its exit(2), or the program's end);
+	// read without mu.
+	wake         chan struct{}
+	exitedThread atomic.Bool
+	// threadExitCode is the status the thread's exit(2) gave.
+	threadExitCode int
 }
 
 // newTask returns a Task of p with id tid.
 func (p *Process) newTask(tid int) *Task {
-	return &Task{Process: p, tid: tid}
+	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1)}
 }
 
 // MainTask returns the program's first thread, whose TID is the PID.
@@ -53,4 +71,276 @@ func (t *Task) FSBase() (uint64, bool) {
 	d := t.fsBaseDirty
 	t.fsBaseDirty = false
 	return t.fsBase, d
+}
+
+// Exited reports whether the thread has ended: it called exit(2), or the
+// program ended (exit_group, the exit of its last thread, a fatal
+// signal). Its vCPU must then stop. Safe from any goroutine.
+func (t *Task) Exited() bool { return t.exitedThread.Load() || t.ended.Load() }
+
+// Thread lifecycle: clone with CLONE_THREAD makes a Task (cloneThread),
+// exit ends one (exitThread), exit_group, a fatal signal or the exit of
+// the last live thread end them all (endProcess).
+
+const (
+	// maxThreads bounds the live threads of a program, as a kernel's
+	// threads-max does (the guest runs as root, whom RLIMIT_NPROC does
+	// not bind): clone fails with EAGAIN beyond it.
+	maxThreads = 256
+	// pidMax is Linux's PID_MAX_LIMIT on 64-bit, where TIDs wrap, and
+	// reservedPIDs where they start again (RESERVED_PIDS).
+	pidMax       = 4 << 20
+	reservedPIDs = 300
+)
+
+// newTID returns an unused TID: the next after the last given, wrapping
+// as Linux's pid allocator does, never a live thread's nor the PID (the
+// main thread's even after it exits: Linux's group leader keeps it).
+// p.mu must be held.
+func (p *Process) newTID() int {
+	for {
+		p.lastTID++
+		if p.lastTID >= pidMax {
+			p.lastTID = reservedPIDs
+		}
+		if _, live := p.tasks[p.lastTID]; !live && p.lastTID != p.cfg.PID {
+			return p.lastTID
+		}
+	}
+}
+
+// cloneThread serves a clone that asked for a thread (CloneThread) when
+// the machine can start one: the new Task shares the Process, and starts
+// with the caller's registers at the call but RAX 0 and, when given, RSP
+// the new stack; its FS base is tls with CLONE_SETTLS, else the caller's;
+// it inherits the signal mask, but no pending signal and no alternate
+// signal stack (Linux clears it for CLONE_VM without CLONE_VFORK).
+// CLONE_PARENT_SETTID and CLONE_CHILD_SETTID write the TID before the new
+// thread runs (a write that faults is ignored, as Linux ignores it);
+// CLONE_CHILD_CLEARTID makes child_tid its clear_child_tid. EPERM for a
+// tls outside the user half (as arch_prctl's), EAGAIN past maxThreads or
+// when the machine cannot start it. It returns the TID.
+func (t *Task) cloneThread(args *cloneArgs) uint64 {
+	f := args.flags
+	if f&unix.CLONE_SETTLS != 0 && (!arch.Addr(args.tls).IsCanonical() || arch.Addr(args.tls) >= arch.MaxUserAddr) {
+		return errno(unix.EPERM)
+	}
+	if len(t.tasks) >= maxThreads {
+		return errno(unix.EAGAIN)
+	}
+	child := t.newTask(t.newTID())
+	child.sigmask = t.sigmask
+	child.fsBase, child.fsBaseDirty = t.fsBase, true
+	if f&unix.CLONE_SETTLS != 0 {
+		child.fsBase = args.tls
+	}
+	if f&unix.CLONE_CHILD_CLEARTID != 0 {
+		child.clearChildTID = args.childTID
+	}
+	regs := *t.regs
+	regs.RAX = 0
+	if args.stack != 0 {
+		regs.RSP = args.stack
+	}
+	t.tasks[child.tid] = child
+	if f&unix.CLONE_PARENT_SETTID != 0 {
+		t.putTID(args.parentTID, child.tid)
+	}
+	if f&unix.CLONE_CHILD_SETTID != 0 {
+		t.putTID(args.childTID, child.tid)
+	}
+	var err error
+	t.withoutLock(func() { err = t.cfg.StartThread(child, regs) })
+	if err != nil {
+		child.exitedThread.Store(true)
+		delete(t.tasks, child.tid)
+		return errno(unix.EAGAIN)
+	}
+	return uint64(child.tid)
+}
+
+// putTID writes tid, a 4-byte pid_t, at addr; a fault is ignored.
+func (p *Process) putTID(addr uint64, tid int) {
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(tid))
+	_, _ = p.cfg.Memory.CopyOut(arch.Addr(addr), b[:])
+}
+
+// withoutLock runs f with p.mu released (held on entry and on return):
+// for work that may take long and needs none of the state p.mu guards.
+func (t *Task) withoutLock(f func()) {
+	t.mu.Unlock()
+	defer t.mu.Lock()
+	f()
+}
+
+// exitThread ends the calling thread with status code, as Linux's do_exit
+// for one thread of several: the process-directed signals it would have
+// taken go to another thread, its robust futexes are marked
+// FUTEX_OWNER_DIED (exitRobustList), and its clear_child_tid word is
+// zeroed and one waiter on it woken (the join of pthread_join). The exit
+// of the last live thread ends the program, whose exit status is then the
+// main thread's (Linux reports the group leader's exit code).
+func (t *Task) exitThread(code int) {
+	t.threadExitCode = code
+	delete(t.tasks, t.tid)
+	t.exitedThread.Store(true)
+	t.sig.queued -= queuedIn(&t.tsig.sigQueue)
+	t.tsig.sigQueue = sigQueue{}
+	if len(t.tasks) == 0 {
+		t.Process.exited = true
+		t.Process.exitCode = t.main.threadExitCode
+		t.endProcess(t)
+		return
+	}
+	t.retargetSignals()
+	t.exitRobustList()
+	t.clearChildTIDAtExit()
+}
+
+// queuedIn counts the siginfos queued on q.
+func queuedIn(q *sigQueue) uint64 {
+	var n uint64
+	for _, infos := range q.queue {
+		n += uint64(len(infos))
+	}
+	return n
+}
+
+// retargetSignals wakes, for each process-directed signal pending, a
+// thread that can take it, now that the caller will not (Linux's
+// retarget_shared_pending). p.mu must be held.
+func (t *Task) retargetSignals() {
+	for sig := unix.Signal(1); sig <= 64; sig++ {
+		if t.sig.pending&sigBit(sig) == 0 {
+			continue
+		}
+		if o := t.signalTarget(sig); o != nil {
+			o.wakeUp(t)
+		}
+	}
+}
+
+// clearChildTIDAtExit does what Linux's mm_release does for a thread with
+// a clear_child_tid: it writes a 4-byte 0 there and wakes one waiter on
+// that futex word, keyed as a futex without FUTEX_PRIVATE_FLAG is. A
+// write that faults or a misaligned word is ignored, as Linux ignores it.
+func (t *Task) clearChildTIDAtExit() {
+	addr := t.clearChildTID
+	if addr == 0 {
+		return
+	}
+	t.clearChildTID = 0
+	var zero [4]byte
+	_, _ = t.cfg.Memory.CopyOut(arch.Addr(addr), zero[:])
+	if k, e := t.futexKeyOf(addr, false); e == 0 {
+		t.futexes.wake(k, 1, futexBitsetMatchAny)
+	}
+}
+
+// The robust futex list (set_robust_list(2), Linux's
+// Documentation/locking/robust-futex-ABI.rst): struct robust_list_head is
+// the list's first link (a pointer to the next entry, whose low bit says
+// the lock is PI), the signed offset from an entry to its futex word, and
+// list_op_pending, the entry of a lock being taken or released.
+const (
+	futexWaiters    = 0x8000_0000
+	futexOwnerDied  = 0x4000_0000
+	futexTIDMask    = 0x3fff_ffff
+	robustListLimit = 2048 // ROBUST_LIST_LIMIT: a walk's bound against cycles
+)
+
+// exitRobustList walks the exiting thread's robust list as Linux's
+// exit_robust_list does: each entry's futex word (but list_op_pending's,
+// handled last) that this thread owns gets FUTEX_OWNER_DIED, and one
+// waiter is woken where FUTEX_WAITERS was set. The walk stops at the
+// head, at a word it cannot read or that is misaligned, or after
+// robustListLimit entries.
+func (t *Task) exitRobustList() {
+	head := t.robustList
+	if head == 0 {
+		return
+	}
+	var h [robustListHeadSize]byte
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(head), h[:]); err != nil {
+		return
+	}
+	le := binary.LittleEndian
+	entry, offset, pending := le.Uint64(h[0:]), le.Uint64(h[8:]), le.Uint64(h[16:])
+	pendingPI := pending&1 != 0
+	pending &^= 1
+	for limit := robustListLimit; entry&^1 != head && limit > 0; limit-- {
+		pi := entry&1 != 0
+		entry &^= 1
+		var next [8]byte
+		_, rerr := t.cfg.Memory.CopyIn(arch.Addr(entry), next[:])
+		if entry != pending && !t.futexDeath(entry+offset, pi, false) {
+			return
+		}
+		if rerr != nil {
+			return
+		}
+		entry = le.Uint64(next[:])
+	}
+	if pending != 0 {
+		t.futexDeath(pending+offset, pendingPI, true)
+	}
+}
+
+// futexDeath is Linux's handle_futex_death for the word at addr: if the
+// exiting thread owns it (its TID bits), they become FUTEX_OWNER_DIED,
+// FUTEX_WAITERS kept, in one atomic step, and a waiter is woken where
+// FUTEX_WAITERS was set (not for a PI lock). For the pending entry, an
+// unowned non-PI word also gets a wake, for a waiter the exit may have
+// left behind. false means the walk must stop: the word is misaligned or
+// unreadable.
+func (t *Task) futexDeath(addr uint64, pi, pendingOp bool) bool {
+	if addr%4 != 0 {
+		return false
+	}
+	ft := t.futexes
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	tid := uint32(t.tid)
+	old, e := t.modifyFutexWord(addr, func(v uint32) uint32 {
+		if v&futexTIDMask != tid {
+			return v
+		}
+		return v&futexWaiters | futexOwnerDied
+	})
+	if e != 0 {
+		return false
+	}
+	owner := old & futexTIDMask
+	wake := (pendingOp && !pi && owner == 0) || (owner == tid && !pi && old&futexWaiters != 0)
+	if wake {
+		if k, e := t.futexKeyOf(addr, false); e == 0 {
+			ft.wakeLocked(k, 1, futexBitsetMatchAny)
+		}
+	}
+	return true
+}
+
+// exitGroup ends the program with status code (exit_group).
+func (t *Task) exitGroup(code int) {
+	if !t.ended.Load() {
+		t.Process.exited = true
+		t.Process.exitCode = code
+	}
+	t.endProcess(t)
+}
+
+// endProcess ends the program, from thread self: every thread is Exited
+// from now on, and every other one is woken from its wait and its vCPU
+// kicked (wakeUp), so that its loop ends. p.mu must be held.
+func (p *Process) endProcess(self *Task) {
+	if p.ended.Load() {
+		return
+	}
+	p.ended.Store(true)
+	for _, o := range p.tasks {
+		if o != self {
+			o.wakeUp(self)
+		}
+	}
 }

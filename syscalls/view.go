@@ -242,6 +242,8 @@ func sortViews(vs []View) []View {
 // Close releases the file system's host descriptors (the views' roots) and
 // every open file the program left open.
 func (p *Process) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.fdt.fds != nil {
 		for fd, e := range p.fdt.fds {
 			e.file.release()
@@ -477,6 +479,8 @@ func (fs *fileSystem) hostIno(st *unix.Stat_t) (dev, ino uint64) {
 // host file with st (the program's own file, say, as /proc/self/maps names
 // it): the same as stat shows it through the guest's file system.
 func (p *Process) FileIdentity(st *unix.Stat_t) (dev, ino uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return p.fs().hostIno(st)
 }
 
