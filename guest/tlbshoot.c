@@ -73,7 +73,7 @@ struct shared {
 	const struct kase *k;
 	long rounds;
 	volatile int *page;
-	long go, done;    /* the round set up / finished by the accessor */
+	int go, done;     /* the round set up / finished by the accessor (futex words) */
 	long accesses;    /* the accessor's successful accesses this round */
 	int changed;      /* the change's system calls have returned */
 
@@ -97,10 +97,29 @@ static int memfd = -1;
 static long load(long *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
 static void store(long *p, long v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 
-/* wait_for waits until *p >= want, or *stop >= stop_want. */
-static void wait_for(long *p, long want, long *stop, long stop_want)
+/* The hand-offs between rounds sleep on a futex, so that a thread waiting
+ * for the next round leaves its CPU to the other one. */
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+
+static void post(int *p, int v)
 {
-	for (int i = 0; load(p) < want && (stop == NULL || load(stop) < stop_want); i++) {
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+	syscall(SYS_futex, p, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+static void await(int *p, int want)
+{
+	int v;
+	while ((v = __atomic_load_n(p, __ATOMIC_ACQUIRE)) < want)
+		syscall(SYS_futex, p, FUTEX_WAIT_PRIVATE, v, NULL, NULL, 0);
+}
+
+/* await_accesses waits, spinning (the accessor is busy accessing), until
+ * the accessor has made ACCESSES accesses or ended the round. */
+static void await_accesses(struct shared *s, int round)
+{
+	for (int i = 0; load(&s->accesses) < ACCESSES && __atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < round; i++) {
 		if (i < 200)
 			__builtin_ia32_pause();
 		else
@@ -195,9 +214,9 @@ again:
 static void accessor(struct shared *s)
 {
 	for (long r = 1; r <= s->rounds; r++) {
-		wait_for(&s->go, r, NULL, 0);
+		await(&s->go, (int)r);
 		access_round(s, r);
-		store(&s->done, r);
+		post(&s->done, (int)r);
 	}
 }
 
@@ -238,15 +257,15 @@ static void changer(struct shared *s)
 		s->page = page;
 		s->accesses = 0;
 		__atomic_store_n(&s->changed, 0, __ATOMIC_RELEASE);
-		store(&s->go, r);
+		post(&s->go, (int)r);
 
-		wait_for(&s->accesses, ACCESSES, &s->done, r);
+		await_accesses(s, (int)r);
 		change(s, page);
 		int before = 0;
 		if (s->k->change == PROTECT_RO)
 			before = *(volatile int *)page;
 		__atomic_store_n(&s->changed, 1, __ATOMIC_RELEASE);
-		wait_for(&s->done, r, NULL, 0);
+		await(&s->done, (int)r);
 		if (s->k->change == PROTECT_RO && *(volatile int *)page != before)
 			s->late_writes++;
 		munmap(page, PAGE);
