@@ -86,7 +86,9 @@ func tlbshootVerdicts(rounds int) []string {
 // mmvm: one thread munmaps or mprotects a page that another thread keeps
 // accessing, and an access after the change returned must fault or see
 // the new page, on every round; the verdict lines must be exactly those of
-// a kernel that shoots down the other CPUs' translations in time.
+// a kernel that shoots down the other CPUs' translations in time. Its
+// control case, natively, shows that the check can fail: with no change
+// made, every round reports a stale read.
 func TestTLBShootdownSeenByThreads(t *testing.T) {
 	dir := guestDir(t)
 	want := strings.Join(tlbshootVerdicts(tlbshootRounds), "\n") + "\n"
@@ -104,6 +106,11 @@ func TestTLBShootdownSeenByThreads(t *testing.T) {
 			nOut, _, nStatus := runNative(t, path, args)
 			if nStatus != 0 || string(nOut) != want {
 				t.Fatalf("natively: status %d, stdout:\n%s\nwant status 0, stdout:\n%s", nStatus, nOut, want)
+			}
+			cOut, _, cStatus := runNative(t, path, []string{"5", "control"})
+			stale := "FAIL: 0 rounds faulted at the page, 0 saw the new page, 5 stale accesses"
+			if cStatus != 1 || strings.Count(string(cOut), stale) != 2 {
+				t.Fatalf("natively, the control case: status %d, stdout:\n%s\nwant status 1 and two lines with %q", cStatus, cOut, stale)
 			}
 			out, errOut, stop := runInMachine(t, path, args, machine.DefaultFastPath())
 			if stop.Status() != 0 || string(out) != want {
