@@ -14,6 +14,11 @@
  *   - pthread_exit from a nested call, its value read by pthread_join;
  *   - a thread on a stack the program mapped itself (pthread_attr_setstack);
  *   - gettid/getpid: a thread has a tid of its own and the process's pid;
+ *   - a robust mutex held by a thread that exits: the next lock returns
+ *     EOWNERDEAD (the kernel walks the dead thread's robust list);
+ *   - signals: pthread_kill runs the handler in the thread named, and a
+ *     signal sent to the process while main blocks it runs in the thread
+ *     that does not; each thread's mask is its own;
  *   - sched_getaffinity names at least one CPU (printed as a boolean: the
  *     count differs between the host and a VM).
  * How a process ends with threads in it is threads-exit.c.
@@ -24,6 +29,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +304,116 @@ static void identities(void)
 	       thread_tid != pid, thread_tid > 0, thread_pid == pid, self_differs);
 }
 
+/* A robust mutex whose owner exits holding it. */
+static pthread_mutex_t robust;
+
+static void *lock_and_exit(void *arg)
+{
+	(void)arg;
+	must(pthread_mutex_lock(&robust), "pthread_mutex_lock robust");
+	return NULL;
+}
+
+static void robust_mutex(void)
+{
+	pthread_mutexattr_t attr;
+	pthread_t th;
+	must(pthread_mutexattr_init(&attr), "pthread_mutexattr_init");
+	must(pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST), "pthread_mutexattr_setrobust");
+	must(pthread_mutex_init(&robust, &attr), "pthread_mutex_init");
+	must(pthread_create(&th, NULL, lock_and_exit, NULL), "pthread_create");
+	must(pthread_join(th, NULL), "pthread_join");
+	int r = pthread_mutex_lock(&robust);
+	int consistent = r == EOWNERDEAD ? pthread_mutex_consistent(&robust) : -1;
+	int unlocked = pthread_mutex_unlock(&robust);
+	int again = pthread_mutex_lock(&robust);
+	printf("robust mutex after its owner exited: lock %s, consistent %d, unlock %d, lock again %d\n",
+	       r == EOWNERDEAD ? "EOWNERDEAD" : strerror(r), consistent, unlocked, again);
+	pthread_mutex_unlock(&robust);
+	pthread_mutexattr_destroy(&attr);
+}
+
+/* Signals and threads: which thread runs a handler. */
+static sem_t sig_ready, sig_handled, sig_release;
+static volatile pid_t handler_tid;
+static pid_t target_tid;
+static int target_mask_own;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	handler_tid = tid();
+	sem_post(&sig_handled);
+}
+
+static void wait_sem(sem_t *s)
+{
+	while (sem_wait(s) != 0)
+		check(errno == EINTR, "sem_wait");
+}
+
+static void *signal_target(void *arg)
+{
+	int unblock = (int)(uintptr_t)arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	if (unblock)
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	target_tid = tid();
+	sem_post(&sig_ready);
+	wait_sem(&sig_release);
+	sigset_t now;
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	target_mask_own = !sigismember(&now, SIGUSR2);
+	return NULL;
+}
+
+static void thread_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGUSR1, &sa, NULL);
+	sigaction(SIGUSR2, &sa, NULL);
+	must(sem_init(&sig_ready, 0, 0), "sem_init");
+	must(sem_init(&sig_handled, 0, 0), "sem_init");
+	must(sem_init(&sig_release, 0, 0), "sem_init");
+
+	/* pthread_kill: the handler runs in the thread named. */
+	pthread_t th;
+	must(pthread_create(&th, NULL, signal_target, (void *)0), "pthread_create");
+	wait_sem(&sig_ready);
+	must(pthread_kill(th, SIGUSR1), "pthread_kill");
+	wait_sem(&sig_handled);
+	int in_target = handler_tid == target_tid;
+	sem_post(&sig_release);
+	must(pthread_join(th, NULL), "pthread_join");
+	printf("pthread_kill: handler ran in the thread named %d\n", in_target);
+
+	/* kill to the process while main blocks SIGUSR2 and the thread does
+	 * not: the thread runs the handler; main's mask stays its own. */
+	sigset_t set, old, now;
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	must(pthread_create(&th, NULL, signal_target, (void *)1), "pthread_create");
+	wait_sem(&sig_ready);
+	handler_tid = 0;
+	kill(getpid(), SIGUSR2);
+	wait_sem(&sig_handled);
+	in_target = handler_tid == target_tid;
+	sem_post(&sig_release);
+	must(pthread_join(th, NULL), "pthread_join");
+	pthread_sigmask(SIG_BLOCK, NULL, &now);
+	int main_blocks = sigismember(&now, SIGUSR2);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	printf("kill to the process, blocked in main: handler ran in the thread %d, thread's mask its own %d, main still blocks it %d\n",
+	       in_target, target_mask_own, main_blocks);
+	signal(SIGUSR1, SIG_DFL);
+	signal(SIGUSR2, SIG_DFL);
+}
+
 static void affinity(void)
 {
 	cpu_set_t set;
@@ -319,6 +435,8 @@ int main(void)
 	exit_value();
 	own_stack();
 	identities();
+	robust_mutex();
+	thread_signals();
 	affinity();
 	printf("failures: %d\n", failures);
 	return failures != 0;
