@@ -39,6 +39,8 @@ var threadGuests = []struct {
 	{"threads-go", []string{"timers"}},
 	{"threads-go", []string{"primes"}},
 	{"threads-go", []string{"procs"}},
+	{"threads-go", []string{"signal"}},
+	{"threads-go", []string{"lockthread"}},
 }
 
 // TestThreadGuestsMatchNative runs every program of threadGuests natively

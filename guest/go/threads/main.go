@@ -4,20 +4,27 @@
 // no goroutine needs threads. Each mode prints only what no scheduling
 // changes: counts, sums and booleans, never times.
 //
-//	threads [MODE...]   MODE: pipeline, gc, timers, primes, procs; all without one
+//	threads [MODE...]   MODE: pipeline, gc, timers, primes, procs, signal,
+//	                    lockthread; all without one
 //
 // pipeline: four goroutine stages joined by channels over 100000 ints.
 // gc: about 200 MiB allocated in short-lived slices, with runtime.GC.
 // timers: time.Sleep, time.After and a Ticker ticking five times.
 // primes: the primes below 2e6 counted by GOMAXPROCS workers.
 // procs: runtime.GOMAXPROCS(0) and runtime.NumCPU() positive.
+// signal: a SIGUSR1 sent to the process arrives on an os/signal channel.
+// lockthread: four goroutines and main, locked to their threads at once,
+// have five distinct thread ids (which of them is the process's first
+// thread is the scheduler's choice).
 package main
 
 import (
 	"fmt"
 	"os"
+	"os/signal"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +37,8 @@ var modes = []struct {
 	{"timers", timers},
 	{"primes", primes},
 	{"procs", procs},
+	{"signal", signalToSelf},
+	{"lockthread", lockThread},
 }
 
 func main() {
@@ -212,4 +221,49 @@ func primes() {
 
 func procs() {
 	fmt.Printf("procs: GOMAXPROCS > 0 %v, NumCPU > 0 %v\n", runtime.GOMAXPROCS(0) > 0, runtime.NumCPU() > 0)
+}
+
+func signalToSelf() {
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, syscall.SIGUSR1)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGUSR1); err != nil {
+		fmt.Printf("signal: kill: %v\n", err)
+		return
+	}
+	select {
+	case s := <-c:
+		fmt.Printf("signal: received %v\n", s)
+	case <-time.After(10 * time.Second):
+		fmt.Println("signal: nothing received in 10s")
+	}
+	signal.Stop(c)
+}
+
+func lockThread() {
+	const n = 4
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	tids := make([]int, n)
+	var locked, release, done sync.WaitGroup
+	locked.Add(n)
+	release.Add(1)
+	done.Add(n)
+	for i := 0; i < n; i++ {
+		go func(i int) {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			tids[i] = syscall.Gettid()
+			locked.Done()
+			release.Wait()
+		}(i)
+	}
+	locked.Wait()
+	distinct := map[int]bool{syscall.Gettid(): true}
+	release.Done()
+	done.Wait()
+	for _, t := range tids {
+		distinct[t] = true
+	}
+	fmt.Printf("lockthread: %d goroutines and main on %d distinct threads\n", n, len(distinct))
 }
