@@ -11,6 +11,8 @@
  *   abort        a thread calls abort() while main blocks in join (134)
  *   segv         a thread dereferences NULL, no handler: the whole
  *                process dies of SIGSEGV (139)
+ *   overflow     a thread recurses into the guard page below its stack:
+ *                SIGSEGV kills the process (139)
  *   main-return  main returns 5 while threads block and spin (5)
  */
 #define _GNU_SOURCE
@@ -141,6 +143,23 @@ static void *segv(void *arg)
 	return (void *)(uintptr_t) * (volatile int *)(uintptr_t)arg;
 }
 
+/* recurse ends only when depth wraps, which the guard page forestalls. */
+static uintptr_t recurse(uintptr_t depth)
+{
+	volatile char frame[512];
+	frame[0] = (char)depth;
+	if (depth == UINTPTR_MAX)
+		return 0;
+	return recurse(depth + 1) + frame[0];
+}
+
+static void *overflow(void *arg)
+{
+	sleep_ms(10);
+	say("thread recurses without end\n");
+	return (void *)recurse((uintptr_t)arg);
+}
+
 /* main blocks in join of a thread that ends the process. */
 static void join_one(void *(*fn)(void *))
 {
@@ -164,11 +183,13 @@ int main(int argc, char **argv)
 		join_one(aborter);
 	else if (strcmp(c, "segv") == 0)
 		join_one(segv);
+	else if (strcmp(c, "overflow") == 0)
+		join_one(overflow);
 	else if (strcmp(c, "main-return") == 0) {
 		start_bystanders();
 		say("main returns 5\n");
 		return 5;
 	}
-	fprintf(stderr, "usage: threads-exit main-exit|thread-exit|abort|segv|main-return\n");
+	fprintf(stderr, "usage: threads-exit main-exit|thread-exit|abort|segv|overflow|main-return\n");
 	return 2;
 }

@@ -21,6 +21,9 @@
  *     that does not; each thread's mask is its own;
  *   - sched_getaffinity names at least one CPU (printed as a boolean: the
  *     count differs between the host and a VM).
+ * With the arguments "churn N" it instead creates and joins N threads,
+ * four alive at a time: more threads over the program's life than a VM
+ * has vCPUs unless the threads' vCPUs are reused.
  * How a process ends with threads in it is threads-exit.c.
  */
 #define _GNU_SOURCE
@@ -422,8 +425,30 @@ static void affinity(void)
 	printf("sched_getaffinity: %d, cpus > 0 %d\n", r, CPU_COUNT(&set) > 0);
 }
 
-int main(void)
+static void churn(long n)
 {
+	pthread_t th[4];
+	uintptr_t sum = 0;
+	long made = 0;
+	while (made < n) {
+		int k = 0;
+		for (; k < 4 && made < n; k++, made++)
+			must(pthread_create(&th[k], NULL, square, (void *)(uintptr_t)(made % 1000)), "pthread_create");
+		for (int i = 0; i < k; i++) {
+			void *ret;
+			must(pthread_join(th[i], &ret), "pthread_join");
+			sum += (uintptr_t)ret;
+		}
+	}
+	printf("churn: %ld threads created and joined, 4 at a time: sum of squares %lu\n", made, (unsigned long)sum);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "churn") == 0) {
+		churn(atol(argv[2]));
+		return 0;
+	}
 	create_join(4);
 	create_join(16);
 	mutex_counter(4);

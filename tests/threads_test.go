@@ -20,15 +20,19 @@ var threadGuests = []struct {
 }{
 	{"threads-glibc", nil},
 	{"threads-musl", nil},
+	{"threads-glibc", []string{"churn", "2000"}}, // more threads over its life than a VM's vCPUs
+	{"threads-musl", []string{"churn", "2000"}},
 	{"threads-exit-glibc", []string{"main-exit"}},
 	{"threads-exit-glibc", []string{"thread-exit"}},
 	{"threads-exit-glibc", []string{"abort"}},
 	{"threads-exit-glibc", []string{"segv"}},
+	{"threads-exit-glibc", []string{"overflow"}},
 	{"threads-exit-glibc", []string{"main-return"}},
 	{"threads-exit-musl", []string{"main-exit"}},
 	{"threads-exit-musl", []string{"thread-exit"}},
 	{"threads-exit-musl", []string{"abort"}},
 	{"threads-exit-musl", []string{"segv"}},
+	{"threads-exit-musl", []string{"overflow"}},
 	{"threads-exit-musl", []string{"main-return"}},
 	{"tlbshoot-glibc", []string{"20"}}, // 200 rounds: TestTLBShootdownSeenByThreads
 	{"tlbshoot-musl", []string{"20"}},
