@@ -66,10 +66,12 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true}
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc and
 // vdsoclock-glibc are signals.c, files.c, memfd.c, tty.c and vdsoclock.c
-// against glibc); where one was not
+// against glibc, and likewise the threaded guests' -glibc builds); where
+// one was not
 // built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true}
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true,
+	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "firsttouch-glibc": true, "threads-rust": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
@@ -164,47 +166,53 @@ func runInMachine(t *testing.T, path string, args []string, fp machine.FastPath,
 }
 
 // TestGuestsMatchNative runs every guest program natively and inside mmvm
-// and compares stdout, stderr and exit status, under the default fast path
-// and with the other way of resuming the program (the default resumes
-// through the stub except on PVM, where it resumes directly), so that both
-// are checked on every machine.
+// and compares stdout, stderr and exit status (matchNative).
 func TestGuestsMatchNative(t *testing.T) {
 	dir := guestDir(t)
+	for _, tc := range guestCases {
+		t.Run(tc.name+argsName(tc.args), func(t *testing.T) {
+			matchNative(t, dir, tc.name, tc.args)
+		})
+	}
+}
+
+// matchNative runs guest program name from dir with args natively and
+// inside mmvm and compares stdout, stderr and exit status, under the
+// default fast path and with the other way of resuming the program (the
+// default resumes through the stub except on PVM, where it resumes
+// directly), so that both are checked on every machine.
+func matchNative(t *testing.T, dir, name string, args []string) {
+	t.Helper()
 	def := machine.DefaultFastPath()
 	other := def
 	other.DirectResume = !def.DirectResume
-	for _, tc := range guestCases {
-		t.Run(tc.name+argsName(tc.args), func(t *testing.T) {
-			path := filepath.Join(dir, tc.name)
-			if _, err := os.Stat(path); err != nil {
-				if optionalGuests[tc.name] {
-					t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
-					return
-				}
-				t.Fatalf("guest program missing: %v (make guests builds it)", err)
-			}
-			args := tc.args
-			var views []syscalls.View
-			if dirGuests[tc.name] {
-				dir := filesDir(t)
-				args = append([]string{dir}, args...)
-				views = append(views, syscalls.View{Host: dir, Guest: dir})
-			}
-			nOut, nErr, nStatus := runNative(t, path, args)
-			for _, fp := range []machine.FastPath{def, other} {
-				vOut, vErr, stop := runInMachine(t, path, args, fp, views...)
-				if stop.Status() != nStatus {
-					t.Errorf("%v: status: mmvm %d (%v %s), native %d", fp, stop.Status(), stop.Kind, stop.Reason, nStatus)
-				}
-				if !bytes.Equal(vOut, nOut) {
-					t.Errorf("%v: stdout differs:\nmmvm:   %q\nnative: %q", fp, vOut, nOut)
-				}
-				if !bytes.Equal(vErr, nErr) {
-					t.Errorf("%v: stderr differs:\nmmvm:   %q\nnative: %q", fp, vErr, nErr)
-				}
-				t.Logf("%v: status %d, %d bytes of stdout; %s", fp, nStatus, len(nOut), stop.Reason)
-			}
-		})
+	path := filepath.Join(dir, name)
+	if _, err := os.Stat(path); err != nil {
+		if optionalGuests[name] {
+			t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
+			return
+		}
+		t.Fatalf("guest program missing: %v (make guests builds it)", err)
+	}
+	var views []syscalls.View
+	if dirGuests[name] {
+		dir := filesDir(t)
+		args = append([]string{dir}, args...)
+		views = append(views, syscalls.View{Host: dir, Guest: dir})
+	}
+	nOut, nErr, nStatus := runNative(t, path, args)
+	for _, fp := range []machine.FastPath{def, other} {
+		vOut, vErr, stop := runInMachine(t, path, args, fp, views...)
+		if stop.Status() != nStatus {
+			t.Errorf("%v: status: mmvm %d (%v %s), native %d", fp, stop.Status(), stop.Kind, stop.Reason, nStatus)
+		}
+		if !bytes.Equal(vOut, nOut) {
+			t.Errorf("%v: stdout differs:\nmmvm:   %q\nnative: %q", fp, vOut, nOut)
+		}
+		if !bytes.Equal(vErr, nErr) {
+			t.Errorf("%v: stderr differs:\nmmvm:   %q\nnative: %q", fp, vErr, nErr)
+		}
+		t.Logf("%v: status %d, %d bytes of stdout; %s", fp, nStatus, len(nOut), stop.Reason)
 	}
 }
 
