@@ -34,6 +34,11 @@ type openFile struct {
 	// fs is a file of the guest's file system (files.go); nil for stdio
 	// and pipe ends.
 	fs *fsFile
+	// anon is an eventfd or epoll instance (anon.go); nil for the others.
+	anon anonFile
+	// epollItems are the epoll items watching this description
+	// (epoll.go), removed at its last close.
+	epollItems []*epollItem
 	// flags are the status flags and the access mode, as F_GETFL reports
 	// them.
 	flags uint32
@@ -130,6 +135,11 @@ func (f *openFile) release() {
 	if f.refs > 0 {
 		return
 	}
+	f.releaseEpollItems()
+	if f.anon != nil {
+		f.anon.release()
+		return
+	}
 	if f.fs != nil {
 		f.fs.closeFS()
 		return
@@ -142,6 +152,7 @@ func (f *openFile) release() {
 	} else {
 		f.pipe.readers--
 	}
+	f.pipe.endClosed()
 }
 
 func sysClose(p *Process, a *[6]uint64) uint64 {
@@ -339,6 +350,9 @@ func sysReadFile(p *Process, a *[6]uint64) uint64 {
 		}
 		return p.fsRead(f.fs, arch.Addr(a[1]), a[2])
 	}
+	if f.anon != nil {
+		return f.anon.read(p, f, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysRead, f, a)
 	}
@@ -356,6 +370,9 @@ func sysWriteFile(p *Process, a *[6]uint64) uint64 {
 	if f.fs != nil {
 		return p.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
+	if f.anon != nil {
+		return f.anon.write(p, f, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysWrite, f, a)
 	}
@@ -372,6 +389,13 @@ func sysWritevFile(p *Process, a *[6]uint64) uint64 {
 	}
 	if f.fs != nil {
 		return p.fsWritev(f, arch.Addr(a[1]), a[2])
+	}
+	if f.anon != nil {
+		iov, _, e := p.readIOVec(arch.Addr(a[1]), a[2])
+		if e != 0 {
+			return errno(e)
+		}
+		return f.anon.writev(p, f, iov, a[2])
 	}
 	if f.pipe == nil {
 		return viaStdio(p, sysWritev, f, a)
@@ -394,6 +418,10 @@ func sysFstatFile(p *Process, a *[6]uint64) uint64 {
 		}
 		return p.putStat(a[1], &st)
 	}
+	if f.anon != nil {
+		st := p.anonStat()
+		return p.putStat(a[1], &st)
+	}
 	if f.pipe == nil {
 		return viaStdio(p, sysFstat, f, a)
 	}
@@ -413,7 +441,7 @@ func sysIoctlFile(p *Process, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	if f.fs != nil {
+	if f.fs != nil || f.anon != nil {
 		return errno(unix.ENOTTY)
 	}
 	if f.pipe == nil {
@@ -442,6 +470,10 @@ func (p *Process) pollEvents(fd int32, events uint16) uint16 {
 		// Regular files, directories and the devices are always
 		// ready, as their poll is Linux's DEFAULT_POLLMASK.
 		return events & (unix.POLLIN | unix.POLLOUT | pollRdNorm | pollWrNorm)
+	}
+	if f.anon != nil {
+		// poll always reports POLLERR and POLLHUP.
+		return uint16(f.anon.pollMask(0)) & (events | unix.POLLERR | unix.POLLHUP)
 	}
 	if f.pipe == nil {
 		return stdioPollEvents(int32(f.stdio), events)

@@ -40,6 +40,11 @@ type pipe struct {
 	readers, writers int
 	// ino tells pipes apart in fstat.
 	ino uint64
+	// rdWait and wrWait are what the read and write ends' epoll items
+	// wait on (anon.go), notified where Linux's pipe.c wakes them: every
+	// write wakes readers, a read of a full pipe wakes writers, the last
+	// close of one end wakes both.
+	rdWait, wrWait waitQueue
 }
 
 // pipeBuf is one slot: page[off:end] is unread.
@@ -135,6 +140,9 @@ func (p *Process) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		p.waitForever()
 		return errno(unix.EINTR)
 	}
+	if pp.full() {
+		defer pp.wrWait.notify(epollOut | epollWrNorm)
+	}
 	var done uint64
 	for done < n && len(pp.bufs) > 0 {
 		b := pp.bufs[0]
@@ -174,6 +182,9 @@ func (p *Process) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b [
 		_ = p.raise(unix.SIGPIPE, sigInfo{code: siUser, pid: uint32(p.cfg.PID), why: "a write to a pipe with no reader"})
 		return errno(unix.EPIPE)
 	}
+	// Whatever the write's outcome, as Linux's pipe_write for a pipe that
+	// has been polled.
+	defer pp.rdWait.notify(epollIn | epollRdNorm)
 	var done uint64
 	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
 		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
@@ -237,6 +248,15 @@ func (p *Process) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint
 		}
 		return nil
 	})
+}
+
+// endClosed wakes both ends' waiters when the last description of one end
+// has closed and the other end is still open.
+func (pp *pipe) endClosed() {
+	if (pp.readers == 0) != (pp.writers == 0) {
+		pp.rdWait.notify(0)
+		pp.wrWait.notify(0)
+	}
 }
 
 // waitForever blocks as a single-threaded process blocks on something only
