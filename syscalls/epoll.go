@@ -419,16 +419,18 @@ func (p *Process) epollSend(ep *epollInstance, addr arch.Addr, maxEvents int) (i
 
 // epollWait is epoll_wait's body for any of its forms: timeout < 0 waits
 // forever, 0 only polls.
+// Its checks come in the order of Linux 6.18's do_epoll_wait: epfd open,
+// maxevents, the events array within user space, epfd an instance.
 func (p *Process) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeout time.Duration) uint64 {
+	f, e := p.file(epfd)
+	if e != 0 {
+		return errno(e)
+	}
 	if maxEvents <= 0 || maxEvents > epollMaxEvents {
 		return errno(unix.EINVAL)
 	}
 	if size := uint64(maxEvents) * epollEventSize; uint64(addr) > taskSizeMax-size {
 		return errno(unix.EFAULT)
-	}
-	f, e := p.file(epfd)
-	if e != 0 {
-		return errno(e)
 	}
 	ep := epollOf(f)
 	if ep == nil {

@@ -41,7 +41,9 @@ func newTwin(t *testing.T) *twin {
 }
 
 // An argument of a twin call.
-type twinArg interface{ values(w *twin) (guest, host uint64) }
+type twinArg interface {
+	values(w *twin) (guest, host uint64)
+}
 
 // fdArg is a named fd.
 type fdArg string
