@@ -508,7 +508,8 @@ func sysEpollPwait2(p *Process, a *[6]uint64) uint64 {
 }
 
 // withSigmask runs wait with the signal mask at maskAddr (none if 0) in
-// place, as epoll_pwait and ppoll do: if wait is interrupted (EINTR) the
+// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless
+// do for epoll_pwait: if wait is interrupted (EINTR) the
 // old mask returns only after a handler runs, whose frame records it;
 // otherwise at once.
 func (p *Process) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 {

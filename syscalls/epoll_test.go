@@ -94,6 +94,22 @@ func TestEpollCtlMatchesHost(t *testing.T) {
 	w.ctl("ep2 watches ep", add, "ep2", "ep", in, 9)
 	w.ctl("ep watches ep2: a loop", add, "ep", "ep2", in, 9)
 	w.wait("ep2 sees ep ready", "ep2", 4)
+	// poll of an instance: readable while an item is ready.
+	for i, name := range []string{"ep", "ep2", ""} {
+		g, h := uint64(1<<31), uint64(1<<31) // negative: skipped
+		if name != "" {
+			g, h = fdArg(name).values(w)
+		}
+		off := 0x80 + 8*i
+		binary.LittleEndian.PutUint32(w.guestBuf()[off:], uint32(g))
+		binary.LittleEndian.PutUint32(w.host[off:], uint32(h))
+		binary.LittleEndian.PutUint32(w.guestBuf()[off+4:], unix.POLLIN|unix.POLLOUT)
+		binary.LittleEndian.PutUint32(w.host[off+4:], unix.POLLIN|unix.POLLOUT)
+	}
+	w.call("poll of instances", unix.SYS_POLL, buf(0x80), num(3), num(0))
+	for i := range 3 {
+		w.same("revents", 0x86+8*i, 2)
+	}
 	for i := range 6 {
 		w.open(fmt.Sprint("n", i), "epoll_create1", unix.SYS_EPOLL_CREATE1, num(0))
 	}
