@@ -11,8 +11,10 @@ import (
 // status flags (F_GETFL, F_SETFL); the close-on-exec flag is the fd's own.
 // An openFile is either one of the three stdio descriptions the program
 // starts with, served by the stdio calls (sysRead, sysWrite, sysFstat, ...)
-// under the stdio index it was created as, or one end of a pipe made by
-// pipe2. The table is made on first use with fds 0, 1 and 2.
+// under the stdio index it was created as, one end of a pipe made by
+// pipe2, a file of the guest's file system, or an anon file (an eventfd or
+// an epoll instance, anon.go). The table is made on first use with fds 0,
+// 1 and 2.
 
 // oLargefile is O_LARGEFILE as x86-64 Linux sets it on every file a
 // 64-bit program opens and reports it in F_GETFL (x/sys has 0 there, the
@@ -330,7 +332,8 @@ func putU32(b []byte, v uint32) {
 }
 
 // The stdio calls, served through the fd table: a stdio description is
-// served by the stdio handler under its stdio index, a pipe end here.
+// served by the stdio handler under its stdio index, an anon file by its
+// own methods, a pipe end here.
 
 // viaStdio calls h with the fd argument replaced by f's stdio index.
 func viaStdio(p *Process, h handler, f *openFile, a *[6]uint64) uint64 {
