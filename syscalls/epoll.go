@@ -120,11 +120,11 @@ func sysEpollCtl(p *Process, a *[6]uint64) uint64 {
 		}
 		ev.events, ev.data = binary.LittleEndian.Uint32(b[:]), binary.LittleEndian.Uint64(b[4:])
 	}
-	epf, e := p.file(a[0])
+	epf, e := p.fileNotPath(a[0])
 	if e != 0 {
 		return errno(e)
 	}
-	tf, e := p.file(fd)
+	tf, e := p.fileNotPath(fd)
 	if e != 0 {
 		return errno(e)
 	}
@@ -172,6 +172,16 @@ func sysEpollCtl(p *Process, a *[6]uint64) uint64 {
 		return 0
 	}
 	return errno(unix.EINVAL)
+}
+
+// fileNotPath is file, but EBADF for an O_PATH description, which
+// Linux's fdget does not return.
+func (p *Process) fileNotPath(fd uint64) (*openFile, unix.Errno) {
+	f, e := p.file(fd)
+	if e == 0 && f.fs != nil && f.fs.pathOnly {
+		return nil, unix.EBADF
+	}
+	return f, e
 }
 
 // pollable reports whether epoll may watch f (Linux's file_can_poll):
@@ -422,7 +432,7 @@ func (p *Process) epollSend(ep *epollInstance, addr arch.Addr, maxEvents int) (i
 // Its checks come in the order of Linux 6.18's do_epoll_wait: epfd open,
 // maxevents, the events array within user space, epfd an instance.
 func (p *Process) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeout time.Duration) uint64 {
-	f, e := p.file(epfd)
+	f, e := p.fileNotPath(epfd)
 	if e != 0 {
 		return errno(e)
 	}

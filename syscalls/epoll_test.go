@@ -384,6 +384,14 @@ func TestEpollCtlFilesMatchHost(t *testing.T) {
 		w.ctl("ADD "+f.guest, unix.EPOLL_CTL_ADD, "ep", f.guest, unix.EPOLLIN, 1)
 	}
 	w.wait("/dev/random", "ep", 4)
+	g := openPath(p, mem, "/data/f", unix.O_PATH)
+	h, err := unix.Open(filepath.Join(root, "f"), unix.O_PATH|unix.O_CLOEXEC, 0)
+	if g < 0 || err != nil {
+		t.Fatalf("open O_PATH: mmvm %d, the host %v", g, err)
+	}
+	w.fds["path"] = [2]int{int(g), h}
+	w.ctl("ADD an O_PATH fd", unix.EPOLL_CTL_ADD, "ep", "path", unix.EPOLLIN, 1)
+	w.call("epoll_wait on an O_PATH fd", unix.SYS_EPOLL_WAIT, fdArg("path"), buf(0), num(1), num(0))
 }
 
 // TestEpollCloseFreesItems checks that closing an instance takes its
