@@ -65,6 +65,15 @@ var table = map[uint64]entry{
 	unix.SYS_FCNTL: {"fcntl", sysFcntl},
 	unix.SYS_PIPE:  {"pipe", sysPipe},
 	unix.SYS_PIPE2: {"pipe2", sysPipe2},
+	// eventfd.go, epoll.go
+	unix.SYS_EVENTFD:       {"eventfd", sysEventfd},
+	unix.SYS_EVENTFD2:      {"eventfd2", sysEventfd2},
+	unix.SYS_EPOLL_CREATE:  {"epoll_create", sysEpollCreate},
+	unix.SYS_EPOLL_CREATE1: {"epoll_create1", sysEpollCreate1},
+	unix.SYS_EPOLL_CTL:     {"epoll_ctl", sysEpollCtl},
+	unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait},
+	unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollPwait},
+	unix.SYS_EPOLL_PWAIT2:  {"epoll_pwait2", sysEpollPwait2},
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},

@@ -1,7 +1,8 @@
 // Package syscalls serves a guest program's Linux x86-64 system calls on the
 // host, with Linux's numbers and errno conventions. A Process holds the state
 // those calls touch — the MemoryManager, the fd table (stdio, in-memory
-// pipes and the files of a read-only file system: views of host
+// pipes, eventfds and epoll instances (anon.go), and the files of a
+// read-only file system: views of host
 // directories, /dev's null, zero and urandom, a /proc drawn from mm;
 // view.go), the FS base, signal actions, pending signals, resource limits —
 // and counts every call by name so that `mmvm run --stats` can report

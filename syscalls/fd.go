@@ -11,8 +11,10 @@ import (
 // status flags (F_GETFL, F_SETFL); the close-on-exec flag is the fd's own.
 // An openFile is either one of the three stdio descriptions the program
 // starts with, served by the stdio calls (sysRead, sysWrite, sysFstat, ...)
-// under the stdio index it was created as, or one end of a pipe made by
-// pipe2. The table is made on first use with fds 0, 1 and 2.
+// under the stdio index it was created as, one end of a pipe made by
+// pipe2, a file of the guest's file system, or an anon file (an eventfd or
+// an epoll instance, anon.go). The table is made on first use with fds 0,
+// 1 and 2.
 
 // oLargefile is O_LARGEFILE as x86-64 Linux sets it on every file a
 // 64-bit program opens and reports it in F_GETFL (x/sys has 0 there, the
@@ -34,6 +36,11 @@ type openFile struct {
 	// fs is a file of the guest's file system (files.go); nil for stdio
 	// and pipe ends.
 	fs *fsFile
+	// anon is an eventfd or epoll instance (anon.go); nil for the others.
+	anon anonFile
+	// epollItems are the epoll items watching this description
+	// (epoll.go), removed at its last close.
+	epollItems []*epollItem
 	// flags are the status flags and the access mode, as F_GETFL reports
 	// them.
 	flags uint32
@@ -131,6 +138,11 @@ func (f *openFile) release() {
 	if f.refs > 0 {
 		return
 	}
+	f.releaseEpollItems()
+	if f.anon != nil {
+		f.anon.release()
+		return
+	}
 	if f.fs != nil {
 		f.fs.closeFS()
 		return
@@ -143,6 +155,7 @@ func (f *openFile) release() {
 	} else {
 		f.pipe.readers--
 	}
+	f.pipe.endClosed()
 }
 
 func sysClose(t *Task, a *[6]uint64) uint64 {
@@ -321,7 +334,8 @@ func putU32(b []byte, v uint32) {
 }
 
 // The stdio calls, served through the fd table: a stdio description is
-// served by the stdio handler under its stdio index, a pipe end here.
+// served by the stdio handler under its stdio index, an anon file by its
+// own methods, a pipe end here.
 
 // viaStdio calls h with the fd argument replaced by f's stdio index.
 func viaStdio(t *Task, h handler, f *openFile, a *[6]uint64) uint64 {
@@ -341,6 +355,9 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 		}
 		return t.fsRead(f.fs, arch.Addr(a[1]), a[2])
 	}
+	if f.anon != nil {
+		return f.anon.read(t, f, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(t, sysRead, f, a)
 	}
@@ -358,6 +375,9 @@ func sysWriteFile(t *Task, a *[6]uint64) uint64 {
 	if f.fs != nil {
 		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
+	if f.anon != nil {
+		return f.anon.write(t, f, arch.Addr(a[1]), a[2])
+	}
 	if f.pipe == nil {
 		return viaStdio(t, sysWrite, f, a)
 	}
@@ -374,6 +394,13 @@ func sysWritevFile(t *Task, a *[6]uint64) uint64 {
 	}
 	if f.fs != nil {
 		return t.fsWritev(f, arch.Addr(a[1]), a[2])
+	}
+	if f.anon != nil {
+		iov, _, e := t.readIOVec(arch.Addr(a[1]), a[2])
+		if e != 0 {
+			return errno(e)
+		}
+		return f.anon.writev(t, f, iov, a[2])
 	}
 	if f.pipe == nil {
 		return viaStdio(t, sysWritev, f, a)
@@ -396,6 +423,10 @@ func sysFstatFile(t *Task, a *[6]uint64) uint64 {
 		}
 		return t.putStat(a[1], &st)
 	}
+	if f.anon != nil {
+		st := t.anonStat()
+		return t.putStat(a[1], &st)
+	}
 	if f.pipe == nil {
 		return viaStdio(t, sysFstat, f, a)
 	}
@@ -415,7 +446,7 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	if f.fs != nil {
+	if f.fs != nil || f.anon != nil {
 		return errno(unix.ENOTTY)
 	}
 	if f.pipe == nil {
@@ -444,6 +475,10 @@ func (p *Process) pollEvents(fd int32, events uint16) uint16 {
 		// Regular files, directories and the devices are always
 		// ready, as their poll is Linux's DEFAULT_POLLMASK.
 		return events & (unix.POLLIN | unix.POLLOUT | pollRdNorm | pollWrNorm)
+	}
+	if f.anon != nil {
+		// poll always reports POLLERR and POLLHUP.
+		return uint16(f.anon.pollMask(0)) & (events | unix.POLLERR | unix.POLLHUP)
 	}
 	if f.pipe == nil {
 		return stdioPollEvents(int32(f.stdio), events)

@@ -182,9 +182,12 @@ func (t *Task) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
 	if fsf == nil && pos >= 0 {
 		return errno(unix.ESPIPE)
 	}
-	iov, _, e := t.readIOVec(arch.Addr(iovAddr), iovcnt)
+	iov, total, e := t.readIOVec(arch.Addr(iovAddr), iovcnt)
 	if e != 0 {
 		return errno(e)
+	}
+	if f, _ := t.file(fd); f.anon != nil {
+		return f.anon.readv(t, f, iov, iovcnt, total)
 	}
 	return eachIOVec(iov, iovcnt, func(base, length, done uint64) uint64 {
 		switch {
@@ -237,6 +240,11 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f == nil {
+		// An anon file's position stays 0 whatever is asked, as Linux's
+		// noop_llseek leaves it.
+		if of, _ := t.file(a[0]); of.anon != nil {
+			return 0
+		}
 		return errno(unix.ESPIPE)
 	}
 	off, whence := int64(a[1]), uint32(a[2])

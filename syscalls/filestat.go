@@ -138,6 +138,9 @@ func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
 	if f.pipe != nil {
 		return f.pipe.stat(), 0
 	}
+	if f.anon != nil {
+		return p.anonStat(), 0
+	}
 	return p.stdioStat(uint64(f.stdio))
 }
 

@@ -40,6 +40,11 @@ type pipe struct {
 	readers, writers int
 	// ino tells pipes apart in fstat.
 	ino uint64
+	// rdWait and wrWait are what the read and write ends' epoll items
+	// wait on (anon.go), notified where Linux's pipe.c wakes them: every
+	// write wakes readers, a read of a full pipe wakes writers, the last
+	// close of one end wakes both.
+	rdWait, wrWait waitQueue
 }
 
 // pipeBuf is one slot: page[off:end] is unread.
@@ -142,6 +147,9 @@ func (t *Task) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 			return errno(unix.EINTR)
 		}
 	}
+	if pp.full() {
+		defer pp.wrWait.notify(epollOut | epollWrNorm)
+	}
 	var done uint64
 	for done < n && len(pp.bufs) > 0 {
 		b := pp.bufs[0]
@@ -190,6 +198,9 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 		t.sendPipeSignal()
 		return errno(unix.EPIPE)
 	}
+	// Whatever the write's outcome, as Linux's pipe_write for a pipe that
+	// has been polled.
+	defer pp.rdWait.notify(epollIn | epollRdNorm)
 	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
 		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
 			if read(0, last.page[last.end:last.end+int(chars)]) != nil {
@@ -293,4 +304,13 @@ func (p *Process) pipeWaitChannel() <-chan struct{} {
 		p.pipeChanged = make(chan struct{})
 	}
 	return p.pipeChanged
+}
+
+// endClosed wakes both ends' waiters when the last description of one end
+// has closed and the other end is still open.
+func (pp *pipe) endClosed() {
+	if (pp.readers == 0) != (pp.writers == 0) {
+		pp.rdWait.notify(0)
+		pp.wrWait.notify(0)
+	}
 }

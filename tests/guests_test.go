@@ -57,6 +57,8 @@ var guestCases = []struct {
 	{"memfd-glibc", nil},
 	{"tty-musl", nil},
 	{"tty-glibc", nil},
+	{"epoll-musl", nil},
+	{"epoll-glibc", nil},
 }
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm
@@ -64,13 +66,12 @@ var guestCases = []struct {
 var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true}
 
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
-// gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc and
-// vdsoclock-glibc are signals.c, files.c, memfd.c, tty.c and vdsoclock.c
-// against glibc, and likewise the threaded guests' -glibc builds); where
-// one was not
-// built its case says so in the log and passes, since kvmrun fails a run in
+// gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
+// epoll-glibc and vdsoclock-glibc are signals.c, files.c, memfd.c, tty.c,
+// epoll.c and vdsoclock.c against glibc, and likewise the threaded
+// guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true,
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "firsttouch-glibc": true, "threads-rust": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000

@@ -74,14 +74,16 @@ func TestHostileSyscalls(t *testing.T) {
 	// Numbers: everything mmvm implements, plus unknown ones; not exit
 	// (that ends the program early), nor the calls that may wait as long
 	// as they are asked to or forever, on Linux too: sleeps, poll and
-	// select, pause, signals to itself (a stop signal waits for a SIGCONT
-	// nothing sends), pipes (a read of an empty one whose writer is open
-	// waits for a writer that is the reader itself).
+	// select, epoll_wait, pause, signals to itself (a stop signal waits
+	// for a SIGCONT nothing sends), pipes and eventfds (a read of an empty
+	// pipe whose writer is open, or of an eventfd at 0, waits for a writer
+	// that is the reader itself).
 	waits := map[uint64]bool{
 		unix.SYS_EXIT: true, unix.SYS_EXIT_GROUP: true, unix.SYS_NANOSLEEP: true, unix.SYS_CLOCK_NANOSLEEP: true,
 		unix.SYS_POLL: true, unix.SYS_PPOLL: true, unix.SYS_SELECT: true, unix.SYS_PSELECT6: true, unix.SYS_PAUSE: true,
 		unix.SYS_RT_SIGSUSPEND: true, unix.SYS_KILL: true, unix.SYS_TKILL: true, unix.SYS_TGKILL: true,
-		unix.SYS_PIPE: true, unix.SYS_PIPE2: true,
+		unix.SYS_PIPE: true, unix.SYS_PIPE2: true, unix.SYS_EVENTFD: true, unix.SYS_EVENTFD2: true,
+		unix.SYS_EPOLL_WAIT: true, unix.SYS_EPOLL_PWAIT: true,
 	}
 	var numbers []uint64
 	for nr := uint64(0); nr < 335; nr++ {

@@ -1,0 +1,540 @@
+package syscalls
+
+import (
+	"encoding/binary"
+	"slices"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// epoll(7), as Linux's fs/eventpoll.c: an instance holds items, each a
+// watched (file, fd) pair with the events asked for and the data to
+// report. An item whose file notifies events it asked for joins the
+// instance's ready list (see anon.go); epoll_wait takes items off the list
+// in order, polls each again and reports those still ready. A
+// level-triggered item goes back at the list's tail, an edge-triggered one
+// waits for the next notify, an EPOLLONESHOT one is disabled until
+// EPOLL_CTL_MOD. Adding or modifying an item polls it once, so a file
+// already ready is reported once even edge-triggered. An item lives until
+// EPOLL_CTL_DEL or the last close of its file's description (closing one
+// of several fds of it is not enough), or of the instance.
+//
+// EPOLLEXCLUSIVE limits how many threads blocked in epoll_wait one event
+// wakes; with one thread none is blocked when a file notifies, so it
+// changes nothing but the checks epoll_ctl makes.
+
+const (
+	epollEventSize = 12 // sizeof(struct epoll_event), packed on x86-64
+	// epollMaxEvents is Linux's EP_MAX_EVENTS: INT_MAX / 12.
+	epollMaxEvents = (1<<31 - 1) / epollEventSize
+	// epollMaxNests is Linux's EP_MAX_NESTS, how deep instances nest.
+	epollMaxNests = 4
+	// taskSizeMax is Linux's TASK_SIZE_MAX, the end of the user range
+	// access_ok allows.
+	taskSizeMax = uint64(arch.MaxUserAddr) - arch.PageSize
+
+	epollExclusive = uint32(unix.EPOLLEXCLUSIVE)
+	epollWakeup    = uint32(unix.EPOLLWAKEUP)
+	epollOneshot   = uint32(unix.EPOLLONESHOT)
+	epollET        = uint32(unix.EPOLLET)
+	// epollPrivate are the bits that say how to report, not what.
+	epollPrivate = epollWakeup | epollOneshot | epollET | epollExclusive
+	// epollExclusiveOK are the only bits EPOLLEXCLUSIVE may come with.
+	epollExclusiveOK = epollIn | epollOut | epollErr | epollHup | epollWakeup | epollET | epollExclusive
+)
+
+// epollInstance is the file epoll_create makes.
+type epollInstance struct {
+	// items are the watched (file, fd) pairs, in no order.
+	items map[epollKey]*epollItem
+	// ready is the ready list, in report order; an item is on it at most
+	// once (its onReady says whether).
+	ready []*epollItem
+	// pollWait is where items of other instances watching this one
+	// wait, and where a blocked epoll_wait waits.
+	pollWait waitQueue
+}
+
+type epollKey struct {
+	file *openFile
+	fd   int32
+}
+
+// epollItem is one watched (file, fd) pair (Linux's epitem).
+type epollItem struct {
+	ep  *epollInstance
+	key epollKey
+	// events are the events asked for with EPOLLERR and EPOLLHUP added,
+	// and the epollPrivate bits; a fired EPOLLONESHOT leaves only the
+	// private bits, which disables the item.
+	events uint32
+	data   uint64
+	// wq is the queue it hangs on: its file's, nil for a file that
+	// never notifies.
+	wq      *waitQueue
+	onReady bool
+}
+
+func sysEpollCreate(t *Task, a *[6]uint64) uint64 {
+	if int32(a[0]) <= 0 {
+		return errno(unix.EINVAL)
+	}
+	return t.installAnon(newEpoll(), unix.O_RDWR, false)
+}
+
+func sysEpollCreate1(t *Task, a *[6]uint64) uint64 {
+	flags := uint32(a[0])
+	if flags&^unix.EPOLL_CLOEXEC != 0 {
+		return errno(unix.EINVAL)
+	}
+	return t.installAnon(newEpoll(), unix.O_RDWR, flags != 0)
+}
+
+func newEpoll() *epollInstance {
+	return &epollInstance{items: make(map[epollKey]*epollItem)}
+}
+
+// epollOf returns the instance behind f, nil for any other file.
+func epollOf(f *openFile) *epollInstance {
+	ep, _ := f.anon.(*epollInstance)
+	return ep
+}
+
+// sysEpollCtl checks in Linux's order: the event's copy, epfd, fd, that fd
+// can be polled (EPERM), that epfd is an instance other than fd (EINVAL),
+// EPOLLEXCLUSIVE's rules (EINVAL), nesting (ELOOP), then the op.
+func sysEpollCtl(t *Task, a *[6]uint64) uint64 {
+	op, fd := uint32(a[1]), a[2]
+	var ev struct {
+		events uint32
+		data   uint64
+	}
+	hasEvent := op != unix.EPOLL_CTL_DEL
+	if hasEvent {
+		var b [epollEventSize]byte
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[3]), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		ev.events, ev.data = binary.LittleEndian.Uint32(b[:]), binary.LittleEndian.Uint64(b[4:])
+	}
+	epf, e := t.fileNotPath(a[0])
+	if e != 0 {
+		return errno(e)
+	}
+	tf, e := t.fileNotPath(fd)
+	if e != 0 {
+		return errno(e)
+	}
+	if !t.pollable(tf) {
+		return errno(unix.EPERM)
+	}
+	// Without CAP_BLOCK_SUSPEND, EPOLLWAKEUP is dropped silently.
+	ev.events &^= epollWakeup
+	ep := epollOf(epf)
+	if epf == tf || ep == nil {
+		return errno(unix.EINVAL)
+	}
+	target := epollOf(tf)
+	if hasEvent && ev.events&epollExclusive != 0 {
+		if op == unix.EPOLL_CTL_MOD || op == unix.EPOLL_CTL_ADD && (target != nil || ev.events&^epollExclusiveOK != 0) {
+			return errno(unix.EINVAL)
+		}
+	}
+	if op == unix.EPOLL_CTL_ADD && target != nil && !ep.mayWatch(target) {
+		return errno(unix.ELOOP)
+	}
+	key := epollKey{tf, int32(fd)}
+	it := ep.items[key]
+	switch op {
+	case unix.EPOLL_CTL_ADD:
+		if it != nil {
+			return errno(unix.EEXIST)
+		}
+		ep.insert(key, ev.events|epollErr|epollHup, ev.data)
+		return 0
+	case unix.EPOLL_CTL_DEL:
+		if it == nil {
+			return errno(unix.ENOENT)
+		}
+		it.remove()
+		return 0
+	case unix.EPOLL_CTL_MOD:
+		if it == nil {
+			return errno(unix.ENOENT)
+		}
+		if it.events&epollExclusive != 0 {
+			return errno(unix.EINVAL)
+		}
+		it.modify(ev.events|epollErr|epollHup, ev.data)
+		return 0
+	}
+	return errno(unix.EINVAL)
+}
+
+// fileNotPath is file, but EBADF for an O_PATH description, which
+// Linux's fdget does not return.
+func (t *Task) fileNotPath(fd uint64) (*openFile, unix.Errno) {
+	f, e := t.file(fd)
+	if e == 0 && f.fs != nil && f.fs.pathOnly {
+		return nil, unix.EBADF
+	}
+	return f, e
+}
+
+// pollable reports whether epoll may watch f (Linux's file_can_poll):
+// pipes, anon files and stdio that is not a regular file or directory on
+// the host; of the guest's files only /dev/random, which has a poll in
+// Linux (regular files, directories, /proc, /dev/null, /dev/zero and
+// /dev/urandom have none).
+func (t *Task) pollable(f *openFile) bool {
+	switch {
+	case f.pipe != nil, f.anon != nil:
+		return true
+	case f.fs != nil:
+		n := f.fs.node
+		return n != nil && n.kind == nodeDevice && n.device == devRandom
+	}
+	st, e := t.stdioStat(uint64(f.stdio))
+	if e != 0 {
+		return false
+	}
+	typ := st.Mode & unix.S_IFMT
+	return typ != unix.S_IFREG && typ != unix.S_IFDIR
+}
+
+// readyMask is what f is ready for now, all events asked; depth counts
+// the instances above.
+func readyMask(f *openFile, depth int) uint32 {
+	const all = 0xffff
+	switch {
+	case f.anon != nil:
+		return f.anon.pollMask(depth)
+	case f.pipe != nil:
+		return uint32(f.pipe.pollEvents(f.writeEnd, all))
+	case f.fs != nil:
+		return epollIn | epollOut | epollRdNorm | epollWrNorm
+	}
+	return uint32(stdioPollEvents(int32(f.stdio), all))
+}
+
+// queueOf is the queue an item for f hangs on; nil for a file whose
+// readiness mmvm takes as constant.
+func queueOf(f *openFile) *waitQueue {
+	switch {
+	case f.anon != nil:
+		return f.anon.queue()
+	case f.pipe != nil:
+		if f.writeEnd {
+			return &f.pipe.wrWait
+		}
+		return &f.pipe.rdWait
+	}
+	return nil
+}
+
+// mayWatch reports whether ep may watch target without a loop or a
+// nesting deeper than Linux's EP_MAX_NESTS, counting both the instances
+// below target and those above ep.
+func (ep *epollInstance) mayWatch(target *epollInstance) bool {
+	below := target.depthBelow(ep, 0)
+	return below <= epollMaxNests && below+1+ep.depthAbove(0) <= epollMaxNests
+}
+
+// depthBelow is how many instances nest below ep (depth counts those
+// above it on this path), or more than epollMaxNests if the walk reaches
+// into (a loop).
+func (ep *epollInstance) depthBelow(into *epollInstance, depth int) int {
+	deepest := depth
+	for k := range ep.items {
+		child := epollOf(k.file)
+		if child == nil {
+			continue
+		}
+		if child == into || depth > epollMaxNests {
+			return epollMaxNests + 1
+		}
+		deepest = max(deepest, child.depthBelow(into, depth+1))
+	}
+	return deepest
+}
+
+// depthAbove is how many instances watch ep, through any chain.
+func (ep *epollInstance) depthAbove(depth int) int {
+	deepest := depth
+	for _, it := range ep.pollWait.items {
+		deepest = max(deepest, it.ep.depthAbove(depth+1))
+	}
+	return deepest
+}
+
+// insert adds an item for key, polling it once (Linux's ep_insert).
+func (ep *epollInstance) insert(key epollKey, events uint32, data uint64) {
+	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file)}
+	ep.items[key] = it
+	key.file.epollItems = append(key.file.epollItems, it)
+	if it.wq != nil {
+		it.wq.add(it)
+	}
+	if it.mask(1) != 0 {
+		ep.markReady(it)
+	}
+}
+
+// modify sets an item's events and data, and polls it once (ep_modify).
+func (it *epollItem) modify(events uint32, data uint64) {
+	it.events, it.data = events, data
+	if it.mask(1) != 0 {
+		it.ep.markReady(it)
+	}
+}
+
+// remove takes an item off its queue, the ready list and its file.
+func (it *epollItem) remove() {
+	ep := it.ep
+	if it.wq != nil {
+		it.wq.remove(it)
+	}
+	if it.onReady {
+		ep.ready = slices.DeleteFunc(ep.ready, func(x *epollItem) bool { return x == it })
+		it.onReady = false
+	}
+	delete(ep.items, it.key)
+	f := it.key.file
+	f.epollItems = slices.DeleteFunc(f.epollItems, func(x *epollItem) bool { return x == it })
+}
+
+// releaseEpollItems removes the items watching f, at its last close.
+func (f *openFile) releaseEpollItems() {
+	for len(f.epollItems) > 0 {
+		f.epollItems[0].remove()
+	}
+}
+
+// release removes the instance's own items at its last close.
+func (ep *epollInstance) release() {
+	for _, it := range ep.items {
+		it.remove()
+	}
+}
+
+// mask is what an item reports now: its file's ready events that it
+// asked for.
+func (it *epollItem) mask(depth int) uint32 {
+	return readyMask(it.key.file, depth) & it.events
+}
+
+// wake is an item's callback (ep_poll_callback): a disabled item, or
+// events it did not ask for, change nothing; otherwise it joins the ready
+// list.
+func (it *epollItem) wake(events uint32) {
+	if it.events&^epollPrivate == 0 {
+		return
+	}
+	if events != 0 && events&it.events == 0 {
+		return
+	}
+	it.ep.markReady(it)
+}
+
+// markReady puts it at the ready list's tail, unless it is on it, and
+// tells what watches the instance.
+func (ep *epollInstance) markReady(it *epollItem) {
+	if !it.onReady {
+		it.onReady = true
+		ep.ready = append(ep.ready, it)
+	}
+	ep.pollWait.notify(epollIn)
+}
+
+// The instance as a file: polled by poll or another instance, it is
+// readable when an item on its ready list polls ready.
+
+func (ep *epollInstance) pollMask(depth int) uint32 {
+	// Items on the list that poll not ready leave it, as Linux's
+	// ep_read_events_proc drops them.
+	for len(ep.ready) > 0 {
+		it := ep.ready[0]
+		if it.mask(depth+1) != 0 {
+			return epollIn | epollRdNorm
+		}
+		ep.ready, it.onReady = ep.ready[1:], false
+	}
+	return 0
+}
+
+func (ep *epollInstance) queue() *waitQueue { return &ep.pollWait }
+
+func (ep *epollInstance) read(*Task, *openFile, arch.Addr, uint64) uint64 {
+	return errno(unix.EINVAL)
+}
+
+func (ep *epollInstance) readv(*Task, *openFile, []byte, uint64, uint64) uint64 {
+	return errno(unix.EINVAL)
+}
+
+func (ep *epollInstance) write(*Task, *openFile, arch.Addr, uint64) uint64 {
+	return errno(unix.EINVAL)
+}
+
+func (ep *epollInstance) writev(*Task, *openFile, []byte, uint64) uint64 {
+	return errno(unix.EINVAL)
+}
+
+// epollSend reports up to maxEvents ready items at addr (ep_send_events) and
+// returns how many, or EFAULT if the first would not copy.
+func (t *Task) epollSend(ep *epollInstance, addr arch.Addr, maxEvents int) (int, unix.Errno) {
+	scan := ep.ready
+	ep.ready = nil
+	var relisted []*epollItem
+	n := 0
+	for len(scan) > 0 && n < maxEvents {
+		it := scan[0]
+		scan = scan[1:]
+		it.onReady = false
+		revents := it.mask(1)
+		if revents == 0 {
+			continue
+		}
+		var b [epollEventSize]byte
+		binary.LittleEndian.PutUint32(b[:], revents)
+		binary.LittleEndian.PutUint64(b[4:], it.data)
+		if _, err := t.cfg.Memory.CopyOut(addr+arch.Addr(n*epollEventSize), b[:]); err != nil {
+			it.onReady = true
+			scan = append([]*epollItem{it}, scan...)
+			if n == 0 {
+				n = -1
+			}
+			break
+		}
+		n++
+		switch {
+		case it.events&epollOneshot != 0:
+			it.events &= epollPrivate
+		case it.events&epollET == 0:
+			it.onReady = true
+			relisted = append(relisted, it)
+		}
+	}
+	// What was not scanned goes back first, as Linux splices it to the
+	// list's head.
+	ep.ready = append(append(scan, ep.ready...), relisted...)
+	if n < 0 {
+		return 0, unix.EFAULT
+	}
+	return n, 0
+}
+
+// epollWait is epoll_wait's body for any of its forms: timeout < 0 waits
+// forever, 0 only polls.
+// Its checks come in the order of Linux 6.18's do_epoll_wait: epfd open,
+// maxevents, the events array within user space, epfd an instance.
+func (t *Task) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeout time.Duration) uint64 {
+	f, e := t.fileNotPath(epfd)
+	if e != 0 {
+		return errno(e)
+	}
+	if maxEvents <= 0 || maxEvents > epollMaxEvents {
+		return errno(unix.EINVAL)
+	}
+	if size := uint64(maxEvents) * epollEventSize; uint64(addr) > taskSizeMax-size {
+		return errno(unix.EFAULT)
+	}
+	ep := epollOf(f)
+	if ep == nil {
+		return errno(unix.EINVAL)
+	}
+	var expired <-chan time.Time
+	if timeout > 0 {
+		timer := time.NewTimer(timeout)
+		defer timer.Stop()
+		expired = timer.C
+	}
+	for {
+		if len(ep.ready) > 0 {
+			n, e := t.epollSend(ep, addr, int(maxEvents))
+			if e != 0 {
+				return errno(e)
+			}
+			if n > 0 {
+				return uint64(n)
+			}
+		}
+		if timeout == 0 {
+			return 0
+		}
+		switch t.block(ep.pollWait.next(), expired) {
+		case wokeTimeout:
+			return 0
+		case wokeSignal, wokeEnd:
+			// epoll_wait is never restarted (Linux's ep_poll: EINTR).
+			return errno(unix.EINTR)
+		}
+	}
+}
+
+// epollTimeoutMs turns epoll_wait's int milliseconds into epollWait's
+// timeout.
+func epollTimeoutMs(ms int32) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+func sysEpollWait(t *Task, a *[6]uint64) uint64 {
+	return t.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), epollTimeoutMs(int32(a[3])))
+}
+
+func sysEpollPwait(t *Task, a *[6]uint64) uint64 {
+	return t.withSigmask(a[4], a[5], func() uint64 {
+		return t.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), epollTimeoutMs(int32(a[3])))
+	})
+}
+
+// sysEpollPwait2 takes its timeout as a struct timespec (NULL: forever),
+// checked before the mask.
+func sysEpollPwait2(t *Task, a *[6]uint64) uint64 {
+	timeout := time.Duration(-1)
+	if a[3] != 0 {
+		var b [16]byte
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[3]), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		sec, nsec := int64(binary.LittleEndian.Uint64(b[:])), int64(binary.LittleEndian.Uint64(b[8:]))
+		if sec < 0 || nsec < 0 || nsec >= 1e9 {
+			return errno(unix.EINVAL)
+		}
+		timeout = time.Duration(min(sec, int64(time.Duration(1<<62)/time.Second)))*time.Second + time.Duration(nsec)
+	}
+	return t.withSigmask(a[4], a[5], func() uint64 {
+		return t.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), timeout)
+	})
+}
+
+// withSigmask runs wait with the signal mask at maskAddr (none if 0) in
+// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless
+// do for epoll_pwait: if wait is interrupted (EINTR) the
+// old mask returns only after a handler runs, whose frame records it;
+// otherwise at once.
+func (t *Task) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 {
+	if maskAddr == 0 {
+		return wait()
+	}
+	if size != sigsetSize {
+		return errno(unix.EINVAL)
+	}
+	var b [8]byte
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(maskAddr), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	t.tsig.savedMask, t.tsig.restoreMask = t.sigmask, true
+	t.sigmask = binary.LittleEndian.Uint64(b[:]) &^ unblockable
+	r := wait()
+	if r != errno(unix.EINTR) {
+		t.sigmask, t.tsig.restoreMask = t.tsig.savedMask, false
+	}
+	return r
+}
