@@ -2,6 +2,7 @@ package machine
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/memfile"
@@ -14,27 +15,56 @@ import (
 // addressSpace is mm's AddressSpace on x86-64 page tables: a user mapping is
 // a range of leaf entries pointing at the MemoryFile's guest-physical pages.
 //
-// mm calls it with its own locks held, from the vCPU goroutine (faults,
-// syscalls) or from Go code using mm while the vCPU is stopped; the machine
-// never runs the vCPU concurrently with mm calls, so no lock is needed here.
+// mm calls it with its activeMu held, from whichever vCPU goroutine takes a
+// fault or serves a memory call; the vCPUs' run loops use it too (flushes,
+// replays, fault records). mu guards the page tables and every field below
+// it. Lock order: mm's activeMu, then mu, then the MemoryFile's locks. A
+// shootdown runs with mu held: it waits only for vCPUs to leave guest mode,
+// which takes no lock.
 type addressSpace struct {
 	mf *memfile.MemoryFile
 	pt *pagetable.PageTables
+	// narrowed is the TLB shootdown (Machine.shootdown): called with mu
+	// held after a host write removed or narrowed translations, before
+	// MapFile or Unmap return, and so before mm drops the old pages'
+	// references. It must leave every vCPU out of guest mode or bound to
+	// flush before its next entry. nil runs nothing (tests without a VM).
+	narrowed func()
+	// held are the table pages pagetable freed during the current call,
+	// kept allocated until the shootdown has run: a vCPU may walk a
+	// freed table through its paging-structure caches until it flushes.
+	// Shared with the tableAllocator (which appends to it).
+	held *heldTables
 
-	// flush accumulates the translations the guest's TLB may still hold;
-	// the run loop flushes before the next entry to user mode and clears it.
+	mu sync.Mutex
+	// flush accumulates the translations changed since takeFlush: the
+	// run loop reads it to catch a change of a global (ring-0)
+	// translation, which no flush reaches.
 	flush pagetable.Flush
 
 	// mappedPages counts 4 KiB pages mapped by MapFile (fault-around
 	// statistics); it only grows.
 	mappedPages uint64
 
-	// mapped are the MemoryFile ranges MapFile mapped while recording
-	// (between beginFault and takeMapped), physically adjacent ones
-	// joined, so that the fault path can back exactly those with host
-	// memory. Its capacity is kept.
-	mapped    []memmap.FileRange
-	recording bool
+	// recording are the records of the faults being served (beginFault
+	// to takeMapped): MapFile adds what it maps to each of them, so that
+	// the fault path can back exactly those ranges with host memory. A
+	// fault served at the same time on another vCPU may add its ranges
+	// to this one's record: backing them twice costs a call, not
+	// correctness.
+	recording []*faultRecord
+}
+
+// faultRecord is what MapFile mapped during one fault: MemoryFile ranges,
+// physically adjacent ones joined. Each vCPU keeps one, its capacity
+// reused.
+type faultRecord struct {
+	ranges []memmap.FileRange
+}
+
+// heldTables are freed table pages waiting for a shootdown.
+type heldTables struct {
+	phys []uint64
 }
 
 var _ mm.AddressSpace = (*addressSpace)(nil)
@@ -49,17 +79,20 @@ func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRan
 	if !ok {
 		return fmt.Errorf("machine: mapping at %v overflows", addr)
 	}
+	as.mu.Lock()
+	defer as.mu.Unlock()
 	fl, err := as.pt.Map(arch.AddrRange{Start: addr, End: end}, as.mf.GuestPhysical(fr.Start), pagetable.MapOpts{Access: at, User: true})
-	as.flush = as.flush.Merge(fl)
+	as.changed(fl)
 	if err != nil {
 		return err
 	}
 	as.mappedPages += fr.Length() / arch.PageSize
-	if n := len(as.mapped); !as.recording {
-	} else if n > 0 && as.mapped[n-1].End == fr.Start {
-		as.mapped[n-1].End = fr.End
-	} else {
-		as.mapped = append(as.mapped, fr)
+	for _, r := range as.recording {
+		if n := len(r.ranges); n > 0 && r.ranges[n-1].End == fr.Start {
+			r.ranges[n-1].End = fr.End
+		} else {
+			r.ranges = append(r.ranges, fr)
+		}
 	}
 	if precommit {
 		// mm commits the range (MAP_POPULATE, MADV_POPULATE_*, mlock):
@@ -71,17 +104,61 @@ func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRan
 	return nil
 }
 
-// beginFault starts recording what MapFile maps.
-func (as *addressSpace) beginFault() {
-	as.mapped = as.mapped[:0]
-	as.recording = true
+// changed takes in what a page-table change returned: a change that removed
+// or narrowed translations is shot down before the caller returns, and the
+// tables it freed go back after that.
+//
+// Preconditions: as.mu is locked.
+func (as *addressSpace) changed(fl pagetable.Flush) {
+	if !fl.Empty() {
+		as.flush = as.flush.Merge(fl)
+		if as.narrowed != nil {
+			as.narrowed()
+		}
+	}
+	as.releaseHeld()
 }
 
-// takeMapped stops recording and returns what MapFile mapped since
-// beginFault; the slice is valid until the next beginFault.
-func (as *addressSpace) takeMapped() []memmap.FileRange {
-	as.recording = false
-	return as.mapped
+// releaseHeld returns the held table pages to the MemoryFile: no vCPU can
+// walk them any more.
+func (as *addressSpace) releaseHeld() {
+	if as.held == nil {
+		return
+	}
+	for _, phys := range as.held.phys {
+		off, _ := as.mf.FileOffset(phys)
+		as.mf.DecRef(memmap.FileRange{Start: off, End: off + arch.PageSize})
+	}
+	as.held.phys = as.held.phys[:0]
+}
+
+// beginFault starts recording into r what MapFile maps.
+func (as *addressSpace) beginFault(r *faultRecord) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	r.ranges = r.ranges[:0]
+	as.recording = append(as.recording, r)
+}
+
+// takeMapped stops recording into r and returns what MapFile mapped since
+// beginFault; the slice is valid until r's next beginFault.
+func (as *addressSpace) takeMapped(r *faultRecord) []memmap.FileRange {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	for i, x := range as.recording {
+		if x == r {
+			as.recording = append(as.recording[:i], as.recording[i+1:]...)
+			break
+		}
+	}
+	return r.ranges
+}
+
+// pagesMapped returns mappedPages.
+func (as *addressSpace) pagesMapped() uint64 {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	return as.mappedPages
 }
 
 // Unmap implements mm.AddressSpace.Unmap. Unmapping may need a table page to
@@ -89,9 +166,11 @@ func (as *addressSpace) takeMapped() []memmap.FileRange {
 // instead. That is always safe: what mm still backs is mapped again on the
 // next fault.
 func (as *addressSpace) Unmap(ar arch.AddrRange) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
 	fl, err := as.pt.Unmap(ar)
-	as.flush = as.flush.Merge(fl)
 	if err == nil {
+		as.changed(fl)
 		return
 	}
 	wide := arch.AddrRange{Start: ar.Start.AlignDown(arch.GiantPageSize)}
@@ -99,8 +178,8 @@ func (as *addressSpace) Unmap(ar arch.AddrRange) {
 	if wide.End, ok = ar.End.AlignUp(arch.GiantPageSize); !ok {
 		wide.End = arch.MaxUserAddr
 	}
-	fl, err = as.pt.Unmap(wide)
-	as.flush = as.flush.Merge(fl)
+	fl2, err := as.pt.Unmap(wide)
+	as.changed(fl.Merge(fl2))
 	if err != nil {
 		// Unmapping whole 1 GiB-aligned ranges splits nothing.
 		panic(fmt.Sprintf("machine: unmapping %v: %v", wide, err))
@@ -116,6 +195,8 @@ func (as *addressSpace) Release() {
 
 // takeFlush returns and clears the pending flush.
 func (as *addressSpace) takeFlush() pagetable.Flush {
+	as.mu.Lock()
+	defer as.mu.Unlock()
 	f := as.flush
 	as.flush = pagetable.Flush{}
 	return f

@@ -144,17 +144,18 @@ func TestAddressSpaceRecordsWhatAFaultMaps(t *testing.T) {
 		}
 	}
 	mapPage(0, false) // outside a fault: not recorded
-	as.beginFault()
+	var rec faultRecord
+	as.beginFault(&rec)
 	mapPage(1, false)
 	mapPage(2, false) // joins page 1
 	mapPage(5, false)
-	got := as.takeMapped()
+	got := as.takeMapped(&rec)
 	want := []memmap.FileRange{{Start: page(1).Start, End: page(2).End}, page(5)}
 	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("recorded %v, want %v", got, want)
 	}
 	mapPage(6, false) // recording stopped
-	if got := as.takeMapped(); len(got) != 2 {
+	if got := as.takeMapped(&rec); len(got) != 2 {
 		t.Errorf("MapFile after takeMapped was recorded: %v", got)
 	}
 	before := mf.Stats().Backed

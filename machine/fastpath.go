@@ -78,11 +78,11 @@ func (m *Machine) SetFastPath(fp FastPath) { m.fast = fp }
 // RFLAGS through the synced registers, the user CS and SS and ring 0's TR
 // through the synced special registers. The stub's remaining instructions
 // never run; its abandoned frame is overwritten by the next exception.
-func (m *Machine) resumeDirect(ctx ring0.UserContext) error {
-	s := m.vcpu.Sync()
+func (c *cpu) resumeDirect(ctx ring0.UserContext) error {
+	s := c.vcpu.Sync()
 	s.Regs.RIP, s.Regs.RSP, s.Regs.RFLAGS = ctx.RIP, ctx.RSP, ctx.RFLAGS
 	s.Sregs.CS, s.Sregs.SS = userCS, userSS
-	return m.markSregsDirty(kvm.SyncRegsGPR)
+	return c.markSregsDirty(kvm.SyncRegsGPR)
 }
 
 // The user segments as KVM takes them, converted once.

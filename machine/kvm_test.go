@@ -111,9 +111,9 @@ func TestKVMTrampolineSyscall(t *testing.T) {
 
 	var out bytes.Buffer
 	m := newKVMTestMachine(t, Config{Stdout: &out}, page)
-	m.kernel.SetSyscallPath(ring0.SyscallInUser)
+	m.boot.kernel.SetSyscallPath(ring0.SyscallInUser)
 	m.platform.Syscall = ring0.SyscallInUser
-	if err := m.vcpu.SetMSRs([]kvm.MSR{{Index: ring0.MSRLStar, Data: uint64(m.kernel.Layout().UserSyscallEntry)}}); err != nil {
+	if err := m.boot.vcpu.SetMSRs([]kvm.MSR{{Index: ring0.MSRLStar, Data: uint64(m.boot.kernel.Layout().UserSyscallEntry)}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -152,7 +152,7 @@ func TestKVMTableSyncProbe(t *testing.T) {
 	code := cat8([]byte{0x48, 0xBF}, binary.LittleEndian.AppendUint64(nil, uint64(ring0.TableProbeData)), // mov rdi, TableProbeData
 		[]byte{0x48, 0x8B, 0x07}) // mov rax, [rdi]
 	m := newKVMTestMachine(t, Config{}, code)
-	got, err := m.probeTableSync()
+	got, err := m.boot.probeTableSync()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/kvm"
@@ -59,43 +61,52 @@ func kernelReserve(mem uint64) uint64 {
 // half, supervisor-only.
 const kernelVirt = arch.KernelBase
 
-// Machine is one micro-VM running one program on one vCPU. Its methods are
-// not safe for concurrent use, except Stop and Stats.
+// Machine is one micro-VM running one program, a vCPU per thread. Its
+// methods are not safe for concurrent use; no thread runs between two Runs,
+// where Stats reads the figures.
 type Machine struct {
 	cfg Config
 
-	sys  *kvm.System
-	vm   *kvm.VM
-	vcpu *kvm.VCPU
+	sys *kvm.System
+	vm  *kvm.VM
+	// boot is the first vCPU: the one New probes KVM with and Run runs
+	// the program's first thread on. cpus are all the vCPUs, boot first;
+	// a new slice is stored for each one added (under threadsMu), so
+	// that a shootdown reads the list without a lock.
+	boot *cpu
+	cpus atomic.Pointer[[]*cpu]
+	// cpusMu serializes adding vCPUs; maxCPUs is how many there may be
+	// (maxCPUs, or fewer where KVM allows fewer).
+	cpusMu  sync.Mutex
+	maxCPUs int
+	// threads are the goroutines running threads other than the first
+	// (threads.go).
+	threads threads
+	// flushGen counts the shootdowns: a vCPU whose flushedGen is behind
+	// it flushes before its next entry (shootdown.go). shootdowns and
+	// shootdownKicks count them and the vCPUs they kicked, for Stats.
+	flushGen       atomic.Uint64
+	shootdowns     atomic.Uint64
+	shootdownKicks atomic.Uint64
 
-	mf     *memfile.MemoryFile
-	kernel *ring0.Kernel
-	// kernelRegion is the ring-0 region's MemoryFile range.
-	kernelRegion memmap.FileRange
-	pt           *pagetable.PageTables
-	as           *addressSpace
+	mf *memfile.MemoryFile
+	pt *pagetable.PageTables
+	as *addressSpace
 
 	// MM is the program's memory manager.
 	MM *mm.MemoryManager
 	// Process is the program's system-call state.
 	Process *syscalls.Process
 
-	// user is the user context Run starts from (SetUserContext); started
-	// says the vCPU has run it already.
-	user    ring0.UserContext
-	started bool
-
-	stats statsCollector
 	// fast and trace are how Run serves faults (SetFastPath) and where it
 	// records their breakdown (SetFaultTrace, nil for none).
 	fast  FastPath
 	trace *FaultTrace
-	// taskRegister is TR as ring 0 loads it (see markSregsDirty).
-	taskRegister kvm.Segment
+	// cpuid is what KVM supports, which every vCPU's CPUID and ring 0
+	// are made from.
+	cpuid []kvm.CPUIDEntry
 	// hwcap is AT_HWCAP for programs (CPUID.1:EDX of the guest).
 	hwcap uint64
-	// cr3Toggle is whether CR3 carries the PWT bit now (see flushTLB).
-	cr3Toggle bool
 
 	// platform is what New found out about KVM and chose (Platform);
 	// paging is how MMUPaging saw KVM's paging.
@@ -106,18 +117,10 @@ type Machine struct {
 	// MemoryFile range the replay stub reads its records from.
 	journal *tableJournal
 	mailbox memmap.FileRange
-	// vcpuRan is set once the vCPU has run: before that KVM shadows
+	// vcpuRan is set once a vCPU has run: before that KVM shadows
 	// nothing and a journal needs no replay.
-	vcpuRan bool
-	// outRIP is the address of the `out` the vCPU last stopped at, and
-	// outPort its port: KVM completes it on the next entry only if RIP is
-	// still there, so a replay that moves RIP in between must put it back
-	// past the `out` (outLength). Zero once the host has moved RIP itself.
-	outRIP      uint64
-	outPort     uint16
+	vcpuRan     atomic.Bool
 	replayStats ReplayStats
-	// repeat watches for a page fault that repeats without progress.
-	repeat faultRepeat
 	// vdso is the vDSO every program gets, and the guest's clock.
 	vdso guestVDSO
 }
@@ -138,6 +141,7 @@ func New(cfg Config) (m *Machine, err error) {
 		cfg.Stderr = io.Discard
 	}
 	m = &Machine{cfg: cfg, fast: DefaultFastPath()}
+	m.threads.cond.L = &m.threads.mu
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -160,16 +164,22 @@ func New(cfg Config) (m *Machine, err error) {
 		return nil, fmt.Errorf("machine: supported CPUID: %w", err)
 	}
 	m.choosePaging()
-	if err := m.buildKernel(cpuid); err != nil {
+	m.cpuid = cpuid
+	if err := m.buildTables(); err != nil {
 		return nil, err
 	}
-	if m.vcpu, err = m.vm.NewVCPU(0); err != nil {
-		return nil, fmt.Errorf("machine: vCPU: %w", err)
-	}
-	if err := m.setupVCPU(cpuid); err != nil {
+	if m.boot, err = m.newCPU(0); err != nil {
 		return nil, err
 	}
-	if err := m.probeSyscallPath(); err != nil {
+	m.cpus.Store(&[]*cpu{m.boot})
+	m.maxCPUs = maxCPUs
+	if n, err := m.vm.CheckExtension(kvm.CapMaxVCPUs); err == nil && n > 0 {
+		m.maxCPUs = min(maxCPUs, n)
+	}
+	if err := m.mapTrampoline(); err != nil {
+		return nil, err
+	}
+	if err := m.boot.probeSyscallPath(); err != nil {
 		return nil, err
 	}
 	if err := m.settleTableSync(); err != nil {
@@ -188,17 +198,21 @@ func New(cfg Config) (m *Machine, err error) {
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory, Usage: m.usage,
-		FPU:    vcpuFPU{m},
+		FPU:    vcpuFPU{m.boot},
 		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
 		FutexKey:      m.MM.FutexKey,
+		StartThread:   m.startThread,
+		Interrupt:     m.interrupt,
 	}
-	if c := m.vdso.clock; c != nil {
+	if m.vdso.clock != nil {
 		// The system calls read the vDSO's clocks, so that the two agree.
-		pcfg.Now, pcfg.Monotonic, pcfg.ClockNanos = c.Now, c.Monotonic, c.Nanos
+		pcfg.Now, pcfg.Monotonic, pcfg.ClockNanos = m.clockNow, m.clockMonotonic, m.clockNanos
 	}
 	m.Process = syscalls.NewProcess(pcfg)
+	m.boot.task = m.Process.MainTask()
+	m.boot.thread.Store(m.boot.task)
 	return m, nil
 }
 
@@ -218,32 +232,11 @@ func (m *Machine) openKVM() error {
 	return nil
 }
 
-// buildKernel lays out ring 0 in the MemoryFile, builds the page tables and
-// maps the ring-0 region supervisor-only and global in the upper half.
-func (m *Machine) buildKernel(cpuid []kvm.CPUIDEntry) error {
+// buildTables builds the page tables, with the physmap where page-table
+// changes are replayed; each vCPU maps its own ring-0 region (newCPU).
+func (m *Machine) buildTables() error {
 	var err error
-	if m.kernelRegion, err = m.mf.Allocate(ring0.RegionSize, memfile.AllocOpts{Kind: memfile.Kernel}); err != nil {
-		return fmt.Errorf("machine: ring-0 region: %w", err)
-	}
-	leaf0, _ := kvm.FindCPUID(cpuid, 0, 0)
-	leaf1, _ := kvm.FindCPUID(cpuid, 1, 0)
-	leaf7, _ := kvm.FindCPUID(cpuid, 7, 0)
-	features := ring0.FeaturesFromCPUID(leaf1.ECX, leaf7.EBX, leaf7.ECX)
-	// The guest gets no XSAVE: enabling it means managing XCR0 and XSAVE
-	// areas for no benefit to the programs mmvm runs; CPUID says so too.
-	features.XSAVE = false
-	m.kernel, err = ring0.New(ring0.Config{
-		Mem:          m.mf.Slice(m.kernelRegion),
-		Phys:         m.mf.GuestPhysical(m.kernelRegion.Start),
-		Virt:         kernelVirt,
-		Features:     features,
-		UserPorts:    m.cfg.UserPorts,
-		AvailableTSS: ring0.IsAMD(leaf0.EBX, leaf0.ECX, leaf0.EDX),
-	})
-	if err != nil {
-		return fmt.Errorf("machine: %w", err)
-	}
-	if ext, ok := kvm.FindCPUID(cpuid, 0x8000_0001, 0); ok {
+	if ext, ok := kvm.FindCPUID(m.cpuid, 0x8000_0001, 0); ok {
 		m.platform.GiantPages = ext.EDX&(1<<26) != 0 // Page1GB
 	}
 	if m.platform.TableSync == TableSyncReplay {
@@ -252,22 +245,11 @@ func (m *Machine) buildKernel(cpuid []kvm.CPUIDEntry) error {
 			return fmt.Errorf("machine: replay mailbox: %w", err)
 		}
 	}
-	if m.pt, err = pagetable.New(tableAllocator{m.mf, m.journal}, pagetable.Features{GiantPages: m.platform.GiantPages}); err != nil {
+	held := &heldTables{}
+	if m.pt, err = pagetable.New(tableAllocator{m.mf, m.journal, held}, pagetable.Features{GiantPages: m.platform.GiantPages}); err != nil {
 		return fmt.Errorf("machine: page tables: %w", err)
 	}
-	m.as = &addressSpace{mf: m.mf, pt: m.pt}
-	layout := m.kernel.Layout()
-	for _, mp := range layout.Mappings() {
-		va := arch.AddrRange{Start: layout.VirtOf(mp.Offset), End: layout.VirtOf(mp.Offset + mp.Size)}
-		if _, err := m.pt.Map(va, layout.PhysOf(mp.Offset), pagetable.MapOpts{Access: mp.Access, Global: true}); err != nil {
-			return fmt.Errorf("machine: mapping ring 0: %w", err)
-		}
-	}
-	tp := layout.TrampolineMapping()
-	va := arch.AddrRange{Start: ring0.TrampolineVirt, End: ring0.TrampolineVirt + arch.Addr(tp.Size)}
-	if _, err := m.pt.Map(va, layout.PhysOf(tp.Offset), pagetable.MapOpts{Access: tp.Access, User: true}); err != nil {
-		return fmt.Errorf("machine: mapping the syscall trampoline: %w", err)
-	}
+	m.as = &addressSpace{mf: m.mf, pt: m.pt, held: held, narrowed: m.shootdown}
 	if m.journal != nil {
 		if err := m.mapPhysmap(); err != nil {
 			return err
@@ -277,6 +259,92 @@ func (m *Machine) buildKernel(cpuid []kvm.CPUIDEntry) error {
 		m.pt.SetJournal(m.journal)
 	}
 	return nil
+}
+
+// kernelVirtOf is where vCPU index's ring-0 region is mapped.
+func kernelVirtOf(index int) arch.Addr {
+	return kernelVirt + arch.Addr(index)*ring0.RegionSize
+}
+
+// newCPU makes vCPU index: its ring-0 region laid out in the MemoryFile and
+// mapped supervisor-only and global at kernelVirtOf(index), the vCPU
+// itself, its CPUID, MSRs and special registers.
+func (m *Machine) newCPU(index int) (c *cpu, err error) {
+	c = &cpu{m: m, index: index}
+	defer func() {
+		if err != nil {
+			c.close()
+		}
+	}()
+	if c.kernelRegion, err = m.mf.Allocate(ring0.RegionSize, memfile.AllocOpts{Kind: memfile.Kernel}); err != nil {
+		return nil, fmt.Errorf("machine: ring-0 region of vCPU %d: %w", index, err)
+	}
+	leaf0, _ := kvm.FindCPUID(m.cpuid, 0, 0)
+	leaf1, _ := kvm.FindCPUID(m.cpuid, 1, 0)
+	leaf7, _ := kvm.FindCPUID(m.cpuid, 7, 0)
+	features := ring0.FeaturesFromCPUID(leaf1.ECX, leaf7.EBX, leaf7.ECX)
+	// The guest gets no XSAVE: enabling it means managing XCR0 and XSAVE
+	// areas for no benefit to the programs mmvm runs; CPUID says so too.
+	features.XSAVE = false
+	c.kernel, err = ring0.New(ring0.Config{
+		Mem:          m.mf.Slice(c.kernelRegion),
+		Phys:         m.mf.GuestPhysical(c.kernelRegion.Start),
+		Virt:         kernelVirtOf(index),
+		Features:     features,
+		UserPorts:    m.cfg.UserPorts,
+		AvailableTSS: ring0.IsAMD(leaf0.EBX, leaf0.ECX, leaf0.EDX),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("machine: %w", err)
+	}
+	if index > 0 {
+		// vCPU 0 found out how SYSCALL enters (probeSyscallPath).
+		c.kernel.SetSyscallPath(m.platform.Syscall)
+	}
+	layout := c.kernel.Layout()
+	for _, mp := range layout.Mappings() {
+		va := arch.AddrRange{Start: layout.VirtOf(mp.Offset), End: layout.VirtOf(mp.Offset + mp.Size)}
+		if _, err := m.pt.Map(va, layout.PhysOf(mp.Offset), pagetable.MapOpts{Access: mp.Access, Global: true}); err != nil {
+			return nil, fmt.Errorf("machine: mapping ring 0 of vCPU %d: %w", index, err)
+		}
+	}
+	if c.vcpu, err = m.vm.NewVCPU(index); err != nil {
+		return nil, fmt.Errorf("machine: vCPU %d: %w", index, err)
+	}
+	if err := c.setupVCPU(m.cpuid); err != nil {
+		return nil, err
+	}
+	if err := m.alignTSC(c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// mapTrampoline maps the syscall trampoline page, user read + execute at
+// ring0.TrampolineVirt: vCPU 0's, whose code every vCPU's runs (it only
+// exits to the host).
+func (m *Machine) mapTrampoline() error {
+	layout := m.boot.kernel.Layout()
+	tp := layout.TrampolineMapping()
+	va := arch.AddrRange{Start: ring0.TrampolineVirt, End: ring0.TrampolineVirt + arch.Addr(tp.Size)}
+	if _, err := m.pt.Map(va, layout.PhysOf(tp.Offset), pagetable.MapOpts{Access: tp.Access, User: true}); err != nil {
+		return fmt.Errorf("machine: mapping the syscall trampoline: %w", err)
+	}
+	return nil
+}
+
+// close releases what newCPU built; the vCPU must not be running.
+func (c *cpu) close() error {
+	var err error
+	if c.vcpu != nil {
+		err = c.vcpu.Close()
+		c.vcpu = nil
+	}
+	if c.kernelRegion.Length() != 0 {
+		c.m.mf.DecRef(c.kernelRegion)
+		c.kernelRegion = memmap.FileRange{}
+	}
+	return err
 }
 
 // guestCPUID is the CPUID the guest sees: what KVM supports, without XSAVE
@@ -294,39 +362,39 @@ func guestCPUID(entries []kvm.CPUIDEntry) []kvm.CPUIDEntry {
 	return out
 }
 
-func (m *Machine) setupVCPU(cpuid []kvm.CPUIDEntry) error {
+func (c *cpu) setupVCPU(cpuid []kvm.CPUIDEntry) error {
 	guest := guestCPUID(cpuid)
-	m.hwcap = hwcapFromCPUID(guest)
-	if err := m.vcpu.SetCPUID(guest); err != nil {
+	c.m.hwcap = hwcapFromCPUID(guest)
+	if err := c.vcpu.SetCPUID(guest); err != nil {
 		return fmt.Errorf("machine: setting CPUID: %w", err)
 	}
-	if err := m.loadKernelMSRs(); err != nil {
+	if err := c.loadKernelMSRs(); err != nil {
 		return err
 	}
 	var s kvm.Sregs
-	if err := m.vcpu.GetSregs(&s); err != nil {
+	if err := c.vcpu.GetSregs(&s); err != nil {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
-	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
-	m.taskRegister = s.TR
-	if err := m.vcpu.SetSregs(&s); err != nil {
+	applySregs(&s, c.kernel.UserSpecialRegisters(c.m.pt.Root()))
+	c.taskRegister = s.TR
+	if err := c.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}
 	want := kvm.SyncRegsGPR | kvm.SyncRegsSregs
-	if m.vm.SyncRegsSupported()&want != want {
+	if c.m.vm.SyncRegsSupported()&want != want {
 		return errors.New("machine: KVM lacks KVM_CAP_SYNC_REGS for registers and special registers; mmvm needs it to read exits without an ioctl each")
 	}
-	return m.vcpu.SetSyncRegs(want)
+	return c.vcpu.SetSyncRegs(want)
 }
 
 // loadKernelMSRs loads the MSRs ring 0 needs (SYSCALL's, above all) into
 // the vCPU.
-func (m *Machine) loadKernelMSRs() error {
+func (c *cpu) loadKernelMSRs() error {
 	var msrs []kvm.MSR
-	for _, r := range m.kernel.MSRs() {
+	for _, r := range c.kernel.MSRs() {
 		msrs = append(msrs, kvm.MSR{Index: r.Index, Data: r.Value})
 	}
-	if err := m.vcpu.SetMSRs(msrs); err != nil {
+	if err := c.vcpu.SetMSRs(msrs); err != nil {
 		return fmt.Errorf("machine: setting MSRs: %w", err)
 	}
 	return nil
@@ -361,8 +429,8 @@ func (m *Machine) SetUserContext(rip, rsp arch.Addr) error {
 	if !arch.Addr(rip).IsCanonical() || rip >= arch.MaxUserAddr || rsp >= arch.MaxUserAddr {
 		return fmt.Errorf("machine: user context rip %v rsp %v outside the user half", rip, rsp)
 	}
-	m.user = ring0.UserContext{RIP: uint64(rip), RSP: uint64(rsp), RFLAGS: ring0.UserRFLAGS}
-	m.started = false
+	m.boot.user = ring0.UserContext{RIP: uint64(rip), RSP: uint64(rsp), RFLAGS: ring0.UserRFLAGS}
+	m.boot.started = false
 	return nil
 }
 
@@ -373,12 +441,16 @@ func (m *Machine) MemoryFile() *memfile.MemoryFile { return m.mf }
 func (m *Machine) PageTables() *pagetable.PageTables { return m.pt }
 
 // Kernel returns the ring-0 state.
-func (m *Machine) Kernel() *ring0.Kernel { return m.kernel }
+func (m *Machine) Kernel() *ring0.Kernel { return m.boot.kernel }
 
 // Close releases everything New built; it is safe on a partly built Machine
 // and idempotent.
 func (m *Machine) Close() error {
 	var errs []error
+	if m.boot != nil {
+		// The other threads' goroutines use everything below.
+		m.stopThreads()
+	}
 	if m.Process != nil {
 		// Its open files hold MemoryFile pages and host descriptors.
 		m.Process.Close()
@@ -387,9 +459,11 @@ func (m *Machine) Close() error {
 		m.MM.Release()
 		m.MM = nil
 	}
-	if m.vcpu != nil {
-		errs = append(errs, m.vcpu.Close())
-		m.vcpu = nil
+	if m.boot != nil {
+		for _, c := range *m.cpus.Load() {
+			errs = append(errs, c.close())
+		}
+		m.boot = nil
 	}
 	if m.vm != nil {
 		errs = append(errs, m.vm.Close())
@@ -401,6 +475,7 @@ func (m *Machine) Close() error {
 	}
 	if m.pt != nil {
 		m.pt.Release()
+		m.as.releaseHeld() // no vCPU runs any more
 		m.pt = nil
 	}
 	if m.journal != nil {
@@ -409,9 +484,6 @@ func (m *Machine) Close() error {
 	}
 	m.releaseVDSO()
 	if m.mf != nil {
-		if m.kernelRegion.Length() != 0 {
-			m.mf.DecRef(m.kernelRegion)
-		}
 		if m.mailbox.Length() != 0 {
 			m.mf.DecRef(m.mailbox)
 		}

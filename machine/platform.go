@@ -111,7 +111,7 @@ func (m *Machine) settleTableSync() error {
 	if m.paging != kvm.PagingUnknown {
 		return nil
 	}
-	sync, err := m.probeTableSync()
+	sync, err := m.boot.probeTableSync()
 	if err != nil {
 		return err
 	}
@@ -135,30 +135,30 @@ const probeDeadline = 5 * time.Second
 // stub faults, and the #PF stub exits with the stub's address as the
 // faulting RIP. Anything else means this KVM does something mmvm does not
 // know, which is an error rather than a guess.
-func (m *Machine) probeSyscallPath() error {
+func (c *cpu) probeSyscallPath() error {
 	start := time.Now()
-	l := m.kernel.Layout()
-	if err := m.vcpu.SetRegs(&kvm.Regs{RIP: uint64(l.SyscallProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
+	l := c.kernel.Layout()
+	if err := c.vcpu.SetRegs(&kvm.Regs{RIP: uint64(l.SyscallProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
 		return fmt.Errorf("machine: probing SYSCALL: %w", err)
 	}
-	ev, err := m.runProbe()
+	ev, err := c.runProbe()
 	if err != nil {
 		return fmt.Errorf("machine: probing SYSCALL: %w", err)
 	}
-	switch rip := m.vcpu.Sync().Regs.RIP; {
+	switch rip := c.vcpu.Sync().Regs.RIP; {
 	case ev.Kind == ring0.EventSyscall && rip == uint64(l.SyscallEntry):
-		m.platform.Syscall = ring0.SyscallToRing0
+		c.m.platform.Syscall = ring0.SyscallToRing0
 	case ev.Kind == ring0.EventException && ev.Vector == ring0.PageFault && ev.Context.RIP == uint64(l.SyscallEntry):
-		m.platform.Syscall = ring0.SyscallInUser
+		c.m.platform.Syscall = ring0.SyscallInUser
 	default:
 		return fmt.Errorf("machine: probing SYSCALL: unexpected exit on port %#x at rip %#x (%v %v, frame rip %#x): this KVM runs SYSCALL in a way mmvm does not know",
 			ev.Port, rip, ev.Kind, ev.Vector, ev.Context.RIP)
 	}
-	m.kernel.SetSyscallPath(m.platform.Syscall)
-	if err := m.loadKernelMSRs(); err != nil {
+	c.kernel.SetSyscallPath(c.m.platform.Syscall)
+	if err := c.loadKernelMSRs(); err != nil {
 		return err
 	}
-	m.platform.ProbeTime = time.Since(start)
+	c.m.platform.ProbeTime = time.Since(start)
 	return nil
 }
 
@@ -173,42 +173,42 @@ func (m *Machine) probeSyscallPath() error {
 // shadow of the old entry survived, and page-table changes must be
 // replayed. The probe page is unmapped afterwards, the way the answer says.
 // The syscall path must be known (probeSyscallPath) first.
-func (m *Machine) probeTableSync() (TableSync, error) {
-	l := m.kernel.Layout()
+func (c *cpu) probeTableSync() (TableSync, error) {
+	l := c.kernel.Layout()
 	page := arch.AddrRange{Start: ring0.TableProbeData, End: ring0.TableProbeData + arch.PageSize}
 	userRO := pagetable.MapOpts{Access: arch.Read, User: true}
-	journal := m.journal
-	m.pt.SetJournal(nil) // the remap below must be a plain host write
+	journal := c.m.journal
+	c.m.pt.SetJournal(nil) // the remap below must be a plain host write
 	defer func() {
 		if journal != nil {
-			m.pt.SetJournal(journal)
+			c.m.pt.SetJournal(journal)
 		}
 	}()
-	if _, err := m.pt.Map(page, l.PhysOf(l.Trampoline.Offset), userRO); err != nil {
+	if _, err := c.m.pt.Map(page, l.PhysOf(l.Trampoline.Offset), userRO); err != nil {
 		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 	}
 	// The vCPU stopped in ring 0 at the SYSCALL probe's exit: user mode
 	// is loaded whole, segments included.
-	if err := m.resumeDirect(ring0.UserContext{RIP: uint64(l.TableProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
+	if err := c.resumeDirect(ring0.UserContext{RIP: uint64(l.TableProbe), RFLAGS: ring0.UserRFLAGS}); err != nil {
 		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 	}
 	var seen [2]uint64
 	for i := range seen {
-		ev, err := m.runProbe()
+		ev, err := c.runProbe()
 		if err != nil {
 			return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 		}
 		if ev.Kind != ring0.EventSyscall {
 			return 0, fmt.Errorf("machine: probing page-table changes: exit %v %v at rip %#x, want a system call", ev.Kind, ev.Vector, ev.Context.RIP)
 		}
-		seen[i] = m.vcpu.Sync().Regs.RAX
+		seen[i] = c.vcpu.Sync().Regs.RAX
 		if i == 0 {
-			if _, err := m.pt.Map(page, l.PhysOf(0), userRO); err != nil {
+			if _, err := c.m.pt.Map(page, l.PhysOf(0), userRO); err != nil {
 				return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 			}
-			m.toggleCR3() // resumeDirect below marks the sregs dirty
+			c.toggleCR3() // resumeDirect below marks the sregs dirty
 		}
-		if err := m.resumeDirect(ev.Context); err != nil {
+		if err := c.resumeDirect(ev.Context); err != nil {
 			return 0, err
 		}
 	}
@@ -224,10 +224,12 @@ func (m *Machine) probeTableSync() (TableSync, error) {
 	// The vCPU has run: under replay the unmapping is journaled and
 	// replayed before the program's first instruction.
 	if sync == TableSyncReplay && journal != nil {
-		m.pt.SetJournal(journal)
+		c.m.pt.SetJournal(journal)
 	}
-	fl, err := m.pt.Unmap(page)
-	m.as.flush = m.as.flush.Merge(fl)
+	c.m.as.mu.Lock()
+	fl, err := c.m.pt.Unmap(page)
+	c.m.as.changed(fl)
+	c.m.as.mu.Unlock()
 	if err != nil {
 		return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 	}
@@ -236,8 +238,8 @@ func (m *Machine) probeTableSync() (TableSync, error) {
 
 // runProbe runs the vCPU, from the goroutine New runs on, to its next
 // exit of ring 0's protocol (see runRing0).
-func (m *Machine) runProbe() (ring0.Event, error) {
-	m.vcpu.BindThread()
-	defer m.vcpu.UnbindThread()
-	return m.runRing0(probeDeadline)
+func (c *cpu) runProbe() (ring0.Event, error) {
+	c.vcpu.BindThread()
+	defer c.vcpu.UnbindThread()
+	return c.runRing0(probeDeadline)
 }

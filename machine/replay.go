@@ -143,56 +143,56 @@ type ReplayStats struct {
 // the replay stub at CPL 0 until it exits on PortReplay (once per mailbox
 // load), and the state is put back, past the `out` the vCPU had stopped at
 // if it had not been moved since (see outRIP).
-func (m *Machine) replayTables() error {
-	j := m.journal
+func (c *cpu) replayTables() error {
+	j := c.m.journal
 	if j == nil || j.empty() {
 		return nil
 	}
-	if !m.vcpuRan {
+	if !c.m.vcpuRan.Load() {
 		// KVM shadows nothing before the vCPU first runs.
 		j.releaseFreed()
 		return nil
 	}
 	start := time.Now()
-	sync := m.vcpu.Sync()
+	sync := c.vcpu.Sync()
 	regs, sregs := sync.Regs, sync.Sregs
-	if m.outRIP != 0 && regs.RIP == m.outRIP {
-		regs.RIP += m.outLength(m.outPort, m.outRIP)
+	if c.outRIP != 0 && regs.RIP == c.outRIP {
+		regs.RIP += c.outLength(c.outPort, c.outRIP)
 	}
-	mb := m.mf.Slice(m.mailbox)
-	mbVirt := uint64(physmapVirt) + m.mf.GuestPhysical(m.mailbox.Start)
-	layout := m.kernel.Layout()
+	mb := c.m.mf.Slice(c.m.mailbox)
+	mbVirt := uint64(physmapVirt) + c.m.mf.GuestPhysical(c.m.mailbox.Start)
+	layout := c.kernel.Layout()
 	runs, freed := j.runs, j.freed
 	for len(runs) > 0 || len(freed) > 0 {
 		nr, nz := min(len(runs), mailboxRuns), min(len(freed), mailboxZaps)
 		for i, r := range runs[:nr] {
 			put64(mb[16*i:], uint64(physmapVirt)+r.gpa)
 			put64(mb[16*i+8:], r.n)
-			m.replayStats.Entries += r.n
+			c.m.replayStats.Entries += r.n
 		}
 		for i, gpa := range freed[:nz] {
 			put64(mb[mailboxSize/2+8*i:], uint64(physmapVirt)+gpa+zapOffset)
 		}
-		m.replayStats.Tables += uint64(nz)
+		c.m.replayStats.Tables += uint64(nz)
 		sync.Regs = kvm.Regs{
 			RIP: uint64(layout.ReplayEntry()), RSP: uint64(layout.RSP0), RFLAGS: ring0.RFLAGSReserved,
 			RBX: mbVirt, RDX: uint64(nr), R8: mbVirt + mailboxSize/2, R9: uint64(nz),
 		}
 		sync.Sregs.CS, sync.Sregs.SS = kernelCS, kernelSS
-		if err := m.markSregsDirty(kvm.SyncRegsGPR); err != nil {
+		if err := c.markSregsDirty(kvm.SyncRegsGPR); err != nil {
 			return err
 		}
-		if err := m.runReplayStub(); err != nil {
+		if err := c.runReplayStub(); err != nil {
 			return err
 		}
 		runs, freed = runs[nr:], freed[nz:]
 	}
 	j.releaseFreed()
 	sync.Regs, sync.Sregs = regs, sregs
-	m.outRIP = 0
-	m.replayStats.Replays++
-	m.replayStats.Time += time.Since(start)
-	return m.markSregsDirty(kvm.SyncRegsGPR)
+	c.outRIP = 0
+	c.m.replayStats.Replays++
+	c.m.replayStats.Time += time.Since(start)
+	return c.markSregsDirty(kvm.SyncRegsGPR)
 }
 
 // The kernel segments as KVM takes them, converted once.
@@ -205,12 +205,12 @@ var (
 var errReplay = errors.New("machine: replaying page-table stores in ring 0 failed")
 
 // runReplayStub runs the vCPU until the replay stub exits.
-func (m *Machine) runReplayStub() error {
-	ev, err := m.runRing0(replayDeadline)
-	switch rip := m.vcpu.Sync().Regs.RIP; {
+func (c *cpu) runReplayStub() error {
+	ev, err := c.runRing0(replayDeadline)
+	switch rip := c.vcpu.Sync().Regs.RIP; {
 	case err != nil:
 		return fmt.Errorf("%w: %w", errReplay, err)
-	case ev.Kind == ring0.EventReplay && rip == uint64(m.kernel.Layout().ReplayExitRIP()):
+	case ev.Kind == ring0.EventReplay && rip == uint64(c.kernel.Layout().ReplayExitRIP()):
 		return nil
 	default:
 		return fmt.Errorf("%w: exit on port %#x (%v %v, error code %#x, cr2 %#x) at rip %#x", errReplay, ev.Port, ev.Kind, ev.Vector, ev.ErrorCode, ev.FaultAddr, rip)
@@ -222,33 +222,33 @@ func (m *Machine) runReplayStub() error {
 // EINTR re-enters; a watchdog kicks a vCPU that has not exited within
 // deadline (PVM's emulator can livelock in KVM_RUN), which is an error.
 // The caller's goroutine must be bound to the vCPU's thread.
-func (m *Machine) runRing0(deadline time.Duration) (ring0.Event, error) {
+func (c *cpu) runRing0(deadline time.Duration) (ring0.Event, error) {
 	var late atomic.Bool
-	watchdog := time.AfterFunc(deadline, func() { late.Store(true); _ = m.vcpu.Kick() })
+	watchdog := time.AfterFunc(deadline, func() { late.Store(true); _ = c.vcpu.Kick() })
 	defer watchdog.Stop()
 	for {
-		reason, err := m.vcpu.Run()
+		reason, err := c.vcpu.Run()
 		if err != nil {
 			return ring0.Event{}, err
 		}
-		m.vcpuRan = true
+		c.m.vcpuRan.Store(true)
 		if reason == kvm.ExitIntr && !late.Load() {
 			continue
 		}
-		io, isIO := m.vcpu.IO()
+		io, isIO := c.vcpu.IO()
 		switch {
 		case late.Load():
-			return ring0.Event{}, fmt.Errorf("no exit within %v (rip %#x)", deadline, m.vcpu.Sync().Regs.RIP)
+			return ring0.Event{}, fmt.Errorf("no exit within %v (rip %#x)", deadline, c.vcpu.Sync().Regs.RIP)
 		case reason != kvm.ExitIO || !isIO:
-			return ring0.Event{}, m.vcpu.UnexpectedExit(reason)
+			return ring0.Event{}, c.vcpu.UnexpectedExit(reason)
 		}
-		return m.kernel.Decode(m.exitOf(io.Port))
+		return c.kernel.Decode(c.exitOf(io.Port))
 	}
 }
 
 // exitOf is the ring0.Exit of the IO exit on port the vCPU stopped at.
-func (m *Machine) exitOf(port uint16) ring0.Exit {
-	s := m.vcpu.Sync()
+func (c *cpu) exitOf(port uint16) ring0.Exit {
+	s := c.vcpu.Sync()
 	return ring0.Exit{Port: port, RIP: s.Regs.RIP, RSP: s.Regs.RSP, RCX: s.Regs.RCX, R11: s.Regs.R11,
 		RFLAGS: s.Regs.RFLAGS, CR2: s.Sregs.CR2, CPL: kvm.CPL(&s.Sregs)}
 }
@@ -258,19 +258,19 @@ func put64(b []byte, v uint64) { binary.LittleEndian.PutUint64(b, v) }
 // outLength is the length of the `out` the vCPU stopped at on port: two
 // bytes (`out imm8, al`) for ring 0's protocol, whose every exit is one;
 // for a user port, whichever form user code used (`out dx, al` is one byte).
-func (m *Machine) outLength(port uint16, rip uint64) uint64 {
+func (c *cpu) outLength(port uint16, rip uint64) uint64 {
 	if port < ring0.PortUserFirst || port > ring0.PortUserLast {
 		return 2
 	}
-	pa, _, _, ok := m.pt.Lookup(arch.Addr(rip))
+	pa, _, _, ok := c.m.pt.Lookup(arch.Addr(rip))
 	if !ok {
 		return 2
 	}
-	off, ok := m.mf.FileOffset(pa)
+	off, ok := c.m.mf.FileOffset(pa)
 	if !ok {
 		return 2
 	}
-	if m.mf.Slice(memmap.FileRange{Start: off &^ arch.PageMask, End: off&^arch.PageMask + arch.PageSize})[off&arch.PageMask] == 0xEE {
+	if c.m.mf.Slice(memmap.FileRange{Start: off &^ arch.PageMask, End: off&^arch.PageMask + arch.PageSize})[off&arch.PageMask] == 0xEE {
 		return 1
 	}
 	return 2

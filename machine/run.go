@@ -12,6 +12,7 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/pagetable"
 	"github.com/mmvm/mmvm/ring0"
 )
 
@@ -76,34 +77,50 @@ func (s Stop) Status() int {
 // could not go on (KVM failed, or the guest's kernel state broke), not that
 // the program misbehaved.
 func (m *Machine) Run(ctx context.Context) (Stop, error) {
-	if m.vcpu == nil {
+	if m.boot == nil {
 		return Stop{}, errors.New("machine: Run on a closed machine")
 	}
-	if exited, code := m.Process.Exited(); exited {
-		return Stop{Kind: StopExit, ExitCode: code}, nil
-	}
-	if sig, why, killed := m.Process.Signaled(); killed {
-		return Stop{Kind: StopSignal, Signal: sig, Reason: why}, nil
-	}
-	m.vcpu.BindThread()
-	defer m.vcpu.UnbindThread()
-	stopKick := context.AfterFunc(ctx, func() { _ = m.vcpu.Kick() })
-	defer stopKick()
-	m.Process.SetContext(ctx) // ctx's end interrupts the call being served too
+	m.Process.SetContext(ctx) // ctx's end interrupts the calls being served too
+	m.startRun(ctx)
+	stop, err := m.boot.run(ctx)
+	return m.finishRun(ctx, stop, err)
+}
 
-	if !m.started {
-		if err := m.loadUserContext(); err != nil {
+// Internal reasons a vCPU's run returns, never returned by Run.
+const (
+	// stopThreadExit: the vCPU's thread ended, the program goes on.
+	stopThreadExit StopKind = -1 - iota
+	// stopParked: Run is returning; the thread waits for the next Run.
+	stopParked
+)
+
+// run runs the vCPU's thread until it or the program ends, the thread
+// executes a user-port `out`, ctx ends or Run returns (stopParked).
+func (c *cpu) run(ctx context.Context) (Stop, error) {
+	if c.vcpu == nil {
+		return Stop{}, errors.New("machine: Run on a closed machine")
+	}
+	if stop, done := c.ended(); done {
+		return stop, nil
+	}
+	c.vcpu.BindThread()
+	defer c.vcpu.UnbindThread()
+	stopKick := context.AfterFunc(ctx, func() { _ = c.vcpu.Kick() })
+	defer stopKick()
+
+	if !c.started {
+		if err := c.loadUserContext(); err != nil {
 			return Stop{}, err
 		}
-		m.started = true
+		c.started = true
 	}
-	defer m.vcpu.SetRawRun(false)
-	rec := newFaultRecorder(m.trace)
-	sync := m.vcpu.Sync()
-	st := &m.stats
+	defer c.vcpu.SetRawRun(false)
+	rec := newFaultRecorder(c.m.trace)
+	sync := c.vcpu.Sync()
+	st := &c.stats
 	short := true // the last KVM_RUN returned quickly: see rawRunWithin
 	for {
-		if err := m.flushTLB(); err != nil {
+		if err := c.enterGuest(); err != nil {
 			return Stop{}, err
 		}
 		enter := time.Now()
@@ -112,33 +129,37 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			st.faultPending = false
 		}
 		rec.entering(enter)
-		m.vcpu.SetRawRun(m.fast.RawRun && short)
-		reason, err := m.vcpu.Run()
+		c.vcpu.SetRawRun(c.m.fast.RawRun && short)
+		reason, err := c.vcpu.Run()
+		c.leftGuest()
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
 		}
-		m.vcpuRan = true
-		m.outRIP = 0
+		c.m.vcpuRan.Store(true)
+		c.outRIP = 0
 		exit := time.Now()
 		rec.exited(exit)
 		short = exit.Sub(enter) < rawRunWithin
 		switch reason {
 		case kvm.ExitIO:
-			io, _ := m.vcpu.IO()
-			m.outRIP, m.outPort = sync.Regs.RIP, io.Port
-			ev, err := m.kernel.Decode(m.exitOf(io.Port))
+			io, _ := c.vcpu.IO()
+			c.outRIP, c.outPort = sync.Regs.RIP, io.Port
+			ev, err := c.kernel.Decode(c.exitOf(io.Port))
 			if err != nil {
 				return Stop{}, fmt.Errorf("machine: exit at rip %#x: %w", sync.Regs.RIP, err)
 			}
 			rec.decodedExit()
 			switch ev.Kind {
 			case ring0.EventException:
-				if stop, done, err := m.handleException(&ev, exit, rec); done || err != nil {
+				if stop, done, err := c.handleException(&ev, exit, rec); done || err != nil {
 					return stop, err
 				}
 			case ring0.EventSyscall:
-				m.repeat.reset()
-				if stop, done := m.handleSyscall(&ev); done {
+				c.repeat.reset()
+				if stop, done := c.handleSyscall(&ev); done {
+					return stop, nil
+				}
+				if stop, done := c.ended(); done {
 					return stop, nil
 				}
 				if ctx.Err() != nil {
@@ -147,7 +168,10 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 					return Stop{Kind: StopDeadline, Reason: ctx.Err().Error()}, nil
 				}
 			case ring0.EventUserPort:
-				m.repeat.reset()
+				if c != c.m.boot {
+					return Stop{}, errThreadUserPort
+				}
+				c.repeat.reset()
 				st.exits[exitUserPort]++
 				var v byte
 				if len(io.Data) > 0 {
@@ -162,8 +186,17 @@ func (m *Machine) Run(ctx context.Context) (Stop, error) {
 			if ctx.Err() != nil {
 				return Stop{Kind: StopDeadline, Reason: ctx.Err().Error()}, nil
 			}
+			if stop, done := c.ended(); done {
+				return stop, nil
+			}
+			if c.m.parking() {
+				return Stop{Kind: stopParked}, nil
+			}
+			if err := c.takeSignals(); err != nil {
+				return Stop{}, err
+			}
 		default:
-			return Stop{}, m.vcpu.UnexpectedExit(reason)
+			return Stop{}, c.vcpu.UnexpectedExit(reason)
 		}
 	}
 }
@@ -178,28 +211,46 @@ const rawRunWithin = time.Millisecond
 
 // loadUserContext loads the user context of SetUserContext by ioctl: the
 // run structure's register copies are only valid after a first exit.
-func (m *Machine) loadUserContext() error {
+func (c *cpu) loadUserContext() error {
 	// The journal is replayed (or, before the first run, dropped) in the
 	// state of the last exit, which the sync registers hold; the ioctls
 	// below then load the new context over whatever the replay left, and
 	// no sync-register write may override them on entry.
-	if err := m.replayTables(); err != nil {
+	if err := c.replayTables(); err != nil {
 		return err
 	}
-	m.vcpu.ClearSyncDirty()
-	m.outRIP = 0
-	regs := kvm.Regs{RIP: m.user.RIP, RSP: m.user.RSP, RFLAGS: m.user.RFLAGS}
-	if err := m.vcpu.SetRegs(&regs); err != nil {
+	c.vcpu.ClearSyncDirty()
+	c.outRIP = 0
+	regs := kvm.Regs{RIP: c.user.RIP, RSP: c.user.RSP, RFLAGS: c.user.RFLAGS}
+	if r := c.threadRegs; r != nil {
+		// A clone's child starts with its parent's registers.
+		regs = kvm.Regs{R8: r.R8, R9: r.R9, R10: r.R10, R11: r.R11, R12: r.R12, R13: r.R13, R14: r.R14, R15: r.R15,
+			RDI: r.RDI, RSI: r.RSI, RBP: r.RBP, RBX: r.RBX, RDX: r.RDX, RAX: r.RAX, RCX: r.RCX,
+			RSP: r.RSP, RIP: r.RIP, RFLAGS: ring0.TrampolineRFLAGS(r.RFLAGS)}
+		c.threadRegs = nil
+	}
+	if err := c.vcpu.SetRegs(&regs); err != nil {
 		return fmt.Errorf("machine: setting user registers: %w", err)
 	}
 	var s kvm.Sregs
-	if err := m.vcpu.GetSregs(&s); err != nil {
+	if err := c.vcpu.GetSregs(&s); err != nil {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
-	applySregs(&s, m.kernel.UserSpecialRegisters(m.pt.Root()))
-	m.as.takeFlush() // a fresh context: the sregs load below flushes anyway
-	m.cr3Toggle = false
-	if err := m.vcpu.SetSregs(&s); err != nil {
+	loaded := s.CR3
+	applySregs(&s, c.kernel.UserSpecialRegisters(c.m.pt.Root()))
+	if fs, _ := c.task.FSBase(); fs != 0 {
+		s.FS.Base = fs
+	}
+	// The load below flushes the TLB only if it changes CR3 (KVM resets
+	// the MMU for a new value only), and a vCPU an ended thread ran may
+	// hold translations shot down since: make CR3 differ (see toggleCR3),
+	// and the load flushes every change made so far.
+	c.cr3Toggle = s.CR3 == loaded
+	if c.cr3Toggle {
+		s.CR3 |= cr3PWT
+	}
+	c.flushedGen = c.m.flushGen.Load()
+	if err := c.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}
 	return nil
@@ -216,33 +267,37 @@ const cr3PWT = 1 << 3
 // naming the same tables (PWT only affects how the PML4 itself is cached).
 //
 // Under TableSyncReplay the journaled stores are replayed first (see
-// replayTables): the flush alone does not reach a shadowing KVM.
-func (m *Machine) flushTLB() error {
-	if err := m.replayTables(); err != nil {
+// replayTables): the flush alone does not reach a shadowing KVM. Whichever
+// vCPU flushes first after a shootdown replays; the others find the
+// journal empty.
+func (c *cpu) flushTLB() error {
+	as := c.m.as
+	as.mu.Lock()
+	err := c.replayTables()
+	fl := as.flush
+	as.flush = pagetable.Flush{}
+	as.mu.Unlock()
+	if err != nil {
 		return err
-	}
-	fl := m.as.takeFlush()
-	if fl.Empty() {
-		return nil
 	}
 	if fl.Global {
 		return fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
 	}
-	m.toggleCR3()
-	m.stats.tlbFlushes++
-	return m.markSregsDirty(0)
+	c.toggleCR3()
+	c.stats.tlbFlushes++
+	return c.markSregsDirty(0)
 }
 
 // toggleCR3 puts in the synced special registers a CR3 naming the same
 // page tables with the other PWT bit, so that the next entry that loads
 // them flushes the guest's TLB; the caller marks them dirty.
-func (m *Machine) toggleCR3() {
-	m.cr3Toggle = !m.cr3Toggle
-	cr3 := m.pt.Root()
-	if m.cr3Toggle {
+func (c *cpu) toggleCR3() {
+	c.cr3Toggle = !c.cr3Toggle
+	cr3 := c.m.pt.Root()
+	if c.cr3Toggle {
 		cr3 |= cr3PWT
 	}
-	m.vcpu.Sync().Sregs.CR3 = cr3
+	c.vcpu.Sync().Sregs.CR3 = cr3
 }
 
 // markSregsDirty makes the next entry load the special registers (and the
@@ -250,9 +305,9 @@ func (m *Machine) toggleCR3() {
 // whatever it was loaded as; TR is put back as ring 0 set it, since an
 // available TSS is what QEMU's I/O permission check needs (ring0.Config's
 // AvailableTSS).
-func (m *Machine) markSregsDirty(also kvm.SyncSet) error {
-	m.vcpu.Sync().Sregs.TR = m.taskRegister
-	return m.vcpu.MarkSyncDirty(kvm.SyncRegsSregs | also)
+func (c *cpu) markSregsDirty(also kvm.SyncSet) error {
+	c.vcpu.Sync().Sregs.TR = c.taskRegister
+	return c.vcpu.MarkSyncDirty(kvm.SyncRegsSregs | also)
 }
 
 // isIntN reports whether the user instruction at rip is `int imm8` (CD ib).
@@ -266,27 +321,27 @@ func (m *Machine) isIntN(rip uint64) bool {
 // anything else, or a fault mm refuses, sends the program Linux's signal,
 // which runs its handler or kills it. done reports that Run must return
 // stop.
-func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorder) (stop Stop, done bool, err error) {
-	st := &m.stats
+func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorder) (stop Stop, done bool, err error) {
+	st := &c.stats
 	if !ev.User {
 		return Stop{}, true, fmt.Errorf("machine: %v in ring 0 at rip %#x (error code %#x, cr2 %#x): the guest kernel state is broken",
 			ev.Vector, ev.Context.RIP, ev.ErrorCode, ev.FaultAddr)
 	}
 	if ev.Vector != ring0.PageFault {
-		m.repeat.reset()
+		c.repeat.reset()
 		st.exits[exitException]++
-		if ev.Vector == ring0.InvalidOpcode && m.isIntN(ev.Context.RIP) {
+		if ev.Vector == ring0.InvalidOpcode && c.m.isIntN(ev.Context.RIP) {
 			// PVM raises #UD for `int n` where hardware raises #GP
 			// (no gate, or a gate above the caller's privilege);
 			// Linux kills with SIGSEGV either way.
 			ev.Vector = ring0.GeneralProtection
 		}
-		return m.deliverFault(ev, faultOf(ev, vcpuFPU{m}.image))
+		return c.deliverFault(ev, faultOf(ev, vcpuFPU{c}.image))
 	}
 	st.exits[exitPageFault]++
-	if m.repeat.observe(ev) {
-		m.repeat.reset()
-		return m.deliverFault(ev, repeatedFault(ev))
+	if c.repeat.observe(ev) {
+		c.repeat.reset()
+		return c.deliverFault(ev, repeatedFault(ev))
 	}
 	st.faultStart = exit
 	st.faultPending = true
@@ -294,17 +349,20 @@ func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRec
 	if pf.Has(ring0.PFReserved) {
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}
-	mapped := m.as.mappedPages
-	m.as.beginFault()
-	ferr := m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
-	mappedNow := m.as.takeMapped()
+	c.m.as.beginFault(&c.mapped)
+	ferr := c.m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
+	mapped := c.m.as.takeMapped(&c.mapped)
 	if ferr == nil {
 		st.faults++
-		return Stop{}, false, m.afterFault(ev, pf.Access(), m.as.mappedPages-mapped, mappedNow, rec)
+		var pages uint64
+		for _, fr := range mapped {
+			pages += fr.Length() / arch.PageSize
+		}
+		return Stop{}, false, c.afterFault(ev, pf.Access(), pages, mapped, rec)
 	}
 	st.faultPending = false
 	if fe, ok := faultErrorOf(ferr); ok {
-		return m.deliverFault(ev, pageFaultOf(ev, fe))
+		return c.deliverFault(ev, pageFaultOf(ev, fe))
 	}
 	return Stop{}, true, fmt.Errorf("machine: page fault at %#x (rip %#x): %w", ev.FaultAddr, ev.Context.RIP, ferr)
 }
@@ -313,38 +371,38 @@ func (m *Machine) handleException(ev *ring0.Event, exit time.Time, rec *faultRec
 // program through the stub's sysretq with the result in RAX, or directly
 // where the call changed more than RAX (a signal handler's entry, or
 // rt_sigreturn).
-func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
-	m.stats.exits[exitSyscall]++
-	sync := m.vcpu.Sync()
+func (c *cpu) handleSyscall(ev *ring0.Event) (Stop, bool) {
+	c.stats.exits[exitSyscall]++
+	sync := c.vcpu.Sync()
 	r := &sync.Regs
 	regs := userRegsOf(r, ev.Context)
-	redirected := m.Process.MainTask().HandleSyscall(&regs)
-	m.refreshClock()
-	if stop, done := m.processEnded(); done {
+	redirected := c.task.HandleSyscall(&regs)
+	c.m.refreshClock()
+	if stop, done := c.m.processEnded(); done {
 		return stop, true
 	}
-	fs, fsChanged := m.Process.MainTask().FSBase()
+	fs, fsChanged := c.task.FSBase()
 	if fsChanged {
 		sync.Sregs.FS.Base = fs
 	}
 	var err error
 	switch {
 	case redirected:
-		err = m.resumeWith(&regs)
+		err = c.resumeWith(&regs)
 	case !ev.DirectResumes:
 		// SYSRET to a non-canonical RIP would fault in ring 0; Linux
 		// kills such a task with SIGSEGV on its way out.
 		return Stop{Kind: StopSignal, Signal: unix.SIGSEGV, Reason: fmt.Sprintf("SIGSEGV: syscall returning to non-canonical rip %#x", ev.Context.RIP)}, true
-	case !ev.StubResumes || m.fast.DirectResume:
+	case !ev.StubResumes || c.m.fast.DirectResume:
 		// The trampoline (SyscallInUser) has no way back but this one.
 		r.RAX = regs.RAX
-		err = m.resumeDirect(ev.Context)
+		err = c.resumeDirect(ev.Context)
 	case fsChanged:
 		r.RAX = regs.RAX
-		err = m.markSregsDirty(kvm.SyncRegsGPR)
+		err = c.markSregsDirty(kvm.SyncRegsGPR)
 	default:
 		r.RAX = regs.RAX
-		err = m.vcpu.MarkSyncDirty(kvm.SyncRegsGPR)
+		err = c.vcpu.MarkSyncDirty(kvm.SyncRegsGPR)
 	}
 	if err != nil {
 		return Stop{Kind: StopSignal, Signal: unix.SIGKILL, Reason: err.Error()}, true
@@ -355,14 +413,14 @@ func (m *Machine) handleSyscall(ev *ring0.Event) (Stop, bool) {
 // afterFault finishes a page fault mm resolved: it populates what the fault
 // mapped (FastPath.Populate), records the breakdown (FaultTrace) and sets up
 // a direct resume (FastPath.DirectResume).
-func (m *Machine) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, mapped []memmap.FileRange, rec *faultRecorder) error {
+func (c *cpu) afterFault(ev *ring0.Event, at arch.AccessType, pages uint64, mapped []memmap.FileRange, rec *faultRecorder) error {
 	rec.handledFault()
-	if m.fast.Populate {
-		m.populateMapped(mapped)
+	if c.m.fast.Populate {
+		c.m.populateMapped(mapped)
 	}
 	rec.populatedFault(ev, at, pages)
-	if m.fast.DirectResume && ev.DirectResumes {
-		return m.resumeDirect(ev.Context)
+	if c.m.fast.DirectResume && ev.DirectResumes {
+		return c.resumeDirect(ev.Context)
 	}
 	return nil
 }

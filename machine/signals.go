@@ -17,7 +17,7 @@ import (
 // KVM's XSAVE area, whose first 512 bytes are the FXSAVE image (KVM_GET_FPU
 // leaves MXCSR out). The guest has no XSAVE, so x87 and SSE are all of its
 // FPU state.
-type vcpuFPU struct{ m *Machine }
+type vcpuFPU struct{ c *cpu }
 
 // xstateBV is where the XSAVE header's XSTATE_BV lies in the area, and
 // xstateFPSSE its x87 and SSE bits: set, XRSTOR loads those components
@@ -31,7 +31,7 @@ const (
 )
 
 func (f vcpuFPU) SaveFPU(dst *[512]byte) error {
-	area, err := f.m.vcpu.GetXSave()
+	area, err := f.c.vcpu.GetXSave()
 	if err != nil {
 		return err
 	}
@@ -40,14 +40,14 @@ func (f vcpuFPU) SaveFPU(dst *[512]byte) error {
 }
 
 func (f vcpuFPU) RestoreFPU(src *[512]byte) error {
-	area, err := f.m.vcpu.GetXSave()
+	area, err := f.c.vcpu.GetXSave()
 	if err != nil {
 		return err
 	}
 	copy(area[:fxsaveSWReserved], src[:fxsaveSWReserved])
 	bv := binary.LittleEndian.Uint64(area[xstateBV:])
 	binary.LittleEndian.PutUint64(area[xstateBV:], bv|xstateFPSSE)
-	return f.m.vcpu.SetXSave(area)
+	return f.c.vcpu.SetXSave(area)
 }
 
 // image reads the FXSAVE image of the vCPU's FPU.
@@ -71,11 +71,11 @@ func userRegsOf(r *kvm.Regs, ctx ring0.UserContext) syscalls.UserRegs {
 // resumeWith makes the next entry resume user mode at regs, all of them
 // (a signal handler's entry, or what rt_sigreturn restored), directly from
 // the host: only the RFLAGS bits user code may set come from regs.
-func (m *Machine) resumeWith(regs *syscalls.UserRegs) error {
-	r := &m.vcpu.Sync().Regs
+func (c *cpu) resumeWith(regs *syscalls.UserRegs) error {
+	r := &c.vcpu.Sync().Regs
 	r.R8, r.R9, r.R10, r.R11, r.R12, r.R13, r.R14, r.R15 = regs.R8, regs.R9, regs.R10, regs.R11, regs.R12, regs.R13, regs.R14, regs.R15
 	r.RDI, r.RSI, r.RBP, r.RBX, r.RDX, r.RAX, r.RCX = regs.RDI, regs.RSI, regs.RBP, regs.RBX, regs.RDX, regs.RAX, regs.RCX
-	return m.resumeDirect(ring0.UserContext{RIP: regs.RIP, RSP: regs.RSP, RFLAGS: ring0.TrampolineRFLAGS(regs.RFLAGS)})
+	return c.resumeDirect(ring0.UserContext{RIP: regs.RIP, RSP: regs.RSP, RFLAGS: ring0.TrampolineRFLAGS(regs.RFLAGS)})
 }
 
 // Linux's si_codes for the faults the run loop sees (asm-generic/siginfo.h).
@@ -176,16 +176,18 @@ func pageFaultOf(ev *ring0.Event, fe *mm.FaultError) syscalls.Fault {
 // deliverFault sends the program f, taken at ev, and resumes it at the
 // handler Linux would run, or stops it as the signal's default action
 // does.
-func (m *Machine) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, error) {
+func (c *cpu) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, error) {
 	if f.Signal == 0 {
 		return Stop{}, false, nil // spurious: the program goes on
 	}
 	if f.Signal == unix.SIGKILL || !ev.DirectResumes {
+		// No handler can run: the program ends, every thread of it.
+		c.m.Process.Kill(f.Signal, f.Why)
 		return Stop{Kind: StopSignal, Signal: f.Signal, Reason: f.Why}, true, nil
 	}
-	regs := userRegsOf(&m.vcpu.Sync().Regs, ev.Context)
-	redirected := m.Process.MainTask().HandleFault(&regs, f)
-	if stop, done := m.processEnded(); done {
+	regs := userRegsOf(&c.vcpu.Sync().Regs, ev.Context)
+	redirected := c.task.HandleFault(&regs, f)
+	if stop, done := c.m.processEnded(); done {
 		if stop.Signal == f.Signal {
 			stop.Reason = f.Why
 		}
@@ -194,10 +196,40 @@ func (m *Machine) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, e
 	if !redirected {
 		return Stop{}, false, nil
 	}
-	if err := m.resumeWith(&regs); err != nil {
+	if err := c.resumeWith(&regs); err != nil {
 		return Stop{}, true, err
 	}
 	return Stop{}, false, nil
+}
+
+// ended says whether the vCPU's thread must stop: the program ended, or the
+// thread did (stopThreadExit).
+func (c *cpu) ended() (Stop, bool) {
+	if stop, done := c.m.processEnded(); done {
+		return stop, true
+	}
+	if c.task.Exited() {
+		return Stop{Kind: stopThreadExit}, true
+	}
+	return Stop{}, false
+}
+
+// takeSignals delivers, at an interrupt exit, a signal pending for the
+// thread that it does not block (another thread sent it, and kicked this
+// vCPU), as Linux does on a return to user mode. Only a vCPU stopped in
+// user mode can be redirected; one stopped in a ring-0 stub exits again
+// within a few instructions, and the signal is taken then.
+func (c *cpu) takeSignals() error {
+	sync := c.vcpu.Sync()
+	if kvm.CPL(&sync.Sregs) != 3 {
+		return nil
+	}
+	r := &sync.Regs
+	regs := userRegsOf(r, ring0.UserContext{RIP: r.RIP, RSP: r.RSP, RFLAGS: r.RFLAGS})
+	if !c.task.TakeSignals(&regs) {
+		return nil
+	}
+	return c.resumeWith(&regs)
 }
 
 // processEnded says whether the program exited or was killed by a signal.

@@ -43,6 +43,16 @@ type statsCollector struct {
 	faultPending bool
 }
 
+// add adds o's counts to s.
+func (s *statsCollector) add(o *statsCollector) {
+	for i, n := range o.exits {
+		s.exits[i] += n
+	}
+	s.faults += o.faults
+	s.tlbFlushes += o.tlbFlushes
+	s.faultLatency.Merge(&o.faultLatency)
+}
+
 // Stats is a run's figures for --stats and --stats-json.
 type Stats struct {
 	// Faults is the number of user page faults mm resolved; PagesMapped
@@ -54,6 +64,13 @@ type Stats struct {
 	FaultLatency latency.Summary         `json:"fault_latency"`
 	Exits        map[string]uint64       `json:"exits"`
 	TLBFlushes   uint64                  `json:"tlb_flushes"`
+	// VCPUs is how many vCPUs the program's threads ran on; Shootdowns
+	// counts the narrowing page-table changes made while it had more
+	// than one, and ShootdownKicks the vCPUs they kicked out of guest
+	// mode (shootdown.go).
+	VCPUs          int    `json:"vcpus"`
+	Shootdowns     uint64 `json:"tlb_shootdowns"`
+	ShootdownKicks uint64 `json:"tlb_shootdown_kicks"`
 	Syscalls     []syscalls.SyscallCount `json:"syscalls"`
 	// Unimplemented counts the system calls answered ENOSYS, by number.
 	Unimplemented map[uint64]uint64 `json:"unimplemented_syscalls"`
@@ -82,16 +99,22 @@ type Stats struct {
 
 // Stats returns the figures of the runs so far.
 func (m *Machine) Stats() Stats {
-	st := &m.stats
+	var st statsCollector
+	for _, c := range *m.cpus.Load() {
+		st.add(&c.stats)
+	}
 	s := Stats{
-		Faults: st.faults, PagesMapped: m.as.mappedPages,
-		FaultLatency: st.faultLatency.Summary(),
-		Exits:        make(map[string]uint64),
-		TLBFlushes:   st.tlbFlushes,
-		TablePages:   m.pt.TablePages(),
-		FastPath:     m.fast,
-		Platform:     m.platform,
-		Replay:       m.replayStats,
+		Faults: st.faults, PagesMapped: m.as.pagesMapped(),
+		FaultLatency:   st.faultLatency.Summary(),
+		Exits:          make(map[string]uint64),
+		TLBFlushes:     st.tlbFlushes,
+		VCPUs:          len(*m.cpus.Load()),
+		Shootdowns:     m.shootdowns.Load(),
+		ShootdownKicks: m.shootdownKicks.Load(),
+		TablePages:     m.pt.TablePages(),
+		FastPath:       m.fast,
+		Platform:       m.platform,
+		Replay:         m.replayStats,
 	}
 	for i, n := range st.exits {
 		if n > 0 {

@@ -16,11 +16,14 @@ import (
 // Table pages are never mapped into the guest's virtual address space, so
 // the program can neither read nor write its own page tables.
 //
-// With a journal (TableSyncReplay), a freed table stays allocated on the
-// journal's list until the replay has dropped KVM's shadow of it.
+// A freed table stays allocated until no vCPU can walk it: with a journal
+// (TableSyncReplay) on the journal's list until the replay has dropped
+// KVM's shadow of it, otherwise on held until the addressSpace's shootdown
+// has run. Without either (tests) it goes back at once.
 type tableAllocator struct {
 	mf      *memfile.MemoryFile
 	journal *tableJournal
+	held    *heldTables
 }
 
 var _ pagetable.Allocator = tableAllocator{}
@@ -40,6 +43,10 @@ func (a tableAllocator) FreeTable(phys uint64) {
 	}
 	if a.journal != nil && !a.journal.off {
 		a.journal.freed = append(a.journal.freed, phys)
+		return
+	}
+	if a.held != nil {
+		a.held.phys = append(a.held.phys, phys)
 		return
 	}
 	a.mf.DecRef(memmap.FileRange{Start: off, End: off + arch.PageSize})

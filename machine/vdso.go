@@ -2,6 +2,7 @@ package machine
 
 import (
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,14 @@ type guestVDSO struct {
 	// vvar page it is published in.
 	clock    *vdso.GuestClock
 	vvarPage []byte
+	// clockMu serializes the clock's reads and refreshes, which the
+	// system calls of every thread make.
+	clockMu sync.Mutex
+	// tscOffset is the guest's TSC less the host's: the clock reads the
+	// guest's TSC as the host's plus it, from any thread, without asking
+	// a vCPU (whose ioctls wait while it runs). Every vCPU's TSC is set
+	// on it (alignTSC).
+	tscOffset int64
 }
 
 // readExecute is what translations of the vDSO's code allow.
@@ -57,7 +66,7 @@ func (m *Machine) buildVDSO() error {
 // guest's TSC is not what the guest's RDTSC reads. It records the outcome
 // in the Platform.
 func (m *Machine) startGuestClock() *vdso.GuestClock {
-	khz, err := m.vcpu.TSCKHz()
+	khz, err := m.boot.vcpu.TSCKHz()
 	if err != nil {
 		m.platform.VDSOClock = fmt.Sprintf("system calls (no TSC frequency: %v)", err)
 		return nil
@@ -68,9 +77,14 @@ func (m *Machine) startGuestClock() *vdso.GuestClock {
 			return nil
 		}
 	}
+	if m.vdso.tscOffset, err = tscOffsetOf(m.boot.vcpu); err != nil {
+		m.platform.VDSOClock = fmt.Sprintf("system calls (reading the guest's TSC: %v)", err)
+		return nil
+	}
+	offset := m.vdso.tscOffset
 	clock, err := vdso.NewGuestClock(vdso.GuestClockConfig{
 		TSCKHz:  uint64(khz),
-		ReadTSC: m.vcpu.TSC,
+		ReadTSC: func() (uint64, error) { return uint64(int64(kvm.HostTSC()) + offset), nil },
 		Now:     time.Now(),
 		// The guest's monotonic clock starts at one second, as the
 		// system calls' own default does: never zero.
@@ -93,7 +107,7 @@ func (m *Machine) startGuestClock() *vdso.GuestClock {
 // through KVM_GET_MSRS if KVM kept an offset.
 func (m *Machine) checkHostTSC(khz uint64) error {
 	before := kvm.HostTSC()
-	guest, err := m.vcpu.TSC()
+	guest, err := m.boot.vcpu.TSC()
 	after := kvm.HostTSC()
 	if err != nil {
 		return err
@@ -102,6 +116,61 @@ func (m *Machine) checkHostTSC(khz uint64) error {
 		return fmt.Errorf("KVM's guest TSC %d is not the host's [%d, %d], which the guest's RDTSC reads", guest, before, after)
 	}
 	return nil
+}
+
+// tscOffset measures the guest's TSC less the host's on v: the reading of
+// the guest's TSC between the two closest host readings, placed at their
+// midpoint. The error is at most half that window, a fraction of a
+// microsecond, which no system call round trip is shorter than.
+func tscOffsetOf(v *kvm.VCPU) (int64, error) {
+	var offset int64
+	window := ^uint64(0)
+	for range 8 {
+		before := kvm.HostTSC()
+		guest, err := v.TSC()
+		after := kvm.HostTSC()
+		if err != nil {
+			return 0, err
+		}
+		if after-before < window {
+			window = after - before
+			offset = int64(guest) - int64(before+window/2)
+		}
+	}
+	return offset, nil
+}
+
+// alignTSC sets a new vCPU's TSC on the clock's (the guest's TSC is the
+// host's plus tscOffset): KVM gives a vCPU made later a TSC of its own.
+func (m *Machine) alignTSC(c *cpu) error {
+	if m.vdso.clock == nil {
+		return nil
+	}
+	tsc := uint64(int64(kvm.HostTSC()) + m.vdso.tscOffset)
+	if err := c.vcpu.SetMSRs([]kvm.MSR{{Index: kvm.MSRTSC, Data: tsc}}); err != nil {
+		return fmt.Errorf("machine: setting vCPU %d's TSC: %w", c.index, err)
+	}
+	return nil
+}
+
+// clockNanos, clockNow and clockMonotonic are the guest clock's reads for
+// the system calls of any thread.
+func (m *Machine) clockNanos(id int) (int64, bool) {
+	m.vdso.clockMu.Lock()
+	defer m.vdso.clockMu.Unlock()
+	return m.vdso.clock.Nanos(id)
+}
+
+func (m *Machine) clockNow() time.Time {
+	m.vdso.clockMu.Lock()
+	defer m.vdso.clockMu.Unlock()
+	return m.vdso.clock.Now()
+}
+
+func (m *Machine) clockMonotonic() time.Duration {
+	m.vdso.clockMu.Lock()
+	defer m.vdso.clockMu.Unlock()
+	return m.vdso.clock.Monotonic()
 }
 
 // hostMonotonic returns a monotonic clock of the host's, from now.
@@ -114,7 +183,13 @@ func hostMonotonic() func() time.Duration {
 // host's (vdso.GuestClock.Refresh) and publishes what changed. It runs
 // between two entries of the vCPU.
 func (m *Machine) refreshClock() {
-	if c := m.vdso.clock; c != nil && c.Refresh() {
+	c := m.vdso.clock
+	if c == nil {
+		return
+	}
+	m.vdso.clockMu.Lock()
+	defer m.vdso.clockMu.Unlock()
+	if c.Refresh() {
 		vdso.WriteVVar(m.vdso.vvarPage, c.Params())
 	}
 }

@@ -150,9 +150,10 @@ func (p *Process) readCloneArgs(addr, size uint64) (cloneArgs, unix.Errno) {
 // clone makes Linux's checks of copy_process that depend on the flags
 // alone (EINVAL for CLONE_FS with a new mount or user namespace,
 // CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM),
-// then counts what was asked for and answers ENOSYS: no request starts a
-// thread or a process yet.
-func (p *Process) clone(args *cloneArgs) uint64 {
+// then starts a thread (cloneThread) where one was asked for and the
+// machine runs threads (Config.StartThread); anything else is counted and
+// answered ENOSYS: no request starts a process yet.
+func (t *Task) clone(args *cloneArgs) uint64 {
 	f := args.flags
 	switch {
 	case f&(unix.CLONE_NEWNS|unix.CLONE_FS) == unix.CLONE_NEWNS|unix.CLONE_FS,
@@ -161,7 +162,11 @@ func (p *Process) clone(args *cloneArgs) uint64 {
 		f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0:
 		return errno(unix.EINVAL)
 	}
-	p.clones.add(cloneKindOf(args))
+	kind := cloneKindOf(args)
+	if kind == CloneThread && t.cfg.StartThread != nil {
+		return t.cloneThread(args)
+	}
+	t.clones.add(kind)
 	return errno(unix.ENOSYS)
 }
 

@@ -344,3 +344,17 @@ func (p *Process) endProcess(self *Task) {
 		}
 	}
 }
+
+// Kill ends the program as killed by sig, unless it has ended already:
+// for what no handler can take (a fault the program cannot return from)
+// and for mmvm's own failures. why is the account Signaled reports. Safe
+// from any goroutine.
+func (p *Process) Kill(sig unix.Signal, why string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ended.Load() {
+		return
+	}
+	p.sig.killedBy, p.sig.reason = sig, why
+	p.endProcess(nil)
+}
