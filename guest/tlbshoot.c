@@ -12,7 +12,10 @@
  * order), so an access made after it saw the flag comes after the change
  * returned: it must fault, or see the page that replaced the old one. A
  * fault is caught by a SIGSEGV handler that records si_addr and si_code
- * and siglongjmps back to the accessor. The cases:
+ * and siglongjmps back to the accessor. The accessor makes no system call
+ * while it accesses (a translation it holds stays in its TLB), except a
+ * sched_yield every YIELD_EVERY accesses, so that where both threads share
+ * one CPU a round costs less than a time slice. The cases:
  *   munmap        read; munmap: must fault (SEGV_MAPERR at the page)
  *   munmap-write  write; munmap: likewise
  *   mprotect-none read; mprotect PROT_NONE: must fault (SEGV_ACCERR)
@@ -49,6 +52,7 @@
 
 #define PAGE 4096
 #define ACCESSES 1000
+#define YIELD_EVERY (1 << 16) /* accesses between the accessor's yields */
 #define OLD 0x4f4c4421 /* the old page's word */
 #define NEW 0x4e455721 /* the word of the page that replaces it */
 
@@ -198,6 +202,12 @@ again:
 		probing = 0;
 		n++;
 		store(&s->accesses, n);
+		/* Long past ACCESSES and still no change: the changer is not
+		 * running beside us (one CPU for both, or a busy host). Give
+		 * it the CPU rather than spin out a time slice; a change made
+		 * meanwhile must still be seen on return. */
+		if (n % YIELD_EVERY == 0)
+			sched_yield();
 		if (after) {
 			if (!must_fault && v == NEW) {
 				s->saw_new++;
