@@ -12,7 +12,10 @@
  * order), so an access made after it saw the flag comes after the change
  * returned: it must fault, or see the page that replaced the old one. A
  * fault is caught by a SIGSEGV handler that records si_addr and si_code
- * and siglongjmps back to the accessor. The cases:
+ * and siglongjmps back to the accessor. The accessor makes no system call
+ * while it accesses (a translation it holds stays in its TLB), except a
+ * sched_yield every YIELD_EVERY accesses, so that where both threads share
+ * one CPU a round costs less than a time slice. The cases:
  *   munmap        read; munmap: must fault (SEGV_MAPERR at the page)
  *   munmap-write  write; munmap: likewise
  *   mprotect-none read; mprotect PROT_NONE: must fault (SEGV_ACCERR)
@@ -24,6 +27,11 @@
  *                 fault is allowed only before it)
  *   replace       read; mmap MAP_FIXED of the memfd page straight over the
  *                 old one: never a fault; after the flag, only NEW
+ *   madvise-dontneed  read; madvise MADV_DONTNEED: never a fault; after
+ *                 the flag, only 0 (a fresh zero page)
+ *   mremap-move   read; mremap MREMAP_MAYMOVE|MREMAP_FIXED to another
+ *                 address: must fault (SEGV_MAPERR at the old address),
+ *                 and the word must be found at the new one
  * Each case runs twice: the main thread changing while a thread accesses,
  * and a thread changing while the main thread accesses. One verdict line a
  * case and way, the same on every run when the kernel keeps its promise.
@@ -49,10 +57,28 @@
 
 #define PAGE 4096
 #define ACCESSES 1000
+#define YIELD_EVERY (1 << 16) /* accesses between the accessor's yields */
 #define OLD 0x4f4c4421 /* the old page's word */
 #define NEW 0x4e455721 /* the word of the page that replaces it */
 
-enum change { UNMAP, PROTECT_NONE, PROTECT_RO, REMAP, REPLACE, NO_CHANGE };
+enum change { UNMAP, PROTECT_NONE, PROTECT_RO, REMAP, REPLACE, DONTNEED, MOVE, NO_CHANGE };
+
+/* must_fault: an access after the change must fault, with si_code
+ * expected_code; otherwise it must read new_word. */
+static int must_fault(enum change c)
+{
+	return c == UNMAP || c == PROTECT_NONE || c == PROTECT_RO || c == MOVE;
+}
+
+static int expected_code(enum change c)
+{
+	return c == UNMAP || c == MOVE ? SEGV_MAPERR : SEGV_ACCERR;
+}
+
+static int new_word(enum change c)
+{
+	return c == DONTNEED ? 0 : NEW;
+}
 
 struct kase {
 	const char *name;
@@ -67,6 +93,8 @@ static const struct kase kases[] = {
 	{"mprotect-ro", PROTECT_RO, 1},
 	{"remap", REMAP, 0},
 	{"replace", REPLACE, 0},
+	{"madvise-dontneed", DONTNEED, 0},
+	{"mremap-move", MOVE, 0},
 	{"control", NO_CHANGE, 0},
 };
 
@@ -85,7 +113,7 @@ struct shared {
 	long faults_at_page;  /* faulted at the page with the expected si_code */
 	long wrong_faults;    /* faulted elsewhere, with another code, or when it must not */
 	long stale;           /* accessed the old page after the flag */
-	long saw_new;         /* saw NEW after the flag */
+	long saw_new;         /* saw the new word after the flag */
 	long first_bad_round; /* 0: none */
 	long first_bad_value;
 	uintptr_t first_bad_addr;
@@ -93,7 +121,7 @@ struct shared {
 
 	/* Changer's tallies. */
 	long late_writes; /* mprotect-ro: the word changed after mprotect returned */
-	long errors;      /* a system call of the changer failed */
+	long errors;      /* a system call of the changer failed, or a moved word was not moved */
 };
 
 static int memfd = -1;
@@ -166,19 +194,18 @@ static void access_round(struct shared *s, long round)
 {
 	const struct kase *k = s->k;
 	volatile int *page = s->page;
-	int must_fault = k->change == UNMAP || k->change == PROTECT_NONE || k->change == PROTECT_RO;
+	/* volatile: read again after siglongjmp. */
+	volatile int faults = must_fault(k->change), want_code = expected_code(k->change), fresh = new_word(k->change);
 	static __thread volatile long n;
 	static __thread volatile int after;
 	n = 0;
 	after = 0;
 	if (sigsetjmp(fault_jump, 1)) {
-		int want = k->change == UNMAP ? SEGV_MAPERR : SEGV_ACCERR;
-		if (must_fault && fault_addr == (uintptr_t)page && fault_code == want) {
+		if (faults && fault_addr == (uintptr_t)page && fault_code == want_code) {
 			s->faults_at_page++;
 			return;
 		}
-		if (!must_fault && k->change == REMAP && !after && fault_addr == (uintptr_t)page &&
-		    fault_code == SEGV_MAPERR)
+		if (k->change == REMAP && !after && fault_addr == (uintptr_t)page && fault_code == SEGV_MAPERR)
 			goto again; /* between the munmap and the mmap: allowed */
 		s->wrong_faults++;
 		bad(s, round, -1, fault_addr, fault_code);
@@ -198,8 +225,14 @@ again:
 		probing = 0;
 		n++;
 		store(&s->accesses, n);
+		/* Long past ACCESSES and still no change: the changer is not
+		 * running beside us (one CPU for both, or a busy host). Give
+		 * it the CPU rather than spin out a time slice; a change made
+		 * meanwhile must still be seen on return. */
+		if (n % YIELD_EVERY == 0)
+			sched_yield();
 		if (after) {
-			if (!must_fault && v == NEW) {
+			if (!faults && v == fresh) {
 				s->saw_new++;
 				return;
 			}
@@ -207,7 +240,7 @@ again:
 			bad(s, round, v, 0, 0);
 			return;
 		}
-		if (!k->write && v != OLD && !(v == NEW && !must_fault)) {
+		if (!k->write && v != OLD && !(v == fresh && !faults)) {
 			s->stale++;
 			bad(s, round, v, 0, 0);
 			return;
@@ -224,7 +257,8 @@ static void accessor(struct shared *s)
 	}
 }
 
-static void change(struct shared *s, void *page)
+/* change changes page's mapping; target is where MOVE moves it. */
+static void change(struct shared *s, void *page, void *target)
 {
 	int r = 0;
 	switch (s->k->change) {
@@ -244,6 +278,13 @@ static void change(struct shared *s, void *page)
 		if (r == 0 && mmap(page, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, memfd, 0) != page)
 			r = -1;
 		break;
+	case DONTNEED:
+		r = madvise(page, PAGE, MADV_DONTNEED);
+		break;
+	case MOVE:
+		if (mremap(page, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, target) != target)
+			r = -1;
+		break;
 	case NO_CHANGE:
 		break;
 	}
@@ -259,6 +300,13 @@ static void changer(struct shared *s)
 			printf("FAIL: mmap: %s\n", strerror(errno));
 			exit(1);
 		}
+		/* Where MOVE moves the page: a mapping of its own, which the
+		 * move replaces. */
+		void *target = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (target == MAP_FAILED) {
+			printf("FAIL: mmap: %s\n", strerror(errno));
+			exit(1);
+		}
 		*(volatile int *)page = OLD;
 		s->page = page;
 		s->accesses = 0;
@@ -266,7 +314,7 @@ static void changer(struct shared *s)
 		post(&s->go, (int)r);
 
 		await_accesses(s, (int)r);
-		change(s, page);
+		change(s, page, target);
 		int before = 0;
 		if (s->k->change == PROTECT_RO)
 			before = *(volatile int *)page;
@@ -274,7 +322,10 @@ static void changer(struct shared *s)
 		await(&s->done, (int)r);
 		if (s->k->change == PROTECT_RO && *(volatile int *)page != before)
 			s->late_writes++;
+		if (s->k->change == MOVE && *(volatile int *)target != OLD)
+			s->errors++;
 		munmap(page, PAGE);
+		munmap(target, PAGE);
 	}
 }
 
@@ -310,14 +361,14 @@ static int run(const struct kase *k, long rounds, int main_changes)
 
 	const char *who = main_changes ? "main changes, a thread accesses" : "a thread changes, main accesses";
 	int ok = s.stale == 0 && s.wrong_faults == 0 && s.late_writes == 0 && s.errors == 0;
-	int must_fault = k->change == UNMAP || k->change == PROTECT_NONE || k->change == PROTECT_RO;
-	if (ok && must_fault)
+	int faults = must_fault(k->change);
+	if (ok && faults)
 		ok = s.faults_at_page == rounds;
-	if (ok && !must_fault)
+	if (ok && !faults)
 		ok = s.saw_new == rounds;
-	if (ok && must_fault)
+	if (ok && faults)
 		printf("case %s (%s): accessor faulted at the page (%s) in %ld of %ld rounds, no stale access\n", k->name, who,
-		       k->change == UNMAP ? "SEGV_MAPERR" : "SEGV_ACCERR", s.faults_at_page, rounds);
+		       expected_code(k->change) == SEGV_MAPERR ? "SEGV_MAPERR" : "SEGV_ACCERR", s.faults_at_page, rounds);
 	else if (ok)
 		printf("case %s (%s): accessor saw the new page in %ld of %ld rounds, no stale read, no fault after the change\n",
 		       k->name, who, s.saw_new, rounds);

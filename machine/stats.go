@@ -61,17 +61,17 @@ type Stats struct {
 	PagesMapped uint64 `json:"pages_mapped"`
 	// FaultLatency is the host's time from a page-fault exit to the
 	// re-entry that resumes the program.
-	FaultLatency latency.Summary         `json:"fault_latency"`
-	Exits        map[string]uint64       `json:"exits"`
-	TLBFlushes   uint64                  `json:"tlb_flushes"`
+	FaultLatency latency.Summary   `json:"fault_latency"`
+	Exits        map[string]uint64 `json:"exits"`
+	TLBFlushes   uint64            `json:"tlb_flushes"`
 	// VCPUs is how many vCPUs the program's threads ran on; Shootdowns
 	// counts the narrowing page-table changes made while it had more
 	// than one, and ShootdownKicks the vCPUs they kicked out of guest
 	// mode (shootdown.go).
-	VCPUs          int    `json:"vcpus"`
-	Shootdowns     uint64 `json:"tlb_shootdowns"`
-	ShootdownKicks uint64 `json:"tlb_shootdown_kicks"`
-	Syscalls     []syscalls.SyscallCount `json:"syscalls"`
+	VCPUs          int                     `json:"vcpus"`
+	Shootdowns     uint64                  `json:"tlb_shootdowns"`
+	ShootdownKicks uint64                  `json:"tlb_shootdown_kicks"`
+	Syscalls       []syscalls.SyscallCount `json:"syscalls"`
 	// Unimplemented counts the system calls answered ENOSYS, by number.
 	Unimplemented map[uint64]uint64 `json:"unimplemented_syscalls"`
 	// CloneRefused counts the clone and clone3 requests answered ENOSYS,

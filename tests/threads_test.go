@@ -74,6 +74,8 @@ func tlbshootVerdicts(rounds int) []string {
 		{"mprotect-ro", "SEGV_ACCERR"},
 		{"remap", ""},
 		{"replace", ""},
+		{"madvise-dontneed", ""},
+		{"mremap-move", "SEGV_MAPERR"},
 	} {
 		for _, who := range []string{"main changes, a thread accesses", "a thread changes, main accesses"} {
 			if c.code != "" {
@@ -89,8 +91,8 @@ func tlbshootVerdicts(rounds int) []string {
 }
 
 // TestTLBShootdownSeenByThreads runs guest/tlbshoot.c natively and inside
-// mmvm: one thread munmaps or mprotects a page that another thread keeps
-// accessing, and an access after the change returned must fault or see
+// mmvm: one thread munmaps, mprotects, replaces, madvises away or mremaps
+// a page that another thread keeps accessing, and an access after the change returned must fault or see
 // the new page, on every round; the verdict lines must be exactly those of
 // a kernel that shoots down the other CPUs' translations in time. Its
 // control case, natively, shows that the check can fail: with no change
