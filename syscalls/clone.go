@@ -72,9 +72,10 @@ func (c *cloneRefusals) add(k CloneKind) {
 }
 
 // CloneRefusals returns how many clone and clone3 requests of each kind
-// were answered ENOSYS: mmvm runs one thread of one process, so every
-// request that passes Linux's checks is refused, and --stats says what
-// the program asked for.
+// were answered ENOSYS: mmvm runs one process, so every request for a new
+// process (or for a thread, where Config.StartThread is nil) that passes
+// Linux's checks is refused, and --stats says what the program asked
+// for.
 func (p *Process) CloneRefusals() map[CloneKind]uint64 {
 	c := &p.clones
 	c.mu.Lock()
@@ -150,9 +151,10 @@ func (p *Process) readCloneArgs(addr, size uint64) (cloneArgs, unix.Errno) {
 // clone makes Linux's checks of copy_process that depend on the flags
 // alone (EINVAL for CLONE_FS with a new mount or user namespace,
 // CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM),
-// then counts what was asked for and answers ENOSYS: no request starts a
-// thread or a process yet.
-func (p *Process) clone(args *cloneArgs) uint64 {
+// then starts a thread (cloneThread, thread.go) where that was asked for
+// and the machine can start one; any other request is counted and
+// answered ENOSYS: mmvm runs no second process.
+func (t *Task) clone(args *cloneArgs) uint64 {
 	f := args.flags
 	switch {
 	case f&(unix.CLONE_NEWNS|unix.CLONE_FS) == unix.CLONE_NEWNS|unix.CLONE_FS,
@@ -161,7 +163,11 @@ func (p *Process) clone(args *cloneArgs) uint64 {
 		f&unix.CLONE_SIGHAND != 0 && f&unix.CLONE_VM == 0:
 		return errno(unix.EINVAL)
 	}
-	p.clones.add(cloneKindOf(args))
+	kind := cloneKindOf(args)
+	if kind == CloneThread && t.cfg.StartThread != nil {
+		return t.cloneThread(args)
+	}
+	t.clones.add(kind)
 	return errno(unix.ENOSYS)
 }
 
