@@ -56,7 +56,8 @@ const (
 )
 
 // cloneRefusals counts the clone requests answered ENOSYS, by kind. mu
-// guards byKind: the vCPU goroutine counts while Stats may read.
+// guards byKind: a thread counts while CloneRefusals may read from any
+// goroutine.
 type cloneRefusals struct {
 	mu     sync.Mutex
 	byKind map[CloneKind]uint64

@@ -122,9 +122,11 @@ type Config struct {
 // Limit is one resource limit.
 type Limit struct{ Cur, Max uint64 }
 
-// Process is one guest program's system-call state. It is used by the one
-// goroutine that runs the program's vCPU; only Stats may be called from
-// another goroutine.
+// Process is one guest program's system-call state, shared by its threads
+// (Task): each thread's calls run on that thread's own goroutine (its
+// vCPU's), concurrently with the others'; the Process lock serializes
+// them but for their waits and mm's calls (doc.go says what each lock
+// guards). The exported methods are safe from any goroutine.
 type Process struct {
 	// mu is the Process lock: a thread holds it while it serves a call,
 	// a fault or its signals, and releases it while it waits (block,

@@ -291,6 +291,12 @@ func sysRtSigprocmask(t *Task, a *[6]uint64) uint64 {
 		default:
 			return errno(unix.EINVAL)
 		}
+		if t.sigmask&^old&t.sig.pending != 0 {
+			// A process-directed signal this thread may have been
+			// woken for is now blocked here: another thread takes
+			// it (Linux's retarget_shared_pending).
+			t.retargetSignals()
+		}
 	}
 	if oldset != 0 {
 		binary.LittleEndian.PutUint64(b[:], old)
