@@ -336,12 +336,13 @@ func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 	return t.putLimit(a[1], t.limit(int(a[0])))
 }
 
-// sysPrlimit64 reads limits of the calling process (pid 0 or its own);
+// sysPrlimit64 reads limits of the calling process (pid 0, its own or a
+// thread's);
 // setting them is refused with EPERM: mmvm's limits are set on its command
 // line, and a guest may not raise them.
 func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
-	if pid != 0 && pid != uint64(t.cfg.PID) {
+	if !t.ownPID(pid) {
 		return errno(unix.ESRCH)
 	}
 	if res >= rlimNLimits {
