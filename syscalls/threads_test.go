@@ -689,3 +689,51 @@ func TestConcurrentCalls(t *testing.T) {
 		t.Errorf("%d calls counted, want at least %d", n, 8*200)
 	}
 }
+
+// TestWaitsWokenByOtherThreads: rt_sigsuspend ends with another thread's
+// tgkill (EINTR into the handler's frame), and poll with another thread's
+// write to the pipe it polls.
+func TestWaitsWokenByOtherThreads(t *testing.T) {
+	p, mem, _ := newSignalProcess(t, 0, 0)
+	h := &threadHarness{p: p, mem: mem, started: make(chan startedThread, 2), interrupts: make(chan *Task, 10)}
+	p.cfg.StartThread = func(t *Task, regs UserRegs) error { h.started <- startedThread{t, regs}; return nil }
+	p.cfg.Interrupt = func(t *Task) { h.interrupts <- t }
+	c := h.spawn(t)
+	binary.LittleEndian.PutUint64(mem.mem[0x2200:], 0) // the mask while suspended: none
+	regs := handlerRegs(unix.SYS_RT_SIGSUSPEND, base+0x2200, sigsetSize)
+	redirected := make(chan bool, 1)
+	go func() { redirected <- c.HandleSyscall(&regs) }()
+	time.Sleep(20 * time.Millisecond)
+	if r := p.Syscall(unix.SYS_TGKILL, [6]uint64{42, uint64(c.TID()), uint64(unix.SIGUSR1)}); r != 0 {
+		t.Fatalf("tgkill = %d", int64(r))
+	}
+	select {
+	case red := <-redirected:
+		if !red || regs.RIP != testHandler || frameRAX(mem, regs.RSP) != neg(unix.EINTR) {
+			t.Errorf("rt_sigsuspend: redirected %v, rip %#x, frame's rax %d", red, regs.RIP, int64(frameRAX(mem, regs.RSP)))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("rt_sigsuspend was not ended by another thread's tgkill")
+	}
+
+	if r := p.Syscall(unix.SYS_PIPE2, [6]uint64{base + 0x2300, 0}); r != 0 {
+		t.Fatalf("pipe2 = %d", int64(r))
+	}
+	rfd, wfd := getWord(mem, base+0x2300), getWord(mem, base+0x2304)
+	le := binary.LittleEndian
+	le.PutUint32(mem.mem[0x2400:], rfd)
+	le.PutUint16(mem.mem[0x2404:], unix.POLLIN)
+	polled := call(c, unix.SYS_POLL, base+0x2400, 1, uint64(^uint32(0))) // timeout -1
+	time.Sleep(20 * time.Millisecond)
+	if r := <-call(p.main, unix.SYS_WRITE, uint64(wfd), base+0x2500, 1); r != 1 {
+		t.Fatalf("write = %d", int64(r))
+	}
+	if r := result1(t, polled); r != 1 {
+		t.Fatalf("poll = %d, want 1", int64(r))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if rev := le.Uint16(mem.mem[0x2406:]); rev&unix.POLLIN == 0 {
+		t.Errorf("revents %#x", rev)
+	}
+}
