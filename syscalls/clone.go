@@ -56,7 +56,8 @@ const (
 )
 
 // cloneRefusals counts the clone requests answered ENOSYS, by kind. mu
-// guards byKind: the vCPU goroutine counts while Stats may read.
+// guards byKind: a thread counts while CloneRefusals may read from any
+// goroutine.
 type cloneRefusals struct {
 	mu     sync.Mutex
 	byKind map[CloneKind]uint64
@@ -72,9 +73,10 @@ func (c *cloneRefusals) add(k CloneKind) {
 }
 
 // CloneRefusals returns how many clone and clone3 requests of each kind
-// were answered ENOSYS: mmvm runs one thread of one process, so every
-// request that passes Linux's checks is refused, and --stats says what
-// the program asked for.
+// were answered ENOSYS: mmvm runs one process, so every request for a new
+// process (or for a thread, where Config.StartThread is nil) that passes
+// Linux's checks is refused, and --stats says what the program asked
+// for.
 func (p *Process) CloneRefusals() map[CloneKind]uint64 {
 	c := &p.clones
 	c.mu.Lock()
@@ -150,9 +152,9 @@ func (p *Process) readCloneArgs(addr, size uint64) (cloneArgs, unix.Errno) {
 // clone makes Linux's checks of copy_process that depend on the flags
 // alone (EINVAL for CLONE_FS with a new mount or user namespace,
 // CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM),
-// then starts a thread (cloneThread) where one was asked for and the
-// machine runs threads (Config.StartThread); anything else is counted and
-// answered ENOSYS: no request starts a process yet.
+// then starts a thread (cloneThread, thread.go) where that was asked for
+// and the machine can start one; any other request is counted and
+// answered ENOSYS: mmvm runs no second process.
 func (t *Task) clone(args *cloneArgs) uint64 {
 	f := args.flags
 	switch {

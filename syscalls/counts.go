@@ -22,8 +22,9 @@ const maxOtherNumbers = 64
 // beyond the first maxOtherNumbers distinct ones.
 const otherCall = "syscall_other"
 
-// callCounts counts a Process's system calls. mu guards every field: the
-// vCPU goroutine counts while Stats may read from another goroutine.
+// callCounts counts a Process's system calls. mu guards every field: every
+// thread counts, without the Process lock, while Stats may read from any
+// goroutine.
 type callCounts struct {
 	mu sync.Mutex
 	// byNumber counts the calls numbered below numberedCalls.

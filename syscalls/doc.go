@@ -1,18 +1,65 @@
 // Package syscalls serves a guest program's Linux x86-64 system calls on the
 // host, with Linux's numbers and errno conventions. A Process holds the state
-// those calls touch — the MemoryManager, the fd table (stdio, in-memory
-// pipes, eventfds and epoll instances (anon.go), and the files of a
-// read-only file system: views of host
+// the program's threads share — the MemoryManager, the fd table (stdio,
+// in-memory pipes and the files of a read-only file system: views of host
 // directories, /dev's null, zero and urandom, a /proc drawn from mm;
-// view.go), the FS base, signal actions, pending signals, resource limits —
-// and counts every call by name so that `mmvm run --stats` can report
-// them. Signals the program sends itself or its faults raise run their
-// handlers on Linux's signal frames, or take the default actions
-// (signal_default.go, signal_deliver.go, signal_frame.go). Guest pointers are never
-// trusted: every byte crosses through the guest Memory (mm's CopyIn and
-// CopyOut), which faults pages in and checks permissions as a user access
-// would. A call mmvm does not implement returns ENOSYS and is counted as
-// such.
-// The run's context (SetContext) reaches every call: when it ends, a call
-// that waits or walks a long range returns EINTR within milliseconds.
+// view.go), signal actions, process-directed pending signals, the futex
+// queues, resource limits — and counts every call by name so that `mmvm
+// run --stats` can report them. A Task is one thread (thread.go): its TID,
+// FS base, signal mask, own pending signals, alternate signal stack,
+// clear_child_tid and robust list. clone with CLONE_THREAD makes a Task
+// and asks the machine to run it on a vCPU of its own (Config.StartThread);
+// exit ends one thread, exit_group every thread. Signals the program sends
+// (to the process with kill, to a thread with tkill and tgkill) or its
+// faults raise run their handlers on Linux's signal frames, or take the
+// default actions (signal_default.go, signal_deliver.go, signal_frame.go).
+// Guest pointers are never trusted: every byte crosses through the guest
+// Memory (mm's CopyIn and CopyOut), which faults pages in and checks
+// permissions as a user access would. A call mmvm does not implement
+// returns ENOSYS and is counted as such.
+//
+// # Threads and locks
+//
+// Each thread's calls (Task.HandleSyscall), faults (HandleFault) and
+// interrupt exits (TakeSignals) run on that thread's own goroutine, all
+// threads at once. The locks, in the order they are taken:
+//
+//  1. Process.mu, the Process lock. A thread holds it while it serves a
+//     call, a fault or its signals. It guards everything of the Process
+//     that is not listed under another lock below (fd table, file system,
+//     signal actions and process-directed pending signals, process
+//     information, the live threads and TIDs, the exit status, the pipes'
+//     change channel) and the fields of every Task that another thread
+//     reads or writes: its signal mask and own pending signals. A Task's
+//     other fields (FS base, regs, sigaltstack, saved mask, trap) are its
+//     own thread's, read and written under mu too, except FSBase, which
+//     only that thread's goroutine calls. A thread releases mu while it
+//     waits (Task.block: futex, nanosleep, clock_nanosleep, poll, pipe
+//     reads and writes, rt_sigsuspend, pause, a stop; waitHostFD: stdio
+//     that may wait), while mm serves a memory call (mmap of anonymous
+//     memory, munmap, mremap, mprotect, brk, madvise, mlock*, msync,
+//     mincore's steps: they may populate GiBs) and while the machine starts
+//     a thread (StartThread); it takes it again before it touches shared
+//     state, so a blocked thread never holds up another's calls.
+//  2. futexTable.mu: the futex queues; held from a futex word's read to
+//     the queue change (futex.go).
+//  3. mm's own locks, taken inside Memory and MemoryCalls. mm never calls
+//     back into syscalls but for Process.Stopping, which takes no lock.
+//
+// Apart from these, Process.statsMu (taken under mu), callCounts.mu and
+// cloneRefusals.mu guard the figures Stats, SignalStats and CloneRefusals
+// read from any goroutine; the run's context, Process.ended and
+// Task.exitedThread are atomic, read without a lock (Stopping, Exited).
+// Config.Interrupt is called with mu held and must not call into the
+// Process.
+//
+// A thread waiting in Task.block watches its wake channel: a signal sent
+// to it that it does not block (or a process-directed one it was picked
+// for, as Linux's complete_signal picks), or the end of the process, sends
+// a token there and kicks the thread's vCPU (Config.Interrupt) so that a
+// thread running guest code calls TakeSignals. The wait then ends with
+// EINTR or the call's restart code (ERESTARTSYS and the like, which
+// returnToUser turns into EINTR or a restart by SA_RESTART, as Linux
+// does). The end of the run's context (SetContext) interrupts every wait
+// and long call within milliseconds, as a fatal signal would on Linux.
 package syscalls

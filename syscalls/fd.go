@@ -271,6 +271,9 @@ func sysFcntl(t *Task, a *[6]uint64) uint64 {
 			return uint64(f.pipe.capacity)
 		}
 		n, e := f.pipe.resize(uint32(arg))
+		if e == 0 {
+			t.pipesChanged() // more room: a waiting write looks again
+		}
 		return result(uint64(n), errOrNil(e))
 	}
 	return errno(unix.EINVAL)

@@ -106,7 +106,8 @@ type Config struct {
 	FutexKey func(addr arch.Addr) (id uint64, shared bool, err error)
 	// StartThread starts a vCPU that runs the new thread t from regs:
 	// RAX 0, RSP the new stack, RIP after the clone's SYSCALL, with t's
-	// FS base (t.FSBase reports it changed). It is called without the
+	// FS base (t.FSBase reports it changed) and its own FPU, which the
+	// machine gives t with t.SetFPU before t's first call. It is called without the
 	// Process lock, before clone returns to the parent; an error makes
 	// clone fail with EAGAIN and t is forgotten. nil refuses threads:
 	// clone answers ENOSYS, as for any other kind of child.
@@ -122,9 +123,11 @@ type Config struct {
 // Limit is one resource limit.
 type Limit struct{ Cur, Max uint64 }
 
-// Process is one guest program's system-call state. It is used by the one
-// goroutine that runs the program's vCPU; only Stats may be called from
-// another goroutine.
+// Process is one guest program's system-call state, shared by its threads
+// (Task): each thread's calls run on that thread's own goroutine (its
+// vCPU's), concurrently with the others'; the Process lock serializes
+// them but for their waits and mm's calls (doc.go says what each lock
+// guards). The exported methods are safe from any goroutine.
 type Process struct {
 	// mu is the Process lock: a thread holds it while it serves a call,
 	// a fault or its signals, and releases it while it waits (block,

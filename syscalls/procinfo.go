@@ -118,9 +118,12 @@ func sysUmask(t *Task, a *[6]uint64) uint64 {
 // cpuMaskSize is cpumask_size() for one CPU: one unsigned long.
 const cpuMaskSize = 8
 
-// ownPID says whether a pid_t argument names the program: 0 or its pid.
+// ownPID says whether a pid_t argument names the program: 0, its pid, or
+// the TID of a live thread (Linux's find_task_by_vpid finds any thread).
+// p.mu must be held.
 func (p *Process) ownPID(pid uint64) bool {
-	return int32(pid) == 0 || int32(pid) == int32(p.cfg.PID)
+	id := int32(pid)
+	return id == 0 || id == int32(p.cfg.PID) || p.tasks[int(id)] != nil
 }
 
 // sysGetcpu reports CPU 0 on node 0, the vCPU, as the vDSO's getcpu does;

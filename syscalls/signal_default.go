@@ -282,9 +282,11 @@ func (t *Task) dequeueFrom(q *sigQueue) (unix.Signal, sigInfo, bool) {
 	return sig, info, true
 }
 
-// actDefault takes sig's default action in thread t: nothing, a stop
-// (the thread waits until the run ends: nothing will send SIGCONT), or
-// the end of the whole program.
+// actDefault takes sig's default action in thread t: nothing, a stop, or
+// the end of the whole program. A stop is the calling thread's alone: it
+// waits until a signal it does not block is pending (SIGCONT from another
+// thread, say; mmvm keeps no stopped state, so any signal ends it) or the
+// run ends; Linux would stop every thread until SIGCONT.
 func (t *Task) actDefault(sig unix.Signal, info *sigInfo) {
 	switch {
 	case defaultIgnored&sigBit(sig) != 0:

@@ -21,9 +21,10 @@ const timerAbstime = 1
 // for the guest has no RTC), the request (EFAULT, then EINVAL for a negative
 // or unnormalized time). A relative sleep the run's end interrupts writes
 // the time left to rem (ignored for TIMER_ABSTIME) and returns EINTR, or
-// EFAULT when rem cannot be written. A single-threaded program uses no CPU
-// while it sleeps, so a sleep on CPUTIME_ID clocks ends only with the run,
-// unless it asks for no time.
+// EFAULT when rem cannot be written. The process CPU clock reads as the
+// monotonic one but is taken to stand still while the caller sleeps, so a
+// sleep on it ends only with a signal or the run, unless it asks for no
+// time.
 func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 	clock, flags, req, rem := int32(a[0]), a[1], arch.Addr(a[2]), arch.Addr(a[3])
 	switch clock {

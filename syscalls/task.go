@@ -291,6 +291,12 @@ func sysRtSigprocmask(t *Task, a *[6]uint64) uint64 {
 		default:
 			return errno(unix.EINVAL)
 		}
+		if t.sigmask&^old&t.sig.pending != 0 {
+			// A process-directed signal this thread may have been
+			// woken for is now blocked here: another thread takes
+			// it (Linux's retarget_shared_pending).
+			t.retargetSignals()
+		}
 	}
 	if oldset != 0 {
 		binary.LittleEndian.PutUint64(b[:], old)
@@ -330,12 +336,13 @@ func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 	return t.putLimit(a[1], t.limit(int(a[0])))
 }
 
-// sysPrlimit64 reads limits of the calling process (pid 0 or its own);
+// sysPrlimit64 reads limits of the calling process (pid 0, its own or a
+// thread's);
 // setting them is refused with EPERM: mmvm's limits are set on its command
 // line, and a guest may not raise them.
 func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
-	if pid != 0 && pid != uint64(t.cfg.PID) {
+	if !t.ownPID(pid) {
 		return errno(unix.ESRCH)
 	}
 	if res >= rlimNLimits {

@@ -13,6 +13,13 @@ import (
 // (task_struct and thread_struct) as far as system calls see it. It
 // embeds its Process, so that the calls it serves reach the shared state
 // (fd table, signal actions, futexes) directly.
+//
+// tid never changes. The fields from fpu to tsig are guarded by the
+// Process lock (mu): the thread's own calls read and write them under it,
+// other threads read sigmask, robustList and tsig's pending signals and
+// write tsig's pending signals under it; FSBase, called only on the
+// thread's own goroutine between its calls, reads fsBase and fsBaseDirty
+// without it, and clone fills a new Task's before the thread starts.
 type Task struct {
 	*Process
 	// tid is the thread's id; the main task's is the PID.
@@ -41,12 +48,14 @@ type Task struct {
 	tsig taskSignals
 
 	// wake carries at most one token: a signal was made pending for the
-	// thread, or it must end (block, wakeUp). exitedThread is set, under mu,
-	// when the thread has ended (its exit(2), or the program's end);
-	// read without mu.
-	wake         chan struct{}
+	// thread, or it must end (block, wakeUp).
+	wake chan struct{}
+	// exitedThread is set, under mu, when the thread called exit(2) (or
+	// was never started); read without mu. The program's end is
+	// Process.ended: Exited reports either.
 	exitedThread atomic.Bool
-	// threadExitCode is the status the thread's exit(2) gave.
+	// threadExitCode is the status the thread's exit(2) gave; guarded by
+	// mu.
 	threadExitCode int
 }
 
