@@ -119,10 +119,22 @@ static void main_exit(void)
 	pthread_exit((void *)99);
 }
 
+/* joining is posted once main has said it joins: the thread's line comes
+ * after it whatever the scheduling; the sleep then lets main get into
+ * pthread_join. */
+static sem_t joining;
+
+static void wait_for_main(void)
+{
+	while (sem_wait(&joining) != 0)
+		;
+	sleep_ms(10);
+}
+
 static void *exit7(void *arg)
 {
 	(void)arg;
-	sleep_ms(10);
+	wait_for_main();
 	say("thread calls exit(7)\n");
 	exit(7);
 }
@@ -130,7 +142,7 @@ static void *exit7(void *arg)
 static void *aborter(void *arg)
 {
 	(void)arg;
-	sleep_ms(10);
+	wait_for_main();
 	say("thread calls abort()\n");
 	abort();
 }
@@ -138,7 +150,7 @@ static void *aborter(void *arg)
 static void *segv(void *arg)
 {
 	(void)arg;
-	sleep_ms(10);
+	wait_for_main();
 	say("thread dereferences NULL\n");
 	return (void *)(uintptr_t) * (volatile int *)(uintptr_t)arg;
 }
@@ -155,7 +167,7 @@ static uintptr_t recurse(uintptr_t depth)
 
 static void *overflow(void *arg)
 {
-	sleep_ms(10);
+	wait_for_main();
 	say("thread recurses without end\n");
 	return (void *)recurse((uintptr_t)arg);
 }
@@ -165,8 +177,10 @@ static void join_one(void *(*fn)(void *))
 {
 	pthread_t th;
 	start_bystanders();
+	must(sem_init(&joining, 0, 0), "sem_init");
 	must(pthread_create(&th, NULL, fn, NULL), "pthread_create");
 	say("main joins\n");
+	sem_post(&joining);
 	pthread_join(th, NULL);
 	say("FAIL: join returned\n");
 	exit(1);

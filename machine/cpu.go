@@ -32,6 +32,10 @@ type cpu struct {
 	thread     atomic.Pointer[syscalls.Task]
 	threadRegs *syscalls.UserRegs
 
+	// ran says the vCPU has exited at least once: its run structure's
+	// register copies are valid.
+	ran bool
+
 	// user is the user context run starts from (SetUserContext); started
 	// says the vCPU has run it already.
 	user    ring0.UserContext
@@ -62,4 +66,13 @@ type cpu struct {
 	// vCPUs' shootdowns.
 	inGuest atomic.Bool
 	exits   atomic.Uint64
+}
+
+// allCPUs returns every vCPU made so far, boot first (none before New has
+// made the first).
+func (m *Machine) allCPUs() []*cpu {
+	if p := m.cpus.Load(); p != nil {
+		return *p
+	}
+	return nil
 }

@@ -460,7 +460,7 @@ func (m *Machine) Close() error {
 		m.MM = nil
 	}
 	if m.boot != nil {
-		for _, c := range *m.cpus.Load() {
+		for _, c := range m.allCPUs() {
 			errs = append(errs, c.close())
 		}
 		m.boot = nil

@@ -143,6 +143,10 @@ type ReplayStats struct {
 // the replay stub at CPL 0 until it exits on PortReplay (once per mailbox
 // load), and the state is put back, past the `out` the vCPU had stopped at
 // if it had not been moved since (see outRIP).
+//
+// Preconditions: the addressSpace's mu is locked; the run structure's
+// register copies are valid (the vCPU has exited once, or loadUserContext
+// filled them).
 func (c *cpu) replayTables() error {
 	j := c.m.journal
 	if j == nil || j.empty() {
@@ -232,6 +236,7 @@ func (c *cpu) runRing0(deadline time.Duration) (ring0.Event, error) {
 			return ring0.Event{}, err
 		}
 		c.m.vcpuRan.Store(true)
+		c.ran = true
 		if reason == kvm.ExitIntr && !late.Load() {
 			continue
 		}

@@ -132,6 +132,7 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 		c.vcpu.SetRawRun(c.m.fast.RawRun && short)
 		reason, err := c.vcpu.Run()
 		c.leftGuest()
+		c.ran = true
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
 		}
@@ -212,11 +213,27 @@ const rawRunWithin = time.Millisecond
 // loadUserContext loads the user context of SetUserContext by ioctl: the
 // run structure's register copies are only valid after a first exit.
 func (c *cpu) loadUserContext() error {
+	sync := c.vcpu.Sync()
+	if !c.ran {
+		// The run structure's copies are only filled at an exit; the
+		// replay below starts from them.
+		if err := c.vcpu.GetRegs(&sync.Regs); err != nil {
+			return fmt.Errorf("machine: reading registers: %w", err)
+		}
+		if err := c.vcpu.GetSregs(&sync.Sregs); err != nil {
+			return fmt.Errorf("machine: reading special registers: %w", err)
+		}
+	}
 	// The journal is replayed (or, before the first run, dropped) in the
 	// state of the last exit, which the sync registers hold; the ioctls
 	// below then load the new context over whatever the replay left, and
-	// no sync-register write may override them on entry.
-	if err := c.replayTables(); err != nil {
+	// no sync-register write may override them on entry. Shadows are
+	// the VM's, not the vCPU's: a new thread's vCPU must not start on
+	// them before they are replayed either.
+	c.m.as.mu.Lock()
+	err := c.replayTables()
+	c.m.as.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	c.vcpu.ClearSyncDirty()
@@ -253,6 +270,10 @@ func (c *cpu) loadUserContext() error {
 	if err := c.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}
+	// What the ioctls loaded becomes the run structure's copies too, so
+	// that a flush before the first exit (toggleCR3, markSregsDirty)
+	// writes this context back, not the last exit's.
+	sync.Regs, sync.Sregs = regs, s
 	return nil
 }
 

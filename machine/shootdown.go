@@ -29,7 +29,7 @@ import (
 // addressSpace's narrowed hook, called with the addressSpace's lock held.
 func (m *Machine) shootdown() {
 	m.flushGen.Add(1)
-	cpus := *m.cpus.Load()
+	cpus := m.allCPUs()
 	if len(cpus) > 1 {
 		m.shootdowns.Add(1)
 	}

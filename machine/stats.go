@@ -100,7 +100,7 @@ type Stats struct {
 // Stats returns the figures of the runs so far.
 func (m *Machine) Stats() Stats {
 	var st statsCollector
-	for _, c := range *m.cpus.Load() {
+	for _, c := range m.allCPUs() {
 		st.add(&c.stats)
 	}
 	s := Stats{
@@ -108,7 +108,7 @@ func (m *Machine) Stats() Stats {
 		FaultLatency:   st.faultLatency.Summary(),
 		Exits:          make(map[string]uint64),
 		TLBFlushes:     st.tlbFlushes,
-		VCPUs:          len(*m.cpus.Load()),
+		VCPUs:          len(m.allCPUs()),
 		Shootdowns:     m.shootdowns.Load(),
 		ShootdownKicks: m.shootdownKicks.Load(),
 		TablePages:     m.pt.TablePages(),

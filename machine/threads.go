@@ -97,7 +97,7 @@ func (m *Machine) idleCPU() (*cpu, error) {
 	th.mu.Unlock()
 	m.cpusMu.Lock()
 	defer m.cpusMu.Unlock()
-	cpus := *m.cpus.Load()
+	cpus := m.allCPUs()
 	if len(cpus) >= m.maxCPUs {
 		return nil, fmt.Errorf("machine: %d vCPUs, the most this VM runs", len(cpus))
 	}
@@ -226,7 +226,7 @@ func (m *Machine) finishRun(ctx context.Context, stop Stop, err error) (Stop, er
 // interrupt is syscalls.Config.Interrupt: it makes t's vCPU leave guest
 // mode, so that its run loop takes t's pending signals or sees it ended.
 func (m *Machine) interrupt(t *syscalls.Task) {
-	for _, c := range *m.cpus.Load() {
+	for _, c := range m.allCPUs() {
 		if c.thread.Load() == t {
 			_ = c.vcpu.Kick()
 			return
@@ -236,7 +236,7 @@ func (m *Machine) interrupt(t *syscalls.Task) {
 
 // kickAll makes every vCPU leave guest mode.
 func (m *Machine) kickAll() {
-	for _, c := range *m.cpus.Load() {
+	for _, c := range m.allCPUs() {
 		_ = c.vcpu.Kick()
 	}
 }
