@@ -492,7 +492,7 @@ func sysEpollWait(p *Process, a *[6]uint64) uint64 {
 }
 
 func sysEpollPwait(p *Process, a *[6]uint64) uint64 {
-	return p.withSigmask(a[4], a[5], func() uint64 {
+	return p.withSigmask(a[4], a[5], errno(unix.EINTR), func() uint64 {
 		return p.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), epollTimeoutMs(int32(a[3])))
 	})
 }
@@ -502,27 +502,22 @@ func sysEpollPwait(p *Process, a *[6]uint64) uint64 {
 func sysEpollPwait2(p *Process, a *[6]uint64) uint64 {
 	timeout := time.Duration(-1)
 	if a[3] != 0 {
-		var b [16]byte
-		if _, err := p.cfg.Memory.CopyIn(arch.Addr(a[3]), b[:]); err != nil {
-			return errno(unix.EFAULT)
+		var e unix.Errno
+		if timeout, e = p.readTimeout(arch.Addr(a[3])); e != 0 {
+			return errno(e)
 		}
-		sec, nsec := int64(binary.LittleEndian.Uint64(b[:])), int64(binary.LittleEndian.Uint64(b[8:]))
-		if sec < 0 || nsec < 0 || nsec >= 1e9 {
-			return errno(unix.EINVAL)
-		}
-		timeout = time.Duration(min(sec, int64(time.Duration(1<<62)/time.Second)))*time.Second + time.Duration(nsec)
 	}
-	return p.withSigmask(a[4], a[5], func() uint64 {
+	return p.withSigmask(a[4], a[5], errno(unix.EINTR), func() uint64 {
 		return p.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), timeout)
 	})
 }
 
 // withSigmask runs wait with the signal mask at maskAddr (none if 0) in
-// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless
-// do for epoll_pwait: if wait is interrupted (EINTR) the
-// old mask returns only after a handler runs, whose frame records it;
-// otherwise at once.
-func (p *Process) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 {
+// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless do
+// for epoll_pwait and ppoll: if wait returns interrupted (their answer to a
+// signal) the old mask returns only after a handler runs, whose frame
+// records it; otherwise at once. A bad mask is answered before wait runs.
+func (p *Process) withSigmask(maskAddr, size, interrupted uint64, wait func() uint64) uint64 {
 	if maskAddr == 0 {
 		return wait()
 	}
@@ -536,7 +531,7 @@ func (p *Process) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 
 	p.sig.savedMask, p.sig.restoreMask = p.sigmask, true
 	p.sigmask = binary.LittleEndian.Uint64(b[:]) &^ unblockable
 	r := wait()
-	if r != errno(unix.EINTR) {
+	if r != interrupted {
 		p.sigmask, p.sig.restoreMask = p.sig.savedMask, false
 	}
 	return r
