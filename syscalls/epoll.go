@@ -56,6 +56,9 @@ type epollInstance struct {
 	// pollWait is where items of other instances watching this one
 	// wait, and where a blocked epoll_wait waits.
 	pollWait waitQueue
+	// hostItems are the items whose file is a host descriptor (stdio
+	// behind a pipe or terminal), whose readiness only the host knows.
+	hostItems []*epollItem
 }
 
 type epollKey struct {
@@ -76,6 +79,13 @@ type epollItem struct {
 	// never notifies.
 	wq      *waitQueue
 	onReady bool
+	// hostFD is the host descriptor behind a stdio file that may wait
+	// (Process.waitable), whose readiness is asked of the host; -1 for
+	// every other file. hostMask is what it polled last, hostCalls the
+	// file's stdioCalls then.
+	hostFD    int
+	hostMask  uint32
+	hostCalls uint64
 }
 
 func sysEpollCreate(p *Process, a *[6]uint64) uint64 {
@@ -153,7 +163,7 @@ func sysEpollCtl(p *Process, a *[6]uint64) uint64 {
 		if it != nil {
 			return errno(unix.EEXIST)
 		}
-		ep.insert(key, ev.events|epollErr|epollHup, ev.data)
+		ep.insert(key, ev.events|epollErr|epollHup, ev.data, p.hostFDOf(tf))
 		return 0
 	case unix.EPOLL_CTL_DEL:
 		if it == nil {
@@ -271,22 +281,71 @@ func (ep *epollInstance) depthAbove(depth int) int {
 }
 
 // insert adds an item for key, polling it once (Linux's ep_insert).
-func (ep *epollInstance) insert(key epollKey, events uint32, data uint64) {
-	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file)}
+func (ep *epollInstance) insert(key epollKey, events uint32, data uint64, hostFD int) {
+	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file), hostFD: hostFD}
 	ep.items[key] = it
 	key.file.epollItems = append(key.file.epollItems, it)
 	if it.wq != nil {
 		it.wq.add(it)
 	}
-	if it.mask(1) != 0 {
+	if hostFD >= 0 {
+		ep.hostItems = append(ep.hostItems, it)
+	}
+	it.hostCalls = key.file.stdioCalls
+	if it.hostMask = it.mask(1); it.hostMask != 0 {
 		ep.markReady(it)
+	}
+}
+
+// hostFDOf is the host descriptor behind f whose readiness the host
+// decides: stdio behind a pipe, terminal or other file that may wait; -1
+// for every other file.
+func (p *Process) hostFDOf(f *openFile) int {
+	if f.pipe != nil || f.fs != nil || f.anon != nil || f.stdio < 0 || f.stdio > 2 {
+		return -1
+	}
+	return p.waitable[f.stdio]
+}
+
+// pollHostItems asks the host about the items on host descriptors and
+// puts those that became ready on the ready list: a level-triggered one
+// whenever it polls ready, an edge-triggered one when it polls an event
+// it did not before, or polls ready after the program read or wrote the
+// descriptor (which may have drained it and let new bytes in since). Linux's
+// edge for a pipe or terminal is each wake-up (each write by the other
+// side), which polling cannot see: a second write to a pipe already
+// readable, with no read between, is no new edge here; an edge after a
+// read that left bytes behind is one Linux would not report.
+func (ep *epollInstance) pollHostItems() {
+	for _, it := range ep.hostItems {
+		m, calls := it.mask(1), it.key.file.stdioCalls
+		if m != 0 && (it.events&epollET == 0 || m&^it.hostMask != 0 || calls != it.hostCalls) {
+			it.wake(0)
+		}
+		it.hostMask, it.hostCalls = m, calls
+	}
+}
+
+// hostReady polls host descriptor fd without waiting.
+func hostReady(fd int) uint32 {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLOUT | unix.POLLPRI | unix.POLLRDHUP}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 || fds[0].Revents&unix.POLLNVAL != 0 {
+			return 0
+		}
+		return uint32(uint16(fds[0].Revents))
 	}
 }
 
 // modify sets an item's events and data, and polls it once (ep_modify).
 func (it *epollItem) modify(events uint32, data uint64) {
 	it.events, it.data = events, data
-	if it.mask(1) != 0 {
+	it.hostCalls = it.key.file.stdioCalls
+	if it.hostMask = it.mask(1); it.hostMask != 0 {
 		it.ep.markReady(it)
 	}
 }
@@ -302,6 +361,7 @@ func (it *epollItem) remove() {
 		it.onReady = false
 	}
 	delete(ep.items, it.key)
+	ep.hostItems = slices.DeleteFunc(ep.hostItems, func(x *epollItem) bool { return x == it })
 	f := it.key.file
 	f.epollItems = slices.DeleteFunc(f.epollItems, func(x *epollItem) bool { return x == it })
 }
@@ -323,6 +383,9 @@ func (ep *epollInstance) release() {
 // mask is what an item reports now: its file's ready events that it
 // asked for.
 func (it *epollItem) mask(depth int) uint32 {
+	if it.hostFD >= 0 {
+		return hostReady(it.hostFD) & it.events
+	}
 	return readyMask(it.key.file, depth) & it.events
 }
 
@@ -353,6 +416,7 @@ func (ep *epollInstance) markReady(it *epollItem) {
 // readable when an item on its ready list polls ready.
 
 func (ep *epollInstance) pollMask(depth int) uint32 {
+	ep.pollHostItems()
 	// Items on the list that poll not ready leave it, as Linux's
 	// ep_read_events_proc drops them.
 	for len(ep.ready) > 0 {
@@ -452,7 +516,14 @@ func (p *Process) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeou
 		defer t.Stop()
 		expired = t.C
 	}
+	var hostPoll *time.Ticker
+	defer func() {
+		if hostPoll != nil {
+			hostPoll.Stop()
+		}
+	}()
 	for {
+		ep.pollHostItems()
 		if len(ep.ready) > 0 {
 			n, e := p.epollSend(ep, addr, int(maxEvents))
 			if e != 0 {
@@ -468,8 +539,18 @@ func (p *Process) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeou
 		if p.sig.pending&^p.sigmask != 0 {
 			return errno(unix.EINTR)
 		}
+		// The host tells nothing when its descriptors become ready:
+		// ask again every pollSlice while there are some.
+		var hostTick <-chan time.Time
+		if len(ep.hostItems) > 0 {
+			if hostPoll == nil {
+				hostPoll = time.NewTicker(pollSlice)
+			}
+			hostTick = hostPoll.C
+		}
 		select {
 		case <-ep.pollWait.next():
+		case <-hostTick:
 		case <-expired:
 			return 0
 		case <-p.ctx.Done():
