@@ -2,11 +2,12 @@
 // libc (built against musl and glibc): level- and edge-triggered items,
 // EPOLLONESHOT, timeouts, the ctl errors, a nested instance, and a
 // signal handler that writes to a pipe (the self-pipe trick) waking an
-// epoll_pwait. Every line it prints must be the same natively and under
+// epoll_pwait; ppoll's timeout and mask. Every line it prints must be the same natively and under
 // mmvm; it prints the data of each reported event, never an fd number.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -234,6 +235,21 @@ int main(void) {
 	printf("SIGUSR1 blocked again: %d\n", sigismember(&now, SIGUSR1));
 	n = epoll_wait(idle, ev, 8, -1);
 	report("epoll_wait after the handler", n, ev);
+
+	// ppoll: a ready pipe returns at once and leaves most of the timeout;
+	// nothing ready waits the timeout out.
+	ret("write a", write(a[1], "p", 1));
+	struct pollfd pfd = {.fd = a[0], .events = POLLIN};
+	struct timespec pt = {1, 0};
+	n = ppoll(&pfd, 1, &pt, &empty);
+	printf("ppoll ready: %d revents %#x, time left over 900 ms: %d\n", n, pfd.revents,
+	       pt.tv_sec * 1000 + pt.tv_nsec / 1000000 > 900);
+	ret("read a", read(a[0], buf, sizeof buf));
+	pt.tv_sec = 0;
+	pt.tv_nsec = 10 * 1000 * 1000;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	n = ppoll(&pfd, 1, &pt, NULL);
+	printf("ppoll 10 ms: %d, waited at least 10 ms: %d\n", n, ms_since(&t0) >= 10);
 
 	// Closing the write end: the reader sees HUP.
 	close(a[1]);

@@ -19,9 +19,13 @@ import (
 // Linux's fs/pipe.c and fs/eventfd.c wake theirs. Each epoll item hanging
 // on the queue then joins its instance's ready list, in Linux's order, so
 // that level- and edge-triggered reports, and their order, are Linux's.
-// Files with no queue (stdio, whose readiness mmvm takes as constant, as
-// poll.go does) are polled when they are added or modified, and a
-// level-triggered item for one stays ready as long as it polls ready.
+// The host tells nothing when a host descriptor behind stdio (a pipe or
+// terminal) becomes ready, so epoll asks it (unix.Poll, without waiting)
+// at every epoll_wait, and every pollSlice while one waits (epoll.go's
+// pollHostItems says which edges that can see). Other files with no queue
+// (stdio with no host descriptor that may wait, /dev/random) have a
+// constant readiness, as poll.go takes it: polled when an item is added
+// or modified, and a level-triggered item stays ready.
 //
 // A blocked call (a read of an eventfd at 0, epoll_wait with nothing ready)
 // waits on a queue's changed channel, the run's context and its timeout.

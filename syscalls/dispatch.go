@@ -65,7 +65,7 @@ var table = map[uint64]entry{
 	unix.SYS_FCNTL: {"fcntl", sysFcntl},
 	unix.SYS_PIPE:  {"pipe", sysPipe},
 	unix.SYS_PIPE2: {"pipe2", sysPipe2},
-	// eventfd.go, epoll.go
+	// eventfd.go, epoll.go, ppoll.go
 	unix.SYS_EVENTFD:       {"eventfd", sysEventfd},
 	unix.SYS_EVENTFD2:      {"eventfd2", sysEventfd2},
 	unix.SYS_EPOLL_CREATE:  {"epoll_create", sysEpollCreate},
@@ -74,6 +74,7 @@ var table = map[uint64]entry{
 	unix.SYS_EPOLL_WAIT:    {"epoll_wait", sysEpollWait},
 	unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollPwait},
 	unix.SYS_EPOLL_PWAIT2:  {"epoll_pwait2", sysEpollPwait2},
+	unix.SYS_PPOLL:         {"ppoll", sysPpoll},
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},

@@ -56,6 +56,9 @@ type epollInstance struct {
 	// pollWait is where items of other instances watching this one
 	// wait, and where a blocked epoll_wait waits.
 	pollWait waitQueue
+	// hostItems are the items whose file is a host descriptor (stdio
+	// behind a pipe or terminal), whose readiness only the host knows.
+	hostItems []*epollItem
 }
 
 type epollKey struct {
@@ -76,6 +79,13 @@ type epollItem struct {
 	// never notifies.
 	wq      *waitQueue
 	onReady bool
+	// hostFD is the host descriptor behind a stdio file that may wait
+	// (Process.waitable), whose readiness is asked of the host; -1 for
+	// every other file. hostMask is what it polled last, hostCalls the
+	// file's stdioCalls then.
+	hostFD    int
+	hostMask  uint32
+	hostCalls uint64
 }
 
 func sysEpollCreate(t *Task, a *[6]uint64) uint64 {
@@ -153,7 +163,7 @@ func sysEpollCtl(t *Task, a *[6]uint64) uint64 {
 		if it != nil {
 			return errno(unix.EEXIST)
 		}
-		ep.insert(key, ev.events|epollErr|epollHup, ev.data)
+		ep.insert(key, ev.events|epollErr|epollHup, ev.data, t.hostFDOf(tf))
 		return 0
 	case unix.EPOLL_CTL_DEL:
 		if it == nil {
@@ -271,22 +281,71 @@ func (ep *epollInstance) depthAbove(depth int) int {
 }
 
 // insert adds an item for key, polling it once (Linux's ep_insert).
-func (ep *epollInstance) insert(key epollKey, events uint32, data uint64) {
-	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file)}
+func (ep *epollInstance) insert(key epollKey, events uint32, data uint64, hostFD int) {
+	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file), hostFD: hostFD}
 	ep.items[key] = it
 	key.file.epollItems = append(key.file.epollItems, it)
 	if it.wq != nil {
 		it.wq.add(it)
 	}
-	if it.mask(1) != 0 {
+	if hostFD >= 0 {
+		ep.hostItems = append(ep.hostItems, it)
+	}
+	it.hostCalls = key.file.stdioCalls
+	if it.hostMask = it.mask(1); it.hostMask != 0 {
 		ep.markReady(it)
+	}
+}
+
+// hostFDOf is the host descriptor behind f whose readiness the host
+// decides: stdio behind a pipe, terminal or other file that may wait; -1
+// for every other file.
+func (t *Task) hostFDOf(f *openFile) int {
+	if f.pipe != nil || f.fs != nil || f.anon != nil || f.stdio < 0 || f.stdio > 2 {
+		return -1
+	}
+	return t.waitable[f.stdio]
+}
+
+// pollHostItems asks the host about the items on host descriptors and
+// puts those that became ready on the ready list: a level-triggered one
+// whenever it polls ready, an edge-triggered one when it polls an event
+// it did not before, or polls ready after the program read or wrote the
+// descriptor (which may have drained it and let new bytes in since). Linux's
+// edge for a pipe or terminal is each wake-up (each write by the other
+// side), which polling cannot see: a second write to a pipe already
+// readable, with no read between, is no new edge here; an edge after a
+// read that left bytes behind is one Linux would not report.
+func (ep *epollInstance) pollHostItems() {
+	for _, it := range ep.hostItems {
+		m, calls := it.mask(1), it.key.file.stdioCalls
+		if m != 0 && (it.events&epollET == 0 || m&^it.hostMask != 0 || calls != it.hostCalls) {
+			it.wake(0)
+		}
+		it.hostMask, it.hostCalls = m, calls
+	}
+}
+
+// hostReady polls host descriptor fd without waiting.
+func hostReady(fd int) uint32 {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLOUT | unix.POLLPRI | unix.POLLRDHUP}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 || fds[0].Revents&unix.POLLNVAL != 0 {
+			return 0
+		}
+		return uint32(uint16(fds[0].Revents))
 	}
 }
 
 // modify sets an item's events and data, and polls it once (ep_modify).
 func (it *epollItem) modify(events uint32, data uint64) {
 	it.events, it.data = events, data
-	if it.mask(1) != 0 {
+	it.hostCalls = it.key.file.stdioCalls
+	if it.hostMask = it.mask(1); it.hostMask != 0 {
 		it.ep.markReady(it)
 	}
 }
@@ -302,6 +361,7 @@ func (it *epollItem) remove() {
 		it.onReady = false
 	}
 	delete(ep.items, it.key)
+	ep.hostItems = slices.DeleteFunc(ep.hostItems, func(x *epollItem) bool { return x == it })
 	f := it.key.file
 	f.epollItems = slices.DeleteFunc(f.epollItems, func(x *epollItem) bool { return x == it })
 }
@@ -323,6 +383,9 @@ func (ep *epollInstance) release() {
 // mask is what an item reports now: its file's ready events that it
 // asked for.
 func (it *epollItem) mask(depth int) uint32 {
+	if it.hostFD >= 0 {
+		return hostReady(it.hostFD) & it.events
+	}
 	return readyMask(it.key.file, depth) & it.events
 }
 
@@ -353,6 +416,7 @@ func (ep *epollInstance) markReady(it *epollItem) {
 // readable when an item on its ready list polls ready.
 
 func (ep *epollInstance) pollMask(depth int) uint32 {
+	ep.pollHostItems()
 	// Items on the list that poll not ready leave it, as Linux's
 	// ep_read_events_proc drops them.
 	for len(ep.ready) > 0 {
@@ -446,13 +510,12 @@ func (t *Task) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeout t
 	if ep == nil {
 		return errno(unix.EINVAL)
 	}
-	var expired <-chan time.Time
+	var deadline time.Time
 	if timeout > 0 {
-		timer := time.NewTimer(timeout)
-		defer timer.Stop()
-		expired = timer.C
+		deadline = time.Now().Add(timeout)
 	}
 	for {
+		ep.pollHostItems()
 		if len(ep.ready) > 0 {
 			n, e := t.epollSend(ep, addr, int(maxEvents))
 			if e != 0 {
@@ -465,13 +528,37 @@ func (t *Task) epollWait(epfd uint64, addr arch.Addr, maxEvents int32, timeout t
 		if timeout == 0 {
 			return 0
 		}
-		switch t.block(ep.pollWait.next(), expired) {
-		case wokeTimeout:
-			return 0
+		// The host tells nothing when its descriptors become ready:
+		// ask again every pollSlice while there are some.
+		slice := time.Duration(-1)
+		if len(ep.hostItems) > 0 {
+			slice = pollSlice
+		}
+		if timeout > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return 0
+			}
+			if slice < 0 || left < slice {
+				slice = left
+			}
+		}
+		var timer *time.Timer
+		var expired <-chan time.Time
+		if slice >= 0 {
+			timer = time.NewTimer(slice)
+			expired = timer.C
+		}
+		r := t.block(ep.pollWait.next(), expired)
+		if timer != nil {
+			timer.Stop()
+		}
+		switch r {
 		case wokeSignal, wokeEnd:
 			// epoll_wait is never restarted (Linux's ep_poll: EINTR).
 			return errno(unix.EINTR)
 		}
+		// Ready, a host poll due, or the deadline: look again.
 	}
 }
 
@@ -489,7 +576,7 @@ func sysEpollWait(t *Task, a *[6]uint64) uint64 {
 }
 
 func sysEpollPwait(t *Task, a *[6]uint64) uint64 {
-	return t.withSigmask(a[4], a[5], func() uint64 {
+	return t.withSigmask(a[4], a[5], errno(unix.EINTR), func() uint64 {
 		return t.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), epollTimeoutMs(int32(a[3])))
 	})
 }
@@ -499,27 +586,22 @@ func sysEpollPwait(t *Task, a *[6]uint64) uint64 {
 func sysEpollPwait2(t *Task, a *[6]uint64) uint64 {
 	timeout := time.Duration(-1)
 	if a[3] != 0 {
-		var b [16]byte
-		if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[3]), b[:]); err != nil {
-			return errno(unix.EFAULT)
+		var e unix.Errno
+		if timeout, e = t.readTimeout(arch.Addr(a[3])); e != 0 {
+			return errno(e)
 		}
-		sec, nsec := int64(binary.LittleEndian.Uint64(b[:])), int64(binary.LittleEndian.Uint64(b[8:]))
-		if sec < 0 || nsec < 0 || nsec >= 1e9 {
-			return errno(unix.EINVAL)
-		}
-		timeout = time.Duration(min(sec, int64(time.Duration(1<<62)/time.Second)))*time.Second + time.Duration(nsec)
 	}
-	return t.withSigmask(a[4], a[5], func() uint64 {
+	return t.withSigmask(a[4], a[5], errno(unix.EINTR), func() uint64 {
 		return t.epollWait(a[0], arch.Addr(a[1]), int32(a[2]), timeout)
 	})
 }
 
 // withSigmask runs wait with the signal mask at maskAddr (none if 0) in
-// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless
-// do for epoll_pwait: if wait is interrupted (EINTR) the
-// old mask returns only after a handler runs, whose frame records it;
-// otherwise at once.
-func (t *Task) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 {
+// place, as Linux's set_user_sigmask and restore_saved_sigmask_unless do
+// for epoll_pwait and ppoll: if wait returns interrupted (their answer to a
+// signal) the old mask returns only after a handler runs, whose frame
+// records it; otherwise at once. A bad mask is answered before wait runs.
+func (t *Task) withSigmask(maskAddr, size, interrupted uint64, wait func() uint64) uint64 {
 	if maskAddr == 0 {
 		return wait()
 	}
@@ -533,7 +615,7 @@ func (t *Task) withSigmask(maskAddr, size uint64, wait func() uint64) uint64 {
 	t.tsig.savedMask, t.tsig.restoreMask = t.sigmask, true
 	t.sigmask = binary.LittleEndian.Uint64(b[:]) &^ unblockable
 	r := wait()
-	if r != errno(unix.EINTR) {
+	if r != interrupted {
 		t.sigmask, t.tsig.restoreMask = t.tsig.savedMask, false
 	}
 	return r

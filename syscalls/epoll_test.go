@@ -424,3 +424,66 @@ func TestEpollCloseFreesItems(t *testing.T) {
 			len(rf.pipe.rdWait.items), len(rf.epollItems), len(inst.items))
 	}
 }
+
+// TestEpollHostStdinMatchesHost watches a stdin that is a host pipe: its
+// readiness is the host's, level-triggered and edge-triggered (an edge
+// being a new event, as polling sees it), compared with the host's epoll
+// on the same pipe; and a blocked epoll_wait wakes when the pipe fills.
+func TestEpollHostStdinMatchesHost(t *testing.T) {
+	w := newTwin(t)
+	hp := hostPipe(t, 0)
+	w.p.cfg.StdioFDs[0] = hp[0]
+	w.p.waitable = waitableFDs(w.p.cfg.StdioFDs)
+	hd, err := unix.Dup(hp[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.fds["in"] = [2]int{0, hd}
+	w.open("lt", "epoll_create1", unix.SYS_EPOLL_CREATE1, num(0))
+	w.open("et", "epoll_create1", unix.SYS_EPOLL_CREATE1, num(0))
+	w.ctl("LT stdin", unix.EPOLL_CTL_ADD, "lt", "in", unix.EPOLLIN, 1)
+	w.ctl("ET stdin", unix.EPOLL_CTL_ADD, "et", "in", unix.EPOLLIN|unix.EPOLLET, 2)
+	w.wait("LT: empty", "lt", 4)
+	w.wait("ET: empty", "et", 4)
+	hostWrite := func(s string) {
+		if _, err := unix.Write(hp[1], []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hostWrite("x")
+	w.wait("LT: readable", "lt", 4)
+	w.wait("LT: still readable", "lt", 4)
+	w.wait("ET: readable", "et", 4)
+	w.wait("ET: once", "et", 4)
+	// The program reads stdin dry (the one pipe both sides watch), then
+	// a byte comes before it waits again: a new edge.
+	sd, err := unix.Dup(hp[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin := os.NewFile(uintptr(sd), "stdin")
+	defer stdin.Close()
+	w.p.cfg.Stdin = stdin
+	if r := sc(w.p, unix.SYS_READ, 0, base+0x100, 8); r != 1 {
+		t.Fatalf("read of stdin: %d", r)
+	}
+	w.wait("LT: drained", "lt", 4)
+	hostWrite("y")
+	w.wait("ET: readable again after a read", "et", 4)
+	if r := sc(w.p, unix.SYS_READ, 0, base+0x100, 8); r != 1 {
+		t.Fatalf("read of stdin: %d", r)
+	}
+	// Blocked with nothing ready, until the host pipe gets a byte.
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		hostWrite("z")
+	}()
+	start := time.Now()
+	lt := uint64(w.fds["lt"][0])
+	if r := sc(w.p, unix.SYS_EPOLL_WAIT, lt, base, 1, 5000); r != 1 {
+		t.Errorf("epoll_wait for the host pipe: %d, want 1", r)
+	}
+	if d := time.Since(start); d < 25*time.Millisecond || d > 2*time.Second {
+		t.Errorf("epoll_wait for the host pipe returned after %v, want about 30 ms", d)
+	}
+}

@@ -41,6 +41,10 @@ type openFile struct {
 	// epollItems are the epoll items watching this description
 	// (epoll.go), removed at its last close.
 	epollItems []*epollItem
+	// stdioCalls counts the calls served on a stdio description
+	// (viaStdio): a read or write of the host descriptor behind it may
+	// have changed its readiness, which epoll then takes as an edge.
+	stdioCalls uint64
 	// flags are the status flags and the access mode, as F_GETFL reports
 	// them.
 	flags uint32
@@ -342,6 +346,7 @@ func putU32(b []byte, v uint32) {
 
 // viaStdio calls h with the fd argument replaced by f's stdio index.
 func viaStdio(t *Task, h handler, f *openFile, a *[6]uint64) uint64 {
+	f.stdioCalls++
 	b := *a
 	b[0] = uint64(f.stdio)
 	return h(t, &b)
