@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"context"
 	"sync/atomic"
 
 	"github.com/mmvm/mmvm/kvm"
@@ -31,6 +32,10 @@ type cpu struct {
 	task       *syscalls.Task
 	thread     atomic.Pointer[syscalls.Task]
 	threadRegs *syscalls.UserRegs
+	// start hands the vCPU's goroutine (cpuLoop) each thread to run, as
+	// the context of the Run it starts in; nil for the boot vCPU, which
+	// runs in Run's goroutine.
+	start chan context.Context
 
 	// ran says the vCPU has exited at least once: its run structure's
 	// register copies are valid.

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -15,11 +16,11 @@ import (
 
 // # Threads
 //
-// Each guest thread runs on a vCPU of its own, on a goroutine bound to its
-// own OS thread, all in parallel: the first thread on the boot vCPU in
-// Run's goroutine, every thread clone starts on a goroutine runThread
-// makes. A thread that ends leaves its vCPU idle for the next clone (KVM
-// cannot destroy a vCPU, and its ring-0 region stays mapped).
+// Each guest thread runs on a vCPU of its own, all in parallel: the first
+// thread on the boot vCPU in Run's goroutine, every other on the goroutine
+// of its vCPU (cpuLoop), bound to one OS thread for the vCPU's life. A
+// thread that ends leaves its vCPU idle for the next clone (KVM cannot
+// destroy a vCPU, and its ring-0 region stays mapped).
 //
 // Run returns only when no thread runs guest code: when the program has
 // ended (every thread's loop stops, woken by the syscalls package's
@@ -52,7 +53,7 @@ type threads struct {
 	// err is the first error a thread's run loop returned: mmvm itself
 	// failed, and Run reports it.
 	err error
-	// wg counts the thread goroutines.
+	// wg counts the vCPUs' goroutines (cpuLoop).
 	wg sync.WaitGroup
 }
 
@@ -74,9 +75,20 @@ func (m *Machine) startThread(t *syscalls.Task, regs syscalls.UserRegs) error {
 	th.running++
 	ctx := th.ctx
 	th.mu.Unlock()
-	th.wg.Add(1)
-	go m.runThread(c, ctx)
+	c.start <- ctx
 	return nil
+}
+
+// cpuLoop is the goroutine of a vCPU other than the boot one: bound to
+// one OS thread for the vCPU's life (KVM makes a vCPU that moves between
+// threads wait for an RCU grace period), it runs each thread startThread
+// hands it, until Close closes c.start.
+func (m *Machine) cpuLoop(c *cpu) {
+	runtime.LockOSThread()
+	defer m.threads.wg.Done()
+	for ctx := range c.start {
+		m.runThread(c, ctx)
+	}
 }
 
 // idleCPU returns a vCPU for a new thread: an idle one, or a new one.
@@ -111,6 +123,9 @@ func (m *Machine) idleCPU() (*cpu, error) {
 	}
 	next := append(append([]*cpu(nil), cpus...), c)
 	m.cpus.Store(&next)
+	c.start = make(chan context.Context, 1)
+	m.threads.wg.Add(1)
+	go m.cpuLoop(c)
 	return c, nil
 }
 
@@ -128,7 +143,6 @@ var initialFPU = func() (fx [512]byte) {
 // fails; it parks whenever Run returns in between.
 func (m *Machine) runThread(c *cpu, ctx context.Context) {
 	th := &m.threads
-	defer th.wg.Done()
 	for {
 		stop, err := c.run(ctx)
 		th.mu.Lock()
@@ -261,6 +275,11 @@ func (m *Machine) stopThreads() {
 		m.Process.Kill(unix.SIGKILL, "the machine closed")
 	}
 	m.kickAll()
+	for _, c := range m.allCPUs() {
+		if c.start != nil {
+			close(c.start)
+		}
+	}
 	th.wg.Wait()
 }
 
