@@ -37,9 +37,10 @@ const firstTouchMemory = (firstTouchMiB + 128) << 20
 
 // BenchmarkFirstTouchThreads runs guest/firsttouch.c (firsttouch-glibc
 // 256 --bench): 256 MiB of fresh memory touched by one thread, then by
-// two, natively and inside mmvm. It reports ns per page of each and the
-// ratios 2 threads / 1 thread (below 1 where two threads are faster) and
-// mmvm / native.
+// two, each after an untimed touch, natively and inside mmvm. It reports
+// ns per page of each and the ratios 2 threads / 1 thread (below 1 where
+// two threads are faster; natively on one CPU it shows what is left of the
+// order's effect) and mmvm / native.
 func BenchmarkFirstTouchThreads(b *testing.B) {
 	path := benchGuest(b, "firsttouch-glibc")
 	args := []string{strconv.Itoa(firstTouchMiB), "--bench"}
