@@ -8,7 +8,9 @@ import (
 )
 
 // testCounter passes `go test -v` output through and counts the tests'
-// results: every "--- PASS/FAIL/SKIP: Name" line, subtests included. It also
+// results: every "--- PASS/FAIL/SKIP: Name" line, subtests included, and
+// every benchmark's result line (a benchmark that fails or skips says so
+// in a "--- FAIL/SKIP:" line, counted with the tests'). It also
 // keeps what explains a test binary that died: the tests that started and
 // never reported a result, and the first lines of a Go panic or fatal error.
 type testCounter struct {
@@ -18,6 +20,7 @@ type testCounter struct {
 	w                io.Writer
 	partial          []byte
 	pass, fail, skip int
+	bench            int // benchmarks that printed a result
 	failed, skipped  []string
 	// unfinished holds the tests with a "=== RUN" line and no result yet,
 	// in the order they started.
@@ -69,6 +72,10 @@ func (c *testCounter) line(l string) {
 	raw := strings.TrimRight(l, "\r")
 	c.crashLine(raw)
 	l = strings.TrimLeft(raw, " \t")
+	if isBenchmarkResult(l) {
+		c.bench++
+		return
+	}
 	if name, ok := strings.CutPrefix(l, "=== RUN "); ok {
 		c.unfinished = append(c.unfinished, strings.TrimSpace(name))
 		return
@@ -126,4 +133,20 @@ func (c *testCounter) finished(name string) {
 			return
 		}
 	}
+}
+
+// isBenchmarkResult reports whether l is a benchmark's result line: its
+// name, its iterations and at least one "VALUE UNIT" pair, as
+// "BenchmarkX-8   1   123 ns/op   4.5 x-ratio".
+func isBenchmarkResult(l string) bool {
+	f := strings.Fields(l)
+	if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		return false
+	}
+	for _, c := range f[1] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }

@@ -29,6 +29,25 @@ func TestTestCounter(t *testing.T) {
 	}
 }
 
+// Benchmarks' result lines are counted; their names alone, their logs and
+// a failed benchmark's line are not results.
+func TestTestCounterBenchmarks(t *testing.T) {
+	out := "goos: linux\nBenchmarkShootdown\nBenchmarkShootdown/N=1\n" +
+		"BenchmarkShootdown/N=1-2         \t       1\t1234567 ns/op\t  1.000 x-N1-mmvm\n" +
+		"BenchmarkFirstTouchThreads-2   \t       1\t 99 ns/op\t 812.5 mmvm-1t-ns/page\n" +
+		"--- BENCH: BenchmarkFirstTouchThreads-2\n    threadbench_test.go:51: mmvm: 2 vCPUs\n" +
+		"--- FAIL: BenchmarkBroken\nBenchmarkBroken\nPASS\n"
+	c := newTestCounter(io.Discard)
+	c.Write([]byte(out))
+	c.Flush()
+	if c.bench != 2 || c.fail != 1 || c.pass != 0 {
+		t.Errorf("benchmarks %d, fail %d, pass %d; want 2, 1, 0", c.bench, c.fail, c.pass)
+	}
+	if got := verdict("test", []testBinary{{pkg: "p"}}, []int{0}, &testCounter{bench: 2}); got != 0 {
+		t.Errorf("benchmarks only: verdict = %d, want 0", got)
+	}
+}
+
 func TestVerdict(t *testing.T) {
 	bins := []testBinary{{pkg: "p"}}
 	for _, tc := range []struct {

@@ -1,11 +1,13 @@
 // Command kvmrun runs what needs /dev/kvm: on this machine's KVM when it
 // has one, otherwise inside a QEMU guest that has one (package kvmhost).
 //
-//	kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...
+//	kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] PKG[:REGEX]...
 //	    builds each package's tests statically, runs them (those matching
 //	    REGEX, for a package whose other tests do not need KVM) with -test.v and
 //	    prints a count of KVM tests passed, failed and skipped; any failure
-//	    or skip (a KVM test must really run) fails the run.
+//	    or skip (a KVM test must really run) fails the run. -bench also runs
+//	    the benchmarks matching its REGEX (-run '^$' runs only them), each
+//	    for -benchtime (default 1x: one iteration), and counts them.
 //	kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]
 //	    runs the static program PROG in the QEMU guest, passing its stdout,
 //	    stderr and exit status back.
@@ -45,7 +47,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
+	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
 	os.Exit(2)
 }
 
@@ -132,6 +134,8 @@ func testMain(args []string) int {
 	forceQEMU := fl.Bool("qemu", false, "run only in the QEMU guests, even when /dev/kvm works here")
 	only := fl.String("kinds", "", "run only on these KVM kinds, separated by ';': host, or a QEMU -cpu value ("+strings.Join(kindNames(), "; ")+")")
 	guests := fl.String("guests", "", "directory of guest programs the tests run; they find it in $"+guestsEnv)
+	bench := fl.String("bench", "", "also run the benchmarks matching this regular expression")
+	benchtime := fl.String("benchtime", "1x", "each benchmark's -test.benchtime (QEMU's figures are counts: one iteration is enough)")
 	fl.Parse(args)
 	if fl.NArg() == 0 {
 		usage()
@@ -147,6 +151,9 @@ func testMain(args []string) int {
 	buildTime := time.Since(buildStart)
 
 	testArgs := []string{"-test.v", "-test.count=1", "-test.timeout=" + (*timeout).String()}
+	if *bench != "" {
+		testArgs = append(testArgs, "-test.bench="+*bench, "-test.benchtime="+*benchtime)
+	}
 	kinds := kvmKinds(*forceQEMU, *only)
 	if len(kinds) == 0 {
 		fmt.Fprintf(os.Stderr, "kvmrun: -kinds %q names no KVM kind (%s)\n", *only, strings.Join(kindNames(), ", "))
@@ -168,7 +175,11 @@ func testMain(args []string) int {
 		if verdict(k.name, bins, statuses, counter) != 0 {
 			ok = false
 		}
-		lines = append(lines, fmt.Sprintf("kvmrun: %s: %d passed, %d failed, %d skipped", k.name, counter.pass, counter.fail, counter.skip))
+		line := fmt.Sprintf("kvmrun: %s: %d passed, %d failed, %d skipped", k.name, counter.pass, counter.fail, counter.skip)
+		if *bench != "" {
+			line += fmt.Sprintf("; %d benchmarks ran", counter.bench)
+		}
+		lines = append(lines, line)
 	}
 	for _, l := range lines {
 		fmt.Println(l)
@@ -279,7 +290,8 @@ func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, t
 }
 
 // verdict prints the count and decides the exit status: every binary must
-// exit 0, no test may fail or skip, and at least one must run.
+// exit 0, no test or benchmark may fail or skip, and at least one test or
+// benchmark must run.
 func verdict(kind string, bins []testBinary, statuses []int, c *testCounter) int {
 	fmt.Printf("kvmrun: KVM tests on %s: %d passed, %d failed, %d skipped\n", kind, c.pass, c.fail, c.skip)
 	ok := true
@@ -308,7 +320,7 @@ func verdict(kind string, bins []testBinary, statuses []int, c *testCounter) int
 			fmt.Printf("kvmrun: | %s\n", l)
 		}
 	}
-	if c.fail > 0 || c.skip > 0 || c.pass == 0 {
+	if c.fail > 0 || c.skip > 0 || c.pass+c.bench == 0 {
 		ok = false
 	}
 	if !ok {
