@@ -72,7 +72,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true}
 // guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true,
-	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "firsttouch-glibc": true, "threads-rust": true}
+	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
