@@ -28,12 +28,12 @@ import (
 // or modified, and a level-triggered item stays ready.
 //
 // A blocked call (a read of an eventfd at 0, epoll_wait with nothing ready)
-// waits on a queue's changed channel, the run's context and its timeout.
-// The program runs one thread today, so nothing notifies a queue while a
-// call waits on it; the channel is the seam through which another thread's
-// write will wake it. Queues, items and ready lists are touched only by the
-// goroutine serving the program's calls, as the fd table is; a second
-// thread needs the fd table's lock held around them.
+// waits (Task.block, the Process lock released) on a queue's changed
+// channel, its timeout, and what interrupts its thread: a signal it does
+// not block, the end of the thread, the process or the run. Another
+// thread's write to the pipe or eventfd notifies the queue and wakes it.
+// Queues, items and ready lists are guarded by the Process lock, as the fd
+// table is.
 
 // anonFile is the file behind an openFile with no path and no pipe.
 type anonFile interface {

@@ -231,10 +231,10 @@ func TestReportNamesUnimplemented(t *testing.T) {
 // clone requests asked for.
 func TestReportSaysCloneRefusals(t *testing.T) {
 	r := report{Program: "p", Stop: "exit"}
-	r.CloneRefused = map[syscalls.CloneKind]uint64{syscalls.CloneThread: 2, syscalls.CloneProcess: 1}
+	r.CloneRefused = map[syscalls.CloneKind]uint64{syscalls.CloneVfork: 2, syscalls.CloneProcess: 1}
 	var b bytes.Buffer
 	r.print(&b)
-	want := "  clone refused    new process×1 thread×2 (answered ENOSYS: mmvm runs one thread of one process)\n"
+	want := "  clone refused    new process×1 vfork×2 (answered ENOSYS: mmvm runs threads, not new processes)\n"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("--stats output lacks %q:\n%s", want, b.String())
 	}
