@@ -38,7 +38,8 @@ const (
 // times refreshPeriod from the host (microseconds), not growing with the
 // run. MONOTONIC_RAW keeps the TSC's rate, as Linux's is never slewed.
 //
-// A GuestClock is used by the goroutine that runs the vCPU.
+// A GuestClock is not safe for concurrent use: the machine serializes the
+// reads and refreshes of its threads.
 type GuestClock struct {
 	params Params
 	// mult is the TSC's rate as KVM reports it (Clock.Mult units).
@@ -116,9 +117,11 @@ func NewGuestClock(cfg GuestClockConfig) (*GuestClock, error) {
 // Refresh re-anchors the clocks and steers their rate toward the host's
 // (see GuestClock) when refreshPeriod has passed since it last did, and
 // reports whether it changed the parameters, which the caller then
-// publishes (WriteVVar). It must run while the guest does not (between two
-// entries of the vCPU), so that the TSC it anchors at precedes every read
-// the guest makes with the new parameters.
+// publishes (WriteVVar). The vCPU whose thread calls it is between two
+// entries, so the TSC it anchors at precedes every read that thread makes
+// with the new parameters; a thread on another vCPU that reads the vvar
+// page meanwhile retries on the sequence count, and a TSC it read before
+// the anchor reads as the anchor (the vDSO's clamp), so no clock goes back.
 func (g *GuestClock) Refresh() bool {
 	if g.hostMonotonic == nil {
 		return false
