@@ -182,18 +182,30 @@ func TestGuestsMatchNative(t *testing.T) {
 // default fast path and with the other way of resuming the program (the
 // default resumes through the stub except on PVM, where it resumes
 // directly), so that both are checked on every machine.
+// guestProgram returns the path of guest program name in dir, failing
+// the test if it is missing; an optional one that was not built (its
+// toolchain is missing) is logged as not run, and ok is false.
+func guestProgram(t *testing.T, dir, name string) (path string, ok bool) {
+	t.Helper()
+	path = filepath.Join(dir, name)
+	if _, err := os.Stat(path); err != nil {
+		if optionalGuests[name] {
+			t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
+			return "", false
+		}
+		t.Fatalf("guest program missing: %v (make guests builds it)", err)
+	}
+	return path, true
+}
+
 func matchNative(t *testing.T, dir, name string, args []string) {
 	t.Helper()
 	def := machine.DefaultFastPath()
 	other := def
 	other.DirectResume = !def.DirectResume
-	path := filepath.Join(dir, name)
-	if _, err := os.Stat(path); err != nil {
-		if optionalGuests[name] {
-			t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
-			return
-		}
-		t.Fatalf("guest program missing: %v (make guests builds it)", err)
+	path, ok := guestProgram(t, dir, name)
+	if !ok {
+		return
 	}
 	var views []syscalls.View
 	if dirGuests[name] {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -133,13 +132,9 @@ func TestGuestsOnTerminalMatchNative(t *testing.T) {
 	dir := guestDir(t)
 	for _, name := range terminalGuests {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				if optionalGuests[name] {
-					t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
-					return
-				}
-				t.Fatalf("guest program missing: %v (make guests builds it)", err)
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
 			}
 			var args []string
 			var views []syscalls.View

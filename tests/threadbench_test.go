@@ -118,13 +118,9 @@ func TestShootdownCounted(t *testing.T) {
 	args := []string{strconv.Itoa(shootbenchCheckPairs), "2", "--check"}
 	for _, name := range []string{"shootbench-musl", "shootbench-glibc"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				if optionalGuests[name] {
-					t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
-					return
-				}
-				t.Fatalf("guest program missing: %v (make guests builds it)", err)
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
 			}
 			want := fmt.Sprintf("2 thread(s): %d pairs, pages right\n", shootbenchCheckPairs)
 			nOut, _, nStatus := runNative(t, path, args)

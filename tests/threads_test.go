@@ -2,8 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -105,13 +103,9 @@ func TestTLBShootdownSeenByThreads(t *testing.T) {
 	args := []string{fmt.Sprint(tlbshootRounds)}
 	for _, name := range []string{"tlbshoot-glibc", "tlbshoot-musl"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				if optionalGuests[name] {
-					t.Logf("NOT RUN: optional guest program not built: %v (make guests said which toolchain is missing)", err)
-					return
-				}
-				t.Fatalf("guest program missing: %v (make guests builds it)", err)
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
 			}
 			nOut, _, nStatus := runNative(t, path, args)
 			if nStatus != 0 || string(nOut) != want {

@@ -3,8 +3,6 @@ package tests
 import (
 	"bytes"
 	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
@@ -54,13 +52,9 @@ func TestVDSOClockMakesNoExits(t *testing.T) {
 	dir := guestDir(t)
 	for _, name := range []string{"vdsoclock-musl", "vdsoclock-glibc"} {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(dir, name)
-			if _, err := os.Stat(path); err != nil {
-				if optionalGuests[name] {
-					t.Logf("NOT RUN: optional guest program not built: %v", err)
-					return
-				}
-				t.Fatalf("guest program missing: %v (make guests builds it)", err)
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
 			}
 			none, maps := runClockLoop(t, path, 0)
 			many, _ := runClockLoop(t, path, 10000)
