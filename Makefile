@@ -6,7 +6,7 @@ GO ?= go
 OUT := out
 PKGS := ./...
 
-.PHONY: all build guests lint test test-unit test-kvm run cover clean
+.PHONY: all build guests lint test test-unit test-kvm test-kvm-race run cover clean
 
 all: build
 
@@ -57,6 +57,16 @@ KVM_TIMEOUT ?= 10m
 test-kvm: guests
 	@echo "== KVM tests (on /dev/kvm, else inside a QEMU guest)"
 	$(GO) run ./cmd/kvmrun test -timeout $(KVM_TIMEOUT) -guests $(OUT)/guest $(KVM_TESTS)
+
+# The thread guests again with the race detector on (kvmrun -race: cgo, a
+# static binary), on the nested-paging QEMU kind only: faults and memory
+# calls from several threads at once, through the locks of mm, machine and
+# syscalls. About 4 to 5 minutes in QEMU.
+KVM_RACE_TESTS := ./tests/:^TestThreadGuestsMatchNative$$
+
+test-kvm-race: guests
+	@echo "== KVM thread tests with the race detector (QEMU, nested paging)"
+	$(GO) run ./cmd/kvmrun test -race -kinds max -timeout $(KVM_TIMEOUT) -guests $(OUT)/guest $(KVM_RACE_TESTS)
 
 # The main job: hello and a 64 MiB first touch, with statistics. Without
 # /dev/kvm mmvm runs them inside a QEMU guest (cached in .cache/kvmhost).

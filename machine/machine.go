@@ -119,7 +119,9 @@ type Machine struct {
 	mailbox memmap.FileRange
 	// vcpuRan is set once a vCPU has run: before that KVM shadows
 	// nothing and a journal needs no replay.
-	vcpuRan     atomic.Bool
+	vcpuRan atomic.Bool
+	// replayStats counts the replays; the addressSpace's mu guards it
+	// (replayTables runs under it), and Stats reads it between Runs.
 	replayStats ReplayStats
 	// vdso is the vDSO every program gets, and the guest's clock.
 	vdso guestVDSO

@@ -63,8 +63,9 @@ type entryRun struct {
 // pagetable.Journal of a VM that replays, and the tableAllocator's place
 // for freed tables.
 //
-// Like the addressSpace, it is used only from the goroutine that runs mm
-// calls and the vCPU, never concurrently.
+// The addressSpace's mu guards it: pagetable writes it during mm's calls,
+// which hold mu, and any vCPU's goroutine replays and forgets it
+// (replayTables) with mu held.
 type tableJournal struct {
 	mf *memfile.MemoryFile
 	// base is the host address of the MemoryFile's mapping, where table

@@ -1,13 +1,15 @@
 // Command kvmrun runs what needs /dev/kvm: on this machine's KVM when it
 // has one, otherwise inside a QEMU guest that has one (package kvmhost).
 //
-//	kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] PKG[:REGEX]...
+//	kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] [-race] PKG[:REGEX]...
 //	    builds each package's tests statically, runs them (those matching
 //	    REGEX, for a package whose other tests do not need KVM) with -test.v and
 //	    prints a count of KVM tests passed, failed and skipped; any failure
 //	    or skip (a KVM test must really run) fails the run. -bench also runs
 //	    the benchmarks matching its REGEX (-run '^$' runs only them), each
-//	    for -benchtime (default 1x: one iteration), and counts them.
+//	    for -benchtime (default 1x: one iteration), and counts them. With
+//	    -race the tests are built with the race detector, and a race fails
+//	    the test that saw it.
 //	kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]
 //	    runs the static program PROG in the QEMU guest, passing its stdout,
 //	    stderr and exit status back.
@@ -47,7 +49,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
+	fmt.Fprintln(os.Stderr, "usage: kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] [-race] PKG[:REGEX]...\n       kvmrun exec [-timeout D] [-cpu MODEL] [-file HOST[:GUEST]]... [-dir HOSTDIR:GUESTDIR]... PROG [ARG...]")
 	os.Exit(2)
 }
 
@@ -136,6 +138,7 @@ func testMain(args []string) int {
 	guests := fl.String("guests", "", "directory of guest programs the tests run; they find it in $"+guestsEnv)
 	bench := fl.String("bench", "", "also run the benchmarks matching this regular expression")
 	benchtime := fl.String("benchtime", "1x", "each benchmark's -test.benchtime (QEMU's figures are counts: one iteration is enough)")
+	race := fl.Bool("race", false, "build the tests with the race detector (cgo, linked statically; needs gcc); the QEMU guest gets "+fmt.Sprint(raceMemoryMiB)+" MiB for its shadow memory")
 	fl.Parse(args)
 	if fl.NArg() == 0 {
 		usage()
@@ -143,7 +146,7 @@ func testMain(args []string) int {
 	start := time.Now()
 
 	buildStart := time.Now()
-	bins, err := buildTests(fl.Args(), filepath.Join(*cache, "bin"))
+	bins, err := buildTests(fl.Args(), filepath.Join(*cache, "bin"), *race)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "kvmrun:", err)
 		return 1
@@ -164,7 +167,7 @@ func testMain(args []string) int {
 	for _, k := range kinds {
 		fmt.Printf("kvmrun: == KVM tests on %s\n", k.name)
 		counter := newTestCounter(os.Stdout)
-		statuses, timings, err := k.run(bins, testArgs, *run, *guests, *timeout, *cache, counter)
+		statuses, timings, err := k.run(bins, testArgs, *run, *guests, *timeout, *cache, *race, counter)
 		counter.Flush()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "kvmrun:", err)
@@ -251,7 +254,7 @@ func kvmKinds(qemuOnly bool, only string) []kvmKind {
 
 // run runs the test binaries on the kind and returns each binary's exit
 // status and where the time went.
-func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, timeout time.Duration, cache string, counter *testCounter) ([]int, string, error) {
+func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, timeout time.Duration, cache string, race bool, counter *testCounter) ([]int, string, error) {
 	if k.cpu == "" {
 		runStart := time.Now()
 		var env []string
@@ -266,6 +269,9 @@ func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, t
 		return st, fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond)), nil
 	}
 	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: counter.Stderr(os.Stderr), Log: os.Stdout, CacheDir: cache, CPU: k.cpu}
+	if race {
+		spec.MemoryMiB = raceMemoryMiB
+	}
 	var env []string
 	if guests != "" {
 		fs, err := kvmhost.FilesInDir(guests, "/guests")
@@ -329,9 +335,19 @@ func verdict(kind string, bins []testBinary, statuses []int, c *testCounter) int
 	return 0
 }
 
+// raceMemoryMiB is the QEMU guest's memory for tests built with the race
+// detector, whose shadow memory (several times the Go heap) comes on top
+// of the initramfs and the guests' memfds.
+const raceMemoryMiB = 1024
+
 // buildTests compiles each package's tests as a static binary. A spec is
 // a package pattern, optionally followed by :REGEX selecting its KVM tests.
-func buildTests(specs []string, binDir string) ([]testBinary, error) {
+//
+// The QEMU guest has no shared libraries, so every binary is static. Without
+// the race detector cgo is off; with it, cgo must be on (the race runtime is
+// C code calling libc), so the binary is linked externally with -static,
+// libc included.
+func buildTests(specs []string, binDir string, race bool) ([]testBinary, error) {
 	if err := os.MkdirAll(binDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -347,10 +363,17 @@ func buildTests(specs []string, binDir string) ([]testBinary, error) {
 			if len(f) != 4 || (f[2] == "0" && f[3] == "0") {
 				continue
 			}
-			name := strings.ReplaceAll(strings.TrimPrefix(f[0], "github.com/mmvm/mmvm/"), "/", "_") + ".test"
-			b := testBinary{pkg: f[0], dir: f[1], bin: filepath.Join(binDir, name), run: run}
-			cmd := exec.Command("go", "test", "-c", "-o", b.bin, b.pkg)
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			name := strings.ReplaceAll(strings.TrimPrefix(f[0], "github.com/mmvm/mmvm/"), "/", "_")
+			goArgs := []string{"test", "-c"}
+			cgo := "CGO_ENABLED=0"
+			if race {
+				name += ".race"
+				goArgs = append(goArgs, "-race", "-ldflags=-linkmode=external -extldflags=-static")
+				cgo = "CGO_ENABLED=1"
+			}
+			b := testBinary{pkg: f[0], dir: f[1], bin: filepath.Join(binDir, name+".test"), run: run}
+			cmd := exec.Command("go", append(goArgs, "-o", b.bin, b.pkg)...)
+			cmd.Env = append(os.Environ(), cgo)
 			cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 			if err := cmd.Run(); err != nil {
 				return nil, fmt.Errorf("building the tests of %s: %w", b.pkg, err)
