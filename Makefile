@@ -73,6 +73,7 @@ test-kvm-race: guests
 run: build guests
 	MMVM_CACHE=.cache/kvmhost $(OUT)/mmvm run --stats $(OUT)/guest/hello
 	MMVM_CACHE=.cache/kvmhost $(OUT)/mmvm run --stats $(OUT)/guest/touch 64
+	MMVM_CACHE=.cache/kvmhost $(OUT)/mmvm run --stats $(OUT)/guest/threads-go primes
 
 clean:
 	rm -rf $(OUT)
