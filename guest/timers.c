@@ -93,6 +93,7 @@ static void alarm_and_pause(void) {
 static void interval_timer(void) {
 	alarms = 0;
 	struct itimerval it = {{0, 20000}, {0, 30000}}, old, cur;
+	long long start = now_ns(CLOCK_MONOTONIC);
 	if (setitimer(ITIMER_REAL, &it, &old) != 0)
 		perror("setitimer");
 	getitimer(ITIMER_REAL, &cur);
@@ -100,7 +101,6 @@ static void interval_timer(void) {
 	       (long)old.it_value.tv_sec, (long)old.it_value.tv_usec, (long)old.it_interval.tv_sec, (long)old.it_interval.tv_usec,
 	       (long)cur.it_interval.tv_sec, (long)cur.it_interval.tv_usec,
 	       cur.it_value.tv_sec == 0 && cur.it_value.tv_usec > 0 && cur.it_value.tv_usec <= 30000);
-	long long start = now_ns(CLOCK_MONOTONIC);
 	wait_for(&alarms, 3);
 	long long took = now_ns(CLOCK_MONOTONIC) - start;
 	struct itimerval zero = {{0, 0}, {0, 0}};
