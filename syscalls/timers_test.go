@@ -574,3 +574,35 @@ func mapValues[K comparable, V any](m map[K]V) []V {
 	}
 	return out
 }
+
+// TestTimerCreateLimit: timers past RLIMIT_SIGPENDING are EAGAIN (each
+// holds a preallocated siginfo in Linux); deleting one makes room, and
+// ids are reused from the lowest free one after the last given.
+func TestTimerCreateLimit(t *testing.T) {
+	p, _, _ := newTestProcess(t)
+	defer p.Close()
+	p.cfg.Limits[unix.RLIMIT_SIGPENDING] = Limit{2, 2}
+	le := binary.LittleEndian
+	var ids []uint32
+	for i := 0; i < 2; i++ {
+		if r := p.Syscall(unix.SYS_TIMER_CREATE, [6]uint64{unix.CLOCK_MONOTONIC, 0, timerIDAt}); r != 0 {
+			t.Fatalf("timer_create %d = %d", i, int64(r))
+		}
+		ids = append(ids, le.Uint32(p.cfg.Memory.(*flatMemory).mem[timerIDAt-base:]))
+	}
+	if ids[0] != 0 || ids[1] != 1 {
+		t.Errorf("ids %v, want [0 1]", ids)
+	}
+	if r := p.Syscall(unix.SYS_TIMER_CREATE, [6]uint64{unix.CLOCK_MONOTONIC, 0, timerIDAt}); r != neg(unix.EAGAIN) {
+		t.Errorf("timer_create past the limit = %d, want EAGAIN", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_TIMER_DELETE, [6]uint64{0}); r != 0 {
+		t.Fatalf("timer_delete = %d", int64(r))
+	}
+	if r := p.Syscall(unix.SYS_TIMER_CREATE, [6]uint64{unix.CLOCK_MONOTONIC, 0, timerIDAt}); r != 0 {
+		t.Fatalf("timer_create after a delete = %d", int64(r))
+	}
+	if id := le.Uint32(p.cfg.Memory.(*flatMemory).mem[timerIDAt-base:]); id != 2 {
+		t.Errorf("id after a delete %d, want 2 (the next, as Linux)", id)
+	}
+}
