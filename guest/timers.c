@@ -4,7 +4,8 @@
  * rounding of the seconds left, a setitimer interval timer counted in
  * its handler, getitimer, a POSIX timer (timer_create with SIGEV_SIGNAL
  * and si_value, relative and TIMER_ABSTIME, timer_gettime,
- * timer_getoverrun, timer_delete), SIGEV_THREAD_ID to the calling thread,
+ * timer_getoverrun, timer_delete), a signal reaching a busy loop,
+ * SIGEV_THREAD_ID to the calling thread,
  * and SA_RESTART restarting a read of a pipe that SIGALRM interrupted
  * (the handler writes the byte the restarted read then gets). Every line
  * it prints is the same natively and under mmvm: times are printed only
@@ -111,6 +112,18 @@ static void interval_timer(void) {
 	errno = 0;
 	int r = getitimer(3, &cur);
 	printf("getitimer(3): %d %s\n", r, strerror(errno));
+}
+
+/* A timer's signal reaches a thread that runs guest code and makes no
+ * system call. */
+static void busy_loop(void) {
+	alarms = 0;
+	struct itimerval it = {{0, 0}, {0, 20000}};
+	setitimer(ITIMER_REAL, &it, NULL);
+	unsigned long spins = 0;
+	while (alarms == 0)
+		spins++;
+	printf("busy loop: interrupted by %d alarm, spun %d\n", (int)alarms, spins > 0);
 }
 
 static void posix_timer(void) {
@@ -247,6 +260,7 @@ int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	alarm_and_pause();
 	interval_timer();
+	busy_loop();
 	posix_timer();
 	thread_timer();
 	restart_read(SA_RESTART);
