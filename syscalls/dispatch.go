@@ -53,9 +53,20 @@ var table = map[uint64]entry{
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
 	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},
-	unix.SYS_FUTEX:           {"futex", sysFutex},
-	unix.SYS_CLONE:           {"clone", sysClone},
-	unix.SYS_CLONE3:          {"clone3", sysClone3},
+
+	// timers.go
+	unix.SYS_ALARM:            {"alarm", sysAlarm},
+	unix.SYS_GETITIMER:        {"getitimer", sysGetitimer},
+	unix.SYS_SETITIMER:        {"setitimer", sysSetitimer},
+	unix.SYS_TIMER_CREATE:     {"timer_create", sysTimerCreate},
+	unix.SYS_TIMER_SETTIME:    {"timer_settime", sysTimerSettime},
+	unix.SYS_TIMER_GETTIME:    {"timer_gettime", sysTimerGettime},
+	unix.SYS_TIMER_GETOVERRUN: {"timer_getoverrun", sysTimerGetoverrun},
+	unix.SYS_TIMER_DELETE:     {"timer_delete", sysTimerDelete},
+
+	unix.SYS_FUTEX:  {"futex", sysFutex},
+	unix.SYS_CLONE:  {"clone", sysClone},
+	unix.SYS_CLONE3: {"clone3", sysClone3},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},

@@ -12,7 +12,9 @@
 // exit ends one thread, exit_group every thread. Signals the program sends
 // (to the process with kill, to a thread with tkill and tgkill) or its
 // faults raise run their handlers on Linux's signal frames, or take the
-// default actions (signal_default.go, signal_deliver.go, signal_frame.go).
+// default actions (signal_default.go, signal_deliver.go, signal_frame.go);
+// the program's timers (alarm, setitimer, timer_create) send theirs from
+// host timers (timers.go).
 // Guest pointers are never trusted: every byte crosses through the guest
 // Memory (mm's CopyIn and CopyOut), which faults pages in and checks
 // permissions as a user access would. A call mmvm does not implement
@@ -29,7 +31,7 @@
 //     that is not listed under another lock below (fd table, file system,
 //     signal actions and process-directed pending signals, process
 //     information, the live threads and TIDs, the exit status, the pipes'
-//     change channel) and the fields of every Task that another thread
+//     change channel, the timers) and the fields of every Task that another thread
 //     reads or writes: its signal mask and own pending signals. A Task's
 //     other fields (FS base, regs, sigaltstack, saved mask, trap) are its
 //     own thread's, read and written under mu too, except FSBase, which
@@ -40,7 +42,9 @@
 //     memory, munmap, mremap, mprotect, brk, madvise, mlock*, msync,
 //     mincore's steps: they may populate GiBs) and while the machine starts
 //     a thread (StartThread); it takes it again before it touches shared
-//     state, so a blocked thread never holds up another's calls.
+//     state, so a blocked thread never holds up another's calls. A
+//     timer's host timer takes mu, on its own goroutine, to send its
+//     signal.
 //  2. futexTable.mu: the futex queues; held from a futex word's read to
 //     the queue change (futex.go).
 //  3. mm's own locks, taken inside Memory and MemoryCalls. mm never calls

@@ -162,6 +162,9 @@ type Process struct {
 	fdt  fdTable
 	sig  signalState
 	info procState
+	// timers are alarm's, setitimer's and timer_create's (timers.go).
+	// Guarded by mu.
+	timers timerState
 
 	// futexes are the futex wait queues (futex.go), shared by the
 	// program's threads; the table has its own lock.

@@ -279,6 +279,9 @@ func (t *Task) dequeueFrom(q *sigQueue) (unix.Signal, sigInfo, bool) {
 		q.queue[sig] = nil
 		q.pending &^= sigBit(sig)
 	}
+	if info.code == siTimer {
+		t.timerDelivered(&info)
+	}
 	return sig, info, true
 }
 

@@ -190,6 +190,10 @@ type sigInfo struct {
 	// fault's si_addr (a fault's si_code).
 	pid, uid uint32
 	addr     uint64
+	// timerID, overrun and value are a POSIX timer's (SI_TIMER):
+	// si_timerid, si_overrun and si_value.
+	timerID, overrun int32
+	value            uint64
 	// why says, for --stats and a kill's report, who sent it.
 	why string
 }
@@ -199,16 +203,22 @@ type sigInfo struct {
 func (si *sigInfo) isFault() bool { return si.code > 0 && si.code < siKernel }
 
 // encode lays si out as siginfo_t: si_signo, si_errno, si_code, then at 16
-// either si_addr (a fault) or si_pid and si_uid; the rest is zero, as Linux
+// either si_addr (a fault), si_timerid, si_overrun and si_value (a POSIX
+// timer), or si_pid and si_uid; the rest is zero, as Linux
 // writes the whole 128 bytes.
 func (si *sigInfo) encode() [siginfoSize]byte {
 	var b [siginfoSize]byte
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], uint32(si.signo))
 	le.PutUint32(b[8:], uint32(si.code))
-	if si.isFault() {
+	switch {
+	case si.isFault():
 		le.PutUint64(b[16:], si.addr)
-	} else {
+	case si.code == siTimer:
+		le.PutUint32(b[16:], uint32(si.timerID))
+		le.PutUint32(b[20:], uint32(si.overrun))
+		le.PutUint64(b[24:], si.value)
+	default:
 		le.PutUint32(b[16:], si.pid)
 		le.PutUint32(b[20:], si.uid)
 	}

@@ -347,6 +347,7 @@ func (p *Process) endProcess(self *Task) {
 		return
 	}
 	p.ended.Store(true)
+	p.stopTimers()
 	for _, o := range p.tasks {
 		if o != self {
 			o.wakeUp(self)

@@ -239,11 +239,13 @@ func sortViews(vs []View) []View {
 	return out
 }
 
-// Close releases the file system's host descriptors (the views' roots) and
-// every open file the program left open.
+// Close stops the program's timers and releases the file system's host
+// descriptors (the views' roots) and every open file the program left
+// open.
 func (p *Process) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopTimers()
 	if p.fdt.fds != nil {
 		for fd, e := range p.fdt.fds {
 			e.file.release()

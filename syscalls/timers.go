@@ -1,0 +1,576 @@
+package syscalls
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+)
+
+// Timers are the program's asynchronous signal sources, with Linux's
+// semantics: alarm and setitimer's ITIMER_REAL (SIGALRM to the process on
+// CLOCK_MONOTONIC, Linux's it_real_fn) and the POSIX timers of
+// timer_create (CLOCK_REALTIME, CLOCK_MONOTONIC or CLOCK_BOOTTIME;
+// SIGEV_SIGNAL to the process, SIGEV_THREAD_ID to one thread, or
+// SIGEV_NONE). Each armed timer is a host time.Timer whose function takes
+// the Process lock and sends the signal as kill (process-directed) or
+// tgkill (thread-directed) would, which wakes or kicks the thread that
+// takes it. Expiry is judged on the clocks clock_gettime serves
+// (Config.Now, Config.Monotonic): a host timer that fires early is set
+// again for the rest. ITIMER_VIRTUAL and ITIMER_PROF keep and report the
+// values set but never count down or fire: mmvm does not measure the
+// program's CPU time. Every timer stops when the program ends or the
+// Process is closed; no host timer outlives it.
+
+// timerState is the program's timers. Guarded by Process.mu.
+type timerState struct {
+	// real is ITIMER_REAL (alarm, setitimer); nil until first set.
+	real *guestTimer
+	// virtual and prof are ITIMER_VIRTUAL and ITIMER_PROF as set: value
+	// and interval, never counting down.
+	virtual, prof [2]time.Duration
+	// posix are timer_create's timers by id; nextID is the id to try
+	// next (Linux's next_posix_timer_id).
+	posix  map[int32]*guestTimer
+	nextID int32
+	// stopped is set when the program ends or the Process is closed:
+	// no timer is armed again.
+	stopped bool
+}
+
+// guestTimer is one timer. Its fields are guarded by Process.mu.
+type guestTimer struct {
+	p *Process
+	// id is the POSIX timer id, or -1 for ITIMER_REAL.
+	id int32
+	// realtime says expiry is on CLOCK_REALTIME (nanoseconds since the
+	// epoch), else on CLOCK_MONOTONIC.
+	realtime bool
+	// notify is the sigevent's SIGEV_* (SIGEV_SIGNAL for ITIMER_REAL),
+	// signo and value the signal and its si_value, target the thread of
+	// a SIGEV_THREAD_ID timer (nil: process-directed).
+	notify int32
+	signo  unix.Signal
+	value  uint64
+	target *Task
+	// expiry is when the timer next fires, on its clock; 0: disarmed.
+	// interval re-arms it after each expiry (0: one shot).
+	expiry, interval time.Duration
+	// overrun counts the expiries not signalled since the last signal
+	// was delivered; overrunLast is what that delivery reported
+	// (timer_getoverrun).
+	overrun, overrunLast int64
+	// host is the host timer that calls fire; gen is incremented at
+	// each arm and stop, so that a host timer stopped too late to keep
+	// its function from running finds itself stale.
+	host *time.Timer
+	gen  uint64
+}
+
+// sigevent's sigev_notify values (asm-generic/siginfo.h).
+const (
+	sigevSignal   = 0
+	sigevNone     = 1
+	sigevThread   = 2
+	sigevThreadID = 4
+)
+
+// Sizes of the structures the timer calls exchange: struct sigevent,
+// struct itimerspec (interval, then value, each a timespec) and struct
+// itimerval (the same with timevals).
+const (
+	sigeventSize   = 64
+	itimerspecSize = 32
+	itimervalSize  = 32
+)
+
+// siTimer is the si_code of a POSIX timer's signal.
+const siTimer = -2
+
+// minTimerRearm is the shortest a periodic timer's host timer is set
+// for: a shorter interval counts its expiries as overruns instead of
+// firing the host timer as often.
+const minTimerRearm = 100 * time.Microsecond
+
+// now reads the timer's clock.
+func (tm *guestTimer) now() time.Duration {
+	if tm.realtime {
+		return time.Duration(tm.p.cfg.Now().UnixNano())
+	}
+	return tm.p.cfg.Monotonic()
+}
+
+// remaining is the time until the timer fires; 0 if it is disarmed, 1ns
+// if it is due (Linux never reports an armed timer as 0).
+func (tm *guestTimer) remaining() time.Duration {
+	if tm.expiry == 0 {
+		return 0
+	}
+	return max(tm.expiry-tm.now(), 1)
+}
+
+// arm sets the timer to fire after value (at value on its clock when
+// abs), then every interval; a zero value disarms it. p.mu must be held.
+func (tm *guestTimer) arm(value, interval time.Duration, abs bool) {
+	tm.stop()
+	tm.interval = interval
+	if value == 0 {
+		return
+	}
+	if abs {
+		tm.expiry = max(value, 1)
+	} else {
+		tm.expiry = satAdd(tm.now(), value)
+	}
+	tm.schedule(0)
+}
+
+// stop disarms the timer and its host timer. p.mu must be held.
+func (tm *guestTimer) stop() {
+	tm.gen++
+	tm.expiry = 0
+	if tm.host != nil {
+		tm.host.Stop()
+		tm.host = nil
+	}
+}
+
+// schedule sets the host timer for the expiry, at least floor from now.
+// p.mu must be held.
+func (tm *guestTimer) schedule(floor time.Duration) {
+	if tm.p.timers.stopped {
+		return
+	}
+	gen := tm.gen
+	d := max(tm.expiry-tm.now(), floor)
+	tm.host = time.AfterFunc(d, func() { tm.fire(gen) })
+}
+
+// fire runs on the host timer's goroutine: if the timer is still the
+// one armed and due on its clock, it signals and re-arms by its
+// interval, counting the intervals that passed unsignalled as overruns.
+func (tm *guestTimer) fire(gen uint64) {
+	p := tm.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gen != tm.gen || p.timers.stopped || tm.expiry == 0 {
+		return
+	}
+	now := tm.now()
+	if now < tm.expiry {
+		tm.schedule(0)
+		return
+	}
+	var missed int64
+	if tm.interval > 0 {
+		missed = int64((now - tm.expiry) / tm.interval)
+		tm.expiry = satAdd(tm.expiry, time.Duration(missed+1)*tm.interval)
+	} else {
+		tm.expiry = 0
+	}
+	tm.signal(missed)
+	if tm.expiry != 0 {
+		tm.schedule(minTimerRearm)
+	}
+}
+
+// signal sends the timer's signal for one expiry, missed more having
+// passed: SIGALRM from the kernel for ITIMER_REAL; for a POSIX timer a
+// SI_TIMER siginfo, unless its last one is still pending, which then
+// counts this expiry as an overrun (Linux keeps one sigqueue per timer).
+// A SIGEV_THREAD_ID timer whose thread has exited sends nothing. p.mu
+// must be held.
+func (tm *guestTimer) signal(missed int64) {
+	p := tm.p
+	if tm.id < 0 {
+		_ = p.sendToProcess(nil, unix.SIGALRM, sigInfo{code: siKernel, why: "ITIMER_REAL expired"})
+		return
+	}
+	tm.overrun = satAddInt(tm.overrun, missed)
+	if tm.notify == sigevNone {
+		return
+	}
+	if tm.queued() {
+		tm.overrun = satAddInt(tm.overrun, 1)
+		return
+	}
+	info := sigInfo{code: siTimer, timerID: tm.id, value: tm.value, why: "a POSIX timer expired"}
+	if tm.target != nil {
+		if !tm.target.Exited() {
+			_ = tm.target.sendToThread(nil, tm.signo, info)
+		}
+		return
+	}
+	_ = p.sendToProcess(nil, tm.signo, info)
+}
+
+// queued says the timer's signal is pending, not yet delivered. p.mu
+// must be held.
+func (tm *guestTimer) queued() bool {
+	q := &tm.p.sig.sigQueue
+	if tm.target != nil {
+		q = &tm.target.tsig.sigQueue
+	}
+	for _, info := range q.queue[tm.signo] {
+		if info.code == siTimer && info.timerID == tm.id {
+			return true
+		}
+	}
+	return false
+}
+
+// timerDelivered completes a POSIX timer's siginfo as it is delivered:
+// si_overrun is the expiries counted since the last delivery, which
+// timer_getoverrun reports from now on (Linux's posixtimer_rearm). p.mu
+// must be held.
+func (p *Process) timerDelivered(info *sigInfo) {
+	tm := p.timers.posix[info.timerID]
+	if tm == nil {
+		return
+	}
+	tm.overrunLast, tm.overrun = tm.overrun, 0
+	info.overrun = int32(min(tm.overrunLast, math.MaxInt32))
+}
+
+// stopTimers stops every timer for good: the program ended or the
+// Process is closed. p.mu must be held.
+func (p *Process) stopTimers() {
+	p.timers.stopped = true
+	if p.timers.real != nil {
+		p.timers.real.stop()
+	}
+	for _, tm := range p.timers.posix {
+		tm.stop()
+	}
+}
+
+func satAdd(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+func satAddInt(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
+// ITIMER_* (linux/time.h).
+const (
+	itimerReal    = 0
+	itimerVirtual = 1
+	itimerProf    = 2
+)
+
+// realTimer is ITIMER_REAL, made on first use. p.mu must be held.
+func (p *Process) realTimer() *guestTimer {
+	if p.timers.real == nil {
+		p.timers.real = &guestTimer{p: p, id: -1, notify: sigevSignal, signo: unix.SIGALRM}
+	}
+	return p.timers.real
+}
+
+// itimer reads timer which's value and interval; ok false for an
+// unknown which. p.mu must be held.
+func (p *Process) itimer(which int32) (value, interval time.Duration, ok bool) {
+	switch which {
+	case itimerReal:
+		tm := p.realTimer()
+		return tm.remaining(), tm.interval, true
+	case itimerVirtual:
+		return p.timers.virtual[0], p.timers.virtual[1], true
+	case itimerProf:
+		return p.timers.prof[0], p.timers.prof[1], true
+	}
+	return 0, 0, false
+}
+
+// setItimer sets timer which, which itimer has checked.
+func (p *Process) setItimer(which int32, value, interval time.Duration) {
+	switch which {
+	case itimerReal:
+		p.realTimer().arm(value, interval, false)
+	case itimerVirtual:
+		p.timers.virtual = [2]time.Duration{value, interval}
+	case itimerProf:
+		p.timers.prof = [2]time.Duration{value, interval}
+	}
+}
+
+// sysAlarm sets ITIMER_REAL to fire once after a[0] seconds (0 disarms
+// it) and returns the seconds that were left, rounded to the nearest
+// second but never 0 for a timer still armed (Linux's alarm_setitimer).
+func sysAlarm(t *Task, a *[6]uint64) uint64 {
+	secs := uint32(a[0])
+	old, _, _ := t.itimer(itimerReal)
+	t.setItimer(itimerReal, time.Duration(secs)*time.Second, 0)
+	s, us := int64(old/time.Second), int64(old%time.Second/time.Microsecond)
+	if (s == 0 && us != 0) || us >= 500000 {
+		s++
+	}
+	return uint64(s)
+}
+
+// sysGetitimer writes timer a[0]'s struct itimerval at a[1]: EINVAL for
+// an unknown timer, EFAULT for an unwritable buffer.
+func sysGetitimer(t *Task, a *[6]uint64) uint64 {
+	value, interval, ok := t.itimer(int32(a[0]))
+	if !ok {
+		return errno(unix.EINVAL)
+	}
+	return t.putItimerval(a[1], value, interval)
+}
+
+// sysSetitimer sets timer a[0] from the struct itimerval at a[1] (NULL:
+// disarm, as Linux still accepts) and writes the old one at a[2] when it
+// is not NULL, in Linux's order: EFAULT for the new value, EINVAL for an
+// unknown timer or an invalid timeval, then EFAULT for the old one with
+// the new one set.
+func sysSetitimer(t *Task, a *[6]uint64) uint64 {
+	which := int32(a[0])
+	var value, interval time.Duration
+	if a[1] != 0 {
+		var b [itimervalSize]byte
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[1]), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		var okI, okV bool
+		interval, okI = timevalDuration(b[0:])
+		value, okV = timevalDuration(b[16:])
+		if !okI || !okV {
+			return errno(unix.EINVAL)
+		}
+	}
+	oldValue, oldInterval, ok := t.itimer(which)
+	if !ok {
+		return errno(unix.EINVAL)
+	}
+	t.setItimer(which, value, interval)
+	if a[2] == 0 {
+		return 0
+	}
+	return t.putItimerval(a[2], oldValue, oldInterval)
+}
+
+// timevalDuration decodes a struct timeval; ok false for a negative or
+// unnormalized one (Linux's timeval_valid).
+func timevalDuration(b []byte) (time.Duration, bool) {
+	sec, usec := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+	if sec < 0 || usec < 0 || usec >= 1e6 {
+		return 0, false
+	}
+	return durationOf(sec, usec*1e3), true
+}
+
+// putItimerval writes a struct itimerval; Linux rounds a remaining time
+// below a microsecond up to one, so that an armed timer never reads 0.
+func (t *Task) putItimerval(addr uint64, value, interval time.Duration) uint64 {
+	var b [itimervalSize]byte
+	le := binary.LittleEndian
+	usecs := func(d time.Duration) int64 {
+		if d > 0 && d < time.Microsecond {
+			return 1
+		}
+		return int64(d % time.Second / time.Microsecond)
+	}
+	le.PutUint64(b[0:], uint64(interval/time.Second))
+	le.PutUint64(b[8:], uint64(usecs(interval)))
+	le.PutUint64(b[16:], uint64(value/time.Second))
+	le.PutUint64(b[24:], uint64(usecs(value)))
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
+// putItimerspec writes a struct itimerspec.
+func (t *Task) putItimerspec(addr uint64, value, interval time.Duration) uint64 {
+	var b [itimerspecSize]byte
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(interval/time.Second))
+	le.PutUint64(b[8:], uint64(interval%time.Second))
+	le.PutUint64(b[16:], uint64(value/time.Second))
+	le.PutUint64(b[24:], uint64(value%time.Second))
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(addr), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	return 0
+}
+
+// timerClock says whether timer_create serves clock and on which clock
+// its expiry is judged: CLOCK_REALTIME, or CLOCK_MONOTONIC and
+// CLOCK_BOOTTIME (the guest is never suspended, so they agree, as
+// clock_gettime has them agree). The CPU-time and alarm clocks are
+// EINVAL here, a gap: mmvm does not measure CPU time and has no RTC.
+func timerClock(clock int32) (realtime, ok bool) {
+	switch clock {
+	case unix.CLOCK_REALTIME:
+		return true, true
+	case unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME:
+		return false, true
+	}
+	return false, false
+}
+
+// sysTimerCreate makes a POSIX timer on clock a[0], notifying as the
+// struct sigevent at a[1] says (NULL: SIGALRM to the process with the
+// timer id as si_value), and writes its id at a[2]; Linux's order of
+// checks: EINVAL for the clock, EAGAIN past RLIMIT_SIGPENDING timers,
+// EFAULT for the sigevent, EINVAL for a bad notification, EFAULT for the
+// id (the timer is then forgotten).
+func sysTimerCreate(t *Task, a *[6]uint64) uint64 {
+	realtime, ok := timerClock(int32(a[0]))
+	if !ok {
+		return errno(unix.EINVAL)
+	}
+	if uint64(len(t.timers.posix)) >= t.limit(unix.RLIMIT_SIGPENDING).Cur {
+		return errno(unix.EAGAIN)
+	}
+	id := t.freeTimerID()
+	tm := &guestTimer{p: t.Process, id: id, realtime: realtime, notify: sigevSignal, signo: unix.SIGALRM, value: uint64(id)}
+	if a[1] != 0 {
+		if e := t.readSigevent(a[1], tm); e != 0 {
+			return errno(e)
+		}
+	}
+	var b [4]byte
+	binary.LittleEndian.PutUint32(b[:], uint32(id))
+	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	if t.timers.posix == nil {
+		t.timers.posix = make(map[int32]*guestTimer)
+	}
+	t.timers.posix[id] = tm
+	t.timers.nextID = (id + 1) & math.MaxInt32
+	return 0
+}
+
+// freeTimerID is the first id from nextID on that no timer has.
+func (p *Process) freeTimerID() int32 {
+	id := p.timers.nextID
+	for p.timers.posix[id] != nil {
+		id = (id + 1) & math.MaxInt32
+	}
+	return id
+}
+
+// readSigevent reads a struct sigevent into tm as Linux's good_sigevent
+// checks it: SIGEV_NONE; SIGEV_SIGNAL and SIGEV_THREAD (a signal to the
+// process: glibc runs the thread itself) with a signal 1..64;
+// SIGEV_SIGNAL|SIGEV_THREAD_ID with such a signal and the TID of a live
+// thread of the program. Anything else is EINVAL.
+func (t *Task) readSigevent(addr uint64, tm *guestTimer) unix.Errno {
+	var b [sigeventSize]byte
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(addr), b[:]); err != nil {
+		return unix.EFAULT
+	}
+	le := binary.LittleEndian
+	value, signo, notify := le.Uint64(b[0:]), int32(le.Uint32(b[8:])), int32(le.Uint32(b[12:]))
+	tid := int32(le.Uint32(b[16:]))
+	switch notify {
+	case sigevSignal | sigevThreadID:
+		target := t.tasks[int(tid)]
+		if target == nil {
+			return unix.EINVAL
+		}
+		tm.target = target
+		fallthrough
+	case sigevSignal, sigevThread:
+		if signo <= 0 || signo > 64 {
+			return unix.EINVAL
+		}
+	case sigevNone:
+	default:
+		return unix.EINVAL
+	}
+	tm.notify, tm.signo, tm.value = notify, unix.Signal(signo), value
+	return 0
+}
+
+// posixTimer finds timer id (a timer_t: an int); nil if there is none.
+func (p *Process) posixTimer(id uint64) *guestTimer {
+	return p.timers.posix[int32(id)]
+}
+
+// sysTimerSettime arms timer a[0] from the struct itimerspec at a[2]
+// (TIMER_ABSTIME in a[1]: its value is a time on the timer's clock) and
+// writes the old setting at a[3] when it is not NULL, in Linux's order:
+// EINVAL for a NULL new setting, EFAULT, EINVAL for an invalid timespec,
+// EINVAL for an unknown timer, then EFAULT for the old setting, the new
+// one set.
+func sysTimerSettime(t *Task, a *[6]uint64) uint64 {
+	if a[2] == 0 {
+		return errno(unix.EINVAL)
+	}
+	var b [itimerspecSize]byte
+	if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[2]), b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	interval, okI := timespecDuration(b[0:])
+	value, okV := timespecDuration(b[16:])
+	if !okI || !okV {
+		return errno(unix.EINVAL)
+	}
+	tm := t.posixTimer(a[0])
+	if tm == nil {
+		return errno(unix.EINVAL)
+	}
+	oldValue, oldInterval := tm.remaining(), tm.interval
+	// Linux's common_timer_set forgets the overruns; an absolute time
+	// already past fires at once.
+	tm.overrun, tm.overrunLast = 0, 0
+	tm.arm(value, interval, a[1]&timerAbstime != 0)
+	if a[3] == 0 {
+		return 0
+	}
+	return t.putItimerspec(a[3], oldValue, oldInterval)
+}
+
+// timespecDuration decodes a struct timespec; ok false for a negative or
+// unnormalized one (Linux's timespec64_valid).
+func timespecDuration(b []byte) (time.Duration, bool) {
+	sec, nsec := int64(binary.LittleEndian.Uint64(b)), int64(binary.LittleEndian.Uint64(b[8:]))
+	if sec < 0 || nsec < 0 || nsec >= 1e9 {
+		return 0, false
+	}
+	return durationOf(sec, nsec), true
+}
+
+// sysTimerGettime writes timer a[0]'s time left and interval at a[1]:
+// EINVAL for an unknown timer, EFAULT for an unwritable buffer.
+func sysTimerGettime(t *Task, a *[6]uint64) uint64 {
+	tm := t.posixTimer(a[0])
+	if tm == nil {
+		return errno(unix.EINVAL)
+	}
+	return t.putItimerspec(a[1], tm.remaining(), tm.interval)
+}
+
+// sysTimerGetoverrun returns the overrun count the timer's last
+// delivered signal carried, at most INT_MAX (DELAYTIMER_MAX).
+func sysTimerGetoverrun(t *Task, a *[6]uint64) uint64 {
+	tm := t.posixTimer(a[0])
+	if tm == nil {
+		return errno(unix.EINVAL)
+	}
+	return uint64(min(tm.overrunLast, math.MaxInt32))
+}
+
+// sysTimerDelete disarms and forgets timer a[0]; a signal of its that is
+// pending stays pending.
+func sysTimerDelete(t *Task, a *[6]uint64) uint64 {
+	tm := t.posixTimer(a[0])
+	if tm == nil {
+		return errno(unix.EINVAL)
+	}
+	tm.stop()
+	delete(t.timers.posix, tm.id)
+	return 0
+}
