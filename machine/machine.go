@@ -205,6 +205,7 @@ func New(cfg Config) (m *Machine, err error) {
 		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
 		FutexKey:      m.MM.FutexKey,
+		CPUs:          m.guestCPUs(),
 		StartThread:   m.startThread,
 		Interrupt:     m.interrupt,
 	}

@@ -57,6 +57,14 @@ type threads struct {
 	wg sync.WaitGroup
 }
 
+// guestCPUs is how many CPUs the program sees: as many as the host lets
+// mmvm run on (its threads' vCPUs run there, in parallel), within the most
+// vCPUs and the 64 CPUs of one affinity word.
+func (m *Machine) guestCPUs() int {
+	n := runtime.NumCPU() // the host's affinity mask at start
+	return min(max(n, 1), m.maxCPUs, 64)
+}
+
 // startThread is syscalls.Config.StartThread: it runs the new thread t from
 // regs on a vCPU of its own.
 func (m *Machine) startThread(t *syscalls.Task, regs syscalls.UserRegs) error {

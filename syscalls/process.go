@@ -75,6 +75,9 @@ type Config struct {
 	// Limits are the resource limits getrlimit and prlimit64 report, by
 	// RLIMIT_* number; absent ones are RLIM_INFINITY.
 	Limits map[int]Limit
+	// CPUs is how many CPUs the program sees (sched_getaffinity's mask,
+	// 1 to 64): as many as its threads can run on at once. 0 means 1.
+	CPUs int
 	// MemoryLimit is the guest's memory, in bytes, as sysinfo reports
 	// its total RAM; Usage returns the program's memory figures (sysinfo,
 	// getrusage); nil reports zeros.

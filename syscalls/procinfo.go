@@ -115,8 +115,17 @@ func sysUmask(t *Task, a *[6]uint64) uint64 {
 	return uint64(old)
 }
 
-// cpuMaskSize is cpumask_size() for one CPU: one unsigned long.
+// cpuMaskSize is cpumask_size() for up to 64 CPUs: one unsigned long.
 const cpuMaskSize = 8
+
+// cpuMask is the CPUs the program may run on: CPUs 0 to Config.CPUs-1.
+func (p *Process) cpuMask() uint64 {
+	n := min(max(p.cfg.CPUs, 1), 64)
+	if n == 64 {
+		return ^uint64(0)
+	}
+	return 1<<n - 1
+}
 
 // ownPID says whether a pid_t argument names the program: 0, its pid, or
 // the TID of a live thread (Linux's find_task_by_vpid finds any thread).
@@ -145,7 +154,7 @@ func sysGetcpu(t *Task, a *[6]uint64) uint64 {
 	return 0
 }
 
-// sysSchedGetaffinity reports the one CPU, checking len as Linux does:
+// sysSchedGetaffinity reports the program's CPUs (cpuMask), checking len as Linux does:
 // EINVAL when it holds fewer bits than there are CPUs or is not a multiple
 // of 8; it returns the bytes written, min(len, cpumask_size()).
 func sysSchedGetaffinity(t *Task, a *[6]uint64) uint64 {
@@ -157,7 +166,7 @@ func sysSchedGetaffinity(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.ESRCH)
 	}
 	var mask [cpuMaskSize]byte
-	mask[0] = 1
+	binary.LittleEndian.PutUint64(mask[:], t.cpuMask())
 	w := min(n, cpuMaskSize)
 	if r := t.copyOutAll(arch.Addr(a[2]), mask[:w]); r != 0 {
 		return r
@@ -165,10 +174,11 @@ func sysSchedGetaffinity(t *Task, a *[6]uint64) uint64 {
 	return w
 }
 
-// sysSchedSetaffinity accepts any mask that contains CPU 0: EFAULT for an
-// unreadable mask (as much of it as Linux reads, min(len,
-// cpumask_size())), ESRCH for another pid, EINVAL for a mask without CPU
-// 0.
+// sysSchedSetaffinity accepts any mask that contains one of the program's
+// CPUs (and changes nothing: every vCPU runs on any host CPU): EFAULT for
+// an unreadable mask (as much of it as Linux reads, min(len,
+// cpumask_size())), ESRCH for another pid, EINVAL for a mask with none of
+// them.
 func sysSchedSetaffinity(t *Task, a *[6]uint64) uint64 {
 	n := min(uint64(uint32(a[1])), cpuMaskSize)
 	var mask [cpuMaskSize]byte
@@ -178,7 +188,7 @@ func sysSchedSetaffinity(t *Task, a *[6]uint64) uint64 {
 	if !t.ownPID(a[0]) {
 		return errno(unix.ESRCH)
 	}
-	if mask[0]&1 == 0 {
+	if binary.LittleEndian.Uint64(mask[:])&t.cpuMask() == 0 {
 		return errno(unix.EINVAL)
 	}
 	return 0

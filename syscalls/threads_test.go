@@ -737,3 +737,30 @@ func TestWaitsWokenByOtherThreads(t *testing.T) {
 		t.Errorf("revents %#x", rev)
 	}
 }
+
+// TestAffinityShowsTheCPUs checks that sched_getaffinity shows as many
+// CPUs as the machine says the threads can run on (Config.CPUs), so that
+// a runtime sizing its workers by it (Go's GOMAXPROCS, Rust's
+// available_parallelism) uses them, and that sched_setaffinity takes a
+// mask only if it holds one of them.
+func TestAffinityShowsTheCPUs(t *testing.T) {
+	mem := &flatMemory{base: base, mem: make([]byte, 1<<16)}
+	p := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, CPUs: 4})
+	le := binary.LittleEndian
+	if r := sc(p, unix.SYS_SCHED_GETAFFINITY, 0, 8, base); r != 8 || le.Uint64(mem.mem) != 0xf {
+		t.Errorf("sched_getaffinity with 4 CPUs = %d, mask %#x, want 8, 0xf", r, le.Uint64(mem.mem))
+	}
+	for _, tc := range []struct {
+		mask uint64
+		want int64
+	}{{0x2, 0}, {0xff, 0}, {0x10, -int64(unix.EINVAL)}, {0, -int64(unix.EINVAL)}} {
+		le.PutUint64(mem.mem, tc.mask)
+		if r := sc(p, unix.SYS_SCHED_SETAFFINITY, 0, 8, base); r != tc.want {
+			t.Errorf("sched_setaffinity %#x with 4 CPUs = %d, want %d", tc.mask, r, tc.want)
+		}
+	}
+	p64 := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, CPUs: 64})
+	if r := sc(p64, unix.SYS_SCHED_GETAFFINITY, 0, 8, base); r != 8 || le.Uint64(mem.mem) != ^uint64(0) {
+		t.Errorf("sched_getaffinity with 64 CPUs = %d, mask %#x", r, le.Uint64(mem.mem))
+	}
+}
