@@ -41,7 +41,8 @@ type threads struct {
 	// idle are the vCPUs whose thread ended, ready for the next clone.
 	idle []*cpu
 	// running counts the thread goroutines running guest code or
-	// serving it; parked the ones waiting for the next Run.
+	// serving it; parked the ones waiting for the next Run, which
+	// startRun counts as running again before they wake.
 	running, parked int
 	// runSeq counts the Runs; ctx is the current one's context. A parked
 	// thread goes on when runSeq moves.
@@ -170,15 +171,15 @@ func (m *Machine) runThread(c *cpu, ctx context.Context) {
 			for th.runSeq == seq && !th.closing {
 				th.cond.Wait()
 			}
-			th.parked--
-			if !th.closing {
-				th.running++
-				ctx = th.ctx
+			if th.closing {
 				th.mu.Unlock()
-				continue
+				return
 			}
+			// startRun counted this thread as running again, before
+			// the Run could wait for the running ones.
+			ctx = th.ctx
 			th.mu.Unlock()
-			return
+			continue
 		}
 		th.running--
 		if _, ended := m.processEnded(); c.task.Exited() && !ended {
@@ -200,6 +201,8 @@ func (m *Machine) startRun(ctx context.Context) {
 	th.runSeq++
 	th.ctx = ctx
 	th.park = false
+	th.running += th.parked
+	th.parked = 0
 	th.cond.Broadcast()
 }
 
