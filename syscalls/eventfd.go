@@ -68,20 +68,12 @@ func (ev *eventFD) take(t *Task, nonblock bool) (uint64, unix.Errno) {
 	return v, 0
 }
 
+// read is readv into the one buffer at addr.
 func (ev *eventFD) read(t *Task, f *openFile, addr arch.Addr, n uint64) uint64 {
-	if n < 8 {
-		return errno(unix.EINVAL)
-	}
-	v, e := ev.take(t, f.flags&unix.O_NONBLOCK != 0)
-	if e != 0 {
-		return errno(e)
-	}
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], v)
-	if r := t.copyOutAll(addr, b[:]); r != 0 {
-		return r
-	}
-	return 8
+	var iov [16]byte
+	binary.LittleEndian.PutUint64(iov[:], uint64(addr))
+	binary.LittleEndian.PutUint64(iov[8:], n)
+	return ev.readv(t, f, iov[:], 1, n)
 }
 
 // readv reads the counter into the buffers, which together must hold 8
