@@ -121,6 +121,35 @@ type Config struct {
 	// any goroutine; t may not be running (yet, or any more). nil: the
 	// machine looks by itself.
 	Interrupt func(t *Task)
+
+	// Fork makes the memory of a new process, a child of parent: with
+	// shareMemory false a copy-on-write duplicate of parent's (fork, and
+	// clone without CLONE_VM), with it true parent's memory itself
+	// (CLONE_VM|CLONE_VFORK: the child runs in it until it execs or
+	// exits). It returns the child's Config: parent's, with the fields
+	// bound to the memory (Memory, Calls, View, FutexKey, Usage, FPU,
+	// Owner) the child's; syscalls sets its PID. release undoes the fork
+	// while no thread of the child has started (a failure after it);
+	// once its first thread started (StartThread with the child's main
+	// Task), the machine releases the child's memory itself when the
+	// child has ended and its threads have stopped. Called without the
+	// Process lock. nil refuses new processes: clone answers ENOSYS.
+	Fork func(parent *Process, shareMemory bool) (child Config, release func(), err error)
+	// Exec replaces the memory of t's process with a new address space
+	// holding the static ELF program at hostPath (a host path the view
+	// resolved), its stack built from argv and envp as Linux builds it,
+	// and releases the old memory (not the memory a vfork child shares
+	// with its parent). It is called without the Process lock, after the
+	// process's other threads were ended; it waits until their vCPUs
+	// have stopped. It returns the registers t starts the new program
+	// from (RIP, RSP, RFLAGS; every other register zero). An error is
+	// execve's, a unix.Errno (ENOEXEC: not a static x86-64 ELF; ENOMEM;
+	// EACCES), returned before anything changed. nil makes execve
+	// ENOSYS.
+	Exec func(t *Task, hostPath string, argv, envp []string) (UserRegs, error)
+	// Owner is the machine's own handle of the process's memory, which
+	// syscalls never looks at (Process.Owner returns it).
+	Owner any
 }
 
 // Limit is one resource limit.
@@ -229,6 +258,13 @@ func NewProcess(cfg Config) *Process {
 	p.main.fpu = cfg.FPU
 	return p
 }
+
+// Owner returns Config.Owner.
+func (p *Process) Owner() any { return p.cfg.Owner }
+
+// Ended reports whether the program has ended (exit_group, the exit of its
+// last thread, a fatal signal). Safe from any goroutine, without a lock.
+func (p *Process) Ended() bool { return p.ended.Load() }
 
 // Exited reports whether the guest called exit or exit_group, and its status.
 func (p *Process) Exited() (bool, int) {
