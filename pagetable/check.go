@@ -58,7 +58,7 @@ func (pt *PageTables) argReason(op string, va arch.AddrRange, pa uint64, user bo
 		return nil
 	case !va.Start.IsCanonical() || !(va.End - 1).IsCanonical() || (va.Start < arch.MaxUserAddr) != (va.End <= arch.MaxUserAddr):
 		return ErrNonCanonical
-	case user && va.End > arch.MaxUserAddr:
+	case (user || pt.sharesKernel) && va.End > arch.MaxUserAddr:
 		return ErrKernelAddress
 	case op == "map" && (pa >= maxPhys || va.Length() > maxPhys-pa):
 		return ErrPhysRange

@@ -89,6 +89,10 @@ type PageTables struct {
 	// journal, if set, is told of every store that changed or removed a
 	// present translation (see Journal).
 	journal Journal
+	// sharesKernel says the root's kernel-half entries are another
+	// PageTables' (NewSharingKernel): they are not counted in rootEntry,
+	// never changed through pt, and never freed by it. Immutable.
+	sharesKernel bool
 
 	// lastKey, lastPT and lastPDE cache the level-1 table that the last
 	// operation confined to one 2 MiB span walked to, and the level-2
@@ -146,6 +150,33 @@ func New(a Allocator, f Features) (*PageTables, error) {
 		root:      root,
 		tables:    1,
 	}, nil
+}
+
+// kernelHalf is the index of the root's first kernel-half entry.
+const kernelHalf = entriesPerTable / 2
+
+// NewSharingKernel returns an empty address space whose kernel half is
+// kernel's: its root's upper 256 entries are copies of kernel's, naming the
+// same tables, so that a translation kernel adds later under one of them
+// reaches this address space too, while the user half is its own. Map,
+// Unmap and Protect of the result refuse the kernel half
+// (ErrKernelAddress), and Release frees only its own tables. kernel must
+// keep every kernel-half root entry it has now (nothing here removes one)
+// and gain none that the result should see; both must use the same
+// Allocator's memory.
+func NewSharingKernel(a Allocator, f Features, kernel *PageTables) (*PageTables, error) {
+	if kernel.root == nil {
+		return nil, fmt.Errorf("pagetable: sharing the kernel half of released page tables: %w", ErrReleased)
+	}
+	pt, err := New(a, f)
+	if err != nil {
+		return nil, err
+	}
+	// The copies are not counted in rootEntry: the root's walks (Release,
+	// dropIfEmpty) see only its own entries, all below kernelHalf.
+	copy(pt.root[kernelHalf:], kernel.root[kernelHalf:])
+	pt.sharesKernel = true
+	return pt, nil
 }
 
 // Journal learns of the stores that change or remove a present
