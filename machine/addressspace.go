@@ -18,9 +18,11 @@ import (
 // mm calls it with its activeMu held, from whichever vCPU goroutine takes a
 // fault or serves a memory call; the vCPUs' run loops use it too (flushes,
 // replays, fault records). mu guards the page tables and every field below
-// it. Lock order: mm's activeMu, then mu, then the MemoryFile's locks. A
-// shootdown runs with mu held: it waits only for vCPUs to leave guest mode,
-// which takes no lock.
+// it; it is the Machine's tablesMu, one lock for the address spaces of all
+// processes, since they share the kernel half's tables and the replay
+// journal. Lock order: mm's activeMu, then mu, then the MemoryFile's
+// locks. A shootdown runs with mu held: it waits only for vCPUs to leave
+// guest mode, which takes no lock.
 type addressSpace struct {
 	mf *memfile.MemoryFile
 	pt *pagetable.PageTables
@@ -36,7 +38,7 @@ type addressSpace struct {
 	// Shared with the tableAllocator (which appends to it).
 	held *heldTables
 
-	mu sync.Mutex
+	mu *sync.Mutex
 	// flush accumulates the translations changed since takeFlush: the
 	// run loop reads it to catch a change of a global (ring-0)
 	// translation, which no flush reaches.
@@ -68,6 +70,12 @@ type heldTables struct {
 }
 
 var _ mm.AddressSpace = (*addressSpace)(nil)
+
+// newAddressSpace returns the addressSpace over pt, whose allocator puts
+// freed tables on held.
+func (m *Machine) newAddressSpace(pt *pagetable.PageTables, held *heldTables) *addressSpace {
+	return &addressSpace{mf: m.mf, pt: pt, held: held, narrowed: m.shootdown, mu: &m.tablesMu}
+}
 
 // MapFile implements mm.AddressSpace.MapFile. Only MemoryFile ranges can be
 // mapped: every page the guest can reach is MemoryFile memory.

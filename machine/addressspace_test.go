@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -21,7 +22,7 @@ func newTestAS(t *testing.T, limit uint64) (*addressSpace, *memfile.MemoryFile) 
 		t.Fatal(err)
 	}
 	t.Cleanup(pt.Release)
-	return &addressSpace{mf: mf, pt: pt}, mf
+	return &addressSpace{mf: mf, pt: pt, mu: new(sync.Mutex)}, mf
 }
 
 // TestAddressSpaceMapsMemoryFilePages checks that a mapping points at the

@@ -71,7 +71,13 @@ type cpu struct {
 	// vCPUs' shootdowns.
 	inGuest atomic.Bool
 	exits   atomic.Uint64
+	// inRun is set while the vCPU's run loop (run) runs a thread: exec
+	// waits for the other threads' to stop (waitOthersStopped).
+	inRun atomic.Bool
 }
+
+// mem is the memory of the process whose thread the vCPU runs.
+func (c *cpu) mem() *processMemory { return processOf(c.task).mem.Load() }
 
 // allCPUs returns every vCPU made so far, boot first (none before New has
 // made the first).

@@ -1,6 +1,7 @@
 package machine
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -30,7 +31,7 @@ func BenchmarkHandleUserFault(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer pt.Release()
-	as := &addressSpace{mf: mf, pt: pt}
+	as := &addressSpace{mf: mf, pt: pt, mu: new(sync.Mutex)}
 	m, err := mm.New(mm.Options{MemoryFile: mf, AddressSpace: as, FaultAround: arch.PageSize})
 	if err != nil {
 		b.Fatal(err)

@@ -90,12 +90,24 @@ type Machine struct {
 	shootdownKicks atomic.Uint64
 
 	mf *memfile.MemoryFile
-	pt *pagetable.PageTables
-	as *addressSpace
+	// pt are the kernel tables: ring 0's regions, the physmap and the
+	// syscall trampoline, whose kernel half every process's page tables
+	// share (process.go); as is their addressSpace, used at New by the
+	// probes. tablesMu is the lock of every addressSpace (addressSpace.mu).
+	pt       *pagetable.PageTables
+	as       *addressSpace
+	tablesMu sync.Mutex
 
-	// MM is the program's memory manager.
+	// first is the process New made, the one Run runs and whose end is
+	// the VM's end; procs are every process not yet released, first
+	// included (guarded by threads.mu).
+	first *process
+	procs []*process
+
+	// MM is the first process's memory manager: the program's, replaced
+	// when it execs another.
 	MM *mm.MemoryManager
-	// Process is the program's system-call state.
+	// Process is the first process's system-call state.
 	Process *syscalls.Process
 
 	// fast and trace are how Run serves faults (SetFastPath) and where it
@@ -178,7 +190,7 @@ func New(cfg Config) (m *Machine, err error) {
 	if n, err := m.vm.CheckExtension(kvm.CapMaxVCPUs); err == nil && n > 0 {
 		m.maxCPUs = min(maxCPUs, n)
 	}
-	if err := m.mapTrampoline(); err != nil {
+	if err := m.mapTrampoline(m.as); err != nil {
 		return nil, err
 	}
 	if err := m.boot.probeSyscallPath(); err != nil {
@@ -190,30 +202,38 @@ func New(cfg Config) (m *Machine, err error) {
 	if err := m.buildVDSO(); err != nil {
 		return nil, err
 	}
-	// A populate stops between steps once the run's context has ended.
-	stopping := func() bool { return m.Process != nil && m.Process.Stopping() }
-	if m.MM, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: m.as, FaultAround: cfg.FaultAround, Limits: guestLimits(cfg), Interrupted: stopping}); err != nil {
-		return nil, fmt.Errorf("machine: %w", err)
+	m.first = &process{m: m}
+	mem, err := m.newMemory(m.first)
+	if err != nil {
+		return nil, err
 	}
+	m.first.mem.Store(mem)
+	m.procs = []*process{m.first}
+	if err := m.newMM(mem); err != nil {
+		return nil, err
+	}
+	m.MM = mem.mm
 	pcfg := syscalls.Config{
-		Memory: memoryCalls{m.MM}, Calls: memoryCalls{m.MM},
 		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
 		Limits:      processLimits(m.MM.Limits()),
-		MemoryLimit: cfg.Memory, Usage: m.usage,
-		FPU:    vcpuFPU{m.boot},
-		UserCS: ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
-		Views: cfg.Views, View: processView{m.MM}, MapHostFile: m.mapHostFile,
+		MemoryLimit: cfg.Memory,
+		UserCS:      ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
+		Views: cfg.Views, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
-		FutexKey:      m.MM.FutexKey,
 		CPUs:          m.guestCPUs(),
 		StartThread:   m.startThread,
 		Interrupt:     m.interrupt,
+		Fork:          m.fork,
+		Exec:          m.exec,
 	}
+	m.first.processConfig(&pcfg)
+	pcfg.FPU = vcpuFPU{m.boot}
 	if m.vdso.clock != nil {
 		// The system calls read the vDSO's clocks, so that the two agree.
 		pcfg.Now, pcfg.Monotonic, pcfg.ClockNanos = m.clockNow, m.clockMonotonic, m.clockNanos
 	}
 	m.Process = syscalls.NewProcess(pcfg)
+	m.first.sys = m.Process
 	m.boot.task = m.Process.MainTask()
 	m.boot.thread.Store(m.boot.task)
 	return m, nil
@@ -252,7 +272,7 @@ func (m *Machine) buildTables() error {
 	if m.pt, err = pagetable.New(tableAllocator{m.mf, m.journal, held}, pagetable.Features{GiantPages: m.platform.GiantPages}); err != nil {
 		return fmt.Errorf("machine: page tables: %w", err)
 	}
-	m.as = &addressSpace{mf: m.mf, pt: m.pt, held: held, narrowed: m.shootdown}
+	m.as = m.newAddressSpace(m.pt, held)
 	if m.journal != nil {
 		if err := m.mapPhysmap(); err != nil {
 			return err
@@ -323,14 +343,16 @@ func (m *Machine) newCPU(index int) (c *cpu, err error) {
 	return c, nil
 }
 
-// mapTrampoline maps the syscall trampoline page, user read + execute at
-// ring0.TrampolineVirt: vCPU 0's, whose code every vCPU's runs (it only
-// exits to the host).
-func (m *Machine) mapTrampoline() error {
+// mapTrampoline maps the syscall trampoline page in as's tables, user read
+// + execute at ring0.TrampolineVirt: vCPU 0's, whose code every vCPU's runs
+// (it only exits to the host).
+func (m *Machine) mapTrampoline(as *addressSpace) error {
 	layout := m.boot.kernel.Layout()
 	tp := layout.TrampolineMapping()
 	va := arch.AddrRange{Start: ring0.TrampolineVirt, End: ring0.TrampolineVirt + arch.Addr(tp.Size)}
-	if _, err := m.pt.Map(va, layout.PhysOf(tp.Offset), pagetable.MapOpts{Access: tp.Access, User: true}); err != nil {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	if _, err := as.pt.Map(va, layout.PhysOf(tp.Offset), pagetable.MapOpts{Access: tp.Access, User: true}); err != nil {
 		return fmt.Errorf("machine: mapping the syscall trampoline: %w", err)
 	}
 	return nil
@@ -440,8 +462,9 @@ func (m *Machine) SetUserContext(rip, rsp arch.Addr) error {
 // MemoryFile returns the guest's MemoryFile.
 func (m *Machine) MemoryFile() *memfile.MemoryFile { return m.mf }
 
-// PageTables returns the guest's page tables (for tests and statistics).
-func (m *Machine) PageTables() *pagetable.PageTables { return m.pt }
+// PageTables returns the first process's page tables (for tests and
+// statistics).
+func (m *Machine) PageTables() *pagetable.PageTables { return m.first.mem.Load().pt }
 
 // Kernel returns the ring-0 state.
 func (m *Machine) Kernel() *ring0.Kernel { return m.boot.kernel }
@@ -454,14 +477,19 @@ func (m *Machine) Close() error {
 		// The other threads' goroutines use everything below.
 		m.stopThreads()
 	}
-	if m.Process != nil {
-		// Its open files hold MemoryFile pages and host descriptors.
-		m.Process.Close()
+	// Their open files hold MemoryFile pages and host descriptors.
+	for _, p := range m.procs {
+		if p.sys != nil {
+			p.sys.Close()
+		}
 	}
-	if m.MM != nil {
-		m.MM.Release()
-		m.MM = nil
+	for _, p := range m.procs {
+		if mem := p.mem.Load(); mem != nil && mem.owner == p && !p.released {
+			mem.release()
+		}
+		p.released = true
 	}
+	m.procs, m.MM = nil, nil
 	if m.boot != nil {
 		for _, c := range m.allCPUs() {
 			errs = append(errs, c.close())

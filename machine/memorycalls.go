@@ -6,11 +6,12 @@ import (
 	"github.com/mmvm/mmvm/syscalls"
 )
 
-// memoryCalls serves the memory system calls from mm, which has all of
-// syscalls.MemoryCalls but MMap: a file-backed mmap maps the Mappable
-// syscalls found behind the fd (nil where there is none: mm answers
-// EBADF). It is also the guest's memory as user accesses see it.
-type memoryCalls struct{ *mm.MemoryManager }
+// memoryCalls serves a process's memory system calls from its mm, which
+// has all of syscalls.MemoryCalls but MMap: a file-backed mmap maps the
+// Mappable syscalls found behind the fd (nil where there is none: mm
+// answers EBADF). It is also the process's memory as user accesses see
+// it. Each call goes to the process's mm of the moment: exec replaces it.
+type memoryCalls struct{ p *process }
 
 var _ syscalls.MemoryCalls = memoryCalls{}
 var _ syscalls.Memory = memoryCalls{}
@@ -19,11 +20,11 @@ var _ syscalls.Memory = memoryCalls{}
 var _ syscalls.FutexMemory = memoryCalls{}
 
 func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
-	return c.MemoryManager.CopyIn(addr, dst, mm.IOOpts{})
+	return c.p.mm().CopyIn(addr, dst, mm.IOOpts{})
 }
 
 func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
-	return c.MemoryManager.CopyOut(addr, src, mm.IOOpts{})
+	return c.p.mm().CopyOut(addr, src, mm.IOOpts{})
 }
 
 func (c memoryCalls) MMap(addr, length, prot, flags uint64, file *syscalls.MmapFile, off uint64) (arch.Addr, error) {
@@ -31,5 +32,45 @@ func (c memoryCalls) MMap(addr, length, prot, flags uint64, file *syscalls.MmapF
 	if file != nil {
 		mf = &mm.MappedFile{Mappable: file.Mappable, Identity: file.Identity, Readable: file.Readable, Writable: file.Writable}
 	}
-	return c.MemoryManager.MMap(addr, length, prot, flags, mf, off)
+	return c.p.mm().MMap(addr, length, prot, flags, mf, off)
+}
+
+func (c memoryCalls) MUnmap(addr, length uint64) error { return c.p.mm().MUnmap(addr, length) }
+
+func (c memoryCalls) MRemap(oldAddr, oldSize, newSize, flags, newAddr uint64) (arch.Addr, error) {
+	return c.p.mm().MRemap(oldAddr, oldSize, newSize, flags, newAddr)
+}
+
+func (c memoryCalls) MProtect(addr, length, prot uint64) error {
+	return c.p.mm().MProtect(addr, length, prot)
+}
+
+func (c memoryCalls) Brk(addr uint64) (arch.Addr, error) { return c.p.mm().Brk(addr) }
+
+func (c memoryCalls) Madvise(addr, length, advice uint64) error {
+	return c.p.mm().Madvise(addr, length, advice)
+}
+
+func (c memoryCalls) MLock2(addr, length, flags uint64) error {
+	return c.p.mm().MLock2(addr, length, flags)
+}
+
+func (c memoryCalls) MUnlock(addr, length uint64) error { return c.p.mm().MUnlock(addr, length) }
+func (c memoryCalls) MLockAll(flags uint64) error       { return c.p.mm().MLockAll(flags) }
+func (c memoryCalls) MUnlockAll() error                 { return c.p.mm().MUnlockAll() }
+
+func (c memoryCalls) MSync(addr, length, flags uint64) error {
+	return c.p.mm().MSync(addr, length, flags)
+}
+
+func (c memoryCalls) MinCore(addr, length uint64, vec []byte) error {
+	return c.p.mm().MinCore(addr, length, vec)
+}
+
+func (c memoryCalls) LoadFutexWord(addr arch.Addr) (uint32, error) {
+	return c.p.mm().LoadFutexWord(addr)
+}
+
+func (c memoryCalls) ModifyFutexWord(addr arch.Addr, op func(old uint32) uint32) (uint32, error) {
+	return c.p.mm().ModifyFutexWord(addr, op)
 }

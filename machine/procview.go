@@ -15,19 +15,13 @@ import (
 // What the program's calls see of its own state: the figures sysinfo and
 // getrusage report, its /proc, and the host files it maps.
 
-// usage is the program's memory figures for sysinfo and getrusage.
-func (m *Machine) usage() syscalls.Usage {
-	s := m.MM.Stats()
-	return syscalls.Usage{RSS: s.RSS, PeakRSS: s.PeakRSS, Faults: s.Faults}
-}
-
-// processView is what the guest's /proc shows of the program: mm's vmas
-// and figures.
-type processView struct{ mm *mm.MemoryManager }
+// processView is what the guest's /proc shows of a process: its mm's
+// vmas and figures.
+type processView struct{ p *process }
 
 var _ syscalls.ProcessView = processView{}
 
-func (v processView) Maps() string { return v.mm.Maps() }
+func (v processView) Maps() string { return v.p.mm().Maps() }
 
 // SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
 // figures mm keeps: every resident page counts as private and dirty (mm
@@ -36,7 +30,7 @@ func (v processView) Maps() string { return v.mm.Maps() }
 // between processes, so Pss is Rss.
 func (v processView) SMaps() string {
 	var b strings.Builder
-	for _, vi := range v.mm.VMAs() {
+	for _, vi := range v.p.mm().VMAs() {
 		b.WriteString(vi.String())
 		b.WriteByte('\n')
 		kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
@@ -66,15 +60,15 @@ func (v processView) SMaps() string {
 }
 
 func (v processView) MemoryStatus() syscalls.MemoryStatus {
-	s := v.mm.Stats()
+	s := v.p.mm().Stats()
 	return syscalls.MemoryStatus{
 		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
 		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
 	}
 }
 
-func (v processView) MmapMinAddr() uint64 { return uint64(v.mm.Layout().MinAddr) }
-func (v processView) Overcommit() int     { return v.mm.Limits().Overcommit.Mode }
+func (v processView) MmapMinAddr() uint64 { return uint64(v.p.mm().Layout().MinAddr) }
+func (v processView) Overcommit() int     { return v.p.mm().Limits().Overcommit.Mode }
 
 // mapHostFile makes a host file mappable as the program's own image is: a
 // loader.ImageFile caching its pages in the MemoryFile.

@@ -11,17 +11,35 @@ import (
 	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/loader"
 	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
-// LoadProgram loads the static ELF executable at path into the (empty)
-// address space and sets the user context at its entry point: each PT_LOAD
-// segment a private copy-on-write mapping of the image, the bss zeroed, the
-// break after the highest segment, and the stack holding argv, envv and the
-// auxiliary vector per the SysV x86-64 ABI.
+// LoadProgram loads the static ELF executable at path into the first
+// process's (empty) address space and sets the user context at its entry
+// point (loadImage).
 func (m *Machine) LoadProgram(path string, argv, envv []string) error {
-	img, plan, err := loader.OpenImage(path, m.mf, loader.Options{})
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	m.Process.SetExecutable(abs, abs)
+	m.Process.SetCommandLine(argv)
+	entry, sp, err := m.loadImage(m.first.mem.Load(), m.Process, path, argv, envv)
 	if err != nil {
 		return err
+	}
+	return m.SetUserContext(entry, sp)
+}
+
+// loadImage loads the static ELF executable at path into mem's (empty)
+// address space, for process sys, and returns where it starts: each
+// PT_LOAD segment a private copy-on-write mapping of the image, the bss
+// zeroed, the break after the highest segment, the vDSO, and the stack
+// holding argv, envv and the auxiliary vector per the SysV x86-64 ABI.
+func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, path string, argv, envv []string) (entry, sp arch.Addr, err error) {
+	img, plan, err := loader.OpenImage(path, m.mf, loader.Options{})
+	if err != nil {
+		return 0, 0, err
 	}
 	// mm takes its own reference for each mapping; ours goes at the end.
 	defer img.DecRef()
@@ -29,70 +47,69 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 	if err != nil {
 		abs = path
 	}
-	m.Process.SetExecutable(abs, abs)
-	m.Process.SetCommandLine(argv)
 	// /proc/self/maps names the image by its absolute path, with the
 	// device and inode the guest's stat shows, not the host's.
 	id := loader.ImageIdentity{Name: abs}
 	var st unix.Stat_t
 	if unix.Stat(abs, &st) == nil {
-		id.Device, id.Inode = m.Process.FileIdentity(&st)
+		id.Device, id.Inode = sys.FileIdentity(&st)
 	}
 	img.SetIdentity(id)
 	file := &mm.MappedFile{Mappable: img, Identity: img, Readable: true}
+	mmgr := mem.mm
 	var dataSeg arch.AddrRange
 	for i := range plan.Segments {
-		if err := m.mapSegment(&plan.Segments[i], file); err != nil {
-			return fmt.Errorf("loading %s: %w", path, err)
+		if err := mapSegment(mmgr, &plan.Segments[i], file); err != nil {
+			return 0, 0, fmt.Errorf("loading %s: %w", path, err)
 		}
 		if s := plan.Segments[i]; s.Perms.Write && dataSeg.Empty() {
 			dataSeg = s.Mapped
 		}
 	}
-	m.MM.BrkSetup(plan.BrkStart, dataSeg)
-	stackRange, err := m.MM.MapStack()
+	mmgr.BrkSetup(plan.BrkStart, dataSeg)
+	stackRange, err := mmgr.MapStack()
 	if err != nil {
-		return fmt.Errorf("loading %s: mapping the stack: %w", path, err)
+		return 0, 0, fmt.Errorf("loading %s: mapping the stack: %w", path, err)
 	}
 	if plan.ExecStack {
-		if err := m.MM.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
-			return fmt.Errorf("loading %s: making the stack executable: %w", path, err)
+		if err := mmgr.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
+			return 0, 0, fmt.Errorf("loading %s: making the stack executable: %w", path, err)
 		}
 	}
-	vdsoAddr, err := m.mapVDSO()
+	vdsoAddr, err := m.mapVDSO(mmgr)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", path, err)
+		return 0, 0, fmt.Errorf("loading %s: %w", path, err)
 	}
-	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: m.MM.Limits().Stack, SysinfoEHdr: vdsoAddr}
+	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: mmgr.Limits().Stack, SysinfoEHdr: vdsoAddr}
 	if _, err := rand.Read(spec.Random[:]); err != nil {
-		return fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)
+		return 0, 0, fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)
 	}
 	stack, err := loader.BuildStack(plan, spec, stackRange.End)
 	if err != nil {
-		return fmt.Errorf("loading %s: %w", path, err)
+		return 0, 0, fmt.Errorf("loading %s: %w", path, err)
 	}
-	if _, err := m.MM.CopyOut(stack.SP, stack.Image, mm.IOOpts{}); err != nil {
-		return fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
+	if _, err := mmgr.CopyOut(stack.SP, stack.Image, mm.IOOpts{}); err != nil {
+		return 0, 0, fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
 	}
-	return m.SetUserContext(plan.Entry, stack.SP)
+	return plan.Entry, stack.SP, nil
 }
 
 // mapSegment maps one PT_LOAD segment as the Plan prescribes.
-func (m *Machine) mapSegment(s *loader.Segment, file *mm.MappedFile) error {
+func mapSegment(mmgr *mm.MemoryManager, s *loader.Segment, file *mm.MappedFile) error {
 	prot := uint64(s.Perms.Prot())
 	const fixed = unix.MAP_PRIVATE | unix.MAP_FIXED
 	if !s.FilePages.Empty() {
-		if _, err := m.MM.MMap(uint64(s.FilePages.Start), s.FilePages.Length(), prot, fixed, file, s.Offset); err != nil {
+		if _, err := mmgr.MMap(uint64(s.FilePages.Start), s.FilePages.Length(), prot, fixed, file, s.Offset); err != nil {
 			return fmt.Errorf("segment %d at %v: %w", s.Index, s.FilePages, err)
 		}
 	}
 	if !s.ZeroTail.Empty() {
-		if _, err := m.MM.ZeroOut(s.ZeroTail.Start, s.ZeroTail.Length(), mm.IOOpts{IgnorePermissions: true}); err != nil {
+		if _, err := mmgr.ZeroOut(s.ZeroTail.Start, s.ZeroTail.Length(), mm.IOOpts{IgnorePermissions: true}); err != nil {
 			return fmt.Errorf("segment %d: zeroing the bss tail %v: %w", s.Index, s.ZeroTail, err)
 		}
 	}
 	if !s.Anon.Empty() {
-		if _, err := m.MM.MMap(uint64(s.Anon.Start), s.Anon.Length(), prot, fixed|unix.MAP_ANONYMOUS, nil, 0); err != nil {
+		if _, err := mmgr.MMap(uint64(s.Anon.Start), s.Anon.Length(), prot, fixed|unix.MAP_ANONYMOUS, nil, 0); err != nil {
 			return fmt.Errorf("segment %d: bss %v: %w", s.Index, s.Anon, err)
 		}
 	}

@@ -268,7 +268,11 @@ func (c *cpu) outLength(port uint16, rip uint64) uint64 {
 	if port < ring0.PortUserFirst || port > ring0.PortUserLast {
 		return 2
 	}
-	pa, _, _, ok := c.m.pt.Lookup(arch.Addr(rip))
+	pt := c.m.pt
+	if c.task != nil {
+		pt = c.mem().pt
+	}
+	pa, _, _, ok := pt.Lookup(arch.Addr(rip))
 	if !ok {
 		return 2
 	}

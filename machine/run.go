@@ -103,6 +103,8 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 	if stop, done := c.ended(); done {
 		return stop, nil
 	}
+	c.inRun.Store(true)
+	defer c.inRun.Store(false)
 	c.vcpu.BindThread()
 	defer c.vcpu.UnbindThread()
 	stopKick := context.AfterFunc(ctx, func() { _ = c.vcpu.Kick() })
@@ -229,7 +231,10 @@ func (c *cpu) loadUserContext() error {
 	// below then load the new context over whatever the replay left, and
 	// no sync-register write may override them on entry. Shadows are
 	// the VM's, not the vCPU's: a new thread's vCPU must not start on
-	// them before they are replayed either.
+	// them before they are replayed either. The replay runs on the kernel
+	// tables: the tables the vCPU last ran on may be an ended process's,
+	// released since.
+	sync.Sregs.CR3 = c.m.pt.Root()
 	c.m.as.mu.Lock()
 	err := c.replayTables()
 	c.m.as.mu.Unlock()
@@ -254,7 +259,7 @@ func (c *cpu) loadUserContext() error {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
 	loaded := s.CR3
-	applySregs(&s, c.kernel.UserSpecialRegisters(c.m.pt.Root()))
+	applySregs(&s, c.kernel.UserSpecialRegisters(c.mem().pt.Root()))
 	if fs, _ := c.task.FSBase(); fs != 0 {
 		s.FS.Base = fs
 	}
@@ -292,7 +297,7 @@ const cr3PWT = 1 << 3
 // vCPU flushes first after a shootdown replays; the others find the
 // journal empty.
 func (c *cpu) flushTLB() error {
-	as := c.m.as
+	as := c.mem().as
 	as.mu.Lock()
 	err := c.replayTables()
 	fl := as.flush
@@ -304,17 +309,18 @@ func (c *cpu) flushTLB() error {
 	if fl.Global {
 		return fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
 	}
-	c.toggleCR3()
+	c.toggleCR3(c.mem().pt.Root())
 	c.stats.tlbFlushes++
 	return c.markSregsDirty(0)
 }
 
-// toggleCR3 puts in the synced special registers a CR3 naming the same
-// page tables with the other PWT bit, so that the next entry that loads
-// them flushes the guest's TLB; the caller marks them dirty.
-func (c *cpu) toggleCR3() {
+// toggleCR3 puts in the synced special registers a CR3 naming the tables
+// at root with the other PWT bit, so that the next entry that loads them
+// flushes the guest's TLB (root is the tables the vCPU runs on, or, for a
+// process that exec'ed, its new ones); the caller marks them dirty.
+func (c *cpu) toggleCR3(root uint64) {
 	c.cr3Toggle = !c.cr3Toggle
-	cr3 := c.m.pt.Root()
+	cr3 := root
 	if c.cr3Toggle {
 		cr3 |= cr3PWT
 	}
@@ -332,9 +338,9 @@ func (c *cpu) markSregsDirty(also kvm.SyncSet) error {
 }
 
 // isIntN reports whether the user instruction at rip is `int imm8` (CD ib).
-func (m *Machine) isIntN(rip uint64) bool {
+func (c *cpu) isIntN(rip uint64) bool {
 	var b [1]byte
-	n, _ := m.MM.CopyIn(arch.Addr(rip), b[:], mm.IOOpts{IgnorePermissions: true})
+	n, _ := c.mem().mm.CopyIn(arch.Addr(rip), b[:], mm.IOOpts{IgnorePermissions: true})
 	return n == 1 && b[0] == 0xCD
 }
 
@@ -351,7 +357,7 @@ func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorde
 	if ev.Vector != ring0.PageFault {
 		c.repeat.reset()
 		st.exits[exitException]++
-		if ev.Vector == ring0.InvalidOpcode && c.m.isIntN(ev.Context.RIP) {
+		if ev.Vector == ring0.InvalidOpcode && c.isIntN(ev.Context.RIP) {
 			// PVM raises #UD for `int n` where hardware raises #GP
 			// (no gate, or a gate above the caller's privilege);
 			// Linux kills with SIGSEGV either way.
@@ -370,9 +376,10 @@ func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorde
 	if pf.Has(ring0.PFReserved) {
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}
-	c.m.as.beginFault(&c.mapped)
-	ferr := c.m.MM.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
-	mapped := c.m.as.takeMapped(&c.mapped)
+	mem := c.mem()
+	mem.as.beginFault(&c.mapped)
+	ferr := mem.mm.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
+	mapped := mem.as.takeMapped(&c.mapped)
 	if ferr == nil {
 		st.faults++
 		var pages uint64
@@ -399,7 +406,7 @@ func (c *cpu) handleSyscall(ev *ring0.Event) (Stop, bool) {
 	regs := userRegsOf(r, ev.Context)
 	redirected := c.task.HandleSyscall(&regs)
 	c.m.refreshClock()
-	if stop, done := c.m.processEnded(); done {
+	if stop, done := c.ended(); done {
 		return stop, true
 	}
 	fs, fsChanged := c.task.FSBase()

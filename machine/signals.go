@@ -181,13 +181,16 @@ func (c *cpu) deliverFault(ev *ring0.Event, f syscalls.Fault) (Stop, bool, error
 		return Stop{}, false, nil // spurious: the program goes on
 	}
 	if f.Signal == unix.SIGKILL || !ev.DirectResumes {
-		// No handler can run: the program ends, every thread of it.
-		c.m.Process.Kill(f.Signal, f.Why)
-		return Stop{Kind: StopSignal, Signal: f.Signal, Reason: f.Why}, true, nil
+		// No handler can run: the process ends, every thread of it.
+		c.task.Kill(f.Signal, f.Why)
+		if stop, done := c.ended(); done && stop.Kind != stopThreadExit {
+			return stop, true, nil
+		}
+		return Stop{Kind: stopThreadExit}, true, nil
 	}
 	regs := userRegsOf(&c.vcpu.Sync().Regs, ev.Context)
 	redirected := c.task.HandleFault(&regs, f)
-	if stop, done := c.m.processEnded(); done {
+	if stop, done := c.ended(); done {
 		if stop.Signal == f.Signal {
 			stop.Reason = f.Why
 		}

@@ -104,14 +104,14 @@ func (m *Machine) Stats() Stats {
 		st.add(&c.stats)
 	}
 	s := Stats{
-		Faults: st.faults, PagesMapped: m.as.pagesMapped(),
+		Faults: st.faults, PagesMapped: m.first.mem.Load().as.pagesMapped(),
 		FaultLatency:   st.faultLatency.Summary(),
 		Exits:          make(map[string]uint64),
 		TLBFlushes:     st.tlbFlushes,
 		VCPUs:          len(m.allCPUs()),
 		Shootdowns:     m.shootdowns.Load(),
 		ShootdownKicks: m.shootdownKicks.Load(),
-		TablePages:     m.pt.TablePages(),
+		TablePages:     m.first.mem.Load().pt.TablePages(),
 		FastPath:       m.fast,
 		Platform:       m.platform,
 		Replay:         m.replayStats,

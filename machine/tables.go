@@ -70,7 +70,7 @@ func (a tableAllocator) table(off uint64) *[512]uint64 {
 // benchmarks' check that 2 MiB fault-around installs 2 MiB leaves).
 func (m *Machine) LeafCounts(ar arch.AddrRange) (small, huge, giant uint64) {
 	for va := ar.Start; va < ar.End; {
-		_, size, _, ok := m.pt.Lookup(va)
+		_, size, _, ok := m.first.mem.Load().pt.Lookup(va)
 		if !ok {
 			va += arch.PageSize
 			continue

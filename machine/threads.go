@@ -82,6 +82,11 @@ func (m *Machine) startThread(t *syscalls.Task, regs syscalls.UserRegs) error {
 	th := &m.threads
 	th.mu.Lock()
 	th.running++
+	p := processOf(t)
+	if p.sys == nil {
+		p.sys = t.Process // a new process's first thread
+	}
+	p.threads++
 	ctx := th.ctx
 	th.mu.Unlock()
 	c.start <- ctx
@@ -182,14 +187,68 @@ func (m *Machine) runThread(c *cpu, ctx context.Context) {
 			continue
 		}
 		th.running--
+		p := processOf(c.task)
+		p.threads--
+		var gone *processMemory
 		if _, ended := m.processEnded(); c.task.Exited() && !ended {
 			c.task = nil
 			c.thread.Store(nil)
 			th.idle = append(th.idle, c)
+			gone = m.processGone(p)
 		}
 		th.cond.Broadcast()
 		th.mu.Unlock()
+		if gone != nil {
+			gone.release()
+		}
 		return
+	}
+}
+
+// processGone forgets p if it has ended and no vCPU runs its threads any
+// more, and returns its memory for the caller to release (outside
+// threads.mu: a release shoots down), or nil. The first process stays
+// until Close.
+//
+// Preconditions: threads.mu is locked.
+func (m *Machine) processGone(p *process) *processMemory {
+	if p == m.first || p.threads > 0 || p.released || !p.sys.Ended() {
+		return nil
+	}
+	p.released = true
+	for i, q := range m.procs {
+		if q == p {
+			m.procs = append(m.procs[:i], m.procs[i+1:]...)
+			break
+		}
+	}
+	// Its files hold MemoryFile pages and host descriptors.
+	p.sys.Close()
+	if mem := p.mem.Load(); mem.owner == p {
+		return mem
+	}
+	return nil
+}
+
+// addProcess records a new process (fork).
+func (m *Machine) addProcess(p *process) {
+	th := &m.threads
+	th.mu.Lock()
+	defer th.mu.Unlock()
+	m.procs = append(m.procs, p)
+}
+
+// killAll kills every process but the first, which has ended: the VM
+// ends with it (orphans too).
+func (m *Machine) killAll(why string) {
+	th := &m.threads
+	th.mu.Lock()
+	procs := append([]*process(nil), m.procs...)
+	th.mu.Unlock()
+	for _, p := range procs {
+		if p != m.first && p.sys != nil {
+			p.sys.Kill(unix.SIGKILL, why)
+		}
 	}
 }
 
@@ -229,6 +288,9 @@ func (m *Machine) finishRun(ctx context.Context, stop Stop, err error) (Stop, er
 		} else {
 			stop = Stop{Kind: StopDeadline, Reason: ctx.Err().Error()}
 		}
+	}
+	if _, ended := m.processEnded(); ended {
+		m.killAll("the first process ended")
 	}
 	th.mu.Lock()
 	th.park = true
@@ -284,6 +346,7 @@ func (m *Machine) stopThreads() {
 	th.mu.Unlock()
 	if m.Process != nil {
 		m.Process.Kill(unix.SIGKILL, "the machine closed")
+		m.killAll("the machine closed")
 	}
 	m.kickAll()
 	for _, c := range m.allCPUs() {

@@ -259,6 +259,10 @@ func NewProcess(cfg Config) *Process {
 	return p
 }
 
+// Config returns the Config p was made from (a fork's child starts from
+// its parent's).
+func (p *Process) Config() Config { return p.cfg }
+
 // Owner returns Config.Owner.
 func (p *Process) Owner() any { return p.cfg.Owner }
 

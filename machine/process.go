@@ -1,0 +1,281 @@
+package machine
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/loader"
+	"github.com/mmvm/mmvm/mm"
+	"github.com/mmvm/mmvm/pagetable"
+	"github.com/mmvm/mmvm/ring0"
+	"github.com/mmvm/mmvm/syscalls"
+)
+
+// # Processes
+//
+// Every guest process in the VM is a process here: the syscalls.Process
+// serving its calls and its memory (processMemory): a MemoryManager and the
+// page tables mm programs, whose user half is the process's own and whose
+// kernel half is the Machine's kernel tables (pagetable.NewSharingKernel),
+// so that every vCPU finds its ring 0 whichever process it runs. fork gives
+// the child a copy-on-write duplicate of its parent's memory (mm.Fork) in
+// page tables of its own; a vfork child runs in its parent's memory until
+// it execs or exits; execve gives a process a new memory and releases the
+// old. A vCPU runs the threads of one process at a time, on that process's
+// page tables; one reused for another process loads the new process's
+// (loadUserContext).
+//
+// A process's memory is released once the process has ended and no vCPU
+// runs its threads any more (runThread); the first process, the one New
+// made, keeps its until Close. The VM's run ends when the first process
+// ends, and the others are killed then (finishRun).
+
+// process is one guest process.
+type process struct {
+	m *Machine
+	// sys serves the process's calls; set once, before any thread runs.
+	sys *syscalls.Process
+	// mem is the process's memory. It changes only at exec, on the
+	// goroutine of the exec'ing thread, while no other thread of the
+	// process runs; atomic for the readers on other goroutines (Stats
+	// between runs, the Machine's MM).
+	mem atomic.Pointer[processMemory]
+	// threads counts the vCPUs running the process's threads (guarded by
+	// the Machine's threads.mu); released says the process's memory
+	// went back (runThread), also under threads.mu.
+	threads  int
+	released bool
+}
+
+// processMemory is one address space of a process: mm's state and the
+// page tables it programs.
+type processMemory struct {
+	mm *mm.MemoryManager
+	pt *pagetable.PageTables
+	as *addressSpace
+	// owner is the process that releases it: the one it was made for (a
+	// vfork child runs in its parent's and releases nothing).
+	owner *process
+}
+
+// MM returns the first process's memory manager: the program's, until it
+// execs another program (tests, statistics).
+func (m *Machine) firstMM() *mm.MemoryManager {
+	if m.first == nil {
+		return nil
+	}
+	return m.first.mem.Load().mm
+}
+
+// newMemory makes an empty address space for owner: page tables sharing
+// the kernel half, the syscall trampoline mapped, and an addressSpace
+// over them; its mm is the caller's to make.
+func (m *Machine) newMemory(owner *process) (*processMemory, error) {
+	held := &heldTables{}
+	pt, err := pagetable.NewSharingKernel(tableAllocator{m.mf, m.journal, held}, pagetable.Features{GiantPages: m.platform.GiantPages}, m.pt)
+	if err != nil {
+		return nil, fmt.Errorf("machine: page tables: %w", err)
+	}
+	if m.journal != nil && !m.journal.off {
+		pt.SetJournal(m.journal)
+	}
+	mem := &processMemory{pt: pt, as: m.newAddressSpace(pt, held), owner: owner}
+	if err := m.mapTrampoline(mem.as); err != nil {
+		mem.releaseTables()
+		return nil, err
+	}
+	return mem, nil
+}
+
+// newMM makes the MemoryManager of a new program in mem.
+func (m *Machine) newMM(mem *processMemory) error {
+	// A populate stops between steps once the run's context has ended or
+	// the process was killed.
+	owner := mem.owner
+	stopping := func() bool { return owner.sys != nil && owner.sys.Stopping() }
+	var err error
+	mem.mm, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: stopping})
+	if err != nil {
+		return fmt.Errorf("machine: %w", err)
+	}
+	return nil
+}
+
+// release returns mem's pages and page tables to the MemoryFile: no vCPU
+// may run on its tables any more.
+func (mem *processMemory) release() {
+	if mem.mm != nil {
+		mem.mm.Release() // unmaps everything, shot down
+		mem.mm = nil
+	}
+	mem.releaseTables()
+}
+
+// releaseTables frees mem's page tables. The tables left (the root and the
+// trampoline's) go like any freed table: held until a shootdown, or
+// journaled for the replay that drops KVM's shadows of them.
+func (mem *processMemory) releaseTables() {
+	as := mem.as
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	mem.pt.Release()
+	if as.narrowed != nil {
+		as.narrowed()
+	}
+	as.releaseHeld()
+}
+
+// processConfig is the part of a process's syscalls.Config bound to its
+// memory; the rest is the Machine's (New) or the parent's (fork).
+func (p *process) processConfig(cfg *syscalls.Config) {
+	cfg.Memory, cfg.Calls = memoryCalls{p}, memoryCalls{p}
+	cfg.View = processView{p}
+	cfg.FutexKey = func(addr arch.Addr) (uint64, bool, error) { return p.mm().FutexKey(addr) }
+	cfg.Usage = p.usage
+	cfg.Owner = p
+}
+
+// mm is the process's MemoryManager now.
+func (p *process) mm() *mm.MemoryManager { return p.mem.Load().mm }
+
+// usage is the process's memory figures for sysinfo and getrusage.
+func (p *process) usage() syscalls.Usage {
+	s := p.mm().Stats()
+	return syscalls.Usage{RSS: s.RSS, PeakRSS: s.PeakRSS, Faults: s.Faults}
+}
+
+// processOf returns the process a Task belongs to.
+func processOf(t *syscalls.Task) *process { return t.Owner().(*process) }
+
+// fork is syscalls.Config.Fork: the memory of a child of parent.
+func (m *Machine) fork(parent *syscalls.Process, share bool) (syscalls.Config, func(), error) {
+	pp := parent.Owner().(*process)
+	child := &process{m: m}
+	if share {
+		child.mem.Store(pp.mem.Load())
+	} else {
+		mem, err := m.newMemory(child)
+		if err != nil {
+			return syscalls.Config{}, nil, fmt.Errorf("%w: %v", unix.ENOMEM, err)
+		}
+		if mem.mm, err = pp.mm().Fork(mem.as); err != nil {
+			mem.release()
+			return syscalls.Config{}, nil, err
+		}
+		child.mem.Store(mem)
+	}
+	cfg := parent.Config()
+	child.processConfig(&cfg)
+	cfg.FPU = nil // the child's first thread gets its vCPU's (startThread)
+	m.addProcess(child)
+	release := func() {
+		th := &m.threads
+		th.mu.Lock()
+		for i, q := range m.procs {
+			if q == child {
+				m.procs = append(m.procs[:i], m.procs[i+1:]...)
+				break
+			}
+		}
+		child.released = true
+		th.mu.Unlock()
+		if mem := child.mem.Load(); mem.owner == child {
+			mem.release()
+		}
+	}
+	return cfg, release, nil
+}
+
+// exec is syscalls.Config.Exec: t's process gets a new memory holding the
+// program at hostPath, and the old one goes.
+func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (syscalls.UserRegs, error) {
+	p := processOf(t)
+	c := m.cpuOf(t)
+	if c == nil {
+		return syscalls.UserRegs{}, fmt.Errorf("%w: exec from a thread no vCPU runs", unix.EINVAL)
+	}
+	m.waitOthersStopped(p, c)
+	mem, err := m.newMemory(p)
+	if err != nil {
+		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
+	}
+	if err := m.newMM(mem); err != nil {
+		mem.release()
+		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
+	}
+	entry, sp, err := m.loadImage(mem, p.sys, hostPath, argv, envp)
+	if err != nil {
+		mem.release()
+		return syscalls.UserRegs{}, execErrno(err)
+	}
+	old := p.mem.Swap(mem)
+	if old.owner == p {
+		old.release()
+	}
+	if p == m.first {
+		m.MM = mem.mm
+	}
+	// The vCPU loads the new tables before it next enters (flushTLB
+	// takes the root from the process), and starts with a fresh FPU.
+	c.flushedGen = ^c.m.flushGen.Load()
+	if err := (vcpuFPU{c}).RestoreFPU(&initialFPU); err != nil {
+		return syscalls.UserRegs{}, fmt.Errorf("machine: resetting vCPU %d's FPU at exec: %w", c.index, err)
+	}
+	return syscalls.UserRegs{RIP: uint64(entry), RSP: uint64(sp), RFLAGS: ring0.UserRFLAGS}, nil
+}
+
+// execErrno is the errno execve reports for a program that did not load:
+// E2BIG for arguments that do not fit, ENOEXEC for a file that is no
+// static x86-64 ELF, the errno of a failed read, else ENOMEM.
+func execErrno(err error) error {
+	var le *loader.Error
+	var e unix.Errno
+	switch {
+	case errors.Is(err, loader.KindArgs):
+		return fmt.Errorf("%w: %v", unix.E2BIG, err)
+	case errors.As(err, &le) && le.Kind != loader.KindIO:
+		return fmt.Errorf("%w: %v", unix.ENOEXEC, err)
+	case errors.As(err, &e):
+		return err
+	}
+	return fmt.Errorf("%w: %v", unix.ENOMEM, err)
+}
+
+// cpuOf returns the vCPU running t, or nil.
+func (m *Machine) cpuOf(t *syscalls.Task) *cpu {
+	for _, c := range m.allCPUs() {
+		if c.thread.Load() == t {
+			return c
+		}
+	}
+	return nil
+}
+
+// waitOthersStopped waits until no vCPU but self runs a thread of p: the
+// syscalls package ended them before exec, and they stop at their next
+// exit.
+func (m *Machine) waitOthersStopped(p *process, self *cpu) {
+	for spins := 0; ; spins++ {
+		busy := false
+		for _, c := range m.allCPUs() {
+			if c != self && c.inRun.Load() && c.thread.Load() != nil && processOf(c.thread.Load()) == p {
+				busy = true
+				_ = c.vcpu.Kick()
+			}
+		}
+		if !busy {
+			return
+		}
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+}
