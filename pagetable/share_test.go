@@ -46,7 +46,10 @@ func TestSharingKernel(t *testing.T) {
 	}{
 		{"map", func() error { _, err := user.Map(rng(kva, kva+arch.PageSize), 0x6000, kopts); return err }},
 		{"unmap", func() error { _, err := user.Unmap(rng(kva, kva+arch.PageSize)); return err }},
-		{"protect", func() error { _, err := user.Protect(rng(kva, kva+arch.PageSize), MapOpts{Access: arch.Read}); return err }},
+		{"protect", func() error {
+			_, err := user.Protect(rng(kva, kva+arch.PageSize), MapOpts{Access: arch.Read})
+			return err
+		}},
 	} {
 		if err := op.do(); !errors.Is(err, ErrKernelAddress) {
 			t.Errorf("%s of the shared kernel half: %v, want ErrKernelAddress", op.name, err)
