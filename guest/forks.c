@@ -656,9 +656,10 @@ static void wait_(void)
 	printf("wait: waitid after WNOWAIT: %d si_code %s si_status %d si_pid is the child: %s\n", ret,
 	       cldname(si.si_code), si.si_status, yesno(si.si_pid == pid));
 	pid = child_doing(BLOCK);
-	memset(&si, 0, sizeof si);
+	/* With no child to report, Linux zeroes the siginfo's fields. */
+	memset(&si, 0xff, sizeof si);
 	ret = waitid(P_ALL, 0, &si, WEXITED | WNOHANG);
-	printf("wait: waitid WNOHANG on a live child: %d si_pid %d\n", ret, (int)si.si_pid);
+	printf("wait: waitid WNOHANG on a live child: %d si_signo %d si_pid %d\n", ret, si.si_signo, (int)si.si_pid);
 	kill(pid, SIGKILL);
 	memset(&si, 0, sizeof si);
 	ret = waitid(P_ALL, 0, &si, WEXITED);
