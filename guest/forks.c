@@ -157,31 +157,36 @@ static void xpipe(int p[2])
 
 /* The global array is initialised so that it lies in .data, memory the
  * program's file gives. */
-static unsigned char cow_global[COW_GLOBAL] = {1};
+static uint64_t cow_global[COW_GLOBAL / 8] = {1};
 
-/* pattern is the byte at offset i of a region filled with seed: it
- * differs between neighbouring bytes, pages and seeds. */
-static unsigned char pattern(size_t i, unsigned seed)
+/* pattern is the word at index i (8 bytes each) of a region filled with
+ * seed: each of its bytes differs between neighbouring words, pages and
+ * seeds. Words, not bytes, keep the loops short in an emulated CPU. */
+static uint64_t pattern(size_t i, unsigned seed)
 {
-	return (unsigned char)((i ^ (i >> 9) ^ (i >> 17)) * 31 + seed * 101 + 7);
+	uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ull + (seed + 1) * 0xd1b54a32d192ed03ull;
+	return x ^ x >> 29;
 }
 
-static void fill(unsigned char *p, size_t n, unsigned seed)
+/* fill writes seed's pattern over p[0:n] (n bytes, a multiple of 8). */
+static void fill(void *p, size_t n, unsigned seed)
 {
-	for (size_t i = 0; i < n; i++)
-		p[i] = pattern(i, seed);
+	uint64_t *w = p;
+	for (size_t i = 0; i < n / 8; i++)
+		w[i] = pattern(i, seed);
 }
 
 /* holds reports whether p[0:n] holds seed's pattern, every byte. */
-static int holds(const unsigned char *p, size_t n, unsigned seed)
+static int holds(const void *p, size_t n, unsigned seed)
 {
-	for (size_t i = 0; i < n; i++)
-		if (p[i] != pattern(i, seed))
+	const uint64_t *w = p;
+	for (size_t i = 0; i < n / 8; i++)
+		if (w[i] != pattern(i, seed))
 			return 0;
 	return 1;
 }
 
-/* fnv adds p[0:n] to the FNV-1a hash h. */
+/* fnv adds the bytes p[0:n] to the FNV-1a hash h. */
 static uint32_t fnv(uint32_t h, const unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -189,17 +194,29 @@ static uint32_t fnv(uint32_t h, const unsigned char *p, size_t n)
 	return h;
 }
 
-/* fnv_pattern is fnv of n bytes of seed's pattern, computed without
- * memory to hold them. */
-static uint32_t fnv_pattern(uint32_t h, size_t n, unsigned seed)
+/* sum adds the words of p[0:n] to the checksum h (FNV-1a's step over
+ * 64-bit words). */
+static uint64_t sum(uint64_t h, const void *p, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ pattern(i, seed)) * 16777619u;
+	const uint64_t *w = p;
+	for (size_t i = 0; i < n / 8; i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
 	return h;
 }
 
+/* sum_pattern is sum over n bytes of seed's pattern, computed without
+ * memory to hold them. */
+static uint64_t sum_pattern(uint64_t h, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n / 8; i++)
+		h = (h ^ pattern(i, seed)) * 0x100000001b3ull;
+	return h;
+}
+
+#define SUM_BASIS 0xcbf29ce484222325ull
+
 struct cow_regions {
-	unsigned char *map, *global, *heap;
+	void *map, *global, *heap;
 };
 
 static void cow_fill(struct cow_regions *r, unsigned seed)
@@ -214,18 +231,23 @@ static int cow_holds(struct cow_regions *r, unsigned seed)
 	return holds(r->map, COW_MAP, seed) && holds(r->global, COW_GLOBAL, seed) && holds(r->heap, COW_HEAP, seed);
 }
 
-/* fold is an exit status made of every byte of checksum h (the low byte
- * of an FNV-1a hash depends only on the low bits of what it hashed). */
-static int fold(uint32_t h) { return (h ^ h >> 8 ^ h >> 16 ^ h >> 24) & 0xff; }
+/* fold is an exit status made of every byte of checksum h (a low byte of
+ * the checksum depends only on the low bits of what it summed). */
+static int fold(uint64_t h)
+{
+	h ^= h >> 32;
+	h ^= h >> 16;
+	return (h ^ h >> 8) & 0xff;
+}
 
 /* cow_status is the exit status a child gives for regions holding seed:
  * their checksum, folded. */
 static int cow_status(unsigned seed)
 {
-	uint32_t h = 2166136261u;
-	h = fnv_pattern(h, COW_MAP, seed);
-	h = fnv_pattern(h, COW_GLOBAL, seed);
-	h = fnv_pattern(h, COW_HEAP, seed);
+	uint64_t h = SUM_BASIS;
+	h = sum_pattern(h, COW_MAP, seed);
+	h = sum_pattern(h, COW_GLOBAL, seed);
+	h = sum_pattern(h, COW_HEAP, seed);
 	return fold(h);
 }
 
@@ -249,10 +271,10 @@ static void cow_child(struct cow_regions *r, int go, unsigned seed)
 			exit(1);
 		}
 	}
-	uint32_t h = 2166136261u;
-	h = fnv(h, r->map, COW_MAP);
-	h = fnv(h, r->global, COW_GLOBAL);
-	h = fnv(h, r->heap, COW_HEAP);
+	uint64_t h = SUM_BASIS;
+	h = sum(h, r->map, COW_MAP);
+	h = sum(h, r->global, COW_GLOBAL);
+	h = sum(h, r->heap, COW_HEAP);
 	_exit(fold(h));
 }
 
