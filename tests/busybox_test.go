@@ -93,33 +93,84 @@ func TestBusyboxMatchesNative(t *testing.T) {
 	bb := busyboxPath(t)
 	for _, tc := range busyboxCases {
 		t.Run(tc.name, func(t *testing.T) {
-			var nOut bytes.Buffer
-			cmd := exec.Command(bb, tc.args...)
-			cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(tc.stdin), &nOut, []string{}
-			nStatus := runStatus(t, cmd)
-
-			var vOut, vErr bytes.Buffer
-			m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: strings.NewReader(tc.stdin), Stdout: &vOut, Stderr: &vErr, StdioFDs: [3]int{-1, -1, -1}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer m.Close()
-			// argv[0] "busybox" and the applet as argv[1], as natively.
-			if err := m.LoadProgram(bb, append([]string{bb}, tc.args...), nil); err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			stop, err := m.Run(ctx)
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			if stop.Status() != nStatus || !bytes.Equal(vOut.Bytes(), nOut.Bytes()) {
-				st := m.Stats()
-				t.Errorf("busybox %q: mmvm status %d (%v %s), native %d\nmmvm stdout:   %q\nnative stdout: %q\nmmvm stderr: %q\nunimplemented calls: %v",
-					tc.args, stop.Status(), stop.Kind, stop.Reason, nStatus, trunc(vOut.Bytes()), trunc(nOut.Bytes()), trunc(vErr.Bytes()), st.Unimplemented)
-			}
+			matchBusybox(t, bb, tc.args, tc.stdin)
 		})
+	}
+}
+
+// busyboxShellCases are scripts for busybox sh -c that make processes:
+// pipelines, command substitutions, subshells, nested shells, background
+// jobs, exec, a shell killed by a signal. busybox's shell forks for each
+// and then runs an applet either in the child as it is (seq, a NOEXEC
+// applet; a subshell) or by execve of /proc/self/exe (cat, wc, sh), so
+// both must work. Each one's output and status are the same on every
+// native run: no pids, times or files printed.
+var busyboxShellCases = []struct {
+	name, script string
+}{
+	{"pipe", "seq 1 1000 | wc -l"},
+	{"command-substitution", "echo $(echo hi)"},
+	{"loop-into-sort", "for i in 1 2 3; do echo $i; done | sort -r"},
+	{"fork-per-round", "i=0; while [ $i -lt 50 ]; do i=$(expr $i + 1); done; echo $i"},
+	{"false-status", "false; echo $?"},
+	{"nested-sh-status", `sh -c "exit 7"; echo $?`},
+	{"pipeline-of-4", "seq 1 100 | grep 1 | sort -n | tail -3"},
+	{"pipeline-status", "true | false; echo $?; false | true; echo $?"},
+	{"exec-cmdline", `cat /proc/self/cmdline | tr "\0" " "`}, // cat's argv after its execve
+	{"killed-self", "kill -9 $$"},                            // status 137
+	{"killed-nested-sh", `sh -c 'kill -9 $$'; echo $?`},      // 137
+	{"subshell-status", "(exit 3); echo $?"},
+	{"background-wait", "(exit 5) & wait $!; echo $?"},
+	{"exec-replaces-shell", `exec sh -c 'echo replaced; exit 9'`},
+	{"read-in-subshell", "echo one two | (read a b; echo $b $a)"},
+	{"heredoc", "cat <<E\nline $((6*7))\nE"},
+	{"xargs", "seq 1 5 | xargs -n 2 echo"},
+	{"ppid", `a=$(sh -c 'echo $PPID'); [ "$a" = $$ ] && echo child of the shell || echo not`},
+}
+
+// TestBusyboxShellMatchesNative runs busybox sh -c with each script of
+// busyboxShellCases natively and inside mmvm and compares stdout and exit
+// status.
+func TestBusyboxShellMatchesNative(t *testing.T) {
+	kvmtest.Open(t)
+	bb := busyboxPath(t)
+	for _, tc := range busyboxShellCases {
+		t.Run(tc.name, func(t *testing.T) {
+			matchBusybox(t, bb, []string{"sh", "-c", tc.script}, "")
+		})
+	}
+}
+
+// matchBusybox runs busybox with args (the applet first) and stdin, with
+// no environment, natively and inside mmvm, and compares stdout and exit
+// status.
+func matchBusybox(t *testing.T, bb string, args []string, stdin string) {
+	t.Helper()
+	var nOut bytes.Buffer
+	cmd := exec.Command(bb, args...)
+	cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(stdin), &nOut, []string{}
+	nStatus := runStatus(t, cmd)
+
+	var vOut, vErr bytes.Buffer
+	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: strings.NewReader(stdin), Stdout: &vOut, Stderr: &vErr, StdioFDs: [3]int{-1, -1, -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// argv[0] "busybox" and the applet as argv[1], as natively.
+	if err := m.LoadProgram(bb, append([]string{bb}, args...), nil); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	stop, err := m.Run(ctx)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if stop.Status() != nStatus || !bytes.Equal(vOut.Bytes(), nOut.Bytes()) {
+		st := m.Stats()
+		t.Errorf("busybox %q: mmvm status %d (%v %s), native %d\nmmvm stdout:   %q\nnative stdout: %q\nmmvm stderr: %q\nunimplemented calls: %v",
+			args, stop.Status(), stop.Kind, stop.Reason, nStatus, trunc(vOut.Bytes()), trunc(nOut.Bytes()), trunc(vErr.Bytes()), st.Unimplemented)
 	}
 }
 

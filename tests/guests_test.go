@@ -71,10 +71,11 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true}
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
 // epoll-glibc, timers-glibc and vdsoclock-glibc are signals.c, files.c,
 // memfd.c, tty.c, epoll.c, timers.c and vdsoclock.c against glibc, and likewise the threaded
-// guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
+// and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true,
-	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true}
+	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true,
+	"forks-glibc": true, "forkbench-glibc": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
