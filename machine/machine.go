@@ -103,6 +103,8 @@ type Machine struct {
 	// included (guarded by threads.mu).
 	first *process
 	procs []*process
+	// forks and execs count the forks and execs served, for Stats.
+	forks, execs atomic.Uint64
 
 	// MM is the first process's memory manager: the program's, replaced
 	// when it execs another.

@@ -174,6 +174,7 @@ func (m *Machine) fork(parent *syscalls.Process, share bool) (syscalls.Config, f
 	child.processConfig(&cfg)
 	cfg.FPU = nil // the child's first thread gets its vCPU's (startThread)
 	m.addProcess(child)
+	m.forks.Add(1)
 	release := func() {
 		th := &m.threads
 		th.mu.Lock()
@@ -214,6 +215,7 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 		mem.release()
 		return syscalls.UserRegs{}, execErrno(err)
 	}
+	m.execs.Add(1)
 	old := p.mem.Swap(mem)
 	if old.owner == p {
 		old.release()

@@ -68,6 +68,11 @@ type Stats struct {
 	// counts the narrowing page-table changes made while it had more
 	// than one, and ShootdownKicks the vCPUs they kicked out of guest
 	// mode (shootdown.go).
+	// Processes is how many processes ran: the first, and one per fork
+	// (Forks); Execs counts the execve calls that loaded a program.
+	Processes      uint64                  `json:"processes"`
+	Forks          uint64                  `json:"forks"`
+	Execs          uint64                  `json:"execs"`
 	VCPUs          int                     `json:"vcpus"`
 	Shootdowns     uint64                  `json:"tlb_shootdowns"`
 	ShootdownKicks uint64                  `json:"tlb_shootdown_kicks"`
@@ -109,6 +114,9 @@ func (m *Machine) Stats() Stats {
 		Exits:          make(map[string]uint64),
 		TLBFlushes:     st.tlbFlushes,
 		VCPUs:          len(m.allCPUs()),
+		Processes:      1 + m.forks.Load(),
+		Forks:          m.forks.Load(),
+		Execs:          m.execs.Load(),
 		Shootdowns:     m.shootdowns.Load(),
 		ShootdownKicks: m.shootdownKicks.Load(),
 		TablePages:     m.first.mem.Load().pt.TablePages(),

@@ -413,6 +413,9 @@ func (r *report) print(w io.Writer) {
 	if s.VCPUs > 1 {
 		fmt.Fprintf(w, "  threads          %d vCPUs; %d TLB shootdowns kicked %d vCPUs out of guest mode\n", s.VCPUs, s.Shootdowns, s.ShootdownKicks)
 	}
+	if s.Processes > 1 {
+		fmt.Fprintf(w, "  processes        %d (forks %d, execs %d); the syscalls below are all processes'\n", s.Processes, s.Forks, s.Execs)
+	}
 	// Unimplemented calls are counted by name too; they are listed on
 	// their own line, by number, with their x86-64 names.
 	unimplemented := make([]uint64, 0, len(s.Unimplemented))
@@ -442,7 +445,7 @@ func (r *report) print(w io.Writer) {
 		for _, k := range kinds {
 			fmt.Fprintf(w, " %s×%d", k, s.CloneRefused[k])
 		}
-		fmt.Fprintln(w, " (answered ENOSYS: mmvm runs threads, not new processes)")
+		fmt.Fprintln(w, " (answered ENOSYS)")
 	}
 	if sg := s.Signals; len(sg.Handled) > 0 || sg.Stopped > 0 || len(sg.Pending) > 0 {
 		fmt.Fprintf(w, "  signals         ")
