@@ -215,6 +215,11 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 		mem.release()
 		return syscalls.UserRegs{}, execErrno(err)
 	}
+	// The new program starts with a fresh FPU.
+	if err := (vcpuFPU{c}).RestoreFPU(&initialFPU); err != nil {
+		mem.release()
+		return syscalls.UserRegs{}, fmt.Errorf("%w: machine: resetting vCPU %d's FPU at exec: %v", unix.ENOMEM, c.index, err)
+	}
 	m.execs.Add(1)
 	old := p.mem.Swap(mem)
 	if old.owner == p {
@@ -223,12 +228,9 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 	if p == m.first {
 		m.MM = mem.mm
 	}
-	// The vCPU loads the new tables before it next enters (flushTLB
-	// takes the root from the process), and starts with a fresh FPU.
+	// The vCPU loads the new tables before it next enters: flushTLB
+	// takes the root from the process.
 	c.flushedGen = ^c.m.flushGen.Load()
-	if err := (vcpuFPU{c}).RestoreFPU(&initialFPU); err != nil {
-		return syscalls.UserRegs{}, fmt.Errorf("machine: resetting vCPU %d's FPU at exec: %w", c.index, err)
-	}
 	return syscalls.UserRegs{RIP: uint64(entry), RSP: uint64(sp), RFLAGS: ring0.UserRFLAGS}, nil
 }
 
