@@ -67,6 +67,9 @@ var table = map[uint64]entry{
 	unix.SYS_FUTEX:  {"futex", sysFutex},
 	unix.SYS_CLONE:  {"clone", sysClone},
 	unix.SYS_CLONE3: {"clone3", sysClone3},
+	// exec.go
+	unix.SYS_EXECVE:   {"execve", sysExecve},
+	unix.SYS_EXECVEAT: {"execveat", sysExecveat},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},
