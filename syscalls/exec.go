@@ -469,11 +469,12 @@ func (t *Task) becomeLeader() {
 // releaseOldMemory is what Linux's exec_mm_release does with the old
 // memory before the machine discards it: t's robust futexes are marked
 // FUTEX_OWNER_DIED, their waiters woken (what another process sharing the
-// memory sees). Linux writes t's clear_child_tid word only where the old
-// memory stays in use (a vfork child's, its parent's); mmvm's vfork
-// children do not set one. It is done before Config.Exec, whose failure
-// then leaves them marked: Linux would not have marked them. p.mu must be
-// held.
+// memory sees). It is done before Config.Exec, whose failure then leaves
+// them marked: Linux, which checks the ELF file first, would not have
+// marked them. Linux also zeroes and wakes t's clear_child_tid word where
+// the old memory stays in use by another process (a vfork child's, its
+// parent's): the vfork work adds that here; elsewhere the word is only
+// forgotten (beginNewExec). p.mu must be held.
 func (t *Task) releaseOldMemory() {
 	t.exitRobustList()
 }
