@@ -438,9 +438,10 @@ func TestExecRunsTheProgram(t *testing.T) {
 			t.Fatalf("rt_sigaction(%d) = %d", sig, r)
 		}
 	}
-	// SIGUSR1 and SIGRTMIN blocked; SIGUSR1 pending from kill, SIGRTMIN
-	// from a POSIX timer; ITIMER_REAL armed.
-	blocked := uint64(1<<(unix.SIGUSR1-1) | 1<<(sigRTMin-1))
+	// SIGUSR1, SIGRTMIN and SIGRTMIN+1 blocked; SIGUSR1 pending from
+	// kill, SIGRTMIN from a POSIX timer, SIGRTMIN+1 from one aimed at the
+	// thread; ITIMER_REAL armed.
+	blocked := uint64(1<<(unix.SIGUSR1-1) | 1<<(sigRTMin-1) | 1<<sigRTMin)
 	le.PutUint64(mem.mem[act-base:], blocked)
 	if r := sc(p, unix.SYS_RT_SIGPROCMASK, unix.SIG_BLOCK, act, 0, 8); r != 0 {
 		t.Fatal(r)
@@ -449,18 +450,23 @@ func TestExecRunsTheProgram(t *testing.T) {
 		t.Fatal(r)
 	}
 	ev := uint64(execArea + 0x1100)
-	clear(mem.mem[ev-base : ev-base+sigeventSize])
-	le.PutUint32(mem.mem[ev-base+8:], sigRTMin)
-	le.PutUint32(mem.mem[ev-base+12:], sigevSignal)
-	if r := sc(p, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, ev, execArea+0x1200); r != 0 {
-		t.Fatalf("timer_create = %d", r)
-	}
-	timerID := uint64(le.Uint32(mem.mem[execArea+0x1200-base:]))
 	its := uint64(execArea + 0x1300)
-	clear(mem.mem[its-base : its-base+itimerspecSize])
-	le.PutUint64(mem.mem[its-base+24:], 1000) // it_value 1µs
-	if r := sc(p, unix.SYS_TIMER_SETTIME, timerID, 0, its, 0); r != 0 {
-		t.Fatalf("timer_settime = %d", r)
+	var timerIDs []uint64
+	for i, notify := range []uint32{sigevSignal, sigevThreadID} {
+		clear(mem.mem[ev-base : ev-base+sigeventSize])
+		le.PutUint32(mem.mem[ev-base+8:], uint32(sigRTMin+i))
+		le.PutUint32(mem.mem[ev-base+12:], notify)
+		le.PutUint32(mem.mem[ev-base+16:], 42)
+		if r := sc(p, unix.SYS_TIMER_CREATE, unix.CLOCK_MONOTONIC, ev, execArea+0x1200); r != 0 {
+			t.Fatalf("timer_create = %d", r)
+		}
+		id := uint64(le.Uint32(mem.mem[execArea+0x1200-base:]))
+		clear(mem.mem[its-base : its-base+itimerspecSize])
+		le.PutUint64(mem.mem[its-base+24:], 1000) // it_value 1µs
+		if r := sc(p, unix.SYS_TIMER_SETTIME, id, 0, its, 0); r != 0 {
+			t.Fatalf("timer_settime = %d", r)
+		}
+		timerIDs = append(timerIDs, id)
 	}
 	pending := func() uint64 {
 		if r := sc(p, unix.SYS_RT_SIGPENDING, execArea+0x1400, 8); r != 0 {
@@ -468,9 +474,9 @@ func TestExecRunsTheProgram(t *testing.T) {
 		}
 		return le.Uint64(mem.mem[execArea+0x1400-base:])
 	}
-	for end := time.Now().Add(5 * time.Second); pending()&(1<<(sigRTMin-1)) == 0; time.Sleep(time.Millisecond) {
+	for end := time.Now().Add(5 * time.Second); pending() != blocked; time.Sleep(time.Millisecond) {
 		if time.Now().After(end) {
-			t.Fatal("the timer's signal never came")
+			t.Fatalf("pending %#x: the timers' signals never came", pending())
 		}
 	}
 	if r := sc(p, unix.SYS_ALARM, 100); r != 0 {
@@ -527,10 +533,12 @@ func TestExecRunsTheProgram(t *testing.T) {
 		t.Errorf("mask after execve %#x, want %#x", le.Uint64(mem.mem[act-base:]), blocked)
 	}
 	if got := pending(); got != 1<<(unix.SIGUSR1-1) {
-		t.Errorf("pending after execve %#x, want SIGUSR1's alone (the timer's dropped)", got)
+		t.Errorf("pending after execve %#x, want SIGUSR1's alone (the timers' dropped)", got)
 	}
-	if r := sc(p, unix.SYS_TIMER_GETTIME, timerID, its); r != int64(neg(unix.EINVAL)) {
-		t.Errorf("timer_gettime after execve = %d, want EINVAL (deleted)", r)
+	for _, id := range timerIDs {
+		if r := sc(p, unix.SYS_TIMER_GETTIME, id, its); r != int64(neg(unix.EINVAL)) {
+			t.Errorf("timer_gettime(%d) after execve = %d, want EINVAL (deleted)", id, r)
+		}
 	}
 	if r := sc(p, unix.SYS_ALARM, 0); r < 99 || r > 100 {
 		t.Errorf("alarm after execve = %d, want ITIMER_REAL kept", r)
@@ -701,6 +709,13 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	c2 := h.spawn(t)
 	waiting := call(c, unix.SYS_FUTEX, wordAddr, privWait, 0)
 	waitQueued(t, h.p, futexKey{id: wordAddr}, 1)
+	// A failed check, and AT_EXECVE_CHECK, end no thread.
+	if r := sc(h.p, unix.SYS_EXECVE, putStr(h.mem, execArea-base, "/bin/missing"), 0, 0); r != int64(neg(unix.ENOENT)) || c.Exited() || c2.Exited() {
+		t.Fatalf("execve of a missing file = %d; threads exited %v %v", r, c.Exited(), c2.Exited())
+	}
+	if r := sc(h.p, unix.SYS_EXECVEAT, atFDCWD, putStr(h.mem, execArea-base, "/bin/prog"), 0, 0, atExecveCheck); r != 0 || c.Exited() || c2.Exited() || len(h.asked) != 0 {
+		t.Fatalf("execveat AT_EXECVE_CHECK = %d; threads exited %v %v; Exec asked %v", r, c.Exited(), c2.Exited(), h.asked)
+	}
 	var exitedAtExec bool
 	h.check = func(*Task) { exitedAtExec = c.Exited() && c2.Exited() }
 	regs := h.execRegs("/bin/prog", []string{"prog"}, nil)
