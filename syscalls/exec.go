@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -20,8 +22,9 @@ import (
 //     counted and checked against the room the stack limit leaves them
 //     (count, bprm_stack_limits), and their strings read (copy_strings).
 //     AT_EXECVE_CHECK stops here with 0.
-//  2. The other threads end (endOtherThreads, Linux's de_thread), and a
-//     thread other than the main one takes over the PID (becomeLeader).
+//  2. The other threads end (endOtherThreads, Linux's de_thread), their
+//     calls finish (waitForCallsToEnd), and a thread other than the main
+//     one takes over the PID (becomeLeader).
 //  3. The machine replaces the memory (Config.Exec), without the Process
 //     lock. Its errors leave the process as it was but for step 2: Linux
 //     checks the ELF file before its de_thread, mmvm's machine after.
@@ -93,7 +96,10 @@ func (t *Task) execveat(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uint32
 	if flags&atExecveCheck != 0 {
 		return 0
 	}
-	t.endOtherThreads()
+	t.waitForCallsToEnd(t.endOtherThreads())
+	if t.Exited() {
+		return errno(unix.EINTR) // killed meanwhile: the value reaches no one
+	}
 	t.becomeLeader()
 	t.releaseOldMemory()
 	var regs UserRegs
@@ -435,12 +441,14 @@ func (t *Task) readArgStrings(addr uint64, n int, room *uint64) ([]string, unix.
 // exit's mm_release), and it is woken from its wait and its vCPU kicked
 // (wakeUp), so that its loop ends; the machine's Exec waits for that. The
 // process itself goes on, its process-directed signals pending for t.
-// p.mu must be held.
-func (t *Task) endOtherThreads() {
+// It returns the threads it ended. p.mu must be held.
+func (t *Task) endOtherThreads() []*Task {
+	var ended []*Task
 	for tid, o := range t.tasks {
 		if o == t {
 			continue
 		}
+		ended = append(ended, o)
 		delete(t.tasks, tid)
 		o.exitedThread.Store(true)
 		t.sig.queued -= queuedIn(&o.tsig.sigQueue)
@@ -448,6 +456,25 @@ func (t *Task) endOtherThreads() {
 		o.exitRobustList()
 		o.clearChildTIDAtExit()
 		o.wakeUp(t)
+	}
+	return ended
+}
+
+// endedCallPoll is how often waitForCallsToEnd looks again.
+const endedCallPoll = 100 * time.Microsecond
+
+// waitForCallsToEnd waits, with p.mu released, until none of the threads
+// ended is inside a system call's handler any more (its regs are nil), as
+// Linux's de_thread waits for the threads it killed to be gone: a call
+// woken from its wait, or one that ran without the lock (an mm call, a
+// thread's start), finishes its last writes (nanosleep's time left, say)
+// before the machine replaces the memory. A thread not yet in its call
+// when it was ended never enters it (HandleSyscall looks at Exited
+// first). It returns early if t itself is ended (the process was killed).
+// p.mu must be held.
+func (t *Task) waitForCallsToEnd(ended []*Task) {
+	for !t.Exited() && slices.ContainsFunc(ended, func(o *Task) bool { return o.regs != nil }) {
+		t.withoutLock(func() { time.Sleep(endedCallPoll) })
 	}
 }
 

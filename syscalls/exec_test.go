@@ -698,7 +698,8 @@ func TestExecFailureChangesNothing(t *testing.T) {
 
 // TestExecEndsOtherThreads: execve ends every other thread before the
 // machine runs the new program: a waiting one is woken (EINTR), its
-// clear_child_tid word zeroed, and it is Exited when Exec is called.
+// clear_child_tid word zeroed, and it is Exited and out of its call (its
+// last writes done: nanosleep's time left) when Exec is called.
 func TestExecEndsOtherThreads(t *testing.T) {
 	h := newExecHarness(t)
 	tid, st := h.clone(t, threadFlags|unix.CLONE_PARENT_SETTID|unix.CLONE_CHILD_CLEARTID, childStack, ctidAddr, ctidAddr, 0)
@@ -716,8 +717,28 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	if r := sc(h.p, unix.SYS_EXECVEAT, atFDCWD, putStr(h.mem, execArea-base, "/bin/prog"), 0, 0, atExecveCheck); r != 0 || c.Exited() || c2.Exited() || len(h.asked) != 0 {
 		t.Fatalf("execveat AT_EXECVE_CHECK = %d; threads exited %v %v; Exec asked %v", r, c.Exited(), c2.Exited(), h.asked)
 	}
-	var exitedAtExec bool
-	h.check = func(*Task) { exitedAtExec = c.Exited() && c2.Exited() }
+	const req, rem = base + 0x4100, base + 0x4200
+	putTS(h.mem, 10*time.Second)
+	copy(h.mem.mem[req-base:], h.mem.mem[futexTS-base:futexTS-base+16])
+	sleeping := call(c2, unix.SYS_NANOSLEEP, req, rem)
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		h.p.mu.Lock()
+		in := c2.regs != nil
+		h.p.mu.Unlock()
+		if in {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("nanosleep never started")
+		}
+	}
+	var exitedAtExec, outOfCalls bool
+	var remAtExec uint64
+	h.check = func(*Task) {
+		exitedAtExec = c.Exited() && c2.Exited()
+		outOfCalls = c.regs == nil && c2.regs == nil
+		remAtExec = binary.LittleEndian.Uint64(h.mem.mem[rem-base:])
+	}
 	regs := h.execRegs("/bin/prog", []string{"prog"}, nil)
 	if !h.p.main.HandleSyscall(&regs) {
 		t.Fatalf("execve = %d", int64(regs.RAX))
@@ -725,8 +746,11 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	if r := result1(t, waiting); r != neg(unix.EINTR) {
 		t.Errorf("the other thread's futex wait = %d, want EINTR", int64(r))
 	}
-	if !exitedAtExec || h.p.main.Exited() {
-		t.Errorf("at Exec the other threads exited: %v; main exited after: %v", exitedAtExec, h.p.main.Exited())
+	if r := result1(t, sleeping); r != neg(unix.EINTR) {
+		t.Errorf("the other thread's nanosleep = %d, want EINTR", int64(r))
+	}
+	if !exitedAtExec || !outOfCalls || remAtExec == 0 || h.p.main.Exited() {
+		t.Errorf("at Exec the other threads exited: %v, out of their calls: %v, nanosleep's time left %ds; main exited after: %v", exitedAtExec, outOfCalls, remAtExec, h.p.main.Exited())
 	}
 	if w := h.word(ctidAddr); w != 0 {
 		t.Errorf("the ended thread's clear_child_tid word = %d, want 0", w)
