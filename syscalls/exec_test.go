@@ -709,7 +709,7 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	c := st.t
 	c2 := h.spawn(t)
 	waiting := call(c, unix.SYS_FUTEX, wordAddr, privWait, 0)
-	waitQueued(t, h.p, futexKey{id: wordAddr}, 1)
+	waitInCall(t, h.p, c)
 	// A failed check, and AT_EXECVE_CHECK, end no thread.
 	if r := sc(h.p, unix.SYS_EXECVE, putStr(h.mem, execArea-base, "/bin/missing"), 0, 0); r != int64(neg(unix.ENOENT)) || c.Exited() || c2.Exited() {
 		t.Fatalf("execve of a missing file = %d; threads exited %v %v", r, c.Exited(), c2.Exited())
@@ -721,17 +721,7 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	putTS(h.mem, 10*time.Second)
 	copy(h.mem.mem[req-base:], h.mem.mem[futexTS-base:futexTS-base+16])
 	sleeping := call(c2, unix.SYS_NANOSLEEP, req, rem)
-	for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		h.p.mu.Lock()
-		in := c2.regs != nil
-		h.p.mu.Unlock()
-		if in {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("nanosleep never started")
-		}
-	}
+	waitInCall(t, h.p, c2)
 	var exitedAtExec, outOfCalls bool
 	var remAtExec uint64
 	h.check = func(*Task) {
@@ -763,6 +753,24 @@ func TestExecEndsOtherThreads(t *testing.T) {
 	}
 	if exited, _ := h.p.Exited(); exited {
 		t.Error("the process ended")
+	}
+}
+
+// waitInCall waits until task is inside a call's handler, as seen under
+// the Process lock: a call that waits has then released the lock in its
+// wait, and is waiting.
+func waitInCall(t *testing.T, p *Process, task *Task) {
+	t.Helper()
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		in := task.regs != nil
+		p.mu.Unlock()
+		if in {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("thread %d never entered its call", task.TID())
+		}
 	}
 }
 
