@@ -25,8 +25,10 @@ import (
 //  2. The other threads end (endOtherThreads, Linux's de_thread), their
 //     calls finish (waitForCallsToEnd), and a thread other than the main
 //     one takes over the PID (becomeLeader).
-//  3. The machine replaces the memory (Config.Exec), without the Process
-//     lock. Its errors leave the process as it was but for step 2: Linux
+//  3. The thread's robust futexes are released in the old memory
+//     (releaseOldMemory), and the machine replaces the memory
+//     (Config.Exec), without the Process lock. Its errors leave the
+//     process as it was but for step 2 and the robust futexes: Linux
 //     checks the ELF file before its de_thread, mmvm's machine after.
 //  4. What Linux's begin_new_exec and setup_new_exec reset (beginNewExec),
 //     and the thread returns into the new program with the registers Exec
