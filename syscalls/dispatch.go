@@ -101,6 +101,9 @@ var table = map[uint64]entry{
 	unix.SYS_RT_SIGRETURN:  {"rt_sigreturn", sysRtSigreturn},
 	unix.SYS_RT_SIGSUSPEND: {"rt_sigsuspend", sysRtSigsuspend},
 	unix.SYS_PAUSE:         {"pause", sysPause},
+	// exec.go
+	unix.SYS_EXECVE:   {"execve", sysExecve},
+	unix.SYS_EXECVEAT: {"execveat", sysExecveat},
 	// sleep.go
 	// procinfo.go
 	unix.SYS_SCHED_GETAFFINITY: {"sched_getaffinity", sysSchedGetaffinity},

@@ -14,12 +14,15 @@ import (
 // embeds its Process, so that the calls it serves reach the shared state
 // (fd table, signal actions, futexes) directly.
 //
-// tid never changes. The fields from fpu to tsig are guarded by the
-// Process lock (mu): the thread's own calls read and write them under it,
-// other threads read sigmask, robustList and tsig's pending signals and
-// write tsig's pending signals under it; FSBase, called only on the
-// thread's own goroutine between its calls, reads fsBase and fsBaseDirty
-// without it, and clone fills a new Task's before the thread starts.
+// tid changes once at most, under mu, on the thread's own goroutine: a
+// thread other than the main one that execs takes the PID (becomeLeader,
+// exec.go); TID reads it without mu. The fields from fpu to tsig are
+// guarded by the Process lock (mu): the thread's own calls read and write
+// them under it, other threads read sigmask, robustList and tsig's pending
+// signals and write tsig's pending signals under it; FSBase, called only on
+// the thread's own goroutine between its calls, reads fsBase and
+// fsBaseDirty without it, and clone fills a new Task's before the thread
+// starts.
 type Task struct {
 	*Process
 	// tid is the thread's id; the main task's is the PID.
