@@ -239,9 +239,10 @@ func sortViews(vs []View) []View {
 	return out
 }
 
-// Close stops the program's timers and releases the file system's host
-// descriptors (the views' roots) and every open file the program left
-// open.
+// Close stops the process's timers and releases every open file it left
+// open; Close of the root (the first process) releases the file system's
+// host descriptors (the views' roots) too: every process of the VM shares
+// that file system, so the machine closes the root last.
 func (p *Process) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -252,7 +253,7 @@ func (p *Process) Close() {
 			delete(p.fdt.fds, fd)
 		}
 	}
-	if p.fsys != nil {
+	if p.fsys != nil && p == p.tree.root {
 		for _, v := range p.fsys.views {
 			unix.Close(v.fd)
 		}
