@@ -117,9 +117,9 @@ type Config struct {
 	StartThread func(t *Task, regs UserRegs) error
 	// Interrupt makes t's vCPU leave guest mode soon (a kick), so that it
 	// calls t.TakeSignals or sees t.Exited. It is called with the
-	// Process lock held, so it must not call into the Process; safe from
-	// any goroutine; t may not be running (yet, or any more). nil: the
-	// machine looks by itself.
+	// Process lock (the tree lock) held, so it must not call into any
+	// Process of the VM; safe from any goroutine; t may not be running
+	// (yet, or any more). nil: the machine looks by itself.
 	Interrupt func(t *Task)
 
 	// Fork makes the memory of a new process, a child of parent: with

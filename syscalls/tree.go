@@ -140,6 +140,18 @@ func (tr *processTree) task(tid int) *Task {
 	return nil
 }
 
+// threads counts the live threads of every process that has not ended.
+// tr.mu must be held.
+func (tr *processTree) threads() int {
+	n := 0
+	for _, p := range tr.procs {
+		if !p.ended.Load() {
+			n += len(p.tasks)
+		}
+	}
+	return n
+}
+
 // childrenChanged wakes every thread waiting for a child (wait.go).
 // tr.mu must be held.
 func (tr *processTree) childrenChanged() {
