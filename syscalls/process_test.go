@@ -759,3 +759,21 @@ func TestVforkWaitsForTheChild(t *testing.T) {
 		t.Fatal("SIGTERM did not end the vfork wait")
 	}
 }
+
+func TestProcessesLists(t *testing.T) {
+	h := newProcHarness(t)
+	a := h.fork(t, h.root.main)
+	b := h.fork(t, a)
+	tc(b, unix.SYS_EXIT, 0) // a zombie of a's: listed until reaped
+	got := []int{}
+	for _, p := range b.Processes() {
+		got = append(got, p.PID())
+	}
+	if len(got) != 3 || got[0] != 42 || got[1] != a.cfg.PID || got[2] != b.cfg.PID {
+		t.Errorf("Processes %v", got)
+	}
+	tc(a, unix.SYS_WAIT4, 1<<64-1, 0, 0, 0)
+	if n := len(h.root.Processes()); n != 2 {
+		t.Errorf("%d processes after the reap", n)
+	}
+}

@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"sync/atomic"
 
@@ -173,6 +174,24 @@ func (tr *processTree) childWaitChannel() <-chan struct{} {
 // PID returns the process's id, what getpid returns.
 func (p *Process) PID() int { return p.cfg.PID }
 
+// Processes returns every process of p's VM that its parent has not
+// reaped, live or zombie, the first one (NewProcess's) first and then by
+// PID: those the machine must kill (Kill) when the first one ends. Safe
+// from any goroutine.
+func (p *Process) Processes() []*Process {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	root := p.tree.root
+	out := []*Process{root}
+	for _, o := range p.tree.procs {
+		if o != root {
+			out = append(out, o)
+		}
+	}
+	sort.Slice(out[1:], func(i, j int) bool { return out[1+i].cfg.PID < out[1+j].cfg.PID })
+	return out
+}
+
 // isZombie says the process has ended and its parent has not reaped it.
 // p.mu must be held.
 func (p *Process) isZombie() bool { return p.ended.Load() && !p.family.reaped }
@@ -313,10 +332,19 @@ func (p *Process) releaseVforkParent() {
 // execCommitted records, for execve, that the process now runs a new
 // program in a new address space: its vfork parent goes on
 // (releaseVforkParent), its parent may no longer change its process group
-// (setpgid's EACCES), and its private futexes are keyed in the new
-// address space. p.mu must be held.
+// (setpgid's EACCES), its private futexes are keyed in the new address
+// space, and it and its children report their end with SIGCHLD whatever
+// exit signal clone gave them (Linux's exit_notify resets the exit
+// signal of a child when it or its parent exec'd since the fork). p.mu
+// must be held.
 func (p *Process) execCommitted() {
 	p.releaseVforkParent()
 	p.family.execed = true
 	p.space = p.tree.newSpace()
+	p.family.exitSignal = unix.SIGCHLD
+	for _, c := range p.tree.procs {
+		if c.family.parent == p {
+			c.family.exitSignal = unix.SIGCHLD
+		}
+	}
 }
