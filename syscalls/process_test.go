@@ -311,7 +311,16 @@ func TestWait4Statuses(t *testing.T) {
 	if r := tc(parent, unix.SYS_WAIT4, 1<<64-1, statusAddr, unix.WNOHANG, 0); r != neg64(unix.ECHILD) {
 		t.Errorf("WNOHANG with no child: %d, want ECHILD", r)
 	}
-	// A status pointer that faults: EFAULT, with the child reaped.
+	// A status pointer that faults: EFAULT, with the child reaped, as the
+	// host does.
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	hostPID := uintptr(cmd.Process.Pid)
+	if r1, r2 := hostRet(unix.SYS_WAIT4, hostPID, 8, 0, 0), hostRet(unix.SYS_WAIT4, hostPID, 0, 0, 0); r1 != neg64(unix.EFAULT) || r2 != neg64(unix.ECHILD) {
+		t.Fatalf("the host's wait4 with a bad status pointer: %d, then %d", r1, r2)
+	}
 	child := h.fork(t, parent)
 	tc(child, unix.SYS_EXIT, 0)
 	if r := tc(parent, unix.SYS_WAIT4, uint64(child.cfg.PID), 8, 0, 0); r != neg64(unix.EFAULT) {
@@ -775,5 +784,108 @@ func TestProcessesLists(t *testing.T) {
 	tc(a, unix.SYS_WAIT4, 1<<64-1, 0, 0, 0)
 	if n := len(h.root.Processes()); n != 2 {
 		t.Errorf("%d processes after the reap", n)
+	}
+}
+
+// TestCloneChildren checks clone's own kinds of child: one whose exit
+// signal is not SIGCHLD waits only with __WCLONE or __WALL, and
+// CLONE_PARENT makes a sibling.
+func TestCloneChildren(t *testing.T) {
+	h := newProcHarness(t)
+	root := h.root.main
+	a := h.fork(t, root)
+	pid, st := h.forkFrom(t, a, 0, 0) // clone(0): no exit signal
+	if st == nil {
+		t.Fatalf("clone(0) = %d", int64(pid))
+	}
+	tc(st.t, unix.SYS_EXIT, 4)
+	if r := tc(a, unix.SYS_WAIT4, 1<<64-1, 0, unix.WNOHANG, 0); r != neg64(unix.ECHILD) {
+		t.Errorf("wait4 for a clone child without __WCLONE: %d, want ECHILD", r)
+	}
+	if r := tc(a, unix.SYS_WAITID, pAll, 0, 0, wExited|wAll|wNowait, 0); r != 0 {
+		t.Errorf("waitid __WALL: %d", r)
+	}
+	if r := tc(a, unix.SYS_WAIT4, 1<<64-1, statusAddr, wClone, 0); r != int64(pid) || getWord(memOf(a.Process), statusAddr) != 4<<8 {
+		t.Errorf("wait4 __WCLONE: %d", r)
+	}
+	// CLONE_PARENT from a: a child of the root, reporting with a's exit
+	// signal (SIGCHLD).
+	pid, st = h.forkFrom(t, a, unix.CLONE_PARENT, 0)
+	if st == nil {
+		t.Fatalf("clone(CLONE_PARENT) = %d", int64(pid))
+	}
+	if r := tc(st.t, unix.SYS_GETPPID); r != 42 {
+		t.Errorf("CLONE_PARENT child's parent %d, want the root", r)
+	}
+	tc(st.t, unix.SYS_EXIT, 0)
+	if r := tc(root, unix.SYS_WAIT4, pid, 0, 0, 0); r != int64(pid) {
+		t.Errorf("the root's wait for its CLONE_PARENT child: %d", r)
+	}
+}
+
+// TestProcessesRunConcurrently runs a parent and a child on their own
+// goroutines, as their vCPUs would: a blocking pipe read in one process
+// is woken by the other's write and by its exit, and a kill from one
+// interrupts the other's pause.
+func TestProcessesRunConcurrently(t *testing.T) {
+	h := newProcHarness(t)
+	parent := h.root.main
+	if r := tc(parent, unix.SYS_PIPE2, fdsAddr, 0); r != 0 {
+		t.Fatal(r)
+	}
+	rd, wr := uint64(getWord(h.mem, fdsAddr)), uint64(getWord(h.mem, fdsAddr+4))
+	child := h.fork(t, parent)
+	tc(parent, unix.SYS_CLOSE, wr)
+	cmem := memOf(child.Process)
+	copy(cmem.mem[bufAddr-base:], "ping")
+	var total int64
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			r := tc(parent, unix.SYS_READ, rd, bufAddr+0x100, 100)
+			if r <= 0 {
+				return
+			}
+			total += r
+		}
+	}()
+	for range 50 {
+		if r := tc(child, unix.SYS_WRITE, wr, bufAddr, 4); r != 4 {
+			t.Fatalf("child write %d", r)
+		}
+	}
+	// The child blocks in pause until the parent's kill: SIGUSR1 with a
+	// handler interrupts it.
+	act := cmem.mem[sigactAddr-base : sigactAddr-base+sigactionSize]
+	binary.LittleEndian.PutUint64(act, 0x401000)
+	binary.LittleEndian.PutUint64(act[8:], saRestorer)
+	tc(child, unix.SYS_RT_SIGACTION, uint64(unix.SIGUSR1), sigactAddr, 0, sigsetSize)
+	paused := make(chan UserRegs, 1)
+	go func() {
+		regs := UserRegs{RAX: unix.SYS_PAUSE, RSP: base + 0xc000}
+		child.HandleSyscall(&regs)
+		paused <- regs
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if r := tc(parent, unix.SYS_KILL, uint64(child.cfg.PID), uint64(unix.SIGUSR1)); r != 0 {
+		t.Fatal(r)
+	}
+	select {
+	case regs := <-paused:
+		if regs.RIP != 0x401000 {
+			t.Errorf("the child's pause ended at rip %#x, not in the handler", regs.RIP)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("kill from the parent did not interrupt the child's pause")
+	}
+	tc(child, unix.SYS_EXIT_GROUP, 0)
+	select {
+	case <-readDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent's read saw no EOF at the child's exit")
+	}
+	if total != 200 {
+		t.Errorf("the parent read %d bytes, want 200", total)
 	}
 }
