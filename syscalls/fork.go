@@ -63,10 +63,15 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 	if err != nil {
 		return errno(toErrno(err))
 	}
-	if t.Exited() {
+	switch {
+	case t.Exited():
 		// The caller's process ended while its memory was copied.
 		release()
 		return errno(unix.EINTR)
+	case len(t.tree.procs) >= maxProcesses:
+		// Other forks took the last places meanwhile.
+		release()
+		return errno(unix.EAGAIN)
 	}
 	cfg.PID = t.tree.newID()
 	child := t.tree.newProcess(cfg)

@@ -557,6 +557,19 @@ func TestReparent(t *testing.T) {
 	if r := tc(root, unix.SYS_WAIT4, uint64(b.cfg.PID), 0, 0, 0); r != int64(b.cfg.PID) {
 		t.Errorf("wait for the orphan: %d", r)
 	}
+
+	// A child subreaper adopts its descendants' orphans instead of the
+	// root.
+	s := h.fork(t, root)
+	if r := tc(s, unix.SYS_PRCTL, unix.PR_SET_CHILD_SUBREAPER, 1); r != 0 {
+		t.Fatal(r)
+	}
+	m := h.fork(t, s)
+	g := h.fork(t, m)
+	tc(m, unix.SYS_EXIT_GROUP, 0)
+	if r := tc(g, unix.SYS_GETPPID); r != int64(s.cfg.PID) {
+		t.Errorf("orphan's parent %d, want the subreaper %d", r, s.cfg.PID)
+	}
 }
 
 func TestProcessGroupsAndSessions(t *testing.T) {
@@ -766,6 +779,45 @@ func TestVforkWaitsForTheChild(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("SIGTERM did not end the vfork wait")
+	}
+}
+
+// TestChildRusage checks the figures wait4 and getrusage(RUSAGE_CHILDREN)
+// report: a reaped child's, counting what it reaped itself.
+func TestChildRusage(t *testing.T) {
+	h := newProcHarness(t)
+	forkMemory := h.root.cfg.Fork
+	usage := map[int]Usage{}
+	h.root.cfg.Fork = func(parent *Process, share bool) (Config, func(), error) {
+		cfg, release, err := forkMemory(parent, share)
+		n := len(usage) + 1
+		u := Usage{PeakRSS: uint64(n) << 20, Faults: uint64(10 * n)}
+		usage[n] = u
+		cfg.Usage = func() Usage { return u }
+		return cfg, release, err
+	}
+	root := h.root.main
+	a := h.fork(t, root) // 1 MiB, 10 faults
+	b := h.fork(t, a)    // 2 MiB, 20 faults
+	c := h.fork(t, a)    // 3 MiB, 30 faults: ignored, a never waits for it
+	tc(b, unix.SYS_EXIT, 0)
+	tc(a, unix.SYS_WAIT4, uint64(b.cfg.PID), 0, 0, 0)
+	tc(c, unix.SYS_EXIT, 0)
+	tc(a, unix.SYS_EXIT, 0)
+	rusage := h.mem.mem[rusageAddr-base : rusageAddr-base+rusageSize]
+	for i := range rusage {
+		rusage[i] = 0xff
+	}
+	le := binary.LittleEndian
+	if r := tc(root, unix.SYS_WAIT4, uint64(a.cfg.PID), 0, 0, rusageAddr); r != int64(a.cfg.PID) {
+		t.Fatal(r)
+	}
+	if maxrss, minflt, utime := le.Uint64(rusage[rusageMaxRSS:]), le.Uint64(rusage[rusageMinflt:]), le.Uint64(rusage); maxrss != 2<<10 || minflt != 30 || utime != 0 {
+		t.Errorf("wait4's rusage: maxrss %d KiB, minflt %d, utime %d; want 2048, 30, 0", maxrss, minflt, utime)
+	}
+	clear(rusage)
+	if r := tc(root, unix.SYS_GETRUSAGE, uint64(1<<64-1), rusageAddr); r != 0 || le.Uint64(rusage[rusageMaxRSS:]) != 2<<10 || le.Uint64(rusage[rusageMinflt:]) != 30 {
+		t.Errorf("getrusage(RUSAGE_CHILDREN): %d, maxrss %d, minflt %d", r, le.Uint64(rusage[rusageMaxRSS:]), le.Uint64(rusage[rusageMinflt:]))
 	}
 }
 

@@ -232,8 +232,10 @@ const (
 // sysGetrusage reports, for the program (RUSAGE_SELF, RUSAGE_THREAD): the
 // CPU time of the host thread that runs it (guest time counts as user
 // time, serving its exits as user and system time), its peak RSS from mm
-// and as minor faults mm's faults that installed memory; RUSAGE_CHILDREN
-// is all zeros (it has none). The other counters are 0.
+// and as minor faults mm's faults that installed memory; for
+// RUSAGE_CHILDREN, the children it reaped with a wait and their reaped
+// descendants: the largest peak RSS and the sum of the faults, without
+// times (childRusage). The other counters are 0.
 func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
@@ -250,6 +252,7 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 		binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 		binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	case unix.RUSAGE_CHILDREN:
+		b = childRusage(t.family.reapedChildren)
 	default:
 		return errno(unix.EINVAL)
 	}

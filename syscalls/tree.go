@@ -78,9 +78,12 @@ type family struct {
 	// reaped says the parent collected the status: the process has left
 	// procs.
 	reaped bool
-	// final is the memory figures at the end, which wait4's rusage
-	// reports.
-	final Usage
+	// final is the memory figures at the end; reapedChildren those of
+	// the children (and their descendants) this process reaped with a
+	// wait, as Linux's cmaxrss and cmin_flt sum them: the larger peak
+	// RSS, the sum of the faults. wait4's rusage reports both together,
+	// getrusage(RUSAGE_CHILDREN) the second.
+	final, reapedChildren Usage
 }
 
 // maxProcesses bounds the processes of a VM, live and zombie (the guest
@@ -259,17 +262,17 @@ func (p *Process) closeFiles() {
 	p.pipesChanged()
 }
 
-// reparentChildren gives the children of p, which is ending, to the root,
-// as Linux's forget_original_parent gives them to init: each then reports
+// reparentChildren gives the children of p, which is ending, to their new
+// parent (reaper), as Linux's forget_original_parent: each then reports
 // SIGCHLD at its end, one with a parent-death signal (PR_SET_PDEATHSIG)
-// gets it now, and a zombie is reported to the root at once.
+// gets it now, and a zombie is reported to the new parent at once.
 func (p *Process) reparentChildren() {
-	root := p.tree.root
+	reaper := p.reaper()
 	for _, c := range p.tree.procs {
 		if c.family.parent != p {
 			continue
 		}
-		c.family.parent = root
+		c.family.parent = reaper
 		c.family.exitSignal = unix.SIGCHLD
 		if s := c.info.pdeathSig; s != 0 && !c.ended.Load() {
 			_ = c.sendToProcess(nil, unix.Signal(s), sigInfo{code: siUser, pid: uint32(p.cfg.PID), why: "its parent ended (PR_SET_PDEATHSIG)"})
@@ -279,6 +282,19 @@ func (p *Process) reparentChildren() {
 		}
 	}
 	p.tree.childrenChanged()
+}
+
+// reaper is the process that adopts the children of p, as Linux's
+// find_new_reaper finds it: the nearest ancestor that has not ended and
+// made itself a child subreaper (PR_SET_CHILD_SUBREAPER), else the root
+// (Linux's init).
+func (p *Process) reaper() *Process {
+	for a := p.family.parent; a != nil; a = a.family.parent {
+		if a.info.subreaper && !a.ended.Load() {
+			return a
+		}
+	}
+	return p.tree.root
 }
 
 // notifyParent tells the parent of p, which has ended, as Linux's
@@ -309,6 +325,21 @@ func (p *Process) notifyParent() {
 		p.reap()
 	}
 	p.tree.childrenChanged()
+}
+
+// withDescendants is p's figures and those of the children it reaped
+// together (Linux's RUSAGE_BOTH), what wait4 reports for p.
+func (p *Process) withDescendants() Usage {
+	u, c := p.family.final, p.family.reapedChildren
+	return Usage{PeakRSS: max(u.PeakRSS, c.PeakRSS), Faults: u.Faults + c.Faults}
+}
+
+// reapedBy removes p, ended, from the tree for a wait of its parent, whose
+// figures of reaped children then count p's (Linux's wait_task_zombie).
+func (p *Process) reapedBy(parent *Process) {
+	u, c := p.withDescendants(), &parent.family.reapedChildren
+	c.PeakRSS, c.Faults = max(c.PeakRSS, u.PeakRSS), c.Faults+u.Faults
+	p.reap()
 }
 
 // reap removes p, ended, from the tree: its pid may be given again.

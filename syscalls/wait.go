@@ -116,9 +116,9 @@ func (t *Task) findWaitable(w *waitFor) (rep waitReport, eligible bool) {
 			if w.flags&wExited == 0 {
 				continue
 			}
-			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.family.final}
+			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.withDescendants()}
 			if w.flags&wNowait == 0 {
-				c.reap()
+				c.reapedBy(t.Process)
 			}
 			return rep, true
 		}
@@ -175,8 +175,10 @@ func sysWait4(t *Task, a *[6]uint64) uint64 {
 }
 
 // childRusage is the struct rusage wait4 and waitid report for a reaped
-// child: its peak RSS (ru_maxrss, KiB) and minor faults (ru_minflt) as
-// the machine measured them at its end; times and every other counter 0.
+// child (and getrusage for the reaped children): the peak RSS (ru_maxrss,
+// KiB) and minor faults (ru_minflt) as the machine measured them at the
+// end, counting the descendants it reaped (withDescendants); times and
+// every other counter 0.
 func childRusage(u Usage) [rusageSize]byte {
 	var b [rusageSize]byte
 	binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
