@@ -941,3 +941,60 @@ func TestProcessesRunConcurrently(t *testing.T) {
 		t.Errorf("the parent read %d bytes, want 200", total)
 	}
 }
+
+// TestChildSeesItselfInProc checks that /proc/self and /proc/<pid> are
+// the caller's own, in the file system every process shares.
+func TestChildSeesItselfInProc(t *testing.T) {
+	h := newProcHarness(t)
+	h.root.SetCommandLine([]string{"parent"})
+	tc(h.root.main, unix.SYS_OPENAT, atFDCWD, putStr(h.mem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY) // builds the file system
+	child := h.fork(t, h.root.main)
+	cmem := memOf(child.Process)
+	child.info.argv = []string{"child"}
+	for _, c := range []struct {
+		path string
+		want string
+	}{
+		{"/proc/self/cmdline", "child\x00"},
+		{"/proc/43/cmdline", "child\x00"},
+	} {
+		fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, c.path), unix.O_RDONLY)
+		if fd < 0 {
+			t.Errorf("open %s: %d", c.path, fd)
+			continue
+		}
+		n := tc(child, unix.SYS_READ, uint64(fd), bufAddr, 100)
+		if got := string(cmem.mem[bufAddr-base:][:max(n, 0)]); got != c.want {
+			t.Errorf("%s: %q, want %q", c.path, got, c.want)
+		}
+	}
+	if r := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/42/cmdline"), unix.O_RDONLY); r != neg64(unix.ENOENT) {
+		t.Errorf("another process's /proc directory: %d, want ENOENT (not shown)", r)
+	}
+	n := tc(child, unix.SYS_READLINK, putStr(cmem, 0x100, "/proc/self"), bufAddr, 100)
+	if got := string(cmem.mem[bufAddr-base:][:max(n, 0)]); got != "43" {
+		t.Errorf("readlink /proc/self in the child: %q", got)
+	}
+	// getdents of /proc lists the caller's pid.
+	fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY)
+	n = tc(child, unix.SYS_GETDENTS64, uint64(fd), bufAddr, 4096)
+	names := map[string]bool{}
+	for b := cmem.mem[bufAddr-base:][:max(n, 0)]; len(b) >= 19; {
+		reclen := int(binary.LittleEndian.Uint16(b[16:]))
+		name := string(b[19:reclen])
+		names[name[:indexNUL(name)]] = true
+		b = b[reclen:]
+	}
+	if !names["43"] || names["42"] {
+		t.Errorf("/proc lists %v for the child", names)
+	}
+}
+
+func indexNUL(s string) int {
+	for i := range len(s) {
+		if s[i] == 0 {
+			return i
+		}
+	}
+	return len(s)
+}

@@ -32,9 +32,14 @@ type MemoryStatus struct {
 	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
 }
 
-// addProc builds /proc in fs.
+// addProc builds /proc in fs. The directory of the process's own pid
+// (procSelf) is found under the pid of whichever process looks it up
+// (children, walk), and its files show that process: every process of
+// the VM shares the file system, and each sees itself in /proc.
 func (p *Process) addProc(fs *fileSystem) {
-	self := fs.mkdirAll("/proc/" + p.pidString())
+	fs.procDir = fs.mkdirAll("/proc")
+	self := fs.newNode(nodeDir)
+	fs.procSelf = self
 	link := fs.newNode(nodeSymlink)
 	link.linkTarget = func(p *Process) string { return p.pidString() }
 	fs.mkdirAll("/proc").children["self"] = link

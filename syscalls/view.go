@@ -128,6 +128,9 @@ type fileSystem struct {
 	// closed is set by Process.Close: the views' descriptors are gone,
 	// and every lookup finds nothing.
 	closed bool
+	// procDir is /proc; procSelf the directory /proc shows under the pid
+	// of the process that looks (addProc).
+	procDir, procSelf *node
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -302,7 +305,7 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 		if n.kind != nodeDir {
 			return lookup{hostFD: -1}, unix.ENOTDIR
 		}
-		c := n.children[part]
+		c := fs.child(p, n, part)
 		if c == nil {
 			if n.view != nil {
 				rel := path.Join(n.viewRel, strings.Join(parts[i:], "/"))
@@ -329,6 +332,29 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 		n = c
 	}
 	return lookup{node: n, hostFD: -1, path: "/" + strings.Join(parts, "/")}, 0
+}
+
+// child is directory n's synthetic entry name, as process p sees it: a
+// child of n, or in /proc the directory of p's own pid. nil if none.
+func (fs *fileSystem) child(p *Process, n *node, name string) *node {
+	if n == fs.procDir && fs.procDir != nil && name == p.pidString() {
+		return fs.procSelf
+	}
+	return n.children[name]
+}
+
+// children are directory n's synthetic entries as process p sees them
+// (child).
+func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
+	if n != fs.procDir || fs.procDir == nil {
+		return n.children
+	}
+	out := make(map[string]*node, len(n.children)+1)
+	for name, c := range n.children {
+		out[name] = c
+	}
+	out[p.pidString()] = fs.procSelf
+	return out
 }
 
 // hostDir finds the host directory behind directory node n (its
