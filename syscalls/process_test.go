@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -971,12 +972,17 @@ func TestChildSeesItselfInProc(t *testing.T) {
 	if r := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/42/cmdline"), unix.O_RDONLY); r != neg64(unix.ENOENT) {
 		t.Errorf("another process's /proc directory: %d, want ENOENT (not shown)", r)
 	}
-	n := tc(child, unix.SYS_READLINK, putStr(cmem, 0x100, "/proc/self"), bufAddr, 100)
+	fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/self/status"), unix.O_RDONLY)
+	n := tc(child, unix.SYS_READ, uint64(fd), bufAddr, 4096)
+	if status := string(cmem.mem[bufAddr-base:][:max(n, 0)]); !strings.Contains(status, "\nPid:\t43\nPPid:\t42\n") {
+		t.Errorf("the child's /proc/self/status:\n%s", status)
+	}
+	n = tc(child, unix.SYS_READLINK, putStr(cmem, 0x100, "/proc/self"), bufAddr, 100)
 	if got := string(cmem.mem[bufAddr-base:][:max(n, 0)]); got != "43" {
 		t.Errorf("readlink /proc/self in the child: %q", got)
 	}
 	// getdents of /proc lists the caller's pid.
-	fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY)
+	fd = tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY)
 	n = tc(child, unix.SYS_GETDENTS64, uint64(fd), bufAddr, 4096)
 	names := map[string]bool{}
 	for b := cmem.mem[bufAddr-base:][:max(n, 0)]; len(b) >= 19; {
