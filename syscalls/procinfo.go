@@ -12,7 +12,8 @@ import (
 )
 
 // The calls that tell a program about itself and its machine, answered as
-// Linux answers them for a process alone on one CPU.
+// Linux answers them for the processes of one VM, on the CPUs the
+// machine gives them.
 
 // procState is what these calls keep.
 type procState struct {
