@@ -15,18 +15,18 @@ import (
 // Signals reach a process from itself and from the other processes of the
 // VM (kill, tkill, tgkill), from the kernel's own sendings (SIGPIPE from a
 // write to a pipe with no reader, a child's SIGCHLD, the parent-death
-// signal) and from its faults (HandleFault).
-// A signal is made pending when sent and taken at the next return to user
-// mode (returnToUser, signal_deliver.go), as Linux takes it on its way out
-// of the kernel: a handler runs on a Linux signal frame, or the default
-// action kills the process (wait status sig, which a shell reports as
-// 128+sig), ignores the signal (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or
-// stops the program, which then
-// waits as a stopped process does, until the run ends. A blocked signal
-// stays pending until it is unblocked; an ignored one is dropped when
-// sent, and a pending one when rt_sigaction makes it ignored. A standard
-// signal is pending at most once; real-time signals queue, each with its
-// siginfo, up to RLIMIT_SIGPENDING queued signals in all.
+// signal) and from its faults (HandleFault). A signal is made pending
+// when sent and taken at the next return to user mode (returnToUser,
+// signal_deliver.go), as Linux takes it on its way out of the kernel: a
+// handler runs on a Linux signal frame, or the default action kills the
+// process (wait status sig, which a shell reports as 128+sig), ignores
+// the signal (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program,
+// which then waits as a stopped process does, until the run ends. A
+// blocked signal stays pending until it is unblocked; an ignored one is
+// dropped when sent, and a pending one when rt_sigaction makes it
+// ignored. A standard signal is pending at most once; real-time signals
+// queue, each with its siginfo, up to RLIMIT_SIGPENDING queued signals in
+// all.
 
 // sigQueue is a set of pending signals: bit sig-1 of pending is set for
 // each; queue[sig] holds what each sending carries into the handler's
