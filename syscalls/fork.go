@@ -44,7 +44,9 @@ func (t *Task) canFork(args *cloneArgs) bool {
 // child execs or ends (waitVforkDone). It returns the child's PID; EPERM
 // for a tls outside the user half, EINVAL for CLONE_PARENT from the root
 // (Linux refuses it from init), EAGAIN past maxProcesses or when the
-// machine cannot start the child, or the error of Config.Fork.
+// machine cannot start the child (the child's Config has no StartThread,
+// or it failed), or the error of Config.Fork. The child's Config gets the
+// defaults NewProcess fills where Fork left them unset.
 func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 	f := args.flags
 	if f&unix.CLONE_SETTLS != 0 && (!arch.Addr(args.tls).IsCanonical() || arch.Addr(args.tls) >= arch.MaxUserAddr) {
@@ -68,12 +70,14 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 		// The caller's process ended while its memory was copied.
 		release()
 		return errno(unix.EINTR)
-	case len(t.tree.procs) >= maxProcesses:
-		// Other forks took the last places meanwhile.
+	case len(t.tree.procs) >= maxProcesses, cfg.StartThread == nil:
+		// Other forks took the last places meanwhile, or the machine
+		// gave the child no way to run.
 		release()
 		return errno(unix.EAGAIN)
 	}
 	cfg.PID = t.tree.newID()
+	fillDefaults(&cfg)
 	child := t.tree.newProcess(cfg)
 	t.inherit(child, args)
 	regs := *t.regs

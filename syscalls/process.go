@@ -236,6 +236,16 @@ type Process struct {
 // leader is outside the caller's pid namespace), with no parent in the
 // VM (getppid reports 0).
 func NewProcess(cfg Config) *Process {
+	fillDefaults(&cfg)
+	tr := newProcessTree(cfg.PID, cfg.Context)
+	p := tr.newProcess(cfg)
+	p.family.pgid = cfg.PID
+	tr.root = p
+	return p
+}
+
+// fillDefaults fills what cfg leaves unset with NewProcess's defaults.
+func fillDefaults(cfg *Config) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -252,11 +262,6 @@ func NewProcess(cfg Config) *Process {
 	if cfg.PID == 0 {
 		cfg.PID = 1
 	}
-	tr := newProcessTree(cfg.PID, cfg.Context)
-	p := tr.newProcess(cfg)
-	p.family.pgid = cfg.PID
-	tr.root = p
-	return p
 }
 
 // newProcess returns a Process of tr for cfg (its defaults filled), with

@@ -175,9 +175,10 @@ func (t *Task) withoutLock(f func()) {
 // for one thread of several: the process-directed signals it would have
 // taken go to another thread, its robust futexes are marked
 // FUTEX_OWNER_DIED (exitRobustList), and its clear_child_tid word is
-// zeroed and one waiter on it woken (the join of pthread_join). The exit
-// of the last live thread ends the program, whose exit status is then the
-// main thread's (Linux reports the group leader's exit code).
+// zeroed and one waiter on it woken (the join of pthread_join); the exit
+// of the main thread lets a vfork parent go on. The exit of the last live
+// thread ends the program, whose exit status is then the main thread's
+// (Linux reports the group leader's exit code).
 func (t *Task) exitThread(code int) {
 	t.threadExitCode = code
 	delete(t.tasks, t.tid)
