@@ -503,12 +503,35 @@ func TestSigchld(t *testing.T) {
 		t.Errorf("SIGCHLD siginfo %x", si[:32])
 	}
 	// The layout is siginfo_t's: x/sys's Siginfo is the header alone, so
-	// check the offsets against the host's waitid (TestWaitidSiginfo)
-	// writing the same fields.
+	// the offsets are checked against the host's waitid
+	// (TestWaitidSiginfo), which writes the same fields.
+	tc(parent, unix.SYS_WAIT4, 1<<64-1, 0, 0, 0)
+
+	// Unblocked, with an SA_SIGINFO handler: the handler gets it (the
+	// first SIGCHLD, still pending, is discarded by making it ignored).
+	act := h.mem.mem[sigactAddr-base : sigactAddr-base+sigactionSize]
+	clear(act)
+	tc(parent, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), sigactAddr, 0, sigsetSize)
+	binary.LittleEndian.PutUint64(act, 0x401000)
+	binary.LittleEndian.PutUint64(act[8:], saRestorer|saSiginfo)
+	tc(parent, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), sigactAddr, 0, sigsetSize)
+	tc(parent, unix.SYS_RT_SIGPROCMASK, unix.SIG_UNBLOCK, bufAddr, 0, sigsetSize)
+	child = h.fork(t, parent)
+	tc(parent, unix.SYS_KILL, uint64(child.cfg.PID), uint64(unix.SIGTERM))
+	tc(child, unix.SYS_GETPID) // takes the SIGTERM: killed
+	regs := UserRegs{RAX: unix.SYS_GETPID, RSP: base + 0xc000}
+	parent.HandleSyscall(&regs)
+	if regs.RIP != 0x401000 || regs.RDI != uint64(unix.SIGCHLD) {
+		t.Fatalf("no SIGCHLD handler ran: rip %#x rdi %d", regs.RIP, regs.RDI)
+	}
+	got := h.mem.mem[regs.RSI-base:][:siginfoSize]
+	if le.Uint32(got[0:]) != uint32(unix.SIGCHLD) || le.Uint32(got[8:]) != cldKilled ||
+		int(le.Uint32(got[16:])) != child.cfg.PID || le.Uint32(got[24:]) != uint32(unix.SIGTERM) {
+		t.Errorf("the handler's siginfo %x", got[:32])
+	}
 	tc(parent, unix.SYS_WAIT4, 1<<64-1, 0, 0, 0)
 
 	// SIG_IGN: no zombie, no signal; wait4 finds no child.
-	act := h.mem.mem[sigactAddr-base : sigactAddr-base+sigactionSize]
 	clear(act)
 	binary.LittleEndian.PutUint64(act, sigIGN)
 	tc(parent, unix.SYS_RT_SIGACTION, uint64(unix.SIGCHLD), sigactAddr, 0, sigsetSize)
