@@ -118,16 +118,18 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 // task name, command line and prctl settings but the parent-death signal
 // and the subreaper mark; t's signal mask, FS base (or CLONE_SETTLS's tls)
 // and alternate signal stack; t's process group and session. It gets no
-// pending signal and no timer. Its parent is t's process (t's parent with
-// CLONE_PARENT), told at the end by the exit signal (CSIGNAL; with
-// CLONE_PARENT, the caller's own). A vfork child keys its private
+// pending signal and no timer. Its parent is t's process, and t the
+// thread it is a child of (with CLONE_PARENT, those of t's process),
+// told at the end by the exit signal (CSIGNAL; with CLONE_PARENT, the
+// caller's own). A vfork child keys its private
 // futexes in the memory it shares with t.
 func (t *Task) inherit(child *Process, args *cloneArgs) {
 	p, f := t.Process, args.flags
-	child.family = family{parent: p, pgid: p.family.pgid, sid: p.family.sid,
+	child.family = family{parent: p, creator: t, pgid: p.family.pgid, sid: p.family.sid,
 		exitSignal: unix.Signal(args.exitSignal)}
 	if f&unix.CLONE_PARENT != 0 {
-		child.family.parent, child.family.exitSignal = p.family.parent, p.family.exitSignal
+		child.family.parent, child.family.creator = p.family.parent, p.family.creator
+		child.family.exitSignal = p.family.exitSignal
 	}
 	if f&unix.CLONE_VM != 0 {
 		child.space = p.space

@@ -405,8 +405,12 @@ func TestWaitBlocks(t *testing.T) {
 // TestWaitidSiginfo checks waitid's checks and what it writes, against
 // the host: which siginfo fields, at which offsets.
 func TestWaitidSiginfo(t *testing.T) {
-	if unsafe.Sizeof(unix.Siginfo{}) != siginfoSize || unsafe.Sizeof(unix.Rusage{}) != rusageSize {
-		t.Fatalf("siginfo_t %d bytes, rusage %d: want %d and %d", unsafe.Sizeof(unix.Siginfo{}), unsafe.Sizeof(unix.Rusage{}), siginfoSize, rusageSize)
+	var ru unix.Rusage
+	if unsafe.Sizeof(unix.Siginfo{}) != siginfoSize || unsafe.Sizeof(ru) != rusageSize ||
+		unsafe.Offsetof(ru.Maxrss) != rusageMaxRSS || unsafe.Offsetof(ru.Minflt) != rusageMinflt {
+		t.Fatalf("siginfo_t %d bytes, rusage %d with maxrss at %d and minflt at %d: want %d, %d, %d, %d",
+			unsafe.Sizeof(unix.Siginfo{}), unsafe.Sizeof(ru), unsafe.Offsetof(ru.Maxrss), unsafe.Offsetof(ru.Minflt),
+			siginfoSize, rusageSize, rusageMaxRSS, rusageMinflt)
 	}
 	// The host: a child that exits 3, waited for with a siginfo and a
 	// rusage full of 0xff.
@@ -1026,4 +1030,28 @@ func indexNUL(s string) int {
 		}
 	}
 	return len(s)
+}
+
+// TestWaitNothread checks __WNOTHREAD: a thread's children are its own
+// until it exits, when another thread of the process takes them.
+func TestWaitNothread(t *testing.T) {
+	h := newProcHarness(t)
+	leader := h.root.main
+	tid := tc(leader, unix.SYS_CLONE, threadFlags, childStack)
+	t2 := (<-h.started).t
+	if int64(t2.tid) != tid {
+		t.Fatalf("thread %d, started %d", tid, t2.tid)
+	}
+	child := h.fork(t, t2)
+	tc(child, unix.SYS_EXIT, 0)
+	if r := tc(leader, unix.SYS_WAIT4, 1<<64-1, 0, unix.WNOHANG|wNothread, 0); r != neg64(unix.ECHILD) {
+		t.Errorf("the main thread's __WNOTHREAD wait for t2's child: %d, want ECHILD", r)
+	}
+	if r := tc(leader, unix.SYS_WAITID, pAll, 0, 0, wExited|wNowait|wNohang, 0); r != 0 {
+		t.Errorf("the main thread's wait for the process's children: %d", r)
+	}
+	tc(t2, unix.SYS_EXIT, 0)
+	if r := tc(leader, unix.SYS_WAIT4, 1<<64-1, 0, unix.WNOHANG|wNothread, 0); r != int64(child.cfg.PID) {
+		t.Errorf("the main thread's __WNOTHREAD wait after t2 exited: %d, want %d", r, child.cfg.PID)
+	}
 }

@@ -175,8 +175,9 @@ func (t *Task) withoutLock(f func()) {
 // for one thread of several: the process-directed signals it would have
 // taken go to another thread, its robust futexes are marked
 // FUTEX_OWNER_DIED (exitRobustList), and its clear_child_tid word is
-// zeroed and one waiter on it woken (the join of pthread_join); the exit
-// of the main thread lets a vfork parent go on. The exit of the last live
+// zeroed and one waiter on it woken (the join of pthread_join); its child
+// processes become another live thread's (adoptChildren); the exit of the
+// main thread lets a vfork parent go on. The exit of the last live
 // thread ends the program, whose exit status is then the main thread's
 // (Linux reports the group leader's exit code).
 func (t *Task) exitThread(code int) {
@@ -192,6 +193,7 @@ func (t *Task) exitThread(code int) {
 		return
 	}
 	t.retargetSignals()
+	t.adoptChildren()
 	t.exitRobustList()
 	t.clearChildTIDAtExit()
 	if t == t.main {

@@ -61,6 +61,11 @@ type family struct {
 	// (its parent is outside the VM). It becomes the root when the
 	// parent ends (reparent).
 	parent *Process
+	// creator is the thread of the parent the process is a child of
+	// (Linux's real_parent is a thread): the one that made it, until it
+	// exits and another of the parent's live threads takes its children
+	// (adoptChildren). wait's __WNOTHREAD looks only at the caller's.
+	creator *Task
 	// pgid and sid are the process group and session ids; 0 is the
 	// session outside the VM the root starts in.
 	pgid, sid int
@@ -272,7 +277,7 @@ func (p *Process) reparentChildren() {
 		if c.family.parent != p {
 			continue
 		}
-		c.family.parent = reaper
+		c.family.parent, c.family.creator = reaper, reaper.liveThread()
 		c.family.exitSignal = unix.SIGCHLD
 		if s := c.info.pdeathSig; s != 0 && !c.ended.Load() {
 			_ = c.sendToProcess(nil, unix.Signal(s), sigInfo{code: siUser, pid: uint32(p.cfg.PID), why: "its parent ended (PR_SET_PDEATHSIG)"})
@@ -282,6 +287,37 @@ func (p *Process) reparentChildren() {
 		}
 	}
 	p.tree.childrenChanged()
+}
+
+// liveThread is the thread of p that takes the children of one that exits
+// (Linux's find_alive_thread): the main thread if it is live, else the
+// live thread of lowest TID, else the main thread. p.mu must be held.
+func (p *Process) liveThread() *Task {
+	if !p.main.exitedThread.Load() {
+		return p.main
+	}
+	var best *Task
+	for _, t := range p.tasks {
+		if best == nil || t.tid < best.tid {
+			best = t
+		}
+	}
+	if best == nil {
+		return p.main
+	}
+	return best
+}
+
+// adoptChildren gives the children of thread t, which is exiting while
+// its process goes on, to another live thread of the process, as Linux's
+// forget_original_parent does within a thread group. p.mu must be held.
+func (t *Task) adoptChildren() {
+	heir := t.liveThread()
+	for _, c := range t.tree.procs {
+		if c.family.creator == t {
+			c.family.creator = heir
+		}
+	}
 }
 
 // reaper is the process that adopts the children of p, as Linux's

@@ -74,9 +74,9 @@ func (w *waitFor) eligible(c *Process) bool {
 // for; a live child keeps the wait going, or, with WNOHANG, makes it
 // report nothing (pid 0). ECHILD when no child is eligible; ERESTARTSYS
 // when a signal the thread does not block arrives (EINTR, or a restart
-// under SA_RESTART); EINTR at the end of the thread or the run.
-// __WNOTHREAD is accepted but does not narrow the wait to the children
-// the calling thread made: children are the process's.
+// under SA_RESTART); EINTR at the end of the thread or the run. The
+// children are those of every thread of the caller's process, or with
+// __WNOTHREAD the calling thread's alone (family.creator).
 func (t *Task) wait(w *waitFor) (waitReport, unix.Errno) {
 	for {
 		rep, eligible := t.findWaitable(w)
@@ -104,7 +104,7 @@ func (t *Task) wait(w *waitFor) (waitReport, unix.Errno) {
 func (t *Task) findWaitable(w *waitFor) (rep waitReport, eligible bool) {
 	var children []*Process
 	for _, c := range t.tree.procs {
-		if c.family.parent == t.Process && w.eligible(c) {
+		if c.family.parent == t.Process && (w.flags&wNothread == 0 || c.family.creator == t) && w.eligible(c) {
 			children = append(children, c)
 		}
 	}
