@@ -27,8 +27,9 @@ type processTree struct {
 	mu sync.Mutex
 	// procs are the processes by PID, live and zombie: a process leaves
 	// when its parent reaps it (or at once when its parent ignores
-	// SIGCHLD). root is the first process, the reaper of orphans (Linux
-	// reparents to init); it never leaves. Guarded by mu.
+	// SIGCHLD). root is the first process, the reaper of orphans that
+	// have no child subreaper above them (Linux reparents to init); it
+	// never leaves. Guarded by mu.
 	procs map[int]*Process
 	root  *Process
 	// lastID is the id given last (newID). Guarded by mu.
@@ -241,7 +242,8 @@ const saNoCldWait = 0x2
 // exitProcess is a process's end as its parent and children see it,
 // Linux's exit_notify and the work of do_exit before it: its fds close
 // now (so that a pipe's reader sees EOF), its vfork parent goes on, its
-// children go to the root, and its parent is told (notifyParent). The
+// children go to their reaper (the nearest child subreaper, else the
+// root), and its parent is told (notifyParent). The
 // root's end is the VM's: it closes nothing (Close does) and has no parent
 // to tell. p.mu must be held; p has ended.
 func (p *Process) exitProcess() {
