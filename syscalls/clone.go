@@ -72,13 +72,15 @@ func (c *cloneRefusals) add(k CloneKind) {
 	c.byKind[k]++
 }
 
-// CloneRefusals returns how many clone and clone3 requests of each kind
-// were answered ENOSYS: mmvm runs one process, so every request for a new
-// process (or for a thread, where Config.StartThread is nil) that passes
-// Linux's checks is refused, and --stats says what the program asked
-// for.
+// CloneRefusals returns how many clone, clone3, fork and vfork requests
+// of each kind, from every process of the VM, were answered ENOSYS: those
+// that pass Linux's checks but ask for what mmvm does not make (a new
+// process sharing the fd table, file-system state or memory without
+// CLONE_VFORK, a namespace, a pidfd; see canFork), or any new process or
+// thread where the machine makes none (Config.Fork, Config.StartThread
+// nil), so that --stats says what the program asked for.
 func (p *Process) CloneRefusals() map[CloneKind]uint64 {
-	c := &p.clones
+	c := p.clones
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make(map[CloneKind]uint64, len(c.byKind))
@@ -149,12 +151,22 @@ func (p *Process) readCloneArgs(addr, size uint64) (cloneArgs, unix.Errno) {
 	return args, 0
 }
 
+// sysFork serves fork(2): clone with SIGCHLD alone.
+func sysFork(t *Task, _ *[6]uint64) uint64 {
+	return t.clone(&cloneArgs{exitSignal: uint64(unix.SIGCHLD)})
+}
+
+// sysVfork serves vfork(2): clone with CLONE_VM, CLONE_VFORK and SIGCHLD.
+func sysVfork(t *Task, _ *[6]uint64) uint64 {
+	return t.clone(&cloneArgs{flags: unix.CLONE_VM | unix.CLONE_VFORK, exitSignal: uint64(unix.SIGCHLD)})
+}
+
 // clone makes Linux's checks of copy_process that depend on the flags
 // alone (EINVAL for CLONE_FS with a new mount or user namespace,
 // CLONE_THREAD without CLONE_SIGHAND, CLONE_SIGHAND without CLONE_VM),
-// then starts a thread (cloneThread, thread.go) where that was asked for
-// and the machine can start one; any other request is counted and
-// answered ENOSYS: mmvm runs no second process.
+// then starts a thread (cloneThread, thread.go) or makes a process
+// (cloneProcess, fork.go) where the machine can; any other request is
+// counted and answered ENOSYS.
 func (t *Task) clone(args *cloneArgs) uint64 {
 	f := args.flags
 	switch {
@@ -165,8 +177,11 @@ func (t *Task) clone(args *cloneArgs) uint64 {
 		return errno(unix.EINVAL)
 	}
 	kind := cloneKindOf(args)
-	if kind == CloneThread && t.cfg.StartThread != nil {
+	switch {
+	case kind == CloneThread && t.cfg.StartThread != nil:
 		return t.cloneThread(args)
+	case kind != CloneThread && t.canFork(args):
+		return t.cloneProcess(args)
 	}
 	t.clones.add(kind)
 	return errno(unix.ENOSYS)

@@ -65,7 +65,7 @@ type SyscallCount struct {
 // and appear in unknown under no number. Both results are bounded in size
 // whatever the guest did.
 func (p *Process) Stats() (calls []SyscallCount, unknown map[uint64]uint64) {
-	c := &p.calls
+	c := p.calls
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	unknown = make(map[uint64]uint64)

@@ -35,7 +35,7 @@ var table = map[uint64]entry{
 	unix.SYS_RSEQ:            {"rseq", sysENOSYS},
 	unix.SYS_GETPID:          {"getpid", sysGetpid},
 	unix.SYS_GETTID:          {"gettid", sysGettid},
-	unix.SYS_GETPPID:         {"getppid", sysZero},
+	unix.SYS_GETPPID:         {"getppid", sysGetppid},
 	unix.SYS_GETUID:          {"getuid", sysZero},
 	unix.SYS_GETEUID:         {"geteuid", sysZero},
 	unix.SYS_GETGID:          {"getgid", sysZero},
@@ -67,6 +67,17 @@ var table = map[uint64]entry{
 	unix.SYS_FUTEX:  {"futex", sysFutex},
 	unix.SYS_CLONE:  {"clone", sysClone},
 	unix.SYS_CLONE3: {"clone3", sysClone3},
+	unix.SYS_FORK:   {"fork", sysFork},
+	unix.SYS_VFORK:  {"vfork", sysVfork},
+
+	// wait.go, tree.go, family.go
+	unix.SYS_WAIT4:   {"wait4", sysWait4},
+	unix.SYS_WAITID:  {"waitid", sysWaitid},
+	unix.SYS_GETPGID: {"getpgid", sysGetpgid},
+	unix.SYS_GETPGRP: {"getpgrp", sysGetpgrp},
+	unix.SYS_SETPGID: {"setpgid", sysSetpgid},
+	unix.SYS_GETSID:  {"getsid", sysGetsid},
+	unix.SYS_SETSID:  {"setsid", sysSetsid},
 
 	// fd.go, pipe.go
 	unix.SYS_CLOSE: {"close", sysClose},

@@ -24,7 +24,7 @@ func (p *Process) dirents(f *fsFile) []dirent {
 	out := []dirent{{ino: f.st.Ino, typ: unix.DT_DIR, name: "."}, {ino: f.st.Ino, typ: unix.DT_DIR, name: ".."}}
 	var children map[string]*node
 	if f.node != nil {
-		children = f.node.children
+		children = p.fs().children(p, f.node)
 	}
 	if f.host != nil {
 		var dirSt unix.Stat_t

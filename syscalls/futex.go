@@ -45,13 +45,16 @@ const (
 )
 
 // futexKey names a futex word. A private futex (FUTEX_PRIVATE_FLAG) is its
-// virtual address in the program's one address space, and so is one
+// virtual address in the process's address space, and so is one
 // without the flag in a private mapping; one in a shared mapping is what
 // Config.FutexKey says backs the address (the same word mapped MAP_SHARED
 // at two addresses gives one key).
 type futexKey struct {
 	shared bool
-	id     uint64
+	// space is the address space of a private key (Process.space): the
+	// same address in two processes' own memories is two words.
+	space uint64
+	id    uint64
 }
 
 // futexWaiter is one thread blocked in FUTEX_WAIT or FUTEX_WAIT_BITSET.
@@ -230,14 +233,14 @@ func (p *Process) futexKeyOf(addr uint64, private bool) (futexKey, unix.Errno) {
 		return futexKey{}, unix.EINVAL
 	}
 	if private || p.cfg.FutexKey == nil {
-		return futexKey{id: addr}, 0
+		return futexKey{space: p.space, id: addr}, 0
 	}
 	id, shared, err := p.cfg.FutexKey(arch.Addr(addr))
 	if err != nil {
 		return futexKey{}, unix.EFAULT
 	}
 	if !shared {
-		return futexKey{id: addr}, 0
+		return futexKey{space: p.space, id: addr}, 0
 	}
 	return futexKey{shared: true, id: id}, 0
 }

@@ -49,7 +49,7 @@ func putTS(mem *flatMemory, d time.Duration) {
 func waiters(p *Process, addr uint64) int {
 	p.futexes.mu.Lock()
 	defer p.futexes.mu.Unlock()
-	return len(p.futexes.queues[futexKey{id: addr}])
+	return len(p.futexes.queues[futexKey{space: p.space, id: addr}])
 }
 
 // startWait makes p wait on addr (op, val, timeout, val3) on its own

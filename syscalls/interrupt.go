@@ -16,17 +16,18 @@ type runContext struct{ ctx context.Context }
 // clock_nanosleep, futex, poll, a read of stdin, a write to a full pipe) or
 // walks a long range (mincore, MADV_POPULATE_*) returns EINTR within
 // milliseconds, as a fatal signal would end it on Linux. machine.Run sets
-// the context it was given; before any, it is Config.Context. Safe from
-// any goroutine.
+// the context it was given; before any, it is the first process's
+// Config.Context. The context is every process's of the VM: SetContext
+// on any of them sets it for all. Safe from any goroutine.
 func (p *Process) SetContext(ctx context.Context) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	p.ctx.Store(&runContext{ctx})
+	p.tree.ctx.Store(&runContext{ctx})
 }
 
 // context is the run's context.
-func (p *Process) context() context.Context { return p.ctx.Load().ctx }
+func (p *Process) context() context.Context { return p.tree.ctx.Load().ctx }
 
 // interrupted reports whether a long call must stop now: the run's
 // context ended, or the process did.

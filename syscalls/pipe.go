@@ -288,22 +288,24 @@ func (t *Task) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 
 	})
 }
 
-// pipesChanged tells the threads waiting on a pipe, or in poll, that a
+// pipesChanged tells the threads (of every process) waiting on a pipe, or in poll, that a
 // pipe's contents or ends changed. p.mu must be held.
 func (p *Process) pipesChanged() {
-	if p.pipeChanged != nil {
-		close(p.pipeChanged)
+	tr := p.tree
+	if tr.pipeChanged != nil {
+		close(tr.pipeChanged)
 	}
-	p.pipeChanged = make(chan struct{})
+	tr.pipeChanged = make(chan struct{})
 }
 
 // pipeWaitChannel is the channel the next pipe change closes. p.mu must
 // be held.
 func (p *Process) pipeWaitChannel() <-chan struct{} {
-	if p.pipeChanged == nil {
-		p.pipeChanged = make(chan struct{})
+	tr := p.tree
+	if tr.pipeChanged == nil {
+		tr.pipeChanged = make(chan struct{})
 	}
-	return p.pipeChanged
+	return tr.pipeChanged
 }
 
 // endClosed wakes both ends' waiters when the last description of one end

@@ -117,9 +117,9 @@ type Config struct {
 	StartThread func(t *Task, regs UserRegs) error
 	// Interrupt makes t's vCPU leave guest mode soon (a kick), so that it
 	// calls t.TakeSignals or sees t.Exited. It is called with the
-	// Process lock held, so it must not call into the Process; safe from
-	// any goroutine; t may not be running (yet, or any more). nil: the
-	// machine looks by itself.
+	// Process lock (the tree lock) held, so it must not call into any
+	// Process of the VM; safe from any goroutine; t may not be running
+	// (yet, or any more). nil: the machine looks by itself.
 	Interrupt func(t *Task)
 
 	// Fork makes the memory of a new process, a child of parent: with
@@ -155,23 +155,25 @@ type Config struct {
 // Limit is one resource limit.
 type Limit struct{ Cur, Max uint64 }
 
-// Process is one guest program's system-call state, shared by its threads
+// Process is one guest process's system-call state, shared by its threads
 // (Task): each thread's calls run on that thread's own goroutine (its
-// vCPU's), concurrently with the others'; the Process lock serializes
-// them but for their waits and mm's calls (doc.go says what each lock
-// guards). The exported methods are safe from any goroutine.
+// vCPU's), concurrently with the others'; the tree lock, which every
+// Process of one VM shares, serializes them but for their waits and mm's
+// calls (doc.go says what each lock guards). The exported methods are
+// safe from any goroutine.
 type Process struct {
-	// mu is the Process lock: a thread holds it while it serves a call,
-	// a fault or its signals, and releases it while it waits (block,
-	// waitHostFD) and while mm serves a memory call. See doc.go for the
-	// lock order and what it guards.
-	mu sync.Mutex
+	// mu is the tree lock, tree.mu: a thread holds it while it serves a
+	// call, a fault or its signals, and releases it while it waits
+	// (block, waitHostFD) and while mm serves a memory call. See doc.go
+	// for the lock order and what it guards.
+	mu *sync.Mutex
+	// tree is the VM's process table (tree.go), shared by every Process
+	// of the VM; never changes.
+	tree *processTree
 
 	cfg Config
 	// start is when the Process was made: the times fstat reports.
 	start time.Time
-	// ctx is the run's context (SetContext); atomic, read without mu.
-	ctx atomic.Pointer[runContext]
 	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
 	// may make a read or write wait, -1 for the others (waitableFDs).
 	waitable [3]int
@@ -183,8 +185,9 @@ type Process struct {
 	exited   bool
 	exitCode int
 
-	// fsys is the guest's file system (view.go), built on first use;
-	// hostExe the program's file on the host (SetExecutable).
+	// fsys is the guest's file system (view.go), built on first use and
+	// shared with the children forked after; hostExe the program's file
+	// on the host (SetExecutable).
 	fsys    *fileSystem
 	hostExe string
 
@@ -198,14 +201,19 @@ type Process struct {
 	// Guarded by mu.
 	timers timerState
 
-	// futexes are the futex wait queues (futex.go), shared by the
-	// program's threads; the table has its own lock.
-	futexes *futexTable
-	// clones counts the clone requests refused (clone.go).
-	clones cloneRefusals
+	// family is the process's place in the tree (tree.go): parent,
+	// process group, session, exit status. Guarded by mu.
+	family family
 
-	// calls counts the system calls by number, for Stats.
-	calls callCounts
+	// futexes are the futex wait queues (futex.go), the tree's, shared
+	// by every process; the table has its own lock. space names the
+	// address space private futex keys belong to (tree.go).
+	futexes *futexTable
+	space   uint64
+	// clones counts the clone requests refused (clone.go); calls counts
+	// the system calls by number, for Stats. Both are the tree's.
+	clones *cloneRefusals
+	calls  *callCounts
 	// statsMu guards the signal figures SignalStats reads concurrently
 	// (sig.handled, sig.stopped).
 	statsMu sync.Mutex
@@ -213,21 +221,31 @@ type Process struct {
 	// main is the first thread, whose TID is the PID; it stays main
 	// after it exits (Linux's group leader).
 	main *Task
-	// tasks are the live threads by TID (those that have not exited);
-	// lastTID is the TID given last (thread.go). Guarded by mu.
-	tasks   map[int]*Task
-	lastTID int
+	// tasks are the live threads by TID (those that have not exited).
+	// Guarded by mu.
+	tasks map[int]*Task
 	// ended is set, under mu, when the program ends (exit_group, the
 	// exit of its last thread, a fatal signal); read without mu.
 	ended atomic.Bool
-	// pipeChanged is closed, and replaced, whenever a pipe's contents or
-	// ends change, so that a thread waiting on a pipe or in poll looks
-	// again (pipe.go). Guarded by mu.
-	pipeChanged chan struct{}
 }
 
-// NewProcess returns a Process for cfg, filling defaults.
+// NewProcess returns the first Process of a new VM for cfg, filling
+// defaults: the root of a new process tree, whose PID is cfg.PID (1 if
+// 0), in a process group of its own within a session that lies outside
+// the VM (getsid reports 0 for it, as Linux reports a session whose
+// leader is outside the caller's pid namespace), with no parent in the
+// VM (getppid reports 0).
 func NewProcess(cfg Config) *Process {
+	fillDefaults(&cfg)
+	tr := newProcessTree(cfg.PID, cfg.Context)
+	p := tr.newProcess(cfg)
+	p.family.pgid = cfg.PID
+	tr.root = p
+	return p
+}
+
+// fillDefaults fills what cfg leaves unset with NewProcess's defaults.
+func fillDefaults(cfg *Config) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -244,18 +262,28 @@ func NewProcess(cfg Config) *Process {
 	if cfg.PID == 0 {
 		cfg.PID = 1
 	}
+}
+
+// newProcess returns a Process of tr for cfg (its defaults filled), with
+// its main thread, entered in the table under cfg.PID. tr.mu must be
+// held, or tr not yet shared.
+func (tr *processTree) newProcess(cfg Config) *Process {
 	p := &Process{
+		mu:         &tr.mu,
+		tree:       tr,
 		cfg:        cfg,
 		start:      cfg.Now(),
 		waitable:   waitableFDs(cfg.StdioFDs),
 		sigactions: make(map[int][]byte),
-		futexes:    &futexTable{},
+		futexes:    &tr.futexes,
+		space:      tr.newSpace(),
+		clones:     &tr.clones,
+		calls:      &tr.calls,
 	}
-	p.ctx.Store(&runContext{cfg.Context})
 	p.main = p.newTask(cfg.PID)
 	p.tasks = map[int]*Task{cfg.PID: p.main}
-	p.lastTID = cfg.PID
 	p.main.fpu = cfg.FPU
+	tr.procs[cfg.PID] = p
 	return p
 }
 

@@ -32,9 +32,14 @@ type MemoryStatus struct {
 	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
 }
 
-// addProc builds /proc in fs.
+// addProc builds /proc in fs. The directory of the process's own pid
+// (procSelf) is found under the pid of whichever process looks it up
+// (children, walk), and its files show that process: every process of
+// the VM shares the file system, and each sees itself in /proc.
 func (p *Process) addProc(fs *fileSystem) {
-	self := fs.mkdirAll("/proc/" + p.pidString())
+	fs.procDir = fs.mkdirAll("/proc")
+	self := fs.newNode(nodeDir)
+	fs.procSelf = self
 	link := fs.newNode(nodeSymlink)
 	link.linkTarget = func(p *Process) string { return p.pidString() }
 	fs.mkdirAll("/proc").children["self"] = link
@@ -83,15 +88,19 @@ func (emptyView) MemoryStatus() MemoryStatus { return MemoryStatus{} }
 func (emptyView) MmapMinAddr() uint64        { return 0x10000 }
 func (emptyView) Overcommit() int            { return 0 }
 
-// statusText is /proc/self/status in Linux's layout, for a process alone:
-// its name, ids (root, as the guest runs), memory figures and signal
-// masks.
+// statusText is /proc/self/status in Linux's layout: its name, ids (root,
+// as the guest runs; the parent's pid, 0 for the root), memory figures and
+// signal masks.
 func (p *Process) statusText() []byte {
 	var b strings.Builder
 	pid := p.cfg.PID
 	fmt.Fprintf(&b, "Name:\t%s\n", strings.TrimRight(string(p.info.comm[:]), "\x00"))
 	fmt.Fprintf(&b, "Umask:\t%04o\n", p.info.umask^defaultUmask)
-	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t0\nTracerPid:\t0\n", pid, pid)
+	ppid := 0
+	if parent := p.family.parent; parent != nil {
+		ppid = parent.cfg.PID
+	}
+	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
 	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\nGroups:\t\n")
 	m := p.view().MemoryStatus()
 	for _, f := range []struct {

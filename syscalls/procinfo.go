@@ -12,7 +12,8 @@ import (
 )
 
 // The calls that tell a program about itself and its machine, answered as
-// Linux answers them for a process alone on one CPU.
+// Linux answers them for the processes of one VM, on the CPUs the
+// machine gives them.
 
 // procState is what these calls keep.
 type procState struct {
@@ -127,13 +128,10 @@ func (p *Process) cpuMask() uint64 {
 	return 1<<n - 1
 }
 
-// ownPID says whether a pid_t argument names the program: 0, its pid, or
-// the TID of a live thread (Linux's find_task_by_vpid finds any thread).
-// p.mu must be held.
-func (p *Process) ownPID(pid uint64) bool {
-	id := int32(pid)
-	return id == 0 || id == int32(p.cfg.PID) || p.tasks[int(id)] != nil
-}
+// knownPID says whether a pid_t argument names a process of the VM: 0
+// (the caller), or the id of a thread of one (Linux's find_task_by_vpid
+// finds any thread, and a zombie's main thread). p.mu must be held.
+func (t *Task) knownPID(pid uint64) bool { return t.processOf(int32(pid)) != nil }
 
 // sysGetcpu reports CPU 0 on node 0, the vCPU, as the vDSO's getcpu does;
 // each of cpu and node is written when not null, EFAULT if either cannot
@@ -162,7 +160,7 @@ func sysSchedGetaffinity(t *Task, a *[6]uint64) uint64 {
 	if n*8 < 1 || n&7 != 0 {
 		return errno(unix.EINVAL)
 	}
-	if !t.ownPID(a[0]) {
+	if !t.knownPID(a[0]) {
 		return errno(unix.ESRCH)
 	}
 	var mask [cpuMaskSize]byte
@@ -185,7 +183,7 @@ func sysSchedSetaffinity(t *Task, a *[6]uint64) uint64 {
 	if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[2]), mask[:n]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	if !t.ownPID(a[0]) {
+	if !t.knownPID(a[0]) {
 		return errno(unix.ESRCH)
 	}
 	if binary.LittleEndian.Uint64(mask[:])&t.cpuMask() == 0 {
@@ -208,7 +206,8 @@ const (
 
 // sysSysinfo describes the guest's machine: its memory is the program's
 // memory limit, of which what the program does not use is free; it has no
-// swap, one process, and uptime is the program's.
+// swap, as many processes as the VM has threads (Linux's nr_threads), and
+// uptime is the program's.
 func sysSysinfo(t *Task, a *[6]uint64) uint64 {
 	var b [sysinfoSize]byte
 	le := binary.LittleEndian
@@ -218,7 +217,7 @@ func sysSysinfo(t *Task, a *[6]uint64) uint64 {
 	used := min(t.usage().RSS, total)
 	le.PutUint64(b[sysinfoTotalRAM:], total)
 	le.PutUint64(b[sysinfoFreeRAM:], total-used)
-	le.PutUint16(b[sysinfoProcs:], 1)
+	le.PutUint16(b[sysinfoProcs:], uint16(min(t.tree.threads(), 0xffff)))
 	le.PutUint32(b[sysinfoMemUnit:], 1)
 	return t.copyOutAll(arch.Addr(a[0]), b[:])
 }
@@ -234,8 +233,10 @@ const (
 // sysGetrusage reports, for the program (RUSAGE_SELF, RUSAGE_THREAD): the
 // CPU time of the host thread that runs it (guest time counts as user
 // time, serving its exits as user and system time), its peak RSS from mm
-// and as minor faults mm's faults that installed memory; RUSAGE_CHILDREN
-// is all zeros (it has none). The other counters are 0.
+// and as minor faults mm's faults that installed memory; for
+// RUSAGE_CHILDREN, the children it reaped with a wait and their reaped
+// descendants: the largest peak RSS and the sum of the faults, without
+// times (childRusage). The other counters are 0.
 func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
@@ -252,6 +253,7 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 		binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 		binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	case unix.RUSAGE_CHILDREN:
+		b = childRusage(t.family.reapedChildren)
 	default:
 		return errno(unix.EINVAL)
 	}

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 	"sort"
 
@@ -11,18 +12,21 @@ import (
 	"github.com/mmvm/mmvm/arch"
 )
 
-// Signals reach the program from itself (kill, tkill, tgkill, and SIGPIPE
-// from a write to a pipe with no reader) and from its faults (HandleFault).
-// A signal is made pending when sent and taken at the next return to user
-// mode (returnToUser, signal_deliver.go), as Linux takes it on its way out
-// of the kernel: a handler runs on a Linux signal frame, or the default
-// action kills the program (exit status 128+sig), ignores the signal
-// (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program, which then
-// waits as a stopped process does, until the run ends. A blocked signal
-// stays pending until it is unblocked; an ignored one is dropped when
-// sent, and a pending one when rt_sigaction makes it ignored. A standard
-// signal is pending at most once; real-time signals queue, each with its
-// siginfo, up to RLIMIT_SIGPENDING queued signals in all.
+// Signals reach a process from itself and from the other processes of the
+// VM (kill, tkill, tgkill), from the kernel's own sendings (SIGPIPE from a
+// write to a pipe with no reader, a child's SIGCHLD, the parent-death
+// signal) and from its faults (HandleFault). A signal is made pending
+// when sent and taken at the next return to user mode (returnToUser,
+// signal_deliver.go), as Linux takes it on its way out of the kernel: a
+// handler runs on a Linux signal frame, or the default action kills the
+// process (wait status sig, which a shell reports as 128+sig), ignores
+// the signal (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program,
+// which then waits as a stopped process does, until the run ends. A
+// blocked signal stays pending until it is unblocked; an ignored one is
+// dropped when sent, and a pending one when rt_sigaction makes it
+// ignored. A standard signal is pending at most once; real-time signals
+// queue, each with its siginfo, up to RLIMIT_SIGPENDING queued signals in
+// all.
 
 // sigQueue is a set of pending signals: bit sig-1 of pending is set for
 // each; queue[sig] holds what each sending carries into the handler's
@@ -372,58 +376,94 @@ func (t *Task) userSignal(sig uint64, code int32, call string) (s unix.Signal, i
 	return unix.Signal(n), info, n != 0, 0
 }
 
-// sysKill serves kill for the program alone: its own pid, process group 0
-// (its own) or its own group by number (a shell makes it the group's
-// leader) reach it, as a process-directed signal; -1 reaches every
-// process but the caller and init, which here is none (ESRCH), as is any
-// other pid.
+// sysKill serves kill(pid, sig) as Linux's kill_something_info: pid > 0
+// the process of that thread id, 0 the caller's process group, -1 every
+// process but the caller's and those of PID 1 or below (init), < -1 the
+// process group -pid. ESRCH when it names no process (a zombie counts, and
+// takes the signal without effect), then EINVAL for an invalid signal;
+// signal 0 only checks. A process group's kill succeeds if the signal
+// reached one of them.
 func sysKill(t *Task, a *[6]uint64) uint64 {
-	pid, own := int32(a[0]), int32(t.cfg.PID)
-	if pid != own && pid != 0 && pid != -own {
+	targets := t.killTargets(int32(a[0]))
+	if len(targets) == 0 {
 		return errno(unix.ESRCH)
 	}
 	sig, info, ok, e := t.userSignal(a[1], siUser, "kill")
-	if ok {
-		e = t.sendToProcess(t, sig, info)
+	if !ok {
+		return errno0(e)
+	}
+	e = unix.ESRCH
+	for _, p := range targets {
+		err := unix.Errno(0)
+		if !p.ended.Load() {
+			err = p.sendToProcess(t, sig, info)
+		}
+		if err == 0 || e != 0 {
+			e = err
+		}
 	}
 	return errno0(e)
 }
 
-// sysTkill sends a signal to one live thread of the program, by TID.
+// killTargets are the processes, live and zombie, kill's pid names, in
+// PID order. p.mu must be held.
+func (t *Task) killTargets(pid int32) []*Process {
+	switch {
+	case pid == math.MinInt32:
+		return nil
+	case pid > 0:
+		if o := t.tree.task(int(pid)); o != nil {
+			return []*Process{o.Process}
+		}
+		return nil
+	}
+	var out []*Process
+	for _, p := range t.tree.procs {
+		switch {
+		case pid == -1 && p.cfg.PID > 1 && p != t.Process,
+			pid == 0 && p.family.pgid == t.family.pgid,
+			pid < -1 && p.family.pgid == int(-pid):
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].cfg.PID < out[j].cfg.PID })
+	return out
+}
+
+// sysTkill sends a signal to one thread, of any process, by TID.
 func sysTkill(t *Task, a *[6]uint64) uint64 {
 	tid := int32(a[0])
 	if tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	return t.signalThread(int(tid), a[1], "tkill")
+	return t.signalThread(0, int(tid), a[1], "tkill")
 }
 
-// sysTgkill sends a signal to one live thread of the program, by its
-// thread group id (the PID) and TID.
+// sysTgkill sends a signal to one thread by its thread group id (its
+// process's PID) and TID.
 func sysTgkill(t *Task, a *[6]uint64) uint64 {
 	tgid, tid := int32(a[0]), int32(a[1])
 	if tgid <= 0 || tid <= 0 {
 		return errno(unix.EINVAL)
 	}
-	if tgid != int32(t.cfg.PID) {
-		return errno(unix.ESRCH)
-	}
-	return t.signalThread(int(tid), a[2], "tgkill")
+	return t.signalThread(int(tgid), int(tid), a[2], "tgkill")
 }
 
 // signalThread finishes tkill and tgkill: ESRCH for a TID that names no
-// live thread, then EINVAL for an invalid signal, in Linux's order
-// (do_send_specific finds the thread before check_kill_permission).
-func (t *Task) signalThread(tid int, sig uint64, call string) uint64 {
-	target := t.tasks[tid]
-	if target == nil {
+// thread (a live one, or a zombie's main thread, which takes the signal
+// without effect) or one of a process other than tgid (when not 0), then
+// EINVAL for an invalid signal, in Linux's order (do_send_specific finds
+// the thread before check_kill_permission).
+func (t *Task) signalThread(tgid, tid int, sig uint64, call string) uint64 {
+	target := t.tree.task(tid)
+	if target == nil || (tgid != 0 && target.cfg.PID != tgid) {
 		return errno(unix.ESRCH)
 	}
 	s, info, ok, e := t.userSignal(sig, siTkill, call)
 	if e != 0 {
 		return errno(e)
 	}
-	if ok {
+	if ok && !target.Exited() {
 		e = target.sendToThread(t, s, info)
 	}
 	return errno0(e)

@@ -2,6 +2,9 @@ package syscalls
 
 import "encoding/binary"
 
+// sigchld is SIGCHLD's number.
+const sigchld = 17
+
 // The x86-64 signal frame, as Linux's x64_setup_rt_frame builds it on the
 // user stack (arch/x86/kernel/signal_64.c) and rt_sigreturn reads it back.
 // Each layout is written out field by field; signal_frame_test.go checks
@@ -194,6 +197,9 @@ type sigInfo struct {
 	// si_timerid, si_overrun and si_value.
 	timerID, overrun int32
 	value            uint64
+	// status is a SIGCHLD's si_status (with pid, the child's): its exit
+	// code or the signal that killed it.
+	status int32
 	// why says, for --stats and a kill's report, who sent it.
 	why string
 }
@@ -202,16 +208,28 @@ type sigInfo struct {
 // SI_KERNEL), which Linux lays out with si_addr (siginfo_layout's SIL_FAULT).
 func (si *sigInfo) isFault() bool { return si.code > 0 && si.code < siKernel }
 
+// isChild says si is a SIGCHLD about a child (si_code CLD_*), which Linux
+// lays out with si_pid, si_uid, si_status, si_utime and si_stime
+// (siginfo_layout's SIL_CHLD).
+func (si *sigInfo) isChild() bool {
+	return si.signo == sigchld && si.code > 0 && si.code < siKernel
+}
+
 // encode lays si out as siginfo_t: si_signo, si_errno, si_code, then at 16
-// either si_addr (a fault), si_timerid, si_overrun and si_value (a POSIX
-// timer), or si_pid and si_uid; the rest is zero, as Linux
-// writes the whole 128 bytes.
+// either si_pid, si_uid and at 24 si_status (a child's; si_utime and
+// si_stime at 32 and 40 stay 0), si_addr (a fault), si_timerid,
+// si_overrun and si_value (a POSIX timer), or si_pid and si_uid; the rest
+// is zero, as Linux writes the whole 128 bytes.
 func (si *sigInfo) encode() [siginfoSize]byte {
 	var b [siginfoSize]byte
 	le := binary.LittleEndian
 	le.PutUint32(b[0:], uint32(si.signo))
 	le.PutUint32(b[8:], uint32(si.code))
 	switch {
+	case si.isChild():
+		le.PutUint32(b[16:], si.pid)
+		le.PutUint32(b[20:], si.uid)
+		le.PutUint32(b[24:], uint32(si.status))
 	case si.isFault():
 		le.PutUint64(b[16:], si.addr)
 	case si.code == siTimer:

@@ -336,13 +336,13 @@ func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 	return t.putLimit(a[1], t.limit(int(a[0])))
 }
 
-// sysPrlimit64 reads limits of the calling process (pid 0, its own or a
-// thread's);
+// sysPrlimit64 reads limits of a process of the VM (pid 0 the caller's,
+// else that of the thread of id pid; every process has the same limits);
 // setting them is refused with EPERM: mmvm's limits are set on its command
 // line, and a guest may not raise them.
 func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
-	if !t.ownPID(pid) {
+	if !t.knownPID(pid) {
 		return errno(unix.ESRCH)
 	}
 	if res >= rlimNLimits {

@@ -105,21 +105,9 @@ const (
 	reservedPIDs = 300
 )
 
-// newTID returns an unused TID: the next after the last given, wrapping
-// as Linux's pid allocator does, never a live thread's nor the PID (the
-// main thread's even after it exits: Linux's group leader keeps it).
-// p.mu must be held.
-func (p *Process) newTID() int {
-	for {
-		p.lastTID++
-		if p.lastTID >= pidMax {
-			p.lastTID = reservedPIDs
-		}
-		if _, live := p.tasks[p.lastTID]; !live && p.lastTID != p.cfg.PID {
-			return p.lastTID
-		}
-	}
-}
+// newTID returns an unused TID from the tree's id space (newID). p.mu
+// must be held.
+func (p *Process) newTID() int { return p.tree.newID() }
 
 // cloneThread serves a clone that asked for a thread (CloneThread) when
 // the machine can start one: the new Task shares the Process, and starts
@@ -190,9 +178,11 @@ func (t *Task) withoutLock(f func()) {
 // for one thread of several: the process-directed signals it would have
 // taken go to another thread, its robust futexes are marked
 // FUTEX_OWNER_DIED (exitRobustList), and its clear_child_tid word is
-// zeroed and one waiter on it woken (the join of pthread_join). The exit
-// of the last live thread ends the program, whose exit status is then the
-// main thread's (Linux reports the group leader's exit code).
+// zeroed and one waiter on it woken (the join of pthread_join); its child
+// processes become another live thread's (adoptChildren); the exit of the
+// main thread lets a vfork parent go on. The exit of the last live
+// thread ends the program, whose exit status is then the main thread's
+// (Linux reports the group leader's exit code).
 func (t *Task) exitThread(code int) {
 	t.threadExitCode = code
 	delete(t.tasks, t.tid)
@@ -206,8 +196,12 @@ func (t *Task) exitThread(code int) {
 		return
 	}
 	t.retargetSignals()
+	t.adoptChildren()
 	t.exitRobustList()
 	t.clearChildTIDAtExit()
+	if t == t.main {
+		t.releaseVforkParent()
+	}
 }
 
 // queuedIn counts the siginfos queued on q.
@@ -342,9 +336,11 @@ func (t *Task) exitGroup(code int) {
 	t.endProcess(t)
 }
 
-// endProcess ends the program, from thread self: every thread is Exited
-// from now on, and every other one is woken from its wait and its vCPU
-// kicked (wakeUp), so that its loop ends. p.mu must be held.
+// endProcess ends the program, from thread self (nil: from outside):
+// every thread is Exited from now on, and every other one is woken from
+// its wait and its vCPU kicked (wakeUp), so that its loop ends; the
+// process becomes a zombie for its parent (exitProcess, tree.go). p.mu
+// must be held.
 func (p *Process) endProcess(self *Task) {
 	if p.ended.Load() {
 		return
@@ -356,6 +352,7 @@ func (p *Process) endProcess(self *Task) {
 			o.wakeUp(self)
 		}
 	}
+	p.exitProcess()
 }
 
 // Kill ends the program as killed by sig, unless it has ended already:

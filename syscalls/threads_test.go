@@ -304,7 +304,7 @@ func TestThreadExitJoins(t *testing.T) {
 	}
 	child := st.t
 	join := call(h.p.main, unix.SYS_FUTEX, ctidAddr, futexWait, tid) // shared: no FUTEX_PRIVATE_FLAG
-	waitQueued(t, h.p, futexKey{id: ctidAddr}, 1)
+	waitQueued(t, h.p, futexKey{space: h.p.space, id: ctidAddr}, 1)
 	<-call(child, unix.SYS_EXIT, 7)
 	if r := result1(t, join); r != 0 {
 		t.Errorf("join's futex wait = %d, want 0 (woken)", int64(r))
@@ -341,7 +341,7 @@ func TestExitGroupEndsThreads(t *testing.T) {
 	c := h.spawn(t)
 	c2 := h.spawn(t)
 	waiting := call(c, unix.SYS_FUTEX, wordAddr, privWait, 0)
-	waitQueued(t, h.p, futexKey{id: wordAddr}, 1)
+	waitQueued(t, h.p, futexKey{space: h.p.space, id: wordAddr}, 1)
 	<-call(c2, unix.SYS_EXIT_GROUP, 5)
 	if r := result1(t, waiting); r != neg(unix.EINTR) {
 		t.Errorf("futex wait at exit_group = %d, want EINTR", int64(r))
@@ -400,7 +400,7 @@ func TestTgkillInterruptsFutexWait(t *testing.T) {
 		regs := handlerRegs(unix.SYS_FUTEX, wordAddr, privWait, 0)
 		redirected := make(chan bool, 1)
 		go func() { redirected <- c.HandleSyscall(&regs) }()
-		waitQueued(t, p, futexKey{id: wordAddr}, 1)
+		waitQueued(t, p, futexKey{space: p.space, id: wordAddr}, 1)
 		if r := p.Syscall(unix.SYS_TGKILL, [6]uint64{42, uint64(c.TID()), uint64(unix.SIGUSR1)}); r != 0 {
 			t.Fatalf("tgkill = %d", int64(r))
 		}
@@ -501,7 +501,7 @@ func TestFatalSignalEndsThreads(t *testing.T) {
 	h := newThreadHarness(t)
 	c := h.spawn(t)
 	waiting := call(h.p.main, unix.SYS_FUTEX, wordAddr, privWait, 0)
-	waitQueued(t, h.p, futexKey{id: wordAddr}, 1)
+	waitQueued(t, h.p, futexKey{space: h.p.space, id: wordAddr}, 1)
 	<-call(c, unix.SYS_TKILL, uint64(c.TID()), uint64(unix.SIGTERM))
 	if r := result1(t, waiting); r != neg(unix.EINTR) {
 		t.Errorf("main's futex wait = %d, want EINTR", int64(r))
@@ -585,7 +585,7 @@ func TestRobustListOwnerDied(t *testing.T) {
 		t.Fatalf("set_robust_list = %d", int64(r))
 	}
 	waiting := call(h.p.main, unix.SYS_FUTEX, e1+offset, futexWait, uint64(tid|futexWaiters))
-	waitQueued(t, h.p, futexKey{id: e1 + offset}, 1)
+	waitQueued(t, h.p, futexKey{space: h.p.space, id: e1 + offset}, 1)
 	<-call(c, unix.SYS_EXIT, 0)
 	if r := result1(t, waiting); r != 0 {
 		t.Errorf("the waiter on the dead owner's lock = %d, want 0 (woken)", int64(r))

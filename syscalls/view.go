@@ -128,6 +128,9 @@ type fileSystem struct {
 	// closed is set by Process.Close: the views' descriptors are gone,
 	// and every lookup finds nothing.
 	closed bool
+	// procDir is /proc; procSelf the directory /proc shows under the pid
+	// of the process that looks (addProc).
+	procDir, procSelf *node
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -239,9 +242,10 @@ func sortViews(vs []View) []View {
 	return out
 }
 
-// Close stops the program's timers and releases the file system's host
-// descriptors (the views' roots) and every open file the program left
-// open.
+// Close stops the process's timers and releases every open file it left
+// open; Close of the root (the first process) releases the file system's
+// host descriptors (the views' roots) too: every process of the VM shares
+// that file system, so the machine closes the root last.
 func (p *Process) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -252,7 +256,7 @@ func (p *Process) Close() {
 			delete(p.fdt.fds, fd)
 		}
 	}
-	if p.fsys != nil {
+	if p.fsys != nil && p == p.tree.root {
 		for _, v := range p.fsys.views {
 			unix.Close(v.fd)
 		}
@@ -301,7 +305,7 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 		if n.kind != nodeDir {
 			return lookup{hostFD: -1}, unix.ENOTDIR
 		}
-		c := n.children[part]
+		c := fs.child(p, n, part)
 		if c == nil {
 			if n.view != nil {
 				rel := path.Join(n.viewRel, strings.Join(parts[i:], "/"))
@@ -328,6 +332,29 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 		n = c
 	}
 	return lookup{node: n, hostFD: -1, path: "/" + strings.Join(parts, "/")}, 0
+}
+
+// child is directory n's synthetic entry name, as process p sees it: a
+// child of n, or in /proc the directory of p's own pid. nil if none.
+func (fs *fileSystem) child(p *Process, n *node, name string) *node {
+	if n == fs.procDir && fs.procDir != nil && name == p.pidString() {
+		return fs.procSelf
+	}
+	return n.children[name]
+}
+
+// children are directory n's synthetic entries as process p sees them
+// (child).
+func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
+	if n != fs.procDir || fs.procDir == nil {
+		return n.children
+	}
+	out := make(map[string]*node, len(n.children)+1)
+	for name, c := range n.children {
+		out[name] = c
+	}
+	out[p.pidString()] = fs.procSelf
+	return out
 }
 
 // hostDir finds the host directory behind directory node n (its
