@@ -479,9 +479,10 @@ func (m *Machine) Close() error {
 		// The other threads' goroutines use everything below.
 		m.stopThreads()
 	}
-	// Their open files hold MemoryFile pages and host descriptors.
-	for _, p := range m.procs {
-		if p.sys != nil {
+	// Their open files hold MemoryFile pages and host descriptors; the
+	// first process's Close, last, closes what they all share.
+	for i := len(m.procs) - 1; i >= 0; i-- {
+		if p := m.procs[i]; p.sys != nil {
 			p.sys.Close()
 		}
 	}

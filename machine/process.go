@@ -51,6 +51,10 @@ type process struct {
 	// went back (runThread), also under threads.mu.
 	threads  int
 	released bool
+	// startFPU is the FXSAVE image the process's first thread starts
+	// with: its parent's caller's, as fork copies it; nil for the first
+	// process (startThread reads it once).
+	startFPU *[512]byte
 }
 
 // processMemory is one address space of a process: mm's state and the
@@ -153,10 +157,19 @@ func (p *process) usage() syscalls.Usage {
 // processOf returns the process a Task belongs to.
 func processOf(t *syscalls.Task) *process { return t.Owner().(*process) }
 
-// fork is syscalls.Config.Fork: the memory of a child of parent.
-func (m *Machine) fork(parent *syscalls.Process, share bool) (syscalls.Config, func(), error) {
-	pp := parent.Owner().(*process)
+// fork is syscalls.Config.Fork: the memory of a child of caller's
+// process, and the FPU state its first thread starts with.
+func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func(), error) {
+	parent := caller.Process
+	pp := processOf(caller)
 	child := &process{m: m}
+	if c := m.cpuOf(caller); c != nil {
+		fx, err := vcpuFPU{c}.image()
+		if err != nil {
+			return syscalls.Config{}, nil, fmt.Errorf("%w: machine: reading vCPU %d's FPU for fork: %v", unix.ENOMEM, c.index, err)
+		}
+		child.startFPU = &fx
+	}
 	if share {
 		child.mem.Store(pp.mem.Load())
 	} else {

@@ -36,7 +36,7 @@ func TestKVMForkMemory(t *testing.T) {
 	}
 	before := m.mf.Stats().Allocated
 
-	cfg, release, err := m.fork(m.Process, false)
+	cfg, release, err := m.fork(m.Process.MainTask(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestKVMForkMemory(t *testing.T) {
 		t.Errorf("after releasing the fork's child: %d bytes allocated (and %d of freed tables awaiting replay), %d before the fork", got, pending, before)
 	}
 
-	cfg, release, err = m.fork(m.Process, true)
+	cfg, release, err = m.fork(m.Process.MainTask(), true)
 	if err != nil {
 		t.Fatal(err)
 	}

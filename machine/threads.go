@@ -76,6 +76,13 @@ func (m *Machine) startThread(t *syscalls.Task, regs syscalls.UserRegs) error {
 	c.task = t
 	c.thread.Store(t)
 	t.SetFPU(vcpuFPU{c})
+	if p := processOf(t); p.sys == nil && p.startFPU != nil {
+		// A new process's first thread: fork's child starts with its
+		// parent's FPU state.
+		if err := (vcpuFPU{c}).RestoreFPU(p.startFPU); err != nil {
+			return fmt.Errorf("machine: loading vCPU %d's FPU for a fork's child: %w", c.index, err)
+		}
+	}
 	c.threadRegs = &regs
 	c.user = ring0.UserContext{RIP: regs.RIP, RSP: regs.RSP, RFLAGS: regs.RFLAGS}
 	c.started = false

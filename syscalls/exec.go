@@ -620,8 +620,8 @@ func (t *Task) resetFPU() {
 	}
 }
 
-// execDone is where a successful execve releases the parent of a vfork
-// child, which waits in vfork until the child execs or exits (Linux's
-// mm_release, complete_vfork_done). Nothing waits yet: the vfork work
-// hooks its release in here. p.mu is held.
-func (t *Task) execDone() {}
+// execDone commits a successful execve in the process tree
+// (execCommitted): the parent of a vfork child, waiting in vfork until the
+// child execs or exits, goes on (Linux's mm_release, complete_vfork_done),
+// and exit signals go back to SIGCHLD. p.mu is held.
+func (t *Task) execDone() { t.execCommitted() }

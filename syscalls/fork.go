@@ -1,7 +1,6 @@
 package syscalls
 
 import (
-	"encoding/binary"
 
 	"golang.org/x/sys/unix"
 
@@ -61,7 +60,7 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 	var cfg Config
 	var release func()
 	var err error
-	t.withoutLock(func() { cfg, release, err = t.cfg.Fork(t.Process, f&unix.CLONE_VM != 0) })
+	t.withoutLock(func() { cfg, release, err = t.cfg.Fork(t, f&unix.CLONE_VM != 0) })
 	if err != nil {
 		return errno(toErrno(err))
 	}
@@ -160,22 +159,6 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 		m.clearChildTID = args.childTID
 	}
 	m.tsig.altSP, m.tsig.altSize, m.tsig.altFlags = t.tsig.altSP, t.tsig.altSize, t.tsig.altFlags
-}
-
-// flushSignalHandlers resets every signal action as Linux's
-// flush_signal_handlers does for CLONE_CLEAR_SIGHAND and execve: a
-// handler becomes SIG_DFL (SIG_IGN stays), and flags, restorer and mask
-// are cleared. p.mu must be held.
-func (p *Process) flushSignalHandlers() {
-	for sig, act := range p.sigactions {
-		h := binary.LittleEndian.Uint64(act)
-		if h != sigIGN {
-			h = sigDFL
-		}
-		clear(act)
-		binary.LittleEndian.PutUint64(act, h)
-		p.sigactions[sig] = act
-	}
 }
 
 // waitVforkDone waits, for vfork, until the child released its parent

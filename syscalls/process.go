@@ -122,11 +122,12 @@ type Config struct {
 	// (yet, or any more). nil: the machine looks by itself.
 	Interrupt func(t *Task)
 
-	// Fork makes the memory of a new process, a child of parent: with
+	// Fork makes the memory of a new process, a child of caller's: with
 	// shareMemory false a copy-on-write duplicate of parent's (fork, and
 	// clone without CLONE_VM), with it true parent's memory itself
 	// (CLONE_VM|CLONE_VFORK: the child runs in it until it execs or
-	// exits). It returns the child's Config: parent's, with the fields
+	// exits); the child's first thread starts with caller's FPU state.
+	// It returns the child's Config: the parent's, with the fields
 	// bound to the memory (Memory, Calls, View, FutexKey, Usage, FPU,
 	// Owner) the child's; syscalls sets its PID. release undoes the fork
 	// while no thread of the child has started (a failure after it);
@@ -134,7 +135,7 @@ type Config struct {
 	// Task), the machine releases the child's memory itself when the
 	// child has ended and its threads have stopped. Called without the
 	// Process lock. nil refuses new processes: clone answers ENOSYS.
-	Fork func(parent *Process, shareMemory bool) (child Config, release func(), err error)
+	Fork func(caller *Task, shareMemory bool) (child Config, release func(), err error)
 	// Exec replaces the memory of t's process with a new address space
 	// holding the static ELF program at hostPath (a host path the view
 	// resolved), its stack built from argv and envp as Linux builds it,

@@ -49,7 +49,8 @@ func newProcHarness(t *testing.T) *procHarness {
 		h.started <- startedThread{t, regs}
 		return nil
 	}
-	p.cfg.Fork = func(parent *Process, share bool) (Config, func(), error) {
+	p.cfg.Fork = func(caller *Task, share bool) (Config, func(), error) {
+		parent := caller.Process
 		if h.forkErr != nil {
 			return Config{}, nil, h.forkErr
 		}
@@ -816,8 +817,8 @@ func TestChildRusage(t *testing.T) {
 	h := newProcHarness(t)
 	forkMemory := h.root.cfg.Fork
 	usage := map[int]Usage{}
-	h.root.cfg.Fork = func(parent *Process, share bool) (Config, func(), error) {
-		cfg, release, err := forkMemory(parent, share)
+	h.root.cfg.Fork = func(caller *Task, share bool) (Config, func(), error) {
+		cfg, release, err := forkMemory(caller, share)
 		n := len(usage) + 1
 		u := Usage{PeakRSS: uint64(n) << 20, Faults: uint64(10 * n)}
 		usage[n] = u
