@@ -1,7 +1,6 @@
 package syscalls
 
 import (
-
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
