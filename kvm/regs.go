@@ -231,3 +231,39 @@ func (c *VCPU) MarkSyncDirty(sets SyncSet) error {
 // ClearSyncDirty withdraws every MarkSyncDirty since the last Run, so that
 // registers set by ioctl since are not overwritten from Sync() on entry.
 func (c *VCPU) ClearSyncDirty() { c.run.DirtyRegs = 0 }
+
+// GetVCPUEvents reads the pending and injected events (KVM_GET_VCPU_EVENTS).
+func (c *VCPU) GetVCPUEvents(e *VCPUEvents) error {
+	_, err := c.h.ioctlPtr("KVM_GET_VCPU_EVENTS", reqGetVCPUEvents, unsafe.Pointer(e))
+	return err
+}
+
+// SetVCPUEvents writes them (KVM_SET_VCPU_EVENTS).
+func (c *VCPU) SetVCPUEvents(e *VCPUEvents) error {
+	_, err := c.h.ioctlPtr("KVM_SET_VCPU_EVENTS", reqSetVCPUEvents, unsafe.Pointer(e))
+	return err
+}
+
+// Delivering reports whether an exception, interrupt or NMI is pending or
+// being delivered: an exit that interrupted an event's delivery (a kick
+// while the processor vectored a page fault, say) leaves it to be
+// injected again on the next entry, whatever registers the host loads.
+func (e *VCPUEvents) Delivering() bool {
+	return e.Exception.Injected != 0 || e.Exception.Pending != 0 ||
+		e.Interrupt.Injected != 0 || e.NMI.Injected != 0 || e.NMI.Pending != 0
+}
+
+// Drop forgets every pending and injected exception, interrupt and NMI,
+// keeping the rest (the interrupt shadow, NMI masking, SMM state).
+func (e *VCPUEvents) Drop() {
+	e.Exception = struct {
+		Injected     uint8
+		Nr           uint8
+		HasErrorCode uint8
+		Pending      uint8
+		ErrorCode    uint32
+	}{}
+	e.Interrupt.Injected, e.Interrupt.Nr, e.Interrupt.Soft = 0, 0, 0
+	e.NMI.Injected, e.NMI.Pending = 0, 0
+	e.ExceptionHasPayload, e.ExceptionPayload = 0, 0
+}

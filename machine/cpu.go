@@ -71,6 +71,9 @@ type cpu struct {
 	// vCPUs' shootdowns.
 	inGuest atomic.Bool
 	exits   atomic.Uint64
+	// retired is the memory an exec on this vCPU replaced, released
+	// after the vCPU's first exit on the new memory's tables.
+	retired *processMemory
 	// inRun is set while the vCPU's run loop (run) runs a thread: exec
 	// waits for the other threads' to stop (waitOthersStopped).
 	inRun atomic.Bool

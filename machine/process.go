@@ -68,15 +68,6 @@ type processMemory struct {
 	owner *process
 }
 
-// MM returns the first process's memory manager: the program's, until it
-// execs another program (tests, statistics).
-func (m *Machine) firstMM() *mm.MemoryManager {
-	if m.first == nil {
-		return nil
-	}
-	return m.first.mem.Load().mm
-}
-
 // newMemory makes an empty address space for owner: page tables sharing
 // the kernel half, the syscall trampoline mapped, and an addressSpace
 // over them; its mm is the caller's to make.
@@ -236,13 +227,19 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 	m.execs.Add(1)
 	old := p.mem.Swap(mem)
 	if old.owner == p {
-		old.release()
+		// Released once the vCPU has run on the new tables (run):
+		// until then KVM has the old root loaded for it.
+		c.retired = old
 	}
 	if p == m.first {
 		m.MM = mem.mm
 	}
 	// The vCPU loads the new tables before it next enters: flushTLB
-	// takes the root from the process.
+	// takes the root from the process. Until then its synced CR3 names
+	// the kernel tables, where a replay before that entry runs: the old
+	// root is freed, and another vCPU's replay may hand it back to the
+	// MemoryFile before this one's.
+	c.vcpu.Sync().Sregs.CR3 = c.m.pt.Root()
 	c.flushedGen = ^c.m.flushGen.Load()
 	return syscalls.UserRegs{RIP: uint64(entry), RSP: uint64(sp), RFLAGS: ring0.UserRFLAGS}, nil
 }

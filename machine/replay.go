@@ -158,6 +158,17 @@ func (c *cpu) replayTables() error {
 		j.releaseFreed()
 		return nil
 	}
+	var ev kvm.VCPUEvents
+	if err := c.vcpu.GetVCPUEvents(&ev); err != nil {
+		return fmt.Errorf("%w: reading the vCPU's events: %w", errReplay, err)
+	}
+	if ev.Delivering() {
+		// KVM injects the event again on the next entry, whatever
+		// registers the detour loads: the stub would be entered through
+		// the event's gate. The event goes to ring 0's stubs, which run
+		// no user code and exit at once; the replay waits for that exit.
+		return errEventInDelivery
+	}
 	start := time.Now()
 	sync := c.vcpu.Sync()
 	regs, sregs := sync.Regs, sync.Sregs
@@ -208,6 +219,10 @@ var (
 
 // errReplay is wrapped by every failure of the replay stub.
 var errReplay = errors.New("machine: replaying page-table stores in ring 0 failed")
+
+// errEventInDelivery says the replay did not run because the vCPU is
+// delivering an event (see replayTables); the journal is left as it was.
+var errEventInDelivery = errors.New("machine: the vCPU is delivering an event")
 
 // runReplayStub runs the vCPU until the replay stub exits.
 func (c *cpu) runReplayStub() error {

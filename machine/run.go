@@ -105,6 +105,13 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 	}
 	c.inRun.Store(true)
 	defer c.inRun.Store(false)
+	defer func() {
+		// An exec whose program never ran: its old memory goes now.
+		if old := c.retired; old != nil {
+			c.retired = nil
+			old.release()
+		}
+	}()
 	c.vcpu.BindThread()
 	defer c.vcpu.UnbindThread()
 	stopKick := context.AfterFunc(ctx, func() { _ = c.vcpu.Kick() })
@@ -135,6 +142,10 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 		reason, err := c.vcpu.Run()
 		c.leftGuest()
 		c.ran = true
+		if old := c.retired; old != nil {
+			c.retired = nil
+			old.release()
+		}
 		if err != nil {
 			return Stop{}, fmt.Errorf("machine: %w", err)
 		}
@@ -233,8 +244,22 @@ func (c *cpu) loadUserContext() error {
 	// the VM's, not the vCPU's: a new thread's vCPU must not start on
 	// them before they are replayed either. The replay runs on the kernel
 	// tables: the tables the vCPU last ran on may be an ended process's,
-	// released since.
-	sync.Sregs.CR3 = c.m.pt.Root()
+	// released since. An event the vCPU was delivering for the thread it
+	// ran before (kicked while it vectored a fault) is dropped: it
+	// belongs to that thread's context, not to the one loaded here.
+	sync.Sregs.CR3 = c.mem().pt.Root()
+	if c.ran {
+		var ev kvm.VCPUEvents
+		if err := c.vcpu.GetVCPUEvents(&ev); err != nil {
+			return fmt.Errorf("machine: reading the vCPU's events: %w", err)
+		}
+		if ev.Delivering() {
+			ev.Drop()
+			if err := c.vcpu.SetVCPUEvents(&ev); err != nil {
+				return fmt.Errorf("machine: dropping the vCPU's events: %w", err)
+			}
+		}
+	}
 	c.m.as.mu.Lock()
 	err := c.replayTables()
 	c.m.as.mu.Unlock()
@@ -296,22 +321,31 @@ const cr3PWT = 1 << 3
 // replayTables): the flush alone does not reach a shadowing KVM. Whichever
 // vCPU flushes first after a shootdown replays; the others find the
 // journal empty.
-func (c *cpu) flushTLB() error {
+//
+// It returns false, having done nothing, while the vCPU is delivering an
+// event (errEventInDelivery): the delivery enters ring 0, which exits at
+// once without running user code, and the flush is made before the entry
+// after that exit.
+func (c *cpu) flushTLB() (bool, error) {
 	as := c.mem().as
 	as.mu.Lock()
 	err := c.replayTables()
+	if errors.Is(err, errEventInDelivery) {
+		as.mu.Unlock()
+		return false, nil
+	}
 	fl := as.flush
 	as.flush = pagetable.Flush{}
 	as.mu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	if fl.Global {
-		return fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
+		return false, fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
 	}
 	c.toggleCR3(c.mem().pt.Root())
 	c.stats.tlbFlushes++
-	return c.markSregsDirty(0)
+	return true, c.markSregsDirty(0)
 }
 
 // toggleCR3 puts in the synced special registers a CR3 naming the tables

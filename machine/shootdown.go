@@ -67,8 +67,15 @@ func (c *cpu) enterGuest() error {
 			return nil
 		}
 		c.inGuest.Store(false)
-		if err := c.flushTLB(); err != nil {
+		flushed, err := c.flushTLB()
+		if err != nil {
 			return err
+		}
+		if !flushed {
+			// The vCPU finishes delivering an event into ring 0 and
+			// exits; the next entry flushes (see flushTLB).
+			c.inGuest.Store(true)
+			return nil
 		}
 		c.flushedGen = gen
 	}
