@@ -14,7 +14,7 @@ func (mm *MemoryManager) Fork(as AddressSpace) (*MemoryManager, error) {
 	mm.mappingMu.RLock()
 	defer mm.mappingMu.RUnlock()
 	child := &MemoryManager{
-		mf: mm.mf, faultAround: mm.faultAround, layout: mm.layout,
+		mf: mm.mf, faultAround: mm.faultAround, layout: mm.layout, zeroPage: mm.zeroPage,
 		privateRefs: mm.privateRefs, vmas: newVMASet(), pmas: newPMASet(),
 		as: as, limits: mm.limits, brk: mm.brk, dataSeg: mm.dataSeg,
 		stackStart: mm.stackStart,
