@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/kvm"
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
 )
@@ -133,10 +135,19 @@ var busyboxShellCases = []struct {
 // status.
 func TestBusyboxShellMatchesNative(t *testing.T) {
 	kvmtest.Open(t)
+	var cfg machine.Config
+	if paging, fact := kvm.MMUPaging(); paging != kvm.PagingNested {
+		// README, Known bugs: where KVM shadows the page tables, with
+		// 2 MiB fault-around about one busybox pipeline in a hundred
+		// has a child die of corrupted memory; 4 KiB fault-around has
+		// not shown it in thousands.
+		cfg.FaultAround = arch.PageSize
+		t.Logf("%v paging (%s): 4 KiB fault-around (README, Known bugs)", paging, fact)
+	}
 	bb := busyboxPath(t)
 	for _, tc := range busyboxShellCases {
 		t.Run(tc.name, func(t *testing.T) {
-			matchBusybox(t, bb, []string{"sh", "-c", tc.script}, "")
+			matchBusyboxIn(t, cfg, bb, []string{"sh", "-c", tc.script}, "")
 		})
 	}
 }
@@ -146,13 +157,21 @@ func TestBusyboxShellMatchesNative(t *testing.T) {
 // status.
 func matchBusybox(t *testing.T, bb string, args []string, stdin string) {
 	t.Helper()
+	matchBusyboxIn(t, machine.Config{}, bb, args, stdin)
+}
+
+// matchBusyboxIn is matchBusybox in a Machine made from cfg (its memory
+// and stdio are the test's).
+func matchBusyboxIn(t *testing.T, cfg machine.Config, bb string, args []string, stdin string) {
+	t.Helper()
 	var nOut bytes.Buffer
 	cmd := exec.Command(bb, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(stdin), &nOut, []string{}
 	nStatus := runStatus(t, cmd)
 
 	var vOut, vErr bytes.Buffer
-	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: strings.NewReader(stdin), Stdout: &vOut, Stderr: &vErr, StdioFDs: [3]int{-1, -1, -1}})
+	cfg.Memory, cfg.Stdin, cfg.Stdout, cfg.Stderr, cfg.StdioFDs = 256<<20, strings.NewReader(stdin), &vOut, &vErr, [3]int{-1, -1, -1}
+	m, err := machine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
