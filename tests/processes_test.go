@@ -153,9 +153,10 @@ func nsPerFork(tb testing.TB, out []byte, mib int) float64 {
 
 // runMachine runs the guest at path with args in a Machine of memory
 // bytes, closed before it returns, and returns its stdout and figures; a
-// nonzero status fails. Unlike runMachineTimed it opens nothing of its own
-// that outlives it, so that the test can count the host's descriptors.
-func runMachine(t *testing.T, path string, args []string, memory uint64) ([]byte, machine.Stats) {
+// nonzero status, or a Close that finds a leak, fails. Unlike
+// runMachineTimed it opens nothing of its own that outlives it, so that a
+// test can count the host's descriptors.
+func runMachine(t testing.TB, path string, args []string, memory uint64) ([]byte, machine.Stats) {
 	t.Helper()
 	var o, e bytes.Buffer
 	m, err := machine.New(machine.Config{Memory: memory, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}})

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
@@ -172,29 +170,11 @@ func runNativeTimed(tb testing.TB, path string, args []string) []byte {
 
 // runMachineTimed runs a guest program in a fresh Machine with memory
 // bytes of guest memory and returns its stdout and the run's Stats; any
-// exit status but 0 fails.
+// exit status but 0, or a Close that finds a leak, fails.
 func runMachineTimed(tb testing.TB, path string, args []string, memory uint64) ([]byte, machine.Stats) {
 	tb.Helper()
 	kvmtest.Open(tb)
-	var o, e bytes.Buffer
-	m, err := machine.New(machine.Config{Memory: memory, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.LoadProgram(path, append([]string{path}, args...), nil); err != nil {
-		tb.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	stop, err := m.Run(ctx)
-	if err != nil {
-		tb.Fatalf("Run: %v", err)
-	}
-	if stop.Status() != 0 {
-		tb.Fatalf("in mmvm: %s %v: status %d (%v %s)\nstdout:\n%s\nstderr:\n%s", path, args, stop.Status(), stop.Kind, stop.Reason, o.Bytes(), e.Bytes())
-	}
-	return o.Bytes(), m.Stats()
+	return runMachine(tb, path, args, memory)
 }
 
 // addPerThreads adds to sum (made when nil) the "N thread(s): X ns/UNIT"
