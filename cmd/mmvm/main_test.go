@@ -234,9 +234,27 @@ func TestReportSaysCloneRefusals(t *testing.T) {
 	r.CloneRefused = map[syscalls.CloneKind]uint64{syscalls.CloneVfork: 2, syscalls.CloneProcess: 1}
 	var b bytes.Buffer
 	r.print(&b)
-	want := "  clone refused    new process×1 vfork×2 (answered ENOSYS: mmvm runs threads, not new processes)\n"
+	want := "  clone refused    new process×1 vfork×2 (answered ENOSYS)\n"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("--stats output lacks %q:\n%s", want, b.String())
+	}
+}
+
+// TestReportSaysProcesses checks that --stats counts the processes a run
+// made, and says nothing of them for a program that made none.
+func TestReportSaysProcesses(t *testing.T) {
+	r := report{Program: "p", Stop: "exit"}
+	r.Processes, r.Forks, r.Execs = 4, 3, 2
+	var b bytes.Buffer
+	r.print(&b)
+	want := "  processes        4 (forks 3, execs 2); the syscalls below are all processes'\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("--stats output lacks %q:\n%s", want, b.String())
+	}
+	b.Reset()
+	(&report{Program: "p", Stop: "exit"}).print(&b)
+	if strings.Contains(b.String(), "processes") {
+		t.Errorf("--stats reports processes for a program that made none:\n%s", b.String())
 	}
 }
 
