@@ -236,11 +236,12 @@ const (
 // and as minor faults mm's faults that installed memory; for
 // RUSAGE_CHILDREN, the children it reaped with a wait and their reaped
 // descendants: the largest peak RSS and the sum of the faults, without
-// times (childRusage). The other counters are 0.
+// times (rusageOf). The other counters are 0.
 func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
 	case unix.RUSAGE_SELF, unix.RUSAGE_THREAD:
+		b = rusageOf(t.usage())
 		var ru unix.Rusage
 		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
 			le := binary.LittleEndian
@@ -249,11 +250,8 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 			le.PutUint64(b[16:], uint64(ru.Stime.Sec))
 			le.PutUint64(b[24:], uint64(ru.Stime.Usec))
 		}
-		u := t.usage()
-		binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
-		binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	case unix.RUSAGE_CHILDREN:
-		b = childRusage(t.family.reapedChildren)
+		b = rusageOf(t.family.reapedChildren)
 	default:
 		return errno(unix.EINVAL)
 	}

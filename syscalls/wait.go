@@ -166,7 +166,7 @@ func sysWait4(t *Task, a *[6]uint64) uint64 {
 		}
 	}
 	if ruAddr != 0 {
-		ru := childRusage(rep.usage)
+		ru := rusageOf(rep.usage)
 		if _, err := t.cfg.Memory.CopyOut(arch.Addr(ruAddr), ru[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
@@ -174,12 +174,12 @@ func sysWait4(t *Task, a *[6]uint64) uint64 {
 	return uint64(rep.pid)
 }
 
-// childRusage is the struct rusage wait4 and waitid report for a reaped
-// child (and getrusage for the reaped children): the peak RSS (ru_maxrss,
-// KiB) and minor faults (ru_minflt) as the machine measured them at the
-// end, counting the descendants it reaped (withDescendants); times and
-// every other counter 0.
-func childRusage(u Usage) [rusageSize]byte {
+// rusageOf is the struct rusage of u: the peak RSS (ru_maxrss, KiB) and
+// minor faults (ru_minflt); times and every other counter 0. wait4 and
+// waitid report it for a reaped child (as the machine measured it at the
+// end, counting the descendants it reaped: withDescendants), getrusage for
+// the reaped children and, with the times added, for the caller.
+func rusageOf(u Usage) [rusageSize]byte {
 	var b [rusageSize]byte
 	binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 	binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
@@ -213,7 +213,7 @@ func sysWaitid(t *Task, a *[6]uint64) uint64 {
 		signo = sigchld
 		code, status = childCode(rep.status)
 		if a[4] != 0 {
-			ru := childRusage(rep.usage)
+			ru := rusageOf(rep.usage)
 			if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[4]), ru[:]); err != nil {
 				return errno(unix.EFAULT)
 			}
