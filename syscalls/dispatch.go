@@ -97,11 +97,17 @@ var table = map[uint64]entry{
 	unix.SYS_EPOLL_PWAIT:   {"epoll_pwait", sysEpollPwait},
 	unix.SYS_EPOLL_PWAIT2:  {"epoll_pwait2", sysEpollPwait2},
 	unix.SYS_PPOLL:         {"ppoll", sysPpoll},
+	// select.go
+	unix.SYS_SELECT:   {"select", sysSelect},
+	unix.SYS_PSELECT6: {"pselect6", sysPselect6},
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},
 	unix.SYS_FALLOCATE:    {"fallocate", sysFallocate},
 	unix.SYS_PWRITE64:     {"pwrite64", sysPwrite64},
+	// pwritev.go
+	unix.SYS_PWRITEV:  {"pwritev", sysPwritev},
+	unix.SYS_PWRITEV2: {"pwritev2", sysPwritev2},
 	// signal_default.go
 	unix.SYS_KILL:          {"kill", sysKill},
 	unix.SYS_TKILL:         {"tkill", sysTkill},

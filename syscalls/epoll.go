@@ -227,7 +227,7 @@ func readyMask(f *openFile, depth int) uint32 {
 	case f.fs != nil:
 		return epollIn | epollOut | epollRdNorm | epollWrNorm
 	}
-	return uint32(stdioPollEvents(int32(f.stdio), all))
+	return uint32(stdioPollEvents(f.stdio))
 }
 
 // queueOf is the queue an item for f hangs on; nil for a file whose
@@ -326,9 +326,11 @@ func (ep *epollInstance) pollHostItems() {
 	}
 }
 
-// hostReady polls host descriptor fd without waiting.
+// hostReady polls host descriptor fd without waiting, every event asked:
+// what it is ready for, 0 if it cannot be polled.
 func hostReady(fd int) uint32 {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLOUT | unix.POLLPRI | unix.POLLRDHUP}}
+	const all = unix.POLLIN | unix.POLLPRI | unix.POLLOUT | pollRdNorm | pollRdBand | pollWrNorm | pollWrBand | unix.POLLRDHUP
+	fds := []unix.PollFd{{Fd: int32(fd), Events: all}}
 	for {
 		n, err := unix.Poll(fds, 0)
 		if err == unix.EINTR {

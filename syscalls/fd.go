@@ -1,6 +1,8 @@
 package syscalls
 
 import (
+	"math/bits"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
@@ -61,6 +63,38 @@ type fdEntry struct {
 // fdTable maps guest fds to open file descriptions.
 type fdTable struct {
 	fds map[int32]fdEntry
+	// size is Linux's max_fds for this table, how many fds its arrays
+	// would hold: fdTableBase at first, grown as expand_files grows it
+	// when an fd at or past it is installed, never shrunk; a fork's copy
+	// is sized by the highest fd open (forkSize). select looks at no fd
+	// at or past it, and /proc's FDSize reports it.
+	size uint64
+}
+
+// fdTableBase is Linux's NR_OPEN_DEFAULT (BITS_PER_LONG): the size of a
+// table no fd has grown.
+const fdTableBase = 64
+
+// fdTableSize is the size Linux's alloc_fdtable gives a table that must
+// hold fd nr: the fd array (8 bytes a slot) in a power of two of 1 KiB
+// blocks, bounded by nrOpen.
+func fdTableSize(nr uint64) uint64 {
+	const perKiB = 1024 / 8
+	size := uint64(perKiB) << bits.Len64(nr/perKiB) // roundup_pow_of_two(nr/perKiB + 1) blocks
+	return min(size, nrOpen)
+}
+
+// forkSize is the size of a fork's copy of the table (Linux's dup_fd):
+// enough for the words of the open-fd bitmap up to the highest fd open.
+func (tab *fdTable) forkSize() uint64 {
+	var highest uint64
+	for fd := range tab.fds {
+		highest = max(highest, uint64(fd))
+	}
+	if words := (highest/fdTableBase + 1) * fdTableBase; words > fdTableBase {
+		return fdTableSize(words - 1)
+	}
+	return fdTableBase
 }
 
 // settableFlags are the status flags F_SETFL changes; the others it
@@ -73,6 +107,7 @@ func (p *Process) files() *fdTable {
 		return &p.fdt
 	}
 	p.fdt.fds = make(map[int32]fdEntry)
+	p.fdt.size = fdTableBase
 	for i := range 3 {
 		p.fdt.fds[int32(i)] = fdEntry{file: &openFile{stdio: i, flags: p.stdioFlags(i), refs: 1}}
 	}
@@ -134,6 +169,9 @@ func (p *Process) install(fd int32, f *openFile, cloexec bool) {
 	}
 	f.refs++
 	tab.fds[fd] = fdEntry{file: f, cloexec: cloexec}
+	if uint64(fd) >= tab.size {
+		tab.size = fdTableSize(uint64(fd))
+	}
 }
 
 // release drops one fd's reference; the last one closes a pipe end.
@@ -468,28 +506,49 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	return t.copyOutAll(arch.Addr(a[2]), b[:])
 }
 
-// pollEvents returns a pollfd's revents: stdio as stdioPollEvents says, a
-// pipe by what it holds and whether its other end is open, POLLNVAL for an
-// fd that is not open.
-func (p *Process) pollEvents(fd int32, events uint16) uint16 {
+// pollEvents returns a pollfd's revents, as Linux's do_pollfd: what fd
+// is ready for among events, POLLERR and POLLHUP (reported whether asked
+// or not); POLLNVAL for an fd that is not open (or is O_PATH, which
+// fdget does not return); nothing for a negative fd. host says the answer
+// was the host's (readiness).
+func (p *Process) pollEvents(fd int32, events uint16) (revents uint16, host bool) {
 	if fd < 0 {
-		return 0
+		return 0, false
 	}
-	f, e := p.file(uint64(fd))
-	if e != 0 {
-		return unix.POLLNVAL
+	mask, host, ok := p.readiness(uint64(fd))
+	if !ok {
+		return unix.POLLNVAL, false
 	}
-	if f.fs != nil {
-		// Regular files, directories and the devices are always
-		// ready, as their poll is Linux's DEFAULT_POLLMASK.
-		return events & (unix.POLLIN | unix.POLLOUT | pollRdNorm | pollWrNorm)
+	return mask & (events | unix.POLLERR | unix.POLLHUP), host
+}
+
+// readiness is what the file fd names is ready for now, every event
+// asked (the mask Linux's vfs_poll returns, which poll and select filter
+// each their way): a pipe end by what its pipe holds and whether the
+// other end is open, an anon file by its own poll, the guest's files
+// always (Linux's DEFAULT_POLLMASK), stdio as stdioReadiness says. ok is
+// false for an fd that is not open or is O_PATH. host says the answer
+// was the host's, and may change with no notice to mmvm.
+func (p *Process) readiness(fd uint64) (mask uint16, host, ok bool) {
+	f, e := p.file(fd)
+	if e != 0 || f.fs != nil && f.fs.pathOnly {
+		return 0, false, false
 	}
-	if f.anon != nil {
-		// poll always reports POLLERR and POLLHUP.
-		return uint16(f.anon.pollMask(0)) & (events | unix.POLLERR | unix.POLLHUP)
+	if f.fs == nil && f.anon == nil && f.pipe == nil {
+		mask, host = p.stdioReadiness(f.stdio)
+		return mask, host, true
 	}
-	if f.pipe == nil {
-		return stdioPollEvents(int32(f.stdio), events)
+	return uint16(readyMask(f, 0)), false, true
+}
+
+// stdioReadiness is what stdio description i is ready for: the host's
+// answer for the host descriptor behind it, asked without waiting, with
+// host true where that answer may change while the program waits (a
+// pipe, terminal or socket: Process.waitable); with no host descriptor,
+// stdioPollEvents.
+func (p *Process) stdioReadiness(i int) (mask uint16, host bool) {
+	if hfd := p.cfg.StdioFDs[i]; hfd >= 0 {
+		return uint16(hostReady(hfd)), p.waitable[i] >= 0
 	}
-	return f.pipe.pollEvents(f.writeEnd, events)
+	return stdioPollEvents(i), false
 }

@@ -133,6 +133,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 		child.space = p.space
 	}
 	child.fdt.fds = make(map[int32]fdEntry, len(p.files().fds))
+	child.fdt.size = p.fdt.forkSize()
 	for fd, e := range p.fdt.fds {
 		e.file.refs++
 		child.fdt.fds[fd] = e

@@ -227,7 +227,8 @@ func (p *Process) memfdFileWrite(f *openFile, addr arch.Addr, length uint64) uin
 
 // sysPwrite64 writes at an offset without moving the position: ESPIPE for
 // stdio and pipes, EINVAL for a negative offset, EBADF unless opened for
-// writing; a device takes it as write does.
+// writing; a device takes it as write does; a memfd opened O_APPEND takes
+// the bytes at its end whatever the offset, as Linux's pwrite does.
 func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	f, e := t.file(a[0])
 	if e != 0 {
@@ -248,7 +249,11 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if f.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EBADF)
 	}
-	n, e := t.memfdWrite(f.fs.shm, arch.Addr(a[1]), a[2], a[3])
+	off := a[3]
+	if f.flags&unix.O_APPEND != 0 {
+		off = f.fs.shm.Size() // Linux's pwrite appends to an O_APPEND file
+	}
+	n, e := t.memfdWrite(f.fs.shm, arch.Addr(a[1]), a[2], off)
 	return result(n, errOrNil(e))
 }
 

@@ -96,10 +96,13 @@ func (pp *pipe) stat() unix.Stat_t {
 	return unix.Stat_t{Mode: unix.S_IFIFO | 0o600, Nlink: 1, Ino: pp.ino, Blksize: arch.PageSize}
 }
 
-// POLLRDNORM and POLLWRNORM, which x/sys does not name for Linux.
+// POLLRDNORM, POLLRDBAND, POLLWRNORM and POLLWRBAND, which x/sys does
+// not name for Linux.
 const (
 	pollRdNorm = 0x40
+	pollRdBand = 0x80
 	pollWrNorm = 0x100
+	pollWrBand = 0x200
 )
 
 // pollEvents is poll's answer for one end.

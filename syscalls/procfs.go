@@ -101,7 +101,7 @@ func (p *Process) statusText() []byte {
 		ppid = parent.cfg.PID
 	}
 	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t64\nGroups:\t\n")
+	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t\n", p.files().size)
 	m := p.view().MemoryStatus()
 	for _, f := range []struct {
 		name string
