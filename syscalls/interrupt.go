@@ -13,7 +13,7 @@ type runContext struct{ ctx context.Context }
 
 // SetContext makes ctx the context of the calls served from now on: when it
 // ends (the run's deadline, or a stop), a call that waits (nanosleep,
-// clock_nanosleep, futex, poll, a read of stdin, a write to a full pipe) or
+// clock_nanosleep, futex, poll, select, a read of stdin, a write to a full pipe) or
 // walks a long range (mincore, MADV_POPULATE_*) returns EINTR within
 // milliseconds, as a fatal signal would end it on Linux. machine.Run sets
 // the context it was given; before any, it is the first process's
