@@ -427,3 +427,36 @@ func TestPollHostStdin(t *testing.T) {
 		t.Errorf("poll of a host pipe at its end: %d, revents %#x, the host %d %#x", r, mem.mem[0x106], h, hostFds[0].Revents)
 	}
 }
+
+// TestFDTableSizeMatchesHost: the fd table's size (select's bound,
+// /proc's FDSize) grows as Linux's when a high fd is installed, never
+// shrinks, and a fork's copy is sized by the highest fd open (dup_fd).
+func TestFDTableSizeMatchesHost(t *testing.T) {
+	h := newProcHarness(t)
+	p := h.root
+	if got := procFDSize(t, p); got != fdTableBase {
+		t.Errorf("FDSize at first: %d, want %d", got, fdTableBase)
+	}
+	for _, fd := range []int{300, 1000} {
+		if r := sc(p, unix.SYS_DUP2, 0, uint64(fd)); r != int64(fd) {
+			t.Fatalf("dup2 to %d in mmvm: %d", fd, r)
+		}
+		sc(p, unix.SYS_CLOSE, uint64(fd))
+		if err := unix.Dup2(0, fd); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+		if g, hs := procFDSize(t, p), hostFDSize(t); g != hs {
+			t.Errorf("FDSize after fd %d: mmvm %d, the host %d", fd, g, hs)
+		}
+	}
+	// Only 0-2 open: the child's table is the base size.
+	if got := procFDSize(t, h.fork(t, p.main).Process); got != fdTableBase {
+		t.Errorf("FDSize of a child forked with fds 0-2: %d, want %d", got, fdTableBase)
+	}
+	// Fd 200 open: 256 slots hold it.
+	sc(p, unix.SYS_DUP2, 0, 200)
+	if got := procFDSize(t, h.fork(t, p.main).Process); got != 256 {
+		t.Errorf("FDSize of a child forked with fd 200 open: %d, want 256", got)
+	}
+}
