@@ -26,6 +26,8 @@ func TestPpollMatchesHost(t *testing.T) {
 	timespec(0, 0)
 	w.call("nothing ready, zero timeout", unix.SYS_PPOLL, buf(0x80), num(1), buf(0x90), num(0), num(0))
 	w.same("the zero timeout is left alone", 0x90, 16)
+	w.call("nfds's upper half ignored", unix.SYS_PPOLL, buf(0x80), num(1<<32|1), buf(0x90), num(0), num(0))
+	w.call("poll, nfds's upper half ignored", unix.SYS_POLL, buf(0x80), num(1<<32|1), num(0))
 	timespec(0, 1e9)
 	w.call("nsec 1e9", unix.SYS_PPOLL, buf(0x80), num(1), buf(0x90), num(0), num(0))
 	timespec(1<<63, 0)
