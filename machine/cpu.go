@@ -47,8 +47,12 @@ type cpu struct {
 	started bool
 	// taskRegister is TR as ring 0 loads it (see markSregsDirty).
 	taskRegister kvm.Segment
-	// cr3Toggle is whether CR3 carries the PWT bit now (see flushTLB).
-	cr3Toggle bool
+	// loadedCR3 is the CR3 KVM has loaded: what the last KVM_RUN exited
+	// with, or what the last KVM_SET_SREGS set. A flush must write a
+	// different value (reloadCR3): KVM resets its MMU, and so flushes the
+	// guest's TLB and resyncs its shadows, only for a CR3 that differs
+	// from the loaded one.
+	loadedCR3 uint64
 	// outRIP is the address of the `out` the vCPU last stopped at, and
 	// outPort its port: KVM completes it on the next entry only if RIP is
 	// still there, so a replay that moves RIP in between must put it back

@@ -407,6 +407,7 @@ func (c *cpu) setupVCPU(cpuid []kvm.CPUIDEntry) error {
 	if err := c.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}
+	c.loadedCR3 = s.CR3
 	want := kvm.SyncRegsGPR | kvm.SyncRegsSregs
 	if c.m.vm.SyncRegsSupported()&want != want {
 		return errors.New("machine: KVM lacks KVM_CAP_SYNC_REGS for registers and special registers; mmvm needs it to read exits without an ioctl each")

@@ -206,7 +206,7 @@ func (c *cpu) probeTableSync() (TableSync, error) {
 			if _, err := c.m.pt.Map(page, l.PhysOf(0), userRO); err != nil {
 				return 0, fmt.Errorf("machine: probing page-table changes: %w", err)
 			}
-			c.toggleCR3(c.m.pt.Root()) // resumeDirect below marks the sregs dirty
+			c.vcpu.Sync().Sregs.CR3 = c.reloadCR3(c.m.pt.Root()) // resumeDirect below marks the sregs dirty
 		}
 		if err := c.resumeDirect(ev.Context); err != nil {
 			return 0, err

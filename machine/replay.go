@@ -251,6 +251,7 @@ func (c *cpu) runRing0(deadline time.Duration) (ring0.Event, error) {
 		if err != nil {
 			return ring0.Event{}, err
 		}
+		c.loadedCR3 = c.vcpu.Sync().Sregs.CR3
 		c.m.vcpuRan.Store(true)
 		c.ran = true
 		if reason == kvm.ExitIntr && !late.Load() {

@@ -141,6 +141,7 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 		c.vcpu.SetRawRun(c.m.fast.RawRun && short)
 		reason, err := c.vcpu.Run()
 		c.leftGuest()
+		c.loadedCR3 = sync.Sregs.CR3
 		c.ran = true
 		if old := c.retired; old != nil {
 			c.retired = nil
@@ -260,6 +261,10 @@ func (c *cpu) loadUserContext() error {
 			}
 		}
 	}
+	// The generation is read before the replay: a shootdown after this
+	// read may have journaled stores the replay misses, and leaves the
+	// vCPU behind it, to flush again before it enters.
+	gen := c.m.flushGen.Load()
 	c.m.as.mu.Lock()
 	err := c.replayTables()
 	c.m.as.mu.Unlock()
@@ -283,25 +288,23 @@ func (c *cpu) loadUserContext() error {
 	if err := c.vcpu.GetSregs(&s); err != nil {
 		return fmt.Errorf("machine: reading special registers: %w", err)
 	}
-	loaded := s.CR3
+	c.loadedCR3 = s.CR3
 	applySregs(&s, c.kernel.UserSpecialRegisters(c.mem().pt.Root()))
 	if fs, _ := c.task.FSBase(); fs != 0 {
 		s.FS.Base = fs
 	}
 	// The load below flushes the TLB only if it changes CR3 (KVM resets
 	// the MMU for a new value only), and a vCPU an ended thread ran may
-	// hold translations shot down since: make CR3 differ (see toggleCR3),
-	// and the load flushes every change made so far.
-	c.cr3Toggle = s.CR3 == loaded
-	if c.cr3Toggle {
-		s.CR3 |= cr3PWT
-	}
-	c.flushedGen = c.m.flushGen.Load()
+	// hold translations shot down since: make CR3 differ (see reloadCR3),
+	// and the load flushes every change made up to the replay above.
+	s.CR3 = c.reloadCR3(c.mem().pt.Root())
+	c.flushedGen = gen
 	if err := c.vcpu.SetSregs(&s); err != nil {
 		return fmt.Errorf("machine: setting special registers: %w", err)
 	}
+	c.loadedCR3 = s.CR3
 	// What the ioctls loaded becomes the run structure's copies too, so
-	// that a flush before the first exit (toggleCR3, markSregsDirty)
+	// that a flush before the first exit (reloadCR3, markSregsDirty)
 	// writes this context back, not the last exit's.
 	sync.Regs, sync.Sregs = regs, s
 	return nil
@@ -343,22 +346,28 @@ func (c *cpu) flushTLB() (bool, error) {
 	if fl.Global {
 		return false, fmt.Errorf("machine: a global (kernel) translation changed at run time: %v", fl.Range)
 	}
-	c.toggleCR3(c.mem().pt.Root())
+	c.vcpu.Sync().Sregs.CR3 = c.reloadCR3(c.mem().pt.Root())
 	c.stats.tlbFlushes++
 	return true, c.markSregsDirty(0)
 }
 
-// toggleCR3 puts in the synced special registers a CR3 naming the tables
-// at root with the other PWT bit, so that the next entry that loads them
-// flushes the guest's TLB (root is the tables the vCPU runs on, or, for a
-// process that exec'ed, its new ones); the caller marks them dirty.
-func (c *cpu) toggleCR3(root uint64) {
-	c.cr3Toggle = !c.cr3Toggle
-	cr3 := root
-	if c.cr3Toggle {
-		cr3 |= cr3PWT
+// reloadCR3 returns the CR3 that makes the vCPU's next entry load the
+// tables at root afresh (root is the tables the vCPU runs on, or, for a
+// process that exec'ed, its new ones): root itself, or with PWT set where
+// root is what KVM has loaded (loadedCR3). It is chosen against what KVM
+// has, not against the last value written: two flushes between the same
+// two entries (a shootdown during the first) must not flip the bit back
+// to the loaded value, which KVM would take for no change at all.
+func (c *cpu) reloadCR3(root uint64) uint64 {
+	return reloadedCR3(root, c.loadedCR3)
+}
+
+// reloadedCR3 is reloadCR3's choice for a KVM that has loaded loaded.
+func reloadedCR3(root, loaded uint64) uint64 {
+	if root == loaded {
+		return root | cr3PWT
 	}
-	c.vcpu.Sync().Sregs.CR3 = cr3
+	return root
 }
 
 // markSregsDirty makes the next entry load the special registers (and the
