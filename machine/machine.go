@@ -45,6 +45,11 @@ type Config struct {
 	// Views are the host directories the program sees, read-only
 	// (`mmvm run --dir`).
 	Views []syscalls.View
+	// CheckCopyOnWrite makes every MemoryManager check that no page
+	// changes while forks share it copy-on-write (mm's
+	// Options.CopyOnWriteChanged); CopyOnWriteChanges returns what
+	// changed. For tests: it doubles the memory of shared pages.
+	CheckCopyOnWrite bool
 }
 
 // DefaultMemory is the guest memory limit when Config.Memory is 0.
@@ -105,6 +110,10 @@ type Machine struct {
 	procs []*process
 	// forks and execs count the forks and execs served, for Stats.
 	forks, execs atomic.Uint64
+	// cowChanges are the changes Config.CheckCopyOnWrite found, under
+	// cowMu (mm reports them from any vCPU's goroutine).
+	cowMu      sync.Mutex
+	cowChanges []error
 
 	// MM is the first process's memory manager: the program's, replaced
 	// when it execs another.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -94,12 +95,33 @@ func (m *Machine) newMM(mem *processMemory) error {
 	// the process was killed.
 	owner := mem.owner
 	stopping := func() bool { return owner.sys != nil && owner.sys.Stopping() }
+	opts := mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: stopping}
+	if m.cfg.CheckCopyOnWrite {
+		opts.CopyOnWriteChanged = m.copyOnWriteChanged
+	}
 	var err error
-	mem.mm, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: stopping})
+	mem.mm, err = mm.New(opts)
 	if err != nil {
 		return fmt.Errorf("machine: %w", err)
 	}
 	return nil
+}
+
+// copyOnWriteChanged records a change Config.CheckCopyOnWrite found.
+func (m *Machine) copyOnWriteChanged(err error) {
+	m.cowMu.Lock()
+	defer m.cowMu.Unlock()
+	m.cowChanges = append(m.cowChanges, err)
+}
+
+// CopyOnWriteChanges returns the pages Config.CheckCopyOnWrite found changed
+// while forks shared them: each one is a write that went through a
+// translation copy-on-write had removed. Pages still shared are checked
+// when they stop being shared (Close releases every process's memory).
+func (m *Machine) CopyOnWriteChanges() []error {
+	m.cowMu.Lock()
+	defer m.cowMu.Unlock()
+	return slices.Clone(m.cowChanges)
 }
 
 // release returns mem's pages and page tables to the MemoryFile: no vCPU

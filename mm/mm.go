@@ -106,6 +106,13 @@ type Options struct {
 	// call reports populate's errors, as a pending fatal signal ends
 	// Linux's. It is called with mm's locks held and must not call mm.
 	Interrupted func() bool
+	// CopyOnWriteChanged, when set, checks copy-on-write: each private
+	// page a fork shares is copied aside, and when it stops being shared
+	// a page that changed meanwhile is reported to CopyOnWriteChanged (see
+	// sharedPageCheck). The MemoryManagers forked from this one share the
+	// check. For tests: it doubles the memory of shared pages. It is
+	// called with mm's locks held and must not call mm.
+	CopyOnWriteChanged func(error)
 }
 
 // MemoryManager is a guest address space: its vmas (what the program asked
@@ -235,7 +242,7 @@ func New(opts Options) (*MemoryManager, error) {
 		mf:          opts.MemoryFile,
 		faultAround: unit,
 		layout:      layout,
-		privateRefs: newPrivateRefs(),
+		privateRefs: newPrivateRefs(sharedPageCheckFor(opts)),
 		vmas:        newVMASet(),
 		pmas:        newPMASet(),
 		as:          opts.AddressSpace,
@@ -244,6 +251,14 @@ func New(opts Options) (*MemoryManager, error) {
 		interrupted: opts.Interrupted,
 	}
 	return mm, nil
+}
+
+// sharedPageCheckFor is the check opts ask for, or nil.
+func sharedPageCheckFor(opts Options) *sharedPageCheck {
+	if opts.CopyOnWriteChanged == nil {
+		return nil
+	}
+	return &sharedPageCheck{mf: opts.MemoryFile, report: opts.CopyOnWriteChanged, copies: map[uint64][]byte{}}
 }
 
 // checkLayout rejects layouts whose addresses are out of order or unaligned.

@@ -120,10 +120,13 @@ type privateRefs struct {
 	// refs maps MemoryFile ranges to their count; ranges absent have no
 	// private owner. Guarded by mu.
 	refs *rangeset.Set[uint64, int32]
+	// check, if set, checks that shared pages do not change
+	// (Options.CopyOnWriteChanged). Guarded by mu.
+	check *sharedPageCheck
 }
 
-func newPrivateRefs() *privateRefs {
-	return &privateRefs{refs: rangeset.New(rangeset.Ops[uint64, int32]{
+func newPrivateRefs(check *sharedPageCheck) *privateRefs {
+	return &privateRefs{check: check, refs: rangeset.New(rangeset.Ops[uint64, int32]{
 		Merge: func(_ memmap.FileRange, a int32, _ memmap.FileRange, b int32) (int32, bool) { return a, a == b },
 	})}
 }
@@ -138,6 +141,9 @@ func (p *privateRefs) inc(fr memmap.FileRange) {
 		seg, gap := p.refs.Find(pos)
 		if seg.Ok() {
 			seg = p.refs.Isolate(seg, memmap.FileRange{Start: pos, End: fr.End})
+			if seg.Value() == 1 && p.check != nil {
+				p.check.shared(seg.Range())
+			}
 			seg.SetValue(seg.Value() + 1)
 			pos = seg.End()
 			shared = true
@@ -166,6 +172,9 @@ func (p *privateRefs) dec(fr memmap.FileRange) {
 	seg := p.refs.LowerBoundSegment(fr.Start)
 	for seg.Ok() && seg.Start() < fr.End {
 		seg = p.refs.Isolate(seg, fr)
+		if n := seg.Value(); n <= 2 && p.check != nil {
+			p.check.unshared(seg.Range())
+		}
 		if n := seg.Value(); n <= 1 {
 			seg = p.refs.Remove(seg).NextSegment()
 		} else {

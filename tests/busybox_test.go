@@ -149,10 +149,11 @@ func TestBusyboxShellMatchesNative(t *testing.T) {
 
 // matchBusybox runs busybox with args (the applet first) and stdin, with
 // no environment, natively and inside mmvm, and compares stdout and exit
-// status.
+// status; in mmvm no page may change while forks share it
+// (Config.CheckCopyOnWrite).
 func matchBusybox(t *testing.T, bb string, args []string, stdin string) {
 	t.Helper()
-	var cfg machine.Config
+	cfg := machine.Config{CheckCopyOnWrite: true}
 	var nOut bytes.Buffer
 	cmd := exec.Command(bb, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(stdin), &nOut, []string{}
@@ -174,6 +175,9 @@ func matchBusybox(t *testing.T, bb string, args []string, stdin string) {
 	stop, err := m.Run(ctx)
 	if err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+	for _, err := range m.CopyOnWriteChanges() {
+		t.Errorf("busybox %q: %v", args, err)
 	}
 	if stop.Status() != nStatus || !bytes.Equal(vOut.Bytes(), nOut.Bytes()) {
 		st := m.Stats()

@@ -153,19 +153,23 @@ func nsPerFork(tb testing.TB, out []byte, mib int) float64 {
 
 // runMachine runs the guest at path with args in a Machine of memory
 // bytes, closed before it returns, and returns its stdout and figures; a
-// nonzero status, or a Close that finds a leak, fails. Unlike
+// nonzero status, a Close that finds a leak, or a page that changed while
+// forks shared it (Config.CheckCopyOnWrite) fails. Unlike
 // runMachineTimed it opens nothing of its own that outlives it, so that a
 // test can count the host's descriptors.
 func runMachine(t testing.TB, path string, args []string, memory uint64) ([]byte, machine.Stats) {
 	t.Helper()
 	var o, e bytes.Buffer
-	m, err := machine.New(machine.Config{Memory: memory, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}})
+	m, err := machine.New(machine.Config{Memory: memory, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}, CheckCopyOnWrite: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		if err := m.Close(); err != nil {
 			t.Errorf("Close: %v", err)
+		}
+		for _, err := range m.CopyOnWriteChanges() {
+			t.Errorf("%s %v: %v", path, args, err)
 		}
 	}()
 	if err := m.LoadProgram(path, append([]string{path}, args...), nil); err != nil {
