@@ -90,17 +90,19 @@ func (m *Machine) newMemory(owner *process) (*processMemory, error) {
 
 // newMM makes the MemoryManager of a new program in mem.
 func (m *Machine) newMM(mem *processMemory) error {
-	// A populate stops between steps once the run's context has ended or
-	// the process was killed.
-	owner := mem.owner
-	stopping := func() bool { return owner.sys != nil && owner.sys.Stopping() }
 	var err error
-	mem.mm, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: stopping})
+	mem.mm, err = mm.New(mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: mem.owner.stopping})
 	if err != nil {
 		return fmt.Errorf("machine: %w", err)
 	}
 	return nil
 }
+
+// stopping is the Interrupted check of the process's mm: a populate stops
+// between steps once the run's context has ended or the process was
+// killed. p.sys is nil until the process's first thread starts, which is
+// before the process makes any call.
+func (p *process) stopping() bool { return p.sys != nil && p.sys.Stopping() }
 
 // release returns mem's pages and page tables to the MemoryFile: no vCPU
 // may run on its tables any more.
@@ -168,7 +170,7 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 		if err != nil {
 			return syscalls.Config{}, nil, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 		}
-		if mem.mm, err = pp.mm().Fork(mem.as); err != nil {
+		if mem.mm, err = pp.mm().Fork(mem.as, child.stopping); err != nil {
 			mem.release()
 			return syscalls.Config{}, nil, err
 		}
