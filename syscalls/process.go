@@ -110,7 +110,8 @@ type Config struct {
 	// StartThread starts a vCPU that runs the new thread t from regs:
 	// RAX 0, RSP the new stack, RIP after the clone's SYSCALL, with t's
 	// FS base (t.FSBase reports it changed) and its own FPU, which the
-	// machine gives t with t.SetFPU before t's first call. It is called without the
+	// machine gives t with t.SetFPU before t's first call, loaded with
+	// t.StartFPU where that is set. It is called without the
 	// Process lock, before clone returns to the parent; an error makes
 	// clone fail with EAGAIN and t is forgotten. nil refuses threads:
 	// clone answers ENOSYS, as for any other kind of child.
