@@ -200,8 +200,8 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 }
 
 // exec is syscalls.Config.Exec: t's process gets a new memory holding the
-// program at hostPath, and the old one goes.
-func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (syscalls.UserRegs, error) {
+// program prog, and the old one goes.
+func (m *Machine) exec(t *syscalls.Task, prog syscalls.ExecProgram, argv, envp []string) (syscalls.UserRegs, error) {
 	p := processOf(t)
 	c := m.cpuOf(t)
 	if c == nil {
@@ -216,7 +216,7 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 		mem.release()
 		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 	}
-	entry, sp, err := m.loadImage(mem, p.sys, hostPath, argv, envp)
+	entry, sp, err := m.loadImage(mem, p.sys, prog, argv, envp)
 	if err != nil {
 		mem.release()
 		return syscalls.UserRegs{}, execErrno(err)
