@@ -106,6 +106,7 @@ func (t *Task) execveat(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uint32
 	}
 	t.waitForCallsToEnd(t.endOtherThreads())
 	if t.Exited() {
+		img.release()
 		return errno(unix.EINTR) // killed meanwhile: the value reaches no one
 	}
 	t.becomeLeader()
