@@ -27,6 +27,14 @@
  *                getsid, kill of a group
  *   churn [N]    N (1000) sequential fork, _exit, wait cycles, each child
  *                writing a few pages: prints "churn N ok"
+ *   whoami [again]  what the program is told of its own name: AT_EXECFN,
+ *                /proc/self/exe, the path of its first mapping in
+ *                /proc/self/maps, /proc/self/comm and status's Name; with
+ *                "again" it then execs /proc/self/exe whoami
+ *   execpath PATH [DIR]  chdir(DIR) if given, then execve(PATH) whoami
+ *   memfd-exec   fexecve of a memfd holding this program (execveat with
+ *                AT_EMPTY_PATH) runs it (whoami again, in a child); the
+ *                refusals: MFD_NOEXEC_SEAL, no ELF, empty, with errno names
  * execchild and spawnchild are the programs exec and vfork run through
  * /proc/self/exe. Children print only while the parent waits for them,
  * and stdio is flushed before every fork, so that the output is the same
@@ -41,7 +49,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/resource.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -68,6 +78,8 @@ static const char *errname(int e)
 	case ENOMEM: return "ENOMEM";
 	case ENOSYS: return "ENOSYS";
 	case EINTR: return "EINTR";
+	case ENOEXEC: return "ENOEXEC";
+	case ETXTBSY: return "ETXTBSY";
 	}
 	return "other";
 }
@@ -905,6 +917,121 @@ static void churn(long n)
 	printf("churn %ld ok\n", n);
 }
 
+/* read_text reads up to n-1 bytes of the file at path into buf, "?" if
+ * it cannot, and cuts it at the first newline. */
+static void read_text(const char *path, char *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t got = fd < 0 ? -1 : read(fd, buf, n - 1);
+	if (fd >= 0)
+		close(fd);
+	if (got < 0)
+		got = snprintf(buf, n, "?");
+	buf[got] = 0;
+	buf[strcspn(buf, "\n")] = 0;
+}
+
+static int whoami(int argc, char **argv)
+{
+	const char *execfn = (const char *)getauxval(AT_EXECFN);
+	printf("whoami: AT_EXECFN %s\n", execfn ? execfn : "(none)");
+	char buf[4096];
+	ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+	buf[n < 0 ? 0 : n] = 0;
+	printf("whoami: /proc/self/exe -> %s\n", buf);
+	/* The first line of maps is the program's first segment: its path
+	 * is what follows the inode, after the spaces. */
+	read_text("/proc/self/maps", buf, sizeof buf);
+	const char *name = strchr(buf, '/');
+	printf("whoami: maps names the program %s\n", name ? name : "(nothing)");
+	read_text("/proc/self/comm", buf, sizeof buf);
+	printf("whoami: comm %s\n", buf);
+	FILE *st = fopen("/proc/self/status", "r");
+	if (st && fgets(buf, sizeof buf, st))
+		printf("whoami: status %s", buf);
+	if (st)
+		fclose(st);
+	if (argc > 2 && strcmp(argv[2], "again") == 0) {
+		char *args[] = {"forks", "whoami", NULL};
+		fflush(stdout);
+		execve(self, args, environ);
+		printf("FAIL: whoami: execve /proc/self/exe: %s\n", errname(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int execpath(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: forks execpath PATH [DIR]\n");
+		return 2;
+	}
+	if (argc > 3 && chdir(argv[3]) != 0) {
+		printf("FAIL: execpath: chdir %s: %s\n", argv[3], errname(errno));
+		return 1;
+	}
+	char *args[] = {"forks", "whoami", NULL};
+	execve(argv[2], args, environ);
+	printf("FAIL: execpath: execve %s: %s\n", argv[2], errname(errno));
+	return 1;
+}
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x8U
+#endif
+
+/* memfd_with makes a memfd named name with flags holding len bytes of
+ * data. */
+static int memfd_with(const char *name, unsigned flags, const void *data, size_t len)
+{
+	int fd = (int)syscall(SYS_memfd_create, name, flags);
+	if (fd < 0)
+		die("memfd_create");
+	if (len > 0 && write(fd, data, len) != (ssize_t)len)
+		die("memfd write");
+	return fd;
+}
+
+/* fexec is execveat(fd, "", argv, environ, AT_EMPTY_PATH)'s errno. */
+static int fexec(int fd)
+{
+	char *args[] = {"forks", "whoami", "again", NULL};
+	syscall(SYS_execveat, fd, "", args, environ, AT_EMPTY_PATH);
+	return errno;
+}
+
+static void memfd_exec(void)
+{
+	static char prog[16 << 20];
+	int self_fd = open(self, O_RDONLY | O_CLOEXEC);
+	ssize_t len = self_fd < 0 ? -1 : read(self_fd, prog, sizeof prog);
+	if (len <= 0 || (size_t)len == sizeof prog)
+		die("reading /proc/self/exe");
+	close(self_fd);
+	/* Linux before 6.3 has no MFD_NOEXEC_SEAL: memfd_create's EINVAL. */
+	int sealed = (int)syscall(SYS_memfd_create, "sealed", MFD_NOEXEC_SEAL);
+	if (sealed < 0) {
+		printf("memfd-exec: MFD_NOEXEC_SEAL: memfd_create %s\n", errname(errno));
+	} else {
+		if (write(sealed, prog, (size_t)len) != len)
+			die("memfd write");
+		printf("memfd-exec: MFD_NOEXEC_SEAL: %s\n", errname(fexec(sealed)));
+	}
+	int text = memfd_with("text", 0, "not a program\n", 14);
+	printf("memfd-exec: no ELF: %s\n", errname(fexec(text)));
+	int empty = memfd_with("empty", 0, "", 0);
+	printf("memfd-exec: empty: %s\n", errname(fexec(empty)));
+	int fd = memfd_with("forks-program", MFD_CLOEXEC, prog, (size_t)len);
+	pid_t pid = xfork();
+	if (pid == 0) {
+		printf("FAIL: memfd-exec: execveat: %s\n", errname(fexec(fd)));
+		fflush(stdout);
+		_exit(1);
+	}
+	printf("memfd-exec: child %s\n", describe(reap(pid)));
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -912,6 +1039,10 @@ int main(int argc, char **argv)
 		return execchild(argc, argv);
 	if (strcmp(cmd, "spawnchild") == 0)
 		return spawnchild(argc, argv);
+	if (strcmp(cmd, "whoami") == 0)
+		return whoami(argc, argv);
+	if (strcmp(cmd, "execpath") == 0)
+		return execpath(argc, argv);
 	if (strcmp(cmd, "cow") == 0)
 		cow(argc > 2 ? atoi(argv[2]) : 8);
 	else if (strcmp(cmd, "shared") == 0)
@@ -926,10 +1057,12 @@ int main(int argc, char **argv)
 		vfork_();
 	else if (strcmp(cmd, "pgrp") == 0)
 		pgrp();
+	else if (strcmp(cmd, "memfd-exec") == 0)
+		memfd_exec();
 	else if (strcmp(cmd, "churn") == 0)
 		churn(argc > 2 ? atol(argv[2]) : 1000);
 	else {
-		fprintf(stderr, "usage: forks cow [N] | shared | pipeline | exec | wait | vfork | pgrp | churn [N]\n");
+		fprintf(stderr, "usage: forks cow [N] | shared | pipeline | exec | wait | vfork | pgrp | memfd-exec | whoami [again] | execpath PATH [DIR] | churn [N]\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

@@ -21,6 +21,13 @@
  *     that does not; each thread's mask is its own;
  *   - sched_getaffinity names at least one CPU (printed as a boolean: the
  *     count differs between the host and a VM).
+ * With the argument "fpu" it instead shows that a new thread starts with
+ * its creator's FPU state, as Linux copies it at clone: main sets MXCSR's
+ * rounding to toward-zero and the x87 control word's precision to 53 bits
+ * and rounding to down, and a thread prints the MXCSR and control word it
+ * finds and a float division rounded by them; that thread sets other modes
+ * and makes a thread of its own, which prints those; then main, after
+ * both ended, makes one more (its vCPU reused) that must see main's.
  * With the arguments "churn N" it instead creates and joins N threads,
  * four alive at a time: more threads over the program's life than a VM
  * has vCPUs unless the threads' vCPUs are reused.
@@ -443,8 +450,85 @@ static void churn(long n)
 	printf("churn: %ld threads created and joined, 4 at a time: sum of squares %lu\n", made, (unsigned long)sum);
 }
 
+static unsigned read_mxcsr(void)
+{
+	unsigned v;
+	__asm__ volatile("stmxcsr %0" : "=m"(v));
+	return v;
+}
+
+static void write_mxcsr(unsigned v) { __asm__ volatile("ldmxcsr %0" : : "m"(v)); }
+
+static unsigned short read_fcw(void)
+{
+	unsigned short v;
+	__asm__ volatile("fnstcw %0" : "=m"(v));
+	return v;
+}
+
+static void write_fcw(unsigned short v) { __asm__ volatile("fldcw %0" : : "m"(v)); }
+
+/* fpu_report prints who sees which modes: MXCSR, the x87 control word,
+ * and 1/3 and -1/3 divided in SSE (float) and in x87 (long double, stored
+ * as double), whose last bits show the rounding in force. */
+static void fpu_report(const char *who)
+{
+	volatile float one = 1.0f, three = 3.0f;
+	float q = one / three, nq = -one / three;
+	long double lone = 1.0L, lthree = 3.0L;
+	long double lq;
+	__asm__ volatile("fldt %1\n\tfldt %2\n\tfdivrp\n\tfstpt %0" : "=m"(lq) : "m"(lone), "m"(lthree));
+	unsigned qb, nqb;
+	memcpy(&qb, &q, 4);
+	memcpy(&nqb, &nq, 4);
+	unsigned long long lqb;
+	memcpy(&lqb, &lq, 8); /* the mantissa: its low bits show precision and rounding */
+	printf("fpu: %s: mxcsr %#x fcw %#x 1/3f %#x -1/3f %#x x87 1/3 mantissa %#llx\n",
+	       who, read_mxcsr(), read_fcw(), qb, nqb, lqb);
+}
+
+static void *fpu_grandchild(void *arg)
+{
+	(void)arg;
+	fpu_report("grandchild (made by a thread after it changed modes)");
+	return NULL;
+}
+
+static void *fpu_child(void *arg)
+{
+	(void)arg;
+	fpu_report("thread made by main");
+	write_mxcsr((read_mxcsr() & ~0x6000u) | 0x2000u); /* round down */
+	write_fcw((unsigned short)((read_fcw() & ~0xf00u) | 0x800u)); /* 24-bit precision, round up */
+	pthread_t g;
+	if (pthread_create(&g, NULL, fpu_grandchild, NULL) != 0 || pthread_join(g, NULL) != 0) {
+		printf("fpu: pthread_create in a thread failed\n");
+		failures++;
+	}
+	return NULL;
+}
+
+static void fpu_inherit(void)
+{
+	write_mxcsr((read_mxcsr() & ~0x6000u) | 0x6000u); /* toward zero */
+	write_fcw((unsigned short)((read_fcw() & ~0xf00u) | 0x200u | 0x400u)); /* 53-bit precision, round down */
+	fpu_report("main");
+	for (int round = 0; round < 2; round++) {
+		pthread_t th;
+		if (pthread_create(&th, NULL, round == 0 ? fpu_child : fpu_grandchild, NULL) != 0 || pthread_join(th, NULL) != 0) {
+			printf("fpu: pthread_create failed\n");
+			failures++;
+		}
+	}
+	fpu_report("main after");
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "fpu") == 0) {
+		fpu_inherit();
+		return failures != 0;
+	}
 	if (argc == 3 && strcmp(argv[1], "churn") == 0) {
 		churn(atol(argv[2]));
 		return 0;

@@ -91,11 +91,7 @@ func (m *Machine) newMemory(owner *process) (*processMemory, error) {
 
 // newMM makes the MemoryManager of a new program in mem.
 func (m *Machine) newMM(mem *processMemory) error {
-	// A populate stops between steps once the run's context has ended or
-	// the process was killed.
-	owner := mem.owner
-	stopping := func() bool { return owner.sys != nil && owner.sys.Stopping() }
-	opts := mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: stopping}
+	opts := mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: mem.owner.stopping}
 	if m.cfg.CheckCopyOnWrite {
 		opts.CopyOnWriteChanged = m.copyOnWriteChanged
 	}
@@ -123,6 +119,12 @@ func (m *Machine) CopyOnWriteChanges() []error {
 	defer m.cowMu.Unlock()
 	return slices.Clone(m.cowChanges)
 }
+
+// stopping is the Interrupted check of the process's mm: a populate stops
+// between steps once the run's context has ended or the process was
+// killed. p.sys is nil until the process's first thread starts, which is
+// before the process makes any call.
+func (p *process) stopping() bool { return p.sys != nil && p.sys.Stopping() }
 
 // release returns mem's pages and page tables to the MemoryFile: no vCPU
 // may run on its tables any more.
@@ -190,7 +192,7 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 		if err != nil {
 			return syscalls.Config{}, nil, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 		}
-		if mem.mm, err = pp.mm().Fork(mem.as); err != nil {
+		if mem.mm, err = pp.mm().Fork(mem.as, child.stopping); err != nil {
 			mem.release()
 			return syscalls.Config{}, nil, err
 		}
@@ -220,8 +222,8 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 }
 
 // exec is syscalls.Config.Exec: t's process gets a new memory holding the
-// program at hostPath, and the old one goes.
-func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (syscalls.UserRegs, error) {
+// program prog, and the old one goes.
+func (m *Machine) exec(t *syscalls.Task, prog syscalls.ExecProgram, argv, envp []string) (syscalls.UserRegs, error) {
 	p := processOf(t)
 	c := m.cpuOf(t)
 	if c == nil {
@@ -236,7 +238,7 @@ func (m *Machine) exec(t *syscalls.Task, hostPath string, argv, envp []string) (
 		mem.release()
 		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 	}
-	entry, sp, err := m.loadImage(mem, p.sys, hostPath, argv, envp)
+	entry, sp, err := m.loadImage(mem, p.sys, prog, argv, envp)
 	if err != nil {
 		mem.release()
 		return syscalls.UserRegs{}, execErrno(err)

@@ -3,6 +3,7 @@ package machine
 import (
 	"crypto/rand"
 	"fmt"
+	"io"
 	"path/filepath"
 
 	"golang.org/x/sys/unix"
@@ -16,46 +17,41 @@ import (
 
 // LoadProgram loads the static ELF executable at path into the first
 // process's (empty) address space and sets the user context at its entry
-// point (loadImage).
+// point (loadImage). Where a view shows the program, the guest knows it
+// by its path there (its exe link, maps, task name and AT_EXECFN), never
+// by the host's; else by path, made absolute, where the guest sees it.
 func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		abs = path
 	}
-	m.Process.SetExecutable(abs, abs)
+	prog := syscalls.ExecProgram{Filename: path, GuestPath: abs, HostPath: abs}
+	if g, ok := m.Process.GuestPathOf(abs); ok {
+		prog.Filename, prog.GuestPath = g, g
+	}
+	m.Process.SetExecutable(prog.GuestPath, prog.HostPath)
 	m.Process.SetCommandLine(argv)
-	entry, sp, err := m.loadImage(m.first.mem.Load(), m.Process, path, argv, envv)
+	entry, sp, err := m.loadImage(m.first.mem.Load(), m.Process, prog, argv, envv)
 	if err != nil {
 		return err
 	}
 	return m.SetUserContext(entry, sp)
 }
 
-// loadImage loads the static ELF executable at path into mem's (empty)
+// loadImage loads the static ELF executable prog into mem's (empty)
 // address space, for process sys, and returns where it starts: each
 // PT_LOAD segment a private copy-on-write mapping of the image, the bss
 // zeroed, the break after the highest segment, the vDSO, and the stack
-// holding argv, envv and the auxiliary vector per the SysV x86-64 ABI.
-func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, path string, argv, envv []string) (entry, sp arch.Addr, err error) {
-	img, plan, err := loader.OpenImage(path, m.mf, loader.Options{})
+// holding argv, envv and the auxiliary vector per the SysV x86-64 ABI,
+// AT_EXECFN prog's Filename.
+func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog syscalls.ExecProgram, argv, envv []string) (entry, sp arch.Addr, err error) {
+	file, plan, release, err := m.openProgram(sys, prog)
 	if err != nil {
 		return 0, 0, err
 	}
 	// mm takes its own reference for each mapping; ours goes at the end.
-	defer img.DecRef()
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		abs = path
-	}
-	// /proc/self/maps names the image by its absolute path, with the
-	// device and inode the guest's stat shows, not the host's.
-	id := loader.ImageIdentity{Name: abs}
-	var st unix.Stat_t
-	if unix.Stat(abs, &st) == nil {
-		id.Device, id.Inode = sys.FileIdentity(&st)
-	}
-	img.SetIdentity(id)
-	file := &mm.MappedFile{Mappable: img, Identity: img, Readable: true}
+	defer release()
+	path := prog.GuestPath
 	mmgr := mem.mm
 	var dataSeg arch.AddrRange
 	for i := range plan.Segments {
@@ -80,7 +76,7 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, path stri
 	if err != nil {
 		return 0, 0, fmt.Errorf("loading %s: %w", path, err)
 	}
-	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: path, HWCap: m.hwcap, StackLimit: mmgr.Limits().Stack, SysinfoEHdr: vdsoAddr}
+	spec := loader.StackSpec{Argv: argv, Envv: envv, ExecFn: prog.Filename, HWCap: m.hwcap, StackLimit: mmgr.Limits().Stack, SysinfoEHdr: vdsoAddr}
 	if _, err := rand.Read(spec.Random[:]); err != nil {
 		return 0, 0, fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)
 	}
@@ -92,6 +88,47 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, path stri
 		return 0, 0, fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
 	}
 	return plan.Entry, stack.SP, nil
+}
+
+// openProgram opens what loadImage maps: the host file at prog's
+// HostPath, an ImageFile named in /proc/self/maps by the guest path with
+// the device and inode the guest's stat shows, or the memfd prog.Shared,
+// mapped as itself (maps names it as any mapping of it). release drops
+// what openProgram holds once the mappings took theirs.
+func (m *Machine) openProgram(sys *syscalls.Process, prog syscalls.ExecProgram) (file *mm.MappedFile, plan *loader.Plan, release func(), err error) {
+	if shm := prog.Shared; shm != nil {
+		plan, err := loader.Load(sharedReader{shm}, int64(shm.Size()), loader.Options{})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		return &mm.MappedFile{Mappable: shm, Identity: shm, Readable: true}, plan, func() {}, nil
+	}
+	img, plan, err := loader.OpenImage(prog.HostPath, m.mf, loader.Options{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	id := loader.ImageIdentity{Name: prog.GuestPath}
+	var st unix.Stat_t
+	if unix.Stat(prog.HostPath, &st) == nil {
+		id.Device, id.Inode = sys.FileIdentity(&st)
+	}
+	img.SetIdentity(id)
+	return &mm.MappedFile{Mappable: img, Identity: img, Readable: true}, plan, img.DecRef, nil
+}
+
+// sharedReader reads a memfd's contents as an io.ReaderAt, for the ELF
+// loader: a read past the end is short, with io.EOF.
+type sharedReader struct{ f syscalls.SharedFile }
+
+func (r sharedReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, unix.EINVAL
+	}
+	n, err := r.f.ReadAt(p, uint64(off))
+	if err == nil && n < len(p) {
+		err = io.EOF
+	}
+	return n, err
 }
 
 // mapSegment maps one PT_LOAD segment as the Plan prescribes.

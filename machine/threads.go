@@ -76,11 +76,16 @@ func (m *Machine) startThread(t *syscalls.Task, regs syscalls.UserRegs) error {
 	c.task = t
 	c.thread.Store(t)
 	t.SetFPU(vcpuFPU{c})
-	if p := processOf(t); p.sys == nil && p.startFPU != nil {
-		// A new process's first thread: fork's child starts with its
-		// parent's FPU state.
-		if err := (vcpuFPU{c}).RestoreFPU(p.startFPU); err != nil {
-			return fmt.Errorf("machine: loading vCPU %d's FPU for a fork's child: %w", c.index, err)
+	// A clone's thread starts with its creator's FPU state, a new
+	// process's first thread with its parent's caller's (fork), any
+	// other with the initial state idleCPU or newCPU left.
+	start := t.StartFPU()
+	if p := processOf(t); start == nil && p.sys == nil {
+		start = p.startFPU
+	}
+	if start != nil {
+		if err := (vcpuFPU{c}).RestoreFPU(start); err != nil {
+			return fmt.Errorf("machine: loading vCPU %d's FPU for a new thread: %w", c.index, err)
 		}
 	}
 	c.threadRegs = &regs

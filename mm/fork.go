@@ -9,13 +9,15 @@ import (
 // child maps the same objects, shares shared memory, and shares private
 // memory until either side writes it. vmas marked MADV_DONTFORK are left
 // out, MADV_WIPEONFORK ones come up empty, and memory locks are not
-// inherited. as is the child's AddressSpace (nil for none).
-func (mm *MemoryManager) Fork(as AddressSpace) (*MemoryManager, error) {
+// inherited. as is the child's AddressSpace (nil for none); interrupted
+// is the child's Options.Interrupted (nil for none): the child's
+// populates stop when the child is killed, not the parent.
+func (mm *MemoryManager) Fork(as AddressSpace, interrupted func() bool) (*MemoryManager, error) {
 	mm.mappingMu.RLock()
 	defer mm.mappingMu.RUnlock()
 	child := &MemoryManager{
 		mf: mm.mf, faultAround: mm.faultAround, layout: mm.layout, zeroPage: mm.zeroPage,
-		privateRefs: mm.privateRefs, vmas: newVMASet(), pmas: newPMASet(),
+		interrupted: interrupted, privateRefs: mm.privateRefs, vmas: newVMASet(), pmas: newPMASet(),
 		as: as, limits: mm.limits, brk: mm.brk, dataSeg: mm.dataSeg,
 		stackStart: mm.stackStart,
 	}

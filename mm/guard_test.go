@@ -206,7 +206,7 @@ func TestGuardForkAndFiles(t *testing.T) {
 	if got := readByte(t, m, shr+page); got != 'f' {
 		t.Errorf("shared page beside the guard reads %q", got)
 	}
-	c, err := m.Fork(NewFakeAddressSpace())
+	c, err := m.Fork(NewFakeAddressSpace(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,3 +64,41 @@ func TestPopulateInterrupted(t *testing.T) {
 		}
 	}
 }
+
+// A fork's child asks its own Interrupted, not its parent's: a populate in
+// the child stops when the child's check says so, and one in the parent
+// goes on.
+func TestForkChildPopulateInterrupted(t *testing.T) {
+	const size = 4 * populateStep
+	const base = 0x1000_0000
+	parentAsked := 0
+	m, _, _ := testMM(t, func(o *Options) {
+		o.Interrupted = func() bool { parentAsked++; return false }
+		o.Limits = &Limits{AS: Unlimited, Data: Unlimited, MemLock: Unlimited, Stack: DefaultStackLimit, MaxMapCount: DefaultMaxMapCount}
+	})
+	child, err := m.Fork(NewFakeAddressSpace(), func() bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Release()
+	rw := uint64(unix.PROT_READ | unix.PROT_WRITE)
+	anon := uint64(unix.MAP_PRIVATE | unix.MAP_ANONYMOUS | unix.MAP_FIXED)
+	if _, err := child.MMap(base, size, rw, anon, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Madvise(base, size, unix.MADV_POPULATE_WRITE); !errors.Is(err, unix.EINTR) {
+		t.Errorf("child's MADV_POPULATE_WRITE: %v, want EINTR (its own check says stop)", err)
+	}
+	if parentAsked != 0 {
+		t.Errorf("the child's populate asked the parent's check %d times", parentAsked)
+	}
+	if _, err := m.MMap(base, size, rw, anon, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Madvise(base, size, unix.MADV_POPULATE_WRITE); err != nil {
+		t.Errorf("parent's MADV_POPULATE_WRITE: %v, want it whole", err)
+	}
+	if rss := m.Stats().RSS; rss != size {
+		t.Errorf("parent's RSS %d MiB, want %d MiB", rss>>20, size>>20)
+	}
+}

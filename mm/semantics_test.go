@@ -143,7 +143,7 @@ func TestForkCopyOnWrite(t *testing.T) {
 	m.CopyOut(W, []byte{'a'}, IOOpts{})
 	m.CopyOut(shared, []byte{'s'}, IOOpts{})
 	cas := NewFakeAddressSpace()
-	c, err := m.Fork(cas)
+	c, err := m.Fork(cas, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func TestMadviseRemoveReachesEveryMapping(t *testing.T) {
 		{
 			name: "Fork",
 			other: func(t *testing.T, m *MemoryManager) (*MemoryManager, func(uint64) arch.Addr) {
-				child, err := m.Fork(NewFakeAddressSpace())
+				child, err := m.Fork(NewFakeAddressSpace(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,7 +27,7 @@ func TestCopyOnWriteCheck(t *testing.T) {
 	if !ok {
 		t.Fatal("the second page is not mapped after its fault")
 	}
-	c, err := m.Fork(NewFakeAddressSpace())
+	c, err := m.Fork(NewFakeAddressSpace(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -90,7 +90,7 @@ func TestZeroPageCopiesAndZaps(t *testing.T) {
 	if st := m.Stats(); st.RSS != 0 || mf.Stats().ByKind[memfile.User] > arch.HugePageSize {
 		t.Errorf("CopyIn of fresh memory: RSS %d, user memory %d", st.RSS, mf.Stats().ByKind[memfile.User])
 	}
-	child, err := m.Fork(nil)
+	child, err := m.Fork(nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,11 @@ import (
 //     gave, the whole context replaced (the redirected return
 //     rt_sigreturn uses).
 //
-// Only host files run: a file of a view, or the program itself. /proc,
-// /dev and memfds are EACCES, as Linux answers for a noexec mount.
+// Host files run (a file of a view, or the program itself), and memfds
+// (fexecve: execveat of the fd with AT_EMPTY_PATH) whose mode has an
+// execute bit (not MFD_NOEXEC_SEAL's). /proc and /dev are EACCES, as
+// Linux answers for a noexec mount. The new program sees guest names
+// only (ExecProgram): the path it was exec'ed by, the file's guest path.
 
 // Linux's bounds on execve's arguments (include/uapi/linux/binfmts.h,
 // fs/exec.c).
@@ -67,12 +70,14 @@ type execImage struct {
 	filename string
 	// comm is the task name the new program gets: the last element of
 	// filename, or the file's own name when an fd named the file
-	// (execveat with AT_EMPTY_PATH).
+	// (execveat with AT_EMPTY_PATH; a memfd's is memfd:NAME).
 	comm string
 	// guestPath is the file's path in the guest with its symbolic links
 	// resolved (what /proc/self/exe reads); hostPath the host file
-	// behind it, which Config.Exec runs.
+	// behind it, which Config.Exec runs, or shared the memfd that holds
+	// the program (one reference held, dropped by release).
 	guestPath, hostPath string
+	shared              SharedFile
 	// argv and envp are the strings read; argv has at least one.
 	argv, envp []string
 }
@@ -96,18 +101,22 @@ func (t *Task) execveat(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uint32
 		return errno(e)
 	}
 	if flags&atExecveCheck != 0 {
+		img.release()
 		return 0
 	}
 	t.waitForCallsToEnd(t.endOtherThreads())
 	if t.Exited() {
+		img.release()
 		return errno(unix.EINTR) // killed meanwhile: the value reaches no one
 	}
 	t.becomeLeader()
 	t.releaseOldMemory()
 	var regs UserRegs
 	var err error
-	t.withoutLock(func() { regs, err = t.cfg.Exec(t, img.hostPath, img.argv, img.envp) })
+	prog := ExecProgram{Filename: img.filename, GuestPath: img.guestPath, HostPath: img.hostPath, Shared: img.shared}
+	t.withoutLock(func() { regs, err = t.cfg.Exec(t, prog, img.argv, img.envp) })
 	if err != nil {
+		img.release()
 		return errno(toErrno(err))
 	}
 	t.beginNewExec(img)
@@ -135,9 +144,18 @@ func (t *Task) prepareExec(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uin
 		return nil, e
 	}
 	if e := t.readExecArgs(img, argvAddr, envpAddr); e != 0 {
+		img.release()
 		return nil, e
 	}
 	return img, 0
+}
+
+// release drops the reference img holds on a memfd's contents.
+func (img *execImage) release() {
+	if img.shared != nil {
+		img.shared.DecRef()
+		img.shared = nil
+	}
 }
 
 // findExecFile finds the file execve runs (do_open_execat) and names it
@@ -155,7 +173,9 @@ func (t *Task) findExecFile(dirfd uint64, name string, flags uint32) (*execImage
 		if fd == unix.AT_FDCWD {
 			img.filename = ""
 		}
-		img.comm = path.Base(img.guestPath)
+		if img.comm == "" {
+			img.comm = path.Base(img.guestPath)
+		}
 		return img, 0
 	}
 	img, e := t.findExecPath(dirfd, name, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
@@ -179,7 +199,12 @@ func (t *Task) findExecPath(dirfd uint64, name string, follow bool) (*execImage,
 		return nil, e
 	}
 	if follow && l.node != nil && l.node == t.exeLink() {
-		return &execImage{guestPath: t.info.exe, hostPath: t.hostExe}, 0
+		l.close()
+		img := &execImage{guestPath: t.info.exe, hostPath: t.hostExe, shared: t.exeShared}
+		if img.shared != nil {
+			img.shared.IncRef()
+		}
+		return img, 0
 	}
 	if follow {
 		l.close()
@@ -205,9 +230,9 @@ func (p *Process) exeLink() *node {
 // working directory for AT_FDCWD). mmvm runs files by path: the fd's
 // file is looked up again at the path it was opened by, and must still
 // be the same file (else ENOENT: it was replaced or removed on the host).
-// A description that is no file of the guest's file system (stdio, a
-// pipe, an eventfd, epoll) or a memfd is EACCES, as Linux answers for
-// what is no regular file or lies on a noexec mount.
+// A memfd runs from its contents (execMemfd). A description that is no
+// file of the guest's file system (stdio, a pipe, an eventfd, epoll) is
+// EACCES, as Linux answers for what is no regular file.
 func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 	guestPath := t.cwd()
 	var opened *unix.Stat_t
@@ -216,8 +241,11 @@ func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 		if e != 0 {
 			return nil, e
 		}
-		if f.fs == nil || f.fs.shm != nil {
+		if f.fs == nil {
 			return nil, unix.EACCES
+		}
+		if f.fs.shm != nil {
+			return execMemfd(f.fs)
 		}
 		if f.fs.st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			return nil, unix.ELOOP // an O_PATH|O_NOFOLLOW fd of a link
@@ -236,6 +264,20 @@ func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 		}
 	}
 	return t.execFileOf(&l)
+}
+
+// execMemfd is the memfd f as the program execveat runs, named as Linux
+// names it: /proc/self/exe and maps show its path ("/memfd:NAME
+// (deleted)"), the task name is its dentry's, memfd:NAME. A mode without
+// an execute bit (MFD_NOEXEC_SEAL's 0666) is EACCES, as inode_permission
+// answers; contents that are no ELF are the machine's ENOEXEC.
+func execMemfd(f *fsFile) (*execImage, unix.Errno) {
+	if f.st.Mode&0o111 == 0 {
+		return nil, unix.EACCES
+	}
+	f.shm.IncRef()
+	name := strings.TrimSuffix(strings.TrimPrefix(f.path, "/"), " (deleted)")
+	return &execImage{guestPath: f.path, shared: f.shm, comm: name}, 0
 }
 
 // execFileOf checks that what l found can run, as Linux's may_open and
@@ -530,6 +572,11 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.resetFPU()
 	t.info.notDumpable = false
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
+	if t.exeShared != nil {
+		t.exeShared.DecRef()
+	}
+	t.exeShared, img.shared = img.shared, nil // the reference passes
+	t.fs().addExe(t.Process)
 	t.info.argv = img.argv
 	t.info.comm = [taskCommLen]byte{}
 	copy(t.info.comm[:taskCommLen-1], img.comm)

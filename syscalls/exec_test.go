@@ -14,6 +14,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mmvm/mmvm/memfile"
+	"github.com/mmvm/mmvm/mm"
 )
 
 // execMem lays out the same bytes in a guest memory and in host memory,
@@ -126,12 +129,18 @@ func TestExecErrnosMatchHost(t *testing.T) {
 	}
 	m := newExecMem(16 << 20)
 	var execs []string
+	mf, err := memfile.New(memfile.Options{Limit: 16 << 20, Name: "exec-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mf.Close() })
 	p := NewProcess(Config{
-		Memory: m.guest, StdioFDs: [3]int{-1, -1, -1}, PID: 42,
+		NewSharedFile: func(name string, seals uint32) SharedFile { return mm.NewMemfd(mf, name, seals) },
+		Memory:        m.guest, StdioFDs: [3]int{-1, -1, -1}, PID: 42,
 		Limits: map[int]Limit{unix.RLIMIT_STACK: {rl.Cur, rl.Max}},
 		Views:  []View{{Host: dir, Guest: dir}},
-		Exec: func(_ *Task, hostPath string, _, _ []string) (UserRegs, error) {
-			execs = append(execs, hostPath)
+		Exec: func(_ *Task, prog ExecProgram, _, _ []string) (UserRegs, error) {
+			execs = append(execs, prog.HostPath)
 			return UserRegs{}, unix.ENOEXEC
 		},
 	})
@@ -152,6 +161,26 @@ func TestExecErrnosMatchHost(t *testing.T) {
 	open("file", dir+"/garbage", unix.O_RDONLY)
 	open("pathfile", dir+"/garbage", unix.O_PATH)
 	open("pathlink", dir+"/link", unix.O_PATH|unix.O_NOFOLLOW)
+	// memfds holding no program: one MFD_NOEXEC_SEAL made (mode 0666),
+	// one plain (mode 0777).
+	memfd := func(name string, flags int) {
+		text := "not a program\n"
+		g := sc(p, unix.SYS_MEMFD_CREATE, m.str(name).g, uint64(flags))
+		h, err := unix.MemfdCreate(name, flags)
+		if g < 0 || err != nil {
+			t.Fatalf("memfd_create %s: mmvm %d, host %v", name, g, err)
+		}
+		t.Cleanup(func() { unix.Close(h) })
+		if w := sc(p, unix.SYS_WRITE, uint64(g), m.str(text).g, uint64(len(text))); w != int64(len(text)) {
+			t.Fatalf("write to the memfd: %d", w)
+		}
+		if _, err := unix.Write(h, []byte(text)); err != nil {
+			t.Fatal(err)
+		}
+		fds[name] = execAddr{uint64(g), uint64(h)}
+	}
+	memfd("sealed", mfdNoexecSeal)
+	memfd("memfd", 0)
 	if r := sc(p, unix.SYS_PIPE2, m.at(0).g, 0); r != 0 {
 		t.Fatal(r)
 	}
@@ -255,6 +284,8 @@ func TestExecErrnosMatchHost(t *testing.T) {
 		{"a directory fd", unix.SYS_EXECVEAT, execveat(fds["dir"], str(""), unix.AT_EMPTY_PATH), unix.EACCES},
 		{"the working directory", unix.SYS_EXECVEAT, execveat(cwd, str(""), unix.AT_EMPTY_PATH), unix.EACCES},
 		{"a bad fd", unix.SYS_EXECVEAT, execveat(fds["bad"], str(""), unix.AT_EMPTY_PATH), unix.EBADF},
+		{"a memfd made MFD_NOEXEC_SEAL", unix.SYS_EXECVEAT, execveat(fds["sealed"], str(""), unix.AT_EMPTY_PATH), unix.EACCES},
+		{"a memfd holding no program", unix.SYS_EXECVEAT, execveat(fds["memfd"], str(""), unix.AT_EMPTY_PATH), unix.ENOEXEC},
 		{"a NULL path with AT_EMPTY_PATH", unix.SYS_EXECVEAT, execveat(fds["file"], val(num2(0)), unix.AT_EMPTY_PATH), unix.EFAULT},
 		{"an empty path without AT_EMPTY_PATH", unix.SYS_EXECVEAT, execveat(fds["file"], str(""), 0), unix.ENOENT},
 		{"NULL argv and envp", unix.SYS_EXECVE, execve(str(garbage), val(num2(0)), val(num2(0))), unix.ENOEXEC},
@@ -309,7 +340,9 @@ type execHarness struct {
 
 // execCall is one Exec call.
 type execCall struct {
-	t              *Task
+	t    *Task
+	prog ExecProgram
+	// hostPath is prog's HostPath.
 	hostPath       string
 	argv, envp     []string
 	lockHeldDuring bool
@@ -336,7 +369,7 @@ func newExecHarness(t *testing.T) *execHarness {
 	h := &execHarness{threadHarness: newThreadHarness(t), dir: dir}
 	h.regs = UserRegs{RIP: 0x401000, RSP: 0x7fff_fffd_e000, RFLAGS: 0x202}
 	h.p.cfg.Views = []View{{Host: dir, Guest: "/bin"}}
-	h.p.cfg.Exec = func(task *Task, hostPath string, argv, envp []string) (UserRegs, error) {
+	h.p.cfg.Exec = func(task *Task, prog ExecProgram, argv, envp []string) (UserRegs, error) {
 		held := !h.p.mu.TryLock()
 		if !held {
 			h.p.mu.Unlock()
@@ -346,7 +379,7 @@ func newExecHarness(t *testing.T) *execHarness {
 		}
 		h.mu.Lock()
 		defer h.mu.Unlock()
-		h.asked = append(h.asked, execCall{task, hostPath, argv, envp, held})
+		h.asked = append(h.asked, execCall{task, prog, prog.HostPath, argv, envp, held})
 		return h.regs, h.err
 	}
 	h.p.SetExecutable("/old/prog", dir+"/old")
@@ -524,6 +557,11 @@ func TestExecRunsTheProgram(t *testing.T) {
 	c := h.asked[0]
 	if c.t != p.main || c.hostPath != h.dir+"/prog" || !slices.Equal(c.argv, []string{"ln", "-x"}) || !slices.Equal(c.envp, []string{"A=1", "B=2"}) || c.lockHeldDuring {
 		t.Errorf("Exec got %+v; want %s, argv, envp, without the Process lock", c, h.dir+"/prog")
+	}
+	// The new program's names are the guest's: the path it was exec'ed
+	// by (AT_EXECFN) and the file's, its link resolved within the view.
+	if c.prog.Filename != "/bin/ln-with-a-long-name" || c.prog.GuestPath != "/bin/prog" {
+		t.Errorf("Exec got filename %q, guest path %q; want /bin/ln-with-a-long-name, /bin/prog", c.prog.Filename, c.prog.GuestPath)
 	}
 
 	// Kept: the mask, the pending kill, ITIMER_REAL, the ignored action

@@ -144,7 +144,10 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	if f&cloneClearSighand != 0 {
 		child.flushSignalHandlers()
 	}
-	child.fsys, child.hostExe = p.fs(), p.hostExe
+	child.fsys, child.hostExe, child.exeShared = p.fs(), p.hostExe, p.exeShared
+	if child.exeShared != nil {
+		child.exeShared.IncRef()
+	}
 	child.info = p.info
 	child.info.argv = append([]string(nil), p.info.argv...)
 	child.info.pdeathSig, child.info.subreaper = 0, false

@@ -110,7 +110,8 @@ type Config struct {
 	// StartThread starts a vCPU that runs the new thread t from regs:
 	// RAX 0, RSP the new stack, RIP after the clone's SYSCALL, with t's
 	// FS base (t.FSBase reports it changed) and its own FPU, which the
-	// machine gives t with t.SetFPU before t's first call. It is called without the
+	// machine gives t with t.SetFPU before t's first call, loaded with
+	// t.StartFPU where that is set. It is called without the
 	// Process lock, before clone returns to the parent; an error makes
 	// clone fail with EAGAIN and t is forgotten. nil refuses threads:
 	// clone answers ENOSYS, as for any other kind of child.
@@ -137,8 +138,8 @@ type Config struct {
 	// Process lock. nil refuses new processes: clone answers ENOSYS.
 	Fork func(caller *Task, shareMemory bool) (child Config, release func(), err error)
 	// Exec replaces the memory of t's process with a new address space
-	// holding the static ELF program at hostPath (a host path the view
-	// resolved), its stack built from argv and envp as Linux builds it,
+	// holding the static ELF program prog, its stack built from argv and
+	// envp as Linux builds it,
 	// and releases the old memory (not the memory a vfork child shares
 	// with its parent). It is called without the Process lock, after the
 	// process's other threads were ended; it waits until their vCPUs
@@ -147,10 +148,29 @@ type Config struct {
 	// execve's, a unix.Errno (ENOEXEC: not a static x86-64 ELF; ENOMEM;
 	// EACCES), returned before anything changed. nil makes execve
 	// ENOSYS.
-	Exec func(t *Task, hostPath string, argv, envp []string) (UserRegs, error)
+	Exec func(t *Task, prog ExecProgram, argv, envp []string) (UserRegs, error)
 	// Owner is the machine's own handle of the process's memory, which
 	// syscalls never looks at (Process.Owner returns it).
 	Owner any
+}
+
+// ExecProgram is the program an execve runs, as Config.Exec gets it: the
+// names the new program sees are the guest's, never a host path.
+type ExecProgram struct {
+	// Filename is the name the program was exec'ed by, as Linux's
+	// bprm->filename (AT_EXECFN points to it): the path as the caller
+	// gave it, or /dev/fd/N (execveat's AT_EMPTY_PATH).
+	Filename string
+	// GuestPath is the file's path in the guest, its links resolved:
+	// /proc/self/exe and /proc/self/maps name the program by it.
+	GuestPath string
+	// HostPath is the host file a view shows at GuestPath; "" when
+	// Shared is the program.
+	HostPath string
+	// Shared is the memfd whose contents are the program (fexecve), nil
+	// for a host file. The caller holds a reference for the call; the
+	// new program's mappings take their own.
+	Shared SharedFile
 }
 
 // Limit is one resource limit.
@@ -191,6 +211,10 @@ type Process struct {
 	// on the host (SetExecutable).
 	fsys    *fileSystem
 	hostExe string
+	// exeShared is the memfd the program runs from (fexecve), nil for a
+	// host file; the Process holds a reference, which Close drops. An
+	// exec of /proc/self/exe runs it again.
+	exeShared SharedFile
 
 	// fdt is the fd table (fd.go), sig the signal state beyond actions
 	// and mask (signal_default.go), info what the process-information

@@ -61,11 +61,6 @@ func (p *Process) addProc(fs *fileSystem) {
 	self.children["comm"] = text(func(p *Process) []byte {
 		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
 	})
-	exe := fs.newNode(nodeSymlink)
-	exe.linkTarget = func(p *Process) string { return p.info.exe }
-	if p.info.exe != "" {
-		self.children["exe"] = exe
-	}
 	fs.mkdirAll("/proc").children["meminfo"] = text((*Process).meminfoText)
 	vm := fs.mkdirAll("/proc/sys/vm")
 	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"path"
+	"path/filepath"
+	"sort"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -49,13 +51,14 @@ const (
 	defaultTimerSlack = 50000
 )
 
-// SetExecutable records the program's path, as mmvm was given it, made
-// absolute (/proc/self/exe is always absolute; its symbolic links are not
-// resolved), and names the task after its last element, as execve does.
+// SetExecutable records the program's guest path exe, absolute
+// (/proc/self/exe is always absolute), and names the task after its last
+// element, as execve does: GuestPathOf's where a view shows the program,
+// else the path mmvm was given, made absolute.
 //
-// The guest sees the program at that path, read-only, and the file at
-// hostPath on the host behind it (SetExecutable must come before the
-// program's first call).
+// The guest sees the program at exe, read-only, and the file at hostPath
+// on the host behind it, unless a view shows a file there already
+// (SetExecutable must come before the program's first call).
 func (p *Process) SetExecutable(exe, hostPath string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -63,6 +66,47 @@ func (p *Process) SetExecutable(exe, hostPath string) {
 	p.hostExe = hostPath
 	p.info.comm = [taskCommLen]byte{}
 	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+	if p.fsys != nil {
+		p.fsys.addExe(p)
+	}
+}
+
+// GuestPathOf is the guest path at which a view shows the host file
+// hostPath: beneath the view whose host directory holds the file (its
+// links resolved), the innermost first, where the guest's lookup of that
+// path reaches the same host file (another view may shadow it). ok is
+// false where no view shows it.
+func (p *Process) GuestPathOf(hostPath string) (guestPath string, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var want unix.Stat_t
+	if unix.Stat(hostPath, &want) != nil {
+		return "", false
+	}
+	real, err := filepath.EvalSymlinks(hostPath)
+	if err != nil {
+		return "", false
+	}
+	fs := p.fs()
+	views := append([]*viewRoot(nil), fs.views...)
+	sort.SliceStable(views, func(i, j int) bool { return len(views[i].Host) > len(views[j].Host) })
+	for _, v := range views {
+		g := viewGuestPath(v, real, "")
+		if g == "" {
+			continue
+		}
+		l, e := fs.walk(p, g, true, 0)
+		if e != 0 {
+			continue
+		}
+		var st unix.Stat_t
+		same := l.hostFD >= 0 && unix.Fstat(l.hostFD, &st) == nil && st.Dev == want.Dev && st.Ino == want.Ino
+		l.close()
+		if same {
+			return g, true
+		}
+	}
+	return "", false
 }
 
 // SetCommandLine records the program's argv, for /proc/self/cmdline.

@@ -30,6 +30,13 @@ type Task struct {
 	// fpu is the vCPU's x87 and SSE state that this thread's signal
 	// frames save and rt_sigreturn restores; nil leaves the FPU untouched.
 	fpu FPU
+	// startFPU is the FXSAVE image a thread made by clone starts with:
+	// its creator's at the clone, as Linux's copy_thread copies the
+	// parent's FPU state to the child; nil for any other thread (the
+	// machine gives those their own: a fork's child its parent's, the
+	// first thread the initial state). Set before StartThread, read by
+	// the machine once as the thread starts.
+	startFPU *[fxsaveSize]byte
 
 	// fsBase is the FS segment base (TLS) the thread set with
 	// arch_prctl; fsBaseDirty says the vCPU must load it before resuming.
@@ -77,6 +84,10 @@ func (t *Task) TID() int { return t.tid }
 // rt_sigreturn restores.
 func (t *Task) SetFPU(f FPU) { t.fpu = f }
 
+// StartFPU is the FXSAVE image a new thread's FPU starts with, its
+// creator's at the clone; nil where it is not one made by clone.
+func (t *Task) StartFPU() *[fxsaveSize]byte { return t.startFPU }
+
 // FSBase returns the thread's FS base and whether it changed since the
 // last call, in which case the vCPU must load it before resuming.
 func (t *Task) FSBase() (uint64, bool) {
@@ -114,7 +125,8 @@ func (p *Process) newTID() int { return p.tree.newID() }
 // with the caller's registers at the call but RAX 0 and, when given, RSP
 // the new stack; its FS base is tls with CLONE_SETTLS, else the caller's;
 // it inherits the signal mask, but no pending signal and no alternate
-// signal stack (Linux clears it for CLONE_VM without CLONE_VFORK).
+// signal stack (Linux clears it for CLONE_VM without CLONE_VFORK); its
+// FPU state is the caller's (StartFPU), ENOMEM where it cannot be read.
 // CLONE_PARENT_SETTID and CLONE_CHILD_SETTID write the TID before the new
 // thread runs (a write that faults is ignored, as Linux ignores it);
 // CLONE_CHILD_CLEARTID makes child_tid its clear_child_tid. EPERM for a
@@ -128,7 +140,15 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	if len(t.tasks) >= maxThreads {
 		return errno(unix.EAGAIN)
 	}
+	var fx *[fxsaveSize]byte
+	if t.fpu != nil {
+		fx = new([fxsaveSize]byte)
+		if err := t.fpu.SaveFPU(fx); err != nil {
+			return errno(unix.ENOMEM)
+		}
+	}
 	child := t.newTask(t.newTID())
+	child.startFPU = fx
 	child.sigmask = t.sigmask
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {

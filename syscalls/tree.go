@@ -257,8 +257,10 @@ func (p *Process) exitProcess() {
 	p.notifyParent()
 }
 
-// closeFiles closes every fd of the process, as exit does.
+// closeFiles closes every fd of the process, as exit does, and lets go of
+// the memfd the program ran from (the exe link's file).
 func (p *Process) closeFiles() {
+	p.releaseExe()
 	if p.fdt.fds == nil {
 		return
 	}
@@ -267,6 +269,15 @@ func (p *Process) closeFiles() {
 		delete(p.fdt.fds, fd)
 	}
 	p.pipesChanged()
+}
+
+// releaseExe drops the process's reference on the memfd its program runs
+// from, if any.
+func (p *Process) releaseExe() {
+	if p.exeShared != nil {
+		p.exeShared.DecRef()
+		p.exeShared = nil
+	}
 }
 
 // reparentChildren gives the children of p, which is ending, to their new

@@ -222,16 +222,32 @@ func (p *Process) fs() *fileSystem {
 		dev.children[d.name] = n
 	}
 	p.addProc(fs)
-	if exe := p.info.exe; exe != "" && p.hostExe != "" {
-		if l, e := fs.walk(p, exe, true, 0); e != 0 {
-			n := fs.newNode(nodeHost)
-			n.hostPath = p.hostExe
-			fs.add(exe, n)
-		} else {
-			l.close()
-		}
-	}
+	fs.addExe(p)
 	return fs
+}
+
+// addExe adds /proc/self/exe once the program has a path (SetExecutable),
+// and shows the program at that path, where nothing is there already.
+func (fs *fileSystem) addExe(p *Process) {
+	exe := p.info.exe
+	if exe == "" {
+		return
+	}
+	if fs.procSelf != nil && fs.procSelf.children["exe"] == nil {
+		link := fs.newNode(nodeSymlink)
+		link.linkTarget = func(p *Process) string { return p.info.exe }
+		fs.procSelf.children["exe"] = link
+	}
+	if p.hostExe == "" {
+		return
+	}
+	if l, e := fs.walk(p, exe, true, 0); e == 0 {
+		l.close()
+		return
+	}
+	n := fs.newNode(nodeHost)
+	n.hostPath = p.hostExe
+	fs.add(exe, n)
 }
 
 // sortViews orders views outermost first, so that a view inside another
@@ -250,6 +266,7 @@ func (p *Process) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.stopTimers()
+	p.releaseExe()
 	if p.fdt.fds != nil {
 		for fd, e := range p.fdt.fds {
 			e.file.release()

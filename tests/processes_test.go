@@ -5,13 +5,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // processGuests are the guest programs that make processes
@@ -62,6 +66,135 @@ func TestProcessGuestsMatchNative(t *testing.T) {
 			matchNative(t, dir, tc.name, tc.args)
 		})
 	}
+}
+
+// TestExecThroughViewShowsGuestPaths runs forks (whoami, execpath) from a
+// view whose guest path differs from its host path, and requires the
+// names the program is told of itself (AT_EXECFN, /proc/self/exe, its
+// maps line, comm, status's Name) to be those Linux gives when the same
+// file lies at the guest path: natively the program runs from a copy at
+// TMP/guestbin, and TMP is cut from what it prints. The first process,
+// one exec'ed by an absolute and by a relative path, and an exec of
+// /proc/self/exe are each compared; no host path may show.
+func TestExecThroughViewShowsGuestPaths(t *testing.T) {
+	dir := guestDir(t)
+	for _, name := range []string{"forks-glibc", "forks-musl"} {
+		path, ok := guestProgram(t, dir, name)
+		if !ok {
+			continue
+		}
+		tmp, err := filepath.EvalSymlinks(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		const guestDirPath = "/guestbin"
+		native := filepath.Join(tmp, guestDirPath, name)
+		if err := os.MkdirAll(filepath.Dir(native), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		prog, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(native, prog, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		guestProg := guestDirPath + "/" + name
+		for _, args := range [][]string{
+			{"whoami"},
+			{"whoami", "again"},
+			{"execpath", guestProg},
+			{"execpath", "./" + name, guestDirPath},
+		} {
+			t.Run(name+argsName(args), func(t *testing.T) {
+				nativeArgs := make([]string, len(args))
+				for i, a := range args {
+					nativeArgs[i] = a
+					if strings.HasPrefix(a, guestDirPath) {
+						nativeArgs[i] = tmp + a
+					}
+				}
+				nOut, nErr, nStatus := runNative(t, native, nativeArgs)
+				want := strings.ReplaceAll(string(nOut), tmp, "")
+				if nStatus != 0 || !strings.Contains(want, "whoami: AT_EXECFN") {
+					t.Fatalf("natively: status %d\nstdout:\n%s\nstderr:\n%s", nStatus, nOut, nErr)
+				}
+				out, errOut, stop := runInMachine(t, path, args, machine.DefaultFastPath(), syscalls.View{Host: dir, Guest: guestDirPath})
+				if stop.Status() != 0 || string(out) != want {
+					t.Errorf("in mmvm: status %d, stdout:\n%s\nstderr:\n%s\nwant status 0, stdout:\n%s", stop.Status(), out, errOut, want)
+				}
+				if hostDir, _ := filepath.EvalSymlinks(dir); strings.Contains(string(out), dir) || strings.Contains(string(out), hostDir) {
+					t.Errorf("the guest was told the host directory %s:\n%s", dir, out)
+				}
+			})
+		}
+	}
+}
+
+// memfdExecOutput is what forks memfd-exec prints on Linux 6.14 and later
+// (checked on 6.18): MFD_NOEXEC_SEAL's memfd is EACCES, one holding no
+// ELF or nothing ENOEXEC; the program run from a memfd by execveat's
+// AT_EMPTY_PATH is told AT_EXECFN /dev/fd/N, its exe link and maps name
+// the memfd's path, its task name is the memfd's own (6.14's
+// comm_from_dentry: before it, the fd number); its exec of /proc/self/exe
+// runs the memfd again.
+const memfdExecOutput = `memfd-exec: MFD_NOEXEC_SEAL: EACCES
+memfd-exec: no ELF: ENOEXEC
+memfd-exec: empty: ENOEXEC
+whoami: AT_EXECFN /dev/fd/6
+whoami: /proc/self/exe -> /memfd:forks-program (deleted)
+whoami: maps names the program /memfd:forks-program (deleted)
+whoami: comm memfd:forks-pro
+whoami: status Name:	memfd:forks-pro
+whoami: AT_EXECFN /proc/self/exe
+whoami: /proc/self/exe -> /memfd:forks-program (deleted)
+whoami: maps names the program /memfd:forks-program (deleted)
+whoami: comm exe
+whoami: status Name:	exe
+memfd-exec: child exited 0
+`
+
+// TestMemfdExecAsLinux runs forks memfd-exec inside mmvm and requires
+// memfdExecOutput; natively too where the kernel is 6.14 or later (the
+// QEMU guest's older kernel has no MFD_NOEXEC_SEAL and names the task
+// after the fd, so there the rule stands alone).
+func TestMemfdExecAsLinux(t *testing.T) {
+	dir := guestDir(t)
+	for _, name := range []string{"forks-glibc", "forks-musl"} {
+		t.Run(name, func(t *testing.T) {
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
+			}
+			args := []string{"memfd-exec"}
+			if kernelAtLeast(t, 6, 14) {
+				if out, errOut, status := runNative(t, path, args); status != 0 || string(out) != memfdExecOutput {
+					t.Fatalf("natively: status %d, stdout:\n%s\nstderr:\n%s\nwant status 0, stdout:\n%s", status, out, errOut, memfdExecOutput)
+				}
+			} else {
+				t.Logf("the kernel here is older than 6.14: mmvm's output is checked against the rule alone")
+			}
+			out, errOut, stop := runInMachine(t, path, args, machine.DefaultFastPath())
+			if stop.Status() != 0 || string(out) != memfdExecOutput {
+				t.Errorf("in mmvm: status %d, stdout:\n%s\nstderr:\n%s\nwant status 0, stdout:\n%s", stop.Status(), out, errOut, memfdExecOutput)
+			}
+		})
+	}
+}
+
+// kernelAtLeast says whether the running kernel is version major.minor or
+// later.
+func kernelAtLeast(t *testing.T, major, minor int) bool {
+	t.Helper()
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		t.Fatal(err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("kernel release %q: %v", u.Release[:], err)
+	}
+	return ma > major || ma == major && mi >= minor
 }
 
 // TestForkChurnLeaksNothing runs forks-musl churn (sequential fork,

@@ -21,6 +21,8 @@ var threadGuests = []struct {
 	{"threads-musl", nil},
 	{"threads-glibc", []string{"churn", "300"}}, // more threads over its life than a VM has vCPUs at most
 	{"threads-musl", []string{"churn", "300"}},
+	{"threads-glibc", []string{"fpu"}}, // a new thread starts with its creator's MXCSR and x87 control word
+	{"threads-musl", []string{"fpu"}},
 	{"threads-exit-glibc", []string{"main-exit"}},
 	{"threads-exit-glibc", []string{"thread-exit"}},
 	{"threads-exit-glibc", []string{"abort"}},
