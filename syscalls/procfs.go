@@ -61,6 +61,8 @@ func (p *Process) addProc(fs *fileSystem) {
 	self.children["comm"] = text(func(p *Process) []byte {
 		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
 	})
+	fs.procFD = fs.newNode(nodeDir)
+	self.children["fd"] = fs.procFD
 	exe := fs.newNode(nodeSymlink)
 	exe.linkTarget = func(p *Process) string { return p.info.exe }
 	if p.info.exe != "" {

@@ -69,6 +69,7 @@ const (
 	nodeProc                    // a /proc file whose text gen makes
 	nodeDevice                  // /dev/null, /dev/zero, /dev/urandom
 	nodeHost                    // a host file at a host path (the program)
+	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -101,6 +102,8 @@ type node struct {
 	device deviceKind
 	// hostPath is a nodeHost's file on the host.
 	hostPath string
+	// fd is a nodeFDLink's fd.
+	fd int32
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -129,8 +132,9 @@ type fileSystem struct {
 	// and every lookup finds nothing.
 	closed bool
 	// procDir is /proc; procSelf the directory /proc shows under the pid
-	// of the process that looks (addProc).
-	procDir, procSelf *node
+	// of the process that looks (addProc); procFD its fd directory, whose
+	// entries are that process's fds (procfd.go).
+	procDir, procSelf, procFD *node
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -272,7 +276,12 @@ type lookup struct {
 	node   *node
 	hostFD int
 	path   string
-	// view, rel and follow are how hostFD was found, for reopen.
+	// fdFile is the open file a link of /proc/self/fd reached when it
+	// is no file of the guest's file system but a memfd (a pipe end, an
+	// anon file, stdio, a memfd); node is nil and hostFD -1.
+	fdFile *openFile
+	// view, rel and follow are how hostFD was found, for reopen (view is
+	// nil for a host descriptor a link of /proc/self/fd reached).
 	view   *viewRoot
 	rel    string
 	follow bool
@@ -318,6 +327,12 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 			}
 			return lookup{hostFD: -1}, unix.ENOENT
 		}
+		if c.kind == nodeFDLink && (!last || follow) {
+			if depth >= maxSymlinks {
+				return lookup{hostFD: -1}, unix.ELOOP
+			}
+			return fs.followFDLink(p, c, strings.Join(parts[i+1:], "/"), follow, depth)
+		}
 		if c.kind == nodeSymlink && (!last || follow) {
 			if depth >= maxSymlinks {
 				return lookup{hostFD: -1}, unix.ELOOP
@@ -340,12 +355,18 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 	if n == fs.procDir && fs.procDir != nil && name == p.pidString() {
 		return fs.procSelf
 	}
+	if n == fs.procFD && fs.procFD != nil {
+		return p.fdLink(name)
+	}
 	return n.children[name]
 }
 
 // children are directory n's synthetic entries as process p sees them
 // (child).
 func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
+	if n == fs.procFD && fs.procFD != nil {
+		return p.fdLinks()
+	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
 	}
@@ -481,7 +502,8 @@ func (fs *fileSystem) parentExists(p *Process, name string) bool {
 	}
 	defer l.close()
 	if l.node != nil {
-		return l.node.kind == nodeDir
+		// /proc/self/fd makes no links: O_CREAT there is ENOENT.
+		return l.node.kind == nodeDir && l.node != fs.procFD
 	}
 	var st unix.Stat_t
 	return unix.Fstat(l.hostFD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
