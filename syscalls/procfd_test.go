@@ -228,7 +228,6 @@ func TestProcSelfFDListsFDs(t *testing.T) {
 	}
 }
 
-
 // TestProcSelfFDReopensMemfd checks that open of a memfd's link is the same
 // memfd with a position of its own, and that O_TRUNC through it empties
 // the memfd.
