@@ -66,7 +66,7 @@ func (p *Process) dirents(f *fsFile) []dirent {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	if f.node != nil && f.node == p.fs().procFD {
+	if f.node != nil && p.fs().fdDirOf(p, f.node) != nil {
 		// The fds in numeric order, as Linux lists them.
 		sort.Slice(names, func(i, j int) bool {
 			a, _ := strconv.Atoi(names[i])
@@ -145,11 +145,12 @@ func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz
 	case l.node != nil && l.node.kind == nodeSymlink:
 		target = l.node.linkTarget(p)
 	case l.node != nil && l.node.kind == nodeFDLink:
-		f, e := p.file(uint64(l.node.fd))
+		o := l.node.fdOf
+		f, e := o.file(uint64(l.node.fd))
 		if e != 0 {
 			return errno(unix.ENOENT)
 		}
-		target = p.fdLinkText(f)
+		target = o.fdLinkText(f)
 	case l.fdFile != nil:
 		return errno(unix.EINVAL)
 	case l.node == nil:

@@ -47,8 +47,8 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 	st := unix.Stat_t{Ino: n.ino, Nlink: 1, Blksize: 4096, Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts}
 	switch n.kind {
 	case nodeDir:
-		if n == p.fs().procFD {
-			return p.fdDirStat(n), 0
+		if o := p.fs().fdDirOf(p, n); o != nil {
+			return o.fdDirStat(n), 0
 		}
 		if hl := p.fs().hostDir(n, guestPath); hl.hostFD >= 0 {
 			defer hl.close()
@@ -59,7 +59,7 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 			st.Dev = procDev
 		}
 	case nodeFDLink:
-		return p.fdLinkStat(n)
+		return n.fdOf.fdLinkStat(n)
 	case nodeSymlink:
 		st.Dev, st.Mode = procDev, unix.S_IFLNK|0o777
 		st.Size = int64(len(n.linkTarget(p)))

@@ -18,8 +18,43 @@ import (
 // path under a directory's link continues from that directory.
 
 // fdLinkInoBase numbers the links: the link of fd N has inode
-// fdLinkInoBase+N, apart from every node's (fileSystem.nextIno).
-const fdLinkInoBase = 1 << 32
+// fdLinkInoBase+N, apart from every node's (fileSystem.nextIno); another
+// process's /proc/<pid> and its fd directory have otherProcInoBase+2*pid
+// and the next.
+const (
+	fdLinkInoBase    = 1 << 32
+	otherProcInoBase = 2 << 32
+)
+
+// otherProcDir is /proc/name as process p sees it when name is the pid
+// of another process of the VM, nil if it is none: a directory holding
+// only that process's fd directory (the other files of /proc/<pid> show
+// the process that looks, so they are its own pid's alone).
+func (p *Process) otherProcDir(name string) *node {
+	pid, err := strconv.Atoi(name)
+	if err != nil || strconv.Itoa(pid) != name {
+		return nil
+	}
+	o := p.tree.procs[pid]
+	if o == nil || o == p {
+		return nil
+	}
+	ino := otherProcInoBase + 2*uint64(pid)
+	fd := &node{kind: nodeDir, ino: ino + 1, children: map[string]*node{}, fdOf: o}
+	return &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd}}
+}
+
+// fdDirOf is the process whose fds directory n lists, as process p sees
+// it (/proc/self/fd lists p's own); nil if n is no fd directory.
+func (fs *fileSystem) fdDirOf(p *Process, n *node) *Process {
+	if n == fs.procFD && fs.procFD != nil {
+		return p
+	}
+	if n.kind == nodeDir {
+		return n.fdOf
+	}
+	return nil
+}
 
 // fdLinkSize is the st_size Linux shows for every link of /proc/self/fd.
 const fdLinkSize = 64
@@ -34,7 +69,7 @@ func (p *Process) fdLink(name string) *node {
 	if _, ok := p.files().fds[int32(fd)]; !ok {
 		return nil
 	}
-	return &node{kind: nodeFDLink, ino: fdLinkInoBase + fd, fd: int32(fd)}
+	return &node{kind: nodeFDLink, ino: fdLinkInoBase + fd, fd: int32(fd), fdOf: p}
 }
 
 // fdLinks are /proc/self/fd's entries for process p, by name.
@@ -110,7 +145,7 @@ func (p *Process) fdDirStat(n *node) unix.Stat_t {
 // host descriptor) its path; a memfd, pipe end, anon file or stdio
 // description is the lookup's fdFile.
 func (fs *fileSystem) followFDLink(p *Process, n *node, rest string, follow bool, depth int) (lookup, unix.Errno) {
-	f, e := p.file(uint64(n.fd))
+	f, e := n.fdOf.file(uint64(n.fd))
 	if e != 0 {
 		return lookup{hostFD: -1}, unix.ENOENT
 	}
@@ -122,7 +157,7 @@ func (fs *fileSystem) followFDLink(p *Process, n *node, rest string, follow bool
 	}
 	switch {
 	case f.fs == nil || f.fs.shm != nil:
-		return lookup{hostFD: -1, fdFile: f, path: p.fdLinkText(f)}, 0
+		return lookup{hostFD: -1, fdFile: f, path: n.fdOf.fdLinkText(f)}, 0
 	case f.fs.node != nil:
 		return lookup{node: f.fs.node, hostFD: -1, path: f.fs.path}, 0
 	case f.fs.host != nil:

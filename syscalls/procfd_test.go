@@ -264,3 +264,70 @@ func TestProcSelfFDReopensMemfd(t *testing.T) {
 		sc(p, unix.SYS_CLOSE, uint64(f))
 	}
 }
+
+// TestProcPidFDOfAnotherProcess checks /proc/<pid>/fd of another process
+// of the VM: a child lists its parent's fds, not its own, reads their
+// links, opens the parent's pipe through one, and finds a link gone once
+// the parent closes its fd.
+func TestProcPidFDOfAnotherProcess(t *testing.T) {
+	h := newProcHarness(t)
+	p := h.root
+	if r := sc(p, unix.SYS_PIPE2, base+0x7000, 0); r != 0 {
+		t.Fatalf("pipe2 = %d", r)
+	}
+	c := h.fork(t, p.main)
+	cmem := c.cfg.Memory.(*flatMemory)
+	if r := tc(c, unix.SYS_DUP3, 4, 9, 0); r != 9 {
+		t.Fatalf("the child's dup3 = %d", r)
+	}
+	if r := tc(c, unix.SYS_CLOSE, 4); r != 0 {
+		t.Fatalf("the child's close = %d", r)
+	}
+	list := func(dir string) []string {
+		t.Helper()
+		dfd := tc(c, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x8000, dir), unix.O_RDONLY|unix.O_DIRECTORY)
+		if dfd < 0 {
+			t.Fatalf("open %s = %d", dir, dfd)
+		}
+		defer tc(c, unix.SYS_CLOSE, uint64(dfd))
+		var names []string
+		for {
+			n := tc(c, unix.SYS_GETDENTS64, uint64(dfd), base, 4096)
+			if n <= 0 {
+				return names
+			}
+			for b := cmem.mem[:n]; len(b) > 0; {
+				reclen := binary.LittleEndian.Uint16(b[16:])
+				name := string(b[19:reclen])
+				names = append(names, name[:strings.IndexByte(name, 0)])
+				b = b[reclen:]
+			}
+		}
+	}
+	if got := fmt.Sprint(list("/proc/42/fd")); got != "[. .. 0 1 2 3 4]" {
+		t.Errorf("the child lists /proc/42/fd as %s", got)
+	}
+	if got := fmt.Sprint(list("/proc/self/fd")); got != "[. .. 0 1 2 3 4 9]" { // 4: the directory's own fd
+		t.Errorf("the child lists /proc/self/fd as %s", got)
+	}
+	f, _ := p.file(4)
+	n := tc(c, unix.SYS_READLINK, putStr(cmem, 0x8000, "/proc/42/fd/4"), base+0x2000, 256)
+	if got, want := string(cmem.mem[0x2000:0x2000+max(n, 0)]), fmt.Sprintf("pipe:[%d]", f.pipe.ino); got != want {
+		t.Errorf("readlink of the parent's fd 4 = %d %q, want %q", n, got, want)
+	}
+	w := tc(c, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x8000, "/proc/42/fd/3"), unix.O_WRONLY)
+	copy(cmem.mem[0x3000:], "hi")
+	if n := tc(c, unix.SYS_WRITE, uint64(w), base+0x3000, 2); n != 2 {
+		t.Fatalf("the child's write through the parent's link = %d (fd %d)", n, w)
+	}
+	if n := sc(p, unix.SYS_READ, 3, base+0x3000, 8); n != 2 {
+		t.Errorf("the parent's read = %d", n)
+	}
+	sc(p, unix.SYS_CLOSE, 4)
+	if r := tc(c, unix.SYS_READLINK, putStr(cmem, 0x8000, "/proc/42/fd/4"), base+0x2000, 256); r != -int64(unix.ENOENT) {
+		t.Errorf("readlink of a closed fd of the parent = %d", r)
+	}
+	if r := tc(c, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x8000, "/proc/4242/fd"), unix.O_RDONLY); r != -int64(unix.ENOENT) {
+		t.Errorf("open of a pid no process has = %d", r)
+	}
+}

@@ -102,8 +102,11 @@ type node struct {
 	device deviceKind
 	// hostPath is a nodeHost's file on the host.
 	hostPath string
-	// fd is a nodeFDLink's fd.
-	fd int32
+	// fd is a nodeFDLink's fd; fdOf the process whose fd it is, and for
+	// the fd directory of a process other than the one that looks, that
+	// process (procfd.go).
+	fd   int32
+	fdOf *Process
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -352,11 +355,16 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 // child is directory n's synthetic entry name, as process p sees it: a
 // child of n, or in /proc the directory of p's own pid. nil if none.
 func (fs *fileSystem) child(p *Process, n *node, name string) *node {
-	if n == fs.procDir && fs.procDir != nil && name == p.pidString() {
-		return fs.procSelf
+	if n == fs.procDir && fs.procDir != nil {
+		if name == p.pidString() {
+			return fs.procSelf
+		}
+		if d := p.otherProcDir(name); d != nil {
+			return d
+		}
 	}
-	if n == fs.procFD && fs.procFD != nil {
-		return p.fdLink(name)
+	if o := fs.fdDirOf(p, n); o != nil {
+		return o.fdLink(name)
 	}
 	return n.children[name]
 }
@@ -364,8 +372,8 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 // children are directory n's synthetic entries as process p sees them
 // (child).
 func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
-	if n == fs.procFD && fs.procFD != nil {
-		return p.fdLinks()
+	if o := fs.fdDirOf(p, n); o != nil {
+		return o.fdLinks()
 	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
@@ -503,7 +511,7 @@ func (fs *fileSystem) parentExists(p *Process, name string) bool {
 	defer l.close()
 	if l.node != nil {
 		// /proc/self/fd makes no links: O_CREAT there is ENOENT.
-		return l.node.kind == nodeDir && l.node != fs.procFD
+		return l.node.kind == nodeDir && fs.fdDirOf(p, l.node) == nil
 	}
 	var st unix.Stat_t
 	return unix.Fstat(l.hostFD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
