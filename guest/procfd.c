@@ -109,6 +109,30 @@ int main(int argc, char **argv) {
 		printf("\n");
 	}
 
+	/* fdinfo: the position and flags lines, and an eventfd's count. */
+	write(ev, "\2\0\0\0\0\0\0\0", 8);
+	int infos[] = {p[0], p[1], ev, mfd, null, file};
+	for (unsigned i = 0; i < sizeof infos / sizeof infos[0]; i++) {
+		char path[64], text[512];
+		snprintf(path, sizeof path, "/proc/self/fdinfo/%d", infos[i]);
+		int fi = open(path, O_RDONLY);
+		ssize_t tn = fi < 0 ? -1 : read(fi, text, sizeof text - 1);
+		if (fi >= 0)
+			close(fi);
+		if (tn < 0) {
+			printf("fdinfo/%d: errno %d\n", infos[i], errno);
+			continue;
+		}
+		text[tn] = 0;
+		char *mnt = strstr(text, "mnt_id:");
+		char *count = strstr(text, "eventfd-count:");
+		if (mnt)
+			*mnt = 0;
+		printf("fdinfo/%d: %s", infos[i], text);
+		if (count)
+			printf("%.*s\n", (int)strcspn(count, "\n"), count);
+	}
+
 	char buf[64] = {0};
 	int w = reopen("pipe read end O_WRONLY", p[0], O_WRONLY);
 	if (w >= 0) {

@@ -66,7 +66,7 @@ func (p *Process) dirents(f *fsFile) []dirent {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	if f.node != nil && p.fs().fdDirOf(p, f.node) != nil {
+	if f.node != nil && (p.fs().fdDirOf(p, f.node) != nil || p.fs().fdInfoDirOf(p, f.node) != nil) {
 		// The fds in numeric order, as Linux lists them.
 		sort.Slice(names, func(i, j int) bool {
 			a, _ := strconv.Atoi(names[i])

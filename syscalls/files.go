@@ -199,7 +199,9 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	status := oLargefile | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH)
+	// The description keeps the flags Linux's do_dentry_open keeps (all
+	// but O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, and O_CLOEXEC, the fd's).
+	status := oLargefile | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
 	if flags&unix.O_PATH != 0 {
 		status = flags & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)
 	}

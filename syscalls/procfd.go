@@ -24,12 +24,14 @@ import (
 const (
 	fdLinkInoBase    = 1 << 32
 	otherProcInoBase = 2 << 32
+	fdInfoInoBase    = 3 << 32
 )
 
 // otherProcDir is /proc/name as process p sees it when name is the pid
 // of another process of the VM, nil if it is none: a directory holding
-// only that process's fd directory (the other files of /proc/<pid> show
-// the process that looks, so they are its own pid's alone).
+// only that process's fd and fdinfo directories (the other files of
+// /proc/<pid> show the process that looks, so they are its own pid's
+// alone).
 func (p *Process) otherProcDir(name string) *node {
 	pid, err := strconv.Atoi(name)
 	if err != nil || strconv.Itoa(pid) != name {
@@ -39,9 +41,10 @@ func (p *Process) otherProcDir(name string) *node {
 	if o == nil || o == p {
 		return nil
 	}
-	ino := otherProcInoBase + 2*uint64(pid)
+	ino := otherProcInoBase + 3*uint64(pid)
 	fd := &node{kind: nodeDir, ino: ino + 1, children: map[string]*node{}, fdOf: o}
-	return &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd}}
+	info := &node{kind: nodeDir, ino: ino + 2, children: map[string]*node{}, fdOf: o, fdInfo: true}
+	return &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd, "fdinfo": info}}
 }
 
 // fdDirOf is the process whose fds directory n lists, as process p sees
@@ -50,10 +53,69 @@ func (fs *fileSystem) fdDirOf(p *Process, n *node) *Process {
 	if n == fs.procFD && fs.procFD != nil {
 		return p
 	}
-	if n.kind == nodeDir {
+	if n.kind == nodeDir && !n.fdInfo {
 		return n.fdOf
 	}
 	return nil
+}
+
+// fdInfoDirOf is the process whose fds fdinfo directory n describes, as
+// process p sees it; nil if n is no fdinfo directory.
+func (fs *fileSystem) fdInfoDirOf(p *Process, n *node) *Process {
+	if n == fs.procFDInfo && fs.procFDInfo != nil {
+		return p
+	}
+	if n.kind == nodeDir && n.fdInfo {
+		return n.fdOf
+	}
+	return nil
+}
+
+// fdInfoFile returns /proc/self/fdinfo/name for process p, nil if name is
+// not the decimal number of an open fd: a /proc file of its text
+// (fdInfoText).
+func (p *Process) fdInfoFile(name string) *node {
+	if p.fdLink(name) == nil {
+		return nil
+	}
+	fd, _ := strconv.Atoi(name)
+	return &node{kind: nodeProc, ino: fdInfoInoBase + uint64(fd), gen: func(*Process) []byte { return p.fdInfoText(int32(fd)) }}
+}
+
+// fdInfoFiles are /proc/self/fdinfo's entries for process p, by name.
+func (p *Process) fdInfoFiles() map[string]*node {
+	out := make(map[string]*node, len(p.files().fds))
+	for fd := range p.files().fds {
+		name := strconv.Itoa(int(fd))
+		out[name] = p.fdInfoFile(name)
+	}
+	return out
+}
+
+// fdInfoText is /proc/self/fdinfo/fd's text as Linux's seq_show: the
+// position, the status flags in octal with O_CLOEXEC for a close-on-exec
+// fd, the mount (0: the guest has no mount ids) and the inode fstat
+// shows, then an eventfd's count and mode. An fd closed since is empty.
+func (p *Process) fdInfoText(fd int32) []byte {
+	e, ok := p.files().fds[fd]
+	if !ok {
+		return nil
+	}
+	f := e.file
+	var pos int64
+	if f.fs != nil {
+		pos = f.fs.pos
+	}
+	flags := f.flags
+	if e.cloexec {
+		flags |= unix.O_CLOEXEC
+	}
+	st, _ := p.fdFileStat(f)
+	b := fmt.Appendf(nil, "pos:\t%d\nflags:\t0%o\nmnt_id:\t0\nino:\t%d\n", pos, flags, st.Ino)
+	if ev, ok := f.anon.(*eventFD); ok {
+		b = fmt.Appendf(b, "eventfd-count: %16x\neventfd-id: %d\neventfd-semaphore: %d\n", ev.count, 0, boolInt(ev.semaphore))
+	}
+	return b
 }
 
 // fdLinkSize is the st_size Linux shows for every link of /proc/self/fd.

@@ -331,3 +331,51 @@ func TestProcPidFDOfAnotherProcess(t *testing.T) {
 		t.Errorf("open of a pid no process has = %d", r)
 	}
 }
+
+// TestProcSelfFDInfoLikeHost compares /proc/self/fdinfo/N's position and
+// flags lines with the host's for each kind of file, requires the inode
+// line to be fstat's, and an eventfd's count line to be the host's.
+func TestProcSelfFDInfoLikeHost(t *testing.T) {
+	root, _ := viewTree(t)
+	p, mem := newViewProcess(t, root)
+	objs := openFDObjects(t, p, mem, root)
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	for _, o := range objs {
+		// The host's are close-on-exec; so are the guest's.
+		sc(p, unix.SYS_FCNTL, uint64(o.guest), unix.F_SETFD, unix.FD_CLOEXEC)
+		if o.kind == "eventfd" {
+			unix.Write(o.host, one)
+			copy(mem.mem[0x3000:], one)
+			sc(p, unix.SYS_WRITE, uint64(o.guest), base+0x3000, 8)
+		}
+		if o.kind == "view file" {
+			unix.Read(o.host, make([]byte, 3))
+			sc(p, unix.SYS_READ, uint64(o.guest), base+0x3000, 3)
+		}
+	}
+	names := getdentsNames(t, p, mem, uint64(openPath(p, mem, "/proc/self/fdinfo", unix.O_RDONLY|unix.O_DIRECTORY)))
+	if len(names) != len(p.files().fds)+2 {
+		t.Errorf("/proc/self/fdinfo lists %v", names)
+	}
+	for _, o := range objs {
+		host, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", o.host))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd := openPath(p, mem, fmt.Sprintf("/proc/self/fdinfo/%d", o.guest), unix.O_RDONLY)
+		guest := readAll(t, p, mem, fd)
+		sc(p, unix.SYS_CLOSE, uint64(fd))
+		hl, gl := strings.Split(string(host), "\n"), strings.Split(guest, "\n")
+		if len(gl) < 4 || gl[0] != hl[0] || gl[1] != hl[1] {
+			t.Errorf("%s: fdinfo\n%s\nthe host's\n%s", o.kind, guest, host)
+			continue
+		}
+		sc(p, unix.SYS_FSTAT, uint64(o.guest), base+0x1000)
+		if want := fmt.Sprintf("ino:\t%d", (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0x1000])).Ino); gl[3] != want {
+			t.Errorf("%s: fdinfo's %q, fstat's %q", o.kind, gl[3], want)
+		}
+		if o.kind == "eventfd" && (len(gl) < 5 || gl[4] != hl[4]) {
+			t.Errorf("eventfd: fdinfo\n%s\nthe host's\n%s", guest, host)
+		}
+	}
+}

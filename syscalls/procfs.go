@@ -63,6 +63,8 @@ func (p *Process) addProc(fs *fileSystem) {
 	})
 	fs.procFD = fs.newNode(nodeDir)
 	self.children["fd"] = fs.procFD
+	fs.procFDInfo = fs.newNode(nodeDir)
+	self.children["fdinfo"] = fs.procFDInfo
 	exe := fs.newNode(nodeSymlink)
 	exe.linkTarget = func(p *Process) string { return p.info.exe }
 	if p.info.exe != "" {

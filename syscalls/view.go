@@ -103,10 +103,11 @@ type node struct {
 	// hostPath is a nodeHost's file on the host.
 	hostPath string
 	// fd is a nodeFDLink's fd; fdOf the process whose fd it is, and for
-	// the fd directory of a process other than the one that looks, that
-	// process (procfd.go).
-	fd   int32
-	fdOf *Process
+	// the fd or fdinfo directory of a process other than the one that
+	// looks, that process, with fdInfo set for fdinfo (procfd.go).
+	fd     int32
+	fdOf   *Process
+	fdInfo bool
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -135,9 +136,10 @@ type fileSystem struct {
 	// and every lookup finds nothing.
 	closed bool
 	// procDir is /proc; procSelf the directory /proc shows under the pid
-	// of the process that looks (addProc); procFD its fd directory, whose
-	// entries are that process's fds (procfd.go).
-	procDir, procSelf, procFD *node
+	// of the process that looks (addProc); procFD and procFDInfo its fd
+	// and fdinfo directories, whose entries are that process's fds
+	// (procfd.go).
+	procDir, procSelf, procFD, procFDInfo *node
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -366,6 +368,9 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 	if o := fs.fdDirOf(p, n); o != nil {
 		return o.fdLink(name)
 	}
+	if o := fs.fdInfoDirOf(p, n); o != nil {
+		return o.fdInfoFile(name)
+	}
 	return n.children[name]
 }
 
@@ -374,6 +379,9 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
 	if o := fs.fdDirOf(p, n); o != nil {
 		return o.fdLinks()
+	}
+	if o := fs.fdInfoDirOf(p, n); o != nil {
+		return o.fdInfoFiles()
 	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
@@ -511,7 +519,7 @@ func (fs *fileSystem) parentExists(p *Process, name string) bool {
 	defer l.close()
 	if l.node != nil {
 		// /proc/self/fd makes no links: O_CREAT there is ENOENT.
-		return l.node.kind == nodeDir && fs.fdDirOf(p, l.node) == nil
+		return l.node.kind == nodeDir && fs.fdDirOf(p, l.node) == nil && fs.fdInfoDirOf(p, l.node) == nil
 	}
 	var st unix.Stat_t
 	return unix.Fstat(l.hostFD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
