@@ -17,10 +17,10 @@ import (
 // file again as a new open file description, stat shows the file, and a
 // path under a directory's link continues from that directory.
 
-// fdLinkInoBase numbers the links: the link of fd N has inode
-// fdLinkInoBase+N, apart from every node's (fileSystem.nextIno); another
-// process's /proc/<pid> and its fd directory have otherProcInoBase+2*pid
-// and the next.
+// Inode numbers apart from every node's (fileSystem.nextIno): the link of
+// fd N has fdLinkInoBase+N and its fdinfo file fdInfoInoBase+N; another
+// process's /proc/<pid> has otherProcInoBase+3*pid, its fd and fdinfo
+// directories the next two.
 const (
 	fdLinkInoBase    = 1 << 32
 	otherProcInoBase = 2 << 32
