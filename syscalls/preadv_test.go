@@ -70,7 +70,7 @@ func TestPreadv2MatchesHost(t *testing.T) {
 	preadv2("1025 iovecs", "m", 1025, 0, 0x200)
 	w.call("iovecs unmapped", unix.SYS_PREADV2, fdArg("m"), faultAddr{}, num(1), num(0), num(0), num(0x200))
 	preadv2("nothing to read", "m", 0, 0, 0x200)
-	preadv2("an empty buffer", "m", 2, 0, 0x200)
+	preadv2("two iovecs, the second empty", "m", 2, 0, 0x200)
 	preadv2("offset plus length past a loff_t", "m", 1, 1<<63-3, 0x200)
 	preadv2("an empty pipe, RWF_NOWAIT", "pr", 1, atPos, unix.RWF_NOWAIT)
 	preadv2("an eventfd at 0, RWF_NOWAIT", "ev", 1, atPos, unix.RWF_NOWAIT)
