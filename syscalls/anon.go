@@ -50,6 +50,9 @@ type anonFile interface {
 	queue() *waitQueue
 	// release frees what the file holds at its last close.
 	release()
+	// anonName is the kind of file, as /proc/self/fd's link names it
+	// ("anon_inode:[eventfd]").
+	anonName() string
 }
 
 // The readiness bits, as poll(2) and epoll(7) share them.

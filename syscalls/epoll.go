@@ -375,6 +375,9 @@ func (f *openFile) releaseEpollItems() {
 	}
 }
 
+// anonName is the name Linux gives an epoll instance's inode.
+func (ep *epollInstance) anonName() string { return "eventpoll" }
+
 // release removes the instance's own items at its last close.
 func (ep *epollInstance) release() {
 	for _, it := range ep.items {

@@ -152,6 +152,7 @@ func (ev *eventFD) pollMask(int) uint32 {
 
 func (ev *eventFD) queue() *waitQueue { return &ev.wq }
 func (ev *eventFD) release()          {}
+func (ev *eventFD) anonName() string  { return "eventfd" }
 
 // waitChange waits, with the Process lock released, until q is notified
 // (0), a signal the thread does not block arrives (errRestartSys, which

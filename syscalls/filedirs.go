@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"path"
 	"sort"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -65,6 +66,14 @@ func (p *Process) dirents(f *fsFile) []dirent {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	if f.node != nil && (p.fs().fdDirOf(p, f.node) != nil || p.fs().fdInfoDirOf(p, f.node) != nil) {
+		// The fds in numeric order, as Linux lists them.
+		sort.Slice(names, func(i, j int) bool {
+			a, _ := strconv.Atoi(names[i])
+			b, _ := strconv.Atoi(names[j])
+			return a < b
+		})
+	}
 	for _, name := range names {
 		c := children[name]
 		st, e := p.nodeStat(c, path.Join(f.path, name))
@@ -120,7 +129,7 @@ func sysGetdents64(t *Task, a *[6]uint64) uint64 {
 }
 
 // readlinkat reads a symbolic link: a synthetic one's target, a view's
-// link's host text; EINVAL for anything else. The text is copied without a
+// link's host text, a link of /proc/self/fd's name of its file; EINVAL for anything else. The text is copied without a
 // NUL, truncated to bufsiz.
 func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
 	if int32(bufsiz) <= 0 {
@@ -135,6 +144,15 @@ func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz
 	switch {
 	case l.node != nil && l.node.kind == nodeSymlink:
 		target = l.node.linkTarget(p)
+	case l.node != nil && l.node.kind == nodeFDLink:
+		o := l.node.fdOf
+		f, e := o.file(uint64(l.node.fd))
+		if e != 0 {
+			return errno(unix.ENOENT)
+		}
+		target = o.fdLinkText(f)
+	case l.fdFile != nil:
+		return errno(unix.EINVAL)
 	case l.node == nil:
 		b := make([]byte, pathMax)
 		n, err := unix.Readlinkat(l.hostFD, "", b)

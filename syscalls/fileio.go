@@ -156,22 +156,6 @@ func sysPreadv(t *Task, a *[6]uint64) uint64 {
 	return t.readv(a[0], a[1], a[2], int64(a[3]))
 }
 
-// rwfSupported are the RWF_* flags preadv2 accepts (RWF_HIPRI, RWF_DSYNC,
-// RWF_SYNC, RWF_NOWAIT, RWF_APPEND, RWF_NOAPPEND, RWF_ATOMIC, RWF_DONTCACHE);
-// they change nothing for mmvm's reads.
-const rwfSupported = 0xff
-
-// sysPreadv2 is preadv, or readv at the file position for offset -1.
-func sysPreadv2(t *Task, a *[6]uint64) uint64 {
-	if a[5]&^rwfSupported != 0 {
-		return errno(unix.EOPNOTSUPP)
-	}
-	if int64(a[3]) < -1 {
-		return errno(unix.EINVAL)
-	}
-	return t.readv(a[0], a[1], a[2], int64(a[3]))
-}
-
 // readv reads into the iovcnt buffers at iovAddr, at the file position
 // (pos < 0) or at pos, which it does not move (ESPIPE for stdio and pipes).
 func (t *Task) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {

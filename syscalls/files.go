@@ -3,6 +3,7 @@ package syscalls
 import (
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -144,11 +145,14 @@ func (p *Process) lookupName(dirfd uint64, name string, follow bool) (lookup, un
 	if e != 0 {
 		return lookup{hostFD: -1}, e
 	}
-	if strings.HasSuffix(name, "/") {
-		follow = true // a trailing slash follows, as Linux's LOOKUP_FOLLOW|LOOKUP_DIRECTORY
+	// A trailing slash or "/." (which cleaning drops) names a directory
+	// and follows a final link, as Linux's LOOKUP_FOLLOW|LOOKUP_DIRECTORY.
+	dirOnly := strings.HasSuffix(name, "/") || strings.HasSuffix(name, "/.")
+	if dirOnly {
+		follow = true
 	}
 	l, e := p.fs().walk(p, abs, follow, 0)
-	if e == 0 && strings.HasSuffix(name, "/") {
+	if e == 0 && dirOnly {
 		st, se := p.lookupStat(&l)
 		if se != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			l.close()
@@ -195,6 +199,15 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	// The description keeps the flags Linux's do_dentry_open keeps (all
+	// but O_CREAT, O_EXCL, O_NOCTTY, O_TRUNC, and O_CLOEXEC, the fd's).
+	status := oLargefile | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW)
+	if flags&unix.O_PATH != 0 {
+		status = flags & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)
+	}
+	if l.fdFile != nil {
+		return p.openFDFile(l.fdFile, flags, uint32(status))
+	}
 	if e := openChecks(flags, write, &st, &l); e != 0 {
 		return errno(e)
 	}
@@ -207,11 +220,27 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 		f.closeFS()
 		return errno(e)
 	}
-	status := oLargefile | flags&(unix.O_ACCMODE|unix.O_APPEND|unix.O_NONBLOCK|unix.O_DSYNC|unix.O_ASYNC|unix.O_DIRECT|unix.O_NOATIME|unix.O_SYNC|unix.O_PATH)
-	if flags&unix.O_PATH != 0 {
-		status = flags & (unix.O_PATH | unix.O_DIRECTORY | unix.O_NOFOLLOW)
-	}
 	p.install(fd, &openFile{stdio: -1, fs: f, flags: uint32(status)}, flags&unix.O_CLOEXEC != 0)
+	return uint64(fd)
+}
+
+// openFDFile is openat of the open file a link of /proc/self/fd reached
+// that is no file of the guest's file system (lookup.fdFile): no such file
+// is a directory (O_DIRECTORY: ENOTDIR); the new description is
+// reopenFD's.
+func (p *Process) openFDFile(of *openFile, flags, status uint32) uint64 {
+	if flags&unix.O_DIRECTORY != 0 {
+		return errno(unix.ENOTDIR)
+	}
+	fd, e := p.lowestFree(0)
+	if e != 0 {
+		return errno(e)
+	}
+	nf, e := p.reopenFD(of, flags, status)
+	if e != 0 {
+		return errno(e)
+	}
+	p.install(fd, nf, flags&unix.O_CLOEXEC != 0)
 	return uint64(fd)
 }
 
@@ -312,9 +341,17 @@ func (p *Process) openLookup(l *lookup, flags uint32, st *unix.Stat_t) (*fsFile,
 }
 
 // reopen opens read-only the host file l found O_PATH, by the same path
-// beneath the same view; a file that was replaced in between (another
-// device and inode) is EACCES.
+// beneath the same view, or (found through /proc/self/fd, with no view)
+// through the host's /proc link of its descriptor; a file that was
+// replaced in between (another device and inode) is EACCES.
 func reopen(l *lookup) (int, unix.Errno) {
+	if l.view == nil {
+		fd, err := unix.Open("/proc/self/fd/"+strconv.Itoa(l.hostFD), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, unix.EACCES
+		}
+		return fd, 0
+	}
 	fd, e := openBeneath(l.view, l.rel, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_NOCTTY, l.follow)
 	if e != 0 {
 		return -1, e

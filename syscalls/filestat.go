@@ -17,6 +17,9 @@ import (
 
 // lookupStat is the guest's struct stat of what l found.
 func (p *Process) lookupStat(l *lookup) (unix.Stat_t, unix.Errno) {
+	if l.fdFile != nil {
+		return p.fdFileStat(l.fdFile)
+	}
 	if l.node != nil {
 		return p.nodeStat(l.node, l.path)
 	}
@@ -44,6 +47,9 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 	st := unix.Stat_t{Ino: n.ino, Nlink: 1, Blksize: 4096, Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts}
 	switch n.kind {
 	case nodeDir:
+		if o := p.fs().fdDirOf(p, n); o != nil {
+			return o.fdDirStat(n), 0
+		}
 		if hl := p.fs().hostDir(n, guestPath); hl.hostFD >= 0 {
 			defer hl.close()
 			return p.hostStat(hl.hostFD)
@@ -52,6 +58,8 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		if strings.HasPrefix(guestPath, "/proc") {
 			st.Dev = procDev
 		}
+	case nodeFDLink:
+		return n.fdOf.fdLinkStat(n)
 	case nodeSymlink:
 		st.Dev, st.Mode = procDev, unix.S_IFLNK|0o777
 		st.Size = int64(len(n.linkTarget(p)))

@@ -61,6 +61,10 @@ func (p *Process) addProc(fs *fileSystem) {
 	self.children["comm"] = text(func(p *Process) []byte {
 		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
 	})
+	fs.procFD = fs.newNode(nodeDir)
+	self.children["fd"] = fs.procFD
+	fs.procFDInfo = fs.newNode(nodeDir)
+	self.children["fdinfo"] = fs.procFDInfo
 	fs.mkdirAll("/proc").children["meminfo"] = text((*Process).meminfoText)
 	vm := fs.mkdirAll("/proc/sys/vm")
 	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })

@@ -69,6 +69,7 @@ const (
 	nodeProc                    // a /proc file whose text gen makes
 	nodeDevice                  // /dev/null, /dev/zero, /dev/urandom
 	nodeHost                    // a host file at a host path (the program)
+	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -101,6 +102,12 @@ type node struct {
 	device deviceKind
 	// hostPath is a nodeHost's file on the host.
 	hostPath string
+	// fd is a nodeFDLink's fd; fdOf the process whose fd it is, and for
+	// the fd or fdinfo directory of a process other than the one that
+	// looks, that process, with fdInfo set for fdinfo (procfd.go).
+	fd     int32
+	fdOf   *Process
+	fdInfo bool
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -129,8 +136,10 @@ type fileSystem struct {
 	// and every lookup finds nothing.
 	closed bool
 	// procDir is /proc; procSelf the directory /proc shows under the pid
-	// of the process that looks (addProc).
-	procDir, procSelf *node
+	// of the process that looks (addProc); procFD and procFDInfo its fd
+	// and fdinfo directories, whose entries are that process's fds
+	// (procfd.go).
+	procDir, procSelf, procFD, procFDInfo *node
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -289,7 +298,12 @@ type lookup struct {
 	node   *node
 	hostFD int
 	path   string
-	// view, rel and follow are how hostFD was found, for reopen.
+	// fdFile is the open file a link of /proc/self/fd reached when it
+	// is no file of the guest's file system but a memfd (a pipe end, an
+	// anon file, stdio, a memfd); node is nil and hostFD -1.
+	fdFile *openFile
+	// view, rel and follow are how hostFD was found, for reopen (view is
+	// nil for a host descriptor a link of /proc/self/fd reached).
 	view   *viewRoot
 	rel    string
 	follow bool
@@ -335,6 +349,12 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 			}
 			return lookup{hostFD: -1}, unix.ENOENT
 		}
+		if c.kind == nodeFDLink && (!last || follow) {
+			if depth >= maxSymlinks {
+				return lookup{hostFD: -1}, unix.ELOOP
+			}
+			return fs.followFDLink(p, c, strings.Join(parts[i+1:], "/"), follow, depth)
+		}
 		if c.kind == nodeSymlink && (!last || follow) {
 			if depth >= maxSymlinks {
 				return lookup{hostFD: -1}, unix.ELOOP
@@ -354,8 +374,19 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 // child is directory n's synthetic entry name, as process p sees it: a
 // child of n, or in /proc the directory of p's own pid. nil if none.
 func (fs *fileSystem) child(p *Process, n *node, name string) *node {
-	if n == fs.procDir && fs.procDir != nil && name == p.pidString() {
-		return fs.procSelf
+	if n == fs.procDir && fs.procDir != nil {
+		if name == p.pidString() {
+			return fs.procSelf
+		}
+		if d := p.otherProcDir(name); d != nil {
+			return d
+		}
+	}
+	if o := fs.fdDirOf(p, n); o != nil {
+		return o.fdLink(name)
+	}
+	if o := fs.fdInfoDirOf(p, n); o != nil {
+		return o.fdInfoFile(name)
 	}
 	return n.children[name]
 }
@@ -363,6 +394,12 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 // children are directory n's synthetic entries as process p sees them
 // (child).
 func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
+	if o := fs.fdDirOf(p, n); o != nil {
+		return o.fdLinks()
+	}
+	if o := fs.fdInfoDirOf(p, n); o != nil {
+		return o.fdInfoFiles()
+	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
 	}
@@ -498,7 +535,8 @@ func (fs *fileSystem) parentExists(p *Process, name string) bool {
 	}
 	defer l.close()
 	if l.node != nil {
-		return l.node.kind == nodeDir
+		// /proc/self/fd makes no links: O_CREAT there is ENOENT.
+		return l.node.kind == nodeDir && fs.fdDirOf(p, l.node) == nil && fs.fdInfoDirOf(p, l.node) == nil
 	}
 	var st unix.Stat_t
 	return unix.Fstat(l.hostFD, &st) == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR

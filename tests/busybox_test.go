@@ -132,6 +132,14 @@ var busyboxShellCases = []struct {
 	// the parent went on writing pages it shared with its children
 	// (about one round in forty under shadow paging).
 	{"pipeline-rounds", `n=0; while [ $n -lt 12 ]; do n=$((n+1)); x=$(seq 1 1000 | wc -l); [ "$x" = 1000 ] || echo "round $n: $x"; done; echo $n`},
+	// /proc/self/fd: ls's fds (its directory's included), the shell's
+	// (listed by ls, a child, and by a glob the shell expands itself; not
+	// while a pipeline runs, whose pipe the shell closes in a race with
+	// its children), a link's text, the links' modes (ls -l), and files
+	// opened again through their links.
+	{"proc-self-fd", `exec 5</dev/null 7>/dev/null; ls /proc/self/fd; ls /proc/$$/fd; cd /proc/$$/fd && echo *; cd /; ` +
+		`readlink /proc/self/fd/5; ` +
+		`ls -l /proc/self/fd | cut -c1-10; cat /proc/self/fd/5; echo x >/proc/self/fd/7 && echo wrote`},
 }
 
 // TestBusyboxShellMatchesNative runs busybox sh -c with each script of
