@@ -42,8 +42,9 @@ func putStr(mem *flatMemory, off int, s string) uint64 {
 
 // cstr returns a NUL-terminated host copy of s.
 func cstr(s string) uintptr {
-	b := append([]byte(s), 0)
-	return uintptr(unsafe.Pointer(&b[0]))
+	b := hostMem(len(s) + 1)
+	copy(b, s)
+	return hostAddr(b)
 }
 
 // hostPipe returns a host pipe made with flags, closed at the end.
@@ -97,8 +98,7 @@ func TestPipeMatchesHost(t *testing.T) {
 	}
 	h := hostPipe(t, unix.O_NONBLOCK)
 	hr, hw := uintptr(h[0]), uintptr(h[1])
-	big := make([]byte, 1<<17)
-	hbuf := uintptr(unsafe.Pointer(&big[0]))
+	hbuf := hostAddr(hostMem(1 << 17))
 	data := uint64(base + 0x1000)
 	guard := guardPage(t)
 	checkSameAsHost(t, []sameAsHost{
@@ -112,9 +112,9 @@ func TestPipeMatchesHost(t *testing.T) {
 		{"write from an unmapped buffer", func() int64 { return hostRet(unix.SYS_WRITE, hw, guard, 10) }, func() int64 { return sc(p, unix.SYS_WRITE, wfd, 0x1000, 10) }},
 		{"write 5", func() int64 { return hostRet(unix.SYS_WRITE, hw, hbuf, 5) }, func() int64 { return sc(p, unix.SYS_WRITE, wfd, data, 5) }},
 		{"FIONREAD", func() int64 {
-			var n int32
-			hostRet(unix.SYS_IOCTL, hr, unix.TIOCINQ, uintptr(unsafe.Pointer(&n)))
-			return int64(n)
+			n := hostMem(4)
+			hostRet(unix.SYS_IOCTL, hr, unix.TIOCINQ, hostAddr(n))
+			return int64(int32(binary.LittleEndian.Uint32(n)))
 		}, func() int64 {
 			sc(p, unix.SYS_IOCTL, rfd, unix.TIOCINQ, at)
 			return int64(binary.LittleEndian.Uint32(mem.mem[0x100:]))
@@ -205,7 +205,7 @@ func TestDupAndFcntl(t *testing.T) {
 		{"dup2 of a closed fd to itself", func() int64 { return hostRet(unix.SYS_DUP2, 0x7ffffff0, 0x7ffffff0) }, func() int64 { return sc(p, unix.SYS_DUP2, 6, 6) }},
 		{"dup2 past RLIMIT_NOFILE", func() int64 { return hostRet(unix.SYS_DUP2, hostOut, 1<<30) }, func() int64 { return sc(p, unix.SYS_DUP2, 1, 8) }},
 		{"F_DUPFD past RLIMIT_NOFILE", func() int64 { return hostRet(unix.SYS_FCNTL, hostOut, unix.F_DUPFD, 1<<30) }, func() int64 { return sc(p, unix.SYS_FCNTL, 1, unix.F_DUPFD, 8) }},
-		{"pipe2 bad flags", func() int64 { return hostRet(unix.SYS_PIPE2, uintptr(unsafe.Pointer(&[2]int32{})), 1) }, func() int64 { return sc(p, unix.SYS_PIPE2, base, 1) }},
+		{"pipe2 bad flags", func() int64 { return hostRet(unix.SYS_PIPE2, hostAddr(hostMem(8)), 1) }, func() int64 { return sc(p, unix.SYS_PIPE2, base, 1) }},
 	})
 	// dup gives the lowest free fd, without close-on-exec; writes through
 	// it reach stdout; closing fd 1 leaves the dup working.
@@ -422,11 +422,11 @@ func TestSigaltstack(t *testing.T) {
 	// The failures, as the host reports them (a failed call changes
 	// nothing on the host either).
 	hostStack := func(flags uint32, size uint64) uintptr {
-		b := make([]byte, stackTSize)
+		b := hostMem(stackTSize)
 		binary.LittleEndian.PutUint64(b, 0x7000)
 		binary.LittleEndian.PutUint32(b[8:], flags)
 		binary.LittleEndian.PutUint64(b[16:], size)
-		return uintptr(unsafe.Pointer(&b[0]))
+		return hostAddr(b)
 	}
 	checkSameAsHost(t, []sameAsHost{
 		{"bad flags", func() int64 { return hostRet(unix.SYS_SIGALTSTACK, hostStack(5, 8192), 0) }, func() int64 { return sc(p, unix.SYS_SIGALTSTACK, stack(0x100, 0x7000, 5, 8192), 0) }},
@@ -445,7 +445,10 @@ func TestClockNanosleep(t *testing.T) {
 		return uint64(base + off)
 	}
 	hts := func(sec, nsec int64) uintptr {
-		return uintptr(unsafe.Pointer(&unix.Timespec{Sec: sec, Nsec: nsec}))
+		b := hostMem(16)
+		binary.LittleEndian.PutUint64(b, uint64(sec))
+		binary.LittleEndian.PutUint64(b[8:], uint64(nsec))
+		return hostAddr(b)
 	}
 	var cases []sameAsHost
 	// Every clock, with a zero relative time: the same answer as the host,
@@ -506,15 +509,15 @@ func TestProcessInformation(t *testing.T) {
 	p.cfg.MemoryLimit = 256 << 20
 	p.cfg.Usage = func() Usage { return Usage{RSS: 3 << 20, PeakRSS: 5 << 20, Faults: 77} }
 	le := binary.LittleEndian
-	hbuf := make([]byte, 256)
-	hb := uintptr(unsafe.Pointer(&hbuf[0]))
+	hbuf := hostMem(256)
+	hb := hostAddr(hbuf)
 	checkSameAsHost(t, []sameAsHost{
 		{"sched_getaffinity len 0", func() int64 { return hostRet(unix.SYS_SCHED_GETAFFINITY, 0, 0, hb) }, func() int64 { return sc(p, unix.SYS_SCHED_GETAFFINITY, 0, 0, base) }},
 		{"sched_getaffinity len 4", func() int64 { return hostRet(unix.SYS_SCHED_GETAFFINITY, 0, 4, hb) }, func() int64 { return sc(p, unix.SYS_SCHED_GETAFFINITY, 0, 4, base) }},
 		{"sched_getaffinity len 12", func() int64 { return hostRet(unix.SYS_SCHED_GETAFFINITY, 0, 12, hb) }, func() int64 { return sc(p, unix.SYS_SCHED_GETAFFINITY, 0, 12, base) }},
 		{"sched_getaffinity another pid", func() int64 { return hostRet(unix.SYS_SCHED_GETAFFINITY, 0x3ffffff0, 8, hb) }, func() int64 { return sc(p, unix.SYS_SCHED_GETAFFINITY, 7, 8, base) }},
 		{"sched_getaffinity unwritable", func() int64 { return hostRet(unix.SYS_SCHED_GETAFFINITY, 0, 8, guardPage(t)) }, func() int64 { return sc(p, unix.SYS_SCHED_GETAFFINITY, 0, 8, 0x1000) }},
-		{"sched_setaffinity empty mask", func() int64 { return hostRet(unix.SYS_SCHED_SETAFFINITY, 0, 8, uintptr(unsafe.Pointer(new(uint64)))) }, func() int64 {
+		{"sched_setaffinity empty mask", func() int64 { return hostRet(unix.SYS_SCHED_SETAFFINITY, 0, 8, hostAddr(hostMem(8))) }, func() int64 {
 			le.PutUint64(mem.mem[0x100:], 0)
 			return sc(p, unix.SYS_SCHED_SETAFFINITY, 0, 8, base+0x100)
 		}},

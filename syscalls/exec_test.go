@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -33,12 +32,12 @@ type execMem struct {
 type execAddr struct{ g, h uint64 }
 
 func newExecMem(size int) *execMem {
-	return &execMem{guest: &flatMemory{base: base, mem: make([]byte, size)}, host: make([]byte, size)}
+	return &execMem{guest: &flatMemory{base: base, mem: make([]byte, size)}, host: hostMem(size)}
 }
 
 // at is the pair of addresses of offset off.
 func (m *execMem) at(off int) execAddr {
-	return execAddr{uint64(base + off), uint64(uintptr(unsafe.Pointer(&m.host[off])))}
+	return execAddr{uint64(base + off), uint64(hostAddr(m.host[off:]))}
 }
 
 // bytes places b on both sides, 8-byte aligned.

@@ -617,9 +617,9 @@ func openHostFDs(t *testing.T) int {
 // TestStatxLayout checks that struct statx as mmvm writes it has the size
 // the host kernel writes.
 func TestStatxLayout(t *testing.T) {
-	buf := make([]byte, statxSize+extentSlack)
+	buf := hostMem(statxSize + extentSlack)
 	n, _ := written(t, buf, func() error {
-		return rawCall(unix.SYS_STATX, 0, cstr("/"), 0, unix.STATX_BASIC_STATS, uintptr(unsafe.Pointer(&buf[0])))
+		return rawCall(unix.SYS_STATX, 0, cstr("/"), 0, unix.STATX_BASIC_STATS, hostAddr(buf))
 	})
 	if n > statxSize || statxSize != 256 {
 		t.Errorf("the host's statx writes %d bytes; mmvm's struct statx is %d", n, statxSize)

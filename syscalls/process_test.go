@@ -419,11 +419,11 @@ func TestWaitidSiginfo(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	var hostInfo [siginfoSize]byte
+	hostInfo := hostMem(siginfoSize)
 	for i := range hostInfo {
 		hostInfo[i] = 0xff
 	}
-	if r := hostRet(unix.SYS_WAITID, pPID, uintptr(cmd.Process.Pid), uintptr(unsafe.Pointer(&hostInfo[0])), wExited, 0); r != 0 {
+	if r := hostRet(unix.SYS_WAITID, pPID, uintptr(cmd.Process.Pid), hostAddr(hostInfo), wExited, 0); r != 0 {
 		t.Fatal(r)
 	}
 	binary.LittleEndian.PutUint32(hostInfo[siginfoPID:], 0) // the pids differ
@@ -477,7 +477,7 @@ func TestWaitidSiginfo(t *testing.T) {
 		for i := range hostInfo {
 			hostInfo[i], info[i] = 0xff, 0xff
 		}
-		host := hostRet(unix.SYS_WAITID, uintptr(c.which), uintptr(c.id), uintptr(unsafe.Pointer(&hostInfo[0])), uintptr(c.flags), 0)
+		host := hostRet(unix.SYS_WAITID, uintptr(c.which), uintptr(c.id), hostAddr(hostInfo), uintptr(c.flags), 0)
 		got := tc(parent, unix.SYS_WAITID, c.which, c.id, infoAddr, c.flags, 0)
 		if got != host || string(info) != string(hostInfo[:]) {
 			t.Errorf("%s: %d, siginfo %x; the host's %d, %x", c.name, got, info[:32], host, hostInfo[:32])

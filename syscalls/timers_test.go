@@ -349,13 +349,13 @@ func TestTimerErrnosMatchHost(t *testing.T) {
 	for _, c := range cases {
 		ev := c.ev
 		idOut := uintptr(0)
-		var hostID int32
+		hostID := hostMem(4)
 		if !c.badIDOut {
-			idOut = uintptr(unsafe.Pointer(&hostID))
+			idOut = hostAddr(hostID)
 		}
 		_, _, he := unix.Syscall(unix.SYS_TIMER_CREATE, uintptr(c.clock), uintptr(unsafe.Pointer(&ev)), idOut)
 		if he == 0 {
-			unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(hostID), 0, 0)
+			unix.Syscall(unix.SYS_TIMER_DELETE, uintptr(binary.LittleEndian.Uint32(hostID)), 0, 0)
 		}
 		b := mem.mem[sigevAddr-base:]
 		binary.LittleEndian.PutUint64(b[0:], ev.value)
@@ -406,9 +406,11 @@ func TestTimerErrnosMatchHost(t *testing.T) {
 		hostArgs, guestArgs := c.a, [6]uint64{uint64(c.a[0]), uint64(c.a[1]), uint64(c.a[2]), uint64(c.a[3])}
 		for i, v := range c.a {
 			if v == 1 && c.spec != nil { // the spec's place
-				hostArgs[i] = uintptr(unsafe.Pointer(c.spec))
+				hs := hostMem(8 * len(c.spec))
+				hostArgs[i] = hostAddr(hs)
 				guestArgs[i] = itvAddr
 				for j, w := range c.spec {
+					binary.LittleEndian.PutUint64(hs[8*j:], uint64(w))
 					binary.LittleEndian.PutUint64(mem.mem[itvAddr-base+8*j:], uint64(w))
 				}
 			}

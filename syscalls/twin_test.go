@@ -3,7 +3,6 @@ package syscalls
 import (
 	"bytes"
 	"testing"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,7 +30,7 @@ const (
 
 func newTwin(t *testing.T) *twin {
 	p, mem, _ := newTestProcess(t)
-	w := &twin{t: t, p: p, mem: mem, host: make([]byte, bufSize), fds: map[string][2]int{}}
+	w := &twin{t: t, p: p, mem: mem, host: hostMem(bufSize), fds: map[string][2]int{}}
 	t.Cleanup(func() {
 		for _, fd := range w.fds {
 			unix.Close(fd[1])
@@ -65,7 +64,7 @@ func (a num) values(*twin) (uint64, uint64) { return uint64(a), uint64(a) }
 type buf int
 
 func (a buf) values(w *twin) (uint64, uint64) {
-	return uint64(base + twinBufOff + int(a)), uint64(uintptr(unsafe.Pointer(&w.host[a])))
+	return uint64(base + twinBufOff + int(a)), uint64(hostAddr(w.host[a:]))
 }
 
 // faultAddr is an address that faults on both sides.
