@@ -82,7 +82,7 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 		if opts.IgnorePermissions || (grew && grewAt == pos.RoundDown()) {
 			return done, unix.EFAULT
 		}
-		if err := mm.growStack(pos, at); err != nil {
+		if _, err := mm.growStack(pos, at); err != nil {
 			return done, unix.EFAULT
 		}
 		grewAt, grew = pos.RoundDown(), true
