@@ -420,6 +420,33 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+// TestDevFDLinks checks /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
+// as Linux's udev makes them: links into /proc/self/fd, through which an
+// open fd's file opens again (bash's process substitution, cat /dev/stdin).
+func TestDevFDLinks(t *testing.T) {
+	root, _ := viewTree(t)
+	p, mem := newViewProcess(t, root)
+	for name, want := range map[string]string{
+		"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0", "/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2",
+	} {
+		n := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, name), base+0x100, 64)
+		if got := string(mem.mem[0x100 : 0x100+max(n, 0)]); n < 0 || got != want {
+			t.Errorf("readlink(%s) = %d %q, want %q", name, n, got, want)
+		}
+	}
+	fd := openPath(p, mem, "/data/a.txt", unix.O_RDONLY)
+	if fd < 0 {
+		t.Fatalf("open /data/a.txt = %d", fd)
+	}
+	again := openPath(p, mem, "/dev/fd/"+strconv.FormatInt(fd, 10), unix.O_RDONLY)
+	if again < 0 {
+		t.Fatalf("open /dev/fd/%d = %d", fd, again)
+	}
+	if got := readAll(t, p, mem, again); got != "hello view\n" {
+		t.Errorf("read through /dev/fd/%d = %q", fd, got)
+	}
+}
+
 // procView is a ProcessView with fixed figures.
 type procView struct{}
 

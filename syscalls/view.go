@@ -230,6 +230,16 @@ func (p *Process) fs() *fileSystem {
 		n.device = d.kind
 		dev.children[d.name] = n
 	}
+	// The links udev makes on Linux: bash's process substitution opens
+	// /dev/fd/N, and programs read /dev/stdin or write /dev/stdout.
+	for _, l := range []struct{ name, target string }{
+		{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	} {
+		n := fs.newNode(nodeSymlink)
+		target := l.target
+		n.linkTarget = func(*Process) string { return target }
+		dev.children[l.name] = n
+	}
 	p.addProc(fs)
 	fs.addExe(p)
 	return fs
