@@ -734,6 +734,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(roHelperEnv); dir != "" {
 		os.Exit(roHelper(dir))
 	}
+	if os.Getenv(scriptHelperEnv) != "" {
+		os.Exit(scriptHelper())
+	}
 	os.Exit(m.Run())
 }
 
