@@ -40,6 +40,7 @@ var table = map[uint64]entry{
 	unix.SYS_GETEUID:         {"geteuid", sysZero},
 	unix.SYS_GETGID:          {"getgid", sysZero},
 	unix.SYS_GETEGID:         {"getegid", sysZero},
+	unix.SYS_GETGROUPS:       {"getgroups", sysGetgroups},
 	unix.SYS_UNAME:           {"uname", sysUname},
 	unix.SYS_CLOCK_GETTIME:   {"clock_gettime", sysClockGettime},
 	unix.SYS_CLOCK_GETRES:    {"clock_getres", sysClockGetres},
@@ -150,6 +151,9 @@ var table = map[uint64]entry{
 	unix.SYS_ACCESS:     {"access", sysAccess},
 	unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat},
 	unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat2},
+	// statfs.go
+	unix.SYS_STATFS:  {"statfs", sysStatfs},
+	unix.SYS_FSTATFS: {"fstatfs", sysFstatfs},
 
 	unix.SYS_MMAP:       {"mmap", sysMmap},
 	unix.SYS_MUNMAP:     {"munmap", sysMunmap},
