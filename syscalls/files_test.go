@@ -764,12 +764,14 @@ func roHelper(dir string) int {
 		e, _ := err.(unix.Errno)
 		fmt.Println(int(e))
 	}
+	roPathHelper(dir)
 	return 0
 }
 
-// TestReadOnlyLikeLinux: each open and access of roCases gets from mmvm
-// the errno the host kernel gives on a read-only bind mount of the same
-// directory, as the root of a user namespace (the guest runs as root).
+// TestReadOnlyLikeLinux: each open and access of roCases, and each call
+// of roPathCases, gets from mmvm the errno the host kernel gives on a
+// read-only bind mount of the same directory, as the root of a user
+// namespace (the guest runs as root).
 func TestReadOnlyLikeLinux(t *testing.T) {
 	root, _ := viewTree(t)
 	unshare, err := exec.LookPath("unshare")
@@ -783,7 +785,7 @@ func TestReadOnlyLikeLinux(t *testing.T) {
 		t.Skipf("no user and mount namespace for a read-only mount here: %v: %s", err, out)
 	}
 	host := strings.Fields(string(out))
-	if len(host) != len(roCases) {
+	if len(host) != len(roCases)+len(roPathCases) {
 		t.Fatalf("helper printed %q", out)
 	}
 	p, mem := newViewProcess(t, root)
@@ -803,6 +805,19 @@ func TestReadOnlyLikeLinux(t *testing.T) {
 		if r != -int64(want) {
 			t.Errorf("%s(%s, %#o): mmvm %v, Linux on a read-only mount %v", map[bool]string{true: "access", false: "open"}[c.accessMode],
 				c.path, c.flags, unix.Errno(-r), unix.Errno(want))
+		}
+	}
+	for i, c := range roPathCases {
+		off := 0x8000
+		a := roArgs(c.args, "/data", func(s string) uint64 {
+			addr := putStr(mem, off, s)
+			off += len(s) + 1
+			return addr
+		})
+		r := sc(p, c.nr, a[:]...)
+		want, _ := strconv.Atoi(host[len(roCases)+i])
+		if r != -int64(want) {
+			t.Errorf("%s: mmvm %v, Linux on a read-only mount %v", roCaseName(c.nr, c.args), unix.Errno(-r), unix.Errno(want))
 		}
 	}
 }
