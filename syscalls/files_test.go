@@ -418,6 +418,36 @@ func TestDevices(t *testing.T) {
 	if r := sc(p, unix.SYS_WRITE, urandom, base, 16); r != 16 {
 		t.Errorf("write /dev/urandom = %d", r)
 	}
+
+	// /dev/full as the host's: writes ENOSPC (even of nothing), reads
+	// zeros, device 1:7.
+	hfull, err := unix.Open("/dev/full", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no host /dev/full to compare with: %v", err)
+	}
+	defer unix.Close(hfull)
+	full := uint64(openPath(p, mem, "/dev/full", unix.O_RDWR))
+	if int64(full) < 0 {
+		t.Fatalf("open /dev/full = %d", int64(full))
+	}
+	hb := hostMem(16)
+	for _, n := range []uint64{0, 16} {
+		want := hostRet(unix.SYS_WRITE, uintptr(hfull), hostAddr(hb), uintptr(n))
+		if r := sc(p, unix.SYS_WRITE, full, base, n); r != want {
+			t.Errorf("write(/dev/full, %d) = %d, host %d", n, r, want)
+		}
+	}
+	mem.mem[3] = 7
+	if r := sc(p, unix.SYS_READ, full, base, 8); r != 8 || mem.mem[3] != 0 {
+		t.Errorf("read /dev/full = %d", r)
+	}
+	var hst unix.Stat_t
+	if err := unix.Fstat(hfull, &hst); err != nil {
+		t.Fatal(err)
+	}
+	if r := sc(p, unix.SYS_FSTAT, full, base); r != 0 || (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0])).Rdev != hst.Rdev {
+		t.Errorf("fstat /dev/full = %d, rdev %#x, host %#x", r, (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0])).Rdev, hst.Rdev)
+	}
 }
 
 // TestDevFDLinks checks /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
