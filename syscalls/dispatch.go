@@ -41,6 +41,8 @@ var table = map[uint64]entry{
 	unix.SYS_GETGID:          {"getgid", sysZero},
 	unix.SYS_GETEGID:         {"getegid", sysZero},
 	unix.SYS_GETGROUPS:       {"getgroups", sysGetgroups},
+	unix.SYS_GETPRIORITY:     {"getpriority", sysGetpriority},
+	unix.SYS_SETPRIORITY:     {"setpriority", sysSetpriority},
 	unix.SYS_UNAME:           {"uname", sysUname},
 	unix.SYS_CLOCK_GETTIME:   {"clock_gettime", sysClockGettime},
 	unix.SYS_CLOCK_GETRES:    {"clock_getres", sysClockGetres},
