@@ -30,8 +30,10 @@ func guestLimits(cfg Config) *mm.Limits {
 
 // processLimits are the limits getrlimit reports: mm's, which it enforces,
 // RLIMIT_NOFILE, which bounds the guest's fd table, at Linux's defaults
-// (1024, hard 4096), and RLIMIT_SIGPENDING, which bounds the queued
-// signals, at the host's (Linux sizes it from the machine's memory).
+// (1024, hard 4096), RLIMIT_SIGPENDING, which bounds the queued signals,
+// at the host's (Linux sizes it from the machine's memory), and the ones
+// mmvm does not enforce at mmvm's own, as a child process inherits its
+// parent's limits (inheritedLimits).
 func processLimits(l mm.Limits) map[int]syscalls.Limit {
 	lim := func(v uint64) syscalls.Limit {
 		if v == mm.Unlimited {
@@ -39,7 +41,7 @@ func processLimits(l mm.Limits) map[int]syscalls.Limit {
 		}
 		return syscalls.Limit{Cur: v, Max: v}
 	}
-	return map[int]syscalls.Limit{
+	out := map[int]syscalls.Limit{
 		unix.RLIMIT_AS:         lim(l.AS),
 		unix.RLIMIT_DATA:       lim(l.Data),
 		unix.RLIMIT_MEMLOCK:    lim(l.MemLock),
@@ -47,6 +49,31 @@ func processLimits(l mm.Limits) map[int]syscalls.Limit {
 		unix.RLIMIT_NOFILE:     {Cur: 1024, Max: 4096},
 		unix.RLIMIT_SIGPENDING: hostSigpending(),
 	}
+	for res, def := range inheritedLimits {
+		var hl unix.Rlimit
+		if err := unix.Getrlimit(res, &hl); err == nil {
+			def = syscalls.Limit{Cur: hl.Cur, Max: hl.Max}
+		}
+		out[res] = def
+	}
+	return out
+}
+
+// inheritedLimits are the limits mmvm does not enforce, which the program
+// gets from mmvm as a process gets its parent's (ulimit -c, -e, -r, -u
+// show what they show natively), each with Linux's initial value
+// (INIT_RLIMITS) for a host that cannot tell its own.
+var inheritedLimits = map[int]syscalls.Limit{
+	unix.RLIMIT_CPU:      {Cur: ^uint64(0), Max: ^uint64(0)},
+	unix.RLIMIT_FSIZE:    {Cur: ^uint64(0), Max: ^uint64(0)},
+	unix.RLIMIT_CORE:     {Cur: 0, Max: ^uint64(0)},
+	unix.RLIMIT_RSS:      {Cur: ^uint64(0), Max: ^uint64(0)},
+	unix.RLIMIT_NPROC:    {Cur: 0, Max: 0},
+	unix.RLIMIT_LOCKS:    {Cur: ^uint64(0), Max: ^uint64(0)},
+	unix.RLIMIT_MSGQUEUE: {Cur: 819200, Max: 819200},
+	unix.RLIMIT_NICE:     {Cur: 0, Max: 0},
+	unix.RLIMIT_RTPRIO:   {Cur: 0, Max: 0},
+	unix.RLIMIT_RTTIME:   {Cur: ^uint64(0), Max: ^uint64(0)},
 }
 
 // hostSigpending is the host's RLIMIT_SIGPENDING, or Linux's smallest

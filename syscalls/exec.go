@@ -35,7 +35,8 @@ import (
 //     gave, the whole context replaced (the redirected return
 //     rt_sigreturn uses).
 //
-// Host files run (a file of a view, or the program itself), and memfds
+// Host files run (a file of a view, or the program itself; a "#!" script
+// runs its interpreter, execscript.go), and memfds
 // (fexecve: execveat of the fd with AT_EMPTY_PATH) whose mode has an
 // execute bit (not MFD_NOEXEC_SEAL's). /proc and /dev are EACCES, as
 // Linux answers for a noexec mount. The new program sees guest names
@@ -80,6 +81,10 @@ type execImage struct {
 	shared              SharedFile
 	// argv and envp are the strings read; argv has at least one.
 	argv, envp []string
+	// pathInaccessible is Linux's BINPRM_FLAGS_PATH_INACCESSIBLE: the
+	// file was named relative to a close-on-exec fd, so that the new
+	// program cannot open it by filename.
+	pathInaccessible bool
 }
 
 func sysExecve(t *Task, a *[6]uint64) uint64 {
@@ -127,7 +132,8 @@ func (t *Task) execveat(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uint32
 }
 
 // prepareExec makes every check execve makes before it changes anything,
-// in Linux's order: the path, the file, then the arguments.
+// in Linux's order: the path, the file, the arguments, then a script's
+// interpreter.
 func (t *Task) prepareExec(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uint32) (*execImage, unix.Errno) {
 	name, e := t.copyInString(arch.Addr(pathAddr), pathMax)
 	if e != 0 {
@@ -143,7 +149,11 @@ func (t *Task) prepareExec(dirfd, pathAddr, argvAddr, envpAddr uint64, flags uin
 	if e != 0 {
 		return nil, e
 	}
-	if e := t.readExecArgs(img, argvAddr, envpAddr); e != 0 {
+	room, e := t.readExecArgs(img, argvAddr, envpAddr)
+	if e == 0 {
+		e = t.loadScripts(img, &room)
+	}
+	if e != 0 {
 		img.release()
 		return nil, e
 	}
@@ -161,12 +171,14 @@ func (img *execImage) release() {
 // findExecFile finds the file execve runs (do_open_execat) and names it
 // as Linux's alloc_bprm does: name against dirfd, following symbolic
 // links unless AT_SYMLINK_NOFOLLOW, or, for an empty name under
-// AT_EMPTY_PATH, the file dirfd names.
+// AT_EMPTY_PATH, the file dirfd names. A name made from a close-on-exec
+// fd (/dev/fd/N...) is marked inaccessible, as alloc_bprm marks it.
 func (t *Task) findExecFile(dirfd uint64, name string, flags uint32) (*execImage, unix.Errno) {
 	fd := int32(dirfd)
+	var img *execImage
+	var e unix.Errno
 	if name == "" {
-		img, e := t.findExecFD(fd)
-		if e != 0 {
+		if img, e = t.findExecFD(fd); e != 0 {
 			return nil, e
 		}
 		img.filename = fmt.Sprintf("/dev/fd/%d", fd)
@@ -176,17 +188,20 @@ func (t *Task) findExecFile(dirfd uint64, name string, flags uint32) (*execImage
 		if img.comm == "" {
 			img.comm = path.Base(img.guestPath)
 		}
-		return img, 0
+	} else {
+		if img, e = t.findExecPath(dirfd, name, flags&unix.AT_SYMLINK_NOFOLLOW == 0); e != 0 {
+			return nil, e
+		}
+		img.filename = name
+		if fd != unix.AT_FDCWD && name[0] != '/' {
+			img.filename = fmt.Sprintf("/dev/fd/%d/%s", fd, name)
+		}
+		img.comm = img.filename[strings.LastIndexByte(img.filename, '/')+1:]
 	}
-	img, e := t.findExecPath(dirfd, name, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
-	if e != 0 {
-		return nil, e
+	if fd != unix.AT_FDCWD && (name == "" || name[0] != '/') {
+		entry, ok := t.files().fds[fd]
+		img.pathInaccessible = ok && entry.cloexec
 	}
-	img.filename = name
-	if fd != unix.AT_FDCWD && name[0] != '/' {
-		img.filename = fmt.Sprintf("/dev/fd/%d/%s", fd, name)
-	}
-	img.comm = img.filename[strings.LastIndexByte(img.filename, '/')+1:]
 	return img, 0
 }
 
@@ -357,36 +372,36 @@ func viewGuestPath(v *viewRoot, hostPath, fallback string) string {
 // then envp's and argv's, each from the last (so an E2BIG or EFAULT is
 // the one Linux meets first). A NULL argv or envp is an empty one; an
 // empty argv gets "" as argv[0], as Linux gives it, so that no program
-// walks into envp from argv[1].
-func (t *Task) readExecArgs(img *execImage, argvAddr, envpAddr uint64) unix.Errno {
+// walks into envp from argv[1]. It returns the room left.
+func (t *Task) readExecArgs(img *execImage, argvAddr, envpAddr uint64) (uint64, unix.Errno) {
 	argc, e := t.countArgs(argvAddr)
 	if e != 0 {
-		return e
+		return 0, e
 	}
 	envc, e := t.countArgs(envpAddr)
 	if e != 0 {
-		return e
+		return 0, e
 	}
 	room, e := t.execArgRoom(argc, envc)
 	if e != 0 {
-		return e
+		return 0, e
 	}
 	if e := takeArgRoom(&room, len(img.filename)); e != 0 {
-		return e
+		return 0, e
 	}
 	if img.envp, e = t.readArgStrings(envpAddr, envc, &room); e != 0 {
-		return e
+		return 0, e
 	}
 	if img.argv, e = t.readArgStrings(argvAddr, argc, &room); e != 0 {
-		return e
+		return 0, e
 	}
 	if argc == 0 {
 		if e := takeArgRoom(&room, 0); e != 0 {
-			return e
+			return 0, e
 		}
 		img.argv = []string{""}
 	}
-	return 0
+	return room, 0
 }
 
 // argPtrChunk is how many pointers countArgs reads at a time.

@@ -62,7 +62,7 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 		switch f.node.device {
 		case devNull:
 			return 0, 0
-		case devZero:
+		case devZero, devFull:
 			clear(b)
 			return len(b), 0
 		case devURandom, devRandom:
@@ -294,13 +294,17 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 // fsWrite serves write and writev on an fsFile: EBADF unless it was opened
 // for writing, which only the devices allow; /dev/null and /dev/zero take
 // every byte unread, /dev/urandom reads them first (EFAULT if it cannot),
-// as Linux's write_null, write_zero and random_write_iter do.
+// /dev/full takes none (ENOSPC), as Linux's write_null, write_zero,
+// random_write_iter and write_full do.
 func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	if !fsWritable(f) {
 		return errno(unix.EBADF)
 	}
 	if f.fs.shm != nil {
 		return p.memfdFileWrite(f, addr, length)
+	}
+	if f.fs.node.device == devFull {
+		return errno(unix.ENOSPC)
 	}
 	length = min(length, maxIO)
 	if f.fs.node.device == devURandom || f.fs.node.device == devRandom {

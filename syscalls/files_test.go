@@ -418,6 +418,63 @@ func TestDevices(t *testing.T) {
 	if r := sc(p, unix.SYS_WRITE, urandom, base, 16); r != 16 {
 		t.Errorf("write /dev/urandom = %d", r)
 	}
+
+	// /dev/full as the host's: writes ENOSPC (even of nothing), reads
+	// zeros, device 1:7.
+	hfull, err := unix.Open("/dev/full", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no host /dev/full to compare with: %v", err)
+	}
+	defer unix.Close(hfull)
+	full := uint64(openPath(p, mem, "/dev/full", unix.O_RDWR))
+	if int64(full) < 0 {
+		t.Fatalf("open /dev/full = %d", int64(full))
+	}
+	hb := hostMem(16)
+	for _, n := range []uint64{0, 16} {
+		want := hostRet(unix.SYS_WRITE, uintptr(hfull), hostAddr(hb), uintptr(n))
+		if r := sc(p, unix.SYS_WRITE, full, base, n); r != want {
+			t.Errorf("write(/dev/full, %d) = %d, host %d", n, r, want)
+		}
+	}
+	mem.mem[3] = 7
+	if r := sc(p, unix.SYS_READ, full, base, 8); r != 8 || mem.mem[3] != 0 {
+		t.Errorf("read /dev/full = %d", r)
+	}
+	var hst unix.Stat_t
+	if err := unix.Fstat(hfull, &hst); err != nil {
+		t.Fatal(err)
+	}
+	if r := sc(p, unix.SYS_FSTAT, full, base); r != 0 || (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0])).Rdev != hst.Rdev {
+		t.Errorf("fstat /dev/full = %d, rdev %#x, host %#x", r, (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0])).Rdev, hst.Rdev)
+	}
+}
+
+// TestDevFDLinks checks /dev/fd, /dev/stdin, /dev/stdout and /dev/stderr
+// as Linux's udev makes them: links into /proc/self/fd, through which an
+// open fd's file opens again (bash's process substitution, cat /dev/stdin).
+func TestDevFDLinks(t *testing.T) {
+	root, _ := viewTree(t)
+	p, mem := newViewProcess(t, root)
+	for name, want := range map[string]string{
+		"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0", "/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2",
+	} {
+		n := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, name), base+0x100, 64)
+		if got := string(mem.mem[0x100 : 0x100+max(n, 0)]); n < 0 || got != want {
+			t.Errorf("readlink(%s) = %d %q, want %q", name, n, got, want)
+		}
+	}
+	fd := openPath(p, mem, "/data/a.txt", unix.O_RDONLY)
+	if fd < 0 {
+		t.Fatalf("open /data/a.txt = %d", fd)
+	}
+	again := openPath(p, mem, "/dev/fd/"+strconv.FormatInt(fd, 10), unix.O_RDONLY)
+	if again < 0 {
+		t.Fatalf("open /dev/fd/%d = %d", fd, again)
+	}
+	if got := readAll(t, p, mem, again); got != "hello view\n" {
+		t.Errorf("read through /dev/fd/%d = %q", fd, got)
+	}
 }
 
 // procView is a ProcessView with fixed figures.
@@ -707,6 +764,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(roHelperEnv); dir != "" {
 		os.Exit(roHelper(dir))
 	}
+	if os.Getenv(scriptHelperEnv) != "" {
+		os.Exit(scriptHelper())
+	}
 	os.Exit(m.Run())
 }
 
@@ -734,12 +794,14 @@ func roHelper(dir string) int {
 		e, _ := err.(unix.Errno)
 		fmt.Println(int(e))
 	}
+	roPathHelper(dir)
 	return 0
 }
 
-// TestReadOnlyLikeLinux: each open and access of roCases gets from mmvm
-// the errno the host kernel gives on a read-only bind mount of the same
-// directory, as the root of a user namespace (the guest runs as root).
+// TestReadOnlyLikeLinux: each open and access of roCases, and each call
+// of roPathCases, gets from mmvm the errno the host kernel gives on a
+// read-only bind mount of the same directory, as the root of a user
+// namespace (the guest runs as root).
 func TestReadOnlyLikeLinux(t *testing.T) {
 	root, _ := viewTree(t)
 	unshare, err := exec.LookPath("unshare")
@@ -753,7 +815,7 @@ func TestReadOnlyLikeLinux(t *testing.T) {
 		t.Skipf("no user and mount namespace for a read-only mount here: %v: %s", err, out)
 	}
 	host := strings.Fields(string(out))
-	if len(host) != len(roCases) {
+	if len(host) != len(roCases)+len(roPathCases) {
 		t.Fatalf("helper printed %q", out)
 	}
 	p, mem := newViewProcess(t, root)
@@ -773,6 +835,19 @@ func TestReadOnlyLikeLinux(t *testing.T) {
 		if r != -int64(want) {
 			t.Errorf("%s(%s, %#o): mmvm %v, Linux on a read-only mount %v", map[bool]string{true: "access", false: "open"}[c.accessMode],
 				c.path, c.flags, unix.Errno(-r), unix.Errno(want))
+		}
+	}
+	for i, c := range roPathCases {
+		off := 0x8000
+		a := roArgs(c.args, "/data", func(s string) uint64 {
+			addr := putStr(mem, off, s)
+			off += len(s) + 1
+			return addr
+		})
+		r := sc(p, c.nr, a[:]...)
+		want, _ := strconv.Atoi(host[len(roCases)+i])
+		if r != -int64(want) {
+			t.Errorf("%s: mmvm %v, Linux on a read-only mount %v", roCaseName(c.nr, c.args), unix.Errno(-r), unix.Errno(want))
 		}
 	}
 }

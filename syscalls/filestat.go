@@ -70,7 +70,7 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		}
 	case nodeDevice:
 		st.Dev, st.Mode = devDev, unix.S_IFCHR|0o666
-		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8)}[n.device]
+		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8), devFull: unix.Mkdev(1, 7)}[n.device]
 	case nodeHost:
 		f, err := os.Open(n.hostPath)
 		if err != nil {

@@ -265,6 +265,7 @@ func NewProcess(cfg Config) *Process {
 	tr := newProcessTree(cfg.PID, cfg.Context)
 	p := tr.newProcess(cfg)
 	p.family.pgid = cfg.PID
+	p.main.nice = hostNice()
 	tr.root = p
 	return p
 }

@@ -1056,3 +1056,30 @@ func TestWaitNothread(t *testing.T) {
 		t.Errorf("the main thread's __WNOTHREAD wait after t2 exited: %d, want %d", r, child.cfg.PID)
 	}
 }
+
+// TestSigcontEndsAStop: a process stopped by SIGSTOP goes on when another
+// sends it SIGCONT, though SIGCONT's default action ignores it (a shell's
+// `kill -CONT` of a stopped job hung until the run's end).
+func TestSigcontEndsAStop(t *testing.T) {
+	h := newProcHarness(t)
+	root := h.root.main
+	a := h.fork(t, root)
+	done := make(chan int64, 1)
+	go func() { done <- tc(a, unix.SYS_KILL, uint64(a.cfg.PID), uint64(unix.SIGSTOP)) }()
+	select {
+	case r := <-done:
+		t.Fatalf("kill(self, SIGSTOP) returned %d without a stop", r)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if r := tc(root, unix.SYS_KILL, uint64(a.cfg.PID), uint64(unix.SIGCONT)); r != 0 {
+		t.Fatalf("kill(a, SIGCONT) = %d", r)
+	}
+	select {
+	case r := <-done:
+		if r != 0 {
+			t.Errorf("kill(self, SIGSTOP) = %d after the stop", r)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("SIGCONT did not end the stop")
+	}
+}

@@ -154,6 +154,16 @@ func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
 // atFDCWD is AT_FDCWD as a raw argument.
 const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
 
+// sysGetgroups serves getgroups: the guest's root user belongs to no
+// supplementary group, so the list is empty whatever its size (EINVAL for
+// a negative one, as Linux checks first).
+func sysGetgroups(_ *Task, a *[6]uint64) uint64 {
+	if int32(a[0]) < 0 {
+		return errno(unix.EINVAL)
+	}
+	return 0
+}
+
 func sysUmask(t *Task, a *[6]uint64) uint64 {
 	old := t.info.umask ^ defaultUmask
 	t.info.umask = uint32(a[0])&0o777 ^ defaultUmask

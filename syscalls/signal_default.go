@@ -21,7 +21,7 @@ import (
 // handler runs on a Linux signal frame, or the default action kills the
 // process (wait status sig, which a shell reports as 128+sig), ignores
 // the signal (SIGCHLD, SIGCONT, SIGURG, SIGWINCH) or stops the program,
-// which then waits as a stopped process does, until the run ends. A
+// which then waits as a stopped process does, until SIGCONT. A
 // blocked signal stays pending until it is unblocked; an ignored one is
 // dropped when sent, and a pending one when rt_sigaction makes it
 // ignored. A standard signal is pending at most once; real-time signals
@@ -53,6 +53,9 @@ type signalState struct {
 	// signals taken. Both are read by SignalStats under Process.statsMu.
 	handled map[unix.Signal]uint64
 	stopped uint64
+	// continued is closed by the next SIGCONT sent to the process, which
+	// ends the stops its threads are in; nil until a stop makes it.
+	continued chan struct{}
 }
 
 // taskSignals is a thread's own signal state.
@@ -175,6 +178,7 @@ func (p *Process) queueSignal(q *sigQueue, blocked uint64, sig unix.Signal, info
 // does not block it, as Linux's complete_signal does for a
 // thread-directed signal. p.mu must be held.
 func (t *Task) sendToThread(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
+	t.continueIfCont(sig)
 	added, e := t.queueSignal(&t.tsig.sigQueue, t.sigmask, sig, info)
 	if added && t.sigmask&sigBit(sig) == 0 && !t.Exited() {
 		t.wakeUp(self)
@@ -188,6 +192,7 @@ func (t *Task) sendToThread(self *Task, sig unix.Signal, info sigInfo) unix.Errn
 // by the main thread's mask, as Linux judges it by the task kill found,
 // the group leader. p.mu must be held.
 func (p *Process) sendToProcess(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
+	p.continueIfCont(sig)
 	added, e := p.queueSignal(&p.sig.sigQueue, p.main.sigmask, sig, info)
 	if added {
 		if t := p.signalTarget(sig); t != nil {
@@ -195,6 +200,18 @@ func (p *Process) sendToProcess(self *Task, sig unix.Signal, info sigInfo) unix.
 		}
 	}
 	return e
+}
+
+// continueIfCont ends the stops of p's threads when sig is SIGCONT,
+// whatever its action or the threads' masks, as Linux's prepare_signal
+// wakes a stopped thread group for any SIGCONT sent to it (the signal
+// itself is then queued, or dropped when ignored, as any other). p.mu
+// must be held.
+func (p *Process) continueIfCont(sig unix.Signal) {
+	if sig == unix.SIGCONT && p.sig.continued != nil {
+		close(p.sig.continued)
+		p.sig.continued = nil
+	}
 }
 
 // signalTarget picks the thread that should take a process-directed sig,
@@ -291,9 +308,11 @@ func (t *Task) dequeueFrom(q *sigQueue) (unix.Signal, sigInfo, bool) {
 
 // actDefault takes sig's default action in thread t: nothing, a stop, or
 // the end of the whole program. A stop is the calling thread's alone: it
-// waits until a signal it does not block is pending (SIGCONT from another
-// thread, say; mmvm keeps no stopped state, so any signal ends it) or the
-// run ends; Linux would stop every thread until SIGCONT.
+// waits until a SIGCONT is sent to the process (ignored or not, blocked
+// or not, as Linux's continues a stopped process), a signal it does not
+// block is pending (mmvm keeps no stopped state, so any signal ends it),
+// or the run ends; Linux would stop every thread until SIGCONT or
+// SIGKILL.
 func (t *Task) actDefault(sig unix.Signal, info *sigInfo) {
 	switch {
 	case defaultIgnored&sigBit(sig) != 0:
@@ -301,7 +320,10 @@ func (t *Task) actDefault(sig unix.Signal, info *sigInfo) {
 		t.statsMu.Lock()
 		t.sig.stopped++
 		t.statsMu.Unlock()
-		t.waitForInterruption()
+		if t.sig.continued == nil {
+			t.sig.continued = make(chan struct{})
+		}
+		t.block(t.sig.continued, nil)
 	default:
 		t.sig.killedBy = sig
 		t.sig.reason = fmt.Sprintf("%s (%s)", unix.SignalName(sig), info.why)

@@ -50,6 +50,9 @@ type Task struct {
 	robustList uint64
 	// sigmask is the thread's blocked signals.
 	sigmask uint64
+	// nice is the thread's nice value, -20 to 19 (priority.go), which a
+	// new thread or process inherits.
+	nice int32
 	// regs is the user context of the system call being served
 	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
 	// sigaltstack reads its RSP.
@@ -150,6 +153,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child := t.newTask(t.newTID())
 	child.startFPU = fx
 	child.sigmask = t.sigmask
+	child.nice = t.nice
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls

@@ -67,7 +67,7 @@ const (
 	nodeDir     nodeKind = iota // children, maybe over a view
 	nodeSymlink                 // target
 	nodeProc                    // a /proc file whose text gen makes
-	nodeDevice                  // /dev/null, /dev/zero, /dev/urandom
+	nodeDevice                  // /dev/null, /dev/zero, /dev/full, /dev/urandom
 	nodeHost                    // a host file at a host path (the program)
 	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
 )
@@ -80,6 +80,7 @@ const (
 	devZero
 	devURandom
 	devRandom // reads as devURandom: Linux's random no longer blocks once seeded
+	devFull   // reads as devZero; every write is ENOSPC
 )
 
 // node is one synthetic file.
@@ -230,6 +231,19 @@ func (p *Process) fs() *fileSystem {
 		n.device = d.kind
 		dev.children[d.name] = n
 	}
+	// The links udev makes on Linux: bash's process substitution opens
+	// /dev/fd/N, and programs read /dev/stdin or write /dev/stdout.
+	for _, l := range []struct{ name, target string }{
+		{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	} {
+		n := fs.newNode(nodeSymlink)
+		target := l.target
+		n.linkTarget = func(*Process) string { return target }
+		dev.children[l.name] = n
+	}
+	full := fs.newNode(nodeDevice)
+	full.device = devFull
+	dev.children["full"] = full
 	p.addProc(fs)
 	fs.addExe(p)
 	return fs

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
 	"github.com/mmvm/mmvm/machine"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // busyboxPath is the static busybox the tests run: $MMVM_BUSYBOX, else
@@ -132,6 +133,8 @@ var busyboxShellCases = []struct {
 	// the parent went on writing pages it shared with its children
 	// (about one round in forty under shadow paging).
 	{"pipeline-rounds", `n=0; while [ $n -lt 12 ]; do n=$((n+1)); x=$(seq 1 1000 | wc -l); [ "$x" = 1000 ] || echo "round $n: $x"; done; echo $n`},
+	// statfs of the guest's own files (proc, devtmpfs), getgroups.
+	{"stat-f", `stat -f -c '%t %l' /proc/self/maps /dev/null; id -u; id -G`},
 	// /proc/self/fd: ls's fds (its directory's included), the shell's
 	// (listed by ls, a child, and by a glob the shell expands itself; not
 	// while a pipeline runs, whose pipe the shell closes in a race with
@@ -155,13 +158,43 @@ func TestBusyboxShellMatchesNative(t *testing.T) {
 	}
 }
 
+// TestBusyboxScriptsMatchNative runs "#!" scripts from busybox sh and env,
+// natively and inside mmvm, from a directory the guest sees as a view:
+// the interpreter is busybox (the program itself, at its own path), with
+// an argument, one script running another, a script named relative to
+// the working directory, and a line whose "awk -f" Linux passes as one
+// argument (busybox: no such applet, 127).
+func TestBusyboxScriptsMatchNative(t *testing.T) {
+	kvmtest.Open(t)
+	bb := busyboxPath(t)
+	dir := t.TempDir()
+	for name, text := range map[string]string{
+		"args.sh":   "#!" + bb + " sh\necho \"$0: $# $*\"; exit 6\n",
+		"awk.sh":    "#!" + bb + " awk -f\nBEGIN { print \"awk\", ARGV[1] }\n",
+		"nested.sh": "#!" + dir + "/args.sh from-nested\n",
+	} {
+		if err := os.WriteFile(dir+"/"+name, []byte(text), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	script := dir + `/args.sh a "b c"; echo $?; env ` + dir + `/args.sh; ` + dir + `/awk.sh x; ` + dir + `/nested.sh y; echo $?; ` +
+		`cd ` + dir + ` && ./args.sh rel`
+	matchBusyboxIn(t, bb, []string{"sh", "-c", script}, "", []syscalls.View{{Host: dir, Guest: dir}})
+}
+
 // matchBusybox runs busybox with args (the applet first) and stdin, with
 // no environment, natively and inside mmvm, and compares stdout and exit
 // status; in mmvm no page may change while forks share it
 // (Config.CheckCopyOnWrite).
 func matchBusybox(t *testing.T, bb string, args []string, stdin string) {
 	t.Helper()
-	cfg := machine.Config{CheckCopyOnWrite: true}
+	matchBusyboxIn(t, bb, args, stdin, nil)
+}
+
+// matchBusyboxIn is matchBusybox with views the guest sees.
+func matchBusyboxIn(t *testing.T, bb string, args []string, stdin string, views []syscalls.View) {
+	t.Helper()
+	cfg := machine.Config{CheckCopyOnWrite: true, Views: views}
 	var nOut bytes.Buffer
 	cmd := exec.Command(bb, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Env = strings.NewReader(stdin), &nOut, []string{}
