@@ -707,6 +707,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(roHelperEnv); dir != "" {
 		os.Exit(roHelper(dir))
 	}
+	if dir := os.Getenv(nameHelperEnv); dir != "" {
+		os.Exit(nameHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 
