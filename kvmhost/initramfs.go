@@ -36,6 +36,10 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 [ -c /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+# The links udev makes on a Linux system, which programs open their stdio by.
+for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/proc/self/fd/2; do
+	d=/dev/${l%%:*}; [ -e $d ] || [ -L $d ] || ln -s ${l#*:} $d
+done
 mount -t tmpfs tmpfs /tmp
 M=` + marker + `
 up() { cut -d' ' -f1 /proc/uptime; }

@@ -231,6 +231,16 @@ func (p *Process) fs() *fileSystem {
 		dev.children[d.name] = n
 	}
 	p.addProc(fs)
+	// The links udev and systemd make, as every Linux system has them:
+	// through them a program opens its own stdio by name.
+	for _, l := range []struct{ name, target string }{
+		{"fd", "/proc/self/fd"}, {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"}, {"stderr", "/proc/self/fd/2"},
+	} {
+		n := fs.newNode(nodeSymlink)
+		target := l.target
+		n.linkTarget = func(*Process) string { return target }
+		dev.children[l.name] = n
+	}
 	fs.addExe(p)
 	return fs
 }

@@ -51,6 +51,8 @@ var guestCases = []struct {
 	{"hello-rust", []string{"rust"}},
 	{"files-musl", nil},
 	{"files-glibc", nil},
+	{"fsnames-musl", nil},
+	{"fsnames-glibc", nil},
 	{"vdsoclock-musl", nil},
 	{"vdsoclock-glibc", nil},
 	{"memfd-musl", nil},
@@ -69,7 +71,7 @@ var guestCases = []struct {
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm
 // shows at the same path (--dir DIR).
-var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "procfd-musl": true, "procfd-glibc": true}
+var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsnames-musl": true, "fsnames-glibc": true, "procfd-musl": true, "procfd-glibc": true}
 
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
@@ -78,7 +80,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "procfd
 // procfd.c and vdsoclock.c against glibc, and likewise the threaded
 // and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true,
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true,
 	"forks-glibc": true, "forkbench-glibc": true}
 
