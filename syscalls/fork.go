@@ -124,7 +124,7 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 func (t *Task) inherit(child *Process, args *cloneArgs) {
 	p, f := t.Process, args.flags
 	child.family = family{parent: p, creator: t, pgid: p.family.pgid, sid: p.family.sid,
-		exitSignal: unix.Signal(args.exitSignal)}
+		exitSignal: unix.Signal(args.exitSignal), nice: p.family.nice}
 	if f&unix.CLONE_PARENT != 0 {
 		child.family.parent, child.family.creator = p.family.parent, p.family.creator
 		child.family.exitSignal = p.family.exitSignal

@@ -90,6 +90,10 @@ type family struct {
 	// RSS, the sum of the faults. wait4's rusage reports both together,
 	// getrusage(RUSAGE_CHILDREN) the second.
 	final, reapedChildren Usage
+	// nice is the process's nice value (-20 to 19), which getpriority
+	// reports and setpriority sets; a child starts with its parent's.
+	// mmvm schedules nothing by it.
+	nice int
 }
 
 // maxProcesses bounds the processes of a VM, live and zombie (the guest
