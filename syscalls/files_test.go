@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -767,6 +768,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(scriptHelperEnv) != "" {
 		os.Exit(scriptHelper())
 	}
+	if dir := os.Getenv(nameHelperEnv); dir != "" {
+		os.Exit(nameHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -986,5 +990,48 @@ func TestMmapFiles(t *testing.T) {
 	// Pipes and stdio have no mmap.
 	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0); r != -int64(unix.ENODEV) {
 		t.Errorf("mmap of stdout = %d, want ENODEV", r)
+	}
+}
+
+// TestGetdentsOrderLikeHost: getdents64 of a view's directory lists its
+// entries in the host's order, "." and ".." included where the host puts
+// them (a hashed directory lists them among the others), as a program
+// that walks a directory natively sees them.
+func TestGetdentsOrderLikeHost(t *testing.T) {
+	root := t.TempDir()
+	for i := range 40 {
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("file%02d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(b []byte) []string {
+		var out []string
+		for len(b) >= 19 {
+			reclen := binary.LittleEndian.Uint16(b[16:])
+			name := b[19:reclen]
+			out = append(out, string(name[:bytes.IndexByte(name, 0)]))
+			b = b[reclen:]
+		}
+		return out
+	}
+	hfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(hfd)
+	buf := make([]byte, 8192)
+	n, err := unix.Getdents(hfd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := names(buf[:n])
+	p, mem := newViewProcess(t, root)
+	fd := uint64(openPath(p, mem, "/data", unix.O_RDONLY|unix.O_DIRECTORY))
+	got := sc(p, unix.SYS_GETDENTS64, fd, base, 8192)
+	if got <= 0 {
+		t.Fatalf("getdents64 = %d", got)
+	}
+	if mine := names(mem.mem[:got]); !slices.Equal(mine, host) {
+		t.Errorf("mmvm lists\n%q\nthe host\n%q", mine, host)
 	}
 }

@@ -54,6 +54,8 @@ var guestCases = []struct {
 	{"stackoverflow-rust", []string{"thread"}},
 	{"files-musl", nil},
 	{"files-glibc", nil},
+	{"fsnames-musl", nil},
+	{"fsnames-glibc", nil},
 	{"vdsoclock-musl", nil},
 	{"vdsoclock-glibc", nil},
 	{"memfd-musl", nil},
@@ -68,11 +70,13 @@ var guestCases = []struct {
 	{"select-glibc", nil},
 	{"procfd-musl", nil},
 	{"procfd-glibc", nil},
+	{"nicetimes-musl", nil},
+	{"nicetimes-glibc", nil},
 }
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm
 // shows at the same path (--dir DIR).
-var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "procfd-musl": true, "procfd-glibc": true}
+var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsnames-musl": true, "fsnames-glibc": true, "procfd-musl": true, "procfd-glibc": true}
 
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
@@ -81,7 +85,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "procfd
 // procfd.c and vdsoclock.c against glibc, and likewise the threaded
 // and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true,
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
 	"forks-glibc": true, "forkbench-glibc": true}
 
