@@ -23,11 +23,13 @@ var _ syscalls.ProcessView = processView{}
 
 func (v processView) Maps() string { return v.p.mm().Maps() }
 
-// SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
-// figures mm keeps: every resident page counts as private and dirty (mm
-// does not tell a file's cached page from a private copy of it), and as
-// anonymous in a vma that maps no file; there is no swap and no sharing
-// between processes, so Pss is Rss.
+// SMaps lays each vma out as Linux's /proc/pid/smaps does (__show_smap
+// and show_smap_vma_flags), with the figures mm keeps: every resident page
+// counts as private and dirty (mm does not tell a file's cached page from
+// a private copy of it), and as anonymous in a vma that maps no file;
+// there is no swap, no KSM, no transparent huge page and no sharing
+// between processes, so Pss is Rss. THPeligible is 0: mm never maps a
+// huge page. There is no ProtectionKey line, as on a host without pkeys.
 func (v processView) SMaps() string {
 	var b strings.Builder
 	for _, vi := range v.p.mm().VMAs() {
@@ -47,14 +49,20 @@ func (v processView) SMaps() string {
 		kb("MMUPageSize", arch.PageSize)
 		kb("Rss", vi.Resident)
 		kb("Pss", vi.Resident)
+		kb("Pss_Dirty", vi.Resident)
 		kb("Shared_Clean", 0)
 		kb("Shared_Dirty", 0)
 		kb("Private_Clean", 0)
 		kb("Private_Dirty", vi.Resident)
 		kb("Referenced", vi.Resident)
 		kb("Anonymous", anon)
-		kb("Swap", 0)
+		for _, name := range []string{"KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
+			"Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss"} {
+			kb(name, 0)
+		}
 		kb("Locked", locked)
+		fmt.Fprintf(&b, "%-16s%8d\n", "THPeligible:", 0)
+		fmt.Fprintf(&b, "VmFlags: %s\n", vi.Flags)
 	}
 	return b.String()
 }

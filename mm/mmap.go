@@ -23,7 +23,25 @@ type MappedFile struct {
 	// shared (no VM_MAYWRITE, as Linux's [vvar]): mmap and mprotect asking
 	// for PROT_WRITE fail with EACCES.
 	NoMayWrite bool
+	// Special: the file is one of Linux's special mappings, with the
+	// vm_flags Linux gives it (SpecialNone for any other file).
+	Special SpecialMapping
 }
+
+// SpecialMapping names the kinds of special mapping Linux installs at exec
+// (_install_special_mapping), by the vm_flags they carry beyond their
+// permissions.
+type SpecialMapping uint8
+
+const (
+	// SpecialNone: an ordinary file.
+	SpecialNone SpecialMapping = iota
+	// SpecialCode: code such as the vDSO (VM_DONTEXPAND).
+	SpecialCode
+	// SpecialPFN: pages with no struct page behind them, such as [vvar]
+	// (VM_DONTEXPAND | VM_PFNMAP | VM_IO | VM_DONTDUMP).
+	SpecialPFN
+)
 
 // mmapRequest is one mmap after its flags have been decoded: the vma to
 // create and where.
@@ -217,6 +235,13 @@ func decodeFileMMap(req *mmapRequest, file *MappedFile, prot, flags, pgoff uint6
 		}
 	default:
 		return unix.EINVAL
+	}
+	switch file.Special {
+	case SpecialCode:
+		req.v.flags |= vmaDontExpand
+	case SpecialPFN:
+		req.v.flags |= vmaDontExpand | vmaPFNMap | vmaDontDump
+		req.v.maxPerms.Execute = false
 	}
 	req.v.mappable = file.Mappable
 	req.v.id = file.Identity
