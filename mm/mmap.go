@@ -184,6 +184,13 @@ func (mm *MemoryManager) decodeMMapLocked(addr arch.Addr, length, prot, flags ui
 	if req.v.mlockMode == memmap.MLockEager {
 		req.populate = true
 	}
+	if req.v.flags&vmaDroppable != 0 {
+		// Droppable memory is never locked: mlockall(MCL_FUTURE)'s
+		// VM_LOCKED is cleared from the new vma (__mmap_complete),
+		// after it was weighed against RLIMIT_MEMLOCK and asked for
+		// the populate.
+		req.v.mlockMode = memmap.MLockNone
+	}
 	return req, nil
 }
 

@@ -2,6 +2,7 @@ package mm
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -242,6 +243,28 @@ func TestMLockAllFuture(t *testing.T) {
 	}
 	if err := m.MUnlock(uint64(a), 2*page); err != nil || m.Stats().LockedSize != 0 {
 		t.Errorf("munlock: %v", err)
+	}
+}
+
+// TestMLockAllFutureDroppable: a MAP_DROPPABLE mapping made under
+// mlockall(MCL_FUTURE) is not locked, as Linux (the mm selftest
+// mlock2-tests' test_mlockall_future_droppable).
+func TestMLockAllFutureDroppable(t *testing.T) {
+	m, _, _ := testMM(t)
+	if err := m.MLockAll(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.MMap(0, 2*page, rw, unix.MAP_DROPPABLE|unix.MAP_ANONYMOUS, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.VMAs() {
+		if v.Range.Start == a && (v.MLockMode != memmap.MLockNone || strings.Contains(v.Flags, "lo ")) {
+			t.Errorf("droppable vma under MCL_FUTURE: mlock mode %v, VmFlags %q", v.MLockMode, v.Flags)
+		}
+	}
+	if st := m.Stats(); st.LockedSize != 0 {
+		t.Errorf("locked %#x bytes, want 0", st.LockedSize)
 	}
 }
 
