@@ -67,6 +67,8 @@ func (v processView) SMaps() string {
 	return b.String()
 }
 
+func (v processView) Pagemap(start arch.Addr, entries []uint64) { v.p.mm().Pagemap(start, entries) }
+
 func (v processView) MemoryStatus() syscalls.MemoryStatus {
 	s := v.p.mm().Stats()
 	return syscalls.MemoryStatus{

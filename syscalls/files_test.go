@@ -425,6 +425,11 @@ type procView struct{}
 
 func (procView) Maps() string  { return "00400000-00401000 r-xp 00000000 00:30 2 /prog\n" }
 func (procView) SMaps() string { return "" }
+func (procView) Pagemap(start arch.Addr, entries []uint64) {
+	for i := range entries {
+		entries[i] = uint64(start)>>arch.PageShift + uint64(i)
+	}
+}
 func (procView) MemoryStatus() MemoryStatus {
 	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20}
 }
@@ -475,6 +480,32 @@ func TestProcFiles(t *testing.T) {
 	}
 	if r := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, "/proc/self"), base, 100); r != 2 || string(mem.mem[:2]) != "42" {
 		t.Errorf("readlink /proc/self = %d %q", r, mem.mem[:max(r, 0)])
+	}
+}
+
+// TestProcPagemap reads /proc/self/pagemap as Linux's pagemap_read: the
+// entry of page N at offset 8N, EINVAL for an offset or count that is not
+// a multiple of 8, and the end of the file at the top of user space.
+func TestProcPagemap(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.View = procView{}
+	t.Cleanup(p.Close)
+	fd := uint64(openPath(p, mem, "/proc/self/pagemap", 0))
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 16, 0x400*8); r != 16 ||
+		binary.LittleEndian.Uint64(mem.mem) != 0x400 || binary.LittleEndian.Uint64(mem.mem[8:]) != 0x401 {
+		t.Errorf("pread of pages 0x400 and 0x401 = %d, % x", r, mem.mem[:16])
+	}
+	for _, c := range []struct{ count, off uint64 }{{8, 4}, {12, 0}, {4, 8}} {
+		if r := sc(p, unix.SYS_PREAD64, fd, base, c.count, c.off); r != -int64(unix.EINVAL) {
+			t.Errorf("pread of %d at %d = %d, want EINVAL", c.count, c.off, r)
+		}
+	}
+	last := uint64(0x7ffffffff000>>12-1) * 8
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 16, last); r != 8 {
+		t.Errorf("pread over the end of user space = %d, want 8", r)
+	}
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 8, last+8); r != 0 {
+		t.Errorf("pread past the end of user space = %d, want 0", r)
 	}
 }
 

@@ -1,8 +1,12 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/mmvm/mmvm/arch"
+	"golang.org/x/sys/unix"
 )
 
 // The guest's /proc: the program's own entries (/proc/self, a link to
@@ -19,6 +23,9 @@ type ProcessView interface {
 	Maps() string
 	// SMaps is /proc/self/smaps: each vma's maps line and its figures.
 	SMaps() string
+	// Pagemap fills entries with /proc/self/pagemap's entries for the
+	// pages from address start on.
+	Pagemap(start arch.Addr, entries []uint64)
 	// MemoryStatus is the memory part of /proc/self/status.
 	MemoryStatus() MemoryStatus
 	// MmapMinAddr and Overcommit are /proc/sys/vm/mmap_min_addr and
@@ -50,6 +57,9 @@ func (p *Process) addProc(fs *fileSystem) {
 	}
 	self.children["maps"] = text(func(p *Process) []byte { return []byte(p.view().Maps()) })
 	self.children["smaps"] = text(func(p *Process) []byte { return []byte(p.view().SMaps()) })
+	pagemap := fs.newNode(nodeProc)
+	pagemap.readAt = (*Process).pagemapRead
+	self.children["pagemap"] = pagemap
 	self.children["status"] = text((*Process).statusText)
 	self.children["cmdline"] = text(func(p *Process) []byte {
 		var b []byte
@@ -81,11 +91,39 @@ func (p *Process) view() ProcessView {
 
 type emptyView struct{}
 
-func (emptyView) Maps() string               { return "" }
-func (emptyView) SMaps() string              { return "" }
-func (emptyView) MemoryStatus() MemoryStatus { return MemoryStatus{} }
-func (emptyView) MmapMinAddr() uint64        { return 0x10000 }
-func (emptyView) Overcommit() int            { return 0 }
+func (emptyView) Maps() string                { return "" }
+func (emptyView) SMaps() string               { return "" }
+func (emptyView) Pagemap(arch.Addr, []uint64) {}
+func (emptyView) MemoryStatus() MemoryStatus  { return MemoryStatus{} }
+func (emptyView) MmapMinAddr() uint64         { return 0x10000 }
+func (emptyView) Overcommit() int             { return 0 }
+
+// pagemapEnd is the end of what /proc/self/pagemap describes: the top of
+// user space (TASK_SIZE with 4-level paging).
+const pagemapEnd = arch.Addr(0x7ffffffff000)
+
+// pagemapRead reads /proc/self/pagemap as Linux's pagemap_read: one
+// little-endian 64-bit entry per page, the entry of the page at address A
+// at offset A/4096*8; an offset or count that is not a multiple of 8 is
+// EINVAL, and the file ends at the top of user space. Its entries are made
+// at every read, as Linux walks the page tables at every read.
+func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
+	const entry = 8
+	if off%entry != 0 || len(b)%entry != 0 {
+		return 0, unix.EINVAL
+	}
+	first := uint64(off) / entry
+	if off < 0 || first >= uint64(pagemapEnd)>>arch.PageShift {
+		return 0, 0
+	}
+	n := min(uint64(len(b)/entry), uint64(pagemapEnd)>>arch.PageShift-first)
+	entries := make([]uint64, n)
+	p.view().Pagemap(arch.Addr(first<<arch.PageShift), entries)
+	for i, e := range entries {
+		binary.LittleEndian.PutUint64(b[i*entry:], e)
+	}
+	return int(n) * entry, 0
+}
 
 // statusText is /proc/self/status in Linux's layout: its name, ids (root,
 // as the guest runs; the parent's pid, 0 for the root), memory figures and

@@ -98,6 +98,9 @@ type node struct {
 	linkTarget func(p *Process) string
 	// gen makes a /proc file's text.
 	gen func(p *Process) []byte
+	// readAt, when set, reads a /proc file that has no text of its own
+	// (pagemap) at an offset, as a device does.
+	readAt func(p *Process, b []byte, off int64) (int, unix.Errno)
 	// device is a nodeDevice's kind.
 	device deviceKind
 	// hostPath is a nodeHost's file on the host.
