@@ -55,6 +55,10 @@ func (c memoryCalls) MLock2(addr, length, flags uint64) error {
 	return c.p.mm().MLock2(addr, length, flags)
 }
 
+func (c memoryCalls) MSeal(addr, length, flags uint64) error {
+	return c.p.mm().MSeal(addr, length, flags)
+}
+
 func (c memoryCalls) MUnlock(addr, length uint64) error { return c.p.mm().MUnlock(addr, length) }
 func (c memoryCalls) MLockAll(flags uint64) error       { return c.p.mm().MLockAll(flags) }
 func (c memoryCalls) MUnlockAll() error                 { return c.p.mm().MUnlockAll() }

@@ -175,6 +175,8 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 		err = m.MUnlock(a[0], a[1])
 	case unix.SYS_MSYNC:
 		err = m.MSync(a[0], a[1], a[2])
+	case unix.SYS_MSEAL:
+		err = m.MSeal(a[0], a[1], a[2])
 	default:
 		panic(fmt.Sprintf("no such op %d", h.nr))
 	}

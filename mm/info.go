@@ -118,6 +118,7 @@ func (v *vma) vmFlagNames() string {
 	add(f&vmaNoHugePage != 0, "nh")
 	add(f&vmaMergeable != 0, "mg")
 	add(f&vmaDroppable != 0, "dp")
+	add(f&vmaSealed != 0, "sl")
 	return b.String()
 }
 

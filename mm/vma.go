@@ -50,6 +50,8 @@ const (
 	// guards leaves it, it never keeps two neighbours apart, and a merge
 	// keeps it if either side had it.
 	vmaMaybeGuard
+	// vmaSealed: mseal(2) sealed the vma (VM_SEALED).
+	vmaSealed
 )
 
 // vmaStickyFlags are the flags that do not keep neighbours from merging

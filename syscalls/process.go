@@ -36,6 +36,7 @@ type MemoryCalls interface {
 	Brk(addr uint64) (arch.Addr, error)
 	Madvise(addr, length, advice uint64) error
 	MLock2(addr, length, flags uint64) error
+	MSeal(addr, length, flags uint64) error
 	MUnlock(addr, length uint64) error
 	MLockAll(flags uint64) error
 	MUnlockAll() error
