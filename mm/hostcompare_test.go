@@ -177,6 +177,21 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 		err = m.MSync(a[0], a[1], a[2])
 	case unix.SYS_MSEAL:
 		err = m.MSeal(a[0], a[1], a[2])
+	case unix.SYS_PRCTL:
+		var v uint64
+		switch a[0] {
+		case unix.PR_SET_MDWE:
+			err = m.SetMDWE(a[1], [3]uint64{a[2], a[3], a[4]})
+		case unix.PR_SET_MDWE + 1: // PR_GET_MDWE
+			v, err = m.MDWE([4]uint64{a[1], a[2], a[3], a[4]})
+		case unix.PR_SET_THP_DISABLE:
+			err = m.SetTHPDisable(a[1], a[2], [2]uint64{a[3], a[4]})
+		case unix.PR_GET_THP_DISABLE:
+			v, err = m.THPDisable([4]uint64{a[1], a[2], a[3], a[4]})
+		default:
+			panic(fmt.Sprintf("no such prctl %d", a[0]))
+		}
+		r = arch.Addr(v)
 	default:
 		panic(fmt.Sprintf("no such op %d", h.nr))
 	}

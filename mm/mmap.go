@@ -177,6 +177,9 @@ func (mm *MemoryManager) decodeMMapLocked(addr arch.Addr, length, prot, flags ui
 	if req.v.private && req.v.realPerms.Write && req.v.flags&vmaNoReserve == 0 {
 		req.v.flags |= vmaAccount
 	}
+	if mm.denyWriteExecLocked(req.v.realPerms.Execute, req.v.realPerms.Write, req.v.realPerms.Execute) {
+		return mmapRequest{}, unix.EACCES
+	}
 	if mm.limits.Overcommit.accountable(&req.v) && !mm.enoughMemoryLocked(alen) {
 		return mmapRequest{}, unix.ENOMEM
 	}
