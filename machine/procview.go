@@ -71,10 +71,25 @@ func (v processView) Pagemap(start arch.Addr, entries []uint64) { v.p.mm().Pagem
 
 func (v processView) MemoryStatus() syscalls.MemoryStatus {
 	s := v.p.mm().Stats()
-	return syscalls.MemoryStatus{
+	st := syscalls.MemoryStatus{
 		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
 		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
 	}
+	// RssAnon is private memory that maps no file, RssShmem shared
+	// memory, RssFile the rest (mm does not tell a private copy of a
+	// file's page from the file's own).
+	for _, vi := range v.p.mm().VMAs() {
+		switch {
+		case vi.Shmem:
+			st.RssShmem += vi.Resident
+		case !vi.Shared && vi.Inode == 0:
+			st.RssAnon += vi.Resident
+		}
+	}
+	st.RssFile = s.RSS - min(s.RSS, st.RssAnon+st.RssShmem)
+	thp, _ := v.p.mm().THPDisable([4]uint64{})
+	st.THPEnabled = thp&1 == 0 || thp&mm.THPDisableExceptAdvised != 0
+	return st
 }
 
 func (v processView) MmapMinAddr() uint64 { return uint64(v.p.mm().Layout().MinAddr) }

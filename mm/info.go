@@ -30,6 +30,9 @@ type VMAInfo struct {
 	// Flags are the vma's vm_flags as smaps' VmFlags line names them, in
 	// Linux's order, each followed by a space.
 	Flags string
+	// Shmem: the vma maps shared memory (MAP_SHARED|MAP_ANONYMOUS, a
+	// memfd), whose resident pages /proc/pid/status counts as RssShmem.
+	Shmem bool
 }
 
 // String formats v as one line of /proc/pid/maps (show_map_vma): the
@@ -58,6 +61,7 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 		Shared: !v.private, GrowsDown: v.growsDown, MLockMode: v.mlockMode,
 		Flags: v.vmFlagNames(),
 	}
+	_, info.Shmem = v.mappable.(*SharedMemory)
 	if v.id != nil {
 		info.Offset = v.off
 		info.Dev, info.Inode = v.id.DeviceID(), v.id.InodeID()

@@ -431,7 +431,7 @@ func (procView) Pagemap(start arch.Addr, entries []uint64) {
 	}
 }
 func (procView) MemoryStatus() MemoryStatus {
-	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20}
+	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20, RssAnon: 1 << 20, RssFile: 2 << 20, THPEnabled: true}
 }
 func (procView) MmapMinAddr() uint64 { return 65536 }
 func (procView) Overcommit() int     { return 1 }
@@ -466,7 +466,9 @@ func TestProcFiles(t *testing.T) {
 	}
 	fd := openPath(p, mem, "/proc/self/status", 0)
 	status := readAll(t, p, mem, fd)
-	for _, line := range []string{"Name:\tprog\n", "Pid:\t42\n", "VmSize:\t    8192 kB\n", "VmRSS:\t    3072 kB\n", "Uid:\t0\t0\t0\t0\n"} {
+	for _, line := range []string{"Name:\tprog\n", "Pid:\t42\n", "VmSize:\t    8192 kB\n", "VmRSS:\t    3072 kB\n", "Uid:\t0\t0\t0\t0\n",
+		"Groups:\t \nNStgid:\t42\nNSpid:\t42\n", "VmRSS:\t    3072 kB\nRssAnon:\t    1024 kB\nRssFile:\t    2048 kB\nRssShmem:\t       0 kB\n",
+		"THP_enabled:\t1\n", "CapEff:\t000001ffffffffff\n", "Mems_allowed_list:\t0\n"} {
 		if !strings.Contains(status, line) {
 			t.Errorf("/proc/self/status lacks %q:\n%s", line, status)
 		}

@@ -34,9 +34,12 @@ type ProcessView interface {
 	Overcommit() int
 }
 
-// MemoryStatus are the Vm* lines of /proc/self/status, in bytes.
+// MemoryStatus are the memory lines of /proc/self/status: the Vm* and
+// Rss* figures in bytes, and whether THP is on (not PR_SET_THP_DISABLE).
 type MemoryStatus struct {
 	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
+	RssAnon, RssFile, RssShmem                                       uint64
+	THPEnabled                                                       bool
 }
 
 // addProc builds /proc in fs. The directory of the process's own pid
@@ -125,9 +128,12 @@ func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
 	return int(n) * entry, 0
 }
 
-// statusText is /proc/self/status in Linux's layout: its name, ids (root,
-// as the guest runs; the parent's pid, 0 for the root), memory figures and
-// signal masks.
+// statusText is /proc/self/status in Linux's layout (proc_pid_status):
+// its name, ids (root, as the guest runs, with every capability; the
+// parent's pid, 0 for the root; one pid namespace), memory figures,
+// signal masks and queue, and one CPU and one memory node. The
+// speculation-mitigation lines, which say what the host CPU is, are left
+// out.
 func (p *Process) statusText() []byte {
 	var b strings.Builder
 	pid := p.cfg.PID
@@ -138,19 +144,23 @@ func (p *Process) statusText() []byte {
 		ppid = parent.cfg.PID
 	}
 	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t\n", p.files().size)
+	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t \n", p.files().size)
+	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, pid, p.family.pgid, p.family.sid)
 	m := p.view().MemoryStatus()
 	for _, f := range []struct {
 		name string
 		v    uint64
 	}{
 		{"VmPeak", m.VmPeak}, {"VmSize", m.VmSize}, {"VmLck", m.VmLck}, {"VmPin", 0},
-		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
-		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0},
+		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"RssAnon", m.RssAnon}, {"RssFile", m.RssFile},
+		{"RssShmem", m.RssShmem}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
+		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0}, {"HugetlbPages", 0},
 	} {
 		fmt.Fprintf(&b, "%s:\t%8d kB\n", f.name, f.v>>10)
 	}
+	fmt.Fprintf(&b, "CoreDumping:\t0\nTHP_enabled:\t%d\nuntag_mask:\t0xffffffffffffffff\n", boolInt(m.THPEnabled))
 	fmt.Fprintf(&b, "Threads:\t%d\n", max(len(p.tasks), 1))
+	fmt.Fprintf(&b, "SigQ:\t%d/%d\n", p.sig.queued, p.limit(unix.RLIMIT_SIGPENDING).Cur)
 	var ignored, caught uint64
 	for sig, act := range p.sigactions {
 		if len(act) < 8 || sig < 1 || sig > 64 {
@@ -166,7 +176,12 @@ func (p *Process) statusText() []byte {
 	}
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
 		p.main.tsig.pending, p.sig.pending, p.main.sigmask, ignored, caught)
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+	const allCaps = 1<<(unix.CAP_LAST_CAP+1) - 1
+	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n", 0, allCaps, allCaps, allCaps, 0)
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+	// Mems_allowed as a kernel of 1024 nodes (NODES_SHIFT 10) prints it.
+	fmt.Fprintf(&b, "Mems_allowed:\t%s00000001\nMems_allowed_list:\t0\n", strings.Repeat("00000000,", 31))
+	fmt.Fprintf(&b, "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return []byte(b.String())
 }
 
