@@ -90,7 +90,7 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 	}
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	around := mm.faultAroundRange(ar, vseg.Range())
+	around := mm.faultAroundVMA(ar, vseg)
 	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
 		return mm.faultErrorLocked(vseg, addr, at, err)
 	}

@@ -289,6 +289,18 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 	return nil
 }
 
+// faultAroundVMA returns what a fault on ar in the vma vseg may fill: the
+// fault-around unit (faultAroundRange), but only ar in a vma locked with
+// MLOCK_ONFAULT, whose pages are locked one by one as they are touched:
+// faulting neighbours in would lock memory the program never used, and
+// show in smaps' Rss and Locked, where Linux has only the touched pages.
+func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg) arch.AddrRange {
+	if vseg.ValuePtr().mlockMode == memmap.MLockLazy {
+		return ar
+	}
+	return mm.faultAroundRange(ar, vseg.Range())
+}
+
 // faultAroundRange returns the fault-around unit holding ar, clipped to
 // bound.
 func (mm *MemoryManager) faultAroundRange(ar, bound arch.AddrRange) arch.AddrRange {

@@ -465,3 +465,26 @@ func TestNoMayWriteFile(t *testing.T) {
 		t.Errorf("vmas %+v", vs)
 	}
 }
+
+// TestMLockOnFaultFaultsOnePage: a fault in a vma locked with
+// MLOCK_ONFAULT makes only its own page resident, not the fault-around
+// unit, so smaps' Rss (and Locked) count the touched page alone, as on
+// Linux (the mm selftest mlock2-tests' test_mlock_onfault).
+func TestMLockOnFaultFaultsOnePage(t *testing.T) {
+	m, _, _ := testMM(t)
+	a := anon(t, m, 0, 4*page, rw)
+	if err := m.MLock2(uint64(a), 4*page, unix.MLOCK_ONFAULT); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleUserFault(a+page, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(a+2*page, []byte{1}, IOOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.VMAs() {
+		if v.Range.Start == a && v.Resident != 2*page {
+			t.Errorf("resident after touching 2 of 4 lazily locked pages: %#x, want %#x", v.Resident, 2*page)
+		}
+	}
+}
