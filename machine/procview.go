@@ -69,6 +69,22 @@ func (v processView) SMaps() string {
 
 func (v processView) Pagemap(start arch.Addr, entries []uint64) { v.p.mm().Pagemap(start, entries) }
 
+// VMAList describes each vma for PROCMAP_QUERY: a vma with an inode maps a
+// file (shared memory included, as Linux's shmem file), the vDSO and
+// [vvar] none.
+func (v processView) VMAList() []syscalls.ProcVMA {
+	infos := v.p.mm().VMAs()
+	out := make([]syscalls.ProcVMA, len(infos))
+	for i, vi := range infos {
+		out[i] = syscalls.ProcVMA{
+			Start: vi.Range.Start, End: vi.Range.End,
+			Read: vi.Perms.Read, Write: vi.Perms.Write, Exec: vi.Perms.Execute, MayShare: vi.Shared,
+			File: vi.Inode != 0, Offset: vi.Offset, Dev: vi.Dev, Inode: vi.Inode, Name: vi.Name,
+		}
+	}
+	return out
+}
+
 func (v processView) MemoryStatus() syscalls.MemoryStatus {
 	s := v.p.mm().Stats()
 	st := syscalls.MemoryStatus{

@@ -430,6 +430,12 @@ func (procView) Pagemap(start arch.Addr, entries []uint64) {
 		entries[i] = uint64(start)>>arch.PageShift + uint64(i)
 	}
 }
+func (procView) VMAList() []ProcVMA {
+	return []ProcVMA{
+		{Start: 0x400000, End: 0x401000, Read: true, Exec: true, File: true, Offset: 0x1000, Dev: 0x30, Inode: 2, Name: "/prog"},
+		{Start: 0x600000, End: 0x602000, Read: true, Write: true, Name: "[heap]"},
+	}
+}
 func (procView) MemoryStatus() MemoryStatus {
 	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20, RssAnon: 1 << 20, RssFile: 2 << 20, THPEnabled: true}
 }
@@ -944,5 +950,51 @@ func TestMmapFiles(t *testing.T) {
 	// Pipes and stdio have no mmap.
 	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0); r != -int64(unix.ENODEV) {
 		t.Errorf("mmap of stdout = %d, want ENODEV", r)
+	}
+}
+
+// TestProcmapQuery: the PROCMAP_QUERY ioctl of /proc/self/maps finds the
+// vma covering an address, or the next one the flags accept, and fills
+// struct procmap_query as Linux's do_procmap_query does.
+func TestProcmapQuery(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.View = procView{}
+	t.Cleanup(p.Close)
+	fd := uint64(openPath(p, mem, "/proc/self/maps", 0))
+	le := binary.LittleEndian
+	query := func(addr, flags uint64, nameSize uint32) int64 {
+		q := make([]byte, procmapQuerySize)
+		le.PutUint64(q, procmapQuerySize)
+		le.PutUint64(q[8:], flags)
+		le.PutUint64(q[16:], addr)
+		if nameSize != 0 {
+			le.PutUint32(q[80:], nameSize)
+			le.PutUint64(q[88:], base+0x200)
+		}
+		copy(mem.mem[0x100:], q)
+		return sc(p, unix.SYS_IOCTL, fd, procmapQuery, base+0x100)
+	}
+	out := func(off int) uint64 { return le.Uint64(mem.mem[0x100+off:]) }
+	if r := query(0x400800, 0, 64); r != 0 || out(24) != 0x400000 || out(32) != 0x401000 || out(40) != procmapReadable|procmapExecutable ||
+		out(48) != 4096 || out(56) != 0x1000 || out(64) != 2 || le.Uint32(mem.mem[0x100+80:]) != 6 || string(mem.mem[0x200:0x206]) != "/prog\x00" {
+		t.Errorf("query in /prog = %d, % x", r, mem.mem[0x100:0x100+procmapQuerySize])
+	}
+	if r := query(0x500000, 0, 0); r != -int64(unix.ENOENT) {
+		t.Errorf("query in a hole = %d, want ENOENT", r)
+	}
+	if r := query(0x500000, procmapCoveringOrNext|procmapWritable, 0); r != 0 || out(24) != 0x600000 || out(56) != 0 || out(64) != 0 {
+		t.Errorf("query of the next writable vma = %d, start %#x", r, out(24))
+	}
+	if r := query(0x400000, procmapCoveringOrNext|procmapShared, 0); r != -int64(unix.ENOENT) {
+		t.Errorf("query of a shared vma = %d, want ENOENT", r)
+	}
+	if r := query(0x600000, 0, 6); r != -int64(unix.ENAMETOOLONG) {
+		t.Errorf("query with a name buffer too small = %d, want ENAMETOOLONG", r)
+	}
+	if r := query(0x400000, 0x40, 0); r != -int64(unix.EINVAL) {
+		t.Errorf("query with an unknown flag = %d, want EINVAL", r)
+	}
+	if r := sc(p, unix.SYS_IOCTL, fd, unix.TCGETS, base+0x100); r != -int64(unix.ENOTTY) {
+		t.Errorf("TCGETS on maps = %d, want ENOTTY", r)
 	}
 }

@@ -26,12 +26,30 @@ type ProcessView interface {
 	// Pagemap fills entries with /proc/self/pagemap's entries for the
 	// pages from address start on.
 	Pagemap(start arch.Addr, entries []uint64)
+	// VMAList is every vma, in address order, as PROCMAP_QUERY shows it.
+	VMAList() []ProcVMA
 	// MemoryStatus is the memory part of /proc/self/status.
 	MemoryStatus() MemoryStatus
 	// MmapMinAddr and Overcommit are /proc/sys/vm/mmap_min_addr and
 	// /proc/sys/vm/overcommit_memory as the guest's memory follows them.
 	MmapMinAddr() uint64
 	Overcommit() int
+}
+
+// ProcVMA is one vma as the PROCMAP_QUERY ioctl of /proc/pid/maps
+// describes it.
+type ProcVMA struct {
+	Start, End arch.Addr
+	// Read, Write, Exec are its permissions; MayShare is VM_MAYSHARE
+	// (MAP_SHARED).
+	Read, Write, Exec, MayShare bool
+	// File: the vma maps a file (Linux's vm_file); then Offset, Dev
+	// (major<<8 | minor) and Inode say which and where.
+	File               bool
+	Offset, Dev, Inode uint64
+	// Name is what maps shows after the inode: a path, [heap], [stack],
+	// [vdso], or "".
+	Name string
 }
 
 // MemoryStatus are the memory lines of /proc/self/status: the Vm* and
@@ -58,7 +76,9 @@ func (p *Process) addProc(fs *fileSystem) {
 		n.gen = gen
 		return n
 	}
-	self.children["maps"] = text(func(p *Process) []byte { return []byte(p.view().Maps()) })
+	maps := text(func(p *Process) []byte { return []byte(p.view().Maps()) })
+	maps.ioctl = (*Task).procmapQuery
+	self.children["maps"] = maps
 	self.children["smaps"] = text(func(p *Process) []byte { return []byte(p.view().SMaps()) })
 	pagemap := fs.newNode(nodeProc)
 	pagemap.readAt = (*Process).pagemapRead
@@ -97,6 +117,7 @@ type emptyView struct{}
 func (emptyView) Maps() string                { return "" }
 func (emptyView) SMaps() string               { return "" }
 func (emptyView) Pagemap(arch.Addr, []uint64) {}
+func (emptyView) VMAList() []ProcVMA          { return nil }
 func (emptyView) MemoryStatus() MemoryStatus  { return MemoryStatus{} }
 func (emptyView) MmapMinAddr() uint64         { return 0x10000 }
 func (emptyView) Overcommit() int             { return 0 }
