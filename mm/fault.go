@@ -92,7 +92,7 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 	}
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	around := mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
+	around := mm.faultAroundVMA(ar, vseg, grewFrom)
 	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
 		return mm.faultErrorLocked(vseg, addr, at, err)
 	}

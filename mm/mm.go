@@ -171,6 +171,9 @@ type MemoryManager struct {
 	// limits are the resource limits. Guarded by mappingMu.
 	limits Limits
 
+	// flags are the prctl settings (mmflags.go). Guarded by mappingMu.
+	flags mmFlags
+
 	// nextAnonVMA numbers anon_vma identities (see vma.anonVMA). Guarded
 	// by mappingMu for writing vmas; it is only incremented with activeMu
 	// also held (faults create anon_vmas under mappingMu's read lock).

@@ -202,6 +202,7 @@ var table = map[uint64]entry{
 	unix.SYS_MUNLOCK:    {"munlock", sysMunlock},
 	unix.SYS_MLOCKALL:   {"mlockall", sysMlockall},
 	unix.SYS_MUNLOCKALL: {"munlockall", sysMunlockall},
+	unix.SYS_MSEAL:      {"mseal", sysMseal},
 	unix.SYS_MSYNC:      {"msync", sysMsync},
 	unix.SYS_MINCORE:    {"mincore", sysMincore},
 }

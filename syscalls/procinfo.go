@@ -338,6 +338,9 @@ func sysTimes(t *Task, a *[6]uint64) uint64 {
 	return uint64(t.cfg.Monotonic() / (time.Second / userHZ))
 }
 
+// prGetMDWE is PR_GET_MDWE, which x/sys/unix does not name.
+const prGetMDWE = 66
+
 // sysPrctl serves the options a process alone can use, as Linux answers
 // them; any other option is EINVAL, Linux's answer for one it does not
 // know.
@@ -412,6 +415,16 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 		return 0
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
+	case unix.PR_SET_MDWE:
+		return result(0, t.cfg.Calls.SetMDWE(arg2, [3]uint64{a[2], a[3], a[4]}))
+	case prGetMDWE:
+		v, err := t.cfg.Calls.MDWE([4]uint64{arg2, a[2], a[3], a[4]})
+		return result(v, err)
+	case unix.PR_SET_THP_DISABLE:
+		return result(0, t.cfg.Calls.SetTHPDisable(arg2, a[2], [2]uint64{a[3], a[4]}))
+	case unix.PR_GET_THP_DISABLE:
+		v, err := t.cfg.Calls.THPDisable([4]uint64{arg2, a[2], a[3], a[4]})
+		return result(v, err)
 	}
 	return errno(unix.EINVAL)
 }
