@@ -153,6 +153,9 @@ var table = map[uint64]entry{
 	unix.SYS_ACCESS:     {"access", sysAccess},
 	unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat},
 	unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat2},
+	// statfs.go
+	unix.SYS_STATFS:  {"statfs", sysStatfs},
+	unix.SYS_FSTATFS: {"fstatfs", sysFstatfs},
 	// fsnames.go
 	unix.SYS_MKDIR:     {"mkdir", sysMkdir},
 	unix.SYS_MKDIRAT:   {"mkdirat", sysMkdirat},
