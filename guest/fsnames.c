@@ -1,7 +1,7 @@
 /*
  * fsnames: the calls that change names or metadata (unlink, rmdir, mkdir,
  * mknod, link, symlink, rename, chmod, chown, truncate, utimensat, creat)
- * and the syncs, each in a case whose answer does not depend on whether
+ * and the syncs, statfs and fstatfs, each in a case whose answer does not depend on whether
  * the file system takes writes (a missing directory, an existing name,
  * "." or "..", a bad flag), so that it is the same natively, in the
  * directory the test prepares (argv[1], files.c's), and under mmvm, which
@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -146,6 +148,28 @@ int main(int argc, char **argv)
 	show("fchmod bad fd", fchmod(99, 0600));
 	show("fchmod O_PATH", syscall(SYS_fchmod, path, 0600));
 	show("fchown bad fd", fchown(99, 0, 0));
+
+	/* statfs and fstatfs: the file system's type and sizes, not its
+	 * flags (mmvm's views are read-only mounts) or its counts. */
+	struct statfs sf;
+	const char *fspaths[] = {dir, "/proc", "/proc/self/maps", "/dev/null", "/dev/stdout"};
+	for (unsigned i = 0; i < sizeof fspaths / sizeof *fspaths; i++) {
+		int r = statfs(fspaths[i], &sf);
+		printf("statfs %s: %s type %#lx bsize %ld namelen %ld\n", i ? fspaths[i] : "DIR", r ? errname(errno) : "ok",
+		       r ? 0 : (unsigned long)sf.f_type, r ? 0 : (long)sf.f_bsize, r ? 0 : (long)sf.f_namelen);
+	}
+	int memfd = syscall(SYS_memfd_create, "m", 0);
+	int fsfds[] = {p[0], data, memfd, path, 1};
+	const char *fsnames[] = {"pipe", "data.txt", "memfd", "O_PATH data.txt", "stdout"};
+	for (unsigned i = 0; i < sizeof fsfds / sizeof *fsfds; i++) {
+		int r = fstatfs(fsfds[i], &sf);
+		printf("fstatfs %s: %s type %#lx bsize %ld\n", fsnames[i], r ? errname(errno) : "ok", r ? 0 : (unsigned long)sf.f_type,
+		       r ? 0 : (long)sf.f_bsize);
+	}
+	show("statfs nodir/x", statfs(at("nodir/x"), &sf));
+	show("statfs data.txt/x", statfs(at("data.txt/x"), &sf));
+	show("statfs bad buffer", syscall(SYS_statfs, dir, (void *)8));
+	show("fstatfs bad fd", fstatfs(99, &sf));
 
 	/* /dev's links to the program's own stdio. */
 	char target[64];

@@ -154,6 +154,9 @@ var table = map[uint64]entry{
 	unix.SYS_ACCESS:     {"access", sysAccess},
 	unix.SYS_FACCESSAT:  {"faccessat", sysFaccessat},
 	unix.SYS_FACCESSAT2: {"faccessat2", sysFaccessat2},
+	// statfs.go
+	unix.SYS_STATFS:  {"statfs", sysStatfs},
+	unix.SYS_FSTATFS: {"fstatfs", sysFstatfs},
 	// fsnames.go
 	unix.SYS_MKDIR:     {"mkdir", sysMkdir},
 	unix.SYS_MKDIRAT:   {"mkdirat", sysMkdirat},
@@ -187,9 +190,6 @@ var table = map[uint64]entry{
 	unix.SYS_FDATASYNC: {"fdatasync", sysFsync},
 	unix.SYS_SYNC:      {"sync", sysZero},
 	unix.SYS_SYNCFS:    {"syncfs", sysSyncfs},
-	// statfs.go
-	unix.SYS_STATFS:  {"statfs", sysStatfs},
-	unix.SYS_FSTATFS: {"fstatfs", sysFstatfs},
 
 	unix.SYS_MMAP:       {"mmap", sysMmap},
 	unix.SYS_MUNMAP:     {"munmap", sysMunmap},
