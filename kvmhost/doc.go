@@ -9,7 +9,8 @@
 //   - an initramfs holds busybox (the shell and /init), the kernel's
 //     irqbypass, kvm and kvm-amd modules, and the Spec's files;
 //   - /init mounts proc, sys, devtmpfs, devpts on /dev/pts (so that
-//     /dev/ptmx makes terminals) and a tmpfs on /tmp, loads the
+//     /dev/ptmx makes terminals) and a tmpfs on /tmp, makes the links
+//     udev would (/dev/fd, /dev/stdin, /dev/stdout, /dev/stderr), loads the
 //     modules, waits for /dev/kvm, then runs each Command in turn;
 //   - a command's stdout goes to the second serial port (ttyS1, raw) and
 //     comes back on Spec.Stdout byte for byte; its stderr goes to the

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
+	"math"
 	"os"
 	"os/exec"
 	"path"
@@ -36,6 +38,10 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts
 mount -t devpts -o ptmxmode=0666 devpts /dev/pts
 [ -c /dev/ptmx ] || ln -s pts/ptmx /dev/ptmx
+# The links udev makes on a Linux system, which programs open their stdio by.
+for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/proc/self/fd/2; do
+	d=/dev/${l%%:*}; [ -e $d ] || [ -L $d ] || ln -s ${l#*:} $d
+done
 mount -t tmpfs tmpfs /tmp
 M=` + marker + `
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -134,7 +140,13 @@ func buildInitramfs(ctx context.Context, stage, out string, files []stageFile) e
 	for d := range dirs {
 		names = append(names, d)
 	}
-	sort.Strings(names) // parents before children
+	hostOf := map[string]string{}
+	for _, f := range files {
+		if f.host != "" {
+			hostOf[strings.TrimPrefix(path.Clean("/"+f.guest), "/")] = f.host
+		}
+	}
+	orderLikeHost(names, hostOf)
 	o, err := os.Create(out)
 	if err != nil {
 		return err
@@ -150,4 +162,65 @@ func buildInitramfs(ctx context.Context, stage, out string, files []stageFile) e
 		return fmt.Errorf("kvmhost: cpio: %w: %s", err, stderr.String())
 	}
 	return o.Close()
+}
+
+// orderLikeHost sorts the archive's names (relative guest paths) so that
+// the guest lists each directory in the order the host does: the guest's
+// rootfs lists a directory's entries in the order they were made, and
+// cpio makes them in archive order. hostOf maps a name to its host file;
+// the directory holding a file whose name is its host file's takes the
+// host file's directory as its own, and so on up while the names match. Among siblings a name's place is its host file's
+// place in its host directory's listing (getdents order, not sorted);
+// names the host does not list come after, by name. A parent comes
+// before its children.
+func orderLikeHost(names []string, hostOf map[string]string) {
+	hostOf = maps.Clone(hostOf)
+	for rel, h := range maps.Clone(hostOf) {
+		// Up from the file while the guest's names are the host's.
+		for path.Base(rel) == filepath.Base(h) {
+			d, hd := path.Dir(rel), filepath.Dir(h)
+			if _, ok := hostOf[d]; ok || d == "." {
+				break
+			}
+			hostOf[d] = hd
+			rel, h = d, hd
+		}
+	}
+	listings := map[string]map[string]int{}
+	place := func(rel string) int {
+		hd, ok := hostOf[path.Dir(rel)]
+		if !ok {
+			return math.MaxInt
+		}
+		l, ok := listings[hd]
+		if !ok {
+			l = map[string]int{}
+			if d, err := os.Open(hd); err == nil {
+				ns, _ := d.Readdirnames(-1)
+				d.Close()
+				for i, n := range ns {
+					l[n] = i
+				}
+			}
+			listings[hd] = l
+		}
+		if i, ok := l[path.Base(rel)]; ok {
+			return i
+		}
+		return math.MaxInt
+	}
+	sort.SliceStable(names, func(i, j int) bool {
+		a, b := strings.Split(names[i], "/"), strings.Split(names[j], "/")
+		for k := 0; k < len(a) && k < len(b); k++ {
+			if a[k] == b[k] {
+				continue
+			}
+			pa, pb := place(strings.Join(a[:k+1], "/")), place(strings.Join(b[:k+1], "/"))
+			if pa != pb {
+				return pa < pb
+			}
+			return a[k] < b[k]
+		}
+		return len(a) < len(b)
+	})
 }

@@ -196,3 +196,73 @@ func TestCheckSpecAndFilesInDir(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderLikeHost: the archive makes a copied directory's entries in the
+// host directory's own listing order (which the guest's rootfs then lists
+// them in), its subdirectory's too, each parent before its children, and
+// names with no host file after, by name.
+func TestOrderLikeHost(t *testing.T) {
+	host := filepath.Join(t.TempDir(), "data")
+	if err := os.MkdirAll(filepath.Join(host, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hostOf := map[string]string{}
+	var names []string
+	for i := range 30 {
+		for _, d := range []string{"", "sub"} {
+			n := fmt.Sprintf("f%02d", i)
+			if err := os.WriteFile(filepath.Join(host, d, n), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rel := strings.TrimSuffix("mmvm/dir/0/"+d, "/") + "/" + n
+			hostOf[rel] = filepath.Join(host, d, n)
+			names = append(names, rel)
+		}
+	}
+	names = append(names, "mmvm", "mmvm/dir", "mmvm/dir/0", "mmvm/dir/0/sub", "init", "bin", "bin/busybox")
+	orderLikeHost(names, hostOf)
+	listing := func(dir string) []string {
+		d, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		ns, err := d.Readdirnames(-1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ns
+	}
+	var top, sub []string
+	seen := map[string]bool{}
+	for _, n := range names {
+		if p := filepath.Dir(n); p != "." && !seen[p] {
+			t.Errorf("%s comes before its parent", n)
+		}
+		seen[n] = true
+		switch filepath.Dir(n) {
+		case "mmvm/dir/0":
+			top = append(top, filepath.Base(n))
+		case "mmvm/dir/0/sub":
+			sub = append(sub, filepath.Base(n))
+		}
+	}
+	if want := listing(host); strings.Join(top, " ") != strings.Join(want, " ") {
+		t.Errorf("copied directory in order\n%q\nthe host lists\n%q", top, want)
+	}
+	if want := listing(filepath.Join(host, "sub")); strings.Join(sub, " ") != strings.Join(want, " ") {
+		t.Errorf("copied subdirectory in order\n%q\nthe host lists\n%q", sub, want)
+	}
+	if i, j := slicesIndex(names, "bin"), slicesIndex(names, "init"); i > j {
+		t.Errorf("names with no host file not by name: %q", names)
+	}
+}
+
+func slicesIndex(s []string, v string) int {
+	for i, x := range s {
+		if x == v {
+			return i
+		}
+	}
+	return -1
+}

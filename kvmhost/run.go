@@ -157,6 +157,24 @@ func checkSpec(s *Spec) error {
 	return nil
 }
 
+// Prepare installs what Run needs (QEMU, a static busybox, cpio) and
+// fetches the guest kernel into cacheDir, if they are missing. Run does
+// the same itself; callers that start several Runs at once call Prepare
+// first, so that they do not install or download side by side.
+func Prepare(ctx context.Context, cacheDir string, log io.Writer) error {
+	if err := ensureTools(ctx, log); err != nil {
+		return err
+	}
+	if err := checkQEMU(ctx); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return err
+	}
+	_, err := fetchKernel(ctx, cacheDir, log)
+	return err
+}
+
 // Run boots a QEMU guest with /dev/kvm and runs spec's commands in it.
 // The error is nil when the guest ran every command and powered off;
 // the commands' own statuses are in Result.ExitStatus.

@@ -7,13 +7,15 @@ import (
 	"github.com/mmvm/mmvm/syscalls"
 )
 
-// guestLimits are the limits mm enforces for cfg: cfg.Limits (mm's
-// defaults if nil) with the host's overcommit policy applied to the
-// guest's memory, so that mmap and brk refuse what the host would refuse
-// of a machine that size. Where the policy cannot be read, the heuristic
-// mode (Linux's default) applies.
+// guestLimits are the limits mm enforces for cfg: cfg.Limits (if nil,
+// mm's defaults with CAP_IPC_LOCK, which the guest holds as the root it
+// runs as: RLIMIT_MEMLOCK is reported but does not bound mlock) with the
+// host's overcommit policy applied to the guest's memory, so that mmap and
+// brk refuse what the host would refuse of a machine that size. Where the
+// policy cannot be read, the heuristic mode (Linux's default) applies.
 func guestLimits(cfg Config) *mm.Limits {
 	l := mm.DefaultLimits()
+	l.CapIPCLock = true
 	if cfg.Limits != nil {
 		l = *cfg.Limits
 	}

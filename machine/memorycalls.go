@@ -55,6 +55,22 @@ func (c memoryCalls) MLock2(addr, length, flags uint64) error {
 	return c.p.mm().MLock2(addr, length, flags)
 }
 
+func (c memoryCalls) MSeal(addr, length, flags uint64) error {
+	return c.p.mm().MSeal(addr, length, flags)
+}
+
+func (c memoryCalls) SetMDWE(bits uint64, rest [3]uint64) error {
+	return c.p.mm().SetMDWE(bits, rest)
+}
+
+func (c memoryCalls) MDWE(args [4]uint64) (uint64, error) { return c.p.mm().MDWE(args) }
+
+func (c memoryCalls) SetTHPDisable(disable, flags uint64, rest [2]uint64) error {
+	return c.p.mm().SetTHPDisable(disable, flags, rest)
+}
+
+func (c memoryCalls) THPDisable(args [4]uint64) (uint64, error) { return c.p.mm().THPDisable(args) }
+
 func (c memoryCalls) MUnlock(addr, length uint64) error { return c.p.mm().MUnlock(addr, length) }
 func (c memoryCalls) MLockAll(flags uint64) error       { return c.p.mm().MLockAll(flags) }
 func (c memoryCalls) MUnlockAll() error                 { return c.p.mm().MUnlockAll() }

@@ -238,6 +238,7 @@ func (m *Machine) exec(t *syscalls.Task, prog syscalls.ExecProgram, argv, envp [
 		mem.release()
 		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 	}
+	mem.mm.InheritFlags(p.mm())
 	entry, sp, err := m.loadImage(mem, p.sys, prog, argv, envp)
 	if err != nil {
 		mem.release()

@@ -23,11 +23,13 @@ var _ syscalls.ProcessView = processView{}
 
 func (v processView) Maps() string { return v.p.mm().Maps() }
 
-// SMaps lays each vma out as Linux's /proc/pid/smaps does, with the
-// figures mm keeps: every resident page counts as private and dirty (mm
-// does not tell a file's cached page from a private copy of it), and as
-// anonymous in a vma that maps no file; there is no swap and no sharing
-// between processes, so Pss is Rss.
+// SMaps lays each vma out as Linux's /proc/pid/smaps does (__show_smap
+// and show_smap_vma_flags), with the figures mm keeps: every resident page
+// counts as private and dirty (mm does not tell a file's cached page from
+// a private copy of it), and as anonymous in a vma that maps no file;
+// there is no swap, no KSM, no transparent huge page and no sharing
+// between processes, so Pss is Rss. THPeligible is 0: mm never maps a
+// huge page. There is no ProtectionKey line, as on a host without pkeys.
 func (v processView) SMaps() string {
 	var b strings.Builder
 	for _, vi := range v.p.mm().VMAs() {
@@ -47,24 +49,63 @@ func (v processView) SMaps() string {
 		kb("MMUPageSize", arch.PageSize)
 		kb("Rss", vi.Resident)
 		kb("Pss", vi.Resident)
+		kb("Pss_Dirty", vi.Resident)
 		kb("Shared_Clean", 0)
 		kb("Shared_Dirty", 0)
 		kb("Private_Clean", 0)
 		kb("Private_Dirty", vi.Resident)
 		kb("Referenced", vi.Resident)
 		kb("Anonymous", anon)
-		kb("Swap", 0)
+		for _, name := range []string{"KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped",
+			"Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss"} {
+			kb(name, 0)
+		}
 		kb("Locked", locked)
+		fmt.Fprintf(&b, "%-16s%8d\n", "THPeligible:", 0)
+		fmt.Fprintf(&b, "VmFlags: %s\n", vi.Flags)
 	}
 	return b.String()
 }
 
+func (v processView) Pagemap(start arch.Addr, entries []uint64) { v.p.mm().Pagemap(start, entries) }
+
+// VMAList describes each vma for PROCMAP_QUERY: a vma with an inode maps a
+// file (shared memory included, as Linux's shmem file), the vDSO and
+// [vvar] none.
+func (v processView) VMAList() []syscalls.ProcVMA {
+	infos := v.p.mm().VMAs()
+	out := make([]syscalls.ProcVMA, len(infos))
+	for i, vi := range infos {
+		out[i] = syscalls.ProcVMA{
+			Start: vi.Range.Start, End: vi.Range.End,
+			Read: vi.Perms.Read, Write: vi.Perms.Write, Exec: vi.Perms.Execute, MayShare: vi.Shared,
+			File: vi.Inode != 0, Offset: vi.Offset, Dev: vi.Dev, Inode: vi.Inode, Name: vi.Name,
+		}
+	}
+	return out
+}
+
 func (v processView) MemoryStatus() syscalls.MemoryStatus {
 	s := v.p.mm().Stats()
-	return syscalls.MemoryStatus{
+	st := syscalls.MemoryStatus{
 		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
 		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
 	}
+	// RssAnon is private memory that maps no file, RssShmem shared
+	// memory, RssFile the rest (mm does not tell a private copy of a
+	// file's page from the file's own).
+	for _, vi := range v.p.mm().VMAs() {
+		switch {
+		case vi.Shmem:
+			st.RssShmem += vi.Resident
+		case !vi.Shared && vi.Inode == 0:
+			st.RssAnon += vi.Resident
+		}
+	}
+	st.RssFile = s.RSS - min(s.RSS, st.RssAnon+st.RssShmem)
+	thp, _ := v.p.mm().THPDisable([4]uint64{})
+	st.THPEnabled = thp&1 == 0 || thp&mm.THPDisableExceptAdvised != 0
+	return st
 }
 
 func (v processView) MmapMinAddr() uint64 { return uint64(v.p.mm().Layout().MinAddr) }

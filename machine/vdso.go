@@ -212,12 +212,12 @@ func hostResolution(id int) time.Duration {
 // the ELF object's address (AT_SYSINFO_EHDR).
 func (m *Machine) mapVDSO(mmgr *mm.MemoryManager) (arch.Addr, error) {
 	const flags = unix.MAP_PRIVATE | unix.MAP_POPULATE
-	elf := &mm.MappedFile{Mappable: m.vdso.elf, Identity: m.vdso.elf, Readable: true}
+	elf := &mm.MappedFile{Mappable: m.vdso.elf, Identity: m.vdso.elf, Readable: true, Special: mm.SpecialCode}
 	at, err := mmgr.MMap(0, vdso.ELFSize, unix.PROT_READ|unix.PROT_EXEC, flags, elf, 0)
 	if err != nil {
 		return 0, fmt.Errorf("mapping the vDSO: %w", err)
 	}
-	vvar := &mm.MappedFile{Mappable: m.vdso.vvar, Identity: m.vdso.vvar, Readable: true, NoMayWrite: true}
+	vvar := &mm.MappedFile{Mappable: m.vdso.vvar, Identity: m.vdso.vvar, Readable: true, NoMayWrite: true, Special: mm.SpecialPFN}
 	vvarAt := uint64(at) - vdso.ELFOffset + vdso.VVarOffset
 	if _, err := mmgr.MMap(vvarAt, vdso.VVarSize, unix.PROT_READ, flags|unix.MAP_FIXED_NOREPLACE, vvar, 0); err != nil {
 		return 0, fmt.Errorf("mapping the vvar page below the vDSO at %v: %w", at, err)

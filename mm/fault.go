@@ -69,9 +69,11 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 	}
 	mm.mappingMu.RLock()
 	vseg := mm.vmas.FindSegment(addr)
+	var grewFrom arch.Addr // the stack's start before this fault grew it
 	if !vseg.Ok() {
 		mm.mappingMu.RUnlock()
-		if err := mm.growStack(addr, at); err != nil {
+		var err error
+		if grewFrom, err = mm.growStack(addr, at); err != nil {
 			return err
 		}
 		mm.mappingMu.RLock()
@@ -90,7 +92,7 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 	}
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
-	around := mm.faultAroundRange(ar, vseg.Range())
+	around := mm.faultAroundVMA(ar, vseg, grewFrom)
 	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
 		return mm.faultErrorLocked(vseg, addr, at, err)
 	}
@@ -108,6 +110,22 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGBUS, Code: busAdrErr, Err: err}
 	}
 	return nil
+}
+
+// faultAroundBound is the part of vseg's range a fault at ar may map
+// around it. A fault that grew a stack down (grewFrom is the stack's old
+// start, 0 if it grew none) maps only within the extension: the stack
+// above it was there before, its touched pages are mapped already, and a
+// program that walks its stack down a page at a time would otherwise map
+// the same fault-around unit again at every page.
+//
+// Preconditions: mm.mappingMu is locked; vseg.Range() ⊇ ar.
+func (mm *MemoryManager) faultAroundBound(vseg vmaSeg, ar arch.AddrRange, grewFrom arch.Addr) arch.AddrRange {
+	bound := vseg.Range()
+	if grewFrom != 0 && ar.End <= grewFrom && grewFrom < bound.End {
+		bound.End = grewFrom
+	}
+	return bound
 }
 
 // faultErrorLocked converts an error obtaining pmas into a FaultError.
@@ -131,27 +149,30 @@ func (mm *MemoryManager) faultErrorLocked(vseg vmaSeg, addr arch.Addr, at arch.A
 
 // growStack handles a fault at addr, which is in no vma: if the next vma
 // above grows down and addr is within its reach, the vma is extended down
-// to addr's page, as Linux's expand_stack does; otherwise it is a
-// SEGV_MAPERR. CopyIn, CopyOut and ZeroOut use it too, for the address
-// where a copy found no vma. It takes mappingMu for writing, so the caller
-// must hold no mm lock.
-func (mm *MemoryManager) growStack(addr arch.Addr, at arch.AccessType) error {
+// to addr's page, as Linux's expand_stack does, and growStack returns its
+// start before; otherwise it is a SEGV_MAPERR. It returns 0 if a vma
+// covers addr already (another thread grew or mapped it meanwhile).
+// CopyIn, CopyOut and ZeroOut use it too, for the address where a copy
+// found no vma. It takes mappingMu for writing, so the caller must hold
+// no mm lock.
+func (mm *MemoryManager) growStack(addr arch.Addr, at arch.AccessType) (arch.Addr, error) {
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
 	mapErr := &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvMapErr, Err: unix.EFAULT}
 	vseg, gap := mm.vmas.Find(addr)
 	if vseg.Ok() {
-		return nil // grown or mapped meanwhile
+		return 0, nil // grown or mapped meanwhile
 	}
 	next := gap.NextSegment()
 	if !next.Ok() || !next.ValuePtr().growsDown {
-		return mapErr
+		return 0, mapErr
 	}
+	oldStart := next.Start()
 	if err := mm.expandStackLocked(next, addr.RoundDown()); err != nil {
 		mapErr.Err = err
-		return mapErr
+		return 0, mapErr
 	}
-	return nil
+	return oldStart, nil
 }
 
 // expandStackLocked grows the grows-down vma vseg down to start (Linux's

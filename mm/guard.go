@@ -67,7 +67,9 @@ func (mm *MemoryManager) firstGuardLocked(ar arch.AddrRange) (arch.Addr, bool) {
 // the vma vseg (madvise_guard_install): a locked vma is refused; an
 // anonymous one gets an anon_vma (its pages are no longer empty, so fork
 // must copy them); the pages in ar are dropped and every page becomes a
-// guard page. Installing over a guard page is a no-op for that page.
+// guard page. Installing over a guard page is a no-op for that page. The
+// whole vma, not only ar, is marked as maybe holding guards
+// (VM_MAYBE_GUARD, "gu" in smaps): Linux sets the flag without splitting.
 //
 // Preconditions: mm.mappingMu is locked for writing; vseg ⊇ ar.
 func (mm *MemoryManager) madviseGuardInstallLocked(vseg vmaSeg, ar arch.AddrRange) error {
@@ -88,6 +90,7 @@ func (mm *MemoryManager) madviseGuardInstallLocked(vseg vmaSeg, ar arch.AddrRang
 		mm.pmas.Insert(gap, gr, pma{guard: true})
 		mm.guardBytes += gr.Length()
 	}
+	vseg.ValuePtr().flags |= vmaMaybeGuard
 	return nil
 }
 

@@ -25,7 +25,8 @@ func unguard(addr, length uint64) hop {
 // TestGuardRegionsMatchHost runs guard-region scenarios on the host kernel
 // (6.13+; file-backed and read-only vmas since 6.15) and on mm and
 // compares every result (errnos, bytes a kernel copy moved, mincore, byte
-// values) and the final vmas line for line: guards never split a vma.
+// values) and the final vmas line for line, with their smaps VmFlags:
+// guards never split a vma, and mark the whole vma "gu" for good.
 func TestGuardRegionsMatchHost(t *testing.T) {
 	const W, P = win, page
 	if !hostHasGuards() {
@@ -64,6 +65,8 @@ func TestGuardRegionsMatchHost(t *testing.T) {
 		{"read-only and inaccessible vmas", []hop{mapAnon(W, 2*P, unix.PROT_READ), mapAnon(W+2*P, 2*P, unix.PROT_NONE), guard(W, 4*P), kread(W, 1), kread(W+P, 1), kread(W+2*P, 1), unguard(W, 4*P), kread(W, 2*P)}},
 		{"shared memory keeps its contents", []hop{shared(W, 2*P), wr(W, 3), wr(W+P, 4), sys(unix.SYS_MREMAP, W, 0, 2*P, fixedMove, W+0x100000), guard(W, P), kread(W, 1),
 			rd(W + 0x100000), sys(unix.SYS_MADVISE, W, 2*P, unix.MADV_REMOVE), kread(W, 1), wr(W+0x100000, 5), mincore(W, 2*P), unguard(W, P), rd(W), rd(W + P)}},
+		{"gu stays after remove and keeps no neighbour apart", []hop{mapAnon(W, 2*P, rw), guard(W+P, P), unguard(W, 2*P), mapAnon(W+2*P, P, rw),
+			mapAnon(W+4*P, P, rw), mapAnon(W+5*P, P, rw), guard(W+5*P, P), mapAnon(W+3*P, P, rw), mapAnon(W+6*P, P, rw)}},
 		{"guards do not split vmas", []hop{mapAnon(W, 8*P, rw), guard(W+2*P, P), guard(W+5*P, 2*P), mapAnon(W+8*P, P, rw), unguard(W+5*P, P)}},
 		{"install gives an unfaulted vma an anon_vma", []hop{mapAnon(W, 2*P, rw), guard(W, P), sys(unix.SYS_MPROTECT, W, 2*P, unix.PROT_READ), mapAnon(W+2*P, P, unix.PROT_READ),
 			mapAnon(W+0x10000, P, rw), guard(W+0x10000, P), sys(unix.SYS_MREMAP, W+0x10000, P, P, fixedMove, W+0x20000), mapAnon(W+0x21000, P, rw)}},

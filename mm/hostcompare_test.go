@@ -3,6 +3,7 @@ package mm
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -174,6 +175,23 @@ func runMM(m *MemoryManager, h hop) (uint64, unix.Errno) {
 		err = m.MUnlock(a[0], a[1])
 	case unix.SYS_MSYNC:
 		err = m.MSync(a[0], a[1], a[2])
+	case unix.SYS_MSEAL:
+		err = m.MSeal(a[0], a[1], a[2])
+	case unix.SYS_PRCTL:
+		var v uint64
+		switch a[0] {
+		case unix.PR_SET_MDWE:
+			err = m.SetMDWE(a[1], [3]uint64{a[2], a[3], a[4]})
+		case unix.PR_SET_MDWE + 1: // PR_GET_MDWE
+			v, err = m.MDWE([4]uint64{a[1], a[2], a[3], a[4]})
+		case unix.PR_SET_THP_DISABLE:
+			err = m.SetTHPDisable(a[1], a[2], [2]uint64{a[3], a[4]})
+		case unix.PR_GET_THP_DISABLE:
+			v, err = m.THPDisable([4]uint64{a[1], a[2], a[3], a[4]})
+		default:
+			panic(fmt.Sprintf("no such prctl %d", a[0]))
+		}
+		r = arch.Addr(v)
 	default:
 		panic(fmt.Sprintf("no such op %d", h.nr))
 	}
@@ -201,6 +219,40 @@ func mmLayout(m *MemoryManager) []string {
 	return out
 }
 
+// hostVMFlags is each host vma in the window with its smaps VmFlags, sd
+// (soft-dirty, a kernel build option mm does not model) left out.
+func hostVMFlags(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/smaps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	var cur string
+	for _, line := range strings.Split(string(b), "\n") {
+		var start, end uint64
+		if _, err := fmt.Sscanf(line, "%x-%x ", &start, &end); err == nil && strings.Contains(line, " ") && !strings.HasSuffix(strings.Fields(line)[0], ":") {
+			cur = ""
+			if start < win+winSize && end > win {
+				cur = fmt.Sprintf("%x-%x", start, end)
+			}
+			continue
+		}
+		if flags, ok := strings.CutPrefix(line, "VmFlags: "); ok && cur != "" {
+			out = append(out, cur+" "+strings.Replace(flags, "sd ", "", 1))
+		}
+	}
+	return out
+}
+
+func mmVMFlags(m *MemoryManager) []string {
+	var out []string
+	for _, v := range m.VMAs() {
+		out = append(out, fmt.Sprintf("%x-%x %s", uint64(v.Range.Start), uint64(v.Range.End), v.Flags))
+	}
+	return out
+}
+
 func compareWithHost(t *testing.T, name string, ops []hop) {
 	t.Helper()
 	if got := hostLayout(t); len(got) != 0 {
@@ -220,6 +272,8 @@ func compareWithHost(t *testing.T, name string, ops []hop) {
 	}
 	if h, g := hostLayout(t), mmLayout(m); !slices.Equal(h, g) {
 		t.Errorf("%s: layouts differ:\nhost %s\nmm   %s", name, strings.Join(h, "\n     "), strings.Join(g, "\n     "))
+	} else if h, g := hostVMFlags(t), mmVMFlags(m); !slices.Equal(h, g) {
+		t.Errorf("%s: VmFlags differ:\nhost %s\nmm   %s", name, strings.Join(h, "\n     "), strings.Join(g, "\n     "))
 	}
 }
 

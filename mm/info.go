@@ -27,15 +27,23 @@ type VMAInfo struct {
 	// Resident is the number of bytes backed by pmas (guard pages are
 	// not).
 	Resident uint64
+	// Flags are the vma's vm_flags as smaps' VmFlags line names them, in
+	// Linux's order, each followed by a space.
+	Flags string
+	// Shmem: the vma maps shared memory (MAP_SHARED|MAP_ANONYMOUS, a
+	// memfd), whose resident pages /proc/pid/status counts as RssShmem.
+	Shmem bool
 }
 
-// String formats v as one line of /proc/pid/maps.
+// String formats v as one line of /proc/pid/maps (show_map_vma): the
+// fields end in a space, and a name, if any, follows at column 73 or, on a
+// longer line, after one more space.
 func (v VMAInfo) String() string {
 	s := 'p'
 	if v.Shared {
 		s = 's'
 	}
-	line := fmt.Sprintf("%08x-%08x %s%c %08x %02x:%02x %d", uint64(v.Range.Start), uint64(v.Range.End),
+	line := fmt.Sprintf("%08x-%08x %s%c %08x %02x:%02x %d ", uint64(v.Range.Start), uint64(v.Range.End),
 		v.Perms, s, v.Offset, v.Dev>>8, v.Dev&0xff, v.Inode)
 	if v.Name != "" {
 		line = fmt.Sprintf("%-72s %s", line, v.Name)
@@ -51,7 +59,9 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 	info := VMAInfo{
 		Range: vseg.Range(), Perms: v.realPerms, MaxPerms: v.maxPerms,
 		Shared: !v.private, GrowsDown: v.growsDown, MLockMode: v.mlockMode,
+		Flags: v.vmFlagNames(),
 	}
+	_, info.Shmem = v.mappable.(*SharedMemory)
 	if v.id != nil {
 		info.Offset = v.off
 		info.Dev, info.Inode = v.id.DeviceID(), v.id.InodeID()
@@ -69,6 +79,51 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 		info.Name = "[stack]"
 	}
 	return info
+}
+
+// vmFlagNames names v's vm_flags as /proc/pid/smaps does
+// (show_smap_vma_flags): two letters and a space for each flag set, in the
+// order of Linux's bits. VM_SHARED and VM_MAYWRITE are what Linux keeps of
+// a shared mapping: both go when the file was not opened for writing.
+// There is no "sd": the host kernel (6.18) is built without soft-dirty
+// tracking, so no vma carries VM_SOFTDIRTY.
+func (v *vma) vmFlagNames() string {
+	var b strings.Builder
+	add := func(set bool, name string) {
+		if set {
+			b.WriteString(name)
+			b.WriteByte(' ')
+		}
+	}
+	f := v.flags
+	add(v.realPerms.Read, "rd")
+	add(v.realPerms.Write, "wr")
+	add(v.realPerms.Execute, "ex")
+	add(!v.private && v.maxPerms.Write, "sh")
+	add(v.maxPerms.Read, "mr")
+	add(v.maxPerms.Write, "mw")
+	add(v.maxPerms.Execute, "me")
+	add(!v.private, "ms")
+	add(v.growsDown, "gd")
+	add(f&vmaPFNMap != 0, "pf")
+	add(f&vmaMaybeGuard != 0, "gu")
+	add(v.mlockMode != memmap.MLockNone, "lo")
+	add(f&vmaPFNMap != 0, "io")
+	add(f&vmaSeqRead != 0, "sr")
+	add(f&vmaRandRead != 0, "rr")
+	add(f&vmaDontFork != 0, "dc")
+	add(f&vmaDontExpand != 0, "de")
+	add(v.mlockMode == memmap.MLockLazy, "lf")
+	add(f&vmaAccount != 0, "ac")
+	add(f&vmaNoReserve != 0, "nr")
+	add(f&vmaWipeOnFork != 0, "wf")
+	add(f&vmaDontDump != 0, "dd")
+	add(f&vmaHugePage != 0, "hg")
+	add(f&vmaNoHugePage != 0, "nh")
+	add(f&vmaMergeable != 0, "mg")
+	add(f&vmaDroppable != 0, "dp")
+	add(f&vmaSealed != 0, "sl")
+	return b.String()
 }
 
 // VMAs returns a description of every vma, in address order.

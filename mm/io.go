@@ -82,7 +82,7 @@ func (mm *MemoryManager) withMemory(addr arch.Addr, n uint64, at arch.AccessType
 		if opts.IgnorePermissions || (grew && grewAt == pos.RoundDown()) {
 			return done, unix.EFAULT
 		}
-		if err := mm.growStack(pos, at); err != nil {
+		if _, err := mm.growStack(pos, at); err != nil {
 			return done, unix.EFAULT
 		}
 		grewAt, grew = pos.RoundDown(), true
@@ -120,7 +120,7 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 		pages := arch.AddrRange{Start: pos.RoundDown(), End: chunkEnd.MustRoundUp()}
 		optional := pages
 		if v.isAnonymous() {
-			optional = mm.faultAroundRange(pages, vseg.Range())
+			optional = mm.faultAroundVMA(pages, vseg, 0)
 		}
 		var failed bool
 		if err := mm.getPMAsLocked(vseg, pages, optional, at); err != nil {

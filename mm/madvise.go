@@ -78,6 +78,9 @@ func (mm *MemoryManager) Madvise(addr, length, advice uint64) error {
 // madviseVMALocked applies advice to ar within one vma.
 func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavior int32) error {
 	v := vseg.ValuePtr()
+	if v.flags&vmaSealed != 0 && madviseDiscards(behavior) && v.isAnonymous() && !v.realPerms.Write {
+		return unix.EPERM // can_madvise_modify
+	}
 	locked := v.mlockMode != memmap.MLockNone
 	switch behavior {
 	case unix.MADV_WILLNEED:

@@ -40,13 +40,14 @@ type Layout struct {
 const DefaultTopOfUser = arch.MaxUserAddr - arch.PageSize
 
 // DefaultLayout returns Linux's layout without randomisation: the stack at
-// the top of user space, mmap_base below the largest stack gap Linux keeps
-// (128 MiB plus the guard gap), mmap_min_addr 64 KiB.
+// the top of user space, mmap_base 128 MiB below it (x86's mmap_base: the
+// stack rlimit plus the guard gap, 9 MiB for the default 8 MiB limit,
+// raised to its 128 MiB minimum), mmap_min_addr 64 KiB.
 func DefaultLayout() Layout {
 	top := DefaultTopOfUser
 	return Layout{
 		MinAddr:   0x10000,
-		MmapBase:  top - (128 << 20) - StackGuardGap,
+		MmapBase:  top - (128 << 20),
 		TopOfUser: top,
 		StackTop:  top,
 	}
@@ -170,6 +171,9 @@ type MemoryManager struct {
 
 	// limits are the resource limits. Guarded by mappingMu.
 	limits Limits
+
+	// flags are the prctl settings (mmflags.go). Guarded by mappingMu.
+	flags mmFlags
 
 	// nextAnonVMA numbers anon_vma identities (see vma.anonVMA). Guarded
 	// by mappingMu for writing vmas; it is only incremented with activeMu

@@ -23,7 +23,25 @@ type MappedFile struct {
 	// shared (no VM_MAYWRITE, as Linux's [vvar]): mmap and mprotect asking
 	// for PROT_WRITE fail with EACCES.
 	NoMayWrite bool
+	// Special: the file is one of Linux's special mappings, with the
+	// vm_flags Linux gives it (SpecialNone for any other file).
+	Special SpecialMapping
 }
+
+// SpecialMapping names the kinds of special mapping Linux installs at exec
+// (_install_special_mapping), by the vm_flags they carry beyond their
+// permissions.
+type SpecialMapping uint8
+
+const (
+	// SpecialNone: an ordinary file.
+	SpecialNone SpecialMapping = iota
+	// SpecialCode: code such as the vDSO (VM_DONTEXPAND).
+	SpecialCode
+	// SpecialPFN: pages with no struct page behind them, such as [vvar]
+	// (VM_DONTEXPAND | VM_PFNMAP | VM_IO | VM_DONTDUMP).
+	SpecialPFN
+)
 
 // mmapRequest is one mmap after its flags have been decoded: the vma to
 // create and where.
@@ -159,12 +177,22 @@ func (mm *MemoryManager) decodeMMapLocked(addr arch.Addr, length, prot, flags ui
 	if req.v.private && req.v.realPerms.Write && req.v.flags&vmaNoReserve == 0 {
 		req.v.flags |= vmaAccount
 	}
+	if mm.denyWriteExecLocked(req.v.realPerms.Execute, req.v.realPerms.Write, req.v.realPerms.Execute) {
+		return mmapRequest{}, unix.EACCES
+	}
 	if mm.limits.Overcommit.accountable(&req.v) && !mm.enoughMemoryLocked(alen) {
 		return mmapRequest{}, unix.ENOMEM
 	}
 	req.v.effectivePerms = req.v.realPerms.Effective()
 	if req.v.mlockMode == memmap.MLockEager {
 		req.populate = true
+	}
+	if req.v.flags&vmaDroppable != 0 {
+		// Droppable memory is never locked: mlockall(MCL_FUTURE)'s
+		// VM_LOCKED is cleared from the new vma (__mmap_complete),
+		// after it was weighed against RLIMIT_MEMLOCK and asked for
+		// the populate.
+		req.v.mlockMode = memmap.MLockNone
 	}
 	return req, nil
 }
@@ -217,6 +245,13 @@ func decodeFileMMap(req *mmapRequest, file *MappedFile, prot, flags, pgoff uint6
 		}
 	default:
 		return unix.EINVAL
+	}
+	switch file.Special {
+	case SpecialCode:
+		req.v.flags |= vmaDontExpand
+	case SpecialPFN:
+		req.v.flags |= vmaDontExpand | vmaPFNMap | vmaDontDump
+		req.v.maxPerms.Execute = false
 	}
 	req.v.mappable = file.Mappable
 	req.v.id = file.Identity

@@ -71,6 +71,12 @@ func (mm *MemoryManager) mprotectVMALocked(vseg vmaSeg, ar arch.AddrRange, perms
 	if !old.maxPerms.SupersetOf(perms) {
 		return unix.EACCES
 	}
+	if mm.denyWriteExecLocked(old.realPerms.Execute, perms.Write, perms.Execute) {
+		return unix.EACCES
+	}
+	if old.flags&vmaSealed != 0 {
+		return unix.EPERM
+	}
 	nv := old
 	nv.realPerms = perms
 	nv.effectivePerms = perms.Effective()

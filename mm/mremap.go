@@ -93,6 +93,9 @@ func (mm *MemoryManager) checkMRemapVMALocked(vseg vmaSeg, a *mremapArgs) error 
 	if !vseg.Ok() {
 		return unix.EFAULT
 	}
+	if vseg.ValuePtr().flags&vmaSealed != 0 {
+		return unix.EPERM
+	}
 	if !a.impliesNewAddr() {
 		a.newAddr = a.addr
 	}
@@ -259,6 +262,9 @@ func (mm *MemoryManager) mremapMoveOnlyLocked(a mremapArgs) (arch.Addr, error) {
 			break
 		}
 		piece.newAddr = target + (piece.addr - pos)
+		if mm.vmas.FindSegment(piece.addr).ValuePtr().flags&vmaSealed != 0 {
+			return 0, unix.EPERM // check_prep_vma, for each vma moved
+		}
 		dst, err := mm.mremapToLocked(piece)
 		if err != nil {
 			return 0, err

@@ -25,12 +25,17 @@ func (mm *MemoryManager) MUnmap(addr, length uint64) error {
 	return nil
 }
 
-// checkUnmapSplitLocked fails with ENOMEM if unmapping ar would split one
-// vma in two while the map count is at its limit.
+// checkUnmapSplitLocked holds the checks of unmapping ar, whether by
+// munmap, mmap(MAP_FIXED) or mremap (vms_gather_munmap_vmas): ENOMEM if
+// it would split one vma in two while the map count is at its limit,
+// EPERM if a vma in it is sealed.
 func (mm *MemoryManager) checkUnmapSplitLocked(ar arch.AddrRange) error {
 	vseg := mm.vmas.LowerBoundSegment(ar.Start)
 	if vseg.Ok() && vseg.Start() < ar.Start && ar.End < vseg.End() && mm.vmas.Len() >= mm.limits.MaxMapCount {
 		return unix.ENOMEM
+	}
+	if mm.sealedInLocked(ar) {
+		return unix.EPERM
 	}
 	return nil
 }

@@ -289,6 +289,20 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 	return nil
 }
 
+// faultAroundVMA returns what a fault on ar in the vma vseg may fill: the
+// fault-around unit (faultAroundRange) within faultAroundBound (grewFrom
+// is the stack's start before the fault grew it, 0 if it grew none), but
+// only ar in a vma locked with MLOCK_ONFAULT, whose pages are locked one
+// by one as they are touched: faulting neighbours in would lock memory the
+// program never used, and show in smaps' Rss and Locked, where Linux has
+// only the touched pages.
+func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg, grewFrom arch.Addr) arch.AddrRange {
+	if vseg.ValuePtr().mlockMode == memmap.MLockLazy {
+		return ar
+	}
+	return mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
+}
+
 // faultAroundRange returns the fault-around unit holding ar, clipped to
 // bound.
 func (mm *MemoryManager) faultAroundRange(ar, bound arch.AddrRange) arch.AddrRange {

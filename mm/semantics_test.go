@@ -2,6 +2,7 @@ package mm
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/mmvm/mmvm/arch"
@@ -245,6 +246,28 @@ func TestMLockAllFuture(t *testing.T) {
 	}
 }
 
+// TestMLockAllFutureDroppable: a MAP_DROPPABLE mapping made under
+// mlockall(MCL_FUTURE) is not locked, as Linux (the mm selftest
+// mlock2-tests' test_mlockall_future_droppable).
+func TestMLockAllFutureDroppable(t *testing.T) {
+	m, _, _ := testMM(t)
+	if err := m.MLockAll(unix.MCL_CURRENT | unix.MCL_FUTURE); err != nil {
+		t.Fatal(err)
+	}
+	a, err := m.MMap(0, 2*page, rw, unix.MAP_DROPPABLE|unix.MAP_ANONYMOUS, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.VMAs() {
+		if v.Range.Start == a && (v.MLockMode != memmap.MLockNone || strings.Contains(v.Flags, "lo ")) {
+			t.Errorf("droppable vma under MCL_FUTURE: mlock mode %v, VmFlags %q", v.MLockMode, v.Flags)
+		}
+	}
+	if st := m.Stats(); st.LockedSize != 0 {
+		t.Errorf("locked %#x bytes, want 0", st.LockedSize)
+	}
+}
+
 func TestLimitsAS(t *testing.T) {
 	m, _, _ := testMM(t, withLimits(Limits{AS: 16 * page, Data: 8 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: 5}))
 	if _, err := m.MMap(0, 17*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0); errnoOf(err) != unix.ENOMEM {
@@ -440,5 +463,28 @@ func TestNoMayWriteFile(t *testing.T) {
 	}
 	if vs := m.VMAs(); len(vs) != 1 || vs[0].Shared || vs[0].MaxPerms.Write {
 		t.Errorf("vmas %+v", vs)
+	}
+}
+
+// TestMLockOnFaultFaultsOnePage: a fault in a vma locked with
+// MLOCK_ONFAULT makes only its own page resident, not the fault-around
+// unit, so smaps' Rss (and Locked) count the touched page alone, as on
+// Linux (the mm selftest mlock2-tests' test_mlock_onfault).
+func TestMLockOnFaultFaultsOnePage(t *testing.T) {
+	m, _, _ := testMM(t)
+	a := anon(t, m, 0, 4*page, rw)
+	if err := m.MLock2(uint64(a), 4*page, unix.MLOCK_ONFAULT); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleUserFault(a+page, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.CopyOut(a+2*page, []byte{1}, IOOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range m.VMAs() {
+		if v.Range.Start == a && v.Resident != 2*page {
+			t.Errorf("resident after touching 2 of 4 lazily locked pages: %#x, want %#x", v.Resident, 2*page)
+		}
 	}
 }

@@ -282,6 +282,37 @@ func TestStackGrowth(t *testing.T) {
 	check(t, m)
 }
 
+// A program that walks its stack down a page at a time grows it at every
+// fault. Each such fault maps only the page it added, not the fault-around
+// unit above it again, which is the stack the program already touched:
+// 1 MiB walked down a page at a time maps 256 pages, not 256 times up to
+// a 2 MiB unit.
+func TestStackGrowthMapsOnlyTheExtension(t *testing.T) {
+	m, as, _ := testMM(t, withFaultAround(2<<20))
+	st, err := m.MapStack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.HandleUserFault(st.End-page, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	_, _, before := as.Counts()
+	const walked = 256
+	for i := 1; i <= walked; i++ {
+		addr := st.Start - arch.Addr(i)*page
+		if err := m.HandleUserFault(addr, arch.Write); err != nil {
+			t.Fatalf("fault %d pages below the stack: %v", i, err)
+		}
+		if !as.Access(addr, arch.Write) {
+			t.Fatalf("page %#x not mapped writable after its fault", addr)
+		}
+	}
+	if _, _, after := as.Counts(); after-before != walked {
+		t.Errorf("walking the stack down %d pages mapped %d pages, want %d", walked, after-before, walked)
+	}
+	check(t, m)
+}
+
 // Growth only moves the stack vma's start, as Linux's expand_downwards:
 // it does not merge the stack with a grows-down vma it reaches, and the
 // stack gets an anon_vma of its own first, so a later mprotect of both

@@ -39,7 +39,24 @@ const (
 	vmaDroppable
 	// vmaMergeable: MADV_MERGEABLE (KSM).
 	vmaMergeable
+	// vmaDontExpand: a special mapping such as the vDSO
+	// (VM_DONTEXPAND).
+	vmaDontExpand
+	// vmaPFNMap: memory with no struct page behind it, as the vvar pages
+	// (VM_PFNMAP | VM_IO).
+	vmaPFNMap
+	// vmaMaybeGuard: MADV_GUARD_INSTALL was applied somewhere in the vma
+	// (VM_MAYBE_GUARD). It is sticky, as in Linux 6.18: removing the
+	// guards leaves it, it never keeps two neighbours apart, and a merge
+	// keeps it if either side had it.
+	vmaMaybeGuard
+	// vmaSealed: mseal(2) sealed the vma (VM_SEALED).
+	vmaSealed
 )
+
+// vmaStickyFlags are the flags that do not keep neighbours from merging
+// (VM_STICKY): the merged vma has each one either side had.
+const vmaStickyFlags = vmaMaybeGuard
 
 // vma is a virtual memory area: a range of addresses the program mapped,
 // with one set of properties. vmas are stored by value in
@@ -105,7 +122,7 @@ func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool)
 		v1.off+r1.Length() != v2.off ||
 		v1.realPerms != v2.realPerms || v1.maxPerms != v2.maxPerms ||
 		v1.private != v2.private || v1.growsDown != v2.growsDown ||
-		v1.mlockMode != v2.mlockMode || v1.flags != v2.flags ||
+		v1.mlockMode != v2.mlockMode || v1.flags&^vmaStickyFlags != v2.flags&^vmaStickyFlags ||
 		v1.policy != v2.policy {
 		return vma{}, false
 	}
@@ -115,6 +132,7 @@ func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool)
 	if v1.anonVMA == 0 {
 		v1.anonVMA = v2.anonVMA
 	}
+	v1.flags |= v2.flags & vmaStickyFlags
 	if v2.id != nil {
 		v2.id.DecRef()
 	}
@@ -344,7 +362,7 @@ func (mm *MemoryManager) ensureAnonVMALocked(vseg vmaSeg) {
 	}
 	compatible := func(a arch.AddrRange, av *vma, b arch.AddrRange, bv *vma) bool {
 		return a.End == b.Start && av.mappable == bv.mappable && av.off+a.Length() == bv.off &&
-			av.policy == bv.policy && av.flags == bv.flags && av.growsDown == bv.growsDown &&
+			av.policy == bv.policy && av.flags&^vmaStickyFlags == bv.flags&^vmaStickyFlags && av.growsDown == bv.growsDown &&
 			av.mlockMode == bv.mlockMode && av.private == bv.private && av.maxPerms == bv.maxPerms
 	}
 	if prev := vseg.PrevSegment(); prev.Ok() && prev.ValuePtr().anonVMA != 0 && compatible(prev.Range(), prev.ValuePtr(), vseg.Range(), v) {

@@ -65,6 +65,7 @@ func (ev *eventFD) take(t *Task, nonblock bool) (uint64, unix.Errno) {
 	}
 	ev.count -= v
 	ev.wq.notify(epollOut)
+	t.pipesChanged() // poll and select wait where pipes wake them
 	return v, 0
 }
 
@@ -124,6 +125,7 @@ func (ev *eventFD) write(t *Task, f *openFile, addr arch.Addr, n uint64) uint64 
 	}
 	ev.count += v
 	ev.wq.notify(epollIn)
+	t.pipesChanged()
 	return 8
 }
 

@@ -492,6 +492,9 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if f.fs != nil && f.fs.node != nil && f.fs.node.ioctl != nil {
+		return f.fs.node.ioctl(t, a[1], arch.Addr(a[2]))
+	}
 	if f.fs != nil || f.anon != nil {
 		return errno(unix.ENOTTY)
 	}

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,15 +15,21 @@ import (
 
 // Directories and links: getdents64, readlink, the working directory.
 
-// dirents lists directory f: ".", "..", then the host directory's entries
-// (if a view backs it) with the synthetic children, which shadow host
-// entries of the same names, each with the inode number stat shows.
+// dirents lists directory f: the host directory's entries (if a view
+// backs it) in the host's order, "." and ".." where the host lists them,
+// then the synthetic children, which shadow host entries of the same
+// names; a directory with no host directory behind it lists "." and ".."
+// first. Each entry has the inode number stat shows.
 func (p *Process) dirents(f *fsFile) []dirent {
 	if f.dentsMade {
 		return f.dents
 	}
 	f.dentsMade = true
-	out := []dirent{{ino: f.st.Ino, typ: unix.DT_DIR, name: "."}, {ino: f.st.Ino, typ: unix.DT_DIR, name: ".."}}
+	dots := []dirent{{ino: f.st.Ino, typ: unix.DT_DIR, name: "."}, {ino: f.st.Ino, typ: unix.DT_DIR, name: ".."}}
+	var out []dirent
+	if f.host == nil {
+		out = dots
+	}
 	var children map[string]*node
 	if f.node != nil {
 		children = p.fs().children(p, f.node)
@@ -52,7 +59,14 @@ func (p *Process) dirents(f *fsFile) []dirent {
 						name = name[:i]
 					}
 					b = b[reclen:]
-					if name == "." || name == ".." || children[name] != nil {
+					switch {
+					case name == ".":
+						out = append(out, dots[0])
+						continue
+					case name == "..":
+						out = append(out, dots[1])
+						continue
+					case children[name] != nil:
 						continue
 					}
 					_, gino := p.fs().hostIno(&unix.Stat_t{Dev: dirSt.Dev, Ino: ino})
@@ -60,6 +74,10 @@ func (p *Process) dirents(f *fsFile) []dirent {
 				}
 			}
 		}
+	}
+	if !slices.ContainsFunc(out, func(d dirent) bool { return d.name == "." }) {
+		// The host listing failed: "." and ".." still come first.
+		out = append(dots, out...)
 	}
 	names := make([]string, 0, len(children))
 	for name := range children {

@@ -51,6 +51,9 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 	}
 	switch f.node.kind {
 	case nodeProc:
+		if f.node.readAt != nil {
+			return f.node.readAt(p, b, off)
+		}
 		if !f.textMade {
 			f.text, f.textMade = f.node.gen(p), true
 		}

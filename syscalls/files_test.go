@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -482,8 +483,19 @@ type procView struct{}
 
 func (procView) Maps() string  { return "00400000-00401000 r-xp 00000000 00:30 2 /prog\n" }
 func (procView) SMaps() string { return "" }
+func (procView) Pagemap(start arch.Addr, entries []uint64) {
+	for i := range entries {
+		entries[i] = uint64(start)>>arch.PageShift + uint64(i)
+	}
+}
+func (procView) VMAList() []ProcVMA {
+	return []ProcVMA{
+		{Start: 0x400000, End: 0x401000, Read: true, Exec: true, File: true, Offset: 0x1000, Dev: 0x30, Inode: 2, Name: "/prog"},
+		{Start: 0x600000, End: 0x602000, Read: true, Write: true, Name: "[heap]"},
+	}
+}
 func (procView) MemoryStatus() MemoryStatus {
-	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20}
+	return MemoryStatus{VmSize: 8 << 20, VmRSS: 3 << 20, RssAnon: 1 << 20, RssFile: 2 << 20, THPEnabled: true}
 }
 func (procView) MmapMinAddr() uint64 { return 65536 }
 func (procView) Overcommit() int     { return 1 }
@@ -518,7 +530,9 @@ func TestProcFiles(t *testing.T) {
 	}
 	fd := openPath(p, mem, "/proc/self/status", 0)
 	status := readAll(t, p, mem, fd)
-	for _, line := range []string{"Name:\tprog\n", "Pid:\t42\n", "VmSize:\t    8192 kB\n", "VmRSS:\t    3072 kB\n", "Uid:\t0\t0\t0\t0\n"} {
+	for _, line := range []string{"Name:\tprog\n", "Pid:\t42\n", "VmSize:\t    8192 kB\n", "VmRSS:\t    3072 kB\n", "Uid:\t0\t0\t0\t0\n",
+		"Groups:\t \nNStgid:\t42\nNSpid:\t42\n", "VmRSS:\t    3072 kB\nRssAnon:\t    1024 kB\nRssFile:\t    2048 kB\nRssShmem:\t       0 kB\n",
+		"THP_enabled:\t1\n", "CapEff:\t000001ffffffffff\n", "Mems_allowed_list:\t0\n"} {
 		if !strings.Contains(status, line) {
 			t.Errorf("/proc/self/status lacks %q:\n%s", line, status)
 		}
@@ -532,6 +546,32 @@ func TestProcFiles(t *testing.T) {
 	}
 	if r := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, "/proc/self"), base, 100); r != 2 || string(mem.mem[:2]) != "42" {
 		t.Errorf("readlink /proc/self = %d %q", r, mem.mem[:max(r, 0)])
+	}
+}
+
+// TestProcPagemap reads /proc/self/pagemap as Linux's pagemap_read: the
+// entry of page N at offset 8N, EINVAL for an offset or count that is not
+// a multiple of 8, and the end of the file at the top of user space.
+func TestProcPagemap(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.View = procView{}
+	t.Cleanup(p.Close)
+	fd := uint64(openPath(p, mem, "/proc/self/pagemap", 0))
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 16, 0x400*8); r != 16 ||
+		binary.LittleEndian.Uint64(mem.mem) != 0x400 || binary.LittleEndian.Uint64(mem.mem[8:]) != 0x401 {
+		t.Errorf("pread of pages 0x400 and 0x401 = %d, % x", r, mem.mem[:16])
+	}
+	for _, c := range []struct{ count, off uint64 }{{8, 4}, {12, 0}, {4, 8}} {
+		if r := sc(p, unix.SYS_PREAD64, fd, base, c.count, c.off); r != -int64(unix.EINVAL) {
+			t.Errorf("pread of %d at %d = %d, want EINVAL", c.count, c.off, r)
+		}
+	}
+	last := uint64(0x7ffffffff000>>12-1) * 8
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 16, last); r != 8 {
+		t.Errorf("pread over the end of user space = %d, want 8", r)
+	}
+	if r := sc(p, unix.SYS_PREAD64, fd, base, 8, last+8); r != 0 {
+		t.Errorf("pread past the end of user space = %d, want 0", r)
 	}
 }
 
@@ -767,6 +807,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(scriptHelperEnv) != "" {
 		os.Exit(scriptHelper())
 	}
+	if dir := os.Getenv(nameHelperEnv); dir != "" {
+		os.Exit(nameHelper(dir))
+	}
 	os.Exit(m.Run())
 }
 
@@ -986,5 +1029,94 @@ func TestMmapFiles(t *testing.T) {
 	// Pipes and stdio have no mmap.
 	if r := sc(p, unix.SYS_MMAP, 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE, 1, 0); r != -int64(unix.ENODEV) {
 		t.Errorf("mmap of stdout = %d, want ENODEV", r)
+	}
+}
+
+// TestGetdentsOrderLikeHost: getdents64 of a view's directory lists its
+// entries in the host's order, "." and ".." included where the host puts
+// them (a hashed directory lists them among the others), as a program
+// that walks a directory natively sees them.
+func TestGetdentsOrderLikeHost(t *testing.T) {
+	root := t.TempDir()
+	for i := range 40 {
+		if err := os.WriteFile(filepath.Join(root, fmt.Sprintf("file%02d", i)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	names := func(b []byte) []string {
+		var out []string
+		for len(b) >= 19 {
+			reclen := binary.LittleEndian.Uint16(b[16:])
+			name := b[19:reclen]
+			out = append(out, string(name[:bytes.IndexByte(name, 0)]))
+			b = b[reclen:]
+		}
+		return out
+	}
+	hfd, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(hfd)
+	buf := make([]byte, 8192)
+	n, err := unix.Getdents(hfd, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := names(buf[:n])
+	p, mem := newViewProcess(t, root)
+	fd := uint64(openPath(p, mem, "/data", unix.O_RDONLY|unix.O_DIRECTORY))
+	got := sc(p, unix.SYS_GETDENTS64, fd, base, 8192)
+	if got <= 0 {
+		t.Fatalf("getdents64 = %d", got)
+	}
+	if mine := names(mem.mem[:got]); !slices.Equal(mine, host) {
+		t.Errorf("mmvm lists\n%q\nthe host\n%q", mine, host)
+	}
+}
+
+// TestProcmapQuery: the PROCMAP_QUERY ioctl of /proc/self/maps finds the
+// vma covering an address, or the next one the flags accept, and fills
+// struct procmap_query as Linux's do_procmap_query does.
+func TestProcmapQuery(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	p.cfg.View = procView{}
+	t.Cleanup(p.Close)
+	fd := uint64(openPath(p, mem, "/proc/self/maps", 0))
+	le := binary.LittleEndian
+	query := func(addr, flags uint64, nameSize uint32) int64 {
+		q := make([]byte, procmapQuerySize)
+		le.PutUint64(q, procmapQuerySize)
+		le.PutUint64(q[8:], flags)
+		le.PutUint64(q[16:], addr)
+		if nameSize != 0 {
+			le.PutUint32(q[80:], nameSize)
+			le.PutUint64(q[88:], base+0x200)
+		}
+		copy(mem.mem[0x100:], q)
+		return sc(p, unix.SYS_IOCTL, fd, procmapQuery, base+0x100)
+	}
+	out := func(off int) uint64 { return le.Uint64(mem.mem[0x100+off:]) }
+	if r := query(0x400800, 0, 64); r != 0 || out(24) != 0x400000 || out(32) != 0x401000 || out(40) != procmapReadable|procmapExecutable ||
+		out(48) != 4096 || out(56) != 0x1000 || out(64) != 2 || le.Uint32(mem.mem[0x100+80:]) != 6 || string(mem.mem[0x200:0x206]) != "/prog\x00" {
+		t.Errorf("query in /prog = %d, % x", r, mem.mem[0x100:0x100+procmapQuerySize])
+	}
+	if r := query(0x500000, 0, 0); r != -int64(unix.ENOENT) {
+		t.Errorf("query in a hole = %d, want ENOENT", r)
+	}
+	if r := query(0x500000, procmapCoveringOrNext|procmapWritable, 0); r != 0 || out(24) != 0x600000 || out(56) != 0 || out(64) != 0 {
+		t.Errorf("query of the next writable vma = %d, start %#x", r, out(24))
+	}
+	if r := query(0x400000, procmapCoveringOrNext|procmapShared, 0); r != -int64(unix.ENOENT) {
+		t.Errorf("query of a shared vma = %d, want ENOENT", r)
+	}
+	if r := query(0x600000, 0, 6); r != -int64(unix.ENAMETOOLONG) {
+		t.Errorf("query with a name buffer too small = %d, want ENAMETOOLONG", r)
+	}
+	if r := query(0x400000, 0x40, 0); r != -int64(unix.EINVAL) {
+		t.Errorf("query with an unknown flag = %d, want EINVAL", r)
+	}
+	if r := sc(p, unix.SYS_IOCTL, fd, unix.TCGETS, base+0x100); r != -int64(unix.ENOTTY) {
+		t.Errorf("TCGETS on maps = %d, want ENOTTY", r)
 	}
 }

@@ -62,6 +62,9 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		return n.fdOf.fdLinkStat(n)
 	case nodeSymlink:
 		st.Dev, st.Mode = procDev, unix.S_IFLNK|0o777
+		if strings.HasPrefix(guestPath, "/dev/") {
+			st.Dev = devDev
+		}
 		st.Size = int64(len(n.linkTarget(p)))
 	case nodeProc:
 		st.Dev, st.Mode, st.Blksize = procDev, unix.S_IFREG|0o444, 1024

@@ -84,6 +84,10 @@ func sysMlock2(t *Task, a *[6]uint64) uint64 {
 	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MLock2(a[0], a[1], a[2]) }))
 }
 
+func sysMseal(t *Task, a *[6]uint64) uint64 {
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MSeal(a[0], a[1], a[2]) }))
+}
+
 func sysMunlock(t *Task, a *[6]uint64) uint64 {
 	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MUnlock(a[0], a[1]) }))
 }

@@ -105,11 +105,11 @@ func stdioPollEvents(stdio int) uint16 {
 // ERESTARTNOHAND if a signal the thread does not block is pending, EINTR
 // if the run or the thread is ending, 0 if the timeout (zero: scan once;
 // negative: never) has passed; otherwise waitReady waits and scans again.
-// It waits for a pipe to change (another thread's read, write or close)
-// and, when a host descriptor was asked about (stdio behind a host pipe
-// or terminal, which tells mmvm nothing when bytes arrive), pollSlice at
-// most, so that input arriving there wakes it. A scan after the deadline
-// is the last, as Linux's.
+// It waits for a pipe or eventfd to change (another thread's read, write
+// or close) and, when a host descriptor was asked about (stdio behind a
+// host pipe or terminal, which tells mmvm nothing when bytes arrive),
+// pollSlice at most, so that input arriving there wakes it. A scan after
+// the deadline is the last, as Linux's.
 func (t *Task) waitReady(timeout time.Duration, scan func() (ready uint64, host bool, r uint64)) uint64 {
 	var deadline time.Time
 	if timeout > 0 {

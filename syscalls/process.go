@@ -36,6 +36,14 @@ type MemoryCalls interface {
 	Brk(addr uint64) (arch.Addr, error)
 	Madvise(addr, length, advice uint64) error
 	MLock2(addr, length, flags uint64) error
+	MSeal(addr, length, flags uint64) error
+	// SetMDWE, MDWE, SetTHPDisable and THPDisable are prctl's
+	// PR_SET_MDWE, PR_GET_MDWE, PR_SET_THP_DISABLE and PR_GET_THP_DISABLE,
+	// with the arguments after the option.
+	SetMDWE(bits uint64, rest [3]uint64) error
+	MDWE(args [4]uint64) (uint64, error)
+	SetTHPDisable(disable, flags uint64, rest [2]uint64) error
+	THPDisable(args [4]uint64) (uint64, error)
 	MUnlock(addr, length uint64) error
 	MLockAll(flags uint64) error
 	MUnlockAll() error

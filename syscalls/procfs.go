@@ -1,8 +1,12 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
+
+	"github.com/mmvm/mmvm/arch"
+	"golang.org/x/sys/unix"
 )
 
 // The guest's /proc: the program's own entries (/proc/self, a link to
@@ -19,6 +23,11 @@ type ProcessView interface {
 	Maps() string
 	// SMaps is /proc/self/smaps: each vma's maps line and its figures.
 	SMaps() string
+	// Pagemap fills entries with /proc/self/pagemap's entries for the
+	// pages from address start on.
+	Pagemap(start arch.Addr, entries []uint64)
+	// VMAList is every vma, in address order, as PROCMAP_QUERY shows it.
+	VMAList() []ProcVMA
 	// MemoryStatus is the memory part of /proc/self/status.
 	MemoryStatus() MemoryStatus
 	// MmapMinAddr and Overcommit are /proc/sys/vm/mmap_min_addr and
@@ -27,9 +36,28 @@ type ProcessView interface {
 	Overcommit() int
 }
 
-// MemoryStatus are the Vm* lines of /proc/self/status, in bytes.
+// ProcVMA is one vma as the PROCMAP_QUERY ioctl of /proc/pid/maps
+// describes it.
+type ProcVMA struct {
+	Start, End arch.Addr
+	// Read, Write, Exec are its permissions; MayShare is VM_MAYSHARE
+	// (MAP_SHARED).
+	Read, Write, Exec, MayShare bool
+	// File: the vma maps a file (Linux's vm_file); then Offset, Dev
+	// (major<<8 | minor) and Inode say which and where.
+	File               bool
+	Offset, Dev, Inode uint64
+	// Name is what maps shows after the inode: a path, [heap], [stack],
+	// [vdso], or "".
+	Name string
+}
+
+// MemoryStatus are the memory lines of /proc/self/status: the Vm* and
+// Rss* figures in bytes, and whether THP is on (not PR_SET_THP_DISABLE).
 type MemoryStatus struct {
 	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
+	RssAnon, RssFile, RssShmem                                       uint64
+	THPEnabled                                                       bool
 }
 
 // addProc builds /proc in fs. The directory of the process's own pid
@@ -48,8 +76,13 @@ func (p *Process) addProc(fs *fileSystem) {
 		n.gen = gen
 		return n
 	}
-	self.children["maps"] = text(func(p *Process) []byte { return []byte(p.view().Maps()) })
+	maps := text(func(p *Process) []byte { return []byte(p.view().Maps()) })
+	maps.ioctl = (*Task).procmapQuery
+	self.children["maps"] = maps
 	self.children["smaps"] = text(func(p *Process) []byte { return []byte(p.view().SMaps()) })
+	pagemap := fs.newNode(nodeProc)
+	pagemap.readAt = (*Process).pagemapRead
+	self.children["pagemap"] = pagemap
 	self.children["status"] = text((*Process).statusText)
 	self.children["cmdline"] = text(func(p *Process) []byte {
 		var b []byte
@@ -81,15 +114,47 @@ func (p *Process) view() ProcessView {
 
 type emptyView struct{}
 
-func (emptyView) Maps() string               { return "" }
-func (emptyView) SMaps() string              { return "" }
-func (emptyView) MemoryStatus() MemoryStatus { return MemoryStatus{} }
-func (emptyView) MmapMinAddr() uint64        { return 0x10000 }
-func (emptyView) Overcommit() int            { return 0 }
+func (emptyView) Maps() string                { return "" }
+func (emptyView) SMaps() string               { return "" }
+func (emptyView) Pagemap(arch.Addr, []uint64) {}
+func (emptyView) VMAList() []ProcVMA          { return nil }
+func (emptyView) MemoryStatus() MemoryStatus  { return MemoryStatus{} }
+func (emptyView) MmapMinAddr() uint64         { return 0x10000 }
+func (emptyView) Overcommit() int             { return 0 }
 
-// statusText is /proc/self/status in Linux's layout: its name, ids (root,
-// as the guest runs; the parent's pid, 0 for the root), memory figures and
-// signal masks.
+// pagemapEnd is the end of what /proc/self/pagemap describes: the top of
+// user space (TASK_SIZE with 4-level paging).
+const pagemapEnd = arch.Addr(0x7ffffffff000)
+
+// pagemapRead reads /proc/self/pagemap as Linux's pagemap_read: one
+// little-endian 64-bit entry per page, the entry of the page at address A
+// at offset A/4096*8; an offset or count that is not a multiple of 8 is
+// EINVAL, and the file ends at the top of user space. Its entries are made
+// at every read, as Linux walks the page tables at every read.
+func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
+	const entry = 8
+	if off%entry != 0 || len(b)%entry != 0 {
+		return 0, unix.EINVAL
+	}
+	first := uint64(off) / entry
+	if off < 0 || first >= uint64(pagemapEnd)>>arch.PageShift {
+		return 0, 0
+	}
+	n := min(uint64(len(b)/entry), uint64(pagemapEnd)>>arch.PageShift-first)
+	entries := make([]uint64, n)
+	p.view().Pagemap(arch.Addr(first<<arch.PageShift), entries)
+	for i, e := range entries {
+		binary.LittleEndian.PutUint64(b[i*entry:], e)
+	}
+	return int(n) * entry, 0
+}
+
+// statusText is /proc/self/status in Linux's layout (proc_pid_status):
+// its name, ids (root, as the guest runs, with every capability; the
+// parent's pid, 0 for the root; one pid namespace), memory figures,
+// signal masks and queue, and one CPU and one memory node. The
+// speculation-mitigation lines, which say what the host CPU is, are left
+// out.
 func (p *Process) statusText() []byte {
 	var b strings.Builder
 	pid := p.cfg.PID
@@ -100,19 +165,23 @@ func (p *Process) statusText() []byte {
 		ppid = parent.cfg.PID
 	}
 	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t\n", p.files().size)
+	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t \n", p.files().size)
+	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, pid, p.family.pgid, p.family.sid)
 	m := p.view().MemoryStatus()
 	for _, f := range []struct {
 		name string
 		v    uint64
 	}{
 		{"VmPeak", m.VmPeak}, {"VmSize", m.VmSize}, {"VmLck", m.VmLck}, {"VmPin", 0},
-		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
-		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0},
+		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"RssAnon", m.RssAnon}, {"RssFile", m.RssFile},
+		{"RssShmem", m.RssShmem}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
+		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0}, {"HugetlbPages", 0},
 	} {
 		fmt.Fprintf(&b, "%s:\t%8d kB\n", f.name, f.v>>10)
 	}
+	fmt.Fprintf(&b, "CoreDumping:\t0\nTHP_enabled:\t%d\nuntag_mask:\t0xffffffffffffffff\n", boolInt(m.THPEnabled))
 	fmt.Fprintf(&b, "Threads:\t%d\n", max(len(p.tasks), 1))
+	fmt.Fprintf(&b, "SigQ:\t%d/%d\n", p.sig.queued, p.limit(unix.RLIMIT_SIGPENDING).Cur)
 	var ignored, caught uint64
 	for sig, act := range p.sigactions {
 		if len(act) < 8 || sig < 1 || sig > 64 {
@@ -128,7 +197,12 @@ func (p *Process) statusText() []byte {
 	}
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
 		p.main.tsig.pending, p.sig.pending, p.main.sigmask, ignored, caught)
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+	const allCaps = 1<<(unix.CAP_LAST_CAP+1) - 1
+	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n", 0, allCaps, allCaps, allCaps, 0)
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+	// Mems_allowed as a kernel of 1024 nodes (NODES_SHIFT 10) prints it.
+	fmt.Fprintf(&b, "Mems_allowed:\t%s00000001\nMems_allowed_list:\t0\n", strings.Repeat("00000000,", 31))
+	fmt.Fprintf(&b, "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")
 	return []byte(b.String())
 }
 

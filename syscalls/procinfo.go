@@ -312,6 +312,35 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	return t.copyOutAll(arch.Addr(a[1]), b[:])
 }
 
+// userHZ is the unit of times's clock ticks (Linux's USER_HZ, what
+// sysconf(_SC_CLK_TCK) reports).
+const userHZ = 100
+
+// sysTimes writes a struct tms (user and system time of the process, as
+// getrusage reports them, and of its reaped children, for which mmvm
+// measures none) where buf is not NULL (EFAULT where it cannot), and
+// returns the clock-tick count of the monotonic clock clock_gettime
+// reads: like Linux's, a count from an arbitrary start whose differences
+// measure elapsed time.
+func sysTimes(t *Task, a *[6]uint64) uint64 {
+	if a[0] != 0 {
+		var b [32]byte
+		var ru unix.Rusage
+		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
+			ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Sec)*userHZ + uint64(tv.Usec)/(1e6/userHZ) }
+			binary.LittleEndian.PutUint64(b[0:], ticks(ru.Utime))
+			binary.LittleEndian.PutUint64(b[8:], ticks(ru.Stime))
+		}
+		if r := t.copyOutAll(arch.Addr(a[0]), b[:]); r != 0 {
+			return r
+		}
+	}
+	return uint64(t.cfg.Monotonic() / (time.Second / userHZ))
+}
+
+// prGetMDWE is PR_GET_MDWE, which x/sys/unix does not name.
+const prGetMDWE = 66
+
 // sysPrctl serves the options a process alone can use, as Linux answers
 // them; any other option is EINVAL, Linux's answer for one it does not
 // know.
@@ -386,6 +415,16 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 		return 0
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
+	case unix.PR_SET_MDWE:
+		return result(0, t.cfg.Calls.SetMDWE(arg2, [3]uint64{a[2], a[3], a[4]}))
+	case prGetMDWE:
+		v, err := t.cfg.Calls.MDWE([4]uint64{arg2, a[2], a[3], a[4]})
+		return result(v, err)
+	case unix.PR_SET_THP_DISABLE:
+		return result(0, t.cfg.Calls.SetTHPDisable(arg2, a[2], [2]uint64{a[3], a[4]}))
+	case unix.PR_GET_THP_DISABLE:
+		v, err := t.cfg.Calls.THPDisable([4]uint64{arg2, a[2], a[3], a[4]})
+		return result(v, err)
 	}
 	return errno(unix.EINVAL)
 }

@@ -732,9 +732,49 @@ func TestWaitsWokenByOtherThreads(t *testing.T) {
 		t.Fatalf("poll = %d, want 1", int64(r))
 	}
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	if rev := le.Uint16(mem.mem[0x2406:]); rev&unix.POLLIN == 0 {
+	rev := le.Uint16(mem.mem[0x2406:])
+	p.mu.Unlock()
+	if rev&unix.POLLIN == 0 {
 		t.Errorf("revents %#x", rev)
+	}
+
+	// An eventfd written by another thread wakes poll and select as a
+	// pipe does, not at their timeout.
+	efd := p.Syscall(unix.SYS_EVENTFD2, [6]uint64{0, 0})
+	if int64(efd) < 0 {
+		t.Fatalf("eventfd2 = %d", int64(efd))
+	}
+	le.PutUint64(mem.mem[0x2500:], 1)
+	for _, tc := range []struct {
+		name string
+		call func() <-chan uint64
+	}{
+		{"poll", func() <-chan uint64 {
+			le.PutUint32(mem.mem[0x2400:], uint32(efd))
+			le.PutUint32(mem.mem[0x2404:], unix.POLLIN)
+			return call(c, unix.SYS_POLL, base+0x2400, 1, uint64(^uint32(0)))
+		}},
+		{"select", func() <-chan uint64 {
+			le.PutUint64(mem.mem[0x2600:], 1<<efd)
+			return call(c, unix.SYS_SELECT, efd+1, base+0x2600, 0, 0, 0)
+		}},
+	} {
+		woken := tc.call()
+		time.Sleep(20 * time.Millisecond)
+		if r := <-call(p.main, unix.SYS_WRITE, efd, base+0x2500, 8); r != 8 {
+			t.Fatalf("%s: eventfd write = %d", tc.name, int64(r))
+		}
+		select {
+		case r := <-woken:
+			if r != 1 {
+				t.Errorf("%s = %d, want 1", tc.name, int64(r))
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s was not woken by another thread's eventfd write", tc.name)
+		}
+		if r := <-call(p.main, unix.SYS_READ, efd, base+0x2700, 8); r != 8 {
+			t.Fatalf("%s: eventfd read = %d", tc.name, int64(r))
+		}
 	}
 }
 

@@ -37,8 +37,9 @@ type processTree struct {
 	// lastSpace numbers address spaces (Process.space). Guarded by mu.
 	lastSpace uint64
 	// pipeChanged is closed, and replaced, whenever a pipe's contents or
-	// ends change, so that a thread of any process waiting on a pipe or
-	// in poll looks again (pipe.go). Guarded by mu.
+	// ends or an eventfd's counter change, so that a thread of any
+	// process waiting on a pipe or in poll or select looks again
+	// (pipe.go). Guarded by mu.
 	pipeChanged chan struct{}
 	// childChanged is closed, and replaced, whenever a process ends or is
 	// reparented, so that the threads waiting in wait4 or waitid look

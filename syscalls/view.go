@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"github.com/mmvm/mmvm/arch"
 	"os"
 	"path"
 	"sort"
@@ -99,6 +100,11 @@ type node struct {
 	linkTarget func(p *Process) string
 	// gen makes a /proc file's text.
 	gen func(p *Process) []byte
+	// readAt, when set, reads a /proc file that has no text of its own
+	// (pagemap) at an offset, as a device does.
+	readAt func(p *Process, b []byte, off int64) (int, unix.Errno)
+	// ioctl, when set, serves ioctl(2) on the file (maps' PROCMAP_QUERY).
+	ioctl func(t *Task, req uint64, arg arch.Addr) uint64
 	// device is a nodeDevice's kind.
 	device deviceKind
 	// hostPath is a nodeHost's file on the host.

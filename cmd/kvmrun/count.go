@@ -150,3 +150,39 @@ func isBenchmarkResult(l string) bool {
 	}
 	return true
 }
+
+// linePrefixer writes each whole line it is given to w with prefix in
+// front, under mu, so that the lines of kinds running at once interleave
+// only whole.
+type linePrefixer struct {
+	mu      *sync.Mutex
+	w       io.Writer
+	prefix  string
+	partial []byte
+}
+
+func newLinePrefixer(mu *sync.Mutex, w io.Writer, prefix string) *linePrefixer {
+	return &linePrefixer{mu: mu, w: w, prefix: prefix}
+}
+
+func (lp *linePrefixer) Write(p []byte) (int, error) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	var err error
+	lp.partial = eachLine(lp.partial, p, func(l string) {
+		if _, e := io.WriteString(lp.w, lp.prefix+l+"\n"); e != nil && err == nil {
+			err = e
+		}
+	})
+	return len(p), err
+}
+
+// Flush writes a last line that had no newline.
+func (lp *linePrefixer) Flush() {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if len(lp.partial) > 0 {
+		io.WriteString(lp.w, lp.prefix+string(lp.partial)+"\n")
+		lp.partial = nil
+	}
+}

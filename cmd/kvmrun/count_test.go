@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -86,5 +87,36 @@ func TestTestCounterCrash(t *testing.T) {
 	}
 	if len(c.crash) != 4 || c.crash[0] != "panic: runtime error: index out of range [3] with length 3" || c.crash[3] != "main.f()" {
 		t.Errorf("crash excerpt %q", c.crash)
+	}
+}
+
+// TestLinePrefixer checks that two writers sharing an output interleave
+// only whole lines, each with its own prefix, and that a last line with no
+// newline comes out at Flush.
+func TestLinePrefixer(t *testing.T) {
+	var out bytes.Buffer
+	var mu sync.Mutex
+	a, b := newLinePrefixer(&mu, &out, "a| "), newLinePrefixer(&mu, &out, "b| ")
+	a.Write([]byte("one\ntw"))
+	b.Write([]byte("x"))
+	a.Write([]byte("o\n"))
+	b.Write([]byte("y\nz"))
+	a.Flush()
+	b.Flush()
+	if want := "a| one\na| two\nb| xy\nb| z\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// TestKindGroups checks that /dev/kvm runs alone and first, and the QEMU
+// kinds together after it.
+func TestKindGroups(t *testing.T) {
+	host := kvmKind{name: "/dev/kvm"}
+	g := kindGroups(append([]kvmKind{host}, qemuKinds...))
+	if len(g) != 2 || len(g[0]) != 1 || g[0][0].cpu != "" || len(g[1]) != len(qemuKinds) {
+		t.Errorf("groups %v", g)
+	}
+	if g := kindGroups(qemuKinds[:1]); len(g) != 1 || len(g[0]) != 1 {
+		t.Errorf("one QEMU kind: groups %v", g)
 	}
 }

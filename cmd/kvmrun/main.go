@@ -1,9 +1,11 @@
 // Command kvmrun runs what needs /dev/kvm: on this machine's KVM when it
 // has one, otherwise inside a QEMU guest that has one (package kvmhost).
 //
-//	kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] [-race] PKG[:REGEX]...
+//	kvmrun test [-timeout D] [-run REGEX] [-bench REGEX [-benchtime T]] [-guests DIR] [-race] [-kinds K;K] [-parallel=false] PKG[:REGEX]...
 //	    builds each package's tests statically, runs them (those matching
-//	    REGEX, for a package whose other tests do not need KVM) with -test.v and
+//	    REGEX, for a package whose other tests do not need KVM) with -test.v on
+//	    each KVM kind (/dev/kvm alone first, then the QEMU kinds, at the same
+//	    time unless -parallel=false or the machine has one CPU) and
 //	    prints a count of KVM tests passed, failed and skipped; any failure
 //	    or skip (a KVM test must really run) fails the run. -bench also runs
 //	    the benchmarks matching its REGEX (-run '^$' runs only them), each
@@ -24,7 +26,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mmvm/mmvm/kvm"
@@ -138,6 +142,7 @@ func testMain(args []string) int {
 	guests := fl.String("guests", "", "directory of guest programs the tests run; they find it in $"+guestsEnv)
 	bench := fl.String("bench", "", "also run the benchmarks matching this regular expression")
 	benchtime := fl.String("benchtime", "1x", "each benchmark's -test.benchtime (QEMU's figures are counts: one iteration is enough)")
+	parallel := fl.Bool("parallel", runtime.NumCPU() >= 2, "run the QEMU kinds at the same time, each QEMU on a core of its own (the default with 2 or more CPUs); /dev/kvm's tests always run alone, first")
 	race := fl.Bool("race", false, "build the tests with the race detector (cgo, linked statically; needs gcc); the QEMU guest gets "+fmt.Sprint(raceMemoryMiB)+" MiB for its shadow memory")
 	fl.Parse(args)
 	if fl.NArg() == 0 {
@@ -164,25 +169,57 @@ func testMain(args []string) int {
 	}
 	ok := true
 	var lines []string
-	for _, k := range kinds {
-		fmt.Printf("kvmrun: == KVM tests on %s\n", k.name)
-		counter := newTestCounter(os.Stdout)
-		statuses, timings, err := k.run(bins, testArgs, *run, *guests, *timeout, *cache, *race, counter)
-		counter.Flush()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "kvmrun:", err)
-			fmt.Printf("kvmrun: FAIL on %s: the tests did not complete\n", k.name)
-			ok = false
+	for _, group := range kindGroups(kinds) {
+		together := *parallel && len(group) > 1
+		if together {
+			if err := kvmhost.Prepare(context.Background(), *cache, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, "kvmrun:", err)
+				return 1
+			}
 		}
-		fmt.Printf("kvmrun: time on %s: build %v, %s\n", k.name, buildTime.Round(time.Millisecond), timings)
-		if verdict(k.name, bins, statuses, counter) != 0 {
-			ok = false
+		results := make([]kindResult, len(group))
+		var wg sync.WaitGroup
+		for i, k := range group {
+			fmt.Printf("kvmrun: == KVM tests on %s\n", k.name)
+			stdout, stderr := io.Writer(os.Stdout), io.Writer(os.Stderr)
+			if together {
+				// Each line says which kind printed it.
+				stdout, stderr = newLinePrefixer(&stdoutMu, os.Stdout, k.label+"| "), newLinePrefixer(&stderrMu, os.Stderr, k.label+"| ")
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := &results[i]
+				r.counter = newTestCounter(stdout)
+				r.statuses, r.timings, r.err = k.run(bins, testArgs, *run, *guests, *timeout, *cache, *race, r.counter, stdout, stderr)
+				r.counter.Flush()
+				if f, ok := stdout.(*linePrefixer); ok {
+					f.Flush()
+					stderr.(*linePrefixer).Flush()
+				}
+			}()
+			if !together {
+				wg.Wait()
+			}
 		}
-		line := fmt.Sprintf("kvmrun: %s: %d passed, %d failed, %d skipped", k.name, counter.pass, counter.fail, counter.skip)
-		if *bench != "" {
-			line += fmt.Sprintf("; %d benchmarks ran", counter.bench)
+		wg.Wait()
+		for i, k := range group {
+			r := &results[i]
+			if r.err != nil {
+				fmt.Fprintln(os.Stderr, "kvmrun:", r.err)
+				fmt.Printf("kvmrun: FAIL on %s: the tests did not complete\n", k.name)
+				ok = false
+			}
+			fmt.Printf("kvmrun: time on %s: build %v, %s\n", k.name, buildTime.Round(time.Millisecond), r.timings)
+			if verdict(k.name, bins, r.statuses, r.counter) != 0 {
+				ok = false
+			}
+			line := fmt.Sprintf("kvmrun: %s: %d passed, %d failed, %d skipped", k.name, r.counter.pass, r.counter.fail, r.counter.skip)
+			if *bench != "" {
+				line += fmt.Sprintf("; %d benchmarks ran", r.counter.bench)
+			}
+			lines = append(lines, line)
 		}
-		lines = append(lines, line)
 	}
 	for _, l := range lines {
 		fmt.Println(l)
@@ -202,6 +239,8 @@ func testMain(args []string) int {
 // changes are those of the PVM KVM).
 type kvmKind struct {
 	name string
+	// label prefixes the kind's output lines when kinds run at once.
+	label string
 	// cpu is QEMU's -cpu model; "" runs on this machine's /dev/kvm.
 	cpu string
 }
@@ -209,8 +248,39 @@ type kvmKind struct {
 // The QEMU kinds. npt=off hides nested paging from the guest, so its
 // kvm_amd falls back to shadow paging.
 var qemuKinds = []kvmKind{
-	{name: "QEMU SVM, nested paging", cpu: "max"},
-	{name: "QEMU SVM, shadow paging", cpu: "max,npt=off"},
+	{name: "QEMU SVM, nested paging", label: "nested", cpu: "max"},
+	{name: "QEMU SVM, shadow paging", label: "shadow", cpu: "max,npt=off"},
+}
+
+// kindResult is what one kind's run gave.
+type kindResult struct {
+	counter  *testCounter
+	statuses []int
+	timings  string
+	err      error
+}
+
+// stdoutMu and stderrMu serialize the kinds' prefixed lines.
+var stdoutMu, stderrMu sync.Mutex
+
+// kindGroups orders the runs: /dev/kvm alone (its tests include
+// timings that other work on the machine would disturb), then the QEMU
+// kinds, which may run together (-parallel: each QEMU guest has one vCPU,
+// so each keeps one core busy).
+func kindGroups(kinds []kvmKind) [][]kvmKind {
+	var groups [][]kvmKind
+	var qemu []kvmKind
+	for _, k := range kinds {
+		if k.cpu == "" {
+			groups = append(groups, []kvmKind{k})
+		} else {
+			qemu = append(qemu, k)
+		}
+	}
+	if len(qemu) > 0 {
+		groups = append(groups, qemu)
+	}
+	return groups
 }
 
 func kindNames() []string {
@@ -254,7 +324,7 @@ func kvmKinds(qemuOnly bool, only string) []kvmKind {
 
 // run runs the test binaries on the kind and returns each binary's exit
 // status and where the time went.
-func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, timeout time.Duration, cache string, race bool, counter *testCounter) ([]int, string, error) {
+func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, timeout time.Duration, cache string, race bool, counter *testCounter, stdout, stderr io.Writer) ([]int, string, error) {
 	if k.cpu == "" {
 		runStart := time.Now()
 		var env []string
@@ -265,10 +335,10 @@ func (k kvmKind) run(bins []testBinary, testArgs []string, run, guests string, t
 			}
 			env = append(env, guestsEnv+"="+abs)
 		}
-		st := runDirect(bins, testArgs, run, env, counter, counter.Stderr(os.Stderr))
+		st := runDirect(bins, testArgs, run, env, counter, counter.Stderr(stderr))
 		return st, fmt.Sprintf("tests %v", time.Since(runStart).Round(time.Millisecond)), nil
 	}
-	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: counter.Stderr(os.Stderr), Log: os.Stdout, CacheDir: cache, CPU: k.cpu}
+	spec := kvmhost.Spec{Timeout: timeout, Stdout: counter, Stderr: counter.Stderr(stderr), Log: stdout, CacheDir: cache, CPU: k.cpu}
 	if race {
 		spec.MemoryMiB = raceMemoryMiB
 	}
