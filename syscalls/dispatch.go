@@ -53,6 +53,7 @@ var table = map[uint64]entry{
 	unix.SYS_RT_SIGPROCMASK:  {"rt_sigprocmask", sysRtSigprocmask},
 	unix.SYS_PRLIMIT64:       {"prlimit64", sysPrlimit64},
 	unix.SYS_GETRLIMIT:       {"getrlimit", sysGetrlimit},
+	unix.SYS_SETRLIMIT:       {"setrlimit", sysSetrlimit},
 	unix.SYS_SCHED_YIELD:     {"sched_yield", sysZero},
 	unix.SYS_NANOSLEEP:       {"nanosleep", sysNanosleep},
 	unix.SYS_CLOCK_NANOSLEEP: {"clock_nanosleep", sysClockNanosleep},

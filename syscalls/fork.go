@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"golang.org/x/sys/unix"
+	"maps"
 
 	"github.com/mmvm/mmvm/arch"
 )
@@ -149,6 +150,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 		child.exeShared.IncRef()
 	}
 	child.info = p.info
+	child.limits = maps.Clone(p.limits)
 	child.info.argv = append([]string(nil), p.info.argv...)
 	child.info.pdeathSig, child.info.subreaper = 0, false
 

@@ -206,6 +206,10 @@ type Process struct {
 	// waitable are the host descriptors behind guest fds 0, 1 and 2 that
 	// may make a read or write wait, -1 for the others (waitableFDs).
 	waitable [3]int
+	// limits are the limits setrlimit and prlimit64 changed, each
+	// overriding Config.Limits' (nil: none changed); a fork's child gets
+	// a copy. Guarded by mu.
+	limits map[int]Limit
 
 	// sigactions records rt_sigaction's actions as the guest laid them
 	// out (struct sigaction).

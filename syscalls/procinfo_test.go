@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -67,6 +68,79 @@ func TestPriority(t *testing.T) {
 		}
 		if r := tc(root, unix.SYS_SETPRIORITY, c.which, c.who, 0); r != c.want {
 			t.Errorf("setpriority(%d, %d) = %d, want %d", c.which, c.who, r, c.want)
+		}
+	}
+}
+
+// TestSetrlimit: setrlimit and prlimit64 change a process's limits as
+// Linux's do_prlimit lets root (bash's ulimit -c 0 was EPERM): lowered or
+// raised, inherited by a fork's child and changed there alone, the new
+// RLIMIT_NOFILE bounding the fds; with Linux's errors in its order.
+// The limits the machine enforces for all (RLIMIT_AS) stay.
+func TestSetrlimit(t *testing.T) {
+	h := newProcHarness(t)
+	root := h.root.main
+	// putIn writes a struct rlimit into task's memory, put into the root's.
+	putIn := func(task *Task, cur, max uint64) uint64 {
+		mem := memOf(task.Process)
+		binary.LittleEndian.PutUint64(mem.mem[bufAddr-base:], cur)
+		binary.LittleEndian.PutUint64(mem.mem[bufAddr-base+8:], max)
+		return bufAddr
+	}
+	put := func(cur, max uint64) uint64 { return putIn(root, cur, max) }
+	get := func(task *Task, res uint64) Limit {
+		t.Helper()
+		if r := tc(task, unix.SYS_GETRLIMIT, res, bufAddr+16); r != 0 {
+			t.Fatalf("getrlimit(%d) = %d", res, r)
+		}
+		b := memOf(task.Process).mem[bufAddr-base+16:]
+		return Limit{binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])}
+	}
+	if r := tc(root, unix.SYS_SETRLIMIT, unix.RLIMIT_CORE, put(0, 1<<20)); r != 0 {
+		t.Fatalf("setrlimit(RLIMIT_CORE) = %d", r)
+	}
+	if l := get(root, unix.RLIMIT_CORE); l != (Limit{0, 1 << 20}) {
+		t.Errorf("RLIMIT_CORE after setrlimit: %+v", l)
+	}
+	if r := tc(root, unix.SYS_SETRLIMIT, unix.RLIMIT_CORE, put(0, 2<<20)); r != 0 {
+		t.Errorf("raising a hard limit as root = %d", r)
+	}
+	child := h.fork(t, root)
+	if l := get(child, unix.RLIMIT_CORE); l != (Limit{0, 2 << 20}) {
+		t.Errorf("the child's RLIMIT_CORE: %+v, want its parent's", l)
+	}
+	if r := tc(child, unix.SYS_PRLIMIT64, 0, unix.RLIMIT_CORE, putIn(child, 5, 5), 0); r != 0 {
+		t.Fatal(r)
+	}
+	if l := get(root, unix.RLIMIT_CORE); l != (Limit{0, 2 << 20}) {
+		t.Errorf("the child's prlimit64 changed its parent's: %+v", l)
+	}
+	// RLIMIT_NOFILE 3: fds 0 to 2 only.
+	if r := tc(root, unix.SYS_SETRLIMIT, unix.RLIMIT_NOFILE, put(3, 3)); r != 0 {
+		t.Fatal(r)
+	}
+	if r := tc(root, unix.SYS_DUP2, 0, 5); r != neg64(unix.EBADF) {
+		t.Errorf("dup2 past RLIMIT_NOFILE = %d, want EBADF", r)
+	}
+	for _, c := range []struct {
+		name          string
+		pid, res      uint64
+		cur, max, new uint64 // new: the new limits' address, else put(cur, max)
+		want          int64
+	}{
+		{"unreadable new limits before ESRCH", 99999, unix.RLIMIT_CORE, 0, 0, 0x1000, neg64(unix.EFAULT)},
+		{"no such process", 99999, unix.RLIMIT_CORE, 0, 0, 0, neg64(unix.ESRCH)},
+		{"no such resource", 0, rlimNLimits, 0, 0, 0, neg64(unix.EINVAL)},
+		{"soft above hard", 0, unix.RLIMIT_CORE, 2, 1, 0, neg64(unix.EINVAL)},
+		{"RLIMIT_NOFILE above nr_open", 0, unix.RLIMIT_NOFILE, 8, nrOpen + 1, 0, neg64(unix.EPERM)},
+		{"the machine's RLIMIT_AS", 0, unix.RLIMIT_AS, 1 << 20, 1 << 20, 0, neg64(unix.EPERM)},
+	} {
+		addr := c.new
+		if addr == 0 {
+			addr = put(c.cur, c.max)
+		}
+		if r := tc(root, unix.SYS_PRLIMIT64, c.pid, c.res, addr, 0); r != c.want {
+			t.Errorf("prlimit64, %s: %d, want %d", c.name, r, c.want)
 		}
 	}
 }

@@ -310,6 +310,9 @@ func sysRtSigprocmask(t *Task, a *[6]uint64) uint64 {
 const rlimInfinity = ^uint64(0)
 
 func (p *Process) limit(res int) Limit {
+	if l, ok := p.limits[res]; ok {
+		return l
+	}
 	if l, ok := p.cfg.Limits[res]; ok {
 		return l
 	}
@@ -336,23 +339,69 @@ func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 	return t.putLimit(a[1], t.limit(int(a[0])))
 }
 
-// sysPrlimit64 reads limits of a process of the VM (pid 0 the caller's,
-// else that of the thread of id pid; every process has the same limits);
-// setting them is refused with EPERM: mmvm's limits are set on its command
-// line, and a guest may not raise them.
+// sysPrlimit64 reads and sets the limits of a process of the VM (pid 0
+// the caller's, else that of the thread of id pid), as Linux's prlimit64
+// and do_prlimit for a root caller, in their order: the new limits read
+// (EFAULT), the process found (ESRCH), the resource checked (EINVAL), a
+// soft limit above its hard one EINVAL, an RLIMIT_NOFILE above nr_open
+// EPERM; any other change is allowed, raising included; then the old
+// limits written (EFAULT, the change made). The limits the machine
+// enforces for every process (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, and
+// RLIMIT_STACK, which sizes the stack exec makes) cannot change: EPERM
+// unless the new value is the current one.
 func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
-	if !t.knownPID(pid) {
+	var l Limit
+	if newLim != 0 {
+		var b [16]byte
+		if _, err := t.cfg.Memory.CopyIn(arch.Addr(newLim), b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		l = Limit{Cur: binary.LittleEndian.Uint64(b[:]), Max: binary.LittleEndian.Uint64(b[8:])}
+	}
+	target := t.processOf(int32(pid))
+	if target == nil {
 		return errno(unix.ESRCH)
 	}
 	if res >= rlimNLimits {
 		return errno(unix.EINVAL)
 	}
+	old := target.limit(int(res))
 	if newLim != 0 {
-		return errno(unix.EPERM)
+		if e := target.checkNewLimit(int(res), l); e != 0 {
+			return errno(e)
+		}
+		if target.limits == nil {
+			target.limits = make(map[int]Limit)
+		}
+		target.limits[int(res)] = l
 	}
 	if oldLim != 0 {
-		return t.putLimit(oldLim, t.limit(int(res)))
+		return t.putLimit(oldLim, old)
+	}
+	return 0
+}
+
+// sysSetrlimit sets the caller's limit, as prlimit64 of pid 0 without
+// the old value.
+func sysSetrlimit(t *Task, a *[6]uint64) uint64 {
+	return sysPrlimit64(t, &[6]uint64{0, a[0], a[1], 0})
+}
+
+// checkNewLimit checks new limit l for res as do_prlimit does for root,
+// and refuses (EPERM) a change of a limit the machine enforces.
+func (p *Process) checkNewLimit(res int, l Limit) unix.Errno {
+	if l.Cur > l.Max {
+		return unix.EINVAL
+	}
+	if res == unix.RLIMIT_NOFILE && l.Max > nrOpen {
+		return unix.EPERM
+	}
+	switch res {
+	case unix.RLIMIT_AS, unix.RLIMIT_DATA, unix.RLIMIT_MEMLOCK, unix.RLIMIT_STACK:
+		if l != p.limit(res) {
+			return unix.EPERM
+		}
 	}
 	return 0
 }
