@@ -50,6 +50,10 @@ type Task struct {
 	robustList uint64
 	// sigmask is the thread's blocked signals.
 	sigmask uint64
+	// keepCaps is the thread's SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS):
+	// Linux keeps it in the thread's credentials, so a new thread or a
+	// fork's child inherits it from its creator and execve clears it.
+	keepCaps bool
 	// regs is the user context of the system call being served
 	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
 	// sigaltstack reads its RSP.
@@ -150,6 +154,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child := t.newTask(t.newTID())
 	child.startFPU = fx
 	child.sigmask = t.sigmask
+	child.keepCaps = t.keepCaps
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls
