@@ -533,6 +533,8 @@ func TestProcessInformation(t *testing.T) {
 		{"PR_GET_NO_NEW_PRIVS with an argument", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 1) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_GET_NO_NEW_PRIVS, 1) }},
 		{"PR_SET_DUMPABLE 2", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 2) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 2) }},
 		{"PR_GET_NAME unwritable", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_GET_NAME, guardPage(t)) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_GET_NAME, 0x1000) }},
+		{"PR_SET_KEEPCAPS 2", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 2) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_SET_KEEPCAPS, 2) }},
+		{"PR_GET_KEEPCAPS", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_GET_KEEPCAPS) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_GET_KEEPCAPS) }},
 		{"PR_GET_TIMERSLACK", func() int64 { return hostRet(unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK) }, func() int64 { return sc(p, unix.SYS_PRCTL, unix.PR_GET_TIMERSLACK) }},
 		{"readlink bufsiz 0", func() int64 { return hostRet(unix.SYS_READLINK, cstr("/proc/self/exe"), hb, 0) }, func() int64 { return sc(p, unix.SYS_READLINK, putStr(mem, 0x100, "/proc/self/exe"), base, 0) }},
 		{"readlink empty path", func() int64 { return hostRet(unix.SYS_READLINK, cstr(""), hb, 100) }, func() int64 { return sc(p, unix.SYS_READLINK, putStr(mem, 0x100, ""), base, 100) }},

@@ -574,8 +574,9 @@ func (t *Task) releaseOldMemory() {
 // POSIX timers are deleted with the signals of theirs still pending
 // (alarm's and setitimer's go on); clear_child_tid and the robust list are
 // forgotten; the FS base is 0 and the FPU in its initial state; the
-// process is dumpable again; /proc/self/exe, /proc/self/cmdline and the
-// task name show the new program.
+// process is dumpable again and the thread's SECBIT_KEEP_CAPS clear;
+// /proc/self/exe, /proc/self/cmdline and the task name show the new
+// program.
 func (t *Task) beginNewExec(img *execImage) {
 	t.closeOnExec()
 	t.flushSignalHandlers()
@@ -586,6 +587,7 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
 	t.info.notDumpable = false
+	t.keepCaps = false
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
 	if t.exeShared != nil {
 		t.exeShared.DecRef()

@@ -413,6 +413,18 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 	case unix.PR_SET_TIMERSLACK:
 		t.info.timerSlack = arg2 // 0 restores the default
 		return 0
+	case unix.PR_GET_KEEPCAPS:
+		if t.keepCaps {
+			return 1
+		}
+		return 0
+	case unix.PR_SET_KEEPCAPS:
+		// The guest's SECBIT_KEEP_CAPS_LOCKED is never set: no EPERM.
+		if arg2 > 1 {
+			return errno(unix.EINVAL)
+		}
+		t.keepCaps = arg2 == 1
+		return 0
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
 	case unix.PR_SET_MDWE:

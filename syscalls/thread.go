@@ -53,6 +53,10 @@ type Task struct {
 	// nice is the thread's nice value, -20 to 19 (priority.go), which a
 	// new thread or process inherits.
 	nice int32
+	// keepCaps is the thread's SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS):
+	// Linux keeps it in the thread's credentials, so a new thread or a
+	// fork's child inherits it from its creator and execve clears it.
+	keepCaps bool
 	// regs is the user context of the system call being served
 	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
 	// sigaltstack reads its RSP.
@@ -154,6 +158,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child.startFPU = fx
 	child.sigmask = t.sigmask
 	child.nice = t.nice
+	child.keepCaps = t.keepCaps
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls

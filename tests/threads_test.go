@@ -9,7 +9,7 @@ import (
 )
 
 // threadGuests are the guest programs that make threads (guest/threads.c,
-// threads-exit.c, firsttouch.c, threads-rust.rs, go/threads; tlbshoot.c
+// threads-exit.c, firsttouch.c, threads-rust.rs, go/threads, go/gosys; tlbshoot.c
 // has TestTLBShootdownSeenByThreads),
 // with their arguments; TestThreadGuestsMatchNative runs them as
 // TestGuestsMatchNative runs guestCases.
@@ -44,6 +44,7 @@ var threadGuests = []struct {
 	{"threads-go", []string{"procs"}},
 	{"threads-go", []string{"signal"}},
 	{"threads-go", []string{"lockthread"}},
+	{"gosys", []string{"keepcaps"}}, // AllThreadsSyscall's prctl on every thread; per thread, cleared by execve
 }
 
 // TestThreadGuestsMatchNative runs every program of threadGuests natively
