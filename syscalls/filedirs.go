@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"fmt"
 	"path"
 	"slices"
 	"sort"
@@ -226,6 +227,32 @@ func sysChdir(t *Task, a *[6]uint64) uint64 {
 	}
 	t.info.cwd = l.path
 	return 0
+}
+
+// SetWorkingDir makes the directory at guestPath, an absolute guest path,
+// the working directory the program starts in, as a program on Linux
+// starts in its parent's. It fails, changing nothing, where the guest's
+// file system has no directory there.
+func (p *Process) SetWorkingDir(guestPath string) error {
+	if !path.IsAbs(guestPath) {
+		return fmt.Errorf("working directory %q: not an absolute path", guestPath)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l, e := p.fs().walk(p, path.Clean(guestPath), true, 0)
+	if e != 0 {
+		return fmt.Errorf("working directory %s: %w", guestPath, e)
+	}
+	defer l.close()
+	st, e := p.lookupStat(&l)
+	if e != 0 {
+		return fmt.Errorf("working directory %s: %w", guestPath, e)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return fmt.Errorf("working directory %s: %w", guestPath, unix.ENOTDIR)
+	}
+	p.info.cwd = l.path
+	return nil
 }
 
 func sysFchdir(t *Task, a *[6]uint64) uint64 {

@@ -1120,3 +1120,35 @@ func TestProcmapQuery(t *testing.T) {
 		t.Errorf("TCGETS on maps = %d, want ENOTTY", r)
 	}
 }
+
+// TestSetWorkingDir: the program starts in the directory SetWorkingDir
+// names, so getcwd reports it and relative paths resolve under it; a
+// path that is no directory in the guest is refused and changes nothing.
+func TestSetWorkingDir(t *testing.T) {
+	root := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "sub", "f.txt"), []byte("in sub\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, mem := newViewProcess(t, root)
+	for _, bad := range []string{"/data/nope", "/data/sub/f.txt", "data/sub"} {
+		if err := p.SetWorkingDir(bad); err == nil {
+			t.Errorf("SetWorkingDir(%q) succeeded", bad)
+		}
+	}
+	if err := p.SetWorkingDir("/data/sub/"); err != nil {
+		t.Fatal(err)
+	}
+	if n := sc(p, unix.SYS_GETCWD, base, 64); n != int64(len("/data/sub"))+1 || string(mem.mem[:n-1]) != "/data/sub" {
+		t.Errorf("getcwd = %d %q", n, mem.mem[:max(n, 0)])
+	}
+	fd := openPath(p, mem, "f.txt", unix.O_RDONLY)
+	if fd < 0 {
+		t.Fatalf("open of a relative path = %d", fd)
+	}
+	if got := readAll(t, p, mem, fd); got != "in sub\n" {
+		t.Errorf("read %q", got)
+	}
+}

@@ -101,6 +101,37 @@ func TestRunDirFlag(t *testing.T) {
 	}
 }
 
+// TestViewGuestPath checks how the mmvm outside QEMU finds the guest path
+// of its working directory: beneath the innermost view holding it, links
+// resolved; nothing where no view holds it.
+func TestViewGuestPath(t *testing.T) {
+	top := t.TempDir()
+	for _, d := range []string{"a/b/c", "a/x", "other"} {
+		if err := os.MkdirAll(filepath.Join(top, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(top, "a", "b"), filepath.Join(top, "link")); err != nil {
+		t.Fatal(err)
+	}
+	views := []syscalls.View{{Host: filepath.Join(top, "a"), Guest: "/g"}, {Host: filepath.Join(top, "a", "b"), Guest: "/inner"}}
+	for _, tc := range []struct {
+		host, want string
+		ok         bool
+	}{
+		{filepath.Join(top, "a", "b", "c"), "/inner/c", true},
+		{filepath.Join(top, "link", "c"), "/inner/c", true},
+		{filepath.Join(top, "a", "x"), "/g/x", true},
+		{filepath.Join(top, "a"), "/g", true},
+		{filepath.Join(top, "other"), "", false},
+		{filepath.Join(top, "missing"), "", false},
+	} {
+		if got, ok := viewGuestPath(views, tc.host); got != tc.want || ok != tc.ok {
+			t.Errorf("viewGuestPath(%s) = %q, %v; want %q, %v", tc.host, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestRunFlagChecks(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -119,6 +150,7 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--fault-log", "10", "x"}, exitUsage}, // no --stats-json to put them in
 		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
 		{[]string{"--qemu-tty", "stdin", "x"}, exitUsage},
+		{[]string{"--cwd", "relative/dir", "x"}, exitUsage},
 		{[]string{"--no-such-flag", "x"}, exitUsage},
 		{[]string{"/no/such/program"}, exitNotFound},
 		{[]string{"--no-qemu", "main_test.go"}, exitMMVM}, // not an ELF: refused before any VM
@@ -207,6 +239,57 @@ func TestKVMRunGuest(t *testing.T) {
 	}
 	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
 		t.Errorf("mmvm run nullderef: status %d, want 139", status)
+	}
+}
+
+// TestKVMRunStartsInWorkingDir checks that the program starts where a
+// view shows mmvm's working directory, as a program inherits its
+// parent's, so that relative paths on its command line work as they do
+// natively; --cwd names another directory; one the guest lacks is refused.
+func TestKVMRunStartsInWorkingDir(t *testing.T) {
+	kvmtest.Open(t)
+	busybox := os.Getenv("MMVM_BUSYBOX")
+	if busybox == "" {
+		busybox = "/bin/busybox"
+	}
+	top := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(top, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(top, "sub", "data.txt"), []byte("relative\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chdir(filepath.Join(top, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chdir(old)
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := os.Stdout
+		os.Stdout = f
+		status := runMain(append([]string{"--no-qemu", "--dir", top + ":/w"}, args...))
+		os.Stdout = saved
+		f.Close()
+		b, _ := os.ReadFile(out)
+		return string(b), status
+	}
+	if out, status := run(busybox, "sh", "-c", "pwd; cat data.txt"); status != 0 || out != "/w/sub\nrelative\n" {
+		t.Errorf("in the view: status %d, output %q", status, out)
+	}
+	if out, status := run("--cwd", "/w", busybox, "cat", "sub/data.txt"); status != 0 || out != "relative\n" {
+		t.Errorf("--cwd /w: status %d, output %q", status, out)
+	}
+	if _, status := run("--cwd", "/w/none", busybox, "true"); status != exitMMVM {
+		t.Errorf("--cwd of a missing directory: status %d, want %d", status, exitMMVM)
 	}
 }
 

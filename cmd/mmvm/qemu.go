@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/kvmhost"
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // statsMarker starts the line on which the mmvm inside QEMU reports its
@@ -99,6 +100,9 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 	// program at the same GUEST path.
 	var viewFiles []kvmhost.File
 	var dirs multiFlag
+	// The inner mmvm's own working directory is not this one: tell it
+	// the guest path this one's maps to.
+	f.cwd = f.workingDir(func(hostPath string) (string, bool) { return viewGuestPath(f.views(), hostPath) })
 	for i, v := range f.views() {
 		copyDir := fmt.Sprintf("/mmvm/dir/%d", i)
 		files, err := kvmhost.FilesInDir(v.Host, copyDir)
@@ -146,6 +150,29 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		}
 	}
 	return status
+}
+
+// viewGuestPath is the guest path at which one of views shows hostPath:
+// beneath the view whose host directory (links resolved) holds it, the
+// innermost first; ok is false where none does.
+func viewGuestPath(views []syscalls.View, hostPath string) (guestPath string, ok bool) {
+	real, err := filepath.EvalSymlinks(hostPath)
+	if err != nil {
+		return "", false
+	}
+	longest := -1
+	for _, v := range views {
+		root, err := filepath.EvalSymlinks(v.Host)
+		if err != nil || len(root) <= longest {
+			continue
+		}
+		rel, err := filepath.Rel(root, real)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+			continue
+		}
+		guestPath, ok, longest = filepath.Join(v.Guest, rel), true, len(root)
+	}
+	return guestPath, ok
 }
 
 // terminals lists which of this process's stdout and stderr are terminals,

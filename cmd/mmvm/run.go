@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ type runFlags struct {
 	// QEMU (the outer mmvm's); inside, both are serial terminals, so the
 	// others are shown to the program as pipes, as they are outside.
 	qemuTTY string
+	// cwd is --cwd: the program's working directory, a guest path; ""
+	// is where a view shows mmvm's own, else /.
+	cwd string
 }
 
 type multiFlag []string
@@ -82,6 +86,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
 	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc/self and /dev/{null,zero,urandom}; writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
+	fl.StringVar(&f.cwd, "cwd", "", "the program's working directory, a `GUEST` path (default: where a --dir view shows mmvm's working directory, as a program inherits its parent's; else /)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
@@ -132,6 +137,9 @@ func (f *runFlags) args(statsJSON string) []string {
 	}
 	for _, d := range f.dirs {
 		a = append(a, "--dir", d)
+	}
+	if f.cwd != "" {
+		a = append(a, "--cwd", f.cwd)
 	}
 	return a
 }
@@ -225,6 +233,9 @@ func (f *runFlags) check() error {
 			return fmt.Errorf("--qemu-tty %q: want a list of stdout and stderr", f.qemuTTY)
 		}
 	}
+	if f.cwd != "" && !filepath.IsAbs(f.cwd) {
+		return fmt.Errorf("--cwd %q: want an absolute guest path", f.cwd)
+	}
 	if f.timeout < 0 {
 		return fmt.Errorf("--timeout %v: must not be negative", f.timeout)
 	}
@@ -245,6 +256,23 @@ func (f *runFlags) views() []syscalls.View {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// workingDir is the guest path the program starts in: --cwd, else where
+// guestPathOf says a view shows mmvm's own working directory, else ""
+// (the guest's /).
+func (f *runFlags) workingDir(guestPathOf func(hostPath string) (string, bool)) string {
+	if f.cwd != "" {
+		return f.cwd
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	if g, ok := guestPathOf(wd); ok {
+		return g
+	}
+	return ""
 }
 
 // maxFaultLog bounds --fault-log: the records are allocated up front,
@@ -298,6 +326,12 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	if err := m.LoadProgram(path, argv, f.env); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
 		return exitMMVM
+	}
+	if dir := f.workingDir(m.Process.GuestPathOf); dir != "" {
+		if err := m.Process.SetWorkingDir(dir); err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: --cwd: %v\n", err)
+			return exitMMVM
+		}
 	}
 	ctx := context.Background()
 	if f.timeout > 0 {
