@@ -45,6 +45,9 @@ type Config struct {
 	// Views are the host directories the program sees, read-only
 	// (`mmvm run --dir`).
 	Views []syscalls.View
+	// Uname is what the program's uname reports; the zero value is this
+	// machine's own (syscalls.HostUname).
+	Uname syscalls.Uname
 	// CheckCopyOnWrite makes every MemoryManager check that no page
 	// changes while forks share it copy-on-write (mm's
 	// Options.CopyOnWriteChanged); CopyOnWriteChanges returns what
@@ -229,7 +232,7 @@ func New(cfg Config) (m *Machine, err error) {
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory,
 		UserCS:      ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
-		Views: cfg.Views, MapHostFile: m.mapHostFile,
+		Views: cfg.Views, Uname: cfg.Uname, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
 		CPUs:          m.guestCPUs(),
 		StartThread:   m.startThread,

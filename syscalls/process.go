@@ -67,6 +67,8 @@ type Config struct {
 	// Context is the calls' context until SetContext replaces it: its end
 	// interrupts waiting and long calls. Defaults to context.Background().
 	Context context.Context
+	// Uname is what uname reports; the zero value is HostUname().
+	Uname Uname
 	// PID is what getpid and gettid return.
 	PID int
 	// Now returns the wall-clock time; Monotonic the monotonic clock since

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -330,5 +331,25 @@ func TestPoll(t *testing.T) {
 	}
 	if r := p.Syscall(unix.SYS_POLL, [6]uint64{0, 0, 1}); r != 0 && r != neg(unix.EINTR) {
 		t.Errorf("poll(NULL, 0, 1ms) = %d", int64(r))
+	}
+}
+
+// TestUnameIsTheHosts compares the guest's struct utsname with the host
+// kernel's, byte for byte: a program sees the system it runs on named as
+// it is natively. Config.Uname replaces it (the mmvm inside QEMU passes
+// the outer host's).
+func TestUnameIsTheHosts(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	var host unix.Utsname
+	if err := unix.Uname(&host); err != nil {
+		t.Fatal(err)
+	}
+	want := (*[6 * utsField]byte)(unsafe.Pointer(&host))[:]
+	if r := p.Syscall(unix.SYS_UNAME, [6]uint64{base}); r != 0 || !bytes.Equal(mem.mem[:6*utsField], want) {
+		t.Errorf("uname = %d\n%q\nthe host's\n%q", int64(r), mem.mem[:6*utsField], want)
+	}
+	p.cfg.Uname = Uname{"Linux", "outer", "6.18.44", "#1 SMP", "x86_64", "(none)"}
+	if r := p.Syscall(unix.SYS_UNAME, [6]uint64{base}); r != 0 || string(mem.mem[utsField:utsField+6]) != "outer\x00" || string(mem.mem[2*utsField:2*utsField+8]) != "6.18.44\x00" {
+		t.Errorf("uname with Config.Uname = %d %q", int64(r), mem.mem[:3*utsField])
 	}
 }

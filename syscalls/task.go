@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"math"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -102,10 +103,34 @@ func sysGettid(t *Task, _ *[6]uint64) uint64 { return uint64(t.tid) }
 // utsField is the size of each struct utsname field.
 const utsField = 65
 
+// Uname is what uname reports, struct utsname's six fields in order:
+// sysname, nodename, release, version, machine, domainname.
+type Uname [6]string
+
+// HostUname is this machine's uname, what a program run natively here
+// sees, which the guest sees too unless Config.Uname says otherwise.
+var HostUname = sync.OnceValue(func() Uname {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return Uname{"Linux", "(none)", "", "", "x86_64", "(none)"}
+	}
+	var out Uname
+	for i, f := range [][65]byte{u.Sysname, u.Nodename, u.Release, u.Version, u.Machine, u.Domainname} {
+		out[i] = unix.ByteSliceToString(f[:])
+	}
+	return out
+})
+
+// sysUname reports Config.Uname, else the host's: a program sees the
+// system it runs on named as it is natively.
 func sysUname(t *Task, a *[6]uint64) uint64 {
+	names := t.cfg.Uname
+	if names == (Uname{}) {
+		names = HostUname()
+	}
 	var u [6 * utsField]byte
-	for i, s := range []string{"Linux", "mmvm", "6.1.0-mmvm", "#1 SMP mmvm", "x86_64", "(none)"} {
-		copy(u[i*utsField:], s)
+	for i, s := range names {
+		copy(u[i*utsField:(i+1)*utsField-1], s) // each NUL-terminated
 	}
 	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]), u[:]); err != nil {
 		return errno(unix.EFAULT)

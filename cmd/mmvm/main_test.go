@@ -151,6 +151,8 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
 		{[]string{"--qemu-tty", "stdin", "x"}, exitUsage},
 		{[]string{"--cwd", "relative/dir", "x"}, exitUsage},
+		{[]string{"--qemu-uname", `["Linux"]`, "x"}, exitUsage},
+		{[]string{"--qemu-uname", "not json", "x"}, exitUsage},
 		{[]string{"--no-such-flag", "x"}, exitUsage},
 		{[]string{"/no/such/program"}, exitNotFound},
 		{[]string{"--no-qemu", "main_test.go"}, exitMMVM}, // not an ELF: refused before any VM

@@ -119,7 +119,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		jsonArg = "@stderr"
 	}
 	g := guestRun{
-		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--as", prog, guestProg), args...),
+		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-uname="+hostUnameJSON(), "--as", prog, guestProg), args...),
 		files:   append([]kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}}, viewFiles...),
 		stdin:   os.Stdin,
 		memory:  uint64(f.mem) + 256<<20,
@@ -150,6 +150,14 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		}
 	}
 	return status
+}
+
+// hostUnameJSON is this machine's uname for --qemu-uname: the QEMU
+// guest's kernel has its own, which the program is not to see.
+func hostUnameJSON() string {
+	u := syscalls.HostUname()
+	b, _ := json.Marshal(u[:])
+	return string(b)
 }
 
 // viewGuestPath is the guest path at which one of views shows hostPath:

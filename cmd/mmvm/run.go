@@ -63,6 +63,9 @@ type runFlags struct {
 	// QEMU (the outer mmvm's); inside, both are serial terminals, so the
 	// others are shown to the program as pipes, as they are outside.
 	qemuTTY string
+	// qemuUname is --qemu-uname: the outer host's uname, which the
+	// program sees inside QEMU as it would outside (JSON, six strings).
+	qemuUname string
 	// cwd is --cwd: the program's working directory, a guest path; ""
 	// is where a view shows mmvm's own, else /.
 	cwd string
@@ -91,6 +94,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
 	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuUname, "qemu-uname", "", "the uname the program sees, as a JSON array of its six fields: the host's outside QEMU (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdout,stderr` are terminals outside QEMU; the program sees the others as pipes (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
@@ -233,6 +237,11 @@ func (f *runFlags) check() error {
 			return fmt.Errorf("--qemu-tty %q: want a list of stdout and stderr", f.qemuTTY)
 		}
 	}
+	if f.qemuUname != "" {
+		if _, err := f.uname(); err != nil {
+			return fmt.Errorf("--qemu-uname %q: %v", f.qemuUname, err)
+		}
+	}
 	if f.cwd != "" && !filepath.IsAbs(f.cwd) {
 		return fmt.Errorf("--cwd %q: want an absolute guest path", f.cwd)
 	}
@@ -256,6 +265,23 @@ func (f *runFlags) views() []syscalls.View {
 		vs = append(vs, v)
 	}
 	return vs
+}
+
+// uname is --qemu-uname decoded; the zero Uname (the host's) without it.
+func (f *runFlags) uname() (syscalls.Uname, error) {
+	var u syscalls.Uname
+	if f.qemuUname == "" {
+		return u, nil
+	}
+	var fields []string
+	if err := json.Unmarshal([]byte(f.qemuUname), &fields); err != nil {
+		return u, err
+	}
+	if len(fields) != len(u) {
+		return u, fmt.Errorf("want %d fields, got %d", len(u), len(fields))
+	}
+	copy(u[:], fields)
+	return u, nil
 }
 
 // workingDir is the guest path the program starts in: --cwd, else where
@@ -301,10 +327,11 @@ func runDirect(f *runFlags, path string, argv []string) int {
 			}
 		}
 	}
+	uname, _ := f.uname() // check has parsed it
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: stdioFDs, Views: f.views(),
+		StdioFDs: stdioFDs, Views: f.views(), Uname: uname,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
