@@ -29,6 +29,27 @@ func (m *Machine) LoadProgram(path string, argv, envv []string) error {
 	if g, ok := m.Process.GuestPathOf(abs); ok {
 		prog.Filename, prog.GuestPath = g, g
 	}
+	return m.loadFirst(prog, argv, envv)
+}
+
+// LoadProgramAt loads the static ELF executable at path as LoadProgram
+// does, but the guest knows it by guestPath (absolute), where it sees the
+// file, and is told filename as AT_EXECFN: the mmvm inside the QEMU guest
+// runs its copy of a program this way, under the program's own path
+// outside.
+func (m *Machine) LoadProgramAt(path, guestPath, filename string, argv, envv []string) error {
+	if !filepath.IsAbs(guestPath) {
+		return fmt.Errorf("loading %s: the guest path %q is not absolute", path, guestPath)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	return m.loadFirst(syscalls.ExecProgram{Filename: filename, GuestPath: filepath.Clean(guestPath), HostPath: abs}, argv, envv)
+}
+
+// loadFirst loads prog as the first process's program.
+func (m *Machine) loadFirst(prog syscalls.ExecProgram, argv, envv []string) error {
 	m.Process.SetExecutable(prog.GuestPath, prog.HostPath)
 	m.Process.SetCommandLine(argv)
 	entry, sp, err := m.loadImage(m.first.mem.Load(), m.Process, prog, argv, envv)

@@ -45,6 +45,7 @@ var threadGuests = []struct {
 	{"threads-go", []string{"signal"}},
 	{"threads-go", []string{"lockthread"}},
 	{"gosys", []string{"keepcaps"}}, // AllThreadsSyscall's prctl on every thread; per thread, cleared by execve
+	{"gosys", []string{"selfexec"}}, // os.Executable, and a child exec'ed from it that panics
 }
 
 // TestThreadGuestsMatchNative runs every program of threadGuests natively

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/mmvm/mmvm/kvm/kvmtest"
+	"github.com/mmvm/mmvm/kvmhost"
 	"github.com/mmvm/mmvm/machine"
 	"github.com/mmvm/mmvm/syscalls"
 )
@@ -358,5 +359,61 @@ func TestReportSaysSignals(t *testing.T) {
 	(&report{Program: "p", Stop: "exit"}).print(&b)
 	if strings.Contains(b.String(), "signals") {
 		t.Errorf("--stats reports signals when there were none:\n%s", b.String())
+	}
+}
+
+// TestQEMUProgram: the mmvm inside QEMU runs a view's copy of a program
+// the view shows (the innermost view's), which its own views then show at
+// the view's path; else a copy beside it, shown at the program's absolute
+// path here, where the program finds itself as it would outside QEMU.
+func TestQEMUProgram(t *testing.T) {
+	views := []syscalls.View{{Host: "/srv", Guest: "/srv"}, {Host: "/srv/bin", Guest: "/bin"}, {Host: "/opt", Guest: "/o"}}
+	files := [][]kvmhost.File{
+		{{HostPath: "/srv/bin/tool", GuestPath: "/mmvm/dir/0/bin/tool"}, {HostPath: "/srv/x", GuestPath: "/mmvm/dir/0/x"}},
+		{{HostPath: "/srv/bin/tool", GuestPath: "/mmvm/dir/1/tool"}},
+		{{HostPath: "/opt/x", GuestPath: "/mmvm/dir/2/x"}},
+	}
+	for _, tc := range []struct {
+		prog                string
+		path, exePath, copy string
+	}{
+		{"/srv/bin/tool", "/mmvm/dir/1/tool", "", ""},
+		{"/srv/x", "/mmvm/dir/0/x", "", ""},
+		{"/srv/bin/../x", "/mmvm/dir/0/x", "", ""},
+		{"/usr/bin/tool", "/mmvm/prog/tool", "/usr/bin/tool", "/usr/bin/tool"},
+	} {
+		run := qemuProgram(tc.prog, views, files)
+		copied := ""
+		if run.copy != nil {
+			copied = run.copy.HostPath
+			if run.copy.GuestPath != run.path {
+				t.Errorf("%s: copied to %s, run from %s", tc.prog, run.copy.GuestPath, run.path)
+			}
+		}
+		if run.path != tc.path || run.exePath != tc.exePath || copied != tc.copy {
+			t.Errorf("%s: runs %q --exe-path %q, copy of %q; want %q, %q, %q", tc.prog, run.path, run.exePath, copied, tc.path, tc.exePath, tc.copy)
+		}
+	}
+	wd, _ := os.Getwd()
+	if run := qemuProgram("prog", nil, nil); run.exePath != filepath.Join(wd, "prog") {
+		t.Errorf("a relative program's --exe-path %q, want %q", run.exePath, filepath.Join(wd, "prog"))
+	}
+}
+
+// TestKVMRunExePath runs gosys selfexec with --exe-path, as the mmvm
+// inside QEMU runs its copy of a program: the program finds itself at
+// that path, not the copy's, and a child exec'ed from it runs.
+func TestKVMRunExePath(t *testing.T) {
+	kvmtest.Open(t)
+	dir := os.Getenv("MMVM_GUESTS")
+	if dir == "" {
+		t.Fatal("MMVM_GUESTS is not set: run through `make test-kvm`")
+	}
+	const outside = "/opt/elsewhere/gosys"
+	if status := runMain([]string{"--no-qemu", "--as", outside, "--exe-path", outside, filepath.Join(dir, "gosys"), "selfexec"}); status != 0 {
+		t.Errorf("mmvm run --exe-path %s gosys selfexec: status %d, want 0", outside, status)
+	}
+	if status := runMain([]string{"--exe-path", "relative/gosys", filepath.Join(dir, "gosys"), "selfexec"}); status != exitUsage {
+		t.Errorf("mmvm run --exe-path relative/gosys: status %d, want %d", status, exitUsage)
 	}
 }

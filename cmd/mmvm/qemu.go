@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,14 +92,14 @@ func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 }
 
 // runInQEMU runs the same `mmvm run` inside the QEMU guest, with PROGRAM
-// put beside mmvm, and passes stdout, stderr and the exit status back.
+// put beside mmvm (or found in a view's copy), and passes stdout, stderr
+// and the exit status back. The program sees itself where it would here.
 func runInQEMU(f *runFlags, prog string, args []string) int {
 	fmt.Fprintln(os.Stderr, "mmvm: no /dev/kvm here: running inside a QEMU guest with nested KVM (slower; --no-qemu turns this off)")
-	guestProg := "/mmvm/prog/" + filepath.Base(prog)
 	// The QEMU guest gets a copy of each --dir's regular files, under
 	// /mmvm/dir/N (its /tmp, say, is a fresh file system), shown to the
 	// program at the same GUEST path.
-	var viewFiles []kvmhost.File
+	var viewFiles [][]kvmhost.File
 	var dirs multiFlag
 	// The inner mmvm's own working directory is not this one: tell it
 	// the guest path this one's maps to.
@@ -110,17 +111,26 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 			fmt.Fprintf(os.Stderr, "mmvm: --dir %s: %v\n", v.Host, err)
 			return exitMMVM
 		}
-		viewFiles = append(viewFiles, files...)
+		viewFiles = append(viewFiles, files)
 		dirs = append(dirs, copyDir+":"+v.Guest)
 	}
+	run := qemuProgram(prog, f.views(), viewFiles)
 	f.dirs = dirs
 	var jsonArg string
 	if f.statsJSON != "" {
 		jsonArg = "@stderr"
 	}
+	inner := append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-uname="+hostUnameJSON(), "--as", prog)
+	if run.exePath != "" {
+		inner = append(inner, "--exe-path", run.exePath)
+	}
+	files := slices.Concat(viewFiles...)
+	if run.copy != nil {
+		files = append([]kvmhost.File{*run.copy}, files...)
+	}
 	g := guestRun{
-		args:    append(append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-uname="+hostUnameJSON(), "--as", prog, guestProg), args...),
-		files:   append([]kvmhost.File{{HostPath: prog, GuestPath: guestProg, Mode: 0o755}}, viewFiles...),
+		args:    append(append(inner, run.path), args...),
+		files:   files,
 		stdin:   os.Stdin,
 		memory:  uint64(f.mem) + 256<<20,
 		timeout: time.Hour,
@@ -212,6 +222,44 @@ func cacheDir() string {
 		return filepath.Join(d, "mmvm", "kvmhost")
 	}
 	return filepath.Join(os.TempDir(), "mmvm-kvmhost")
+}
+
+// qemuRun is how the mmvm inside the QEMU guest runs PROGRAM.
+type qemuRun struct {
+	// path is the file it runs; copy, where not nil, puts PROGRAM there.
+	path string
+	copy *kvmhost.File
+	// exePath is its --exe-path: where the program sees itself.
+	exePath string
+}
+
+// qemuProgram says how the mmvm inside QEMU runs prog, so that the
+// program sees itself at the path it has here: where a view shows prog,
+// the copy of it in that view's files (viewFiles[i] are views[i]'s; the
+// innermost view's where several hold it), which the inner mmvm's views
+// show at the view's path; else a copy beside the inner mmvm, shown at
+// prog's absolute path here.
+func qemuProgram(prog string, views []syscalls.View, viewFiles [][]kvmhost.File) qemuRun {
+	abs, err := filepath.Abs(prog)
+	if err != nil {
+		abs = prog
+	}
+	var run qemuRun
+	best := -1
+	for i, files := range viewFiles {
+		for _, vf := range files {
+			if vf.HostPath == abs && len(views[i].Host) > best {
+				run.path, best = vf.GuestPath, len(views[i].Host)
+			}
+		}
+	}
+	if best >= 0 {
+		return run
+	}
+	run.path = "/mmvm/prog/" + filepath.Base(prog)
+	run.copy = &kvmhost.File{HostPath: prog, GuestPath: run.path, Mode: 0o755}
+	run.exePath = abs
+	return run
 }
 
 // checkStatic refuses a dynamically linked mmvm: the QEMU guest has no

@@ -56,6 +56,10 @@ type runFlags struct {
 	// as is the name the program goes by (argv[0], reports) when mmvm runs
 	// it from another path: inside the QEMU guest, where PROGRAM is copied.
 	as string
+	// exePath is the absolute path at which the program sees itself
+	// (its /proc/self/exe, a file it can open and exec), where that is not
+	// PROGRAM's own: inside the QEMU guest, PROGRAM's path outside.
+	exePath string
 	// qemuStdin makes the program's stdin the QEMU guest's stdin channel
 	// (kvmhost.OpenStdin), which carries the outer mmvm's stdin.
 	qemuStdin bool
@@ -93,6 +97,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.exePath, "exe-path", "", "the absolute `PATH` at which the program sees itself (/proc/self/exe, a file it can open and exec) and AT_EXECFN is argv[0] (mmvm sets it inside QEMU, to PROGRAM's path outside)")
 	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuUname, "qemu-uname", "", "the uname the program sees, as a JSON array of its six fields: the host's outside QEMU (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdout,stderr` are terminals outside QEMU; the program sees the others as pipes (mmvm sets it inside QEMU)")
@@ -245,6 +250,9 @@ func (f *runFlags) check() error {
 	if f.cwd != "" && !filepath.IsAbs(f.cwd) {
 		return fmt.Errorf("--cwd %q: want an absolute guest path", f.cwd)
 	}
+	if f.exePath != "" && !filepath.IsAbs(f.exePath) {
+		return fmt.Errorf("--exe-path %q: must be absolute", f.exePath)
+	}
 	if f.timeout < 0 {
 		return fmt.Errorf("--timeout %v: must not be negative", f.timeout)
 	}
@@ -350,7 +358,11 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		trace = &machine.FaultTrace{Log: make([]machine.FaultRecord, 0, f.faultLog)}
 		m.SetFaultTrace(trace)
 	}
-	if err := m.LoadProgram(path, argv, f.env); err != nil {
+	load := func() error { return m.LoadProgram(path, argv, f.env) }
+	if f.exePath != "" {
+		load = func() error { return m.LoadProgramAt(path, f.exePath, argv[0], argv, f.env) }
+	}
+	if err := load(); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
 		return exitMMVM
 	}

@@ -2,7 +2,7 @@
 // and syscall package make on a program's behalf, and prints what comes
 // back as booleans and errno names that are the same on any Linux host.
 //
-//	gosys MODE...   MODE: keepcaps
+//	gosys MODE...   MODE: keepcaps, selfexec
 //
 // keepcaps: syscall.AllThreadsSyscall sets prctl's PR_SET_KEEPCAPS on
 // every thread of the runtime (it signals each one to make the call), and
@@ -11,12 +11,19 @@
 // (the setting is per thread), and PR_SET_KEEPCAPS 2 is EINVAL; a child
 // started by os/exec (fork, then execve of the program itself) from a
 // thread that keeps capabilities reads 0, as execve clears the setting.
+//
+// selfexec: os.Executable (readlink of /proc/self/exe) names the file the
+// program was started from (argv[0], when it is an absolute path), and a
+// child started from that path finds the same; the child, whose goroutine
+// panics, dies with status 2 and Go's panic message on its stderr pipe.
+// It exits 1 where any of these fails.
 package main
 
 import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -24,6 +31,15 @@ import (
 
 var modes = map[string]func(){
 	"keepcaps": keepCaps,
+	"selfexec": selfExec,
+	// selfexec-child is the program exec'ed by selfexec.
+	"selfexec-child": func() {
+		exe, err := os.Executable()
+		fmt.Println(exe, err)
+		done := make(chan bool)
+		go func() { panic("gosys selfexec-child") }()
+		<-done
+	},
 	// keepcaps-child is the program exec'ed by keepcaps.
 	"keepcaps-child": func() {
 		r, _, _ := syscall.RawSyscall(syscall.SYS_PRCTL, prGetKeepCaps, 0, 0)
@@ -151,4 +167,25 @@ func runSelf(args ...string) string {
 		return err.Error()
 	}
 	return strings.TrimSuffix(string(out), "\n")
+}
+
+func selfExec() {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Println("selfexec: os.Executable:", err)
+		os.Exit(1)
+	}
+	isArgv0 := exe == os.Args[0] || !filepath.IsAbs(os.Args[0])
+	fmt.Println("selfexec: os.Executable() is argv[0]:", isArgv0)
+	cmd := exec.Command(exe, "selfexec-child")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	same := string(out) == exe+" <nil>\n"
+	fmt.Println("selfexec: the child finds itself at the same path:", same)
+	panicked := strings.HasPrefix(stderr.String(), "panic: gosys selfexec-child")
+	fmt.Println("selfexec: the child's end:", err, panicked)
+	if !isArgv0 || !same || !panicked {
+		os.Exit(1)
+	}
 }
