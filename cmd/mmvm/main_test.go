@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,6 +134,28 @@ func TestViewGuestPath(t *testing.T) {
 	}
 }
 
+// TestEnviron checks the program's environment: mmvm's own, each --env
+// replacing its variable in place or added at the end; only --env's with
+// --no-host-env, which the mmvm outside QEMU always passes in.
+func TestEnviron(t *testing.T) {
+	t.Setenv("MMVM_T_B", "2")
+	host := os.Environ()
+	f := runFlags{env: multiFlag{"MMVM_T_B=two", "MMVM_T_C=3=three"}}
+	got := f.environ()
+	b := slices.Index(host, "MMVM_T_B=2")
+	if len(got) != len(host)+1 || b < 0 || got[b] != "MMVM_T_B=two" || got[len(got)-1] != "MMVM_T_C=3=three" {
+		t.Errorf("environ = %q\nfrom %q", got, host)
+	}
+	inner := strings.Join(f.args(""), " ")
+	if !strings.Contains(inner, "--no-host-env --env ") || !strings.Contains(inner, "--env MMVM_T_B=two") || strings.Contains(inner, "MMVM_T_B=2") {
+		t.Errorf("inner command line %q does not pass the environment", inner)
+	}
+	f.noHostEnv = true
+	if got, want := strings.Join(f.environ(), " "), "MMVM_T_B=two MMVM_T_C=3=three"; got != want {
+		t.Errorf("--no-host-env: environ = %q, want %q", got, want)
+	}
+}
+
 func TestRunFlagChecks(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
@@ -242,6 +265,43 @@ func TestKVMRunGuest(t *testing.T) {
 	}
 	if status := runMain([]string{"--no-qemu", filepath.Join(dir, "nullderef")}); status != 139 {
 		t.Errorf("mmvm run nullderef: status %d, want 139", status)
+	}
+}
+
+// TestKVMRunInheritsEnvironment checks that the program gets mmvm's
+// environment with --env's changes, as a program inherits its parent's,
+// and only --env's with --no-host-env.
+func TestKVMRunInheritsEnvironment(t *testing.T) {
+	kvmtest.Open(t)
+	busybox := os.Getenv("MMVM_BUSYBOX")
+	if busybox == "" {
+		busybox = "/bin/busybox"
+	}
+	t.Setenv("MMVM_TEST_INHERITED", "from mmvm")
+	t.Setenv("MMVM_TEST_REPLACED", "old")
+	run := func(args ...string) (string, int) {
+		t.Helper()
+		out := filepath.Join(t.TempDir(), "out")
+		f, err := os.Create(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := os.Stdout
+		os.Stdout = f
+		status := runMain(append([]string{"--no-qemu", "--env", "MMVM_TEST_REPLACED=new", "--env", "MMVM_TEST_ADDED=yes"}, args...))
+		os.Stdout = saved
+		f.Close()
+		b, _ := os.ReadFile(out)
+		return string(b), status
+	}
+	script := `echo "$MMVM_TEST_INHERITED|$MMVM_TEST_REPLACED|$MMVM_TEST_ADDED"`
+	out, status := run(busybox, "sh", "-c", script)
+	if status != 0 || out != "from mmvm|new|yes\n" {
+		t.Errorf("inherited: status %d, output %q", status, out)
+	}
+	out, status = run("--no-host-env", busybox, "sh", "-c", `echo "$MMVM_TEST_INHERITED|$MMVM_TEST_REPLACED|$MMVM_TEST_ADDED"`)
+	if status != 0 || out != "|new|yes\n" {
+		t.Errorf("--no-host-env: status %d, output %q", status, out)
 	}
 }
 

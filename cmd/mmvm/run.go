@@ -44,9 +44,12 @@ type runFlags struct {
 	faultLog    int
 	maps        bool
 	env         multiFlag
-	dirs        multiFlag
-	noQEMU      bool
-	verbose     bool
+	// noHostEnv is --no-host-env: the program's environment is only
+	// env, not mmvm's own with env's additions.
+	noHostEnv bool
+	dirs      multiFlag
+	noQEMU    bool
+	verbose   bool
 	// direct and rawRun start as machine.DefaultFastPath's choices;
 	// directSet and rawRunSet record that the command line set them, so
 	// that the mmvm inside QEMU is told only what the user chose and
@@ -91,7 +94,8 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.faultTrace, "fault-trace", false, "time the parts of every page fault (KVM_RUN, decode, HandleUserFault, populate, resume) for --stats and --stats-json")
 	fl.IntVar(&f.faultLog, "fault-log", 0, "with --stats-json, also record the first `N` faults one by one (address, access, pages mapped, each part's time); implies --fault-trace")
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
-	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program (repeatable)")
+	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program, over mmvm's own (repeatable)")
+	fl.BoolVar(&f.noHostEnv, "no-host-env", false, "give the program only the --env variables, not mmvm's environment (which it otherwise inherits, as a program inherits its parent's)")
 	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc/self and /dev/{null,zero,urandom}; writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
 	fl.StringVar(&f.cwd, "cwd", "", "the program's working directory, a `GUEST` path (default: where a --dir view shows mmvm's working directory, as a program inherits its parent's; else /)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
@@ -141,7 +145,10 @@ func (f *runFlags) args(statsJSON string) []string {
 	if f.rawRunSet {
 		a = append(a, fmt.Sprintf("--raw-kvm-run=%v", f.rawRun))
 	}
-	for _, e := range f.env {
+	// The inner mmvm's own environment is the QEMU guest's: pass the
+	// program's whole environment instead.
+	a = append(a, "--no-host-env")
+	for _, e := range f.environ() {
 		a = append(a, "--env", e)
 	}
 	for _, d := range f.dirs {
@@ -275,6 +282,26 @@ func (f *runFlags) views() []syscalls.View {
 	return vs
 }
 
+// environ is the program's environment: mmvm's own (unless
+// --no-host-env) with each --env K=V replacing K's value where it has
+// one, else added at the end, as env(1) does.
+func (f *runFlags) environ() []string {
+	var out []string
+	if !f.noHostEnv {
+		out = os.Environ()
+	}
+	for _, e := range f.env {
+		k, _, _ := strings.Cut(e, "=")
+		i := slices.IndexFunc(out, func(o string) bool { ok, _, _ := strings.Cut(o, "="); return ok == k })
+		if i >= 0 {
+			out[i] = e
+		} else {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // uname is --qemu-uname decoded; the zero Uname (the host's) without it.
 func (f *runFlags) uname() (syscalls.Uname, error) {
 	var u syscalls.Uname
@@ -358,9 +385,10 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		trace = &machine.FaultTrace{Log: make([]machine.FaultRecord, 0, f.faultLog)}
 		m.SetFaultTrace(trace)
 	}
-	load := func() error { return m.LoadProgram(path, argv, f.env) }
+	env := f.environ()
+	load := func() error { return m.LoadProgram(path, argv, env) }
 	if f.exePath != "" {
-		load = func() error { return m.LoadProgramAt(path, f.exePath, argv[0], argv, f.env) }
+		load = func() error { return m.LoadProgramAt(path, f.exePath, argv[0], argv, env) }
 	}
 	if err := load(); err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
