@@ -24,6 +24,25 @@ var madviseSupported = map[int32]bool{
 	unix.MADV_DONTNEED_LOCKED: true, unix.MADV_GUARD_INSTALL: true, unix.MADV_GUARD_REMOVE: true,
 }
 
+// pageRangeOf is the range of whole pages madvise and mseal act on:
+// addr to addr+length rounded up to a page. An unaligned addr or a range
+// that wraps is EINVAL; ok is false then, and for an empty range, on
+// which both succeed doing nothing (err nil).
+func pageRangeOf(addr, length uint64) (ar arch.AddrRange, ok bool, err error) {
+	if addr&arch.PageMask != 0 {
+		return ar, false, unix.EINVAL
+	}
+	alen := arch.PageAlign(length)
+	if length != 0 && alen == 0 {
+		return ar, false, unix.EINVAL
+	}
+	end := arch.Addr(addr + alen)
+	if end < arch.Addr(addr) {
+		return ar, false, unix.EINVAL
+	}
+	return arch.AddrRange{Start: arch.Addr(addr), End: end}, end > arch.Addr(addr), nil
+}
+
 // Madvise implements madvise(2). As in Linux, unmapped parts of the range
 // are skipped and reported as ENOMEM at the end, while an error in a vma
 // stops at once.
@@ -32,21 +51,10 @@ func (mm *MemoryManager) Madvise(addr, length, advice uint64) error {
 	if !madviseSupported[behavior] {
 		return unix.EINVAL
 	}
-	if addr&arch.PageMask != 0 {
-		return unix.EINVAL
+	ar, ok, err := pageRangeOf(addr, length)
+	if !ok {
+		return err
 	}
-	alen := arch.PageAlign(length)
-	if length != 0 && alen == 0 {
-		return unix.EINVAL
-	}
-	end := arch.Addr(addr + alen)
-	if end < arch.Addr(addr) {
-		return unix.EINVAL
-	}
-	if end == arch.Addr(addr) {
-		return nil
-	}
-	ar := arch.AddrRange{Start: arch.Addr(addr), End: end}
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
 	switch behavior {

@@ -17,21 +17,13 @@ import (
 // can_madvise_modify). Sealing is for good; sealing a sealed vma again
 // does nothing.
 func (mm *MemoryManager) MSeal(addr, length, flags uint64) error {
-	if flags != 0 || addr&arch.PageMask != 0 {
+	if flags != 0 {
 		return unix.EINVAL
 	}
-	alen := arch.PageAlign(length)
-	if length != 0 && alen == 0 {
-		return unix.EINVAL
+	ar, ok, err := pageRangeOf(addr, length)
+	if !ok {
+		return err
 	}
-	end := arch.Addr(addr + alen)
-	if end < arch.Addr(addr) {
-		return unix.EINVAL
-	}
-	if end == arch.Addr(addr) {
-		return nil
-	}
-	ar := arch.AddrRange{Start: arch.Addr(addr), End: end}
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
 	if mm.vmas.SpanRange(ar) != ar.Length() {

@@ -268,6 +268,27 @@ func TestKVMRunGuest(t *testing.T) {
 	}
 }
 
+// runMainOutput runs `mmvm run ARGS` in this process and returns what the
+// program wrote on stdout (a file standing in for mmvm's) and the status.
+func runMainOutput(t *testing.T, args []string) (string, int) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	f, err := os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = f
+	status := runMain(args)
+	os.Stdout = saved
+	f.Close()
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b), status
+}
+
 // TestKVMRunInheritsEnvironment checks that the program gets mmvm's
 // environment with --env's changes, as a program inherits its parent's,
 // and only --env's with --no-host-env.
@@ -281,18 +302,7 @@ func TestKVMRunInheritsEnvironment(t *testing.T) {
 	t.Setenv("MMVM_TEST_REPLACED", "old")
 	run := func(args ...string) (string, int) {
 		t.Helper()
-		out := filepath.Join(t.TempDir(), "out")
-		f, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved := os.Stdout
-		os.Stdout = f
-		status := runMain(append([]string{"--no-qemu", "--env", "MMVM_TEST_REPLACED=new", "--env", "MMVM_TEST_ADDED=yes"}, args...))
-		os.Stdout = saved
-		f.Close()
-		b, _ := os.ReadFile(out)
-		return string(b), status
+		return runMainOutput(t, append([]string{"--no-qemu", "--env", "MMVM_TEST_REPLACED=new", "--env", "MMVM_TEST_ADDED=yes"}, args...))
 	}
 	script := `echo "$MMVM_TEST_INHERITED|$MMVM_TEST_REPLACED|$MMVM_TEST_ADDED"`
 	out, status := run(busybox, "sh", "-c", script)
@@ -332,18 +342,7 @@ func TestKVMRunStartsInWorkingDir(t *testing.T) {
 	defer os.Chdir(old)
 	run := func(args ...string) (string, int) {
 		t.Helper()
-		out := filepath.Join(t.TempDir(), "out")
-		f, err := os.Create(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		saved := os.Stdout
-		os.Stdout = f
-		status := runMain(append([]string{"--no-qemu", "--dir", top + ":/w"}, args...))
-		os.Stdout = saved
-		f.Close()
-		b, _ := os.ReadFile(out)
-		return string(b), status
+		return runMainOutput(t, append([]string{"--no-qemu", "--dir", top + ":/w"}, args...))
 	}
 	if out, status := run(busybox, "sh", "-c", "pwd; cat data.txt"); status != 0 || out != "/w/sub\nrelative\n" {
 		t.Errorf("in the view: status %d, output %q", status, out)
