@@ -65,7 +65,7 @@ func (ev *eventFD) take(t *Task, nonblock bool) (uint64, unix.Errno) {
 	}
 	ev.count -= v
 	ev.wq.notify(epollOut)
-	t.pipesChanged() // poll and select wait where pipes wake them
+	t.fdWaitersLookAgain() // a blocked poll or select looks again
 	return v, 0
 }
 
@@ -125,7 +125,7 @@ func (ev *eventFD) write(t *Task, f *openFile, addr arch.Addr, n uint64) uint64 
 	}
 	ev.count += v
 	ev.wq.notify(epollIn)
-	t.pipesChanged()
+	t.fdWaitersLookAgain()
 	return 8
 }
 

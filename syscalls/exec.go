@@ -612,7 +612,7 @@ func (p *Process) closeOnExec() {
 		}
 	}
 	if closed {
-		p.pipesChanged() // a pipe end may have closed
+		p.fdWaitersLookAgain() // a pipe end may have closed
 	}
 }
 

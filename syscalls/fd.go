@@ -165,7 +165,7 @@ func (p *Process) install(fd int32, f *openFile, cloexec bool) {
 	tab := p.files()
 	if old, ok := tab.fds[fd]; ok {
 		old.file.release()
-		p.pipesChanged()
+		p.fdWaitersLookAgain()
 	}
 	f.refs++
 	tab.fds[fd] = fdEntry{file: f, cloexec: cloexec}
@@ -207,7 +207,7 @@ func sysClose(t *Task, a *[6]uint64) uint64 {
 	tab := t.files()
 	tab.fds[int32(a[0])].file.release()
 	delete(tab.fds, int32(a[0]))
-	t.pipesChanged() // a pipe end may have closed: its waiters look again
+	t.fdWaitersLookAgain() // a pipe end may have closed: its waiters look again
 	return 0
 }
 
@@ -314,7 +314,7 @@ func sysFcntl(t *Task, a *[6]uint64) uint64 {
 		}
 		n, e := f.pipe.resize(uint32(arg))
 		if e == 0 {
-			t.pipesChanged() // more room: a waiting write looks again
+			t.fdWaitersLookAgain() // more room: a waiting write looks again
 		}
 		return result(uint64(n), errOrNil(e))
 	}

@@ -143,7 +143,7 @@ func (t *Task) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		if f.flags&unix.O_NONBLOCK != 0 {
 			return errno(unix.EAGAIN)
 		}
-		switch t.block(t.pipeWaitChannel(), nil) {
+		switch t.block(t.fdWaitChannel(), nil) {
 		case wokeSignal:
 			return errno(errRestartSys)
 		case wokeEnd:
@@ -170,7 +170,7 @@ func (t *Task) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		}
 	}
 	if done > 0 {
-		t.pipesChanged()
+		t.fdWaitersLookAgain()
 	}
 	return done
 }
@@ -194,7 +194,7 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 	var done uint64
 	defer func() {
 		if done > 0 {
-			t.pipesChanged()
+			t.fdWaitersLookAgain()
 		}
 	}()
 	if pp.readers == 0 {
@@ -230,7 +230,7 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 				return done
 			}
 			// A blocking write waits for room: another thread's read.
-			switch t.block(t.pipeWaitChannel(), nil) {
+			switch t.block(t.fdWaitChannel(), nil) {
 			case wokeSignal:
 				if done == 0 {
 					return errno(errRestartSys)
@@ -291,24 +291,25 @@ func (t *Task) pipeWritev(f *openFile, iovAddr arch.Addr, iovcnt uint64) uint64 
 	})
 }
 
-// pipesChanged tells the threads (of every process) waiting on a pipe, or in poll, that a
-// pipe's contents or ends changed. p.mu must be held.
-func (p *Process) pipesChanged() {
+// fdWaitersLookAgain tells the threads (of every process) waiting on a
+// pipe, or in poll or select, that a pipe's contents or ends or an
+// eventfd's counter changed. p.mu must be held.
+func (p *Process) fdWaitersLookAgain() {
 	tr := p.tree
-	if tr.pipeChanged != nil {
-		close(tr.pipeChanged)
+	if tr.fdChanged != nil {
+		close(tr.fdChanged)
 	}
-	tr.pipeChanged = make(chan struct{})
+	tr.fdChanged = make(chan struct{})
 }
 
-// pipeWaitChannel is the channel the next pipe change closes. p.mu must
-// be held.
-func (p *Process) pipeWaitChannel() <-chan struct{} {
+// fdWaitChannel is the channel the next fdWaitersLookAgain closes. p.mu
+// must be held.
+func (p *Process) fdWaitChannel() <-chan struct{} {
 	tr := p.tree
-	if tr.pipeChanged == nil {
-		tr.pipeChanged = make(chan struct{})
+	if tr.fdChanged == nil {
+		tr.fdChanged = make(chan struct{})
 	}
-	return tr.pipeChanged
+	return tr.fdChanged
 }
 
 // endClosed wakes both ends' waiters when the last description of one end

@@ -144,7 +144,7 @@ func (t *Task) waitReady(timeout time.Duration, scan func() (ready uint64, host 
 			timer = time.NewTimer(wait)
 			expired = timer.C
 		}
-		t.block(t.pipeWaitChannel(), expired)
+		t.block(t.fdWaitChannel(), expired)
 		if timer != nil {
 			timer.Stop()
 		}

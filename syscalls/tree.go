@@ -36,11 +36,11 @@ type processTree struct {
 	lastID int
 	// lastSpace numbers address spaces (Process.space). Guarded by mu.
 	lastSpace uint64
-	// pipeChanged is closed, and replaced, whenever a pipe's contents or
+	// fdChanged is closed, and replaced, whenever a pipe's contents or
 	// ends or an eventfd's counter change, so that a thread of any
 	// process waiting on a pipe or in poll or select looks again
 	// (pipe.go). Guarded by mu.
-	pipeChanged chan struct{}
+	fdChanged chan struct{}
 	// childChanged is closed, and replaced, whenever a process ends or is
 	// reparented, so that the threads waiting in wait4 or waitid look
 	// again (wait.go). Guarded by mu.
@@ -269,7 +269,7 @@ func (p *Process) closeFiles() {
 		e.file.release()
 		delete(p.fdt.fds, fd)
 	}
-	p.pipesChanged()
+	p.fdWaitersLookAgain()
 }
 
 // releaseExe drops the process's reference on the memfd its program runs
