@@ -363,15 +363,34 @@ func getdentsNames(t *testing.T, p *Process, mem *flatMemory, fd uint64) []strin
 		if n == 0 {
 			break
 		}
-		for b := mem.mem[:n]; len(b) > 0; {
-			reclen := binary.LittleEndian.Uint16(b[16:])
-			name := b[19:reclen]
-			names = append(names, string(name[:bytes.IndexByte(name, 0)]))
-			b = b[reclen:]
+		for _, d := range parseDirents(mem.mem[:n]) {
+			names = append(names, d.name)
 		}
 	}
 	sort.Strings(names)
 	return names
+}
+
+// testDirent is one struct linux_dirent64 as a test reads it back.
+type testDirent struct {
+	name   string
+	typ    uint8
+	reclen uint16
+}
+
+// parseDirents splits what getdents64 wrote into its records.
+func parseDirents(b []byte) []testDirent {
+	var out []testDirent
+	for len(b) >= 19 {
+		reclen := binary.LittleEndian.Uint16(b[16:])
+		name := b[19:reclen]
+		if i := bytes.IndexByte(name, 0); i >= 0 {
+			name = name[:i]
+		}
+		out = append(out, testDirent{name: string(name), typ: b[18], reclen: reclen})
+		b = b[reclen:]
+	}
+	return out
 }
 
 func TestDevices(t *testing.T) {
@@ -916,11 +935,8 @@ func TestGetdentsLayoutLikeHost(t *testing.T) {
 	}
 	records := func(b []byte) map[string]rec {
 		m := map[string]rec{}
-		for len(b) > 0 {
-			reclen := binary.LittleEndian.Uint16(b[16:])
-			name := b[19:reclen]
-			m[string(name[:bytes.IndexByte(name, 0)])] = rec{reclen, b[18]}
-			b = b[reclen:]
+		for _, d := range parseDirents(b) {
+			m[d.name] = rec{d.reclen, d.typ}
 		}
 		return m
 	}
@@ -1045,11 +1061,8 @@ func TestGetdentsOrderLikeHost(t *testing.T) {
 	}
 	names := func(b []byte) []string {
 		var out []string
-		for len(b) >= 19 {
-			reclen := binary.LittleEndian.Uint16(b[16:])
-			name := b[19:reclen]
-			out = append(out, string(name[:bytes.IndexByte(name, 0)]))
-			b = b[reclen:]
+		for _, d := range parseDirents(b) {
+			out = append(out, d.name)
 		}
 		return out
 	}

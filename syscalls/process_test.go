@@ -1013,24 +1013,12 @@ func TestChildSeesItselfInProc(t *testing.T) {
 	fd = tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY)
 	n = tc(child, unix.SYS_GETDENTS64, uint64(fd), bufAddr, 4096)
 	names := map[string]bool{}
-	for b := cmem.mem[bufAddr-base:][:max(n, 0)]; len(b) >= 19; {
-		reclen := int(binary.LittleEndian.Uint16(b[16:]))
-		name := string(b[19:reclen])
-		names[name[:indexNUL(name)]] = true
-		b = b[reclen:]
+	for _, d := range parseDirents(cmem.mem[bufAddr-base:][:max(n, 0)]) {
+		names[d.name] = true
 	}
 	if !names["43"] || names["42"] {
 		t.Errorf("/proc lists %v for the child", names)
 	}
-}
-
-func indexNUL(s string) int {
-	for i := range len(s) {
-		if s[i] == 0 {
-			return i
-		}
-	}
-	return len(s)
 }
 
 // TestWaitNothread checks __WNOTHREAD: a thread's children are its own

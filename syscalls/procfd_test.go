@@ -207,12 +207,8 @@ func TestProcSelfFDListsFDs(t *testing.T) {
 			if n == 0 {
 				break
 			}
-			for b := mem.mem[:n]; len(b) > 0; {
-				reclen := binary.LittleEndian.Uint16(b[16:])
-				name := string(b[19:reclen])
-				name = name[:strings.IndexByte(name, 0)]
-				got = append(got, fmt.Sprintf("%s/%d", name, b[18]))
-				b = b[reclen:]
+			for _, d := range parseDirents(mem.mem[:n]) {
+				got = append(got, fmt.Sprintf("%s/%d", d.name, d.typ))
 			}
 		}
 		want := []string{"./4", "../4"}
@@ -296,11 +292,8 @@ func TestProcPidFDOfAnotherProcess(t *testing.T) {
 			if n <= 0 {
 				return names
 			}
-			for b := cmem.mem[:n]; len(b) > 0; {
-				reclen := binary.LittleEndian.Uint16(b[16:])
-				name := string(b[19:reclen])
-				names = append(names, name[:strings.IndexByte(name, 0)])
-				b = b[reclen:]
+			for _, d := range parseDirents(cmem.mem[:n]) {
+				names = append(names, d.name)
 			}
 		}
 	}
