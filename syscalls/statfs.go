@@ -73,6 +73,9 @@ func (p *Process) lookupStatfs(l *lookup) (unix.Statfs_t, unix.Errno) {
 	if l.hostFD >= 0 {
 		return p.hostStatfs(l.hostFD, true)
 	}
+	if l.node.tmp != nil {
+		return p.tmpStatfs(l.node.tmp.fs), 0
+	}
 	if l.node.kind == nodeDir {
 		if hl := p.fs().hostDir(l.node, l.path); hl.hostFD >= 0 {
 			defer hl.close()
@@ -99,6 +102,8 @@ func (p *Process) lookupStatfs(l *lookup) (unix.Statfs_t, unix.Errno) {
 // openFileStatfs is the statfs of the file f describes.
 func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 	switch {
+	case f.fs != nil && f.fs.node != nil && f.fs.node.tmp != nil:
+		return p.tmpStatfs(f.fs.node.tmp.fs), 0
 	case f.fs != nil && f.fs.shm != nil:
 		return syntheticStatfs(unix.TMPFS_MAGIC, 0), 0
 	case f.fs != nil && f.fs.host != nil:

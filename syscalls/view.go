@@ -71,6 +71,7 @@ const (
 	nodeDevice                  // /dev/null, /dev/zero, /dev/full, /dev/urandom
 	nodeHost                    // a host file at a host path (the program)
 	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
+	nodeShm                     // a tmpfs regular file (tmpfs.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -115,6 +116,12 @@ type node struct {
 	fd     int32
 	fdOf   *Process
 	fdInfo bool
+	// tmp is a tmpfs node's metadata (a directory, a symbolic link or a
+	// nodeShm); nil for every other node.
+	tmp *tmpAttr
+	// shm is a nodeShm's contents, one reference held while a name
+	// links it (tmpfs.go).
+	shm TmpfsFile
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -147,6 +154,8 @@ type fileSystem struct {
 	// and fdinfo directories, whose entries are that process's fds
 	// (procfd.go).
 	procDir, procSelf, procFD, procFDInfo *node
+	// tmpfs are the mounted tmpfs instances (tmpfs.go).
+	tmpfs []*tmpfs
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
@@ -250,6 +259,7 @@ func (p *Process) fs() *fileSystem {
 	full := fs.newNode(nodeDevice)
 	full.device = devFull
 	dev.children["full"] = full
+	fs.mountTmpfsAll(p.cfg.Views)
 	p.addProc(fs)
 	fs.addExe(p)
 	return fs
@@ -307,6 +317,9 @@ func (p *Process) Close() {
 			unix.Close(v.fd)
 		}
 		p.fsys.views = nil
+		for _, t := range p.fsys.tmpfs {
+			tmpRelease(t.root)
+		}
 		p.fsys.closed = true
 	}
 }

@@ -96,7 +96,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.maps, "maps", false, "print the final memory layout in /proc/pid/maps format to stderr")
 	fl.Var(&f.env, "env", "set an environment variable `K=V` for the program, over mmvm's own (repeatable)")
 	fl.BoolVar(&f.noHostEnv, "no-host-env", false, "give the program only the --env variables, not mmvm's environment (which it otherwise inherits, as a program inherits its parent's)")
-	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc and /dev (null, zero, full, urandom, random; fd, stdin, stdout, stderr); writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
+	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc, /dev (null, zero, full, urandom, random; fd, stdin, stdout, stderr) and its own empty, writable tmpfs at /tmp and /dev/shm (in guest memory; a view at or beneath either replaces it); writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
 	fl.StringVar(&f.cwd, "cwd", "", "the program's working directory, a `GUEST` path (default: where a --dir view shows mmvm's working directory, as a program inherits its parent's; else /)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
