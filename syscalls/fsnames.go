@@ -205,6 +205,9 @@ func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix
 	if e != 0 {
 		return e
 	}
+	if e := p.tmpRoom(pn.node.tmp.fs); e != 0 {
+		return e
+	}
 	l := p.fs().tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
 	l.linkTarget = func(*Process) string { return s }
 	tmpLink(pn.node, pn.last, l)
@@ -243,6 +246,10 @@ func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, ne
 		return unix.EPERM
 	case old.tmp.nlink == 0 && !old.tmp.linkable:
 		return unix.ENOENT
+	case old.tmp.nlink == 0:
+		if e := p.tmpRoom(old.tmp.fs); e != 0 {
+			return e
+		}
 	}
 	tmpLink(pn.node, pn.last, old)
 	return 0

@@ -2,9 +2,9 @@ package syscalls
 
 import (
 	"path"
-	"strings"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -48,6 +48,9 @@ type tmpfs struct {
 	lastIno uint64
 	// lastSeq is the order number last given to a directory entry.
 	lastSeq uint64
+	// inodes counts its nodes that a name links, the root's included;
+	// tmpRoom keeps it within the limit statfs reports.
+	inodes uint64
 }
 
 // tmpAttr is what a tmpfs node has beyond a synthetic one: its inode's
@@ -91,6 +94,7 @@ func (fs *fileSystem) mountTmpfs(at string) {
 	now := nowTimespec()
 	root.tmp = &tmpAttr{fs: t, mode: unix.S_IFDIR | 0o1777, nlink: 2, atime: now, mtime: now, ctime: now,
 		name: at, order: make(map[string]uint64)}
+	t.inodes = 1
 	parent.children[name] = root
 	fs.tmpfs = append(fs.tmpfs, t)
 }
@@ -150,7 +154,6 @@ func (fs *fileSystem) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
 	n.tmp = &tmpAttr{fs: t, mode: mode, uid: guestID, gid: guestID, atime: now, mtime: now, ctime: now}
 	if kind == nodeDir {
 		n.tmp.order = make(map[string]uint64)
-		n.tmp.nlink = 1 // its "."; the link to it makes 2
 	}
 	return n
 }
@@ -159,8 +162,14 @@ func (fs *fileSystem) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
 // directory's ".." counts in dir's links; a regular file's node holds a
 // reference to its contents while any name links it.
 func tmpLink(dir *node, name string, c *node) {
-	if c.kind == nodeShm && c.tmp.nlink == 0 {
-		c.shm.IncRef()
+	if c.tmp.nlink == 0 {
+		c.tmp.fs.inodes++
+		switch c.kind {
+		case nodeShm:
+			c.shm.IncRef()
+		case nodeDir:
+			c.tmp.nlink = 1 // its "."
+		}
 	}
 	c.tmp.nlink++
 	tmpAttach(dir, name, c)
@@ -186,8 +195,11 @@ func tmpUnlink(dir *node, name string, c *node) {
 	}
 	now := nowTimespec()
 	dir.tmp.mtime, dir.tmp.ctime, c.tmp.ctime = now, now, now
-	if c.kind == nodeShm && c.tmp.nlink == 0 {
-		c.shm.DecRef()
+	if c.tmp.nlink == 0 {
+		c.tmp.fs.inodes--
+		if c.kind == nodeShm {
+			c.shm.DecRef()
+		}
 	}
 	tmpRenamed(c)
 }
@@ -231,36 +243,45 @@ func tmpOrder(dir *node, names []string) {
 	sort.Slice(names, func(i, j int) bool { return dir.tmp.order[names[i]] > dir.tmp.order[names[j]] })
 }
 
-// tmpStatfs is the statfs of tmpfs t: its size is half the guest's memory
-// (Linux's default for a tmpfs), as many blocks as inodes.
+// tmpSize is a tmpfs's size in pages, half the guest's memory (Linux's
+// default for a tmpfs), and how many inodes it holds, as many; 0 where
+// the guest's memory is not known, for no limit.
+func (p *Process) tmpSize() uint64 { return p.cfg.MemoryLimit / 2 / 4096 }
+
+// tmpRoom is ENOSPC where tmpfs t holds as many inodes as it may, as
+// shmem_reserve_inode answers; the limit also bounds what a tmpfs's
+// directories and links take of the host's memory.
+func (p *Process) tmpRoom(t *tmpfs) unix.Errno {
+	if limit := p.tmpSize(); limit != 0 && t.inodes >= limit {
+		return unix.ENOSPC
+	}
+	return 0
+}
+
+// tmpStatfs is the statfs of tmpfs t (tmpSize).
 func (p *Process) tmpStatfs(t *tmpfs) unix.Statfs_t {
 	sfs := syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RELATIME)
-	blocks := p.cfg.MemoryLimit / 2 / 4096
-	used, files := tmpUsage(t.root)
+	blocks := p.tmpSize()
+	used := tmpUsage(t.root)
 	sfs.Blocks, sfs.Files = blocks, blocks
 	sfs.Bfree = blocks - min(blocks, used)
-	sfs.Bavail, sfs.Ffree = sfs.Bfree, blocks-min(blocks, files)
+	sfs.Bavail, sfs.Ffree = sfs.Bfree, blocks-min(blocks, t.inodes)
 	sfs.Fsid = unix.Fsid{Val: [2]int32{int32(unix.Major(t.dev)<<8 | unix.Minor(t.dev)), 0}}
 	return sfs
 }
 
-// tmpUsage counts the pages backing the files beneath dir and the inodes
-// there, dir's included.
-func tmpUsage(dir *node) (pages, inodes uint64) {
-	inodes = 1
+// tmpUsage counts the pages backing the files beneath dir.
+func tmpUsage(dir *node) uint64 {
+	var pages uint64
 	for _, c := range dir.children {
 		switch c.kind {
 		case nodeDir:
-			pg, in := tmpUsage(c)
-			pages, inodes = pages+pg, inodes+in
+			pages += tmpUsage(c)
 		case nodeShm:
 			pages += c.shm.Blocks() / 4096
-			inodes++
-		default:
-			inodes++
 		}
 	}
-	return pages, inodes
+	return pages
 }
 
 // tmpRelease drops the references tmpfs t's files hold to their contents
@@ -283,12 +304,16 @@ func tmpRelease(dir *node) {
 // tmpfsNameMax is the longest name a tmpfs directory takes (NAME_MAX).
 const tmpfsNameMax = 255
 
-// tmpCreateFile makes a regular file named name in tmpfs directory dir
-// with permission bits mode less the umask: ENAMETOOLONG for a name
-// longer than NAME_MAX; ENOSYS where the machine makes no tmpfs files.
+// tmpCreate makes a regular file or a directory named name in tmpfs
+// directory dir with permission bits mode less the umask: ENAMETOOLONG for
+// a name longer than NAME_MAX, ENOSPC for a tmpfs that is full, ENOSYS
+// where the machine makes no tmpfs files.
 func (p *Process) tmpCreate(dir *node, name string, kind nodeKind, mode uint32) (*node, unix.Errno) {
 	if len(name) > tmpfsNameMax {
 		return nil, unix.ENAMETOOLONG
+	}
+	if e := p.tmpRoom(dir.tmp.fs); e != 0 {
+		return nil, e
 	}
 	c, e := p.tmpNewNode(dir.tmp.fs, kind, mode)
 	if e != 0 {
