@@ -41,6 +41,8 @@ static const char *errname(int e)
 	case EPERM: return "EPERM";
 	case EXDEV: return "EXDEV";
 	case EBUSY: return "EBUSY";
+	case EBADF: return "EBADF";
+	case ENOSPC: return "ENOSPC";
 	case EROFS: return "EROFS";
 	case EACCES: return "EACCES";
 	case ENAMETOOLONG: return "ENAMETOOLONG";
@@ -209,6 +211,15 @@ static void links(void)
 	cat("s");
 	cat("dl");
 	res("open dl O_CREAT", open("dl", O_RDWR | O_CREAT, 0644));
+	res("symlink dl2 -> made", symlink("made", "dl2"));
+	int made = open("dl2", O_WRONLY | O_CREAT, 0640);
+	res("open dl2 O_CREAT", made);
+	res("read of an O_WRONLY fd", read(made, buf, 1));
+	close(made);
+	st("made");
+	res("open dl2 O_CREAT|O_EXCL", open("dl2", O_WRONLY | O_CREAT | O_EXCL, 0640));
+	res("unlink dl2", unlink("dl2"));
+	res("unlink made", unlink("made"));
 	res("unlink f", unlink("f"));
 	st("g");
 	cat("s");

@@ -396,7 +396,7 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		if f.fs.pathOnly {
+		if f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_WRONLY {
 			return errno(unix.EBADF)
 		}
 		return t.fsRead(f.fs, arch.Addr(a[1]), a[2])

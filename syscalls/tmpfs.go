@@ -380,9 +380,15 @@ func (fs *fileSystem) tmpParent(p *Process, name string) (*node, string) {
 
 // openCreate is the O_CREAT half of openat, for a name that does not
 // exist: a regular file made in a tmpfs directory (EISDIR for a name
-// ending in a slash; ENOENT where the name is a dangling symbolic link),
-// EROFS in any other existing directory, else the lookup's ENOENT.
+// ending in a slash), EROFS in any other existing directory, else the
+// lookup's ENOENT. Where the name is a dangling symbolic link, the file is
+// made where it points, as Linux's open follows it (ELOOP past
+// maxSymlinks).
 func (p *Process) openCreate(abs, name string, mode uint32) (lookup, unix.Errno) {
+	return p.openCreateDepth(abs, name, mode, 0)
+}
+
+func (p *Process) openCreateDepth(abs, name string, mode uint32, depth int) (lookup, unix.Errno) {
 	fs := p.fs()
 	dir, last := fs.tmpParent(p, abs)
 	if dir == nil {
@@ -394,8 +400,18 @@ func (p *Process) openCreate(abs, name string, mode uint32) (lookup, unix.Errno)
 	if strings.HasSuffix(name, "/") {
 		return lookup{hostFD: -1}, unix.EISDIR
 	}
-	if dir.children[last] != nil {
-		return lookup{hostFD: -1}, unix.ENOENT
+	if l := dir.children[last]; l != nil {
+		if l.kind != nodeSymlink {
+			return lookup{hostFD: -1}, unix.ENOENT
+		}
+		if depth >= maxSymlinks {
+			return lookup{hostFD: -1}, unix.ELOOP
+		}
+		target := l.linkTarget(p)
+		if !strings.HasPrefix(target, "/") {
+			target = path.Dir(abs) + "/" + target
+		}
+		return p.openCreateDepth(path.Clean(target), target, mode, depth+1)
 	}
 	c, e := p.tmpCreate(dir, last, nodeShm, mode)
 	if e != 0 {
