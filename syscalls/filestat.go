@@ -152,6 +152,9 @@ func (p *Process) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Sta
 
 // stdioOrPipeStat is fstat of a stdio description or a pipe end.
 func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
+	if f.fifo != nil {
+		return tmpStat(f.fifo), 0
+	}
 	if f.pipe != nil {
 		return f.pipe.stat(), 0
 	}

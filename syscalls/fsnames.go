@@ -163,8 +163,8 @@ func sysMkdirat(t *Task, a *[6]uint64) uint64 {
 
 // mknodat checks the file type first, as may_mknod does (EPERM for a
 // directory, EINVAL for no type Linux knows; 0 is a regular file). A
-// tmpfs makes regular files; a device, FIFO or socket node it refuses
-// (EPERM): mmvm has no such files.
+// tmpfs makes regular files and FIFOs (fifo.go); a device or socket node
+// it refuses (EPERM): mmvm has no such files.
 func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
 	switch mode & unix.S_IFMT {
 	case 0, unix.S_IFREG, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -177,10 +177,15 @@ func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno 
 	if e != 0 {
 		return e
 	}
-	if typ := mode & unix.S_IFMT; typ != 0 && typ != unix.S_IFREG {
+	kind := nodeShm
+	switch mode & unix.S_IFMT {
+	case 0, unix.S_IFREG:
+	case unix.S_IFIFO:
+		kind = nodeFIFO
+	default:
 		return unix.EPERM
 	}
-	_, e = p.tmpCreate(pn.node, pn.last, nodeShm, mode)
+	_, e = p.tmpCreate(pn.node, pn.last, kind, mode)
 	return e
 }
 

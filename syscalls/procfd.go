@@ -154,6 +154,8 @@ func (p *Process) fdLinkText(f *openFile) string {
 	switch {
 	case f.fs != nil:
 		return f.fs.currentPath()
+	case f.fifo != nil:
+		return tmpPath(f.fifo)
 	case f.pipe != nil:
 		return fmt.Sprintf("pipe:[%d]", f.pipe.ino)
 	case f.anon != nil:
@@ -221,6 +223,9 @@ func (fs *fileSystem) followFDLink(p *Process, n *node, rest string, follow bool
 	case f.fs != nil && f.fs.node != nil && f.fs.node.tmp != nil:
 		// A tmpfs file is found as itself, linked or not.
 		return lookup{node: f.fs.node, hostFD: -1, path: f.fs.currentPath()}, 0
+	case f.fifo != nil:
+		// A FIFO is opened again as the FIFO, as Linux's fifo_open.
+		return lookup{node: f.fifo, hostFD: -1, path: tmpPath(f.fifo)}, 0
 	case f.fs == nil || f.fs.shm != nil:
 		return lookup{hostFD: -1, fdFile: f, path: n.fdOf.fdLinkText(f)}, 0
 	case f.fs.node != nil:

@@ -110,6 +110,8 @@ func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 		return p.hostStatfs(int(f.fs.host.Fd()), true)
 	case f.fs != nil:
 		return statStatfs(&f.fs.st), 0
+	case f.fifo != nil:
+		return p.tmpStatfs(f.fifo.tmp.fs), 0
 	case f.anon != nil:
 		return syntheticStatfs(unix.ANON_INODE_FS_MAGIC, 0), 0
 	case f.pipe != nil:

@@ -304,7 +304,7 @@ func tmpRelease(dir *node) {
 // tmpfsNameMax is the longest name a tmpfs directory takes (NAME_MAX).
 const tmpfsNameMax = 255
 
-// tmpCreate makes a regular file or a directory named name in tmpfs
+// tmpCreate makes a regular file, a directory or a FIFO named name in tmpfs
 // directory dir with permission bits mode less the umask: ENAMETOOLONG for
 // a name longer than NAME_MAX, ENOSPC for a tmpfs that is full, ENOSYS
 // where the machine makes no tmpfs files.
@@ -330,10 +330,7 @@ func (p *Process) tmpCreate(dir *node, name string, kind nodeKind, mode uint32) 
 // its contents made, one reference held for the caller) or a directory,
 // with mode's permission bits less the umask.
 func (p *Process) tmpNewNode(t *tmpfs, kind nodeKind, mode uint32) (*node, unix.Errno) {
-	typ := uint32(unix.S_IFREG)
-	if kind == nodeDir {
-		typ = unix.S_IFDIR
-	}
+	typ := map[nodeKind]uint32{nodeShm: unix.S_IFREG, nodeDir: unix.S_IFDIR, nodeFIFO: unix.S_IFIFO}[kind]
 	if kind == nodeShm && p.cfg.NewTmpfsFile == nil {
 		return nil, unix.ENOSYS
 	}

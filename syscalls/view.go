@@ -72,6 +72,7 @@ const (
 	nodeHost                    // a host file at a host path (the program)
 	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
 	nodeShm                     // a tmpfs regular file (tmpfs.go)
+	nodeFIFO                    // a tmpfs named pipe (fifo.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -122,6 +123,8 @@ type node struct {
 	// shm is a nodeShm's contents, one reference held while a name
 	// links it (tmpfs.go).
 	shm TmpfsFile
+	// fifo is a nodeFIFO's pipe while any end is open (fifo.go).
+	fifo *pipe
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
