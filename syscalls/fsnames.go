@@ -236,7 +236,7 @@ func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, ne
 	if uint32(flags)&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	old, e := p.linkTarget(olddirfd, oldAddr, flags)
+	old, e := p.nodeAt(olddirfd, oldAddr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_FOLLOW != 0)
 	if e != 0 {
 		return e
 	}
@@ -258,40 +258,6 @@ func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, ne
 	}
 	tmpLink(pn.node, pn.last, old)
 	return 0
-}
-
-// linkTarget finds link's old file as a synthetic node: nil for a host
-// file of a view.
-func (p *Process) linkTarget(dirfd uint64, addr arch.Addr, flags uint64) (*node, unix.Errno) {
-	if flags&unix.AT_EMPTY_PATH != 0 {
-		var first [1]byte
-		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
-			return nil, unix.EFAULT
-		}
-		if first[0] == 0 && int32(dirfd) != unix.AT_FDCWD {
-			f, e := p.file(dirfd)
-			if e != 0 {
-				return nil, e
-			}
-			if f.fs == nil {
-				return nil, unix.EXDEV
-			}
-			return f.fs.node, 0
-		}
-	}
-	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_FOLLOW != 0)
-	if e != 0 {
-		if flags&unix.AT_EMPTY_PATH == 0 || e != unix.ENOENT {
-			return nil, e
-		}
-		// An empty path with AT_FDCWD: the working directory.
-		l, e = p.fs().walk(p, p.cwd(), true, 0)
-		if e != 0 {
-			return nil, e
-		}
-	}
-	l.close()
-	return l.node, 0
 }
 
 func sysLink(t *Task, a *[6]uint64) uint64 {
@@ -448,7 +414,7 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func
 	if f != nil {
 		return 0
 	}
-	n, e := p.nodeAt(dirfd, addr, flags)
+	n, e := p.nodeAt(dirfd, addr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if e != 0 {
 		return e
 	}
@@ -458,9 +424,12 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func
 	return change(n)
 }
 
-// nodeAt finds the synthetic node statAt found: nil for a view's file.
-func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, flags uint64) (*node, unix.Errno) {
-	if flags&unix.AT_EMPTY_PATH != 0 {
+// nodeAt finds the synthetic node a path names against dirfd (with
+// emptyPath, an empty path names dirfd's own file, or the working
+// directory for AT_FDCWD): nil for a view's file and for a description
+// that is no file of the guest's file system.
+func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (*node, unix.Errno) {
+	if emptyPath {
 		var first [1]byte
 		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
 			return nil, unix.EFAULT
@@ -476,7 +445,7 @@ func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, flags uint64) (*node, uni
 			return p.nodeOf(p.cwd(), true)
 		}
 	}
-	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	l, e := p.lookupAt(dirfd, addr, follow)
 	if e != 0 {
 		return nil, e
 	}
@@ -605,7 +574,7 @@ func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
 	default:
 		return unix.EINVAL
 	}
-	n, e := p.nodeAt(atFDCWD, addr, 0)
+	n, e := p.nodeAt(atFDCWD, addr, false, true)
 	if e != 0 {
 		return e
 	}
