@@ -323,6 +323,10 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 // EACCES, as Linux answers for a device on a nodev mount.
 func (p *Process) openLookup(l *lookup, flags, mode uint32, st *unix.Stat_t, created bool) (*fsFile, unix.Errno) {
 	f := &fsFile{path: l.path, node: l.node, st: *st, pathOnly: flags&unix.O_PATH != 0}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A directory's path is where *at calls relative to it start.
+		f.path = l.resolvedPath()
+	}
 	if f.pathOnly {
 		return f, 0
 	}

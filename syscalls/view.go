@@ -345,6 +345,21 @@ type lookup struct {
 	follow bool
 }
 
+// resolvedPath is where what l found is in the guest with every symbolic
+// link resolved, as Linux's d_path: a view's file by its host path's
+// place in the view (openat2 may have followed host links that l.path,
+// the path as asked, still names); anything else by l.path.
+func (l *lookup) resolvedPath() string {
+	if l.hostFD < 0 || l.view == nil {
+		return l.path
+	}
+	hostPath, err := fdPath(l.hostFD)
+	if err != nil {
+		return l.path
+	}
+	return viewGuestPath(l.view, hostPath, l.path)
+}
+
 // close releases a lookup's host descriptor.
 func (l *lookup) close() {
 	if l.hostFD >= 0 {
