@@ -258,3 +258,34 @@ func TestCPUNanosleep(t *testing.T) {
 		}
 	}
 }
+
+// TestCPUTimerPolledAtReturn: a CPU timer whose host timer is late (here
+// never fires) fires as a thread returns to user mode past its time.
+func TestCPUTimerPolledAtReturn(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	defer p.Close()
+	blockSignals(t, p, mem, sigBit(unix.SIGPROF))
+	defer runOnThisThread(p)()
+	putTimePair(mem, itvAddr, 0, 0, 0, 20000) // 20ms of CPU, once
+	if r := p.Syscall(unix.SYS_SETITIMER, [6]uint64{itimerProf, itvAddr, 0}); r != 0 {
+		t.Fatalf("setitimer = %d", int64(r))
+	}
+	p.mu.Lock()
+	tm := p.timers.itimers[itimerProf]
+	tm.host.Stop() // the host timer never comes
+	p.mu.Unlock()
+	spinUntil(40*time.Millisecond, func() bool { return false })
+	p.mu.Lock()
+	late := !time.Now().Before(tm.pollAt)
+	p.mu.Unlock()
+	if !late {
+		time.Sleep(30 * time.Millisecond) // the 20ms the host timer waits, and more
+	}
+	if pendingHas(p, p.main, unix.SIGPROF) {
+		t.Fatal("SIGPROF pending before any return to user mode")
+	}
+	p.Syscall(unix.SYS_GETPID, [6]uint64{})
+	if !pendingHas(p, p.main, unix.SIGPROF) {
+		t.Error("no SIGPROF after a return to user mode past the timer's time")
+	}
+}

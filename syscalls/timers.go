@@ -28,7 +28,11 @@ import (
 // fast as the wall clock times the threads that may run at once, so a
 // CPU timer's host timer is set for the least wall time in which its
 // clock could reach the expiry and looks again then, as Linux's tick
-// looks at the running threads' CPU timers. Every timer stops when the
+// looks at the running threads' CPU timers. A thread of the program that
+// returns to user mode past that time looks at once (pollCPUTimers): the
+// host timer's goroutine may wait for a Go P while the program's threads
+// hold theirs (FastPath.RawRun), and each interval it comes late would
+// be an overrun, a sample lost to a profiler. Every timer stops when the
 // program ends or the Process is closed; no host timer outlives it.
 
 // timerState is the program's timers. Guarded by Process.mu.
@@ -46,6 +50,9 @@ type timerState struct {
 	// stopped is set when the program ends or the Process is closed:
 	// no timer is armed again.
 	stopped bool
+	// cpuPollAt is no later than the earliest pollAt of the CPU timers
+	// (zero: none is armed), when pollCPUTimers next looks at them.
+	cpuPollAt time.Time
 }
 
 // guestTimer is one timer. Its fields are guarded by Process.mu.
@@ -78,6 +85,9 @@ type guestTimer struct {
 	// its function from running finds itself stale.
 	host *time.Timer
 	gen  uint64
+	// pollAt is when a CPU timer's host timer is to fire (zero: it has
+	// none).
+	pollAt time.Time
 }
 
 // sigevent's sigev_notify values (asm-generic/siginfo.h).
@@ -160,6 +170,7 @@ func (tm *guestTimer) arm(value, interval time.Duration, abs bool) {
 func (tm *guestTimer) stop() {
 	tm.gen++
 	tm.expiry = 0
+	tm.pollAt = time.Time{}
 	if tm.host != nil {
 		tm.host.Stop()
 		tm.host = nil
@@ -178,19 +189,33 @@ func (tm *guestTimer) schedule(floor time.Duration) {
 	if tm.onCPU() && d > 0 {
 		d = max(d/time.Duration(tm.cpu.rate()), cpuTimerPoll)
 	}
-	tm.host = time.AfterFunc(max(d, floor), func() { tm.fire(gen) })
+	d = max(d, floor)
+	tm.host = time.AfterFunc(d, func() { tm.fire(gen) })
+	if tm.onCPU() {
+		tm.pollAt = time.Now().Add(d)
+		if at := &tm.p.timers.cpuPollAt; at.IsZero() || tm.pollAt.Before(*at) {
+			*at = tm.pollAt
+		}
+	}
 }
 
-// fire runs on the host timer's goroutine: if the timer is still the
-// one armed and due on its clock, it signals and re-arms by its
-// interval, counting the intervals that passed unsignalled as overruns.
+// fire runs on the host timer's goroutine: fireLocked.
 func (tm *guestTimer) fire(gen uint64) {
 	p := tm.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	tm.fireLocked(gen)
+}
+
+// fireLocked: if the timer is still the one armed (gen) and due on its
+// clock, it signals and re-arms by its interval, counting the intervals
+// that passed unsignalled as overruns. p.mu must be held.
+func (tm *guestTimer) fireLocked(gen uint64) {
+	p := tm.p
 	if gen != tm.gen || p.timers.stopped || tm.expiry == 0 {
 		return
 	}
+	tm.pollAt = time.Time{}
 	now := tm.now()
 	if now < tm.expiry {
 		if !tm.onCPU() || !tm.cpu.stopped() {
@@ -249,6 +274,47 @@ func (tm *guestTimer) signal(missed int64) {
 		return
 	}
 	_ = p.sendToProcess(nil, tm.signo, info)
+}
+
+// pollCPUTimers looks at once at each CPU timer whose host timer is late
+// (its pollAt has passed), in place of the host timer, which it stops.
+// A thread calls it as it returns to user mode. p.mu must be held.
+func (p *Process) pollCPUTimers() {
+	at := p.timers.cpuPollAt
+	if at.IsZero() {
+		return
+	}
+	now := time.Now()
+	if now.Before(at) {
+		return
+	}
+	p.timers.cpuPollAt = time.Time{}
+	poll := func(tm *guestTimer) {
+		if tm == nil || tm.pollAt.IsZero() {
+			return
+		}
+		if now.Before(tm.pollAt) {
+			if next := &p.timers.cpuPollAt; next.IsZero() || tm.pollAt.Before(*next) {
+				*next = tm.pollAt
+			}
+			return
+		}
+		// The host timer's function, should it be running already,
+		// finds itself stale.
+		tm.gen++
+		if tm.host != nil {
+			tm.host.Stop()
+			tm.host = nil
+		}
+		tm.fireLocked(tm.gen)
+	}
+	for _, tm := range p.timers.itimers[itimerVirtual:] {
+		poll(tm)
+	}
+	poll(p.timers.cpuLimit)
+	for _, tm := range p.timers.posix {
+		poll(tm)
+	}
 }
 
 // queued says the timer's signal is pending, not yet delivered. p.mu
