@@ -5,8 +5,9 @@
  * times agree, ITIMER_PROF and ITIMER_VIRTUAL fire as it runs with
  * SI_KERNEL, a timer_create timer on a CPU clock fires with SI_TIMER,
  * clock_getres and clock_nanosleep answer on the CPU clocks, and
- * RLIMIT_CPU sends SIGXCPU at the soft limit (raising it by a second)
- * and SIGKILL at the hard one. Each line prints a fact that holds on
+ * a sleep on the process clock ends as another thread runs, a reaped
+ * child's CPU time counts for its parent, and RLIMIT_CPU sends SIGXCPU
+ * at the soft limit (raising it by a second) and SIGKILL at the hard one. Each line prints a fact that holds on
  * any machine, loaded or not, so that the output is the same natively
  * and under mmvm: every busy wait ends on CPU time, never on the wall
  * clock.
@@ -126,6 +127,30 @@ static void rlimit_cpu(void)
 	       WIFSIGNALED(status) ? "killed by signal" : "exit", WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 }
 
+/* children: a reaped child's CPU time counts in RUSAGE_CHILDREN and
+ * times's tms_cutime, and wait4's rusage; not before it is reaped. */
+static void children(void)
+{
+	struct rusage before, ru, wru;
+	getrusage(RUSAGE_CHILDREN, &before);
+	pid_t pid = fork();
+	if (pid == 0) {
+		static volatile sig_atomic_t never;
+		spin(&never, 0.2);
+		_exit(0);
+	}
+	int status;
+	wait4(pid, &status, 0, &wru);
+	getrusage(RUSAGE_CHILDREN, &ru);
+	struct tms tm;
+	times(&tm);
+	double b = before.ru_utime.tv_sec + before.ru_stime.tv_sec + (before.ru_utime.tv_usec + before.ru_stime.tv_usec) / 1e6;
+	double a = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+	double w = wru.ru_utime.tv_sec + wru.ru_stime.tv_sec + (wru.ru_utime.tv_usec + wru.ru_stime.tv_usec) / 1e6;
+	printf("children's CPU time: none before 0.01s: %s, at least 0.15s after the reap: %s, wait4's at least 0.15s: %s, tms_cutime+tms_cstime at least 0.15s: %s\n",
+	       yes(b < 0.01), yes(a - b >= 0.15), yes(w >= 0.15), yes((double)(tm.tms_cutime + tm.tms_cstime) / sysconf(_SC_CLK_TCK) >= 0.15));
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -208,6 +233,10 @@ int main(void)
 	printf("the worker's CPU clock timer fired while main slept: %s, si_value 99: %s\n", yes(fired > 0), yes(value == 99));
 	printf("main's own clock stood still meanwhile (under 0.1s more): %s\n", yes(secs(CLOCK_THREAD_CPUTIME_ID) - mine < 0.1));
 	printf("the worker's clock at least 0.1s: %s\n", yes(secs(wc) >= 0.1));
+	/* A sleep on the process clock ends as the worker runs. */
+	struct timespec cpu100 = {0, 100 * 1000 * 1000};
+	printf("clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0.1s) while the worker runs: %s\n",
+	       strerror(clock_nanosleep(CLOCK_PROCESS_CPUTIME_ID, 0, &cpu100, NULL)));
 	double w = secs(wc), m = secs(CLOCK_THREAD_CPUTIME_ID);
 	printf("the process clock at least the two threads': %s\n", yes(secs(CLOCK_PROCESS_CPUTIME_ID) >= w + m));
 	stop_worker = 1;
@@ -217,6 +246,7 @@ int main(void)
 	m = secs(CLOCK_THREAD_CPUTIME_ID);
 	printf("after the join, the process clock keeps the worker's time: %s\n", yes(secs(CLOCK_PROCESS_CPUTIME_ID) >= w + m));
 
+	children();
 	rlimit_cpu();
 	return 0;
 }

@@ -17,7 +17,8 @@
 // have five distinct thread ids (which of them is the process's first
 // thread is the scheduler's choice).
 // cpuprofile: runtime/pprof's CPU profile of half a second of CPU time
-// (its timers are on the threads' CPU clocks) holds at least ten samples.
+// (its timers are on the threads' CPU clocks) holds at least five samples
+// (about fifty natively: a margin for a loaded machine).
 package main
 
 import (
@@ -293,7 +294,7 @@ func cpuProfile() {
 	}
 	pprof.StopCPUProfile()
 	n, err := profileSamples(&buf)
-	fmt.Printf("cpuprofile: %v, at least 10 samples: %v (%v)\n", err, n >= 10, x != 0)
+	fmt.Printf("cpuprofile: %v, at least 5 samples: %v (%v)\n", err, n >= 5, x != 0)
 }
 
 // cpuTime is the process's CPU time, as getrusage reports it.
