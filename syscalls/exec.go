@@ -524,6 +524,7 @@ func (t *Task) endOtherThreads() []*Task {
 			continue
 		}
 		ended = append(ended, o)
+		t.threadLeft(o)
 		delete(t.tasks, tid)
 		o.exitedThread.Store(true)
 		t.sig.queued -= queuedIn(&o.tsig.sigQueue)

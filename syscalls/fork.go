@@ -151,6 +151,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	}
 	child.info = p.info
 	child.limits = maps.Clone(p.limits)
+	child.armCPULimit()
 	child.info.argv = append([]string(nil), p.info.argv...)
 	child.info.pdeathSig, child.info.subreaper = 0, false
 

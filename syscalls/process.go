@@ -266,6 +266,9 @@ type Process struct {
 	// tasks are the live threads by TID (those that have not exited).
 	// Guarded by mu.
 	tasks map[int]*Task
+	// exitedCPU is the CPU time of the threads that left tasks
+	// (cputime.go). Guarded by mu.
+	exitedCPU time.Duration
 	// ended is set, under mu, when the program ends (exit_group, the
 	// exit of its last thread, a fatal signal); read without mu.
 	ended atomic.Bool
@@ -283,6 +286,7 @@ func NewProcess(cfg Config) *Process {
 	p := tr.newProcess(cfg)
 	p.family.pgid = cfg.PID
 	p.main.nice = hostNice()
+	p.armCPULimit()
 	tr.root = p
 	return p
 }

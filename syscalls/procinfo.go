@@ -122,6 +122,10 @@ type Usage struct {
 	// page faults that installed memory (minor faults: none reads a
 	// disk).
 	RSS, PeakRSS, Faults uint64
+	// CPU is the CPU time of the process's threads (cputime.go): 0 in
+	// what Config.Usage returns, the package fills it for an ended
+	// process and its reaped children.
+	CPU time.Duration
 }
 
 func (p *Process) usage() Usage {
@@ -284,26 +288,23 @@ const (
 	rusageMinflt = 64
 )
 
-// sysGetrusage reports, for the program (RUSAGE_SELF, RUSAGE_THREAD): the
-// CPU time of the host thread that runs it (guest time counts as user
-// time, serving its exits as user and system time), its peak RSS from mm
+// sysGetrusage reports, for the program (RUSAGE_SELF) or the calling
+// thread (RUSAGE_THREAD): its CPU time (cputime.go), its peak RSS from mm
 // and as minor faults mm's faults that installed memory; for
 // RUSAGE_CHILDREN, the children it reaped with a wait and their reaped
-// descendants: the largest peak RSS and the sum of the faults, without
-// times (rusageOf). The other counters are 0.
+// descendants: the sum of their CPU times, the largest peak RSS and the
+// sum of the faults (rusageOf). The other counters are 0.
 func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
-	case unix.RUSAGE_SELF, unix.RUSAGE_THREAD:
-		b = rusageOf(t.usage())
-		var ru unix.Rusage
-		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
-			le := binary.LittleEndian
-			le.PutUint64(b[0:], uint64(ru.Utime.Sec))
-			le.PutUint64(b[8:], uint64(ru.Utime.Usec))
-			le.PutUint64(b[16:], uint64(ru.Stime.Sec))
-			le.PutUint64(b[24:], uint64(ru.Stime.Usec))
-		}
+	case unix.RUSAGE_SELF:
+		u := t.usage()
+		u.CPU = t.Process.cpuTime()
+		b = rusageOf(u)
+	case unix.RUSAGE_THREAD:
+		u := t.usage()
+		u.CPU = t.cpuTime()
+		b = rusageOf(u)
 	case unix.RUSAGE_CHILDREN:
 		b = rusageOf(t.family.reapedChildren)
 	default:
@@ -316,21 +317,18 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 // sysconf(_SC_CLK_TCK) reports).
 const userHZ = 100
 
-// sysTimes writes a struct tms (user and system time of the process, as
-// getrusage reports them, and of its reaped children, for which mmvm
-// measures none) where buf is not NULL (EFAULT where it cannot), and
-// returns the clock-tick count of the monotonic clock clock_gettime
-// reads: like Linux's, a count from an arbitrary start whose differences
-// measure elapsed time.
+// sysTimes writes a struct tms (user and system time of the process and
+// of its reaped children, as getrusage reports them, in clock ticks)
+// where buf is not NULL (EFAULT where it cannot), and returns the
+// clock-tick count of the monotonic clock clock_gettime reads: like
+// Linux's, a count from an arbitrary start whose differences measure
+// elapsed time.
 func sysTimes(t *Task, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		var b [32]byte
-		var ru unix.Rusage
-		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
-			ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Sec)*userHZ + uint64(tv.Usec)/(1e6/userHZ) }
-			binary.LittleEndian.PutUint64(b[0:], ticks(ru.Utime))
-			binary.LittleEndian.PutUint64(b[8:], ticks(ru.Stime))
-		}
+		ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / userHZ)) }
+		binary.LittleEndian.PutUint64(b[0:], ticks(t.Process.cpuTime()))
+		binary.LittleEndian.PutUint64(b[16:], ticks(t.family.reapedChildren.CPU))
 		if r := t.copyOutAll(arch.Addr(a[0]), b[:]); r != 0 {
 			return r
 		}

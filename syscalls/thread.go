@@ -74,6 +74,8 @@ type Task struct {
 	// threadExitCode is the status the thread's exit(2) gave; guarded by
 	// mu.
 	threadExitCode int
+	// cpu is the thread's CPU clock (cputime.go).
+	cpu threadCPU
 }
 
 // newTask returns a Task of p with id tid.
@@ -214,6 +216,7 @@ func (t *Task) withoutLock(f func()) {
 // (Linux reports the group leader's exit code).
 func (t *Task) exitThread(code int) {
 	t.threadExitCode = code
+	t.threadLeft(t)
 	delete(t.tasks, t.tid)
 	t.exitedThread.Store(true)
 	t.sig.queued -= queuedIn(&t.tsig.sigQueue)

@@ -91,6 +91,8 @@ type family struct {
 	// RSS, the sum of the faults. wait4's rusage reports both together,
 	// getrusage(RUSAGE_CHILDREN) the second.
 	final, reapedChildren Usage
+	// finalSet says final holds the process's figures at its end.
+	finalSet bool
 }
 
 // maxProcesses bounds the processes of a VM, live and zombie (the guest
@@ -249,7 +251,9 @@ const saNoCldWait = 0x2
 // to tell. p.mu must be held; p has ended.
 func (p *Process) exitProcess() {
 	p.releaseVforkParent()
-	p.family.final = p.usage()
+	final := p.usage()
+	final.CPU = p.cpuTime()
+	p.family.final, p.family.finalSet = final, true
 	if p == p.tree.root {
 		return
 	}
@@ -381,14 +385,14 @@ func (p *Process) notifyParent() {
 // together (Linux's RUSAGE_BOTH), what wait4 reports for p.
 func (p *Process) withDescendants() Usage {
 	u, c := p.family.final, p.family.reapedChildren
-	return Usage{PeakRSS: max(u.PeakRSS, c.PeakRSS), Faults: u.Faults + c.Faults}
+	return Usage{PeakRSS: max(u.PeakRSS, c.PeakRSS), Faults: u.Faults + c.Faults, CPU: u.CPU + c.CPU}
 }
 
 // reapedBy removes p, ended, from the tree for a wait of its parent, whose
 // figures of reaped children then count p's (Linux's wait_task_zombie).
 func (p *Process) reapedBy(parent *Process) {
 	u, c := p.withDescendants(), &parent.family.reapedChildren
-	c.PeakRSS, c.Faults = max(c.PeakRSS, u.PeakRSS), c.Faults+u.Faults
+	c.PeakRSS, c.Faults, c.CPU = max(c.PeakRSS, u.PeakRSS), c.Faults+u.Faults, c.CPU+u.CPU
 	p.reap()
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -174,13 +175,16 @@ func sysWait4(t *Task, a *[6]uint64) uint64 {
 	return uint64(rep.pid)
 }
 
-// rusageOf is the struct rusage of u: the peak RSS (ru_maxrss, KiB) and
-// minor faults (ru_minflt); times and every other counter 0. wait4 and
-// waitid report it for a reaped child (as the machine measured it at the
-// end, counting the descendants it reaped: withDescendants), getrusage for
-// the reaped children and, with the times added, for the caller.
+// rusageOf is the struct rusage of u: its CPU time as user time
+// (ru_utime; ru_stime 0, see cputime.go), the peak RSS (ru_maxrss, KiB)
+// and minor faults (ru_minflt); every other counter 0. wait4 and waitid
+// report it for a reaped child (as measured at the end, counting the
+// descendants it reaped: withDescendants), getrusage for the caller and
+// the reaped children.
 func rusageOf(u Usage) [rusageSize]byte {
 	var b [rusageSize]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(u.CPU/time.Second))
+	binary.LittleEndian.PutUint64(b[8:], uint64(u.CPU%time.Second/time.Microsecond))
 	binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 	binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	return b
