@@ -594,7 +594,7 @@ func (t *Task) beginNewExec(img *execImage) {
 	}
 	t.exeShared, img.shared = img.shared, nil // the reference passes
 	t.fs().addExe(t.Process)
-	t.info.argv = img.argv
+	t.info.argv, t.info.envp = img.argv, img.envp
 	t.info.comm = [taskCommLen]byte{}
 	copy(t.info.comm[:taskCommLen-1], img.comm)
 }

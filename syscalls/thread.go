@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -74,11 +75,18 @@ type Task struct {
 	// threadExitCode is the status the thread's exit(2) gave; guarded by
 	// mu.
 	threadExitCode int
+	// started is the host's boot time when the thread was made (its
+	// start time in /proc/self/stat); hostTID the host thread that
+	// serves its calls (its vCPU's), 0 before its first; sleeping says
+	// it waits in a call (block), with mu released. Guarded by mu.
+	started  time.Duration
+	hostTID  int
+	sleeping bool
 }
 
 // newTask returns a Task of p with id tid.
 func (p *Process) newTask(tid int) *Task {
-	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1)}
+	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1), started: hostBoottime()}
 }
 
 // MainTask returns the program's first thread, whose TID is the PID.
