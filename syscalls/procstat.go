@@ -140,12 +140,14 @@ func (t *Task) statText(whole bool) []byte {
 		}
 	}
 	ignored, caught := p.sigDispositions()
+	// The root's parent is outside the VM, which forked it: SIGCHLD. A
+	// thread other than the main one has none (-1).
 	exitSignal := int(p.family.exitSignal)
-	if t != p.main {
-		exitSignal = -1
-	}
 	if p.tree.root == p {
 		exitSignal = int(unix.SIGCHLD)
+	}
+	if t != p.main {
+		exitSignal = -1
 	}
 	const low31 = 0x7fffffff
 	var b strings.Builder

@@ -198,17 +198,20 @@ func (p *Process) uname() Uname {
 // the host's, with the release and version uname reports where those are
 // not the host's own (the outer host's, inside QEMU).
 func (p *Process) versionText() []byte {
-	u, h := p.uname(), HostUname()
+	u := p.uname()
 	host, err := fs.ReadFile(p.hostProc(), "version")
 	builder := "(unknown)"
 	if err == nil {
 		s := strings.TrimSuffix(string(host), "\n")
-		if u == h {
+		if u == HostUname() {
 			return append([]byte(s), '\n')
 		}
-		s = strings.TrimPrefix(s, "Linux version "+h[2]+" ")
-		s = strings.TrimSuffix(s, " "+h[3])
-		builder = s
+		// The builder lies between the release (one word after "Linux
+		// version") and the version, which starts with '#'.
+		f := strings.SplitN(s, " ", 4)
+		if end := strings.LastIndex(s, " #"); len(f) == 4 && end > len(f[0])+len(f[1])+len(f[2])+2 {
+			builder = s[len(f[0])+len(f[1])+len(f[2])+3 : end]
+		}
 	}
 	return fmt.Appendf(nil, "%s version %s %s %s\n", u[0], u[2], builder, u[3])
 }
