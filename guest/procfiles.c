@@ -2,7 +2,8 @@
  * procfiles: the /proc and /sys files programs read to learn about
  * themselves and their machine, built against musl (procfiles-musl) and
  * glibc (procfiles-glibc). Run without arguments it execs itself with a
- * known environment; then, with a second thread waiting on a pipe, it
+ * known environment; then, with a second thread (named "waiter")
+ * waiting on a pipe, it
  * prints each file as it reads it, and checks what a file must agree
  * with (its own argv and environment, its own code, statm against stat,
  * uname against /proc/sys/kernel, sysinfo against /proc/uptime). What
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -70,6 +72,7 @@ static int pipefd[2];
 static void *waiter(void *arg) {
 	(void)arg;
 	char c;
+	prctl(PR_SET_NAME, "waiter"); /* its own name, not the process's */
 	return (void *)(long)read(pipefd[0], &c, 1);
 }
 
@@ -235,6 +238,19 @@ int main(int argc, char **argv) {
 	checkStat(argc, argv);
 	show("/proc/self/statm");
 	taskDir();
+
+	/* limits: each row's name and units (the values are the parent's). */
+	if (slurp("/proc/self/limits") >= 0) {
+		printf("== limits\n");
+		for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+			printf("%.25s|%s|\n", line, strlen(line) > 68 ? line + 68 : "");
+	}
+	char link[4096], cwd[4096];
+	long n = readlink("/proc/self/cwd", link, sizeof link - 1);
+	link[n > 0 ? n : 0] = 0;
+	printf("cwd link is getcwd: %d\n", getcwd(cwd, sizeof cwd) && strcmp(cwd, link) == 0);
+	n = readlink("/proc/self/root", link, sizeof link - 1);
+	printf("root link: %.*s\n", (int)(n > 0 ? n : 0), link);
 
 	struct utsname u;
 	uname(&u);

@@ -595,8 +595,8 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.exeShared, img.shared = img.shared, nil // the reference passes
 	t.fs().addExe(t.Process)
 	t.info.argv, t.info.envp = img.argv, img.envp
-	t.info.comm = [taskCommLen]byte{}
-	copy(t.info.comm[:taskCommLen-1], img.comm)
+	t.comm = [taskCommLen]byte{}
+	copy(t.comm[:taskCommLen-1], img.comm)
 }
 
 // closeOnExec closes every fd marked FD_CLOEXEC (Linux's

@@ -61,7 +61,7 @@ var otherProcFiles = []struct {
 	gen  func(o *Process) []byte
 }{
 	{"cmdline", (*Process).cmdlineText},
-	{"comm", func(o *Process) []byte { return append([]byte(commString(o.info.comm)), '\n') }},
+	{"comm", func(o *Process) []byte { return append([]byte(commString(o.main.comm)), '\n') }},
 	{"environ", (*Process).environText},
 	{"stat", func(o *Process) []byte { return o.main.statText(true) }},
 	{"statm", (*Process).statmText},

@@ -86,13 +86,22 @@ func (p *Process) addProc(fs *fileSystem) {
 	self.children["status"] = text(func(p *Process) []byte { return p.main.statusText() })
 	self.children["cmdline"] = text((*Process).cmdlineText)
 	self.children["comm"] = text(func(p *Process) []byte {
-		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
+		return append([]byte(commString(p.main.comm)), '\n')
 	})
 	fs.procFD = fs.newNode(nodeDir)
 	self.children["fd"] = fs.procFD
 	fs.procFDInfo = fs.newNode(nodeDir)
 	self.children["fdinfo"] = fs.procFDInfo
 	self.children["environ"] = text((*Process).environText)
+	self.children["limits"] = text((*Process).limitsText)
+	for _, l := range []struct {
+		name   string
+		target func(p *Process) string
+	}{{"cwd", (*Process).cwd}, {"root", func(*Process) string { return "/" }}} {
+		n := fs.newNode(nodeSymlink)
+		n.linkTarget = l.target
+		self.children[l.name] = n
+	}
 	self.children["stat"] = text(func(p *Process) []byte { return p.main.statText(true) })
 	self.children["statm"] = text((*Process).statmText)
 	self.children["mounts"] = text((*Process).mountsText)
@@ -172,7 +181,7 @@ func (t *Task) statusText() []byte {
 	p := t.Process
 	var b strings.Builder
 	pid := p.cfg.PID
-	fmt.Fprintf(&b, "Name:\t%s\n", commString(p.info.comm))
+	fmt.Fprintf(&b, "Name:\t%s\n", commString(t.comm))
 	fmt.Fprintf(&b, "Umask:\t%04o\n", p.info.umask^defaultUmask)
 	ppid := 0
 	if parent := p.family.parent; parent != nil {

@@ -29,8 +29,6 @@ type procState struct {
 	layout ImageLayout
 	// cwd is the working directory ("" is "/").
 	cwd string
-	// comm is the task name (PR_GET_NAME), NUL-padded.
-	comm [taskCommLen]byte
 	// umask is the file-creation mask xor'ed with defaultUmask, so that
 	// the zero value is the default.
 	umask uint32
@@ -68,8 +66,8 @@ func (p *Process) SetExecutable(exe, hostPath string) {
 	defer p.mu.Unlock()
 	p.info.exe = exe
 	p.hostExe = hostPath
-	p.info.comm = [taskCommLen]byte{}
-	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+	p.main.comm = [taskCommLen]byte{}
+	copy(p.main.comm[:taskCommLen-1], path.Base(exe))
 	if p.fsys != nil {
 		p.fsys.addExe(p)
 	}
@@ -371,11 +369,11 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 		if err != nil {
 			return errno(unix.EFAULT)
 		}
-		t.info.comm = [taskCommLen]byte{}
-		copy(t.info.comm[:], name[:n])
+		t.comm = [taskCommLen]byte{}
+		copy(t.comm[:], name[:n])
 		return 0
 	case unix.PR_GET_NAME:
-		return t.copyOutAll(arch.Addr(arg2), t.info.comm[:])
+		return t.copyOutAll(arch.Addr(arg2), t.comm[:])
 	case unix.PR_SET_PDEATHSIG:
 		if arg2 > 64 {
 			return errno(unix.EINVAL)

@@ -151,7 +151,7 @@ func (t *Task) statText(whole bool) []byte {
 	}
 	const low31 = 0x7fffffff
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0", t.tid, commString(p.info.comm), state, ppid, p.family.pgid, p.family.sid)
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0", t.tid, commString(t.comm), state, ppid, p.family.pgid, p.family.sid)
 	fmt.Fprintf(&b, " %d %d 0 0 %d %d 0 0", minflt, cminflt, utime, stime)
 	fmt.Fprintf(&b, " %d %d %d 0 %d", 20+t.nice, t.nice, len(p.tasks), clockTicks(t.started))
 	fmt.Fprintf(&b, " %d %d %d", m.VmSize, m.VmRSS>>12, p.limit(unix.RLIMIT_RSS).Cur)
@@ -218,7 +218,7 @@ var taskFiles = []struct {
 	name string
 	gen  func(t *Task) []byte
 }{
-	{"comm", func(t *Task) []byte { return append([]byte(commString(t.info.comm)), '\n') }},
+	{"comm", func(t *Task) []byte { return append([]byte(commString(t.comm)), '\n') }},
 	{"stat", func(t *Task) []byte { return t.statText(false) }},
 	{"status", func(t *Task) []byte { return t.statusText() }},
 }
@@ -253,4 +253,50 @@ func (p *Process) taskDirs() map[string]*node {
 		out[name] = p.taskDir(name)
 	}
 	return out
+}
+
+// limitRows are /proc/self/limits' rows, in RLIMIT_* order, with their
+// units ("" for none), as Linux's lnames.
+var limitRows = []struct {
+	res         int
+	name, units string
+}{
+	{unix.RLIMIT_CPU, "Max cpu time", "seconds"},
+	{unix.RLIMIT_FSIZE, "Max file size", "bytes"},
+	{unix.RLIMIT_DATA, "Max data size", "bytes"},
+	{unix.RLIMIT_STACK, "Max stack size", "bytes"},
+	{unix.RLIMIT_CORE, "Max core file size", "bytes"},
+	{unix.RLIMIT_RSS, "Max resident set", "bytes"},
+	{unix.RLIMIT_NPROC, "Max processes", "processes"},
+	{unix.RLIMIT_NOFILE, "Max open files", "files"},
+	{unix.RLIMIT_MEMLOCK, "Max locked memory", "bytes"},
+	{unix.RLIMIT_AS, "Max address space", "bytes"},
+	{unix.RLIMIT_LOCKS, "Max file locks", "locks"},
+	{unix.RLIMIT_SIGPENDING, "Max pending signals", "signals"},
+	{unix.RLIMIT_MSGQUEUE, "Max msgqueue size", "bytes"},
+	{unix.RLIMIT_NICE, "Max nice priority", ""},
+	{unix.RLIMIT_RTPRIO, "Max realtime priority", ""},
+	{unix.RLIMIT_RTTIME, "Max realtime timeout", "us"},
+}
+
+// limitsText is /proc/self/limits as Linux's proc_pid_limits: the limits
+// getrlimit reports, "unlimited" for RLIM_INFINITY.
+func (p *Process) limitsText() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-25s %-20s %-20s %-10s\n", "Limit", "Soft Limit", "Hard Limit", "Units")
+	value := func(v uint64) string {
+		if v == rlimInfinity {
+			return "unlimited"
+		}
+		return strconv.FormatUint(v, 10)
+	}
+	for _, r := range limitRows {
+		l := p.limit(r.res)
+		fmt.Fprintf(&b, "%-25s %-20s %-20s ", r.name, value(l.Cur), value(l.Max))
+		if r.units != "" {
+			fmt.Fprintf(&b, "%-10s", r.units)
+		}
+		b.WriteByte('\n')
+	}
+	return []byte(b.String())
 }

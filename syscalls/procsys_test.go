@@ -106,7 +106,7 @@ func TestProcessFilesFormats(t *testing.T) {
 	p.SetEnvironment([]string{"A=1", "B="})
 	p.SetImageLayout(ImageLayout{StartCode: 0x401000, EndCode: 0x402345, StartData: 0x404000, EndData: 0x404100,
 		StartBrk: 0x405000, StartStack: 0x7ffffffde000, ArgStart: 0x7ffffffdf000, ArgEnd: 0x7ffffffdf007, EnvStart: 0x7ffffffdf007, EnvEnd: 0x7ffffffdf00e})
-	copy(p.info.comm[:], "prog")
+	copy(p.main.comm[:], "prog")
 	if got := procText(t, p, mem, "/proc/self/environ"); got != "A=1\x00B=\x00" {
 		t.Errorf("environ = %q", got)
 	}
@@ -142,5 +142,65 @@ func TestProcessFilesFormats(t *testing.T) {
 	}
 	if r := openPath(p, mem, "/proc/self/task/43/stat", unix.O_RDONLY); r != -int64(unix.ENOENT) {
 		t.Errorf("open of a thread that is none = %d", r)
+	}
+}
+
+// TestThreadNames checks that PR_SET_NAME names the calling thread alone,
+// as /proc/self/task shows it, and that the process is named by its main
+// thread's.
+func TestThreadNames(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	copy(p.main.comm[:], "prog")
+	t2 := p.newTask(43)
+	t2.comm = p.main.comm
+	p.tasks[43] = t2
+	if r := t2.Syscall(unix.SYS_PRCTL, [6]uint64{unix.PR_SET_NAME, putStr(mem, 0x8000, "worker")}); r != 0 {
+		t.Fatalf("PR_SET_NAME = %d", int64(r))
+	}
+	for _, c := range []struct{ path, want string }{
+		{"/proc/self/comm", "prog\n"},
+		{"/proc/self/task/42/comm", "prog\n"},
+		{"/proc/self/task/43/comm", "worker\n"},
+	} {
+		if got := procText(t, p, mem, c.path); got != c.want {
+			t.Errorf("%s = %q, want %q", c.path, got, c.want)
+		}
+	}
+	if got := procText(t, p, mem, "/proc/self/task/43/stat"); !strings.HasPrefix(got, "43 (worker) R 0 42 ") || strings.Fields(got)[37] != "-1" {
+		t.Errorf("the second thread's stat: %q", got)
+	}
+	if got := procText(t, p, mem, "/proc/self/status"); !strings.HasPrefix(got, "Name:\tprog\n") || !strings.Contains(got, "\nThreads:\t2\n") {
+		t.Errorf("status:\n%s", got)
+	}
+	fd := openPath(p, mem, "/proc/self/task", unix.O_RDONLY|unix.O_DIRECTORY)
+	if names := getdentsNames(t, p, mem, uint64(fd)); strings.Join(names, " ") != ". .. 42 43" {
+		t.Errorf("/proc/self/task lists %v", names)
+	}
+}
+
+// TestLimitsAndLinks checks /proc/self/limits' layout (Linux's column
+// widths, "unlimited", no units for the priorities) and the cwd and root
+// links.
+func TestLimitsAndLinks(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	limits := procText(t, p, mem, "/proc/self/limits")
+	for _, want := range []string{
+		"Limit                     Soft Limit           Hard Limit           Units     \n",
+		"\nMax stack size            8388608              1073741824           bytes     \n",
+		"\nMax cpu time              unlimited            unlimited            seconds   \n",
+		"\nMax nice priority         unlimited            unlimited            \n",
+	} {
+		if !strings.Contains(limits, want) {
+			t.Errorf("limits lacks %q:\n%s", want, limits)
+		}
+	}
+	if n := strings.Count(limits, "\n"); n != 17 {
+		t.Errorf("limits has %d lines", n)
+	}
+	for _, c := range []struct{ path, want string }{{"/proc/self/cwd", "/"}, {"/proc/self/root", "/"}} {
+		n := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, c.path), base+0x200, 100)
+		if got := string(mem.mem[0x200:][:max(n, 0)]); got != c.want {
+			t.Errorf("readlink %s = %q, want %q", c.path, got, c.want)
+		}
 	}
 }

@@ -82,6 +82,11 @@ type Task struct {
 	started  time.Duration
 	hostTID  int
 	sleeping bool
+	// comm is the thread's name (PR_SET_NAME, PR_GET_NAME), NUL-padded:
+	// a new thread or a fork's child takes its creator's, execve sets
+	// it from the program's name; the main thread's names the process
+	// (/proc/self/comm). Guarded by mu.
+	comm [taskCommLen]byte
 }
 
 // newTask returns a Task of p with id tid.
@@ -165,6 +170,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child := t.newTask(t.newTID())
 	child.startFPU = fx
 	child.sigmask = t.sigmask
+	child.comm = t.comm
 	child.nice = t.nice
 	child.keepCaps = t.keepCaps
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
