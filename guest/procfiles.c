@@ -259,6 +259,15 @@ int main(int argc, char **argv) {
 	kernelFile("hostname", u.nodename);
 	kernelFile("version", u.version);
 	show("/proc/sys/kernel/pid_max");
+	show("/proc/sys/kernel/random/boot_id");
+	if (slurp("/proc/sys/kernel/random/uuid") >= 0) {
+		int v4 = strlen(buf) == 37 && buf[8] == '-' && buf[13] == '-' && buf[18] == '-' && buf[23] == '-' &&
+			 buf[14] == '4' && strchr("89ab", buf[19]) && buf[36] == '\n';
+		char first[64];
+		memcpy(first, buf, sizeof first);
+		slurp("/proc/sys/kernel/random/uuid");
+		printf("uuid is a new version 4 one: %d %d\n", v4, strcmp(first, buf) != 0);
+	}
 	show("/proc/version");
 	printf("version holds the release: %d\n", strstr(buf, u.release) != NULL);
 

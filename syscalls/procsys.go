@@ -3,7 +3,7 @@ package syscalls
 import (
 	"bytes"
 	"fmt"
-	"io/fs"
+	iofs "io/fs"
 	"os"
 	"path"
 	"strconv"
@@ -22,7 +22,7 @@ import (
 // the mounts are the guest's own.
 
 // hostProc is the host's /proc the machine-wide files are drawn from.
-func (p *Process) hostProc() fs.FS {
+func (p *Process) hostProc() iofs.FS {
 	if p.cfg.HostProc != nil {
 		return p.cfg.HostProc
 	}
@@ -77,7 +77,7 @@ func hostCPUs(n int) []int {
 // cpuinfoText is /proc/cpuinfo: the host's paragraph of each of the
 // guest's CPUs, its processor line numbered as the guest numbers it.
 func (p *Process) cpuinfoText() []byte {
-	host, err := fs.ReadFile(p.hostProc(), "cpuinfo")
+	host, err := iofs.ReadFile(p.hostProc(), "cpuinfo")
 	if err != nil {
 		return nil
 	}
@@ -105,7 +105,7 @@ func (p *Process) cpuinfoText() []byte {
 // host's other lines (interrupts, context switches, boot time, forks,
 // runnable and blocked tasks, softirqs).
 func (p *Process) procStatText() []byte {
-	host, err := fs.ReadFile(p.hostProc(), "stat")
+	host, err := iofs.ReadFile(p.hostProc(), "stat")
 	if err != nil {
 		return nil
 	}
@@ -159,7 +159,7 @@ func joinUints(v []uint64, sep string) string {
 // uptimeText is /proc/uptime: the host's (its uptime, and the idle time
 // of all its CPUs), which the start times in /proc/self/stat count from.
 func (p *Process) uptimeText() []byte {
-	b, _ := fs.ReadFile(p.hostProc(), "uptime")
+	b, _ := iofs.ReadFile(p.hostProc(), "uptime")
 	return b
 }
 
@@ -167,7 +167,7 @@ func (p *Process) uptimeText() []byte {
 // guest's runnable threads over all its threads, and the last id it gave
 // (Linux's figures for the pid namespace; mmvm's VM is its own).
 func (p *Process) loadavgText() []byte {
-	host, _ := fs.ReadFile(p.hostProc(), "loadavg")
+	host, _ := iofs.ReadFile(p.hostProc(), "loadavg")
 	f := strings.Fields(string(host))
 	if len(f) < 3 {
 		f = []string{"0.00", "0.00", "0.00"}
@@ -199,7 +199,7 @@ func (p *Process) uname() Uname {
 // not the host's own (the outer host's, inside QEMU).
 func (p *Process) versionText() []byte {
 	u := p.uname()
-	host, err := fs.ReadFile(p.hostProc(), "version")
+	host, err := iofs.ReadFile(p.hostProc(), "version")
 	builder := "(unknown)"
 	if err == nil {
 		s := strings.TrimSuffix(string(host), "\n")
@@ -214,6 +214,16 @@ func (p *Process) versionText() []byte {
 		}
 	}
 	return fmt.Appendf(nil, "%s version %s %s %s\n", u[0], u[2], builder, u[3])
+}
+
+// uuidText is /proc/sys/kernel/random/uuid: a new random (version 4,
+// RFC 4122 variant) UUID at each open, from the guest's random source.
+func (p *Process) uuidText() []byte {
+	var u [16]byte
+	p.cfg.Random(u[:])
+	u[6] = u[6]&0x0f | 0x40
+	u[8] = u[8]&0x3f | 0x80
+	return fmt.Appendf(nil, "%x-%x-%x-%x-%x\n", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
 // kernelFiles are /proc/sys/kernel's files: uname's names, and the
@@ -251,6 +261,15 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	kernel := fs.mkdirAll("/proc/sys/kernel")
 	for _, f := range kernelFiles {
 		kernel.children[f.name] = text(f.gen)
+	}
+	random := fs.mkdirAll("/proc/sys/kernel/random")
+	random.children["boot_id"] = text(func(p *Process) []byte {
+		b, _ := iofs.ReadFile(p.hostProc(), "sys/kernel/random/boot_id")
+		return b
+	})
+	random.children["uuid"] = text((*Process).uuidText)
+	for _, name := range []string{"entropy_avail", "poolsize"} {
+		random.children[name] = text(func(*Process) []byte { return []byte("256\n") })
 	}
 	cpu := fs.mkdirAll("/sys/devices/system/cpu")
 	for _, name := range []string{"online", "possible", "present"} {

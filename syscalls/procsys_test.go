@@ -14,9 +14,10 @@ var hostProcFixture = fstest.MapFS{
 		"processor\t: 2\nvendor_id\t: X\ncore id\t\t: 2\n\nprocessor\t: 3\nvendor_id\t: X\ncore id\t\t: 3\n\n")},
 	"stat": {Data: []byte("cpu  10 0 20 300 0 0 1 0 0 0\ncpu0 1 0 2 30 0 0 0 0 0 0\ncpu1 2 0 4 60 0 0 1 0 0 0\n" +
 		"cpu2 3 0 6 90 0 0 0 0 0 0\ncpu3 4 0 8 120 0 0 0 0 0 0\nintr 5 1 2\nctxt 99\nbtime 1700000000\nprocesses 7\nprocs_running 1\nprocs_blocked 0\nsoftirq 3 1 1 1 0 0 0 0 0 0 0\n")},
-	"uptime":  {Data: []byte("12345.67 40000.01\n")},
-	"loadavg": {Data: []byte("0.52 0.58 0.59 3/465 9999\n")},
-	"version": {Data: []byte("Linux version 6.18.0-host (b@h) (gcc 14) #7 SMP PREEMPT_DYNAMIC\n")},
+	"uptime":                    {Data: []byte("12345.67 40000.01\n")},
+	"loadavg":                   {Data: []byte("0.52 0.58 0.59 3/465 9999\n")},
+	"version":                   {Data: []byte("Linux version 6.18.0-host (b@h) (gcc 14) #7 SMP PREEMPT_DYNAMIC\n")},
+	"sys/kernel/random/boot_id": {Data: []byte("0f2c9a4e-1b7d-4e3a-9c55-7d1e2f3a4b5c\n")},
 }
 
 func procText(t *testing.T, p *Process, mem *flatMemory, name string) string {
@@ -55,6 +56,9 @@ func TestMachineFilesFormats(t *testing.T) {
 		{"/proc/sys/kernel/osrelease", "6.18.0-guest\n"},
 		{"/proc/sys/kernel/hostname", "box\n"},
 		{"/proc/sys/kernel/pid_max", "4194304\n"},
+		{"/proc/sys/kernel/random/boot_id", "0f2c9a4e-1b7d-4e3a-9c55-7d1e2f3a4b5c\n"},
+		// newTestProcess's random source gives 0xab bytes.
+		{"/proc/sys/kernel/random/uuid", "abababab-abab-4bab-abab-abababababab\n"},
 		{"/sys/devices/system/cpu/online", "0-1\n"},
 		{"/sys/devices/system/cpu/possible", "0-1\n"},
 		{"/sys/devices/system/cpu/present", "0-1\n"},
