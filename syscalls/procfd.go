@@ -26,14 +26,14 @@ const (
 	otherProcInoBase = 2 << 32
 	fdInfoInoBase    = 3 << 32
 	// otherProcFileInoBase+8*pid+i is file i of otherProcFiles in
-	// another process's /proc/<pid>.
+	// another process's /proc/<pid>, and the next its task directory.
 	otherProcFileInoBase = 5 << 32
 )
 
 // otherProcDir is /proc/name as process p sees it when name is the pid
 // of another process of the VM, nil if it is none: a directory holding
-// that process's fd and fdinfo directories and the files that describe
-// it (otherProcFiles), which ps and top read of every process.
+// that process's fd, fdinfo and task directories and the files that
+// describe it (otherProcFiles), which ps and top read of every process.
 func (p *Process) otherProcDir(name string) *node {
 	pid, err := strconv.Atoi(name)
 	if err != nil || strconv.Itoa(pid) != name {
@@ -46,7 +46,8 @@ func (p *Process) otherProcDir(name string) *node {
 	ino := otherProcInoBase + 3*uint64(pid)
 	fd := &node{kind: nodeDir, ino: ino + 1, children: map[string]*node{}, fdOf: o}
 	info := &node{kind: nodeDir, ino: ino + 2, children: map[string]*node{}, fdOf: o, fdInfo: true}
-	d := &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd, "fdinfo": info}}
+	task := &node{kind: nodeDir, ino: otherProcFileInoBase + uint64(pid)*8 + uint64(len(otherProcFiles)), children: map[string]*node{}, taskOf: o}
+	d := &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd, "fdinfo": info, "task": task}}
 	for i, f := range otherProcFiles {
 		gen := f.gen
 		d.children[f.name] = &node{kind: nodeProc, ino: otherProcFileInoBase + uint64(pid)*8 + uint64(i), gen: func(*Process) []byte { return gen(o) }}

@@ -223,8 +223,8 @@ var taskFiles = []struct {
 	{"status", func(t *Task) []byte { return t.statusText() }},
 }
 
-// taskDir returns /proc/self/task/name for process p: the directory of
-// the live thread whose TID name is, nil if none.
+// taskDir returns /proc/<pid>/task/name for process p: the directory of
+// its live thread whose TID name is, nil if none.
 func (p *Process) taskDir(name string) *node {
 	tid, err := strconv.Atoi(name)
 	if err != nil || strconv.Itoa(tid) != name || p.tasks[tid] == nil {
@@ -234,8 +234,8 @@ func (p *Process) taskDir(name string) *node {
 	d := &node{kind: nodeDir, ino: ino, children: make(map[string]*node, len(taskFiles))}
 	for i, f := range taskFiles {
 		gen := f.gen
-		d.children[f.name] = &node{kind: nodeProc, ino: ino + 1 + uint64(i), gen: func(reader *Process) []byte {
-			t := reader.tasks[tid]
+		d.children[f.name] = &node{kind: nodeProc, ino: ino + 1 + uint64(i), gen: func(*Process) []byte {
+			t := p.tasks[tid]
 			if t == nil {
 				return nil
 			}

@@ -208,3 +208,30 @@ func TestLimitsAndLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestOtherProcessFiles checks what a process sees of another process of
+// the VM in /proc/<pid>: its stat, status and task directory, as ps and
+// top read them, each the other process's.
+func TestOtherProcessFiles(t *testing.T) {
+	h := newProcHarness(t)
+	h.root.SetCommandLine([]string{"parent"})
+	copy(h.root.main.comm[:], "parent")
+	child := h.fork(t, h.root.main)
+	cmem := memOf(child.Process)
+	copy(child.comm[:], "child\x00")
+	for _, c := range []struct{ path, prefix string }{
+		{"/proc/42/stat", "42 (parent) R 0 42 "},
+		{"/proc/42/status", "Name:\tparent\n"},
+		{"/proc/42/task/42/comm", "parent\n"},
+		{"/proc/42/task/42/stat", "42 (parent) R 0 42 "},
+		{"/proc/43/stat", "43 (child) R 42 42 "},
+	} {
+		if got := procText(t, child.Process, cmem, c.path); !strings.HasPrefix(got, c.prefix) {
+			t.Errorf("%s = %q, want it to start %q", c.path, got, c.prefix)
+		}
+	}
+	fd := openPath(child.Process, cmem, "/proc/42/task", unix.O_RDONLY|unix.O_DIRECTORY)
+	if names := getdentsNames(t, child.Process, cmem, uint64(fd)); strings.Join(names, " ") != ". .. 42" {
+		t.Errorf("/proc/42/task lists %v", names)
+	}
+}

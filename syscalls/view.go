@@ -115,6 +115,9 @@ type node struct {
 	fd     int32
 	fdOf   *Process
 	fdInfo bool
+	// taskOf is the process whose threads the task directory of a
+	// process other than the one that looks lists (procstat.go).
+	taskOf *Process
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -414,6 +417,9 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 	if n == fs.procTask && n != nil {
 		return p.taskDir(name)
 	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDir(name)
+	}
 	return n.children[name]
 }
 
@@ -428,6 +434,9 @@ func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
 	}
 	if n == fs.procTask && n != nil {
 		return p.taskDirs()
+	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDirs()
 	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
