@@ -234,6 +234,7 @@ func New(cfg Config) (m *Machine, err error) {
 		UserCS:      ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,
 		Views: cfg.Views, Uname: cfg.Uname, MapHostFile: m.mapHostFile,
 		NewSharedFile: m.newSharedFile,
+		NewTmpfsFile:  m.newTmpfsFile,
 		CPUs:          m.guestCPUs(),
 		StartThread:   m.startThread,
 		Interrupt:     m.interrupt,

@@ -122,3 +122,8 @@ func (m *Machine) mapHostFile(f *os.File, size int64, name string, dev, ino uint
 func (m *Machine) newSharedFile(name string, seals uint32) syscalls.SharedFile {
 	return mm.NewMemfd(m.mf, name, seals)
 }
+
+// newTmpfsFile makes a tmpfs file's contents, as newSharedFile a memfd's.
+func (m *Machine) newTmpfsFile(dev, ino uint64) syscalls.TmpfsFile {
+	return mm.NewTmpfsFile(m.mf, dev, ino)
+}

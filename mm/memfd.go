@@ -26,7 +26,19 @@ const maxFileSize = 1<<63 - 1
 // seal can ever be added).
 func NewMemfd(mf MemoryFile, name string, seals uint32) *SharedMemory {
 	s, _ := newSharedAnon(mf, 0)
-	s.memfd, s.name, s.seals = true, name, seals
+	s.seals = seals
+	s.SetMappedName("/memfd:" + name + " (deleted)")
+	return s
+}
+
+// NewTmpfsFile returns an empty regular file of a tmpfs, holding one
+// reference: a memfd by another name, whose device and inode number are
+// the file's own (dev, ino) and whose seals are F_SEAL_SEAL, as Linux's
+// shmem gives every file memfd_create did not make. Its name is set by
+// SetMappedName.
+func NewTmpfsFile(mf MemoryFile, dev, ino uint64) *SharedMemory {
+	s, _ := newSharedAnon(mf, 0)
+	s.dev, s.inode, s.seals = dev, ino, unix.F_SEAL_SEAL
 	return s
 }
 

@@ -11,19 +11,23 @@ import (
 )
 
 // SharedMemory is a shmem object: the one behind a MAP_SHARED|MAP_ANONYMOUS
-// mapping (Linux's "/dev/zero (deleted)") or a memfd (memfd.go). Its pages
+// mapping (Linux's "/dev/zero (deleted)"), a memfd (memfd.go) or a file of
+// the guest's tmpfs (NewTmpfsFile). Its pages
 // are pages of the MemoryFile, allocated on first use and shared by every
 // mapping of it, including those of forks, and by the memfd's reads and
 // writes. It is its own MappingIdentity; the last reference frees its
 // pages.
 type SharedMemory struct {
-	mf    MemoryFile
-	inode uint64
-	refs  atomic.Int64
-	// memfd says the object is a memfd, name the name memfd_create was
-	// given (without "memfd:").
-	memfd bool
-	name  string
+	mf MemoryFile
+	// dev and inode are the device and inode number /proc/self/maps
+	// shows: shmem's device 00:01 and a number of mm's own, or a tmpfs
+	// file's as its stat shows them. Fixed at creation.
+	dev, inode uint64
+	refs       atomic.Int64
+	// name is what /proc/self/maps names the object by; nil for shared
+	// anonymous memory ("/dev/zero (deleted)"). A tmpfs file's changes
+	// when it is renamed or unlinked (SetMappedName).
+	name atomic.Pointer[string]
 
 	mu sync.Mutex
 	// size is the object's size in bytes: page-aligned and fixed for
@@ -74,7 +78,7 @@ func (m sharedAnonMapping) sameMapping(ms memmap.MappingSpace, ar arch.AddrRange
 var sharedAnonInodes atomic.Uint64
 
 func newSharedAnon(mf MemoryFile, size uint64) (*SharedMemory, error) {
-	s := &SharedMemory{mf: mf, size: size, inode: sharedAnonInodes.Add(1), pages: make(map[uint64]uint64)}
+	s := &SharedMemory{mf: mf, size: size, dev: shmemDev, inode: sharedAnonInodes.Add(1), pages: make(map[uint64]uint64)}
 	s.refs.Store(1)
 	return s, nil
 }
@@ -96,16 +100,22 @@ func (s *SharedMemory) DecRef() {
 	s.pages = nil
 }
 
+// shmemDev is the device shared anonymous memory and memfds show, 00:01.
+const shmemDev = 1
+
 // MappedName implements memmap.MappingIdentity.
 func (s *SharedMemory) MappedName() string {
-	if s.memfd {
-		return "/memfd:" + s.name + " (deleted)"
+	if name := s.name.Load(); name != nil {
+		return *name
 	}
 	return "/dev/zero (deleted)"
 }
 
-// DeviceID implements memmap.MappingIdentity (shmem's device 00:01).
-func (s *SharedMemory) DeviceID() uint64 { return 1 }
+// SetMappedName sets what /proc/self/maps names the object by from now on.
+func (s *SharedMemory) SetMappedName(name string) { s.name.Store(&name) }
+
+// DeviceID implements memmap.MappingIdentity.
+func (s *SharedMemory) DeviceID() uint64 { return s.dev }
 
 // InodeID implements memmap.MappingIdentity.
 func (s *SharedMemory) InodeID() uint64 { return s.inode }

@@ -287,12 +287,25 @@ func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 // an execute bit (MFD_NOEXEC_SEAL's 0666) is EACCES, as inode_permission
 // answers; contents that are no ELF are the machine's ENOEXEC.
 func execMemfd(f *fsFile) (*execImage, unix.Errno) {
+	if f.node != nil && f.node.tmp != nil {
+		return execTmpfsFile(f.node)
+	}
 	if f.st.Mode&0o111 == 0 {
 		return nil, unix.EACCES
 	}
 	f.shm.IncRef()
 	name := strings.TrimSuffix(strings.TrimPrefix(f.path, "/"), " (deleted)")
 	return &execImage{guestPath: f.path, shared: f.shm, comm: name}, 0
+}
+
+// execTmpfsFile is tmpfs file n as the program execve runs, from its
+// contents as a memfd's: EACCES without an execute bit.
+func execTmpfsFile(n *node) (*execImage, unix.Errno) {
+	if n.tmp.mode&0o111 == 0 {
+		return nil, unix.EACCES
+	}
+	n.shm.IncRef()
+	return &execImage{guestPath: tmpPath(n), shared: n.shm, comm: n.tmp.name}, 0
 }
 
 // execFileOf checks that what l found can run, as Linux's may_open and
@@ -316,6 +329,9 @@ func (t *Task) execFileOf(l *lookup) (*execImage, unix.Errno) {
 		return nil, unix.EACCES
 	}
 	if l.node != nil {
+		if l.node.kind == nodeShm {
+			return execTmpfsFile(l.node)
+		}
 		if l.node.kind != nodeHost {
 			return nil, unix.EACCES
 		}

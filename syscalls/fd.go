@@ -32,9 +32,14 @@ type openFile struct {
 	// stdio is 0, 1 or 2 for the program's stdio descriptions, -1 for a
 	// pipe end.
 	stdio int
-	// pipe and writeEnd say which pipe end this is (stdio < 0).
+	// pipe and writeEnd say which pipe end this is (stdio < 0); pipeRW
+	// that it is both, a FIFO opened O_RDWR (fifo.go).
 	pipe     *pipe
 	writeEnd bool
+	pipeRW   bool
+	// fifo is the FIFO node a named pipe's end was opened by; nil for
+	// an anonymous pipe's.
+	fifo *node
 	// fs is a file of the guest's file system (files.go); nil for stdio
 	// and pipe ends.
 	fs *fsFile
@@ -192,9 +197,10 @@ func (f *openFile) release() {
 	if f.pipe == nil {
 		return
 	}
-	if f.writeEnd {
+	if f.writesPipe() {
 		f.pipe.writers--
-	} else {
+	}
+	if f.readsPipe() {
 		f.pipe.readers--
 	}
 	f.pipe.endClosed()
@@ -396,7 +402,7 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		if f.fs.pathOnly {
+		if f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_WRONLY {
 			return errno(unix.EBADF)
 		}
 		return t.fsRead(f.fs, arch.Addr(a[1]), a[2])
@@ -407,7 +413,7 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysRead, f, a)
 	}
-	if f.writeEnd {
+	if !f.readsPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeRead(f, arch.Addr(a[1]), a[2])
@@ -427,7 +433,7 @@ func sysWriteFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysWrite, f, a)
 	}
-	if !f.writeEnd {
+	if !f.writesPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeWrite(f, arch.Addr(a[1]), min(a[2], maxIO))
@@ -451,7 +457,7 @@ func sysWritevFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysWritev, f, a)
 	}
-	if !f.writeEnd {
+	if !f.writesPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeWritev(f, arch.Addr(a[1]), a[2])
@@ -479,9 +485,9 @@ func sysFstatFile(t *Task, a *[6]uint64) uint64 {
 	return t.putPipeStat(f, a[1])
 }
 
-// putPipeStat writes the struct stat of f's pipe at addr.
+// putPipeStat writes the struct stat of f's pipe at addr: a FIFO's node's.
 func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
-	st := f.pipe.stat()
+	st, _ := p.stdioOrPipeStat(f)
 	return p.putStat(addr, &st)
 }
 

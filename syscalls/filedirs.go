@@ -85,6 +85,9 @@ func (p *Process) dirents(f *fsFile) []dirent {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	if f.node.isTmpDir() {
+		tmpOrder(f.node, names)
+	}
 	if f.node != nil && (p.fs().fdDirOf(p, f.node) != nil || p.fs().fdInfoDirOf(p, f.node) != nil) {
 		// The fds in numeric order, as Linux lists them.
 		sort.Slice(names, func(i, j int) bool {
@@ -263,6 +266,6 @@ func sysFchdir(t *Task, a *[6]uint64) uint64 {
 	if f.fs == nil || !f.fs.isDir() {
 		return errno(unix.ENOTDIR)
 	}
-	t.info.cwd = f.fs.path
+	t.info.cwd = f.fs.currentPath()
 	return 0
 }

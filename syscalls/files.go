@@ -116,7 +116,7 @@ func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
 		if f.fs == nil || !f.fs.isDir() {
 			return "", unix.ENOTDIR
 		}
-		base = f.fs.path
+		base = f.fs.currentPath()
 	}
 	return path.Clean(base + "/" + name), 0
 }
@@ -169,7 +169,8 @@ const validOpenFlags = unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_NOCT
 
 // openat opens a file of the guest's file system, checking as Linux's
 // do_filp_open and do_open do, in their order.
-func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
+func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
+	p := t.Process
 	flags &= validOpenFlags
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE && flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EINVAL)
@@ -188,8 +189,10 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 		return errno(e)
 	}
 	l, e := p.lookupName(dirfd, name, follow)
-	if e == unix.ENOENT && flags&unix.O_CREAT != 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE && p.fs().parentExists(p, abs) {
-		return errno(unix.EROFS)
+	created := false
+	if e == unix.ENOENT && flags&unix.O_CREAT != 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
+		l, e = p.openCreate(abs, name, mode)
+		created = e == 0
 	}
 	if e != 0 {
 		return errno(e)
@@ -208,10 +211,26 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags uint32) uint64 {
 	if l.fdFile != nil {
 		return p.openFDFile(l.fdFile, flags, uint32(status))
 	}
-	if e := openChecks(flags, write, &st, &l); e != 0 {
+	checkFlags := flags
+	if created {
+		checkFlags &^= unix.O_EXCL
+	}
+	if e := openChecks(checkFlags, write, &st, &l); e != 0 {
 		return errno(e)
 	}
-	f, e := p.openLookup(&l, flags, &st)
+	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
+		fd, e := p.lowestFree(0)
+		if e != 0 {
+			return errno(e)
+		}
+		of, e := t.openFIFO(l.node, flags, uint32(status))
+		if e != 0 {
+			return errno(e)
+		}
+		p.install(fd, of, flags&unix.O_CLOEXEC != 0)
+		return uint64(fd)
+	}
+	f, e := p.openLookup(&l, flags, mode, &st, created)
 	if e != 0 {
 		return errno(e)
 	}
@@ -245,7 +264,8 @@ func (p *Process) openFDFile(of *openFile, flags, status uint32) uint64 {
 }
 
 // openChecks are do_open's and may_open's checks of the file found, in
-// their order, for a read-only file system under a root user: O_CREAT|
+// their order, for a root user on a read-only file system or a tmpfs
+// (which takes every write): O_CREAT|
 // O_EXCL of an existing file, O_CREAT or a write of a directory, O_DIRECTORY
 // of a non-directory, a final symbolic link not followed, a write of a
 // view's file (EROFS) or of a /proc file (EACCES: mmvm's /proc takes no
@@ -270,6 +290,9 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 		return unix.ENOTDIR
 	}
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
+		if l.node.isTmpDir() {
+			return 0
+		}
 		return unix.EROFS // a directory of a read-only file system
 	}
 	switch typ {
@@ -288,6 +311,9 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 	if l.node != nil && l.node.kind == nodeProc {
 		return unix.EACCES
 	}
+	if l.node != nil && l.node.tmp != nil {
+		return 0
+	}
 	return unix.EROFS
 }
 
@@ -295,10 +321,18 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 // directory is opened read-only (O_NONBLOCK, so that no open waits); any
 // other host file (a device, FIFO or socket seen through a view) is
 // EACCES, as Linux answers for a device on a nodev mount.
-func (p *Process) openLookup(l *lookup, flags uint32, st *unix.Stat_t) (*fsFile, unix.Errno) {
+func (p *Process) openLookup(l *lookup, flags, mode uint32, st *unix.Stat_t, created bool) (*fsFile, unix.Errno) {
 	f := &fsFile{path: l.path, node: l.node, st: *st, pathOnly: flags&unix.O_PATH != 0}
 	if f.pathOnly {
 		return f, 0
+	}
+	if l.node != nil && l.node.tmp != nil {
+		if e := p.openTmpfsFile(f, l.node, flags, mode, created); e != 0 {
+			return nil, e
+		}
+		if l.node.kind == nodeShm || f.node != l.node {
+			return f, 0 // a tmpfs file, or O_TMPFILE's new one
+		}
 	}
 	typ := st.Mode & unix.S_IFMT
 	var hf *os.File
@@ -365,11 +399,11 @@ func reopen(l *lookup) (int, unix.Errno) {
 }
 
 func sysOpen(t *Task, a *[6]uint64) uint64 {
-	return t.openat(atFDCWD, arch.Addr(a[0]), uint32(a[1]))
+	return t.openat(atFDCWD, arch.Addr(a[0]), uint32(a[1]), uint32(a[2]))
 }
 
 func sysOpenat(t *Task, a *[6]uint64) uint64 {
-	return t.openat(a[0], arch.Addr(a[1]), uint32(a[2]))
+	return t.openat(a[0], arch.Addr(a[1]), uint32(a[2]), uint32(a[3]))
 }
 
 // mmapFile returns what fd maps as: a regular file's MappableFile (made at

@@ -43,6 +43,9 @@ func (p *Process) hostStat(fd int) (unix.Stat_t, unix.Errno) {
 // nodeStat is the struct stat of a synthetic node: a directory backed by a
 // view shows the host directory.
 func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) {
+	if n.tmp != nil {
+		return tmpStat(n), 0
+	}
 	ts := unix.NsecToTimespec(p.start.UnixNano())
 	st := unix.Stat_t{Ino: n.ino, Nlink: 1, Blksize: 4096, Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts}
 	switch n.kind {
@@ -99,6 +102,9 @@ func syntheticDev(guestPath string) uint64 {
 
 // fsStat is fstat of an fsFile (O_PATH included).
 func (p *Process) fsStat(f *fsFile) (unix.Stat_t, unix.Errno) {
+	if f.node != nil && f.node.tmp != nil {
+		return tmpStat(f.node), 0
+	}
 	if f.shm != nil {
 		return memfdStat(f), 0
 	}
@@ -158,6 +164,9 @@ func (p *Process) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Sta
 
 // stdioOrPipeStat is fstat of a stdio description or a pipe end.
 func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
+	if f.fifo != nil {
+		return tmpStat(f.fifo), 0
+	}
 	if f.pipe != nil {
 		return f.pipe.stat(), 0
 	}

@@ -13,12 +13,12 @@ import (
 // The calls that change names or metadata (unlink, rmdir, mkdir, mknod,
 // link, symlink, rename, chmod, chown, truncate, utimensat and their
 // relatives, creat) and the syncs. The guest's file system is read-only
-// everywhere, so none of them changes anything: each answers what Linux
-// answers on a read-only mount, checking its arguments and resolving its
-// paths in Linux's order first, so that a missing directory is still
-// ENOENT, an existing name given to mkdir still EEXIST, and EROFS comes
-// where Linux's mnt_want_write would refuse. /proc and /dev, writable
-// mounts on Linux, answer as read-only ones too.
+// but for its tmpfs mounts (tmpfs.go): each call checks its arguments and
+// resolves its paths in Linux's order first, so that a missing directory
+// is still ENOENT and an existing name given to mkdir still EEXIST; then a
+// tmpfs takes the change, and anywhere else EROFS comes where Linux's
+// mnt_want_write would refuse. /proc and /dev, writable mounts on Linux,
+// answer as read-only ones.
 
 // lastKind is what the final component of a path is, as Linux's
 // filename_parentat reports it (LAST_NORM, LAST_ROOT, LAST_DOT,
@@ -40,6 +40,8 @@ type parentName struct {
 	// device, which names its mount.
 	dir string
 	dev uint64
+	// node is the directory's synthetic node; nil for a view's.
+	node *node
 	// last is the final component, kind what it is, and slash whether
 	// the path ended in a slash after it.
 	last  string
@@ -100,7 +102,7 @@ func (p *Process) parentOf(dirfd uint64, name string) (parentName, unix.Errno) {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return parentName{}, unix.ENOTDIR
 	}
-	pn.dir, pn.dev = dir, st.Dev
+	pn.dir, pn.dev, pn.node = dir, st.Dev, l.node
 	return pn, 0
 }
 
@@ -115,34 +117,54 @@ func (p *Process) exists(pn parentName) bool {
 	return true
 }
 
-// createAt is Linux's filename_create for the read-only file system, the
-// start of mkdir, mknod, symlink and link's new name: EEXIST for "." or
-// ".." or the root, or a name that exists; ENOENT for a missing name
-// with a trailing slash where no directory is made; else EROFS.
-func (p *Process) createAt(dirfd uint64, addr arch.Addr, wantDir bool) unix.Errno {
+// createAt is Linux's filename_create, the start of mkdir, mknod,
+// symlink and link's new name: EEXIST for "." or ".." or the root, or a
+// name that exists; ENOENT for a missing name with a trailing slash where
+// no directory is made; EROFS outside a tmpfs. A nil error leaves the
+// name to make in tmpfs directory pn.node.
+func (p *Process) createAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentName, unix.Errno) {
 	pn, e := p.parentAt(dirfd, addr)
+	if e != 0 {
+		return pn, e
+	}
+	if pn.kind != lastNorm || p.exists(pn) {
+		return pn, unix.EEXIST
+	}
+	if pn.slash && !wantDir {
+		return pn, unix.ENOENT
+	}
+	if !pn.node.isTmpDir() {
+		return pn, unix.EROFS
+	}
+	if len(pn.last) > tmpfsNameMax {
+		return pn, unix.ENAMETOOLONG
+	}
+	return pn, 0
+}
+
+// mkdirat makes a directory with mode's permission bits (and sticky bit)
+// less the umask.
+func (p *Process) mkdirat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
+	pn, e := p.createAt(dirfd, addr, true)
 	if e != 0 {
 		return e
 	}
-	if pn.kind != lastNorm || p.exists(pn) {
-		return unix.EEXIST
-	}
-	if pn.slash && !wantDir {
-		return unix.ENOENT
-	}
-	return unix.EROFS
+	_, e = p.tmpCreate(pn.node, pn.last, nodeDir, mode)
+	return e
 }
 
 func sysMkdir(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.createAt(atFDCWD, arch.Addr(a[0]), true))
+	return errno0(t.mkdirat(atFDCWD, arch.Addr(a[0]), uint32(a[1])))
 }
 
 func sysMkdirat(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.createAt(a[0], arch.Addr(a[1]), true))
+	return errno0(t.mkdirat(a[0], arch.Addr(a[1]), uint32(a[2])))
 }
 
 // mknodat checks the file type first, as may_mknod does (EPERM for a
-// directory, EINVAL for no type Linux knows; 0 is a regular file).
+// directory, EINVAL for no type Linux knows; 0 is a regular file). A
+// tmpfs makes regular files and FIFOs (fifo.go); a device or socket node
+// it refuses (EPERM): mmvm has no such files.
 func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
 	switch mode & unix.S_IFMT {
 	case 0, unix.S_IFREG, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -151,7 +173,20 @@ func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno 
 	default:
 		return unix.EINVAL
 	}
-	return p.createAt(dirfd, addr, false)
+	pn, e := p.createAt(dirfd, addr, false)
+	if e != 0 {
+		return e
+	}
+	kind := nodeShm
+	switch mode & unix.S_IFMT {
+	case 0, unix.S_IFREG:
+	case unix.S_IFIFO:
+		kind = nodeFIFO
+	default:
+		return unix.EPERM
+	}
+	_, e = p.tmpCreate(pn.node, pn.last, kind, mode)
+	return e
 }
 
 func sysMknod(t *Task, a *[6]uint64) uint64 {
@@ -171,7 +206,17 @@ func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix
 	if s == "" {
 		return unix.ENOENT
 	}
-	return p.createAt(dirfd, addr, false)
+	pn, e := p.createAt(dirfd, addr, false)
+	if e != 0 {
+		return e
+	}
+	if e := p.tmpRoom(pn.node.tmp.fs); e != 0 {
+		return e
+	}
+	l := p.fs().tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
+	l.linkTarget = func(*Process) string { return s }
+	tmpLink(pn.node, pn.last, l)
+	return 0
 }
 
 func sysSymlink(t *Task, a *[6]uint64) uint64 {
@@ -184,19 +229,35 @@ func sysSymlinkat(t *Task, a *[6]uint64) uint64 {
 
 // linkat checks its flags, finds the old file (following a final link
 // only with AT_SYMLINK_FOLLOW; the dirfd's own file for AT_EMPTY_PATH and
-// an empty path), then makes the new name.
+// an empty path), then makes the new name: EXDEV unless both are on the
+// same tmpfs, EPERM for a directory, ENOENT for a file no name links
+// (but O_TMPFILE's).
 func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
 	if uint32(flags)&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	statFlags := uint32(flags) & unix.AT_EMPTY_PATH
-	if flags&unix.AT_SYMLINK_FOLLOW == 0 {
-		statFlags |= unix.AT_SYMLINK_NOFOLLOW
-	}
-	if _, _, e := p.statAt(olddirfd, oldAddr, statFlags); e != 0 {
+	old, e := p.nodeAt(olddirfd, oldAddr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_FOLLOW != 0)
+	if e != 0 {
 		return e
 	}
-	return p.createAt(newdirfd, newAddr, false)
+	pn, e := p.createAt(newdirfd, newAddr, false)
+	if e != 0 {
+		return e
+	}
+	switch {
+	case old == nil || old.tmp == nil || old.tmp.fs != pn.node.tmp.fs:
+		return unix.EXDEV
+	case old.kind == nodeDir:
+		return unix.EPERM
+	case old.tmp.nlink == 0 && !old.tmp.linkable:
+		return unix.ENOENT
+	case old.tmp.nlink == 0:
+		if e := p.tmpRoom(old.tmp.fs); e != 0 {
+			return e
+		}
+	}
+	tmpLink(pn.node, pn.last, old)
+	return 0
 }
 
 func sysLink(t *Task, a *[6]uint64) uint64 {
@@ -207,10 +268,12 @@ func sysLinkat(t *Task, a *[6]uint64) uint64 {
 	return errno0(t.linkat(a[0], arch.Addr(a[1]), a[2], arch.Addr(a[3]), a[4]))
 }
 
-// unlinkat removes nothing: EINVAL for flags other than AT_REMOVEDIR,
-// rmdir's answers with it; EISDIR for "." or ".." or the root, else
-// EROFS once the directory is found (Linux asks for write access to the
-// mount before it looks the final component up).
+// unlinkat is do_unlinkat: EINVAL for flags other than AT_REMOVEDIR,
+// rmdir's answers with it; EISDIR for "." or ".." or the root; EROFS
+// outside a tmpfs once the directory is found (Linux asks for write
+// access to the mount before it looks the final component up); then
+// ENOENT, EISDIR for a directory, ENOTDIR for a file named with a
+// trailing slash.
 func (p *Process) unlinkat(dirfd uint64, addr arch.Addr, flags uint64) unix.Errno {
 	if uint32(flags)&^unix.AT_REMOVEDIR != 0 {
 		return unix.EINVAL
@@ -225,11 +288,25 @@ func (p *Process) unlinkat(dirfd uint64, addr arch.Addr, flags uint64) unix.Errn
 	if pn.kind != lastNorm {
 		return unix.EISDIR
 	}
-	return unix.EROFS
+	if !pn.node.isTmpDir() {
+		return unix.EROFS
+	}
+	c := pn.node.children[pn.last]
+	switch {
+	case c == nil:
+		return unix.ENOENT
+	case c.kind == nodeDir:
+		return unix.EISDIR
+	case pn.slash:
+		return unix.ENOTDIR
+	}
+	tmpUnlink(pn.node, pn.last, c)
+	return 0
 }
 
 // rmdirat is do_rmdir: ENOTEMPTY for "..", EINVAL for ".", EBUSY for the
-// root, else EROFS.
+// root, EROFS outside a tmpfs, then ENOENT, ENOTDIR for what is no
+// directory, ENOTEMPTY for one with entries.
 func (p *Process) rmdirat(dirfd uint64, addr arch.Addr) unix.Errno {
 	pn, e := p.parentAt(dirfd, addr)
 	if e != 0 {
@@ -243,7 +320,20 @@ func (p *Process) rmdirat(dirfd uint64, addr arch.Addr) unix.Errno {
 	case lastRoot:
 		return unix.EBUSY
 	}
-	return unix.EROFS
+	if !pn.node.isTmpDir() {
+		return unix.EROFS
+	}
+	c := pn.node.children[pn.last]
+	switch {
+	case c == nil:
+		return unix.ENOENT
+	case c.kind != nodeDir:
+		return unix.ENOTDIR
+	case len(c.children) > 0:
+		return unix.ENOTEMPTY
+	}
+	tmpUnlink(pn.node, pn.last, c)
+	return 0
 }
 
 func sysUnlink(t *Task, a *[6]uint64) uint64 {
@@ -260,7 +350,9 @@ func sysRmdir(t *Task, a *[6]uint64) uint64 {
 
 // renameat2 is do_renameat2: its flags (EINVAL), both directories, EXDEV
 // across mounts, EBUSY for an old or new name that is "." or ".." or the
-// root (EEXIST for the new one with RENAME_NOREPLACE), else EROFS.
+// root (EEXIST for the new one with RENAME_NOREPLACE), EROFS outside a
+// tmpfs; a tmpfs renames (tmpRename). RENAME_WHITEOUT, which only
+// overlayfs asks for, is EINVAL: mmvm makes no whiteout devices.
 func (p *Process) renameat2(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
 	if uint32(flags)&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE|unix.RENAME_WHITEOUT) != 0 {
 		return unix.EINVAL
@@ -285,8 +377,12 @@ func (p *Process) renameat2(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64,
 		return unix.EEXIST
 	case to.kind != lastNorm:
 		return unix.EBUSY
+	case !from.node.isTmpDir():
+		return unix.EROFS
+	case flags&unix.RENAME_WHITEOUT != 0:
+		return unix.EINVAL
 	}
-	return unix.EROFS
+	return tmpRename(from, to, flags)
 }
 
 func sysRename(t *Task, a *[6]uint64) uint64 {
@@ -303,10 +399,11 @@ func sysRenameat2(t *Task, a *[6]uint64) uint64 {
 
 // attrAt is the path half of chmod, chown and utimes: flags other than
 // AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH are EINVAL, then the file is
-// found; a file of the guest's file system is EROFS, while stdio or a pipe
-// end named by AT_EMPTY_PATH takes the change (Linux's pipefs and the
-// terminal's devpts are writable), which mmvm does not keep.
-func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64) unix.Errno {
+// found; a tmpfs file takes change, any other file of the guest's file
+// system is EROFS, while stdio or a pipe end named by AT_EMPTY_PATH takes
+// the change (Linux's pipefs and the terminal's devpts are writable),
+// which mmvm does not keep.
+func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func(*node) unix.Errno) unix.Errno {
 	if uint32(flags)&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
@@ -317,14 +414,60 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64) unix.Errno 
 	if f != nil {
 		return 0
 	}
-	return unix.EROFS
+	n, e := p.nodeAt(dirfd, addr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	if e != 0 {
+		return e
+	}
+	if n == nil || n.tmp == nil {
+		return unix.EROFS
+	}
+	return change(n)
+}
+
+// nodeAt finds the synthetic node a path names against dirfd (with
+// emptyPath, an empty path names dirfd's own file, or the working
+// directory for AT_FDCWD): nil for a view's file and for a description
+// that is no file of the guest's file system.
+func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (*node, unix.Errno) {
+	if emptyPath {
+		var first [1]byte
+		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
+			return nil, unix.EFAULT
+		}
+		if first[0] == 0 && int32(dirfd) != unix.AT_FDCWD {
+			f, e := p.file(dirfd)
+			if e != 0 || f.fs == nil {
+				return nil, e
+			}
+			return f.fs.node, 0
+		}
+		if first[0] == 0 {
+			return p.nodeOf(p.cwd(), true)
+		}
+	}
+	l, e := p.lookupAt(dirfd, addr, follow)
+	if e != 0 {
+		return nil, e
+	}
+	l.close()
+	return l.node, 0
+}
+
+// nodeOf is the synthetic node at the cleaned absolute path name.
+func (p *Process) nodeOf(name string, follow bool) (*node, unix.Errno) {
+	l, e := p.fs().walk(p, name, follow, 0)
+	if e != 0 {
+		return nil, e
+	}
+	l.close()
+	return l.node, 0
 }
 
 // attrFD is the fd half (fchmod, fchown, futimens): EBADF for an fd that
-// is not open or is O_PATH; a memfd (Linux's tmpfs), a pipe end, an
-// eventfd or stdio takes the change (not kept), any other file of the
-// guest's file system is EROFS.
-func (p *Process) attrFD(fd uint64) unix.Errno {
+// is not open or is O_PATH; a tmpfs file takes change; a memfd (Linux's
+// tmpfs), a pipe end, an eventfd or stdio takes the change (not kept),
+// any other file of the guest's file system is EROFS.
+func (p *Process) attrFD(fd uint64, change func(*node) unix.Errno) unix.Errno {
 	f, e := p.file(fd)
 	if e != 0 {
 		return e
@@ -335,47 +478,87 @@ func (p *Process) attrFD(fd uint64) unix.Errno {
 	switch {
 	case f.fs.pathOnly:
 		return unix.EBADF
+	case f.fs.node != nil && f.fs.node.tmp != nil:
+		return change(f.fs.node)
 	case f.fs.shm != nil:
 		return 0
 	}
 	return unix.EROFS
 }
 
+// chmodTo is chmod's change: the permission, setuid, setgid and sticky
+// bits become mode's. A symbolic link's mode cannot change (fchmodat2
+// with AT_SYMLINK_NOFOLLOW: EOPNOTSUPP, as Linux's chmod_common).
+func chmodTo(mode uint32) func(*node) unix.Errno {
+	return func(n *node) unix.Errno {
+		if n.kind == nodeSymlink {
+			return unix.EOPNOTSUPP
+		}
+		n.tmp.mode = n.tmp.mode&unix.S_IFMT | mode&0o7777
+		n.tmp.ctime = nowTimespec()
+		return 0
+	}
+}
+
+// chownTo is chown's change: uid and gid, each unchanged as -1. As
+// Linux's chown_common, a non-directory loses its setuid bit, and its
+// setgid bit where it has group execute (root keeps the other).
+func chownTo(uid, gid uint32) func(*node) unix.Errno {
+	return func(n *node) unix.Errno {
+		a := n.tmp
+		if uid != ^uint32(0) {
+			a.uid = uid
+		}
+		if gid != ^uint32(0) {
+			a.gid = gid
+		}
+		if n.kind != nodeDir && n.kind != nodeSymlink {
+			a.mode &^= unix.S_ISUID
+			if a.mode&0o010 != 0 {
+				a.mode &^= unix.S_ISGID
+			}
+		}
+		a.ctime = nowTimespec()
+		return 0
+	}
+}
+
 func sysChmod(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chmodTo(uint32(a[1]))))
 }
 
 func sysFchmodat(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), 0))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), 0, chmodTo(uint32(a[2]))))
 }
 
 func sysFchmodat2(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[3]))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[3], chmodTo(uint32(a[2]))))
 }
 
 func sysFchmod(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrFD(a[0]))
+	return errno0(t.attrFD(a[0], chmodTo(uint32(a[1]))))
 }
 
 func sysChown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chownTo(uint32(a[1]), uint32(a[2]))))
 }
 
 func sysLchown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), unix.AT_SYMLINK_NOFOLLOW))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), unix.AT_SYMLINK_NOFOLLOW, chownTo(uint32(a[1]), uint32(a[2]))))
 }
 
 func sysFchownat(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[4]))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[4], chownTo(uint32(a[2]), uint32(a[3]))))
 }
 
 func sysFchown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrFD(a[0]))
+	return errno0(t.attrFD(a[0], chownTo(uint32(a[1]), uint32(a[2]))))
 }
 
 // truncate is do_sys_truncate: EINVAL for a negative length, then the
 // file (links followed), EISDIR for a directory, EINVAL for anything but
-// a regular file, else EROFS.
+// a regular file, EROFS but on a tmpfs, which sets the size (the times
+// too where it changed, as shmem_setattr).
 func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
 	if length < 0 {
 		return unix.EINVAL
@@ -388,9 +571,25 @@ func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
 	case unix.S_IFDIR:
 		return unix.EISDIR
 	case unix.S_IFREG:
+	default:
+		return unix.EINVAL
+	}
+	n, e := p.nodeAt(atFDCWD, addr, false, true)
+	if e != 0 {
+		return e
+	}
+	if n == nil || n.kind != nodeShm {
 		return unix.EROFS
 	}
-	return unix.EINVAL
+	if n.shm.Size() == uint64(length) {
+		return 0
+	}
+	if err := n.shm.Truncate(uint64(length)); err != nil {
+		return toErrno(err)
+	}
+	now := nowTimespec()
+	n.tmp.mtime, n.tmp.ctime = now, now
+	return 0
 }
 
 func sysTruncate(t *Task, a *[6]uint64) uint64 {
@@ -404,38 +603,62 @@ const (
 	utimeOmit = (1 << 30) - 2
 )
 
-// utimes is do_utimes after the times were read (nsec holds their
-// tv_nsec, nil for no times): EINVAL for a tv_nsec out of range, then the
-// fd itself for a NULL path with a dirfd (flags must be 0), else the path
-// (EFAULT for a NULL one).
-func (p *Process) utimes(dirfd uint64, addr arch.Addr, nsec []int64, flags uint64) unix.Errno {
-	for _, n := range nsec {
-		if (n < 0 || n >= 1e9) && n != utimeNow && n != utimeOmit {
+// utimes is do_utimes after the times were read (nil for no times: both
+// now): EINVAL for a tv_nsec out of range, then the fd itself for a NULL
+// path with a dirfd (flags must be 0), else the path (EFAULT for a NULL
+// one).
+func (p *Process) utimes(dirfd uint64, addr arch.Addr, times []unix.Timespec, flags uint64) unix.Errno {
+	for _, t := range times {
+		if (t.Nsec < 0 || t.Nsec >= 1e9) && t.Nsec != utimeNow && t.Nsec != utimeOmit {
 			return unix.EINVAL
 		}
 	}
+	change := setTimes(times)
 	if addr == 0 && int32(dirfd) != unix.AT_FDCWD {
 		if flags != 0 {
 			return unix.EINVAL
 		}
-		return p.attrFD(dirfd)
+		return p.attrFD(dirfd, change)
 	}
 	if addr == 0 {
 		return unix.EFAULT
 	}
-	return p.attrAt(dirfd, addr, flags)
+	return p.attrAt(dirfd, addr, flags, change)
 }
 
-// readTimes reads n pairs of 64-bit words at addr (timespecs or timevals)
-// and returns the second word of each: EFAULT where they cannot be read.
-func (p *Process) readTimes(addr arch.Addr, n int) ([]int64, unix.Errno) {
+// setTimes is utimes' change: the access and modification times become
+// times' (nil: both now; UTIME_NOW: now; UTIME_OMIT: unchanged), the
+// change time now.
+func setTimes(times []unix.Timespec) func(*node) unix.Errno {
+	return func(n *node) unix.Errno {
+		now := nowTimespec()
+		set := func(dst *unix.Timespec, i int) {
+			switch {
+			case times == nil || times[i].Nsec == utimeNow:
+				*dst = now
+			case times[i].Nsec != utimeOmit:
+				*dst = times[i]
+			}
+		}
+		set(&n.tmp.atime, 0)
+		set(&n.tmp.mtime, 1)
+		n.tmp.ctime = now
+		return 0
+	}
+}
+
+// readTimes reads n pairs of 64-bit words at addr (timespecs, or timevals
+// whose second word scale makes nanoseconds): EFAULT where they cannot be
+// read.
+func (p *Process) readTimes(addr arch.Addr, n int, scale int64) ([]unix.Timespec, unix.Errno) {
 	b := make([]byte, 16*n)
 	if _, err := p.cfg.Memory.CopyIn(addr, b); err != nil {
 		return nil, unix.EFAULT
 	}
-	out := make([]int64, n)
+	out := make([]unix.Timespec, n)
 	for i := range out {
-		out[i] = int64(binary.LittleEndian.Uint64(b[16*i+8:]))
+		out[i].Sec = int64(binary.LittleEndian.Uint64(b[16*i:]))
+		out[i].Nsec = int64(binary.LittleEndian.Uint64(b[16*i+8:])) * scale
 	}
 	return out, 0
 }
@@ -443,34 +666,35 @@ func (p *Process) readTimes(addr arch.Addr, n int) ([]int64, unix.Errno) {
 // sysUtimensat: times that are both UTIME_OMIT change nothing, and the
 // path is not even looked at (0), as Linux.
 func sysUtimensat(t *Task, a *[6]uint64) uint64 {
-	var nsec []int64
+	var times []unix.Timespec
 	if a[2] != 0 {
 		var e unix.Errno
-		if nsec, e = t.readTimes(arch.Addr(a[2]), 2); e != 0 {
+		if times, e = t.readTimes(arch.Addr(a[2]), 2, 1); e != 0 {
 			return errno(e)
 		}
-		if nsec[0] == utimeOmit && nsec[1] == utimeOmit {
+		if times[0].Nsec == utimeOmit && times[1].Nsec == utimeOmit {
 			return 0
 		}
 	}
-	return errno0(t.utimes(a[0], arch.Addr(a[1]), nsec, a[3]))
+	return errno0(t.utimes(a[0], arch.Addr(a[1]), times, a[3]))
 }
 
 // futimesat serves utimes and futimesat: each timeval's tv_usec must lie
 // in [0, 1000000) (EINVAL).
 func (p *Process) futimesat(dirfd uint64, addr, tv arch.Addr) unix.Errno {
+	var times []unix.Timespec
 	if tv != 0 {
-		usec, e := p.readTimes(tv, 2)
-		if e != 0 {
+		var e unix.Errno
+		if times, e = p.readTimes(tv, 2, 1000); e != 0 {
 			return e
 		}
-		for _, u := range usec {
-			if u < 0 || u >= 1e6 {
+		for _, t := range times {
+			if t.Nsec < 0 || t.Nsec >= 1e9 {
 				return unix.EINVAL
 			}
 		}
 	}
-	return p.utimes(dirfd, addr, nil, 0)
+	return p.utimes(dirfd, addr, times, 0)
 }
 
 func sysUtimes(t *Task, a *[6]uint64) uint64 {
@@ -481,20 +705,23 @@ func sysFutimesat(t *Task, a *[6]uint64) uint64 {
 	return errno0(t.futimesat(a[0], arch.Addr(a[1]), arch.Addr(a[2])))
 }
 
-// sysUtime reads its struct utimbuf (two seconds) for EFAULT alone.
+// sysUtime reads its struct utimbuf: two seconds, the access and
+// modification times.
 func sysUtime(t *Task, a *[6]uint64) uint64 {
+	var times []unix.Timespec
 	if a[1] != 0 {
 		var b [16]byte
 		if _, err := t.cfg.Memory.CopyIn(arch.Addr(a[1]), b[:]); err != nil {
 			return errno(unix.EFAULT)
 		}
+		times = []unix.Timespec{{Sec: int64(binary.LittleEndian.Uint64(b[:]))}, {Sec: int64(binary.LittleEndian.Uint64(b[8:]))}}
 	}
-	return errno0(t.utimes(atFDCWD, arch.Addr(a[0]), nil, 0))
+	return errno0(t.utimes(atFDCWD, arch.Addr(a[0]), times, 0))
 }
 
 // sysCreat is open with O_CREAT|O_WRONLY|O_TRUNC.
 func sysCreat(t *Task, a *[6]uint64) uint64 {
-	return t.openat(atFDCWD, arch.Addr(a[0]), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC)
+	return t.openat(atFDCWD, arch.Addr(a[0]), unix.O_CREAT|unix.O_WRONLY|unix.O_TRUNC, uint32(a[1]))
 }
 
 // fsync serves fsync and fdatasync: EBADF for an fd that is not open or

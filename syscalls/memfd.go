@@ -136,7 +136,11 @@ func sysFtruncate(t *Task, a *[6]uint64) uint64 {
 	if f.fs == nil || f.fs.shm == nil || f.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EINVAL)
 	}
-	return result(0, f.fs.shm.Truncate(a[1]))
+	if err := f.fs.shm.Truncate(a[1]); err != nil {
+		return errno(toErrno(err))
+	}
+	f.fs.modified()
+	return 0
 }
 
 // sysFallocate checks as Linux's vfs_fallocate and shmem_fallocate do, in
@@ -175,15 +179,24 @@ func sysFallocate(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EOPNOTSUPP)
 	}
 	shm := f.fs.shm
+	var err error
 	if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 {
-		return result(0, shm.PunchHole(uint64(off), uint64(length)))
+		err = shm.PunchHole(uint64(off), uint64(length))
+	} else {
+		err = shm.Allocate(uint64(off), uint64(length), mode&unix.FALLOC_FL_KEEP_SIZE != 0)
 	}
-	return result(0, shm.Allocate(uint64(off), uint64(length), mode&unix.FALLOC_FL_KEEP_SIZE != 0))
+	if err == nil {
+		f.fs.modified()
+	}
+	return result(0, err)
 }
 
-// memfdWrite writes length bytes from the guest at addr into f's memfd at
-// off, a chunk at a time: the bytes written, or the first chunk's error.
-func (p *Process) memfdWrite(shm SharedFile, addr arch.Addr, length, off uint64) (uint64, unix.Errno) {
+// memfdWrite writes length bytes from the guest at addr into f's memfd (or
+// tmpfs file) at off, a chunk at a time: the bytes written, or the first
+// chunk's error.
+func (p *Process) memfdWrite(f *fsFile, addr arch.Addr, length, off uint64) (uint64, unix.Errno) {
+	shm := f.shm
+	defer func() { f.modified() }()
 	length = min(length, maxIO)
 	buf := make([]byte, min(length, ioChunk))
 	var done uint64
@@ -217,7 +230,7 @@ func (p *Process) memfdFileWrite(f *openFile, addr arch.Addr, length uint64) uin
 	if f.flags&unix.O_APPEND != 0 {
 		pos = f.fs.shm.Size()
 	}
-	n, e := p.memfdWrite(f.fs.shm, addr, length, pos)
+	n, e := p.memfdWrite(f.fs, addr, length, pos)
 	if e != 0 {
 		return errno(e)
 	}
@@ -253,7 +266,7 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if f.flags&unix.O_APPEND != 0 {
 		off = f.fs.shm.Size() // Linux's pwrite appends to an O_APPEND file
 	}
-	n, e := t.memfdWrite(f.fs.shm, arch.Addr(a[1]), a[2], off)
+	n, e := t.memfdWrite(f.fs, arch.Addr(a[1]), a[2], off)
 	return result(n, errOrNil(e))
 }
 

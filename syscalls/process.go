@@ -114,6 +114,9 @@ type Config struct {
 	// NewSharedFile makes a memfd's contents; nil makes memfd_create
 	// ENOSYS.
 	NewSharedFile SharedFileMaker
+	// NewTmpfsFile makes a tmpfs file's contents; nil makes creating a
+	// regular file in /tmp or /dev/shm ENOSYS.
+	NewTmpfsFile TmpfsFileMaker
 	// FutexKey names the futex word at addr for a futex call without
 	// FUTEX_PRIVATE_FLAG, as Linux's get_futex_key does: shared false for
 	// a word in a private mapping (its address names it), or, for one in

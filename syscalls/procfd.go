@@ -175,7 +175,9 @@ func (p *Process) fdLinks() map[string]*node {
 func (p *Process) fdLinkText(f *openFile) string {
 	switch {
 	case f.fs != nil:
-		return f.fs.path
+		return f.fs.currentPath()
+	case f.fifo != nil:
+		return tmpPath(f.fifo)
 	case f.pipe != nil:
 		return fmt.Sprintf("pipe:[%d]", f.pipe.ino)
 	case f.anon != nil:
@@ -237,9 +239,15 @@ func (fs *fileSystem) followFDLink(p *Process, n *node, rest string, follow bool
 		if f.fs == nil || !f.fs.isDir() {
 			return lookup{hostFD: -1}, unix.ENOTDIR
 		}
-		return fs.walk(p, path.Join(f.fs.path, rest), follow, depth+1)
+		return fs.walk(p, path.Join(f.fs.currentPath(), rest), follow, depth+1)
 	}
 	switch {
+	case f.fs != nil && f.fs.node != nil && f.fs.node.tmp != nil:
+		// A tmpfs file is found as itself, linked or not.
+		return lookup{node: f.fs.node, hostFD: -1, path: f.fs.currentPath()}, 0
+	case f.fifo != nil:
+		// A FIFO is opened again as the FIFO, as Linux's fifo_open.
+		return lookup{node: f.fifo, hostFD: -1, path: tmpPath(f.fifo)}, 0
 	case f.fs == nil || f.fs.shm != nil:
 		return lookup{hostFD: -1, fdFile: f, path: n.fdOf.fdLinkText(f)}, 0
 	case f.fs.node != nil:

@@ -292,8 +292,8 @@ type mount struct {
 }
 
 // mounts is the guest's mount table, in mount order: its root, /dev,
-// /proc and /sys, then each view, outermost first, over the directories
-// it shadows. Each entry is what stat and statfs show of its mount point.
+// /proc and /sys, each tmpfs, then each view, outermost first, over the
+// directories it shadows. Each entry is what stat and statfs show of its mount point.
 func (p *Process) mounts() []mount {
 	fsys := p.fs()
 	synthetic := func(point, source, fsType string, dev uint64) mount {
@@ -305,6 +305,9 @@ func (p *Process) mounts() []mount {
 		synthetic("/dev", "none", "tmpfs", devDev),
 		synthetic("/proc", "proc", "proc", procDev),
 		synthetic("/sys", "sysfs", "sysfs", sysDev),
+	}
+	for _, t := range fsys.tmpfs {
+		out = append(out, mount{point: t.mount, root: "/", source: "tmpfs", fsType: "tmpfs", sfs: p.tmpStatfs(t), dev: t.dev})
 	}
 	for _, v := range fsys.views {
 		fd, e := openBeneath(v, ".", unix.O_PATH|unix.O_DIRECTORY, true)

@@ -128,7 +128,7 @@ func (t *Task) writevFlags(fd uint64, iovAddr arch.Addr, iovcnt uint64, flags ui
 			f.fs.pos = int64(pos + r)
 		}
 		return r
-	case f.pipe != nil && f.writeEnd:
+	case f.writesPipe():
 		if flags&rwfNosignal != 0 && f.pipe.readers == 0 {
 			return errno(unix.EPIPE)
 		}
@@ -146,7 +146,7 @@ func (t *Task) writevFlags(fd uint64, iovAddr arch.Addr, iovcnt uint64, flags ui
 // bytes written, or the first buffer's error.
 func (t *Task) memfdWritev(f *openFile, iov []byte, iovcnt, pos uint64) uint64 {
 	return eachIOVec(iov, iovcnt, func(base, length, done uint64) uint64 {
-		n, e := t.memfdWrite(f.fs.shm, arch.Addr(base), length, pos+done)
+		n, e := t.memfdWrite(f.fs, arch.Addr(base), length, pos+done)
 		return result(n, errOrNil(e))
 	})
 }

@@ -76,6 +76,9 @@ func (p *Process) lookupStatfs(l *lookup) (unix.Statfs_t, unix.Errno) {
 	if l.hostFD >= 0 {
 		return p.hostStatfs(l.hostFD, true)
 	}
+	if l.node.tmp != nil {
+		return p.tmpStatfs(l.node.tmp.fs), 0
+	}
 	if l.node.kind == nodeDir {
 		if hl := p.fs().hostDir(l.node, l.path); hl.hostFD >= 0 {
 			defer hl.close()
@@ -102,12 +105,16 @@ func (p *Process) lookupStatfs(l *lookup) (unix.Statfs_t, unix.Errno) {
 // openFileStatfs is the statfs of the file f describes.
 func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 	switch {
+	case f.fs != nil && f.fs.node != nil && f.fs.node.tmp != nil:
+		return p.tmpStatfs(f.fs.node.tmp.fs), 0
 	case f.fs != nil && f.fs.shm != nil:
 		return syntheticStatfs(unix.TMPFS_MAGIC, 0), 0
 	case f.fs != nil && f.fs.host != nil:
 		return p.hostStatfs(int(f.fs.host.Fd()), true)
 	case f.fs != nil:
 		return statStatfs(&f.fs.st), 0
+	case f.fifo != nil:
+		return p.tmpStatfs(f.fifo.tmp.fs), 0
 	case f.anon != nil:
 		return syntheticStatfs(unix.ANON_INODE_FS_MAGIC, 0), 0
 	case f.pipe != nil:

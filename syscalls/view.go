@@ -71,6 +71,8 @@ const (
 	nodeDevice                  // /dev/null, /dev/zero, /dev/full, /dev/urandom
 	nodeHost                    // a host file at a host path (the program)
 	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
+	nodeShm                     // a tmpfs regular file (tmpfs.go)
+	nodeFIFO                    // a tmpfs named pipe (fifo.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -118,6 +120,14 @@ type node struct {
 	// taskOf is the process whose threads the task directory of a
 	// process other than the one that looks lists (procstat.go).
 	taskOf *Process
+	// tmp is a tmpfs node's metadata (a directory, a symbolic link or a
+	// nodeShm); nil for every other node.
+	tmp *tmpAttr
+	// shm is a nodeShm's contents, one reference held while a name
+	// links it (tmpfs.go).
+	shm TmpfsFile
+	// fifo is a nodeFIFO's pipe while any end is open (fifo.go).
+	fifo *pipe
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -151,17 +161,19 @@ type fileSystem struct {
 	// (procfd.go), procTask its task directory, whose entries are that
 	// process's threads (procstat.go).
 	procDir, procSelf, procFD, procFDInfo, procTask *node
+	// tmpfs are the mounted tmpfs instances (tmpfs.go).
+	tmpfs []*tmpfs
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
 var (
 	// rootDev holds the synthetic directories; procDev /proc; devDev
 	// /dev and the devices' own nodes (their st_rdev are Linux's); sysDev
-	// /sys.
+	// /sys, after the tmpfs devices (tmpfsDevMinor on).
 	rootDev = unix.Mkdev(0, 0x20)
 	procDev = unix.Mkdev(0, 0x21)
 	devDev  = unix.Mkdev(0, 0x22)
-	sysDev  = unix.Mkdev(0, 0x23)
+	sysDev  = unix.Mkdev(0, 0x2f)
 	// firstViewDev is the first device number views' files get.
 	firstViewDev = uint32(0x30)
 )
@@ -256,6 +268,7 @@ func (p *Process) fs() *fileSystem {
 	full := fs.newNode(nodeDevice)
 	full.device = devFull
 	dev.children["full"] = full
+	fs.mountTmpfsAll(p.cfg.Views)
 	p.addProc(fs)
 	fs.addExe(p)
 	return fs
@@ -313,6 +326,9 @@ func (p *Process) Close() {
 			unix.Close(v.fd)
 		}
 		p.fsys.views = nil
+		for _, t := range p.fsys.tmpfs {
+			tmpRelease(t.root)
+		}
 		p.fsys.closed = true
 	}
 }

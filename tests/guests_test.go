@@ -78,6 +78,8 @@ var guestCases = []struct {
 	{"pagemap-glibc", nil},
 	{"mlockroot-musl", nil},
 	{"mlockroot-glibc", nil},
+	{"tmpfs-musl", nil},
+	{"tmpfs-glibc", nil},
 }
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm
@@ -87,12 +89,12 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
 // epoll-glibc, timers-glibc, select-glibc, procfd-glibc, smapsflags-glibc,
-// pagemap-glibc, mlockroot-glibc and vdsoclock-glibc are signals.c, files.c,
+// pagemap-glibc, mlockroot-glibc, tmpfs-glibc and vdsoclock-glibc are signals.c, files.c,
 // memfd.c, tty.c, epoll.c, timers.c, select.c, procfd.c, smapsflags.c,
-// pagemap.c, mlockroot.c and vdsoclock.c against glibc, and likewise the threaded
+// pagemap.c, mlockroot.c, tmpfs.c and vdsoclock.c against glibc, and likewise the threaded
 // and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true,
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
 	"forks-glibc": true, "forkbench-glibc": true}
 
@@ -241,7 +243,13 @@ func matchNative(t *testing.T, dir, name string, args []string) {
 		args = append([]string{dir}, args...)
 		views = append(views, syscalls.View{Host: dir, Guest: dir})
 	}
-	nOut, nErr, nStatus := runNative(t, path, args)
+	var nOut, nErr []byte
+	var nStatus int
+	if tmpfsGuests[name] {
+		nOut, nErr, nStatus = runNativeFreshTmpfs(t, path, args)
+	} else {
+		nOut, nErr, nStatus = runNative(t, path, args)
+	}
 	for _, fp := range []machine.FastPath{def, other} {
 		vOut, vErr, stop := runInMachine(t, path, args, fp, views...)
 		if stop.Status() != nStatus {
