@@ -256,6 +256,9 @@ func (t *Task) HandleSyscall(regs *UserRegs) bool {
 		return false
 	}
 	t.tsig.redirected = false
+	if t.hostTID == 0 {
+		t.hostTID = unix.Gettid() // the vCPU's thread, locked to it
+	}
 	ret := errno(unix.ENOSYS)
 	if e, ok := table[nr]; ok {
 		a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}

@@ -611,9 +611,9 @@ func (t *Task) beginNewExec(img *execImage) {
 	}
 	t.exeShared, img.shared = img.shared, nil // the reference passes
 	t.fs().addExe(t.Process)
-	t.info.argv = img.argv
-	t.info.comm = [taskCommLen]byte{}
-	copy(t.info.comm[:taskCommLen-1], img.comm)
+	t.info.argv, t.info.envp = img.argv, img.envp
+	t.comm = [taskCommLen]byte{}
+	copy(t.comm[:taskCommLen-1], img.comm)
 }
 
 // closeOnExec closes every fd marked FD_CLOEXEC (Linux's

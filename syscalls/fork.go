@@ -159,6 +159,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	m.sigmask = t.sigmask
 	m.nice = t.nice
 	m.keepCaps = t.keepCaps
+	m.comm = t.comm
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"context"
 	"io"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,6 +102,10 @@ type Config struct {
 	UserCS, UserSS uint16
 	// Views are the host directories the guest sees, read-only (view.go).
 	Views []View
+	// HostProc is the host's /proc, from which the guest's machine-wide
+	// /proc files draw the host's figures (procsys.go); nil is
+	// os.DirFS("/proc").
+	HostProc fs.FS
 	// View is what /proc shows of the program's memory; nil shows none.
 	View ProcessView
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil

@@ -20,13 +20,15 @@ import (
 // procState is what these calls keep.
 type procState struct {
 	// exe is the program's path as readlink("/proc/self/exe") reports it;
-	// argv its command line (/proc/self/cmdline).
-	exe  string
-	argv []string
+	// argv its command line (/proc/self/cmdline), envp its environment
+	// (/proc/self/environ), layout where its image lies
+	// (/proc/self/stat).
+	exe    string
+	argv   []string
+	envp   []string
+	layout ImageLayout
 	// cwd is the working directory ("" is "/").
 	cwd string
-	// comm is the task name (PR_GET_NAME), NUL-padded.
-	comm [taskCommLen]byte
 	// umask is the file-creation mask xor'ed with defaultUmask, so that
 	// the zero value is the default.
 	umask uint32
@@ -64,8 +66,8 @@ func (p *Process) SetExecutable(exe, hostPath string) {
 	defer p.mu.Unlock()
 	p.info.exe = exe
 	p.hostExe = hostPath
-	p.info.comm = [taskCommLen]byte{}
-	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+	p.main.comm = [taskCommLen]byte{}
+	copy(p.main.comm[:taskCommLen-1], path.Base(exe))
 	if p.fsys != nil {
 		p.fsys.addExe(p)
 	}
@@ -265,12 +267,21 @@ const (
 // sysSysinfo describes the guest's machine: its memory is the program's
 // memory limit, of which what the program does not use is free; it has no
 // swap, as many processes as the VM has threads (Linux's nr_threads), and
-// uptime is the program's.
+// its uptime and loads are the host's, as /proc/uptime and /proc/loadavg
+// show them.
 func sysSysinfo(t *Task, a *[6]uint64) uint64 {
 	var b [sysinfoSize]byte
 	le := binary.LittleEndian
-	up := t.cfg.Monotonic()
-	le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
+	var host unix.Sysinfo_t
+	if unix.Sysinfo(&host) == nil {
+		le.PutUint64(b[0:], uint64(host.Uptime))
+		for i, l := range host.Loads {
+			le.PutUint64(b[8+8*i:], l)
+		}
+	} else {
+		up := t.cfg.Monotonic()
+		le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
+	}
 	total := t.cfg.MemoryLimit
 	used := min(t.usage().RSS, total)
 	le.PutUint64(b[sysinfoTotalRAM:], total)
@@ -356,11 +367,11 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 		if err != nil {
 			return errno(unix.EFAULT)
 		}
-		t.info.comm = [taskCommLen]byte{}
-		copy(t.info.comm[:], name[:n])
+		t.comm = [taskCommLen]byte{}
+		copy(t.comm[:], name[:n])
 		return 0
 	case unix.PR_GET_NAME:
-		return t.copyOutAll(arch.Addr(arg2), t.info.comm[:])
+		return t.copyOutAll(arch.Addr(arg2), t.comm[:])
 	case unix.PR_SET_PDEATHSIG:
 		if arg2 > 64 {
 			return errno(unix.EINVAL)

@@ -59,8 +59,11 @@ func (p *Process) hostStatfs(fd int, readOnly bool) (unix.Statfs_t, unix.Errno) 
 // guest's own files (not a view's): /proc mounted nosuid, nodev and
 // noexec as Linux's usually is, the rest tmpfs.
 func statStatfs(st *unix.Stat_t) unix.Statfs_t {
-	if st.Dev == procDev {
+	switch st.Dev {
+	case procDev:
 		return syntheticStatfs(unix.PROC_SUPER_MAGIC, unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
+	case sysDev:
+		return syntheticStatfs(unix.SYSFS_MAGIC, unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
 	}
 	return syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RELATIME)
 }

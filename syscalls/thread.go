@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -76,11 +77,23 @@ type Task struct {
 	threadExitCode int
 	// cpu is the thread's CPU clock (cputime.go).
 	cpu threadCPU
+	// started is the host's boot time when the thread was made (its
+	// start time in /proc/self/stat); hostTID the host thread that
+	// serves its calls (its vCPU's), 0 before its first; sleeping says
+	// it waits in a call (block), with mu released. Guarded by mu.
+	started  time.Duration
+	hostTID  int
+	sleeping bool
+	// comm is the thread's name (PR_SET_NAME, PR_GET_NAME), NUL-padded:
+	// a new thread or a fork's child takes its creator's, execve sets
+	// it from the program's name; the main thread's names the process
+	// (/proc/self/comm). Guarded by mu.
+	comm [taskCommLen]byte
 }
 
 // newTask returns a Task of p with id tid.
 func (p *Process) newTask(tid int) *Task {
-	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1)}
+	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1), started: hostBoottime()}
 }
 
 // MainTask returns the program's first thread, whose TID is the PID.
@@ -159,6 +172,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child := t.newTask(t.newTID())
 	child.startFPU = fx
 	child.sigmask = t.sigmask
+	child.comm = t.comm
 	child.nice = t.nice
 	child.keepCaps = t.keepCaps
 	child.fsBase, child.fsBaseDirty = t.fsBase, true

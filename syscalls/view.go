@@ -117,6 +117,9 @@ type node struct {
 	fd     int32
 	fdOf   *Process
 	fdInfo bool
+	// taskOf is the process whose threads the task directory of a
+	// process other than the one that looks lists (procstat.go).
+	taskOf *Process
 	// tmp is a tmpfs node's metadata (a directory, a symbolic link or a
 	// nodeShm); nil for every other node.
 	tmp *tmpAttr
@@ -155,19 +158,22 @@ type fileSystem struct {
 	// procDir is /proc; procSelf the directory /proc shows under the pid
 	// of the process that looks (addProc); procFD and procFDInfo its fd
 	// and fdinfo directories, whose entries are that process's fds
-	// (procfd.go).
-	procDir, procSelf, procFD, procFDInfo *node
+	// (procfd.go), procTask its task directory, whose entries are that
+	// process's threads (procstat.go).
+	procDir, procSelf, procFD, procFDInfo, procTask *node
 	// tmpfs are the mounted tmpfs instances (tmpfs.go).
 	tmpfs []*tmpfs
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
 var (
-	// rootDev holds the synthetic directories; procDev /proc; devDev the
-	// devices' own nodes (their st_rdev are Linux's).
+	// rootDev holds the synthetic directories; procDev /proc; devDev
+	// /dev and the devices' own nodes (their st_rdev are Linux's); sysDev
+	// /sys, after the tmpfs devices (tmpfsDevMinor on).
 	rootDev = unix.Mkdev(0, 0x20)
 	procDev = unix.Mkdev(0, 0x21)
 	devDev  = unix.Mkdev(0, 0x22)
+	sysDev  = unix.Mkdev(0, 0x2f)
 	// firstViewDev is the first device number views' files get.
 	firstViewDev = uint32(0x30)
 )
@@ -439,6 +445,12 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 	if o := fs.fdInfoDirOf(p, n); o != nil {
 		return o.fdInfoFile(name)
 	}
+	if n == fs.procTask && n != nil {
+		return p.taskDir(name)
+	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDir(name)
+	}
 	return n.children[name]
 }
 
@@ -451,12 +463,24 @@ func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
 	if o := fs.fdInfoDirOf(p, n); o != nil {
 		return o.fdInfoFiles()
 	}
+	if n == fs.procTask && n != nil {
+		return p.taskDirs()
+	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDirs()
+	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
 	}
-	out := make(map[string]*node, len(n.children)+1)
+	out := make(map[string]*node, len(n.children)+len(p.tree.procs))
 	for name, c := range n.children {
 		out[name] = c
+	}
+	for pid := range p.tree.procs {
+		name := strconv.Itoa(pid)
+		if d := p.otherProcDir(name); d != nil {
+			out[name] = d
+		}
 	}
 	out[p.pidString()] = fs.procSelf
 	return out
