@@ -59,6 +59,10 @@ func (c memoryCalls) MSeal(addr, length, flags uint64) error {
 	return c.p.mm().MSeal(addr, length, flags)
 }
 
+func (c memoryCalls) RemapFilePages(start, size, prot, pgoff, flags uint64) error {
+	return c.p.mm().RemapFilePages(start, size, prot, pgoff, flags)
+}
+
 func (c memoryCalls) SetMDWE(bits uint64, rest [3]uint64) error {
 	return c.p.mm().SetMDWE(bits, rest)
 }

@@ -157,7 +157,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	m := child.main
 	m.sigmask = t.sigmask
 	m.nice = t.nice
-	m.keepCaps = t.keepCaps
+	m.cred = t.cred
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

@@ -150,7 +150,7 @@ func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
 }
 
 // statusText is /proc/self/status in Linux's layout (proc_pid_status):
-// its name, ids (root, as the guest runs, with every capability; the
+// its name, the main thread's ids and capabilities (creds.go; the
 // parent's pid, 0 for the root; one pid namespace), memory figures,
 // signal masks and queue, and one CPU and one memory node. The
 // speculation-mitigation lines, which say what the host CPU is, are left
@@ -165,7 +165,9 @@ func (p *Process) statusText() []byte {
 		ppid = parent.cfg.PID
 	}
 	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t \n", p.files().size)
+	b.WriteString(p.main.cred.statusIDs())
+	fmt.Fprintf(&b, "FDSize:\t%d\n", p.files().size)
+	b.WriteString(p.main.cred.statusGroups())
 	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, pid, p.family.pgid, p.family.sid)
 	m := p.view().MemoryStatus()
 	for _, f := range []struct {
@@ -197,8 +199,7 @@ func (p *Process) statusText() []byte {
 	}
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
 		p.main.tsig.pending, p.sig.pending, p.main.sigmask, ignored, caught)
-	const allCaps = 1<<(unix.CAP_LAST_CAP+1) - 1
-	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n", 0, allCaps, allCaps, allCaps, 0)
+	b.WriteString(p.main.cred.statusCaps())
 	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
 	// Mems_allowed as a kernel of 1024 nodes (NODES_SHIFT 10) prints it.
 	fmt.Fprintf(&b, "Mems_allowed:\t%s00000001\nMems_allowed_list:\t0\n", strings.Repeat("00000000,", 31))

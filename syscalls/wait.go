@@ -199,8 +199,8 @@ const (
 // sysWaitid serves waitid(idtype, id, infop, options, rusage) as Linux's:
 // the checks of kernel_waitid (EINVAL for unknown options, for none of
 // WEXITED, WSTOPPED and WCONTINUED, for an unknown idtype, a P_PID id
-// below 1 or a negative P_PGID or P_PIDFD one; EBADF for P_PIDFD, as
-// mmvm makes no pidfd), then the wait; then, for a child found, the
+// below 1 or a negative P_PGID or P_PIDFD one; EBADF for a P_PIDFD id
+// that is not a pidfd, whose O_NONBLOCK adds WNOHANG), then the wait; then, for a child found, the
 // rusage, and in every case where infop is given (an error and a WNOHANG
 // that found nothing too) si_signo (SIGCHLD for a child found, else 0),
 // si_errno, si_code, si_pid, si_uid and si_status, each written alone as
@@ -265,7 +265,14 @@ func (t *Task) waitid(which, upid int32, options uint32) (waitReport, unix.Errno
 		if upid < 0 {
 			return waitReport{}, unix.EINVAL
 		}
-		return waitReport{}, unix.EBADF
+		pf, e := t.pidfdOf(uint64(upid), false)
+		if e != 0 {
+			return waitReport{}, e
+		}
+		w.pid = pf.task.tid
+		if f, _ := t.file(uint64(upid)); f.flags&unix.O_NONBLOCK != 0 {
+			w.flags |= wNohang
+		}
 	default:
 		return waitReport{}, unix.EINVAL
 	}
