@@ -74,9 +74,9 @@ func (f *pidFD) readv(*Task, *openFile, []byte, uint64, uint64) uint64 {
 }
 func (f *pidFD) write(*Task, *openFile, arch.Addr, uint64) uint64 { return errno(unix.EINVAL) }
 func (f *pidFD) writev(*Task, *openFile, []byte, uint64) uint64   { return errno(unix.EINVAL) }
-func (f *pidFD) queue() *waitQueue                                 { return &f.wq }
-func (f *pidFD) release()                                          { delete(f.tree.pidfds, f) }
-func (f *pidFD) anonName() string                                  { return "pidfd" }
+func (f *pidFD) queue() *waitQueue                                { return &f.wq }
+func (f *pidFD) release()                                         { delete(f.tree.pidfds, f) }
+func (f *pidFD) anonName() string                                 { return "pidfd" }
 
 // pidfdsLookAgain wakes the waiters of every pidfd, and every poll and
 // select, after a process or thread ended or was reaped. tr.mu must be
