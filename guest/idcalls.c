@@ -206,6 +206,10 @@ static void dropSaved(void) {
 	ids("all 1000");
 	caps("all 1000");
 	status("all 1000 status");
+	long nice = 20 - syscall(SYS_getpriority, PRIO_PROCESS, 0);
+	show("setpriority self, nice + 1", syscall(SYS_setpriority, PRIO_PROCESS, 0, nice + 1));
+	show("setpriority self, nice back down", syscall(SYS_setpriority, PRIO_PROCESS, 0, nice));
+	show("setpriority root's process", syscall(SYS_setpriority, PRIO_PROCESS, getppid(), nice + 1));
 	show("setuid 0", syscall(SYS_setuid, 0));
 	show("setgid 0", syscall(SYS_setgid, 0));
 	show("setgid 100", syscall(SYS_setgid, 100));
