@@ -115,9 +115,10 @@ static void inChild(const char *name, void (*f)(void)) {
 		fflush(stdout);
 		_exit(0);
 	}
-	int st;
-	waitpid(pid, &st, 0);
-	printf("-- %s ended: %s %d\n", name, WIFEXITED(st) ? "exit" : "signal", WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+	siginfo_t si;
+	memset(&si, 0, sizeof si);
+	waitid(P_PID, pid, &si, WEXITED);
+	printf("-- %s ended: code %d status %d uid %u\n", name, si.si_code, si.si_status, (unsigned)si.si_uid);
 	fflush(stdout);
 }
 

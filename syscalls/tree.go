@@ -373,7 +373,7 @@ func (p *Process) notifyParent() {
 	}
 	if sig >= 1 && sig <= 64 && !parent.ended.Load() {
 		code, status := childCode(p.waitStatus())
-		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), status: status,
+		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), uid: p.main.cred.uid, status: status,
 			why: "a child ended"})
 	}
 	if autoreap {

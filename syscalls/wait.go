@@ -53,6 +53,8 @@ type waitReport struct {
 	pid    int
 	status int
 	usage  Usage
+	// uid is the child's real uid (its main thread's), siginfo's si_uid.
+	uid uint32
 }
 
 // eligible says child c is one w waits for (Linux's eligible_child): by
@@ -116,7 +118,7 @@ func (t *Task) findWaitable(w *waitFor) (rep waitReport, eligible bool) {
 			if w.flags&wExited == 0 {
 				continue
 			}
-			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.withDescendants()}
+			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.withDescendants(), uid: c.main.cred.uid}
 			if w.flags&wNowait == 0 {
 				c.reapedBy(t.Process)
 			}
@@ -228,6 +230,7 @@ func sysWaitid(t *Task, a *[6]uint64) uint64 {
 		le.PutUint32(head[siginfoSigno:], uint32(signo))
 		le.PutUint32(head[siginfoCode:], uint32(code))
 		le.PutUint32(head[siginfoPID:], uint32(rep.pid))
+		le.PutUint32(head[siginfoUID:], rep.uid)
 		le.PutUint32(head[siginfoStatus:], uint32(status))
 		for _, part := range [][2]int{{siginfoSigno, siginfoCode + 4}, {siginfoPID, siginfoStatus + 4}} {
 			if _, err := t.cfg.Memory.CopyOut(arch.Addr(infop+uint64(part[0])), head[part[0]:part[1]]); err != nil {
