@@ -296,6 +296,21 @@ static void takeUsr1(void) {
 	fflush(stdout);
 }
 
+// securebits: SECBIT_NO_SETUID_FIXUP keeps the capabilities across
+// setuid, locks hold, SECBIT_NOROOT gives root nothing at execve.
+static void securebits(void) {
+	show("PR_SET_SECUREBITS unknown bit", syscall(SYS_prctl, PR_SET_SECUREBITS, 1 << 12, 0, 0, 0));
+	show("PR_SET_SECUREBITS KEEP_CAPS|LOCKED", syscall(SYS_prctl, PR_SET_SECUREBITS, 0x30, 0, 0, 0));
+	show("PR_SET_KEEPCAPS 0 when locked", syscall(SYS_prctl, PR_SET_KEEPCAPS, 0, 0, 0, 0));
+	show("PR_SET_SECUREBITS unlock", syscall(SYS_prctl, PR_SET_SECUREBITS, 0x10, 0, 0, 0));
+	show("PR_SET_SECUREBITS + NO_SETUID_FIXUP|NOROOT", syscall(SYS_prctl, PR_SET_SECUREBITS, 0x35, 0, 0, 0));
+	show("PR_GET_SECUREBITS", syscall(SYS_prctl, PR_GET_SECUREBITS, 0, 0, 0, 0));
+	show("setresuid 1000 1000 1000", syscall(SYS_setresuid, 1000, 1000, 1000));
+	caps("no fixup");
+	show("setresuid 0 0 0 (CAP_SETUID kept)", syscall(SYS_setresuid, 0, 0, 0));
+	execSelf("after-exec");
+}
+
 // pidfds.
 static void pidfds(void) {
 	show("pidfd_open bad flags", syscall(SYS_pidfd_open, getpid(), 1));
@@ -521,6 +536,7 @@ int main(int argc, char **argv) {
 	inChild("drop to 1000 keeping saved root", dropSaved);
 	inChild("keep caps across setuid", keepCaps);
 	inChild("exec with real uid 1000, effective root", rootExec);
+	inChild("securebits", securebits);
 	inChild("pidfds", pidfds);
 	inChild("pkeys", pkeys);
 	inChild("remap_file_pages", remapFilePages);

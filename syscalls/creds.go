@@ -35,8 +35,21 @@ const capFSMask = 1<<unix.CAP_CHOWN | 1<<unix.CAP_DAC_OVERRIDE | 1<<unix.CAP_DAC
 // value no id may take (make_kuid's INVALID_UID in the initial namespace).
 const noID = ^uint32(0)
 
-// secbitKeepCaps is SECBIT_KEEP_CAPS, securebits' bit for keepCaps.
-const secbitKeepCaps = 1 << 4
+// The securebits (prctl PR_SET_SECUREBITS), each bit with its lock
+// above it: SECBIT_NOROOT (root gets no capabilities at execve),
+// SECBIT_NO_SETUID_FIXUP (a change of uid leaves the capabilities),
+// SECBIT_KEEP_CAPS (leaving root keeps the permitted set; execve clears
+// it), SECBIT_NO_CAP_AMBIENT_RAISE, and 6.14's SECBIT_EXEC_RESTRICT_FILE
+// and SECBIT_EXEC_DENY_INTERACTIVE, which mmvm keeps but never consults.
+const (
+	secbitNoroot            = 1 << 0
+	secbitNoSetuidFixup     = 1 << 2
+	secbitKeepCaps          = 1 << 4
+	secbitKeepCapsLocked    = 1 << 5
+	secbitNoCapAmbientRaise = 1 << 6
+	secureAllBits           = 0x555
+	secureAllLocks          = secureAllBits << 1
+)
 
 // creds are one thread's credentials (Linux's struct cred).
 type creds struct {
@@ -49,9 +62,9 @@ type creds struct {
 	// groups are the supplementary groups, sorted (setgroups); never
 	// changed in place, so that copies may share them.
 	groups []uint32
-	// keepCaps is SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS): a change of
-	// uid away from root keeps the permitted set. execve clears it.
-	keepCaps bool
+	// securebits are prctl's PR_SET_SECUREBITS bits (secbit*),
+	// SECBIT_KEEP_CAPS among them (PR_SET_KEEPCAPS).
+	securebits uint32
 }
 
 // rootCreds are the credentials the guest starts with: root, every
@@ -65,12 +78,15 @@ func (c *creds) capable(cp int) bool { return c.capEff&(1<<cp) != 0 }
 
 // fixSetuid adjusts the capabilities after a change of the real,
 // effective or saved uid from old, as cap_emulate_setxuid: leaving every
-// root id clears the permitted and effective sets (unless keepCaps) and
+// root id clears the permitted and effective sets (unless SECBIT_KEEP_CAPS) and
 // the ambient one; leaving euid 0 clears the effective set, returning to
 // it makes it the permitted one.
 func (c *creds) fixSetuid(old creds) {
+	if c.securebits&secbitNoSetuidFixup != 0 {
+		return
+	}
 	if (old.uid == 0 || old.euid == 0 || old.suid == 0) && c.uid != 0 && c.euid != 0 && c.suid != 0 {
-		if !c.keepCaps {
+		if c.securebits&secbitKeepCaps == 0 {
 			c.capPrm, c.capEff = 0, 0
 		}
 		c.capAmb = 0
@@ -86,6 +102,9 @@ func (c *creds) fixSetuid(old creds) {
 // fixSetfsuid adjusts the effective set after setfsuid changed the fsuid
 // from old (cap_task_fix_setuid's LSM_SETID_FS).
 func (c *creds) fixSetfsuid(old creds) {
+	if c.securebits&secbitNoSetuidFixup != 0 {
+		return
+	}
 	if old.fsuid == 0 && c.fsuid != 0 {
 		c.capEff &^= capFSMask
 	}
@@ -98,16 +117,15 @@ func (c *creds) fixSetfsuid(old creds) {
 // set-id bits and no file capabilities (cap_bprm_creds_from_file): a root
 // real or effective uid gets the bounding and inheritable sets permitted,
 // a root effective uid has them effective; otherwise only the ambient set
-// is permitted and effective. The saved and file system ids become the
-// effective ones; SECBIT_KEEP_CAPS is cleared.
+// is permitted and effective, as for everyone under SECBIT_NOROOT. The
+// saved and file system ids become the effective ones; SECBIT_KEEP_CAPS
+// is cleared.
 func (c *creds) exec() {
 	c.capPrm = 0
 	effective := false
-	if c.euid == 0 || c.uid == 0 {
+	if root := c.securebits&secbitNoroot == 0; root && (c.euid == 0 || c.uid == 0) {
 		c.capPrm = c.capBnd | c.capInh
-	}
-	if c.euid == 0 {
-		effective = true
+		effective = c.euid == 0
 	}
 	c.suid, c.fsuid = c.euid, c.euid
 	c.sgid, c.fsgid = c.egid, c.egid
@@ -117,7 +135,7 @@ func (c *creds) exec() {
 	} else {
 		c.capEff = c.capAmb
 	}
-	c.keepCaps = false
+	c.securebits &^= secbitKeepCaps
 }
 
 func sysGetuid(t *Task, _ *[6]uint64) uint64  { return uint64(t.cred.uid) }
@@ -486,8 +504,11 @@ func (c *creds) statusCaps() string {
 // capPrctl serves prctl's capability options as cap_task_prctl:
 // PR_CAPBSET_READ and PR_CAPBSET_DROP (CAP_SETPCAP needed, before the
 // capability is checked), PR_CAP_AMBIENT (a raise needs the capability
-// permitted and inheritable) and PR_GET_SECUREBITS (SECBIT_KEEP_CAPS is
-// the only bit the guest sets).
+// permitted and inheritable, and no SECBIT_NO_CAP_AMBIENT_RAISE),
+// PR_GET_SECUREBITS, PR_SET_SECUREBITS (EPERM to change a locked bit,
+// to unlock, to set an unknown bit or without CAP_SETPCAP),
+// PR_GET_KEEPCAPS and PR_SET_KEEPCAPS (EINVAL past 1, EPERM once
+// locked).
 func (t *Task) capPrctl(option uint64, a *[6]uint64) uint64 {
 	c := &t.cred
 	arg2, arg3 := a[1], a[2]
@@ -508,9 +529,25 @@ func (t *Task) capPrctl(option uint64, a *[6]uint64) uint64 {
 		c.capBnd &^= 1 << arg2
 		return 0
 	case unix.PR_GET_SECUREBITS:
-		if c.keepCaps {
-			return secbitKeepCaps
+		return uint64(c.securebits)
+	case unix.PR_SET_SECUREBITS:
+		old := uint64(c.securebits)
+		if (old&secureAllLocks)>>1&(old^arg2) != 0 || old&secureAllLocks&^arg2 != 0 ||
+			arg2&^(secureAllLocks|secureAllBits) != 0 || !c.capable(unix.CAP_SETPCAP) {
+			return errno(unix.EPERM)
 		}
+		c.securebits = uint32(arg2)
+		return 0
+	case unix.PR_GET_KEEPCAPS:
+		return uint64(c.securebits&secbitKeepCaps) >> 4
+	case unix.PR_SET_KEEPCAPS:
+		if arg2 > 1 {
+			return errno(unix.EINVAL)
+		}
+		if c.securebits&secbitKeepCapsLocked != 0 {
+			return errno(unix.EPERM)
+		}
+		c.securebits = c.securebits&^secbitKeepCaps | uint32(arg2)<<4
 		return 0
 	}
 	if arg2 == unix.PR_CAP_AMBIENT_CLEAR_ALL {
@@ -528,7 +565,7 @@ func (t *Task) capPrctl(option uint64, a *[6]uint64) uint64 {
 	case unix.PR_CAP_AMBIENT_IS_SET:
 		return c.capAmb >> arg3 & 1
 	case unix.PR_CAP_AMBIENT_RAISE:
-		if c.capPrm&bit == 0 || c.capInh&bit == 0 {
+		if c.capPrm&bit == 0 || c.capInh&bit == 0 || c.securebits&secbitNoCapAmbientRaise != 0 {
 			return errno(unix.EPERM)
 		}
 		c.capAmb |= bit

@@ -95,7 +95,7 @@ func TestCredentialChanges(t *testing.T) {
 // TestCredsExec: execve's capabilities (cap_bprm_creds_from_file without
 // file capabilities): root's permitted set is the bounding set plus the
 // inheritable one, effective only for euid 0; a non-root program gets
-// only the ambient set; keepCaps is cleared, the saved and fs ids become
+// only the ambient set; SECBIT_KEEP_CAPS is cleared, the saved and fs ids become
 // the effective ones.
 func TestCredsExec(t *testing.T) {
 	for _, c := range []struct {
@@ -106,12 +106,13 @@ func TestCredsExec(t *testing.T) {
 		{"root", rootCreds(), allCaps, allCaps, 0},
 		{"ruid 1000 euid 0", creds{uid: 1000, suid: 1000, fsuid: 1000, capBnd: allCaps &^ 1, capPrm: allCaps, capEff: 2}, allCaps &^ 1, allCaps &^ 1, 0},
 		{"ruid 0 euid 1000", creds{euid: 1000, capBnd: allCaps, capPrm: allCaps}, allCaps, 0, 1000},
-		{"1000 with ambient", creds{uid: 1000, euid: 1000, suid: 1000, capBnd: allCaps, capPrm: allCaps, capInh: 1 << 5, capAmb: 1 << 5, keepCaps: true}, 1 << 5, 1 << 5, 1000},
+		{"1000 with ambient", creds{uid: 1000, euid: 1000, suid: 1000, capBnd: allCaps, capPrm: allCaps, capInh: 1 << 5, capAmb: 1 << 5, securebits: secbitKeepCaps}, 1 << 5, 1 << 5, 1000},
 		{"1000", creds{uid: 1000, euid: 1000, suid: 0, capBnd: allCaps, capPrm: allCaps, capEff: allCaps}, 0, 0, 1000},
+		{"root under SECBIT_NOROOT", creds{capBnd: allCaps, capPrm: allCaps, capEff: allCaps, securebits: secbitNoroot}, 0, 0, 0},
 	} {
 		cr := c.in
 		cr.exec()
-		if cr.capPrm != c.prm || cr.capEff != c.eff || uint64(cr.suid) != c.suid || cr.fsuid != cr.euid || cr.keepCaps {
+		if cr.capPrm != c.prm || cr.capEff != c.eff || uint64(cr.suid) != c.suid || cr.fsuid != cr.euid || cr.securebits&secbitKeepCaps != 0 {
 			t.Errorf("%s: after exec %+v, want prm %x eff %x suid %d", c.name, cr, c.prm, c.eff, c.suid)
 		}
 	}

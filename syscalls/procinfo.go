@@ -403,19 +403,8 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 	case unix.PR_SET_TIMERSLACK:
 		t.info.timerSlack = arg2 // 0 restores the default
 		return 0
-	case unix.PR_GET_KEEPCAPS:
-		if t.cred.keepCaps {
-			return 1
-		}
-		return 0
-	case unix.PR_SET_KEEPCAPS:
-		// The guest's SECBIT_KEEP_CAPS_LOCKED is never set: no EPERM.
-		if arg2 > 1 {
-			return errno(unix.EINVAL)
-		}
-		t.cred.keepCaps = arg2 == 1
-		return 0
-	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT, unix.PR_GET_SECUREBITS:
+	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT, unix.PR_GET_SECUREBITS,
+		unix.PR_SET_SECUREBITS, unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS:
 		return t.capPrctl(option, a)
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
