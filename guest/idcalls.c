@@ -186,6 +186,14 @@ static void rootCalls(void) {
 	show("setgroups none", syscall(SYS_setgroups, 0, NULL));
 
 	// setfsuid as root: the fs capabilities follow it.
+	struct rlimit ml;
+	getrlimit(RLIMIT_MEMLOCK, &ml);
+	if (ml.rlim_cur != RLIM_INFINITY && ml.rlim_cur < (64 << 20)) {
+		size_t n = (ml.rlim_cur + 2 * 4096) & ~4095UL;
+		char *lk = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		show("mlock past RLIMIT_MEMLOCK as root", syscall(SYS_mlock, lk, n));
+		munmap(lk, n);
+	}
 	show("setfsuid 1000", syscall(SYS_setfsuid, 1000));
 	caps("fsuid 1000");
 	show("setfsuid 0", syscall(SYS_setfsuid, 0));
@@ -207,6 +215,16 @@ static void dropSaved(void) {
 	ids("all 1000");
 	caps("all 1000");
 	status("all 1000 status");
+	struct rlimit ml;
+	getrlimit(RLIMIT_MEMLOCK, &ml);
+	if (ml.rlim_cur != RLIM_INFINITY && ml.rlim_cur < (64 << 20)) {
+		size_t n = (ml.rlim_cur + 2 * 4096) & ~4095UL;
+		char *lk = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		show("mlock past RLIMIT_MEMLOCK without CAP_IPC_LOCK", syscall(SYS_mlock, lk, n));
+		munmap(lk, n);
+	} else {
+		printf("RLIMIT_MEMLOCK too large to test\n");
+	}
 	long nice = 20 - syscall(SYS_getpriority, PRIO_PROCESS, 0);
 	show("setpriority self, nice + 1", syscall(SYS_setpriority, PRIO_PROCESS, 0, nice + 1));
 	show("setpriority self, nice back down", syscall(SYS_setpriority, PRIO_PROCESS, 0, nice));

@@ -63,6 +63,14 @@ func (c memoryCalls) RemapFilePages(start, size, prot, pgoff, flags uint64) erro
 	return c.p.mm().RemapFilePages(start, size, prot, pgoff, flags)
 }
 
+func (c memoryCalls) SetCapIPCLock(held bool) {
+	m := c.p.mm()
+	if l := m.Limits(); l.CapIPCLock != held {
+		l.CapIPCLock = held
+		m.SetLimits(l)
+	}
+}
+
 func (c memoryCalls) SetMDWE(bits uint64, rest [3]uint64) error {
 	return c.p.mm().SetMDWE(bits, rest)
 }

@@ -138,6 +138,16 @@ func (c *creds) exec() {
 	c.securebits &^= secbitKeepCaps
 }
 
+// credsChanged tells mm whether the process now holds CAP_IPC_LOCK, as
+// the calling thread's effective set says (Linux asks the thread that
+// locks; mm keeps one answer for the process). Every call that may
+// change the effective set ends with it, execve included.
+func (t *Task) credsChanged() {
+	if t.cfg.Calls != nil {
+		t.cfg.Calls.SetCapIPCLock(t.cred.capable(unix.CAP_IPC_LOCK))
+	}
+}
+
 func sysGetuid(t *Task, _ *[6]uint64) uint64  { return uint64(t.cred.uid) }
 func sysGeteuid(t *Task, _ *[6]uint64) uint64 { return uint64(t.cred.euid) }
 func sysGetgid(t *Task, _ *[6]uint64) uint64  { return uint64(t.cred.gid) }
@@ -181,6 +191,7 @@ func sysSetuid(t *Task, a *[6]uint64) uint64 {
 	}
 	c.euid, c.fsuid = uid, uid
 	c.fixSetuid(old)
+	t.credsChanged()
 	return 0
 }
 
@@ -235,6 +246,7 @@ func sysSetreuid(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	c.fixSetuid(old)
+	t.credsChanged()
 	return 0
 }
 
@@ -266,6 +278,7 @@ func sysSetresuid(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	c.fixSetuid(old)
+	t.credsChanged()
 	return 0
 }
 
@@ -470,6 +483,7 @@ func sysCapset(t *Task, a *[6]uint64) uint64 {
 	}
 	c.capEff, c.capPrm, c.capInh = eff, prm, inh
 	c.capAmb &= prm & inh
+	t.credsChanged()
 	return 0
 }
 

@@ -589,6 +589,7 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.resetFPU()
 	t.info.notDumpable = false
 	t.cred.exec()
+	t.credsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
 	if t.exeShared != nil {
 		t.exeShared.DecRef()
