@@ -591,7 +591,8 @@ func (t *Task) releaseOldMemory() {
 // POSIX timers are deleted with the signals of theirs still pending
 // (alarm's and setitimer's go on); clear_child_tid and the robust list are
 // forgotten; the FS base is 0 and the FPU in its initial state; the
-// process is dumpable again and the thread's SECBIT_KEEP_CAPS clear;
+// process is dumpable again and the thread's credentials as execve
+// makes them (creds.exec: SECBIT_KEEP_CAPS clear);
 // /proc/self/exe, /proc/self/cmdline and the task name show the new
 // program.
 func (t *Task) beginNewExec(img *execImage) {
@@ -604,7 +605,8 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
 	t.info.notDumpable = false
-	t.keepCaps = false
+	t.cred.exec()
+	t.credsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
 	if t.exeShared != nil {
 		t.exeShared.DecRef()

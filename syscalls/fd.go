@@ -491,12 +491,19 @@ func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
 	return p.putStat(addr, &st)
 }
 
-// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);
-// every other request on a pipe is ENOTTY.
+// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int)
+// and on a regular file (fsFionread); every other request on a pipe is
+// ENOTTY.
 func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if f.fs != nil && f.fs.pathOnly {
+		return errno(unix.EBADF) // fdget does not return an O_PATH file
+	}
+	if f.fs != nil && a[1] == unix.TIOCINQ { // FIONREAD
+		return t.fsFionread(f.fs, arch.Addr(a[2]))
 	}
 	if f.fs != nil && f.fs.node != nil && f.fs.node.ioctl != nil {
 		return f.fs.node.ioctl(t, a[1], arch.Addr(a[2]))
@@ -560,4 +567,21 @@ func (p *Process) stdioReadiness(i int) (mask uint16, host bool) {
 		return uint16(hostReady(hfd)), p.waitable[i] >= 0
 	}
 	return stdioPollEvents(i), false
+}
+
+// fsFionread answers FIONREAD on a file of the guest's file system as
+// Linux's do_vfs_ioctl, before any ioctl of the file's own: for a
+// regular file the size less the position, as an int (negative past the
+// end); anything else has no such ioctl (ENOTTY).
+func (t *Task) fsFionread(f *fsFile, addr arch.Addr) uint64 {
+	st, e := t.fsStat(f)
+	if e != 0 {
+		return errno(e)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errno(unix.ENOTTY)
+	}
+	var b [4]byte
+	putU32(b[:], uint32(st.Size-f.pos))
+	return t.copyOutAll(addr, b[:])
 }

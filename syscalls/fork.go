@@ -158,8 +158,8 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	m := child.main
 	m.sigmask = t.sigmask
 	m.nice = t.nice
-	m.keepCaps = t.keepCaps
 	m.comm = t.comm
+	m.cred = t.cred
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

@@ -38,6 +38,13 @@ type MemoryCalls interface {
 	Madvise(addr, length, advice uint64) error
 	MLock2(addr, length, flags uint64) error
 	MSeal(addr, length, flags uint64) error
+	// RemapFilePages is remap_file_pages(2), which Linux emulates by
+	// mapping the vma's file again.
+	RemapFilePages(start, size, prot, pgoff, flags uint64) error
+	// SetCapIPCLock says whether the process's calls hold CAP_IPC_LOCK,
+	// which lifts RLIMIT_MEMLOCK (mm's Limits.CapIPCLock); the memory a
+	// process starts with, or an exec makes, assumes it does.
+	SetCapIPCLock(held bool)
 	// SetMDWE, MDWE, SetTHPDisable and THPDisable are prctl's
 	// PR_SET_MDWE, PR_GET_MDWE, PR_SET_THP_DISABLE and PR_GET_THP_DISABLE,
 	// with the arguments after the option.

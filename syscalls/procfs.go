@@ -171,10 +171,10 @@ func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
 
 // statusText is /proc/self/status (for the main thread) or
 // /proc/self/task/TID/status (for thread t) in Linux's layout
-// (proc_pid_status): its name, state, ids (root, as the guest runs, with
-// every capability; the parent's pid, 0 for the root; one pid
-// namespace), the process's memory figures, the thread's signal masks
-// and queue, and the CPUs it may run on (cpuMask) on one memory node. The
+// (proc_pid_status): its name, state, the thread's ids and capabilities
+// (creds.go; the parent's pid, 0 for the root; one pid namespace), the
+// process's memory figures, the thread's signal masks and queue, and the
+// CPUs it may run on (cpuMask) on one memory node. The
 // speculation-mitigation lines, which say what the host CPU is, are left
 // out.
 func (t *Task) statusText() []byte {
@@ -189,7 +189,9 @@ func (t *Task) statusText() []byte {
 	}
 	letter, state := t.taskState()
 	fmt.Fprintf(&b, "State:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", letter, state, pid, t.tid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t \n", p.files().size)
+	b.WriteString(t.cred.statusIDs())
+	fmt.Fprintf(&b, "FDSize:\t%d\n", p.files().size)
+	b.WriteString(t.cred.statusGroups())
 	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, t.tid, p.family.pgid, p.family.sid)
 	m := p.view().MemoryStatus()
 	if m.VmExe == 0 {
@@ -212,8 +214,7 @@ func (t *Task) statusText() []byte {
 	ignored, caught := p.sigDispositions()
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
 		t.tsig.pending, p.sig.pending, t.sigmask, ignored, caught)
-	const allCaps = 1<<(unix.CAP_LAST_CAP+1) - 1
-	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n", 0, allCaps, allCaps, allCaps, 0)
+	b.WriteString(t.cred.statusCaps())
 	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", boolInt(p.info.noNewPrivs))
 	fmt.Fprintf(&b, "Cpus_allowed:\t%s\nCpus_allowed_list:\t%s\n", cpuMaskHex(p.cpuMask(), p.cpus()), cpuListText(p.cpus()))
 	// Mems_allowed as a kernel of 1024 nodes (NODES_SHIFT 10) prints it.

@@ -160,16 +160,6 @@ func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
 // atFDCWD is AT_FDCWD as a raw argument.
 const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
 
-// sysGetgroups serves getgroups: the guest's root user belongs to no
-// supplementary group, so the list is empty whatever its size (EINVAL for
-// a negative one, as Linux checks first).
-func sysGetgroups(_ *Task, a *[6]uint64) uint64 {
-	if int32(a[0]) < 0 {
-		return errno(unix.EINVAL)
-	}
-	return 0
-}
-
 func sysUmask(t *Task, a *[6]uint64) uint64 {
 	old := t.info.umask ^ defaultUmask
 	t.info.umask = uint32(a[0])&0o777 ^ defaultUmask
@@ -422,18 +412,9 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 	case unix.PR_SET_TIMERSLACK:
 		t.info.timerSlack = arg2 // 0 restores the default
 		return 0
-	case unix.PR_GET_KEEPCAPS:
-		if t.keepCaps {
-			return 1
-		}
-		return 0
-	case unix.PR_SET_KEEPCAPS:
-		// The guest's SECBIT_KEEP_CAPS_LOCKED is never set: no EPERM.
-		if arg2 > 1 {
-			return errno(unix.EINVAL)
-		}
-		t.keepCaps = arg2 == 1
-		return 0
+	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT, unix.PR_GET_SECUREBITS,
+		unix.PR_SET_SECUREBITS, unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS:
+		return t.capPrctl(option, a)
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
 	case unix.PR_SET_MDWE:

@@ -54,10 +54,10 @@ type Task struct {
 	// nice is the thread's nice value, -20 to 19 (priority.go), which a
 	// new thread or process inherits.
 	nice int32
-	// keepCaps is the thread's SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS):
-	// Linux keeps it in the thread's credentials, so a new thread or a
-	// fork's child inherits it from its creator and execve clears it.
-	keepCaps bool
+	// cred are the thread's ids and capabilities (creds.go), which a new
+	// thread or a fork's child copies from its creator and execve
+	// changes as Linux's cap_bprm_creds_from_file.
+	cred creds
 	// regs is the user context of the system call being served
 	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
 	// sigaltstack reads its RSP.
@@ -93,7 +93,7 @@ type Task struct {
 
 // newTask returns a Task of p with id tid.
 func (p *Process) newTask(tid int) *Task {
-	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1), started: hostBoottime()}
+	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1), started: hostBoottime(), cred: rootCreds()}
 }
 
 // MainTask returns the program's first thread, whose TID is the PID.
@@ -174,7 +174,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child.sigmask = t.sigmask
 	child.comm = t.comm
 	child.nice = t.nice
-	child.keepCaps = t.keepCaps
+	child.cred = t.cred
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls
@@ -243,6 +243,7 @@ func (t *Task) exitThread(code int) {
 	}
 	t.retargetSignals()
 	t.adoptChildren()
+	t.tree.pidfdsLookAgain()
 	t.exitRobustList()
 	t.clearChildTIDAtExit()
 	if t == t.main {

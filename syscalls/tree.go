@@ -45,6 +45,9 @@ type processTree struct {
 	// reparented, so that the threads waiting in wait4 or waitid look
 	// again (wait.go). Guarded by mu.
 	childChanged chan struct{}
+	// pidfds are the open pidfds of every process, woken when a process
+	// or thread ends (pidfd.go).
+	pidfds map[*pidFD]struct{}
 	// ctx is the run's context (SetContext), every process's; atomic,
 	// read without mu.
 	ctx atomic.Pointer[runContext]
@@ -165,13 +168,15 @@ func (tr *processTree) threads() int {
 	return n
 }
 
-// childrenChanged wakes every thread waiting for a child (wait.go).
+// childrenChanged wakes every thread waiting for a child (wait.go), and
+// the waiters of pidfds (pidfd.go).
 // tr.mu must be held.
 func (tr *processTree) childrenChanged() {
 	if tr.childChanged != nil {
 		close(tr.childChanged)
 	}
 	tr.childChanged = make(chan struct{})
+	tr.pidfdsLookAgain()
 }
 
 // childWaitChannel is the channel the next childrenChanged closes. tr.mu
@@ -372,7 +377,7 @@ func (p *Process) notifyParent() {
 	}
 	if sig >= 1 && sig <= 64 && !parent.ended.Load() {
 		code, status := childCode(p.waitStatus())
-		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), status: status,
+		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), uid: p.main.cred.uid, status: status,
 			why: "a child ended"})
 	}
 	if autoreap {
