@@ -213,7 +213,7 @@ func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix
 	if e := p.tmpRoom(pn.node.tmp.fs); e != 0 {
 		return e
 	}
-	l := p.fs().tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
+	l := p.tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
 	l.linkTarget = func(*Process) string { return s }
 	tmpLink(pn.node, pn.last, l)
 	return 0

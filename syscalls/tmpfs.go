@@ -18,7 +18,9 @@ import (
 // of them reaches the host, and they go when the VM ends. Every process of
 // the VM sees the same files (one fileSystem, under the tree lock). The
 // guest runs as root, which Linux lets past every permission check but
-// exec's need of an execute bit, so no other check is made.
+// exec's need of an execute bit, so no other check is made (a program
+// that leaves root keeps root's access to them; what it makes is its
+// own).
 
 // tmpfsMounts are where the guest's tmpfs instances are mounted, each
 // unless a view is at or beneath that path (the user's view wins).
@@ -146,12 +148,18 @@ func tmpPath(n *node) string {
 }
 
 // tmpNew makes a node of tmpfs t, of kind with mode (type and bits),
-// owned by the guest's user, linked nowhere yet.
-func (fs *fileSystem) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
-	n := fs.newNode(kind)
+// owned by the process's file-system user and group (its main thread's
+// fsuid and fsgid, as Linux's inode_init_owner takes the caller's), linked
+// nowhere yet.
+func (p *Process) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
+	n := p.fs().newNode(kind)
 	n.ino = t.newIno()
 	now := nowTimespec()
-	n.tmp = &tmpAttr{fs: t, mode: mode, uid: guestID, gid: guestID, atime: now, mtime: now, ctime: now}
+	uid, gid := uint32(guestID), uint32(guestID)
+	if p.main != nil {
+		uid, gid = p.main.cred.fsuid, p.main.cred.fsgid
+	}
+	n.tmp = &tmpAttr{fs: t, mode: mode, uid: uid, gid: gid, atime: now, mtime: now, ctime: now}
 	if kind == nodeDir {
 		n.tmp.order = make(map[string]uint64)
 	}
@@ -335,7 +343,7 @@ func (p *Process) tmpNewNode(t *tmpfs, kind nodeKind, mode uint32) (*node, unix.
 		return nil, unix.ENOSYS
 	}
 	mode = mode & 0o7777 &^ (p.info.umask ^ defaultUmask)
-	c := p.fs().tmpNew(t, kind, typ|mode)
+	c := p.tmpNew(t, kind, typ|mode)
 	if kind == nodeShm {
 		c.shm = p.cfg.NewTmpfsFile(t.dev, c.ino)
 		c.shm.SetMappedName(path.Join(t.mount, "#"+strconv.FormatUint(c.ino, 10)) + " (deleted)")
