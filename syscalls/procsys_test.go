@@ -63,10 +63,10 @@ func TestMachineFilesFormats(t *testing.T) {
 		{"/sys/devices/system/cpu/possible", "0-1\n"},
 		{"/sys/devices/system/cpu/present", "0-1\n"},
 		{"/proc/mounts", "none / tmpfs ro,relatime 0 0\nnone /dev tmpfs ro,relatime 0 0\n" +
-			"proc /proc proc ro,nosuid,nodev,noexec,relatime 0 0\nsysfs /sys sysfs ro,nosuid,nodev,noexec,relatime 0 0\n" +
+			"proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\nsysfs /sys sysfs rw,nosuid,nodev,noexec,relatime 0 0\n" +
 			"tmpfs /dev/shm tmpfs rw,relatime 0 0\ntmpfs /tmp tmpfs rw,relatime 0 0\n"},
 		{"/proc/self/mountinfo", "21 20 0:32 / / ro,relatime - tmpfs none ro\n22 21 0:34 / /dev ro,relatime - tmpfs none ro\n" +
-			"23 21 0:33 / /proc ro,nosuid,nodev,noexec,relatime - proc proc ro\n24 21 0:47 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro\n" +
+			"23 21 0:33 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n24 21 0:47 / /sys rw,nosuid,nodev,noexec,relatime - sysfs sysfs rw\n" +
 			"25 22 0:35 / /dev/shm rw,relatime - tmpfs tmpfs rw\n26 21 0:36 / /tmp rw,relatime - tmpfs tmpfs rw\n"},
 	} {
 		if got := procText(t, p, mem, c.path); got != c.want {

@@ -59,12 +59,14 @@ func (p *Process) hostStatfs(fd int, readOnly bool) (unix.Statfs_t, unix.Errno) 
 // guest's own files but a tmpfs's and a view's: /proc and /sys mounted
 // nosuid, nodev and noexec as Linux's usually are, the rest tmpfs.
 func statStatfs(st *unix.Stat_t) unix.Statfs_t {
-	// Each is read-only, as the name calls answer there (fsnames.go).
+	// The root and /dev are read-only, as the name calls answer there
+	// (fsnames.go); /proc and /sys say rw, as Linux's, whose files
+	// refuse writes one by one (EACCES).
 	switch st.Dev {
 	case procDev:
-		return syntheticStatfs(unix.PROC_SUPER_MAGIC, unix.ST_RDONLY|unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
+		return syntheticStatfs(unix.PROC_SUPER_MAGIC, unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
 	case sysDev:
-		return syntheticStatfs(unix.SYSFS_MAGIC, unix.ST_RDONLY|unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
+		return syntheticStatfs(unix.SYSFS_MAGIC, unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
 	}
 	return syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RDONLY|unix.ST_RELATIME)
 }
