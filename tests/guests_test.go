@@ -80,6 +80,8 @@ var guestCases = []struct {
 	{"mlockroot-glibc", nil},
 	{"tmpfs-musl", nil},
 	{"tmpfs-glibc", nil},
+	{"exectop-musl", nil},
+	{"exectop-musl", []string{"9000"}}, // the strings take three pages
 }
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm
