@@ -25,7 +25,8 @@ type VMAInfo struct {
 	GrowsDown bool
 	MLockMode memmap.MLockMode
 	// Resident is the number of bytes backed by pmas (guard pages are
-	// not).
+	// not); none in a VM_PFNMAP vma ([vvar]), whose pages Linux's smaps
+	// does not count, having no struct page behind them.
 	Resident uint64
 	// Flags are the vma's vm_flags as smaps' VmFlags line names them, in
 	// Linux's order, each followed by a space.
@@ -135,7 +136,9 @@ func (mm *MemoryManager) VMAs() []VMAInfo {
 	var out []VMAInfo
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		info := vmaInfoLocked(mm, vseg)
-		info.Resident = mm.residentLocked(vseg.Range())
+		if vseg.ValuePtr().flags&vmaPFNMap == 0 {
+			info.Resident = mm.residentLocked(vseg.Range())
+		}
 		out = append(out, info)
 	}
 	return out

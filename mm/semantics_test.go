@@ -466,6 +466,25 @@ func TestNoMayWriteFile(t *testing.T) {
 	}
 }
 
+// A special mapping of pages with no struct page behind them (SpecialPFN,
+// as [vvar]) is resident but counts for nothing in smaps' Rss, as Linux's
+// page walk skips them.
+func TestPFNMapNotResident(t *testing.T) {
+	m, _, _ := testMM(t)
+	f := testFile(t, m, page, 'v')
+	f.Writable, f.NoMayWrite, f.Special = false, true, SpecialPFN
+	a, err := m.MMap(0, page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readByte(t, m, a); got != 'v' {
+		t.Errorf("read %q", got)
+	}
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Resident != 0 || !strings.Contains(vs[0].Flags, "pf ") {
+		t.Errorf("vmas %+v, want one VM_PFNMAP vma with nothing resident", vs)
+	}
+}
+
 // TestMLockOnFaultFaultsOnePage: a fault in a vma locked with
 // MLOCK_ONFAULT makes only its own page resident, not the fault-around
 // unit, so smaps' Rss (and Locked) count the touched page alone, as on
