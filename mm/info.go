@@ -74,7 +74,7 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 	r := vseg.Range()
 	switch {
 	case info.Name != "":
-	case r.Start <= mm.brk.End && r.End >= mm.brk.Start && mm.brk.Start != 0 && v.isAnonymous():
+	case r.Start < mm.brk.End && r.End > mm.brk.Start && v.isAnonymous(): // vma_is_initial_heap
 		info.Name = "[heap]"
 	case r.Start <= mm.stackStart && r.End >= mm.stackStart && mm.stackStart != 0:
 		info.Name = "[stack]"

@@ -295,6 +295,32 @@ func TestLimitsAS(t *testing.T) {
 	check(t, m)
 }
 
+// The heap is a vma of its own above the data segment's bss, as Linux's
+// do_brk_flags leaves it: its first pages do not merge into the bss vma
+// ending at start_brk, later ones extend the heap, and only the heap is
+// [heap] (vma_is_initial_heap: it must reach above start_brk and start
+// below brk), not the bss, even while the heap is empty.
+func TestBrkAboveBSS(t *testing.T) {
+	m, _, _ := testMM(t)
+	const base = 0x60_0000
+	anon(t, m, base-2*page, 2*page, rw) // the bss
+	m.BrkSetup(base, arch.AddrRange{})
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Name != "" {
+		t.Errorf("empty heap: %v, want the bss unnamed", vs)
+	}
+	for _, brk := range []uint64{base + page + 5, base + 3*page} {
+		if got, err := m.Brk(brk); err != nil || got != arch.Addr(brk) {
+			t.Fatalf("brk(%#x): %v, %v", brk, got, err)
+		}
+	}
+	vs := m.VMAs()
+	if len(vs) != 2 || vs[0].Range != (arch.AddrRange{Start: base - 2*page, End: base}) || vs[0].Name != "" ||
+		vs[1].Range != (arch.AddrRange{Start: base, End: base + 3*page}) || vs[1].Name != "[heap]" {
+		t.Errorf("bss and heap: %v", vs)
+	}
+	check(t, m)
+}
+
 func TestBrk(t *testing.T) {
 	m, _, _ := testMM(t, withLimits(Limits{AS: Unlimited, Data: 64 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: DefaultMaxMapCount}))
 	const base = 0x60_0000
