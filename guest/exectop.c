@@ -6,7 +6,9 @@
  * without a gap (where the first mmap goes relative to them depends on
  * the version: 6.1 randomizes the vDSO's place apart from mmap_base), and
  * how far the initial [stack] reaches below the pages of the argument
- * strings (Linux's setup_arg_pages: 128 KiB, stack_expand). "exectop N" first
+ * strings (Linux's setup_arg_pages: 128 KiB, stack_expand); then the
+ * VmExe and VmLib lines of /proc/self/status (the program's text, and the
+ * other executable mappings: the vDSO). "exectop N" first
  * executes itself again with an N-byte environment variable added, so
  * that the strings take more pages: the stack's size changes, the
  * distance below them does not. Every line it prints is the same
@@ -85,5 +87,10 @@ int main(int argc, char **argv)
 	}
 	unsigned long args = (unsigned long)argv[0] & ~(PG - 1);
 	printf("[stack] reaches %lu KiB below the arguments' pages\n", (args - stack.start) / 1024);
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	while (f && fgets(line, sizeof line, f))
+		if (strncmp(line, "VmExe:", 6) == 0 || strncmp(line, "VmLib:", 6) == 0)
+			fputs(line, stdout);
 	return 0;
 }

@@ -84,6 +84,7 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 		}
 	}
 	mmgr.BrkSetup(plan.BrkStart, dataSeg)
+	mmgr.SetCode(codeRange(plan))
 	// The vDSO first: the stack's image holds its address, and the
 	// stack's size depends on the image's strings, as Linux's does.
 	vdsoAddr, err := m.mapVDSO(mmgr)
@@ -111,6 +112,25 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 		return 0, 0, fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
 	}
 	return plan.Entry, stack.SP, nil
+}
+
+// codeRange is the program's code as Linux's load_elf_binary records it
+// (start_code, end_code): from the lowest executable segment's address to
+// the highest executable segment's file end; empty without one.
+func codeRange(plan *loader.Plan) arch.AddrRange {
+	var code arch.AddrRange
+	for _, s := range plan.Segments {
+		if !s.Perms.Execute {
+			continue
+		}
+		end := s.VAddr + arch.Addr(s.FileSize)
+		if code.Empty() {
+			code = arch.AddrRange{Start: s.VAddr, End: end}
+			continue
+		}
+		code.Start, code.End = min(code.Start, s.VAddr), max(code.End, end)
+	}
+	return code
 }
 
 // openProgram opens what loadImage maps: the host file at prog's

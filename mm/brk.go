@@ -21,6 +21,14 @@ func (mm *MemoryManager) BrkSetup(addr arch.Addr, dataSeg arch.AddrRange) {
 	mm.dataSeg = dataSeg
 }
 
+// SetCode records the program's code, [start_code, end_code), which
+// /proc/pid/status's VmExe measures.
+func (mm *MemoryManager) SetCode(code arch.AddrRange) {
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	mm.code = code
+}
+
 // Brk implements brk(2): it returns the new break, or the old one (with
 // the reason as error) when the request fails; the syscall returns the
 // address either way.

@@ -188,6 +188,11 @@ type Stats struct {
 	StackSize uint64
 	// LockedSize is the bytes of locked vmas (VmLck).
 	LockedSize uint64
+	// CodeSize is the program's code, the pages from start_code to
+	// end_code, but no more than ExecSize (VmExe); LibSize is the rest of
+	// ExecSize (VmLib), where ExecSize is the bytes of executable, not
+	// writable, non-stack vmas (exec_vm).
+	CodeSize, LibSize uint64
 	// MapCount is the number of vmas.
 	MapCount int
 	// Faults counts faults that installed memory; MapCalls counts
@@ -201,9 +206,15 @@ func (mm *MemoryManager) Stats() Stats {
 	defer mm.mappingMu.RUnlock()
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
+	var code uint64
+	if !mm.code.Empty() {
+		code = uint64(mm.code.End.MustRoundUp() - mm.code.Start.RoundDown())
+	}
+	code = min(code, mm.execAS)
 	return Stats{
 		VirtualSize: mm.usageAS, RSS: mm.curRSS, PeakRSS: mm.maxRSS,
 		DataSize: mm.dataAS, StackSize: mm.stackAS, LockedSize: mm.lockedAS,
+		CodeSize: code, LibSize: mm.execAS - code,
 		MapCount: mm.vmas.Len(), Faults: mm.faults, MapCalls: mm.mapCalls,
 	}
 }

@@ -321,6 +321,31 @@ func TestBrkAboveBSS(t *testing.T) {
 	check(t, m)
 }
 
+// VmExe is the pages from start_code to end_code, VmLib the rest of the
+// executable, not writable, non-stack vmas (exec_vm), as Linux's
+// task_mem: mprotect moves a vma in and out of exec_vm.
+func TestCodeAndLibSize(t *testing.T) {
+	m, _, _ := testMM(t)
+	const text = 0x40_1000
+	anon(t, m, text, 4*page, unix.PROT_READ|unix.PROT_EXEC)
+	m.SetCode(arch.AddrRange{Start: text + 0x10, End: text + 3*page + 1})
+	lib := anon(t, m, 0, 2*page, unix.PROT_READ|unix.PROT_EXEC)
+	if s := m.Stats(); s.CodeSize != 4*page || s.LibSize != 2*page {
+		t.Errorf("VmExe %#x VmLib %#x, want 4 pages and 2", s.CodeSize, s.LibSize)
+	}
+	if err := m.MProtect(uint64(lib), page, rw); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MProtect(text, 2*page, unix.PROT_READ); err != nil {
+		t.Fatal(err)
+	}
+	// exec_vm is 3 pages now: VmExe is no more than that, VmLib nothing.
+	if s := m.Stats(); s.CodeSize != 3*page || s.LibSize != 0 {
+		t.Errorf("after mprotect: VmExe %#x VmLib %#x, want 3 pages and none", s.CodeSize, s.LibSize)
+	}
+	check(t, m)
+}
+
 func TestBrk(t *testing.T) {
 	m, _, _ := testMM(t, withLimits(Limits{AS: Unlimited, Data: 64 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: DefaultMaxMapCount}))
 	const base = 0x60_0000
