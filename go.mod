@@ -3,6 +3,7 @@ module github.com/mmvm/mmvm
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/tidwall/btree v1.8.2
 	golang.org/x/arch v0.32.0
 	golang.org/x/sys v0.49.0

@@ -41,6 +41,9 @@ static const char *errname(int e)
 	case EPERM: return "EPERM";
 	case EXDEV: return "EXDEV";
 	case EBUSY: return "EBUSY";
+	case EBADF: return "EBADF";
+	case ENXIO: return "ENXIO";
+	case ENOSPC: return "ENOSPC";
 	case EROFS: return "EROFS";
 	case EACCES: return "EACCES";
 	case ENAMETOOLONG: return "ENAMETOOLONG";
@@ -209,6 +212,15 @@ static void links(void)
 	cat("s");
 	cat("dl");
 	res("open dl O_CREAT", open("dl", O_RDWR | O_CREAT, 0644));
+	res("symlink dl2 -> made", symlink("made", "dl2"));
+	int made = open("dl2", O_WRONLY | O_CREAT, 0640);
+	res("open dl2 O_CREAT", made);
+	res("read of an O_WRONLY fd", read(made, buf, 1));
+	close(made);
+	st("made");
+	res("open dl2 O_CREAT|O_EXCL", open("dl2", O_WRONLY | O_CREAT | O_EXCL, 0640));
+	res("unlink dl2", unlink("dl2"));
+	res("unlink made", unlink("made"));
 	res("unlink f", unlink("f"));
 	st("g");
 	cat("s");
@@ -328,6 +340,46 @@ static void others(void)
 	st("/tmp");
 }
 
+static void fifos(void)
+{
+	res("mkfifo", mkfifo("/tmp/w/fifo", 0640));
+	res("mkfifo again", mkfifo("/tmp/w/fifo", 0640));
+	st("/tmp/w/fifo");
+	res("open for writing, O_NONBLOCK, no reader", open("/tmp/w/fifo", O_WRONLY | O_NONBLOCK));
+	int r = open("/tmp/w/fifo", O_RDONLY | O_NONBLOCK);
+	res("open for reading, O_NONBLOCK", r);
+	char buf[64] = {0};
+	printf("read with no writer: %zd\n", read(r, buf, sizeof buf));
+	close(r);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int w = open("/tmp/w/fifo", O_WRONLY); /* waits for the reader */
+		write(w, "through the fifo", 16);
+		close(w);
+		_exit(0);
+	}
+	r = open("/tmp/w/fifo", O_RDONLY); /* waits for the writer */
+	res("open for reading", r);
+	struct stat s;
+	fstat(r, &s);
+	printf("fstat: mode %o nlink %lu\n", s.st_mode, (unsigned long)s.st_nlink);
+	ssize_t n, got = 0;
+	while ((n = read(r, buf + got, sizeof buf - 1 - got)) > 0)
+		got += n;
+	printf("read: %zd %s\n", got, buf);
+	close(r);
+	int status;
+	waitpid(pid, &status, 0);
+	int rw = open("/tmp/w/fifo", O_RDWR);
+	res("open O_RDWR", rw);
+	printf("write to itself: %zd\n", write(rw, "loop", 4));
+	memset(buf, 0, sizeof buf);
+	printf("read from itself: %zd %s\n", read(rw, buf, sizeof buf), buf);
+	close(rw);
+	res("unlink fifo", unlink("/tmp/w/fifo"));
+}
+
 static void execCopy(const char *self)
 {
 	int in = open(self, O_RDONLY);
@@ -373,6 +425,7 @@ int main(int argc, char **argv)
 	unlinkedOpen();
 	mapped();
 	others();
+	fifos();
 	ls("/tmp/w");
 	execCopy("/proc/self/exe");
 	return 0;

@@ -59,6 +59,18 @@ func (c memoryCalls) MSeal(addr, length, flags uint64) error {
 	return c.p.mm().MSeal(addr, length, flags)
 }
 
+func (c memoryCalls) RemapFilePages(start, size, prot, pgoff, flags uint64) error {
+	return c.p.mm().RemapFilePages(start, size, prot, pgoff, flags)
+}
+
+func (c memoryCalls) SetCapIPCLock(held bool) {
+	m := c.p.mm()
+	if l := m.Limits(); l.CapIPCLock != held {
+		l.CapIPCLock = held
+		m.SetLimits(l)
+	}
+}
+
 func (c memoryCalls) SetMDWE(bits uint64, rest [3]uint64) error {
 	return c.p.mm().SetMDWE(bits, rest)
 }

@@ -2,6 +2,7 @@ package machine
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -52,6 +53,7 @@ func (m *Machine) LoadProgramAt(path, guestPath, filename string, argv, envv []s
 func (m *Machine) loadFirst(prog syscalls.ExecProgram, argv, envv []string) error {
 	m.Process.SetExecutable(prog.GuestPath, prog.HostPath)
 	m.Process.SetCommandLine(argv)
+	m.Process.SetEnvironment(envv)
 	entry, sp, err := m.loadImage(m.first.mem.Load(), m.Process, prog, argv, envv)
 	if err != nil {
 		return err
@@ -84,7 +86,6 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 		}
 	}
 	mmgr.BrkSetup(plan.BrkStart, dataSeg)
-	mmgr.SetCode(codeRange(plan))
 	// The vDSO first: the stack's image holds its address, and the
 	// stack's size depends on the image's strings, as Linux's does.
 	vdsoAddr, err := m.mapVDSO(mmgr)
@@ -111,26 +112,45 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 	if _, err := mmgr.CopyOut(stack.SP, stack.Image, mm.IOOpts{}); err != nil {
 		return 0, 0, fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
 	}
+	layout := imageLayout(plan, stack, argv, envv)
+	mmgr.SetCode(arch.AddrRange{Start: arch.Addr(layout.StartCode), End: arch.Addr(layout.EndCode)})
+	sys.SetImageLayout(layout)
 	return plan.Entry, stack.SP, nil
 }
 
-// codeRange is the program's code as Linux's load_elf_binary records it
-// (start_code, end_code): from the lowest executable segment's address to
-// the highest executable segment's file end; empty without one.
-func codeRange(plan *loader.Plan) arch.AddrRange {
-	var code arch.AddrRange
+// imageLayout is where the loaded image lies, as Linux's load_elf_binary
+// records it in mm_struct: the text from the lowest start to the highest
+// file end of the executable segments, the data from the highest
+// segment's start to the highest file end, the break, argc's address, and
+// the argument and environment strings (argv[0]'s address on, each with
+// its NUL; the loader stores an empty argv as one empty string).
+func imageLayout(plan *loader.Plan, stack *loader.Stack, argv, envv []string) syscalls.ImageLayout {
+	l := syscalls.ImageLayout{StartCode: ^uint64(0), StartBrk: uint64(plan.BrkStart), StartStack: uint64(stack.SP)}
 	for _, s := range plan.Segments {
-		if !s.Perms.Execute {
-			continue
+		start, fileEnd := uint64(s.VAddr), uint64(s.VAddr)+s.FileSize
+		if s.Perms.Execute {
+			l.StartCode, l.EndCode = min(l.StartCode, start), max(l.EndCode, fileEnd)
 		}
-		end := s.VAddr + arch.Addr(s.FileSize)
-		if code.Empty() {
-			code = arch.AddrRange{Start: s.VAddr, End: end}
-			continue
-		}
-		code.Start, code.End = min(code.Start, s.VAddr), max(code.End, end)
+		l.StartData, l.EndData = max(l.StartData, start), max(l.EndData, fileEnd)
 	}
-	return code
+	if l.StartCode == ^uint64(0) {
+		l.StartCode = 0
+	}
+	if len(argv) == 0 {
+		argv = []string{""}
+	}
+	if off := uint64(stack.ArgvAddr - stack.SP); off+8 <= uint64(len(stack.Image)) {
+		l.ArgStart = binary.LittleEndian.Uint64(stack.Image[off:])
+	}
+	l.ArgEnd = l.ArgStart
+	for _, a := range argv {
+		l.ArgEnd += uint64(len(a)) + 1
+	}
+	l.EnvStart, l.EnvEnd = l.ArgEnd, l.ArgEnd
+	for _, e := range envv {
+		l.EnvEnd += uint64(len(e)) + 1
+	}
+	return l
 }
 
 // openProgram opens what loadImage maps: the host file at prog's

@@ -114,6 +114,9 @@ func (c *cpu) run(ctx context.Context) (Stop, error) {
 	}()
 	c.vcpu.BindThread()
 	defer c.vcpu.UnbindThread()
+	// The thread's CPU time is this host thread's while it runs it.
+	c.task.StartCPUClock()
+	defer c.task.StopCPUClock()
 	stopKick := context.AfterFunc(ctx, func() { _ = c.vcpu.Kick() })
 	defer stopKick()
 

@@ -627,7 +627,8 @@ func TestProcessInformation(t *testing.T) {
 		{atFDCWD, "/proc/42/exe", 100, 35, "/work/out/guest/a-long-program-name"},
 		{atFDCWD, "proc//self/./exe", 100, 35, "/work/out/guest/a-long-program-name"},
 		{1, "/proc/self/exe", 5, 5, "/work"},
-		{atFDCWD, "/proc/self/cwd", 100, -int64(unix.ENOENT), ""},
+		{atFDCWD, "/proc/self/cwd", 100, 1, "/"},
+		{atFDCWD, "/proc/self/ns/pid", 100, -int64(unix.ENOENT), ""},
 		{atFDCWD, "/etc/passwd", 100, -int64(unix.ENOENT), ""},
 	} {
 		clear(mem.mem[0x400:0x500])

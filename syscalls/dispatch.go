@@ -36,10 +36,10 @@ var table = map[uint64]entry{
 	unix.SYS_GETPID:          {"getpid", sysGetpid},
 	unix.SYS_GETTID:          {"gettid", sysGettid},
 	unix.SYS_GETPPID:         {"getppid", sysGetppid},
-	unix.SYS_GETUID:          {"getuid", sysZero},
-	unix.SYS_GETEUID:         {"geteuid", sysZero},
-	unix.SYS_GETGID:          {"getgid", sysZero},
-	unix.SYS_GETEGID:         {"getegid", sysZero},
+	unix.SYS_GETUID:          {"getuid", sysGetuid},
+	unix.SYS_GETEUID:         {"geteuid", sysGeteuid},
+	unix.SYS_GETGID:          {"getgid", sysGetgid},
+	unix.SYS_GETEGID:         {"getegid", sysGetegid},
 	unix.SYS_GETGROUPS:       {"getgroups", sysGetgroups},
 	unix.SYS_GETPRIORITY:     {"getpriority", sysGetpriority},
 	unix.SYS_SETPRIORITY:     {"setpriority", sysSetpriority},
@@ -206,6 +206,32 @@ var table = map[uint64]entry{
 	unix.SYS_MSEAL:      {"mseal", sysMseal},
 	unix.SYS_MSYNC:      {"msync", sysMsync},
 	unix.SYS_MINCORE:    {"mincore", sysMincore},
+
+	// creds.go
+	unix.SYS_GETRESUID: {"getresuid", sysGetresuid},
+	unix.SYS_GETRESGID: {"getresgid", sysGetresgid},
+	unix.SYS_SETUID:    {"setuid", sysSetuid},
+	unix.SYS_SETGID:    {"setgid", sysSetgid},
+	unix.SYS_SETREUID:  {"setreuid", sysSetreuid},
+	unix.SYS_SETREGID:  {"setregid", sysSetregid},
+	unix.SYS_SETRESUID: {"setresuid", sysSetresuid},
+	unix.SYS_SETRESGID: {"setresgid", sysSetresgid},
+	unix.SYS_SETFSUID:  {"setfsuid", sysSetfsuid},
+	unix.SYS_SETFSGID:  {"setfsgid", sysSetfsgid},
+	unix.SYS_CAPGET:    {"capget", sysCapget},
+	unix.SYS_CAPSET:    {"capset", sysCapset},
+	unix.SYS_SETGROUPS: {"setgroups", sysSetgroups},
+	// pidfd.go
+	unix.SYS_PIDFD_OPEN:        {"pidfd_open", sysPidfdOpen},
+	unix.SYS_PIDFD_SEND_SIGNAL: {"pidfd_send_signal", sysPidfdSendSignal},
+	unix.SYS_PIDFD_GETFD:       {"pidfd_getfd", sysPidfdGetfd},
+	unix.SYS_PROCESS_MADVISE:   {"process_madvise", sysProcessMadvise},
+	unix.SYS_PROCESS_MRELEASE:  {"process_mrelease", sysProcessMrelease},
+	// pkeys.go
+	unix.SYS_PKEY_ALLOC:       {"pkey_alloc", sysPkeyAlloc},
+	unix.SYS_PKEY_FREE:        {"pkey_free", sysPkeyFree},
+	unix.SYS_PKEY_MPROTECT:    {"pkey_mprotect", sysPkeyMprotect},
+	unix.SYS_REMAP_FILE_PAGES: {"remap_file_pages", sysRemapFilePages},
 }
 
 // Name returns the x86-64 Linux name of syscall nr, whether mmvm
@@ -256,6 +282,9 @@ func (t *Task) HandleSyscall(regs *UserRegs) bool {
 		return false
 	}
 	t.tsig.redirected = false
+	if t.hostTID == 0 {
+		t.hostTID = unix.Gettid() // the vCPU's thread, locked to it
+	}
 	ret := errno(unix.ENOSYS)
 	if e, ok := table[nr]; ok {
 		a := [6]uint64{regs.RDI, regs.RSI, regs.RDX, regs.R10, regs.R8, regs.R9}

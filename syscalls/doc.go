@@ -68,9 +68,11 @@
 //
 // Apart from these, Process.statsMu (taken under the tree lock),
 // callCounts.mu and cloneRefusals.mu guard the figures Stats,
-// SignalStats and CloneRefusals read from any goroutine; the run's
-// context, Process.ended and Task.exitedThread are atomic, read without a
-// lock (Stopping, Exited). Config.Interrupt is called with the tree lock
+// SignalStats and CloneRefusals read from any goroutine; threadCPU.mu, a
+// leaf taken with or without the tree lock, guards a thread's CPU clock,
+// which the machine starts and stops on the thread's vCPU (cputime.go);
+// the run's context, Process.ended and Task.exitedThread are atomic, read
+// without a lock (Stopping, Exited). Config.Interrupt is called with the tree lock
 // held and must not call into any Process of the VM.
 //
 // A thread waiting in Task.block watches its wake channel: a signal sent

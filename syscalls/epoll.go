@@ -222,6 +222,8 @@ func readyMask(f *openFile, depth int) uint32 {
 	switch {
 	case f.anon != nil:
 		return f.anon.pollMask(depth)
+	case f.pipeRW:
+		return uint32(f.pipe.pollEvents(false, all) | f.pipe.pollEvents(true, all))
 	case f.pipe != nil:
 		return uint32(f.pipe.pollEvents(f.writeEnd, all))
 	case f.fs != nil:

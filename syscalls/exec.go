@@ -524,6 +524,7 @@ func (t *Task) endOtherThreads() []*Task {
 			continue
 		}
 		ended = append(ended, o)
+		t.threadLeft(o)
 		delete(t.tasks, tid)
 		o.exitedThread.Store(true)
 		t.sig.queued -= queuedIn(&o.tsig.sigQueue)
@@ -590,7 +591,8 @@ func (t *Task) releaseOldMemory() {
 // POSIX timers are deleted with the signals of theirs still pending
 // (alarm's and setitimer's go on); clear_child_tid and the robust list are
 // forgotten; the FS base is 0 and the FPU in its initial state; the
-// process is dumpable again and the thread's SECBIT_KEEP_CAPS clear;
+// process is dumpable again and the thread's credentials as execve
+// makes them (creds.exec: SECBIT_KEEP_CAPS clear);
 // /proc/self/exe, /proc/self/cmdline and the task name show the new
 // program.
 func (t *Task) beginNewExec(img *execImage) {
@@ -603,16 +605,17 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
 	t.info.notDumpable = false
-	t.keepCaps = false
+	t.cred.exec()
+	t.credsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
 	if t.exeShared != nil {
 		t.exeShared.DecRef()
 	}
 	t.exeShared, img.shared = img.shared, nil // the reference passes
 	t.fs().addExe(t.Process)
-	t.info.argv = img.argv
-	t.info.comm = [taskCommLen]byte{}
-	copy(t.info.comm[:taskCommLen-1], img.comm)
+	t.info.argv, t.info.envp = img.argv, img.envp
+	t.comm = [taskCommLen]byte{}
+	copy(t.comm[:taskCommLen-1], img.comm)
 }
 
 // closeOnExec closes every fd marked FD_CLOEXEC (Linux's

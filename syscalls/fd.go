@@ -32,9 +32,14 @@ type openFile struct {
 	// stdio is 0, 1 or 2 for the program's stdio descriptions, -1 for a
 	// pipe end.
 	stdio int
-	// pipe and writeEnd say which pipe end this is (stdio < 0).
+	// pipe and writeEnd say which pipe end this is (stdio < 0); pipeRW
+	// that it is both, a FIFO opened O_RDWR (fifo.go).
 	pipe     *pipe
 	writeEnd bool
+	pipeRW   bool
+	// fifo is the FIFO node a named pipe's end was opened by; nil for
+	// an anonymous pipe's.
+	fifo *node
 	// fs is a file of the guest's file system (files.go); nil for stdio
 	// and pipe ends.
 	fs *fsFile
@@ -192,9 +197,10 @@ func (f *openFile) release() {
 	if f.pipe == nil {
 		return
 	}
-	if f.writeEnd {
+	if f.writesPipe() {
 		f.pipe.writers--
-	} else {
+	}
+	if f.readsPipe() {
 		f.pipe.readers--
 	}
 	f.pipe.endClosed()
@@ -396,7 +402,7 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
-		if f.fs.pathOnly {
+		if f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_WRONLY {
 			return errno(unix.EBADF)
 		}
 		return t.fsRead(f.fs, arch.Addr(a[1]), a[2])
@@ -407,7 +413,7 @@ func sysReadFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysRead, f, a)
 	}
-	if f.writeEnd {
+	if !f.readsPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeRead(f, arch.Addr(a[1]), a[2])
@@ -427,7 +433,7 @@ func sysWriteFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysWrite, f, a)
 	}
-	if !f.writeEnd {
+	if !f.writesPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeWrite(f, arch.Addr(a[1]), min(a[2], maxIO))
@@ -451,7 +457,7 @@ func sysWritevFile(t *Task, a *[6]uint64) uint64 {
 	if f.pipe == nil {
 		return viaStdio(t, sysWritev, f, a)
 	}
-	if !f.writeEnd {
+	if !f.writesPipe() {
 		return errno(unix.EBADF)
 	}
 	return t.pipeWritev(f, arch.Addr(a[1]), a[2])
@@ -479,18 +485,25 @@ func sysFstatFile(t *Task, a *[6]uint64) uint64 {
 	return t.putPipeStat(f, a[1])
 }
 
-// putPipeStat writes the struct stat of f's pipe at addr.
+// putPipeStat writes the struct stat of f's pipe at addr: a FIFO's node's.
 func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
-	st := f.pipe.stat()
+	st, _ := p.stdioOrPipeStat(f)
 	return p.putStat(addr, &st)
 }
 
-// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int);
-// every other request on a pipe is ENOTTY.
+// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int)
+// and on a regular file (fsFionread); every other request on a pipe is
+// ENOTTY.
 func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	f, e := t.file(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if f.fs != nil && f.fs.pathOnly {
+		return errno(unix.EBADF) // fdget does not return an O_PATH file
+	}
+	if f.fs != nil && a[1] == unix.TIOCINQ { // FIONREAD
+		return t.fsFionread(f.fs, arch.Addr(a[2]))
 	}
 	if f.fs != nil && f.fs.node != nil && f.fs.node.ioctl != nil {
 		return f.fs.node.ioctl(t, a[1], arch.Addr(a[2]))
@@ -554,4 +567,21 @@ func (p *Process) stdioReadiness(i int) (mask uint16, host bool) {
 		return uint16(hostReady(hfd)), p.waitable[i] >= 0
 	}
 	return stdioPollEvents(i), false
+}
+
+// fsFionread answers FIONREAD on a file of the guest's file system as
+// Linux's do_vfs_ioctl, before any ioctl of the file's own: for a
+// regular file the size less the position, as an int (negative past the
+// end); anything else has no such ioctl (ENOTTY).
+func (t *Task) fsFionread(f *fsFile, addr arch.Addr) uint64 {
+	st, e := t.fsStat(f)
+	if e != 0 {
+		return errno(e)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return errno(unix.ENOTTY)
+	}
+	var b [4]byte
+	putU32(b[:], uint32(st.Size-f.pos))
+	return t.copyOutAll(addr, b[:])
 }

@@ -228,7 +228,7 @@ func sysChdir(t *Task, a *[6]uint64) uint64 {
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return errno(unix.ENOTDIR)
 	}
-	t.info.cwd = l.path
+	t.info.cwd = l.resolvedPath()
 	return 0
 }
 

@@ -24,6 +24,19 @@ func (p *Process) fsFileOf(fd uint64) (*fsFile, unix.Errno) {
 	return f.fs, 0
 }
 
+// readableFileOf is fsFileOf for a read: EBADF also for a file opened
+// O_WRONLY, as vfs_read answers without FMODE_READ.
+func (p *Process) readableFileOf(fd uint64) (*fsFile, unix.Errno) {
+	f, e := p.file(fd)
+	if e != 0 {
+		return nil, e
+	}
+	if f.fs != nil && (f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_WRONLY) {
+		return nil, unix.EBADF
+	}
+	return f.fs, 0
+}
+
 // readAt reads up to len(b) bytes of f at off: the host file, a /proc
 // file's text, or a device. A directory is EISDIR.
 func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
@@ -131,7 +144,7 @@ func (p *Process) fsRead(f *fsFile, addr arch.Addr, length uint64) uint64 {
 }
 
 func sysPread64(t *Task, a *[6]uint64) uint64 {
-	f, e := t.fsFileOf(a[0])
+	f, e := t.readableFileOf(a[0])
 	if e != 0 {
 		return errno(e)
 	}
@@ -162,7 +175,7 @@ func sysPreadv(t *Task, a *[6]uint64) uint64 {
 // readv reads into the iovcnt buffers at iovAddr, at the file position
 // (pos < 0) or at pos, which it does not move (ESPIPE for stdio and pipes).
 func (t *Task) readv(fd, iovAddr, iovcnt uint64, pos int64) uint64 {
-	fsf, e := t.fsFileOf(fd)
+	fsf, e := t.readableFileOf(fd)
 	if e != 0 {
 		return errno(e)
 	}

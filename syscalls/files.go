@@ -169,7 +169,8 @@ const validOpenFlags = unix.O_ACCMODE | unix.O_CREAT | unix.O_EXCL | unix.O_NOCT
 
 // openat opens a file of the guest's file system, checking as Linux's
 // do_filp_open and do_open do, in their order.
-func (p *Process) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
+func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
+	p := t.Process
 	flags &= validOpenFlags
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE && flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EINVAL)
@@ -216,6 +217,18 @@ func (p *Process) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint6
 	}
 	if e := openChecks(checkFlags, write, &st, &l); e != 0 {
 		return errno(e)
+	}
+	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
+		fd, e := p.lowestFree(0)
+		if e != 0 {
+			return errno(e)
+		}
+		of, e := t.openFIFO(l.node, flags, uint32(status))
+		if e != 0 {
+			return errno(e)
+		}
+		p.install(fd, of, flags&unix.O_CLOEXEC != 0)
+		return uint64(fd)
 	}
 	f, e := p.openLookup(&l, flags, mode, &st, created)
 	if e != 0 {
@@ -310,6 +323,10 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 // EACCES, as Linux answers for a device on a nodev mount.
 func (p *Process) openLookup(l *lookup, flags, mode uint32, st *unix.Stat_t, created bool) (*fsFile, unix.Errno) {
 	f := &fsFile{path: l.path, node: l.node, st: *st, pathOnly: flags&unix.O_PATH != 0}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		// A directory's path is where *at calls relative to it start.
+		f.path = l.resolvedPath()
+	}
 	if f.pathOnly {
 		return f, 0
 	}

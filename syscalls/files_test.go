@@ -325,7 +325,7 @@ func TestViewDirectories(t *testing.T) {
 	// The root lists the synthetic directories leading to the view, and
 	// the tmpfs mount.
 	rfd := uint64(openPath(p, mem, "/", unix.O_RDONLY|unix.O_DIRECTORY))
-	if got := strings.Join(getdentsNames(t, p, mem, rfd), " "); got != ". .. data dev proc tmp" {
+	if got := strings.Join(getdentsNames(t, p, mem, rfd), " "); got != ". .. data dev proc sys tmp" {
 		t.Errorf("getdents64 of /: %s", got)
 	}
 	// readlink of a view's link, and of a file that is none.
@@ -1164,5 +1164,30 @@ func TestSetWorkingDir(t *testing.T) {
 	}
 	if got := readAll(t, p, mem, fd); got != "in sub\n" {
 		t.Errorf("read %q", got)
+	}
+}
+
+// TestViewLinkedDirResolved checks that a directory reached through a
+// view's symbolic link is where the link leads, as Linux's d_path: getcwd
+// after chdir, the fd link of an open, and paths relative to either.
+func TestViewLinkedDirResolved(t *testing.T) {
+	root, _ := viewTree(t)
+	p, mem := newViewProcess(t, root)
+	if r := sc(p, unix.SYS_CHDIR, putStr(mem, 0x8000, "/data/dirlink")); r != 0 {
+		t.Fatalf("chdir /data/dirlink = %d", r)
+	}
+	if r := sc(p, unix.SYS_GETCWD, base, 100); r != int64(len("/data/sub")+1) || string(mem.mem[:r]) != "/data/sub\x00" {
+		t.Errorf("getcwd after chdir through a link = %d %q, want /data/sub", r, mem.mem[:max(r, 0)])
+	}
+	fd := sc(p, unix.SYS_OPEN, putStr(mem, 0x8000, "/data/dirlink"), unix.O_RDONLY|unix.O_DIRECTORY)
+	if fd < 0 {
+		t.Fatalf("open /data/dirlink = %d", fd)
+	}
+	n := sc(p, unix.SYS_READLINK, putStr(mem, 0x8000, "/proc/self/fd/"+strconv.Itoa(int(fd))), base, 100)
+	if got := string(mem.mem[:max(n, 0)]); got != "/data/sub" {
+		t.Errorf("fd link of a directory opened through a link = %q, want /data/sub", got)
+	}
+	if f := sc(p, unix.SYS_OPENAT, uint64(fd), putStr(mem, 0x8000, "../a.txt"), 0); f < 0 {
+		t.Errorf("openat(dirfd, ../a.txt) = %d", f)
 	}
 }

@@ -57,10 +57,7 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 			defer hl.close()
 			return p.hostStat(hl.hostFD)
 		}
-		st.Dev, st.Mode, st.Nlink = rootDev, unix.S_IFDIR|0o555, 2
-		if strings.HasPrefix(guestPath, "/proc") {
-			st.Dev = procDev
-		}
+		st.Dev, st.Mode, st.Nlink = syntheticDev(guestPath), unix.S_IFDIR|0o555, 2
 	case nodeFDLink:
 		return n.fdOf.fdLinkStat(n)
 	case nodeSymlink:
@@ -70,7 +67,7 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		}
 		st.Size = int64(len(n.linkTarget(p)))
 	case nodeProc:
-		st.Dev, st.Mode, st.Blksize = procDev, unix.S_IFREG|0o444, 1024
+		st.Dev, st.Mode, st.Blksize = syntheticDev(guestPath), unix.S_IFREG|0o444, 1024
 		if strings.HasPrefix(guestPath, "/proc/sys/") {
 			st.Mode = unix.S_IFREG | 0o644
 		}
@@ -86,6 +83,21 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		return p.hostStat(int(f.Fd()))
 	}
 	return st, 0
+}
+
+// syntheticDev is the device of the synthetic directory or file at the
+// cleaned absolute path guestPath: each of /proc, /dev and /sys is a
+// mount of its own (mounts).
+func syntheticDev(guestPath string) uint64 {
+	for _, m := range []struct {
+		dir string
+		dev uint64
+	}{{"/proc", procDev}, {"/dev", devDev}, {"/sys", sysDev}} {
+		if pathWithin(guestPath, m.dir) {
+			return m.dev
+		}
+	}
+	return rootDev
 }
 
 // fsStat is fstat of an fsFile (O_PATH included).
@@ -152,6 +164,9 @@ func (p *Process) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Sta
 
 // stdioOrPipeStat is fstat of a stdio description or a pipe end.
 func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
+	if f.fifo != nil {
+		return tmpStat(f.fifo), 0
+	}
 	if f.pipe != nil {
 		return f.pipe.stat(), 0
 	}

@@ -151,13 +151,15 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	}
 	child.info = p.info
 	child.limits = maps.Clone(p.limits)
+	child.armCPULimit()
 	child.info.argv = append([]string(nil), p.info.argv...)
 	child.info.pdeathSig, child.info.subreaper = 0, false
 
 	m := child.main
 	m.sigmask = t.sigmask
 	m.nice = t.nice
-	m.keepCaps = t.keepCaps
+	m.comm = t.comm
+	m.cred = t.cred
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

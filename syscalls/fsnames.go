@@ -163,8 +163,8 @@ func sysMkdirat(t *Task, a *[6]uint64) uint64 {
 
 // mknodat checks the file type first, as may_mknod does (EPERM for a
 // directory, EINVAL for no type Linux knows; 0 is a regular file). A
-// tmpfs makes regular files; a device, FIFO or socket node it refuses
-// (EPERM): mmvm has no such files.
+// tmpfs makes regular files and FIFOs (fifo.go); a device or socket node
+// it refuses (EPERM): mmvm has no such files.
 func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
 	switch mode & unix.S_IFMT {
 	case 0, unix.S_IFREG, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
@@ -177,10 +177,15 @@ func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno 
 	if e != 0 {
 		return e
 	}
-	if typ := mode & unix.S_IFMT; typ != 0 && typ != unix.S_IFREG {
+	kind := nodeShm
+	switch mode & unix.S_IFMT {
+	case 0, unix.S_IFREG:
+	case unix.S_IFIFO:
+		kind = nodeFIFO
+	default:
 		return unix.EPERM
 	}
-	_, e = p.tmpCreate(pn.node, pn.last, nodeShm, mode)
+	_, e = p.tmpCreate(pn.node, pn.last, kind, mode)
 	return e
 }
 
@@ -205,7 +210,10 @@ func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix
 	if e != 0 {
 		return e
 	}
-	l := p.fs().tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
+	if e := p.tmpRoom(pn.node.tmp.fs); e != 0 {
+		return e
+	}
+	l := p.tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
 	l.linkTarget = func(*Process) string { return s }
 	tmpLink(pn.node, pn.last, l)
 	return 0
@@ -228,7 +236,7 @@ func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, ne
 	if uint32(flags)&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	old, e := p.linkTarget(olddirfd, oldAddr, flags)
+	old, e := p.nodeAt(olddirfd, oldAddr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_FOLLOW != 0)
 	if e != 0 {
 		return e
 	}
@@ -243,43 +251,13 @@ func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, ne
 		return unix.EPERM
 	case old.tmp.nlink == 0 && !old.tmp.linkable:
 		return unix.ENOENT
+	case old.tmp.nlink == 0:
+		if e := p.tmpRoom(old.tmp.fs); e != 0 {
+			return e
+		}
 	}
 	tmpLink(pn.node, pn.last, old)
 	return 0
-}
-
-// linkTarget finds link's old file as a synthetic node: nil for a host
-// file of a view.
-func (p *Process) linkTarget(dirfd uint64, addr arch.Addr, flags uint64) (*node, unix.Errno) {
-	if flags&unix.AT_EMPTY_PATH != 0 {
-		var first [1]byte
-		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
-			return nil, unix.EFAULT
-		}
-		if first[0] == 0 && int32(dirfd) != unix.AT_FDCWD {
-			f, e := p.file(dirfd)
-			if e != 0 {
-				return nil, e
-			}
-			if f.fs == nil {
-				return nil, unix.EXDEV
-			}
-			return f.fs.node, 0
-		}
-	}
-	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_FOLLOW != 0)
-	if e != 0 {
-		if flags&unix.AT_EMPTY_PATH == 0 || e != unix.ENOENT {
-			return nil, e
-		}
-		// An empty path with AT_FDCWD: the working directory.
-		l, e = p.fs().walk(p, p.cwd(), true, 0)
-		if e != 0 {
-			return nil, e
-		}
-	}
-	l.close()
-	return l.node, 0
 }
 
 func sysLink(t *Task, a *[6]uint64) uint64 {
@@ -436,7 +414,7 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func
 	if f != nil {
 		return 0
 	}
-	n, e := p.nodeAt(dirfd, addr, flags)
+	n, e := p.nodeAt(dirfd, addr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if e != 0 {
 		return e
 	}
@@ -446,9 +424,12 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func
 	return change(n)
 }
 
-// nodeAt finds the synthetic node statAt found: nil for a view's file.
-func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, flags uint64) (*node, unix.Errno) {
-	if flags&unix.AT_EMPTY_PATH != 0 {
+// nodeAt finds the synthetic node a path names against dirfd (with
+// emptyPath, an empty path names dirfd's own file, or the working
+// directory for AT_FDCWD): nil for a view's file and for a description
+// that is no file of the guest's file system.
+func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (*node, unix.Errno) {
+	if emptyPath {
 		var first [1]byte
 		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
 			return nil, unix.EFAULT
@@ -464,7 +445,7 @@ func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, flags uint64) (*node, uni
 			return p.nodeOf(p.cwd(), true)
 		}
 	}
-	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	l, e := p.lookupAt(dirfd, addr, follow)
 	if e != 0 {
 		return nil, e
 	}
@@ -593,7 +574,7 @@ func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
 	default:
 		return unix.EINVAL
 	}
-	n, e := p.nodeAt(atFDCWD, addr, 0)
+	n, e := p.nodeAt(atFDCWD, addr, false, true)
 	if e != 0 {
 		return e
 	}

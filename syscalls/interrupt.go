@@ -92,6 +92,7 @@ func (t *Task) block(ready <-chan struct{}, timeout <-chan time.Time) wakeReason
 		}
 		done := t.context().Done()
 		r := wokeNone
+		t.sleeping = true
 		t.mu.Unlock()
 		select {
 		case <-ready:
@@ -102,6 +103,7 @@ func (t *Task) block(ready <-chan struct{}, timeout <-chan time.Time) wakeReason
 		case <-done:
 		}
 		t.mu.Lock()
+		t.sleeping = false
 		if r != wokeNone {
 			return r
 		}

@@ -36,8 +36,11 @@ type pipe struct {
 	bufs []*pipeBuf
 	// capacity is the slots' total size in bytes (F_GETPIPE_SZ).
 	capacity uint32
-	// readers and writers count the open descriptions of each end.
-	readers, writers int
+	// readers and writers count the open descriptions of each end;
+	// readOpens and writeOpens count every open of a FIFO's ends ever,
+	// which an open waiting for the other end watches (fifo.go).
+	readers, writers      int
+	readOpens, writeOpens uint64
 	// ino tells pipes apart in fstat.
 	ino uint64
 	// rdWait and wrWait are what the read and write ends' epoll items

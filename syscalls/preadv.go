@@ -33,7 +33,7 @@ func sysPreadv2(t *Task, a *[6]uint64) uint64 {
 	if pos >= 0 && f.fs == nil {
 		return errno(unix.ESPIPE)
 	}
-	if f.flags&unix.O_ACCMODE == unix.O_WRONLY || f.pipe != nil && f.writeEnd {
+	if f.flags&unix.O_ACCMODE == unix.O_WRONLY || f.pipe != nil && !f.readsPipe() {
 		return errno(unix.EBADF)
 	}
 	if _, ok := f.anon.(*epollInstance); ok {

@@ -5,9 +5,11 @@ import "golang.org/x/sys/unix"
 // getpriority and setpriority read and set threads' nice values, as
 // Linux's kernel/sys.c: PRIO_PROCESS names one thread by its TID (0 the
 // caller), PRIO_PGRP every thread of a process group (0 the caller's),
-// PRIO_USER every thread of a user (0 the caller's; every guest thread is
-// root's). mmvm schedules no thread by it; the value is kept, inherited
-// and reported.
+// PRIO_USER every thread whose real uid is who (0 the caller's). A
+// change needs the target's real or effective uid to be the caller's
+// effective one or CAP_SYS_NICE (EPERM), and lowering the value
+// RLIMIT_NICE or CAP_SYS_NICE (EACCES), as set_one_prio. mmvm schedules
+// no thread by it; the value is kept, inherited and reported.
 
 // Linux's bounds on nice values.
 const (
@@ -38,12 +40,12 @@ func (t *Task) priorityTargets(which, who int32) ([]*Task, unix.Errno) {
 		}
 		return nil, 0
 	case unix.PRIO_PGRP, unix.PRIO_USER:
-		pgid := int(who)
+		pgid, uid := int(who), uint32(who)
 		if which == unix.PRIO_PGRP && who == 0 {
 			pgid = t.family.pgid
 		}
-		if which == unix.PRIO_USER && who != 0 && who != guestID {
-			return nil, 0
+		if which == unix.PRIO_USER && who == 0 {
+			uid = t.cred.uid
 		}
 		var out []*Task
 		for _, p := range t.tree.procs {
@@ -51,6 +53,9 @@ func (t *Task) priorityTargets(which, who int32) ([]*Task, unix.Errno) {
 				continue
 			}
 			for _, o := range p.tasks {
+				if which == unix.PRIO_USER && o.cred.uid != uid {
+					continue
+				}
 				out = append(out, o)
 			}
 		}
@@ -78,18 +83,40 @@ func sysGetpriority(t *Task, a *[6]uint64) uint64 {
 }
 
 // sysSetpriority sets the nice value of the threads named, clamped to
-// -20..19 (root may lower it as well as raise it); ESRCH if none.
+// -20..19, each that the caller may change (mayNice); ESRCH if none is
+// named, else the last refusal, else 0, as Linux's loop of set_one_prio.
 func sysSetpriority(t *Task, a *[6]uint64) uint64 {
 	targets, e := t.priorityTargets(int32(a[0]), int32(a[1]))
 	if e != 0 {
 		return errno(e)
 	}
-	if len(targets) == 0 {
-		return errno(unix.ESRCH)
-	}
 	nice := min(max(int32(a[2]), minNice), maxNice)
+	e = unix.ESRCH
 	for _, o := range targets {
+		if err := t.mayNice(o, nice); err != 0 {
+			e = err
+			continue
+		}
 		o.nice = nice
+		if e == unix.ESRCH {
+			e = 0
+		}
+	}
+	return errno0(e)
+}
+
+// mayNice is set_one_prio's checks: EPERM unless the target's real or
+// effective uid is the caller's effective one or the caller has
+// CAP_SYS_NICE; EACCES for a lower value than the target's that
+// RLIMIT_NICE (20 - nice) does not allow, without CAP_SYS_NICE.
+func (t *Task) mayNice(o *Task, nice int32) unix.Errno {
+	c, oc := &t.cred, &o.cred
+	capNice := c.capable(unix.CAP_SYS_NICE)
+	if oc.uid != c.euid && oc.euid != c.euid && !capNice {
+		return unix.EPERM
+	}
+	if nice < o.nice && uint64(20-nice) > o.limit(unix.RLIMIT_NICE).Cur && !capNice {
+		return unix.EACCES
 	}
 	return 0
 }

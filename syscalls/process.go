@@ -3,6 +3,7 @@ package syscalls
 import (
 	"context"
 	"io"
+	"io/fs"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -37,6 +38,13 @@ type MemoryCalls interface {
 	Madvise(addr, length, advice uint64) error
 	MLock2(addr, length, flags uint64) error
 	MSeal(addr, length, flags uint64) error
+	// RemapFilePages is remap_file_pages(2), which Linux emulates by
+	// mapping the vma's file again.
+	RemapFilePages(start, size, prot, pgoff, flags uint64) error
+	// SetCapIPCLock says whether the process's calls hold CAP_IPC_LOCK,
+	// which lifts RLIMIT_MEMLOCK (mm's Limits.CapIPCLock); the memory a
+	// process starts with, or an exec makes, assumes it does.
+	SetCapIPCLock(held bool)
 	// SetMDWE, MDWE, SetTHPDisable and THPDisable are prctl's
 	// PR_SET_MDWE, PR_GET_MDWE, PR_SET_THP_DISABLE and PR_GET_THP_DISABLE,
 	// with the arguments after the option.
@@ -101,6 +109,10 @@ type Config struct {
 	UserCS, UserSS uint16
 	// Views are the host directories the guest sees, read-only (view.go).
 	Views []View
+	// HostProc is the host's /proc, from which the guest's machine-wide
+	// /proc files draw the host's figures (procsys.go); nil is
+	// os.DirFS("/proc").
+	HostProc fs.FS
 	// View is what /proc shows of the program's memory; nil shows none.
 	View ProcessView
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil
@@ -266,6 +278,9 @@ type Process struct {
 	// tasks are the live threads by TID (those that have not exited).
 	// Guarded by mu.
 	tasks map[int]*Task
+	// exitedCPU is the CPU time of the threads that left tasks
+	// (cputime.go). Guarded by mu.
+	exitedCPU time.Duration
 	// ended is set, under mu, when the program ends (exit_group, the
 	// exit of its last thread, a fatal signal); read without mu.
 	ended atomic.Bool
@@ -283,6 +298,7 @@ func NewProcess(cfg Config) *Process {
 	p := tr.newProcess(cfg)
 	p.family.pgid = cfg.PID
 	p.main.nice = hostNice()
+	p.armCPULimit()
 	tr.root = p
 	return p
 }

@@ -986,6 +986,8 @@ func TestChildSeesItselfInProc(t *testing.T) {
 	}{
 		{"/proc/self/cmdline", "child\x00"},
 		{"/proc/43/cmdline", "child\x00"},
+		{"/proc/42/cmdline", "parent\x00"},
+		{"/proc/42/comm", "\n"},
 	} {
 		fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, c.path), unix.O_RDONLY)
 		if fd < 0 {
@@ -997,8 +999,8 @@ func TestChildSeesItselfInProc(t *testing.T) {
 			t.Errorf("%s: %q, want %q", c.path, got, c.want)
 		}
 	}
-	if r := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/42/cmdline"), unix.O_RDONLY); r != neg64(unix.ENOENT) {
-		t.Errorf("another process's /proc directory: %d, want ENOENT (not shown)", r)
+	if r := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/42/maps"), unix.O_RDONLY); r != neg64(unix.ENOENT) {
+		t.Errorf("another process's /proc/42/maps: %d, want ENOENT (not shown)", r)
 	}
 	fd := tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc/self/status"), unix.O_RDONLY)
 	n := tc(child, unix.SYS_READ, uint64(fd), bufAddr, 4096)
@@ -1009,14 +1011,14 @@ func TestChildSeesItselfInProc(t *testing.T) {
 	if got := string(cmem.mem[bufAddr-base:][:max(n, 0)]); got != "43" {
 		t.Errorf("readlink /proc/self in the child: %q", got)
 	}
-	// getdents of /proc lists the caller's pid.
+	// getdents of /proc lists every process, the caller's pid among them.
 	fd = tc(child, unix.SYS_OPENAT, atFDCWD, putStr(cmem, 0x100, "/proc"), unix.O_RDONLY|unix.O_DIRECTORY)
 	n = tc(child, unix.SYS_GETDENTS64, uint64(fd), bufAddr, 4096)
 	names := map[string]bool{}
 	for _, d := range parseDirents(cmem.mem[bufAddr-base:][:max(n, 0)]) {
 		names[d.name] = true
 	}
-	if !names["43"] || names["42"] {
+	if !names["43"] || !names["42"] {
 		t.Errorf("/proc lists %v for the child", names)
 	}
 }

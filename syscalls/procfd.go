@@ -25,13 +25,15 @@ const (
 	fdLinkInoBase    = 1 << 32
 	otherProcInoBase = 2 << 32
 	fdInfoInoBase    = 3 << 32
+	// otherProcFileInoBase+8*pid+i is file i of otherProcFiles in
+	// another process's /proc/<pid>, and the next its task directory.
+	otherProcFileInoBase = 5 << 32
 )
 
 // otherProcDir is /proc/name as process p sees it when name is the pid
 // of another process of the VM, nil if it is none: a directory holding
-// only that process's fd and fdinfo directories (the other files of
-// /proc/<pid> show the process that looks, so they are its own pid's
-// alone).
+// that process's fd, fdinfo and task directories and the files that
+// describe it (otherProcFiles), which ps and top read of every process.
 func (p *Process) otherProcDir(name string) *node {
 	pid, err := strconv.Atoi(name)
 	if err != nil || strconv.Itoa(pid) != name {
@@ -44,7 +46,27 @@ func (p *Process) otherProcDir(name string) *node {
 	ino := otherProcInoBase + 3*uint64(pid)
 	fd := &node{kind: nodeDir, ino: ino + 1, children: map[string]*node{}, fdOf: o}
 	info := &node{kind: nodeDir, ino: ino + 2, children: map[string]*node{}, fdOf: o, fdInfo: true}
-	return &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd, "fdinfo": info}}
+	task := &node{kind: nodeDir, ino: otherProcFileInoBase + uint64(pid)*8 + uint64(len(otherProcFiles)), children: map[string]*node{}, taskOf: o}
+	d := &node{kind: nodeDir, ino: ino, children: map[string]*node{"fd": fd, "fdinfo": info, "task": task}}
+	for i, f := range otherProcFiles {
+		gen := f.gen
+		d.children[f.name] = &node{kind: nodeProc, ino: otherProcFileInoBase + uint64(pid)*8 + uint64(i), gen: func(*Process) []byte { return gen(o) }}
+	}
+	return d
+}
+
+// otherProcFiles are the files of another process's /proc/<pid>, each
+// made for that process.
+var otherProcFiles = []struct {
+	name string
+	gen  func(o *Process) []byte
+}{
+	{"cmdline", (*Process).cmdlineText},
+	{"comm", func(o *Process) []byte { return append([]byte(commString(o.main.comm)), '\n') }},
+	{"environ", (*Process).environText},
+	{"stat", func(o *Process) []byte { return o.main.statText(true) }},
+	{"statm", (*Process).statmText},
+	{"status", func(o *Process) []byte { return o.main.statusText() }},
 }
 
 // fdDirOf is the process whose fds directory n lists, as process p sees
@@ -154,6 +176,8 @@ func (p *Process) fdLinkText(f *openFile) string {
 	switch {
 	case f.fs != nil:
 		return f.fs.currentPath()
+	case f.fifo != nil:
+		return tmpPath(f.fifo)
 	case f.pipe != nil:
 		return fmt.Sprintf("pipe:[%d]", f.pipe.ino)
 	case f.anon != nil:
@@ -221,6 +245,9 @@ func (fs *fileSystem) followFDLink(p *Process, n *node, rest string, follow bool
 	case f.fs != nil && f.fs.node != nil && f.fs.node.tmp != nil:
 		// A tmpfs file is found as itself, linked or not.
 		return lookup{node: f.fs.node, hostFD: -1, path: f.fs.currentPath()}, 0
+	case f.fifo != nil:
+		// A FIFO is opened again as the FIFO, as Linux's fifo_open.
+		return lookup{node: f.fifo, hostFD: -1, path: tmpPath(f.fifo)}, 0
 	case f.fs == nil || f.fs.shm != nil:
 		return lookup{hostFD: -1, fdFile: f, path: n.fdOf.fdLinkText(f)}, 0
 	case f.fs.node != nil:

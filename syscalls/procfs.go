@@ -84,25 +84,45 @@ func (p *Process) addProc(fs *fileSystem) {
 	pagemap := fs.newNode(nodeProc)
 	pagemap.readAt = (*Process).pagemapRead
 	self.children["pagemap"] = pagemap
-	self.children["status"] = text((*Process).statusText)
-	self.children["cmdline"] = text(func(p *Process) []byte {
-		var b []byte
-		for _, a := range p.info.argv {
-			b = append(append(b, a...), 0)
-		}
-		return b
-	})
+	self.children["status"] = text(func(p *Process) []byte { return p.main.statusText() })
+	self.children["cmdline"] = text((*Process).cmdlineText)
 	self.children["comm"] = text(func(p *Process) []byte {
-		return append([]byte(strings.TrimRight(string(p.info.comm[:]), "\x00")), '\n')
+		return append([]byte(commString(p.main.comm)), '\n')
 	})
 	fs.procFD = fs.newNode(nodeDir)
 	self.children["fd"] = fs.procFD
 	fs.procFDInfo = fs.newNode(nodeDir)
 	self.children["fdinfo"] = fs.procFDInfo
+	self.children["environ"] = text((*Process).environText)
+	self.children["limits"] = text((*Process).limitsText)
+	for _, l := range []struct {
+		name   string
+		target func(p *Process) string
+	}{{"cwd", (*Process).cwd}, {"root", func(*Process) string { return "/" }}} {
+		n := fs.newNode(nodeSymlink)
+		n.linkTarget = l.target
+		self.children[l.name] = n
+	}
+	self.children["stat"] = text(func(p *Process) []byte { return p.main.statText(true) })
+	self.children["statm"] = text((*Process).statmText)
+	self.children["mounts"] = text((*Process).mountsText)
+	self.children["mountinfo"] = text((*Process).mountinfoText)
+	fs.procTask = fs.newNode(nodeDir)
+	self.children["task"] = fs.procTask
 	fs.mkdirAll("/proc").children["meminfo"] = text((*Process).meminfoText)
+	p.addMachineFiles(fs, text)
 	vm := fs.mkdirAll("/proc/sys/vm")
 	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })
 	vm.children["overcommit_memory"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().Overcommit()) })
+}
+
+// cmdlineText is /proc/self/cmdline: each argument with its NUL.
+func (p *Process) cmdlineText() []byte {
+	var b []byte
+	for _, a := range p.info.argv {
+		b = append(append(b, a...), 0)
+	}
+	return b
 }
 
 // view returns the ProcessView, or one that shows an empty address space.
@@ -150,25 +170,34 @@ func (p *Process) pagemapRead(b []byte, off int64) (int, unix.Errno) {
 	return int(n) * entry, 0
 }
 
-// statusText is /proc/self/status in Linux's layout (proc_pid_status):
-// its name, ids (root, as the guest runs, with every capability; the
-// parent's pid, 0 for the root; one pid namespace), memory figures,
-// signal masks and queue, and one CPU and one memory node. The
+// statusText is /proc/self/status (for the main thread) or
+// /proc/self/task/TID/status (for thread t) in Linux's layout
+// (proc_pid_status): its name, state, the thread's ids and capabilities
+// (creds.go; the parent's pid, 0 for the root; one pid namespace), the
+// process's memory figures, the thread's signal masks and queue, and the
+// CPUs it may run on (cpuMask) on one memory node. The
 // speculation-mitigation lines, which say what the host CPU is, are left
 // out.
-func (p *Process) statusText() []byte {
+func (t *Task) statusText() []byte {
+	p := t.Process
 	var b strings.Builder
 	pid := p.cfg.PID
-	fmt.Fprintf(&b, "Name:\t%s\n", strings.TrimRight(string(p.info.comm[:]), "\x00"))
+	fmt.Fprintf(&b, "Name:\t%s\n", commString(t.comm))
 	fmt.Fprintf(&b, "Umask:\t%04o\n", p.info.umask^defaultUmask)
 	ppid := 0
 	if parent := p.family.parent; parent != nil {
 		ppid = parent.cfg.PID
 	}
-	fmt.Fprintf(&b, "State:\tR (running)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", pid, pid, ppid)
-	fmt.Fprintf(&b, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0\nFDSize:\t%d\nGroups:\t \n", p.files().size)
-	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, pid, p.family.pgid, p.family.sid)
+	letter, state := t.taskState()
+	fmt.Fprintf(&b, "State:\t%c (%s)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t%d\nTracerPid:\t0\n", letter, state, pid, t.tid, ppid)
+	b.WriteString(t.cred.statusIDs())
+	fmt.Fprintf(&b, "FDSize:\t%d\n", p.files().size)
+	b.WriteString(t.cred.statusGroups())
+	fmt.Fprintf(&b, "NStgid:\t%d\nNSpid:\t%d\nNSpgid:\t%d\nNSsid:\t%d\nKthread:\t0\n", pid, t.tid, p.family.pgid, p.family.sid)
 	m := p.view().MemoryStatus()
+	if m.VmExe == 0 {
+		m.VmExe = p.info.layout.textSize()
+	}
 	for _, f := range []struct {
 		name string
 		v    uint64
@@ -183,24 +212,12 @@ func (p *Process) statusText() []byte {
 	fmt.Fprintf(&b, "CoreDumping:\t0\nTHP_enabled:\t%d\nuntag_mask:\t0xffffffffffffffff\n", boolInt(m.THPEnabled))
 	fmt.Fprintf(&b, "Threads:\t%d\n", max(len(p.tasks), 1))
 	fmt.Fprintf(&b, "SigQ:\t%d/%d\n", p.sig.queued, p.limit(unix.RLIMIT_SIGPENDING).Cur)
-	var ignored, caught uint64
-	for sig, act := range p.sigactions {
-		if len(act) < 8 || sig < 1 || sig > 64 {
-			continue
-		}
-		switch h := leUint64(act); h {
-		case 0: // SIG_DFL
-		case 1: // SIG_IGN
-			ignored |= 1 << (sig - 1)
-		default:
-			caught |= 1 << (sig - 1)
-		}
-	}
+	ignored, caught := p.sigDispositions()
 	fmt.Fprintf(&b, "SigPnd:\t%016x\nShdPnd:\t%016x\nSigBlk:\t%016x\nSigIgn:\t%016x\nSigCgt:\t%016x\n",
-		p.main.tsig.pending, p.sig.pending, p.main.sigmask, ignored, caught)
-	const allCaps = 1<<(unix.CAP_LAST_CAP+1) - 1
-	fmt.Fprintf(&b, "CapInh:\t%016x\nCapPrm:\t%016x\nCapEff:\t%016x\nCapBnd:\t%016x\nCapAmb:\t%016x\n", 0, allCaps, allCaps, allCaps, 0)
-	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\nCpus_allowed:\t1\nCpus_allowed_list:\t0\n", boolInt(p.info.noNewPrivs))
+		t.tsig.pending, p.sig.pending, t.sigmask, ignored, caught)
+	b.WriteString(t.cred.statusCaps())
+	fmt.Fprintf(&b, "NoNewPrivs:\t%d\nSeccomp:\t0\nSeccomp_filters:\t0\n", boolInt(p.info.noNewPrivs))
+	fmt.Fprintf(&b, "Cpus_allowed:\t%s\nCpus_allowed_list:\t%s\n", cpuMaskHex(p.cpuMask(), p.cpus()), cpuListText(p.cpus()))
 	// Mems_allowed as a kernel of 1024 nodes (NODES_SHIFT 10) prints it.
 	fmt.Fprintf(&b, "Mems_allowed:\t%s00000001\nMems_allowed_list:\t0\n", strings.Repeat("00000000,", 31))
 	fmt.Fprintf(&b, "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0\n")

@@ -20,13 +20,15 @@ import (
 // procState is what these calls keep.
 type procState struct {
 	// exe is the program's path as readlink("/proc/self/exe") reports it;
-	// argv its command line (/proc/self/cmdline).
-	exe  string
-	argv []string
+	// argv its command line (/proc/self/cmdline), envp its environment
+	// (/proc/self/environ), layout where its image lies
+	// (/proc/self/stat).
+	exe    string
+	argv   []string
+	envp   []string
+	layout ImageLayout
 	// cwd is the working directory ("" is "/").
 	cwd string
-	// comm is the task name (PR_GET_NAME), NUL-padded.
-	comm [taskCommLen]byte
 	// umask is the file-creation mask xor'ed with defaultUmask, so that
 	// the zero value is the default.
 	umask uint32
@@ -64,8 +66,8 @@ func (p *Process) SetExecutable(exe, hostPath string) {
 	defer p.mu.Unlock()
 	p.info.exe = exe
 	p.hostExe = hostPath
-	p.info.comm = [taskCommLen]byte{}
-	copy(p.info.comm[:taskCommLen-1], path.Base(exe))
+	p.main.comm = [taskCommLen]byte{}
+	copy(p.main.comm[:taskCommLen-1], path.Base(exe))
 	if p.fsys != nil {
 		p.fsys.addExe(p)
 	}
@@ -122,6 +124,10 @@ type Usage struct {
 	// page faults that installed memory (minor faults: none reads a
 	// disk).
 	RSS, PeakRSS, Faults uint64
+	// CPU is the CPU time of the process's threads (cputime.go): 0 in
+	// what Config.Usage returns, the package fills it for an ended
+	// process and its reaped children.
+	CPU time.Duration
 }
 
 func (p *Process) usage() Usage {
@@ -153,16 +159,6 @@ func (p *Process) copyInString(addr arch.Addr, max int) (string, unix.Errno) {
 
 // atFDCWD is AT_FDCWD as a raw argument.
 const atFDCWD = uint64(1<<32 + unix.AT_FDCWD)
-
-// sysGetgroups serves getgroups: the guest's root user belongs to no
-// supplementary group, so the list is empty whatever its size (EINVAL for
-// a negative one, as Linux checks first).
-func sysGetgroups(_ *Task, a *[6]uint64) uint64 {
-	if int32(a[0]) < 0 {
-		return errno(unix.EINVAL)
-	}
-	return 0
-}
 
 func sysUmask(t *Task, a *[6]uint64) uint64 {
 	old := t.info.umask ^ defaultUmask
@@ -261,12 +257,21 @@ const (
 // sysSysinfo describes the guest's machine: its memory is the program's
 // memory limit, of which what the program does not use is free; it has no
 // swap, as many processes as the VM has threads (Linux's nr_threads), and
-// uptime is the program's.
+// its uptime and loads are the host's, as /proc/uptime and /proc/loadavg
+// show them.
 func sysSysinfo(t *Task, a *[6]uint64) uint64 {
 	var b [sysinfoSize]byte
 	le := binary.LittleEndian
-	up := t.cfg.Monotonic()
-	le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
+	var host unix.Sysinfo_t
+	if unix.Sysinfo(&host) == nil {
+		le.PutUint64(b[0:], uint64(host.Uptime))
+		for i, l := range host.Loads {
+			le.PutUint64(b[8+8*i:], l)
+		}
+	} else {
+		up := t.cfg.Monotonic()
+		le.PutUint64(b[0:], uint64((up+time.Second-1)/time.Second))
+	}
 	total := t.cfg.MemoryLimit
 	used := min(t.usage().RSS, total)
 	le.PutUint64(b[sysinfoTotalRAM:], total)
@@ -284,26 +289,23 @@ const (
 	rusageMinflt = 64
 )
 
-// sysGetrusage reports, for the program (RUSAGE_SELF, RUSAGE_THREAD): the
-// CPU time of the host thread that runs it (guest time counts as user
-// time, serving its exits as user and system time), its peak RSS from mm
+// sysGetrusage reports, for the program (RUSAGE_SELF) or the calling
+// thread (RUSAGE_THREAD): its CPU time (cputime.go), its peak RSS from mm
 // and as minor faults mm's faults that installed memory; for
 // RUSAGE_CHILDREN, the children it reaped with a wait and their reaped
-// descendants: the largest peak RSS and the sum of the faults, without
-// times (rusageOf). The other counters are 0.
+// descendants: the sum of their CPU times, the largest peak RSS and the
+// sum of the faults (rusageOf). The other counters are 0.
 func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 	var b [rusageSize]byte
 	switch int32(a[0]) {
-	case unix.RUSAGE_SELF, unix.RUSAGE_THREAD:
-		b = rusageOf(t.usage())
-		var ru unix.Rusage
-		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
-			le := binary.LittleEndian
-			le.PutUint64(b[0:], uint64(ru.Utime.Sec))
-			le.PutUint64(b[8:], uint64(ru.Utime.Usec))
-			le.PutUint64(b[16:], uint64(ru.Stime.Sec))
-			le.PutUint64(b[24:], uint64(ru.Stime.Usec))
-		}
+	case unix.RUSAGE_SELF:
+		u := t.usage()
+		u.CPU = t.Process.cpuTime()
+		b = rusageOf(u)
+	case unix.RUSAGE_THREAD:
+		u := t.usage()
+		u.CPU = t.cpuTime()
+		b = rusageOf(u)
 	case unix.RUSAGE_CHILDREN:
 		b = rusageOf(t.family.reapedChildren)
 	default:
@@ -316,21 +318,18 @@ func sysGetrusage(t *Task, a *[6]uint64) uint64 {
 // sysconf(_SC_CLK_TCK) reports).
 const userHZ = 100
 
-// sysTimes writes a struct tms (user and system time of the process, as
-// getrusage reports them, and of its reaped children, for which mmvm
-// measures none) where buf is not NULL (EFAULT where it cannot), and
-// returns the clock-tick count of the monotonic clock clock_gettime
-// reads: like Linux's, a count from an arbitrary start whose differences
-// measure elapsed time.
+// sysTimes writes a struct tms (user and system time of the process and
+// of its reaped children, as getrusage reports them, in clock ticks)
+// where buf is not NULL (EFAULT where it cannot), and returns the
+// clock-tick count of the monotonic clock clock_gettime reads: like
+// Linux's, a count from an arbitrary start whose differences measure
+// elapsed time.
 func sysTimes(t *Task, a *[6]uint64) uint64 {
 	if a[0] != 0 {
 		var b [32]byte
-		var ru unix.Rusage
-		if unix.Getrusage(unix.RUSAGE_THREAD, &ru) == nil {
-			ticks := func(tv unix.Timeval) uint64 { return uint64(tv.Sec)*userHZ + uint64(tv.Usec)/(1e6/userHZ) }
-			binary.LittleEndian.PutUint64(b[0:], ticks(ru.Utime))
-			binary.LittleEndian.PutUint64(b[8:], ticks(ru.Stime))
-		}
+		ticks := func(d time.Duration) uint64 { return uint64(d / (time.Second / userHZ)) }
+		binary.LittleEndian.PutUint64(b[0:], ticks(t.Process.cpuTime()))
+		binary.LittleEndian.PutUint64(b[16:], ticks(t.family.reapedChildren.CPU))
 		if r := t.copyOutAll(arch.Addr(a[0]), b[:]); r != 0 {
 			return r
 		}
@@ -358,11 +357,11 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 		if err != nil {
 			return errno(unix.EFAULT)
 		}
-		t.info.comm = [taskCommLen]byte{}
-		copy(t.info.comm[:], name[:n])
+		t.comm = [taskCommLen]byte{}
+		copy(t.comm[:], name[:n])
 		return 0
 	case unix.PR_GET_NAME:
-		return t.copyOutAll(arch.Addr(arg2), t.info.comm[:])
+		return t.copyOutAll(arch.Addr(arg2), t.comm[:])
 	case unix.PR_SET_PDEATHSIG:
 		if arg2 > 64 {
 			return errno(unix.EINVAL)
@@ -413,18 +412,9 @@ func sysPrctl(t *Task, a *[6]uint64) uint64 {
 	case unix.PR_SET_TIMERSLACK:
 		t.info.timerSlack = arg2 // 0 restores the default
 		return 0
-	case unix.PR_GET_KEEPCAPS:
-		if t.keepCaps {
-			return 1
-		}
-		return 0
-	case unix.PR_SET_KEEPCAPS:
-		// The guest's SECBIT_KEEP_CAPS_LOCKED is never set: no EPERM.
-		if arg2 > 1 {
-			return errno(unix.EINVAL)
-		}
-		t.keepCaps = arg2 == 1
-		return 0
+	case unix.PR_CAPBSET_READ, unix.PR_CAPBSET_DROP, unix.PR_CAP_AMBIENT, unix.PR_GET_SECUREBITS,
+		unix.PR_SET_SECUREBITS, unix.PR_GET_KEEPCAPS, unix.PR_SET_KEEPCAPS:
+		return t.capPrctl(option, a)
 	case unix.PR_GET_SECCOMP:
 		return 0 // no seccomp filter
 	case unix.PR_SET_MDWE:

@@ -128,7 +128,7 @@ func (t *Task) writevFlags(fd uint64, iovAddr arch.Addr, iovcnt uint64, flags ui
 			f.fs.pos = int64(pos + r)
 		}
 		return r
-	case f.pipe != nil && f.writeEnd:
+	case f.writesPipe():
 		if flags&rwfNosignal != 0 && f.pipe.readers == 0 {
 			return errno(unix.EPIPE)
 		}

@@ -211,7 +211,7 @@ func TestSelectMatchesHost(t *testing.T) {
 // procFDSize is the FDSize line of mmvm's /proc/self/status.
 func procFDSize(t *testing.T, p *Process) int {
 	t.Helper()
-	return fdSizeOf(t, string(p.statusText()))
+	return fdSizeOf(t, string(p.main.statusText()))
 }
 
 // hostFDSize is the test process's own FDSize.

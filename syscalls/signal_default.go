@@ -387,14 +387,13 @@ func signalName(sig unix.Signal) string {
 // userSignal checks kill's, tkill's and tgkill's signal argument: EINVAL
 // for an invalid signal; ok false for 0, which only checks the target.
 // info is Linux's siginfo for a signal a process sends: si_code SI_USER
-// (kill) or SI_TKILL, the sender's pid and uid (0: the guest runs as
-// root).
+// (kill) or SI_TKILL, the sender's pid and real uid.
 func (t *Task) userSignal(sig uint64, code int32, call string) (s unix.Signal, info sigInfo, ok bool, e unix.Errno) {
 	n := int32(sig)
 	if n < 0 || n > 64 {
 		return 0, sigInfo{}, false, unix.EINVAL
 	}
-	info = sigInfo{code: code, pid: uint32(t.cfg.PID), uid: 0, why: "sent by the program itself with " + call}
+	info = sigInfo{code: code, pid: uint32(t.cfg.PID), uid: t.cred.uid, why: "sent by the program itself with " + call}
 	return unix.Signal(n), info, n != 0, 0
 }
 
@@ -411,13 +410,13 @@ func sysKill(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.ESRCH)
 	}
 	sig, info, ok, e := t.userSignal(a[1], siUser, "kill")
-	if !ok {
-		return errno0(e)
+	if e != 0 {
+		return errno(e)
 	}
 	e = unix.ESRCH
 	for _, p := range targets {
-		err := unix.Errno(0)
-		if !p.ended.Load() {
+		err := t.mayKill(p.main, sig)
+		if err == 0 && ok && !p.ended.Load() {
 			err = p.sendToProcess(t, sig, info)
 		}
 		if err == 0 || e != 0 {
@@ -482,6 +481,9 @@ func (t *Task) signalThread(tgid, tid int, sig uint64, call string) uint64 {
 		return errno(unix.ESRCH)
 	}
 	s, info, ok, e := t.userSignal(sig, siTkill, call)
+	if e == 0 {
+		e = t.mayKill(target, s)
+	}
 	if e != 0 {
 		return errno(e)
 	}
@@ -489,6 +491,22 @@ func (t *Task) signalThread(tgid, tid int, sig uint64, call string) uint64 {
 		e = target.sendToThread(t, s, info)
 	}
 	return errno0(e)
+}
+
+// mayKill is Linux's check_kill_permission past the signal's validity,
+// for a signal the caller sends to target: within the caller's own
+// process, with CAP_KILL, or when the caller's real or effective uid is
+// the target's real or saved one; else EPERM, but for SIGCONT within the
+// caller's session.
+func (t *Task) mayKill(target *Task, sig unix.Signal) unix.Errno {
+	c, o := &t.cred, &target.cred
+	switch {
+	case target.Process == t.Process, c.capable(unix.CAP_KILL),
+		c.euid == o.suid, c.euid == o.uid, c.uid == o.suid, c.uid == o.uid,
+		sig == unix.SIGCONT && target.family.sid == t.family.sid:
+		return 0
+	}
+	return unix.EPERM
 }
 
 // errno0 is errno for a call that returns 0 on success.

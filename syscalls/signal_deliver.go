@@ -46,7 +46,10 @@ const (
 // fromSyscall is set: a restart code it returned becomes EINTR or a
 // restart, by the handler's SA_RESTART. A RIP the vCPU could not return to
 // (non-canonical) raises SIGSEGV, as the failed IRET does under Linux.
+// First it looks at the CPU timers whose host timer is late
+// (pollCPUTimers), as Linux's tick looks at the running thread's.
 func (t *Task) returnToUser(regs *UserRegs, nr uint64, fromSyscall bool) {
+	t.pollCPUTimers()
 	for !t.Exited() {
 		if !arch.Addr(regs.RIP).IsCanonical() {
 			t.force(unix.SIGSEGV, sigInfo{code: siKernel, why: fmt.Sprintf("return to non-canonical rip %#x", regs.RIP)})

@@ -14,23 +14,35 @@ import (
 // every other flag bit.
 const timerAbstime = 1
 
+// clockFDMask and clockFD tell a dynamic clock's id (a negative id
+// whose low three bits are 3: a clock device's fd), for which Linux has
+// no sleep.
+const (
+	clockFDMask = 7
+	clockFD     = 3
+)
+
 // sysClockNanosleep sleeps on the host against the clocks clock_gettime
 // serves, checking as Linux does, in its order: the clock (EINVAL for one
 // Linux does not know, EOPNOTSUPP for one it knows but has no sleep for:
-// the thread CPU clock, the raw and coarse clocks, and the alarm clocks,
-// for the guest has no RTC), the request (EFAULT, then EINVAL for a negative
-// or unnormalized time). A relative sleep the run's end interrupts writes
-// the time left to rem (ignored for TIMER_ABSTIME) and returns EINTR, or
-// EFAULT when rem cannot be written. The process CPU clock reads as the
-// monotonic one but is taken to stand still while the caller sleeps, so a
-// sleep on it ends only with a signal or the run, unless it asks for no
-// time.
+// the thread CPU clock, the raw and coarse clocks, the dynamic clocks and
+// the alarm clocks, for the guest has no RTC), the request (EFAULT, then
+// EINVAL for a negative or unnormalized time), then, for a CPU clock of
+// clock_getcpuclockid, the clock (EINVAL for the caller's own thread's
+// or one there is no thread or process for). A relative sleep the run's
+// end interrupts writes the time left to rem (ignored for TIMER_ABSTIME)
+// and returns EINTR, or EFAULT when rem cannot be written. A sleep on a
+// CPU clock ends when the clock reaches its end (sleepOnCPU): on the
+// caller's own process's, only as its other threads run.
 func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 	clock, flags, req, rem := int32(a[0]), a[1], arch.Addr(a[2]), arch.Addr(a[3])
-	switch clock {
-	case unix.CLOCK_REALTIME, unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID:
-	case unix.CLOCK_THREAD_CPUTIME_ID, unix.CLOCK_MONOTONIC_RAW, unix.CLOCK_REALTIME_COARSE,
-		unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_REALTIME_ALARM, unix.CLOCK_BOOTTIME_ALARM:
+	switch {
+	case clock == unix.CLOCK_REALTIME, clock == unix.CLOCK_MONOTONIC, clock == unix.CLOCK_BOOTTIME,
+		clock == unix.CLOCK_PROCESS_CPUTIME_ID:
+	case clock < 0 && clock&clockFDMask != clockFD:
+	case clock < 0, clock == unix.CLOCK_THREAD_CPUTIME_ID, clock == unix.CLOCK_MONOTONIC_RAW,
+		clock == unix.CLOCK_REALTIME_COARSE, clock == unix.CLOCK_MONOTONIC_COARSE,
+		clock == unix.CLOCK_REALTIME_ALARM, clock == unix.CLOCK_BOOTTIME_ALARM:
 		return errno(unix.EOPNOTSUPP)
 	default:
 		// CLOCK_TAI is not served, as clock_gettime does not serve it.
@@ -45,6 +57,9 @@ func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	d := durationOf(sec, nsec)
+	if clock == unix.CLOCK_PROCESS_CPUTIME_ID || clock < 0 {
+		return t.cpuNanosleep(clock, flags&timerAbstime != 0, d, rem)
+	}
 	if flags&timerAbstime != 0 {
 		rem = 0
 		switch clock {
@@ -52,16 +67,7 @@ func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 			d = time.Unix(sec, nsec).Sub(t.cfg.Now())
 		case unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME:
 			d -= t.cfg.Monotonic()
-		case unix.CLOCK_PROCESS_CPUTIME_ID:
-			// The CPU clock reads as the monotonic one (clock_gettime),
-			// and stands still while the program sleeps.
-			if d <= t.cfg.Monotonic() {
-				return 0
-			}
-			d = math.MaxInt64
 		}
-	} else if clock == unix.CLOCK_PROCESS_CPUTIME_ID && d > 0 {
-		d = math.MaxInt64
 	}
 	if d <= 0 {
 		return 0
@@ -70,13 +76,60 @@ func sysClockNanosleep(t *Task, a *[6]uint64) uint64 {
 	if sleepUntil(t, start, d) {
 		return 0
 	}
+	return t.putSleepLeft(rem, max(d-(t.cfg.Monotonic()-start), 0))
+}
+
+// cpuNanosleep is clock_nanosleep on CPU clock id, checked as Linux's
+// posix_cpu_nsleep: EINVAL for the caller's own thread's clock (it could
+// never advance) and for a clock with no thread or process; a sleep to
+// an end the clock has passed returns at once.
+func (t *Task) cpuNanosleep(id int32, abs bool, d time.Duration, rem arch.Addr) uint64 {
+	if id < 0 && id&cpuClockThread != 0 {
+		if pid := int(^(id >> 3)); pid == 0 || pid == t.tid {
+			return errno(unix.EINVAL)
+		}
+	}
+	c, _, ok := t.cpuClockOf(id, false)
+	if !ok {
+		return errno(unix.EINVAL)
+	}
+	until := d
+	if abs {
+		rem = 0
+	} else {
+		until = satAdd(c.now(), d)
+	}
+	if t.sleepOnCPU(c, until) {
+		return 0
+	}
+	return t.putSleepLeft(rem, max(until-c.now(), 0))
+}
+
+// putSleepLeft writes the time left of an interrupted sleep at rem (0:
+// nowhere) and returns EINTR, or EFAULT if rem cannot be written.
+func (t *Task) putSleepLeft(rem arch.Addr, left time.Duration) uint64 {
 	if rem != 0 {
-		left := max(d-(t.cfg.Monotonic()-start), 0)
 		if r := putTimespec(t, uint64(rem), int64(left/time.Second), int64(left%time.Second)); r != 0 {
 			return r
 		}
 	}
 	return errno(unix.EINTR)
+}
+
+// sleepOnCPU waits until CPU clock c reads until, and reports true, or
+// returns false when a signal or the run's end interrupts it (block).
+// It looks at the clock again after the least wall time in which the
+// clock could get there (rate), but no sooner than cpuTimerPoll.
+func (t *Task) sleepOnCPU(c cpuClock, until time.Duration) bool {
+	for now := c.now(); now < until; now = c.now() {
+		tm := time.NewTimer(max((until-now)/time.Duration(c.rate()), cpuTimerPoll))
+		r := t.block(nil, tm.C)
+		tm.Stop()
+		if r != wokeTimeout {
+			return false
+		}
+	}
+	return true
 }
 
 // sleepUntil waits until the guest's monotonic clock has advanced d from

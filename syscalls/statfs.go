@@ -56,13 +56,17 @@ func (p *Process) hostStatfs(fd int, readOnly bool) (unix.Statfs_t, unix.Errno) 
 }
 
 // statStatfs is the statfs of a guest file whose stat is st, for the
-// guest's own files (not a view's): /proc mounted nosuid, nodev and
-// noexec as Linux's usually is, the rest tmpfs.
+// guest's own files but a tmpfs's and a view's: /proc and /sys mounted
+// nosuid, nodev and noexec as Linux's usually are, the rest tmpfs.
 func statStatfs(st *unix.Stat_t) unix.Statfs_t {
-	if st.Dev == procDev {
-		return syntheticStatfs(unix.PROC_SUPER_MAGIC, unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
+	// Each is read-only, as the name calls answer there (fsnames.go).
+	switch st.Dev {
+	case procDev:
+		return syntheticStatfs(unix.PROC_SUPER_MAGIC, unix.ST_RDONLY|unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
+	case sysDev:
+		return syntheticStatfs(unix.SYSFS_MAGIC, unix.ST_RDONLY|unix.ST_NOSUID|unix.ST_NODEV|unix.ST_NOEXEC|unix.ST_RELATIME)
 	}
-	return syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RELATIME)
+	return syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RDONLY|unix.ST_RELATIME)
 }
 
 // lookupStatfs is the statfs of what l found.
@@ -110,6 +114,8 @@ func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 		return p.hostStatfs(int(f.fs.host.Fd()), true)
 	case f.fs != nil:
 		return statStatfs(&f.fs.st), 0
+	case f.fifo != nil:
+		return p.tmpStatfs(f.fifo.tmp.fs), 0
 	case f.anon != nil:
 		return syntheticStatfs(unix.ANON_INODE_FS_MAGIC, 0), 0
 	case f.pipe != nil:

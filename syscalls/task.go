@@ -149,7 +149,10 @@ func putTimespec(t *Task, addr uint64, sec, nsec int64) uint64 {
 }
 
 // sysClockGettime reads clock a[0], a clockid_t: an int, so only the low 32
-// bits count, as on Linux.
+// bits count, as on Linux. The CPU clocks (CLOCK_PROCESS_CPUTIME_ID,
+// CLOCK_THREAD_CPUTIME_ID and the ids clock_getcpuclockid and
+// pthread_getcpuclockid make) read the CPU time of cputime.go, which the
+// vDSO leaves to this call, as Linux's does.
 func sysClockGettime(t *Task, a *[6]uint64) uint64 {
 	id := int32(a[0])
 	if t.cfg.ClockNanos != nil && id >= 0 {
@@ -162,30 +165,39 @@ func sysClockGettime(t *Task, a *[6]uint64) uint64 {
 		now := t.cfg.Now()
 		return putTimespec(t, a[1], now.Unix(), int64(now.Nanosecond()))
 	case unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
-		unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+		unix.CLOCK_BOOTTIME:
 		d := t.cfg.Monotonic()
 		return putTimespec(t, a[1], int64(d/time.Second), int64(d%time.Second))
 	}
-	return errno(unix.EINVAL)
+	c, _, ok := t.cpuClockOf(id, true)
+	if !ok {
+		return errno(unix.EINVAL)
+	}
+	d := c.now()
+	return putTimespec(t, a[1], int64(d/time.Second), int64(d%time.Second))
 }
 
 // sysClockGetres reports the host's resolution of each clock mmvm serves
 // (the guest reads the host's clocks), EINVAL for any other; a null res
 // only checks the clock.
 func sysClockGetres(t *Task, a *[6]uint64) uint64 {
-	switch a[0] {
+	var res unix.Timespec
+	switch id := int32(a[0]); id {
 	case unix.CLOCK_REALTIME, unix.CLOCK_REALTIME_COARSE,
 		unix.CLOCK_MONOTONIC, unix.CLOCK_MONOTONIC_COARSE, unix.CLOCK_MONOTONIC_RAW,
-		unix.CLOCK_BOOTTIME, unix.CLOCK_PROCESS_CPUTIME_ID, unix.CLOCK_THREAD_CPUTIME_ID:
+		unix.CLOCK_BOOTTIME:
+		if err := unix.ClockGetres(id, &res); err != nil {
+			res = unix.Timespec{Nsec: 1}
+		}
 	default:
-		return errno(unix.EINVAL)
+		_, which, ok := t.cpuClockOf(id, false)
+		if !ok {
+			return errno(unix.EINVAL)
+		}
+		res = cpuClockResolution(which)
 	}
 	if a[1] == 0 {
 		return 0
-	}
-	var res unix.Timespec
-	if err := unix.ClockGetres(int32(a[0]), &res); err != nil {
-		res = unix.Timespec{Nsec: 1}
 	}
 	return putTimespec(t, a[1], res.Sec, res.Nsec)
 }
@@ -400,6 +412,9 @@ func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 			target.limits = make(map[int]Limit)
 		}
 		target.limits[int(res)] = l
+		if res == unix.RLIMIT_CPU {
+			target.armCPULimit()
+		}
 	}
 	if oldLim != 0 {
 		return t.putLimit(oldLim, old)

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,10 +54,10 @@ type Task struct {
 	// nice is the thread's nice value, -20 to 19 (priority.go), which a
 	// new thread or process inherits.
 	nice int32
-	// keepCaps is the thread's SECBIT_KEEP_CAPS (prctl PR_SET_KEEPCAPS):
-	// Linux keeps it in the thread's credentials, so a new thread or a
-	// fork's child inherits it from its creator and execve clears it.
-	keepCaps bool
+	// cred are the thread's ids and capabilities (creds.go), which a new
+	// thread or a fork's child copies from its creator and execve
+	// changes as Linux's cap_bprm_creds_from_file.
+	cred creds
 	// regs is the user context of the system call being served
 	// (HandleSyscall), nil between calls: rt_sigreturn rewrites it,
 	// sigaltstack reads its RSP.
@@ -74,11 +75,25 @@ type Task struct {
 	// threadExitCode is the status the thread's exit(2) gave; guarded by
 	// mu.
 	threadExitCode int
+	// cpu is the thread's CPU clock (cputime.go).
+	cpu threadCPU
+	// started is the host's boot time when the thread was made (its
+	// start time in /proc/self/stat); hostTID the host thread that
+	// serves its calls (its vCPU's), 0 before its first; sleeping says
+	// it waits in a call (block), with mu released. Guarded by mu.
+	started  time.Duration
+	hostTID  int
+	sleeping bool
+	// comm is the thread's name (PR_SET_NAME, PR_GET_NAME), NUL-padded:
+	// a new thread or a fork's child takes its creator's, execve sets
+	// it from the program's name; the main thread's names the process
+	// (/proc/self/comm). Guarded by mu.
+	comm [taskCommLen]byte
 }
 
 // newTask returns a Task of p with id tid.
 func (p *Process) newTask(tid int) *Task {
-	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1)}
+	return &Task{Process: p, tid: tid, wake: make(chan struct{}, 1), started: hostBoottime(), cred: rootCreds()}
 }
 
 // MainTask returns the program's first thread, whose TID is the PID.
@@ -157,8 +172,9 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child := t.newTask(t.newTID())
 	child.startFPU = fx
 	child.sigmask = t.sigmask
+	child.comm = t.comm
 	child.nice = t.nice
-	child.keepCaps = t.keepCaps
+	child.cred = t.cred
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls
@@ -214,6 +230,7 @@ func (t *Task) withoutLock(f func()) {
 // (Linux reports the group leader's exit code).
 func (t *Task) exitThread(code int) {
 	t.threadExitCode = code
+	t.threadLeft(t)
 	delete(t.tasks, t.tid)
 	t.exitedThread.Store(true)
 	t.sig.queued -= queuedIn(&t.tsig.sigQueue)
@@ -226,6 +243,7 @@ func (t *Task) exitThread(code int) {
 	}
 	t.retargetSignals()
 	t.adoptChildren()
+	t.tree.pidfdsLookAgain()
 	t.exitRobustList()
 	t.clearChildTIDAtExit()
 	if t == t.main {

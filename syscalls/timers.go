@@ -12,26 +12,37 @@ import (
 
 // Timers are the program's asynchronous signal sources, with Linux's
 // semantics: alarm and setitimer's ITIMER_REAL (SIGALRM to the process on
-// CLOCK_MONOTONIC, Linux's it_real_fn) and the POSIX timers of
-// timer_create (CLOCK_REALTIME, CLOCK_MONOTONIC or CLOCK_BOOTTIME;
-// SIGEV_SIGNAL to the process, SIGEV_THREAD_ID to one thread, or
-// SIGEV_NONE). Each armed timer is a host time.Timer whose function takes
-// the Process lock and sends the signal as kill (process-directed) or
-// tgkill (thread-directed) would, which wakes or kicks the thread that
-// takes it. Expiry is judged on the clocks clock_gettime serves
-// (Config.Now, Config.Monotonic): a host timer that fires early is set
-// again for the rest. ITIMER_VIRTUAL and ITIMER_PROF keep and report the
-// values set but never count down or fire: mmvm does not measure the
-// program's CPU time. Every timer stops when the program ends or the
-// Process is closed; no host timer outlives it.
+// CLOCK_MONOTONIC, Linux's it_real_fn), ITIMER_VIRTUAL and ITIMER_PROF
+// (SIGVTALRM and SIGPROF on the process's CPU clock), the POSIX timers of
+// timer_create (CLOCK_REALTIME, CLOCK_MONOTONIC, CLOCK_BOOTTIME or a CPU
+// clock; SIGEV_SIGNAL to the process, SIGEV_THREAD_ID to one thread, or
+// SIGEV_NONE) and RLIMIT_CPU (SIGXCPU at the soft limit and every second
+// past it, SIGKILL at the hard one). Each armed timer is a host
+// time.Timer whose function takes the Process lock and sends the signal
+// as kill (process-directed) or tgkill (thread-directed) would, which
+// wakes or kicks the thread that takes it (a vCPU running guest code
+// leaves it for an interrupt exit: Config.Interrupt). Expiry is judged on
+// the clocks clock_gettime serves (Config.Now, Config.Monotonic, the CPU
+// clocks of cputime.go): a host timer that fires early is set again for
+// the rest. A CPU clock advances only as its threads run, at most as
+// fast as the wall clock times the threads that may run at once, so a
+// CPU timer's host timer is set for the least wall time in which its
+// clock could reach the expiry and looks again then, as Linux's tick
+// looks at the running threads' CPU timers. A thread of the program that
+// returns to user mode past that time looks at once (pollCPUTimers): the
+// host timer's goroutine may wait for a Go P while the program's threads
+// hold theirs (FastPath.RawRun), and each interval it comes late would
+// be an overrun, a sample lost to a profiler. Every timer stops when the
+// program ends or the Process is closed; no host timer outlives it.
 
 // timerState is the program's timers. Guarded by Process.mu.
 type timerState struct {
-	// real is ITIMER_REAL (alarm, setitimer); nil until first set.
-	real *guestTimer
-	// virtual and prof are ITIMER_VIRTUAL and ITIMER_PROF as set: value
-	// and interval, never counting down.
-	virtual, prof [2]time.Duration
+	// itimers are ITIMER_REAL (alarm, setitimer), ITIMER_VIRTUAL and
+	// ITIMER_PROF by which; each nil until first set.
+	itimers [3]*guestTimer
+	// cpuLimit enforces RLIMIT_CPU; nil until the soft limit is first
+	// finite.
+	cpuLimit *guestTimer
 	// posix are timer_create's timers by id; nextID is the id to try
 	// next (Linux's next_posix_timer_id).
 	posix  map[int32]*guestTimer
@@ -39,16 +50,22 @@ type timerState struct {
 	// stopped is set when the program ends or the Process is closed:
 	// no timer is armed again.
 	stopped bool
+	// cpuPollAt is no later than the earliest pollAt of the CPU timers
+	// (zero: none is armed), when pollCPUTimers next looks at them.
+	cpuPollAt time.Time
 }
 
 // guestTimer is one timer. Its fields are guarded by Process.mu.
 type guestTimer struct {
 	p *Process
-	// id is the POSIX timer id, or -1 for ITIMER_REAL.
+	// id is the POSIX timer id, itimerID(which) for an itimer, or
+	// cpuLimitID.
 	id int32
 	// realtime says expiry is on CLOCK_REALTIME (nanoseconds since the
-	// epoch), else on CLOCK_MONOTONIC.
+	// epoch); cpu, when it names a thread or a process, that it is on
+	// that CPU clock; else it is on CLOCK_MONOTONIC.
 	realtime bool
+	cpu      cpuClock
 	// notify is the sigevent's SIGEV_* (SIGEV_SIGNAL for ITIMER_REAL),
 	// signo and value the signal and its si_value, target the thread of
 	// a SIGEV_THREAD_ID timer (nil: process-directed).
@@ -68,6 +85,9 @@ type guestTimer struct {
 	// its function from running finds itself stale.
 	host *time.Timer
 	gen  uint64
+	// pollAt is when a CPU timer's host timer is to fire (zero: it has
+	// none).
+	pollAt time.Time
 }
 
 // sigevent's sigev_notify values (asm-generic/siginfo.h).
@@ -95,9 +115,27 @@ const siTimer = -2
 // firing the host timer as often.
 const minTimerRearm = 100 * time.Microsecond
 
+// cpuTimerPoll is the shortest a CPU timer's host timer is set for
+// before the timer is due, and the shortest a sleep on a CPU clock waits
+// between two looks at it: a CPU timer fires up to that late, as
+// Linux's fire up to a tick late.
+const cpuTimerPoll = time.Millisecond
+
+// cpuLimitID is the id of the timer that enforces RLIMIT_CPU.
+const cpuLimitID = -4
+
+// itimerID is the id of itimer which.
+func itimerID(which int32) int32 { return -1 - which }
+
+// onCPU says the timer is on a CPU clock.
+func (tm *guestTimer) onCPU() bool { return tm.cpu != cpuClock{} }
+
 // now reads the timer's clock.
 func (tm *guestTimer) now() time.Duration {
-	if tm.realtime {
+	switch {
+	case tm.onCPU():
+		return tm.cpu.now()
+	case tm.realtime:
 		return time.Duration(tm.p.cfg.Now().UnixNano())
 	}
 	return tm.p.cfg.Monotonic()
@@ -132,43 +170,74 @@ func (tm *guestTimer) arm(value, interval time.Duration, abs bool) {
 func (tm *guestTimer) stop() {
 	tm.gen++
 	tm.expiry = 0
+	tm.pollAt = time.Time{}
 	if tm.host != nil {
 		tm.host.Stop()
 		tm.host = nil
 	}
 }
 
-// schedule sets the host timer for the expiry, at least floor from now.
-// p.mu must be held.
+// schedule sets the host timer for the expiry, at least floor from now;
+// for a CPU timer, for the least wall time in which its clock could get
+// there, at least cpuTimerPoll if it is not due. p.mu must be held.
 func (tm *guestTimer) schedule(floor time.Duration) {
 	if tm.p.timers.stopped {
 		return
 	}
 	gen := tm.gen
-	d := max(tm.expiry-tm.now(), floor)
+	d := tm.expiry - tm.now()
+	if tm.onCPU() && d > 0 {
+		d = max(d/time.Duration(tm.cpu.rate()), cpuTimerPoll)
+	}
+	d = max(d, floor)
 	tm.host = time.AfterFunc(d, func() { tm.fire(gen) })
+	if tm.onCPU() {
+		tm.pollAt = time.Now().Add(d)
+		if at := &tm.p.timers.cpuPollAt; at.IsZero() || tm.pollAt.Before(*at) {
+			*at = tm.pollAt
+		}
+	}
 }
 
-// fire runs on the host timer's goroutine: if the timer is still the
-// one armed and due on its clock, it signals and re-arms by its
-// interval, counting the intervals that passed unsignalled as overruns.
+// fire runs on the host timer's goroutine: fireLocked.
 func (tm *guestTimer) fire(gen uint64) {
 	p := tm.p
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	tm.fireLocked(gen)
+}
+
+// fireLocked: if the timer is still the one armed (gen) and due on its
+// clock, it signals and re-arms by its interval, counting the intervals
+// that passed unsignalled as overruns. p.mu must be held.
+func (tm *guestTimer) fireLocked(gen uint64) {
+	p := tm.p
 	if gen != tm.gen || p.timers.stopped || tm.expiry == 0 {
 		return
 	}
+	tm.pollAt = time.Time{}
 	now := tm.now()
 	if now < tm.expiry {
-		tm.schedule(0)
+		if !tm.onCPU() || !tm.cpu.stopped() {
+			tm.schedule(0)
+		}
+		return
+	}
+	if tm.id == cpuLimitID {
+		p.cpuLimitReached(now)
 		return
 	}
 	var missed int64
-	if tm.interval > 0 {
+	switch {
+	case tm.interval > 0 && tm.id < 0 && tm.onCPU():
+		// Linux's check_cpu_itimer adds one interval per expiry: the
+		// expiries that passed each get a signal, one host timer
+		// apart, and none is skipped.
+		tm.expiry = satAdd(tm.expiry, tm.interval)
+	case tm.interval > 0:
 		missed = int64((now - tm.expiry) / tm.interval)
 		tm.expiry = satAdd(tm.expiry, time.Duration(missed+1)*tm.interval)
-	} else {
+	default:
 		tm.expiry = 0
 	}
 	tm.signal(missed)
@@ -178,15 +247,15 @@ func (tm *guestTimer) fire(gen uint64) {
 }
 
 // signal sends the timer's signal for one expiry, missed more having
-// passed: SIGALRM from the kernel for ITIMER_REAL; for a POSIX timer a
-// SI_TIMER siginfo, unless its last one is still pending, which then
-// counts this expiry as an overrun (Linux keeps one sigqueue per timer).
-// A SIGEV_THREAD_ID timer whose thread has exited sends nothing. p.mu
-// must be held.
+// passed: for an itimer, its signal (SIGALRM, SIGVTALRM, SIGPROF) from
+// the kernel (SI_KERNEL); for a POSIX timer a SI_TIMER siginfo, unless
+// its last one is still pending, which then counts this expiry as an
+// overrun (Linux keeps one sigqueue per timer). A SIGEV_THREAD_ID timer
+// whose thread has exited sends nothing. p.mu must be held.
 func (tm *guestTimer) signal(missed int64) {
 	p := tm.p
 	if tm.id < 0 {
-		_ = p.sendToProcess(nil, unix.SIGALRM, sigInfo{code: siKernel, why: "ITIMER_REAL expired"})
+		_ = p.sendToProcess(nil, tm.signo, sigInfo{code: siKernel, why: "an itimer expired"})
 		return
 	}
 	tm.overrun = satAddInt(tm.overrun, missed)
@@ -205,6 +274,47 @@ func (tm *guestTimer) signal(missed int64) {
 		return
 	}
 	_ = p.sendToProcess(nil, tm.signo, info)
+}
+
+// pollCPUTimers looks at once at each CPU timer whose host timer is late
+// (its pollAt has passed), in place of the host timer, which it stops.
+// A thread calls it as it returns to user mode. p.mu must be held.
+func (p *Process) pollCPUTimers() {
+	at := p.timers.cpuPollAt
+	if at.IsZero() {
+		return
+	}
+	now := time.Now()
+	if now.Before(at) {
+		return
+	}
+	p.timers.cpuPollAt = time.Time{}
+	poll := func(tm *guestTimer) {
+		if tm == nil || tm.pollAt.IsZero() {
+			return
+		}
+		if now.Before(tm.pollAt) {
+			if next := &p.timers.cpuPollAt; next.IsZero() || tm.pollAt.Before(*next) {
+				*next = tm.pollAt
+			}
+			return
+		}
+		// The host timer's function, should it be running already,
+		// finds itself stale.
+		tm.gen++
+		if tm.host != nil {
+			tm.host.Stop()
+			tm.host = nil
+		}
+		tm.fireLocked(tm.gen)
+	}
+	for _, tm := range p.timers.itimers[itimerVirtual:] {
+		poll(tm)
+	}
+	poll(p.timers.cpuLimit)
+	for _, tm := range p.timers.posix {
+		poll(tm)
+	}
 }
 
 // queued says the timer's signal is pending, not yet delivered. p.mu
@@ -239,12 +349,66 @@ func (p *Process) timerDelivered(info *sigInfo) {
 // Process is closed. p.mu must be held.
 func (p *Process) stopTimers() {
 	p.timers.stopped = true
-	if p.timers.real != nil {
-		p.timers.real.stop()
+	for _, tm := range p.timers.itimers {
+		if tm != nil {
+			tm.stop()
+		}
+	}
+	if p.timers.cpuLimit != nil {
+		p.timers.cpuLimit.stop()
 	}
 	for _, tm := range p.timers.posix {
 		tm.stop()
 	}
+}
+
+// armCPULimit sets the RLIMIT_CPU timer to fire when the process's CPU
+// time reaches its soft limit, or disarms it for an infinite one, as
+// Linux's update_rlimit_cpu. p.mu must be held.
+func (p *Process) armCPULimit() {
+	l := p.limit(unix.RLIMIT_CPU)
+	tm := p.timers.cpuLimit
+	if l.Cur == rlimInfinity {
+		if tm != nil {
+			tm.stop()
+		}
+		return
+	}
+	if tm == nil {
+		tm = &guestTimer{p: p, id: cpuLimitID, cpu: cpuClock{process: p}}
+		p.timers.cpuLimit = tm
+	}
+	tm.arm(limitSeconds(l.Cur), 0, true)
+}
+
+// cpuLimitReached acts on the process's CPU time now past its
+// RLIMIT_CPU soft limit, as Linux's check_process_timers: at the hard
+// limit SIGKILL, and nothing more; else SIGXCPU, the soft limit raised by
+// a second (getrlimit shows it) and the timer set for it. Both come from
+// the kernel (SI_KERNEL). p.mu must be held.
+func (p *Process) cpuLimitReached(now time.Duration) {
+	l := p.limit(unix.RLIMIT_CPU)
+	if l.Cur == rlimInfinity {
+		return
+	}
+	if l.Max != rlimInfinity && now >= limitSeconds(l.Max) {
+		_ = p.sendToProcess(nil, unix.SIGKILL, sigInfo{code: siKernel, why: "RLIMIT_CPU's hard limit reached"})
+		return
+	}
+	if now >= limitSeconds(l.Cur) {
+		_ = p.sendToProcess(nil, unix.SIGXCPU, sigInfo{code: siKernel, why: "RLIMIT_CPU's soft limit reached"})
+		if p.limits == nil {
+			p.limits = make(map[int]Limit)
+		}
+		l.Cur++
+		p.limits[unix.RLIMIT_CPU] = l
+	}
+	p.armCPULimit()
+}
+
+// limitSeconds is a limit in seconds as a duration, saturating.
+func limitSeconds(secs uint64) time.Duration {
+	return durationOf(int64(min(secs, math.MaxInt64)), 0)
 }
 
 func satAdd(a, b time.Duration) time.Duration {
@@ -268,39 +432,40 @@ const (
 	itimerProf    = 2
 )
 
-// realTimer is ITIMER_REAL, made on first use. p.mu must be held.
-func (p *Process) realTimer() *guestTimer {
-	if p.timers.real == nil {
-		p.timers.real = &guestTimer{p: p, id: -1, notify: sigevSignal, signo: unix.SIGALRM}
+// itimerSignals are the itimers' signals by which.
+var itimerSignals = [3]unix.Signal{unix.SIGALRM, unix.SIGVTALRM, unix.SIGPROF}
+
+// itimerOf is itimer which, made on first use: ITIMER_REAL on
+// CLOCK_MONOTONIC, ITIMER_VIRTUAL and ITIMER_PROF on the process's CPU
+// clock (the whole of which is user time, see cputime.go); nil for an
+// unknown which. p.mu must be held.
+func (p *Process) itimerOf(which int32) *guestTimer {
+	if which < itimerReal || which > itimerProf {
+		return nil
 	}
-	return p.timers.real
+	if p.timers.itimers[which] == nil {
+		tm := &guestTimer{p: p, id: itimerID(which), notify: sigevSignal, signo: itimerSignals[which]}
+		if which != itimerReal {
+			tm.cpu = cpuClock{process: p}
+		}
+		p.timers.itimers[which] = tm
+	}
+	return p.timers.itimers[which]
 }
 
 // itimer reads timer which's value and interval; ok false for an
 // unknown which. p.mu must be held.
 func (p *Process) itimer(which int32) (value, interval time.Duration, ok bool) {
-	switch which {
-	case itimerReal:
-		tm := p.realTimer()
-		return tm.remaining(), tm.interval, true
-	case itimerVirtual:
-		return p.timers.virtual[0], p.timers.virtual[1], true
-	case itimerProf:
-		return p.timers.prof[0], p.timers.prof[1], true
+	tm := p.itimerOf(which)
+	if tm == nil {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	return tm.remaining(), tm.interval, true
 }
 
 // setItimer sets timer which, which itimer has checked.
 func (p *Process) setItimer(which int32, value, interval time.Duration) {
-	switch which {
-	case itimerReal:
-		p.realTimer().arm(value, interval, false)
-	case itimerVirtual:
-		p.timers.virtual = [2]time.Duration{value, interval}
-	case itimerProf:
-		p.timers.prof = [2]time.Duration{value, interval}
-	}
+	p.itimerOf(which).arm(value, interval, false)
 }
 
 // sysAlarm sets ITIMER_REAL to fire once after a[0] seconds (0 disarms
@@ -403,19 +568,28 @@ func (t *Task) putItimerspec(addr uint64, value, interval time.Duration) uint64 
 	return 0
 }
 
-// timerClock says whether timer_create serves clock and on which clock
-// its expiry is judged: CLOCK_REALTIME, or CLOCK_MONOTONIC and
-// CLOCK_BOOTTIME (the guest is never suspended, so they agree, as
-// clock_gettime has them agree). The CPU-time and alarm clocks are
-// EINVAL here, a gap: mmvm does not measure CPU time and has no RTC.
-func timerClock(clock int32) (realtime, ok bool) {
-	switch clock {
-	case unix.CLOCK_REALTIME:
-		return true, true
-	case unix.CLOCK_MONOTONIC, unix.CLOCK_BOOTTIME:
-		return false, true
+// timerClock says whether timer_create serves clock, and which kind of
+// clock it is: CLOCK_REALTIME, CLOCK_MONOTONIC and CLOCK_BOOTTIME (the
+// guest is never suspended, so these two agree, as clock_gettime has
+// them agree), or a CPU clock (CLOCK_PROCESS_CPUTIME_ID,
+// CLOCK_THREAD_CPUTIME_ID, or one of clock_getcpuclockid's, whose owner
+// sysTimerCreate looks up later, as Linux does). A dynamic clock's id
+// (clockFD) is EOPNOTSUPP, as Linux has no timers on those. The alarm
+// clocks are EINVAL here, a gap: the guest has no RTC.
+func timerClock(clock int32) (realtime, cpu bool, e unix.Errno) {
+	switch {
+	case clock == unix.CLOCK_REALTIME:
+		return true, false, 0
+	case clock == unix.CLOCK_MONOTONIC, clock == unix.CLOCK_BOOTTIME:
+		return false, false, 0
+	case clock == unix.CLOCK_PROCESS_CPUTIME_ID, clock == unix.CLOCK_THREAD_CPUTIME_ID:
+		return false, true, 0
+	case clock < 0 && clock&clockFDMask == clockFD:
+		return false, false, unix.EOPNOTSUPP
+	case clock < 0:
+		return false, true, 0
 	}
-	return false, false
+	return false, false, unix.EINVAL
 }
 
 // sysTimerCreate makes a POSIX timer on clock a[0], notifying as the
@@ -423,11 +597,12 @@ func timerClock(clock int32) (realtime, ok bool) {
 // timer id as si_value), and writes its id at a[2]; Linux's order of
 // checks: EINVAL for the clock, EAGAIN past RLIMIT_SIGPENDING timers,
 // EFAULT for the sigevent, EINVAL for a bad notification, EFAULT for the
-// id (the timer is then forgotten).
+// id, EINVAL for a CPU clock with no thread or process (the timer is
+// then forgotten).
 func sysTimerCreate(t *Task, a *[6]uint64) uint64 {
-	realtime, ok := timerClock(int32(a[0]))
-	if !ok {
-		return errno(unix.EINVAL)
+	realtime, onCPU, e := timerClock(int32(a[0]))
+	if e != 0 {
+		return errno(e)
 	}
 	if uint64(len(t.timers.posix)) >= t.limit(unix.RLIMIT_SIGPENDING).Cur {
 		return errno(unix.EAGAIN)
@@ -443,6 +618,13 @@ func sysTimerCreate(t *Task, a *[6]uint64) uint64 {
 	binary.LittleEndian.PutUint32(b[:], uint32(id))
 	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[2]), b[:]); err != nil {
 		return errno(unix.EFAULT)
+	}
+	if onCPU {
+		c, _, ok := t.cpuClockOf(int32(a[0]), false)
+		if !ok {
+			return errno(unix.EINVAL)
+		}
+		tm.cpu = c
 	}
 	if t.timers.posix == nil {
 		t.timers.posix = make(map[int32]*guestTimer)

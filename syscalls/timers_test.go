@@ -179,8 +179,9 @@ func (s *signalState) discardFromAll() {
 	s.pending = 0
 }
 
-// TestItimerOthersKept: ITIMER_VIRTUAL and ITIMER_PROF keep and report
-// what was set (mmvm measures no CPU time, so they never count down).
+// TestItimerOthersKept: ITIMER_VIRTUAL and ITIMER_PROF report what was
+// set while the process does not run (they count its CPU time, and no
+// vCPU runs a test's threads).
 func TestItimerOthersKept(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
 	defer p.Close()
@@ -543,7 +544,7 @@ func TestTimersStopAtClose(t *testing.T) {
 		p.mu.Lock()
 		p.sig.discardFromAll()
 		hosts := 0
-		for _, tm := range append([]*guestTimer{p.timers.real}, mapValues(p.timers.posix)...) {
+		for _, tm := range append([]*guestTimer{p.timers.itimers[itimerReal]}, mapValues(p.timers.posix)...) {
 			if tm.host != nil || tm.expiry != 0 {
 				hosts++
 			}

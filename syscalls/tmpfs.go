@@ -2,9 +2,9 @@ package syscalls
 
 import (
 	"path"
-	"strings"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +18,9 @@ import (
 // of them reaches the host, and they go when the VM ends. Every process of
 // the VM sees the same files (one fileSystem, under the tree lock). The
 // guest runs as root, which Linux lets past every permission check but
-// exec's need of an execute bit, so no other check is made.
+// exec's need of an execute bit, so no other check is made (a program
+// that leaves root keeps root's access to them; what it makes is its
+// own).
 
 // tmpfsMounts are where the guest's tmpfs instances are mounted, each
 // unless a view is at or beneath that path (the user's view wins).
@@ -48,6 +50,9 @@ type tmpfs struct {
 	lastIno uint64
 	// lastSeq is the order number last given to a directory entry.
 	lastSeq uint64
+	// inodes counts its nodes that a name links, the root's included;
+	// tmpRoom keeps it within the limit statfs reports.
+	inodes uint64
 }
 
 // tmpAttr is what a tmpfs node has beyond a synthetic one: its inode's
@@ -91,6 +96,7 @@ func (fs *fileSystem) mountTmpfs(at string) {
 	now := nowTimespec()
 	root.tmp = &tmpAttr{fs: t, mode: unix.S_IFDIR | 0o1777, nlink: 2, atime: now, mtime: now, ctime: now,
 		name: at, order: make(map[string]uint64)}
+	t.inodes = 1
 	parent.children[name] = root
 	fs.tmpfs = append(fs.tmpfs, t)
 }
@@ -142,15 +148,20 @@ func tmpPath(n *node) string {
 }
 
 // tmpNew makes a node of tmpfs t, of kind with mode (type and bits),
-// owned by the guest's user, linked nowhere yet.
-func (fs *fileSystem) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
-	n := fs.newNode(kind)
+// owned by the process's file-system user and group (its main thread's
+// fsuid and fsgid, as Linux's inode_init_owner takes the caller's), linked
+// nowhere yet.
+func (p *Process) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
+	n := p.fs().newNode(kind)
 	n.ino = t.newIno()
 	now := nowTimespec()
-	n.tmp = &tmpAttr{fs: t, mode: mode, uid: guestID, gid: guestID, atime: now, mtime: now, ctime: now}
+	uid, gid := uint32(guestID), uint32(guestID)
+	if p.main != nil {
+		uid, gid = p.main.cred.fsuid, p.main.cred.fsgid
+	}
+	n.tmp = &tmpAttr{fs: t, mode: mode, uid: uid, gid: gid, atime: now, mtime: now, ctime: now}
 	if kind == nodeDir {
 		n.tmp.order = make(map[string]uint64)
-		n.tmp.nlink = 1 // its "."; the link to it makes 2
 	}
 	return n
 }
@@ -159,8 +170,14 @@ func (fs *fileSystem) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
 // directory's ".." counts in dir's links; a regular file's node holds a
 // reference to its contents while any name links it.
 func tmpLink(dir *node, name string, c *node) {
-	if c.kind == nodeShm && c.tmp.nlink == 0 {
-		c.shm.IncRef()
+	if c.tmp.nlink == 0 {
+		c.tmp.fs.inodes++
+		switch c.kind {
+		case nodeShm:
+			c.shm.IncRef()
+		case nodeDir:
+			c.tmp.nlink = 1 // its "."
+		}
 	}
 	c.tmp.nlink++
 	tmpAttach(dir, name, c)
@@ -186,8 +203,11 @@ func tmpUnlink(dir *node, name string, c *node) {
 	}
 	now := nowTimespec()
 	dir.tmp.mtime, dir.tmp.ctime, c.tmp.ctime = now, now, now
-	if c.kind == nodeShm && c.tmp.nlink == 0 {
-		c.shm.DecRef()
+	if c.tmp.nlink == 0 {
+		c.tmp.fs.inodes--
+		if c.kind == nodeShm {
+			c.shm.DecRef()
+		}
 	}
 	tmpRenamed(c)
 }
@@ -231,36 +251,45 @@ func tmpOrder(dir *node, names []string) {
 	sort.Slice(names, func(i, j int) bool { return dir.tmp.order[names[i]] > dir.tmp.order[names[j]] })
 }
 
-// tmpStatfs is the statfs of tmpfs t: its size is half the guest's memory
-// (Linux's default for a tmpfs), as many blocks as inodes.
+// tmpSize is a tmpfs's size in pages, half the guest's memory (Linux's
+// default for a tmpfs), and how many inodes it holds, as many; 0 where
+// the guest's memory is not known, for no limit.
+func (p *Process) tmpSize() uint64 { return p.cfg.MemoryLimit / 2 / 4096 }
+
+// tmpRoom is ENOSPC where tmpfs t holds as many inodes as it may, as
+// shmem_reserve_inode answers; the limit also bounds what a tmpfs's
+// directories and links take of the host's memory.
+func (p *Process) tmpRoom(t *tmpfs) unix.Errno {
+	if limit := p.tmpSize(); limit != 0 && t.inodes >= limit {
+		return unix.ENOSPC
+	}
+	return 0
+}
+
+// tmpStatfs is the statfs of tmpfs t (tmpSize).
 func (p *Process) tmpStatfs(t *tmpfs) unix.Statfs_t {
 	sfs := syntheticStatfs(unix.TMPFS_MAGIC, unix.ST_RELATIME)
-	blocks := p.cfg.MemoryLimit / 2 / 4096
-	used, files := tmpUsage(t.root)
+	blocks := p.tmpSize()
+	used := tmpUsage(t.root)
 	sfs.Blocks, sfs.Files = blocks, blocks
 	sfs.Bfree = blocks - min(blocks, used)
-	sfs.Bavail, sfs.Ffree = sfs.Bfree, blocks-min(blocks, files)
+	sfs.Bavail, sfs.Ffree = sfs.Bfree, blocks-min(blocks, t.inodes)
 	sfs.Fsid = unix.Fsid{Val: [2]int32{int32(unix.Major(t.dev)<<8 | unix.Minor(t.dev)), 0}}
 	return sfs
 }
 
-// tmpUsage counts the pages backing the files beneath dir and the inodes
-// there, dir's included.
-func tmpUsage(dir *node) (pages, inodes uint64) {
-	inodes = 1
+// tmpUsage counts the pages backing the files beneath dir.
+func tmpUsage(dir *node) uint64 {
+	var pages uint64
 	for _, c := range dir.children {
 		switch c.kind {
 		case nodeDir:
-			pg, in := tmpUsage(c)
-			pages, inodes = pages+pg, inodes+in
+			pages += tmpUsage(c)
 		case nodeShm:
 			pages += c.shm.Blocks() / 4096
-			inodes++
-		default:
-			inodes++
 		}
 	}
-	return pages, inodes
+	return pages
 }
 
 // tmpRelease drops the references tmpfs t's files hold to their contents
@@ -283,12 +312,16 @@ func tmpRelease(dir *node) {
 // tmpfsNameMax is the longest name a tmpfs directory takes (NAME_MAX).
 const tmpfsNameMax = 255
 
-// tmpCreateFile makes a regular file named name in tmpfs directory dir
-// with permission bits mode less the umask: ENAMETOOLONG for a name
-// longer than NAME_MAX; ENOSYS where the machine makes no tmpfs files.
+// tmpCreate makes a regular file, a directory or a FIFO named name in tmpfs
+// directory dir with permission bits mode less the umask: ENAMETOOLONG for
+// a name longer than NAME_MAX, ENOSPC for a tmpfs that is full, ENOSYS
+// where the machine makes no tmpfs files.
 func (p *Process) tmpCreate(dir *node, name string, kind nodeKind, mode uint32) (*node, unix.Errno) {
 	if len(name) > tmpfsNameMax {
 		return nil, unix.ENAMETOOLONG
+	}
+	if e := p.tmpRoom(dir.tmp.fs); e != 0 {
+		return nil, e
 	}
 	c, e := p.tmpNewNode(dir.tmp.fs, kind, mode)
 	if e != 0 {
@@ -305,15 +338,12 @@ func (p *Process) tmpCreate(dir *node, name string, kind nodeKind, mode uint32) 
 // its contents made, one reference held for the caller) or a directory,
 // with mode's permission bits less the umask.
 func (p *Process) tmpNewNode(t *tmpfs, kind nodeKind, mode uint32) (*node, unix.Errno) {
-	typ := uint32(unix.S_IFREG)
-	if kind == nodeDir {
-		typ = unix.S_IFDIR
-	}
+	typ := map[nodeKind]uint32{nodeShm: unix.S_IFREG, nodeDir: unix.S_IFDIR, nodeFIFO: unix.S_IFIFO}[kind]
 	if kind == nodeShm && p.cfg.NewTmpfsFile == nil {
 		return nil, unix.ENOSYS
 	}
 	mode = mode & 0o7777 &^ (p.info.umask ^ defaultUmask)
-	c := p.fs().tmpNew(t, kind, typ|mode)
+	c := p.tmpNew(t, kind, typ|mode)
 	if kind == nodeShm {
 		c.shm = p.cfg.NewTmpfsFile(t.dev, c.ino)
 		c.shm.SetMappedName(path.Join(t.mount, "#"+strconv.FormatUint(c.ino, 10)) + " (deleted)")
@@ -355,9 +385,15 @@ func (fs *fileSystem) tmpParent(p *Process, name string) (*node, string) {
 
 // openCreate is the O_CREAT half of openat, for a name that does not
 // exist: a regular file made in a tmpfs directory (EISDIR for a name
-// ending in a slash; ENOENT where the name is a dangling symbolic link),
-// EROFS in any other existing directory, else the lookup's ENOENT.
+// ending in a slash), EROFS in any other existing directory, else the
+// lookup's ENOENT. Where the name is a dangling symbolic link, the file is
+// made where it points, as Linux's open follows it (ELOOP past
+// maxSymlinks).
 func (p *Process) openCreate(abs, name string, mode uint32) (lookup, unix.Errno) {
+	return p.openCreateDepth(abs, name, mode, 0)
+}
+
+func (p *Process) openCreateDepth(abs, name string, mode uint32, depth int) (lookup, unix.Errno) {
 	fs := p.fs()
 	dir, last := fs.tmpParent(p, abs)
 	if dir == nil {
@@ -369,8 +405,18 @@ func (p *Process) openCreate(abs, name string, mode uint32) (lookup, unix.Errno)
 	if strings.HasSuffix(name, "/") {
 		return lookup{hostFD: -1}, unix.EISDIR
 	}
-	if dir.children[last] != nil {
-		return lookup{hostFD: -1}, unix.ENOENT
+	if l := dir.children[last]; l != nil {
+		if l.kind != nodeSymlink {
+			return lookup{hostFD: -1}, unix.ENOENT
+		}
+		if depth >= maxSymlinks {
+			return lookup{hostFD: -1}, unix.ELOOP
+		}
+		target := l.linkTarget(p)
+		if !strings.HasPrefix(target, "/") {
+			target = path.Dir(abs) + "/" + target
+		}
+		return p.openCreateDepth(path.Clean(target), target, mode, depth+1)
 	}
 	c, e := p.tmpCreate(dir, last, nodeShm, mode)
 	if e != 0 {

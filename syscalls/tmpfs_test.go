@@ -120,3 +120,43 @@ func TestTmpfsWithoutMaker(t *testing.T) {
 		t.Errorf("mkdir = %d: directories need no MemoryFile", r)
 	}
 }
+
+// TestTmpfsInodeLimit checks that a tmpfs holds at most as many inodes as
+// statfs reports (ENOSPC past them, as Linux's nr_inodes), whatever kind
+// they are, and that a removed one makes room again.
+func TestTmpfsInodeLimit(t *testing.T) {
+	p, mem, _ := tmpfsProcess(t)
+	p.cfg.MemoryLimit = 2 * 4096 * 8 // 8 inodes, the root one of them
+	names := []struct {
+		nr   uint64
+		path string
+	}{{unix.SYS_MKDIR, "/tmp/d"}, {unix.SYS_SYMLINK, "/tmp/l"}, {unix.SYS_MKNOD, "/tmp/f"}}
+	for i := range 7 {
+		nm := names[i%3]
+		path := nm.path + string(rune('0'+i))
+		var r int64
+		if nm.nr == unix.SYS_SYMLINK {
+			r = sc(p, nm.nr, putStr(mem, 0x1100, "target"), putStr(mem, 0x1000, path))
+		} else {
+			r = sc(p, nm.nr, putStr(mem, 0x1000, path), 0o644)
+		}
+		if r != 0 {
+			t.Fatalf("making %s: %d", path, r)
+		}
+	}
+	if fd := openPath(p, mem, "/tmp/full", unix.O_RDWR|unix.O_CREAT); fd != -int64(unix.ENOSPC) {
+		t.Errorf("open O_CREAT in a full tmpfs = %d, want ENOSPC", fd)
+	}
+	if r := sc(p, unix.SYS_MKDIR, putStr(mem, 0x1000, "/tmp/full"), 0o755); r != -int64(unix.ENOSPC) {
+		t.Errorf("mkdir in a full tmpfs = %d, want ENOSPC", r)
+	}
+	if fd := openPath(p, mem, "/dev/shm/other", unix.O_RDWR|unix.O_CREAT); fd < 0 {
+		t.Errorf("open O_CREAT in another tmpfs = %d", fd)
+	}
+	if r := sc(p, unix.SYS_RMDIR, putStr(mem, 0x1000, "/tmp/d0")); r != 0 {
+		t.Fatalf("rmdir = %d", r)
+	}
+	if fd := openPath(p, mem, "/tmp/full", unix.O_RDWR|unix.O_CREAT); fd < 0 {
+		t.Errorf("open O_CREAT after a removal = %d", fd)
+	}
+}

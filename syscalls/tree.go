@@ -45,6 +45,9 @@ type processTree struct {
 	// reparented, so that the threads waiting in wait4 or waitid look
 	// again (wait.go). Guarded by mu.
 	childChanged chan struct{}
+	// pidfds are the open pidfds of every process, woken when a process
+	// or thread ends (pidfd.go).
+	pidfds map[*pidFD]struct{}
 	// ctx is the run's context (SetContext), every process's; atomic,
 	// read without mu.
 	ctx atomic.Pointer[runContext]
@@ -91,6 +94,8 @@ type family struct {
 	// RSS, the sum of the faults. wait4's rusage reports both together,
 	// getrusage(RUSAGE_CHILDREN) the second.
 	final, reapedChildren Usage
+	// finalSet says final holds the process's figures at its end.
+	finalSet bool
 }
 
 // maxProcesses bounds the processes of a VM, live and zombie (the guest
@@ -163,13 +168,15 @@ func (tr *processTree) threads() int {
 	return n
 }
 
-// childrenChanged wakes every thread waiting for a child (wait.go).
+// childrenChanged wakes every thread waiting for a child (wait.go), and
+// the waiters of pidfds (pidfd.go).
 // tr.mu must be held.
 func (tr *processTree) childrenChanged() {
 	if tr.childChanged != nil {
 		close(tr.childChanged)
 	}
 	tr.childChanged = make(chan struct{})
+	tr.pidfdsLookAgain()
 }
 
 // childWaitChannel is the channel the next childrenChanged closes. tr.mu
@@ -249,7 +256,9 @@ const saNoCldWait = 0x2
 // to tell. p.mu must be held; p has ended.
 func (p *Process) exitProcess() {
 	p.releaseVforkParent()
-	p.family.final = p.usage()
+	final := p.usage()
+	final.CPU = p.cpuTime()
+	p.family.final, p.family.finalSet = final, true
 	if p == p.tree.root {
 		return
 	}
@@ -368,7 +377,7 @@ func (p *Process) notifyParent() {
 	}
 	if sig >= 1 && sig <= 64 && !parent.ended.Load() {
 		code, status := childCode(p.waitStatus())
-		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), status: status,
+		_ = parent.sendToProcess(nil, sig, sigInfo{code: code, pid: uint32(p.cfg.PID), uid: p.main.cred.uid, status: status,
 			why: "a child ended"})
 	}
 	if autoreap {
@@ -381,14 +390,14 @@ func (p *Process) notifyParent() {
 // together (Linux's RUSAGE_BOTH), what wait4 reports for p.
 func (p *Process) withDescendants() Usage {
 	u, c := p.family.final, p.family.reapedChildren
-	return Usage{PeakRSS: max(u.PeakRSS, c.PeakRSS), Faults: u.Faults + c.Faults}
+	return Usage{PeakRSS: max(u.PeakRSS, c.PeakRSS), Faults: u.Faults + c.Faults, CPU: u.CPU + c.CPU}
 }
 
 // reapedBy removes p, ended, from the tree for a wait of its parent, whose
 // figures of reaped children then count p's (Linux's wait_task_zombie).
 func (p *Process) reapedBy(parent *Process) {
 	u, c := p.withDescendants(), &parent.family.reapedChildren
-	c.PeakRSS, c.Faults = max(c.PeakRSS, u.PeakRSS), c.Faults+u.Faults
+	c.PeakRSS, c.Faults, c.CPU = max(c.PeakRSS, u.PeakRSS), c.Faults+u.Faults, c.CPU+u.CPU
 	p.reap()
 }
 

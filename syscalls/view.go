@@ -72,6 +72,7 @@ const (
 	nodeHost                    // a host file at a host path (the program)
 	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
 	nodeShm                     // a tmpfs regular file (tmpfs.go)
+	nodeFIFO                    // a tmpfs named pipe (fifo.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -116,12 +117,17 @@ type node struct {
 	fd     int32
 	fdOf   *Process
 	fdInfo bool
+	// taskOf is the process whose threads the task directory of a
+	// process other than the one that looks lists (procstat.go).
+	taskOf *Process
 	// tmp is a tmpfs node's metadata (a directory, a symbolic link or a
 	// nodeShm); nil for every other node.
 	tmp *tmpAttr
 	// shm is a nodeShm's contents, one reference held while a name
 	// links it (tmpfs.go).
 	shm TmpfsFile
+	// fifo is a nodeFIFO's pipe while any end is open (fifo.go).
+	fifo *pipe
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -152,19 +158,22 @@ type fileSystem struct {
 	// procDir is /proc; procSelf the directory /proc shows under the pid
 	// of the process that looks (addProc); procFD and procFDInfo its fd
 	// and fdinfo directories, whose entries are that process's fds
-	// (procfd.go).
-	procDir, procSelf, procFD, procFDInfo *node
+	// (procfd.go), procTask its task directory, whose entries are that
+	// process's threads (procstat.go).
+	procDir, procSelf, procFD, procFDInfo, procTask *node
 	// tmpfs are the mounted tmpfs instances (tmpfs.go).
 	tmpfs []*tmpfs
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.
 var (
-	// rootDev holds the synthetic directories; procDev /proc; devDev the
-	// devices' own nodes (their st_rdev are Linux's).
+	// rootDev holds the synthetic directories; procDev /proc; devDev
+	// /dev and the devices' own nodes (their st_rdev are Linux's); sysDev
+	// /sys, after the tmpfs devices (tmpfsDevMinor on).
 	rootDev = unix.Mkdev(0, 0x20)
 	procDev = unix.Mkdev(0, 0x21)
 	devDev  = unix.Mkdev(0, 0x22)
+	sysDev  = unix.Mkdev(0, 0x2f)
 	// firstViewDev is the first device number views' files get.
 	firstViewDev = uint32(0x30)
 )
@@ -342,6 +351,21 @@ type lookup struct {
 	follow bool
 }
 
+// resolvedPath is where what l found is in the guest with every symbolic
+// link resolved, as Linux's d_path: a view's file by its host path's
+// place in the view (openat2 may have followed host links that l.path,
+// the path as asked, still names); anything else by l.path.
+func (l *lookup) resolvedPath() string {
+	if l.hostFD < 0 || l.view == nil {
+		return l.path
+	}
+	hostPath, err := fdPath(l.hostFD)
+	if err != nil {
+		return l.path
+	}
+	return viewGuestPath(l.view, hostPath, l.path)
+}
+
 // close releases a lookup's host descriptor.
 func (l *lookup) close() {
 	if l.hostFD >= 0 {
@@ -421,6 +445,12 @@ func (fs *fileSystem) child(p *Process, n *node, name string) *node {
 	if o := fs.fdInfoDirOf(p, n); o != nil {
 		return o.fdInfoFile(name)
 	}
+	if n == fs.procTask && n != nil {
+		return p.taskDir(name)
+	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDir(name)
+	}
 	return n.children[name]
 }
 
@@ -433,12 +463,24 @@ func (fs *fileSystem) children(p *Process, n *node) map[string]*node {
 	if o := fs.fdInfoDirOf(p, n); o != nil {
 		return o.fdInfoFiles()
 	}
+	if n == fs.procTask && n != nil {
+		return p.taskDirs()
+	}
+	if n.taskOf != nil {
+		return n.taskOf.taskDirs()
+	}
 	if n != fs.procDir || fs.procDir == nil {
 		return n.children
 	}
-	out := make(map[string]*node, len(n.children)+1)
+	out := make(map[string]*node, len(n.children)+len(p.tree.procs))
 	for name, c := range n.children {
 		out[name] = c
+	}
+	for pid := range p.tree.procs {
+		name := strconv.Itoa(pid)
+		if d := p.otherProcDir(name); d != nil {
+			out[name] = d
+		}
 	}
 	out[p.pidString()] = fs.procSelf
 	return out

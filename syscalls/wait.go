@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -53,6 +54,8 @@ type waitReport struct {
 	pid    int
 	status int
 	usage  Usage
+	// uid is the child's real uid (its main thread's), siginfo's si_uid.
+	uid uint32
 }
 
 // eligible says child c is one w waits for (Linux's eligible_child): by
@@ -116,7 +119,7 @@ func (t *Task) findWaitable(w *waitFor) (rep waitReport, eligible bool) {
 			if w.flags&wExited == 0 {
 				continue
 			}
-			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.withDescendants()}
+			rep = waitReport{pid: c.cfg.PID, status: c.waitStatus(), usage: c.withDescendants(), uid: c.main.cred.uid}
 			if w.flags&wNowait == 0 {
 				c.reapedBy(t.Process)
 			}
@@ -174,13 +177,16 @@ func sysWait4(t *Task, a *[6]uint64) uint64 {
 	return uint64(rep.pid)
 }
 
-// rusageOf is the struct rusage of u: the peak RSS (ru_maxrss, KiB) and
-// minor faults (ru_minflt); times and every other counter 0. wait4 and
-// waitid report it for a reaped child (as the machine measured it at the
-// end, counting the descendants it reaped: withDescendants), getrusage for
-// the reaped children and, with the times added, for the caller.
+// rusageOf is the struct rusage of u: its CPU time as user time
+// (ru_utime; ru_stime 0, see cputime.go), the peak RSS (ru_maxrss, KiB)
+// and minor faults (ru_minflt); every other counter 0. wait4 and waitid
+// report it for a reaped child (as measured at the end, counting the
+// descendants it reaped: withDescendants), getrusage for the caller and
+// the reaped children.
 func rusageOf(u Usage) [rusageSize]byte {
 	var b [rusageSize]byte
+	binary.LittleEndian.PutUint64(b[0:], uint64(u.CPU/time.Second))
+	binary.LittleEndian.PutUint64(b[8:], uint64(u.CPU%time.Second/time.Microsecond))
 	binary.LittleEndian.PutUint64(b[rusageMaxRSS:], u.PeakRSS>>10)
 	binary.LittleEndian.PutUint64(b[rusageMinflt:], u.Faults)
 	return b
@@ -199,8 +205,8 @@ const (
 // sysWaitid serves waitid(idtype, id, infop, options, rusage) as Linux's:
 // the checks of kernel_waitid (EINVAL for unknown options, for none of
 // WEXITED, WSTOPPED and WCONTINUED, for an unknown idtype, a P_PID id
-// below 1 or a negative P_PGID or P_PIDFD one; EBADF for P_PIDFD, as
-// mmvm makes no pidfd), then the wait; then, for a child found, the
+// below 1 or a negative P_PGID or P_PIDFD one; EBADF for a P_PIDFD id
+// that is not a pidfd, whose O_NONBLOCK adds WNOHANG), then the wait; then, for a child found, the
 // rusage, and in every case where infop is given (an error and a WNOHANG
 // that found nothing too) si_signo (SIGCHLD for a child found, else 0),
 // si_errno, si_code, si_pid, si_uid and si_status, each written alone as
@@ -228,6 +234,7 @@ func sysWaitid(t *Task, a *[6]uint64) uint64 {
 		le.PutUint32(head[siginfoSigno:], uint32(signo))
 		le.PutUint32(head[siginfoCode:], uint32(code))
 		le.PutUint32(head[siginfoPID:], uint32(rep.pid))
+		le.PutUint32(head[siginfoUID:], rep.uid)
 		le.PutUint32(head[siginfoStatus:], uint32(status))
 		for _, part := range [][2]int{{siginfoSigno, siginfoCode + 4}, {siginfoPID, siginfoStatus + 4}} {
 			if _, err := t.cfg.Memory.CopyOut(arch.Addr(infop+uint64(part[0])), head[part[0]:part[1]]); err != nil {
@@ -265,7 +272,14 @@ func (t *Task) waitid(which, upid int32, options uint32) (waitReport, unix.Errno
 		if upid < 0 {
 			return waitReport{}, unix.EINVAL
 		}
-		return waitReport{}, unix.EBADF
+		pf, e := t.pidfdOf(uint64(upid), false)
+		if e != 0 {
+			return waitReport{}, e
+		}
+		w.pid = pf.task.tid
+		if f, _ := t.file(uint64(upid)); f.flags&unix.O_NONBLOCK != 0 {
+			w.flags |= wNohang
+		}
 	default:
 		return waitReport{}, unix.EINVAL
 	}

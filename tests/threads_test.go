@@ -44,6 +44,7 @@ var threadGuests = []struct {
 	{"threads-go", []string{"procs"}},
 	{"threads-go", []string{"signal"}},
 	{"threads-go", []string{"lockthread"}},
+	{"threads-go", []string{"cpuprofile"}},
 	{"gosys", []string{"keepcaps"}}, // AllThreadsSyscall's prctl on every thread; per thread, cleared by execve
 	{"gosys", []string{"selfexec"}}, // os.Executable, and a child exec'ed from it that panics
 }

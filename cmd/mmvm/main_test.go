@@ -173,7 +173,7 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--dir", ".:relative", "x"}, exitUsage},
 		{[]string{"--fault-log", "10", "x"}, exitUsage}, // no --stats-json to put them in
 		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
-		{[]string{"--qemu-tty", "stdin", "x"}, exitUsage},
+		{[]string{"--qemu-tty", "stdio", "x"}, exitUsage},
 		{[]string{"--cwd", "relative/dir", "x"}, exitUsage},
 		{[]string{"--qemu-uname", `["Linux"]`, "x"}, exitUsage},
 		{[]string{"--qemu-uname", "not json", "x"}, exitUsage},

@@ -193,10 +193,13 @@ func viewGuestPath(views []syscalls.View, hostPath string) (guestPath string, ok
 	return guestPath, ok
 }
 
-// terminals lists which of this process's stdout and stderr are terminals,
-// for --qemu-tty.
+// terminals lists which of this process's stdin, stdout and stderr are
+// terminals, for --qemu-tty.
 func terminals() string {
 	var t []string
+	if isTerminal(os.Stdin) {
+		t = append(t, "stdin")
+	}
 	if isTerminal(os.Stdout) {
 		t = append(t, "stdout")
 	}

@@ -66,9 +66,11 @@ type runFlags struct {
 	// qemuStdin makes the program's stdin the QEMU guest's stdin channel
 	// (kvmhost.OpenStdin), which carries the outer mmvm's stdin.
 	qemuStdin bool
-	// qemuTTY lists which of stdout and stderr are terminals outside
-	// QEMU (the outer mmvm's); inside, both are serial terminals, so the
-	// others are shown to the program as pipes, as they are outside.
+	// qemuTTY lists which of stdin, stdout and stderr are terminals
+	// outside QEMU (the outer mmvm's). Inside, stdout and stderr are
+	// serial terminals, so the others are shown to the program as pipes,
+	// as they are outside; stdin is a terminal only where it is listed
+	// (terminalStdin).
 	qemuTTY string
 	// qemuUname is --qemu-uname: the outer host's uname, which the
 	// program sees inside QEMU as it would outside (JSON, six strings).
@@ -104,7 +106,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.exePath, "exe-path", "", "the absolute `PATH` at which the program sees itself (/proc/self/exe, a file it can open and exec) and AT_EXECFN is argv[0] (mmvm sets it inside QEMU, to PROGRAM's path outside)")
 	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuUname, "qemu-uname", "", "the uname the program sees, as a JSON array of its six fields: the host's outside QEMU (mmvm sets it inside QEMU)")
-	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdout,stderr` are terminals outside QEMU; the program sees the others as pipes (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdin,stdout,stderr` are terminals outside QEMU; the program sees those as terminals and stdout and stderr otherwise as pipes (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
@@ -245,8 +247,8 @@ func (f *runFlags) check() error {
 		f.dirs[i] = v.Host + ":" + v.Guest // absolute, for the mmvm inside QEMU too
 	}
 	for _, n := range strings.Split(f.qemuTTY, ",") {
-		if n != "" && n != "stdout" && n != "stderr" {
-			return fmt.Errorf("--qemu-tty %q: want a list of stdout and stderr", f.qemuTTY)
+		if n != "" && n != "stdin" && n != "stdout" && n != "stderr" {
+			return fmt.Errorf("--qemu-tty %q: want a list of stdin, stdout and stderr", f.qemuTTY)
 		}
 	}
 	if f.qemuUname != "" {
@@ -352,8 +354,19 @@ func runDirect(f *runFlags, path string, argv []string) int {
 			return exitMMVM
 		}
 		// The program's stdin is a stream, as from a pipe: no host
-		// descriptor stands behind it.
+		// descriptor stands behind it; or a terminal where the outer
+		// mmvm's is one (terminalStdin).
 		stdin, stdioFDs[0] = r, -1
+		if slices.Contains(strings.Split(f.qemuTTY, ","), "stdin") {
+			slave, stop, err := terminalStdin(r)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "mmvm: a terminal for stdin: %v\n", err)
+				return exitMMVM
+			}
+			defer stop()
+			defer slave.Close()
+			stdin, stdioFDs[0] = slave, int(slave.Fd())
+		}
 		// The serial ports behind stdout and stderr are terminals; show
 		// the program a pipe where the outer mmvm had none.
 		for i, name := range []string{1: "stdout", 2: "stderr"} {

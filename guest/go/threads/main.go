@@ -16,13 +16,21 @@
 // lockthread: four goroutines and main, locked to their threads at once,
 // have five distinct thread ids (which of them is the process's first
 // thread is the scheduler's choice).
+// cpuprofile: runtime/pprof's CPU profile of half a second of CPU time
+// (its timers are on the threads' CPU clocks) holds at least five samples
+// (about fifty natively: a margin for a loaded machine).
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -39,6 +47,7 @@ var modes = []struct {
 	{"procs", procs},
 	{"signal", signalToSelf},
 	{"lockthread", lockThread},
+	{"cpuprofile", cpuProfile},
 }
 
 func main() {
@@ -266,4 +275,104 @@ func lockThread() {
 		distinct[t] = true
 	}
 	fmt.Printf("lockthread: %d goroutines and main on %d distinct threads\n", n, len(distinct))
+}
+
+// cpuProfile profiles half a second of CPU time spent in a loop and
+// counts the profile's samples.
+func cpuProfile() {
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		fmt.Println("cpuprofile:", err)
+		return
+	}
+	start := cpuTime()
+	x := uint64(1)
+	for cpuTime()-start < 500*time.Millisecond {
+		for i := 0; i < 100000; i++ {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+	}
+	pprof.StopCPUProfile()
+	n, err := profileSamples(&buf)
+	fmt.Printf("cpuprofile: %v, at least 5 samples: %v (%v)\n", err, n >= 5, x != 0)
+}
+
+// cpuTime is the process's CPU time, as getrusage reports it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// profileSamples counts the samples of a gzipped profile.proto: the
+// first value (the count) of each Sample, field 2 of the Profile
+// message, whose values are its field 2 (packed, or one field each).
+func profileSamples(r io.Reader) (int, error) {
+	z, err := gzip.NewReader(r)
+	if err != nil {
+		return 0, err
+	}
+	b, err := io.ReadAll(z)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	err = protoFields(b, func(field uint64, sample []byte) error {
+		if field != 2 {
+			return nil
+		}
+		first := true
+		return protoFields(sample, func(field uint64, values []byte) error {
+			if field == 2 && first {
+				v, _ := binary.Uvarint(values)
+				n += int(v)
+				first = false
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
+// protoFields calls f with each varint or length-delimited field of
+// message b (a varint's data is its encoding).
+func protoFields(b []byte, f func(field uint64, data []byte) error) error {
+	for len(b) > 0 {
+		key, k := binary.Uvarint(b)
+		if k <= 0 {
+			return io.ErrUnexpectedEOF
+		}
+		b = b[k:]
+		switch key & 7 {
+		case 0:
+			_, k = binary.Uvarint(b)
+			if k > 0 {
+				if err := f(key>>3, b[:k]); err != nil {
+					return err
+				}
+			}
+		case 1:
+			k = 8
+		case 2:
+			l, m := binary.Uvarint(b)
+			if m <= 0 || l > uint64(len(b)-m) {
+				return io.ErrUnexpectedEOF
+			}
+			if err := f(key>>3, b[m:m+int(l)]); err != nil {
+				return err
+			}
+			k = m + int(l)
+		case 5:
+			k = 4
+		default:
+			return io.ErrUnexpectedEOF
+		}
+		if k <= 0 || k > len(b) {
+			return io.ErrUnexpectedEOF
+		}
+		b = b[k:]
+	}
+	return nil
 }
