@@ -100,6 +100,10 @@ type Stack struct {
 	SP arch.Addr
 	// Image holds the bytes of [SP, Top).
 	Image []byte
+	// StringsStart is where the lowest string (the first argument) begins:
+	// Linux's bprm->p once exec has copied the strings, below which the
+	// stack grows by stack_expand at exec (mm.MapStackArgs).
+	StringsStart arch.Addr
 	// ArgvAddr, EnvpAddr and AuxvAddr are where the argv and envp pointer
 	// arrays and the auxiliary vector begin.
 	ArgvAddr, EnvpAddr, AuxvAddr arch.Addr
@@ -297,12 +301,13 @@ func (b *stackBuilder) write() *Stack {
 		q += arch.Addr(len(s)) + 1
 	}
 	return &Stack{
-		Top:      b.top,
-		SP:       b.sp,
-		Image:    img,
-		ArgvAddr: b.argvAt,
-		EnvpAddr: b.envpAt,
-		AuxvAddr: b.auxvAt,
-		Auxv:     b.auxv,
+		Top:          b.top,
+		SP:           b.sp,
+		Image:        img,
+		StringsStart: b.strStart,
+		ArgvAddr:     b.argvAt,
+		EnvpAddr:     b.envpAt,
+		AuxvAddr:     b.auxvAt,
+		Auxv:         b.auxv,
 	}
 }

@@ -90,6 +90,7 @@ func (v processView) MemoryStatus() syscalls.MemoryStatus {
 	st := syscalls.MemoryStatus{
 		VmPeak: s.VirtualSize, VmSize: s.VirtualSize, VmLck: s.LockedSize,
 		VmHWM: s.PeakRSS, VmRSS: s.RSS, VmData: s.DataSize, VmStk: s.StackSize,
+		VmExe: s.CodeSize, VmLib: s.LibSize,
 	}
 	// RssAnon is private memory that maps no file, RssShmem shared
 	// memory, RssFile the rest (mm does not tell a private copy of a

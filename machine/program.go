@@ -86,15 +86,8 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 		}
 	}
 	mmgr.BrkSetup(plan.BrkStart, dataSeg)
-	stackRange, err := mmgr.MapStack()
-	if err != nil {
-		return 0, 0, fmt.Errorf("loading %s: mapping the stack: %w", path, err)
-	}
-	if plan.ExecStack {
-		if err := mmgr.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
-			return 0, 0, fmt.Errorf("loading %s: making the stack executable: %w", path, err)
-		}
-	}
+	// The vDSO first: the stack's image holds its address, and the
+	// stack's size depends on the image's strings, as Linux's does.
 	vdsoAddr, err := m.mapVDSO(mmgr)
 	if err != nil {
 		return 0, 0, fmt.Errorf("loading %s: %w", path, err)
@@ -103,14 +96,25 @@ func (m *Machine) loadImage(mem *processMemory, sys *syscalls.Process, prog sysc
 	if _, err := rand.Read(spec.Random[:]); err != nil {
 		return 0, 0, fmt.Errorf("loading %s: AT_RANDOM: %w", path, err)
 	}
-	stack, err := loader.BuildStack(plan, spec, stackRange.End)
+	stack, err := loader.BuildStack(plan, spec, mmgr.Layout().StackTop)
 	if err != nil {
 		return 0, 0, fmt.Errorf("loading %s: %w", path, err)
+	}
+	stackRange, err := mmgr.MapStackArgs(stack.StringsStart)
+	if err != nil {
+		return 0, 0, fmt.Errorf("loading %s: mapping the stack: %w", path, err)
+	}
+	if plan.ExecStack {
+		if err := mmgr.MProtect(uint64(stackRange.Start), stackRange.Length(), unix.PROT_READ|unix.PROT_WRITE|unix.PROT_EXEC|unix.PROT_GROWSDOWN); err != nil {
+			return 0, 0, fmt.Errorf("loading %s: making the stack executable: %w", path, err)
+		}
 	}
 	if _, err := mmgr.CopyOut(stack.SP, stack.Image, mm.IOOpts{}); err != nil {
 		return 0, 0, fmt.Errorf("loading %s: writing the initial stack: %w", path, err)
 	}
-	sys.SetImageLayout(imageLayout(plan, stack, argv, envv))
+	layout := imageLayout(plan, stack, argv, envv)
+	mmgr.SetCode(arch.AddrRange{Start: arch.Addr(layout.StartCode), End: arch.Addr(layout.EndCode)})
+	sys.SetImageLayout(layout)
 	return plan.Entry, stack.SP, nil
 }
 

@@ -18,9 +18,9 @@ import (
 // guestVDSO is the machine's vDSO: the image in MemoryFile pages, as the
 // two mappings every program gets, and the clock the vvar page publishes.
 type guestVDSO struct {
-	// vvar and elf are the image's two parts; the machine holds one
+	// vvar, vclock and elf are the image's three parts; the machine holds one
 	// reference on each, mm another per vma.
-	vvar, elf *vdso.Mapping
+	vvar, vclock, elf *vdso.Mapping
 	// clock is the guests' time; nil where KVM gives no TSC frequency,
 	// and then the vvar page serves no clock (every call is the system
 	// call, on the host's clocks). vvarPage is the host's view of the
@@ -43,16 +43,18 @@ var readExecute = arch.AccessType{Read: true, Execute: true}
 // buildVDSO writes the vDSO image into fresh MemoryFile pages and starts
 // the guest's clock on the vCPU's TSC.
 func (m *Machine) buildVDSO() error {
-	fr, err := m.mf.Allocate(vdso.Size, memfile.AllocOpts{Kind: memfile.Kernel})
+	// The pages: [vvar]'s data page, then the ELF object.
+	fr, err := m.mf.Allocate(vdso.VVarDataSize+vdso.ELFSize, memfile.AllocOpts{Kind: memfile.Kernel})
 	if err != nil {
 		return fmt.Errorf("machine: vDSO pages: %w", err)
 	}
 	mem := m.mf.Slice(fr)
-	copy(mem[vdso.ELFOffset:], vdso.ELF())
-	split := fr.Start + vdso.ELFOffset
-	m.vdso.vvar = vdso.NewMapping("[vvar]", m.mf, memmap.FileRange{Start: fr.Start, End: split}, arch.Read)
-	m.vdso.elf = vdso.NewMapping("[vdso]", m.mf, memmap.FileRange{Start: split, End: fr.End}, readExecute)
-	m.vdso.vvarPage = mem[vdso.VVarOffset : vdso.VVarOffset+vdso.VVarSize]
+	copy(mem[vdso.VVarDataSize:], vdso.ELF())
+	split := fr.Start + vdso.VVarDataSize
+	m.vdso.vvar = vdso.NewMapping("[vvar]", m.mf, memmap.FileRange{Start: fr.Start, End: split}, vdso.VVarSize, arch.Read)
+	m.vdso.vclock = vdso.NewMapping("[vvar_vclock]", nil, memmap.FileRange{}, vdso.VClockSize, arch.Read)
+	m.vdso.elf = vdso.NewMapping("[vdso]", m.mf, memmap.FileRange{Start: split, End: fr.End}, vdso.ELFSize, readExecute)
+	m.vdso.vvarPage = mem[:vdso.VVarDataSize]
 	m.vdso.clock = m.startGuestClock()
 	if m.vdso.clock != nil {
 		vdso.WriteVVar(m.vdso.vvarPage, m.vdso.clock.Params())
@@ -206,21 +208,39 @@ func hostResolution(id int) time.Duration {
 
 // mapVDSO maps the vDSO into the program as Linux does at exec: the ELF
 // object read+execute, private, where mmap would put it with no hint (just
-// below mmap_base, near the stack), and the vvar page read-only right below
-// it, where the code expects it, never to be made writable. Both are
-// populated: a program's first clock call faults on neither. It returns
-// the ELF object's address (AT_SYSINFO_EHDR).
+// below mmap_base, near the stack), and [vvar_vclock] and [vvar] read-only
+// right below it, where the code expects the data page, never to be made
+// writable. The ELF object and the data page are populated: a program's
+// first clock call faults on neither. It returns the ELF object's address
+// (AT_SYSINFO_EHDR).
 func (m *Machine) mapVDSO(mmgr *mm.MemoryManager) (arch.Addr, error) {
-	const flags = unix.MAP_PRIVATE | unix.MAP_POPULATE
+	const flags = unix.MAP_PRIVATE | unix.MAP_FIXED_NOREPLACE
 	elf := &mm.MappedFile{Mappable: m.vdso.elf, Identity: m.vdso.elf, Readable: true, Special: mm.SpecialCode}
-	at, err := mmgr.MMap(0, vdso.ELFSize, unix.PROT_READ|unix.PROT_EXEC, flags, elf, 0)
+	at, err := mmgr.MMap(0, vdso.ELFSize, unix.PROT_READ|unix.PROT_EXEC, unix.MAP_PRIVATE|unix.MAP_POPULATE, elf, 0)
 	if err != nil {
 		return 0, fmt.Errorf("mapping the vDSO: %w", err)
 	}
-	vvar := &mm.MappedFile{Mappable: m.vdso.vvar, Identity: m.vdso.vvar, Readable: true, NoMayWrite: true, Special: mm.SpecialPFN}
-	vvarAt := uint64(at) - vdso.ELFOffset + vdso.VVarOffset
-	if _, err := mmgr.MMap(vvarAt, vdso.VVarSize, unix.PROT_READ, flags|unix.MAP_FIXED_NOREPLACE, vvar, 0); err != nil {
-		return 0, fmt.Errorf("mapping the vvar page below the vDSO at %v: %w", at, err)
+	image := uint64(at) - vdso.ELFOffset
+	data := func(part *vdso.Mapping) *mm.MappedFile {
+		return &mm.MappedFile{Mappable: part, Identity: part, Readable: true, NoMayWrite: true, Special: mm.SpecialPFN}
+	}
+	for _, p := range []struct {
+		what         string
+		file         *mm.MappedFile
+		at, off, len uint64
+		populate     bool
+	}{
+		{"[vvar_vclock]", data(m.vdso.vclock), image + vdso.VClockOffset, 0, vdso.VClockSize, false},
+		{"[vvar]'s data page", data(m.vdso.vvar), image + vdso.VVarOffset, 0, vdso.VVarDataSize, true},
+		{"[vvar]", data(m.vdso.vvar), image + vdso.VVarOffset + vdso.VVarDataSize, vdso.VVarDataSize, vdso.VVarSize - vdso.VVarDataSize, false},
+	} {
+		f := uint64(flags)
+		if p.populate {
+			f |= unix.MAP_POPULATE
+		}
+		if _, err := mmgr.MMap(p.at, p.len, unix.PROT_READ, f, p.file, p.off); err != nil {
+			return 0, fmt.Errorf("mapping %s below the vDSO at %v: %w", p.what, at, err)
+		}
 	}
 	return at, nil
 }
@@ -229,7 +249,8 @@ func (m *Machine) mapVDSO(mmgr *mm.MemoryManager) (arch.Addr, error) {
 func (m *Machine) releaseVDSO() {
 	if m.vdso.vvar != nil {
 		m.vdso.vvar.DecRef()
+		m.vdso.vclock.DecRef()
 		m.vdso.elf.DecRef()
-		m.vdso.vvar, m.vdso.elf, m.vdso.vvarPage = nil, nil, nil
+		m.vdso.vvar, m.vdso.vclock, m.vdso.elf, m.vdso.vvarPage = nil, nil, nil, nil
 	}
 }

@@ -21,6 +21,14 @@ func (mm *MemoryManager) BrkSetup(addr arch.Addr, dataSeg arch.AddrRange) {
 	mm.dataSeg = dataSeg
 }
 
+// SetCode records the program's code, [start_code, end_code), which
+// /proc/pid/status's VmExe measures.
+func (mm *MemoryManager) SetCode(code arch.AddrRange) {
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	mm.code = code
+}
+
 // Brk implements brk(2): it returns the new break, or the old one (with
 // the reason as error) when the request fails; the syscall returns the
 // address either way.
@@ -88,12 +96,29 @@ func (mm *MemoryManager) growBrkLocked(newBrk, newPage, oldPage arch.Addr) (arch
 	if !mm.mlockFutureOKLocked(v.mlockMode, ar.Length()) || !mm.enoughMemoryLocked(ar.Length()) {
 		return old, unix.ENOMEM
 	}
-	vseg := mm.insertVMALocked(ar, v)
+	vseg := mm.insertBrkVMALocked(ar, v)
 	mm.brk.End = newBrk
 	if v.mlockMode == memmap.MLockEager {
 		_ = mm.populateLocked(vseg, ar) // errors surface on access, as in Linux
 	}
 	return newBrk, nil
+}
+
+// insertBrkVMALocked inserts v at ar, the pages the heap grows by, as
+// Linux's do_brk_flags: merged into the vma below only where that vma is
+// the heap's own (it reaches above start_brk), never into the data
+// segment's bss below start_brk, nor into the vma above.
+//
+// Preconditions: mm.mappingMu is locked for writing; ar is free.
+func (mm *MemoryManager) insertBrkVMALocked(ar arch.AddrRange, v vma) vmaSeg {
+	mm.addVMAStatsLocked(&v, ar.Length())
+	vseg := mm.vmas.InsertWithoutMerging(mm.vmas.FindGap(ar.Start), ar, v)
+	if prev := vseg.PrevSegment(); prev.Ok() && prev.End() == ar.Start && prev.End() > mm.brk.Start {
+		if merged, ok := mm.vmas.Merge(prev, vseg); ok {
+			return merged
+		}
+	}
+	return vseg
 }
 
 // BrkRange returns the heap: [start_brk, brk).

@@ -160,7 +160,7 @@ func (mm *MemoryManager) CheckInvariants() error {
 }
 
 func (mm *MemoryManager) checkVMAsLocked() error {
-	var usage, locked, data uint64
+	var usage, locked, data, exec uint64
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		r, v := vseg.Range(), vseg.ValuePtr()
 		if !r.IsPageAligned() || r.Empty() || r.End > mm.layout.TopOfUser {
@@ -179,9 +179,12 @@ func (mm *MemoryManager) checkVMAsLocked() error {
 		if v.isData() {
 			data += r.Length()
 		}
+		if v.isExec() {
+			exec += r.Length()
+		}
 	}
-	if usage != mm.usageAS || locked != mm.lockedAS || data != mm.dataAS {
-		return fmt.Errorf("accounting: usage %#x/%#x locked %#x/%#x data %#x/%#x (counted/kept)", usage, mm.usageAS, locked, mm.lockedAS, data, mm.dataAS)
+	if usage != mm.usageAS || locked != mm.lockedAS || data != mm.dataAS || exec != mm.execAS {
+		return fmt.Errorf("accounting: usage %#x/%#x locked %#x/%#x data %#x/%#x exec %#x/%#x (counted/kept)", usage, mm.usageAS, locked, mm.lockedAS, data, mm.dataAS, exec, mm.execAS)
 	}
 	return nil
 }

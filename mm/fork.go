@@ -19,7 +19,7 @@ func (mm *MemoryManager) Fork(as AddressSpace, interrupted func() bool) (*Memory
 		mf: mm.mf, faultAround: mm.faultAround, layout: mm.layout, zeroPage: mm.zeroPage,
 		interrupted: interrupted, privateRefs: mm.privateRefs, vmas: newVMASet(), pmas: newPMASet(),
 		as: as, limits: mm.limits, brk: mm.brk, dataSeg: mm.dataSeg,
-		stackStart: mm.stackStart, flags: mm.flags.inherited(),
+		stackStart: mm.stackStart, code: mm.code, flags: mm.flags.inherited(),
 	}
 	anonIDs := map[uint64]uint64{}
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {

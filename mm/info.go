@@ -25,7 +25,8 @@ type VMAInfo struct {
 	GrowsDown bool
 	MLockMode memmap.MLockMode
 	// Resident is the number of bytes backed by pmas (guard pages are
-	// not).
+	// not); none in a VM_PFNMAP vma ([vvar]), whose pages Linux's smaps
+	// does not count, having no struct page behind them.
 	Resident uint64
 	// Flags are the vma's vm_flags as smaps' VmFlags line names them, in
 	// Linux's order, each followed by a space.
@@ -73,7 +74,7 @@ func vmaInfoLocked(mm *MemoryManager, vseg vmaSeg) VMAInfo {
 	r := vseg.Range()
 	switch {
 	case info.Name != "":
-	case r.Start <= mm.brk.End && r.End >= mm.brk.Start && mm.brk.Start != 0 && v.isAnonymous():
+	case r.Start < mm.brk.End && r.End > mm.brk.Start && v.isAnonymous(): // vma_is_initial_heap
 		info.Name = "[heap]"
 	case r.Start <= mm.stackStart && r.End >= mm.stackStart && mm.stackStart != 0:
 		info.Name = "[stack]"
@@ -135,7 +136,9 @@ func (mm *MemoryManager) VMAs() []VMAInfo {
 	var out []VMAInfo
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		info := vmaInfoLocked(mm, vseg)
-		info.Resident = mm.residentLocked(vseg.Range())
+		if vseg.ValuePtr().flags&vmaPFNMap == 0 {
+			info.Resident = mm.residentLocked(vseg.Range())
+		}
 		out = append(out, info)
 	}
 	return out
@@ -185,6 +188,11 @@ type Stats struct {
 	StackSize uint64
 	// LockedSize is the bytes of locked vmas (VmLck).
 	LockedSize uint64
+	// CodeSize is the program's code, the pages from start_code to
+	// end_code, but no more than ExecSize (VmExe); LibSize is the rest of
+	// ExecSize (VmLib), where ExecSize is the bytes of executable, not
+	// writable, non-stack vmas (exec_vm).
+	CodeSize, LibSize uint64
 	// MapCount is the number of vmas.
 	MapCount int
 	// Faults counts faults that installed memory; MapCalls counts
@@ -198,9 +206,15 @@ func (mm *MemoryManager) Stats() Stats {
 	defer mm.mappingMu.RUnlock()
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
+	var code uint64
+	if !mm.code.Empty() {
+		code = uint64(mm.code.End.MustRoundUp() - mm.code.Start.RoundDown())
+	}
+	code = min(code, mm.execAS)
 	return Stats{
 		VirtualSize: mm.usageAS, RSS: mm.curRSS, PeakRSS: mm.maxRSS,
 		DataSize: mm.dataAS, StackSize: mm.stackAS, LockedSize: mm.lockedAS,
+		CodeSize: code, LibSize: mm.execAS - code,
 		MapCount: mm.vmas.Len(), Faults: mm.faults, MapCalls: mm.mapCalls,
 	}
 }

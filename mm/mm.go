@@ -159,11 +159,19 @@ type MemoryManager struct {
 	// usageAS is vmas.Span(); lockedAS the bytes of vmas with
 	// mlockMode != MLockNone; dataAS the bytes of private writable
 	// non-stack vmas (Linux's data_vm); stackAS the bytes of grows-down
-	// vmas. All guarded by mappingMu and updated with every vma change.
+	// vmas; execAS the bytes of executable, not writable, non-stack vmas
+	// (exec_vm). All guarded by mappingMu and updated with every vma
+	// change.
 	usageAS  uint64
 	lockedAS uint64
 	dataAS   uint64
 	stackAS  uint64
+	execAS   uint64
+
+	// code is the program's code as exec found it, [start_code,
+	// end_code): from the lowest executable segment's start to the
+	// highest one's file end, not page-aligned. Guarded by mappingMu.
+	code arch.AddrRange
 
 	// defMLockMode is the lock mode of new vmas (mlockall MCL_FUTURE).
 	// Guarded by mappingMu.

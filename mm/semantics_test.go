@@ -295,6 +295,57 @@ func TestLimitsAS(t *testing.T) {
 	check(t, m)
 }
 
+// The heap is a vma of its own above the data segment's bss, as Linux's
+// do_brk_flags leaves it: its first pages do not merge into the bss vma
+// ending at start_brk, later ones extend the heap, and only the heap is
+// [heap] (vma_is_initial_heap: it must reach above start_brk and start
+// below brk), not the bss, even while the heap is empty.
+func TestBrkAboveBSS(t *testing.T) {
+	m, _, _ := testMM(t)
+	const base = 0x60_0000
+	anon(t, m, base-2*page, 2*page, rw) // the bss
+	m.BrkSetup(base, arch.AddrRange{})
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Name != "" {
+		t.Errorf("empty heap: %v, want the bss unnamed", vs)
+	}
+	for _, brk := range []uint64{base + page + 5, base + 3*page} {
+		if got, err := m.Brk(brk); err != nil || got != arch.Addr(brk) {
+			t.Fatalf("brk(%#x): %v, %v", brk, got, err)
+		}
+	}
+	vs := m.VMAs()
+	if len(vs) != 2 || vs[0].Range != (arch.AddrRange{Start: base - 2*page, End: base}) || vs[0].Name != "" ||
+		vs[1].Range != (arch.AddrRange{Start: base, End: base + 3*page}) || vs[1].Name != "[heap]" {
+		t.Errorf("bss and heap: %v", vs)
+	}
+	check(t, m)
+}
+
+// VmExe is the pages from start_code to end_code, VmLib the rest of the
+// executable, not writable, non-stack vmas (exec_vm), as Linux's
+// task_mem: mprotect moves a vma in and out of exec_vm.
+func TestCodeAndLibSize(t *testing.T) {
+	m, _, _ := testMM(t)
+	const text = 0x40_1000
+	anon(t, m, text, 4*page, unix.PROT_READ|unix.PROT_EXEC)
+	m.SetCode(arch.AddrRange{Start: text + 0x10, End: text + 3*page + 1})
+	lib := anon(t, m, 0, 2*page, unix.PROT_READ|unix.PROT_EXEC)
+	if s := m.Stats(); s.CodeSize != 4*page || s.LibSize != 2*page {
+		t.Errorf("VmExe %#x VmLib %#x, want 4 pages and 2", s.CodeSize, s.LibSize)
+	}
+	if err := m.MProtect(uint64(lib), page, rw); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.MProtect(text, 2*page, unix.PROT_READ); err != nil {
+		t.Fatal(err)
+	}
+	// exec_vm is 3 pages now: VmExe is no more than that, VmLib nothing.
+	if s := m.Stats(); s.CodeSize != 3*page || s.LibSize != 0 {
+		t.Errorf("after mprotect: VmExe %#x VmLib %#x, want 3 pages and none", s.CodeSize, s.LibSize)
+	}
+	check(t, m)
+}
+
 func TestBrk(t *testing.T) {
 	m, _, _ := testMM(t, withLimits(Limits{AS: Unlimited, Data: 64 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: DefaultMaxMapCount}))
 	const base = 0x60_0000
@@ -463,6 +514,25 @@ func TestNoMayWriteFile(t *testing.T) {
 	}
 	if vs := m.VMAs(); len(vs) != 1 || vs[0].Shared || vs[0].MaxPerms.Write {
 		t.Errorf("vmas %+v", vs)
+	}
+}
+
+// A special mapping of pages with no struct page behind them (SpecialPFN,
+// as [vvar]) is resident but counts for nothing in smaps' Rss, as Linux's
+// page walk skips them.
+func TestPFNMapNotResident(t *testing.T) {
+	m, _, _ := testMM(t)
+	f := testFile(t, m, page, 'v')
+	f.Writable, f.NoMayWrite, f.Special = false, true, SpecialPFN
+	a, err := m.MMap(0, page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_POPULATE, f, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readByte(t, m, a); got != 'v' {
+		t.Errorf("read %q", got)
+	}
+	if vs := m.VMAs(); len(vs) != 1 || vs[0].Resident != 0 || !strings.Contains(vs[0].Flags, "pf ") {
+		t.Errorf("vmas %+v, want one VM_PFNMAP vma with nothing resident", vs)
 	}
 }
 

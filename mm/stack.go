@@ -7,20 +7,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// initialStackSize is how much of the stack MapStack maps up front; the
-// rest grows on demand, up to RLIMIT_STACK (Linux's stack_expand).
-const initialStackSize = 128 << 10
+// stackExpand is how much more than the arguments' pages MapStackArgs maps
+// up front; the rest grows on demand, up to RLIMIT_STACK (Linux's
+// stack_expand in setup_arg_pages).
+const stackExpand = 128 << 10
 
-// MapStack maps the initial grows-down stack, ending at Layout.StackTop,
-// and returns its range.
+// MapStack maps the initial grows-down stack for a program with no
+// argument strings: MapStackArgs(Layout.StackTop).
 func (mm *MemoryManager) MapStack() (arch.AddrRange, error) {
+	return mm.MapStackArgs(mm.layout.StackTop)
+}
+
+// MapStackArgs maps the initial grows-down stack, ending at
+// Layout.StackTop, as Linux's setup_arg_pages leaves it: the pages of the
+// argument strings, from argStart (the lowest of them, Linux's bprm->p)
+// up, and stackExpand more below, or RLIMIT_STACK in all where that is
+// less. It returns the stack's range.
+func (mm *MemoryManager) MapStackArgs(argStart arch.Addr) (arch.AddrRange, error) {
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
-	size := min(uint64(initialStackSize), mm.limits.Stack&^arch.PageMask)
+	top := mm.layout.StackTop
+	if argStart > top {
+		return arch.AddrRange{}, fmt.Errorf("mm: MapStack: arguments at %v above the stack top %v: %w", argStart, top, unix.EINVAL)
+	}
+	args := uint64(top - argStart.RoundDown())
+	limit := mm.limits.Stack &^ arch.PageMask
+	size := args + stackExpand
+	if size > limit {
+		size = max(limit, args)
+	}
 	if size == 0 {
 		return arch.AddrRange{}, fmt.Errorf("mm: MapStack: RLIMIT_STACK %#x is below a page: %w", mm.limits.Stack, unix.ENOMEM)
 	}
-	top := mm.layout.StackTop
 	ar := arch.AddrRange{Start: top - arch.Addr(size), End: top}
 	if mm.overlapsVMALocked(ar) {
 		return arch.AddrRange{}, fmt.Errorf("mm: MapStack: %v is already mapped: %w", ar, unix.EEXIST)

@@ -249,6 +249,38 @@ func TestMProtectGrowsDown(t *testing.T) {
 	}
 }
 
+// The initial stack covers the argument strings' pages and 128 KiB more
+// (setup_arg_pages' stack_expand), or RLIMIT_STACK in all where that is
+// less.
+func TestMapStackArgs(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		stack     uint64
+		argsBelow arch.Addr // how far below the top the strings begin
+		want      uint64
+	}{
+		{"no strings", 8 << 20, 0, 128 << 10},
+		{"a page of strings", 8 << 20, 100, 132 << 10},
+		{"three pages", 8 << 20, 2*page + 1, 140 << 10},
+		{"RLIMIT_STACK below", 64 << 10, 100, 64 << 10},
+		{"RLIMIT_STACK just above the strings", 6 * page, 2*page + 1, 6 * page},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := DefaultLimits()
+			l.Stack = c.stack
+			m, _, _ := testMM(t, withLimits(l))
+			top := m.Layout().StackTop
+			st, err := m.MapStackArgs(top - c.argsBelow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.End != top || st.Length() != c.want {
+				t.Errorf("stack %v (%d KiB), want %d KiB ending at %v", st, st.Length()>>10, c.want>>10, top)
+			}
+		})
+	}
+}
+
 func TestStackGrowth(t *testing.T) {
 	m, _, _ := testMM(t)
 	st, err := m.MapStack()

@@ -153,6 +153,10 @@ func splitVMA(r arch.AddrRange, v vma, at arch.Addr) (vma, vma) {
 // isData reports whether v counts towards RLIMIT_DATA (is_data_mapping).
 func (v *vma) isData() bool { return v.realPerms.Write && v.private && !v.growsDown }
 
+// isExec reports whether v counts as executable code (is_exec_mapping:
+// VM_EXEC without VM_WRITE or VM_STACK), Linux's exec_vm.
+func (v *vma) isExec() bool { return v.realPerms.Execute && !v.realPerms.Write && !v.growsDown }
+
 // isAnonymous reports whether v is private anonymous memory.
 func (v *vma) isAnonymous() bool { return v.mappable == nil }
 
@@ -187,7 +191,7 @@ func vmaStartGap(vseg vmaSeg) arch.Addr {
 }
 
 // addVMAStatsLocked and removeVMAStatsLocked keep usageAS, lockedAS,
-// dataAS and stackAS in step with a vma of length n entering or leaving.
+// dataAS, stackAS and execAS in step with a vma of length n entering or leaving.
 //
 // Preconditions: mm.mappingMu is locked for writing.
 func (mm *MemoryManager) addVMAStatsLocked(v *vma, n uint64) {
@@ -201,6 +205,9 @@ func (mm *MemoryManager) addVMAStatsLocked(v *vma, n uint64) {
 	if v.growsDown {
 		mm.stackAS += n
 	}
+	if v.isExec() {
+		mm.execAS += n
+	}
 }
 
 func (mm *MemoryManager) removeVMAStatsLocked(v *vma, n uint64) {
@@ -213,6 +220,9 @@ func (mm *MemoryManager) removeVMAStatsLocked(v *vma, n uint64) {
 	}
 	if v.growsDown {
 		mm.stackAS -= n
+	}
+	if v.isExec() {
+		mm.execAS -= n
 	}
 }
 

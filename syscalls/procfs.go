@@ -56,6 +56,7 @@ type ProcVMA struct {
 // Rss* figures in bytes, and whether THP is on (not PR_SET_THP_DISABLE).
 type MemoryStatus struct {
 	VmPeak, VmSize, VmLck, VmHWM, VmRSS, VmData, VmStk, VmExe, VmPTE uint64
+	VmLib                                                            uint64
 	RssAnon, RssFile, RssShmem                                       uint64
 	THPEnabled                                                       bool
 }
@@ -204,7 +205,7 @@ func (t *Task) statusText() []byte {
 		{"VmPeak", m.VmPeak}, {"VmSize", m.VmSize}, {"VmLck", m.VmLck}, {"VmPin", 0},
 		{"VmHWM", m.VmHWM}, {"VmRSS", m.VmRSS}, {"RssAnon", m.RssAnon}, {"RssFile", m.RssFile},
 		{"RssShmem", m.RssShmem}, {"VmData", m.VmData}, {"VmStk", m.VmStk},
-		{"VmExe", m.VmExe}, {"VmLib", 0}, {"VmPTE", m.VmPTE}, {"VmSwap", 0}, {"HugetlbPages", 0},
+		{"VmExe", m.VmExe}, {"VmLib", m.VmLib}, {"VmPTE", m.VmPTE}, {"VmSwap", 0}, {"HugetlbPages", 0},
 	} {
 		fmt.Fprintf(&b, "%s:\t%8d kB\n", f.name, f.v>>10)
 	}

@@ -84,6 +84,8 @@ var guestCases = []struct {
 	{"cpuclocks-glibc", nil},
 	{"idcalls-musl", nil},
 	{"idcalls-glibc", nil},
+	{"exectop-musl", nil},
+	{"exectop-musl", []string{"9000"}}, // the strings take three pages
 }
 
 // dirGuests take as first argument a directory filesDir makes, which mmvm

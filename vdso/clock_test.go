@@ -42,7 +42,7 @@ func TestParamsNanos(t *testing.T) {
 // WriteVVar leaves the sequence even and two higher, and what it wrote
 // reads back.
 func TestWriteVVar(t *testing.T) {
-	page := make([]uint64, VVarSize/8)
+	page := make([]uint64, VVarDataSize/8)
 	b := unsafeBytes(page)
 	var p Params
 	p.TSCBase = 12345

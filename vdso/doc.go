@@ -8,9 +8,12 @@
 // clock's parameters into. glibc, musl and the Go runtime find the object
 // through AT_SYSINFO_EHDR and look its symbols up by name and version.
 //
-// The image is three pages, mapped together: the vvar page (read-only),
-// then the ELF object (read+execute) whose code page reads the vvar page
-// RIP-relative. A clock is the guest TSC scaled: the value of clock c at TSC
+// The image is laid out as Linux 6.18 lays out its own, so that maps and
+// the addresses of later mmaps are the same: [vvar] (four pages,
+// read-only; the first is the data page), [vvar_vclock] (two read-only
+// pages with nothing behind them: SIGBUS, as Linux without a paravirtual
+// clock), then the ELF object (read+execute) whose code page reads the
+// data page RIP-relative. A clock is the guest TSC scaled: the value of clock c at TSC
 // t is base[c] + (t-tscBase)*mult[c] >> 32 nanoseconds, rounded down to
 // res[c]; the host publishes base, tscBase, mult and res under a seqlock
 // (Params, WriteVVar) and answers the same clocks' system calls with the

@@ -8,22 +8,31 @@ import (
 	"sync"
 )
 
-// Layout of the image, in bytes from its start. The vvar page comes first
-// and the code reads it at a fixed negative offset (vdso.asm's VVAR), so
-// these are part of vdso.asm's contract too.
+// Layout of the image, in bytes from its start, as Linux 6.18 lays out
+// x86-64's: [vvar] (four pages, the first of which is the data page the
+// code reads at a fixed negative offset, vdso.asm's VVAR), [vvar_vclock]
+// (two pages), then the ELF object, so these are part of vdso.asm's
+// contract too. Only the data page has contents: the rest of [vvar] and
+// all of [vvar_vclock] (Linux's paravirtual clock pages) are SIGBUS, as on
+// Linux for pages it has nothing to put in (no time namespace, no pvclock).
 const (
 	pageSize = 4096
-	// VVarOffset and VVarSize: the vvar page.
-	VVarOffset = 0
-	VVarSize   = pageSize
+	// VVarOffset and VVarSize: [vvar]; VVarDataSize: its data page, at
+	// its start.
+	VVarOffset   = 0
+	VVarSize     = 4 * pageSize
+	VVarDataSize = pageSize
+	// VClockOffset and VClockSize: [vvar_vclock].
+	VClockOffset = VVarOffset + VVarSize
+	VClockSize   = 2 * pageSize
 	// ELFOffset is where the ELF object begins (AT_SYSINFO_EHDR points
 	// there); ELFSize is its length: a page of headers and tables, then a
 	// page of code.
-	ELFOffset = VVarOffset + VVarSize
+	ELFOffset = VClockOffset + VClockSize
 	ELFSize   = 2 * pageSize
 	// TextOffset is where the code lies within the ELF object.
 	TextOffset = pageSize
-	// Size is the whole image: vvar page and ELF object.
+	// Size is the whole image: [vvar], [vvar_vclock] and the ELF object.
 	Size = ELFOffset + ELFSize
 )
 

@@ -16,12 +16,16 @@ import (
 // reference on for its whole life. Its translations never allow Write, so a
 // private mapping that a program makes writable (as a debugger does to set
 // a breakpoint in the vDSO) copies the page and the shared one stays as the
-// host wrote it.
+// host wrote it. A Mapping may be longer than its pages: an access past
+// them is SIGBUS, as Linux's special mappings give for a page they have
+// nothing to put in.
 type Mapping struct {
-	name  string
-	file  memmap.File
-	fr    memmap.FileRange
-	perms arch.AccessType
+	name string
+	file memmap.File
+	fr   memmap.FileRange
+	// length is the mapping's size, fr.Length() or more.
+	length uint64
+	perms  arch.AccessType
 	// refs counts MappingIdentity references; the creator holds one, each
 	// vma another. The last DecRef drops the pages.
 	refs atomic.Int64
@@ -32,18 +36,20 @@ var (
 	_ memmap.MappingIdentity = (*Mapping)(nil)
 )
 
-// NewMapping returns a Mapping named name over fr of file, translating with
-// perms (Write is dropped), holding the caller's reference on fr, which it
-// gives back when the last reference to the Mapping is dropped.
-func NewMapping(name string, file memmap.File, fr memmap.FileRange, perms arch.AccessType) *Mapping {
+// NewMapping returns a Mapping named name of length bytes whose first
+// fr.Length() bytes are fr of file (file may be nil where fr is empty),
+// translating with perms (Write is dropped), holding the caller's
+// reference on fr, which it gives back when the last reference to the
+// Mapping is dropped.
+func NewMapping(name string, file memmap.File, fr memmap.FileRange, length uint64, perms arch.AccessType) *Mapping {
 	perms.Write = false
-	m := &Mapping{name: name, file: file, fr: fr, perms: perms}
+	m := &Mapping{name: name, file: file, fr: fr, length: max(length, fr.Length()), perms: perms}
 	m.refs.Store(1)
 	return m
 }
 
 // Length is the mapping's size in bytes.
-func (m *Mapping) Length() uint64 { return m.fr.Length() }
+func (m *Mapping) Length() uint64 { return m.length }
 
 // IncRef implements memmap.MappingIdentity.
 func (m *Mapping) IncRef() {
@@ -56,7 +62,9 @@ func (m *Mapping) IncRef() {
 func (m *Mapping) DecRef() {
 	switch n := m.refs.Add(-1); {
 	case n == 0:
-		m.file.DecRef(m.fr)
+		if m.fr.Length() != 0 {
+			m.file.DecRef(m.fr)
+		}
 	case n < 0:
 		panic("vdso: Mapping.DecRef without a reference")
 	}
@@ -90,10 +98,11 @@ func (m *Mapping) CopyMapping(memmap.MappingSpace, arch.AddrRange, arch.AddrRang
 // pages, saved with it.
 func (m *Mapping) InvalidateUnsavable() error { return nil }
 
-// Translate implements memmap.Mappable: optional, clipped to the mapping,
-// in one translation. Offsets past the end get SIGBUS (a mapping made
-// larger by mremap), as Linux gives for a special mapping's missing page; a
-// Write translation is refused, so private mappings copy.
+// Translate implements memmap.Mappable: optional, clipped to the pages, in
+// one translation. Offsets past the pages get SIGBUS (the rest of a longer
+// mapping, or a mapping made larger by mremap), as Linux gives for a
+// special mapping's missing page; a Write translation is refused, so
+// private mappings copy.
 func (m *Mapping) Translate(required, optional memmap.MappableRange, at arch.AccessType) ([]memmap.Translation, error) {
 	if at.Write {
 		return nil, fmt.Errorf("vdso: %s: write translation of a read-only page: %w", m.name, unix.EACCES)

@@ -27,7 +27,7 @@ func nativeImage(t *testing.T, p *Params) (call func(name string, a0, a1, a2 uin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { unix.Munmap(mem) })
-	WriteVVar(mem[VVarOffset:VVarOffset+VVarSize], p)
+	WriteVVar(mem[VVarOffset:VVarOffset+VVarDataSize], p)
 	copy(mem[ELFOffset:], ELF())
 	if err := unix.Mprotect(mem[VVarOffset:VVarOffset+VVarSize], unix.PROT_READ); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,9 @@
 # The vDSO's code, in GNU as syntax (Intel). `go generate` assembles it
 # into code.go (see gen_test.go); nothing assembles it at build time.
 #
-# The image is laid out as [vvar page][ELF page][code page]: this code
-# starts at image offset 0x2000, so the vvar page lies 0x2000 bytes below
-# text_start. Every reference to it is RIP-relative to a label in this
+# The image is laid out as [vvar: data page, 3 more][vvar_vclock: 2
+# pages][ELF page][code page] (image.go): this code starts at image offset
+# 0x7000, so the vvar data page lies 0x7000 bytes below text_start. Every reference to it is RIP-relative to a label in this
 # section, resolved by the assembler: the code is position-independent and
 # carries no relocations.
 #
@@ -19,7 +19,7 @@
 	.intel_syntax noprefix
 	.text
 
-	.set VVAR, text_start - 0x2000
+	.set VVAR, text_start - 0x7000
 	.set SEQ, 0
 	.set TSC_BASE, 8
 	.set CLOCKS, 64

@@ -71,16 +71,16 @@ func (p *Params) unrounded(id int, tsc uint64) uint64 {
 	return c.Base + (hi<<(64-MultShift) | lo>>MultShift)
 }
 
-// WriteVVar publishes p in page (VVarSize bytes, the guest's vvar page) as
-// a seqlock writer: the sequence word is odd while the fields change, so
+// WriteVVar publishes p in page (VVarDataSize bytes, the guest's vvar
+// data page) as a seqlock writer: the sequence word is odd while the fields change, so
 // that a guest reading concurrently retries. Writes of a Go value are seen
 // by another CPU in program order on x86-64 (TSO), and the atomic stores of
 // the sequence word keep the compiler from reordering around them.
 //
-// Preconditions: page is 8-byte aligned, VVarSize long; one writer at a
+// Preconditions: page is 8-byte aligned, VVarDataSize long; one writer at a
 // time.
 func WriteVVar(page []byte, p *Params) {
-	_ = page[VVarSize-1]
+	_ = page[VVarDataSize-1]
 	seq := (*uint32)(unsafe.Pointer(&page[vvarSeq]))
 	s := atomic.LoadUint32(seq)
 	atomic.StoreUint32(seq, s|1)
