@@ -1,6 +1,8 @@
 package machine
 
 import (
+	"golang.org/x/sys/unix"
+
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/syscalls"
@@ -69,6 +71,24 @@ func (c memoryCalls) SetCapIPCLock(held bool) {
 		l.CapIPCLock = held
 		m.SetLimits(l)
 	}
+}
+
+func (c memoryCalls) SetMemoryLimit(resource int, soft uint64) {
+	m := c.p.mm()
+	l := m.Limits()
+	switch resource {
+	case unix.RLIMIT_AS:
+		l.AS = soft
+	case unix.RLIMIT_DATA:
+		l.Data = soft
+	case unix.RLIMIT_MEMLOCK:
+		l.MemLock = soft
+	case unix.RLIMIT_STACK:
+		l.Stack = soft
+	default:
+		return
+	}
+	m.SetLimits(l)
 }
 
 func (c memoryCalls) SetMDWE(bits uint64, rest [3]uint64) error {

@@ -607,6 +607,7 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.info.notDumpable = false
 	t.cred.exec()
 	t.credsChanged()
+	t.memoryLimitsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
 	if t.exeShared != nil {
 		t.exeShared.DecRef()

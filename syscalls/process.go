@@ -45,6 +45,10 @@ type MemoryCalls interface {
 	// which lifts RLIMIT_MEMLOCK (mm's Limits.CapIPCLock); the memory a
 	// process starts with, or an exec makes, assumes it does.
 	SetCapIPCLock(held bool)
+	// SetMemoryLimit sets the limit mm enforces for resource, one of
+	// RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK and RLIMIT_STACK, to soft
+	// (RLIM_INFINITY for none), as setrlimit does.
+	SetMemoryLimit(resource int, soft uint64)
 	// SetMDWE, MDWE, SetTHPDisable and THPDisable are prctl's
 	// PR_SET_MDWE, PR_GET_MDWE, PR_SET_THP_DISABLE and PR_GET_THP_DISABLE,
 	// with the arguments after the option.

@@ -382,10 +382,9 @@ func sysGetrlimit(t *Task, a *[6]uint64) uint64 {
 // (EFAULT), the process found (ESRCH), the resource checked (EINVAL), a
 // soft limit above its hard one EINVAL, an RLIMIT_NOFILE above nr_open
 // EPERM; any other change is allowed, raising included; then the old
-// limits written (EFAULT, the change made). The limits the machine
-// enforces for every process (RLIMIT_AS, RLIMIT_DATA, RLIMIT_MEMLOCK, and
-// RLIMIT_STACK, which sizes the stack exec makes) cannot change: EPERM
-// unless the new value is the current one.
+// limits written (EFAULT, the change made). A raised hard limit wants
+// CAP_SYS_RESOURCE (EPERM). The memory limits (RLIMIT_AS, RLIMIT_DATA,
+// RLIMIT_MEMLOCK and RLIMIT_STACK) go to mm at once (memoryLimitsChanged).
 func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 	pid, res, newLim, oldLim := a[0], a[1], a[2], a[3]
 	var l Limit
@@ -408,6 +407,9 @@ func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 		if e := target.checkNewLimit(int(res), l); e != 0 {
 			return errno(e)
 		}
+		if l.Max > old.Max && !t.cred.capable(unix.CAP_SYS_RESOURCE) {
+			return errno(unix.EPERM)
+		}
 		if target.limits == nil {
 			target.limits = make(map[int]Limit)
 		}
@@ -415,6 +417,7 @@ func sysPrlimit64(t *Task, a *[6]uint64) uint64 {
 		if res == unix.RLIMIT_CPU {
 			target.armCPULimit()
 		}
+		target.memoryLimitsChanged()
 	}
 	if oldLim != 0 {
 		return t.putLimit(oldLim, old)
@@ -428,8 +431,8 @@ func sysSetrlimit(t *Task, a *[6]uint64) uint64 {
 	return sysPrlimit64(t, &[6]uint64{0, a[0], a[1], 0})
 }
 
-// checkNewLimit checks new limit l for res as do_prlimit does for root,
-// and refuses (EPERM) a change of a limit the machine enforces.
+// checkNewLimit checks new limit l for res as do_prlimit does: EINVAL for
+// a soft limit above the hard one, EPERM for RLIMIT_NOFILE above nr_open.
 func (p *Process) checkNewLimit(res int, l Limit) unix.Errno {
 	if l.Cur > l.Max {
 		return unix.EINVAL
@@ -437,13 +440,22 @@ func (p *Process) checkNewLimit(res int, l Limit) unix.Errno {
 	if res == unix.RLIMIT_NOFILE && l.Max > nrOpen {
 		return unix.EPERM
 	}
-	switch res {
-	case unix.RLIMIT_AS, unix.RLIMIT_DATA, unix.RLIMIT_MEMLOCK, unix.RLIMIT_STACK:
-		if l != p.limit(res) {
-			return unix.EPERM
-		}
-	}
 	return 0
+}
+
+// memoryLimits are the limits mm enforces.
+var memoryLimits = []int{unix.RLIMIT_AS, unix.RLIMIT_DATA, unix.RLIMIT_MEMLOCK, unix.RLIMIT_STACK}
+
+// memoryLimitsChanged gives mm the process's memory limits: after
+// setrlimit and prlimit64, and after an exec, whose new memory starts
+// with the machine's.
+func (p *Process) memoryLimitsChanged() {
+	if p.cfg.Calls == nil {
+		return
+	}
+	for _, res := range memoryLimits {
+		p.cfg.Calls.SetMemoryLimit(res, p.limit(res).Cur)
+	}
 }
 
 // readTimespec reads a struct timespec and checks it as Linux's
