@@ -240,9 +240,9 @@ var kernelFiles = []struct {
 	{"pid_max", func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", pidMax) }},
 }
 
-// addMachineFiles adds /proc's machine-wide files and /sys's CPU lists
+// addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
 // (glibc's get_nprocs and sysconf read /sys/devices/system/cpu/online and
-// possible) to fs.
+// possible) and the transparent huge page size to fs.
 func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process) []byte) *node) {
 	proc := fs.mkdirAll("/proc")
 	for _, f := range []struct {
@@ -275,6 +275,10 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	for _, name := range []string{"online", "possible", "present"} {
 		cpu.children[name] = text(func(p *Process) []byte { return []byte(cpuListText(p.cpus()) + "\n") })
 	}
+	// The PMD size, x86-64's 2 MiB, which Go's runtime reads at start
+	// and the mm selftests read to size their huge-page cases.
+	thp := fs.mkdirAll("/sys/kernel/mm/transparent_hugepage")
+	thp.children["hpage_pmd_size"] = text(func(*Process) []byte { return []byte("2097152\n") })
 }
 
 // mount is one entry of the guest's mount table.

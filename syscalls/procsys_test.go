@@ -60,6 +60,7 @@ func TestMachineFilesFormats(t *testing.T) {
 		// newTestProcess's random source gives 0xab bytes.
 		{"/proc/sys/kernel/random/uuid", "abababab-abab-4bab-abab-abababababab\n"},
 		{"/sys/devices/system/cpu/online", "0-1\n"},
+		{"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "2097152\n"},
 		{"/sys/devices/system/cpu/possible", "0-1\n"},
 		{"/sys/devices/system/cpu/present", "0-1\n"},
 		{"/proc/mounts", "none / tmpfs ro,relatime 0 0\nnone /dev tmpfs ro,relatime 0 0\n" +
