@@ -97,7 +97,7 @@ func (f *fsFile) closeFS() {
 func (f *fsFile) isDir() bool { return f.st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 // guestPath makes name (read from the guest) absolute against dirfd as the
-// *at calls do, and cleans it lexically: ENOENT for an empty path, EBADF
+// *at calls do, and cleans it (cleanPath): ENOENT for an empty path, EBADF
 // for a relative one against a dirfd that is not open, ENOTDIR against one
 // that is no directory.
 func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
@@ -105,7 +105,7 @@ func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
 		return "", unix.ENOENT
 	}
 	if name[0] == '/' {
-		return path.Clean(name), 0
+		return p.cleanPath(name)
 	}
 	base := p.cwd()
 	if int32(dirfd) != unix.AT_FDCWD {
@@ -118,7 +118,44 @@ func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
 		}
 		base = f.fs.currentPath()
 	}
-	return path.Clean(base + "/" + name), 0
+	return p.cleanPath(base + "/" + name)
+}
+
+// cleanPath cleans the absolute path name as Linux's walk reads it: "."
+// and empty names go, and ".." is the parent of the directory the path
+// so far really is, its symbolic links followed (so that a/../x, with a
+// a link to b/c, is b/x), the root's own parent the root. What comes
+// before a ".." must exist and be a directory (ENOENT, ENOTDIR), as the
+// walk needs it to. A path without ".." is cleaned lexically, which is
+// the same.
+func (p *Process) cleanPath(name string) (string, unix.Errno) {
+	if !strings.Contains(name, "..") {
+		return path.Clean(name), 0
+	}
+	cur := "/"
+	for _, part := range strings.Split(name, "/") {
+		switch part {
+		case "", ".":
+		case "..":
+			l, e := p.fs().walk(p, cur, true, 0)
+			if e != 0 {
+				return "", e
+			}
+			st, e := p.lookupStat(&l)
+			real := l.resolvedPath()
+			l.close()
+			if e != 0 {
+				return "", e
+			}
+			if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+				return "", unix.ENOTDIR
+			}
+			cur = path.Dir(real)
+		default:
+			cur = path.Join(cur, part)
+		}
+	}
+	return cur, 0
 }
 
 // cwd is the guest's working directory.

@@ -160,3 +160,42 @@ func TestTmpfsInodeLimit(t *testing.T) {
 		t.Errorf("open O_CREAT after a removal = %d", fd)
 	}
 }
+
+// TestDotDotAfterLink checks that ".." is the parent of the directory a
+// path really reaches, links followed, as Linux's walk takes it, not the
+// lexical one; and that what comes before ".." must exist and be a
+// directory.
+func TestDotDotAfterLink(t *testing.T) {
+	p, mem, _ := tmpfsProcess(t)
+	for _, d := range []string{"/tmp/b", "/tmp/b/c"} {
+		if r := sc(p, unix.SYS_MKDIR, putStr(mem, 0x1000, d), 0o755); r != 0 {
+			t.Fatalf("mkdir %s = %d", d, r)
+		}
+	}
+	if r := sc(p, unix.SYS_SYMLINK, putStr(mem, 0x1100, "b/c"), putStr(mem, 0x1000, "/tmp/a")); r != 0 {
+		t.Fatalf("symlink = %d", r)
+	}
+	if fd := openPath(p, mem, "/tmp/a/../x", unix.O_RDWR|unix.O_CREAT); fd < 0 {
+		t.Fatalf("open /tmp/a/../x O_CREAT = %d", fd)
+	}
+	for _, c := range []struct {
+		path string
+		want int64
+	}{
+		{"/tmp/b/x", 0},                            // made by a/../x
+		{"/tmp/x", -int64(unix.ENOENT)},            // where lexical cleaning would have put it
+		{"/tmp/nothing/../b", -int64(unix.ENOENT)}, // a missing directory before ".."
+		{"/tmp/b/x/../c", -int64(unix.ENOTDIR)},    // a file before ".."
+		{"/../../tmp/b/x", 0},                      // the root's parent is the root
+	} {
+		if r := sc(p, unix.SYS_ACCESS, putStr(mem, 0x1000, c.path), 0); r != c.want {
+			t.Errorf("access %s = %d, want %d", c.path, r, c.want)
+		}
+	}
+	if r := sc(p, unix.SYS_CHDIR, putStr(mem, 0x1000, "/tmp/a")); r != 0 {
+		t.Fatalf("chdir = %d", r)
+	}
+	if r := sc(p, unix.SYS_ACCESS, putStr(mem, 0x1000, "../x"), 0); r != 0 {
+		t.Errorf("access ../x from /tmp/a (really /tmp/b/c) = %d", r)
+	}
+}
