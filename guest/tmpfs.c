@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +341,17 @@ static void others(void)
 	st("/tmp");
 }
 
+static void *fifoWriter(void *arg)
+{
+	(void)arg;
+	int w = open("/tmp/w/fifo", O_WRONLY);
+	usleep(100000); /* the reader's open returns meanwhile */
+	ssize_t n = write(w, "from a thread", 13);
+	printf("thread's write: %zd\n", n);
+	close(w);
+	return NULL;
+}
+
 static void fifos(void)
 {
 	res("mkfifo", mkfifo("/tmp/w/fifo", 0640));
@@ -371,6 +383,18 @@ static void fifos(void)
 	close(r);
 	int status;
 	waitpid(pid, &status, 0);
+	/* Two threads of one process open the two ends: each open waits
+	 * for the other, and each must get an fd of its own. */
+	pthread_t th;
+	pthread_create(&th, NULL, fifoWriter, NULL);
+	r = open("/tmp/w/fifo", O_RDONLY);
+	memset(buf, 0, sizeof buf);
+	got = 0;
+	while ((n = read(r, buf + got, sizeof buf - 1 - got)) > 0)
+		got += n;
+	printf("read from a thread: %zd %s\n", got, buf);
+	pthread_join(th, NULL);
+	close(r);
 	int rw = open("/tmp/w/fifo", O_RDWR);
 	res("open O_RDWR", rw);
 	printf("write to itself: %zd\n", write(rw, "loop", 4));

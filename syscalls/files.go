@@ -256,12 +256,19 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 		return errno(e)
 	}
 	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
-		fd, e := p.lowestFree(0)
-		if e != 0 {
+		if _, e := p.lowestFree(0); e != 0 {
 			return errno(e)
 		}
 		of, e := t.openFIFO(l.node, flags, uint32(status))
 		if e != 0 {
+			return errno(e)
+		}
+		// The open may have waited, the tree lock released, while
+		// other threads took fds: the fd is chosen only now.
+		fd, e := p.lowestFree(0)
+		if e != 0 {
+			of.refs = 1
+			of.release()
 			return errno(e)
 		}
 		p.install(fd, of, flags&unix.O_CLOEXEC != 0)
