@@ -199,3 +199,32 @@ func TestDotDotAfterLink(t *testing.T) {
 		t.Errorf("access ../x from /tmp/a (really /tmp/b/c) = %d", r)
 	}
 }
+
+// TestLinkToSlashNamesDir checks that a symbolic link whose target ends
+// in a slash names a directory: followed as a path's last name to a file
+// it is ENOTDIR, as Linux's walk of the link's body.
+func TestLinkToSlashNamesDir(t *testing.T) {
+	p, mem, _ := tmpfsProcess(t)
+	if fd := openPath(p, mem, "/tmp/f", unix.O_RDWR|unix.O_CREAT); fd < 0 {
+		t.Fatalf("create /tmp/f = %d", fd)
+	}
+	if r := sc(p, unix.SYS_MKDIR, putStr(mem, 0x1000, "/tmp/d"), 0o755); r != 0 {
+		t.Fatalf("mkdir = %d", r)
+	}
+	for _, l := range [][2]string{{"f/", "/tmp/lf"}, {"/tmp/d/", "/tmp/ld"}, {"f", "/tmp/plain"}} {
+		if r := sc(p, unix.SYS_SYMLINK, putStr(mem, 0x1100, l[0]), putStr(mem, 0x1000, l[1])); r != 0 {
+			t.Fatalf("symlink %s = %d", l[1], r)
+		}
+	}
+	for _, c := range []struct {
+		path string
+		want int64
+	}{{"/tmp/lf", -int64(unix.ENOTDIR)}, {"/tmp/ld", 0}, {"/tmp/plain", 0}} {
+		if r := sc(p, unix.SYS_ACCESS, putStr(mem, 0x1000, c.path), 0); r != c.want {
+			t.Errorf("access %s = %d, want %d", c.path, r, c.want)
+		}
+	}
+	if fd := openPath(p, mem, "/tmp/lf", unix.O_RDONLY); fd != -int64(unix.ENOTDIR) {
+		t.Errorf("open of a link to \"f/\" = %d, want ENOTDIR", fd)
+	}
+}

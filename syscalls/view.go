@@ -421,11 +421,28 @@ func (fs *fileSystem) walk(p *Process, name string, follow bool, depth int) (loo
 				target = "/" + strings.Join(parts[:i], "/") + "/" + target
 			}
 			rest := strings.Join(parts[i+1:], "/")
-			return fs.walk(p, path.Clean(target+"/"+rest), follow, depth+1)
+			return fs.walkLinkTarget(p, target, rest, follow, depth+1)
 		}
 		n = c
 	}
 	return lookup{node: n, hostFD: -1, path: "/" + strings.Join(parts, "/")}, 0
+}
+
+// walkLinkTarget goes on with a walk at a symbolic link's absolute target
+// and the rest of the path after the link: a target ending in a slash
+// names a directory where the link is the path's last name (ENOTDIR for
+// anything else), as Linux's walk of the link's body.
+func (fs *fileSystem) walkLinkTarget(p *Process, target, rest string, follow bool, depth int) (lookup, unix.Errno) {
+	l, e := fs.walk(p, path.Clean(target+"/"+rest), follow, depth)
+	if e != 0 || rest != "" || !strings.HasSuffix(target, "/") && !strings.HasSuffix(target, "/.") {
+		return l, e
+	}
+	st, se := p.lookupStat(&l)
+	if se != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		l.close()
+		return lookup{hostFD: -1}, unix.ENOTDIR
+	}
+	return l, 0
 }
 
 // child is directory n's synthetic entry name, as process p sees it: a
@@ -540,9 +557,13 @@ func (fs *fileSystem) walkLinks(p *Process, n *node, base string, rest []string,
 		}
 		target := string(buf[:k])
 		if !strings.HasPrefix(target, "/") {
+			dirOnly := strings.HasSuffix(target, "/")
 			target = path.Join(base, strings.Join(rest[:i], "/"), target)
+			if dirOnly {
+				target += "/" // kept for walkLinkTarget
+			}
 		}
-		return fs.walk(p, path.Clean(target+"/"+strings.Join(rest[i+1:], "/")), follow, depth+1)
+		return fs.walkLinkTarget(p, target, strings.Join(rest[i+1:], "/"), follow, depth+1)
 	}
 	name := path.Join(base, strings.Join(rest, "/"))
 	l, e := fs.openHost(n.view, path.Join(n.viewRel, strings.Join(rest, "/")), name, follow)
