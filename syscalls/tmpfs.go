@@ -20,7 +20,8 @@ import (
 // guest runs as root, which Linux lets past every permission check but
 // exec's need of an execute bit, so no other check is made (a program
 // that leaves root keeps root's access to them; what it makes is its
-// own).
+// own). Every tmpfs, tmpAttr and node is guarded by the tree lock, as the
+// rest of the file system; a file's contents also have their own lock.
 
 // tmpfsMounts are where the guest's tmpfs instances are mounted, each
 // unless a view is at or beneath that path (the user's view wins).
@@ -91,7 +92,6 @@ func (fs *fileSystem) mountTmpfs(at string) {
 	parent := fs.mkdirAll(path.Clean(dir))
 	root := fs.newNode(nodeDir)
 	t.root = root
-	t.lastIno = 0
 	root.ino = t.newIno()
 	now := nowTimespec()
 	root.tmp = &tmpAttr{fs: t, mode: unix.S_IFDIR | 0o1777, nlink: 2, atime: now, mtime: now, ctime: now,
