@@ -196,7 +196,7 @@ func sysFallocate(t *Task, a *[6]uint64) uint64 {
 // chunk's error.
 func (p *Process) memfdWrite(f *fsFile, addr arch.Addr, length, off uint64) (uint64, unix.Errno) {
 	shm := f.shm
-	defer func() { f.modified() }()
+	defer f.modified()
 	length = min(length, maxIO)
 	buf := make([]byte, min(length, ioChunk))
 	var done uint64
