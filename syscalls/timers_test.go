@@ -131,6 +131,9 @@ func TestSetitimerInterval(t *testing.T) {
 	defer p.Close()
 	blockSignals(t, p, mem, sigBit(unix.SIGALRM))
 	putTimePair(mem, itvAddr, 0, 20000, 0, 30000) // every 20 ms after 30 ms
+	// The expiries are 30, 50 and 70 ms after the setitimer, whenever
+	// this test gets to wait for them.
+	start := time.Now()
 	if r := p.Syscall(unix.SYS_SETITIMER, [6]uint64{itimerReal, itvAddr, oldItvAddr}); r != 0 {
 		t.Fatalf("setitimer = %d", int64(r))
 	}
@@ -143,7 +146,6 @@ func TestSetitimerInterval(t *testing.T) {
 	if iv, v := timePair(mem, itvAddr, time.Microsecond); iv != 20*time.Millisecond || v <= 0 || v > 30*time.Millisecond {
 		t.Errorf("getitimer: interval %v value %v, want 20ms and (0, 30ms]", iv, v)
 	}
-	start := time.Now()
 	for i := 0; i < 3; i++ {
 		takePending(t, p, nil, unix.SIGALRM, 5*time.Second)
 	}
