@@ -48,6 +48,9 @@ type Config struct {
 	// Uname is what the program's uname reports; the zero value is this
 	// machine's own (syscalls.HostUname).
 	Uname syscalls.Uname
+	// Vsyscall is how the legacy vsyscall page answers; the zero value
+	// follows the host kernel (HostVsyscall).
+	Vsyscall VsyscallMode
 	// CheckCopyOnWrite makes every MemoryManager check that no page
 	// changes while forks share it copy-on-write (mm's
 	// Options.CopyOnWriteChanged); CopyOnWriteChanges returns what

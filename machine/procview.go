@@ -21,7 +21,14 @@ type processView struct{ p *process }
 
 var _ syscalls.ProcessView = processView{}
 
-func (v processView) Maps() string { return v.p.mm().Maps() }
+// Maps is the mm's vmas, then the vsyscall page where there is one, which
+// Linux lists last (the gate vma) though no vma holds it.
+func (v processView) Maps() string {
+	if v.p.m.vsyscall() == VsyscallNone {
+		return v.p.mm().Maps()
+	}
+	return v.p.mm().Maps() + syscalls.VsyscallMapsLine
+}
 
 // SMaps lays each vma out as Linux's /proc/pid/smaps does (__show_smap
 // and show_smap_vma_flags), with the figures mm keeps: every resident page
@@ -64,8 +71,30 @@ func (v processView) SMaps() string {
 		fmt.Fprintf(&b, "%-16s%8d\n", "THPeligible:", 0)
 		fmt.Fprintf(&b, "VmFlags: %s\n", vi.Flags)
 	}
+	if v.p.m.vsyscall() != VsyscallNone {
+		b.WriteString(vsyscallSMaps)
+	}
 	return b.String()
 }
+
+// vsyscallSMaps is the vsyscall page's smaps entry: nothing resident, and
+// only VM_EXEC among its flags, as vsyscall=xonly leaves the gate vma.
+var vsyscallSMaps = func() string {
+	var b strings.Builder
+	b.WriteString(syscalls.VsyscallMapsLine)
+	kb := func(name string, n uint64) { fmt.Fprintf(&b, "%-16s%8d kB\n", name+":", n>>10) }
+	kb("Size", arch.PageSize)
+	kb("KernelPageSize", arch.PageSize)
+	kb("MMUPageSize", arch.PageSize)
+	for _, name := range []string{"Rss", "Pss", "Pss_Dirty", "Shared_Clean", "Shared_Dirty", "Private_Clean",
+		"Private_Dirty", "Referenced", "Anonymous", "KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped",
+		"FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss", "Locked"} {
+		kb(name, 0)
+	}
+	fmt.Fprintf(&b, "%-16s%8d\n", "THPeligible:", 0)
+	b.WriteString("VmFlags: ex \n")
+	return b.String()
+}()
 
 func (v processView) Pagemap(start arch.Addr, entries []uint64) { v.p.mm().Pagemap(start, entries) }
 

@@ -412,13 +412,16 @@ func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorde
 		return c.deliverFault(ev, faultOf(ev, vcpuFPU{c}.image))
 	}
 	st.exits[exitPageFault]++
+	pf := ring0.PageFaultError(ev.ErrorCode)
+	if isVsyscallCall(ev, pf) && c.m.vsyscall() == VsyscallXOnly {
+		return c.emulateVsyscall(ev)
+	}
 	if c.repeat.observe(ev) {
 		c.repeat.reset()
 		return c.deliverFault(ev, repeatedFault(ev))
 	}
 	st.faultStart = exit
 	st.faultPending = true
-	pf := ring0.PageFaultError(ev.ErrorCode)
 	if pf.Has(ring0.PFReserved) {
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}

@@ -86,6 +86,8 @@ var guestCases = []struct {
 	{"idcalls-glibc", nil},
 	{"rlimits-musl", nil},
 	{"rlimits-glibc", nil},
+	{"vsyscall-musl", nil},
+	{"vsyscall-glibc", nil},
 	{"exectop-musl", nil},
 	{"exectop-musl", []string{"9000"}}, // the strings take three pages
 }
@@ -104,7 +106,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
-	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true}
+	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
@@ -178,9 +180,17 @@ func runStatus(t *testing.T, cmd *exec.Cmd) int {
 // showing it views.
 func runInMachine(t *testing.T, path string, args []string, fp machine.FastPath, views ...syscalls.View) (stdout, stderr []byte, stop machine.Stop) {
 	t.Helper()
+	return runConfigured(t, machine.Config{Views: views}, path, args, fp)
+}
+
+// runConfigured is runInMachine with the Machine's Config cfg, whose
+// memory and stdio it sets.
+func runConfigured(t *testing.T, cfg machine.Config, path string, args []string, fp machine.FastPath) (stdout, stderr []byte, stop machine.Stop) {
+	t.Helper()
 	kvmtest.Open(t)
 	var o, e bytes.Buffer
-	m, err := machine.New(machine.Config{Memory: 256 << 20, Stdout: &o, Stderr: &e, StdioFDs: [3]int{-1, -1, -1}, Views: views})
+	cfg.Memory, cfg.Stdout, cfg.Stderr, cfg.StdioFDs = 256<<20, &o, &e, [3]int{-1, -1, -1}
+	m, err := machine.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,6 +75,8 @@ type runFlags struct {
 	// qemuUname is --qemu-uname: the outer host's uname, which the
 	// program sees inside QEMU as it would outside (JSON, six strings).
 	qemuUname string
+	// vsyscall is --vsyscall: how the legacy vsyscall page answers.
+	vsyscall machine.VsyscallMode
 	// cwd is --cwd: the program's working directory, a guest path; ""
 	// is where a view shows mmvm's own, else /.
 	cwd string
@@ -100,6 +102,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.BoolVar(&f.noHostEnv, "no-host-env", false, "give the program only the --env variables, not mmvm's environment (which it otherwise inherits, as a program inherits its parent's)")
 	fl.Var(&f.dirs, "dir", "show a host directory, `HOST[:GUEST]`: HOST read-only at GUEST in the program's file system (GUEST defaults to HOST; repeatable). Without it the program sees only itself, /proc, /dev (null, zero, full, urandom, random; fd, stdin, stdout, stderr) and its own empty, writable tmpfs at /tmp and /dev/shm (in guest memory; a view at or beneath either replaces it); writes to a --dir file fail with EROFS, paths that leave it with ENOENT")
 	fl.StringVar(&f.cwd, "cwd", "", "the program's working directory, a `GUEST` path (default: where a --dir view shows mmvm's working directory, as a program inherits its parent's; else /)")
+	fl.Var(&f.vsyscall, "vsyscall", "how the legacy vsyscall page at 0xffffffffff600000 answers, as Linux's vsyscall= boot parameter: `MODE` xonly (calls to its entry points run gettimeofday, time and getcpu; reading it faults), none (no page), or host, the default: the host kernel's (xonly where its /proc/self/maps lists the page, else none)")
 	fl.BoolVar(&f.noQEMU, "no-qemu", false, "without /dev/kvm, fail instead of running inside a QEMU guest")
 	fl.BoolVar(&f.verbose, "v", false, "show the QEMU guest's progress when it is used")
 	fl.StringVar(&f.as, "as", "", "run PROGRAM as `NAME`: its argv[0] and the name in reports (mmvm sets it inside QEMU)")
@@ -159,7 +162,12 @@ func (f *runFlags) args(statsJSON string) []string {
 	if f.cwd != "" {
 		a = append(a, "--cwd", f.cwd)
 	}
-	return a
+	// The host's vsyscall page is this machine's, not the QEMU guest's.
+	vs := f.vsyscall
+	if vs == machine.VsyscallHost {
+		vs = machine.HostVsyscall()
+	}
+	return append(a, "--vsyscall", vs.String())
 }
 
 func runUsage(fl *flag.FlagSet) func() {
@@ -379,7 +387,7 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: stdioFDs, Views: f.views(), Uname: uname,
+		StdioFDs: stdioFDs, Views: f.views(), Uname: uname, Vsyscall: f.vsyscall,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
