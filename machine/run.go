@@ -422,7 +422,10 @@ func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorde
 	}
 	st.faultStart = exit
 	st.faultPending = true
-	if pf.Has(ring0.PFReserved) {
+	// PVM reports some user accesses to the kernel half with the
+	// reserved bit set (../shared/pvm-kvm.md); only a user address's
+	// fault walked mmvm's own user tables.
+	if pf.Has(ring0.PFReserved) && ring0.IsUserAddress(ev.FaultAddr) {
 		return Stop{}, true, fmt.Errorf("machine: reserved bit set in a page-table entry for %#x (rip %#x): mmvm's page tables are corrupt", ev.FaultAddr, ev.Context.RIP)
 	}
 	mem := c.mem()
