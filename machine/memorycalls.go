@@ -122,3 +122,26 @@ func (c memoryCalls) LoadFutexWord(addr arch.Addr) (uint32, error) {
 func (c memoryCalls) ModifyFutexWord(addr arch.Addr, op func(old uint32) uint32) (uint32, error) {
 	return c.p.mm().ModifyFutexWord(addr, op)
 }
+
+func (c memoryCalls) MBind(addr, length, mode uint64, nodemask []uint64, maxnode, flags uint64) error {
+	return c.p.mm().MBind(addr, length, mode, nodemask, maxnode, flags)
+}
+
+func (c memoryCalls) GetMempolicy(addr, flags, maxnode uint64, wantMask bool, taskMode int32, taskMask uint64) (int32, uint64, error) {
+	return c.p.mm().GetMempolicy(addr, flags, maxnode, wantMask, mm.TaskMempolicy{Mode: taskMode, Mask: taskMask})
+}
+
+func (c memoryCalls) SetHomeNode(addr, length, node, flags uint64) error {
+	return c.p.mm().SetHomeNode(addr, length, node, flags)
+}
+
+func (c memoryCalls) PageNodes(addrs []uint64, status []int32) { c.p.mm().PageNodes(addrs, status) }
+
+func (c memoryCalls) NewTaskMempolicy(mode uint64, nodemask []uint64, maxnode uint64) (int32, uint64, error) {
+	pol, err := mm.NewTaskMempolicy(mode, nodemask, maxnode)
+	return pol.Mode, pol.Mask, err
+}
+
+func (c memoryCalls) ReadNodeMask(nodemask []uint64, maxnode uint64) (uint64, error) {
+	return mm.ReadNodeMask(nodemask, maxnode)
+}

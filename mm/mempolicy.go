@@ -10,6 +10,9 @@ type mempolicy struct {
 	mode     int32 // MPOL_*; MPOL_DEFAULT for none
 	flags    int32 // MPOL_F_STATIC_NODES etc.
 	nodemask uint64
+	// homeNode is set_mempolicy_home_node's node plus one; 0 for none
+	// (NUMA_NO_NODE).
+	homeNode int32
 }
 
 // nrNodes is the number of NUMA nodes mm models (nr_node_ids).
@@ -156,51 +159,163 @@ func newMempolicy(mode, flags int32, nodes uint64) (mempolicy, error) {
 	return pol, nil
 }
 
+// TaskMempolicy is a thread's own NUMA policy (set_mempolicy), which the
+// thread keeps, not its mm: what get_mempolicy reports of it, its mode
+// with the mode flags and its node mask. The zero value is MPOL_DEFAULT.
+type TaskMempolicy struct {
+	Mode int32
+	Mask uint64
+}
+
+// NewTaskMempolicy checks a policy as set_mempolicy does
+// (sanitize_mpol_flags, get_nodes, mpol_new) on a machine with one node;
+// nodemask and maxnode are as for MBind.
+func NewTaskMempolicy(mode uint64, nodemask []uint64, maxnode uint64) (TaskMempolicy, error) {
+	lmode := int32(mode)
+	modeFlags := lmode & mpolModeFlags
+	lmode &^= mpolModeFlags
+	if uint32(lmode) >= mpolMax {
+		return TaskMempolicy{}, unix.EINVAL
+	}
+	if modeFlags&unix.MPOL_F_STATIC_NODES != 0 && modeFlags&unix.MPOL_F_RELATIVE_NODES != 0 {
+		return TaskMempolicy{}, unix.EINVAL
+	}
+	if modeFlags&unix.MPOL_F_NUMA_BALANCING != 0 && lmode != unix.MPOL_BIND && lmode != unix.MPOL_PREFERRED_MANY {
+		return TaskMempolicy{}, unix.EINVAL
+	}
+	nodes, err := readNodes(nodemask, maxnode)
+	if err != nil {
+		return TaskMempolicy{}, err
+	}
+	pol, err := newMempolicy(lmode, modeFlags, nodes)
+	if err != nil {
+		return TaskMempolicy{}, err
+	}
+	return TaskMempolicy{Mode: pol.mode | pol.flags, Mask: pol.nodemask}, nil
+}
+
+// ReadNodeMask reads a node mask of maxnode-1 bits as the calls that take
+// one do (get_nodes): EINVAL for more bits than a page holds or a node
+// past MAX_NUMNODES, EFAULT where nodemask holds too few words. Nodes past
+// 63 show as bit 63, a node that does not exist.
+func ReadNodeMask(nodemask []uint64, maxnode uint64) (uint64, error) {
+	return readNodes(nodemask, maxnode)
+}
+
 // GetMempolicy implements get_mempolicy(2) for the vma at addr (with
-// MPOL_F_ADDR) or for the task (whose policy mm does not own: it is
-// always MPOL_DEFAULT here). wantMask says the caller passed a node mask
-// of maxnode bits; the mask is returned as words.
-func (mm *MemoryManager) GetMempolicy(addr, flags, maxnode uint64, wantMask bool) (int32, []uint64, error) {
+// MPOL_F_ADDR) or for the calling thread, whose policy is task: it
+// returns the mode (or with MPOL_F_NODE a node) and the node mask, which
+// the caller copies out as copy_nodes_to_user does. wantMask says the
+// caller passed a node mask of maxnode bits.
+func (mm *MemoryManager) GetMempolicy(addr, flags, maxnode uint64, wantMask bool, task TaskMempolicy) (int32, uint64, error) {
 	if wantMask && maxnode < nrNodes {
-		return 0, nil, unix.EINVAL
+		return 0, 0, unix.EINVAL
 	}
 	if flags&^(unix.MPOL_F_NODE|unix.MPOL_F_ADDR|unix.MPOL_F_MEMS_ALLOWED) != 0 {
-		return 0, nil, unix.EINVAL
-	}
-	mask := func(m uint64) []uint64 {
-		if !wantMask {
-			return nil
-		}
-		words := make([]uint64, (maxnode+63)/64)
-		words[0] = m
-		return words
+		return 0, 0, unix.EINVAL
 	}
 	if flags&unix.MPOL_F_MEMS_ALLOWED != 0 {
 		if flags&(unix.MPOL_F_NODE|unix.MPOL_F_ADDR) != 0 {
-			return 0, nil, unix.EINVAL
+			return 0, 0, unix.EINVAL
 		}
-		return 0, mask(1), nil
+		return 0, 1, nil // the cpuset's nodes: node 0
 	}
+	if flags&unix.MPOL_F_ADDR == 0 {
+		if addr != 0 {
+			return 0, 0, unix.EINVAL
+		}
+		if flags&unix.MPOL_F_NODE != 0 {
+			// The next node an interleaving thread policy allocates
+			// on; no other policy has one.
+			switch task.Mode &^ mpolModeFlags {
+			case unix.MPOL_INTERLEAVE, unix.MPOL_WEIGHTED_INTERLEAVE:
+				return 0, task.Mask, nil
+			}
+			return 0, 0, unix.EINVAL
+		}
+		return task.Mode, task.Mask, nil
+	}
+	mm.mappingMu.RLock()
+	vseg := mm.vmas.FindSegment(arch.Addr(addr))
 	var pol mempolicy
-	if flags&unix.MPOL_F_ADDR != 0 {
-		mm.mappingMu.RLock()
-		vseg := mm.vmas.FindSegment(arch.Addr(addr))
-		if vseg.Ok() {
-			pol = vseg.ValuePtr().policy
-		}
-		mm.mappingMu.RUnlock()
-		if !vseg.Ok() {
-			return 0, nil, unix.EFAULT
-		}
-	} else if addr != 0 {
-		return 0, nil, unix.EINVAL
+	if vseg.Ok() {
+		pol = vseg.ValuePtr().policy
 	}
-	mode := pol.mode | pol.flags
+	mm.mappingMu.RUnlock()
+	if !vseg.Ok() {
+		return 0, 0, unix.EFAULT
+	}
 	if flags&unix.MPOL_F_NODE != 0 {
-		if flags&unix.MPOL_F_ADDR == 0 {
-			return 0, nil, unix.EINVAL
-		}
-		mode = 0 // the page at addr is on node 0
+		return 0, pol.nodemask, nil // the page at addr is on node 0
 	}
-	return mode, mask(pol.nodemask), nil
+	return pol.mode | pol.flags, pol.nodemask, nil
+}
+
+// SetHomeNode implements set_mempolicy_home_node(2): each vma in [addr,
+// addr+length) that has an MPOL_BIND or MPOL_PREFERRED_MANY policy gets
+// node as its home node, split off at the range's ends; a vma of another
+// policy stops it (EOPNOTSUPP), one of the default policy is passed over,
+// and ENOENT says no vma had a policy.
+func (mm *MemoryManager) SetHomeNode(addr, length, node, flags uint64) error {
+	if addr&arch.PageMask != 0 || flags != 0 || node >= maxNumNodes || node >= nrNodes {
+		return unix.EINVAL
+	}
+	end := arch.Addr(addr + arch.PageAlign(length))
+	if end < arch.Addr(addr) {
+		return unix.EINVAL
+	}
+	if end == arch.Addr(addr) {
+		return nil
+	}
+	ar := arch.AddrRange{Start: arch.Addr(addr), End: end}
+	mm.mappingMu.Lock()
+	defer mm.mappingMu.Unlock()
+	defer mm.vmas.MergeRange(ar)
+	defer mm.vmas.MergeAdjacent(ar)
+	err := error(unix.ENOENT)
+	for vseg := mm.vmas.LowerBoundSegment(ar.Start); vseg.Ok() && vseg.Start() < ar.End; vseg = vseg.NextSegment() {
+		pol := vseg.ValuePtr().policy
+		switch pol.mode {
+		case unix.MPOL_DEFAULT:
+			continue
+		case unix.MPOL_BIND, unix.MPOL_PREFERRED_MANY:
+		default:
+			return unix.EOPNOTSUPP
+		}
+		pol.homeNode = int32(node) + 1
+		if vseg, err = mm.isolateVMALocked(vseg.Range().Intersect(ar)); err != nil {
+			return err
+		}
+		vseg.ValuePtr().policy = pol
+	}
+	return err
+}
+
+// PageNodes answers move_pages(2)'s query for each address in addrs, into
+// status: the node of the page mapped there (0, the only one), -ENOENT
+// where its vma has no page mapped there, -EFAULT where no vma is.
+func (mm *MemoryManager) PageNodes(addrs []uint64, status []int32) {
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	for i, a := range addrs {
+		at := arch.Addr(a).RoundDown()
+		switch {
+		case !mm.vmas.FindSegment(at).Ok():
+			status[i] = -int32(unix.EFAULT)
+		case !mm.mappedPageLocked(at):
+			status[i] = -int32(unix.ENOENT)
+		default:
+			status[i] = 0
+		}
+	}
+}
+
+// mappedPageLocked says a pma (not a guard) maps the page at addr.
+//
+// Preconditions: mm.mappingMu and mm.activeMu are locked.
+func (mm *MemoryManager) mappedPageLocked(addr arch.Addr) bool {
+	pseg := mm.pmas.FindSegment(addr)
+	return pseg.Ok() && !pseg.ValuePtr().guard
 }

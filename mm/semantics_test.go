@@ -2,6 +2,7 @@ package mm
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -423,8 +424,8 @@ func TestMempolicy(t *testing.T) {
 	if n := len(m.VMAs()); n != 3 {
 		t.Errorf("mbind split into %d vmas, want 3", n)
 	}
-	mode, mask, err := m.GetMempolicy(W+page, unix.MPOL_F_ADDR, 64, true)
-	if err != nil || mode != unix.MPOL_BIND || mask[0] != 1 {
+	mode, mask, err := m.GetMempolicy(W+page, unix.MPOL_F_ADDR, 64, true, TaskMempolicy{})
+	if err != nil || mode != unix.MPOL_BIND || mask != 1 {
 		t.Errorf("get_mempolicy: %d %v %v", mode, mask, err)
 	}
 	for _, tc := range []struct {
@@ -450,8 +451,82 @@ func TestMempolicy(t *testing.T) {
 	if n := len(m.VMAs()); n != 1 {
 		t.Errorf("after resetting the policy: %d vmas, want 1", n)
 	}
-	if _, _, err := m.GetMempolicy(W+8*page, unix.MPOL_F_ADDR, 64, true); errnoOf(err) != unix.EFAULT {
+	if _, _, err := m.GetMempolicy(W+8*page, unix.MPOL_F_ADDR, 64, true, TaskMempolicy{}); errnoOf(err) != unix.EFAULT {
 		t.Errorf("get_mempolicy of nothing: %v", err)
+	}
+}
+
+// TestMempolicyHomeNode checks set_mempolicy_home_node: a vma with no
+// policy is passed over (ENOENT when none has one), a BIND vma gets the
+// home node split off at the range's ends, an INTERLEAVE one is
+// EOPNOTSUPP, and mbind's reset to the default merges them all back.
+func TestMempolicyHomeNode(t *testing.T) {
+	m, _, _ := testMM(t)
+	const W = 0x1000_0000
+	anon(t, m, W, 4*page, rw)
+	if err := m.SetHomeNode(W, 4*page, 0, 0); errnoOf(err) != unix.ENOENT {
+		t.Errorf("home node with no policy: %v, want ENOENT", err)
+	}
+	if err := m.MBind(W, 2*page, unix.MPOL_BIND, []uint64{1}, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetHomeNode(W+page, 3*page, 0, 0); err != nil {
+		t.Errorf("home node on a BIND vma: %v", err)
+	}
+	if n := len(m.VMAs()); n != 3 {
+		t.Errorf("home node split into %d vmas, want 3 (BIND, BIND with home, default)", n)
+	}
+	for _, tc := range []struct {
+		name                string
+		addr, len, node, fl uint64
+	}{
+		{"node 1", W, page, 1, 0},
+		{"flags", W, page, 0, 1},
+		{"unaligned", W + 1, page, 0, 0},
+	} {
+		if err := m.SetHomeNode(tc.addr, tc.len, tc.node, tc.fl); errnoOf(err) != unix.EINVAL {
+			t.Errorf("%s: %v, want EINVAL", tc.name, err)
+		}
+	}
+	if err := m.MBind(W+3*page, page, unix.MPOL_INTERLEAVE, []uint64{1}, 2, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetHomeNode(W+3*page, page, 0, 0); errnoOf(err) != unix.EOPNOTSUPP {
+		t.Errorf("home node on an INTERLEAVE vma: %v, want EOPNOTSUPP", err)
+	}
+	if err := m.MBind(W, 4*page, unix.MPOL_DEFAULT, nil, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.VMAs()); n != 1 {
+		t.Errorf("after resetting the policy: %d vmas, want 1", n)
+	}
+}
+
+// TestPageNodes checks move_pages' query: a mapped page is on node 0, a
+// page of a vma with none mapped -ENOENT, an address in no vma -EFAULT.
+func TestPageNodes(t *testing.T) {
+	m, _, _ := testMM(t)
+	const W = 0x1000_0000
+	anon(t, m, W, 4*page, rw)
+	if _, err := m.CopyOut(W+5, []byte{1}, IOOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	addrs := []uint64{W + 5, W + 3*page, W + 8*page}
+	status := make([]int32, len(addrs))
+	m.PageNodes(addrs, status)
+	want := []int32{0, 0, -int32(unix.EFAULT)}
+	if m.Stats().RSS < 4*page {
+		want[1] = -int32(unix.ENOENT) // not faulted around with the first page
+	}
+	if !slices.Equal(status, want) {
+		t.Errorf("status %v, want %v", status, want)
+	}
+	if err := m.Madvise(W, 4*page, unix.MADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	m.PageNodes(addrs[:1], status)
+	if status[0] != -int32(unix.ENOENT) {
+		t.Errorf("after MADV_DONTNEED: %d, want -ENOENT", status[0])
 	}
 }
 

@@ -160,6 +160,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	m.nice = t.nice
 	m.comm = t.comm
 	m.cred = t.cred
+	m.mempolicy = t.mempolicy
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

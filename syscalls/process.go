@@ -63,6 +63,18 @@ type MemoryCalls interface {
 	// MinCore fills vec with one byte per page of [addr, addr+length), 1
 	// where the page is resident; vec holds exactly that many bytes.
 	MinCore(addr, length uint64, vec []byte) error
+	// MBind, GetMempolicy, SetHomeNode, PageNodes, NewTaskMempolicy and
+	// ReadNodeMask are mm's (mempolicy.go): mbind, get_mempolicy (with
+	// the calling thread's own policy, taskMode and taskMask),
+	// set_mempolicy_home_node, move_pages' query of where pages are,
+	// set_mempolicy's check of a policy (returning the mode and mask
+	// get_mempolicy reports of it), and get_nodes.
+	MBind(addr, length, mode uint64, nodemask []uint64, maxnode, flags uint64) error
+	GetMempolicy(addr, flags, maxnode uint64, wantMask bool, taskMode int32, taskMask uint64) (int32, uint64, error)
+	SetHomeNode(addr, length, node, flags uint64) error
+	PageNodes(addrs []uint64, status []int32)
+	NewTaskMempolicy(mode uint64, nodemask []uint64, maxnode uint64) (int32, uint64, error)
+	ReadNodeMask(nodemask []uint64, maxnode uint64) (uint64, error)
 }
 
 // Config is what a Process is created from.

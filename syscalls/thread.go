@@ -84,6 +84,9 @@ type Task struct {
 	started  time.Duration
 	hostTID  int
 	sleeping bool
+	// mempolicy is the thread's own NUMA policy (set_mempolicy), which
+	// its clones and forks inherit and exec keeps.
+	mempolicy taskMempolicy
 	// comm is the thread's name (PR_SET_NAME, PR_GET_NAME), NUL-padded:
 	// a new thread or a fork's child takes its creator's, execve sets
 	// it from the program's name; the main thread's names the process
@@ -175,6 +178,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child.comm = t.comm
 	child.nice = t.nice
 	child.cred = t.cred
+	child.mempolicy = t.mempolicy
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls

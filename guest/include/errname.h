@@ -1,0 +1,33 @@
+/* errname.h: errno's symbolic name, for guests that print the errors
+ * their calls get (glibc's strerrorname_np, which musl lacks). */
+#ifndef GUEST_ERRNAME_H
+#define GUEST_ERRNAME_H
+
+#include <errno.h>
+#include <stdio.h>
+
+static const char *errname(int e) {
+	static const struct {
+		int e;
+		const char *name;
+	} names[] = {
+		{EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {ESRCH, "ESRCH"}, {EINTR, "EINTR"}, {EIO, "EIO"},
+		{ENXIO, "ENXIO"}, {E2BIG, "E2BIG"}, {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"}, {ECHILD, "ECHILD"},
+		{EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"}, {EBUSY, "EBUSY"},
+		{EEXIST, "EEXIST"}, {EXDEV, "EXDEV"}, {ENODEV, "ENODEV"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
+		{EINVAL, "EINVAL"}, {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"}, {ENOTTY, "ENOTTY"}, {EFBIG, "EFBIG"},
+		{ENOSPC, "ENOSPC"}, {ESPIPE, "ESPIPE"}, {EROFS, "EROFS"}, {EMLINK, "EMLINK"}, {EPIPE, "EPIPE"},
+		{ERANGE, "ERANGE"}, {EDEADLK, "EDEADLK"}, {ENAMETOOLONG, "ENAMETOOLONG"}, {ENOSYS, "ENOSYS"},
+		{ENOTEMPTY, "ENOTEMPTY"}, {ELOOP, "ELOOP"}, {ENOMSG, "ENOMSG"}, {EIDRM, "EIDRM"},
+		{ENODATA, "ENODATA"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
+		{ETIMEDOUT, "ETIMEDOUT"}, {ENOTCONN, "ENOTCONN"},
+	};
+	static char buf[32];
+	for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (names[i].e == e)
+			return names[i].name;
+	snprintf(buf, sizeof buf, "errno %d", e);
+	return buf;
+}
+
+#endif
