@@ -4,6 +4,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
 	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/syscalls"
 )
@@ -144,4 +145,8 @@ func (c memoryCalls) NewTaskMempolicy(mode uint64, nodemask []uint64, maxnode ui
 
 func (c memoryCalls) ReadNodeMask(nodemask []uint64, maxnode uint64) (uint64, error) {
 	return mm.ReadNodeMask(nodemask, maxnode)
+}
+
+func (c memoryCalls) ShmDetach(addr uint64, segment func(memmap.MappingIdentity) (uint64, bool)) error {
+	return c.p.mm().ShmDetach(addr, segment)
 }

@@ -158,6 +158,9 @@ func (p *process) processConfig(cfg *syscalls.Config) {
 	cfg.FutexKey = func(addr arch.Addr) (uint64, bool, error) { return p.mm().FutexKey(addr) }
 	cfg.Usage = p.usage
 	cfg.Owner = p
+	// The vCPU goroutine of its last thread releases an ended process's
+	// memory and then says so (threads.go).
+	cfg.AwaitsMemoryRelease = true
 }
 
 // mm is the process's MemoryManager now.

@@ -202,30 +202,35 @@ func (m *Machine) runThread(c *cpu, ctx context.Context) {
 		p := processOf(c.task)
 		p.threads--
 		var gone *processMemory
+		forgotten := false
 		if _, ended := m.processEnded(); c.task.Exited() && !ended {
 			c.task = nil
 			c.thread.Store(nil)
 			th.idle = append(th.idle, c)
-			gone = m.processGone(p)
+			gone, forgotten = m.processGone(p)
 		}
 		th.cond.Broadcast()
 		th.mu.Unlock()
 		if gone != nil {
 			gone.release()
 		}
+		if forgotten {
+			p.sys.MemoryReleased() // its parent learns of its end now
+		}
 		return
 	}
 }
 
 // processGone forgets p if it has ended and no vCPU runs its threads any
-// more, and returns its memory for the caller to release (outside
-// threads.mu: a release shoots down), or nil. The first process stays
+// more (forgotten), and returns its memory for the caller to release
+// (outside threads.mu: a release shoots down), or nil where it has none
+// of its own (a vfork child's is its parent's). The first process stays
 // until Close.
 //
 // Preconditions: threads.mu is locked.
-func (m *Machine) processGone(p *process) *processMemory {
+func (m *Machine) processGone(p *process) (mem *processMemory, forgotten bool) {
 	if p == m.first || p.threads > 0 || p.released || !p.sys.Ended() {
-		return nil
+		return nil, false
 	}
 	p.released = true
 	for i, q := range m.procs {
@@ -237,9 +242,9 @@ func (m *Machine) processGone(p *process) *processMemory {
 	// Its files hold MemoryFile pages and host descriptors.
 	p.sys.Close()
 	if mem := p.mem.Load(); mem.owner == p {
-		return mem
+		return mem, true
 	}
-	return nil
+	return nil, true
 }
 
 // addProcess records a new process (fork).

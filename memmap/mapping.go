@@ -30,6 +30,16 @@ type MappingIdentity interface {
 	Msync(fr MappableRange) error
 }
 
+// SeparateMappings is a MappingIdentity whose mappings are counted one
+// by one, each vma on its own: mm never merges two vmas of it, as Linux
+// never merges vmas whose vm_ops have a close hook (System V shared
+// memory counts its attaches that way).
+type SeparateMappings interface {
+	MappingIdentity
+	// SeparateMappings marks the identity; it does nothing.
+	SeparateMappings()
+}
+
 // MLockMode is a mapping's memory-locking behaviour. The order matters: a
 // larger mode is "more locked", so mm can combine modes with max.
 type MLockMode int

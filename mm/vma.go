@@ -115,9 +115,13 @@ func newVMASet() *vmaSet {
 
 // mergeVMAs merges two adjacent vmas if Linux would (vma_merge): same
 // object at contiguous offsets, same permissions and flags, compatible
-// anon_vma. The merged vma keeps one identity reference; the other is
-// dropped.
+// anon_vma, and an object whose mappings are not counted one by one
+// (memmap.SeparateMappings). The merged vma keeps one identity reference;
+// the other is dropped.
 func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool) {
+	if _, separate := v1.id.(memmap.SeparateMappings); separate {
+		return vma{}, false
+	}
 	if v1.mappable != v2.mappable || v1.id != v2.id ||
 		v1.off+r1.Length() != v2.off ||
 		v1.realPerms != v2.realPerms || v1.maxPerms != v2.maxPerms ||

@@ -212,6 +212,10 @@ var table = map[uint64]entry{
 	unix.SYS_SET_MEMPOLICY_HOME_NODE: {"set_mempolicy_home_node", sysSetMempolicyHomeNode},
 	unix.SYS_MIGRATE_PAGES:           {"migrate_pages", sysMigratePages},
 	unix.SYS_MOVE_PAGES:              {"move_pages", sysMovePages},
+	unix.SYS_SHMGET:                  {"shmget", sysShmget},
+	unix.SYS_SHMAT:                   {"shmat", sysShmat},
+	unix.SYS_SHMDT:                   {"shmdt", sysShmdt},
+	unix.SYS_SHMCTL:                  {"shmctl", sysShmctl},
 
 	// creds.go
 	unix.SYS_GETRESUID: {"getresuid", sysGetresuid},

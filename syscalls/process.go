@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mmvm/mmvm/arch"
+	"github.com/mmvm/mmvm/memmap"
 )
 
 // Memory is the guest's memory as a user access sees it: copies fault pages
@@ -75,6 +76,10 @@ type MemoryCalls interface {
 	PageNodes(addrs []uint64, status []int32)
 	NewTaskMempolicy(mode uint64, nodemask []uint64, maxnode uint64) (int32, uint64, error)
 	ReadNodeMask(nodemask []uint64, maxnode uint64) (uint64, error)
+	// ShmDetach is shmdt(addr): it unmaps the vmas of one System V
+	// segment attached at addr, those whose identity segment recognizes
+	// (returning the segment's size).
+	ShmDetach(addr uint64, segment func(memmap.MappingIdentity) (uint64, bool)) error
 }
 
 // Config is what a Process is created from.
@@ -190,6 +195,13 @@ type Config struct {
 	// EACCES), returned before anything changed. nil makes execve
 	// ENOSYS.
 	Exec func(t *Task, prog ExecProgram, argv, envp []string) (UserRegs, error)
+	// AwaitsMemoryRelease says the machine calls MemoryReleased once the
+	// ended process's memory is gone (its threads stopped, its vmas
+	// unmapped): only then is its parent told of its end, as Linux's
+	// exit_mm comes before exit_notify, so that a parent's wait returns
+	// with the child's mappings gone (a System V segment's attach count,
+	// a deleted file's pages). Without it the parent is told at once.
+	AwaitsMemoryRelease bool
 	// Owner is the machine's own handle of the process's memory, which
 	// syscalls never looks at (Process.Owner returns it).
 	Owner any
@@ -300,6 +312,10 @@ type Process struct {
 	// ended is set, under mu, when the program ends (exit_group, the
 	// exit of its last thread, a fatal signal); read without mu.
 	ended atomic.Bool
+	// exitUntold says the process has ended but its parent has not been
+	// told yet: it waits for MemoryReleased (Config.AwaitsMemoryRelease).
+	// Guarded by mu.
+	exitUntold bool
 }
 
 // NewProcess returns the first Process of a new VM for cfg, filling

@@ -54,6 +54,9 @@ type processTree struct {
 	// futexes are the futex wait queues of every process (futex.go):
 	// shared futex keys name the same word in any process.
 	futexes futexTable
+	// shm are the System V shared memory segments (shm.go), the VM's one
+	// IPC namespace.
+	shm shmRegistry
 	// clones and calls are the figures CloneRefusals and Stats report,
 	// for every process of the tree.
 	clones cloneRefusals
@@ -211,7 +214,7 @@ func (p *Process) Processes() []*Process {
 
 // isZombie says the process has ended and its parent has not reaped it.
 // p.mu must be held.
-func (p *Process) isZombie() bool { return p.ended.Load() && !p.family.reaped }
+func (p *Process) isZombie() bool { return p.ended.Load() && !p.exitUntold && !p.family.reaped }
 
 // waitStatus is the status wait4 reports for an ended process, as Linux
 // encodes it: the exit code in bits 8-15, or the signal that killed it in
@@ -251,7 +254,8 @@ const saNoCldWait = 0x2
 // Linux's exit_notify and the work of do_exit before it: its fds close
 // now (so that a pipe's reader sees EOF), its vfork parent goes on, its
 // children go to their reaper (the nearest child subreaper, else the
-// root), and its parent is told (notifyParent). The
+// root), and its parent is told (notifyParent), now or once its memory is
+// gone (MemoryReleased). The
 // root's end is the VM's: it closes nothing (Close does) and has no parent
 // to tell. p.mu must be held; p has ended.
 func (p *Process) exitProcess() {
@@ -264,7 +268,22 @@ func (p *Process) exitProcess() {
 	}
 	p.closeFiles()
 	p.reparentChildren()
+	if p.cfg.AwaitsMemoryRelease {
+		p.exitUntold = true
+		return
+	}
 	p.notifyParent()
+}
+
+// MemoryReleased tells the process, which has ended, that its memory is
+// gone (Config.AwaitsMemoryRelease): its parent is told of its end now.
+func (p *Process) MemoryReleased() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.exitUntold {
+		p.exitUntold = false
+		p.notifyParent()
+	}
 }
 
 // closeFiles closes every fd of the process, as exit does, and lets go of

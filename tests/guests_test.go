@@ -90,6 +90,8 @@ var guestCases = []struct {
 	{"vsyscall-glibc", nil},
 	{"numa-musl", nil},
 	{"numa-glibc", nil},
+	{"sysvshm-musl", nil},
+	{"sysvshm-glibc", nil},
 	{"exectop-musl", nil},
 	{"exectop-musl", []string{"9000"}}, // the strings take three pages
 }
@@ -108,7 +110,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
-	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true}
+	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true, "sysvshm-glibc": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
@@ -155,6 +157,23 @@ func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte,
 	cmd.Stdout, cmd.Stderr = &o, &e
 	cmd.Env = []string{}
 	status = runStatus(t, cmd) // before the buffers are read
+	return o.Bytes(), e.Bytes(), status
+}
+
+// ipcGuests use System V IPC: natively they run in an IPC namespace of
+// their own, as empty as mmvm's, so that their ids start at 0.
+var ipcGuests = map[string]bool{"sysvshm-musl": true, "sysvshm-glibc": true}
+
+// runNativeFreshIPC is runNative in a new IPC namespace, which takes
+// root, as the KVM tests have.
+func runNativeFreshIPC(t *testing.T, path string, args []string) (stdout, stderr []byte, status int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	cmd := exec.Command(path, args...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	cmd.Env = []string{}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWIPC}
+	status = runStatus(t, cmd)
 	return o.Bytes(), e.Bytes(), status
 }
 
@@ -265,9 +284,12 @@ func matchNative(t *testing.T, dir, name string, args []string) {
 	}
 	var nOut, nErr []byte
 	var nStatus int
-	if tmpfsGuests[name] {
+	switch {
+	case tmpfsGuests[name]:
 		nOut, nErr, nStatus = runNativeFreshTmpfs(t, path, args)
-	} else {
+	case ipcGuests[name]:
+		nOut, nErr, nStatus = runNativeFreshIPC(t, path, args)
+	default:
 		nOut, nErr, nStatus = runNative(t, path, args)
 	}
 	for _, fp := range []machine.FastPath{def, other} {
