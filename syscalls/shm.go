@@ -125,7 +125,9 @@ func (s *shmSegment) SeparateMappings() {}
 // MappedName implements memmap.MappingIdentity: shmem's name for the
 // segment's file, which no directory holds, after the key the segment was
 // made with.
-func (s *shmSegment) MappedName() string { return fmt.Sprintf("/SYSV%08x (deleted)", uint32(s.madeKey)) }
+func (s *shmSegment) MappedName() string {
+	return fmt.Sprintf("/SYSV%08x (deleted)", uint32(s.madeKey))
+}
 
 // DeviceID implements memmap.MappingIdentity.
 func (s *shmSegment) DeviceID() uint64 { return s.file.DeviceID() }
