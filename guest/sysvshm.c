@@ -211,6 +211,32 @@ int main(void) {
 	printf("SHM_STAT_ANY of index %d: %s\n", k & 0x7fff, res(shmctl(k & 0x7fff, SHM_STAT_ANY, &ds)));
 	printf("SHM_STAT of an empty index: %s\n", res(shmctl(60, SHM_STAT, &ds)));
 
+	/* /proc/sysvipc/shm, with its times and pids masked. */
+	{
+		FILE *f = fopen("/proc/sysvipc/shm", "r");
+		char line[512];
+		while (f && fgets(line, sizeof line, f)) {
+			long key, id, perms, size, cpid, lpid, nattch, uid, gid, cuid, cgid, at, dt, ct, rss, swp;
+			if (sscanf(line, "%ld %ld %lo %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld %ld", &key, &id, &perms,
+				   &size, &cpid, &lpid, &nattch, &uid, &gid, &cuid, &cgid, &at, &dt, &ct, &rss, &swp) == 16)
+				printf("sysvipc: key=%ld id=%ld perms=%lo size=%ld nattch=%ld ids=%ld,%ld,%ld,%ld times set=%d%d rss=%ld swap=%ld\n",
+				       key, id, perms, size, nattch, uid, gid, cuid, cgid, at != 0, ct != 0, rss, swp);
+			else
+				printf("sysvipc: %s", line);
+		}
+		if (f)
+			fclose(f);
+		for (const char *const *n = (const char *const[]){"shmmax", "shmall", "shmmni", "shm_rmid_forced", NULL}; *n; n++) {
+			char path[64];
+			snprintf(path, sizeof path, "/proc/sys/kernel/%s", *n);
+			f = fopen(path, "r");
+			if (f && fgets(line, sizeof line, f))
+				printf("%s: %s", *n, line);
+			if (f)
+				fclose(f);
+		}
+	}
+
 	/* Removal while attached. */
 	char *kp = shmat(k, NULL, 0);
 	strcpy(kp, "kept");

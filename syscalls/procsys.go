@@ -238,6 +238,10 @@ var kernelFiles = []struct {
 	{"osrelease", func(p *Process) []byte { return []byte(p.uname()[2] + "\n") }},
 	{"version", func(p *Process) []byte { return []byte(p.uname()[3] + "\n") }},
 	{"pid_max", func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", pidMax) }},
+	{"shmmax", func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", uint64(shmMax)) }},
+	{"shmall", func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", uint64(shmMax)) }},
+	{"shmmni", func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", shmMNI) }},
+	{"shm_rmid_forced", func(p *Process) []byte { return []byte("0\n") }},
 }
 
 // addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
@@ -258,6 +262,7 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	} {
 		proc.children[f.name] = text(f.gen)
 	}
+	fs.mkdirAll("/proc/sysvipc").children["shm"] = text((*Process).sysvipcShmText)
 	kernel := fs.mkdirAll("/proc/sys/kernel")
 	for _, f := range kernelFiles {
 		kernel.children[f.name] = text(f.gen)

@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -558,4 +559,26 @@ func (t *Task) shmLock(id int, lock bool) uint64 {
 		s.mode &^= shmLocked
 	}
 	return 0
+}
+
+// sysvipcShmText is /proc/sysvipc/shm, as sysvipc_shm_proc_show prints
+// it: a header, then a line for each segment in index order, its
+// resident bytes as rss.
+func (p *Process) sysvipcShmText() []byte {
+	b := []byte("       key      shmid perms                  size  cpid  lpid nattch   uid   gid  cuid  cgid      atime      dtime      ctime                   rss                  swap\n")
+	r := &p.tree.shm
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	idxs := make([]int, 0, len(r.segs))
+	for i := range r.segs {
+		idxs = append(idxs, i)
+	}
+	slices.Sort(idxs)
+	for _, i := range idxs {
+		s := r.segs[i]
+		b = fmt.Appendf(b, "%10d %10d  %4o %21d %5d %5d  %5d %5d %5d %5d %5d %10d %10d %10d %21d %21d\n",
+			s.key, s.id, s.mode, s.size, s.cpid, s.lpid, s.attaches.Load(), s.uid, s.gid, s.cuid, s.cgid,
+			s.atime, s.dtime, s.ctime, s.file.Blocks(), 0)
+	}
+	return b
 }
