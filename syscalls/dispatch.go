@@ -216,6 +216,8 @@ var table = map[uint64]entry{
 	unix.SYS_SHMAT:                   {"shmat", sysShmat},
 	unix.SYS_SHMDT:                   {"shmdt", sysShmdt},
 	unix.SYS_SHMCTL:                  {"shmctl", sysShmctl},
+	unix.SYS_CLOSE_RANGE:             {"close_range", sysCloseRange},
+	unix.SYS_FLOCK:                   {"flock", sysFlock},
 
 	// creds.go
 	unix.SYS_GETRESUID: {"getresuid", sysGetresuid},

@@ -626,7 +626,7 @@ func (p *Process) closeOnExec() {
 	closed := false
 	for fd, e := range tab.fds {
 		if e.cloexec {
-			e.file.release()
+			p.dropFD(e)
 			delete(tab.fds, fd)
 			closed = true
 		}

@@ -169,7 +169,7 @@ func (p *Process) lowestFree(from uint64) (int32, unix.Errno) {
 func (p *Process) install(fd int32, f *openFile, cloexec bool) {
 	tab := p.files()
 	if old, ok := tab.fds[fd]; ok {
-		old.file.release()
+		p.dropFD(old)
 		p.fdWaitersLookAgain()
 	}
 	f.refs++
@@ -211,9 +211,51 @@ func sysClose(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	tab := t.files()
-	tab.fds[int32(a[0])].file.release()
+	t.dropFD(tab.fds[int32(a[0])])
 	delete(tab.fds, int32(a[0]))
 	t.fdWaitersLookAgain() // a pipe end may have closed: its waiters look again
+	return 0
+}
+
+// close_range's flags (include/uapi/linux/close_range.h).
+const (
+	closeRangeUnshare = 1 << 1
+	closeRangeCloexec = 1 << 2
+)
+
+// sysCloseRange serves close_range(first, last, flags) as Linux 6.18:
+// unknown flags or first past last are EINVAL; every open fd from first
+// to last closes, or with CLOSE_RANGE_CLOEXEC is marked close-on-exec.
+// CLOSE_RANGE_UNSHARE first gives the caller a table of its own where it
+// shares one; a table here is shared only by a process's threads, which
+// mmvm does not part, so with other threads live it is EINVAL, and
+// otherwise the table is already the caller's own.
+func sysCloseRange(t *Task, a *[6]uint64) uint64 {
+	first, last, flags := uint32(a[0]), uint32(a[1]), uint32(a[2])
+	if flags&^(closeRangeUnshare|closeRangeCloexec) != 0 || first > last {
+		return errno(unix.EINVAL)
+	}
+	if flags&closeRangeUnshare != 0 && len(t.Process.tasks) > 1 {
+		return errno(unix.EINVAL)
+	}
+	tab := t.files()
+	closed := false
+	for fd, entry := range tab.fds {
+		if fd < 0 || uint32(fd) < first || uint32(fd) > last {
+			continue
+		}
+		if flags&closeRangeCloexec != 0 {
+			entry.cloexec = true
+			tab.fds[fd] = entry
+			continue
+		}
+		t.dropFD(entry)
+		delete(tab.fds, fd)
+		closed = true
+	}
+	if closed {
+		t.fdWaitersLookAgain() // a pipe end may have closed
+	}
 	return 0
 }
 
@@ -275,8 +317,9 @@ const (
 // sysFcntl serves the fd commands (F_DUPFD, F_DUPFD_CLOEXEC, F_GETFD,
 // F_SETFD), the status flags (F_GETFL, F_SETFL) and a pipe's size
 // (F_GETPIPE_SZ, F_SETPIPE_SZ) and a memfd's seals (F_GET_SEALS,
-// F_ADD_SEALS). Any other command is EINVAL, Linux's answer for a command
-// it does not know; locks, leases and owners are not served.
+// F_ADD_SEALS), record locks (filelock.go). Any other command is EINVAL,
+// Linux's answer for a command it does not know; leases and owners are
+// not served.
 func sysFcntl(t *Task, a *[6]uint64) uint64 {
 	fd, cmd, arg := a[0], uint32(a[1]), a[2]
 	f, e := t.file(fd)
@@ -311,6 +354,8 @@ func sysFcntl(t *Task, a *[6]uint64) uint64 {
 		return 0
 	case unix.F_GET_SEALS, unix.F_ADD_SEALS:
 		return memfdSeals(f, cmd, arg)
+	case unix.F_GETLK, unix.F_SETLK, unix.F_SETLKW, fOFDGetlk, fOFDSetlk, fOFDSetlkw:
+		return t.recordLock(f, int(cmd), arg)
 	case fGetPipeSz, fSetPipeSz:
 		if f.pipe == nil {
 			return errno(unix.EBADF)

@@ -312,6 +312,10 @@ type Process struct {
 	// ended is set, under mu, when the program ends (exit_group, the
 	// exit of its last thread, a fatal signal); read without mu.
 	ended atomic.Bool
+	// lockBlocker is the owner of the POSIX lock a thread of the process
+	// waits for in F_SETLKW, for deadlock detection (filelock.go); nil
+	// when none waits. Guarded by mu.
+	lockBlocker any
 	// exitUntold says the process has ended but its parent has not been
 	// told yet: it waits for MemoryReleased (Config.AwaitsMemoryRelease).
 	// Guarded by mu.

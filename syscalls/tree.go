@@ -54,6 +54,8 @@ type processTree struct {
 	// futexes are the futex wait queues of every process (futex.go):
 	// shared futex keys name the same word in any process.
 	futexes futexTable
+	// locks are the advisory file locks of every process (filelock.go).
+	locks fileLocks
 	// shm are the System V shared memory segments (shm.go), the VM's one
 	// IPC namespace.
 	shm shmRegistry
@@ -107,7 +109,7 @@ type family struct {
 const maxProcesses = 1024
 
 func newProcessTree(rootPID int, ctx context.Context) *processTree {
-	tr := &processTree{procs: make(map[int]*Process), lastID: rootPID}
+	tr := &processTree{procs: make(map[int]*Process), lastID: rootPID, locks: make(fileLocks)}
 	tr.ctx.Store(&runContext{ctx})
 	return tr
 }
@@ -294,7 +296,7 @@ func (p *Process) closeFiles() {
 		return
 	}
 	for fd, e := range p.fdt.fds {
-		e.file.release()
+		p.dropFD(e)
 		delete(p.fdt.fds, fd)
 	}
 	p.fdWaitersLookAgain()

@@ -317,7 +317,7 @@ func (p *Process) Close() {
 	p.releaseExe()
 	if p.fdt.fds != nil {
 		for fd, e := range p.fdt.fds {
-			e.file.release()
+			p.dropFD(e)
 			delete(p.fdt.fds, fd)
 		}
 	}
