@@ -139,6 +139,9 @@ func sysFtruncate(t *Task, a *[6]uint64) uint64 {
 	if err := f.fs.shm.Truncate(a[1]); err != nil {
 		return errno(toErrno(err))
 	}
+	if n := f.fs.node; n != nil && n.tmp != nil {
+		n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
+	}
 	f.fs.modified()
 	return 0
 }
