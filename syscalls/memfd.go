@@ -269,6 +269,7 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if f.flags&unix.O_APPEND != 0 {
 		off = f.fs.shm.Size() // Linux's pwrite appends to an O_APPEND file
 	}
+	t.removePrivs(f, a[2])
 	n, e := t.memfdWrite(f.fs, arch.Addr(a[1]), a[2], off)
 	return result(n, errOrNil(e))
 }

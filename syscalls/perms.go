@@ -275,3 +275,15 @@ func (t *Task) mayDeleteIn(dir, c *node) unix.Errno {
 	dst, cst := tmpStat(dir), tmpStat(c)
 	return t.cred.mayDelete(&dst, &cst)
 }
+
+// removePrivs is file_remove_privs before a write of length bytes (for
+// writev, of length buffers) to f: a tmpfs file written by a thread
+// without CAP_FSETID loses its setuid and setgid bits (killPrivs).
+func (t *Task) removePrivs(f *openFile, length uint64) {
+	if length == 0 || f.fs == nil || f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_RDONLY {
+		return
+	}
+	if n := f.fs.node; n != nil && n.tmp != nil && n.kind == nodeShm {
+		n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
+	}
+}
