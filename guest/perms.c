@@ -139,6 +139,7 @@ static void setup(void)
 	file("/tmp/p/d755/mine2000", 0600, 1000, 2000);
 	file("/tmp/p/d755/suid", 06755, 1000, 1000);
 	file("/tmp/p/d755/sgid", 02745, 1000, 1000);
+	file("/tmp/p/d755/rootsuid", 04755, 0, 0);
 	file("/tmp/p/d700/inner", 0644, 0, 0);
 	file("/tmp/p/d711/inner", 0644, 0, 0);
 	file("/tmp/p/d777/rootfile", 0644, 0, 0);
@@ -447,6 +448,8 @@ static void capsOverride(void)
 	res("utimensat times f644", utimensat(AT_FDCWD, "/tmp/p/d755/f644", (struct timespec[2]){{1, 0}, {2, 0}}, 0));
 	res("chown f644 1000:2000 (CHOWN)", chown("/tmp/p/d755/f644", 1000, 2000));
 	mode("/tmp/p/d755/f644");
+	res("chown rootsuid 1000:1000 (CHOWN)", chown("/tmp/p/d755/rootsuid", 1000, 1000));
+	mode("/tmp/p/d755/rootsuid");
 	res("chmod mine2000 02750 (FSETID)", chmod("/tmp/p/d755/mine2000", 02750));
 	mode("/tmp/p/d755/mine2000");
 	res("truncate suid (FSETID)", truncate("/tmp/p/d755/suid", 0));
