@@ -249,6 +249,8 @@ static void opens(void)
 	res("chdir d711", chdir("/tmp/p/d711"));
 	openRes("open inner (relative)", "inner", O_RDONLY);
 	res("chdir /tmp/p", chdir("/tmp/p"));
+	openRes("open /proc/self/fd (list)", "/proc/self/fd", O_RDONLY | O_DIRECTORY);
+	openRes("open /proc/self/fdinfo/0", "/proc/self/fdinfo/0", O_RDONLY);
 	DIR *d = opendir("/tmp/p/d755");
 	int count = 0;
 	while (d && readdir(d))

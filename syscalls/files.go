@@ -268,7 +268,7 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 	if l.fdFile != nil {
 		return p.openFDFile(l.fdFile, flags, uint32(status))
 	}
-	if e := t.cred.openChecks(flags, write, created, &st, &l); e != 0 {
+	if e := t.openChecks(flags, write, created, &st, &l); e != 0 {
 		return errno(e)
 	}
 	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
@@ -324,7 +324,7 @@ func (p *Process) openFDFile(of *openFile, flags, status uint32) uint64 {
 }
 
 // openChecks are do_open's and may_open's checks of the file found, in
-// their order, for c on a read-only file system or a tmpfs: O_CREAT|
+// their order, for the thread on a read-only file system or a tmpfs: O_CREAT|
 // O_EXCL of an existing file, O_CREAT or a write of a directory,
 // O_DIRECTORY of a non-directory; O_TMPFILE wants to create in the
 // directory; a file open made needs nothing more; O_TRUNC of a regular
@@ -333,7 +333,8 @@ func (p *Process) openFDFile(of *openFile, flags, status uint32) uint64 {
 // (EACCES), O_NOATIME by neither owner nor CAP_FOWNER (EPERM), and a
 // write of a view's file (EROFS) or of a /proc file (EACCES: mmvm's /proc
 // takes no writes).
-func (c *creds) openChecks(flags uint32, write, created bool, st *unix.Stat_t, l *lookup) unix.Errno {
+func (t *Task) openChecks(flags uint32, write, created bool, st *unix.Stat_t, l *lookup) unix.Errno {
+	c := &t.cred
 	typ := st.Mode & unix.S_IFMT
 	if flags&unix.O_PATH != 0 {
 		if flags&unix.O_DIRECTORY != 0 && typ != unix.S_IFDIR {
@@ -373,7 +374,7 @@ func (c *creds) openChecks(flags uint32, write, created bool, st *unix.Stat_t, l
 			return unix.EISDIR
 		}
 	}
-	if e := c.permission(st, accessOfOpen(flags)); e != 0 {
+	if e := t.permissionOf(l.node, st, accessOfOpen(flags)); e != 0 {
 		return e
 	}
 	if flags&unix.O_NOATIME != 0 && !c.ownerOrCapable(st.Uid) {

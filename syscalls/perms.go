@@ -242,12 +242,26 @@ func (t *Task) maySearch(dir string) unix.Errno {
 		if e != 0 || st.Mode&unix.S_IFMT != unix.S_IFDIR {
 			return 0
 		}
-		if e := t.cred.permission(&st, mayExec); e != 0 {
+		if e := t.permissionOf(l.node, &st, mayExec); e != 0 {
 			return e
 		}
 		at = path.Join(at, name)
 	}
 	return 0
+}
+
+// permissionOf is permission for the file st shows, synthetic node n (nil
+// for a view's file): a process may search and list its own fd and fdinfo
+// directories whatever their owner and mode, as Linux's
+// proc_fd_permission lets it.
+func (t *Task) permissionOf(n *node, st *unix.Stat_t, want access) unix.Errno {
+	if n != nil && n.kind == nodeDir {
+		fs := t.fs()
+		if fs.fdDirOf(t.Process, n) == t.Process || fs.fdInfoDirOf(t.Process, n) == t.Process {
+			return 0
+		}
+	}
+	return t.cred.permission(st, want)
 }
 
 // withCreds runs f with c as the thread's credentials, as Linux's
