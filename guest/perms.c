@@ -274,6 +274,10 @@ static void names(void)
 	res("symlink in d777", symlink("f644", "/tmp/p/d777/l"));
 	res("link own file into d755", link("/tmp/p/d777/mine", "/tmp/p/d755/l2"));
 	res("link own file into d777", link("/tmp/p/d777/mine", "/tmp/p/d777/l2"));
+	// Root's files: EPERM where the kernel's fs.protected_hardlinks is
+	// set, except a file the linker may read and write.
+	res("link root's f644 into d777", link("/tmp/p/d755/f644", "/tmp/p/d777/l3"));
+	res("link root's f666 into d777", link("/tmp/p/d755/f666", "/tmp/p/d777/l4"));
 	res("unlink d755/f644", unlink("/tmp/p/d755/f644"));
 	res("unlink d755/missing", unlink("/tmp/p/d755/missing"));
 	res("unlink d755/sub", unlink("/tmp/p/d755/sub"));

@@ -254,10 +254,10 @@ func sysSymlinkat(t *Task, a *[6]uint64) uint64 {
 // linkat checks its flags, finds the old file (following a final link
 // only with AT_SYMLINK_FOLLOW; the dirfd's own file for AT_EMPTY_PATH and
 // an empty path), then makes the new name: EXDEV unless both are on the
-// same tmpfs, EACCES where the thread may not create in the new name's
-// directory, EPERM for a directory, ENOENT for a file no name links
-// (but O_TMPFILE's). (Linux's fs.protected_hardlinks, which a host may
-// set, is not applied.)
+// same tmpfs, EPERM where the host's fs.protected_hardlinks refuses the
+// old file (mayLink), EACCES where the thread may not create in the new
+// name's directory, EPERM for a directory, ENOENT for a file no name
+// links (but O_TMPFILE's).
 func (t *Task) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
 	p := t.Process
 	if uint32(flags)&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
@@ -273,6 +273,9 @@ func (t *Task) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAd
 	}
 	if old == nil || old.tmp == nil || old.tmp.fs != pn.node.tmp.fs {
 		return unix.EXDEV
+	}
+	if e := t.mayLink(old); e != 0 {
+		return e
 	}
 	if e := t.mayCreateIn(pn.node); e != 0 {
 		return e

@@ -1,8 +1,10 @@
 package syscalls
 
 import (
+	"os"
 	"path"
 	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -300,4 +302,28 @@ func (t *Task) removePrivs(f *openFile, length uint64) {
 	if n := f.fs.node; n != nil && n.tmp != nil && n.kind == nodeShm {
 		n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
 	}
+}
+
+// mayLink is may_linkat: where the host's fs.protected_hardlinks is set,
+// only the owner of a file (or CAP_FOWNER) may link it, unless it is a
+// safe source: a regular file, neither setuid nor setgid and group
+// executable, that the thread may read and write. EPERM otherwise.
+func (t *Task) mayLink(n *node) unix.Errno {
+	st := tmpStat(n)
+	if !protectedHardlinks() || t.cred.ownerOrCapable(st.Uid) {
+		return 0
+	}
+	safe := st.Mode&unix.S_IFMT == unix.S_IFREG && st.Mode&unix.S_ISUID == 0 &&
+		st.Mode&(unix.S_ISGID|unix.S_IXGRP) != unix.S_ISGID|unix.S_IXGRP && t.cred.permission(&st, mayRead|mayWrite) == 0
+	if safe {
+		return 0
+	}
+	return unix.EPERM
+}
+
+// protectedHardlinks says whether the host sets fs.protected_hardlinks,
+// as it is asked at each link that needs it.
+func protectedHardlinks() bool {
+	b, err := os.ReadFile("/proc/sys/fs/protected_hardlinks")
+	return err == nil && strings.TrimSpace(string(b)) != "0"
 }
