@@ -208,6 +208,22 @@ static void part(const char *name, void (*f)(void))
 		printf("  child status %#x\n", status);
 }
 
+// procSelf prints what the process's own /proc files show and allow: a
+// process that changed its ids is not dumpable, and its files that others
+// may not read are root's.
+static void procSelf(void)
+{
+	printf("  PR_GET_DUMPABLE %ld\n", (long)syscall(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0));
+	mode("/proc/self/");
+	mode("/proc/self/status");
+	mode("/proc/self/environ");
+	mode("/proc/self/comm");
+	mode("/proc/self/fd/");
+	openRes("open /proc/self/environ", "/proc/self/environ", O_RDONLY);
+	openRes("open /proc/self/status", "/proc/self/status", O_RDONLY);
+	openRes("open /proc/self/comm", "/proc/self/comm", O_RDONLY);
+}
+
 static void opens(void)
 {
 	become();
@@ -249,6 +265,7 @@ static void opens(void)
 	res("chdir d711", chdir("/tmp/p/d711"));
 	openRes("open inner (relative)", "inner", O_RDONLY);
 	res("chdir /tmp/p", chdir("/tmp/p"));
+	procSelf();
 	openRes("open /proc/self/fd (list)", "/proc/self/fd", O_RDONLY | O_DIRECTORY);
 	openRes("open /proc/self/fdinfo/0", "/proc/self/fdinfo/0", O_RDONLY);
 	DIR *d = opendir("/tmp/p/d755");
@@ -371,6 +388,7 @@ static void accessAll(const char *name, const char *path, int flags)
 
 static void accessAsRoot(void)
 {
+	procSelf();
 	accessAll("f644", "/tmp/p/d755/f644", 0);
 	accessAll("f000", "/tmp/p/d755/f000", 0);
 	accessAll("x744", "/tmp/p/d755/x744", 0);
@@ -519,6 +537,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "child") == 0) {
 		printf("  exec'd as uid %d euid %d\n", (int)getuid(), (int)geteuid());
+		procSelf();
 		return 0;
 	}
 	self = argv[0];

@@ -21,7 +21,11 @@ func (p *Process) lookupStat(l *lookup) (unix.Stat_t, unix.Errno) {
 		return p.fdFileStat(l.fdFile)
 	}
 	if l.node != nil {
-		return p.nodeStat(l.node, l.path)
+		st, e := p.nodeStat(l.node, l.path)
+		if e == 0 {
+			p.procOwner(&st, l.path)
+		}
+		return st, e
 	}
 	return p.hostStat(l.hostFD)
 }

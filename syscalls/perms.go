@@ -4,6 +4,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -326,4 +327,36 @@ func (t *Task) mayLink(n *node) unix.Errno {
 func protectedHardlinks() bool {
 	b, err := os.ReadFile("/proc/sys/fs/protected_hardlinks")
 	return err == nil && strings.TrimSpace(string(b)) != "0"
+}
+
+// procModes are the modes of the files of a /proc/<pid> (and of its
+// task/<tid>) directory that Linux makes other than 0444, or 0555 for a
+// directory (fs/proc/base.c).
+var procModes = map[string]uint32{"environ": 0o400, "auxv": 0o400, "pagemap": 0o400, "mem": 0o600, "comm": 0o644, "fd": 0o500, "fdinfo": 0o500}
+
+// procOwner gives a file of /proc/<pid>, at the cleaned absolute path
+// name, the mode (procModes) and owner Linux gives it (task_dump_owner):
+// the process's effective uid and gid, but root's for any but a 0555
+// directory while the process is not dumpable (after it changed its
+// ids). The permission checks then read them as any file's.
+func (p *Process) procOwner(st *unix.Stat_t, name string) {
+	parts := splitPath(name)
+	if len(parts) < 2 || parts[0] != "proc" {
+		return
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil {
+		return
+	}
+	o := p.tree.procs[pid]
+	if o == nil || o.main == nil {
+		return
+	}
+	if m, ok := procModes[parts[len(parts)-1]]; ok && (len(parts) == 3 || len(parts) == 5 && parts[2] == "task") {
+		st.Mode = st.Mode&unix.S_IFMT | m
+	}
+	st.Uid, st.Gid = o.main.cred.euid, o.main.cred.egid
+	if st.Mode != unix.S_IFDIR|0o555 && o.info.notDumpable {
+		st.Uid, st.Gid = 0, 0
+	}
 }

@@ -3,7 +3,9 @@ package syscalls
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -191,5 +193,52 @@ func TestTmpfsNewOwner(t *testing.T) {
 		if e != 0 || n.tmp.uid != tc.uid || n.tmp.gid != tc.gid || n.tmp.mode != tc.mode {
 			t.Errorf("%s: %v, %d:%d mode %o, want %d:%d mode %o", tc.path, e, n.tmp.uid, n.tmp.gid, n.tmp.mode, tc.uid, tc.gid, tc.mode)
 		}
+	}
+}
+
+// TestProcOwnerFollowsDumpable: a process that changes its ids is not
+// dumpable (where the host's fs.suid_dumpable is 0, Linux's default), and
+// its /proc files but the 0555 directories are root's, so that it may not
+// read its 0400 environ; its /proc/<pid> directory is its own.
+func TestProcOwnerFollowsDumpable(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	t.Cleanup(p.Close)
+	dumpable := false
+	if b, err := os.ReadFile("/proc/sys/fs/suid_dumpable"); err == nil && strings.TrimSpace(string(b)) == "1" {
+		dumpable = true
+	}
+	if r := sc(p, unix.SYS_SETRESUID, 1000, 1000, 1000); r != 0 {
+		t.Fatalf("setresuid = %d", r)
+	}
+	if r := sc(p, unix.SYS_PRCTL, unix.PR_GET_DUMPABLE); (r == 1) != dumpable {
+		t.Errorf("PR_GET_DUMPABLE after setresuid = %d, host's suid_dumpable dumpable: %v", r, dumpable)
+	}
+	owner := uint32(0)
+	if dumpable {
+		owner = 1000
+	}
+	for _, tc := range []struct {
+		path string
+		mode uint32
+		uid  uint32
+	}{
+		{"/proc/self/", unix.S_IFDIR | 0o555, 1000},
+		{"/proc/self/environ", unix.S_IFREG | 0o400, owner},
+		{"/proc/self/status", unix.S_IFREG | 0o444, owner},
+	} {
+		if r := sc(p, unix.SYS_STAT, putStr(mem, 0x8000, tc.path), base+0x2000); r != 0 {
+			t.Fatalf("stat %s = %d", tc.path, r)
+		}
+		st := (*unix.Stat_t)(unsafe.Pointer(&mem.mem[0x2000]))
+		if st.Mode != tc.mode || st.Uid != tc.uid {
+			t.Errorf("%s: mode %o uid %d, want %o %d", tc.path, st.Mode, st.Uid, tc.mode, tc.uid)
+		}
+	}
+	want := -int64(unix.EACCES)
+	if dumpable {
+		want = 3
+	}
+	if fd := openPath(p, mem, "/proc/self/environ", unix.O_RDONLY); fd != want {
+		t.Errorf("open /proc/self/environ = %d, want %d", fd, want)
 	}
 }
