@@ -424,6 +424,11 @@ static void accessReal(void)
 	accessAll("d700/inner AT_EACCESS", "/tmp/p/d700/inner", AT_EACCESS);
 	accessAll("f644", "/tmp/p/d755/f644", 0);
 	openRes("open f600 O_RDWR", "/tmp/p/d755/f600", O_RDWR);
+	procSelf();
+	char *argv[] = {"prog", "child", NULL};
+	char *envp[] = {NULL};
+	syscall(SYS_execve, "/tmp/p/d755/prog", argv, envp);
+	res("execve prog", -1);
 }
 
 // accessFsuid changes only the fsuid: the checks follow it, the

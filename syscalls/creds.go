@@ -149,9 +149,16 @@ func (t *Task) idsChanged(old creds) {
 	if old.euid == c.euid && old.egid == c.egid && old.fsuid == c.fsuid && old.fsgid == c.fsgid {
 		return
 	}
-	if b, err := os.ReadFile("/proc/sys/fs/suid_dumpable"); err != nil || strings.TrimSpace(string(b)) != "1" {
+	if !suidDumpable() {
 		t.info.notDumpable = true
 	}
+}
+
+// suidDumpable says whether the host's fs.suid_dumpable is 1: a process
+// whose ids change stays dumpable.
+func suidDumpable() bool {
+	b, err := os.ReadFile("/proc/sys/fs/suid_dumpable")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
 }
 
 // credsChanged tells mm whether the process now holds CAP_IPC_LOCK, as

@@ -592,8 +592,9 @@ func (t *Task) releaseOldMemory() {
 // POSIX timers are deleted with the signals of theirs still pending
 // (alarm's and setitimer's go on); clear_child_tid and the robust list are
 // forgotten; the FS base is 0 and the FPU in its initial state; the
-// process is dumpable again and the thread's credentials as execve
-// makes them (creds.exec: SECBIT_KEEP_CAPS clear);
+// thread's credentials as execve makes them (creds.exec: SECBIT_KEEP_CAPS
+// clear), and the process dumpable again unless its effective ids are
+// not its real ones (begin_new_exec, under the host's fs.suid_dumpable);
 // /proc/self/exe, /proc/self/cmdline and the task name show the new
 // program.
 func (t *Task) beginNewExec(img *execImage) {
@@ -605,8 +606,8 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.clearChildTID, t.robustList = 0, 0
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
-	t.info.notDumpable = false
 	t.cred.exec()
+	t.info.notDumpable = (t.cred.euid != t.cred.uid || t.cred.egid != t.cred.gid) && !suidDumpable()
 	t.credsChanged()
 	t.memoryLimitsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath
