@@ -3,6 +3,7 @@ package syscalls
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -138,6 +139,28 @@ func (c *creds) exec() {
 	c.securebits &^= secbitKeepCaps
 }
 
+// idsChanged is commit_creds' rule for dumpability after a set*id call
+// from old: a change of the effective or file system uid or gid leaves
+// the process dumpable only where the host's fs.suid_dumpable is 1 (0,
+// Linux's default, makes it not dumpable, and so its /proc files that
+// others may not read root's: procOwner).
+func (t *Task) idsChanged(old creds) {
+	c := &t.cred
+	if old.euid == c.euid && old.egid == c.egid && old.fsuid == c.fsuid && old.fsgid == c.fsgid {
+		return
+	}
+	if !suidDumpable() {
+		t.info.notDumpable = true
+	}
+}
+
+// suidDumpable says whether the host's fs.suid_dumpable is 1: a process
+// whose ids change stays dumpable.
+func suidDumpable() bool {
+	b, err := os.ReadFile("/proc/sys/fs/suid_dumpable")
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
 // credsChanged tells mm whether the process now holds CAP_IPC_LOCK, as
 // the calling thread's effective set says (Linux asks the thread that
 // locks; mm keeps one answer for the process). Every call that may
@@ -192,6 +215,7 @@ func sysSetuid(t *Task, a *[6]uint64) uint64 {
 	c.euid, c.fsuid = uid, uid
 	c.fixSetuid(old)
 	t.credsChanged()
+	t.idsChanged(old)
 	return 0
 }
 
@@ -202,7 +226,7 @@ func sysSetgid(t *Task, a *[6]uint64) uint64 {
 	if gid == noID {
 		return errno(unix.EINVAL)
 	}
-	c := &t.cred
+	old, c := t.cred, &t.cred
 	switch {
 	case c.capable(unix.CAP_SETGID):
 		c.gid, c.egid, c.sgid, c.fsgid = gid, gid, gid, gid
@@ -211,6 +235,7 @@ func sysSetgid(t *Task, a *[6]uint64) uint64 {
 	default:
 		return errno(unix.EPERM)
 	}
+	t.idsChanged(old)
 	return 0
 }
 
@@ -247,12 +272,17 @@ func sysSetreuid(t *Task, a *[6]uint64) uint64 {
 	}
 	c.fixSetuid(old)
 	t.credsChanged()
+	t.idsChanged(old)
 	return 0
 }
 
 func sysSetregid(t *Task, a *[6]uint64) uint64 {
-	c := &t.cred
-	return errno0(setre([4]*uint32{&c.gid, &c.egid, &c.sgid, &c.fsgid}, uint32(a[0]), uint32(a[1]), c.capable(unix.CAP_SETGID)))
+	old, c := t.cred, &t.cred
+	if e := setre([4]*uint32{&c.gid, &c.egid, &c.sgid, &c.fsgid}, uint32(a[0]), uint32(a[1]), c.capable(unix.CAP_SETGID)); e != 0 {
+		return errno(e)
+	}
+	t.idsChanged(old)
+	return 0
 }
 
 // setres is __sys_setresuid and __sys_setresgid: each id given (not -1)
@@ -279,12 +309,17 @@ func sysSetresuid(t *Task, a *[6]uint64) uint64 {
 	}
 	c.fixSetuid(old)
 	t.credsChanged()
+	t.idsChanged(old)
 	return 0
 }
 
 func sysSetresgid(t *Task, a *[6]uint64) uint64 {
-	c := &t.cred
-	return errno0(setres([4]*uint32{&c.gid, &c.egid, &c.sgid, &c.fsgid}, uint32(a[0]), uint32(a[1]), uint32(a[2]), c.capable(unix.CAP_SETGID)))
+	old, c := t.cred, &t.cred
+	if e := setres([4]*uint32{&c.gid, &c.egid, &c.sgid, &c.fsgid}, uint32(a[0]), uint32(a[1]), uint32(a[2]), c.capable(unix.CAP_SETGID)); e != 0 {
+		return errno(e)
+	}
+	t.idsChanged(old)
+	return 0
 }
 
 // sysSetfsuid sets the fs uid to one of the real, effective, saved or fs
@@ -296,18 +331,19 @@ func sysSetfsuid(t *Task, a *[6]uint64) uint64 {
 	if uid != noID && (uid == old.uid || uid == old.euid || uid == old.suid || uid == old.fsuid || old.capable(unix.CAP_SETUID)) {
 		c.fsuid = uid
 		c.fixSetfsuid(old)
+		t.idsChanged(old)
 	}
 	return uint64(old.fsuid)
 }
 
 func sysSetfsgid(t *Task, a *[6]uint64) uint64 {
-	c := &t.cred
-	old := c.fsgid
+	old, c := t.cred, &t.cred
 	gid := uint32(a[0])
 	if gid != noID && (gid == c.gid || gid == c.egid || gid == c.sgid || gid == c.fsgid || c.capable(unix.CAP_SETGID)) {
 		c.fsgid = gid
+		t.idsChanged(old)
 	}
-	return uint64(old)
+	return uint64(old.fsgid)
 }
 
 // ngroupsMax is NGROUPS_MAX: the most supplementary groups setgroups

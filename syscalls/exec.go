@@ -260,7 +260,7 @@ func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 			return nil, unix.EACCES
 		}
 		if f.fs.shm != nil {
-			return execMemfd(f.fs)
+			return execMemfd(&t.cred, f.fs)
 		}
 		if f.fs.st.Mode&unix.S_IFMT == unix.S_IFLNK {
 			return nil, unix.ELOOP // an O_PATH|O_NOFOLLOW fd of a link
@@ -286,9 +286,9 @@ func (t *Task) findExecFD(fd int32) (*execImage, unix.Errno) {
 // (deleted)"), the task name is its dentry's, memfd:NAME. A mode without
 // an execute bit (MFD_NOEXEC_SEAL's 0666) is EACCES, as inode_permission
 // answers; contents that are no ELF are the machine's ENOEXEC.
-func execMemfd(f *fsFile) (*execImage, unix.Errno) {
+func execMemfd(c *creds, f *fsFile) (*execImage, unix.Errno) {
 	if f.node != nil && f.node.tmp != nil {
-		return execTmpfsFile(f.node)
+		return execTmpfsFile(c, f.node)
 	}
 	if f.st.Mode&0o111 == 0 {
 		return nil, unix.EACCES
@@ -299,20 +299,21 @@ func execMemfd(f *fsFile) (*execImage, unix.Errno) {
 }
 
 // execTmpfsFile is tmpfs file n as the program execve runs, from its
-// contents as a memfd's: EACCES without an execute bit.
-func execTmpfsFile(n *node) (*execImage, unix.Errno) {
-	if n.tmp.mode&0o111 == 0 {
-		return nil, unix.EACCES
+// contents as a memfd's: EACCES where c may not execute it.
+func execTmpfsFile(c *creds, n *node) (*execImage, unix.Errno) {
+	st := tmpStat(n)
+	if e := c.permission(&st, mayExec); e != 0 {
+		return nil, e
 	}
 	n.shm.IncRef()
 	return &execImage{guestPath: tmpPath(n), shared: n.shm, comm: n.tmp.name}, 0
 }
 
 // execFileOf checks that what l found can run, as Linux's may_open and
-// inode_permission check it for MAY_EXEC under a root user: a symbolic
-// link (not followed) is ELOOP; a directory, anything but a regular file,
-// a regular file without any execute bit, and a file of /proc (noexec)
-// are EACCES. It returns the file's guest and host paths.
+// inode_permission check it for MAY_EXEC: a symbolic link (not followed)
+// is ELOOP; a directory, anything but a regular file, a regular file the
+// thread may not execute (root: one without any execute bit), and a file
+// of /proc (noexec) are EACCES. It returns the file's guest and host paths.
 func (t *Task) execFileOf(l *lookup) (*execImage, unix.Errno) {
 	st, e := t.lookupStat(l)
 	if e != 0 {
@@ -325,12 +326,12 @@ func (t *Task) execFileOf(l *lookup) (*execImage, unix.Errno) {
 	default:
 		return nil, unix.EACCES
 	}
-	if st.Mode&0o111 == 0 {
-		return nil, unix.EACCES
+	if e := t.cred.permission(&st, mayExec); e != 0 {
+		return nil, e
 	}
 	if l.node != nil {
 		if l.node.kind == nodeShm {
-			return execTmpfsFile(l.node)
+			return execTmpfsFile(&t.cred, l.node)
 		}
 		if l.node.kind != nodeHost {
 			return nil, unix.EACCES
@@ -591,8 +592,9 @@ func (t *Task) releaseOldMemory() {
 // POSIX timers are deleted with the signals of theirs still pending
 // (alarm's and setitimer's go on); clear_child_tid and the robust list are
 // forgotten; the FS base is 0 and the FPU in its initial state; the
-// process is dumpable again and the thread's credentials as execve
-// makes them (creds.exec: SECBIT_KEEP_CAPS clear);
+// thread's credentials as execve makes them (creds.exec: SECBIT_KEEP_CAPS
+// clear), and the process dumpable again unless its effective ids are
+// not its real ones (begin_new_exec, under the host's fs.suid_dumpable);
 // /proc/self/exe, /proc/self/cmdline and the task name show the new
 // program.
 func (t *Task) beginNewExec(img *execImage) {
@@ -604,8 +606,8 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.clearChildTID, t.robustList = 0, 0
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
-	t.info.notDumpable = false
 	t.cred.exec()
+	t.info.notDumpable = (t.cred.euid != t.cred.uid || t.cred.egid != t.cred.gid) && !suidDumpable()
 	t.credsChanged()
 	t.memoryLimitsChanged()
 	t.info.exe, t.hostExe = img.guestPath, img.hostPath

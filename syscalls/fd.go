@@ -470,6 +470,7 @@ func sysWriteFile(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
+		t.removePrivs(f, a[2])
 		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
 	if f.anon != nil {
@@ -490,6 +491,7 @@ func sysWritevFile(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	if f.fs != nil {
+		t.removePrivs(f, a[2])
 		return t.fsWritev(f, arch.Addr(a[1]), a[2])
 	}
 	if f.anon != nil {

@@ -153,11 +153,12 @@ func sysGetdents64(t *Task, a *[6]uint64) uint64 {
 // readlinkat reads a symbolic link: a synthetic one's target, a view's
 // link's host text, a link of /proc/self/fd's name of its file; EINVAL for anything else. The text is copied without a
 // NUL, truncated to bufsiz.
-func (p *Process) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
+func (t *Task) readlinkat(dirfd uint64, addr arch.Addr, buf arch.Addr, bufsiz uint64) uint64 {
+	p := t.Process
 	if int32(bufsiz) <= 0 {
 		return errno(unix.EINVAL)
 	}
-	l, e := p.lookupAt(dirfd, addr, false)
+	l, e := t.lookupAt(dirfd, addr, false)
 	if e != 0 {
 		return errno(e)
 	}
@@ -214,7 +215,8 @@ func sysGetcwd(t *Task, a *[6]uint64) uint64 {
 }
 
 // sysChdir makes a directory of the guest's file system the working
-// directory: ENOTDIR for anything else.
+// directory: ENOTDIR for anything else, EACCES for one the thread may not
+// search.
 func sysChdir(t *Task, a *[6]uint64) uint64 {
 	l, e := t.lookupAt(atFDCWD, arch.Addr(a[0]), true)
 	if e != 0 {
@@ -227,6 +229,9 @@ func sysChdir(t *Task, a *[6]uint64) uint64 {
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return errno(unix.ENOTDIR)
+	}
+	if e := t.cred.permission(&st, mayExec); e != 0 {
+		return errno(e)
 	}
 	t.info.cwd = l.resolvedPath()
 	return 0
@@ -265,6 +270,13 @@ func sysFchdir(t *Task, a *[6]uint64) uint64 {
 	}
 	if f.fs == nil || !f.fs.isDir() {
 		return errno(unix.ENOTDIR)
+	}
+	st, e := t.fsStat(f.fs)
+	if e != 0 {
+		return errno(e)
+	}
+	if e := t.cred.permission(&st, mayExec); e != 0 {
+		return errno(e)
 	}
 	t.info.cwd = f.fs.currentPath()
 	return 0

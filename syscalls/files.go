@@ -101,11 +101,17 @@ func (f *fsFile) isDir() bool { return f.st.Mode&unix.S_IFMT == unix.S_IFDIR }
 // for a relative one against a dirfd that is not open, ENOTDIR against one
 // that is no directory.
 func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
+	return p.guestPathSearch(dirfd, name, nil)
+}
+
+// guestPathSearch is guestPath where search, unless nil, checks each
+// directory a ".." leaves (cleanPath).
+func (p *Process) guestPathSearch(dirfd uint64, name string, search func(dir string) unix.Errno) (string, unix.Errno) {
 	if name == "" {
 		return "", unix.ENOENT
 	}
 	if name[0] == '/' {
-		return p.cleanPath(name)
+		return p.cleanPath(name, search)
 	}
 	base := p.cwd()
 	if int32(dirfd) != unix.AT_FDCWD {
@@ -118,7 +124,7 @@ func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
 		}
 		base = f.fs.currentPath()
 	}
-	return p.cleanPath(base + "/" + name)
+	return p.cleanPath(base+"/"+name, search)
 }
 
 // cleanPath cleans the absolute path name as Linux's walk reads it: "."
@@ -126,9 +132,10 @@ func (p *Process) guestPath(dirfd uint64, name string) (string, unix.Errno) {
 // so far really is, its symbolic links followed (so that a/../x, with a
 // a link to b/c, is b/x), the root's own parent the root. What comes
 // before a ".." must exist and be a directory (ENOENT, ENOTDIR), as the
-// walk needs it to. A path without ".." is cleaned lexically, which is
-// the same.
-func (p *Process) cleanPath(name string) (string, unix.Errno) {
+// walk needs it to, and search, unless nil, must let the walk look ".."
+// up there (Task.maySearch). A path without ".." is cleaned lexically,
+// which is the same.
+func (p *Process) cleanPath(name string, search func(dir string) unix.Errno) (string, unix.Errno) {
 	if !strings.Contains(name, "..") {
 		return path.Clean(name), 0
 	}
@@ -137,6 +144,11 @@ func (p *Process) cleanPath(name string) (string, unix.Errno) {
 		switch part {
 		case "", ".":
 		case "..":
+			if search != nil {
+				if e := search(cur); e != 0 {
+					return "", e
+				}
+			}
 			l, e := p.fs().walk(p, cur, true, 0)
 			if e != 0 {
 				return "", e
@@ -168,19 +180,27 @@ func (p *Process) cwd() string {
 
 // lookupAt reads the path at addr and finds it against dirfd; follow says
 // whether a final symbolic link is followed.
-func (p *Process) lookupAt(dirfd uint64, addr arch.Addr, follow bool) (lookup, unix.Errno) {
+func (t *Task) lookupAt(dirfd uint64, addr arch.Addr, follow bool) (lookup, unix.Errno) {
+	p := t.Process
 	name, e := p.copyInString(addr, pathMax)
 	if e != 0 {
 		return lookup{hostFD: -1}, e
 	}
-	return p.lookupName(dirfd, name, follow)
+	return t.lookupName(dirfd, name, follow)
 }
 
-// lookupName finds name against dirfd.
-func (p *Process) lookupName(dirfd uint64, name string, follow bool) (lookup, unix.Errno) {
-	abs, e := p.guestPath(dirfd, name)
+// lookupName finds name against dirfd, where the thread may search the
+// directories on the way (maySearch).
+func (t *Task) lookupName(dirfd uint64, name string, follow bool) (lookup, unix.Errno) {
+	p := t.Process
+	abs, e := p.guestPathSearch(dirfd, name, t.maySearch)
 	if e != 0 {
 		return lookup{hostFD: -1}, e
+	}
+	if abs != "/" {
+		if e := t.maySearch(path.Dir(abs)); e != 0 {
+			return lookup{hostFD: -1}, e
+		}
 	}
 	// A trailing slash or "/." (which cleaning drops) names a directory
 	// and follows a final link, as Linux's LOOKUP_FOLLOW|LOOKUP_DIRECTORY.
@@ -225,10 +245,10 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	l, e := p.lookupName(dirfd, name, follow)
+	l, e := t.lookupName(dirfd, name, follow)
 	created := false
 	if e == unix.ENOENT && flags&unix.O_CREAT != 0 && flags&unix.O_TMPFILE != unix.O_TMPFILE {
-		l, e = p.openCreate(abs, name, mode)
+		l, e = t.openCreate(abs, name, mode)
 		created = e == 0
 	}
 	if e != 0 {
@@ -248,11 +268,7 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 	if l.fdFile != nil {
 		return p.openFDFile(l.fdFile, flags, uint32(status))
 	}
-	checkFlags := flags
-	if created {
-		checkFlags &^= unix.O_EXCL
-	}
-	if e := openChecks(checkFlags, write, &st, &l); e != 0 {
+	if e := t.openChecks(flags, write, created, &st, &l); e != 0 {
 		return errno(e)
 	}
 	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
@@ -274,7 +290,7 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 		p.install(fd, of, flags&unix.O_CLOEXEC != 0)
 		return uint64(fd)
 	}
-	f, e := p.openLookup(&l, flags, mode, &st, created)
+	f, e := p.openLookup(&t.cred, &l, flags, mode, &st, created)
 	if e != 0 {
 		return errno(e)
 	}
@@ -308,13 +324,17 @@ func (p *Process) openFDFile(of *openFile, flags, status uint32) uint64 {
 }
 
 // openChecks are do_open's and may_open's checks of the file found, in
-// their order, for a root user on a read-only file system or a tmpfs
-// (which takes every write): O_CREAT|
-// O_EXCL of an existing file, O_CREAT or a write of a directory, O_DIRECTORY
-// of a non-directory, a final symbolic link not followed, a write of a
-// view's file (EROFS) or of a /proc file (EACCES: mmvm's /proc takes no
-// writes).
-func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno {
+// their order, for the thread on a read-only file system or a tmpfs: O_CREAT|
+// O_EXCL of an existing file, O_CREAT or a write of a directory,
+// O_DIRECTORY of a non-directory; O_TMPFILE wants to create in the
+// directory; a file open made needs nothing more; O_TRUNC of a regular
+// file wants a writable mount (EROFS); a final symbolic link not followed
+// is ELOOP; then the file's permission for the access the flags ask
+// (EACCES), O_NOATIME by neither owner nor CAP_FOWNER (EPERM), and a
+// write of a view's file (EROFS) or of a /proc file (EACCES: mmvm's /proc
+// takes no writes).
+func (t *Task) openChecks(flags uint32, write, created bool, st *unix.Stat_t, l *lookup) unix.Errno {
+	c := &t.cred
 	typ := st.Mode & unix.S_IFMT
 	if flags&unix.O_PATH != 0 {
 		if flags&unix.O_DIRECTORY != 0 && typ != unix.S_IFDIR {
@@ -323,7 +343,7 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 		return 0
 	}
 	if flags&unix.O_CREAT != 0 {
-		if flags&unix.O_EXCL != 0 {
+		if flags&unix.O_EXCL != 0 && !created {
 			return unix.EEXIST
 		}
 		if typ == unix.S_IFDIR {
@@ -335,9 +355,16 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 	}
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
 		if l.node.isTmpDir() {
-			return 0
+			return c.mayCreate(st)
 		}
 		return unix.EROFS // a directory of a read-only file system
+	}
+	if created {
+		return 0
+	}
+	writable := l.node != nil && (l.node.tmp != nil || l.node.kind == nodeProc)
+	if typ == unix.S_IFREG && flags&unix.O_TRUNC != 0 && !writable {
+		return unix.EROFS
 	}
 	switch typ {
 	case unix.S_IFLNK:
@@ -346,16 +373,19 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 		if write {
 			return unix.EISDIR
 		}
-	case unix.S_IFCHR:
-		return 0 // the devices take writes
 	}
-	if !write {
+	if e := t.permissionOf(l.node, st, accessOfOpen(flags)); e != 0 {
+		return e
+	}
+	if flags&unix.O_NOATIME != 0 && !c.ownerOrCapable(st.Uid) {
+		return unix.EPERM
+	}
+	switch {
+	case !write, typ == unix.S_IFCHR: // the devices take writes
 		return 0
-	}
-	if l.node != nil && l.node.kind == nodeProc {
+	case l.node != nil && l.node.kind == nodeProc:
 		return unix.EACCES
-	}
-	if l.node != nil && l.node.tmp != nil {
+	case writable:
 		return 0
 	}
 	return unix.EROFS
@@ -365,7 +395,7 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 // directory is opened read-only (O_NONBLOCK, so that no open waits); any
 // other host file (a device, FIFO or socket seen through a view) is
 // EACCES, as Linux answers for a device on a nodev mount.
-func (p *Process) openLookup(l *lookup, flags, mode uint32, st *unix.Stat_t, created bool) (*fsFile, unix.Errno) {
+func (p *Process) openLookup(c *creds, l *lookup, flags, mode uint32, st *unix.Stat_t, created bool) (*fsFile, unix.Errno) {
 	f := &fsFile{path: l.path, node: l.node, st: *st, pathOnly: flags&unix.O_PATH != 0}
 	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 		// A directory's path is where *at calls relative to it start.
@@ -375,7 +405,7 @@ func (p *Process) openLookup(l *lookup, flags, mode uint32, st *unix.Stat_t, cre
 		return f, 0
 	}
 	if l.node != nil && l.node.tmp != nil {
-		if e := p.openTmpfsFile(f, l.node, flags, mode, created); e != 0 {
+		if e := p.openTmpfsFile(c, f, l.node, flags, mode, created); e != 0 {
 			return nil, e
 		}
 		if l.node.kind == nodeShm || f.node != l.node {

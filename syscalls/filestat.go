@@ -13,7 +13,7 @@ import (
 // The stats of the guest's files (stat, lstat, fstat, newfstatat, statx),
 // each the guest's view: a view's file keeps the host's type, mode, size,
 // link count and times, with a synthetic device and inode and the guest's
-// own user and group; and access, answered for the guest's root user.
+// own user and group; and access (perms.go checks it).
 
 // lookupStat is the guest's struct stat of what l found.
 func (p *Process) lookupStat(l *lookup) (unix.Stat_t, unix.Errno) {
@@ -21,7 +21,11 @@ func (p *Process) lookupStat(l *lookup) (unix.Stat_t, unix.Errno) {
 		return p.fdFileStat(l.fdFile)
 	}
 	if l.node != nil {
-		return p.nodeStat(l.node, l.path)
+		st, e := p.nodeStat(l.node, l.path)
+		if e == 0 {
+			p.procOwner(&st, l.path)
+		}
+		return st, e
 	}
 	return p.hostStat(l.hostFD)
 }
@@ -116,7 +120,8 @@ func (p *Process) fsStat(f *fsFile) (unix.Stat_t, unix.Errno) {
 
 // statAt serves newfstatat and statx's lookup: the stat of dirfd itself
 // for AT_EMPTY_PATH and an empty path, else of the path.
-func (p *Process) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.Stat_t, fdStat *openFile, e unix.Errno) {
+func (t *Task) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.Stat_t, fdStat *openFile, e unix.Errno) {
+	p := t.Process
 	if flags&unix.AT_EMPTY_PATH != 0 {
 		var first [1]byte
 		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
@@ -143,7 +148,7 @@ func (p *Process) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.St
 			return st, nil, e
 		}
 	}
-	l, e := p.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	l, e := t.lookupAt(dirfd, addr, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if e != 0 {
 		return st, nil, e
 	}
@@ -154,8 +159,9 @@ func (p *Process) statAt(dirfd uint64, addr arch.Addr, flags uint32) (st unix.St
 
 // statPath is statAt's answer for newfstatat and statx, an fd's own where
 // AT_EMPTY_PATH named stdio or a pipe end.
-func (p *Process) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Stat_t, unix.Errno) {
-	st, f, e := p.statAt(dirfd, addr, flags)
+func (t *Task) statPath(dirfd uint64, addr arch.Addr, flags uint32) (unix.Stat_t, unix.Errno) {
+	p := t.Process
+	st, f, e := t.statAt(dirfd, addr, flags)
 	if e == 0 && f != nil {
 		return p.stdioOrPipeStat(f)
 	}
@@ -251,21 +257,30 @@ func statxOf(st *unix.Stat_t) unix.Statx_t {
 	}
 }
 
-// faccessat checks mode and flags as Linux does (EINVAL), then answers for
-// the guest's root user: a file that exists is readable; W_OK of a view's
-// file (or the program) is EROFS; X_OK wants an execute bit on a
-// non-directory (EACCES).
-func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) uint64 {
+// faccessat checks mode and flags as Linux does (EINVAL), then answers
+// as the thread's real user unless AT_EACCESS (accessCreds): the search
+// of the path and the file's permission for mode (EACCES; X_OK on a
+// non-directory wants some execute bit even of root), then W_OK of a
+// view's file (or the program) is EROFS.
+func (t *Task) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) uint64 {
 	if uint32(mode)&^7 != 0 {
 		return errno(unix.EINVAL)
 	}
 	if uint32(flags)&^(unix.AT_EACCESS|unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return errno(unix.EINVAL)
 	}
-	st, f, e := p.statAt(dirfd, addr, uint32(flags))
+	return t.withCreds(t.cred.accessCreds(flags), func() uint64 {
+		return t.accessChecks(dirfd, addr, access(mode), flags)
+	})
+}
+
+// accessChecks is faccessat's lookup and checks, under the credentials it
+// checks with.
+func (t *Task) accessChecks(dirfd uint64, addr arch.Addr, want access, flags uint64) uint64 {
+	st, f, e := t.statAt(dirfd, addr, uint32(flags))
 	if e == 0 && f != nil {
-		st, e = p.stdioOrPipeStat(f)
-		if e == 0 && mode&unix.X_OK != 0 {
+		st, e = t.stdioOrPipeStat(f)
+		if e == 0 && want&mayExec != 0 {
 			return errno(unix.EACCES)
 		}
 		return result(0, errOrNil(e))
@@ -273,12 +288,12 @@ func (p *Process) faccessat(dirfd uint64, addr arch.Addr, mode, flags uint64) ui
 	if e != 0 {
 		return errno(e)
 	}
-	typ := st.Mode & unix.S_IFMT
-	if mode&unix.W_OK != 0 && isViewDev(st.Dev) && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
-		return errno(unix.EROFS)
+	if e := t.cred.permission(&st, want); e != 0 {
+		return errno(e)
 	}
-	if mode&unix.X_OK != 0 && typ != unix.S_IFDIR && st.Mode&0o111 == 0 {
-		return errno(unix.EACCES)
+	typ := st.Mode & unix.S_IFMT
+	if want&mayWrite != 0 && isViewDev(st.Dev) && (typ == unix.S_IFREG || typ == unix.S_IFDIR || typ == unix.S_IFLNK) {
+		return errno(unix.EROFS)
 	}
 	return 0
 }

@@ -55,17 +55,21 @@ func (pn parentName) full() string { return path.Join(pn.dir, pn.last) }
 // parentAt reads the path at addr and finds the directory holding its
 // final component against dirfd: EFAULT for a bad pointer, ENOENT for an
 // empty path or a missing directory, ENOTDIR for one that is no directory,
-// EBADF for a relative path against a dirfd that is not open.
-func (p *Process) parentAt(dirfd uint64, addr arch.Addr) (parentName, unix.Errno) {
+// EBADF for a relative path against a dirfd that is not open, EACCES for
+// a directory on the way, or the one found, that the thread may not
+// search.
+func (t *Task) parentAt(dirfd uint64, addr arch.Addr) (parentName, unix.Errno) {
+	p := t.Process
 	name, e := p.copyInString(addr, pathMax)
 	if e != 0 {
 		return parentName{}, e
 	}
-	return p.parentOf(dirfd, name)
+	return t.parentOf(dirfd, name)
 }
 
 // parentOf is parentAt for a name already read.
-func (p *Process) parentOf(dirfd uint64, name string) (parentName, unix.Errno) {
+func (t *Task) parentOf(dirfd uint64, name string) (parentName, unix.Errno) {
+	p := t.Process
 	if name == "" {
 		return parentName{}, unix.ENOENT
 	}
@@ -86,9 +90,14 @@ func (p *Process) parentOf(dirfd uint64, name string) (parentName, unix.Errno) {
 	case "..":
 		pn.kind = lastDotDot
 	}
-	dir, e := p.guestPath(dirfd, dirPart)
+	dir, e := p.guestPathSearch(dirfd, dirPart, t.maySearch)
 	if e != 0 {
 		return parentName{}, e
+	}
+	if pn.kind != lastRoot {
+		if e := t.maySearch(dir); e != 0 {
+			return parentName{}, e
+		}
 	}
 	l, e := p.fs().walk(p, dir, true, 0)
 	if e != 0 {
@@ -117,13 +126,25 @@ func (p *Process) exists(pn parentName) bool {
 	return true
 }
 
-// createAt is Linux's filename_create, the start of mkdir, mknod,
-// symlink and link's new name: EEXIST for "." or ".." or the root, or a
-// name that exists; ENOENT for a missing name with a trailing slash where
-// no directory is made; EROFS outside a tmpfs. A nil error leaves the
-// name to make in tmpfs directory pn.node.
-func (p *Process) createAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentName, unix.Errno) {
-	pn, e := p.parentAt(dirfd, addr)
+// createAt is Linux's filename_create and may_create, the start of mkdir,
+// mknod, symlink (and a socket's bind): newNameAt's checks, then EACCES
+// where the thread may not create in the directory (mayCreateIn). A nil
+// error leaves the name to make in tmpfs directory pn.node.
+func (t *Task) createAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentName, unix.Errno) {
+	pn, e := t.newNameAt(dirfd, addr, wantDir)
+	if e != 0 {
+		return pn, e
+	}
+	return pn, t.mayCreateIn(pn.node)
+}
+
+// newNameAt is Linux's filename_create, link's new name: EEXIST for "."
+// or ".." or the root, or a name that exists; ENOENT for a missing name
+// with a trailing slash where no directory is made; EROFS outside a
+// tmpfs.
+func (t *Task) newNameAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentName, unix.Errno) {
+	p := t.Process
+	pn, e := t.parentAt(dirfd, addr)
 	if e != 0 {
 		return pn, e
 	}
@@ -144,12 +165,13 @@ func (p *Process) createAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentNa
 
 // mkdirat makes a directory with mode's permission bits (and sticky bit)
 // less the umask.
-func (p *Process) mkdirat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
-	pn, e := p.createAt(dirfd, addr, true)
+func (t *Task) mkdirat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
+	p := t.Process
+	pn, e := t.createAt(dirfd, addr, true)
 	if e != 0 {
 		return e
 	}
-	_, e = p.tmpCreate(pn.node, pn.last, nodeDir, mode)
+	_, e = p.tmpCreate(&t.cred, pn.node, pn.last, nodeDir, mode)
 	return e
 }
 
@@ -165,7 +187,8 @@ func sysMkdirat(t *Task, a *[6]uint64) uint64 {
 // directory, EINVAL for no type Linux knows; 0 is a regular file). A
 // tmpfs makes regular files and FIFOs (fifo.go); a device or socket node
 // it refuses (EPERM): mmvm has no such files.
-func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
+func (t *Task) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
+	p := t.Process
 	switch mode & unix.S_IFMT {
 	case 0, unix.S_IFREG, unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO, unix.S_IFSOCK:
 	case unix.S_IFDIR:
@@ -173,7 +196,7 @@ func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno 
 	default:
 		return unix.EINVAL
 	}
-	pn, e := p.createAt(dirfd, addr, false)
+	pn, e := t.createAt(dirfd, addr, false)
 	if e != 0 {
 		return e
 	}
@@ -185,7 +208,7 @@ func (p *Process) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno 
 	default:
 		return unix.EPERM
 	}
-	_, e = p.tmpCreate(pn.node, pn.last, kind, mode)
+	_, e = p.tmpCreate(&t.cred, pn.node, pn.last, kind, mode)
 	return e
 }
 
@@ -198,7 +221,8 @@ func sysMknodat(t *Task, a *[6]uint64) uint64 {
 }
 
 // symlinkat reads the target (ENOENT when empty) before making the name.
-func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix.Errno {
+func (t *Task) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix.Errno {
+	p := t.Process
 	s, e := p.copyInString(target, pathMax)
 	if e != 0 {
 		return e
@@ -206,14 +230,14 @@ func (p *Process) symlinkat(target arch.Addr, dirfd uint64, addr arch.Addr) unix
 	if s == "" {
 		return unix.ENOENT
 	}
-	pn, e := p.createAt(dirfd, addr, false)
+	pn, e := t.createAt(dirfd, addr, false)
 	if e != 0 {
 		return e
 	}
 	if e := p.tmpRoom(pn.node.tmp.fs); e != 0 {
 		return e
 	}
-	l := p.tmpNew(pn.node.tmp.fs, nodeSymlink, unix.S_IFLNK|0o777)
+	l := p.tmpNew(&t.cred, pn.node, nodeSymlink, unix.S_IFLNK|0o777)
 	l.linkTarget = func(*Process) string { return s }
 	tmpLink(pn.node, pn.last, l)
 	return 0
@@ -230,23 +254,33 @@ func sysSymlinkat(t *Task, a *[6]uint64) uint64 {
 // linkat checks its flags, finds the old file (following a final link
 // only with AT_SYMLINK_FOLLOW; the dirfd's own file for AT_EMPTY_PATH and
 // an empty path), then makes the new name: EXDEV unless both are on the
-// same tmpfs, EPERM for a directory, ENOENT for a file no name links
-// (but O_TMPFILE's).
-func (p *Process) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
+// same tmpfs, EPERM where the host's fs.protected_hardlinks refuses the
+// old file (mayLink), EACCES where the thread may not create in the new
+// name's directory, EPERM for a directory, ENOENT for a file no name
+// links (but O_TMPFILE's).
+func (t *Task) linkat(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
+	p := t.Process
 	if uint32(flags)&^(unix.AT_SYMLINK_FOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	old, e := p.nodeAt(olddirfd, oldAddr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_FOLLOW != 0)
+	old, e := t.nodeAt(olddirfd, oldAddr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_FOLLOW != 0)
 	if e != 0 {
 		return e
 	}
-	pn, e := p.createAt(newdirfd, newAddr, false)
+	pn, e := t.newNameAt(newdirfd, newAddr, false)
 	if e != 0 {
+		return e
+	}
+	if old == nil || old.tmp == nil || old.tmp.fs != pn.node.tmp.fs {
+		return unix.EXDEV
+	}
+	if e := t.mayLink(old); e != 0 {
+		return e
+	}
+	if e := t.mayCreateIn(pn.node); e != 0 {
 		return e
 	}
 	switch {
-	case old == nil || old.tmp == nil || old.tmp.fs != pn.node.tmp.fs:
-		return unix.EXDEV
 	case old.kind == nodeDir:
 		return unix.EPERM
 	case old.tmp.nlink == 0 && !old.tmp.linkable:
@@ -272,16 +306,17 @@ func sysLinkat(t *Task, a *[6]uint64) uint64 {
 // rmdir's answers with it; EISDIR for "." or ".." or the root; EROFS
 // outside a tmpfs once the directory is found (Linux asks for write
 // access to the mount before it looks the final component up); then
-// ENOENT, EISDIR for a directory, ENOTDIR for a file named with a
-// trailing slash.
-func (p *Process) unlinkat(dirfd uint64, addr arch.Addr, flags uint64) unix.Errno {
+// ENOENT; for a name with a trailing slash EISDIR for a directory, else
+// ENOTDIR; then where the thread may not delete the name (mayDeleteIn:
+// EACCES, EPERM), EISDIR for a directory.
+func (t *Task) unlinkat(dirfd uint64, addr arch.Addr, flags uint64) unix.Errno {
 	if uint32(flags)&^unix.AT_REMOVEDIR != 0 {
 		return unix.EINVAL
 	}
 	if flags&unix.AT_REMOVEDIR != 0 {
-		return p.rmdirat(dirfd, addr)
+		return t.rmdirat(dirfd, addr)
 	}
-	pn, e := p.parentAt(dirfd, addr)
+	pn, e := t.parentAt(dirfd, addr)
 	if e != 0 {
 		return e
 	}
@@ -295,20 +330,27 @@ func (p *Process) unlinkat(dirfd uint64, addr arch.Addr, flags uint64) unix.Errn
 	switch {
 	case c == nil:
 		return unix.ENOENT
-	case c.kind == nodeDir:
+	case pn.slash && c.kind == nodeDir:
 		return unix.EISDIR
 	case pn.slash:
 		return unix.ENOTDIR
+	}
+	if e := t.mayDeleteIn(pn.node, c); e != 0 {
+		return e
+	}
+	if c.kind == nodeDir {
+		return unix.EISDIR
 	}
 	tmpUnlink(pn.node, pn.last, c)
 	return 0
 }
 
 // rmdirat is do_rmdir: ENOTEMPTY for "..", EINVAL for ".", EBUSY for the
-// root, EROFS outside a tmpfs, then ENOENT, ENOTDIR for what is no
+// root, EROFS outside a tmpfs, then ENOENT, EACCES or EPERM where the
+// thread may not delete the name (mayDeleteIn), ENOTDIR for what is no
 // directory, ENOTEMPTY for one with entries.
-func (p *Process) rmdirat(dirfd uint64, addr arch.Addr) unix.Errno {
-	pn, e := p.parentAt(dirfd, addr)
+func (t *Task) rmdirat(dirfd uint64, addr arch.Addr) unix.Errno {
+	pn, e := t.parentAt(dirfd, addr)
 	if e != 0 {
 		return e
 	}
@@ -324,9 +366,13 @@ func (p *Process) rmdirat(dirfd uint64, addr arch.Addr) unix.Errno {
 		return unix.EROFS
 	}
 	c := pn.node.children[pn.last]
-	switch {
-	case c == nil:
+	if c == nil {
 		return unix.ENOENT
+	}
+	if e := t.mayDeleteIn(pn.node, c); e != 0 {
+		return e
+	}
+	switch {
 	case c.kind != nodeDir:
 		return unix.ENOTDIR
 	case len(c.children) > 0:
@@ -353,18 +399,18 @@ func sysRmdir(t *Task, a *[6]uint64) uint64 {
 // root (EEXIST for the new one with RENAME_NOREPLACE), EROFS outside a
 // tmpfs; a tmpfs renames (tmpRename). RENAME_WHITEOUT, which only
 // overlayfs asks for, is EINVAL: mmvm makes no whiteout devices.
-func (p *Process) renameat2(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
+func (t *Task) renameat2(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64, newAddr arch.Addr, flags uint64) unix.Errno {
 	if uint32(flags)&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE|unix.RENAME_WHITEOUT) != 0 {
 		return unix.EINVAL
 	}
 	if flags&(unix.RENAME_NOREPLACE|unix.RENAME_WHITEOUT) != 0 && flags&unix.RENAME_EXCHANGE != 0 {
 		return unix.EINVAL
 	}
-	from, e := p.parentAt(olddirfd, oldAddr)
+	from, e := t.parentAt(olddirfd, oldAddr)
 	if e != 0 {
 		return e
 	}
-	to, e := p.parentAt(newdirfd, newAddr)
+	to, e := t.parentAt(newdirfd, newAddr)
 	if e != 0 {
 		return e
 	}
@@ -382,7 +428,7 @@ func (p *Process) renameat2(olddirfd uint64, oldAddr arch.Addr, newdirfd uint64,
 	case flags&unix.RENAME_WHITEOUT != 0:
 		return unix.EINVAL
 	}
-	return tmpRename(from, to, flags)
+	return tmpRename(&t.cred, from, to, flags)
 }
 
 func sysRename(t *Task, a *[6]uint64) uint64 {
@@ -403,18 +449,18 @@ func sysRenameat2(t *Task, a *[6]uint64) uint64 {
 // system is EROFS, while stdio or a pipe end named by AT_EMPTY_PATH takes
 // the change (Linux's pipefs and the terminal's devpts are writable),
 // which mmvm does not keep.
-func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func(*node) unix.Errno) unix.Errno {
+func (t *Task) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func(*node) unix.Errno) unix.Errno {
 	if uint32(flags)&^(unix.AT_SYMLINK_NOFOLLOW|unix.AT_EMPTY_PATH) != 0 {
 		return unix.EINVAL
 	}
-	_, f, e := p.statAt(dirfd, addr, uint32(flags))
+	_, f, e := t.statAt(dirfd, addr, uint32(flags))
 	if e != 0 {
 		return e
 	}
 	if f != nil {
 		return 0
 	}
-	n, e := p.nodeAt(dirfd, addr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
+	n, e := t.nodeAt(dirfd, addr, flags&unix.AT_EMPTY_PATH != 0, flags&unix.AT_SYMLINK_NOFOLLOW == 0)
 	if e != 0 {
 		return e
 	}
@@ -428,7 +474,8 @@ func (p *Process) attrAt(dirfd uint64, addr arch.Addr, flags uint64, change func
 // emptyPath, an empty path names dirfd's own file, or the working
 // directory for AT_FDCWD): nil for a view's file and for a description
 // that is no file of the guest's file system.
-func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (*node, unix.Errno) {
+func (t *Task) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (*node, unix.Errno) {
+	p := t.Process
 	if emptyPath {
 		var first [1]byte
 		if _, err := p.cfg.Memory.CopyIn(addr, first[:]); err != nil {
@@ -445,7 +492,7 @@ func (p *Process) nodeAt(dirfd uint64, addr arch.Addr, emptyPath, follow bool) (
 			return p.nodeOf(p.cwd(), true)
 		}
 	}
-	l, e := p.lookupAt(dirfd, addr, follow)
+	l, e := t.lookupAt(dirfd, addr, follow)
 	if e != 0 {
 		return nil, e
 	}
@@ -467,7 +514,8 @@ func (p *Process) nodeOf(name string, follow bool) (*node, unix.Errno) {
 // is not open or is O_PATH; a tmpfs file takes change; a memfd (Linux's
 // tmpfs), a pipe end, an eventfd or stdio takes the change (not kept),
 // any other file of the guest's file system is EROFS.
-func (p *Process) attrFD(fd uint64, change func(*node) unix.Errno) unix.Errno {
+func (t *Task) attrFD(fd uint64, change func(*node) unix.Errno) unix.Errno {
+	p := t.Process
 	f, e := p.file(fd)
 	if e != 0 {
 		return e
@@ -486,13 +534,22 @@ func (p *Process) attrFD(fd uint64, change func(*node) unix.Errno) unix.Errno {
 	return unix.EROFS
 }
 
-// chmodTo is chmod's change: the permission, setuid, setgid and sticky
-// bits become mode's. A symbolic link's mode cannot change (fchmodat2
-// with AT_SYMLINK_NOFOLLOW: EOPNOTSUPP, as Linux's chmod_common).
-func chmodTo(mode uint32) func(*node) unix.Errno {
+// chmodTo is chmod's change by c: the permission, setuid, setgid and
+// sticky bits become mode's. A symbolic link's mode cannot change
+// (fchmodat2 with AT_SYMLINK_NOFOLLOW: EOPNOTSUPP, as Linux's
+// chmod_common); only the owner or CAP_FOWNER may change it (EPERM); the
+// setgid bit stays only for a member of the file's group or CAP_FSETID
+// (setattr_prepare).
+func chmodTo(c *creds, mode uint32) func(*node) unix.Errno {
 	return func(n *node) unix.Errno {
 		if n.kind == nodeSymlink {
 			return unix.EOPNOTSUPP
+		}
+		if !c.ownerOrCapable(n.tmp.uid) {
+			return unix.EPERM
+		}
+		if !c.inGroupOrCapable(n.tmp.gid) {
+			mode &^= unix.S_ISGID
 		}
 		n.tmp.mode = n.tmp.mode&unix.S_IFMT | mode&0o7777
 		n.tmp.ctime = nowTimespec()
@@ -500,70 +557,84 @@ func chmodTo(mode uint32) func(*node) unix.Errno {
 	}
 }
 
-// chownTo is chown's change: uid and gid, each unchanged as -1. As
-// Linux's chown_common, a non-directory loses its setuid bit, and its
-// setgid bit where it has group execute (root keeps the other).
-func chownTo(uid, gid uint32) func(*node) unix.Errno {
+// chownTo is chown's change by c: uid and gid, each unchanged as -1, as
+// mayChown allows (EPERM). As Linux's chown_common, a regular file loses
+// its setuid bit, and its setgid bit where it has group execute or c may
+// not keep it (killPrivs); a change of mode that needs is c's only as the
+// owner or with CAP_FOWNER (EPERM), and the setgid bit stays only where c
+// may keep it in the new group.
+func chownTo(c *creds, uid, gid uint32) func(*node) unix.Errno {
 	return func(n *node) unix.Errno {
 		a := n.tmp
-		if uid != ^uint32(0) {
-			a.uid = uid
+		st := tmpStat(n)
+		if e := c.mayChown(&st, uid, gid); e != 0 {
+			return e
 		}
-		if gid != ^uint32(0) {
-			a.gid = gid
+		mode := c.killPrivs(a.mode, a.gid, true)
+		newGID := a.gid
+		if gid != noID {
+			newGID = gid
 		}
-		if n.kind != nodeDir && n.kind != nodeSymlink {
-			a.mode &^= unix.S_ISUID
-			if a.mode&0o010 != 0 {
-				a.mode &^= unix.S_ISGID
+		if mode != a.mode {
+			if !c.ownerOrCapable(a.uid) {
+				return unix.EPERM
+			}
+			if !c.inGroupOrCapable(newGID) {
+				mode &^= unix.S_ISGID
 			}
 		}
+		if uid != noID {
+			a.uid = uid
+		}
+		a.gid, a.mode = newGID, mode
 		a.ctime = nowTimespec()
 		return 0
 	}
 }
 
 func sysChmod(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chmodTo(uint32(a[1]))))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chmodTo(&t.cred, uint32(a[1]))))
 }
 
 func sysFchmodat(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), 0, chmodTo(uint32(a[2]))))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), 0, chmodTo(&t.cred, uint32(a[2]))))
 }
 
 func sysFchmodat2(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[3], chmodTo(uint32(a[2]))))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[3], chmodTo(&t.cred, uint32(a[2]))))
 }
 
 func sysFchmod(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrFD(a[0], chmodTo(uint32(a[1]))))
+	return errno0(t.attrFD(a[0], chmodTo(&t.cred, uint32(a[1]))))
 }
 
 func sysChown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chownTo(uint32(a[1]), uint32(a[2]))))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), 0, chownTo(&t.cred, uint32(a[1]), uint32(a[2]))))
 }
 
 func sysLchown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), unix.AT_SYMLINK_NOFOLLOW, chownTo(uint32(a[1]), uint32(a[2]))))
+	return errno0(t.attrAt(atFDCWD, arch.Addr(a[0]), unix.AT_SYMLINK_NOFOLLOW, chownTo(&t.cred, uint32(a[1]), uint32(a[2]))))
 }
 
 func sysFchownat(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[4], chownTo(uint32(a[2]), uint32(a[3]))))
+	return errno0(t.attrAt(a[0], arch.Addr(a[1]), a[4], chownTo(&t.cred, uint32(a[2]), uint32(a[3]))))
 }
 
 func sysFchown(t *Task, a *[6]uint64) uint64 {
-	return errno0(t.attrFD(a[0], chownTo(uint32(a[1]), uint32(a[2]))))
+	return errno0(t.attrFD(a[0], chownTo(&t.cred, uint32(a[1]), uint32(a[2]))))
 }
 
 // truncate is do_sys_truncate: EINVAL for a negative length, then the
 // file (links followed), EISDIR for a directory, EINVAL for anything but
-// a regular file, EROFS but on a tmpfs, which sets the size (the times
-// too where it changed, as shmem_setattr).
-func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
+// a regular file, EROFS but on a tmpfs, EACCES without write permission;
+// a tmpfs sets the size (the times too where it changed, as
+// shmem_setattr), and a writer without CAP_FSETID clears the setuid and
+// setgid bits (killPrivs).
+func (t *Task) truncate(addr arch.Addr, length int64) unix.Errno {
 	if length < 0 {
 		return unix.EINVAL
 	}
-	st, _, e := p.statAt(atFDCWD, addr, 0)
+	st, _, e := t.statAt(atFDCWD, addr, 0)
 	if e != 0 {
 		return e
 	}
@@ -574,13 +645,17 @@ func (p *Process) truncate(addr arch.Addr, length int64) unix.Errno {
 	default:
 		return unix.EINVAL
 	}
-	n, e := p.nodeAt(atFDCWD, addr, false, true)
+	n, e := t.nodeAt(atFDCWD, addr, false, true)
 	if e != 0 {
 		return e
 	}
 	if n == nil || n.kind != nodeShm {
 		return unix.EROFS
 	}
+	if e := t.cred.permission(&st, mayWrite); e != 0 {
+		return e
+	}
+	n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
 	if n.shm.Size() == uint64(length) {
 		return 0
 	}
@@ -607,30 +682,36 @@ const (
 // now): EINVAL for a tv_nsec out of range, then the fd itself for a NULL
 // path with a dirfd (flags must be 0), else the path (EFAULT for a NULL
 // one).
-func (p *Process) utimes(dirfd uint64, addr arch.Addr, times []unix.Timespec, flags uint64) unix.Errno {
-	for _, t := range times {
-		if (t.Nsec < 0 || t.Nsec >= 1e9) && t.Nsec != utimeNow && t.Nsec != utimeOmit {
+func (t *Task) utimes(dirfd uint64, addr arch.Addr, times []unix.Timespec, flags uint64) unix.Errno {
+	for _, ts := range times {
+		if (ts.Nsec < 0 || ts.Nsec >= 1e9) && ts.Nsec != utimeNow && ts.Nsec != utimeOmit {
 			return unix.EINVAL
 		}
 	}
-	change := setTimes(times)
+	change := setTimes(&t.cred, times)
 	if addr == 0 && int32(dirfd) != unix.AT_FDCWD {
 		if flags != 0 {
 			return unix.EINVAL
 		}
-		return p.attrFD(dirfd, change)
+		return t.attrFD(dirfd, change)
 	}
 	if addr == 0 {
 		return unix.EFAULT
 	}
-	return p.attrAt(dirfd, addr, flags, change)
+	return t.attrAt(dirfd, addr, flags, change)
 }
 
-// setTimes is utimes' change: the access and modification times become
-// times' (nil: both now; UTIME_NOW: now; UTIME_OMIT: unchanged), the
-// change time now.
-func setTimes(times []unix.Timespec) func(*node) unix.Errno {
+// setTimes is utimes' change by c: the access and modification times
+// become times' (nil: both now; UTIME_NOW: now; UTIME_OMIT: unchanged),
+// the change time now. Both now needs the owner, CAP_FOWNER or write
+// permission, any other times the owner or CAP_FOWNER (mayTouch).
+func setTimes(c *creds, times []unix.Timespec) func(*node) unix.Errno {
+	explicit := times != nil && (times[0].Nsec != utimeNow || times[1].Nsec != utimeNow)
 	return func(n *node) unix.Errno {
+		st := tmpStat(n)
+		if e := c.mayTouch(&st, explicit); e != 0 {
+			return e
+		}
 		now := nowTimespec()
 		set := func(dst *unix.Timespec, i int) {
 			switch {
@@ -681,7 +762,8 @@ func sysUtimensat(t *Task, a *[6]uint64) uint64 {
 
 // futimesat serves utimes and futimesat: each timeval's tv_usec must lie
 // in [0, 1000000) (EINVAL).
-func (p *Process) futimesat(dirfd uint64, addr, tv arch.Addr) unix.Errno {
+func (t *Task) futimesat(dirfd uint64, addr, tv arch.Addr) unix.Errno {
+	p := t.Process
 	var times []unix.Timespec
 	if tv != 0 {
 		var e unix.Errno
@@ -694,7 +776,7 @@ func (p *Process) futimesat(dirfd uint64, addr, tv arch.Addr) unix.Errno {
 			}
 		}
 	}
-	return p.utimes(dirfd, addr, times, 0)
+	return t.utimes(dirfd, addr, times, 0)
 }
 
 func sysUtimes(t *Task, a *[6]uint64) uint64 {

@@ -139,6 +139,9 @@ func sysFtruncate(t *Task, a *[6]uint64) uint64 {
 	if err := f.fs.shm.Truncate(a[1]); err != nil {
 		return errno(toErrno(err))
 	}
+	if n := f.fs.node; n != nil && n.tmp != nil {
+		n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
+	}
 	f.fs.modified()
 	return 0
 }
@@ -266,6 +269,7 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if f.flags&unix.O_APPEND != 0 {
 		off = f.fs.shm.Size() // Linux's pwrite appends to an O_APPEND file
 	}
+	t.removePrivs(f, a[2])
 	n, e := t.memfdWrite(f.fs, arch.Addr(a[1]), a[2], off)
 	return result(n, errOrNil(e))
 }

@@ -86,6 +86,7 @@ func (t *Task) pwritev(fd uint64, iovAddr arch.Addr, iovcnt uint64, pos int64, f
 	if appends(f, flags) {
 		pos = int64(f.fs.shm.Size())
 	}
+	t.removePrivs(f, total)
 	return t.memfdWritev(f, iov, iovcnt, uint64(pos))
 }
 
@@ -123,6 +124,7 @@ func (t *Task) writevFlags(fd uint64, iovAddr arch.Addr, iovcnt uint64, flags ui
 		if appends(f, flags) {
 			pos = f.fs.shm.Size()
 		}
+		t.removePrivs(f, total)
 		r := t.memfdWritev(f, iov, iovcnt, pos)
 		if int64(r) > 0 {
 			f.fs.pos = int64(pos + r)

@@ -16,12 +16,12 @@ import (
 // mapping of it share (a memfd by another name); its directories and
 // symbolic links are nodes of the synthetic tree with a tmpAttr. Nothing
 // of them reaches the host, and they go when the VM ends. Every process of
-// the VM sees the same files (one fileSystem, under the tree lock). The
-// guest runs as root, which Linux lets past every permission check but
-// exec's need of an execute bit, so no other check is made (a program
-// that leaves root keeps root's access to them; what it makes is its
-// own). Every tmpfs, tmpAttr and node is guarded by the tree lock, as the
-// rest of the file system; a file's contents also have their own lock.
+// the VM sees the same files (one fileSystem, under the tree lock). Each
+// call checks the calling thread's permission as Linux's does
+// (perms.go); what a thread makes is owned by its fsuid and fsgid
+// (creds.newOwner). Every tmpfs, tmpAttr and node is guarded by the tree
+// lock, as the rest of the file system; a file's contents also have their
+// own lock.
 
 // tmpfsMounts are where the guest's tmpfs instances are mounted, each
 // unless a view is at or beneath that path (the user's view wins).
@@ -147,18 +147,15 @@ func tmpPath(n *node) string {
 	return p
 }
 
-// tmpNew makes a node of tmpfs t, of kind with mode (type and bits),
-// owned by the process's file-system user and group (its main thread's
-// fsuid and fsgid, as Linux's inode_init_owner takes the caller's), linked
+// tmpNew makes a node of the tmpfs of directory dir, of kind with mode
+// (type and bits), owned as c makes it there (creds.newOwner), linked
 // nowhere yet.
-func (p *Process) tmpNew(t *tmpfs, kind nodeKind, mode uint32) *node {
+func (p *Process) tmpNew(c *creds, dir *node, kind nodeKind, mode uint32) *node {
+	t := dir.tmp.fs
 	n := p.fs().newNode(kind)
 	n.ino = t.newIno()
 	now := nowTimespec()
-	uid, gid := uint32(guestID), uint32(guestID)
-	if p.main != nil {
-		uid, gid = p.main.cred.fsuid, p.main.cred.fsgid
-	}
+	uid, gid, mode := c.newOwner(dir, mode)
 	n.tmp = &tmpAttr{fs: t, mode: mode, uid: uid, gid: gid, atime: now, mtime: now, ctime: now}
 	if kind == nodeDir {
 		n.tmp.order = make(map[string]uint64)
@@ -313,42 +310,49 @@ func tmpRelease(dir *node) {
 const tmpfsNameMax = 255
 
 // tmpCreate makes a regular file, a directory or a FIFO named name in tmpfs
-// directory dir with permission bits mode less the umask: ENAMETOOLONG for
-// a name longer than NAME_MAX, ENOSPC for a tmpfs that is full, ENOSYS
-// where the machine makes no tmpfs files.
-func (p *Process) tmpCreate(dir *node, name string, kind nodeKind, mode uint32) (*node, unix.Errno) {
+// directory dir with permission bits mode less the umask, owned as c makes
+// it: ENAMETOOLONG for a name longer than NAME_MAX, ENOSPC for a tmpfs
+// that is full, ENOSYS where the machine makes no tmpfs files. The caller
+// has checked that c may create there (Task.mayCreateIn).
+func (p *Process) tmpCreate(c *creds, dir *node, name string, kind nodeKind, mode uint32) (*node, unix.Errno) {
 	if len(name) > tmpfsNameMax {
 		return nil, unix.ENAMETOOLONG
 	}
 	if e := p.tmpRoom(dir.tmp.fs); e != 0 {
 		return nil, e
 	}
-	c, e := p.tmpNewNode(dir.tmp.fs, kind, mode)
+	n, e := p.tmpNewNode(c, dir, kind, mode)
 	if e != 0 {
 		return nil, e
 	}
-	tmpLink(dir, name, c)
-	if c.kind == nodeShm {
-		c.shm.DecRef() // the link holds one now
+	tmpLink(dir, name, n)
+	if n.kind == nodeShm {
+		n.shm.DecRef() // the link holds one now
 	}
-	return c, 0
+	return n, 0
 }
 
-// tmpNewNode makes an unlinked node of tmpfs t: a regular file (nodeShm,
-// its contents made, one reference held for the caller) or a directory,
-// with mode's permission bits less the umask.
-func (p *Process) tmpNewNode(t *tmpfs, kind nodeKind, mode uint32) (*node, unix.Errno) {
+// tmpNewNode makes an unlinked node of the tmpfs of directory dir, owned
+// as c makes it there: a regular file (nodeShm, its contents made, one
+// reference held for the caller) or a directory, with mode's permission
+// bits less the umask (a directory takes no setuid or setgid bit from
+// mode, as vfs_mkdir).
+func (p *Process) tmpNewNode(c *creds, dir *node, kind nodeKind, mode uint32) (*node, unix.Errno) {
+	t := dir.tmp.fs
 	typ := map[nodeKind]uint32{nodeShm: unix.S_IFREG, nodeDir: unix.S_IFDIR, nodeFIFO: unix.S_IFIFO}[kind]
 	if kind == nodeShm && p.cfg.NewTmpfsFile == nil {
 		return nil, unix.ENOSYS
 	}
 	mode = mode & 0o7777 &^ (p.info.umask ^ defaultUmask)
-	c := p.tmpNew(t, kind, typ|mode)
-	if kind == nodeShm {
-		c.shm = p.cfg.NewTmpfsFile(t.dev, c.ino)
-		c.shm.SetMappedName(path.Join(t.mount, "#"+strconv.FormatUint(c.ino, 10)) + " (deleted)")
+	if kind == nodeDir {
+		mode &= 0o1777
 	}
-	return c, 0
+	n := p.tmpNew(c, dir, kind, typ|mode)
+	if kind == nodeShm {
+		n.shm = p.cfg.NewTmpfsFile(t.dev, n.ino)
+		n.shm.SetMappedName(path.Join(t.mount, "#"+strconv.FormatUint(n.ino, 10)) + " (deleted)")
+	}
+	return n, 0
 }
 
 // modified stamps a tmpfs file's modification and change times after its
@@ -389,11 +393,12 @@ func (fs *fileSystem) tmpParent(p *Process, name string) (*node, string) {
 // lookup's ENOENT. Where the name is a dangling symbolic link, the file is
 // made where it points, as Linux's open follows it (ELOOP past
 // maxSymlinks).
-func (p *Process) openCreate(abs, name string, mode uint32) (lookup, unix.Errno) {
-	return p.openCreateDepth(abs, name, mode, 0)
+func (t *Task) openCreate(abs, name string, mode uint32) (lookup, unix.Errno) {
+	return t.openCreateDepth(abs, name, mode, 0)
 }
 
-func (p *Process) openCreateDepth(abs, name string, mode uint32, depth int) (lookup, unix.Errno) {
+func (t *Task) openCreateDepth(abs, name string, mode uint32, depth int) (lookup, unix.Errno) {
+	p := t.Process
 	fs := p.fs()
 	dir, last := fs.tmpParent(p, abs)
 	if dir == nil {
@@ -416,22 +421,29 @@ func (p *Process) openCreateDepth(abs, name string, mode uint32, depth int) (loo
 		if !strings.HasPrefix(target, "/") {
 			target = path.Dir(abs) + "/" + target
 		}
-		return p.openCreateDepth(path.Clean(target), target, mode, depth+1)
+		return t.openCreateDepth(path.Clean(target), target, mode, depth+1)
 	}
-	c, e := p.tmpCreate(dir, last, nodeShm, mode)
+	if len(last) > tmpfsNameMax {
+		return lookup{hostFD: -1}, unix.ENAMETOOLONG
+	}
+	if e := t.mayCreateIn(dir); e != 0 {
+		return lookup{hostFD: -1}, e
+	}
+	c, e := p.tmpCreate(&t.cred, dir, last, nodeShm, mode)
 	if e != 0 {
 		return lookup{hostFD: -1}, e
 	}
 	return lookup{node: c, hostFD: -1, path: abs}, 0
 }
 
-// openTmpfsFile makes the fsFile of tmpfs node n for open: a regular file
-// opened O_TRUNC is truncated first (even read-only, as Linux lets root),
-// unless open made it. With
+// openTmpfsFile makes the fsFile of tmpfs node n for open by cr: a
+// regular file opened O_TRUNC is truncated first (even read-only: open
+// checked write permission), its setuid and setgid bits cleared as a
+// truncate clears them, unless open made it. With
 // O_TMPFILE n is the directory, and the file a new one no name links.
-func (p *Process) openTmpfsFile(f *fsFile, n *node, flags, mode uint32, created bool) unix.Errno {
+func (p *Process) openTmpfsFile(cr *creds, f *fsFile, n *node, flags, mode uint32, created bool) unix.Errno {
 	if flags&unix.O_TMPFILE == unix.O_TMPFILE {
-		c, e := p.tmpNewNode(n.tmp.fs, nodeShm, mode)
+		c, e := p.tmpNewNode(cr, n, nodeShm, mode)
 		if e != 0 {
 			return e
 		}
@@ -442,6 +454,9 @@ func (p *Process) openTmpfsFile(f *fsFile, n *node, flags, mode uint32, created 
 	}
 	if n.kind != nodeShm {
 		return 0
+	}
+	if flags&unix.O_TRUNC != 0 && !created {
+		n.tmp.mode = cr.killPrivs(n.tmp.mode, n.tmp.gid, false)
 	}
 	if flags&unix.O_TRUNC != 0 && !created && n.shm.Size() != 0 {
 		if err := n.shm.Truncate(0); err != nil {
@@ -460,10 +475,11 @@ func (p *Process) openTmpfsFile(f *fsFile, n *node, flags, mode uint32, created 
 // existing new one with RENAME_NOREPLACE, ENOTDIR for a non-directory
 // named with a trailing slash, EINVAL for a directory moved beneath
 // itself, ENOTEMPTY (EINVAL to exchange) for a new name that is an
-// ancestor of the old; nothing for two names of one file; then ENOTDIR
-// and EISDIR for a directory and a non-directory in each other's place,
-// ENOTEMPTY for a directory replaced that has entries.
-func tmpRename(from, to parentName, flags uint64) unix.Errno {
+// ancestor of the old; nothing for two names of one file; then c's
+// permission and ENOTDIR and EISDIR for a directory and a non-directory
+// in each other's place (mayRename), ENOTEMPTY for a directory replaced
+// that has entries.
+func tmpRename(c *creds, from, to parentName, flags uint64) unix.Errno {
 	exchange := flags&unix.RENAME_EXCHANGE != 0
 	old := from.node.children[from.last]
 	if old == nil {
@@ -489,6 +505,9 @@ func tmpRename(from, to parentName, flags uint64) unix.Errno {
 	case old == target:
 		return 0
 	}
+	if e := c.mayRename(from.node, old, to.node, target, exchange); e != 0 {
+		return e
+	}
 	if exchange {
 		tmpDetach(from.node, from.last, old)
 		tmpDetach(to.node, to.last, target)
@@ -497,18 +516,57 @@ func tmpRename(from, to parentName, flags uint64) unix.Errno {
 		return 0
 	}
 	if target != nil {
-		switch {
-		case old.kind == nodeDir && target.kind != nodeDir:
-			return unix.ENOTDIR
-		case old.kind != nodeDir && target.kind == nodeDir:
-			return unix.EISDIR
-		case target.kind == nodeDir && len(target.children) > 0:
+		if target.kind == nodeDir && len(target.children) > 0 {
 			return unix.ENOTEMPTY
 		}
 		tmpUnlink(to.node, to.last, target)
 	}
 	tmpDetach(from.node, from.last, old)
 	tmpAttach(to.node, to.last, old)
+	return 0
+}
+
+// mayRename is vfs_rename's checks of c for moving old from directory
+// fromDir to toDir, where target (nil for none) has the new name, in
+// their order: c may delete the old name, and create the new one or
+// delete the target (may_delete, whose EISDIR and ENOTDIR refuse a
+// directory and a non-directory in each other's place unless exchanged);
+// a directory that changes parents needs write permission on itself, to
+// change its "..".
+func (c *creds) mayRename(fromDir, old, toDir, target *node, exchange bool) unix.Errno {
+	fromSt, oldSt, toSt := tmpStat(fromDir), tmpStat(old), tmpStat(toDir)
+	if e := c.mayDelete(&fromSt, &oldSt); e != 0 {
+		return e
+	}
+	if target == nil {
+		if e := c.mayCreate(&toSt); e != 0 {
+			return e
+		}
+	} else {
+		targetSt := tmpStat(target)
+		if e := c.mayDelete(&toSt, &targetSt); e != 0 {
+			return e
+		}
+		switch {
+		case exchange:
+		case old.kind == nodeDir && target.kind != nodeDir:
+			return unix.ENOTDIR
+		case old.kind != nodeDir && target.kind == nodeDir:
+			return unix.EISDIR
+		}
+	}
+	if fromDir == toDir {
+		return 0
+	}
+	if old.kind == nodeDir {
+		if e := c.permission(&oldSt, mayWrite); e != 0 {
+			return e
+		}
+	}
+	if exchange && target.kind == nodeDir {
+		targetSt := tmpStat(target)
+		return c.permission(&targetSt, mayWrite)
+	}
 	return 0
 }
 

@@ -94,6 +94,8 @@ var guestCases = []struct {
 	{"sysvshm-glibc", nil},
 	{"filelocks-musl", nil},
 	{"filelocks-glibc", nil},
+	{"perms-musl", nil},
+	{"perms-glibc", nil},
 	{"exectop-musl", nil},
 	{"exectop-musl", []string{"9000"}}, // the strings take three pages
 }
@@ -105,12 +107,12 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // optionalGuests need a toolchain guest/Makefile may lack (glibc's libc.a,
 // gold, lld, rustc; signals-glibc, files-glibc, memfd-glibc, tty-glibc,
 // epoll-glibc, timers-glibc, select-glibc, procfd-glibc, smapsflags-glibc,
-// pagemap-glibc, mlockroot-glibc, tmpfs-glibc and vdsoclock-glibc are signals.c, files.c,
+// pagemap-glibc, mlockroot-glibc, tmpfs-glibc, perms-glibc and vdsoclock-glibc are signals.c, files.c,
 // memfd.c, tty.c, epoll.c, timers.c, select.c, procfd.c, smapsflags.c,
-// pagemap.c, mlockroot.c, tmpfs.c and vdsoclock.c against glibc, and likewise the threaded
+// pagemap.c, mlockroot.c, tmpfs.c, perms.c and vdsoclock.c against glibc, and likewise the threaded
 // and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
-var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true,
+var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true, "perms-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
 	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true, "sysvshm-glibc": true, "filelocks-glibc": true}
 
