@@ -2,6 +2,7 @@ package kvmhost
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,7 +14,8 @@ import (
 // port has no end of file, so the bytes travel in frames on the third
 // serial port (StdinPort, fed from QEMU's own stdin): a 4-byte
 // little-endian length, then that many bytes; a zero length is the end of
-// the input. A UART drops what arrives before its port is opened, so the
+// the input, and terminalEOFFrame a terminal's end of file, after which
+// more input may come (ErrTerminalEOF). A UART drops what arrives before its port is opened, so the
 // host sends nothing until the command, having opened the port in raw mode
 // (OpenStdin), writes the "stdin" marker on the console.
 
@@ -23,8 +25,21 @@ const StdinPort = "/dev/ttyS2"
 // maxFrame bounds one frame's payload.
 const maxFrame = 4096
 
+// terminalEOFFrame is the length that marks a terminal's end of file.
+const terminalEOFFrame = 0xffffffff
+
+// ErrTerminalEOF is a terminal's end of file: what a read of a terminal
+// returns when the user types the end-of-file character (VEOF) at the
+// start of a line, or after a partial line, which it sends on at once.
+// Unlike a pipe's end, reads go on after it and may return more. A
+// Spec.Stdin that returns it (with or without bytes) has it carried
+// through the channel and is read on; the reader OpenStdin returns
+// returns it in turn.
+var ErrTerminalEOF = errors.New("kvmhost: the terminal's end of file")
+
 // writeFrames copies r to w as frames, ending with the zero-length frame
-// after r's end of file. It returns the first error of either side.
+// after r's end of file; each ErrTerminalEOF goes as its frame, and the
+// copy goes on. It returns the first error of either side.
 func writeFrames(w io.Writer, r io.Reader) error {
 	buf := make([]byte, 4+maxFrame)
 	for {
@@ -40,13 +55,21 @@ func writeFrames(w io.Writer, r io.Reader) error {
 			_, err := w.Write(buf[:4])
 			return err
 		}
+		if errors.Is(rerr, ErrTerminalEOF) {
+			binary.LittleEndian.PutUint32(buf, terminalEOFFrame)
+			if _, err := w.Write(buf[:4]); err != nil {
+				return err
+			}
+			continue
+		}
 		if rerr != nil {
 			return rerr
 		}
 	}
 }
 
-// frameReader reads the payloads of frames from r until the end frame.
+// frameReader reads the payloads of frames from r until the end frame,
+// returning ErrTerminalEOF for each terminal's end of file.
 type frameReader struct {
 	r    io.Reader
 	left uint32 // payload bytes of the current frame not yet read
@@ -66,6 +89,10 @@ func (f *frameReader) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("kvmhost: reading the stdin channel: %w", err)
 		}
 		f.left = binary.LittleEndian.Uint32(hdr[:])
+		if f.left == terminalEOFFrame {
+			f.left = 0
+			return 0, ErrTerminalEOF
+		}
 		if f.left == 0 {
 			f.eof = true
 		} else if f.left > maxFrame {
