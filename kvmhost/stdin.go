@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -107,24 +108,90 @@ func (f *frameReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// OpenStdin is for a command running in the guest: it opens the stdin
-// channel in raw mode, tells the host (on stderr, the console) to start
-// sending, and returns the host's Spec.Stdin as a reader that ends where
-// it ends.
-func OpenStdin() (io.Reader, error) {
-	f, err := os.OpenFile(StdinPort, os.O_RDONLY|unix.O_NOCTTY, 0)
+// Messages from the guest to the host travel the other way on the same
+// port, as frames of the same form (QEMU writes them on its stdout).
+
+// messageWriter takes the guest's message frames, as QEMU's stdout, and
+// hands each whole message to deliver (nil: drops them).
+type messageWriter struct {
+	deliver func([]byte)
+	buf     []byte
+}
+
+func (m *messageWriter) Write(p []byte) (int, error) {
+	m.buf = append(m.buf, p...)
+	for len(m.buf) >= 4 {
+		n := binary.LittleEndian.Uint32(m.buf)
+		if n > maxFrame {
+			m.buf = m.buf[:0] // out of step: nothing after can be trusted
+			break
+		}
+		if uint32(len(m.buf)-4) < n {
+			break
+		}
+		if m.deliver != nil {
+			m.deliver(append([]byte(nil), m.buf[4:4+n]...))
+		}
+		m.buf = m.buf[4+n:]
+	}
+	return len(p), nil
+}
+
+// messagePort is the guest's end of the channel SendMessage writes,
+// opened at the first message.
+var messagePort struct {
+	sync.Mutex
+	f   *os.File
+	err error
+}
+
+// SendMessage is for a command running in the guest: it sends msg (at
+// most 4096 bytes) to the host's Spec.Messages.
+func SendMessage(msg []byte) error {
+	if len(msg) > maxFrame {
+		return fmt.Errorf("kvmhost: a message of %d bytes (at most %d)", len(msg), maxFrame)
+	}
+	messagePort.Lock()
+	defer messagePort.Unlock()
+	if messagePort.f == nil && messagePort.err == nil {
+		messagePort.f, messagePort.err = openRaw(StdinPort, os.O_WRONLY)
+	}
+	if messagePort.err != nil {
+		return messagePort.err
+	}
+	frame := binary.LittleEndian.AppendUint32(nil, uint32(len(msg)))
+	_, err := messagePort.f.Write(append(frame, msg...))
+	return err
+}
+
+// openRaw opens the serial port path in raw mode (so that bytes pass
+// unchanged), with flag's access.
+func openRaw(path string, flag int) (*os.File, error) {
+	f, err := os.OpenFile(path, flag|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("kvmhost: opening the stdin channel: %w", err)
 	}
 	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("kvmhost: the stdin channel %s is no terminal: %w", StdinPort, err)
+		return nil, fmt.Errorf("kvmhost: the stdin channel %s is no terminal: %w", path, err)
 	}
 	makeRaw(t)
 	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("kvmhost: setting the stdin channel raw: %w", err)
+	}
+	return f, nil
+}
+
+// OpenStdin is for a command running in the guest: it opens the stdin
+// channel in raw mode, tells the host (on stderr, the console) to start
+// sending, and returns the host's Spec.Stdin as a reader that ends where
+// it ends.
+func OpenStdin() (io.Reader, error) {
+	f, err := openRaw(StdinPort, os.O_RDONLY)
+	if err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(os.Stderr, "%s stdin\n", marker)
 	return &frameReader{r: f}, nil

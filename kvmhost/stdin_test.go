@@ -121,3 +121,23 @@ func TestStdinFramesTerminalEOF(t *testing.T) {
 		}
 	}
 }
+
+// The guest's messages come out whole and in order however QEMU's stdout
+// cuts them.
+func TestMessageWriterFrames(t *testing.T) {
+	var wire []byte
+	for _, m := range []string{"first", "", "third message"} {
+		wire = binary.LittleEndian.AppendUint32(wire, uint32(len(m)))
+		wire = append(wire, m...)
+	}
+	var got []string
+	w := &messageWriter{deliver: func(b []byte) { got = append(got, string(b)) }}
+	for len(wire) > 0 {
+		n := min(3, len(wire))
+		w.Write(wire[:n])
+		wire = wire[n:]
+	}
+	if want := []string{"first", "", "third message"}; strings.Join(got, "|") != strings.Join(want, "|") || len(got) != 3 {
+		t.Errorf("messages %q, want %q", got, want)
+	}
+}

@@ -40,6 +40,8 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	StdioFDs       [3]int
 	Terminals      [3]*syscalls.Terminal
+	// TerminalSet is syscalls.Config.TerminalSet.
+	TerminalSet func(i int)
 	// UserPorts lets user mode `out` to ring0.PortUserFirst..PortUserLast;
 	// Run then returns at each such exit (tests and benchmarks).
 	UserPorts bool
@@ -231,7 +233,7 @@ func New(cfg Config) (m *Machine, err error) {
 	}
 	m.MM = mem.mm
 	pcfg := syscalls.Config{
-		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs, Terminals: cfg.Terminals,
+		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs, Terminals: cfg.Terminals, TerminalSet: cfg.TerminalSet,
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory,
 		UserCS:      ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,

@@ -329,7 +329,11 @@ func sysIoctl(t *Task, a *[6]uint64) uint64 {
 		b := encodeWinsize(ws)
 		return t.copyOutAll(arg, b[:])
 	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
-		return t.setTermios(hfd, req, arg)
+		r := t.setTermios(hfd, req, arg)
+		if r == 0 && t.cfg.TerminalSet != nil {
+			t.cfg.TerminalSet(int(fd))
+		}
+		return r
 	case unix.TIOCSWINSZ:
 		return t.setWinsize(hfd, arg)
 	case unix.TCFLSH, unix.TCXONC, unix.TCSBRK, unix.TCSBRKP:

@@ -80,6 +80,11 @@ type Config struct {
 	// them (terminal.go); nil where StdioFDs' is no terminal, or where
 	// HostTerminal's answer for it is the one to use.
 	Terminals [3]*Terminal
+	// TerminalSet, where set, is called after the program changed the
+	// settings of the terminal behind stdio fd i (TCSETS, TCSETSW or
+	// TCSETSF on StdioFDs[i]), with the tree lock held: it must not call
+	// into any Process.
+	TerminalSet func(i int)
 	// Context is the calls' context until SetContext replaces it: its end
 	// interrupts waiting and long calls. Defaults to context.Background().
 	Context context.Context

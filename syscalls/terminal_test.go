@@ -295,3 +295,27 @@ func TestTerminalFormatRoundTrip(t *testing.T) {
 		t.Errorf("terminalPath(137,44) = %s", p)
 	}
 }
+
+// A change of the terminal's settings is made on the host terminal and
+// told to Config.TerminalSet; a failed one is not.
+func TestTerminalSetIsTold(t *testing.T) {
+	w := newTTYTest(t, nil)
+	var told []int
+	w.p.cfg.TerminalSet = func(i int) { told = append(told, i) }
+	if r := w.call(unix.SYS_IOCTL, 2, unix.TCGETS, base+0x800); r != 0 {
+		t.Fatalf("TCGETS: %d", int64(r))
+	}
+	w.mem.mem[0x800+12] &^= byte(unix.ECHO) // c_lflag's low byte
+	if r := w.call(unix.SYS_IOCTL, 2, unix.TCSETS, base+0x800); r != 0 {
+		t.Fatalf("TCSETS: %d", int64(r))
+	}
+	if tio, err := unix.IoctlGetTermios(w.p.cfg.StdioFDs[2], unix.TCGETS); err != nil || tio.Lflag&unix.ECHO != 0 {
+		t.Errorf("the host terminal's lflag %#x, %v: want ECHO off", tio.Lflag, err)
+	}
+	if r := w.call(unix.SYS_IOCTL, 2, unix.TCSETS, 0x10); r != neg(unix.EFAULT) {
+		t.Errorf("TCSETS from a bad address: %d", int64(r))
+	}
+	if len(told) != 1 || told[0] != 2 {
+		t.Errorf("TerminalSet told %v, want [2]", told)
+	}
+}

@@ -34,6 +34,8 @@ type guestRun struct {
 	files []kvmhost.File
 	// stdin is what the command reads from the stdin channel.
 	stdin io.Reader
+	// messages receives the inner mmvm's messages (kvmhost.SendMessage).
+	messages func([]byte)
 	// memory is the QEMU guest's memory; timeout bounds the whole run.
 	memory  uint64
 	timeout time.Duration
@@ -65,6 +67,7 @@ func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 		Commands:  []kvmhost.Command{{Path: "/mmvm/mmvm", Args: g.args}},
 		Timeout:   g.timeout,
 		Stdin:     g.stdin,
+		Messages:  g.messages,
 		Stdout:    os.Stdout,
 		Stderr:    stderr,
 		Log:       log,
@@ -120,7 +123,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 	if f.statsJSON != "" {
 		jsonArg = "@stderr"
 	}
-	inner := append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-winsize="+windowSize(), "--qemu-uname="+hostUnameJSON(), "--as", prog)
+	inner := append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-winsize="+windowSize(), "--qemu-termios="+terminalSettings(), "--qemu-uname="+hostUnameJSON(), "--as", prog)
 	if run.exePath != "" {
 		inner = append(inner, "--exe-path", run.exePath)
 	}
@@ -129,12 +132,13 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		files = append([]kvmhost.File{*run.copy}, files...)
 	}
 	g := guestRun{
-		args:    append(append(inner, run.path), args...),
-		files:   files,
-		stdin:   qemuStdin(),
-		memory:  uint64(f.mem) + 256<<20,
-		timeout: time.Hour,
-		verbose: f.verbose,
+		args:     append(append(inner, run.path), args...),
+		files:    files,
+		stdin:    qemuStdin(),
+		messages: terminalMessage,
+		memory:   uint64(f.mem) + 256<<20,
+		timeout:  time.Hour,
+		verbose:  f.verbose,
 	}
 	if f.timeout > 0 {
 		g.timeout = f.timeout + 10*time.Minute // boot, and installing QEMU the first time
@@ -205,6 +209,17 @@ func terminals() string {
 		}
 	}
 	return strings.Join(t, ",")
+}
+
+// terminalSettings are the settings of the first of stdin, stdout and
+// stderr that is a terminal, for --qemu-termios; "" where none is.
+func terminalSettings() string {
+	for i := range 3 {
+		if t, err := unix.IoctlGetTermios(i, unix.TCGETS); err == nil {
+			return formatTermios(t)
+		}
+	}
+	return ""
 }
 
 // qemuStdin is what the stdin channel carries: this process's stdin, read

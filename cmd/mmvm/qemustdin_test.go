@@ -148,3 +148,49 @@ func TestParseQEMUTTY(t *testing.T) {
 		t.Errorf("stderr listed")
 	}
 }
+
+// Inside QEMU each outer terminal's settings are one pseudo-terminal's:
+// stdin's for stdout on the same terminal, one of its own for stderr on
+// another; each starts with the outer settings and size, and a change
+// the program makes is sent out as a termios message the outer side
+// reads back.
+func TestQEMUStdioTerminals(t *testing.T) {
+	var sent []string
+	sendMessage = func(b []byte) error { sent = append(sent, string(b)); return nil }
+	defer func() { sendMessage = kvmhost.SendMessage }()
+	outer := unix.Termios{Iflag: unix.ICRNL, Oflag: unix.OPOST | unix.ONLCR, Cflag: unix.CS8 | unix.CREAD | unix.B38400,
+		Lflag: unix.ICANON | unix.ECHO | unix.ISIG, Ispeed: unix.B38400, Ospeed: unix.B38400}
+	outer.Cc[unix.VEOF], outer.Cc[unix.VMIN] = 4, 1
+	f := &runFlags{qemuTTY: "stdin=/dev/pts/3:136:3:620:5:ctty,stdout=/dev/pts/3:136:3:620:5:ctty,stderr=/dev/pts/4:136:4:620:5",
+		qemuWinsize: "30,100,0,0", qemuTermios: formatTermios(&outer)}
+	q, err := newQEMUStdio(f, strings.NewReader(""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.close()
+	if q.fds[0] < 0 || q.fds[1] != q.fds[0] || q.fds[2] < 0 || q.fds[2] == q.fds[0] {
+		t.Fatalf("fds %v: want stdout on stdin's terminal, stderr on one of its own", q.fds)
+	}
+	for i, fd := range q.fds {
+		tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+		if err != nil || tio.Lflag&(unix.ICANON|unix.ECHO) != unix.ICANON|unix.ECHO || tio.Oflag != outer.Oflag {
+			t.Errorf("stdio %d: settings %+v, %v; want the outer ones", i, tio, err)
+		}
+		if ws, err := unix.IoctlGetWinsize(fd, unix.TIOCGWINSZ); err != nil || ws.Row != 30 || ws.Col != 100 {
+			t.Errorf("stdio %d: size %+v, %v; want 30x100", i, ws, err)
+		}
+	}
+	raw := outer
+	raw.Lflag &^= unix.ICANON | unix.ECHO
+	if err := unix.IoctlSetTermios(q.fds[1], unix.TCSETS, &raw); err != nil {
+		t.Fatal(err)
+	}
+	q.terminalSet(1)
+	if len(sent) != 1 || !strings.HasPrefix(sent[0], "termios stdout ") {
+		t.Fatalf("sent %q", sent)
+	}
+	got, err := parseTermios(strings.Fields(sent[0])[2])
+	if err != nil || got.Lflag != raw.Lflag || got.Cc != raw.Cc {
+		t.Errorf("the message's settings %+v, %v; want %+v", got, err, raw)
+	}
+}

@@ -72,8 +72,9 @@ type runFlags struct {
 	// stdout and stderr are serial terminals, so the others are shown to
 	// the program as pipes, as they are outside; stdin is a terminal only
 	// where it is listed (terminalStdin). qemuWinsize is the outer
-	// terminal's size, ROWS,COLS,XPIXEL,YPIXEL, given to the inner ones.
-	qemuTTY, qemuWinsize string
+	// terminal's size, ROWS,COLS,XPIXEL,YPIXEL, and qemuTermios its
+	// settings (formatTermios), given to the inner ones.
+	qemuTTY, qemuWinsize, qemuTermios string
 	// qemuUname is --qemu-uname: the outer host's uname, which the
 	// program sees inside QEMU as it would outside (JSON, six strings).
 	qemuUname string
@@ -110,6 +111,7 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.qemuUname, "qemu-uname", "", "the uname the program sees, as a JSON array of its six fields: the host's outside QEMU (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdin,stdout,stderr` are terminals outside QEMU, each NAME=PATH:MAJOR:MINOR:MODE:GID[:ctty] or NAME; the program sees those as terminals and stdout and stderr otherwise as pipes (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuWinsize, "qemu-winsize", "", "the `ROWS,COLS,XPIXEL,YPIXEL` of the terminal outside QEMU (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuTermios, "qemu-termios", "", "the settings of the terminal outside QEMU, in `HEX` (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
@@ -255,6 +257,9 @@ func (f *runFlags) check() error {
 	if _, err := parseWinsize(f.qemuWinsize); err != nil {
 		return err
 	}
+	if _, err := parseTermios(f.qemuTermios); err != nil {
+		return fmt.Errorf("--qemu-termios %q: %v", f.qemuTermios, err)
+	}
 	if f.qemuUname != "" {
 		if _, err := f.uname(); err != nil {
 			return fmt.Errorf("--qemu-uname %q: %v", f.qemuUname, err)
@@ -352,6 +357,7 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	var stdin io.Reader = os.Stdin
 	stdioFDs := [3]int{0, 1, 2}
 	var terminals [3]*syscalls.Terminal
+	var terminalSet func(int)
 	if f.qemuStdin {
 		r, err := kvmhost.OpenStdin()
 		if err != nil {
@@ -361,41 +367,19 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		// The program's stdin is a stream, as from a pipe: no host
 		// descriptor stands behind it; or a terminal where the outer
 		// mmvm's is one (terminalStdin).
-		stdin, stdioFDs[0] = r, -1
-		ttys, _ := parseQEMUTTY(f.qemuTTY) // check has parsed it
-		if _, ok := ttys["stdin"]; ok {
-			slave, stop, err := terminalStdin(r)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "mmvm: a terminal for stdin: %v\n", err)
-				return exitMMVM
-			}
-			defer stop()
-			defer slave.Close()
-			stdin, stdioFDs[0] = slave, int(slave.Fd())
+		q, err := newQEMUStdio(f, r)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+			return exitMMVM
 		}
-		// The serial ports behind stdout and stderr are terminals; show
-		// the program a pipe where the outer mmvm had none. Those that
-		// stand for the outer terminals take its size.
-		ws, _ := parseWinsize(f.qemuWinsize)
-		for i, name := range []string{"stdin", "stdout", "stderr"} {
-			term, ok := ttys[name]
-			if !ok {
-				if i > 0 {
-					stdioFDs[i] = -1
-				}
-				continue
-			}
-			terminals[i] = term
-			if ws != nil {
-				unix.IoctlSetWinsize(stdioFDs[i], unix.TIOCSWINSZ, ws)
-			}
-		}
+		defer q.close()
+		stdin, stdioFDs, terminals, terminalSet = q.stdin, q.fds, q.terminals, q.terminalSet
 	}
 	uname, _ := f.uname() // check has parsed it
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: stdioFDs, Terminals: terminals, Views: f.views(), Uname: uname,
+		StdioFDs: stdioFDs, Terminals: terminals, TerminalSet: terminalSet, Views: f.views(), Uname: uname,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
