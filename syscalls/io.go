@@ -25,8 +25,8 @@ type output struct {
 }
 
 func (p *Process) stdout(fd uint64) (output, bool) {
-	if t := p.stdioTerminal(int(fd)); t != nil && t.writer >= 0 {
-		fd = uint64(t.writer) // a terminal is written through one stdio writer
+	if t := p.stdioTerminal(int(fd)); fd == 0 && t != nil && t.writer >= 0 {
+		fd = uint64(t.writer) // stdin's terminal is written through stdout or stderr
 	}
 	switch fd {
 	case 1:

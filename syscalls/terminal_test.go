@@ -319,3 +319,20 @@ func TestTerminalSetIsTold(t *testing.T) {
 		t.Errorf("TerminalSet told %v, want [2]", told)
 	}
 }
+
+// Each of stdout and stderr on the terminal keeps its own writer; stdin,
+// which has none, writes through stdout's.
+func TestTerminalWritesKeepTheirStream(t *testing.T) {
+	w := newTTYTest(t, nil)
+	var errOut bytes.Buffer
+	w.p.cfg.Stderr = &errOut
+	copy(w.mem.mem[0x400:], "012")
+	for fd := range uint64(3) {
+		if r := w.call(unix.SYS_WRITE, fd, base+0x400+fd, 1); r != 1 {
+			t.Errorf("write to fd %d: %d", fd, int64(r))
+		}
+	}
+	if w.out.String() != "01" || errOut.String() != "2" {
+		t.Errorf("stdout got %q, stderr %q; want \"01\" and \"2\"", w.out.String(), errOut.String())
+	}
+}
