@@ -40,8 +40,12 @@ func terminalStdin(in io.Reader) (slave *os.File, stop func(), err error) {
 		return nil, nil, err
 	}
 	go io.Copy(io.Discard, master) // the inner echo
+	// The master's TCGETS answers the slave's settings. Its number is
+	// taken now: the caller may close the slave, and stop the master,
+	// while the feeder still runs (its writes then fail).
+	mfd := int(master.Fd())
 	veof := func() byte {
-		if tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS); err == nil {
+		if tio, err := unix.IoctlGetTermios(mfd, unix.TCGETS); err == nil {
 			return tio.Cc[unix.VEOF]
 		}
 		return 4 // ^D, the default
