@@ -7,7 +7,9 @@
  * /dev/tty's own node, reaching the terminal), tcgetpgrp,
  * tcsetpgrp and tcgetsid, and in a child that makes a session of its own:
  * no controlling terminal, /dev/tty ENXIO, TIOCSCTTY of a terminal another
- * session holds EPERM. It prints relations, not numbers that differ from
+ * session holds EPERM; and in a child in a background group: SIGTTIN for
+ * a read (EIO where ignored), SIGTTOU for tcsetattr, tcsetpgrp and a
+ * write under TOSTOP (none where ignored). It prints relations, not numbers that differ from
  * run to run (the pty's number, the pids). Every line is the same natively
  * (run as a session leader with the pty as its controlling terminal) and
  * under mmvm.
@@ -16,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +64,48 @@ static void child(void) {
 	printf("child tcgetpgrp: %s\n", err(tcgetpgrp(1)));
 	printf("child TIOCSCTTY 0: %s\n", err(ioctl(1, TIOCSCTTY, 0)));
 	fflush(stdout);
+}
+
+static volatile sig_atomic_t caught;
+
+static void count(int sig) { (void)sig; caught++; }
+
+/* on sets sig's handler (without SA_RESTART), or SIG_IGN where h is. */
+static void on(int sig, void (*h)(int)) {
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = h;
+	sigaction(sig, &sa, NULL);
+}
+
+/* background runs in a child that left the foreground group: the
+ * terminal refuses it what a background job may not do (SIGTTIN,
+ * SIGTTOU), and it reports once back in the foreground group fg. */
+static void background(pid_t fg) {
+	char out[1024];
+	int n = 0;
+	char c;
+	setpgid(0, 0);
+	on(SIGTTIN, SIG_IGN);
+	long r = read(0, &c, 1);
+	n += snprintf(out + n, sizeof out - n, "bg read, SIGTTIN ignored: %s\n", err(r));
+	on(SIGTTIN, count);
+	r = read(0, &c, 1);
+	n += snprintf(out + n, sizeof out - n, "bg read, SIGTTIN caught: %s, caught %d\n", err(r), caught);
+	struct termios t;
+	tcgetattr(0, &t);
+	on(SIGTTOU, SIG_IGN);
+	n += snprintf(out + n, sizeof out - n, "bg tcsetattr, SIGTTOU ignored: %s\n", err(tcsetattr(0, TCSANOW, &t)));
+	on(SIGTTOU, count);
+	caught = 0;
+	r = tcsetattr(1, TCSANOW, &t);
+	n += snprintf(out + n, sizeof out - n, "bg tcsetattr, SIGTTOU caught: %s, caught %d\n", err(r), caught);
+	r = tcsetpgrp(2, getpgrp());
+	n += snprintf(out + n, sizeof out - n, "bg tcsetpgrp: %s, caught %d\n", err(r), caught);
+	r = write(1, "", 0);
+	n += snprintf(out + n, sizeof out - n, "bg write under TOSTOP: %s, caught %d\n", err(r), caught);
+	setpgid(0, fg);
+	write(1, out, n);
 }
 
 int main(void) {
@@ -127,5 +172,18 @@ int main(void) {
 	int st;
 	waitpid(pid, &st, 0);
 	say("the parent keeps it", statField(7) == nr && tcgetpgrp(1) == getpgrp());
+	struct termios t;
+	tcgetattr(0, &t);
+	t.c_lflag |= TOSTOP;
+	tcsetattr(0, TCSANOW, &t);
+	pid = fork();
+	if (pid == 0) {
+		background(getppid());
+		_exit(0);
+	}
+	waitpid(pid, &st, 0);
+	t.c_lflag &= ~TOSTOP;
+	tcsetattr(0, TCSANOW, &t);
+	say("the background child ended", WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	return 0;
 }

@@ -519,6 +519,9 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 			if r, ok := t.ttyJobIoctl(term, a[1], arch.Addr(a[2]), f.flags&unix.O_ACCMODE != unix.O_WRONLY); ok {
 				return r
 			}
+			if e := t.ttyIoctlCheck(term, a[1]); e != 0 {
+				return errno(e)
+			}
 		}
 		return viaStdio(t, sysIoctl, f, a)
 	}

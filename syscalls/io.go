@@ -119,11 +119,23 @@ func sysWrite(t *Task, a *[6]uint64) uint64 {
 	if !ok {
 		return errno(unix.EBADF)
 	}
+	if e := t.stdioWriteCheck(a[0]); e != 0 {
+		return errno(e)
+	}
 	n, e := t.writeFrom(w, arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
 	}
 	return n
+}
+
+// stdioWriteCheck is a background group's check before it writes to the
+// terminal behind stdio fd (ttyWriteCheck), 0 for any other file.
+func (t *Task) stdioWriteCheck(fd uint64) unix.Errno {
+	if term := t.stdioTerminal(int(fd)); term != nil {
+		return t.ttyWriteCheck(term, t.cfg.StdioFDs[fd])
+	}
+	return 0
 }
 
 // readIOVec reads the iovec array of a writev-like call (iovcnt entries of
@@ -154,6 +166,9 @@ func sysWritev(t *Task, a *[6]uint64) uint64 {
 	if !ok {
 		return errno(unix.EBADF)
 	}
+	if e := t.stdioWriteCheck(a[0]); e != 0 {
+		return errno(e)
+	}
 	iov, _, e := t.readIOVec(arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
@@ -173,6 +188,11 @@ func sysWritev(t *Task, a *[6]uint64) uint64 {
 func sysRead(t *Task, a *[6]uint64) uint64 {
 	if term := t.stdioTerminal(int(a[0])); a[0] != 0 && (term == nil || term.reader != 0) {
 		return errno(unix.EBADF) // only stdin is readable, and the terminal it is
+	}
+	if term := t.stdioTerminal(int(a[0])); term != nil {
+		if e := t.ttyCheckChange(term, unix.SIGTTIN); e != 0 {
+			return errno(e)
+		}
 	}
 	if t.cfg.Stdin == nil {
 		return 0 // end of file

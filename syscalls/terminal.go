@@ -329,10 +329,18 @@ func (t *Task) ttyJobIoctl(term *tty, req uint64, arg arch.Addr, readable bool) 
 	return 0, false
 }
 
-// ttySetPgrp is TIOCSPGRP: ENOTTY unless term is the caller's
+// ttySetPgrp is TIOCSPGRP: a background group's check (ttyCheckChange,
+// its EIO ENOTTY), then ENOTTY unless term is the caller's
 // controlling terminal, EFAULT, EINVAL for a negative group, ESRCH for
 // one that does not exist, EPERM for one of another session.
 func (t *Task) ttySetPgrp(term *tty, arg arch.Addr) uint64 {
+	switch e := t.ttyCheckChange(term, unix.SIGTTOU); e {
+	case 0:
+	case unix.EIO:
+		return errno(unix.ENOTTY)
+	default:
+		return errno(e)
+	}
 	if t.family.ctty != term || term.session != t.family.sid {
 		return errno(unix.ENOTTY)
 	}
@@ -436,4 +444,77 @@ func (p *Process) installNew(f *openFile, cloexec bool) uint64 {
 	}
 	p.install(fd, f, cloexec)
 	return uint64(fd)
+}
+
+// ttyCheckChange is Linux's __tty_check_change for a call of t on its
+// terminal term that a background process group may not make freely: a
+// read (sig SIGTTIN), or a write under TOSTOP, a settings change or
+// TIOCSPGRP (SIGTTOU). Where term is t's controlling terminal and t's
+// group is not its foreground group, the call is refused: with sig
+// ignored or blocked, SIGTTOU lets it go on and SIGTTIN makes it EIO; in
+// an orphaned group it is EIO; else t's group gets sig, which stops it by
+// default, and the call ends with ERESTARTSYS, to be made again after
+// SIGCONT (or EINTR, under a handler without SA_RESTART).
+func (t *Task) ttyCheckChange(term *tty, sig unix.Signal) unix.Errno {
+	if t.family.ctty != term || term.fgPgrp == 0 || t.family.pgid == term.fgPgrp {
+		return 0
+	}
+	if t.sigmask&sigBit(sig) != 0 || t.handlerOf(sig) == sigIGN {
+		if sig == unix.SIGTTIN {
+			return unix.EIO
+		}
+		return 0
+	}
+	if t.tree.groupOrphaned(t.family.pgid) {
+		return unix.EIO
+	}
+	for _, o := range t.killTargets(-int32(t.family.pgid)) {
+		if !o.isZombie() {
+			_ = o.sendToProcess(t, sig, sigInfo{code: siKernel, why: "a background group used its terminal"})
+		}
+	}
+	return errRestartSys
+}
+
+// groupOrphaned says process group pgid is orphaned (Linux's
+// will_become_orphaned_pgrp): no member has a live parent in another
+// group of its session. The root's parent is outside the VM, in the
+// session the root starts in (a shell's), so the root's group is not.
+func (tr *processTree) groupOrphaned(pgid int) bool {
+	for _, p := range tr.procs {
+		if p.family.pgid != pgid || p.isZombie() {
+			continue
+		}
+		parent := p.family.parent
+		if parent == nil && p == tr.root && p.family.sid == 0 {
+			return false
+		}
+		if parent != nil && !parent.isZombie() && parent.family.pgid != pgid && parent.family.sid == p.family.sid {
+			return false
+		}
+	}
+	return true
+}
+
+// ttyWriteCheck is ttyCheckChange's SIGTTOU for a write to term under
+// TOSTOP, which the host terminal's settings (behind hfd) say.
+func (t *Task) ttyWriteCheck(term *tty, hfd int) unix.Errno {
+	if t.family.ctty != term || t.family.pgid == term.fgPgrp || hfd < 0 {
+		return 0
+	}
+	if tio, err := unix.IoctlGetTermios(hfd, unix.TCGETS); err != nil || tio.Lflag&unix.TOSTOP == 0 {
+		return 0
+	}
+	return t.ttyCheckChange(term, unix.SIGTTOU)
+}
+
+// ttyIoctlCheck is the background group's check (ttyCheckChange,
+// SIGTTOU) of the requests that change the terminal, as Linux's
+// tty_ioctl and tty_mode_ioctl make it.
+func (t *Task) ttyIoctlCheck(term *tty, req uint64) unix.Errno {
+	switch req {
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF, unix.TCFLSH, unix.TCXONC, unix.TCSBRK, unix.TCSBRKP:
+		return t.ttyCheckChange(term, unix.SIGTTOU)
+	}
+	return 0
 }
