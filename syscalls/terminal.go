@@ -51,7 +51,9 @@ const (
 
 // HostTerminal describes the terminal behind host descriptor fd: nil if it
 // is none (TCGETS fails). Its path is the host's name for it where that
-// is a node of /dev, else the name its device number has on Linux;
+// is a node of /dev, else the name its device number has on Linux (for
+// one opened through /dev/tty or /dev/console, the device TIOCGDEV
+// names, with devpts' usual mode 0620 and group 5);
 // Controlling is true where it is this process's controlling terminal
 // (TIOCGSID answers).
 func HostTerminal(fd int) *Terminal {
@@ -63,7 +65,16 @@ func HostTerminal(fd int) *Terminal {
 		return nil
 	}
 	t := &Terminal{Rdev: st.Rdev, Mode: st.Mode & 0o7777, Gid: st.Gid}
-	if name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && strings.HasPrefix(name, "/dev/") && !strings.HasSuffix(name, ")") {
+	if unix.Major(st.Rdev) == 5 {
+		// Opened as /dev/tty or /dev/console: the terminal is the one
+		// TIOCGDEV names, not that node.
+		dev, err := unix.IoctlGetUint32(fd, unix.TIOCGDEV)
+		if err != nil {
+			return nil
+		}
+		t.Rdev = decodeDev(dev)
+		t.Path, t.Mode, t.Gid = terminalPath(t.Rdev), 0o620, ttyGID
+	} else if name, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err == nil && strings.HasPrefix(name, "/dev/") && !strings.HasSuffix(name, ")") {
 		t.Path = name
 	} else {
 		t.Path = terminalPath(st.Rdev)
@@ -71,6 +82,12 @@ func HostTerminal(fd int) *Terminal {
 	_, err := unix.IoctlGetInt(fd, unix.TIOCGSID)
 	t.Controlling = err == nil
 	return t
+}
+
+// decodeDev is the device number Linux's new_encode_dev encoded as dev
+// (TIOCGDEV's answer, /proc's tty_nr).
+func decodeDev(dev uint32) uint64 {
+	return unix.Mkdev(dev>>8&0xfff, dev&0xff|dev>>12&0xfff00)
 }
 
 // terminalPath is the /dev name Linux gives terminal device rdev.

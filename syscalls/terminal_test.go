@@ -291,6 +291,13 @@ func TestTerminalFormatRoundTrip(t *testing.T) {
 			t.Errorf("ParseTerminal(%q) took it", bad)
 		}
 	}
+	for _, rdev := range []uint64{unix.Mkdev(136, 0), unix.Mkdev(137, 44), unix.Mkdev(4, 64), unix.Mkdev(300, 70000)} {
+		w := &ttyTest{p: &Process{}}
+		w.p.family.ctty = &tty{Terminal: Terminal{Rdev: rdev}}
+		if nr, _ := w.p.ttyNr(); decodeDev(uint32(nr)) != rdev {
+			t.Errorf("%d,%d encodes as %#x, which decodes as %#x", unix.Major(rdev), unix.Minor(rdev), nr, decodeDev(uint32(nr)))
+		}
+	}
 	if p := terminalPath(unix.Mkdev(137, 44)); p != "/dev/pts/300" {
 		t.Errorf("terminalPath(137,44) = %s", p)
 	}
