@@ -46,6 +46,10 @@ type Spec struct {
 	// empty input. It is read only once a command has opened the channel,
 	// and may be left unread when QEMU ends first.
 	Stdin io.Reader
+	// Messages, where set, receives each message a command in the guest
+	// sends the host with SendMessage, in order, on a goroutine of its
+	// own; without it they are dropped.
+	Messages func(msg []byte)
 	// Log receives progress, the guest's boot messages and diagnostics.
 	Log io.Writer
 	// CacheDir holds the kernel, modules and per-run files between runs
@@ -291,7 +295,9 @@ func boot(ctx context.Context, spec *Spec, k *Kernel, initrd string, res *Result
 		return err
 	}
 	cmd.Stdin = inR
-	cmd.Stdout = &qemuOut
+	// QEMU's stdout carries what the guest writes on the stdin channel's
+	// port: SendMessage's frames.
+	cmd.Stdout = &messageWriter{deliver: spec.Messages}
 	cmd.Stderr = &qemuOut
 	cmd.WaitDelay = 5 * time.Second
 	qemuStart := time.Now()

@@ -85,3 +85,59 @@ func TestFollowerStartsStdinOnMarker(t *testing.T) {
 		t.Errorf("console routed %q", sink.String())
 	}
 }
+
+// scriptedReader returns its reads in order, then io.EOF.
+type scriptedReader []struct {
+	s   string
+	err error
+}
+
+func (r *scriptedReader) Read(p []byte) (int, error) {
+	if len(*r) == 0 {
+		return 0, io.EOF
+	}
+	step := (*r)[0]
+	*r = (*r)[1:]
+	return copy(p, step.s), step.err
+}
+
+// A terminal's end of file crosses the channel as itself, with the bytes
+// read with it before it, and the reads after it go on.
+func TestStdinFramesTerminalEOF(t *testing.T) {
+	in := scriptedReader{{"line\n", nil}, {"", ErrTerminalEOF}, {"part", ErrTerminalEOF}, {"more\n", nil}}
+	var wire bytes.Buffer
+	if err := writeFrames(&wire, &in); err != nil {
+		t.Fatal(err)
+	}
+	r := &frameReader{r: &wire}
+	buf := make([]byte, 100)
+	for i, want := range []struct {
+		s   string
+		err error
+	}{{"line\n", nil}, {"", ErrTerminalEOF}, {"part", nil}, {"", ErrTerminalEOF}, {"more\n", nil}, {"", io.EOF}, {"", io.EOF}} {
+		n, err := r.Read(buf)
+		if string(buf[:n]) != want.s || err != want.err {
+			t.Errorf("read %d: %q, %v; want %q, %v", i, buf[:n], err, want.s, want.err)
+		}
+	}
+}
+
+// The guest's messages come out whole and in order however QEMU's stdout
+// cuts them.
+func TestMessageWriterFrames(t *testing.T) {
+	var wire []byte
+	for _, m := range []string{"first", "", "third message"} {
+		wire = binary.LittleEndian.AppendUint32(wire, uint32(len(m)))
+		wire = append(wire, m...)
+	}
+	var got []string
+	w := &messageWriter{deliver: func(b []byte) { got = append(got, string(b)) }}
+	for len(wire) > 0 {
+		n := min(3, len(wire))
+		w.Write(wire[:n])
+		wire = wire[n:]
+	}
+	if want := []string{"first", "", "third message"}; strings.Join(got, "|") != strings.Join(want, "|") || len(got) != 3 {
+		t.Errorf("messages %q, want %q", got, want)
+	}
+}

@@ -33,10 +33,15 @@ type Config struct {
 	Limits *mm.Limits
 	// Stdin, Stdout and Stderr are the program's fds 0, 1 and 2; nil ones
 	// read EOF or discard. StdioFDs are the host descriptors behind them
-	// (for fstat and terminal ioctls), -1 where there is none.
+	// (for fstat and terminal ioctls), -1 where there is none; Terminals
+	// what the guest sees of those that are terminals
+	// (syscalls.Config.Terminals).
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
 	StdioFDs       [3]int
+	Terminals      [3]*syscalls.Terminal
+	// TerminalSet is syscalls.Config.TerminalSet.
+	TerminalSet func(i int)
 	// UserPorts lets user mode `out` to ring0.PortUserFirst..PortUserLast;
 	// Run then returns at each such exit (tests and benchmarks).
 	UserPorts bool
@@ -231,7 +236,7 @@ func New(cfg Config) (m *Machine, err error) {
 	}
 	m.MM = mem.mm
 	pcfg := syscalls.Config{
-		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs,
+		Stdin: cfg.Stdin, Stdout: cfg.Stdout, Stderr: cfg.Stderr, StdioFDs: cfg.StdioFDs, Terminals: cfg.Terminals, TerminalSet: cfg.TerminalSet,
 		Limits:      processLimits(m.MM.Limits()),
 		MemoryLimit: cfg.Memory,
 		UserCS:      ring0.UserCodeSelector, UserSS: ring0.UserDataSelector,

@@ -3,7 +3,8 @@
 // A Process holds the state a process's threads share — its Memory, the
 // fd table (stdio, in-memory pipes and the files of a read-only file
 // system: views of host directories, /dev's null, zero and urandom, a
-// /proc drawn from mm; view.go), signal actions, process-directed pending
+// /proc drawn from mm; view.go), the terminals behind stdio with their
+// sessions and foreground groups (terminal.go), signal actions, process-directed pending
 // signals, resource limits, its place in the process tree — and counts
 // every call by name so that `mmvm run --stats` can report them. A Task
 // is one thread (thread.go): its TID, FS base, signal mask, own pending

@@ -127,7 +127,8 @@ func (t *Task) groupInSession(pgid, sid int) bool {
 }
 
 // sysSetsid makes the caller the leader of a new session and of a new
-// process group, both its PID, and returns it; EPERM if it leads a
+// process group, both its PID, with no controlling terminal, and returns
+// it; EPERM if it leads a
 // session already or a process group of its PID exists (its own, or one
 // whose leader is gone).
 func sysSetsid(t *Task, _ *[6]uint64) uint64 {
@@ -140,6 +141,6 @@ func sysSetsid(t *Task, _ *[6]uint64) uint64 {
 			return errno(unix.EPERM)
 		}
 	}
-	t.family.sid, t.family.pgid = pid, pid
+	t.family.sid, t.family.pgid, t.family.ctty = pid, pid, nil
 	return uint64(pid)
 }

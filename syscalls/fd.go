@@ -32,6 +32,9 @@ type openFile struct {
 	// stdio is 0, 1 or 2 for the program's stdio descriptions, -1 for a
 	// pipe end.
 	stdio int
+	// devTTY is /dev/tty's node for a stdio description /dev/tty opened
+	// (terminal.go): its fstat and link are that node's.
+	devTTY *node
 	// pipe and writeEnd say which pipe end this is (stdio < 0); pipeRW
 	// that it is both, a FIFO opened O_RDWR (fifo.go).
 	pipe     *pipe
@@ -526,7 +529,7 @@ func sysFstatFile(t *Task, a *[6]uint64) uint64 {
 		st := t.anonStat()
 		return t.putStat(a[1], &st)
 	}
-	if f.pipe == nil {
+	if f.pipe == nil && f.devTTY == nil {
 		return viaStdio(t, sysFstat, f, a)
 	}
 	return t.putPipeStat(f, a[1])
@@ -559,6 +562,14 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.ENOTTY)
 	}
 	if f.pipe == nil {
+		if term := t.stdioTerminal(f.stdio); term != nil {
+			if r, ok := t.ttyJobIoctl(term, a[1], arch.Addr(a[2]), f.flags&unix.O_ACCMODE != unix.O_WRONLY); ok {
+				return r
+			}
+			if e := t.ttyIoctlCheck(term, a[1]); e != 0 {
+				return errno(e)
+			}
+		}
 		return viaStdio(t, sysIoctl, f, a)
 	}
 	if a[1] != unix.TIOCINQ { // FIONREAD

@@ -290,6 +290,12 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 		p.install(fd, of, flags&unix.O_CLOEXEC != 0)
 		return uint64(fd)
 	}
+	if of, ok, e := p.openTerminalNode(l.node, flags, uint32(status)); ok {
+		if e != 0 {
+			return errno(e)
+		}
+		return p.installNew(of, flags&unix.O_CLOEXEC != 0)
+	}
 	f, e := p.openLookup(&t.cred, &l, flags, mode, &st, created)
 	if e != 0 {
 		return errno(e)

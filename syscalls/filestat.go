@@ -77,7 +77,12 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		}
 	case nodeDevice:
 		st.Dev, st.Mode = devDev, unix.S_IFCHR|0o666
-		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8), devFull: unix.Mkdev(1, 7)}[n.device]
+		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8), devFull: unix.Mkdev(1, 7), devTTY: unix.Mkdev(5, 0)}[n.device]
+		if n.device == devTTY {
+			st.Gid = ttyGID
+		}
+	case nodeTerminal:
+		return p.ttyStat(n.tty), 0
 	case nodeHost:
 		f, err := os.Open(n.hostPath)
 		if err != nil {
@@ -96,7 +101,7 @@ func syntheticDev(guestPath string) uint64 {
 	for _, m := range []struct {
 		dir string
 		dev uint64
-	}{{"/proc", procDev}, {"/dev", devDev}, {"/sys", sysDev}} {
+	}{{"/proc", procDev}, {"/dev/pts", devptsDev}, {"/dev", devDev}, {"/sys", sysDev}} {
 		if pathWithin(guestPath, m.dir) {
 			return m.dev
 		}
@@ -178,6 +183,9 @@ func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
 	}
 	if f.anon != nil {
 		return p.anonStat(), 0
+	}
+	if f.devTTY != nil {
+		return p.nodeStat(f.devTTY, "/dev/tty")
 	}
 	return p.stdioStat(uint64(f.stdio))
 }

@@ -124,7 +124,7 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 // futexes in the memory it shares with t.
 func (t *Task) inherit(child *Process, args *cloneArgs) {
 	p, f := t.Process, args.flags
-	child.family = family{parent: p, creator: t, pgid: p.family.pgid, sid: p.family.sid,
+	child.family = family{parent: p, creator: t, pgid: p.family.pgid, sid: p.family.sid, ctty: p.family.ctty,
 		exitSignal: unix.Signal(args.exitSignal)}
 	if f&unix.CLONE_PARENT != 0 {
 		child.family.parent, child.family.creator = p.family.parent, p.family.creator

@@ -25,6 +25,9 @@ type output struct {
 }
 
 func (p *Process) stdout(fd uint64) (output, bool) {
+	if t := p.stdioTerminal(int(fd)); fd == 0 && t != nil && t.writer >= 0 {
+		fd = uint64(t.writer) // stdin's terminal is written through stdout or stderr
+	}
 	switch fd {
 	case 1:
 		return output{p.cfg.Stdout, p.waitable[1]}, p.cfg.Stdout != nil
@@ -116,11 +119,23 @@ func sysWrite(t *Task, a *[6]uint64) uint64 {
 	if !ok {
 		return errno(unix.EBADF)
 	}
+	if e := t.stdioWriteCheck(a[0]); e != 0 {
+		return errno(e)
+	}
 	n, e := t.writeFrom(w, arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
 	}
 	return n
+}
+
+// stdioWriteCheck is a background group's check before it writes to the
+// terminal behind stdio fd (ttyWriteCheck), 0 for any other file.
+func (t *Task) stdioWriteCheck(fd uint64) unix.Errno {
+	if term := t.stdioTerminal(int(fd)); term != nil {
+		return t.ttyWriteCheck(term, t.cfg.StdioFDs[fd])
+	}
+	return 0
 }
 
 // readIOVec reads the iovec array of a writev-like call (iovcnt entries of
@@ -151,6 +166,9 @@ func sysWritev(t *Task, a *[6]uint64) uint64 {
 	if !ok {
 		return errno(unix.EBADF)
 	}
+	if e := t.stdioWriteCheck(a[0]); e != 0 {
+		return errno(e)
+	}
 	iov, _, e := t.readIOVec(arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
@@ -161,14 +179,20 @@ func sysWritev(t *Task, a *[6]uint64) uint64 {
 	})
 }
 
-// sysRead reads stdin. The guest buffer is checked first, as Linux's
+// sysRead reads stdin, which stdout or stderr on the same terminal read
+// too. The guest buffer is checked first, as Linux's
 // copy to it fails before the bytes leave the pipe or terminal: only as
 // many bytes are read as the buffer's writable start holds, and a buffer
 // with none is EFAULT with nothing consumed. A read that waits for input
 // ends with EINTR when the run's context ends.
 func sysRead(t *Task, a *[6]uint64) uint64 {
-	if a[0] != 0 {
-		return errno(unix.EBADF) // only stdin is readable
+	if term := t.stdioTerminal(int(a[0])); a[0] != 0 && (term == nil || term.reader != 0) {
+		return errno(unix.EBADF) // only stdin is readable, and the terminal it is
+	}
+	if term := t.stdioTerminal(int(a[0])); term != nil {
+		if e := t.ttyCheckChange(term, unix.SIGTTIN); e != 0 {
+			return errno(e)
+		}
 	}
 	if t.cfg.Stdin == nil {
 		return 0 // end of file
@@ -221,7 +245,7 @@ const guestID = 0
 var stdioDev = unix.Mkdev(0, 0x10)
 
 // stdioStat answers fstat for guest fd with mmvm's own view, not the
-// host's: the kind of file behind it on the host (a terminal or other
+// host's: a terminal's node's (ttyStat), else the kind of file behind it on the host (a terminal or other
 // character device keeps its device number, anything else that is not a
 // regular file reads as a pipe, a regular file keeps its size), with a
 // synthetic device and inode (fds behind the same host file share one),
@@ -230,6 +254,10 @@ var stdioDev = unix.Mkdev(0, 0x10)
 func (p *Process) stdioStat(fd uint64) (unix.Stat_t, unix.Errno) {
 	if fd > 2 {
 		return unix.Stat_t{}, unix.EBADF
+	}
+	if t := p.stdioTerminal(int(fd)); t != nil {
+		p.fs() // numbers t's node
+		return p.ttyStat(t), 0
 	}
 	st := unix.Stat_t{Mode: unix.S_IFCHR | 0o620, Nlink: 1, Blksize: 1024}
 	var host unix.Stat_t
@@ -287,22 +315,22 @@ func sysFstat(t *Task, a *[6]uint64) uint64 {
 // sysIoctl serves the terminal requests on stdio through the host
 // descriptor behind it, as Linux would answer them there (ENOTTY unless it
 // is a terminal): TCGETS and TIOCGWINSZ copy out struct termios (36 bytes)
-// and struct winsize (8 bytes); TCSETS, TCSETSW and TCSETSF copy in struct
-// termios and set the host terminal, as the program would natively. Every
-// other request is ENOTTY, as Linux answers for a request a file does not
-// support.
+// and struct winsize (8 bytes); TCSETS, TCSETSW, TCSETSF and TIOCSWINSZ
+// copy them in and set the host terminal, as the program would natively;
+// TCFLSH, TCXONC, TCSBRK and TCSBRKP take their argument by value;
+// FIONREAD and TIOCOUTQ copy out an int (FIONREAD answers on a pipe or
+// file too). The requests about sessions and process groups are the
+// guest's own (ttyJobIoctl). Every other request is ENOTTY, as Linux
+// answers for a request a file does not support: TIOCSTI among them,
+// which would put bytes in the host terminal's input, read by whatever
+// reads it after mmvm.
 func sysIoctl(t *Task, a *[6]uint64) uint64 {
 	fd, req, arg := a[0], a[1], arch.Addr(a[2])
 	if fd > 2 {
 		return errno(unix.EBADF)
 	}
 	hfd := t.cfg.StdioFDs[fd]
-	switch req {
-	case unix.TCGETS, unix.TCSETS, unix.TCSETSW, unix.TCSETSF, unix.TIOCGWINSZ:
-		if hfd < 0 {
-			return errno(unix.ENOTTY)
-		}
-	default:
+	if hfd < 0 {
 		return errno(unix.ENOTTY)
 	}
 	switch req {
@@ -320,10 +348,36 @@ func sysIoctl(t *Task, a *[6]uint64) uint64 {
 		}
 		b := encodeWinsize(ws)
 		return t.copyOutAll(arg, b[:])
+	case unix.TCSETS, unix.TCSETSW, unix.TCSETSF:
+		r := t.setTermios(hfd, req, arg)
+		if r == 0 && t.cfg.TerminalSet != nil {
+			t.cfg.TerminalSet(int(fd))
+		}
+		return r
+	case unix.TIOCSWINSZ:
+		return t.setWinsize(hfd, arg)
+	case unix.TCFLSH, unix.TCXONC, unix.TCSBRK, unix.TCSBRKP:
+		if _, err := unix.IoctlGetTermios(hfd, unix.TCGETS); err != nil {
+			return errno(toErrno(err))
+		}
+		if err := unix.IoctlSetInt(hfd, uint(req), int(arg)); err != nil {
+			return errno(toErrno(err))
+		}
+		return 0
+	case unix.TIOCINQ, unix.TIOCOUTQ:
+		n, err := unix.IoctlGetInt(hfd, uint(req))
+		if err != nil {
+			return errno(toErrno(err))
+		}
+		return t.putInt32(arg, int32(n))
 	}
-	// TCSETS, TCSETSW, TCSETSF: a descriptor that is no terminal is ENOTTY
-	// whatever the pointer; a terminal's new settings are read whole
-	// (EFAULT before anything changes).
+	return errno(unix.ENOTTY)
+}
+
+// setTermios serves TCSETS, TCSETSW and TCSETSF: a descriptor that is no
+// terminal is ENOTTY whatever the pointer; a terminal's new settings are
+// read whole (EFAULT before anything changes).
+func (t *Task) setTermios(hfd int, req uint64, arg arch.Addr) uint64 {
 	tio, err := unix.IoctlGetTermios(hfd, unix.TCGETS)
 	if err != nil {
 		return errno(toErrno(err))
@@ -334,6 +388,25 @@ func sysIoctl(t *Task, a *[6]uint64) uint64 {
 	}
 	decodeTermios(&b, tio)
 	if err := unix.IoctlSetTermios(hfd, uint(req), tio); err != nil {
+		return errno(toErrno(err))
+	}
+	return 0
+}
+
+// setWinsize serves TIOCSWINSZ: ENOTTY for a descriptor that is no
+// terminal, EFAULT, else the host terminal's new size (whose foreground
+// group, mmvm's, the host's kernel sends SIGWINCH where it changed).
+func (t *Task) setWinsize(hfd int, arg arch.Addr) uint64 {
+	if _, err := unix.IoctlGetTermios(hfd, unix.TCGETS); err != nil {
+		return errno(toErrno(err))
+	}
+	var b [8]byte
+	if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {
+		return errno(unix.EFAULT)
+	}
+	ws := &unix.Winsize{Row: binary.LittleEndian.Uint16(b[0:]), Col: binary.LittleEndian.Uint16(b[2:]),
+		Xpixel: binary.LittleEndian.Uint16(b[4:]), Ypixel: binary.LittleEndian.Uint16(b[6:])}
+	if err := unix.IoctlSetWinsize(hfd, unix.TIOCSWINSZ, ws); err != nil {
 		return errno(toErrno(err))
 	}
 	return 0

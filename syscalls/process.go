@@ -93,6 +93,15 @@ type Config struct {
 	// answer fstat and the terminal ioctls as the host would; -1 where
 	// there is none (the guest then sees a pipe-like character device).
 	StdioFDs [3]int
+	// Terminals are the terminals behind StdioFDs as the guest sees
+	// them (terminal.go); nil where StdioFDs' is no terminal, or where
+	// HostTerminal's answer for it is the one to use.
+	Terminals [3]*Terminal
+	// TerminalSet, where set, is called after the program changed the
+	// settings of the terminal behind stdio fd i (TCSETS, TCSETSW or
+	// TCSETSF on StdioFDs[i]), with the tree lock held: it must not call
+	// into any Process.
+	TerminalSet func(i int)
 	// Context is the calls' context until SetContext replaces it: its end
 	// interrupts waiting and long calls. Defaults to context.Background().
 	Context context.Context
@@ -333,6 +342,7 @@ func NewProcess(cfg Config) *Process {
 	tr := newProcessTree(cfg.PID, cfg.Context)
 	p := tr.newProcess(cfg)
 	p.family.pgid = cfg.PID
+	tr.setupTerminals(p)
 	p.main.nice = hostNice()
 	p.armCPULimit()
 	tr.root = p

@@ -168,8 +168,8 @@ func (p *Process) fdLinks() map[string]*node {
 
 // fdLinkText is what readlink of fd's link reads: a file of the guest's
 // file system (a memfd's "/memfd:NAME (deleted)" included) by its guest
-// path, a pipe end by its pipe's inode, an anon file by its kind, a stdio
-// description by what the host's /proc says of the host descriptor behind
+// path, a pipe end by its pipe's inode, an anon file by its kind, a
+// terminal by its node's path, another stdio description by what the host's /proc says of the host descriptor behind
 // it (the guest's stdio is the host's file; with no host descriptor, the
 // link reads as an anonymous pipe, what mmvm feeds it through).
 func (p *Process) fdLinkText(f *openFile) string {
@@ -182,6 +182,12 @@ func (p *Process) fdLinkText(f *openFile) string {
 		return fmt.Sprintf("pipe:[%d]", f.pipe.ino)
 	case f.anon != nil:
 		return "anon_inode:[" + f.anon.anonName() + "]"
+	}
+	if f.devTTY != nil {
+		return "/dev/tty"
+	}
+	if t := p.stdioTerminal(f.stdio); t != nil {
+		return t.Path
 	}
 	if hfd := p.cfg.StdioFDs[f.stdio]; hfd >= 0 {
 		if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(hfd)); err == nil {
@@ -305,7 +311,7 @@ func (p *Process) reopenFD(f *openFile, flags uint32, status uint32) (*openFile,
 		nf.pos, nf.mappable = 0, nil
 		return &openFile{stdio: -1, fs: &nf, flags: status}, 0
 	}
-	return &openFile{stdio: f.stdio, flags: status}, 0
+	return &openFile{stdio: f.stdio, devTTY: f.devTTY, flags: status}, 0
 }
 
 // reopenPipe opens one end of pp again: a read end for O_RDONLY, a write

@@ -114,7 +114,7 @@ func (t *Task) cpuTicks() (user, sys uint64) {
 // (whole false: thread t alone), as Linux's do_task_stat lays out its 52
 // fields. The CPU times are those of the host threads that run the
 // threads (cpuTicks), and the start time counts from the host's boot, as /proc/uptime; the
-// process has no controlling terminal (tty_nr 0, tpgid -1), runs on CPU
+// controlling terminal is ttyNr's (tty_nr 0, tpgid -1 for none), it runs on CPU
 // 0 under SCHED_OTHER, and its flags (PF_*) are 0: mmvm randomises no
 // address.
 func (t *Task) statText(whole bool) []byte {
@@ -151,7 +151,8 @@ func (t *Task) statText(whole bool) []byte {
 	}
 	const low31 = 0x7fffffff
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d (%s) %c %d %d %d 0 -1 0", t.tid, commString(t.comm), state, ppid, p.family.pgid, p.family.sid)
+	ttyNr, tpgid := p.ttyNr()
+	fmt.Fprintf(&b, "%d (%s) %c %d %d %d %d %d 0", t.tid, commString(t.comm), state, ppid, p.family.pgid, p.family.sid, ttyNr, tpgid)
 	fmt.Fprintf(&b, " %d %d 0 0 %d %d 0 0", minflt, cminflt, utime, stime)
 	fmt.Fprintf(&b, " %d %d %d 0 %d", 20+t.nice, t.nice, len(p.tasks), clockTicks(t.started))
 	fmt.Fprintf(&b, " %d %d %d", m.VmSize, m.VmRSS>>12, p.limit(unix.RLIMIT_RSS).Cur)

@@ -63,6 +63,10 @@ type processTree struct {
 	// for every process of the tree.
 	clones cloneRefusals
 	calls  callCounts
+	// stdioTTY is the terminal behind each stdio description, nil for
+	// none (terminal.go); set by NewProcess, the ttys' own fields then
+	// guarded by mu.
+	stdioTTY [3]*tty
 }
 
 // family is a process's place in the tree. Guarded by the tree lock.
@@ -79,6 +83,9 @@ type family struct {
 	// pgid and sid are the process group and session ids; 0 is the
 	// session outside the VM the root starts in.
 	pgid, sid int
+	// ctty is the controlling terminal, nil for none (terminal.go):
+	// inherited by a fork, dropped by setsid.
+	ctty *tty
 	// exitSignal is the signal the parent gets at the end (clone's
 	// CSIGNAL; SIGCHLD for fork); 0 sends none. A child whose exit
 	// signal is not SIGCHLD is a "clone child" for __WCLONE.

@@ -65,14 +65,15 @@ func absPath(p string) (string, error) {
 type nodeKind int
 
 const (
-	nodeDir     nodeKind = iota // children, maybe over a view
-	nodeSymlink                 // target
-	nodeProc                    // a /proc file whose text gen makes
-	nodeDevice                  // /dev/null, /dev/zero, /dev/full, /dev/urandom
-	nodeHost                    // a host file at a host path (the program)
-	nodeFDLink                  // a link of /proc/self/fd (procfd.go)
-	nodeShm                     // a tmpfs regular file (tmpfs.go)
-	nodeFIFO                    // a tmpfs named pipe (fifo.go)
+	nodeDir      nodeKind = iota // children, maybe over a view
+	nodeSymlink                  // target
+	nodeProc                     // a /proc file whose text gen makes
+	nodeDevice                   // /dev/null, /dev/zero, /dev/full, /dev/urandom
+	nodeHost                     // a host file at a host path (the program)
+	nodeFDLink                   // a link of /proc/self/fd (procfd.go)
+	nodeShm                      // a tmpfs regular file (tmpfs.go)
+	nodeFIFO                     // a tmpfs named pipe (fifo.go)
+	nodeTerminal                 // a terminal behind stdio (terminal.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -84,6 +85,7 @@ const (
 	devURandom
 	devRandom // reads as devURandom: Linux's random no longer blocks once seeded
 	devFull   // reads as devZero; every write is ENOSPC
+	devTTY    // opens the controlling terminal (terminal.go)
 )
 
 // node is one synthetic file.
@@ -128,6 +130,8 @@ type node struct {
 	shm TmpfsFile
 	// fifo is a nodeFIFO's pipe while any end is open (fifo.go).
 	fifo *pipe
+	// tty is a nodeTerminal's terminal.
+	tty *tty
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
@@ -173,7 +177,9 @@ var (
 	rootDev = unix.Mkdev(0, 0x20)
 	procDev = unix.Mkdev(0, 0x21)
 	devDev  = unix.Mkdev(0, 0x22)
-	sysDev  = unix.Mkdev(0, 0x2f)
+	// devptsDev holds /dev/pts and its terminals' nodes.
+	devptsDev = unix.Mkdev(0, 0x2e)
+	sysDev    = unix.Mkdev(0, 0x2f)
 	// firstViewDev is the first device number views' files get.
 	firstViewDev = uint32(0x30)
 )
@@ -268,6 +274,7 @@ func (p *Process) fs() *fileSystem {
 	full := fs.newNode(nodeDevice)
 	full.device = devFull
 	dev.children["full"] = full
+	fs.addTerminals(p.tree)
 	fs.mountTmpfsAll(p.cfg.Views)
 	p.addProc(fs)
 	fs.addExe(p)

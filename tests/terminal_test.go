@@ -161,3 +161,64 @@ func TestGuestsOnTerminalMatchNative(t *testing.T) {
 		})
 	}
 }
+
+// cttyGuests are the guest programs TestControllingTerminalMatchesNative
+// runs with stdin, stdout and stderr on a pseudo-terminal that is their
+// controlling terminal.
+var cttyGuests = []string{"ctty-musl", "ctty-glibc"}
+
+// TestControllingTerminalMatchesNative runs ctty natively as a session
+// leader whose controlling terminal is a fresh pseudo-terminal, on all of
+// its stdio, and inside mmvm given that terminal as the controlling one of
+// the session it starts in (as mmvm run from a shell gives its own), and
+// compares what the terminal's master reads and the exit status.
+func TestControllingTerminalMatchesNative(t *testing.T) {
+	dir := guestDir(t)
+	for _, name := range cttyGuests {
+		t.Run(name, func(t *testing.T) {
+			path, ok := guestProgram(t, dir, name)
+			if !ok {
+				return
+			}
+			tty := openPTY(t)
+			cmd := exec.Command(path)
+			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty.slave, tty.slave, tty.slave
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+			cmd.Env = []string{}
+			nStatus := runStatus(t, cmd)
+			nOut := tty.output(t)
+
+			kvmtest.Open(t)
+			tty = openPTY(t)
+			term := syscalls.HostTerminal(int(tty.slave.Fd()))
+			if term == nil {
+				t.Fatal("the pty's slave is no terminal")
+			}
+			term.Controlling = true
+			fd := int(tty.slave.Fd())
+			m, err := machine.New(machine.Config{Memory: 256 << 20, Stdin: tty.slave, Stdout: tty.slave, Stderr: tty.slave,
+				StdioFDs: [3]int{fd, fd, fd}, Terminals: [3]*syscalls.Terminal{term, term, term}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if err := m.LoadProgram(path, []string{path}, nil); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			stop, err := m.Run(ctx)
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			vOut := tty.output(t)
+			if stop.Status() != nStatus {
+				t.Errorf("status: mmvm %d (%v %s), native %d", stop.Status(), stop.Kind, stop.Reason, nStatus)
+			}
+			if !bytes.Equal(vOut, nOut) {
+				t.Errorf("terminal output differs:\nmmvm:   %q\nnative: %q", vOut, nOut)
+			}
+			t.Logf("status %d, terminal:\n%s", nStatus, nOut)
+		})
+	}
+}

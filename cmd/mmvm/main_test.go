@@ -174,6 +174,8 @@ func TestRunFlagChecks(t *testing.T) {
 		{[]string{"--fault-log", "10", "x"}, exitUsage}, // no --stats-json to put them in
 		{[]string{"--fault-log", "-1", "--stats-json", "s.json", "x"}, exitUsage},
 		{[]string{"--qemu-tty", "stdio", "x"}, exitUsage},
+		{[]string{"--qemu-tty", "stdin=/dev/pts/1:136:1", "x"}, exitUsage},
+		{[]string{"--qemu-winsize", "24x80", "x"}, exitUsage},
 		{[]string{"--cwd", "relative/dir", "x"}, exitUsage},
 		{[]string{"--qemu-uname", `["Linux"]`, "x"}, exitUsage},
 		{[]string{"--qemu-uname", "not json", "x"}, exitUsage},

@@ -34,6 +34,8 @@ type guestRun struct {
 	files []kvmhost.File
 	// stdin is what the command reads from the stdin channel.
 	stdin io.Reader
+	// messages receives the inner mmvm's messages (kvmhost.SendMessage).
+	messages func([]byte)
 	// memory is the QEMU guest's memory; timeout bounds the whole run.
 	memory  uint64
 	timeout time.Duration
@@ -65,6 +67,7 @@ func inQEMU(g guestRun) (status int, statsJSON []byte, ok bool) {
 		Commands:  []kvmhost.Command{{Path: "/mmvm/mmvm", Args: g.args}},
 		Timeout:   g.timeout,
 		Stdin:     g.stdin,
+		Messages:  g.messages,
 		Stdout:    os.Stdout,
 		Stderr:    stderr,
 		Log:       log,
@@ -120,7 +123,7 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 	if f.statsJSON != "" {
 		jsonArg = "@stderr"
 	}
-	inner := append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-uname="+hostUnameJSON(), "--as", prog)
+	inner := append(append([]string{"run"}, f.args(jsonArg)...), "--qemu-tty="+terminals(), "--qemu-winsize="+windowSize(), "--qemu-termios="+terminalSettings(), "--qemu-uname="+hostUnameJSON(), "--as", prog)
 	if run.exePath != "" {
 		inner = append(inner, "--exe-path", run.exePath)
 	}
@@ -129,12 +132,13 @@ func runInQEMU(f *runFlags, prog string, args []string) int {
 		files = append([]kvmhost.File{*run.copy}, files...)
 	}
 	g := guestRun{
-		args:    append(append(inner, run.path), args...),
-		files:   files,
-		stdin:   os.Stdin,
-		memory:  uint64(f.mem) + 256<<20,
-		timeout: time.Hour,
-		verbose: f.verbose,
+		args:     append(append(inner, run.path), args...),
+		files:    files,
+		stdin:    qemuStdin(),
+		messages: terminalMessage,
+		memory:   uint64(f.mem) + 256<<20,
+		timeout:  time.Hour,
+		verbose:  f.verbose,
 	}
 	if f.timeout > 0 {
 		g.timeout = f.timeout + 10*time.Minute // boot, and installing QEMU the first time
@@ -194,19 +198,48 @@ func viewGuestPath(views []syscalls.View, hostPath string) (guestPath string, ok
 }
 
 // terminals lists which of this process's stdin, stdout and stderr are
-// terminals, for --qemu-tty.
+// terminals, for --qemu-tty: each as NAME=TERMINAL (syscalls.
+// FormatTerminal), so that the program inside sees the terminal it would
+// see here.
 func terminals() string {
 	var t []string
-	if isTerminal(os.Stdin) {
-		t = append(t, "stdin")
-	}
-	if isTerminal(os.Stdout) {
-		t = append(t, "stdout")
-	}
-	if isTerminal(os.Stderr) {
-		t = append(t, "stderr")
+	for i, name := range []string{"stdin", "stdout", "stderr"} {
+		if term := syscalls.HostTerminal(i); term != nil {
+			t = append(t, name+"="+syscalls.FormatTerminal(term))
+		}
 	}
 	return strings.Join(t, ",")
+}
+
+// terminalSettings are the settings of the first of stdin, stdout and
+// stderr that is a terminal, for --qemu-termios; "" where none is.
+func terminalSettings() string {
+	for i := range 3 {
+		if t, err := unix.IoctlGetTermios(i, unix.TCGETS); err == nil {
+			return formatTermios(t)
+		}
+	}
+	return ""
+}
+
+// qemuStdin is what the stdin channel carries: this process's stdin, read
+// as a terminal where it is one (terminalInput).
+func qemuStdin() io.Reader {
+	if isTerminal(os.Stdin) {
+		return terminalInput{os.Stdin}
+	}
+	return os.Stdin
+}
+
+// windowSize is the size of the first of stdin, stdout and stderr that is
+// a terminal, for --qemu-winsize; "" where none is.
+func windowSize() string {
+	for i := range 3 {
+		if ws, err := unix.IoctlGetWinsize(i, unix.TIOCGWINSZ); err == nil {
+			return fmt.Sprintf("%d,%d,%d,%d", ws.Row, ws.Col, ws.Xpixel, ws.Ypixel)
+		}
+	}
+	return ""
 }
 
 // isTerminal reports whether f is a terminal (TCGETS works on it).

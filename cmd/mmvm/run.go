@@ -67,11 +67,14 @@ type runFlags struct {
 	// (kvmhost.OpenStdin), which carries the outer mmvm's stdin.
 	qemuStdin bool
 	// qemuTTY lists which of stdin, stdout and stderr are terminals
-	// outside QEMU (the outer mmvm's). Inside, stdout and stderr are
-	// serial terminals, so the others are shown to the program as pipes,
-	// as they are outside; stdin is a terminal only where it is listed
-	// (terminalStdin).
-	qemuTTY string
+	// outside QEMU (the outer mmvm's), each NAME or NAME=TERMINAL
+	// (syscalls.FormatTerminal: what the program sees of it). Inside,
+	// stdout and stderr are serial terminals, so the others are shown to
+	// the program as pipes, as they are outside; stdin is a terminal only
+	// where it is listed (terminalStdin). qemuWinsize is the outer
+	// terminal's size, ROWS,COLS,XPIXEL,YPIXEL, and qemuTermios its
+	// settings (formatTermios), given to the inner ones.
+	qemuTTY, qemuWinsize, qemuTermios string
 	// qemuUname is --qemu-uname: the outer host's uname, which the
 	// program sees inside QEMU as it would outside (JSON, six strings).
 	qemuUname string
@@ -109,7 +112,9 @@ func (f *runFlags) register(fl *flag.FlagSet) {
 	fl.StringVar(&f.exePath, "exe-path", "", "the absolute `PATH` at which the program sees itself (/proc/self/exe, a file it can open and exec) and AT_EXECFN is argv[0] (mmvm sets it inside QEMU, to PROGRAM's path outside)")
 	fl.BoolVar(&f.qemuStdin, "qemu-stdin", false, "read the program's stdin from the QEMU guest's stdin channel, which carries the outer mmvm's stdin (mmvm sets it inside QEMU)")
 	fl.StringVar(&f.qemuUname, "qemu-uname", "", "the uname the program sees, as a JSON array of its six fields: the host's outside QEMU (mmvm sets it inside QEMU)")
-	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdin,stdout,stderr` are terminals outside QEMU; the program sees those as terminals and stdout and stderr otherwise as pipes (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuTTY, "qemu-tty", "", "which of `stdin,stdout,stderr` are terminals outside QEMU, each NAME=PATH:MAJOR:MINOR:MODE:GID[:ctty] or NAME; the program sees those as terminals and stdout and stderr otherwise as pipes (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuWinsize, "qemu-winsize", "", "the `ROWS,COLS,XPIXEL,YPIXEL` of the terminal outside QEMU (mmvm sets it inside QEMU)")
+	fl.StringVar(&f.qemuTermios, "qemu-termios", "", "the settings of the terminal outside QEMU, in `HEX` (mmvm sets it inside QEMU)")
 	fp := machine.DefaultFastPath()
 	fl.BoolVar(&f.direct, "direct-resume", fp.DirectResume, "resume the program from the host through sync registers, skipping the ring-0 stub's return (default: only on PVM KVM; see mmvm bench)")
 	fl.BoolVar(&f.rawRun, "raw-kvm-run", fp.RawRun, "enter KVM_RUN without telling the Go scheduler (fewer µs per exit; see mmvm bench)")
@@ -254,10 +259,14 @@ func (f *runFlags) check() error {
 		}
 		f.dirs[i] = v.Host + ":" + v.Guest // absolute, for the mmvm inside QEMU too
 	}
-	for _, n := range strings.Split(f.qemuTTY, ",") {
-		if n != "" && n != "stdin" && n != "stdout" && n != "stderr" {
-			return fmt.Errorf("--qemu-tty %q: want a list of stdin, stdout and stderr", f.qemuTTY)
-		}
+	if _, err := parseQEMUTTY(f.qemuTTY); err != nil {
+		return err
+	}
+	if _, err := parseWinsize(f.qemuWinsize); err != nil {
+		return err
+	}
+	if _, err := parseTermios(f.qemuTermios); err != nil {
+		return fmt.Errorf("--qemu-termios %q: %v", f.qemuTermios, err)
 	}
 	if f.qemuUname != "" {
 		if _, err := f.uname(); err != nil {
@@ -355,6 +364,8 @@ func runDirect(f *runFlags, path string, argv []string) int {
 	prog := argv[0] // the name the program goes by
 	var stdin io.Reader = os.Stdin
 	stdioFDs := [3]int{0, 1, 2}
+	var terminals [3]*syscalls.Terminal
+	var terminalSet func(int)
 	if f.qemuStdin {
 		r, err := kvmhost.OpenStdin()
 		if err != nil {
@@ -364,30 +375,19 @@ func runDirect(f *runFlags, path string, argv []string) int {
 		// The program's stdin is a stream, as from a pipe: no host
 		// descriptor stands behind it; or a terminal where the outer
 		// mmvm's is one (terminalStdin).
-		stdin, stdioFDs[0] = r, -1
-		if slices.Contains(strings.Split(f.qemuTTY, ","), "stdin") {
-			slave, stop, err := terminalStdin(r)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "mmvm: a terminal for stdin: %v\n", err)
-				return exitMMVM
-			}
-			defer stop()
-			defer slave.Close()
-			stdin, stdioFDs[0] = slave, int(slave.Fd())
+		q, err := newQEMUStdio(f, r)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
+			return exitMMVM
 		}
-		// The serial ports behind stdout and stderr are terminals; show
-		// the program a pipe where the outer mmvm had none.
-		for i, name := range []string{1: "stdout", 2: "stderr"} {
-			if i > 0 && !slices.Contains(strings.Split(f.qemuTTY, ","), name) {
-				stdioFDs[i] = -1
-			}
-		}
+		defer q.close()
+		stdin, stdioFDs, terminals, terminalSet = q.stdin, q.fds, q.terminals, q.terminalSet
 	}
 	uname, _ := f.uname() // check has parsed it
 	m, err := machine.New(machine.Config{
 		Memory: uint64(f.mem), FaultAround: uint64(f.faultAround),
 		Stdin: stdin, Stdout: os.Stdout, Stderr: os.Stderr,
-		StdioFDs: stdioFDs, Views: f.views(), Uname: uname, Vsyscall: f.vsyscall,
+		StdioFDs: stdioFDs, Terminals: terminals, TerminalSet: terminalSet, Views: f.views(), Uname: uname, Vsyscall: f.vsyscall,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mmvm: %v\n", err)
@@ -596,4 +596,40 @@ func (r *report) print(w io.Writer) {
 	}
 	fmt.Fprintf(w, "  memory           RSS %s, peak RSS %s, virtual %s\n", mib(s.RSS), mib(s.PeakRSS), mib(s.VirtualSize))
 	fmt.Fprintf(w, "  MemoryFile       peak %s, allocated %s, host-backed %s, %d page-table pages\n", mib(s.MemoryFilePeak), mib(s.MemoryFileInUse), mib(s.MemoryFileHost), s.TablePages)
+}
+
+// parseQEMUTTY parses --qemu-tty: the terminals by stdio name, nil for
+// one listed without its TERMINAL.
+func parseQEMUTTY(s string) (map[string]*syscalls.Terminal, error) {
+	out := make(map[string]*syscalls.Terminal)
+	if s == "" {
+		return out, nil
+	}
+	for _, item := range strings.Split(s, ",") {
+		name, desc, hasDesc := strings.Cut(item, "=")
+		if name != "stdin" && name != "stdout" && name != "stderr" {
+			return nil, fmt.Errorf("--qemu-tty %q: want a list of stdin, stdout and stderr", s)
+		}
+		var term *syscalls.Terminal
+		if hasDesc {
+			var ok bool
+			if term, ok = syscalls.ParseTerminal(desc); !ok {
+				return nil, fmt.Errorf("--qemu-tty %q: want %s=PATH:MAJOR:MINOR:MODE:GID[:ctty]", s, name)
+			}
+		}
+		out[name] = term
+	}
+	return out, nil
+}
+
+// parseWinsize parses --qemu-winsize: nil for "".
+func parseWinsize(s string) (*unix.Winsize, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var ws unix.Winsize
+	if n, err := fmt.Sscanf(s, "%d,%d,%d,%d", &ws.Row, &ws.Col, &ws.Xpixel, &ws.Ypixel); err != nil || n != 4 {
+		return nil, fmt.Errorf("--qemu-winsize %q: want ROWS,COLS,XPIXEL,YPIXEL", s)
+	}
+	return &ws, nil
 }
