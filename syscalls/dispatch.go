@@ -232,6 +232,12 @@ var table = map[uint64]entry{
 	unix.SYS_PKEY_FREE:        {"pkey_free", sysPkeyFree},
 	unix.SYS_PKEY_MPROTECT:    {"pkey_mprotect", sysPkeyMprotect},
 	unix.SYS_REMAP_FILE_PAGES: {"remap_file_pages", sysRemapFilePages},
+	// splice.go
+	unix.SYS_SENDFILE:        {"sendfile", sysSendfile},
+	unix.SYS_SPLICE:          {"splice", sysSplice},
+	unix.SYS_TEE:             {"tee", sysTee},
+	unix.SYS_VMSPLICE:        {"vmsplice", sysVmsplice},
+	unix.SYS_COPY_FILE_RANGE: {"copy_file_range", sysCopyFileRange},
 }
 
 // Name returns the x86-64 Linux name of syscall nr, whether mmvm
