@@ -238,6 +238,10 @@ var table = map[uint64]entry{
 	unix.SYS_TEE:             {"tee", sysTee},
 	unix.SYS_VMSPLICE:        {"vmsplice", sysVmsplice},
 	unix.SYS_COPY_FILE_RANGE: {"copy_file_range", sysCopyFileRange},
+	// signal_wait.go
+	unix.SYS_RT_SIGTIMEDWAIT: {"rt_sigtimedwait", sysRtSigtimedwait},
+	unix.SYS_SIGNALFD:        {"signalfd", sysSignalfd},
+	unix.SYS_SIGNALFD4:       {"signalfd4", sysSignalfd4},
 }
 
 // Name returns the x86-64 Linux name of syscall nr, whether mmvm
