@@ -5,7 +5,9 @@
  * (fdcopy-musl) and glibc (fdcopy-glibc). Each call's result, the offsets
  * and positions it moves and the bytes it moves (compared with what they
  * should be) are printed; every line is the same natively (on fresh
- * tmpfs mounts) and under mmvm.
+ * tmpfs mounts) and under mmvm. The devices' splice reads, which Linux
+ * 6.1 lacks, are left to the unit tests: the KVM tests' native runs are
+ * on their QEMU guest's kernel.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -128,12 +130,6 @@ static void sendfile_calls(int m) {
 	int zero = open("/dev/zero", O_RDONLY), null = open("/dev/null", O_RDWR), full = open("/dev/full", O_WRONLY);
 	int ev = eventfd(0, 0), dir = open("/tmp", O_RDONLY | O_DIRECTORY);
 	pipe(p);
-	show("sendfile zero->null", sendfile(null, zero, NULL, 5000));
-	off = 3;
-	show("sendfile zero at 3->tmp", sendfile(t, zero, &off, 5000));
-	printf("  off %ld pos out %ld\n", (long)off, pos(t));
-	show("sendfile zero->pipe", sendfile(p[1], zero, NULL, 200000));
-	drain("  pipe held", p[0], -1);
 	show("sendfile null->pipe", sendfile(p[1], null, NULL, 10));
 	show("sendfile memfd->full", sendfile(full, m, NULL, 10));
 	off = SIZE;
@@ -248,10 +244,6 @@ static void splice_calls(int m) {
 	show("splice pipe->null at 7", splice(p[0], NULL, null, &toff, 4, 0));
 	printf("  off %ld\n", (long)toff);
 	drain("  pipe held", p[0], -1);
-	off = 12345;
-	show("splice zero->pipe", splice(zero, &off, p[1], NULL, 100000, 0));
-	printf("  off %ld\n", (long)off);
-	show("splice pipe->null", splice(p[0], NULL, null, NULL, 100000, 0));
 	close(p[1]);
 	show("splice from a pipe with no writer", splice(p[0], NULL, t, NULL, 10, 0));
 	close(p[0]);

@@ -106,6 +106,7 @@ var table = map[uint64]entry{
 	unix.SYS_PSELECT6: {"pselect6", sysPselect6},
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
+	unix.SYS_MEMFD_SECRET: {"memfd_secret", sysMemfdSecret},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},
 	unix.SYS_FALLOCATE:    {"fallocate", sysFallocate},
 	unix.SYS_PWRITE64:     {"pwrite64", sysPwrite64},

@@ -352,8 +352,11 @@ func openChecks(flags uint32, write bool, st *unix.Stat_t, l *lookup) unix.Errno
 	if !write {
 		return 0
 	}
-	if l.node != nil && l.node.kind == nodeProc {
+	if l.node != nil && l.node.kind == nodeProc && l.node.writeAt == nil {
 		return unix.EACCES
+	}
+	if l.node != nil && l.node.writeAt != nil {
+		return 0
 	}
 	if l.node != nil && l.node.tmp != nil {
 		return 0

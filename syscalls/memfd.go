@@ -256,6 +256,13 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if int64(a[3]) < 0 {
 		return errno(unix.EINVAL)
 	}
+	if f.fs.node != nil && f.fs.node.writeAt != nil {
+		if !fsWritable(f) {
+			return errno(unix.EBADF)
+		}
+		n, e := t.writeAtFrom(f.fs, arch.Addr(a[1]), a[2], int64(a[3]))
+		return result(n, errOrNil(e))
+	}
 	if f.fs.shm == nil {
 		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
@@ -298,3 +305,11 @@ func memfdMmapFile(f *openFile, flags uint64) (file *MmapFile, writeSealed bool)
 	}
 	return &MmapFile{Mappable: shm, Identity: shm, Readable: true, Writable: writable}, writeSealed
 }
+
+// sysMemfdSecret is memfd_secret(2) as Linux answers it where secretmem
+// is off (secretmem.enable=0, or a kernel built without
+// CONFIG_SECRETMEM): ENOSYS. What it promises cannot be given: a guest's
+// pages are MemoryFile pages the host maps, never out of its reach.
+// Linux 6.18 has it on by default (a host that gives an fd), so a program
+// must handle ENOSYS anyway, as it does on such kernels.
+func sysMemfdSecret(*Task, *[6]uint64) uint64 { return errno(unix.ENOSYS) }

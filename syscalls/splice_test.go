@@ -97,3 +97,38 @@ func TestProcPerProcess(t *testing.T) {
 		}
 	}
 }
+
+// TestSpliceDevices checks the devices' splice reads as Linux 6.18 serves
+// them (6.1, the KVM tests' native kernel, has none for /dev/zero):
+// /dev/zero is read from offset 0 pages, its offset left where it was;
+// /dev/null cannot be read so (EINVAL) but takes what a pipe holds.
+func TestSpliceDevices(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	copy(mem.mem, "/dev/zero\x00/dev/null\x00")
+	const (
+		off = base + 0x200 // a loff_t
+		fds = base + 0x300 // the pipe's int[2]
+	)
+	binary.LittleEndian.PutUint64(mem.mem[0x200:], 12345)
+	for _, tc := range []struct {
+		name string
+		nr   uint64
+		args [6]uint64
+		want uint64
+	}{
+		{"open /dev/zero", unix.SYS_OPEN, [6]uint64{base, unix.O_RDONLY}, 3},
+		{"open /dev/null", unix.SYS_OPEN, [6]uint64{base + 10, unix.O_RDWR}, 4},
+		{"pipe", unix.SYS_PIPE2, [6]uint64{fds, 0}, 0}, // 5, 6
+		{"sendfile zero to null", unix.SYS_SENDFILE, [6]uint64{4, 3, 0, 5000}, 5000},
+		{"splice zero to pipe", unix.SYS_SPLICE, [6]uint64{3, off, 6, 0, 100000, 0}, 65536},
+		{"splice pipe to null", unix.SYS_SPLICE, [6]uint64{5, 0, 4, off, 100000, 0}, 65536},
+		{"splice null to pipe", unix.SYS_SPLICE, [6]uint64{4, 0, 6, 0, 10, 0}, neg(unix.EINVAL)},
+	} {
+		if got := p.Syscall(tc.nr, tc.args); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, int64(got), int64(tc.want))
+		}
+	}
+	if got := binary.LittleEndian.Uint64(mem.mem[0x200:]); got != 12345 {
+		t.Errorf("offset %d, want 12345 (the devices' reads and writes leave it)", got)
+	}
+}
