@@ -57,8 +57,12 @@ int main(void) {
 	}
 	printf("auxv: pairs match getauxval %s, AT_NULL last %s, AT_PAGESZ %d\n", match ? "yes" : "no",
 	       n >= 16 && av[n / 8 - 2] == AT_NULL ? "yes" : "no", pagesz);
-	const char *files[] = {"/proc/self/oom_score_adj", "/proc/self/oom_score", "/proc/self/loginuid", "/proc/self/sessionid"};
-	for (int i = 0; i < 4; i++) {
+	/* oom_score scales the program's pages by the machine's: a small
+	 * program's is a little over 666 on any. */
+	slurp("/proc/self/oom_score", buf, sizeof buf);
+	printf("oom_score: %s\n", atoi(buf) >= 666 && atoi(buf) < 700 ? "a little over 666" : buf);
+	const char *files[] = {"/proc/self/oom_score_adj", "/proc/self/loginuid", "/proc/self/sessionid"};
+	for (int i = 0; i < 3; i++) {
 		slurp(files[i], buf, sizeof buf);
 		printf("%s: [%s]\n", files[i], buf);
 	}
