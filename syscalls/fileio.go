@@ -43,6 +43,11 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 	if f.isDir() {
 		return 0, unix.EISDIR
 	}
+	if f.huge != nil {
+		n := int(max(min(int64(len(b)), f.huge.size-off), 0))
+		clear(b[:n])
+		return n, 0
+	}
 	if f.shm != nil {
 		if n, err := f.shm.ReadAt(b, uint64(off)); err != nil && n == 0 {
 			return 0, unix.EIO
@@ -265,6 +270,9 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 			return errno(unix.EINVAL)
 		}
 		pos = f.st.Size + off
+		if f.huge != nil {
+			pos = f.huge.size + off
+		}
 		if f.shm != nil {
 			pos = int64(f.shm.Size()) + off
 		}
@@ -319,6 +327,9 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	if f.fs.shm != nil {
 		return p.memfdFileWrite(f, addr, length)
 	}
+	if f.fs.huge != nil {
+		return errno(unix.EINVAL)
+	}
 	if f.fs.node.writeAt != nil {
 		n, e := p.writeAtFrom(f.fs, addr, length, f.fs.pos)
 		if e != 0 {
@@ -355,7 +366,7 @@ func fsWritable(f *openFile) bool {
 	if f.flags&unix.O_ACCMODE == unix.O_RDONLY || f.fs.pathOnly {
 		return false
 	}
-	return f.fs.shm != nil || f.fs.node != nil && (f.fs.node.kind == nodeDevice || f.fs.node.writeAt != nil)
+	return f.fs.shm != nil || f.fs.huge != nil || f.fs.node != nil && (f.fs.node.kind == nodeDevice || f.fs.node.writeAt != nil)
 }
 
 // writeAtFrom writes length bytes from the guest at addr into a /proc

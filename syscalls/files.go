@@ -48,6 +48,9 @@ type fsFile struct {
 	// fsFile holds one reference, dropped at close. st is its fstat but
 	// for the size and blocks, which shm has.
 	shm SharedFile
+	// huge is a hugetlbfs memfd's size and seals (hugetlb.go), nil for
+	// any other file.
+	huge *hugetlbFile
 }
 
 // MappableFile is a host file as mm maps it: mm's Mappable and the
@@ -470,6 +473,9 @@ func (p *Process) mmapFile(fd, flags uint64) (file *MmapFile, anon, writeSealed 
 	if of.fs != nil && of.fs.shm != nil {
 		file, writeSealed = memfdMmapFile(of, flags)
 		return file, false, writeSealed, 0
+	}
+	if of.fs != nil && of.fs.huge != nil {
+		return nil, false, false, unix.ENOMEM // no huge page can be reserved
 	}
 	file, anon, e = p.fsMmapFile(fd)
 	return file, anon, false, e
