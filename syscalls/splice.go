@@ -376,7 +376,8 @@ func (t *Task) spliceToPipe(in *openFile, pp *pipe, pos *int64, n uint64, nonblo
 
 // drainPipe moves up to n bytes out of pp through write, buffer by
 // buffer, stopping at a short or failed write: the bytes moved, or the
-// first write's error.
+// first write's error. A write that waits releases the lock: a buffer
+// another thread took meanwhile ends the drain.
 func (t *Task) drainPipe(pp *pipe, n uint64, write func(b []byte) (int, unix.Errno)) (uint64, unix.Errno) {
 	var done uint64
 	freed := false
@@ -385,6 +386,11 @@ func (t *Task) drainPipe(pp *pipe, n uint64, write func(b []byte) (int, unix.Err
 		k := min(n-done, uint64(b.end-b.off))
 		w, e := write(b.page[b.off : b.off+int(k)])
 		done += uint64(w)
+		if len(pp.bufs) == 0 || pp.bufs[0] != b {
+			// Another thread took the buffer while the write waited
+			// (stdout's host descriptor), the lock released.
+			break
+		}
 		b.off += w
 		if b.off == b.end {
 			pp.bufs = pp.bufs[1:]
