@@ -18,6 +18,7 @@ type memoryCalls struct{ p *process }
 
 var _ syscalls.MemoryCalls = memoryCalls{}
 var _ syscalls.Memory = memoryCalls{}
+var _ syscalls.ForcedMemory = memoryCalls{}
 
 // mm reads and modifies futex words atomically (FutexMemory).
 var _ syscalls.FutexMemory = memoryCalls{}
@@ -28,6 +29,16 @@ func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
 
 func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
 	return c.p.mm().CopyOut(addr, src, mm.IOOpts{})
+}
+
+// CopyInForced and CopyOutForced access memory as /proc/self/mem does
+// (syscalls.ForcedMemory).
+func (c memoryCalls) CopyInForced(addr arch.Addr, dst []byte) (int, error) {
+	return c.p.mm().CopyIn(addr, dst, mm.IOOpts{IgnorePermissions: true})
+}
+
+func (c memoryCalls) CopyOutForced(addr arch.Addr, src []byte) (int, error) {
+	return c.p.mm().CopyOut(addr, src, mm.IOOpts{IgnorePermissions: true})
 }
 
 func (c memoryCalls) MMap(addr, length, prot, flags uint64, file *syscalls.MmapFile, off uint64) (arch.Addr, error) {

@@ -136,6 +136,9 @@ func imageLayout(plan *loader.Plan, stack *loader.Stack, argv, envv []string) sy
 	if l.StartCode == ^uint64(0) {
 		l.StartCode = 0
 	}
+	for _, a := range stack.Auxv {
+		l.Auxv = append(l.Auxv, uint64(a.Type), a.Value)
+	}
 	if len(argv) == 0 {
 		argv = []string{""}
 	}

@@ -106,6 +106,7 @@ var table = map[uint64]entry{
 	unix.SYS_PSELECT6: {"pselect6", sysPselect6},
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
+	unix.SYS_MEMFD_SECRET: {"memfd_secret", sysMemfdSecret},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},
 	unix.SYS_FALLOCATE:    {"fallocate", sysFallocate},
 	unix.SYS_PWRITE64:     {"pwrite64", sysPwrite64},
@@ -244,6 +245,16 @@ var table = map[uint64]entry{
 	unix.SYS_PKEY_FREE:        {"pkey_free", sysPkeyFree},
 	unix.SYS_PKEY_MPROTECT:    {"pkey_mprotect", sysPkeyMprotect},
 	unix.SYS_REMAP_FILE_PAGES: {"remap_file_pages", sysRemapFilePages},
+	// splice.go
+	unix.SYS_SENDFILE:        {"sendfile", sysSendfile},
+	unix.SYS_SPLICE:          {"splice", sysSplice},
+	unix.SYS_TEE:             {"tee", sysTee},
+	unix.SYS_VMSPLICE:        {"vmsplice", sysVmsplice},
+	unix.SYS_COPY_FILE_RANGE: {"copy_file_range", sysCopyFileRange},
+	// signal_wait.go
+	unix.SYS_RT_SIGTIMEDWAIT: {"rt_sigtimedwait", sysRtSigtimedwait},
+	unix.SYS_SIGNALFD:        {"signalfd", sysSignalfd},
+	unix.SYS_SIGNALFD4:       {"signalfd4", sysSignalfd4},
 }
 
 // Name returns the x86-64 Linux name of syscall nr, whether mmvm

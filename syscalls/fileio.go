@@ -43,6 +43,11 @@ func (p *Process) readAt(f *fsFile, b []byte, off int64) (int, unix.Errno) {
 	if f.isDir() {
 		return 0, unix.EISDIR
 	}
+	if f.huge != nil {
+		n := int(max(min(int64(len(b)), f.huge.size-off), 0))
+		clear(b[:n])
+		return n, 0
+	}
 	if f.shm != nil {
 		if n, err := f.shm.ReadAt(b, uint64(off)); err != nil && n == 0 {
 			return 0, unix.EIO
@@ -265,6 +270,9 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 			return errno(unix.EINVAL)
 		}
 		pos = f.st.Size + off
+		if f.huge != nil {
+			pos = f.huge.size + off
+		}
 		if f.shm != nil {
 			pos = int64(f.shm.Size()) + off
 		}
@@ -319,6 +327,17 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	if f.fs.shm != nil {
 		return p.memfdFileWrite(f, addr, length)
 	}
+	if f.fs.huge != nil {
+		return errno(unix.EINVAL)
+	}
+	if f.fs.node.writeAt != nil {
+		n, e := p.writeAtFrom(f.fs, addr, length, f.fs.pos)
+		if e != 0 {
+			return errno(e)
+		}
+		f.fs.pos += int64(n)
+		return n
+	}
 	if f.fs.node.device == devFull {
 		return errno(unix.ENOSPC)
 	}
@@ -347,7 +366,36 @@ func fsWritable(f *openFile) bool {
 	if f.flags&unix.O_ACCMODE == unix.O_RDONLY || f.fs.pathOnly {
 		return false
 	}
-	return f.fs.shm != nil || f.fs.node != nil && f.fs.node.kind == nodeDevice
+	return f.fs.shm != nil || f.fs.huge != nil || f.fs.node != nil && (f.fs.node.kind == nodeDevice || f.fs.node.writeAt != nil)
+}
+
+// writeAtFrom writes length bytes from the guest at addr into a /proc
+// file that takes writes (node.writeAt) at off, a chunk at a time: the
+// bytes written, EFAULT if the guest's bytes could not be read (as
+// Linux's mem_rw, even after some were written), or the first chunk's
+// error.
+func (p *Process) writeAtFrom(f *fsFile, addr arch.Addr, length uint64, off int64) (uint64, unix.Errno) {
+	length = min(length, maxIO)
+	buf := make([]byte, min(length, ioChunk))
+	var done uint64
+	for done < length {
+		want := min(length-done, ioChunk)
+		if _, err := p.cfg.Memory.CopyIn(addr+arch.Addr(done), buf[:want]); err != nil {
+			return 0, unix.EFAULT
+		}
+		n, e := f.node.writeAt(p, buf[:want], off+int64(done))
+		done += uint64(n)
+		if e != 0 {
+			if done == 0 {
+				return 0, e
+			}
+			break
+		}
+		if uint64(n) < want {
+			break
+		}
+	}
+	return done, 0
 }
 
 // fsWritev is writev on an fsFile: each buffer in turn, as fsWrite.

@@ -48,6 +48,9 @@ type fsFile struct {
 	// fsFile holds one reference, dropped at close. st is its fstat but
 	// for the size and blocks, which shm has.
 	shm SharedFile
+	// huge is a hugetlbfs memfd's size and seals (hugetlb.go), nil for
+	// any other file.
+	huge *hugetlbFile
 }
 
 // MappableFile is a host file as mm maps it: mm's Mappable and the
@@ -389,7 +392,7 @@ func (t *Task) openChecks(flags uint32, write, created bool, st *unix.Stat_t, l 
 	switch {
 	case !write, typ == unix.S_IFCHR: // the devices take writes
 		return 0
-	case l.node != nil && l.node.kind == nodeProc:
+	case l.node != nil && l.node.kind == nodeProc && l.node.writeAt == nil:
 		return unix.EACCES
 	case writable:
 		return 0
@@ -503,6 +506,9 @@ func (p *Process) mmapFile(fd, flags uint64) (file *MmapFile, anon, writeSealed 
 	if of.fs != nil && of.fs.shm != nil {
 		file, writeSealed = memfdMmapFile(of, flags)
 		return file, false, writeSealed, 0
+	}
+	if of.fs != nil && of.fs.huge != nil {
+		return nil, false, false, unix.ENOMEM // no huge page can be reserved
 	}
 	file, anon, e = p.fsMmapFile(fd)
 	return file, anon, false, e

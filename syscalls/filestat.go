@@ -117,6 +117,9 @@ func (p *Process) fsStat(f *fsFile) (unix.Stat_t, unix.Errno) {
 	if f.shm != nil {
 		return memfdStat(f), 0
 	}
+	if f.huge != nil {
+		return hugetlbStat(f), 0
+	}
 	if f.host != nil {
 		return p.hostStat(int(f.host.Fd()))
 	}

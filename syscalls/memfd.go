@@ -61,9 +61,9 @@ const memfdDev = 1
 
 // sysMemfdCreate checks as Linux's memfd_create does, in its order:
 // unknown flags (huge page size bits only with MFD_HUGETLB), MFD_EXEC with
-// MFD_NOEXEC_SEAL, then the name (EFAULT, EINVAL past 249 bytes). mmvm has
-// no hugetlbfs: MFD_HUGETLB is ENOSYS, Linux's answer built without
-// CONFIG_HUGETLBFS. The fd is opened O_RDWR; without MFD_ALLOW_SEALING
+// MFD_NOEXEC_SEAL, then the name (EFAULT, EINVAL past 249 bytes).
+// MFD_HUGETLB makes a file of a hugetlbfs with no huge pages (hugetlb.go),
+// as Linux's on a machine with none reserved. The fd is opened O_RDWR; without MFD_ALLOW_SEALING
 // F_SEAL_SEAL is set, so that no seal can be added; MFD_NOEXEC_SEAL makes
 // the mode 0666 and sets F_SEAL_EXEC, sealing allowed.
 func sysMemfdCreate(t *Task, a *[6]uint64) uint64 {
@@ -85,7 +85,19 @@ func sysMemfdCreate(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	if flags&mfdHugeTLB != 0 || t.cfg.NewSharedFile == nil {
+	if flags&mfdHugeTLB != 0 {
+		f, e := t.newHugetlbMemfd(name, flags)
+		if e != 0 {
+			return errno(e)
+		}
+		fd, e := t.lowestFree(0)
+		if e != 0 {
+			return errno(e)
+		}
+		t.install(fd, &openFile{stdio: -1, fs: f, flags: unix.O_RDWR | oLargefile}, flags&mfdCloexec != 0)
+		return uint64(fd)
+	}
+	if t.cfg.NewSharedFile == nil {
 		return errno(unix.ENOSYS)
 	}
 	fd, e := t.lowestFree(0)
@@ -133,6 +145,9 @@ func sysFtruncate(t *Task, a *[6]uint64) uint64 {
 	if f.fs != nil && f.fs.pathOnly {
 		return errno(unix.EBADF)
 	}
+	if f.fs != nil && f.fs.huge != nil && f.flags&unix.O_ACCMODE != unix.O_RDONLY {
+		return errno0(hugetlbTruncate(f.fs.huge, int64(a[1])))
+	}
 	if f.fs == nil || f.fs.shm == nil || f.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return errno(unix.EINVAL)
 	}
@@ -174,6 +189,11 @@ func sysFallocate(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EBADF)
 	case f.pipe != nil:
 		return errno(unix.ESPIPE)
+	case f.fs != nil && f.fs.huge != nil:
+		if mode&unix.FALLOC_FL_PUNCH_HOLE != 0 {
+			return 0 // no page backs it
+		}
+		return errno(unix.ENOSPC) // the empty pool reserves nothing
 	case f.fs == nil || f.fs.shm == nil:
 		return errno(unix.ENODEV)
 	case off+length < 0:
@@ -259,6 +279,13 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 	if int64(a[3]) < 0 {
 		return errno(unix.EINVAL)
 	}
+	if f.fs.node != nil && f.fs.node.writeAt != nil {
+		if !fsWritable(f) {
+			return errno(unix.EBADF)
+		}
+		n, e := t.writeAtFrom(f.fs, arch.Addr(a[1]), a[2], int64(a[3]))
+		return result(n, errOrNil(e))
+	}
 	if f.fs.shm == nil {
 		return t.fsWrite(f, arch.Addr(a[1]), a[2])
 	}
@@ -277,6 +304,12 @@ func sysPwrite64(t *Task, a *[6]uint64) uint64 {
 // memfdSeals serves F_GET_SEALS and F_ADD_SEALS: EINVAL for a file that is
 // no memfd, EPERM adding to one not opened for writing.
 func memfdSeals(f *openFile, cmd uint32, arg uint64) uint64 {
+	if f.fs != nil && f.fs.huge != nil {
+		if cmd == unix.F_ADD_SEALS && f.flags&unix.O_ACCMODE == unix.O_RDONLY {
+			return errno(unix.EPERM)
+		}
+		return hugetlbSeals(f.fs.huge, cmd, arg)
+	}
 	if f.fs == nil || f.fs.shm == nil {
 		return errno(unix.EINVAL)
 	}
@@ -302,3 +335,11 @@ func memfdMmapFile(f *openFile, flags uint64) (file *MmapFile, writeSealed bool)
 	}
 	return &MmapFile{Mappable: shm, Identity: shm, Readable: true, Writable: writable}, writeSealed
 }
+
+// sysMemfdSecret is memfd_secret(2) as Linux answers it where secretmem
+// is off (secretmem.enable=0, or a kernel built without
+// CONFIG_SECRETMEM): ENOSYS. What it promises cannot be given: a guest's
+// pages are MemoryFile pages the host maps, never out of its reach.
+// Linux 6.18 has it on by default (a host that gives an fd), so a program
+// must handle ENOSYS anyway, as it does on such kernels.
+func sysMemfdSecret(*Task, *[6]uint64) uint64 { return errno(unix.ENOSYS) }

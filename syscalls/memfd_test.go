@@ -10,8 +10,8 @@ import (
 )
 
 // TestMemfdCalls checks memfd_create's argument checks (those the guest
-// program memfd.c cannot compare with the host: MFD_HUGETLB, which mmvm
-// answers as a kernel without hugetlbfs), the fd calls on a memfd, and that
+// program memfd.c cannot compare with the host: MFD_HUGETLB's sizes),
+// the fd calls on a memfd, and that
 // closing the last fd frees its pages.
 func TestMemfdCalls(t *testing.T) {
 	p, mem, _ := newTestProcess(t)
@@ -38,8 +38,8 @@ func TestMemfdCalls(t *testing.T) {
 		{"unknown flag", unix.SYS_MEMFD_CREATE, [6]uint64{base, 0x40}, neg(unix.EINVAL)},
 		{"huge size without MFD_HUGETLB", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGE_2MB}, neg(unix.EINVAL)},
 		{"MFD_EXEC|MFD_NOEXEC_SEAL", unix.SYS_MEMFD_CREATE, [6]uint64{base, mfdExec | mfdNoexecSeal}, neg(unix.EINVAL)},
-		{"MFD_HUGETLB", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB}, neg(unix.ENOSYS)},
-		{"MFD_HUGETLB 2MB", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB | unix.MFD_HUGE_2MB}, neg(unix.ENOSYS)},
+		{"MFD_HUGETLB 1GB", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB | unix.MFD_HUGE_1GB}, neg(unix.ENODEV)},
+		{"MFD_HUGETLB 64KB", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB | unix.MFD_HUGE_64KB}, neg(unix.ENODEV)},
 		{"name unmapped", unix.SYS_MEMFD_CREATE, [6]uint64{0x1000, 0}, neg(unix.EFAULT)},
 		{"name too long", unix.SYS_MEMFD_CREATE, [6]uint64{base + 0x100, 0}, neg(unix.EINVAL)},
 		{"memfd", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_CLOEXEC}, 3},
@@ -87,5 +87,39 @@ func TestMemfdCalls(t *testing.T) {
 	}
 	if a := mf.Stats().Allocated; a != 0 {
 		t.Errorf("%d bytes still allocated after the last close", a)
+	}
+}
+
+// TestHugetlbMemfd checks memfd_create(MFD_HUGETLB) as Linux 6.18 answers
+// on a machine with no huge pages reserved: the file is made, its size
+// set in whole huge pages, read as zeros, never written, mapped or
+// allocated.
+func TestHugetlbMemfd(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	copy(mem.mem, "h\x00")
+	for _, tc := range []struct {
+		name string
+		nr   uint64
+		args [6]uint64
+		want uint64
+	}{
+		{"create", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB}, 3},
+		{"create 2MB, sealing", unix.SYS_MEMFD_CREATE, [6]uint64{base, unix.MFD_HUGETLB | unix.MFD_HUGE_2MB | unix.MFD_ALLOW_SEALING}, 4},
+		{"ftruncate a page", unix.SYS_FTRUNCATE, [6]uint64{3, 4096}, neg(unix.EINVAL)},
+		{"ftruncate a huge page", unix.SYS_FTRUNCATE, [6]uint64{3, 2 << 20}, 0},
+		{"lseek end", unix.SYS_LSEEK, [6]uint64{3, 0, unix.SEEK_END}, 2 << 20},
+		{"pread", unix.SYS_PREAD64, [6]uint64{3, base + 0x100, 10, 0}, 10},
+		{"pread at the end", unix.SYS_PREAD64, [6]uint64{3, base + 0x100, 10, 2 << 20}, 0},
+		{"write", unix.SYS_WRITE, [6]uint64{3, base, 1}, neg(unix.EINVAL)},
+		{"fallocate", unix.SYS_FALLOCATE, [6]uint64{3, 0, 0, 2 << 20}, neg(unix.ENOSPC)},
+		{"mmap", unix.SYS_MMAP, [6]uint64{0, 2 << 20, unix.PROT_READ, unix.MAP_SHARED, 3, 0}, neg(unix.ENOMEM)},
+		{"F_GET_SEALS", unix.SYS_FCNTL, [6]uint64{3, unix.F_GET_SEALS}, unix.F_SEAL_SEAL},
+		{"F_ADD_SEALS sealed", unix.SYS_FCNTL, [6]uint64{3, unix.F_ADD_SEALS, unix.F_SEAL_GROW}, neg(unix.EPERM)},
+		{"F_ADD_SEALS", unix.SYS_FCNTL, [6]uint64{4, unix.F_ADD_SEALS, unix.F_SEAL_GROW}, 0},
+		{"ftruncate sealed grow", unix.SYS_FTRUNCATE, [6]uint64{4, 2 << 20}, neg(unix.EPERM)},
+	} {
+		if got := p.Syscall(tc.nr, tc.args); got != tc.want {
+			t.Errorf("%s: got %d, want %d", tc.name, int64(got), int64(tc.want))
+		}
 	}
 }

@@ -12,7 +12,8 @@ import (
 // A pipe is a ring of page-sized buffers between two of the guest's own
 // fds, held on the host, filled as Linux fills them so that the same
 // writes fit or do not: a write first tops up the last buffer with its
-// length modulo the page size, when that fits in the buffer's page, and
+// length modulo the page size, when that fits in the buffer's page and
+// the buffer is a write's own (not one splice put there, splice.go), and
 // puts the rest into fresh pages, one slot each, while slots are free
 // (capacity / page size of them). A write of at most a page is therefore
 // atomic. A read of an empty pipe whose write end is open, or a write to
@@ -50,10 +51,13 @@ type pipe struct {
 	rdWait, wrWait waitQueue
 }
 
-// pipeBuf is one slot: page[off:end] is unread.
+// pipeBuf is one slot: page[off:end] is unread. merge says a write may
+// add to its page (Linux's PIPE_BUF_FLAG_CAN_MERGE): a write's own
+// buffers may, what splice, tee and vmsplice put there may not.
 type pipeBuf struct {
 	page     []byte
 	off, end int
+	merge    bool
 }
 
 // pipeInodes numbers pipes for fstat, across all Processes.
@@ -208,7 +212,7 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 	// has been polled.
 	defer pp.rdWait.notify(epollIn | epollRdNorm)
 	if chars := n % arch.PageSize; chars != 0 && len(pp.bufs) > 0 {
-		if last := pp.bufs[len(pp.bufs)-1]; last.end+int(chars) <= arch.PageSize {
+		if last := pp.bufs[len(pp.bufs)-1]; last.merge && last.end+int(chars) <= arch.PageSize {
 			if read(0, last.page[last.end:last.end+int(chars)]) != nil {
 				return errno(unix.EFAULT)
 			}
@@ -248,7 +252,7 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 			continue
 		}
 		k := min(n-done, arch.PageSize)
-		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k)}
+		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k), merge: true}
 		if read(done, b.page[:k]) != nil {
 			if done == 0 {
 				return errno(unix.EFAULT)

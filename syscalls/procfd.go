@@ -117,7 +117,7 @@ func (p *Process) fdInfoFiles() map[string]*node {
 // fdInfoText is /proc/self/fdinfo/fd's text as Linux's seq_show: the
 // position, the status flags in octal with O_CLOEXEC for a close-on-exec
 // fd, the mount (0: the guest has no mount ids) and the inode fstat
-// shows, then an eventfd's count and mode. An fd closed since is empty.
+// shows, then an eventfd's count and mode or a signalfd's set. An fd closed since is empty.
 func (p *Process) fdInfoText(fd int32) []byte {
 	e, ok := p.files().fds[fd]
 	if !ok {
@@ -136,6 +136,9 @@ func (p *Process) fdInfoText(fd int32) []byte {
 	b := fmt.Appendf(nil, "pos:\t%d\nflags:\t0%o\nmnt_id:\t0\nino:\t%d\n", pos, flags, st.Ino)
 	if ev, ok := f.anon.(*eventFD); ok {
 		b = fmt.Appendf(b, "eventfd-count: %16x\neventfd-id: %d\neventfd-semaphore: %d\n", ev.count, 0, boolInt(ev.semaphore))
+	}
+	if sfd, ok := f.anon.(*signalFD); ok {
+		b = append(b, sfd.fdinfo()...)
 	}
 	return b
 }

@@ -110,6 +110,7 @@ func (p *Process) addProc(fs *fileSystem) {
 	fs.procTask = fs.newNode(nodeDir)
 	self.children["task"] = fs.procTask
 	fs.mkdirAll("/proc").children["meminfo"] = text((*Process).meminfoText)
+	p.addProcSelfFiles(fs, self, text)
 	p.addMachineFiles(fs, text)
 	vm := fs.mkdirAll("/proc/sys/vm")
 	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })

@@ -25,6 +25,9 @@ import (
 type ImageLayout struct {
 	StartCode, EndCode, StartData, EndData, StartBrk, StartStack uint64
 	ArgStart, ArgEnd, EnvStart, EnvEnd                           uint64
+	// Auxv is the auxiliary vector on the stack, type and value in turn,
+	// AT_NULL's pair last (/proc/self/auxv).
+	Auxv []uint64
 }
 
 // SetImageLayout records the layout of the image the process now runs

@@ -56,6 +56,10 @@ type signalState struct {
 	// continued is closed by the next SIGCONT sent to the process, which
 	// ends the stops its threads are in; nil until a stop makes it.
 	continued chan struct{}
+	// signalfdWait is notified at every signal made pending on the
+	// process or any of its threads (Linux's signalfd_wqh): the
+	// process's signalfds wait on it.
+	signalfdWait waitQueue
 }
 
 // taskSignals is a thread's own signal state.
@@ -66,6 +70,10 @@ type taskSignals struct {
 	// trap is the last fault's trap number, error code and CR2, which
 	// every signal frame records (Linux's thread.trap_nr and friends).
 	trap trapInfo
+	// realBlocked is the mask rt_sigtimedwait lowered for its wait
+	// (Linux's real_blocked): a signal it blocked is not ignored when
+	// sent meanwhile, as it would not be with the mask in place.
+	realBlocked uint64
 	// savedMask is the mask rt_sigsuspend replaced; restoreMask says it
 	// must come back (into the handler's frame, or at the return to user
 	// mode if no handler runs), as Linux's TIF_RESTORE_SIGMASK.
@@ -170,6 +178,7 @@ func (p *Process) queueSignal(q *sigQueue, blocked uint64, sig unix.Signal, info
 		return false, unix.EAGAIN
 	}
 	q.pending |= bit
+	p.sig.signalfdWait.notify(epollIn) // signalfd readers and their epoll items look again
 	return true, 0
 }
 
@@ -179,7 +188,7 @@ func (p *Process) queueSignal(q *sigQueue, blocked uint64, sig unix.Signal, info
 // thread-directed signal. p.mu must be held.
 func (t *Task) sendToThread(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
 	t.continueIfCont(sig)
-	added, e := t.queueSignal(&t.tsig.sigQueue, t.sigmask, sig, info)
+	added, e := t.queueSignal(&t.tsig.sigQueue, t.sigmask|t.tsig.realBlocked, sig, info)
 	if added && t.sigmask&sigBit(sig) == 0 && !t.Exited() {
 		t.wakeUp(self)
 	}
@@ -193,7 +202,7 @@ func (t *Task) sendToThread(self *Task, sig unix.Signal, info sigInfo) unix.Errn
 // the group leader. p.mu must be held.
 func (p *Process) sendToProcess(self *Task, sig unix.Signal, info sigInfo) unix.Errno {
 	p.continueIfCont(sig)
-	added, e := p.queueSignal(&p.sig.sigQueue, p.main.sigmask, sig, info)
+	added, e := p.queueSignal(&p.sig.sigQueue, p.main.sigmask|p.main.tsig.realBlocked, sig, info)
 	if added {
 		if t := p.signalTarget(sig); t != nil {
 			t.wakeUp(self)
@@ -270,15 +279,19 @@ func (t *Task) force(sig unix.Signal, info sigInfo) {
 // pending signals first, then from the process's, as Linux's
 // dequeue_signal; within each, a synchronous one first, then the lowest
 // number (next_signal). p.mu must be held.
-func (t *Task) dequeue() (unix.Signal, sigInfo, bool) {
-	if sig, info, ok := t.dequeueFrom(&t.tsig.sigQueue); ok {
+func (t *Task) dequeue() (unix.Signal, sigInfo, bool) { return t.dequeueMasked(t.sigmask) }
+
+// dequeueMasked is dequeue of a signal not in blocked (rt_sigtimedwait and
+// signalfd take the signals of their set whatever the thread's mask).
+func (t *Task) dequeueMasked(blocked uint64) (unix.Signal, sigInfo, bool) {
+	if sig, info, ok := t.dequeueFrom(&t.tsig.sigQueue, blocked); ok {
 		return sig, info, true
 	}
-	return t.dequeueFrom(&t.sig.sigQueue)
+	return t.dequeueFrom(&t.sig.sigQueue, blocked)
 }
 
-func (t *Task) dequeueFrom(q *sigQueue) (unix.Signal, sigInfo, bool) {
-	ready := q.pending &^ t.sigmask
+func (t *Task) dequeueFrom(q *sigQueue, blocked uint64) (unix.Signal, sigInfo, bool) {
+	ready := q.pending &^ blocked
 	if ready == 0 {
 		return 0, sigInfo{}, false
 	}

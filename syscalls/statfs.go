@@ -112,6 +112,10 @@ func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 		return p.tmpStatfs(f.fs.node.tmp.fs), 0
 	case f.fs != nil && f.fs.shm != nil:
 		return syntheticStatfs(unix.TMPFS_MAGIC, 0), 0
+	case f.fs != nil && f.fs.huge != nil:
+		st := syntheticStatfs(unix.HUGETLBFS_MAGIC, 0)
+		st.Bsize = hugePageSize
+		return st, 0
 	case f.fs != nil && f.fs.host != nil:
 		return p.hostStatfs(int(f.fs.host.Fd()), true)
 	case f.fs != nil:

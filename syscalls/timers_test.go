@@ -68,7 +68,7 @@ func takePending(t *testing.T, p *Process, task *Task, sig unix.Signal, limit ti
 			}
 			saved := taker.sigmask
 			taker.sigmask = ^sigBit(sig)
-			got, info, ok := taker.dequeueFrom(q)
+			got, info, ok := taker.dequeueFrom(q, taker.sigmask)
 			taker.sigmask = saved
 			p.mu.Unlock()
 			if !ok || got != sig {

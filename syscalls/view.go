@@ -107,6 +107,9 @@ type node struct {
 	// readAt, when set, reads a /proc file that has no text of its own
 	// (pagemap) at an offset, as a device does.
 	readAt func(p *Process, b []byte, off int64) (int, unix.Errno)
+	// writeAt, when set, writes such a file (mem), which may then be
+	// opened for writing.
+	writeAt func(p *Process, b []byte, off int64) (int, unix.Errno)
 	// ioctl, when set, serves ioctl(2) on the file (maps' PROCMAP_QUERY).
 	ioctl func(t *Task, req uint64, arg arch.Addr) uint64
 	// device is a nodeDevice's kind.
