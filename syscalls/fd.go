@@ -525,6 +525,10 @@ func sysFstatFile(t *Task, a *[6]uint64) uint64 {
 		}
 		return t.putStat(a[1], &st)
 	}
+	if s, ok := f.anon.(*socket); ok {
+		st := s.stat()
+		return t.putStat(a[1], &st)
+	}
 	if f.anon != nil {
 		st := t.anonStat()
 		return t.putStat(a[1], &st)
@@ -557,6 +561,9 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	}
 	if f.fs != nil && f.fs.node != nil && f.fs.node.ioctl != nil {
 		return f.fs.node.ioctl(t, a[1], arch.Addr(a[2]))
+	}
+	if s, ok := f.anon.(*socket); ok {
+		return t.sockIoctl(s, f, a[1], arch.Addr(a[2]))
 	}
 	if f.fs != nil || f.anon != nil {
 		return errno(unix.ENOTTY)

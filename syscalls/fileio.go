@@ -248,6 +248,9 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 		// An anon file's position stays 0 whatever is asked, as Linux's
 		// noop_llseek leaves it.
 		if of, _ := t.file(a[0]); of.anon != nil {
+			if _, ok := of.anon.(*socket); ok {
+				return errno(unix.ESPIPE) // sockets have no_llseek
+			}
 			return 0
 		}
 		return errno(unix.ESPIPE)

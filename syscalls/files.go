@@ -274,6 +274,9 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 	if e := t.openChecks(flags, write, created, &st, &l); e != 0 {
 		return errno(e)
 	}
+	if l.node != nil && l.node.kind == nodeSocket && flags&unix.O_PATH == 0 {
+		return errno(unix.ENXIO) // a socket node has no open
+	}
 	if l.node != nil && l.node.kind == nodeFIFO && flags&unix.O_PATH == 0 {
 		if _, e := p.lowestFree(0); e != 0 {
 			return errno(e)

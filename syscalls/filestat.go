@@ -184,6 +184,9 @@ func (p *Process) stdioOrPipeStat(f *openFile) (unix.Stat_t, unix.Errno) {
 	if f.pipe != nil {
 		return f.pipe.stat(), 0
 	}
+	if s, ok := f.anon.(*socket); ok {
+		return s.stat(), 0
+	}
 	if f.anon != nil {
 		return p.anonStat(), 0
 	}

@@ -148,19 +148,24 @@ func (t *Task) newNameAt(dirfd uint64, addr arch.Addr, wantDir bool) (parentName
 	if e != 0 {
 		return pn, e
 	}
+	return pn, p.createIn(pn, wantDir)
+}
+
+// createIn is createAt for a name whose directory parentOf found.
+func (p *Process) createIn(pn parentName, wantDir bool) unix.Errno {
 	if pn.kind != lastNorm || p.exists(pn) {
-		return pn, unix.EEXIST
+		return unix.EEXIST
 	}
 	if pn.slash && !wantDir {
-		return pn, unix.ENOENT
+		return unix.ENOENT
 	}
 	if !pn.node.isTmpDir() {
-		return pn, unix.EROFS
+		return unix.EROFS
 	}
 	if len(pn.last) > tmpfsNameMax {
-		return pn, unix.ENAMETOOLONG
+		return unix.ENAMETOOLONG
 	}
-	return pn, 0
+	return 0
 }
 
 // mkdirat makes a directory with mode's permission bits (and sticky bit)
@@ -185,8 +190,9 @@ func sysMkdirat(t *Task, a *[6]uint64) uint64 {
 
 // mknodat checks the file type first, as may_mknod does (EPERM for a
 // directory, EINVAL for no type Linux knows; 0 is a regular file). A
-// tmpfs makes regular files and FIFOs (fifo.go); a device or socket node
-// it refuses (EPERM): mmvm has no such files.
+// tmpfs makes regular files, FIFOs (fifo.go) and socket nodes, which no
+// socket is bound to (connect: ECONNREFUSED); a device node it refuses
+// (EPERM): mmvm has no such files.
 func (t *Task) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
 	p := t.Process
 	switch mode & unix.S_IFMT {
@@ -205,6 +211,8 @@ func (t *Task) mknodat(dirfd uint64, addr arch.Addr, mode uint32) unix.Errno {
 	case 0, unix.S_IFREG:
 	case unix.S_IFIFO:
 		kind = nodeFIFO
+	case unix.S_IFSOCK:
+		kind = nodeSocket
 	default:
 		return unix.EPERM
 	}

@@ -184,6 +184,9 @@ func (p *Process) fdLinkText(f *openFile) string {
 	case f.pipe != nil:
 		return fmt.Sprintf("pipe:[%d]", f.pipe.ino)
 	case f.anon != nil:
+		if s, ok := f.anon.(*socket); ok {
+			return s.linkText()
+		}
 		return "anon_inode:[" + f.anon.anonName() + "]"
 	}
 	if f.devTTY != nil {

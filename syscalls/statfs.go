@@ -123,6 +123,9 @@ func (p *Process) openFileStatfs(f *openFile) (unix.Statfs_t, unix.Errno) {
 	case f.fifo != nil:
 		return p.tmpStatfs(f.fifo.tmp.fs), 0
 	case f.anon != nil:
+		if _, ok := f.anon.(*socket); ok {
+			return syntheticStatfs(unix.SOCKFS_MAGIC, 0), 0
+		}
 		return syntheticStatfs(unix.ANON_INODE_FS_MAGIC, 0), 0
 	case f.pipe != nil:
 		return syntheticStatfs(unix.PIPEFS_MAGIC, 0), 0

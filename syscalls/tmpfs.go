@@ -339,7 +339,7 @@ func (p *Process) tmpCreate(c *creds, dir *node, name string, kind nodeKind, mod
 // mode, as vfs_mkdir).
 func (p *Process) tmpNewNode(c *creds, dir *node, kind nodeKind, mode uint32) (*node, unix.Errno) {
 	t := dir.tmp.fs
-	typ := map[nodeKind]uint32{nodeShm: unix.S_IFREG, nodeDir: unix.S_IFDIR, nodeFIFO: unix.S_IFIFO}[kind]
+	typ := map[nodeKind]uint32{nodeShm: unix.S_IFREG, nodeDir: unix.S_IFDIR, nodeFIFO: unix.S_IFIFO, nodeSocket: unix.S_IFSOCK}[kind]
 	if kind == nodeShm && p.cfg.NewTmpfsFile == nil {
 		return nil, unix.ENOSYS
 	}

@@ -48,6 +48,9 @@ type processTree struct {
 	// pidfds are the open pidfds of every process, woken when a process
 	// or thread ends (pidfd.go).
 	pidfds map[*pidFD]struct{}
+	// sockets is the VM's abstract socket namespace (socket.go), made
+	// on first use. Guarded by mu.
+	sockets *sockNamespace
 	// ctx is the run's context (SetContext), every process's; atomic,
 	// read without mu.
 	ctx atomic.Pointer[runContext]

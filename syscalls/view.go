@@ -74,6 +74,7 @@ const (
 	nodeShm                      // a tmpfs regular file (tmpfs.go)
 	nodeFIFO                     // a tmpfs named pipe (fifo.go)
 	nodeTerminal                 // a terminal behind stdio (terminal.go)
+	nodeSocket                   // a tmpfs socket node (socketaddr.go)
 )
 
 // deviceKind says which character device a nodeDevice is.
@@ -135,6 +136,9 @@ type node struct {
 	fifo *pipe
 	// tty is a nodeTerminal's terminal.
 	tty *tty
+	// sock is the socket bound to a nodeSocket, nil once it has closed
+	// (or for mknod's node, which no socket was bound to).
+	sock *socket
 }
 
 // viewRoot is an open view: its root descriptor, O_PATH, owned by the
