@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -54,6 +56,8 @@ static const char *errname(int e)
 	case ENOPROTOOPT: return "ENOPROTOOPT";
 	case EFAULT: return "EFAULT";
 	case EDOM: return "EDOM";
+	case ENOBUFS: return "ENOBUFS";
+	case EMFILE: return "EMFILE";
 	case ENXIO: return "ENXIO";
 	case ESPIPE: return "ESPIPE";
 	case EINTR: return "EINTR";
@@ -272,12 +276,12 @@ static void rights(void)
 	m.msg_control = bad;
 	m.msg_controllen = sizeof bad;
 	iov.iov_len = 1;
-	R("sendmsg short cmsg_len", sendmsg(sv[0], &m, 0));
+	R("sendmsg short cmsg_len", syscall(SYS_sendmsg, sv[0], &m, 0L));
 	bad[0].cmsg_len = 1000;
-	R("sendmsg long cmsg_len", sendmsg(sv[0], &m, 0));
+	R("sendmsg long cmsg_len", syscall(SYS_sendmsg, sv[0], &m, 0L));
 	bad[0].cmsg_len = sizeof(struct cmsghdr);
 	bad[0].cmsg_type = 77;
-	R("sendmsg unknown type", sendmsg(sv[0], &m, 0));
+	R("sendmsg unknown type", syscall(SYS_sendmsg, sv[0], &m, 0L));
 	/* Stream: fds ride with the first bytes, and a read stops after them. */
 	close(sv[0]);
 	close(sv[1]);
@@ -654,6 +658,290 @@ static void blocking(void)
 	close(sv[1]);
 }
 
+
+static void transfers(void)
+{
+	int sv[2];
+	printf("-- transfers\n");
+	/* A megabyte through a small buffer, from a forked writer, checked. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int v = 8192;
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &v, sizeof v);
+	enum { total = 1 << 20 };
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[1]);
+		static unsigned char out[total];
+		for (int i = 0; i < total; i++)
+			out[i] = (unsigned char)(i * 7 + i / 251);
+		ssize_t n = write(sv[0], out, total);
+		_exit(n == total ? 0 : 1);
+	}
+	close(sv[0]);
+	static unsigned char in[total];
+	long got = 0;
+	ssize_t n;
+	while ((n = read(sv[1], in + got, total - got)) > 0)
+		got += n;
+	int bad = 0;
+	for (int i = 0; i < total; i++)
+		bad += in[i] != (unsigned char)(i * 7 + i / 251);
+	int status;
+	waitpid(pid, &status, 0);
+	printf("got %ld bad %d writer status %d\n", got, bad, status);
+	close(sv[1]);
+	/* MSG_WAITALL waits for the whole buffer. */
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	pid = fork();
+	if (pid == 0) {
+		for (int i = 0; i < 4; i++) {
+			usleep(20000);
+			write(sv[0], "ab", 2);
+		}
+		_exit(0);
+	}
+	char buf[16] = {0};
+	R("recv MSG_WAITALL", recv(sv[1], buf, 8, MSG_WAITALL));
+	printf("got %s\n", buf);
+	waitpid(pid, NULL, 0);
+	/* MSG_PEEK across messages. */
+	write(sv[0], "12", 2);
+	write(sv[0], "345", 3);
+	memset(buf, 0, sizeof buf);
+	R("peek across", recv(sv[1], buf, sizeof buf, MSG_PEEK));
+	printf("got %s\n", buf);
+	R("FIONREAD", ioctl(sv[1], FIONREAD, &v));
+	printf("fionread %d\n", v);
+	struct iovec iov[3] = {{buf, 1}, {buf + 4, 2}, {buf + 8, 5}};
+	memset(buf, '.', sizeof buf);
+	buf[15] = 0;
+	R("readv", readv(sv[1], iov, 3));
+	printf("got %s\n", buf);
+	struct iovec wv[2] = {{"wr", 2}, {"itev", 4}};
+	R("writev", writev(sv[0], wv, 2));
+	memset(buf, 0, sizeof buf);
+	R("read", read(sv[1], buf, sizeof buf));
+	printf("got %s\n", buf);
+	close(sv[0]);
+	close(sv[1]);
+	/* sendmmsg and recvmmsg. */
+	socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+	struct mmsghdr mm[3];
+	struct iovec mi[3] = {{"one", 3}, {"three", 5}, {"five!", 5}};
+	memset(mm, 0, sizeof mm);
+	for (int i = 0; i < 3; i++) {
+		mm[i].msg_hdr.msg_iov = &mi[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	R("sendmmsg", sendmmsg(sv[0], mm, 3, 0));
+	printf("lens %u %u %u\n", mm[0].msg_len, mm[1].msg_len, mm[2].msg_len);
+	char rb[3][8];
+	struct iovec ri[3] = {{rb[0], 8}, {rb[1], 4}, {rb[2], 8}};
+	memset(mm, 0, sizeof mm);
+	for (int i = 0; i < 3; i++) {
+		mm[i].msg_hdr.msg_iov = &ri[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	R("recvmmsg", recvmmsg(sv[1], mm, 3, MSG_DONTWAIT, NULL));
+	printf("lens %u %u %u trunc %d\n", mm[0].msg_len, mm[1].msg_len, mm[2].msg_len, !!(mm[1].msg_hdr.msg_flags & MSG_TRUNC));
+	write(sv[0], "w1", 2);
+	R("recvmmsg WAITFORONE", recvmmsg(sv[1], mm, 3, MSG_WAITFORONE, NULL));
+	R("recvmmsg empty", recvmmsg(sv[1], mm, 3, MSG_DONTWAIT, NULL));
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void onusr1(int sig)
+{
+	(void)sig;
+}
+
+static void restarts(void)
+{
+	int sv[2];
+	char buf[8];
+	printf("-- restarts\n");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	struct sigaction sa = {.sa_handler = onusr1, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		usleep(50000);
+		kill(parent, SIGUSR1);
+		usleep(50000);
+		write(sv[1], "after", 5);
+		_exit(0);
+	}
+	memset(buf, 0, sizeof buf);
+	R("read restarted", read(sv[0], buf, sizeof buf));
+	printf("got %s\n", buf);
+	waitpid(pid, NULL, 0);
+	sa.sa_flags = 0;
+	sigaction(SIGUSR1, &sa, NULL);
+	pid = fork();
+	if (pid == 0) {
+		usleep(50000);
+		kill(parent, SIGUSR1);
+		_exit(0);
+	}
+	R("read interrupted", read(sv[0], buf, sizeof buf));
+	waitpid(pid, NULL, 0);
+	/* A timeout set makes even SA_RESTART's read EINTR. */
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	struct timeval tv = {5, 0};
+	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	pid = fork();
+	if (pid == 0) {
+		usleep(50000);
+		kill(parent, SIGUSR1);
+		_exit(0);
+	}
+	R("read with timeout interrupted", read(sv[0], buf, sizeof buf));
+	waitpid(pid, NULL, 0);
+	/* accept restarts too. */
+	struct sockaddr_un a;
+	socklen_t alen = unaddr(&a, "mmvm-restart", 1);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	bind(l, (struct sockaddr *)&a, alen);
+	listen(l, 1);
+	pid = fork();
+	if (pid == 0) {
+		usleep(50000);
+		kill(parent, SIGUSR1);
+		usleep(50000);
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		connect(c, (struct sockaddr *)&a, alen);
+		write(c, "hi", 2);
+		_exit(0);
+	}
+	int acc = accept(l, NULL, NULL);
+	printf("accept restarted %d\n", acc >= 0);
+	memset(buf, 0, sizeof buf);
+	R("read", read(acc, buf, sizeof buf));
+	printf("got %s\n", buf);
+	waitpid(pid, NULL, 0);
+	close(acc);
+	close(l);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void inherit(char *self)
+{
+	int sv[2];
+	char buf[32];
+	printf("-- exec\n");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int cl[2];
+	socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cl);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char fd[16], fd2[16];
+		snprintf(fd, sizeof fd, "%d", sv[1]);
+		snprintf(fd2, sizeof fd2, "%d", cl[1]);
+		execl(self, self, "child", fd, fd2, (char *)NULL);
+		_exit(127);
+	}
+	close(sv[1]);
+	close(cl[1]);
+	memset(buf, 0, sizeof buf);
+	R("read from exec'd child", read(sv[0], buf, sizeof buf));
+	printf("got %s\n", buf);
+	R("cloexec pair sees eof", read(cl[0], buf, sizeof buf));
+	int status;
+	waitpid(pid, &status, 0);
+	printf("child status %d\n", status);
+	close(sv[0]);
+	close(cl[0]);
+}
+
+static void epolls(void)
+{
+	printf("-- epoll and select\n");
+	int sv[2];
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int ep = epoll_create1(0);
+	struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.fd = sv[1]};
+	R("epoll_ctl", epoll_ctl(ep, EPOLL_CTL_ADD, sv[1], &ev));
+	struct epoll_event out[2];
+	R("epoll_wait empty", epoll_wait(ep, out, 2, 0));
+	write(sv[0], "x", 1);
+	R("epoll_wait", epoll_wait(ep, out, 2, 0));
+	printf("events %#x\n", out[0].events);
+	R("epoll_wait edge gone", epoll_wait(ep, out, 2, 0));
+	write(sv[0], "y", 1);
+	R("epoll_wait new edge", epoll_wait(ep, out, 2, 0));
+	pid_t pid = fork();
+	if (pid == 0) {
+		usleep(50000);
+		close(sv[0]);
+		_exit(0);
+	}
+	close(sv[0]);
+	R("epoll_wait hangup", epoll_wait(ep, out, 2, 2000));
+	printf("events %#x\n", out[0].events);
+	waitpid(pid, NULL, 0);
+	fd_set rs;
+	FD_ZERO(&rs);
+	FD_SET(sv[1], &rs);
+	struct timeval tv = {0, 0};
+	R("select", select(sv[1] + 1, &rs, NULL, NULL, &tv));
+	close(ep);
+	close(sv[1]);
+}
+
+static void hostile(void)
+{
+	printf("-- bad arguments\n");
+	int sv[2];
+	char buf[16];
+	socketpair(AF_UNIX, SOCK_DGRAM, 0, sv);
+	struct iovec iov = {buf, sizeof buf};
+	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+	R("sendmsg bad msghdr", syscall(SYS_sendmsg, sv[0], (struct msghdr *)8, 0L));
+	m.msg_iovlen = 1025;
+	R("sendmsg too many iovs", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	m.msg_iovlen = 1;
+	m.msg_iov = (struct iovec *)8;
+	R("sendmsg bad iov", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	m.msg_iov = &iov;
+	iov.iov_base = (void *)8;
+	R("sendmsg bad buffer", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	iov.iov_base = buf;
+	m.msg_control = (void *)8;
+	m.msg_controllen = 64;
+	R("sendmsg bad control", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	unsigned long huge = 1UL << 40; /* musl's msg_controllen is 32 bits and padding */
+	memcpy((char *)&m + offsetof(struct msghdr, msg_controllen), &huge, sizeof huge);
+	R("sendmsg huge controllen", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	m.msg_control = NULL;
+	huge = 0;
+	memcpy((char *)&m + offsetof(struct msghdr, msg_controllen), &huge, sizeof huge);
+	m.msg_name = buf;
+	m.msg_namelen = -1;
+	R("sendmsg negative namelen", syscall(SYS_sendmsg, sv[0], &m, 0L));
+	m.msg_name = NULL;
+	m.msg_namelen = 0;
+	R("send ok", send(sv[0], "ok", 2, 0));
+	R("recv bad buffer", recv(sv[1], (void *)8, 2, 0));
+	R("send ok", send(sv[0], "ok", 2, 0));
+	socklen_t len = sizeof buf;
+	R("recvfrom bad addrlen", recvfrom(sv[1], buf, 2, 0, (struct sockaddr *)&m, (socklen_t *)8));
+	R("getsockname bad len", getsockname(sv[0], (struct sockaddr *)buf, (socklen_t *)8));
+	R("getsockopt bad len", getsockopt(sv[0], SOL_SOCKET, SO_TYPE, buf, (socklen_t *)8));
+	len = 2;
+	int v = 0x7f7f7f7f;
+	R("getsockopt short", getsockopt(sv[0], SOL_SOCKET, SO_TYPE, &v, &len));
+	printf("v %#x len %u\n", v, (unsigned)len);
+	R("setsockopt bad value", setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, (void *)8, 4));
+	R("connect bad addr", connect(sv[0], (struct sockaddr *)8, 10));
+	R("bind negative len", bind(sv[0], (struct sockaddr *)buf, -1));
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void errors(void)
 {
 	printf("-- errors\n");
@@ -699,8 +987,17 @@ static void errors(void)
 	R("shutdown not socket", shutdown(1, SHUT_RD));
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "child") == 0) {
+		int fd = atoi(argv[2]), fd2 = atoi(argv[3]);
+		char name[64], link[64];
+		snprintf(name, sizeof name, "/proc/self/fd/%d", fd);
+		ssize_t n = readlink(name, link, sizeof link - 1);
+		int ok = n > 8 && strncmp(link, "socket:[", 8) == 0;
+		dprintf(fd, "exec %s %s", ok ? "socket" : "?", fcntl(fd2, F_GETFD) < 0 ? "closed" : "open");
+		return 3;
+	}
 	setvbuf(stdout, NULL, _IONBF, 0);
 	struct sigaction sa = {.sa_handler = onpipe};
 	sigaction(SIGPIPE, &sa, NULL);
@@ -713,6 +1010,11 @@ int main(void)
 	shutdowns();
 	nonblocking();
 	blocking();
+	transfers();
+	restarts();
+	inherit(argv[0]);
+	epolls();
+	hostile();
 	errors();
 	return 0;
 }

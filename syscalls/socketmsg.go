@@ -308,6 +308,7 @@ func (t *Task) streamSend(s *socket, a *sendArgs) uint64 {
 		s.wmem += m.charge
 		other.recvq = append(other.recvq, m)
 		other.wq.notify(epollIn | epollRdNorm)
+		t.fdWaitersLookAgain() // the reader may take it while this send waits for room
 		sent += size
 	}
 	return sent
@@ -513,6 +514,7 @@ func (t *Task) streamRecv(s *socket, a *recvArgs, c *scm) uint64 {
 			}
 			s.recvq = s.recvq[1:]
 			m.uncharge()
+			t.fdWaitersLookAgain() // the writer may send more while this read waits
 			if len(c.files) > 0 {
 				break
 			}
