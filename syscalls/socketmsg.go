@@ -808,8 +808,9 @@ func (t *Task) recvmsg(s *socket, f *openFile, addr arch.Addr, flags uint32) uin
 	if e != 0 {
 		return errno(e)
 	}
+	// msg_flags starts as MSG_CMSG_CLOEXEC if asked, as Linux's does.
 	ra := &recvArgs{data: newIOVCursor(t.cfg.Memory, iov, m.iovlen), total: total, flags: flags,
-		control: m.control, controllen: m.controllen}
+		control: m.control, controllen: m.controllen, msgFlags: flags & msgCmsgCloexec}
 	n := t.sockRecv(s, f, ra)
 	if int64(n) < 0 {
 		return n
