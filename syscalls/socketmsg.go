@@ -854,6 +854,9 @@ func sysSendmmsg(t *Task, a *[6]uint64) uint64 {
 		var b [4]byte
 		putU32(b[:], uint32(n))
 		if _, err := t.cfg.Memory.CopyOut(entry+msghdrSize, b[:]); err != nil {
+			if done == 0 {
+				return errno(unix.EFAULT)
+			}
 			break
 		}
 	}
@@ -863,13 +866,10 @@ func sysSendmmsg(t *Task, a *[6]uint64) uint64 {
 // sysRecvmmsg receives up to vlen messages (at most UIO_MAXIOV), each
 // one's length written after it; MSG_WAITFORONE makes every receive
 // after the first nonblocking; a timeout is looked at after each
-// message, as Linux's, and what is left of it written back. An error
-// after the first message returns the count received.
+// message, as Linux's, and what is left of it written back (the
+// timeout is read and checked before the fd). An error after the first
+// message returns the count received.
 func sysRecvmmsg(t *Task, a *[6]uint64) uint64 {
-	s, f, e := t.socketOf(a[0])
-	if e != 0 {
-		return errno(e)
-	}
 	vec, vlen, flags := arch.Addr(a[1]), min(uint32(a[2]), uioMaxIOV), uint32(a[3])
 	var deadline time.Time
 	if a[4] != 0 {
@@ -881,7 +881,12 @@ func sysRecvmmsg(t *Task, a *[6]uint64) uint64 {
 		if sec < 0 || nsec < 0 || nsec >= 1e9 {
 			return errno(unix.EINVAL)
 		}
+		sec = min(sec, 1<<32) // past any run's length, and no overflow
 		deadline = time.Now().Add(time.Duration(sec)*time.Second + time.Duration(nsec))
+	}
+	s, f, e := t.socketOf(a[0])
+	if e != 0 {
+		return errno(e)
 	}
 	var done uint32
 	for done < vlen {
