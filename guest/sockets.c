@@ -431,6 +431,15 @@ static void named(int abstract)
 		R("connect unlinked", connect(c4, (struct sockaddr *)&a, alen));
 		close(c4);
 		close(l3);
+		R("mknod socket", mknod("/tmp/mk.s", S_IFSOCK | 0600, 0));
+		struct stat st;
+		R("stat it", stat("/tmp/mk.s", &st));
+		printf("S_ISSOCK %d mode %o\n", S_ISSOCK(st.st_mode), st.st_mode & 0777);
+		c4 = socket(AF_UNIX, SOCK_STREAM, 0);
+		R("connect to mknod's node", connect(c4, (struct sockaddr *)&b, unaddr(&b, "/tmp/mk.s", 0)));
+		R("connect to a regular file", connect(c4, (struct sockaddr *)&b, unaddr(&b, "/proc/self/status", 0)));
+		R("connect through a file", connect(c4, (struct sockaddr *)&b, unaddr(&b, "/proc/self/status/x", 0)));
+		close(c4);
 		R("bind missing dir", bind(socket(AF_UNIX, SOCK_STREAM, 0), (struct sockaddr *)&b, unaddr(&b, "/tmp/nodir/x", 0)));
 	}
 }
