@@ -251,3 +251,113 @@ func TestSocketNamesGo(t *testing.T) {
 		t.Fatalf("%d abstract names after every close, want 0", n)
 	}
 }
+
+// TestSocketWildArguments makes socket calls with wild arguments on
+// nonblocking sockets of every kind and memory full of plausible
+// pointers and lengths: each must end with a result or an errno, never a
+// panic or a wait.
+func TestSocketWildArguments(t *testing.T) {
+	calls := []uint64{unix.SYS_BIND, unix.SYS_LISTEN, unix.SYS_CONNECT, unix.SYS_ACCEPT4,
+		unix.SYS_GETSOCKNAME, unix.SYS_GETPEERNAME, unix.SYS_SENDTO, unix.SYS_RECVFROM,
+		unix.SYS_SENDMSG, unix.SYS_RECVMSG, unix.SYS_SENDMMSG, unix.SYS_RECVMMSG,
+		unix.SYS_SHUTDOWN, unix.SYS_GETSOCKOPT, unix.SYS_SETSOCKOPT, unix.SYS_READ,
+		unix.SYS_WRITE, unix.SYS_READV, unix.SYS_WRITEV, unix.SYS_IOCTL}
+	for seed := uint64(1); seed <= 4; seed++ {
+		p, mem, _ := newTestProcess(t)
+		rng := seed * 0x9e3779b97f4a7c15
+		next := func() uint64 {
+			rng ^= rng << 13
+			rng ^= rng >> 7
+			rng ^= rng << 17
+			return rng
+		}
+		var fds []uint64
+		for _, typ := range []uint64{unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET} {
+			if r := sc(p, unix.SYS_SOCKETPAIR, unix.AF_UNIX, typ|unix.SOCK_NONBLOCK, 0, base); r != 0 {
+				t.Fatalf("socketpair: %d", r)
+			}
+			fds = append(fds, uint64(binary.LittleEndian.Uint32(mem.mem)), uint64(binary.LittleEndian.Uint32(mem.mem[4:])))
+			fds = append(fds, uint64(sc(p, unix.SYS_SOCKET, unix.AF_UNIX, typ|unix.SOCK_NONBLOCK, 0)))
+		}
+		word := func() uint64 {
+			switch next() % 6 {
+			case 0:
+				return next() % 64
+			case 1:
+				return base + next()%uint64(len(mem.mem))
+			case 2:
+				return fds[next()%uint64(len(fds))]
+			case 3:
+				return next()
+			case 4:
+				return 16 + next()%32
+			}
+			return ^uint64(0) - next()%4
+		}
+		for i := range 20000 {
+			if i%500 == 0 {
+				for off := 0; off+8 <= len(mem.mem); off += 8 {
+					binary.LittleEndian.PutUint64(mem.mem[off:], word())
+				}
+				// A sockaddr_un or two among them.
+				copy(mem.mem[next()%0x8000:], []byte{unix.AF_UNIX, 0, 0, 'w', 'i', 'l', 'd'})
+			}
+			nr := calls[next()%uint64(len(calls))]
+			a := [6]uint64{fds[next()%uint64(len(fds))], word(), word(), word(), word(), word()}
+			if (nr == unix.SYS_SENDMSG || nr == unix.SYS_RECVMSG) && next()%2 == 0 {
+				// A msghdr that holds together: one iovec, a name, and
+				// control messages of wild lengths and fds.
+				m := mem.mem[0x100:]
+				binary.LittleEndian.PutUint64(m[0:], base+0x400)
+				binary.LittleEndian.PutUint32(m[8:], uint32(next()%120))
+				binary.LittleEndian.PutUint64(m[16:], base+0x200)
+				binary.LittleEndian.PutUint64(m[24:], 1)
+				binary.LittleEndian.PutUint64(m[32:], base+0x300)
+				binary.LittleEndian.PutUint64(m[40:], next()%200)
+				binary.LittleEndian.PutUint64(mem.mem[0x200:], base+0x600)
+				binary.LittleEndian.PutUint64(mem.mem[0x208:], next()%300)
+				for off := 0x300; off < 0x3c0; off += 4 {
+					// Stdio's fds, mostly: a socket sent into its own
+					// queue would stay (mmvm collects no cycles).
+					binary.LittleEndian.PutUint32(mem.mem[off:], uint32(next()%4))
+				}
+				for c := 0x300; c < 0x3a0; c += 8 * (2 + int(next()%4)) {
+					binary.LittleEndian.PutUint64(mem.mem[c:], 16+next()%24)
+					binary.LittleEndian.PutUint32(mem.mem[c+8:], unix.SOL_SOCKET)
+					binary.LittleEndian.PutUint32(mem.mem[c+12:], uint32(1+next()%2))
+				}
+				copy(mem.mem[0x400:], []byte{unix.AF_UNIX, 0, 0, 'w', 'i', 'l', 'd'})
+				a[1], a[2] = base+0x100, next()%2*unix.MSG_PEEK|unix.MSG_CMSG_CLOEXEC*(next()%2)
+			}
+			if nr == unix.SYS_SETSOCKOPT && next()%2 == 0 {
+				a[1], a[2], a[3], a[4] = unix.SOL_SOCKET, next()%70, base+next()%64, next()%24
+			}
+			if nr == unix.SYS_GETSOCKOPT && next()%2 == 0 {
+				binary.LittleEndian.PutUint32(mem.mem[0x80:], uint32(next()%40))
+				a[1], a[2], a[3], a[4] = unix.SOL_SOCKET, next()%70, base+0x40, base+0x80
+			}
+			if (nr == unix.SYS_BIND || nr == unix.SYS_CONNECT) && next()%2 == 0 {
+				name := []byte{unix.AF_UNIX, 0, 0, byte('a' + next()%3)}
+				copy(mem.mem[0x40:], name)
+				a[1], a[2] = base+0x40, uint64(len(name))-next()%3
+			}
+			if nr == unix.SYS_LISTEN || nr == unix.SYS_SHUTDOWN {
+				a[1] = next() % 4
+			}
+			switch nr {
+			case unix.SYS_SENDTO, unix.SYS_RECVFROM, unix.SYS_READ, unix.SYS_WRITE:
+				if next()%2 == 0 {
+					a[1], a[2] = base+0x800, next()%128
+				}
+			}
+			if nr == unix.SYS_SETSOCKOPT && a[2] == unix.SO_RCVTIMEO {
+				a[2] = unix.SO_PASSCRED
+			}
+			p.Syscall(nr, a)
+		}
+		// Close everything: messages in flight, fds passed, names.
+		for fd := uint64(0); fd < 256; fd++ {
+			sc(p, unix.SYS_CLOSE, fd)
+		}
+	}
+}
