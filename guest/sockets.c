@@ -57,6 +57,7 @@ static const char *errname(int e)
 	case EFAULT: return "EFAULT";
 	case EDOM: return "EDOM";
 	case ENOBUFS: return "ENOBUFS";
+	case EACCES: return "EACCES";
 	case EMFILE: return "EMFILE";
 	case ENXIO: return "ENXIO";
 	case ESPIPE: return "ESPIPE";
@@ -951,6 +952,41 @@ static void hostile(void)
 	close(sv[1]);
 }
 
+static void permissions(void)
+{
+	struct sockaddr_un a, b;
+	socklen_t alen = unaddr(&a, "/tmp/perm.s", 0);
+	printf("-- permissions\n");
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	R("bind", bind(l, (struct sockaddr *)&a, alen));
+	R("listen", listen(l, 4));
+	R("mkdir", mkdir("/tmp/rootdir", 0755));
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setuid(1000) != 0)
+			_exit(9);
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		R("connect to 0755 as 1000", connect(c, (struct sockaddr *)&a, alen));
+		R("bind in root's 0755 dir as 1000", bind(c, (struct sockaddr *)&b, unaddr(&b, "/tmp/rootdir/x.s", 0)));
+		_exit(0);
+	}
+	int status;
+	waitpid(pid, &status, 0);
+	printf("child status %d\n", status);
+	R("chmod 0777", chmod("/tmp/perm.s", 0777));
+	pid = fork();
+	if (pid == 0) {
+		if (setuid(1000) != 0)
+			_exit(9);
+		int c = socket(AF_UNIX, SOCK_STREAM, 0);
+		R("connect to 0777 as 1000", connect(c, (struct sockaddr *)&a, alen));
+		_exit(0);
+	}
+	waitpid(pid, &status, 0);
+	printf("child status %d\n", status);
+	close(l);
+}
+
 static void errors(void)
 {
 	printf("-- errors\n");
@@ -1024,6 +1060,7 @@ int main(int argc, char **argv)
 	inherit(argv[0]);
 	epolls();
 	hostile();
+	permissions();
 	errors();
 	return 0;
 }
