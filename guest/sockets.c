@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -987,6 +988,43 @@ static void permissions(void)
 	close(l);
 }
 
+static void splices(void)
+{
+	int sv[2], p[2];
+	char buf[32];
+	printf("-- sendfile and splice\n");
+	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
+	int fd = open("/tmp/sendfile.txt", O_CREAT | O_RDWR | O_TRUNC, 0644);
+	write(fd, "sendfile data", 13);
+	off_t off = 4;
+	R("sendfile to a socket", sendfile(sv[0], fd, &off, 100));
+	printf("off %ld\n", (long)off);
+	memset(buf, 0, sizeof buf);
+	R("read", read(sv[1], buf, sizeof buf));
+	printf("got %s\n", buf);
+	pipe(p);
+	write(sv[0], "spliced", 7);
+	R("splice socket to pipe", splice(sv[1], NULL, p[1], NULL, 64, 0));
+	memset(buf, 0, sizeof buf);
+	R("read pipe", read(p[0], buf, sizeof buf));
+	printf("got %s\n", buf);
+	write(p[1], "back", 4);
+	R("splice pipe to socket", splice(p[0], NULL, sv[0], NULL, 64, 0));
+	memset(buf, 0, sizeof buf);
+	R("read", read(sv[1], buf, sizeof buf));
+	printf("got %s\n", buf);
+	R("splice empty socket nonblock", splice(sv[1], NULL, p[1], NULL, 64, SPLICE_F_NONBLOCK));
+	close(sv[1]);
+	sigpipes = 0;
+	lseek(fd, 0, SEEK_SET);
+	R("sendfile to a closed peer", sendfile(sv[0], fd, NULL, 5));
+	printf("sigpipes %d\n", sigpipes);
+	close(sv[0]);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+}
+
 static void errors(void)
 {
 	printf("-- errors\n");
@@ -1061,6 +1099,7 @@ int main(int argc, char **argv)
 	epolls();
 	hostile();
 	permissions();
+	splices();
 	errors();
 	return 0;
 }

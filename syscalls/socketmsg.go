@@ -39,6 +39,31 @@ const (
 
 func cmsgAlign(n uint64) uint64 { return (n + cmsgAlignedUnit - 1) &^ (cmsgAlignedUnit - 1) }
 
+// sockData is where a send's bytes come from and a receive's go: guest
+// buffers (iovCursor) or, for splice and sendfile, a host buffer.
+type sockData interface {
+	// move copies b to (out) or from the data at its cursor and
+	// advances it; an error means a fault, with some of b maybe moved.
+	move(b []byte, out bool) error
+}
+
+// hostBytes is a host buffer as sockData.
+type hostBytes struct {
+	b   []byte
+	off int
+}
+
+func (h *hostBytes) move(b []byte, out bool) error {
+	var n int
+	if out {
+		n = copy(h.b[h.off:], b)
+	} else {
+		n = copy(b, h.b[h.off:])
+	}
+	h.off += n
+	return nil
+}
+
 // iovCursor walks a guest iovec array as one run of bytes.
 type iovCursor struct {
 	mem Memory
@@ -61,7 +86,7 @@ func oneIOV(mem Memory, addr arch.Addr, n uint64) *iovCursor {
 }
 
 // move copies b to (out) or from the guest at the cursor and advances
-// it; an error means a fault, with some of b maybe moved.
+// it.
 func (c *iovCursor) move(b []byte, out bool) error {
 	for len(b) > 0 && c.i < c.cnt {
 		base := binary.LittleEndian.Uint64(c.iov[16*c.i:])
@@ -103,7 +128,7 @@ func (c *scm) drop() {
 // sendArgs is one send: its bytes, where to (nil: the peer), control
 // and flags.
 type sendArgs struct {
-	data  *iovCursor
+	data  sockData
 	total uint64
 	to    []byte
 	ctl   scm
@@ -112,7 +137,7 @@ type sendArgs struct {
 
 // recvArgs is one receive and, after it, what the caller writes back.
 type recvArgs struct {
-	data  *iovCursor
+	data  sockData
 	total uint64
 	flags uint32
 	// control and controllen are msg_control; controlUsed how much of
@@ -950,4 +975,33 @@ func (s *socket) writev(t *Task, f *openFile, iov []byte, iovcnt uint64) uint64 
 		total += binary.LittleEndian.Uint64(iov[16*i+8:])
 	}
 	return t.sockSend(s, f, &sendArgs{data: newIOVCursor(t.cfg.Memory, iov, iovcnt), total: total})
+}
+
+// spliceRead and spliceWrite serve splice and sendfile on a socket
+// (anonSplicer): a receive into b (fds that came with the bytes are
+// closed, as unix_stream_splice_read passes no control) and a send of b,
+// nonblocking as asked.
+
+func (s *socket) spliceRead(t *Task, f *openFile, b []byte, nonblock bool) (int, unix.Errno) {
+	ra := &recvArgs{data: &hostBytes{b: b}, total: uint64(len(b))}
+	if nonblock {
+		ra.flags |= msgDontwait
+	}
+	return sockResult(t.sockRecv(s, f, ra))
+}
+
+func (s *socket) spliceWrite(t *Task, f *openFile, b []byte, nonblock bool) (int, unix.Errno) {
+	sa := &sendArgs{data: &hostBytes{b: b}, total: uint64(len(b))}
+	if nonblock {
+		sa.flags |= msgDontwait
+	}
+	return sockResult(t.sockSend(s, f, sa))
+}
+
+// sockResult splits a call's RAX value into a count and an errno.
+func sockResult(r uint64) (int, unix.Errno) {
+	if int64(r) < 0 {
+		return 0, unix.Errno(-int64(r))
+	}
+	return int(r), 0
 }
