@@ -237,6 +237,18 @@ var table = map[uint64]entry{
 	unix.SYS_SHMCTL:                  {"shmctl", sysShmctl},
 	unix.SYS_CLOSE_RANGE:             {"close_range", sysCloseRange},
 	unix.SYS_FLOCK:                   {"flock", sysFlock},
+	unix.SYS_SCHED_GET_PRIORITY_MAX:  {"sched_get_priority_max", sysSchedGetPriorityMax},
+	unix.SYS_SCHED_GET_PRIORITY_MIN:  {"sched_get_priority_min", sysSchedGetPriorityMin},
+	unix.SYS_SCHED_GETSCHEDULER:      {"sched_getscheduler", sysSchedGetscheduler},
+	unix.SYS_SCHED_SETSCHEDULER:      {"sched_setscheduler", sysSchedSetscheduler},
+	unix.SYS_SCHED_GETPARAM:          {"sched_getparam", sysSchedGetparam},
+	unix.SYS_SCHED_SETPARAM:          {"sched_setparam", sysSchedSetparam},
+	unix.SYS_SCHED_RR_GET_INTERVAL:   {"sched_rr_get_interval", sysSchedRRGetInterval},
+	unix.SYS_SCHED_GETATTR:           {"sched_getattr", sysSchedGetattr},
+	unix.SYS_SCHED_SETATTR:           {"sched_setattr", sysSchedSetattr},
+	unix.SYS_FADVISE64:               {"fadvise64", sysFadvise64},
+	unix.SYS_READAHEAD:               {"readahead", sysReadahead},
+	unix.SYS_SYNC_FILE_RANGE:         {"sync_file_range", sysSyncFileRange},
 
 	// creds.go
 	unix.SYS_GETRESUID: {"getresuid", sysGetresuid},

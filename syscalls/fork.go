@@ -157,7 +157,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 
 	m := child.main
 	m.sigmask = t.sigmask
-	m.nice = t.nice
+	m.sched, m.nice = t.forkSched()
 	m.comm = t.comm
 	m.cred = t.cred
 	m.mempolicy = t.mempolicy

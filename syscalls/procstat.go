@@ -157,11 +157,15 @@ func (t *Task) statText(whole bool) []byte {
 	ttyNr, tpgid := p.ttyNr()
 	fmt.Fprintf(&b, "%d (%s) %c %d %d %d %d %d 0", t.tid, commString(t.comm), state, ppid, p.family.pgid, p.family.sid, ttyNr, tpgid)
 	fmt.Fprintf(&b, " %d %d 0 0 %d %d 0 0", minflt, cminflt, utime, stime)
-	fmt.Fprintf(&b, " %d %d %d 0 %d", 20+t.nice, t.nice, len(p.tasks), clockTicks(t.started))
+	prio := 20 + t.nice // task_prio: the fair priority, or -1 less the real-time one
+	if rtPolicy(t.sched.policy) {
+		prio = -1 - int32(t.sched.rtPrio)
+	}
+	fmt.Fprintf(&b, " %d %d %d 0 %d", prio, t.nice, len(p.tasks), clockTicks(t.started))
 	fmt.Fprintf(&b, " %d %d %d", m.VmSize, m.VmRSS>>12, p.limit(unix.RLIMIT_RSS).Cur)
 	fmt.Fprintf(&b, " %d %d %d 0 0", lay.StartCode, lay.EndCode, lay.StartStack)
 	fmt.Fprintf(&b, " %d %d %d %d", pending&low31, blocked&low31, ignored&low31, caught&low31)
-	fmt.Fprintf(&b, " %d 0 0 %d 0 0 0 0 0 0", boolInt(state == 'S'), exitSignal)
+	fmt.Fprintf(&b, " %d 0 0 %d 0 %d %d 0 0 0", boolInt(state == 'S'), exitSignal, t.sched.rtPrio, t.sched.policy)
 	fmt.Fprintf(&b, " %d %d %d %d %d %d %d", lay.StartData, lay.EndData, lay.StartBrk, lay.ArgStart, lay.ArgEnd, lay.EnvStart, lay.EnvEnd)
 	exitCode := 0
 	if p.isZombie() {

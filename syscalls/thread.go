@@ -84,6 +84,9 @@ type Task struct {
 	started  time.Duration
 	hostTID  int
 	sleeping bool
+	// sched is the thread's scheduling policy and real-time priority
+	// (sched.go).
+	sched schedState
 	// mempolicy is the thread's own NUMA policy (set_mempolicy), which
 	// its clones and forks inherit and exec keeps.
 	mempolicy taskMempolicy
@@ -176,7 +179,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child.startFPU = fx
 	child.sigmask = t.sigmask
 	child.comm = t.comm
-	child.nice = t.nice
+	child.sched, child.nice = t.forkSched()
 	child.cred = t.cred
 	child.mempolicy = t.mempolicy
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
