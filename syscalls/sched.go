@@ -48,7 +48,9 @@ func rtPolicy(policy uint32) bool { return policy == schedFIFO || policy == sche
 // sysSchedGetPriorityMax and sysSchedGetPriorityMin bound a policy's
 // priority: 1 to 99 for the real-time ones, 0 for the others, EINVAL for
 // an unknown one.
-func sysSchedGetPriorityMax(t *Task, a *[6]uint64) uint64 { return schedPriorityBound(int32(a[0]), maxRTPrio) }
+func sysSchedGetPriorityMax(t *Task, a *[6]uint64) uint64 {
+	return schedPriorityBound(int32(a[0]), maxRTPrio)
+}
 func sysSchedGetPriorityMin(t *Task, a *[6]uint64) uint64 { return schedPriorityBound(int32(a[0]), 1) }
 
 func schedPriorityBound(policy int32, rt uint64) uint64 {
