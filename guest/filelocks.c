@@ -20,14 +20,6 @@
 
 static pid_t parent;
 
-static const char *res(int rc) {
-	static char buf[64];
-	if (rc >= 0)
-		snprintf(buf, sizeof buf, "%d", rc);
-	else
-		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
-	return buf;
-}
 
 static int setlk(int fd, int cmd, short type, short whence, off_t start, off_t len) {
 	struct flock fl = {.l_type = type, .l_whence = whence, .l_start = start, .l_len = len};

@@ -31,14 +31,6 @@ struct attr {
 	uint32_t util_min, util_max;
 };
 
-static const char *res(long rc) {
-	static char buf[64];
-	if (rc >= 0)
-		snprintf(buf, sizeof buf, "%ld", rc);
-	else
-		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
-	return buf;
-}
 
 static void show(const char *what) {
 	struct sched_param sp = {.sched_priority = -7};

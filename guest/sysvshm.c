@@ -36,14 +36,6 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
 	siglongjmp(env, 1);
 }
 
-static const char *res(long rc) {
-	static char buf[64];
-	if (rc >= 0)
-		snprintf(buf, sizeof buf, "%ld", rc);
-	else
-		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
-	return buf;
-}
 
 static const char *attach_res(void *p) {
 	return p == (void *)-1 ? res(-1) : "ok";

@@ -47,21 +47,14 @@ func (mm *MemoryManager) MBind(addr, length, mode uint64, nodemask []uint64, max
 	if uint32(flags)&unix.MPOL_MF_MOVE_ALL != 0 {
 		return unix.EPERM // needs CAP_SYS_NICE
 	}
-	if addr&arch.PageMask != 0 {
-		return unix.EINVAL
-	}
-	end := arch.Addr(addr + arch.PageAlign(length))
-	if end < arch.Addr(addr) {
-		return unix.EINVAL
-	}
-	if end == arch.Addr(addr) {
-		return nil
+	ar, err := policyRange(addr, length)
+	if err != nil || ar.Empty() {
+		return err
 	}
 	pol, err := newMempolicy(lmode, modeFlags, nodes)
 	if err != nil {
 		return err
 	}
-	ar := arch.AddrRange{Start: arch.Addr(addr), End: end}
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
 	if mm.vmas.SpanRange(ar) != ar.Length() {
@@ -82,6 +75,17 @@ func (mm *MemoryManager) MBind(addr, length, mode uint64, nodemask []uint64, max
 		pos = next
 	}
 	return nil
+}
+
+// policyRange is the range mbind and set_mempolicy_home_node act on:
+// addr must be page-aligned and the range, length rounded up to pages,
+// must not wrap (EINVAL); it may be empty, which they take as done.
+func policyRange(addr, length uint64) (arch.AddrRange, error) {
+	end := arch.Addr(addr + arch.PageAlign(length))
+	if addr&arch.PageMask != 0 || end < arch.Addr(addr) {
+		return arch.AddrRange{}, unix.EINVAL
+	}
+	return arch.AddrRange{Start: arch.Addr(addr), End: end}, nil
 }
 
 // readNodes reads maxnode-1 bits of nodemask (get_nodes).
@@ -257,22 +261,18 @@ func (mm *MemoryManager) GetMempolicy(addr, flags, maxnode uint64, wantMask bool
 // policy stops it (EOPNOTSUPP), one of the default policy is passed over,
 // and ENOENT says no vma had a policy.
 func (mm *MemoryManager) SetHomeNode(addr, length, node, flags uint64) error {
-	if addr&arch.PageMask != 0 || flags != 0 || node >= maxNumNodes || node >= nrNodes {
+	if flags != 0 || node >= maxNumNodes || node >= nrNodes {
 		return unix.EINVAL
 	}
-	end := arch.Addr(addr + arch.PageAlign(length))
-	if end < arch.Addr(addr) {
-		return unix.EINVAL
+	ar, err := policyRange(addr, length)
+	if err != nil || ar.Empty() {
+		return err
 	}
-	if end == arch.Addr(addr) {
-		return nil
-	}
-	ar := arch.AddrRange{Start: arch.Addr(addr), End: end}
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
 	defer mm.vmas.MergeRange(ar)
 	defer mm.vmas.MergeAdjacent(ar)
-	err := error(unix.ENOENT)
+	err = unix.ENOENT
 	for vseg := mm.vmas.LowerBoundSegment(ar.Start); vseg.Ok() && vseg.Start() < ar.End; vseg = vseg.NextSegment() {
 		pol := vseg.ValuePtr().policy
 		switch pol.mode {

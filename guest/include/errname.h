@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-static const char *errname(int e) {
+static __attribute__((unused)) const char *errname(int e) {
 	static const struct {
 		int e;
 		const char *name;
@@ -27,6 +27,17 @@ static const char *errname(int e) {
 		if (names[i].e == e)
 			return names[i].name;
 	snprintf(buf, sizeof buf, "errno %d", e);
+	return buf;
+}
+
+/* res is how the guests print a call's return: the value, or -1 and
+ * errno's name. */
+static __attribute__((unused)) const char *res(long rc) {
+	static char buf[64];
+	if (rc >= 0)
+		snprintf(buf, sizeof buf, "%ld", rc);
+	else
+		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
 	return buf;
 }
 
