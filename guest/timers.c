@@ -106,7 +106,9 @@ static void interval_timer(void) {
 	long long took = now_ns(CLOCK_MONOTONIC) - start;
 	struct itimerval zero = {{0, 0}, {0, 0}};
 	setitimer(ITIMER_REAL, &zero, &old);
-	printf("setitimer: %d alarms, after at least 70ms %d; old interval %ld.%06ld, value within (0, 20ms] %d\n", (int)alarms,
+	/* Another expiry may land between the wait and the disarm on a
+	 * loaded machine, so the count is checked as a lower bound. */
+	printf("setitimer: at least 3 alarms %d, after at least 70ms %d; old interval %ld.%06ld, value within (0, 20ms] %d\n", alarms >= 3,
 	       took >= 70000000LL, (long)old.it_interval.tv_sec, (long)old.it_interval.tv_usec,
 	       old.it_value.tv_sec == 0 && old.it_value.tv_usec > 0 && old.it_value.tv_usec <= 20000);
 	errno = 0;
