@@ -167,6 +167,7 @@ var table = map[uint64]entry{
 	unix.SYS_LSEEK:      {"lseek", sysLseek},
 	unix.SYS_STATX:      {"statx", sysStatx},
 	unix.SYS_GETDENTS64: {"getdents64", sysGetdents64},
+	unix.SYS_GETDENTS:   {"getdents", sysGetdents},
 	unix.SYS_CHDIR:      {"chdir", sysChdir},
 	unix.SYS_FCHDIR:     {"fchdir", sysFchdir},
 	unix.SYS_OPEN:       {"open", sysOpen},

@@ -483,11 +483,11 @@ func (t *tmpfs) freeSpace(limit uint64) uint64 {
 // bytes (revision 2), or struct vfs_ns_cap_data, 24 bytes with the uid
 // that is root for them (revision 3).
 const (
-	capRevision2    = 0x02000000
-	capRevision3    = 0x03000000
-	capFlagsEff     = 0x000001
-	capSize2        = 20
-	capSize3        = 24
+	capRevision2 = 0x02000000
+	capRevision3 = 0x03000000
+	capFlagsEff  = 0x000001
+	capSize2     = 20
+	capSize3     = 24
 )
 
 // fileCapsRevision is the revision of a valid value, 0 for none
