@@ -323,9 +323,10 @@ static void ioprio(void) {
 	printf("ioprio_get of getpid = %s\n", res(syscall(SYS_ioprio_get, 1, getpid())));
 }
 
-/* dropped runs what an unprivileged user gets: EPERM for trusted.* and
- * security.* changes, sethostname and a real-time I/O class, ENODATA for
- * trusted.* reads, no trusted.* in a list. */
+/* dropped runs what an unprivileged user gets: EPERM for trusted.*
+ * changes, sethostname and a real-time I/O class, ENODATA for trusted.*
+ * reads, no trusted.* in a list. (security.* changes are EPERM too on
+ * 6.18, but 6.1 leaves them to an LSM that may allow them.) */
 static void dropped(void) {
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -334,8 +335,6 @@ static void dropped(void) {
 		printf("unprivileged setxattr trusted = %s\n", res(setxattr("/tmp/xf", "trusted.u", "u", 1, 0)));
 		value("unprivileged getxattr trusted", getxattr("/tmp/xf", "trusted.a", buf, 100));
 		value("unprivileged getxattr security", getxattr("/tmp/xf", "security.s", buf, 100));
-		printf("unprivileged setxattr security = %s\n", res(setxattr("/tmp/xf", "security.s", "u", 1, 0)));
-		printf("unprivileged removexattr security = %s\n", res(removexattr("/tmp/xf", "security.s")));
 		list("unprivileged listxattr", listxattr("/tmp/xf", buf, sizeof buf));
 		printf("unprivileged sethostname = %s\n", res(sethostname("x", 1)));
 		printf("unprivileged sethostname 65 = %s\n", res(sethostname(buf, 65)));

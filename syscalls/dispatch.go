@@ -282,12 +282,13 @@ var table = map[uint64]entry{
 	unix.SYS_TEE:             {"tee", sysTee},
 	unix.SYS_VMSPLICE:        {"vmsplice", sysVmsplice},
 	unix.SYS_COPY_FILE_RANGE: {"copy_file_range", sysCopyFileRange},
-	// personality.go, uts.go, ioprio.go
+	// personality.go, uts.go, ioprio.go, syslog.go
 	unix.SYS_PERSONALITY:   {"personality", sysPersonality},
 	unix.SYS_SETHOSTNAME:   {"sethostname", sysSethostname},
 	unix.SYS_SETDOMAINNAME: {"setdomainname", sysSetdomainname},
 	unix.SYS_IOPRIO_GET:    {"ioprio_get", sysIoprioGet},
 	unix.SYS_IOPRIO_SET:    {"ioprio_set", sysIoprioSet},
+	unix.SYS_SYSLOG:        {"syslog", sysSyslog},
 	// xattr.go
 	unix.SYS_SETXATTR:      {"setxattr", sysSetxattr},
 	unix.SYS_LSETXATTR:     {"lsetxattr", sysLsetxattr},

@@ -250,3 +250,68 @@ func TestIoprioGroupsAndUsers(t *testing.T) {
 		}
 	}
 }
+
+// syslogScript is the syslog actions that change nothing on the host:
+// opening and closing, the buffer's size, and arguments Linux refuses
+// before it acts; then the same as uid 1000.
+func syslogScript(tr *transcript) {
+	calls := func(who string) {
+		for _, c := range []struct {
+			what   string
+			action int
+			buf    any
+			length int
+		}{
+			{"close", syslogClose, outBuf(16), 16},
+			{"open", syslogOpen, outBuf(16), 16},
+			{"read 0 bytes", syslogRead, outBuf(16), 0},
+			{"read NULL", syslogRead, 0, 16},
+			{"read -1", syslogRead, outBuf(16), -1},
+			{"read all NULL", syslogReadAll, 0, 16},
+			{"read all -1", syslogReadAll, outBuf(16), -1},
+			{"read clear NULL", syslogReadClear, 0, 16},
+			{"console level 0", syslogConsoleLvl, 0, 0},
+			{"console level 9", syslogConsoleLvl, 0, 9},
+			{"size buffer", syslogSizeBuffer, 0, 0},
+			{"action -1", -1, 0, 0},
+			{"action 11", 11, 0, 0},
+		} {
+			tr.do(who+" syslog "+c.what, unix.SYS_SYSLOG, c.action, c.buf, c.length)
+		}
+	}
+	calls("root")
+	tr.do("setresuid", unix.SYS_SETRESUID, 1000, 1000, 1000)
+	calls("user")
+}
+
+// TestSyslogLikeLinux compares the syslog actions that leave the host's
+// log and console alone with the host kernel's answers, as root and as
+// uid 1000, then checks that the VM's own log is empty.
+func TestSyslogLikeLinux(t *testing.T) {
+	var host []string
+	onHostThread(t, func() {
+		tr := &transcript{s: &hostXattrSys{}}
+		syslogScript(tr)
+		host = tr.lines
+	})
+	p, mem := xattrProcess(t, 0)
+	g := &guestXattrSys{p: p, mem: mem}
+	tr := &transcript{s: g}
+	syslogScript(tr)
+	compareTranscripts(t, host, tr.lines)
+
+	p, mem = xattrProcess(t, 0)
+	g = &guestXattrSys{p: p, mem: mem}
+	for _, c := range []struct {
+		what           string
+		action, length int
+	}{
+		{"read all", syslogReadAll, 100}, {"read clear", syslogReadClear, 100}, {"clear", syslogClear, 0},
+		{"console off", syslogConsoleOff, 0}, {"console on", syslogConsoleOn, 0}, {"console level 8", syslogConsoleLvl, 8},
+		{"size unread", syslogSizeUnread, 0},
+	} {
+		if r, _ := g.call(unix.SYS_SYSLOG, c.action, outBuf(100), c.length); r != 0 {
+			t.Errorf("syslog %s = %d, want 0 of an empty log", c.what, r)
+		}
+	}
+}
