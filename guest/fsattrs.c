@@ -15,7 +15,8 @@
  *                record's last byte, against getdents64's
  *   personality  query, set, UNAME26 and PER_LINUX32 in uname,
  *                READ_IMPLIES_EXEC in mmap and mprotect, a fork's child
- *                and an exec (which drops READ_IMPLIES_EXEC)
+ *                and an exec (which drops READ_IMPLIES_EXEC), and
+ *                ADDR_COMPAT_LAYOUT's bottom-up layout after an exec
  *   uts          sethostname and setdomainname (in a UTS namespace of its
  *                own natively), EINVAL, EPERM
  *   ioprio       ioprio_set and ioprio_get of the thread, the classes and
@@ -281,6 +282,14 @@ static void personalities(const char *self) {
 	int status;
 	waitpid(pid, &status, 0);
 	printf("child status %d\n", status);
+	syscall(SYS_personality, (unsigned long)(ADDR_COMPAT_LAYOUT | ADDR_NO_RANDOMIZE));
+	pid = fork();
+	if (pid == 0) {
+		execl(self, self, "layout", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	printf("layout child status %d\n", status);
 	syscall(SYS_personality, 0UL);
 }
 
@@ -354,6 +363,17 @@ int main(int argc, char **argv) {
 		printf("after exec personality = %#lx\n", (unsigned long)syscall(SYS_personality, 0xffffffffUL));
 		void *m = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		mapsPerms("after exec mmap PROT_READ", m);
+		printf("after exec mmap top-down: %d\n", (unsigned long)m > 0x7f0000000000UL);
+		return 0;
+	}
+	if (argc > 1 && strcmp(argv[1], "layout") == 0) {
+		/* ADDR_COMPAT_LAYOUT (with ADDR_NO_RANDOMIZE): the legacy
+		 * layout, mappings placed upward from TASK_UNMAPPED_BASE. */
+		unsigned long a = (unsigned long)mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		unsigned long b = (unsigned long)mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		printf("legacy layout: personality %#lx, first mapping near TASK_UNMAPPED_BASE %d, next above it %d\n",
+		       (unsigned long)syscall(SYS_personality, 0xffffffffUL), a >= 0x2aaaaaaab000UL && a < 0x2aaaaaaab000UL + (1UL << 30),
+		       b > a);
 		return 0;
 	}
 	xattrs();

@@ -51,6 +51,12 @@ func sysPersonality(t *Task, a *[6]uint64) uint64 {
 	return uint64(old)
 }
 
+// LegacyLayout says whether the program an exec by t starts gets
+// Linux's legacy bottom-up mmap layout (the machine's Config.Exec asks,
+// before the exec changes the personality: a program that gains
+// capabilities has it cleared only after).
+func (t *Task) LegacyLayout() bool { return t.persona&addrCompatLayout != 0 }
+
 // readImpliesExec adds PROT_EXEC to a PROT_READ prot under
 // READ_IMPLIES_EXEC (do_mmap, do_mprotect_pkey).
 func (t *Task) readImpliesExec(prot uint64) uint64 {
