@@ -348,6 +348,21 @@ func xattrScript(tr *transcript) {
 	tr.do("memfd fsetxattr trusted", unix.SYS_FSETXATTR, mfd, "trusted.m", "t", 1, 0)
 	tr.do("memfd flistxattr", unix.SYS_FLISTXATTR, mfd, outBuf(100), 100)
 	tr.do("memfd fgetxattr", unix.SYS_FGETXATTR, mfd, "user.m", outBuf(100), 100)
+	// A list past XATTR_LIST_MAX: its length for size 0, E2BIG for a
+	// buffer of XATTR_LIST_MAX or more, ERANGE below.
+	for i := range 260 {
+		name := fmt.Sprintf("user.%03d%s", i, strings.Repeat("x", 247))
+		if r, _ := tr.s.call(unix.SYS_FSETXATTR, mfd, name, "", 0, 0); r != 0 {
+			tr.lines = append(tr.lines, fmt.Sprintf("memfd fsetxattr %d = %s", i, retName(r)))
+			break
+		}
+	}
+	tr.do("memfd flistxattr long, size 0", unix.SYS_FLISTXATTR, mfd, 0, 0)
+	r, _ := tr.s.call(unix.SYS_FLISTXATTR, mfd, outBuf(70000), 70000)
+	tr.lines = append(tr.lines, "memfd flistxattr long, size 70000 = "+retName(r))
+	r, _ = tr.s.call(unix.SYS_FLISTXATTR, mfd, outBuf(60000), 60000)
+	tr.lines = append(tr.lines, "memfd flistxattr long, size 60000 = "+retName(r))
+	tr.do("memfd fgetxattr size past XATTR_SIZE_MAX", unix.SYS_FGETXATTR, mfd, "user.m", outBuf(100), 1<<20)
 	r0, w0 := tr.pair("pipe2", unix.SYS_PIPE2, outBuf(8), 0)
 	s0, s1 := tr.pair("socketpair stream", unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_STREAM, 0, outBuf(8))
 	d0, d1 := tr.pair("socketpair dgram", unix.SYS_SOCKETPAIR, unix.AF_UNIX, unix.SOCK_DGRAM, 0, outBuf(8))
