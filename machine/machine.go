@@ -231,7 +231,7 @@ func New(cfg Config) (m *Machine, err error) {
 	}
 	m.first.mem.Store(mem)
 	m.procs = []*process{m.first}
-	if err := m.newMM(mem); err != nil {
+	if err := m.newMM(mem, false); err != nil {
 		return nil, err
 	}
 	m.MM = mem.mm

@@ -89,9 +89,13 @@ func (m *Machine) newMemory(owner *process) (*processMemory, error) {
 	return mem, nil
 }
 
-// newMM makes the MemoryManager of a new program in mem.
-func (m *Machine) newMM(mem *processMemory) error {
+// newMM makes the MemoryManager of a new program in mem, with Linux's
+// legacy bottom-up layout where legacy says (syscalls.Task.LegacyLayout).
+func (m *Machine) newMM(mem *processMemory, legacy bool) error {
 	opts := mm.Options{MemoryFile: m.mf, AddressSpace: mem.as, FaultAround: m.cfg.FaultAround, Limits: guestLimits(m.cfg), Interrupted: mem.owner.stopping}
+	if legacy {
+		opts.Layout = mm.LegacyLayout()
+	}
 	if m.cfg.CheckCopyOnWrite {
 		opts.CopyOnWriteChanged = m.copyOnWriteChanged
 	}
@@ -237,7 +241,7 @@ func (m *Machine) exec(t *syscalls.Task, prog syscalls.ExecProgram, argv, envp [
 	if err != nil {
 		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 	}
-	if err := m.newMM(mem); err != nil {
+	if err := m.newMM(mem, t.LegacyLayout()); err != nil {
 		mem.release()
 		return syscalls.UserRegs{}, fmt.Errorf("%w: %v", unix.ENOMEM, err)
 	}

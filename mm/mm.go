@@ -33,6 +33,11 @@ type Layout struct {
 	TopOfUser arch.Addr
 	// StackTop is where MapStack ends the initial stack.
 	StackTop arch.Addr
+	// BottomUp is Linux's legacy layout (mmap_is_legacy: personality's
+	// ADDR_COMPAT_LAYOUT): mappings the kernel places are searched for
+	// bottom-up from MmapBase, which is then TASK_UNMAPPED_BASE
+	// (LegacyLayout).
+	BottomUp bool
 }
 
 // DefaultTopOfUser is Linux's TASK_SIZE on x86-64 with 4-level paging: the
@@ -51,6 +56,17 @@ func DefaultLayout() Layout {
 		TopOfUser: top,
 		StackTop:  top,
 	}
+}
+
+// LegacyLayout is DefaultLayout with x86-64's legacy mmap layout, which
+// Linux picks at exec for a program whose personality has
+// ADDR_COMPAT_LAYOUT: mmap_base is TASK_UNMAPPED_BASE, a third of the
+// user address space, and searches go bottom-up from it (without
+// randomisation).
+func LegacyLayout() Layout {
+	l := DefaultLayout()
+	l.MmapBase, l.BottomUp = legacyMmapBase(l.TopOfUser), true
+	return l
 }
 
 // Limits are the resource limits mm enforces, in bytes; Unlimited is

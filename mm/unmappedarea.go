@@ -68,6 +68,9 @@ func (mm *MemoryManager) thpAlignedAreaLocked(length uint64, map32, above4G bool
 	if sub := (-start) & arch.HugePageMask; sub != 0 {
 		return start + sub, nil
 	}
+	if mm.layout.BottomUp {
+		return start, nil // only a top-down search skips the aligned start
+	}
 	return start + arch.HugePageSize, nil
 }
 
@@ -92,6 +95,10 @@ func (mm *MemoryManager) archUnmappedAreaLocked(addr arch.Addr, length uint64, f
 				return addr, nil
 			}
 		}
+	}
+	if mm.layout.BottomUp {
+		// arch_get_unmapped_area: from mmap_base up to TASK_SIZE.
+		return mm.unmappedAreaBottomUpLocked(length, mm.layout.MmapBase, top)
 	}
 	low := arch.Addr(arch.PageSize)
 	if above4G {

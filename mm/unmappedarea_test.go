@@ -220,3 +220,38 @@ func (mm *MemoryManager) vmaDump() string {
 	}
 	return out
 }
+
+// TestLegacyLayoutBottomUp: under LegacyLayout (ADDR_COMPAT_LAYOUT) mmap
+// places mappings upward from TASK_UNMAPPED_BASE, a third of the user
+// address space (0x2aaaaaaab000 with 47-bit addresses, where Linux puts
+// the first mapping of such a program without randomisation), a free hint
+// still wins, and a 2 MiB anonymous mapping is aligned without skipping
+// an aligned start.
+func TestLegacyLayoutBottomUp(t *testing.T) {
+	m, _, _ := testMM(t, func(o *Options) { o.Layout = LegacyLayout() })
+	base := arch.Addr(0x2aaaaaaab000)
+	if got := LegacyLayout().MmapBase; got != base {
+		t.Fatalf("TASK_UNMAPPED_BASE %#x, want %#x", got, base)
+	}
+	mmap := func(hint, length uint64) arch.Addr {
+		t.Helper()
+		a, err := m.MMap(hint, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0)
+		if err != nil {
+			t.Fatalf("mmap: %v", err)
+		}
+		return a
+	}
+	if a := mmap(0, 4096); a != base {
+		t.Errorf("first mapping at %#x, want %#x", a, base)
+	}
+	if a := mmap(0, 4096); a != base+4096 {
+		t.Errorf("second mapping at %#x, want %#x", a, base+4096)
+	}
+	if a := mmap(0x10000000, 4096); a != 0x10000000 {
+		t.Errorf("a free hint gives %#x", a)
+	}
+	huge := mmap(0, arch.HugePageSize)
+	if huge%arch.HugePageSize != 0 || huge < base || huge >= base+2*arch.HugePageSize {
+		t.Errorf("a 2 MiB mapping at %#x, want the first 2 MiB boundary above %#x", huge, base+2*4096)
+	}
+}

@@ -606,7 +606,9 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.clearChildTID, t.robustList = 0, 0
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
+	permitted := t.cred.capPrm
 	t.cred.exec()
+	t.execPersonality(permitted)
 	t.info.notDumpable = (t.cred.euid != t.cred.uid || t.cred.egid != t.cred.gid) && !suidDumpable()
 	t.credsChanged()
 	t.memoryLimitsChanged()

@@ -108,11 +108,10 @@ func (p *Process) dirents(f *fsFile) []dirent {
 	return out
 }
 
-// sysGetdents64 copies as many whole entries (struct linux_dirent64:
-// d_ino, d_off, d_reclen, d_type, the name and its NUL, padded to 8 bytes)
-// as fit in count bytes; d_off is the next entry's index, which lseek
+// getdents copies as many whole entries as fit in count bytes, each as
+// record lays it out; d_off is the next entry's index, which lseek
 // takes. EINVAL when not even one fits, ENOTDIR for a non-directory.
-func sysGetdents64(t *Task, a *[6]uint64) uint64 {
+func (t *Task) getdents(a *[6]uint64, record func(d dirent, off uint64) []byte) uint64 {
 	f, e := t.fsFileOf(a[0])
 	if e != 0 {
 		return errno(e)
@@ -125,17 +124,10 @@ func sysGetdents64(t *Task, a *[6]uint64) uint64 {
 	var out []byte
 	pos := f.pos
 	for ; pos >= 0 && pos < int64(len(ents)); pos++ {
-		d := ents[pos]
-		reclen := (19 + len(d.name) + 1 + 7) &^ 7
-		if uint64(len(out)+reclen) > count {
+		rec := record(ents[pos], uint64(pos+1))
+		if uint64(len(out)+len(rec)) > count {
 			break
 		}
-		rec := make([]byte, reclen)
-		binary.LittleEndian.PutUint64(rec, d.ino)
-		binary.LittleEndian.PutUint64(rec[8:], uint64(pos+1))
-		binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
-		rec[18] = d.typ
-		copy(rec[19:], d.name)
 		out = append(out, rec...)
 	}
 	if len(out) == 0 && pos < int64(len(ents)) && pos >= 0 {
@@ -149,6 +141,38 @@ func sysGetdents64(t *Task, a *[6]uint64) uint64 {
 	f.pos = pos
 	return uint64(len(out))
 }
+
+// dirent64 is a struct linux_dirent64: d_ino, d_off, d_reclen, d_type,
+// the name and its NUL, padded to 8 bytes.
+func dirent64(d dirent, off uint64) []byte {
+	reclen := (19 + len(d.name) + 1 + 7) &^ 7
+	rec := make([]byte, reclen)
+	binary.LittleEndian.PutUint64(rec, d.ino)
+	binary.LittleEndian.PutUint64(rec[8:], off)
+	binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+	rec[18] = d.typ
+	copy(rec[19:], d.name)
+	return rec
+}
+
+// direntOld is the old getdents' struct linux_dirent (fs/readdir.c's
+// filldir): d_ino, d_off, d_reclen, the name and its NUL, padded to 8
+// bytes with room for d_type, which is the record's last byte.
+func direntOld(d dirent, off uint64) []byte {
+	reclen := (18 + len(d.name) + 2 + 7) &^ 7
+	rec := make([]byte, reclen)
+	binary.LittleEndian.PutUint64(rec, d.ino)
+	binary.LittleEndian.PutUint64(rec[8:], off)
+	binary.LittleEndian.PutUint16(rec[16:], uint16(reclen))
+	copy(rec[18:], d.name)
+	rec[reclen-1] = d.typ
+	return rec
+}
+
+func sysGetdents64(t *Task, a *[6]uint64) uint64 { return t.getdents(a, dirent64) }
+
+// sysGetdents is the getdents that dietlibc, klibc and old binaries call.
+func sysGetdents(t *Task, a *[6]uint64) uint64 { return t.getdents(a, direntOld) }
 
 // readlinkat reads a symbolic link: a synthetic one's target, a view's
 // link's host text, a link of /proc/self/fd's name of its file; EINVAL for anything else. The text is copied without a

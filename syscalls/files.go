@@ -51,6 +51,9 @@ type fsFile struct {
 	// huge is a hugetlbfs memfd's size and seals (hugetlb.go), nil for
 	// any other file.
 	huge *hugetlbFile
+	// xattrs are a memfd's extended attributes (xattr.go), shared by
+	// every description that opens it; nil for any other file.
+	xattrs *xattrSet
 }
 
 // MappableFile is a host file as mm maps it: mm's Mappable and the

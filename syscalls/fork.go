@@ -161,6 +161,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	m.comm = t.comm
 	m.cred = t.cred
 	m.mempolicy = t.mempolicy
+	m.persona, m.ioprio = t.persona, t.ioprio
 	m.fsBase, m.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		m.fsBase = args.tls

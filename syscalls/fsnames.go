@@ -595,6 +595,9 @@ func chownTo(c *creds, uid, gid uint32) func(*node) unix.Errno {
 			a.uid = uid
 		}
 		a.gid, a.mode = newGID, mode
+		if n.kind != nodeDir {
+			killFileCaps(n)
+		}
 		a.ctime = nowTimespec()
 		return 0
 	}
@@ -664,6 +667,7 @@ func (t *Task) truncate(addr arch.Addr, length int64) unix.Errno {
 		return e
 	}
 	n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
+	killFileCaps(n)
 	if n.shm.Size() == uint64(length) {
 		return 0
 	}

@@ -117,7 +117,8 @@ func sysMemfdCreate(t *Task, a *[6]uint64) uint64 {
 		path: "/memfd:" + name + " (deleted)",
 		st: unix.Stat_t{Dev: memfdDev, Ino: shm.InodeID(), Mode: unix.S_IFREG | mode, Blksize: arch.PageSize,
 			Uid: guestID, Gid: guestID, Atim: ts, Mtim: ts, Ctim: ts},
-		shm: shm,
+		shm:    shm,
+		xattrs: &xattrSet{},
 	}
 	t.install(fd, &openFile{stdio: -1, fs: f, flags: unix.O_RDWR | oLargefile}, flags&mfdCloexec != 0)
 	return uint64(fd)

@@ -27,7 +27,8 @@ func sysMmap(t *Task, a *[6]uint64) uint64 {
 	}
 	var addr arch.Addr
 	var err error
-	mmap := func() { addr, err = t.cfg.Calls.MMap(a[0], a[1], a[2], flags, file, a[5]) }
+	prot := t.readImpliesExec(a[2])
+	mmap := func() { addr, err = t.cfg.Calls.MMap(a[0], a[1], prot, flags, file, a[5]) }
 	if file == nil {
 		t.withoutLock(mmap)
 	} else {
@@ -58,7 +59,8 @@ func sysMremap(t *Task, a *[6]uint64) uint64 {
 }
 
 func sysMprotect(t *Task, a *[6]uint64) uint64 {
-	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MProtect(a[0], a[1], a[2]) }))
+	prot := t.readImpliesExec(a[2])
+	return result(0, t.memoryCall(func() error { return t.cfg.Calls.MProtect(a[0], a[1], prot) }))
 }
 
 // sysBrk returns the new break, or the unchanged one when the request

@@ -295,13 +295,15 @@ func (t *Task) mayDeleteIn(dir, c *node) unix.Errno {
 
 // removePrivs is file_remove_privs before a write of length bytes (for
 // writev, of length buffers) to f: a tmpfs file written by a thread
-// without CAP_FSETID loses its setuid and setgid bits (killPrivs).
+// without CAP_FSETID loses its setuid and setgid bits (killPrivs), and
+// by any thread its file capabilities (killFileCaps).
 func (t *Task) removePrivs(f *openFile, length uint64) {
 	if length == 0 || f.fs == nil || f.fs.pathOnly || f.flags&unix.O_ACCMODE == unix.O_RDONLY {
 		return
 	}
 	if n := f.fs.node; n != nil && n.tmp != nil && n.kind == nodeShm {
 		n.tmp.mode = t.cred.killPrivs(n.tmp.mode, n.tmp.gid, false)
+		killFileCaps(n)
 	}
 }
 

@@ -188,6 +188,9 @@ func (p *Process) loadavgText() []byte {
 
 // uname is what uname reports (Config.Uname, else the host's).
 func (p *Process) uname() Uname {
+	if p.tree.uts != nil {
+		return *p.tree.uts
+	}
 	if p.cfg.Uname == (Uname{}) {
 		return HostUname()
 	}
@@ -232,8 +235,8 @@ var kernelFiles = []struct {
 	name string
 	gen  func(p *Process) []byte
 }{
-	{"hostname", func(p *Process) []byte { return []byte(p.uname()[1] + "\n") }},
-	{"domainname", func(p *Process) []byte { return []byte(p.uname()[5] + "\n") }},
+	{"hostname", func(p *Process) []byte { return utsText(p.uname()[1]) }},
+	{"domainname", func(p *Process) []byte { return utsText(p.uname()[5]) }},
 	{"ostype", func(p *Process) []byte { return []byte(p.uname()[0] + "\n") }},
 	{"osrelease", func(p *Process) []byte { return []byte(p.uname()[2] + "\n") }},
 	{"version", func(p *Process) []byte { return []byte(p.uname()[3] + "\n") }},

@@ -454,6 +454,15 @@ func (s *socket) stat() unix.Stat_t {
 		Uid: s.uid, Gid: s.gid, Blksize: arch.PageSize}
 }
 
+// protoName is the name of the socket's protocol (Linux's struct
+// proto), which sockfs gives its file and system.sockprotoname shows.
+func (s *socket) protoName() string {
+	if s.typ == unix.SOCK_STREAM {
+		return "UNIX-STREAM"
+	}
+	return "UNIX"
+}
+
 // autobindName is a free abstract name of five hex digits, as
 // unix_autobind picks from a random start.
 func (ns *sockNamespace) autobindName(typ uint32) ([]byte, unix.Errno) {

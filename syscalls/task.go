@@ -124,10 +124,7 @@ var HostUname = sync.OnceValue(func() Uname {
 // sysUname reports Config.Uname, else the host's: a program sees the
 // system it runs on named as it is natively.
 func sysUname(t *Task, a *[6]uint64) uint64 {
-	names := t.cfg.Uname
-	if names == (Uname{}) {
-		names = HostUname()
-	}
+	names := personaUname(t.uname(), t.persona)
 	var u [6 * utsField]byte
 	for i, s := range names {
 		copy(u[i*utsField:(i+1)*utsField-1], s) // each NUL-terminated

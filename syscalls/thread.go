@@ -90,6 +90,12 @@ type Task struct {
 	// mempolicy is the thread's own NUMA policy (set_mempolicy), which
 	// its clones and forks inherit and exec keeps.
 	mempolicy taskMempolicy
+	// persona is the thread's personality (personality.go) and ioprio
+	// its I/O priority (ioprio.go), both inherited by its clones and
+	// forks; an exec keeps ioprio and changes persona as
+	// execPersonality says.
+	persona uint32
+	ioprio  uint16
 	// comm is the thread's name (PR_SET_NAME, PR_GET_NAME), NUL-padded:
 	// a new thread or a fork's child takes its creator's, execve sets
 	// it from the program's name; the main thread's names the process
@@ -182,6 +188,7 @@ func (t *Task) cloneThread(args *cloneArgs) uint64 {
 	child.sched, child.nice = t.forkSched()
 	child.cred = t.cred
 	child.mempolicy = t.mempolicy
+	child.persona, child.ioprio = t.persona, t.ioprio
 	child.fsBase, child.fsBaseDirty = t.fsBase, true
 	if f&unix.CLONE_SETTLS != 0 {
 		child.fsBase = args.tls

@@ -54,6 +54,10 @@ type tmpfs struct {
 	// inodes counts its nodes that a name links, the root's included;
 	// tmpRoom keeps it within the limit statfs reports.
 	inodes uint64
+	// xattrSpace is what the extended attributes of those nodes take of
+	// its room (xattrSpace each), which each inode's tmpfsInodeSpace
+	// shares, as shmem's free_ispace.
+	xattrSpace uint64
 }
 
 // tmpAttr is what a tmpfs node has beyond a synthetic one: its inode's
@@ -78,6 +82,8 @@ type tmpAttr struct {
 	// order orders a directory's entries by when each name was linked:
 	// Linux 6.18's tmpfs lists the newest first.
 	order map[string]uint64
+	// xattrs are its extended attributes (xattr.go).
+	xattrs xattrSet
 }
 
 // tmpfsDevMinor is the first tmpfs device's minor number (after
@@ -169,6 +175,7 @@ func (p *Process) tmpNew(c *creds, dir *node, kind nodeKind, mode uint32) *node 
 func tmpLink(dir *node, name string, c *node) {
 	if c.tmp.nlink == 0 {
 		c.tmp.fs.inodes++
+		c.tmp.fs.xattrSpace += c.tmp.xattrs.space()
 		switch c.kind {
 		case nodeShm:
 			c.shm.IncRef()
@@ -202,6 +209,7 @@ func tmpUnlink(dir *node, name string, c *node) {
 	dir.tmp.mtime, dir.tmp.ctime, c.tmp.ctime = now, now, now
 	if c.tmp.nlink == 0 {
 		c.tmp.fs.inodes--
+		c.tmp.fs.xattrSpace -= c.tmp.xattrs.space()
 		if c.kind == nodeShm {
 			c.shm.DecRef()
 		}
@@ -253,11 +261,12 @@ func tmpOrder(dir *node, names []string) {
 // the guest's memory is not known, for no limit.
 func (p *Process) tmpSize() uint64 { return p.cfg.MemoryLimit / 2 / 4096 }
 
-// tmpRoom is ENOSPC where tmpfs t holds as many inodes as it may, as
-// shmem_reserve_inode answers; the limit also bounds what a tmpfs's
+// tmpRoom is ENOSPC where tmpfs t has no room for another inode, as
+// shmem_reserve_inode answers: its inodes and extended attributes take
+// it all (tmpfs.freeSpace); the limit also bounds what a tmpfs's
 // directories and links take of the host's memory.
 func (p *Process) tmpRoom(t *tmpfs) unix.Errno {
-	if limit := p.tmpSize(); limit != 0 && t.inodes >= limit {
+	if limit := p.tmpSize(); limit != 0 && t.freeSpace(limit) < tmpfsInodeSpace {
 		return unix.ENOSPC
 	}
 	return 0
@@ -270,7 +279,7 @@ func (p *Process) tmpStatfs(t *tmpfs) unix.Statfs_t {
 	used := tmpUsage(t.root)
 	sfs.Blocks, sfs.Files = blocks, blocks
 	sfs.Bfree = blocks - min(blocks, used)
-	sfs.Bavail, sfs.Ffree = sfs.Bfree, blocks-min(blocks, t.inodes)
+	sfs.Bavail, sfs.Ffree = sfs.Bfree, t.freeSpace(blocks)/tmpfsInodeSpace
 	sfs.Fsid = unix.Fsid{Val: [2]int32{int32(unix.Major(t.dev)<<8 | unix.Minor(t.dev)), 0}}
 	return sfs
 }

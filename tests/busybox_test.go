@@ -123,6 +123,9 @@ var busyboxShellCases = []struct {
 	{"subshell-status", "(exit 3); echo $?"},
 	{"background-wait", "(exit 5) & wait $!; echo $?"},
 	{"exec-replaces-shell", `exec sh -c 'echo replaced; exit 9'`},
+	// personality's PER_LINUX32 in uname, kept across exec; an I/O
+	// priority kept across exec.
+	{"setarch-ionice", "linux32 uname -m; linux64 uname -m; ionice -c 2 -n 3 sh -c ionice; ionice -c 3 sh -c ionice; ionice -c 4 true; echo $?"},
 	{"read-in-subshell", "echo one two | (read a b; echo $b $a)"},
 	{"heredoc", "cat <<E\nline $((6*7))\nE"},
 	{"xargs", "seq 1 5 | xargs -n 2 echo"},

@@ -38,7 +38,7 @@ func init() {
 
 // tmpfsGuests use /tmp and /dev/shm: natively they run on fresh tmpfs
 // mounts, as empty as mmvm's.
-var tmpfsGuests = map[string]bool{"tmpfs-musl": true, "tmpfs-glibc": true, "filelocks-musl": true, "filelocks-glibc": true, "perms-musl": true, "perms-glibc": true, "fdcopy-musl": true, "fdcopy-glibc": true, "sockets-musl": true, "sockets-glibc": true}
+var tmpfsGuests = map[string]bool{"tmpfs-musl": true, "tmpfs-glibc": true, "filelocks-musl": true, "filelocks-glibc": true, "perms-musl": true, "perms-glibc": true, "fdcopy-musl": true, "fdcopy-glibc": true, "sockets-musl": true, "sockets-glibc": true, "fsattrs-musl": true, "fsattrs-glibc": true}
 
 // runNativeFreshTmpfs is runNative for a program that uses /tmp and
 // /dev/shm: it runs in a private mount namespace with a fresh tmpfs on
