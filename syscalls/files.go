@@ -84,8 +84,34 @@ type dirent struct {
 	name string
 }
 
+// xattrSetOf is the extended attributes f reaches and holds: a memfd's,
+// or a tmpfs node's; nil for any other file.
+func (f *fsFile) xattrSetOf() *xattrSet {
+	switch {
+	case f.xattrs != nil:
+		return f.xattrs
+	case f.node != nil && f.node.tmp != nil:
+		return &f.node.tmp.xattrs
+	}
+	return nil
+}
+
+// holdXattrs counts f among the holders of its attributes' set.
+func (f *fsFile) holdXattrs() {
+	if s := f.xattrSetOf(); s != nil {
+		s.holders++
+	}
+}
+
 // closeFS releases what f holds.
 func (f *fsFile) closeFS() {
+	if s := f.xattrSetOf(); s != nil {
+		// The last holder of a set no tmpfs's room charges gives its
+		// space back to the VM's loose room.
+		if s.holders--; s.holders == 0 {
+			s.charge(nil)
+		}
+	}
 	if f.host != nil {
 		f.host.Close()
 		f.host = nil
@@ -309,6 +335,7 @@ func (t *Task) openat(dirfd uint64, addr arch.Addr, flags, mode uint32) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	f.holdXattrs() // closeFS lets go
 	fd, e := p.lowestFree(0)
 	if e != 0 {
 		f.closeFS()

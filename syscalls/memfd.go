@@ -120,6 +120,7 @@ func sysMemfdCreate(t *Task, a *[6]uint64) uint64 {
 		shm:    shm,
 		xattrs: &xattrSet{},
 	}
+	f.holdXattrs()
 	t.install(fd, &openFile{stdio: -1, fs: f, flags: unix.O_RDWR | oLargefile}, flags&mfdCloexec != 0)
 	return uint64(fd)
 }

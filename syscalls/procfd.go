@@ -315,6 +315,7 @@ func (p *Process) reopenFD(f *openFile, flags uint32, status uint32) (*openFile,
 		f.fs.shm.IncRef()
 		nf := *f.fs
 		nf.pos, nf.mappable = 0, nil
+		nf.holdXattrs()
 		return &openFile{stdio: -1, fs: &nf, flags: status}, 0
 	}
 	return &openFile{stdio: f.stdio, devTTY: f.devTTY, flags: status}, 0

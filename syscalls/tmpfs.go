@@ -58,6 +58,9 @@ type tmpfs struct {
 	// its room (xattrSpace each), which each inode's tmpfsInodeSpace
 	// shares, as shmem's free_ispace.
 	xattrSpace uint64
+	// loose is the file system's room for the attributes of files no
+	// name links while an open file still reaches them (xattrRoom).
+	loose *xattrRoom
 }
 
 // tmpAttr is what a tmpfs node has beyond a synthetic one: its inode's
@@ -93,7 +96,7 @@ const tmpfsDevMinor = 0x23
 // mountTmpfs mounts a new tmpfs at the cleaned absolute path at: a
 // directory of mode 1777, the mode Linux gives a tmpfs root.
 func (fs *fileSystem) mountTmpfs(at string) {
-	t := &tmpfs{dev: unix.Mkdev(0, tmpfsDevMinor+uint32(len(fs.tmpfs))), mount: at}
+	t := &tmpfs{dev: unix.Mkdev(0, tmpfsDevMinor+uint32(len(fs.tmpfs))), mount: at, loose: &fs.looseXattrs}
 	dir, name := path.Split(at)
 	parent := fs.mkdirAll(path.Clean(dir))
 	root := fs.newNode(nodeDir)
@@ -174,6 +177,7 @@ func (p *Process) tmpNew(c *creds, dir *node, kind nodeKind, mode uint32) *node 
 // reference to its contents while any name links it.
 func tmpLink(dir *node, name string, c *node) {
 	if c.tmp.nlink == 0 {
+		c.tmp.xattrs.charge(nil)
 		c.tmp.fs.inodes++
 		c.tmp.fs.xattrSpace += c.tmp.xattrs.space()
 		switch c.kind {
@@ -210,6 +214,9 @@ func tmpUnlink(dir *node, name string, c *node) {
 	if c.tmp.nlink == 0 {
 		c.tmp.fs.inodes--
 		c.tmp.fs.xattrSpace -= c.tmp.xattrs.space()
+		if c.tmp.xattrs.holders > 0 {
+			c.tmp.xattrs.charge(c.tmp.fs.loose) // until the last close
+		}
 		if c.kind == nodeShm {
 			c.shm.DecRef()
 		}

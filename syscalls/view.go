@@ -174,6 +174,9 @@ type fileSystem struct {
 	procDir, procSelf, procFD, procFDInfo, procTask *node
 	// tmpfs are the mounted tmpfs instances (tmpfs.go).
 	tmpfs []*tmpfs
+	// looseXattrs holds the extended attributes no tmpfs's room holds
+	// (xattr.go).
+	looseXattrs xattrRoom
 }
 
 // Synthetic devices: major 0, as Linux numbers its anonymous devices.

@@ -72,6 +72,52 @@ const (
 type xattrSet struct {
 	// vals maps each full name ("user.x") to its value; nil while empty.
 	vals map[string][]byte
+	// holders counts the open files that reach the set: a memfd's
+	// descriptions, or the fsFiles of a tmpfs node (holdXattrs,
+	// closeFS). A FIFO's openers are not counted.
+	holders int
+	// loose is the VM's room where the set's space is charged there: a
+	// memfd's set once it has attributes, a tmpfs node's while no name
+	// links it; nil otherwise.
+	loose *xattrRoom
+}
+
+// xattrRoom is the VM's room for the extended attributes no tmpfs's room
+// holds: a memfd's, and those of a tmpfs file no name links (Linux's
+// internal shm mount charges them nowhere). mmvm keeps attributes on its
+// own heap, so these are bounded as one tmpfs's room (tmpfsRoom), and a
+// set past it is ENOSPC; the space comes back when the last open file
+// that reaches the set closes, or when a name links the file again.
+// Guarded by the tree lock.
+type xattrRoom struct {
+	used uint64
+}
+
+// free is what is left of the room under limit inodes' worth (0: no
+// limit).
+func (r *xattrRoom) free(limit uint64) uint64 {
+	if limit == 0 {
+		return ^uint64(0)
+	}
+	if r.used >= limit*tmpfsInodeSpace {
+		return 0
+	}
+	return limit*tmpfsInodeSpace - r.used
+}
+
+// charge moves the set's space onto room (nil: off the room it is on).
+func (s *xattrSet) charge(room *xattrRoom) {
+	if s.loose == room {
+		return
+	}
+	space := s.space()
+	if s.loose != nil {
+		s.loose.used -= space
+	}
+	if room != nil {
+		room.used += space
+	}
+	s.loose = room
 }
 
 // names are its names in the order Linux 6.18 lists a shmem inode's:
@@ -430,11 +476,19 @@ func (t *Task) setXattr(x *xattrTarget, name string, value []byte, flags uint32)
 // shmemSetXattr is shmem_xattr_handler_set and simple_xattr_set: a
 // tmpfs file's new value takes room first (ENOSPC), then XATTR_CREATE of
 // an existing name is EEXIST, XATTR_REPLACE of a missing one ENODATA;
-// the old value's room comes back. value nil removes name.
+// the old value's room comes back. value nil removes name. A memfd's or
+// an unlinked file's value takes the VM's loose room (xattrRoom) the same
+// way.
 func (t *Task) shmemSetXattr(x *xattrTarget, name string, value []byte, flags uint32) unix.Errno {
-	// Only a linked file's attributes take room (tmpLink, tmpUnlink).
+	// A linked file's attributes take its tmpfs's room (tmpLink,
+	// tmpUnlink); the others the VM's loose room.
 	charged := x.tmp != nil && x.node.tmp.nlink > 0
-	if limit := t.tmpSize(); value != nil && charged && limit != 0 && x.tmp.freeSpace(limit) < xattrSpace(name, len(value)) {
+	limit := t.tmpSize()
+	room := &t.fs().looseXattrs
+	if value != nil && charged && limit != 0 && x.tmp.freeSpace(limit) < xattrSpace(name, len(value)) {
+		return unix.ENOSPC
+	}
+	if value != nil && !charged && room.free(limit) < xattrSpace(name, len(value)) {
 		return unix.ENOSPC
 	}
 	old, exists := x.set.vals[name]
@@ -446,6 +500,9 @@ func (t *Task) shmemSetXattr(x *xattrTarget, name string, value []byte, flags ui
 	case !exists && value == nil:
 		return 0
 	}
+	if !charged {
+		x.set.charge(room) // what it has already, before the change
+	}
 	if value == nil {
 		delete(x.set.vals, name)
 	} else {
@@ -454,13 +511,15 @@ func (t *Task) shmemSetXattr(x *xattrTarget, name string, value []byte, flags ui
 		}
 		x.set.vals[name] = value
 	}
+	used := &room.used
 	if charged {
-		if value != nil {
-			x.tmp.xattrSpace += xattrSpace(name, len(value))
-		}
-		if exists {
-			x.tmp.xattrSpace -= xattrSpace(name, len(old))
-		}
+		used = &x.tmp.xattrSpace
+	}
+	if value != nil {
+		*used += xattrSpace(name, len(value))
+	}
+	if exists {
+		*used -= xattrSpace(name, len(old))
 	}
 	if x.node != nil {
 		x.node.tmp.ctime = nowTimespec()

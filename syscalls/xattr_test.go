@@ -664,3 +664,57 @@ func TestXattrsOfViews(t *testing.T) {
 	check("listxattr dir unprivileged", 0, "", unix.SYS_LISTXATTR, "/data/sub", outBuf(10), 10)
 	check("getxattr user unprivileged", 2, "hv", unix.SYS_GETXATTR, "/data/a.txt", "user.host", outBuf(10), 10)
 }
+
+// TestXattrLooseRoomBounded checks the room for the attributes no tmpfs's
+// room holds (a memfd's, an unlinked file's): they are bounded as one
+// tmpfs's room, VM-wide, and their space comes back when the last open
+// file that reaches them closes, so a guest cannot grow mmvm's heap
+// without limit nor lose the room to files that are gone.
+func TestXattrLooseRoomBounded(t *testing.T) {
+	p, mem := xattrProcess(t, 4*2*4096) // 4 inodes: 4 KiB of room
+	g := &guestXattrSys{p: p, mem: mem}
+	value := make([]byte, 2000) // 2046 bytes of room with "user.x"
+	set := func(fd int64, name string, size int) int64 {
+		r, _ := g.call(unix.SYS_FSETXATTR, int(fd), name, value, size, 0)
+		return r
+	}
+	want := func(what string, got, want int64) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: %s, want %s", what, retName(got), retName(want))
+		}
+	}
+	memfd := func(name string) int64 {
+		fd, _ := g.call(unix.SYS_MEMFD_CREATE, name, 0)
+		if fd < 0 {
+			t.Fatalf("memfd_create: %s", retName(fd))
+		}
+		return fd
+	}
+	a, b := memfd("a"), memfd("b")
+	want("a: user.a", set(a, "user.a", 2000), 0)
+	want("a: user.b", set(a, "user.b", 2000), 0)
+	want("a: past the room", set(a, "user.c", 100), -int64(unix.ENOSPC))
+	want("b: the room is the VM's", set(b, "user.c", 100), -int64(unix.ENOSPC))
+	dup, _ := g.call(unix.SYS_DUP, int(a))
+	want("close a", int64(p.Syscall(unix.SYS_CLOSE, [6]uint64{uint64(a)})), 0)
+	want("b: a's dup still holds it", set(b, "user.c", 100), -int64(unix.ENOSPC))
+	want("close a's dup", int64(p.Syscall(unix.SYS_CLOSE, [6]uint64{uint64(dup)})), 0)
+	want("b: a's room came back", set(b, "user.c", 100), 0)
+
+	// A tmpfs file's attributes take its tmpfs's room while a name links
+	// it, the loose room after, until its last close.
+	f, _ := g.call(unix.SYS_OPENAT, -100, "/tmp/f", unix.O_CREAT|unix.O_RDWR, 0o600)
+	if f < 0 {
+		t.Fatalf("open /tmp/f: %s", retName(f))
+	}
+	want("f: user.f", set(f, "user.f", 2000), 0)
+	want("b: f's are not in this room", set(b, "user.d", 2000), 0)
+	want("b: room full", set(b, "user.e", 2000), -int64(unix.ENOSPC))
+	want("b: remove user.d", func() int64 { r, _ := g.call(unix.SYS_FREMOVEXATTR, int(b), "user.d"); return r }(), 0)
+	r, _ := g.call(unix.SYS_UNLINKAT, -100, "/tmp/f", 0)
+	want("unlink /tmp/f", r, 0)
+	want("b: the unlinked f's are in this room", set(b, "user.d", 2000), -int64(unix.ENOSPC))
+	want("close f", int64(p.Syscall(unix.SYS_CLOSE, [6]uint64{uint64(f)})), 0)
+	want("b: f's room came back", set(b, "user.d", 2000), 0)
+}
