@@ -282,9 +282,11 @@ var table = map[uint64]entry{
 	unix.SYS_VMSPLICE:        {"vmsplice", sysVmsplice},
 	unix.SYS_COPY_FILE_RANGE: {"copy_file_range", sysCopyFileRange},
 	// signal_wait.go
-	unix.SYS_RT_SIGTIMEDWAIT: {"rt_sigtimedwait", sysRtSigtimedwait},
-	unix.SYS_SIGNALFD:        {"signalfd", sysSignalfd},
-	unix.SYS_SIGNALFD4:       {"signalfd4", sysSignalfd4},
+	unix.SYS_RT_SIGTIMEDWAIT:   {"rt_sigtimedwait", sysRtSigtimedwait},
+	unix.SYS_RT_SIGQUEUEINFO:   {"rt_sigqueueinfo", sysRtSigqueueinfo},
+	unix.SYS_RT_TGSIGQUEUEINFO: {"rt_tgsigqueueinfo", sysRtTgsigqueueinfo},
+	unix.SYS_SIGNALFD:          {"signalfd", sysSignalfd},
+	unix.SYS_SIGNALFD4:         {"signalfd4", sysSignalfd4},
 }
 
 // Name returns the x86-64 Linux name of syscall nr, whether mmvm

@@ -675,7 +675,7 @@ func (p *Process) dropTimerSignals(q *sigQueue) {
 		infos := q.queue[sig]
 		var kept []sigInfo
 		for _, info := range infos {
-			if info.code != siTimer {
+			if !info.fromTimer() {
 				kept = append(kept, info)
 			}
 		}

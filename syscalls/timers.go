@@ -325,7 +325,7 @@ func (tm *guestTimer) queued() bool {
 		q = &tm.target.tsig.sigQueue
 	}
 	for _, info := range q.queue[tm.signo] {
-		if info.code == siTimer && info.timerID == tm.id {
+		if info.fromTimer() && info.timerID == tm.id {
 			return true
 		}
 	}
