@@ -120,16 +120,15 @@ func sysTimerfdSettime(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EPERM)
 	}
 	tm := tfd.tm
+	tfd.catchUp()
 	tfd.forward(false)
 	oldValue, oldInterval := tfd.remaining(), tm.interval
 	tfd.ticks, tfd.expired = 0, false
 	tfd.settimeFlags = flags & tfdSettimeFlags
 	tm.arm(value, interval, flags&tfdTimerAbstime != 0)
-	if tm.expiry != 0 && tm.now() >= tm.expiry {
-		// Due already (an absolute time past): it fires before the
-		// call returns, as Linux's hrtimer does on the way out.
-		tm.fireLocked(tm.gen)
-	}
+	// Due already (an absolute time past): it fires before the call
+	// returns, as Linux's hrtimer does on the way out.
+	tfd.catchUp()
 	if a[3] == 0 {
 		return 0
 	}
@@ -144,6 +143,7 @@ func sysTimerfdGettime(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	tfd.catchUp()
 	tfd.forward(true)
 	return t.putItimerspec(a[1], tfd.remaining(), tfd.tm.interval)
 }
@@ -165,6 +165,17 @@ func (tfd *timerFD) expire() {
 	}
 	tfd.wq.notify(epollIn)
 	tm.p.fdWaitersLookAgain()
+}
+
+// catchUp takes an expiry that is due but whose host timer has not run
+// yet (it may run late on a busy host) as if it had: Linux's timer
+// interrupt would have come, and a call that looks at the ticks or the
+// time left must see it. p.mu must be held.
+func (tfd *timerFD) catchUp() {
+	tm := tfd.tm
+	if !tfd.expired && tm.expiry != 0 && tm.now() >= tm.expiry {
+		tm.fireLocked(tm.gen)
+	}
 }
 
 // forward sets an expired periodic timer for its first expiry past now,
@@ -213,6 +224,7 @@ func (tfd *timerFD) readv(t *Task, f *openFile, iov []byte, iovcnt, total uint64
 	if total < 8 {
 		return errno(unix.EINVAL)
 	}
+	tfd.catchUp()
 	for tfd.ticks == 0 {
 		if f.flags&unix.O_NONBLOCK != 0 {
 			return errno(unix.EAGAIN)
