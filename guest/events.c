@@ -1,6 +1,6 @@
 /* events: timerfd, rt_sigqueueinfo and rt_tgsigqueueinfo (sigqueue),
  * process_vm_readv and process_vm_writev between processes, and
- * membarrier, printing what Linux 6.1 and 6.18 answer alike (no readv of
+ * membarrier and kcmp, printing what Linux 6.1 and 6.18 answer alike (no readv of
  * a timerfd, no RSEQ or GET_REGISTRATIONS, no si_code near a limit that
  * moved). Timings print as ranges wide enough for a loaded host. */
 #define _GNU_SOURCE
@@ -310,6 +310,8 @@ static void *spin(void *arg) {
 	return NULL;
 }
 
+static int eventfd_like(void) { return timerfd_create(CLOCK_MONOTONIC, 0); }
+
 static long mb(int cmd, unsigned flags, int cpu) { return syscall(SYS_membarrier, cmd, flags, cpu); }
 
 static void membarriers(void) {
@@ -349,11 +351,63 @@ static void membarriers(void) {
 	printf("600 expedited barriers with 4 threads spinning: %ld failed\n", bad);
 }
 
+/* kcmp's answer with 1 and 2 (a random order) both "differ". */
+static const char *kc(pid_t a, pid_t b, int type, unsigned long x, unsigned long y) {
+	long r = syscall(SYS_kcmp, a, b, type, x, y);
+	return r == 1 || r == 2 ? "differ" : r == 0 ? "same" : res(r);
+}
+
+static volatile pid_t thread_tid;
+
+static void *idle(void *arg) {
+	int *go = arg;
+	char c;
+	thread_tid = (pid_t)syscall(SYS_gettid);
+	read(go[0], &c, 1);
+	return NULL;
+}
+
+static void kcmps(void) {
+	enum { FILE_ = 0, VM, FILES, FS, SIGHAND };
+	pid_t me = getpid();
+	int a = eventfd_like(), b = dup(a), c = eventfd_like();
+	printf("kcmp FILE dup: %s, another: %s, no fd: %s\n", kc(me, me, FILE_, a, b), kc(me, me, FILE_, a, c), kc(me, me, FILE_, a, 999));
+	printf("kcmp VM itself: %s\n", kc(me, me, VM, 0, 0));
+	printf("kcmp kind 8: %s\n", kc(me, me, 8, 0, 0));
+	printf("kcmp no pid: %s\n", kc(me, 1 << 22, VM, 0, 0));
+	int go[2];
+	pipe(go);
+	pthread_t th;
+	pthread_create(&th, NULL, idle, go);
+	while (thread_tid == 0)
+		usleep(1000);
+	printf("kcmp with a thread: VM %s, FILES %s, FS %s, SIGHAND %s\n", kc(me, thread_tid, VM, 0, 0), kc(me, thread_tid, FILES, 0, 0),
+	       kc(me, thread_tid, FS, 0, 0), kc(me, thread_tid, SIGHAND, 0, 0));
+	int pr[2];
+	pipe(pr);
+	pid_t child = fork();
+	if (child == 0) {
+		char x;
+		read(pr[0], &x, 1);
+		_exit(0);
+	}
+	printf("kcmp with a child: FILE %s, VM %s, FILES %s, FS %s, SIGHAND %s\n", kc(me, child, FILE_, a, a), kc(me, child, VM, 0, 0),
+	       kc(me, child, FILES, 0, 0), kc(me, child, FS, 0, 0), kc(me, child, SIGHAND, 0, 0));
+	write(pr[1], "x", 1);
+	waitpid(child, NULL, 0);
+	write(go[1], "x", 1);
+	pthread_join(th, NULL);
+	close(a);
+	close(b);
+	close(c);
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	timerfds();
 	sigqueues();
 	process_vm();
 	membarriers();
+	kcmps();
 	return 0;
 }

@@ -115,6 +115,7 @@ var table = map[uint64]entry{
 	unix.SYS_PROCESS_VM_READV:  {"process_vm_readv", sysProcessVMReadv},
 	unix.SYS_PROCESS_VM_WRITEV: {"process_vm_writev", sysProcessVMWritev},
 	unix.SYS_MEMBARRIER:        {"membarrier", sysMembarrier},
+	unix.SYS_KCMP:              {"kcmp", sysKcmp},
 	unix.SYS_TIMERFD_CREATE:    {"timerfd_create", sysTimerfdCreate},
 	unix.SYS_TIMERFD_SETTIME:   {"timerfd_settime", sysTimerfdSettime},
 	unix.SYS_TIMERFD_GETTIME:   {"timerfd_gettime", sysTimerfdGettime},

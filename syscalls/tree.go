@@ -48,6 +48,9 @@ type processTree struct {
 	// pidfds are the open pidfds of every process, woken when a process
 	// or thread ends (pidfd.go).
 	pidfds map[*pidFD]struct{}
+	// kcmpCookies obfuscate the objects kcmp orders, per kind (kcmp.go);
+	// made on first use. Guarded by mu.
+	kcmpCookies *[kcmpTypes][2]uint64
 	// sockets is the VM's abstract socket namespace (socket.go), made
 	// on first use. Guarded by mu.
 	sockets *sockNamespace
