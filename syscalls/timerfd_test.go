@@ -218,3 +218,28 @@ func TestTimerfdTicks(t *testing.T) {
 		t.Fatalf("close: %d", r)
 	}
 }
+
+// TestTimerfdAlarmNeedsCapability: without CAP_WAKE_ALARM the alarm
+// clocks are EPERM at timerfd_create, and at timerfd_settime for a
+// timerfd made while the thread held it, as Linux's timerfd checks
+// both.
+func TestTimerfdAlarmNeedsCapability(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	fd := uint64(sc(p, unix.SYS_TIMERFD_CREATE, clockRealtimeAlrm, 0))
+	if int64(fd) < 0 {
+		t.Fatalf("CLOCK_REALTIME_ALARM as root: %d", int64(fd))
+	}
+	p.main.cred.capEff &^= 1 << unix.CAP_WAKE_ALARM
+	for _, clock := range []uint64{clockRealtimeAlrm, clockBoottimeAlrm} {
+		if r := sc(p, unix.SYS_TIMERFD_CREATE, clock, 0); r != -int64(unix.EPERM) {
+			t.Errorf("clock %d without CAP_WAKE_ALARM: %d, want EPERM", clock, r)
+		}
+	}
+	if r := sc(p, unix.SYS_TIMERFD_CREATE, unix.CLOCK_MONOTONIC, 0); r < 0 {
+		t.Errorf("CLOCK_MONOTONIC without CAP_WAKE_ALARM: %d", r)
+	}
+	copy(mem.mem[0x100:], itimerspec(0, time.Hour))
+	if r := sc(p, unix.SYS_TIMERFD_SETTIME, fd, 0, base+0x100, 0); r != -int64(unix.EPERM) {
+		t.Errorf("settime of an alarm timerfd without CAP_WAKE_ALARM: %d, want EPERM", r)
+	}
+}
