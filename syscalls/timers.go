@@ -33,7 +33,9 @@ import (
 // host timer's goroutine may wait for a Go P while the program's threads
 // hold theirs (FastPath.RawRun), and each interval it comes late would
 // be an overrun, a sample lost to a profiler. Every timer stops when the
-// program ends or the Process is closed; no host timer outlives it.
+// program ends or the Process is closed; no host timer outlives it. A
+// timerfd's timer (timerfd.go) is a guestTimer too, which ticks its file
+// instead of signalling and lives until the file's last close.
 
 // timerState is the program's timers. Guarded by Process.mu.
 type timerState struct {
