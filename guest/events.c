@@ -189,6 +189,16 @@ static void on_rt(int sig, siginfo_t *si, void *uc) {
 	got_pid_ok = si->si_pid == getpid() && si->si_uid == getuid();
 }
 
+#ifdef __GLIBC__
+static void *take_rt2(void *arg) {
+	siginfo_t in;
+	int s = sigwaitinfo(arg, &in);
+	printf("thread: signal %d code %d value %d from its process %d\n", s - SIGRTMIN, in.si_code, in.si_value.sival_int,
+	       in.si_pid == getpid());
+	return NULL;
+}
+#endif
+
 static void sigqueues(void) {
 	struct sigaction sa = {.sa_sigaction = on_rt, .sa_flags = SA_SIGINFO};
 	sigaction(SIGRTMIN, &sa, NULL);
@@ -216,6 +226,22 @@ static void sigqueues(void) {
 	((char *)&si)[100] = 1;
 	printf("unknown si_code with expansion bytes: %s\n", res(syscall(SYS_rt_sigqueueinfo, getpid(), SIGUSR1, &si)));
 	((char *)&si)[100] = 0;
+
+#ifdef __GLIBC__
+	/* glibc's pthread_sigqueue: rt_tgsigqueueinfo to one thread. */
+	sigset_t tset;
+	sigemptyset(&tset);
+	sigaddset(&tset, SIGRTMIN + 2);
+	sigprocmask(SIG_BLOCK, &tset, NULL);
+	pthread_t th;
+	pthread_create(&th, NULL, take_rt2, &tset);
+	sv.sival_int = 4321;
+	int q2 = pthread_sigqueue(th, SIGRTMIN + 2, sv);
+	pthread_join(th, NULL); /* its line first */
+	errno = q2;
+	printf("pthread_sigqueue: %s\n", res(q2 ? -1 : 0));
+	sigprocmask(SIG_UNBLOCK, &tset, NULL);
+#endif
 
 	/* To a child: SI_QUEUE is delivered, SI_USER and SI_TKILL are EPERM. */
 	sigset_t set;
