@@ -246,6 +246,7 @@ func New(cfg Config) (m *Machine, err error) {
 		CPUs:          m.guestCPUs(),
 		StartThread:   m.startThread,
 		Interrupt:     m.interrupt,
+		Barrier:       m.barrier,
 		Fork:          m.fork,
 		Exec:          m.exec,
 	}

@@ -3,6 +3,8 @@ package machine
 import (
 	"runtime"
 	"time"
+
+	"github.com/mmvm/mmvm/syscalls"
 )
 
 // # TLB shootdown
@@ -34,24 +36,46 @@ func (m *Machine) shootdown() {
 		m.shootdowns.Add(1)
 	}
 	for _, c := range cpus {
-		if !c.inGuest.Load() {
-			continue
+		if c.kickOut() {
+			m.shootdownKicks.Add(1)
 		}
-		exits := c.exits.Load()
-		if err := c.vcpu.Kick(); err != nil {
-			continue // closed: it runs no more
+	}
+}
+
+// kickOut makes the vCPU leave guest mode if it is in it and waits until
+// it has (KVM_RUN returned); it says whether it kicked. A vCPU that
+// enters again after that has passed a VM exit since the call began.
+func (c *cpu) kickOut() bool {
+	if !c.inGuest.Load() {
+		return false
+	}
+	exits := c.exits.Load()
+	if err := c.vcpu.Kick(); err != nil {
+		return false // closed: it runs no more
+	}
+	for spins := 0; c.inGuest.Load() && c.exits.Load() == exits; spins++ {
+		// A kicked vCPU leaves within a signal's delivery; a few
+		// yields cover it on an idle host, short sleeps after that
+		// keep the waiting thread off the CPU the kicked one needs.
+		if spins < 64 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(20 * time.Microsecond)
 		}
-		m.shootdownKicks.Add(1)
-		for spins := 0; c.inGuest.Load() && c.exits.Load() == exits; spins++ {
-			// A kicked vCPU leaves within a signal's delivery; a
-			// few yields cover it on an idle host, short sleeps
-			// after that keep the waiting thread off the CPU the
-			// kicked one needs.
-			if spins < 64 {
-				runtime.Gosched()
-			} else {
-				time.Sleep(20 * time.Microsecond)
-			}
+	}
+	return true
+}
+
+// barrier is syscalls.Config.Barrier (membarrier's expedited commands):
+// every vCPU running a thread which picks, but self's, is kicked out of
+// guest mode and waited for. A VM exit is serializing and orders the
+// vCPU's earlier memory accesses before the host's, as Linux's IPI
+// does; a vCPU not in guest mode enters it again only through KVM_RUN,
+// which is as good.
+func (m *Machine) barrier(self *syscalls.Task, which func(*syscalls.Task) bool) {
+	for _, c := range m.allCPUs() {
+		if t := c.thread.Load(); t != nil && t != self && which(t) {
+			c.kickOut()
 		}
 	}
 }

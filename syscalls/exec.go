@@ -603,6 +603,7 @@ func (t *Task) beginNewExec(img *execImage) {
 	t.tsig.altSP, t.tsig.altSize = 0, 0
 	t.tsig.restoreMask, t.tsig.trap = false, trapInfo{}
 	t.deletePosixTimers()
+	t.membarrier = 0 // membarrier_exec_mmap
 	t.clearChildTID, t.robustList = 0, 0
 	t.fsBase, t.fsBaseDirty = 0, true
 	t.resetFPU()
@@ -677,7 +678,7 @@ func (p *Process) dropTimerSignals(q *sigQueue) {
 		infos := q.queue[sig]
 		var kept []sigInfo
 		for _, info := range infos {
-			if info.code != siTimer {
+			if !info.fromTimer() {
 				kept = append(kept, info)
 			}
 		}

@@ -150,6 +150,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 		child.exeShared.IncRef()
 	}
 	child.info = p.info
+	child.membarrier = p.membarrier
 	child.limits = maps.Clone(p.limits)
 	child.armCPULimit()
 	child.info.argv = append([]string(nil), p.info.argv...)

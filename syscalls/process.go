@@ -177,6 +177,15 @@ type Config struct {
 	// Process of the VM; safe from any goroutine; t may not be running
 	// (yet, or any more). nil: the machine looks by itself.
 	Interrupt func(t *Task)
+	// Barrier returns once every vCPU that runs a thread for which
+	// which returns true (self's excepted) has left guest mode, or never
+	// was in it, since Barrier was called: a VM exit orders its memory
+	// accesses as a full barrier and a serializing instruction would
+	// (membarrier's expedited commands). It is called with the Process
+	// lock held, so which must not take it, nor may Barrier call into
+	// any Process; nil: the guest runs on one CPU at a time, and there
+	// is nothing to wait for.
+	Barrier func(self *Task, which func(*Task) bool)
 
 	// Fork makes the memory of a new process, a child of caller's: with
 	// shareMemory false a copy-on-write duplicate of parent's (fork, and
@@ -291,6 +300,10 @@ type Process struct {
 	// timers are alarm's, setitimer's and timer_create's (timers.go).
 	// Guarded by mu.
 	timers timerState
+	// membarrier is the process's membarrier registrations, Linux's
+	// mm->membarrier_state bits (membarrier.go): a fork's child inherits
+	// them, exec clears them. Guarded by mu.
+	membarrier uint32
 
 	// family is the process's place in the tree (tree.go): parent,
 	// process group, session, exit status. Guarded by mu.

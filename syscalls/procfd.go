@@ -140,6 +140,9 @@ func (p *Process) fdInfoText(fd int32) []byte {
 	if sfd, ok := f.anon.(*signalFD); ok {
 		b = append(b, sfd.fdinfo()...)
 	}
+	if tfd, ok := f.anon.(*timerFD); ok {
+		b = append(b, tfd.fdinfo()...)
+	}
 	return b
 }
 

@@ -313,7 +313,7 @@ func (t *Task) dequeueFrom(q *sigQueue, blocked uint64) (unix.Signal, sigInfo, b
 		q.queue[sig] = nil
 		q.pending &^= sigBit(sig)
 	}
-	if info.code == siTimer {
+	if info.fromTimer() {
 		t.timerDelivered(&info)
 	}
 	return sig, info, true

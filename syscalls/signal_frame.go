@@ -200,9 +200,18 @@ type sigInfo struct {
 	// status is a SIGCHLD's si_status (with pid, the child's): its exit
 	// code or the signal that killed it.
 	status int32
+	// raw, when not nil, is a siginfo the program wrote itself
+	// (rt_sigqueueinfo), bytes 4 to 48 of it: what encode lays out,
+	// whatever its si_code, as Linux keeps the caller's kernel_siginfo.
+	// The fields above then hold what signalfd reads of it.
+	raw *[siginfoKernelSize - 4]byte
 	// why says, for --stats and a kill's report, who sent it.
 	why string
 }
+
+// fromTimer says si is a POSIX timer's own signal, not one a program
+// queued with SI_TIMER.
+func (si *sigInfo) fromTimer() bool { return si.code == siTimer && si.raw == nil }
 
 // isFault says the si_code is one of a fault's own (positive and below
 // SI_KERNEL), which Linux lays out with si_addr (siginfo_layout's SIL_FAULT).
@@ -223,6 +232,11 @@ func (si *sigInfo) isChild() bool {
 func (si *sigInfo) encode() [siginfoSize]byte {
 	var b [siginfoSize]byte
 	le := binary.LittleEndian
+	if si.raw != nil {
+		copy(b[4:], si.raw[:])
+		le.PutUint32(b[0:], uint32(si.signo))
+		return b
+	}
 	le.PutUint32(b[0:], uint32(si.signo))
 	le.PutUint32(b[8:], uint32(si.code))
 	switch {

@@ -225,6 +225,12 @@ func signalfdSiginfo(sig unix.Signal, si *sigInfo) [signalfdSiginfoSize]byte {
 		le.PutUint32(b[32:], uint32(si.overrun))
 		le.PutUint32(b[44:], uint32(si.value))
 		le.PutUint64(b[48:], si.value)
+	case si.code < 0:
+		// SIL_RT: a sigqueue's, with its sigval.
+		le.PutUint32(b[12:], si.pid)
+		le.PutUint32(b[16:], si.uid)
+		le.PutUint32(b[44:], uint32(si.value))
+		le.PutUint64(b[48:], si.value)
 	default:
 		le.PutUint32(b[12:], si.pid)
 		le.PutUint32(b[16:], si.uid)

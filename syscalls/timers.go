@@ -33,7 +33,9 @@ import (
 // host timer's goroutine may wait for a Go P while the program's threads
 // hold theirs (FastPath.RawRun), and each interval it comes late would
 // be an overrun, a sample lost to a profiler. Every timer stops when the
-// program ends or the Process is closed; no host timer outlives it.
+// program ends or the Process is closed; no host timer outlives it. A
+// timerfd's timer (timerfd.go) is a guestTimer too, which ticks its file
+// instead of signalling and lives until the file's last close.
 
 // timerState is the program's timers. Guarded by Process.mu.
 type timerState struct {
@@ -88,6 +90,19 @@ type guestTimer struct {
 	// pollAt is when a CPU timer's host timer is to fire (zero: it has
 	// none).
 	pollAt time.Time
+	// fd, when not nil, is the timerfd whose timer this is: an expiry
+	// ticks it (timerFD.expire) instead of signalling, and the timer
+	// lives as long as the file, not the process.
+	fd *timerFD
+}
+
+// dead says the timer may not be set again: its process ended or was
+// closed, or, for a timerfd's, the file was released.
+func (tm *guestTimer) dead() bool {
+	if tm.fd != nil {
+		return tm.fd.released
+	}
+	return tm.p.timers.stopped
 }
 
 // sigevent's sigev_notify values (asm-generic/siginfo.h).
@@ -181,7 +196,7 @@ func (tm *guestTimer) stop() {
 // for a CPU timer, for the least wall time in which its clock could get
 // there, at least cpuTimerPoll if it is not due. p.mu must be held.
 func (tm *guestTimer) schedule(floor time.Duration) {
-	if tm.p.timers.stopped {
+	if tm.dead() {
 		return
 	}
 	gen := tm.gen
@@ -212,7 +227,7 @@ func (tm *guestTimer) fire(gen uint64) {
 // that passed unsignalled as overruns. p.mu must be held.
 func (tm *guestTimer) fireLocked(gen uint64) {
 	p := tm.p
-	if gen != tm.gen || p.timers.stopped || tm.expiry == 0 {
+	if gen != tm.gen || tm.dead() || tm.expiry == 0 {
 		return
 	}
 	tm.pollAt = time.Time{}
@@ -221,6 +236,10 @@ func (tm *guestTimer) fireLocked(gen uint64) {
 		if !tm.onCPU() || !tm.cpu.stopped() {
 			tm.schedule(0)
 		}
+		return
+	}
+	if tm.fd != nil {
+		tm.fd.expire()
 		return
 	}
 	if tm.id == cpuLimitID {
@@ -325,7 +344,7 @@ func (tm *guestTimer) queued() bool {
 		q = &tm.target.tsig.sigQueue
 	}
 	for _, info := range q.queue[tm.signo] {
-		if info.code == siTimer && info.timerID == tm.id {
+		if info.fromTimer() && info.timerID == tm.id {
 			return true
 		}
 	}
