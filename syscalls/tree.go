@@ -48,16 +48,13 @@ type processTree struct {
 	// pidfds are the open pidfds of every process, woken when a process
 	// or thread ends (pidfd.go).
 	pidfds map[*pidFD]struct{}
-<<<<<<< HEAD
 	// uts are the VM's UTS names once sethostname or setdomainname
 	// changed one (uts.go); nil before, when the configured or host's
 	// names stand. Guarded by mu.
 	uts *Uname
-=======
 	// kcmpCookies obfuscate the objects kcmp orders, per kind (kcmp.go);
 	// made on first use. Guarded by mu.
 	kcmpCookies *[kcmpTypes][2]uint64
->>>>>>> events
 	// sockets is the VM's abstract socket namespace (socket.go), made
 	// on first use. Guarded by mu.
 	sockets *sockNamespace
