@@ -258,9 +258,9 @@ static void messages(void) {
 	}
 	wait_asleep(child);
 	fflush(stdout);
-	printf("IPC_RMID: %s\n", res(msgctl(q, IPC_RMID, NULL)));
-	fflush(stdout);
+	long rm = msgctl(q, IPC_RMID, NULL);
 	waitpid(child, NULL, 0);
+	printf("IPC_RMID: %s\n", res(rm));
 	printf("IPC_STAT removed: %s\n", res(msgctl(q, IPC_STAT, &ds)));
 	printf("IPC_RMID again: %s\n", res(msgctl(q, IPC_RMID, NULL)));
 
@@ -474,9 +474,9 @@ static void semaphores(void) {
 	printf("SEM_STAT index 1: %s\n", res(semctl(1, 0, SEM_STAT, arg)));
 	printf("SEM_STAT_ANY index 5: %s\n", res(semctl(5, 0, SEM_STAT_ANY, arg)));
 	sysvipc_file("/proc/sysvipc/sem");
-	printf("IPC_RMID: %s\n", res(semctl(s, 0, IPC_RMID)));
-	fflush(stdout);
+	long rm = semctl(s, 0, IPC_RMID);
 	waitpid(child, NULL, 0);
+	printf("IPC_RMID: %s\n", res(rm));
 	printf("GETVAL removed: %s\n", res(semctl(s, 0, GETVAL)));
 	ds.sem_perm.uid = 1;
 	ds.sem_perm.mode = 0604;
