@@ -5,18 +5,25 @@
  * signal or IPC_RMID; semaphore sets with every semctl command, atomic
  * multi-operation semops, IPC_NOWAIT, timeouts, waiters woken in order,
  * SEM_UNDO applied at exit; the namespace's limits in /proc/sys/kernel
- * and what /proc/sysvipc lists. It expects an IPC namespace of its own
+ * and what /proc/sysvipc lists; POSIX message queues: names, attributes
+ * and their limits, priority order, full and empty queues with and
+ * without waiting, mq_notify's signal, the status line a read gives and
+ * poll's readiness. It expects an IPC namespace of its own
  * (the test starts the native run in a fresh one), so that ids start at
  * 0, and prints no pid or time, only whether each is the one expected. */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <mqueue.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ipc.h>
 #include <sys/msg.h>
+#include <sys/resource.h>
 #include <sys/sem.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -213,10 +220,10 @@ static void messages(void) {
 		_exit(0);
 	}
 	wait_asleep(child);
-	fflush(stdout);
-	recv("parent: receive", q, 64, 0, 0);
-	fflush(stdout);
+	struct msgbuf64 got;
+	long n = msgrcv(q, &got, 64, 0, 0);
 	waitpid(child, NULL, 0);
+	printf("parent: receive: %ld type=%ld\n", n, got.mtype);
 	recv("parent: the waiting sender's", q, 64, 0, IPC_NOWAIT);
 	msgstat("after", q);
 	ds.msg_qbytes = 16384;
@@ -521,6 +528,248 @@ static void limits(void) {
 	semctl(s, 0, IPC_RMID);
 }
 
+/* mqline prints what a read of queue descriptor fd gives, its pid as
+ * "me" where it is this process's. */
+static void mqline(const char *what, int fd) {
+	char b[128];
+	lseek(fd, 0, SEEK_SET);
+	long n = read(fd, b, sizeof b - 1);
+	if (n < 0) {
+		printf("%s: read %s\n", what, res(-1));
+		return;
+	}
+	b[n] = 0;
+	char pid[16];
+	snprintf(pid, sizeof pid, "%d", (int)getpid());
+	char *p = strstr(b, "NOTIFY_PID:");
+	if (p && strncmp(p + 11, pid, strlen(pid)) == 0 && p[11 + strlen(pid)] == ' ') {
+		p[11] = 0;
+		printf("%s: %sme\n", what, b);
+		return;
+	}
+	printf("%s: %s", what, b);
+}
+
+static void mqattr(const char *what, mqd_t q) {
+	struct mq_attr a;
+	if (mq_getattr(q, &a) < 0) {
+		printf("%s: mq_getattr %s\n", what, res(-1));
+		return;
+	}
+	printf("%s: flags=%#lx maxmsg=%ld msgsize=%ld curmsgs=%ld\n", what, (long)a.mq_flags, (long)a.mq_maxmsg,
+	       (long)a.mq_msgsize, (long)a.mq_curmsgs);
+}
+
+static void mqrecv(const char *what, mqd_t q, size_t size) {
+	char b[64];
+	unsigned prio = 99;
+	long n = mq_receive(q, b, size, &prio);
+	if (n < 0)
+		printf("%s: %s\n", what, res(-1));
+	else
+		printf("%s: %ld prio=%u text=%.*s\n", what, n, prio, (int)n, b);
+}
+
+static void mqpoll(const char *what, mqd_t q) {
+	struct pollfd p = {.fd = q, .events = POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM};
+	int r = poll(&p, 1, 0);
+	printf("%s: poll %d revents=%#x\n", what, r, p.revents);
+}
+
+static volatile int mq_signo, mq_code, mq_value, mq_from_me;
+
+static void on_mq_signal(int sig, siginfo_t *si, void *uc) {
+	(void)uc;
+	mq_signo = sig;
+	mq_code = si->si_code;
+	mq_value = si->si_value.sival_int;
+	mq_from_me = si->si_pid == getpid();
+}
+
+static long raw_open(const char *name, int flags, struct mq_attr *attr) {
+	return syscall(SYS_mq_open, name, flags, 0600, attr);
+}
+
+static void mqueues(void) {
+	char longname[300];
+	memset(longname, 'n', 256);
+	longname[256] = 0;
+	printf("mq_open \"\": %s\n", res(raw_open("", O_RDWR | O_CREAT, NULL)));
+	printf("mq_open \"a/b\": %s\n", res(raw_open("a/b", O_RDWR | O_CREAT, NULL)));
+	printf("mq_open \".\": %s\n", res(raw_open(".", O_RDWR | O_CREAT, NULL)));
+	printf("mq_open \"..\": %s\n", res(raw_open("..", O_RDWR | O_CREAT, NULL)));
+	printf("mq_open 256 bytes: %s\n", res(raw_open(longname, O_RDWR | O_CREAT, NULL)));
+	longname[255] = 0;
+	long fd = raw_open(longname, O_RDWR | O_CREAT, NULL);
+	printf("mq_open 255 bytes: %s\n", fd < 0 ? res(fd) : "ok");
+	close(fd);
+	printf("mq_unlink 255 bytes: %s\n", res(syscall(SYS_mq_unlink, longname)));
+	printf("mq_open bad address: %s\n", res(raw_open((void *)16, O_RDWR, NULL)));
+	printf("mq_open bad attr: %s\n", res(raw_open("q", O_RDWR | O_CREAT, (void *)16)));
+	printf("mq_open missing: %s\n", res(mq_open("/q", O_RDWR)));
+	struct mq_attr a = {.mq_maxmsg = 0, .mq_msgsize = 16};
+	printf("mq_open maxmsg 0: %s\n", res(mq_open("/q", O_RDWR | O_CREAT, 0600, &a)));
+	a.mq_maxmsg = 3;
+	a.mq_msgsize = 0;
+	printf("mq_open msgsize 0: %s\n", res(mq_open("/q", O_RDWR | O_CREAT, 0600, &a)));
+	a.mq_maxmsg = 65537;
+	a.mq_msgsize = 16;
+	printf("mq_open maxmsg 65537: %s\n", res(mq_open("/q", O_RDWR | O_CREAT, 0600, &a)));
+	a.mq_maxmsg = 3;
+	mqd_t q = mq_open("/q", O_RDWR | O_CREAT, 0640, &a);
+	printf("mq_open /q: %s\n", q < 0 ? res(q) : "ok");
+	printf("close-on-exec: %d\n", fcntl(q, F_GETFD));
+	mqattr("new", q);
+	printf("O_CREAT|O_EXCL: %s\n", res(mq_open("/q", O_RDWR | O_CREAT | O_EXCL, 0600, &a)));
+	printf("O_ACCMODE 3: %s\n", res(mq_open("/q", 3)));
+	mqd_t wr = mq_open("/q", O_WRONLY);
+	mqd_t rd = mq_open("/q", O_RDONLY | O_NONBLOCK);
+	mqattr("read-only, O_NONBLOCK", rd);
+	mqline("empty", q);
+	mqpoll("empty", q);
+
+	printf("send 17 bytes: %s\n", res(mq_send(q, "0123456789abcdefg", 17, 1)));
+	printf("send prio 32768: %s\n", res(mq_send(q, "x", 1, 32768)));
+	printf("send on read-only: %s\n", res(mq_send(rd, "x", 1, 1)));
+	printf("send on stdin: %s\n", res(mq_send(0, "x", 1, 1)));
+	printf("send 1: %s\n", res(mq_send(wr, "one", 3, 1)));
+	printf("send 5: %s\n", res(mq_send(q, "five", 4, 5)));
+	mqline("two queued", q);
+	printf("send 5 again: %s\n", res(mq_send(q, "five-b", 6, 5)));
+	mqline("full", q);
+	mqpoll("full", q);
+	mqattr("full", q);
+	struct timespec past = {1, 0};
+	printf("timedsend, past timeout: %s\n", res(mq_timedsend(q, "x", 1, 0, &past)));
+	struct timespec bad = {1, 1000000000};
+	printf("timedsend, bad timeout: %s\n", res(mq_timedsend(q, "x", 1, 0, &bad)));
+	struct mq_attr nb = {.mq_flags = O_NONBLOCK}, old;
+	printf("setattr O_NONBLOCK: %s\n", res(mq_setattr(q, &nb, &old)));
+	printf("old flags: %#lx\n", (long)old.mq_flags);
+	printf("send, O_NONBLOCK: %s\n", res(mq_send(q, "x", 1, 0)));
+	nb.mq_flags = O_NONBLOCK | O_APPEND;
+	printf("setattr O_APPEND: %s\n", res(mq_setattr(q, &nb, NULL)));
+	nb.mq_flags = 0;
+	mq_setattr(q, &nb, NULL);
+	mqrecv("receive, 15-byte buffer", q, 15);
+	mqrecv("receive on write-only", wr, 16);
+	char b[16];
+	printf("read on write-only: %s\n", res(read(wr, b, sizeof b)));
+	printf("write: %s\n", res(write(q, "x", 1)));
+	mqrecv("receive", q, 16);
+	mqrecv("receive", rd, 16);
+	mqrecv("receive", q, 16);
+	mqline("drained", q);
+	mqrecv("receive, O_NONBLOCK", rd, 16);
+	printf("timedreceive, past timeout: %s\n", res(mq_timedreceive(q, b, 16, NULL, &past)));
+	struct timespec soon;
+	clock_gettime(CLOCK_REALTIME, &soon);
+	soon.tv_nsec += 50000000;
+	if (soon.tv_nsec >= 1000000000) {
+		soon.tv_sec++;
+		soon.tv_nsec -= 1000000000;
+	}
+	printf("timedreceive, 50ms: %s\n", res(mq_timedreceive(q, b, 16, NULL, &soon)));
+
+	/* A receiver waiting is handed the message; a sender waiting on a
+	 * full queue gets in when a receive makes room. */
+	pid_t child = fork();
+	if (child == 0) {
+		mqrecv("child: waiting receive", q, 16);
+		_exit(0);
+	}
+	wait_asleep(child);
+	mq_send(q, "hand", 4, 7);
+	waitpid(child, NULL, 0);
+	mqline("handed over", q);
+	for (int i = 0; i < 3; i++)
+		mq_send(q, "fill", 4, i);
+	child = fork();
+	if (child == 0) {
+		printf("child: waiting send: %s\n", res(mq_send(q, "late", 4, 9)));
+		_exit(0);
+	}
+	wait_asleep(child);
+	long n = mq_receive(q, b, 16, NULL);
+	waitpid(child, NULL, 0);
+	printf("parent: receive %ld\n", n);
+	mqrecv("then", q, 16);
+	mqrecv("then", q, 16);
+	mqrecv("then", q, 16);
+
+	/* A signal interrupts a wait, with SA_RESTART too? mq_receive is
+	 * restarted: it is not. Without: EINTR. */
+	struct sigaction sa = {.sa_handler = on_alarm};
+	sigaction(SIGALRM, &sa, NULL);
+	alarm(1);
+	mqrecv("receive, SIGALRM", q, 16);
+
+	/* mq_notify: a signal when a message comes to the empty queue. */
+	struct sigaction ns = {.sa_sigaction = on_mq_signal, .sa_flags = SA_SIGINFO};
+	sigaction(SIGUSR1, &ns, NULL);
+	struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR1};
+	ev.sigev_value.sival_int = 42;
+	printf("mq_notify SIGUSR1: %s\n", res(mq_notify(q, &ev)));
+	mqline("registered", q);
+	printf("mq_notify again: %s\n", res(mq_notify(q, &ev)));
+	ev.sigev_signo = 65;
+	printf("mq_notify signal 65: %s\n", res(mq_notify(q, &ev)));
+	ev.sigev_notify = 7;
+	printf("mq_notify kind 7: %s\n", res(mq_notify(q, &ev)));
+	mq_send(q, "ping", 4, 0);
+	printf("signal %d code %d value %d from me %d\n", mq_signo, mq_code, mq_value, mq_from_me);
+	mqline("unregistered", q);
+	mq_receive(q, b, 16, NULL);
+	struct sigevent none = {.sigev_notify = SIGEV_NONE};
+	printf("mq_notify SIGEV_NONE: %s\n", res(mq_notify(q, &none)));
+	mqline("SIGEV_NONE", q);
+	child = fork();
+	if (child == 0) {
+		printf("child: mq_notify: %s\n", res(mq_notify(q, &none)));
+		printf("child: mq_notify NULL: %s\n", res(mq_notify(q, NULL)));
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	mqline("still", q);
+	printf("mq_notify NULL: %s\n", res(mq_notify(q, NULL)));
+	mqline("removed", q);
+	int p[2];
+	if (pipe(p) == 0) {
+		char cookie[32] = {0};
+		struct sigevent th = {.sigev_notify = SIGEV_THREAD, .sigev_signo = p[0]};
+		th.sigev_value.sival_ptr = cookie;
+		printf("raw SIGEV_THREAD, a pipe: %s\n", res(syscall(SYS_mq_notify, q, &th)));
+		th.sigev_signo = 999;
+		printf("raw SIGEV_THREAD, fd 999: %s\n", res(syscall(SYS_mq_notify, q, &th)));
+		close(p[0]);
+		close(p[1]);
+	}
+
+	/* The name goes at once, the queue with its last descriptor. */
+	printf("mq_unlink: %s\n", res(mq_unlink("/q")));
+	printf("mq_unlink again: %s\n", res(mq_unlink("/q")));
+	printf("mq_open unlinked: %s\n", res(mq_open("/q", O_RDWR)));
+	printf("send after unlink: %s\n", res(mq_send(q, "gone", 4, 0)));
+	mqrecv("receive after unlink", q, 16);
+	mq_close(q);
+	mq_close(wr);
+	mq_close(rd);
+
+	/* Each queue is charged to its owner's RLIMIT_MSGQUEUE. */
+	struct rlimit rl = {100000, 100000};
+	setrlimit(RLIMIT_MSGQUEUE, &rl);
+	mqd_t one = mq_open("/one", O_RDWR | O_CREAT, 0600, NULL);
+	printf("default queue under 100000 bytes: %s\n", one < 0 ? res(one) : "ok");
+	printf("a second: %s\n", res(mq_open("/two", O_RDWR | O_CREAT, 0600, NULL)));
+	mq_close(one);
+	mq_unlink("/one");
+	print_file("/proc/sys/fs/mqueue/msg_max");
+	print_file("/proc/sys/fs/mqueue/msgsize_max");
+	print_file("/proc/sys/fs/mqueue/queues_max");
+	print_file("/proc/sys/fs/mqueue/msg_default");
+	print_file("/proc/sys/fs/mqueue/msgsize_default");
+}
+
 int main(int argc, char **argv) {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc > 1 && strcmp(argv[1], "exec-undo") == 0) {
@@ -532,5 +781,6 @@ int main(int argc, char **argv) {
 	messages();
 	semaphores();
 	limits();
+	mqueues();
 	return 0;
 }

@@ -355,6 +355,26 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 		}
 		kernel.children[f.name] = n
 	}
+	mq := fs.mkdirAll("/proc/sys/fs/mqueue")
+	for _, f := range mqSysctls {
+		n := text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", *f.get(p.tree.mqueues.limits())) })
+		n.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
+			if off != 0 {
+				return len(b), 0
+			}
+			fields := strings.Fields(string(b))
+			if len(fields) == 0 {
+				return 0, unix.EINVAL
+			}
+			v, err := strconv.ParseInt(fields[0], 10, 32)
+			if err != nil || int(v) < f.lo || int(v) > f.hi {
+				return 0, unix.EINVAL
+			}
+			*f.get(p.tree.mqueues.limits()) = int(v)
+			return len(b), 0
+		}
+		mq.children[f.name] = n
+	}
 	random := fs.mkdirAll("/proc/sys/kernel/random")
 	random.children["boot_id"] = text(func(p *Process) []byte {
 		b, _ := iofs.ReadFile(p.hostProc(), "sys/kernel/random/boot_id")

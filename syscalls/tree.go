@@ -63,11 +63,12 @@ type processTree struct {
 	// IPC namespace.
 	shm shmRegistry
 	// msgs and sems are the namespace's System V message queues (msg.go)
-	// and semaphore sets (sem.go), ipcLim its tunables (ipcLimits).
-	// Guarded by mu.
-	msgs   msgRegistry
-	sems   semRegistry
-	ipcLim ipcLimits
+	// and semaphore sets (sem.go), ipcLim their tunables (ipcLimits),
+	// mqueues its POSIX message queues (mqueue.go). Guarded by mu.
+	msgs    msgRegistry
+	sems    semRegistry
+	ipcLim  ipcLimits
+	mqueues mqRegistry
 	// clones and calls are the figures CloneRefusals and Stats report,
 	// for every process of the tree.
 	clones cloneRefusals
