@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <mqueue.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -311,6 +312,41 @@ static void semvals(const char *what, int s, int n) {
 static int op(int s, unsigned short num, short sop, short flg) {
 	struct sembuf b = {num, sop, flg};
 	return semop(s, &b, 1);
+}
+
+static int thread_sem;
+
+static void *thread_op(void *arg) {
+	return (void *)(long)op(thread_sem, 0, (short)(long)arg, SEM_UNDO);
+}
+
+/* threads: a thread waiting in semop is woken by another thread's; the
+ * SEM_UNDO adjustments of a process's threads are the process's, applied
+ * when the process exits, not when the thread that made them does. */
+static void threads(void) {
+	thread_sem = semget(IPC_PRIVATE, 1, 0600);
+	pthread_t th;
+	pthread_create(&th, NULL, thread_op, (void *)-1L);
+	for (int i = 0; i < 2000 && semctl(thread_sem, 0, GETNCNT) != 1; i++)
+		pause_ms(5);
+	printf("thread waiting: GETNCNT %s\n", res(semctl(thread_sem, 0, GETNCNT)));
+	op(thread_sem, 0, 1, 0);
+	void *r;
+	pthread_join(th, &r);
+	printf("thread's semop: %ld, GETVAL %s\n", (long)r, res(semctl(thread_sem, 0, GETVAL)));
+	pid_t child = fork();
+	if (child == 0) {
+		pthread_t t2;
+		pthread_create(&t2, NULL, thread_op, (void *)2L);
+		pthread_join(t2, &r);
+		printf("child: thread's +2 with SEM_UNDO: %ld, after the thread: GETVAL %s\n", (long)r,
+		       res(semctl(thread_sem, 0, GETVAL)));
+		fflush(stdout);
+		_exit(0);
+	}
+	waitpid(child, NULL, 0);
+	printf("after the child: GETVAL %s\n", res(semctl(thread_sem, 0, GETVAL)));
+	semctl(thread_sem, 0, IPC_RMID);
 }
 
 static void semaphores(void) {
@@ -780,6 +816,7 @@ int main(int argc, char **argv) {
 	}
 	messages();
 	semaphores();
+	threads();
 	limits();
 	mqueues();
 	return 0;
