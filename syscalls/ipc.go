@@ -225,16 +225,18 @@ func putIPC64Perm(b []byte, p *ipcPerm) {
 }
 
 // ipcLimits are an IPC namespace's tunables that /proc/sys/kernel shows
-// and root may change: msgmax, msgmnb and msgmni, and sem's four.
-// Guarded by the tree lock.
+// and root may change: msgmax, msgmnb and msgmni, and sem's four
+// (semmsl, semmns, semopm, semmni). set says they hold Linux's defaults
+// or what was written since (processTree.ipcLimits). Guarded by the
+// tree lock.
 type ipcLimits struct {
 	set                            bool
 	msgMax, msgMnb, msgMni         int
 	semMsl, semMns, semOpm, semMni int
 }
 
-// limits are the namespace's tunables, Linux's defaults until root
-// writes them.
+// ipcLimits returns the namespace's tunables, Linux's defaults until
+// root writes them.
 func (tr *processTree) ipcLimits() *ipcLimits {
 	l := &tr.ipcLim
 	if !l.set {

@@ -55,16 +55,19 @@ type mqRegistry struct {
 	count int
 	// charged is each user's bytes charged against RLIMIT_MSGQUEUE.
 	charged map[uint32]uint64
-	// set says the tunables below were set (to Linux's defaults first).
-	set                                           bool
-	msgDefault, msgMax, sizeDefault, sizeMax, max int
+	// The /proc/sys/fs/mqueue tunables: msg_default, msg_max,
+	// msgsize_default, msgsize_max and queues_max, Linux's defaults once
+	// set is true (limits).
+	set                                                 bool
+	msgDefault, msgMax, sizeDefault, sizeMax, queuesMax int
 }
 
-// limits are the namespace's /proc/sys/fs/mqueue tunables.
+// limits returns r with its tunables set: Linux's defaults until root
+// writes them.
 func (r *mqRegistry) limits() *mqRegistry {
 	if !r.set {
 		r.set = true
-		r.msgDefault, r.msgMax, r.sizeDefault, r.sizeMax, r.max = mqMsgDefault, mqMsgMax, mqMsgsizeDefault, mqMsgsizeMax, mqQueuesMax
+		r.msgDefault, r.msgMax, r.sizeDefault, r.sizeMax, r.queuesMax = mqMsgDefault, mqMsgMax, mqMsgsizeDefault, mqMsgsizeMax, mqQueuesMax
 	}
 	return r
 }
@@ -243,7 +246,7 @@ func sysMqOpen(t *Task, a *[6]uint64) uint64 {
 // RLIMIT_MSGQUEUE.
 func (t *Task) newMqQueue(r *mqRegistry, mode uint32, attr []byte) (*mqQueue, unix.Errno) {
 	resource := t.cred.capable(unix.CAP_SYS_RESOURCE)
-	if r.count >= r.max && !resource {
+	if r.count >= r.queuesMax && !resource {
 		return nil, unix.ENOSPC
 	}
 	q := &mqQueue{uid: t.cred.fsuid, gid: t.cred.fsgid, mode: mode &^ (t.info.umask ^ defaultUmask) & 0o7777,
@@ -693,5 +696,5 @@ var mqSysctls = []struct {
 	{"msg_max", func(r *mqRegistry) *int { return &r.msgMax }, 1, mqHardMsgMax},
 	{"msgsize_default", func(r *mqRegistry) *int { return &r.sizeDefault }, 128, mqHardMsgsizeMax},
 	{"msgsize_max", func(r *mqRegistry) *int { return &r.sizeMax }, 128, mqHardMsgsizeMax},
-	{"queues_max", func(r *mqRegistry) *int { return &r.max }, 0, math.MaxInt32},
+	{"queues_max", func(r *mqRegistry) *int { return &r.queuesMax }, 0, math.MaxInt32},
 }
