@@ -769,6 +769,9 @@ static void mqueues(void) {
 	mqline("still", q);
 	printf("mq_notify NULL: %s\n", res(mq_notify(q, NULL)));
 	mqline("removed", q);
+	mq_notify(q, &none);
+	close(dup(q));
+	mqline("registered, then a dup closed", q);
 	int p[2];
 	if (pipe(p) == 0) {
 		char cookie[32] = {0};

@@ -677,6 +677,15 @@ func (mf *mqFile) pollMask(int) uint32 {
 
 func (mf *mqFile) queue() *waitQueue { return &mf.q.wq }
 
+// flush is mqueue_flush_file, at every close of a descriptor of the
+// queue (and at exit): the closing process's notification registration
+// goes.
+func (mf *mqFile) flush(p *Process) {
+	if mf.q.owner() == p {
+		mf.q.notifyOwner = nil
+	}
+}
+
 // release is the description's last close: the queue's reference goes.
 func (mf *mqFile) release() {
 	mf.reg.put(mf.q)
