@@ -121,7 +121,8 @@ static int excluded(uint64_t nr) {
 	case 22: case 293: case 53: case 41: case 43: case 288: case 42: /* pipe, pipe2, socketpair, socket, accept, accept4, connect */
 	case 275: case 276: case 278: case 40: /* splice, tee, vmsplice, sendfile */
 	case 284: case 290: /* eventfd, eventfd2 */
-	case 69: case 70: case 65: case 64: /* msgsnd, msgrcv, semop, semget */
+	case 69: case 70: case 65: case 64: case 220: /* msgsnd, msgrcv, semop, semget, semtimedop */
+	case 242: case 243: case 244: /* mq_timedsend, mq_timedreceive, mq_notify (a signal) */
 	case 30: /* shmat: maps where it is told */
 	case 310: case 311: /* process_vm_readv/writev */
 	case 169: /* reboot */

@@ -599,6 +599,7 @@ func (t *Task) releaseOldMemory() {
 // program.
 func (t *Task) beginNewExec(img *execImage) {
 	t.closeOnExec()
+	t.execID++
 	t.flushSignalHandlers()
 	t.tsig.altSP, t.tsig.altSize = 0, 0
 	t.tsig.restoreMask, t.tsig.trap = false, trapInfo{}

@@ -248,8 +248,11 @@ func sysLseek(t *Task, a *[6]uint64) uint64 {
 		// An anon file's position stays 0 whatever is asked, as Linux's
 		// noop_llseek leaves it.
 		if of, _ := t.file(a[0]); of.anon != nil {
-			if _, ok := of.anon.(*socket); ok {
+			switch x := of.anon.(type) {
+			case *socket:
 				return errno(unix.ESPIPE) // sockets have no_llseek
+			case *mqFile:
+				return x.seek(int64(a[1]), uint32(a[2]))
 			}
 			return 0
 		}

@@ -220,10 +220,14 @@ func (p *Process) releasePOSIXLocks(f *openFile) {
 	p.tree.locks.dropEmpty(key)
 }
 
-// dropFD takes fd entry e out of p's use: p's POSIX locks on its file go,
-// then the entry's reference on the description, and with the last one
-// the description's own locks.
+// dropFD takes fd entry e out of p's use: p's mq_notify registration on
+// a message queue and its POSIX locks on its file go, then the entry's
+// reference on the description, and with the last one the description's
+// own locks.
 func (p *Process) dropFD(e fdEntry) {
+	if mf, ok := e.file.anon.(*mqFile); ok {
+		mf.flush(p)
+	}
 	if len(p.tree.locks) == 0 {
 		e.file.release()
 		return

@@ -133,6 +133,7 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	if f&unix.CLONE_VM != 0 {
 		child.space = p.space
 	}
+	p.shareSemUndo(child, f&unix.CLONE_SYSVSEM != 0)
 	child.fdt.fds = make(map[int32]fdEntry, len(p.files().fds))
 	child.fdt.size = p.fdt.forkSize()
 	for fd, e := range p.fdt.fds {

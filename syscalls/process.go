@@ -290,6 +290,14 @@ type Process struct {
 	// host file; the Process holds a reference, which Close drops. An
 	// exec of /proc/self/exe runs it again.
 	exeShared SharedFile
+	// semUndo is the process's SEM_UNDO adjustments (sem.go), nil until
+	// it uses SEM_UNDO; shared with a CLONE_SYSVSEM child. Guarded by
+	// the tree lock.
+	semUndo *semUndoList
+	// execID counts the process's execs (self_exec_id): an mq_notify
+	// registration made before one sends no signal. Guarded by the
+	// tree lock.
+	execID uint64
 
 	// fdt is the fd table (fd.go), sig the signal state beyond actions
 	// and mask (signal_default.go), info what the process-information

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	iofs "io/fs"
+	"math"
 	"os"
 	"path"
 	"strconv"
@@ -247,6 +248,83 @@ var kernelFiles = []struct {
 	{"shm_rmid_forced", func(p *Process) []byte { return []byte("0\n") }},
 }
 
+// ipcSysctl is one tunable file: its name and values, each value's
+// bounds (proc_ipc_dointvec_minmax: a value outside them is EINVAL, and
+// nothing changes), and a check of the values once written (sem's
+// semmni: outside 0..IPCMNI it is put back, ERANGE, the others kept).
+type ipcSysctl struct {
+	name   string
+	get    func(l *ipcLimits) []*int
+	lo, hi int
+	check  func(l *ipcLimits, old []int) unix.Errno
+}
+
+// ipcSysctls are /proc/sys/kernel's files of the IPC namespace's
+// tunables, which root may write.
+var ipcSysctls = []ipcSysctl{
+	{"msgmax", func(l *ipcLimits) []*int { return []*int{&l.msgMax} }, 0, math.MaxInt32, nil},
+	{"msgmnb", func(l *ipcLimits) []*int { return []*int{&l.msgMnb} }, 0, math.MaxInt32, nil},
+	{"msgmni", func(l *ipcLimits) []*int { return []*int{&l.msgMni} }, 0, ipcMNI, nil},
+	{"sem", func(l *ipcLimits) []*int { return []*int{&l.semMsl, &l.semMns, &l.semOpm, &l.semMni} },
+		math.MinInt32, math.MaxInt32, func(l *ipcLimits, old []int) unix.Errno {
+			if l.semMni < 0 || l.semMni > ipcMNI {
+				l.semMni = old[3]
+				return unix.ERANGE
+			}
+			return 0
+		}},
+}
+
+// ipcSysctlText is a tunable file's text: its values tab-separated.
+func ipcSysctlText(v []*int) []byte {
+	var b []byte
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, '\t')
+		}
+		b = strconv.AppendInt(b, int64(*x), 10)
+	}
+	return append(b, '\n')
+}
+
+// ipcSysctlWrite sets the tunables of f from the decimal ints in b, as
+// proc_dointvec: as many as b has (past those, b is ignored), the rest
+// unchanged. A write past the start changes nothing
+// (sysctl_writes_strict); EINVAL for text that is not ints or a value
+// out of bounds.
+func ipcSysctlWrite(l *ipcLimits, f ipcSysctl, b []byte, off int64) (int, unix.Errno) {
+	if off != 0 {
+		return len(b), 0
+	}
+	dst := f.get(l)
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0, unix.EINVAL
+	}
+	fields = fields[:min(len(fields), len(dst))]
+	vals := make([]int, len(fields))
+	for i, x := range fields {
+		v, err := strconv.ParseInt(x, 10, 32)
+		if err != nil || int(v) < f.lo || int(v) > f.hi {
+			return 0, unix.EINVAL
+		}
+		vals[i] = int(v)
+	}
+	old := make([]int, len(dst))
+	for i, p := range dst {
+		old[i] = *p
+	}
+	for i, v := range vals {
+		*dst[i] = v
+	}
+	if f.check != nil {
+		if e := f.check(l, old); e != 0 {
+			return 0, e
+		}
+	}
+	return len(b), 0
+}
+
 // addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
 // (glibc's get_nprocs and sysconf read /sys/devices/system/cpu/online and
 // possible) and the transparent huge page size to fs.
@@ -265,10 +343,40 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	} {
 		proc.children[f.name] = text(f.gen)
 	}
-	fs.mkdirAll("/proc/sysvipc").children["shm"] = text((*Process).sysvipcShmText)
+	sysvipc := fs.mkdirAll("/proc/sysvipc")
+	sysvipc.children["shm"] = text((*Process).sysvipcShmText)
+	sysvipc.children["msg"] = text((*Process).sysvipcMsgText)
+	sysvipc.children["sem"] = text((*Process).sysvipcSemText)
 	kernel := fs.mkdirAll("/proc/sys/kernel")
 	for _, f := range kernelFiles {
 		kernel.children[f.name] = text(f.gen)
+	}
+	for _, f := range ipcSysctls {
+		n := text(func(p *Process) []byte { return ipcSysctlText(f.get(p.tree.ipcLimits())) })
+		n.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
+			return ipcSysctlWrite(p.tree.ipcLimits(), f, b, off)
+		}
+		kernel.children[f.name] = n
+	}
+	mq := fs.mkdirAll("/proc/sys/fs/mqueue")
+	for _, f := range mqSysctls {
+		n := text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", *f.get(p.tree.mqueues.limits())) })
+		n.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
+			if off != 0 {
+				return len(b), 0
+			}
+			fields := strings.Fields(string(b))
+			if len(fields) == 0 {
+				return 0, unix.EINVAL
+			}
+			v, err := strconv.ParseInt(fields[0], 10, 32)
+			if err != nil || int(v) < f.lo || int(v) > f.hi {
+				return 0, unix.EINVAL
+			}
+			*f.get(p.tree.mqueues.limits()) = int(v)
+			return len(b), 0
+		}
+		mq.children[f.name] = n
 	}
 	random := fs.mkdirAll("/proc/sys/kernel/random")
 	random.children["boot_id"] = text(func(p *Process) []byte {

@@ -196,19 +196,24 @@ func (r *shmRegistry) maxIdxLocked() int {
 	return m
 }
 
-// ipcPermitted is ipcperms: whether the caller may have the access in
-// the low nine bits of flag (each class's rwx alike) to a segment of the
+// ipcPermitted is ipcperms for a segment (see ipcModeAllows).
+func (t *Task) ipcPermitted(s *shmSegment, flag uint32) bool {
+	return t.ipcModeAllows(s.uid, s.gid, s.cuid, s.cgid, s.mode, flag)
+}
+
+// ipcModeAllows is ipcperms: whether the caller may have the access in
+// the low nine bits of flag (each class's rwx alike) to an object of the
 // given ids and mode: the owner's or creator's bits for either's euid,
 // the group's for a member of either group, else the others'; or
 // CAP_IPC_OWNER.
-func (t *Task) ipcPermitted(s *shmSegment, flag uint32) bool {
+func (t *Task) ipcModeAllows(uid, gid, cuid, cgid, mode, flag uint32) bool {
 	requested := (flag>>6 | flag>>3 | flag) & 0o7
-	granted := s.mode
+	granted := mode
 	c := &t.cred
 	switch {
-	case c.euid == s.cuid || c.euid == s.uid:
+	case c.euid == cuid || c.euid == uid:
 		granted >>= 6
-	case t.inGroup(s.cgid) || t.inGroup(s.gid):
+	case t.inGroup(cgid) || t.inGroup(gid):
 		granted >>= 3
 	}
 	return requested&^granted == 0 || c.capable(unix.CAP_IPC_OWNER)

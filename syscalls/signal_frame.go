@@ -246,6 +246,10 @@ func (si *sigInfo) encode() [siginfoSize]byte {
 		le.PutUint32(b[24:], uint32(si.status))
 	case si.isFault():
 		le.PutUint64(b[16:], si.addr)
+	case si.code == siMesgq:
+		le.PutUint32(b[16:], si.pid)
+		le.PutUint32(b[20:], si.uid)
+		le.PutUint64(b[24:], si.value)
 	case si.code == siTimer:
 		le.PutUint32(b[16:], uint32(si.timerID))
 		le.PutUint32(b[20:], uint32(si.overrun))

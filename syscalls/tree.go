@@ -69,6 +69,13 @@ type processTree struct {
 	// shm are the System V shared memory segments (shm.go), the VM's one
 	// IPC namespace.
 	shm shmRegistry
+	// msgs and sems are the namespace's System V message queues (msg.go)
+	// and semaphore sets (sem.go), ipcLim their tunables (ipcLimits),
+	// mqueues its POSIX message queues (mqueue.go). Guarded by mu.
+	msgs    msgRegistry
+	sems    semRegistry
+	ipcLim  ipcLimits
+	mqueues mqRegistry
 	// clones and calls are the figures CloneRefusals and Stats report,
 	// for every process of the tree.
 	clones cloneRefusals
@@ -274,10 +281,11 @@ const saNoCldWait = 0x2
 // now (so that a pipe's reader sees EOF), its vfork parent goes on, its
 // children go to their reaper (the nearest child subreaper, else the
 // root), and its parent is told (notifyParent), now or once its memory is
-// gone (MemoryReleased). The
+// gone (MemoryReleased); its SEM_UNDO adjustments apply. The
 // root's end is the VM's: it closes nothing (Close does) and has no parent
 // to tell. p.mu must be held; p has ended.
 func (p *Process) exitProcess() {
+	p.releaseSemUndo()
 	p.releaseVforkParent()
 	final := p.usage()
 	final.CPU = p.cpuTime()

@@ -92,6 +92,8 @@ var guestCases = []struct {
 	{"numa-glibc", nil},
 	{"sysvshm-musl", nil},
 	{"sysvshm-glibc", nil},
+	{"sysvipc-musl", nil},
+	{"sysvipc-glibc", nil},
 	{"filelocks-musl", nil},
 	{"filelocks-glibc", nil},
 	{"sched-musl", nil},
@@ -128,7 +130,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "ctty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true, "perms-glibc": true, "fdcopy-glibc": true, "sigwait-glibc": true, "procself-glibc": true, "sockets-glibc": true,
 	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
-	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true, "sysvshm-glibc": true, "filelocks-glibc": true, "sched-glibc": true, "fsattrs-glibc": true, "events-glibc": true}
+	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true, "sysvshm-glibc": true, "filelocks-glibc": true, "sched-glibc": true, "fsattrs-glibc": true, "events-glibc": true, "sysvipc-glibc": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000
 // bytes, byte i 'a' + i%26), sub/b.txt and link -> data.txt.
@@ -180,7 +182,7 @@ func runNative(t *testing.T, path string, args []string) (stdout, stderr []byte,
 
 // ipcGuests use System V IPC: natively they run in an IPC namespace of
 // their own, as empty as mmvm's, so that their ids start at 0.
-var ipcGuests = map[string]bool{"sysvshm-musl": true, "sysvshm-glibc": true}
+var ipcGuests = map[string]bool{"sysvshm-musl": true, "sysvshm-glibc": true, "sysvipc-musl": true, "sysvipc-glibc": true}
 
 // runNativeFreshIPC is runNative in a new IPC namespace, which takes
 // root, as the KVM tests have.

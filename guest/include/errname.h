@@ -20,7 +20,7 @@ static __attribute__((unused)) const char *errname(int e) {
 		{ERANGE, "ERANGE"}, {EDEADLK, "EDEADLK"}, {ENAMETOOLONG, "ENAMETOOLONG"}, {ENOSYS, "ENOSYS"},
 		{ENOTEMPTY, "ENOTEMPTY"}, {ELOOP, "ELOOP"}, {ENOMSG, "ENOMSG"}, {EIDRM, "EIDRM"},
 		{ENODATA, "ENODATA"}, {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-		{ETIMEDOUT, "ETIMEDOUT"}, {ENOTCONN, "ENOTCONN"},
+		{ETIMEDOUT, "ETIMEDOUT"}, {ENOTCONN, "ENOTCONN"}, {EMSGSIZE, "EMSGSIZE"}, {ENOTSOCK, "ENOTSOCK"},
 	};
 	static char buf[32];
 	for (unsigned i = 0; i < sizeof names / sizeof names[0]; i++)
