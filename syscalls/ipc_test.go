@@ -13,6 +13,8 @@ import (
 // ipcCaller makes System V IPC and mqueue calls against one memory: the
 // host kernel's (a Go buffer) or a test process's.
 type ipcCaller struct {
+	// proc is the test process the calls go to; nil for the host.
+	proc *Process
 	mem  []byte
 	addr func(off int) uint64
 	call func(nr uint64, a ...uint64) int64
@@ -46,6 +48,7 @@ func hostIPCCaller() *ipcCaller {
 func vmIPCCaller(t *testing.T) *ipcCaller {
 	p, mem, _ := newTestProcess(t)
 	return &ipcCaller{
+		proc: p,
 		mem:  mem.mem,
 		addr: func(off int) uint64 { return base + uint64(off) },
 		call: func(nr uint64, a ...uint64) int64 {
@@ -278,4 +281,57 @@ func TestIPCMatchesHost(t *testing.T) {
 			t.Errorf("no %q in mmvm's answers", want)
 		}
 	}
+}
+
+// TestIPCRoomBounded checks that the IPC objects' contents share a room
+// as large as the guest's memory: semaphore sets, queued messages and
+// POSIX queues past it are ENOMEM, and a removed object gives its room
+// back, so that a guest's root cannot grow mmvm's heap without bound.
+func TestIPCRoomBounded(t *testing.T) {
+	c := vmIPCCaller(t)
+	p := c.proc
+	p.cfg.MemoryLimit = 600000 // two full semaphore sets and some messages
+	want := func(what string, got int64, ok bool) {
+		t.Helper()
+		if !ok {
+			t.Errorf("%s: %s", what, retName(got))
+		}
+	}
+	const semmsl = 32000 // 256000 bytes a set
+	s1 := c.call(unix.SYS_SEMGET, 0, semmsl, unix.IPC_CREAT|0o600)
+	want("first set", s1, s1 >= 0)
+	s2 := c.call(unix.SYS_SEMGET, 0, semmsl, unix.IPC_CREAT|0o600)
+	want("second set", s2, s2 >= 0)
+	r := c.call(unix.SYS_SEMGET, 0, semmsl, unix.IPC_CREAT|0o600)
+	want("third set", r, r == -int64(unix.ENOMEM))
+
+	// 88000 bytes left: five queues of two 8192-byte messages fit, the
+	// sixth's first does not.
+	binary.LittleEndian.PutUint64(c.mem[0:], 1)
+	var sent int
+	var last int64
+	for range 6 {
+		q := c.call(unix.SYS_MSGGET, 0, unix.IPC_CREAT|0o600)
+		if q < 0 {
+			t.Fatalf("msgget: %s", retName(q))
+		}
+		for range 2 {
+			if last = c.call(unix.SYS_MSGSND, uint64(q), c.addr(0), 8192, unix.IPC_NOWAIT); last != 0 {
+				break
+			}
+			sent++
+		}
+	}
+	want("messages past the room", last, sent == 10 && last == -int64(unix.ENOMEM))
+	copy(c.mem[0x800:], "q\x00")
+	r = c.call(unix.SYS_MQ_OPEN, c.addr(0x800), unix.O_CREAT|unix.O_RDWR, 0o600, 0)
+	want("a POSIX queue past the room", r, r == -int64(unix.ENOMEM))
+
+	// Removing a set gives its room back.
+	r = c.call(unix.SYS_SEMCTL, uint64(s1), 0, unix.IPC_RMID, 0)
+	want("IPC_RMID", r, r == 0)
+	r = c.call(unix.SYS_MQ_OPEN, c.addr(0x800), unix.O_CREAT|unix.O_RDWR, 0o600, 0)
+	want("a POSIX queue once a set is gone", r, r >= 0)
+	r = c.call(unix.SYS_SEMGET, 0, semmsl, unix.IPC_CREAT|0o600)
+	want("a set in what is left", r, r == -int64(unix.ENOMEM))
 }

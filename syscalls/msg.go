@@ -61,6 +61,9 @@ const (
 type msgRegistry struct {
 	ids             ipcIDs[*msgQueue]
 	allMsgs, allLen int64
+	// inFlight is the bytes of the messages sends hold, queued or not,
+	// while their calls last (ipcRoomFor).
+	inFlight uint64
 }
 
 // msgQueue is one queue: its msqid64_ds and what waits on it. Guarded by
@@ -235,6 +238,11 @@ func sysMsgsnd(t *Task, a *[6]uint64) uint64 {
 	if size > uint64(t.tree.ipcLimits().msgMax) || id < 0 || m.mtype < 1 {
 		return errno(unix.EINVAL)
 	}
+	if !t.ipcRoomFor(size) {
+		return errno(unix.ENOMEM)
+	}
+	t.tree.msgs.inFlight += size
+	defer func() { t.tree.msgs.inFlight -= size }()
 	m.text = make([]byte, size)
 	if _, err := t.cfg.Memory.CopyIn(arch.Addr(addr+8), m.text); err != nil {
 		return errno(unix.EFAULT)

@@ -249,6 +249,9 @@ func sysSemget(t *Task, a *[6]uint64) uint64 {
 		if r.used+int(nsems) > lim.semMns {
 			return errno(unix.ENOSPC)
 		}
+		if !t.ipcRoomFor(uint64(nsems) * semaphoreBytes) {
+			return errno(unix.ENOMEM)
+		}
 		s := &semSet{ipcPerm: t.newIPCPerm(key, flags), sems: make([]semaphore, nsems), ctime: t.cfg.Now().Unix()}
 		if e := r.ids.add(s, lim.semMni); e != 0 {
 			return errno(e)
@@ -288,6 +291,9 @@ func (t *Task) semTimedOp(id int32, addr, nsops, timeout uint64) uint64 {
 	}
 	if nsops < 1 {
 		return errno(unix.EINVAL)
+	}
+	if !t.ipcRoomFor(nsops * sembufSize) {
+		return errno(unix.ENOMEM)
 	}
 	b := make([]byte, nsops*sembufSize)
 	if _, err := t.cfg.Memory.CopyIn(arch.Addr(addr), b); err != nil {
