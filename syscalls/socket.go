@@ -114,7 +114,7 @@ type socket struct {
 	family uint16
 	in     *inetSock
 	ino    uint64
-	state sockState
+	state  sockState
 	// peer is a connected socket's other end (stream, seqpacket) or a
 	// datagram socket's default destination.
 	peer *socket
