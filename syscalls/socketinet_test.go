@@ -239,7 +239,6 @@ func inetScenario(s *inetScript) {
 		nb     = unix.SOCK_NONBLOCK
 	)
 	af, af6 := unix.AF_INET, unix.AF_INET6
-	sz := func(n int) uint64 { return uint64(n) }
 
 	// socket's arguments.
 	for _, c := range []struct {
@@ -572,7 +571,15 @@ func inetScenario(s *inetScript) {
 	s.recv("recv own", rx, 10, 0, true)
 	s.close(rx)
 	s.close(tx)
-	_ = sz
+
+	// The limits a program reads.
+	for _, path := range []string{"/proc/sys/net/ipv4/ip_local_port_range", "/proc/sys/net/core/somaxconn"} {
+		copy(s.x.mem()[iaData:], path+"\x00")
+		fd := s.x.sys(unix.SYS_OPEN, s.x.addr(iaData), unix.O_RDONLY)
+		n := s.x.sys(unix.SYS_READ, uint64(fd), s.x.addr(iaData2), 64)
+		s.log("%s: %q", path, s.x.mem()[iaData2:iaData2+int(max(n, 0))])
+		s.close(uint64(fd))
+	}
 }
 
 // inetHelperEnv makes the test binary run inetScenario on the host, in a
