@@ -15,6 +15,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -523,6 +525,33 @@ static void udp(void)
 	close(tx);
 }
 
+/* getifaddrs (netlink's dumps) and if_nametoindex (an ioctl): lo's
+ * entries only, since the QEMU guest may have other interfaces. */
+static void interfaces(void)
+{
+	struct ifaddrs *ifa;
+	printf("getifaddrs: %s\n", res(getifaddrs(&ifa)));
+	for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+		if (strcmp(i->ifa_name, "lo") != 0 || !i->ifa_addr)
+			continue;
+		int fam = i->ifa_addr->sa_family;
+		char a[64] = "-", m[64] = "-";
+		if (fam == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, a, sizeof a);
+			inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_netmask)->sin_addr, m, sizeof m);
+		} else if (fam == AF_INET6) {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr, a, sizeof a);
+		} else {
+			continue; /* AF_PACKET's: glibc has it, musl not */
+		}
+		printf("lo: family %d %s mask %s up %d loopback %d\n", fam, a, m, (i->ifa_flags & IFF_UP) != 0,
+		       (i->ifa_flags & IFF_LOOPBACK) != 0);
+	}
+	freeifaddrs(ifa);
+	char name[IF_NAMESIZE] = "";
+	printf("if_nametoindex lo: %u if_indextoname 1: %s\n", if_nametoindex("lo"), if_indextoname(1, name) ? name : "-");
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -533,5 +562,6 @@ int main(void)
 	tcp();
 	dualstack();
 	udp();
+	interfaces();
 	return 0;
 }

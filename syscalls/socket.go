@@ -19,8 +19,9 @@ import (
 // seqpacket pair through a listener's backlog; a datagram socket sends to
 // a name or to the peer connect set. No host socket is made for the
 // guest. AF_INET and AF_INET6 on the VM's loopback network
-// (socketinet.go) ride the same queues; every other family is
-// EAFNOSUPPORT, what a kernel built without it answers.
+// (socketinet.go) and AF_NETLINK's NETLINK_ROUTE (socketnetlink.go) ride
+// the same queues; every other family is EAFNOSUPPORT, what a kernel
+// built without it answers.
 //
 // A socket is an anon file (anon.go): reads and writes, readv and writev,
 // poll, select and epoll reach it through anonFile, and the socket calls
@@ -113,6 +114,9 @@ type socket struct {
 	// addresses and state (socketinet.go), nil for AF_UNIX.
 	family uint16
 	in     *inetSock
+	// nlPort is an AF_NETLINK socket's port id (socketnetlink.go), 0
+	// while unbound.
+	nlPort uint32
 	ino    uint64
 	state  sockState
 	// peer is a connected socket's other end (stream, seqpacket) or a
@@ -180,8 +184,10 @@ type sockMsg struct {
 type sockNamespace struct {
 	names map[sockKey]*socket
 	// ports are the inet sockets bound to each port (socketinet.go),
-	// made on first use.
-	ports map[inetPortKey][]*socket
+	// made on first use; nlPorts the netlink sockets by port id
+	// (socketnetlink.go).
+	ports   map[inetPortKey][]*socket
+	nlPorts map[uint32]*socket
 }
 
 type sockKey struct {
@@ -247,6 +253,8 @@ func sockCreate(family, typArg, protocol uint64) (fam uint16, typ uint32, proto 
 	case unix.AF_INET, unix.AF_INET6:
 		proto, e = inetCreate(typ, int32(protocol))
 		return fam, typ, proto, flags, e
+	case unix.AF_NETLINK:
+		return fam, typ, int32(protocol), flags, netlinkCreate(typ, int32(protocol))
 	default:
 		return 0, 0, 0, 0, unix.EAFNOSUPPORT
 	}
@@ -268,8 +276,13 @@ func sysSocket(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	if fam != unix.AF_UNIX {
+	switch fam {
+	case unix.AF_INET, unix.AF_INET6:
 		return t.installSocket(t.newInetSocket(fam, typ, proto), flags)
+	case unix.AF_NETLINK:
+		s := t.newSocket(typ)
+		s.family = unix.AF_NETLINK
+		return t.installSocket(s, flags)
 	}
 	return t.installSocket(t.newSocket(typ), flags)
 }
@@ -362,6 +375,9 @@ func (s *socket) releaseAs(embryo bool) {
 		s.inetRelease(embryo)
 		return
 	}
+	if s.isNetlink() {
+		s.netlinkRelease()
+	}
 	s.unbind()
 	s.shutdown = shutdownMask
 	state := s.state
@@ -443,7 +459,7 @@ func (s *socket) pollMask(int) uint32 {
 	switch {
 	case s.isTCP():
 		return s.tcpPollMask()
-	case s.in != nil:
+	case s.in != nil, s.isNetlink():
 		return s.udpPollMask()
 	}
 	var m uint32

@@ -145,6 +145,9 @@ func sysBind(t *Task, a *[6]uint64) uint64 {
 	if s.in != nil {
 		return errno0(t.inetBind(s, raw))
 	}
+	if s.isNetlink() {
+		return errno0(t.netlinkBind(s, raw))
+	}
 	return errno0(t.bind(s, raw))
 }
 
@@ -208,6 +211,9 @@ func sysListen(t *Task, a *[6]uint64) uint64 {
 	if s.in != nil {
 		return errno0(t.inetListen(s, uint32(a[1])))
 	}
+	if s.isNetlink() {
+		return errno(unix.EOPNOTSUPP)
+	}
 	if s.typ == unix.SOCK_DGRAM {
 		return errno(unix.EOPNOTSUPP)
 	}
@@ -237,6 +243,9 @@ func sysConnect(t *Task, a *[6]uint64) uint64 {
 	}
 	if s.in != nil {
 		return errno0(t.inetConnect(s, f, raw))
+	}
+	if s.isNetlink() {
+		return errno0(t.netlinkConnect(s, raw))
 	}
 	if s.typ == unix.SOCK_DGRAM {
 		return errno0(t.dgramConnect(s, raw))
@@ -381,7 +390,7 @@ func (t *Task) accept(fd uint64, addr, lenAddr arch.Addr, flags uint32) uint64 {
 	if _, e := t.lowestFree(0); e != 0 {
 		return errno(e)
 	}
-	if s.typ == unix.SOCK_DGRAM {
+	if s.typ == unix.SOCK_DGRAM || s.isNetlink() {
 		return errno(unix.EOPNOTSUPP)
 	}
 	if s.state != sockListening {
@@ -446,6 +455,9 @@ func sysGetsockname(t *Task, a *[6]uint64) uint64 {
 	if s.in != nil {
 		return errno0(t.putSockAddr(s.inetName(), arch.Addr(a[1]), arch.Addr(a[2])))
 	}
+	if s.isNetlink() {
+		return errno0(t.putSockAddr(s.netlinkName(), arch.Addr(a[1]), arch.Addr(a[2])))
+	}
 	return errno0(t.putSockAddr(sockAddrOut(s.name), arch.Addr(a[1]), arch.Addr(a[2])))
 }
 
@@ -462,6 +474,11 @@ func sysGetpeername(t *Task, a *[6]uint64) uint64 {
 			return errno(e)
 		}
 		return errno0(t.putSockAddr(name, arch.Addr(a[1]), arch.Addr(a[2])))
+	}
+	if s.isNetlink() {
+		kernel := make([]byte, sockaddrNlSize) // its peer is the kernel
+		binary.LittleEndian.PutUint16(kernel, unix.AF_NETLINK)
+		return errno0(t.putSockAddr(kernel, arch.Addr(a[1]), arch.Addr(a[2])))
 	}
 	peer := s.peer
 	if peer == nil {

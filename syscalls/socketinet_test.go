@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -572,6 +573,8 @@ func inetScenario(s *inetScript) {
 	s.close(rx)
 	s.close(tx)
 
+	netlinkScenario(s)
+
 	// The limits a program reads.
 	for _, path := range []string{"/proc/sys/net/ipv4/ip_local_port_range", "/proc/sys/net/core/somaxconn"} {
 		copy(s.x.mem()[iaData:], path+"\x00")
@@ -639,4 +642,117 @@ func TestInetMatchesHost(t *testing.T) {
 			t.Errorf("line %d:\nmmvm %s\nhost %s", i+1, g, h)
 		}
 	}
+}
+
+// netlinkScenario dumps the links and addresses over NETLINK_ROUTE and
+// asks the interface ioctls, logging what a program reads of them.
+func netlinkScenario(s *inetScript) {
+	le := binary.LittleEndian
+	nl := s.fd("netlink socket", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	s.fd("netlink stream", unix.SYS_SOCKET, unix.AF_NETLINK, unix.SOCK_STREAM, unix.NETLINK_ROUTE)
+	m := s.x.mem()
+	clear(m[iaAddr : iaAddr+12])
+	le.PutUint16(m[iaAddr:], unix.AF_NETLINK)
+	s.call("netlink bind", unix.SYS_BIND, nl, s.x.addr(iaAddr), 12)
+	s.put32(iaLen, 128)
+	s.call("netlink getsockname", unix.SYS_GETSOCKNAME, nl, s.x.addr(iaAddr2), s.x.addr(iaLen))
+	port := le.Uint32(m[iaAddr2+4:])
+	s.log("netlink name: len %d family %d port is pid %v", le.Uint32(m[iaLen:]), le.Uint16(m[iaAddr2:]), int64(port) == s.x.sys(unix.SYS_GETPID))
+	for _, req := range []struct {
+		typ    uint16
+		family byte
+	}{{unix.RTM_GETLINK, unix.AF_UNSPEC}, {unix.RTM_GETADDR, unix.AF_UNSPEC}, {unix.RTM_GETADDR, unix.AF_INET6}, {unix.RTM_GETROUTE + 100, 0}} {
+		b := m[iaData : iaData+20]
+		clear(b)
+		le.PutUint32(b, 20)
+		le.PutUint16(b[4:], req.typ)
+		le.PutUint16(b[6:], unix.NLM_F_REQUEST|unix.NLM_F_DUMP)
+		le.PutUint32(b[8:], 1)
+		b[16] = req.family
+		s.call(fmt.Sprintf("netlink send %d", req.typ), unix.SYS_SENDTO, nl, s.x.addr(iaData), 20, 0, s.x.addr(iaAddr), 12)
+		for done := false; !done; {
+			n := s.x.sys(unix.SYS_RECVFROM, nl, s.x.addr(iaData2), 0x800, unix.MSG_DONTWAIT, 0, 0)
+			if n <= 0 {
+				s.log("netlink recv: %s", resultText(n))
+				break
+			}
+			msgs, err := syscall.ParseNetlinkMessage(m[iaData2 : iaData2+int(n)])
+			if err != nil {
+				s.log("netlink parse: %v", err)
+				break
+			}
+			for _, msg := range msgs {
+				h := msg.Header
+				line := fmt.Sprintf("netlink message type %d seq %d to us %v", h.Type, h.Seq, h.Pid == port)
+				switch h.Type {
+				case unix.NLMSG_DONE:
+					done = true
+				case unix.NLMSG_ERROR:
+					line += fmt.Sprintf(" error %d", int32(le.Uint32(msg.Data)))
+					done = true
+				case unix.RTM_NEWLINK:
+					line += fmt.Sprintf(" index %d flags %#x type %d", int32(le.Uint32(msg.Data[4:])), le.Uint32(msg.Data[8:]), le.Uint16(msg.Data[2:]))
+					attrs, _ := syscall.ParseNetlinkRouteAttr(&msg)
+					for _, a := range attrs {
+						switch a.Attr.Type {
+						case unix.IFLA_IFNAME:
+							line += fmt.Sprintf(" name %q", a.Value)
+						case unix.IFLA_MTU:
+							line += fmt.Sprintf(" mtu %d", le.Uint32(a.Value))
+						case unix.IFLA_ADDRESS:
+							line += fmt.Sprintf(" hwaddr %x", a.Value)
+						}
+					}
+				case unix.RTM_NEWADDR:
+					d := msg.Data
+					line += fmt.Sprintf(" family %d prefix %d scope %d index %d", d[0], d[1], d[3], le.Uint32(d[4:]))
+					attrs, _ := syscall.ParseNetlinkRouteAttr(&msg)
+					for _, a := range attrs {
+						switch a.Attr.Type {
+						case unix.IFA_ADDRESS, unix.IFA_LOCAL:
+							ip, _ := netip.AddrFromSlice(a.Value)
+							line += fmt.Sprintf(" %d=%v", a.Attr.Type, ip)
+						case unix.IFA_LABEL:
+							line += fmt.Sprintf(" label %q", a.Value)
+						}
+					}
+				}
+				s.log("%s", line)
+			}
+		}
+	}
+	s.close(nl)
+
+	// The interface ioctls, on an inet socket.
+	fd := s.socket("ioctl socket", unix.AF_INET, unix.SOCK_DGRAM)
+	ifr := func(name string) uint64 {
+		clear(m[iaData : iaData+40])
+		copy(m[iaData:], name)
+		return s.x.addr(iaData)
+	}
+	for _, c := range []struct {
+		what string
+		req  uint64
+		name string
+	}{
+		{"SIOCGIFINDEX lo", unix.SIOCGIFINDEX, "lo"}, {"SIOCGIFINDEX eth0", unix.SIOCGIFINDEX, "eth0"},
+		{"SIOCGIFFLAGS lo", unix.SIOCGIFFLAGS, "lo"}, {"SIOCGIFMTU lo", unix.SIOCGIFMTU, "lo"}, {"SIOCGIFADDR lo", unix.SIOCGIFADDR, "lo"},
+	} {
+		r := s.call(c.what, unix.SYS_IOCTL, fd, c.req, ifr(c.name))
+		if r == 0 {
+			s.log("%s: %x", c.what, m[iaData:iaData+40])
+		}
+	}
+	p := ifr("")
+	le.PutUint32(m[iaData+16:], 1)
+	s.call("SIOCGIFNAME 1", unix.SYS_IOCTL, fd, unix.SIOCGIFNAME, p)
+	s.log("SIOCGIFNAME 1: %q", m[iaData:iaData+16])
+	clear(m[iaAddr : iaAddr+16])
+	s.call("SIOCGIFCONF null", unix.SYS_IOCTL, fd, unix.SIOCGIFCONF, s.x.addr(iaAddr))
+	s.log("SIOCGIFCONF null: len %d", le.Uint32(m[iaAddr:]))
+	le.PutUint32(m[iaAddr:], 200)
+	le.PutUint64(m[iaAddr+8:], s.x.addr(iaData2))
+	s.call("SIOCGIFCONF", unix.SYS_IOCTL, fd, unix.SIOCGIFCONF, s.x.addr(iaAddr))
+	s.log("SIOCGIFCONF: len %d %x", le.Uint32(m[iaAddr:]), m[iaData2:iaData2+40])
+	s.close(fd)
 }

@@ -253,6 +253,8 @@ func (t *Task) sockSend(s *socket, f *openFile, a *sendArgs) uint64 {
 		return t.tcpSend(s, a)
 	case s.in != nil:
 		return t.udpSend(s, a)
+	case s.isNetlink():
+		return t.netlinkSend(s, a)
 	case s.typ == unix.SOCK_STREAM:
 		return t.streamSend(s, a)
 	}

@@ -328,8 +328,11 @@ const fionbio = 0x5421
 // sockIoctl serves a socket's ioctls: SIOCINQ (FIONREAD: the unread
 // bytes of a stream or seqpacket socket, the next datagram's length;
 // EINVAL listening), SIOCOUTQ (the bytes sent and not yet read) and
-// FIONBIO; any other is ENOTTY.
+// FIONBIO, and the interface ioctls (ifreqIoctl); any other is ENOTTY.
 func (t *Task) sockIoctl(s *socket, f *openFile, req uint64, arg arch.Addr) uint64 {
+	if r, ok := t.ifreqIoctl(req, arg); ok {
+		return r
+	}
 	var v int32
 	switch req {
 	case unix.SIOCINQ:
