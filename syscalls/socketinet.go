@@ -96,9 +96,6 @@ type inetPortKey struct {
 	port  uint16
 }
 
-// isInet says whether s is an AF_INET or AF_INET6 socket.
-func (s *socket) isInet() bool { return s.in != nil }
-
 // isTCP says whether s is a TCP socket.
 func (s *socket) isTCP() bool { return s.in != nil && s.in.proto == unix.IPPROTO_TCP }
 
