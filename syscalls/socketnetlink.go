@@ -252,8 +252,14 @@ func nlError(e unix.Errno, req []byte) []byte {
 	return append(b, req[:nlmsghdrSize]...)
 }
 
-// netlinkQueue puts one datagram from the kernel on s's queue.
+// netlinkQueue puts one datagram from the kernel on s's queue; past
+// its receive buffer the reply is dropped and the reader learns ENOBUFS,
+// as a netlink overrun.
 func (s *socket) netlinkQueue(b []byte) {
+	if s.queuedCharge() > s.rcvbuf {
+		s.err = unix.ENOBUFS
+		return
+	}
 	from := make([]byte, sockaddrNlSize)
 	binary.LittleEndian.PutUint16(from, unix.AF_NETLINK)
 	s.recvq = append(s.recvq, &sockMsg{data: b, src: from, cred: noCred})
