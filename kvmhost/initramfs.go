@@ -43,6 +43,9 @@ for l in fd:/proc/self/fd stdin:/proc/self/fd/0 stdout:/proc/self/fd/1 stderr:/p
 	d=/dev/${l%%:*}; [ -e $d ] || [ -L $d ] || ln -s ${l#*:} $d
 done
 mount -t tmpfs tmpfs /tmp
+# lo up, as a booted system has it: the programs a test runs natively
+# reach 127.0.0.1 and ::1 as they do inside mmvm.
+ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up
 M=` + marker + `
 up() { cut -d' ' -f1 /proc/uptime; }
 # Block until the serial port's output is sent: stty applies settings with

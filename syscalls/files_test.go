@@ -830,6 +830,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(nameHelperEnv); dir != "" {
 		os.Exit(nameHelper(dir))
 	}
+	if os.Getenv(inetHelperEnv) != "" {
+		os.Exit(inetHelper())
+	}
 	os.Exit(m.Run())
 }
 

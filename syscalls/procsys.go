@@ -387,6 +387,21 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	for _, name := range []string{"entropy_avail", "poolsize"} {
 		random.children[name] = text(func(*Process) []byte { return []byte("256\n") })
 	}
+	// The VM network's limits (socket.go, socketinet.go): Go's net
+	// reads somaxconn for its listen backlog.
+	for dir, files := range map[string]map[string]string{
+		"/proc/sys/net/core": {"somaxconn": fmt.Sprintf("%d\n", sockSomaxconn),
+			"wmem_default": fmt.Sprintf("%d\n", sockWmemDefault), "wmem_max": fmt.Sprintf("%d\n", sockWmemMax),
+			"rmem_default": fmt.Sprintf("%d\n", sockWmemDefault), "rmem_max": fmt.Sprintf("%d\n", sockWmemMax)},
+		"/proc/sys/net/ipv4": {"ip_local_port_range": fmt.Sprintf("%d\t%d\n", ephemeralLow, ephemeralHigh),
+			"ip_unprivileged_port_start": fmt.Sprintf("%d\n", protSock)},
+		"/proc/sys/net/unix": {"max_dgram_qlen": fmt.Sprintf("%d\n", sockMaxDgramQlen)},
+	} {
+		d := fs.mkdirAll(dir)
+		for name, v := range files {
+			d.children[name] = text(func(*Process) []byte { return []byte(v) })
+		}
+	}
 	cpu := fs.mkdirAll("/sys/devices/system/cpu")
 	for _, name := range []string{"online", "possible", "present"} {
 		cpu.children[name] = text(func(p *Process) []byte { return []byte(cpuListText(p.cpus()) + "\n") })

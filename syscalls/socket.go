@@ -18,8 +18,10 @@ import (
 // them an autobind name; listen, connect and accept join a stream or
 // seqpacket pair through a listener's backlog; a datagram socket sends to
 // a name or to the peer connect set. No host socket is made for the
-// guest. Every other family is EAFNOSUPPORT, what a kernel built without
-// it answers: mmvm has no network (not even loopback inet).
+// guest. AF_INET and AF_INET6 on the VM's loopback network
+// (socketinet.go) and AF_NETLINK's NETLINK_ROUTE (socketnetlink.go) ride
+// the same queues; every other family is EAFNOSUPPORT, what a kernel
+// built without it answers.
 //
 // A socket is an anon file (anon.go): reads and writes, readv and writev,
 // poll, select and epoll reach it through anonFile, and the socket calls
@@ -107,9 +109,16 @@ type sockName struct {
 // socket is one AF_UNIX socket (Linux's unix_sock). Guarded by the tree
 // lock.
 type socket struct {
-	typ   uint32
-	ino   uint64
-	state sockState
+	typ uint32
+	// family is AF_UNIX, AF_INET or AF_INET6; in is an inet socket's
+	// addresses and state (socketinet.go), nil for AF_UNIX.
+	family uint16
+	in     *inetSock
+	// nlPort is an AF_NETLINK socket's port id (socketnetlink.go), 0
+	// while unbound.
+	nlPort uint32
+	ino    uint64
+	state  sockState
 	// peer is a connected socket's other end (stream, seqpacket) or a
 	// datagram socket's default destination.
 	peer *socket
@@ -162,6 +171,9 @@ type sockMsg struct {
 	// message goes; its name is the address recvfrom reports.
 	from   *socket
 	charge int
+	// src is a UDP datagram's source address as its receiver's family
+	// writes it (recvfrom), nil for the others.
+	src []byte
 	// files are SCM_RIGHTS descriptions in flight, each holding a
 	// reference.
 	files []*openFile
@@ -171,6 +183,11 @@ type sockMsg struct {
 // sockNamespace is the VM's abstract socket names, by type and name.
 type sockNamespace struct {
 	names map[sockKey]*socket
+	// ports are the inet sockets bound to each port (socketinet.go),
+	// made on first use; nlPorts the netlink sockets by port id
+	// (socketnetlink.go).
+	ports   map[inetPortKey][]*socket
+	nlPorts map[uint32]*socket
 }
 
 type sockKey struct {
@@ -194,7 +211,7 @@ func (p *Process) sockNamespace() *sockNamespace {
 // newSocket makes an unconnected socket of type typ owned by t's ids.
 func (t *Task) newSocket(typ uint32) *socket {
 	return &socket{
-		typ: typ, ino: sockInodes.Add(1), ns: t.sockNamespace(),
+		typ: typ, family: unix.AF_UNIX, ino: sockInodes.Add(1), ns: t.sockNamespace(),
 		maxBacklog: sockMaxDgramQlen, sndbuf: sockWmemDefault, rcvbuf: sockWmemDefault,
 		uid: t.cred.fsuid, gid: t.cred.fsgid,
 	}
@@ -215,40 +232,57 @@ func (t *Task) sendCreds() ucred {
 func (s *socket) connectionBased() bool { return s.typ != unix.SOCK_DGRAM }
 
 // sockCreate checks socket and socketpair's arguments in Linux's order
-// (__sock_create, unix_create) and returns the type and the SOCK_NONBLOCK
-// and SOCK_CLOEXEC flags.
-func sockCreate(family, typArg, protocol uint64) (typ, flags uint32, e unix.Errno) {
+// (__sock_create, then unix_create or inet_create) and returns the
+// family, type, protocol (an inet socket's) and the SOCK_NONBLOCK and
+// SOCK_CLOEXEC flags.
+func sockCreate(family, typArg, protocol uint64) (fam uint16, typ uint32, proto int32, flags uint32, e unix.Errno) {
 	typ = uint32(typArg) & sockTypeMask
 	flags = uint32(typArg) &^ sockTypeMask
 	if flags&^(unix.SOCK_CLOEXEC|unix.SOCK_NONBLOCK) != 0 {
-		return 0, 0, unix.EINVAL
+		return 0, 0, 0, 0, unix.EINVAL
 	}
 	if int32(family) < 0 || int32(family) >= nproto {
-		return 0, 0, unix.EAFNOSUPPORT
+		return 0, 0, 0, 0, unix.EAFNOSUPPORT
 	}
 	if typ >= sockMax {
-		return 0, 0, unix.EINVAL
+		return 0, 0, 0, 0, unix.EINVAL
 	}
-	if uint32(family) != unix.AF_UNIX {
-		return 0, 0, unix.EAFNOSUPPORT
+	fam = uint16(family)
+	switch fam {
+	case unix.AF_UNIX:
+	case unix.AF_INET, unix.AF_INET6:
+		proto, e = inetCreate(typ, int32(protocol))
+		return fam, typ, proto, flags, e
+	case unix.AF_NETLINK:
+		return fam, typ, int32(protocol), flags, netlinkCreate(typ, int32(protocol))
+	default:
+		return 0, 0, 0, 0, unix.EAFNOSUPPORT
 	}
 	if p := int32(protocol); p != 0 && p != unix.AF_UNIX {
-		return 0, 0, unix.EPROTONOSUPPORT
+		return 0, 0, 0, 0, unix.EPROTONOSUPPORT
 	}
 	switch typ {
 	case unix.SOCK_STREAM, unix.SOCK_DGRAM, unix.SOCK_SEQPACKET:
 	case unix.SOCK_RAW:
 		typ = unix.SOCK_DGRAM // as Linux's unix_create
 	default:
-		return 0, 0, unix.ESOCKTNOSUPPORT
+		return 0, 0, 0, 0, unix.ESOCKTNOSUPPORT
 	}
-	return typ, flags, 0
+	return fam, typ, 0, flags, 0
 }
 
 func sysSocket(t *Task, a *[6]uint64) uint64 {
-	typ, flags, e := sockCreate(a[0], a[1], a[2])
+	fam, typ, proto, flags, e := sockCreate(a[0], a[1], a[2])
 	if e != 0 {
 		return errno(e)
+	}
+	switch fam {
+	case unix.AF_INET, unix.AF_INET6:
+		return t.installSocket(t.newInetSocket(fam, typ, proto), flags)
+	case unix.AF_NETLINK:
+		s := t.newSocket(typ)
+		s.family = unix.AF_NETLINK
+		return t.installSocket(s, flags)
 	}
 	return t.installSocket(t.newSocket(typ), flags)
 }
@@ -271,11 +305,15 @@ func sockFile(s *socket, flags uint32) *openFile {
 }
 
 // sysSocketpair joins two new sockets and writes their fds to the
-// guest's int[2] before installing them, as pipe2 does.
+// guest's int[2] before installing them, as pipe2 does; inet has no
+// pairs (EOPNOTSUPP).
 func sysSocketpair(t *Task, a *[6]uint64) uint64 {
-	typ, flags, e := sockCreate(a[0], a[1], a[2])
+	fam, typ, _, flags, e := sockCreate(a[0], a[1], a[2])
 	if e != 0 {
 		return errno(e)
+	}
+	if fam != unix.AF_UNIX {
+		return errno(unix.EOPNOTSUPP)
 	}
 	fd0, e := t.lowestFree(0)
 	if e != 0 {
@@ -319,7 +357,8 @@ func (p *Process) socketOf(fd uint64) (*socket, *openFile, unix.Errno) {
 	return s, f, 0
 }
 
-// release closes the socket at its last close, as unix_release_sock:
+// release closes the socket at its last close, as unix_release_sock
+// (inetRelease for an inet socket):
 // its name goes, its peer (stream, seqpacket) sees both directions shut
 // down and ECONNRESET if this end had unread messages, and what it held
 // is freed; a listener's embryos are released as if connect had failed.
@@ -332,6 +371,13 @@ func (s *socket) releaseAs(embryo bool) {
 		return
 	}
 	s.dead = true
+	if s.in != nil {
+		s.inetRelease(embryo)
+		return
+	}
+	if s.isNetlink() {
+		s.netlinkRelease()
+	}
 	s.unbind()
 	s.shutdown = shutdownMask
 	state := s.state
@@ -410,6 +456,12 @@ func (s *socket) recvqFull() bool {
 // pollMask is unix_poll for a stream socket, unix_dgram_poll for the
 // others.
 func (s *socket) pollMask(int) uint32 {
+	switch {
+	case s.isTCP():
+		return s.tcpPollMask()
+	case s.in != nil, s.isNetlink():
+		return s.udpPollMask()
+	}
 	var m uint32
 	if s.err != 0 {
 		m |= epollErr

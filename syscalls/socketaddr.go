@@ -142,6 +142,12 @@ func sysBind(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if s.in != nil {
+		return errno0(t.inetBind(s, raw))
+	}
+	if s.isNetlink() {
+		return errno0(t.netlinkBind(s, raw))
+	}
 	return errno0(t.bind(s, raw))
 }
 
@@ -202,6 +208,12 @@ func sysListen(t *Task, a *[6]uint64) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
+	if s.in != nil {
+		return errno0(t.inetListen(s, uint32(a[1])))
+	}
+	if s.isNetlink() {
+		return errno(unix.EOPNOTSUPP)
+	}
 	if s.typ == unix.SOCK_DGRAM {
 		return errno(unix.EOPNOTSUPP)
 	}
@@ -228,6 +240,12 @@ func sysConnect(t *Task, a *[6]uint64) uint64 {
 	raw, e := t.sockAddrIn(arch.Addr(a[1]), a[2])
 	if e != 0 {
 		return errno(e)
+	}
+	if s.in != nil {
+		return errno0(t.inetConnect(s, f, raw))
+	}
+	if s.isNetlink() {
+		return errno0(t.netlinkConnect(s, raw))
 	}
 	if s.typ == unix.SOCK_DGRAM {
 		return errno0(t.dgramConnect(s, raw))
@@ -372,7 +390,7 @@ func (t *Task) accept(fd uint64, addr, lenAddr arch.Addr, flags uint32) uint64 {
 	if _, e := t.lowestFree(0); e != 0 {
 		return errno(e)
 	}
-	if s.typ == unix.SOCK_DGRAM {
+	if s.typ == unix.SOCK_DGRAM || s.isNetlink() {
 		return errno(unix.EOPNOTSUPP)
 	}
 	if s.state != sockListening {
@@ -402,11 +420,7 @@ func (t *Task) accept(fd uint64, addr, lenAddr arch.Addr, flags uint32) uint64 {
 	n.passcred = s.passcred
 	t.fdWaitersLookAgain() // a connect waiting for room looks again
 	if addr != 0 {
-		var peerName *sockName
-		if n.peer != nil {
-			peerName = n.peer.name
-		}
-		if e := t.putSockAddr(sockAddrOut(peerName), addr, lenAddr); e != 0 {
+		if e := t.putSockAddr(n.acceptedPeerName(), addr, lenAddr); e != 0 {
 			n.release()
 			return errno(e)
 		}
@@ -420,10 +434,29 @@ func (t *Task) accept(fd uint64, addr, lenAddr arch.Addr, flags uint32) uint64 {
 	return uint64(nfd)
 }
 
+// acceptedPeerName is the address accept writes of a new connection's
+// peer.
+func (s *socket) acceptedPeerName() []byte {
+	if s.in != nil {
+		return s.sockaddr(s.in.remote)
+	}
+	var peerName *sockName
+	if s.peer != nil {
+		peerName = s.peer.name
+	}
+	return sockAddrOut(peerName)
+}
+
 func sysGetsockname(t *Task, a *[6]uint64) uint64 {
 	s, _, e := t.socketOf(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if s.in != nil {
+		return errno0(t.putSockAddr(s.inetName(), arch.Addr(a[1]), arch.Addr(a[2])))
+	}
+	if s.isNetlink() {
+		return errno0(t.putSockAddr(s.netlinkName(), arch.Addr(a[1]), arch.Addr(a[2])))
 	}
 	return errno0(t.putSockAddr(sockAddrOut(s.name), arch.Addr(a[1]), arch.Addr(a[2])))
 }
@@ -434,6 +467,18 @@ func sysGetpeername(t *Task, a *[6]uint64) uint64 {
 	s, _, e := t.socketOf(a[0])
 	if e != 0 {
 		return errno(e)
+	}
+	if s.in != nil {
+		name, e := s.inetPeerName()
+		if e != 0 {
+			return errno(e)
+		}
+		return errno0(t.putSockAddr(name, arch.Addr(a[1]), arch.Addr(a[2])))
+	}
+	if s.isNetlink() {
+		kernel := make([]byte, sockaddrNlSize) // its peer is the kernel
+		binary.LittleEndian.PutUint16(kernel, unix.AF_NETLINK)
+		return errno0(t.putSockAddr(kernel, arch.Addr(a[1]), arch.Addr(a[2])))
 	}
 	peer := s.peer
 	if peer == nil {

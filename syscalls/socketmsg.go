@@ -248,7 +248,14 @@ func (t *Task) sockSend(s *socket, f *openFile, a *sendArgs) uint64 {
 		a.flags |= msgDontwait
 	}
 	defer t.fdWaitersLookAgain()
-	if s.typ == unix.SOCK_STREAM {
+	switch {
+	case s.isTCP():
+		return t.tcpSend(s, a)
+	case s.in != nil:
+		return t.udpSend(s, a)
+	case s.isNetlink():
+		return t.netlinkSend(s, a)
+	case s.typ == unix.SOCK_STREAM:
 		return t.streamSend(s, a)
 	}
 	return t.dgramSend(s, a)
@@ -447,7 +454,7 @@ func (t *Task) sockRecv(s *socket, f *openFile, a *recvArgs) uint64 {
 		c.drop()
 		return n
 	}
-	t.putControl(a, &c, s.passcred)
+	t.putControl(a, &c, s.passcred && s.in == nil)
 	return n
 }
 
@@ -457,8 +464,15 @@ func (t *Task) sockRecv(s *socket, f *openFile, a *recvArgs) uint64 {
 // is read, or, for a receiver passing credentials, one from another
 // writer comes. With nothing read it waits, and reports SO_ERROR, or end
 // of file once shut down for reading.
+//
+// A TCP socket reads the same way, with tcp_recvmsg's answers: ENOTCONN
+// listening, and tcpRecvEmpty's when nothing is left.
 func (t *Task) streamRecv(s *socket, a *recvArgs, c *scm) uint64 {
-	if s.state != sockEstablished {
+	if s.in != nil {
+		if e := s.tcpRecvCheck(); e != 0 {
+			return errno(e)
+		}
+	} else if s.state != sockEstablished {
 		return errno(unix.EINVAL)
 	}
 	if a.flags&msgOOB != 0 {
@@ -481,6 +495,25 @@ func (t *Task) streamRecv(s *socket, a *recvArgs, c *scm) uint64 {
 		if idx >= len(s.recvq) {
 			if copied >= target {
 				break
+			}
+			if s.in != nil {
+				if copied > 0 && (s.err != 0 || s.shutdown&rcvShutdown != 0 || s.state == sockClosed) {
+					break
+				}
+				eof, e := s.tcpRecvEmpty()
+				if e != 0 {
+					return errno(e)
+				}
+				if eof {
+					break
+				}
+				if e := t.sockWait(st); e != 0 {
+					if copied > 0 {
+						break
+					}
+					return errno(e)
+				}
+				continue
 			}
 			if s.err != 0 {
 				e := s.err
@@ -508,7 +541,7 @@ func (t *Task) streamRecv(s *socket, a *recvArgs, c *scm) uint64 {
 			c.cred = cred
 		}
 		if !nameDone {
-			a.name, nameDone = sockNameOf(m.from), true
+			a.name, nameDone = m.srcName(), true
 		}
 		k := min(uint64(len(m.data)-m.off), size)
 		if a.data.move(m.data[m.off:m.off+int(k)], true) != nil {
@@ -557,6 +590,18 @@ func dupFiles(fs []*openFile) []*openFile {
 		f.refs++
 	}
 	return append([]*openFile(nil), fs...)
+}
+
+// srcName is the address recvfrom reports of m: a UDP datagram's
+// source, none for TCP, the AF_UNIX sender's name.
+func (m *sockMsg) srcName() []byte {
+	if m.src != nil {
+		return m.src
+	}
+	if m.from != nil && m.from.in != nil {
+		return nil
+	}
+	return sockNameOf(m.from)
 }
 
 // sockNameOf is the address a message from s shows recvfrom: nil (a
@@ -614,7 +659,7 @@ func (t *Task) dgramRecv(s *socket, a *recvArgs, c *scm) uint64 {
 		s.recvq = s.recvq[1:]
 		defer m.free()
 	}
-	a.name = sockNameOf(m.from)
+	a.name = m.srcName()
 	size := min(a.total, uint64(len(m.data)))
 	if size < uint64(len(m.data)) {
 		a.msgFlags |= msgTrunc

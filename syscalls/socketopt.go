@@ -67,7 +67,7 @@ func sysGetsockopt(t *Task, a *[6]uint64) uint64 {
 		return errno(e)
 	}
 	level, name, val, lenAddr := int32(a[1]), int32(a[2]), arch.Addr(a[3]), arch.Addr(a[4])
-	if level != unix.SOL_SOCKET {
+	if level != unix.SOL_SOCKET && s.in == nil {
 		return errno(unix.EOPNOTSUPP)
 	}
 	var lb [4]byte
@@ -84,13 +84,23 @@ func sysGetsockopt(t *Task, a *[6]uint64) uint64 {
 		putU32(b, uint32(x))
 		return b
 	}
+	if level != unix.SOL_SOCKET {
+		name = -1 // none of SOL_SOCKET's below
+		if v, e = s.inetOptValue(level, int32(a[2])); e != 0 {
+			return errno(e)
+		}
+	}
 	switch name {
+	case -1:
 	case unix.SO_TYPE:
 		v = i32(int32(s.typ))
 	case unix.SO_DOMAIN:
-		v = i32(unix.AF_UNIX)
+		v = i32(int32(s.family))
 	case unix.SO_PROTOCOL:
 		v = i32(0)
+		if s.in != nil {
+			v = i32(s.in.proto)
+		}
 	case unix.SO_ERROR:
 		v = i32(int32(s.err))
 		s.err = 0
@@ -154,6 +164,9 @@ func sysSetsockopt(t *Task, a *[6]uint64) uint64 {
 	}
 	level, name, val, optlen := int32(a[1]), int32(a[2]), arch.Addr(a[3]), int32(a[4])
 	if level != unix.SOL_SOCKET {
+		if s.in != nil {
+			return errno0(t.setInetOpt(s, level, name, val, optlen))
+		}
 		return errno(unix.EOPNOTSUPP)
 	}
 	if optlen < 4 {
@@ -172,6 +185,9 @@ func sysSetsockopt(t *Task, a *[6]uint64) uint64 {
 		}
 		x = min(x, 1<<30-1)
 		s.sndbuf = max(int(x)*2, sockMinSndbuf)
+		if s.in != nil {
+			s.in.sndbufSet = true
+		}
 		s.wq.notify(epollOut | epollWrNorm)
 		t.fdWaitersLookAgain()
 	case unix.SO_RCVBUF, unix.SO_RCVBUFFORCE:
@@ -286,6 +302,9 @@ func sysShutdown(t *Task, a *[6]uint64) uint64 {
 		return errno(unix.EINVAL)
 	}
 	mode := uint8(how + 1)
+	if s.in != nil {
+		return errno0(t.inetShutdown(s, mode))
+	}
 	s.shutdown |= mode
 	s.wq.notify(0)
 	if o := s.peer; o != nil && s.connectionBased() {
@@ -309,8 +328,11 @@ const fionbio = 0x5421
 // sockIoctl serves a socket's ioctls: SIOCINQ (FIONREAD: the unread
 // bytes of a stream or seqpacket socket, the next datagram's length;
 // EINVAL listening), SIOCOUTQ (the bytes sent and not yet read) and
-// FIONBIO; any other is ENOTTY.
+// FIONBIO, and the interface ioctls (ifreqIoctl); any other is ENOTTY.
 func (t *Task) sockIoctl(s *socket, f *openFile, req uint64, arg arch.Addr) uint64 {
+	if r, ok := t.ifreqIoctl(req, arg); ok {
+		return r
+	}
 	var v int32
 	switch req {
 	case unix.SIOCINQ:
@@ -324,7 +346,10 @@ func (t *Task) sockIoctl(s *socket, f *openFile, req uint64, arg arch.Addr) uint
 			}
 		}
 	case unix.SIOCOUTQ:
-		v = int32(s.wmem)
+		// An inet send leaves nothing unacknowledged on lo.
+		if s.in == nil {
+			v = int32(s.wmem)
+		}
 	case fionbio:
 		var b [4]byte
 		if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {

@@ -9,7 +9,7 @@ import (
 )
 
 // threadGuests are the guest programs that make threads (guest/threads.c,
-// threads-exit.c, firsttouch.c, threads-rust.rs, go/threads, go/gosys; tlbshoot.c
+// threads-exit.c, firsttouch.c, threads-rust.rs, go/threads, go/gosys, go/httploop; tlbshoot.c
 // has TestTLBShootdownSeenByThreads),
 // with their arguments; TestThreadGuestsMatchNative runs them as
 // TestGuestsMatchNative runs guestCases.
@@ -47,6 +47,7 @@ var threadGuests = []struct {
 	{"threads-go", []string{"cpuprofile"}},
 	{"gosys", []string{"keepcaps"}}, // AllThreadsSyscall's prctl on every thread; per thread, cleared by execve
 	{"gosys", []string{"selfexec"}}, // os.Executable, and a child exec'ed from it that panics
+	{"httploop", nil},               // net/http over 127.0.0.1, a dual-stack listener, UDP
 }
 
 // TestThreadGuestsMatchNative runs every program of threadGuests natively
