@@ -2,6 +2,7 @@ package kvmhost
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestShellQuote(t *testing.T) {
@@ -194,6 +197,42 @@ func TestCheckSpecAndFilesInDir(t *testing.T) {
 		if err := checkSpec(&tc.spec); (err == nil) != tc.ok {
 			t.Errorf("checkSpec(%+v) = %v, want ok=%v", tc.spec, err, tc.ok)
 		}
+	}
+}
+
+// TestBuildInitramfsLeavesHostFilesAlone: staging a host file for the
+// archive changes neither its mode (a file staged with other permissions
+// is copied, since a chmod of a hard link is the host file's) nor, once
+// the archive is made, its link count.
+func TestBuildInitramfsLeavesHostFilesAlone(t *testing.T) {
+	if _, err := exec.LookPath("cpio"); err != nil {
+		t.Skip("no cpio")
+	}
+	dir := t.TempDir()
+	prog, data := filepath.Join(dir, "prog"), filepath.Join(dir, "data")
+	os.WriteFile(prog, []byte("prog"), 0o600)
+	os.WriteFile(data, []byte("data"), 0o644)
+	os.Chmod(prog, 0o600)
+	os.Chmod(data, 0o644)
+	out := filepath.Join(dir, "initrd.cpio")
+	files := []stageFile{{guest: "/p/prog", host: prog, mode: 0o755}, {guest: "/d/data", host: data, mode: 0o644}}
+	if err := buildInitramfs(context.Background(), filepath.Join(dir, "root"), out, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{prog, 0o600}, {data, 0o644}} {
+		var st unix.Stat_t
+		if err := unix.Stat(f.path, &st); err != nil {
+			t.Fatal(err)
+		}
+		if got := os.FileMode(st.Mode & 0o777); got != f.mode || st.Nlink != 1 {
+			t.Errorf("%s: mode %v, %d links after the archive; want %v, 1", f.path, got, st.Nlink, f.mode)
+		}
+	}
+	if b, err := os.ReadFile(out); err != nil || !bytes.Contains(b, []byte("p/prog")) || !bytes.Contains(b, []byte("data")) {
+		t.Errorf("archive: %v, %d bytes", err, len(b))
 	}
 }
 

@@ -313,11 +313,15 @@ func copyFile(src, dst string, mode os.FileMode) error {
 	return out.Close()
 }
 
-// linkOrCopy hard-links src to dst (cheap for large test binaries), or
-// copies it when they are on different file systems.
+// linkOrCopy hard-links src to dst (cheap for large test binaries) where
+// src already has mode's permissions, else copies it (also when they are
+// on different file systems). A link shares src's inode, so a chmod of
+// the link would change the host's own file.
 func linkOrCopy(src, dst string, mode os.FileMode) error {
-	if err := os.Link(src, dst); err == nil {
-		return os.Chmod(dst, mode)
+	if st, err := os.Stat(src); err == nil && st.Mode().Perm() == mode.Perm() {
+		if err := os.Link(src, dst); err == nil {
+			return nil
+		}
 	}
 	return copyFile(src, dst, mode)
 }

@@ -220,6 +220,8 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 			done = chars
 		}
 	}
+	// announced is how much of done the readers have been told of.
+	var announced uint64
 	for done < n {
 		if pp.readers == 0 {
 			// The last reader went while the write waited for room.
@@ -237,6 +239,15 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 				return done
 			}
 			// A blocking write waits for room: another thread's read.
+			// The bytes it has put in are the readers' first, as
+			// Linux's pipe_write wakes them before it sleeps: a
+			// reader already waiting would otherwise never take
+			// them, and each would wait for the other.
+			if done > announced {
+				pp.rdWait.notify(epollIn | epollRdNorm)
+				t.fdWaitersLookAgain()
+				announced = done
+			}
 			switch t.block(t.fdWaitChannel(), nil) {
 			case wokeSignal:
 				if done == 0 {

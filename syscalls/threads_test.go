@@ -558,6 +558,34 @@ func TestPipeBetweenThreads(t *testing.T) {
 	}
 }
 
+// TestPipeWriteWakesReaderBeforeWaitingForRoom: a write larger than the
+// pipe's room wakes a reader already waiting on the empty pipe once it has
+// filled the pipe, before it waits for room itself, as Linux's pipe_write;
+// otherwise each waits for the other (a gzip -c piped to cat hung so).
+func TestPipeWriteWakesReaderBeforeWaitingForRoom(t *testing.T) {
+	h := newThreadHarness(t)
+	c := h.spawn(t)
+	if r := h.p.Syscall(unix.SYS_PIPE2, [6]uint64{base + 0x2300, 0}); r != 0 {
+		t.Fatalf("pipe2 = %d", int64(r))
+	}
+	rfd, wfd := uint64(getWord(h.mem, base+0x2300)), uint64(getWord(h.mem, base+0x2304))
+	if r := h.p.Syscall(unix.SYS_FCNTL, [6]uint64{wfd, fSetPipeSz, 4096}); r != 4096 {
+		t.Fatalf("F_SETPIPE_SZ = %d", int64(r))
+	}
+	read := call(c, unix.SYS_READ, rfd, base+0x6000, 4096)
+	time.Sleep(20 * time.Millisecond)
+	write := call(h.p.main, unix.SYS_WRITE, wfd, base+0x4000, 8192)
+	if r := result1(t, read); r != 4096 {
+		t.Fatalf("the waiting read = %d, want 4096", int64(r))
+	}
+	if r := <-call(c, unix.SYS_READ, rfd, base+0x6000, 4096); r != 4096 {
+		t.Fatalf("the second read = %d, want 4096", int64(r))
+	}
+	if r := result1(t, write); r != 8192 {
+		t.Errorf("the write = %d, want 8192", int64(r))
+	}
+}
+
 // TestRobustListOwnerDied: a thread's exit marks the robust futexes it
 // owns FUTEX_OWNER_DIED, keeping FUTEX_WAITERS, and wakes a waiter where
 // FUTEX_WAITERS was set; words it does not own are left alone; the
