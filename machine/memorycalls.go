@@ -23,12 +23,47 @@ var _ syscalls.ForcedMemory = memoryCalls{}
 // mm reads and modifies futex words atomically (FutexMemory).
 var _ syscalls.FutexMemory = memoryCalls{}
 
+// userfaultfds are served by mm's contexts (syscalls.UserFaults).
+var _ syscalls.UserFaults = memoryCalls{}
+
+// CopyIn and CopyOut are a system call's copies: at a missing page of a
+// userfaultfd's range they wait, the Process lock released, for the
+// handler to fill it, and go on (waitingCopy).
 func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
-	return c.p.mm().CopyIn(addr, dst, mm.IOOpts{})
+	return c.waitingCopy(func(done int) (int, error) {
+		return c.p.mm().CopyIn(addr+arch.Addr(done), dst[done:], mm.IOOpts{UserFaults: true})
+	})
 }
 
 func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
-	return c.p.mm().CopyOut(addr, src, mm.IOOpts{})
+	return c.waitingCopy(func(done int) (int, error) {
+		return c.p.mm().CopyOut(addr+arch.Addr(done), src[done:], mm.IOOpts{UserFaults: true})
+	})
+}
+
+// waitingCopy calls copy with the bytes done so far until it ends other
+// than at a userfault, waiting for each one's handler; a wait the
+// process's end cut short is EFAULT. Called with the Process lock held
+// (from a system call).
+func (c memoryCalls) waitingCopy(copy func(done int) (int, error)) (int, error) {
+	done := 0
+	for {
+		n, err := copy(done)
+		done += n
+		w, ok := mm.UserFaultWaitOf(err)
+		if !ok {
+			return done, err
+		}
+		if !c.p.sys.WaitUserFaultCopy(w) {
+			return done, unix.EFAULT
+		}
+	}
+}
+
+// NewUserFault makes a userfaultfd context for the process's memory of
+// the moment (syscalls.UserFaults).
+func (c memoryCalls) NewUserFault(userModeOnly bool, onQueue func()) syscalls.UserFaultContext {
+	return c.p.mm().NewUserFaultFD(userModeOnly, onQueue)
 }
 
 // CopyInForced and CopyOutForced access memory as /proc/self/mem does

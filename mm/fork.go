@@ -28,6 +28,9 @@ func (mm *MemoryManager) Fork(as AddressSpace, interrupted func() bool) (*Memory
 			continue
 		}
 		v.mlockMode = memmap.MLockNone
+		// Without UFFD_FEATURE_EVENT_FORK (not served) the child's
+		// vmas are not registered (dup_userfaultfd).
+		v.uffd, v.uffdModes = nil, 0
 		if v.anonVMA != 0 && v.flags&vmaWipeOnFork == 0 {
 			if anonIDs[v.anonVMA] == 0 {
 				child.nextAnonVMA++

@@ -306,6 +306,9 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	vseg := mm.vmas.FindSegment(a.addr)
 	nv := vseg.Value()
 	nv.off += uint64(a.addr - vseg.Start())
+	// Without UFFD_FEATURE_EVENT_REMAP (not served) the moved vma drops
+	// its registration (mremap_userfaultfd_prep).
+	nv.uffd, nv.uffdModes = nil, 0
 	if nv.isAnonymous() && nv.anonVMA == 0 {
 		// Never faulted: like Linux's copy_vma, take the offset of the
 		// new place, so that it merges there.

@@ -297,7 +297,8 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 // program never used, and show in smaps' Rss and Locked, where Linux has
 // only the touched pages.
 func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg, grewFrom arch.Addr) arch.AddrRange {
-	if vseg.ValuePtr().mlockMode == memmap.MLockLazy {
+	// A userfaultfd's handler fills each missing page itself.
+	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.missingRegistered() {
 		return ar
 	}
 	return mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
@@ -350,6 +351,9 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		gr := gap.Range().Intersect(ar)
 		if gr.Empty() {
 			continue
+		}
+		if v.missingRegistered() && v.isAnonymous() {
+			return &errUserFault{ctx: v.uffd, addr: gr.Start}
 		}
 		opt := gap.Range().Intersect(optional)
 		var err error
