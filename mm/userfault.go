@@ -193,7 +193,9 @@ type errUserFault struct {
 	addr arch.Addr
 }
 
-func (e *errUserFault) Error() string { return fmt.Sprintf("missing page at %v in a userfaultfd range", e.addr) }
+func (e *errUserFault) Error() string {
+	return fmt.Sprintf("missing page at %v in a userfaultfd range", e.addr)
+}
 func (e *errUserFault) Unwrap() error { return unix.EFAULT }
 
 // userFaultOf returns the missing page err reports, if it is one.

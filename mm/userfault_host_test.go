@@ -2,7 +2,7 @@ package mm
 
 import (
 	"encoding/binary"
-		"testing"
+	"testing"
 	"unsafe"
 
 	"github.com/mmvm/mmvm/arch"
