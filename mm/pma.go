@@ -352,10 +352,20 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		if gr.Empty() {
 			continue
 		}
-		if v.missingRegistered() && v.isAnonymous() {
-			return &errUserFault{ctx: v.uffd, addr: gr.Start}
+		var missing error
+		if v.missingRegistered() {
+			if a, ok := mm.firstMissingLocked(vseg, gr); ok {
+				missing = &errUserFault{ctx: v.uffd, addr: a}
+				if a == gr.Start {
+					return missing
+				}
+				gr.End = a // back what is there, then report the hole
+			}
 		}
 		opt := gap.Range().Intersect(optional)
+		if missing != nil {
+			opt = gr
+		}
 		var err error
 		switch {
 		case v.isAnonymous() && !at.Write && mm.zeroPage:
@@ -367,6 +377,9 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		}
 		if err != nil {
 			return err
+		}
+		if missing != nil {
+			return missing
 		}
 	}
 	if at.Write && v.private {

@@ -52,6 +52,7 @@ const (
 	UffdFeatureSigbus       = 1 << 7
 	UffdFeatureThreadID     = 1 << 8
 	UffdFeatureExactAddress = 1 << 11
+	UffdFeatureMissingShmem = 1 << 5
 
 	UffdRegisterModeMissing = 1 << 0
 	UffdRegisterModeWP      = 1 << 1
@@ -78,7 +79,7 @@ const (
 
 // UffdFeatures are the features this implementation serves: UFFDIO_API
 // reports them, and refuses any other bit (EINVAL).
-const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress
+const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress | UffdFeatureMissingShmem
 
 // UffdAPIIoctls is what UFFDIO_API reports as uffdio_api.ioctls, and
 // uffdRangeIoctls what UFFDIO_REGISTER reports as usable on the range:
@@ -355,12 +356,43 @@ func (mm *MemoryManager) validateUffdUnalignedRange(start, length uint64) error 
 	return nil
 }
 
-// canUserfault is vma_can_userfault for what is implemented: private
-// anonymous memory (the heap, stacks, MAP_PRIVATE|MAP_ANONYMOUS), not
-// MAP_DROPPABLE nor a special mapping. Shared memory and hugetlbfs, which
-// Linux also serves, are refused (EINVAL) here.
+// canUserfault is vma_can_userfault for what is implemented: anonymous
+// memory (the heap, stacks, MAP_PRIVATE|MAP_ANONYMOUS) and shmem (shared
+// anonymous memory, memfds, tmpfs files and System V segments, shared or
+// private mappings), not MAP_DROPPABLE nor a special mapping. hugetlbfs,
+// which Linux also serves, is refused (EINVAL) here.
 func (v *vma) canUserfault() bool {
-	return v.isAnonymous() && v.flags&(vmaDroppable|vmaPFNMap|vmaDontExpand) == 0
+	if v.flags&(vmaDroppable|vmaPFNMap|vmaDontExpand) != 0 {
+		return false
+	}
+	_, shmem := v.shmem()
+	return v.isAnonymous() || shmem
+}
+
+// shmem returns the shmem object v maps, if it maps one (vma_is_shmem).
+func (v *vma) shmem() (*SharedMemory, bool) {
+	s, ok := v.mappable.(*SharedMemory)
+	return s, ok
+}
+
+// firstMissingLocked returns the first page of gr, a gap in pmas within
+// the MISSING-registered vma vseg, whose fault goes to the userfaultfd:
+// the first for anonymous memory, the first the shmem object lacks
+// otherwise.
+//
+// Preconditions: mm.mappingMu and mm.activeMu are locked.
+func (mm *MemoryManager) firstMissingLocked(vseg vmaSeg, gr arch.AddrRange) (arch.Addr, bool) {
+	v := vseg.ValuePtr()
+	s, ok := v.shmem()
+	if !ok {
+		return gr.Start, true
+	}
+	for a := gr.Start; a < gr.End; a += arch.PageSize {
+		if !s.hasPage(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
+			return a, true
+		}
+	}
+	return 0, false
 }
 
 // Register serves UFFDIO_REGISTER: it registers the vmas in [start,
@@ -419,6 +451,11 @@ func (u *UserFaultFD) checkRegisterLocked(ar arch.AddrRange) error {
 		v := vseg.ValuePtr()
 		if !v.canUserfault() {
 			return unix.EINVAL
+		}
+		if !v.maxPerms.Write {
+			// UFFDIO_COPY fills holes of a shared file: it must be
+			// writable (VM_MAYWRITE).
+			return unix.EPERM
 		}
 		if v.uffd != nil && v.uffd != u {
 			return unix.EBUSY
@@ -507,6 +544,9 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64) (int64, error) {
 	}
 	buf := make([]byte, arch.PageSize)
 	fill := func(vseg vmaSeg, page arch.AddrRange) error {
+		if s, ok := vseg.ValuePtr().shmem(); ok && !vseg.ValuePtr().private {
+			return s.fillPage(mappableRangeOf(vseg, page).Start, buf)
+		}
 		if err := mm.allocatePMAsLocked(vseg, page); err != nil {
 			return err
 		}
@@ -538,7 +578,12 @@ func (u *UserFaultFD) ZeroPage(start, length, mode uint64) (int64, error) {
 	if mode&^UffdZeropageModeDontWake != 0 {
 		return -1, unix.EINVAL
 	}
-	fill := func(vseg vmaSeg, page arch.AddrRange) error { return mm.zeroPMAsLocked(vseg, page) }
+	fill := func(vseg vmaSeg, page arch.AddrRange) error {
+		if s, ok := vseg.ValuePtr().shmem(); ok && !vseg.ValuePtr().private {
+			return s.fillPage(mappableRangeOf(vseg, page).Start, nil)
+		}
+		return mm.zeroPMAsLocked(vseg, page)
+	}
 	return u.fill(start, length, false, mode&UffdZeropageModeDontWake == 0, nil, fill)
 }
 
@@ -591,7 +636,7 @@ func (u *UserFaultFD) fillOne(dst arch.Addr, length uint64, addr arch.Addr, wp b
 	if wp && v.uffdModes&UffdRegisterModeWP == 0 {
 		return unix.EINVAL
 	}
-	if !v.isAnonymous() {
+	if !v.canUserfault() {
 		return unix.EINVAL
 	}
 	page := arch.AddrRange{Start: addr, End: addr + arch.PageSize}

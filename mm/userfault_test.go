@@ -297,3 +297,72 @@ func vmaCount(m *MemoryManager) int {
 	defer m.mappingMu.RUnlock()
 	return m.vmas.Len()
 }
+
+// TestUserFaultShmem: MISSING on a memfd's shared and private mappings:
+// a page the object lacks faults to the handler, one it holds does not;
+// COPY into the shared mapping fills the object, into the private one a
+// private page; a read-only shared mapping cannot be registered.
+func TestUserFaultShmem(t *testing.T) {
+	m, _, mf := testMM(t)
+	s := NewMemfd(mf, "uffd", 0)
+	defer s.DecRef()
+	if err := s.Truncate(4 * page); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteAt([]byte("held"), 2*page); err != nil {
+		t.Fatal(err)
+	}
+	file := &MappedFile{Mappable: s, Identity: s, Readable: true, Writable: true}
+	shared, err := m.MMap(0, 4*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED, file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	private, err := m.MMap(0, 4*page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE, file, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := m.NewUserFaultFD(false, nil)
+	defer u.Release()
+	u.API(UffdFeatureMissingShmem)
+	for _, a := range []arch.Addr{shared, private} {
+		if _, err := u.Register(uint64(a), 4*page, UffdRegisterModeMissing); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		if err := m.HandleUserFault(a+2*page, arch.Read); err != nil {
+			t.Errorf("fault on a page the object holds: %v", err)
+		}
+		if _, ok := UserFaultWaitOf(m.HandleUserFault(a, arch.Read)); !ok {
+			t.Errorf("fault on a page the object lacks does not wait")
+		}
+	}
+	src := anon(t, m, 0, page, unix.PROT_READ|unix.PROT_WRITE)
+	m.CopyOut(src, []byte("copied"), IOOpts{})
+	if n, err := u.Copy(uint64(shared), uint64(src), page, 0); n != int64(page) || err != nil {
+		t.Fatalf("Copy into the shared mapping: %d, %v", n, err)
+	}
+	got := make([]byte, 6)
+	if _, err := s.ReadAt(got, 0); err != nil || string(got) != "copied" {
+		t.Errorf("the object reads %q, %v after COPY", got, err)
+	}
+	if n, err := u.Copy(uint64(shared+2*page), uint64(src), page, 0); n != 0 || !errors.Is(err, unix.EEXIST) {
+		t.Errorf("Copy onto a page the object holds: %d, %v, want EEXIST", n, err)
+	}
+	// The private mapping now reads the object's page: no fault.
+	if err := m.HandleUserFault(private, arch.Read); err != nil {
+		t.Errorf("private fault after the object was filled: %v", err)
+	}
+	if n, err := u.ZeroPage(uint64(private+page), page, 0); n != int64(page) || err != nil {
+		t.Errorf("ZeroPage into the private mapping: %d, %v", n, err)
+	}
+	if s.hasPage(page) {
+		t.Error("ZeroPage into a private mapping filled the object")
+	}
+	ro := &MappedFile{Mappable: s, Identity: s, Readable: true}
+	rodata, err := m.MMap(0, page, unix.PROT_READ, unix.MAP_SHARED, ro, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Register(uint64(rodata), page, UffdRegisterModeMissing); !errors.Is(err, unix.EPERM) {
+		t.Errorf("Register of a read-only shared mapping: %v, want EPERM", err)
+	}
+}
