@@ -49,6 +49,10 @@ import (
 // UFFD features (uffdio_api.features) and register modes, from
 // include/uapi/linux/userfaultfd.h.
 const (
+	UffdFeatureEventFork    = 1 << 1
+	UffdFeatureEventRemap   = 1 << 2
+	UffdFeatureEventRemove  = 1 << 3
+	UffdFeatureEventUnmap   = 1 << 6
 	UffdFeatureSigbus       = 1 << 7
 	UffdFeatureThreadID     = 1 << 8
 	UffdFeatureExactAddress = 1 << 11
@@ -65,6 +69,10 @@ const (
 	// UffdEventPagefault is uffd_msg.event of a page fault, and
 	// UffdPagefaultFlagWrite its flag for a write access.
 	UffdEventPagefault     = 0x12
+	UffdEventFork          = 0x13
+	UffdEventRemap         = 0x14
+	UffdEventRemove        = 0x15
+	UffdEventUnmap         = 0x16
 	UffdPagefaultFlagWrite = 1 << 0
 
 	// The UFFDIO ioctl numbers' low byte (_UFFDIO_*), whose bits the
@@ -79,7 +87,8 @@ const (
 
 // UffdFeatures are the features this implementation serves: UFFDIO_API
 // reports them, and refuses any other bit (EINVAL).
-const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress | UffdFeatureMissingShmem
+const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress | UffdFeatureMissingShmem |
+	UffdFeatureEventFork | UffdFeatureEventRemap | UffdFeatureEventRemove | UffdFeatureEventUnmap
 
 // UffdAPIIoctls is what UFFDIO_API reports as uffdio_api.ioctls, and
 // uffdRangeIoctls what UFFDIO_REGISTER reports as usable on the range:
@@ -115,6 +124,10 @@ type UserFaultFD struct {
 	// most one of them, and in neither once ready.
 	pending []*UserFaultWait
 	read    []*UserFaultWait
+	// events are the unread event messages (fork, remap, remove,
+	// unmap), oldest first; a read returns them after the faults, as
+	// Linux's event_wqh. Each one's producer waits until it is read.
+	events []*UserFaultWait
 }
 
 // NewUserFaultFD makes a context serving mm (userfaultfd(2)).
@@ -137,6 +150,11 @@ type UserFaultWait struct {
 	exact arch.Addr
 	write bool
 	tid   int32
+	// event is 0 for a page fault, else the event message's event, arg
+	// its argument, and child, for a fork, the child's context.
+	event uint8
+	arg   [3]uint64
+	child *UserFaultFD
 	// ready is closed when the wait ends (ctx.mu).
 	ready chan struct{}
 }
@@ -153,8 +171,11 @@ func (w *UserFaultWait) Ready() <-chan struct{} { return w.ready }
 
 // Notify tells the context's readers that the fault is queued.
 func (w *UserFaultWait) Notify() {
-	if w.ctx.onQueue != nil {
-		w.ctx.onQueue()
+	w.ctx.mu.Lock()
+	f := w.ctx.onQueue
+	w.ctx.mu.Unlock()
+	if f != nil {
+		f()
 	}
 }
 
@@ -172,6 +193,7 @@ func (w *UserFaultWait) Cancel() {
 func (u *UserFaultFD) finishLocked(w *UserFaultWait) {
 	u.pending = slices.DeleteFunc(u.pending, func(x *UserFaultWait) bool { return x == w })
 	u.read = slices.DeleteFunc(u.read, func(x *UserFaultWait) bool { return x == w })
+	u.events = slices.DeleteFunc(u.events, func(x *UserFaultWait) bool { return x == w })
 	select {
 	case <-w.ready:
 	default:
@@ -265,22 +287,28 @@ func (u *UserFaultFD) Initialized() bool {
 	return u.initialized
 }
 
-// Pending reports whether a message waits to be read.
 func (u *UserFaultFD) Pending() bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	return len(u.pending) > 0
+	return len(u.pending) > 0 || len(u.events) > 0
 }
 
-// ReadMessage takes the oldest unread message: its uffd_msg event and the
-// three 64-bit words of its argument (for a page fault: flags, address,
-// and the thread id in the low half of the third). ok is false if none
-// waits.
-func (u *UserFaultFD) ReadMessage() (event uint8, arg [3]uint64, ok bool) {
+// ReadMessage takes the oldest unread message, a page fault before any
+// event: its uffd_msg event and the three 64-bit words of its argument
+// (for a page fault: flags, address, and the thread id in the low half of
+// the third), and for UFFD_EVENT_FORK the child's context, whose fd the
+// reader gets (arg's first word's low half is for it). An event is
+// complete once read: its producer goes on. ok is false if none waits.
+func (u *UserFaultFD) ReadMessage() (event uint8, arg [3]uint64, child *UserFaultFD, ok bool) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if len(u.pending) == 0 {
-		return 0, arg, false
+		if len(u.events) == 0 {
+			return 0, arg, nil, false
+		}
+		w := u.events[0]
+		u.finishLocked(w)
+		return w.event, w.arg, w.child, true
 	}
 	w := u.pending[0]
 	u.pending = u.pending[1:]
@@ -294,9 +322,18 @@ func (u *UserFaultFD) ReadMessage() (event uint8, arg [3]uint64, ok bool) {
 	}
 	arg[1] = uint64(addr)
 	arg[2] = uint64(uint32(w.tid))
-	return UffdEventPagefault, arg, true
+	return UffdEventPagefault, arg, nil, true
 }
 
+// SetNotify sets what Notify calls (see NewUserFaultFD), for a forked
+// context whose file is made when its event is read.
+func (u *UserFaultFD) SetNotify(onQueue func()) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.onQueue = onQueue
+}
+
+// Pending reports whether a message waits to be read.
 // wake ends the waits of faults on pages in ar, read or not (Linux's
 // wake_userfault with userfaultfd_wake_function).
 func (u *UserFaultFD) wake(ar arch.AddrRange) {
@@ -328,9 +365,77 @@ func (u *UserFaultFD) Release() {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.released = true
-	for _, w := range slices.Concat(u.pending, u.read) {
+	for _, w := range slices.Concat(u.pending, u.read, u.events) {
 		u.finishLocked(w)
+		if w.child != nil {
+			defer w.child.Release() // an unread fork's context goes too
+		}
 	}
+}
+
+// queueEventLocked queues an event message on u if u asked for it
+// (feature), and records its wait for the caller of the operation to
+// wait on (TakeEventWaits), as Linux's producer waits until the event is
+// read.
+//
+// Preconditions: mm.mappingMu is locked (the context's mm's, or for a
+// fork the parent's).
+func (mm *MemoryManager) queueEventLocked(u *UserFaultFD, feature uint64, event uint8, arg [3]uint64, child *UserFaultFD) {
+	u.mu.Lock()
+	if u.features&feature == 0 || u.released {
+		u.mu.Unlock()
+		return
+	}
+	w := &UserFaultWait{ctx: u, event: event, arg: arg, child: child, ready: make(chan struct{})}
+	u.events = append(u.events, w)
+	u.mu.Unlock()
+	mm.eventMu.Lock()
+	mm.eventWaits = append(mm.eventWaits, w)
+	mm.eventMu.Unlock()
+}
+
+// wantsEvent reports whether u asked for the event feature.
+func (u *UserFaultFD) wantsEvent(feature uint64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.features&feature != 0
+}
+
+// TakeEventWaits returns, and forgets, the event messages the calls made
+// so far queued (fork, mremap, madvise, munmap): the caller, a system
+// call about to return, waits for each to be read, with no mm lock held.
+func (mm *MemoryManager) TakeEventWaits() []*UserFaultWait {
+	mm.eventMu.Lock()
+	defer mm.eventMu.Unlock()
+	ws := mm.eventWaits
+	mm.eventWaits = nil
+	return ws
+}
+
+// forkUserFaultLocked is dup_userfaultfd for the child's copy of v: a
+// context with UFFD_FEATURE_EVENT_FORK gets a child context (one per
+// parent context, in ctxs), registered on the child's vma, and a fork
+// event; any other registration is dropped.
+//
+// Preconditions: mm.mappingMu is locked (the parent's).
+func (mm *MemoryManager) forkUserFaultLocked(child *MemoryManager, v *vma, ctxs map[*UserFaultFD]*UserFaultFD) {
+	if v.uffd == nil {
+		return
+	}
+	parent := v.uffd
+	if !parent.wantsEvent(UffdFeatureEventFork) {
+		v.uffd, v.uffdModes = nil, 0
+		return
+	}
+	c, ok := ctxs[parent]
+	if !ok {
+		parent.mu.Lock()
+		c = &UserFaultFD{mm: child, userModeOnly: parent.userModeOnly, features: parent.features, initialized: true}
+		parent.mu.Unlock()
+		ctxs[parent] = c
+		mm.queueEventLocked(parent, UffdFeatureEventFork, UffdEventFork, [3]uint64{}, c)
+	}
+	v.uffd = c
 }
 
 // validateUffdRange is Linux's validate_range for the context's mm:

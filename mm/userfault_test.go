@@ -52,11 +52,11 @@ func TestUserFaultMissingCopyWakes(t *testing.T) {
 	if ready(w) {
 		t.Fatal("the wait is ready before any fill")
 	}
-	ev, arg, ok := u.ReadMessage()
+	ev, arg, _, ok := u.ReadMessage()
 	if !ok || ev != UffdEventPagefault || arg[0] != UffdPagefaultFlagWrite || arg[1] != uint64(a+page) || arg[2] != 77 {
 		t.Fatalf("message %v %#x %v, want a write fault at %#x by thread 77", ev, arg, ok, a+page)
 	}
-	if _, _, ok := u.ReadMessage(); ok {
+	if _, _, _, ok := u.ReadMessage(); ok {
 		t.Fatal("a second message for one fault")
 	}
 	// The source: another mapping's page, filled with a pattern.
@@ -152,7 +152,7 @@ func TestUserFaultReleaseAndCancel(t *testing.T) {
 		t.Fatal("no waits")
 	}
 	w2.Cancel()
-	if _, arg, _ := u.ReadMessage(); arg[1] != uint64(a) {
+	if _, arg, _, _ := u.ReadMessage(); arg[1] != uint64(a) {
 		t.Errorf("first message at %#x, want %#x", arg[1], a)
 	}
 	if u.Pending() {
@@ -185,7 +185,7 @@ func TestUserFaultCopyInWaits(t *testing.T) {
 	if n != int(page-10) || !ok {
 		t.Fatalf("CopyIn with UserFaults: %d, %v, want the first page and a wait", n, err)
 	}
-	if _, arg, _ := u.ReadMessage(); arg[1] != uint64(a+page) || arg[0] != 0 {
+	if _, arg, _, _ := u.ReadMessage(); arg[1] != uint64(a+page) || arg[0] != 0 {
 		t.Errorf("message %#x, want a read at %#x", arg, a+page)
 	}
 	u.ZeroPage(uint64(a+page), page, 0)
@@ -364,5 +364,69 @@ func TestUserFaultShmem(t *testing.T) {
 	}
 	if _, err := u.Register(uint64(rodata), page, UffdRegisterModeMissing); !errors.Is(err, unix.EPERM) {
 		t.Errorf("Register of a read-only shared mapping: %v, want EPERM", err)
+	}
+}
+
+// TestUserFaultEvents: with the event features, fork gives the child a
+// context of its own, registered where the parent's was; mremap keeps the
+// registration and reports the move; MADV_DONTNEED and munmap report
+// their ranges. Each producer's wait ends when its message is read, and
+// faults are read before events.
+func TestUserFaultEvents(t *testing.T) {
+	m, u, a := uffdMM(t, 4, UffdFeatureEventFork|UffdFeatureEventRemap|UffdFeatureEventRemove|UffdFeatureEventUnmap)
+	child, err := m.Fork(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Release()
+	ws := m.TakeEventWaits()
+	if len(ws) != 1 || ready(ws[0]) {
+		t.Fatalf("fork queued %d event waits", len(ws))
+	}
+	if _, ok := UserFaultWaitOf(m.HandleUserFault(a, arch.Read)); !ok {
+		t.Fatal("parent fault does not wait")
+	}
+	ev, arg, _, ok := u.ReadMessage()
+	if ev != UffdEventPagefault || !ok {
+		t.Fatalf("first message %#x, want the fault before the fork event", ev)
+	}
+	ev, arg, cctx, ok := u.ReadMessage()
+	if !ok || ev != UffdEventFork || cctx == nil || !ready(ws[0]) {
+		t.Fatalf("fork event %#x %v %v, ready %v", ev, arg, cctx, ready(ws[0]))
+	}
+	defer cctx.Release()
+	w, ok := UserFaultWaitOf(child.HandleUserFault(a+page, arch.Write))
+	if !ok || w.ctx != cctx {
+		t.Fatalf("child fault: %v, want a wait on the child's context", w)
+	}
+	if u.Pending() || !cctx.Pending() {
+		t.Error("the child's fault went to the parent's context")
+	}
+	// mremap moves the registration.
+	to, err := m.MRemap(uint64(a+2*page), 2*page, 2*page, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(a+64*page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventRemap || arg != [3]uint64{uint64(a + 2*page), uint64(to), 2 * page} {
+		t.Errorf("remap event %#x %#x", ev, arg)
+	}
+	if _, ok := UserFaultWaitOf(m.HandleUserFault(to, arch.Read)); !ok {
+		t.Error("the moved range is not registered")
+	}
+	u.Wake(uint64(to), page)
+	if err := m.Madvise(uint64(a), page, unix.MADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventRemove || arg != [3]uint64{uint64(a), uint64(a + page)} {
+		t.Errorf("remove event %#x %#x", ev, arg)
+	}
+	if err := m.MUnmap(uint64(a), 2*page); err != nil {
+		t.Fatal(err)
+	}
+	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventUnmap || arg != [3]uint64{uint64(a), uint64(a + 2*page)} {
+		t.Errorf("unmap event %#x %#x", ev, arg)
+	}
+	if ws := m.TakeEventWaits(); len(ws) != 3 || !ready(ws[0]) || !ready(ws[2]) {
+		t.Errorf("%d event waits after three events read", len(ws))
 	}
 }

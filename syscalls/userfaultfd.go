@@ -41,9 +41,12 @@ type UserFaultContext interface {
 	Copy(dst, src, length, mode uint64) (int64, error)
 	ZeroPage(start, length, mode uint64) (int64, error)
 	// Pending reports whether a message is queued; ReadMessage takes
-	// the oldest: its event and its argument's three words.
+	// the oldest: its event, its argument's three words and, for
+	// UFFD_EVENT_FORK, the child's context, whose file the reader gets.
 	Pending() bool
-	ReadMessage() (event uint8, arg [3]uint64, ok bool)
+	ReadMessage() (event uint8, arg [3]uint64, child UserFaultContext, ok bool)
+	// SetNotify sets the onQueue of a forked context (UserFaults).
+	SetNotify(onQueue func())
 	// Release is the last close.
 	Release()
 }
@@ -70,6 +73,8 @@ const (
 	uffdAPI          = 0xAA
 	uffdUserModeOnly = 1
 	uffdMsgSize      = 32
+	uffdEventFork    = 0x13
+	uffdFeatureFork  = 1 << 1
 
 	uffdioAPIReq        = 0xC018AA3F // _IOWR(0xAA, 0x3F, struct uffdio_api): 24 bytes
 	uffdioRegisterReq   = 0xC020AA00 // _IOWR(0xAA, 0x00, struct uffdio_register): 32
@@ -88,6 +93,9 @@ const unprivilegedUserfaultfd = 0
 // userfaultFile is the file of a userfaultfd.
 type userfaultFile struct {
 	ctx UserFaultContext
+	// flags are the userfaultfd(2) flags the context was made with,
+	// which a forked context's file takes too.
+	flags int32
 	// desc is the open file description holding the file, whose
 	// O_NONBLOCK poll and read look at.
 	desc *openFile
@@ -116,15 +124,38 @@ func (t *Task) newUserfaultfd(flags int32) uint64 {
 	if e != 0 {
 		return errno(e)
 	}
-	f := &userfaultFile{}
-	p := t.Process
-	f.ctx = uf.NewUserFault(flags&uffdUserModeOnly != 0, func() {
+	f := &userfaultFile{flags: flags}
+	f.ctx = uf.NewUserFault(flags&uffdUserModeOnly != 0, f.notify(t.Process))
+	t.installUserfaultFile(fd, f)
+	return uint64(fd)
+}
+
+// notify is a context's onQueue: it tells f's readers, with the Process
+// lock held.
+func (f *userfaultFile) notify(p *Process) func() {
+	return func() {
 		f.wq.notify(epollIn)
 		p.fdWaitersLookAgain()
-	})
-	f.desc = &openFile{stdio: -1, anon: f, flags: unix.O_RDONLY | uint32(flags)&unix.O_NONBLOCK}
-	t.install(fd, f.desc, flags&unix.O_CLOEXEC != 0)
-	return uint64(fd)
+	}
+}
+
+// installUserfaultFile makes fd name f, opened O_RDONLY with the
+// O_NONBLOCK and O_CLOEXEC of its flags.
+func (t *Task) installUserfaultFile(fd int32, f *userfaultFile) {
+	f.desc = &openFile{stdio: -1, anon: f, flags: unix.O_RDONLY | uint32(f.flags)&unix.O_NONBLOCK}
+	t.install(fd, f.desc, f.flags&unix.O_CLOEXEC != 0)
+}
+
+// WaitUserfaultEvents waits until each event message in ws is read, as
+// Linux's producer of an event (fork, mremap, madvise, munmap) waits for
+// the monitor; only the end of the process or the run ends it early. The
+// caller, the producing call, holds no lock.
+func (p *Process) WaitUserfaultEvents(ws []UserFaultWait) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, w := range ws {
+		p.WaitUserFaultCopy(w)
+	}
 }
 
 // devUserfaultfdIoctl is /dev/userfaultfd's ioctl: USERFAULTFD_IOC_NEW
@@ -177,7 +208,11 @@ func (f *userfaultFile) api(t *Task, arg arch.Addr) uint64 {
 	api, features := binary.LittleEndian.Uint64(b[0:]), binary.LittleEndian.Uint64(b[8:])
 	var avail uint64
 	var err error = unix.EINVAL
-	if api == uffdAPI {
+	switch {
+	case api != uffdAPI:
+	case features&uffdFeatureFork != 0 && !t.cred.capable(unix.CAP_SYS_PTRACE):
+		err = unix.EPERM
+	default:
 		avail, err = f.ctx.API(features)
 	}
 	var out [24]byte
@@ -266,7 +301,23 @@ func (f *userfaultFile) read(t *Task, _ *openFile, addr arch.Addr, n uint64) uin
 			}
 			return done
 		}
-		event, arg, ok := f.ctx.ReadMessage()
+		event, arg, child, ok := f.ctx.ReadMessage()
+		if ok && event == uffdEventFork {
+			// resolve_userfault_fork: the reader gets the child's
+			// context as a new fd, named in the message.
+			fd, e := t.lowestFree(0)
+			if e != 0 {
+				child.Release()
+				if done > 0 {
+					return done
+				}
+				return errno(e)
+			}
+			cf := &userfaultFile{ctx: child, flags: f.flags}
+			child.SetNotify(cf.notify(t.Process))
+			t.installUserfaultFile(fd, cf)
+			arg = [3]uint64{uint64(uint32(fd))}
+		}
 		if !ok {
 			if done > 0 {
 				return done

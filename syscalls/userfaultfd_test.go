@@ -83,15 +83,16 @@ func (f *fakeUffd) Copy(dst, src, length, mode uint64) (int64, error) {
 }
 func (f *fakeUffd) ZeroPage(start, length, mode uint64) (int64, error) { return f.copied, f.copyErr }
 func (f *fakeUffd) Pending() bool                                      { return len(f.msgs) > 0 }
-func (f *fakeUffd) ReadMessage() (uint8, [3]uint64, bool) {
+func (f *fakeUffd) ReadMessage() (uint8, [3]uint64, UserFaultContext, bool) {
 	if len(f.msgs) == 0 {
-		return 0, [3]uint64{}, false
+		return 0, [3]uint64{}, nil, false
 	}
 	m := f.msgs[0]
 	f.msgs = f.msgs[1:]
-	return 0x12, m, true
+	return 0x12, m, nil, true
 }
-func (f *fakeUffd) Release() { f.released = true }
+func (f *fakeUffd) SetNotify(func()) {}
+func (f *fakeUffd) Release()         { f.released = true }
 
 type uffdCalls struct {
 	MemoryCalls
@@ -99,6 +100,7 @@ type uffdCalls struct {
 }
 
 func (c *uffdCalls) NewUserFault(bool, func()) UserFaultContext { return c.ctx }
+func (c *uffdCalls) TakeEventWaits() []UserFaultWait            { return nil }
 
 // TestUserfaultfdFile: the file's flags, read, poll and ioctl framing as
 // Linux's fs/userfaultfd.c has them, over a fake context.
