@@ -40,9 +40,18 @@ import (
 //   - Because the message is queued under mm's locks and a fill takes
 //     them too before it wakes, a fill either precedes the fault (which
 //     then finds the page) or wakes its wait.
+//   - An event (fork, mremap's move, MADV_DONTNEED/REMOVE, munmap) of a
+//     context that asked for it is queued under mappingMu and kept in
+//     mm.eventWaits; the memory call that made it (the machine's, with
+//     no lock held) takes them (TakeEventWaits) and waits until each is
+//     read, as Linux's producer waits in userfaultfd_event_wait_completion.
+//     mm.eventWaits is per address space, so two threads' memory calls
+//     at once may each wait for the other's event.
 //
 // Lock order: MemoryManager.mappingMu, then activeMu, then
-// UserFaultFD.mu (innermost; nothing is called with it held).
+// UserFaultFD.mu, then MemoryManager.eventMu (innermost; nothing is
+// called with either held). A shmem object's lock (hasPage, fillPage) is
+// taken under activeMu, as Translate's.
 // Registration (vma.uffd, vma.uffdModes) is guarded by mappingMu like the
 // rest of the vma.
 

@@ -21,8 +21,11 @@ import (
 // queued.
 //
 // A faulting thread (Task.WaitUserFault, from the machine's page-fault
-// path) or a system call's copy (Process.WaitUserFaultCopy) tells the
-// file's readers (notify) and waits, with the Process lock released.
+// path), a system call's copy (Process.WaitUserFaultCopy) or an event's
+// producer (Process.WaitUserfaultEvents: fork, munmap, mremap, madvise)
+// tells the file's readers (notify) and waits, with the Process lock
+// released. A read of UFFD_EVENT_FORK installs the child's context as a
+// new fd of the reader.
 // Fields of userfaultFile are guarded by the Process lock; the context
 // has its own.
 
