@@ -150,7 +150,7 @@ func TestUserFaultMatchesHost(t *testing.T) {
 		}}
 	}
 	steps := []step{
-		api(1 << 31), api(UffdFeatureSigbus &^ UffdFeatureSigbus), api(0),
+		api(1 << 31), api(1 << 30), api(0),
 		reg(0, page, 0), reg(0, page, 8), reg(1, page, 1), reg(0, page+1, 1), reg(0, 0, 1),
 		reg(4*page, page, 1),
 		reg(0, 5*page, 1), reg(page, page, 1),

@@ -386,9 +386,8 @@ func TestUserFaultEvents(t *testing.T) {
 	if _, ok := UserFaultWaitOf(m.HandleUserFault(a, arch.Read)); !ok {
 		t.Fatal("parent fault does not wait")
 	}
-	ev, arg, _, ok := u.ReadMessage()
-	if ev != UffdEventPagefault || !ok {
-		t.Fatalf("first message %#x, want the fault before the fork event", ev)
+	if ev, arg, _, ok := u.ReadMessage(); ev != UffdEventPagefault || !ok || arg[1] != uint64(a) {
+		t.Fatalf("first message %#x %#x, want the fault before the fork event", ev, arg)
 	}
 	ev, arg, cctx, ok := u.ReadMessage()
 	if !ok || ev != UffdEventFork || cctx == nil || !ready(ws[0]) {
