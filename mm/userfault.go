@@ -645,7 +645,10 @@ func (u *UserFaultFD) Wake(start, length uint64) error {
 // for an unreadable source. Partial progress is a short count. An
 // argument Linux refuses before it begins (a bad range or mode) returns
 // -1 with the error: the struct's result field is then left as it was.
-func (u *UserFaultFD) Copy(dst, src, length, mode uint64) (int64, error) {
+// The source is the caller's memory, which need not be the context's (a
+// monitor serving a forked child's context): readSrc reads a page of it,
+// with no mm lock held; nil reads the context's own memory.
+func (u *UserFaultFD) Copy(dst, src, length, mode uint64, readSrc func(addr uint64, b []byte) error) (int64, error) {
 	mm := u.mm
 	if err := mm.validateUffdUnalignedRange(src, length); err != nil {
 		return -1, err
@@ -673,6 +676,9 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64) (int64, error) {
 		return nil
 	}
 	read := func(off uint64) error {
+		if readSrc != nil {
+			return readSrc(src+off, buf)
+		}
 		if _, err := mm.CopyIn(arch.Addr(src+off), buf, IOOpts{}); err != nil {
 			return unix.EFAULT
 		}

@@ -99,7 +99,7 @@ func TestUserFaultMatchesHost(t *testing.T) {
 			e, w := h.ioctl(copyReq, hbase+off, hsrcAddr+soff, length, mode, 0)
 			return e, int64(w[4])
 		}, func() (unix.Errno, int64) {
-			n, err := u.Copy(base+off, src+soff, length, mode)
+			n, err := u.Copy(base+off, src+soff, length, mode, nil)
 			e := errnoOf(err)
 			switch {
 			case n < 0:

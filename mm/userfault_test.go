@@ -65,7 +65,7 @@ func TestUserFaultMissingCopyWakes(t *testing.T) {
 	if _, err := m.CopyOut(src, pattern, IOOpts{}); err != nil {
 		t.Fatal(err)
 	}
-	n, err := u.Copy(uint64(a+page), uint64(src), page, 0)
+	n, err := u.Copy(uint64(a+page), uint64(src), page, 0, nil)
 	if n != int64(page) || err != nil {
 		t.Fatalf("Copy: %d, %v", n, err)
 	}
@@ -80,7 +80,7 @@ func TestUserFaultMissingCopyWakes(t *testing.T) {
 		t.Fatalf("the copied page reads %v (%x...)", err, got[:4])
 	}
 	// The page is there: a second copy is EEXIST with nothing done.
-	if n, err := u.Copy(uint64(a+page), uint64(src), page, 0); n != 0 || !errors.Is(err, unix.EEXIST) {
+	if n, err := u.Copy(uint64(a+page), uint64(src), page, 0, nil); n != 0 || !errors.Is(err, unix.EEXIST) {
 		t.Errorf("Copy onto a present page: %d, %v, want EEXIST", n, err)
 	}
 	// Fault-around filled no neighbour: the next page still faults.
@@ -96,18 +96,18 @@ func TestUserFaultCopyPartialAndZeroPage(t *testing.T) {
 		t.Fatalf("ZeroPage: %d, %v", n, err)
 	}
 	// Pages 0 and 1 copy, page 2 exists: the count is short, no error.
-	n, err := u.Copy(uint64(a), uint64(src), 4*page, UffdCopyModeDontWake)
+	n, err := u.Copy(uint64(a), uint64(src), 4*page, UffdCopyModeDontWake, nil)
 	if n != int64(2*page) || err != nil {
 		t.Fatalf("Copy over a present page: %d, %v, want %d", n, err, 2*page)
 	}
-	if n, err := u.Copy(uint64(a), uint64(src), page, 1<<5); n != -1 || !errors.Is(err, unix.EINVAL) {
+	if n, err := u.Copy(uint64(a), uint64(src), page, 1<<5, nil); n != -1 || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Copy with an unknown mode: %d, %v, want EINVAL", n, err)
 	}
-	if n, err := u.Copy(uint64(a), uint64(src), page, UffdCopyModeWP); n != 0 || !errors.Is(err, unix.EINVAL) {
+	if n, err := u.Copy(uint64(a), uint64(src), page, UffdCopyModeWP, nil); n != 0 || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Copy MODE_WP into a range without WP: %d, %v, want EINVAL", n, err)
 	}
 	// Past the registered vma: ENOENT.
-	if n, err := u.Copy(uint64(a+3*page), uint64(src), 2*page, 0); n != 0 || !errors.Is(err, unix.ENOENT) {
+	if n, err := u.Copy(uint64(a+3*page), uint64(src), 2*page, 0, nil); n != 0 || !errors.Is(err, unix.ENOENT) {
 		t.Errorf("Copy past the vma: %d, %v, want ENOENT", n, err)
 	}
 	// The zero page reads as zeros, and a write to it breaks copy-on-write
@@ -337,14 +337,14 @@ func TestUserFaultShmem(t *testing.T) {
 	}
 	src := anon(t, m, 0, page, unix.PROT_READ|unix.PROT_WRITE)
 	m.CopyOut(src, []byte("copied"), IOOpts{})
-	if n, err := u.Copy(uint64(shared), uint64(src), page, 0); n != int64(page) || err != nil {
+	if n, err := u.Copy(uint64(shared), uint64(src), page, 0, nil); n != int64(page) || err != nil {
 		t.Fatalf("Copy into the shared mapping: %d, %v", n, err)
 	}
 	got := make([]byte, 6)
 	if _, err := s.ReadAt(got, 0); err != nil || string(got) != "copied" {
 		t.Errorf("the object reads %q, %v after COPY", got, err)
 	}
-	if n, err := u.Copy(uint64(shared+2*page), uint64(src), page, 0); n != 0 || !errors.Is(err, unix.EEXIST) {
+	if n, err := u.Copy(uint64(shared+2*page), uint64(src), page, 0, nil); n != 0 || !errors.Is(err, unix.EEXIST) {
 		t.Errorf("Copy onto a page the object holds: %d, %v, want EEXIST", n, err)
 	}
 	// The private mapping now reads the object's page: no fault.
@@ -400,6 +400,21 @@ func TestUserFaultEvents(t *testing.T) {
 	}
 	if u.Pending() || !cctx.Pending() {
 		t.Error("the child's fault went to the parent's context")
+	}
+	// The monitor fills the child's page from its own memory: a mapping
+	// the child does not have.
+	src := anon(t, m, 0, page, unix.PROT_READ|unix.PROT_WRITE)
+	m.CopyOut(src, []byte("parent"), IOOpts{})
+	fromParent := func(addr uint64, b []byte) error {
+		_, err := m.CopyIn(arch.Addr(addr), b, IOOpts{})
+		return err
+	}
+	if n, err := cctx.Copy(uint64(a+page), uint64(src), page, 0, fromParent); n != int64(page) || err != nil || !ready(w) {
+		t.Fatalf("Copy into the child from the monitor's memory: %d, %v", n, err)
+	}
+	got := make([]byte, 6)
+	if _, err := child.CopyIn(a+page, got, IOOpts{}); err != nil || string(got) != "parent" {
+		t.Errorf("the child's page reads %q, %v", got, err)
 	}
 	// mremap moves the registration.
 	to, err := m.MRemap(uint64(a+2*page), 2*page, 2*page, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(a+64*page))

@@ -41,7 +41,8 @@ type UserFaultContext interface {
 	// Copy and ZeroPage return the bytes filled, or -1 where the
 	// arguments were refused before anything began (uffdio_copy.copy
 	// is then not written).
-	Copy(dst, src, length, mode uint64) (int64, error)
+	// Copy's readSrc reads the source from the caller's memory.
+	Copy(dst, src, length, mode uint64, readSrc func(addr uint64, b []byte) error) (int64, error)
 	ZeroPage(start, length, mode uint64) (int64, error)
 	// Pending reports whether a message is queued; ReadMessage takes
 	// the oldest: its event, its argument's three words and, for
@@ -193,7 +194,13 @@ func (f *userfaultFile) ioctl(t *Task, req uint64, arg arch.Addr) uint64 {
 		}
 		return result(0, f.ctx.Unregister(start, length))
 	case uffdioCopyReq:
-		return f.fill(t, arg, 40, func(w []uint64) (int64, error) { return f.ctx.Copy(w[0], w[1], w[2], w[3]) })
+		readSrc := func(addr uint64, b []byte) error {
+			if _, err := t.cfg.Memory.CopyIn(arch.Addr(addr), b); err != nil {
+				return unix.EFAULT
+			}
+			return nil
+		}
+		return f.fill(t, arg, 40, func(w []uint64) (int64, error) { return f.ctx.Copy(w[0], w[1], w[2], w[3], readSrc) })
 	case uffdioZeropageReq:
 		return f.fill(t, arg, 32, func(w []uint64) (int64, error) { return f.ctx.ZeroPage(w[0], w[1], w[2]) })
 	}

@@ -78,7 +78,7 @@ func (f *fakeUffd) Initialized() bool                                   { return
 func (f *fakeUffd) Register(start, length, mode uint64) (uint64, error) { return 0x1c, nil }
 func (f *fakeUffd) Unregister(start, length uint64) error               { return nil }
 func (f *fakeUffd) Wake(start, length uint64) error                     { return nil }
-func (f *fakeUffd) Copy(dst, src, length, mode uint64) (int64, error) {
+func (f *fakeUffd) Copy(dst, src, length, mode uint64, _ func(uint64, []byte) error) (int64, error) {
 	return f.copied, f.copyErr
 }
 func (f *fakeUffd) ZeroPage(start, length, mode uint64) (int64, error) { return f.copied, f.copyErr }
