@@ -23,12 +23,75 @@ var _ syscalls.ForcedMemory = memoryCalls{}
 // mm reads and modifies futex words atomically (FutexMemory).
 var _ syscalls.FutexMemory = memoryCalls{}
 
+// userfaultfds are served by mm's contexts (syscalls.UserFaults).
+var _ syscalls.UserFaults = memoryCalls{}
+
+// CopyIn and CopyOut are a system call's copies: at a missing page of a
+// userfaultfd's range they wait, the Process lock released, for the
+// handler to fill it, and go on (waitingCopy).
 func (c memoryCalls) CopyIn(addr arch.Addr, dst []byte) (int, error) {
-	return c.p.mm().CopyIn(addr, dst, mm.IOOpts{})
+	return c.waitingCopy(func(done int) (int, error) {
+		return c.p.mm().CopyIn(addr+arch.Addr(done), dst[done:], mm.IOOpts{UserFaults: true})
+	})
 }
 
 func (c memoryCalls) CopyOut(addr arch.Addr, src []byte) (int, error) {
-	return c.p.mm().CopyOut(addr, src, mm.IOOpts{})
+	return c.waitingCopy(func(done int) (int, error) {
+		return c.p.mm().CopyOut(addr+arch.Addr(done), src[done:], mm.IOOpts{UserFaults: true})
+	})
+}
+
+// waitingCopy calls copy with the bytes done so far until it ends other
+// than at a userfault, waiting for each one's handler; a wait the
+// process's end cut short is EFAULT. Called with the Process lock held
+// (from a system call).
+func (c memoryCalls) waitingCopy(copy func(done int) (int, error)) (int, error) {
+	done := 0
+	for {
+		n, err := copy(done)
+		done += n
+		w, ok := mm.UserFaultWaitOf(err)
+		if !ok {
+			return done, err
+		}
+		if !c.p.sys.WaitUserFaultCopy(w) {
+			return done, unix.EFAULT
+		}
+	}
+}
+
+// NewUserFault makes a userfaultfd context for the process's memory of
+// the moment (syscalls.UserFaults).
+func (c memoryCalls) NewUserFault(userModeOnly bool, onQueue func()) syscalls.UserFaultContext {
+	return userFaultContext{c.p.mm().NewUserFaultFD(userModeOnly, onQueue)}
+}
+
+// waitUserfaultEvents waits, for the memory call that queued them on m
+// (its caller holds no lock), until the userfaultfd event messages are
+// read, as Linux's producer of an event does. Memory calls of two threads
+// at once may each wait for the other's.
+func (p *process) waitUserfaultEvents(m *mm.MemoryManager) {
+	ws := m.TakeEventWaits()
+	if len(ws) == 0 {
+		return
+	}
+	out := make([]syscalls.UserFaultWait, len(ws))
+	for i, w := range ws {
+		out[i] = w
+	}
+	p.sys.WaitUserfaultEvents(out)
+}
+
+// userFaultContext is mm's context as syscalls sees it: a forked child's
+// context comes out of ReadMessage as one too.
+type userFaultContext struct{ *mm.UserFaultFD }
+
+func (u userFaultContext) ReadMessage() (uint8, [3]uint64, syscalls.UserFaultContext, bool) {
+	ev, arg, child, ok := u.UserFaultFD.ReadMessage()
+	if child == nil {
+		return ev, arg, nil, ok
+	}
+	return ev, arg, userFaultContext{child}, ok
 }
 
 // CopyInForced and CopyOutForced access memory as /proc/self/mem does
@@ -49,10 +112,18 @@ func (c memoryCalls) MMap(addr, length, prot, flags uint64, file *syscalls.MmapF
 	return c.p.mm().MMap(addr, length, prot, flags, mf, off)
 }
 
-func (c memoryCalls) MUnmap(addr, length uint64) error { return c.p.mm().MUnmap(addr, length) }
+// MUnmap, MRemap and Madvise wait for the userfaultfd events they
+// queue (UNMAP, REMAP, REMOVE) to be read.
+func (c memoryCalls) MUnmap(addr, length uint64) error {
+	m := c.p.mm()
+	defer c.p.waitUserfaultEvents(m)
+	return m.MUnmap(addr, length)
+}
 
 func (c memoryCalls) MRemap(oldAddr, oldSize, newSize, flags, newAddr uint64) (arch.Addr, error) {
-	return c.p.mm().MRemap(oldAddr, oldSize, newSize, flags, newAddr)
+	m := c.p.mm()
+	defer c.p.waitUserfaultEvents(m)
+	return m.MRemap(oldAddr, oldSize, newSize, flags, newAddr)
 }
 
 func (c memoryCalls) MProtect(addr, length, prot uint64) error {
@@ -62,7 +133,9 @@ func (c memoryCalls) MProtect(addr, length, prot uint64) error {
 func (c memoryCalls) Brk(addr uint64) (arch.Addr, error) { return c.p.mm().Brk(addr) }
 
 func (c memoryCalls) Madvise(addr, length, advice uint64) error {
-	return c.p.mm().Madvise(addr, length, advice)
+	m := c.p.mm()
+	defer c.p.waitUserfaultEvents(m)
+	return m.Madvise(addr, length, advice)
 }
 
 func (c memoryCalls) MLock2(addr, length, flags uint64) error {

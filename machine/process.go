@@ -204,6 +204,10 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 			return syscalls.Config{}, nil, err
 		}
 		child.mem.Store(mem)
+		// A userfaultfd with UFFD_FEATURE_EVENT_FORK is told of the
+		// child; the fork waits until the monitor reads it (fork is
+		// called with no lock held).
+		pp.waitUserfaultEvents(pp.mm())
 	}
 	cfg := parent.Config()
 	child.processConfig(&cfg)

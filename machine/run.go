@@ -430,8 +430,12 @@ func (c *cpu) handleException(ev *ring0.Event, exit time.Time, rec *faultRecorde
 	}
 	mem := c.mem()
 	mem.as.beginFault(&c.mapped)
-	ferr := mem.mm.HandleUserFault(arch.Addr(ev.FaultAddr), pf.Access())
+	ferr := mem.mm.HandleThreadFault(arch.Addr(ev.FaultAddr), pf.Access(), int32(c.task.TID()))
 	mapped := mem.as.takeMapped(&c.mapped)
+	if w, ok := mm.UserFaultWaitOf(ferr); ok {
+		st.faultPending = false
+		return c.waitUserFault(ev, w)
+	}
 	if ferr == nil {
 		st.faults++
 		var pages uint64

@@ -252,3 +252,34 @@ func faultErrorOf(err error) (*mm.FaultError, bool) {
 	ok := errors.As(err, &fe)
 	return fe, ok
 }
+
+// waitUserFault blocks the thread on a fault a userfaultfd's handler must
+// resolve (syscalls' Task.WaitUserFault), then takes the signals due to
+// it at the faulting context, as Linux's fault returns to user mode to
+// deliver them; the faulting instruction then runs again and faults anew
+// if the page is still missing. A wait is no repeated fault: the repeat
+// detector starts over.
+func (c *cpu) waitUserFault(ev *ring0.Event, w *mm.UserFaultWait) (Stop, bool, error) {
+	c.task.WaitUserFault(w)
+	c.repeat.reset()
+	if stop, done := c.ended(); done {
+		return stop, true, nil
+	}
+	if !ev.DirectResumes {
+		return Stop{}, false, nil
+	}
+	regs := userRegsOf(&c.vcpu.Sync().Regs, ev.Context)
+	if !c.task.TakeSignals(&regs) {
+		if stop, done := c.ended(); done {
+			return stop, true, nil
+		}
+		return Stop{}, false, nil
+	}
+	if stop, done := c.ended(); done {
+		return stop, true, nil
+	}
+	if err := c.resumeWith(&regs); err != nil {
+		return Stop{}, true, err
+	}
+	return Stop{}, false, nil
+}

@@ -63,6 +63,15 @@ func accessName(at arch.AccessType) string {
 // copy-on-write) and maps them into the AddressSpace. On failure it
 // returns a *FaultError naming the signal Linux would deliver.
 func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) error {
+	return mm.HandleThreadFault(addr, at, 0)
+}
+
+// HandleThreadFault is HandleUserFault for the thread tid. A missing page
+// of a vma registered with a userfaultfd returns a *UserFaultWait, its
+// message queued (with tid where the context asked for thread ids): the
+// caller waits for it with no mm lock held, then retries the fault (see
+// userfault.go).
+func (mm *MemoryManager) HandleThreadFault(addr arch.Addr, at arch.AccessType, tid int32) error {
 	ar := arch.AddrRange{Start: addr.RoundDown(), End: addr.RoundDown() + arch.PageSize}
 	if addr >= mm.layout.TopOfUser {
 		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGSEGV, Code: segvMapErr, Err: unix.EFAULT}
@@ -94,6 +103,13 @@ func (mm *MemoryManager) HandleUserFault(addr arch.Addr, at arch.AccessType) err
 	defer mm.activeMu.Unlock()
 	around := mm.faultAroundVMA(ar, vseg, grewFrom)
 	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
+		if uf, ok := userFaultOf(err); ok {
+			w, qerr := uf.ctx.queueLocked(addr, at.Write, true, tid)
+			if qerr == nil {
+				return w
+			}
+			err = qerr
+		}
 		return mm.faultErrorLocked(vseg, addr, at, err)
 	}
 	mm.faults++

@@ -22,12 +22,14 @@ func (mm *MemoryManager) Fork(as AddressSpace, interrupted func() bool) (*Memory
 		stackStart: mm.stackStart, code: mm.code, flags: mm.flags.inherited(),
 	}
 	anonIDs := map[uint64]uint64{}
+	uffdCtxs := map[*UserFaultFD]*UserFaultFD{}
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		v := vseg.Value()
 		if v.flags&vmaDontFork != 0 {
 			continue
 		}
 		v.mlockMode = memmap.MLockNone
+		mm.forkUserFaultLocked(child, &v, uffdCtxs)
 		if v.anonVMA != 0 && v.flags&vmaWipeOnFork == 0 {
 			if anonIDs[v.anonVMA] == 0 {
 				child.nextAnonVMA++

@@ -12,6 +12,12 @@ type IOOpts struct {
 	// ptrace need (writing a read-only private mapping then breaks
 	// copy-on-write instead of failing).
 	IgnorePermissions bool
+	// UserFaults makes a copy that reaches a missing page of a range a
+	// userfaultfd registered queue a fault message and return what it
+	// copied with a *UserFaultWait, as a system call's copy_to_user or
+	// copy_from_user waits for the handler; the caller waits and copies
+	// the rest. Without it the copy stops there with EFAULT.
+	UserFaults bool
 }
 
 // CopyIn reads len(dst) bytes of guest memory at addr as the program
@@ -122,12 +128,15 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 		if v.isAnonymous() {
 			optional = mm.faultAroundVMA(pages, vseg, 0)
 		}
-		var failed bool
+		var failed error
 		if err := mm.getPMAsLocked(vseg, pages, optional, at); err != nil {
 			// Copy what is backed up to the first page that is not,
 			// as a copy to user memory stops at the faulting page.
-			failed = true
+			failed = unix.EFAULT
 			chunkEnd = mm.usableExtentLocked(pos, chunkEnd, at)
+			if uf, ok := userFaultOf(err); ok && opts.UserFaults {
+				failed = uf
+			}
 		}
 		for pos < chunkEnd {
 			pseg := mm.pmas.FindSegment(pos)
@@ -140,8 +149,15 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 			done += int(r.Length())
 			pos = r.End
 		}
-		if failed {
-			return done, pos, false, unix.EFAULT
+		if uf, ok := failed.(*errUserFault); ok {
+			w, err := uf.ctx.queueLocked(max(pos, uf.addr), at.Write, false, 0)
+			if err != nil {
+				return done, pos, false, unix.EFAULT
+			}
+			return done, pos, false, w
+		}
+		if failed != nil {
+			return done, pos, false, failed
 		}
 	}
 	return done, pos, false, nil

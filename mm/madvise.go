@@ -97,6 +97,7 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 		if locked && behavior == unix.MADV_DONTNEED {
 			return unix.EINVAL
 		}
+		mm.userfaultRemoveLocked(v, ar)
 		mm.zapLocked(ar)
 		return nil
 	case unix.MADV_FREE:
@@ -110,6 +111,7 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 		// until then they keep their contents, which is what mm does.
 		return nil
 	case unix.MADV_REMOVE:
+		mm.userfaultRemoveLocked(v, ar)
 		return mm.madviseRemoveLocked(vseg, ar)
 	case unix.MADV_GUARD_INSTALL:
 		return mm.madviseGuardInstallLocked(vseg, ar)
@@ -239,4 +241,13 @@ func (mm *MemoryManager) madvisePopulateLocked(ar arch.AddrRange, write bool) er
 		pos = r.End
 	}
 	return nil
+}
+
+// userfaultRemoveLocked tells v's userfaultfd, if it asked for
+// UFFD_EVENT_REMOVE, that MADV_DONTNEED or MADV_REMOVE drops ar's pages
+// (userfaultfd_remove).
+func (mm *MemoryManager) userfaultRemoveLocked(v *vma, ar arch.AddrRange) {
+	if v.uffd != nil {
+		mm.queueEventLocked(v.uffd, UffdFeatureEventRemove, UffdEventRemove, [3]uint64{uint64(ar.Start), uint64(ar.End)}, nil)
+	}
 }

@@ -204,6 +204,12 @@ type MemoryManager struct {
 	// also held (faults create anon_vmas under mappingMu's read lock).
 	nextAnonVMA uint64
 
+	// eventMu guards eventWaits: the userfaultfd event messages queued
+	// by calls on this address space that their callers have not taken
+	// to wait on yet (TakeEventWaits). Innermost of mm's locks.
+	eventMu    sync.Mutex
+	eventWaits []*UserFaultWait
+
 	// activeMu guards pmas, as and the RSS counters (Linux's
 	// page_table_lock). It is taken after mappingMu.
 	activeMu sync.Mutex

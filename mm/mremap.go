@@ -306,6 +306,16 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	vseg := mm.vmas.FindSegment(a.addr)
 	nv := vseg.Value()
 	nv.off += uint64(a.addr - vseg.Start())
+	// The moved vma keeps its registration only for a context that
+	// asked for UFFD_EVENT_REMAP, which is told (mremap_userfaultfd_prep
+	// and _complete).
+	if nv.uffd != nil {
+		if nv.uffd.wantsEvent(UffdFeatureEventRemap) {
+			mm.queueEventLocked(nv.uffd, UffdFeatureEventRemap, UffdEventRemap, [3]uint64{uint64(a.addr), uint64(dst), a.oldLen}, nil)
+		} else {
+			nv.uffd, nv.uffdModes = nil, 0
+		}
+	}
 	if nv.isAnonymous() && nv.anonVMA == 0 {
 		// Never faulted: like Linux's copy_vma, take the offset of the
 		// new place, so that it merges there.

@@ -21,8 +21,24 @@ func (mm *MemoryManager) MUnmap(addr, length uint64) error {
 	if err := mm.checkUnmapSplitLocked(ar); err != nil {
 		return err
 	}
+	mm.userfaultUnmapLocked(ar)
 	mm.unmapLocked(ar)
 	return nil
+}
+
+// userfaultUnmapLocked tells each userfaultfd registered in ar that asked
+// for UFFD_EVENT_UNMAP, once, that munmap removes ar
+// (userfaultfd_unmap_prep).
+//
+// Preconditions: mm.mappingMu is locked for writing.
+func (mm *MemoryManager) userfaultUnmapLocked(ar arch.AddrRange) {
+	told := map[*UserFaultFD]bool{}
+	for vseg := range mm.vmas.Segments(ar) {
+		if u := vseg.ValuePtr().uffd; u != nil && !told[u] {
+			told[u] = true
+			mm.queueEventLocked(u, UffdFeatureEventUnmap, UffdEventUnmap, [3]uint64{uint64(ar.Start), uint64(ar.End)}, nil)
+		}
+	}
 }
 
 // checkUnmapSplitLocked holds the checks of unmapping ar, whether by

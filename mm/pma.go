@@ -297,7 +297,8 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 // program never used, and show in smaps' Rss and Locked, where Linux has
 // only the touched pages.
 func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg, grewFrom arch.Addr) arch.AddrRange {
-	if vseg.ValuePtr().mlockMode == memmap.MLockLazy {
+	// A userfaultfd's handler fills each missing page itself.
+	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.missingRegistered() {
 		return ar
 	}
 	return mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
@@ -351,7 +352,20 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		if gr.Empty() {
 			continue
 		}
+		var missing error
+		if v.missingRegistered() {
+			if a, ok := mm.firstMissingLocked(vseg, gr); ok {
+				missing = &errUserFault{ctx: v.uffd, addr: a}
+				if a == gr.Start {
+					return missing
+				}
+				gr.End = a // back what is there, then report the hole
+			}
+		}
 		opt := gap.Range().Intersect(optional)
+		if missing != nil {
+			opt = gr
+		}
 		var err error
 		switch {
 		case v.isAnonymous() && !at.Write && mm.zeroPage:
@@ -363,6 +377,9 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		}
 		if err != nil {
 			return err
+		}
+		if missing != nil {
+			return missing
 		}
 	}
 	if at.Write && v.private {

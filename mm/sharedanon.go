@@ -8,6 +8,7 @@ import (
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/memmap"
+	"golang.org/x/sys/unix"
 )
 
 // SharedMemory is a shmem object: the one behind a MAP_SHARED|MAP_ANONYMOUS
@@ -303,4 +304,40 @@ func (s *SharedMemory) punchPagesLocked(mr memmap.MappableRange) []sharedAnonMap
 		hit = append(hit, sharedAnonMapping{ms: m.ms, ar: arch.AddrRange{Start: start, End: start + arch.Addr(o.Length())}, off: o.Start})
 	}
 	return hit
+}
+
+// hasPage reports whether the page at off is in the object (Linux's page
+// cache holds a folio there, fallocated or not): a MISSING userfault is
+// reported only where it is not.
+func (s *SharedMemory) hasPage(off uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.pages[off]
+	return ok
+}
+
+// fillPage puts a page with data (zeros if nil) at off, which must hold
+// none (EEXIST) and lie within the object (EFAULT), as
+// shmem_mfill_atomic_pte does for UFFDIO_COPY and UFFDIO_ZEROPAGE.
+func (s *SharedMemory) fillPage(off uint64, data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if off >= pageRoundUp(s.size) {
+		return unix.EFAULT
+	}
+	if _, ok := s.pages[off]; ok {
+		return unix.EEXIST
+	}
+	fo, err := s.pageLocked(off)
+	if err != nil {
+		return err
+	}
+	if data != nil {
+		b, err := s.mf.MapInternal(memmap.FileRange{Start: fo, End: fo + arch.PageSize}, arch.Write)
+		if err != nil {
+			return err
+		}
+		copy(b, data)
+	}
+	return nil
 }

@@ -103,6 +103,14 @@ type vma struct {
 	// vma first gets private memory. Two neighbours with different
 	// non-zero anonVMAs never merge, as in Linux.
 	anonVMA uint64
+
+	// uffd is the userfaultfd context the vma is registered with (nil
+	// for none), and uffdModes its UFFDIO_REGISTER_MODE_* bits (Linux's
+	// vm_userfaultfd_ctx and VM_UFFD_* flags). Invariant: uffdModes != 0
+	// exactly when uffd != nil. Neighbours differing in either never
+	// merge.
+	uffd      *UserFaultFD
+	uffdModes uint8
 }
 
 // newVMASet returns an empty vma set whose neighbours merge as Linux's do.
@@ -127,7 +135,7 @@ func mergeVMAs(r1 arch.AddrRange, v1 vma, r2 arch.AddrRange, v2 vma) (vma, bool)
 		v1.realPerms != v2.realPerms || v1.maxPerms != v2.maxPerms ||
 		v1.private != v2.private || v1.growsDown != v2.growsDown ||
 		v1.mlockMode != v2.mlockMode || v1.flags&^vmaStickyFlags != v2.flags&^vmaStickyFlags ||
-		v1.policy != v2.policy {
+		v1.policy != v2.policy || v1.uffd != v2.uffd || v1.uffdModes != v2.uffdModes {
 		return vma{}, false
 	}
 	if v1.anonVMA != 0 && v2.anonVMA != 0 && v1.anonVMA != v2.anonVMA {

@@ -132,6 +132,7 @@ var table = map[uint64]entry{
 	// memfd.go
 	unix.SYS_MEMFD_CREATE: {"memfd_create", sysMemfdCreate},
 	unix.SYS_MEMFD_SECRET: {"memfd_secret", sysMemfdSecret},
+	unix.SYS_USERFAULTFD:  {"userfaultfd", sysUserfaultfd},
 	unix.SYS_FTRUNCATE:    {"ftruncate", sysFtruncate},
 	unix.SYS_FALLOCATE:    {"fallocate", sysFallocate},
 	unix.SYS_PWRITE64:     {"pwrite64", sysPwrite64},

@@ -568,6 +568,9 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	if tfd, ok := f.anon.(*timerFD); ok {
 		return tfd.ioctl(t, a[1], arch.Addr(a[2]))
 	}
+	if uf, ok := f.anon.(*userfaultFile); ok {
+		return uf.ioctl(t, a[1], arch.Addr(a[2]))
+	}
 	if f.fs != nil || f.anon != nil {
 		return errno(unix.ENOTTY)
 	}

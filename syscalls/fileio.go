@@ -347,6 +347,9 @@ func (p *Process) fsWrite(f *openFile, addr arch.Addr, length uint64) uint64 {
 	if f.fs.node.device == devFull {
 		return errno(unix.ENOSPC)
 	}
+	if f.fs.node.device == devUserfaultfd {
+		return errno(unix.EINVAL)
+	}
 	length = min(length, maxIO)
 	if f.fs.node.device == devURandom || f.fs.node.device == devRandom {
 		buf := make([]byte, min(length, ioChunk))

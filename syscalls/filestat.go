@@ -77,7 +77,10 @@ func (p *Process) nodeStat(n *node, guestPath string) (unix.Stat_t, unix.Errno) 
 		}
 	case nodeDevice:
 		st.Dev, st.Mode = devDev, unix.S_IFCHR|0o666
-		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8), devFull: unix.Mkdev(1, 7), devTTY: unix.Mkdev(5, 0)}[n.device]
+		st.Rdev = map[deviceKind]uint64{devNull: unix.Mkdev(1, 3), devZero: unix.Mkdev(1, 5), devURandom: unix.Mkdev(1, 9), devRandom: unix.Mkdev(1, 8), devFull: unix.Mkdev(1, 7), devTTY: unix.Mkdev(5, 0), devUserfaultfd: unix.Mkdev(10, 257)}[n.device]
+		if n.device == devUserfaultfd {
+			st.Mode = unix.S_IFCHR | 0o600
+		}
 		if n.device == devTTY {
 			st.Gid = ttyGID
 		}

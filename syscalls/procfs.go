@@ -114,6 +114,7 @@ func (p *Process) addProc(fs *fileSystem) {
 	p.addMachineFiles(fs, text)
 	vm := fs.mkdirAll("/proc/sys/vm")
 	vm.children["mmap_min_addr"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().MmapMinAddr()) })
+	vm.children["unprivileged_userfaultfd"] = text(func(*Process) []byte { return fmt.Appendf(nil, "%d\n", unprivilegedUserfaultfd) })
 	vm.children["overcommit_memory"] = text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.view().Overcommit()) })
 }
 

@@ -87,6 +87,9 @@ const (
 	devRandom // reads as devURandom: Linux's random no longer blocks once seeded
 	devFull   // reads as devZero; every write is ENOSPC
 	devTTY    // opens the controlling terminal (terminal.go)
+	// devUserfaultfd makes userfaultfds (USERFAULTFD_IOC_NEW); read and
+	// write are EINVAL.
+	devUserfaultfd
 )
 
 // node is one synthetic file.
@@ -284,6 +287,10 @@ func (p *Process) fs() *fileSystem {
 	full := fs.newNode(nodeDevice)
 	full.device = devFull
 	dev.children["full"] = full
+	uffd := fs.newNode(nodeDevice)
+	uffd.device = devUserfaultfd
+	uffd.ioctl = devUserfaultfdIoctl
+	dev.children["userfaultfd"] = uffd
 	fs.addTerminals(p.tree)
 	fs.mountTmpfsAll(p.cfg.Views)
 	p.addProc(fs)

@@ -1,0 +1,269 @@
+/* uffd: userfaultfd(2) with a handler thread serving the main thread's
+ * faults: UFFDIO_API, REGISTER, COPY, ZEROPAGE, WAKE, UNREGISTER, the
+ * messages read (blocking and through poll), a read(2) into a missing
+ * page (the kernel's copy waits too), a signal delivered while a fault
+ * waits (the fault is retried and queues a new message), and close waking
+ * a waiting fault. It prints only what Linux 6.1 and 6.18 answer alike:
+ * no feature bits (6.18 has more), and the register ioctls masked to the
+ * ones both report. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "include/errname.h"
+
+/* include/uapi/linux/userfaultfd.h, spelled out: musl has no kernel
+ * headers. */
+struct uffd_msg {
+	uint8_t event, reserved1;
+	uint16_t reserved2;
+	uint32_t reserved3;
+	union {
+		struct {
+			uint64_t flags, address;
+			union {
+				uint32_t ptid;
+			} feat;
+		} pagefault;
+		struct {
+			uint64_t reserved1, reserved2, reserved3;
+		} reserved;
+	} arg;
+} __attribute__((packed));
+struct uffdio_api {
+	uint64_t api, features, ioctls;
+};
+struct uffdio_range {
+	uint64_t start, len;
+};
+struct uffdio_register {
+	struct uffdio_range range;
+	uint64_t mode, ioctls;
+};
+struct uffdio_copy {
+	uint64_t dst, src, len, mode;
+	int64_t copy;
+};
+struct uffdio_zeropage {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t zeropage;
+};
+#define UFFD_API 0xAA
+#define UFFDIO_API _IOWR(0xAA, 0x3F, struct uffdio_api)
+#define UFFDIO_REGISTER _IOWR(0xAA, 0x00, struct uffdio_register)
+#define UFFDIO_UNREGISTER _IOR(0xAA, 0x01, struct uffdio_range)
+#define UFFDIO_WAKE _IOR(0xAA, 0x02, struct uffdio_range)
+#define UFFDIO_COPY _IOWR(0xAA, 0x03, struct uffdio_copy)
+#define UFFDIO_ZEROPAGE _IOWR(0xAA, 0x04, struct uffdio_zeropage)
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#define UFFD_EVENT_PAGEFAULT 0x12
+#define UFFD_PAGEFAULT_FLAG_WRITE 1
+#define UFFDIO_REGISTER_MODE_MISSING 1
+#define UFFDIO_COPY_MODE_DONTWAKE 1
+#define BOTH_RANGE_IOCTLS ((1 << 2) | (1 << 3) | (1 << 4)) /* WAKE, COPY, ZEROPAGE */
+
+#define PAGE 4096
+#define NPAGES 8
+
+static int uffd;
+static char *area;   /* NPAGES registered pages */
+static char *source; /* a page of the pattern COPY takes */
+static pthread_t main_thread;
+static volatile sig_atomic_t got_signal;
+
+/* The handler's lines go to hlog, printed after it ends: printed at once,
+ * they would interleave with main's in whichever order the threads ran. */
+static char hlog[4096];
+static size_t hlen;
+#define hprintf(...) (hlen += snprintf(hlog + hlen, sizeof hlog - hlen, __VA_ARGS__))
+
+/* hres is res for the handler thread: res's buffer is main's. */
+static const char *hres(long rc) {
+	static char buf[64];
+	if (rc >= 0)
+		snprintf(buf, sizeof buf, "%ld", rc);
+	else
+		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
+	return buf;
+}
+
+static void on_usr1(int sig) {
+	(void)sig;
+	got_signal = 1;
+}
+
+/* next_msg waits (poll, up to ms) for a message and reads it; -1 if none
+ * came. */
+static int next_msg(struct uffd_msg *m, int ms) {
+	struct pollfd p = {.fd = uffd, .events = POLLIN};
+	int n = poll(&p, 1, ms);
+	if (n != 1)
+		return -1;
+	return read(uffd, m, sizeof *m) == sizeof *m ? 0 : -1;
+}
+
+static void print_msg(const char *what, const struct uffd_msg *m) {
+	hprintf("handler: %s: event %#x write %d page %ld\n", what, m->event,
+	       (int)(m->arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WRITE),
+	       (long)((char *)(uintptr_t)m->arg.pagefault.address - area) / PAGE);
+}
+
+static long copy_page(int idx, char fill, uint64_t mode) {
+	memset(source, fill, PAGE);
+	struct uffdio_copy c = {.dst = (uintptr_t)(area + idx * PAGE), .src = (uintptr_t)source, .len = PAGE, .mode = mode};
+	long rc = ioctl(uffd, UFFDIO_COPY, &c);
+	return rc < 0 ? rc : (long)c.copy;
+}
+
+/* handler serves, in order, the faults main makes. */
+static void *handler(void *arg) {
+	(void)arg;
+	struct uffd_msg m;
+	/* 1: a read of page 0, filled by COPY. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 1", &m);
+	hprintf("handler: copy page 0: %ld\n", copy_page(0, 'a', 0));
+	/* 2: a write to page 1, filled by ZEROPAGE. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 2", &m);
+	struct uffdio_zeropage z = {.range = {(uintptr_t)(area + PAGE), PAGE}};
+	long rc = ioctl(uffd, UFFDIO_ZEROPAGE, &z);
+	hprintf("handler: zeropage page 1: %s (%lld)\n", hres(rc), (long long)z.zeropage);
+	/* 3: read(2) into page 2: the kernel's copy faults. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 3 (read(2))", &m);
+	hprintf("handler: copy page 2: %ld\n", copy_page(2, 'c', 0));
+	/* 4: COPY with DONTWAKE, then WAKE. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 4", &m);
+	hprintf("handler: copy page 3 dontwake: %ld\n", copy_page(3, 'd', UFFDIO_COPY_MODE_DONTWAKE));
+	struct uffdio_range w = {(uintptr_t)(area + 3 * PAGE), PAGE};
+	hprintf("handler: wake page 3: %s\n", hres(ioctl(uffd, UFFDIO_WAKE, &w)));
+	/* 5: a signal while the fault waits: it is delivered, and the
+	 * retried fault queues a new message. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 5", &m);
+	pthread_kill(main_thread, SIGUSR1);
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 5 again after the signal", &m);
+	hprintf("handler: copy page 4: %ld\n", copy_page(4, 'e', 0));
+	/* 6: unregister wakes a waiting fault, which then fills with zeros. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 6", &m);
+	struct uffdio_range u = {(uintptr_t)(area + 5 * PAGE), PAGE};
+	hprintf("handler: unregister page 5: %s\n", hres(ioctl(uffd, UFFDIO_UNREGISTER, &u)));
+	/* 7: close wakes a waiting fault. */
+	if (next_msg(&m, 5000) == 0)
+		print_msg("fault 7", &m);
+	hprintf("handler: close: %s\n", hres(close(uffd)));
+	return NULL;
+}
+
+int main(void) {
+	setvbuf(stdout, NULL, _IONBF, 0);
+	printf("sizeof uffd_msg %zu, pagefault.address at %zu, ptid at %zu\n", sizeof(struct uffd_msg),
+	       offsetof(struct uffd_msg, arg.pagefault.address), offsetof(struct uffd_msg, arg.pagefault.feat.ptid));
+	printf("userfaultfd(bad flags): %s\n", res(syscall(SYS_userfaultfd, 0x10)));
+	uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	printf("userfaultfd: %s\n", uffd >= 0 ? "fd" : res(uffd));
+	printf("F_GETFL: %#x, FD_CLOEXEC: %d\n", fcntl(uffd, F_GETFL) & ~0100000, fcntl(uffd, F_GETFD));
+	char buf[64];
+	long rc;
+	printf("read before UFFDIO_API: %s\n", res(read(uffd, buf, sizeof buf)));
+	struct pollfd p = {.fd = uffd, .events = POLLIN};
+	rc = poll(&p, 1, 0);
+	printf("poll before UFFDIO_API: %s revents %#x\n", res(rc), p.revents);
+	struct uffdio_register r = {.range = {0x100000, PAGE}, .mode = UFFDIO_REGISTER_MODE_MISSING};
+	printf("register before UFFDIO_API: %s\n", res(ioctl(uffd, UFFDIO_REGISTER, &r)));
+	struct uffdio_api api = {.api = 0xAB, .features = 0, .ioctls = 7};
+	rc = ioctl(uffd, UFFDIO_API, &api);
+	printf("UFFDIO_API api 0xAB: %s, struct zeroed %d\n", res(rc), api.api == 0 && api.features == 0 && api.ioctls == 0);
+	api = (struct uffdio_api){.api = UFFD_API};
+	rc = ioctl(uffd, UFFDIO_API, &api);
+	printf("UFFDIO_API: %s, api %#llx ioctls %#llx\n", res(rc), (unsigned long long)api.api, (unsigned long long)api.ioctls);
+	printf("write: %s\n", res(write(uffd, buf, 32)));
+
+	area = mmap(NULL, NPAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	source = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	r = (struct uffdio_register){.range = {(uintptr_t)area + 1, PAGE}, .mode = UFFDIO_REGISTER_MODE_MISSING};
+	printf("register unaligned: %s\n", res(ioctl(uffd, UFFDIO_REGISTER, &r)));
+	r = (struct uffdio_register){.range = {(uintptr_t)area, PAGE}, .mode = 0};
+	printf("register mode 0: %s\n", res(ioctl(uffd, UFFDIO_REGISTER, &r)));
+	r = (struct uffdio_register){.range = {(uintptr_t)area, NPAGES * PAGE}, .mode = UFFDIO_REGISTER_MODE_MISSING};
+	rc = ioctl(uffd, UFFDIO_REGISTER, &r);
+	printf("register: %s, ioctls wake/copy/zeropage %#llx\n", res(rc), (unsigned long long)(r.ioctls & BOTH_RANGE_IOCTLS));
+	printf("read, nothing queued: %s\n", res(read(uffd, buf, sizeof buf)));
+	printf("read, 31 bytes: %s\n", res(read(uffd, buf, 31)));
+	p.revents = 0;
+	rc = poll(&p, 1, 0);
+	printf("poll, nothing queued: %s revents %#x\n", res(rc), p.revents);
+
+	/* Fills before any fault: a copy onto a present page is EEXIST. */
+	printf("copy page 7: %ld\n", copy_page(7, 'h', 0));
+	rc = copy_page(7, 'h', 0);
+	printf("copy page 7 again: %s\n", res(rc));
+	struct uffdio_zeropage z = {.range = {(uintptr_t)(area + 6 * PAGE), PAGE}, .mode = 2};
+	printf("zeropage bad mode: %s\n", res(ioctl(uffd, UFFDIO_ZEROPAGE, &z)));
+	struct uffdio_copy c = {.dst = (uintptr_t)(area + 6 * PAGE), .src = (uintptr_t)source, .len = 3 * PAGE};
+	rc = ioctl(uffd, UFFDIO_COPY, &c);
+	printf("copy past the vma: %s (%lld)\n", res(rc), (long long)c.copy);
+
+	struct sigaction sa = {.sa_handler = on_usr1};
+	sigaction(SIGUSR1, &sa, NULL);
+	main_thread = pthread_self();
+	pthread_t th;
+	pthread_create(&th, NULL, handler, NULL);
+
+	volatile char *v = area;
+	char ch = v[0];
+	printf("main: page 0 reads %c\n", ch);
+	v[PAGE + 1] = 'b';
+	ch = v[PAGE];
+	printf("main: page 1 reads %c%c\n", ch ? 'x' : '0', v[PAGE + 1]);
+	int fds[2];
+	pipe(fds);
+	write(fds[1], "pipe", 4);
+	printf("main: read(2) into page 2: %s\n", res(read(fds[0], area + 2 * PAGE + 10, 4)));
+	printf("main: page 2 reads %c %.4s %c\n", area[2 * PAGE], area + 2 * PAGE + 10, area[2 * PAGE + 20]);
+	ch = v[3 * PAGE];
+	printf("main: page 3 reads %c\n", ch);
+	ch = v[4 * PAGE];
+	printf("main: page 4 reads %c, signal handled %d\n", ch, (int)got_signal);
+	ch = v[5 * PAGE];
+	printf("main: page 5 reads %d\n", ch);
+	ch = v[6 * PAGE];
+	printf("main: page 6 reads %d\n", ch);
+	pthread_join(th, NULL);
+	fputs(hlog, stdout);
+	ch = v[7 * PAGE];
+	printf("main: page 7 reads %c\n", ch);
+
+	int dev = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+	if (dev < 0) {
+		printf("/dev/userfaultfd: %s\n", res(dev));
+	} else {
+		printf("USERFAULTFD_IOC_NEW bad flags: %s\n", res(ioctl(dev, USERFAULTFD_IOC_NEW, 0x10)));
+		int fd = ioctl(dev, USERFAULTFD_IOC_NEW, O_CLOEXEC);
+		printf("USERFAULTFD_IOC_NEW: %s\n", fd >= 0 ? "fd" : res(fd));
+		printf("/dev/userfaultfd other ioctl: %s\n", res(ioctl(dev, _IO(0xAA, 0x01), 0)));
+		api = (struct uffdio_api){.api = UFFD_API};
+		printf("its UFFDIO_API: %s\n", res(ioctl(fd, UFFDIO_API, &api)));
+		close(fd);
+		close(dev);
+	}
+	int sysctl = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY);
+	printf("unprivileged_userfaultfd readable: %d\n", sysctl >= 0 && read(sysctl, buf, sizeof buf) > 0);
+	return 0;
+}
