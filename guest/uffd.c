@@ -92,11 +92,7 @@ static size_t hlen;
 /* hres is res for the handler thread: res's buffer is main's. */
 static const char *hres(long rc) {
 	static char buf[64];
-	if (rc >= 0)
-		snprintf(buf, sizeof buf, "%ld", rc);
-	else
-		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
-	return buf;
+	return res_in(buf, sizeof buf, rc);
 }
 
 static void on_usr1(int sig) {

@@ -36,15 +36,20 @@ static __attribute__((unused)) const char *errname(int e) {
 	return buf;
 }
 
-/* res is how the guests print a call's return: the value, or -1 and
- * errno's name. */
+/* res_in writes into buf how the guests print a call's return: the
+ * value, or -1 and errno's name. */
+static __attribute__((unused)) const char *res_in(char *buf, size_t size, long rc) {
+	if (rc >= 0)
+		snprintf(buf, size, "%ld", rc);
+	else
+		snprintf(buf, size, "-1 %s", errname(errno));
+	return buf;
+}
+
+/* res is res_in into one static buffer, for one thread's use. */
 static __attribute__((unused)) const char *res(long rc) {
 	static char buf[64];
-	if (rc >= 0)
-		snprintf(buf, sizeof buf, "%ld", rc);
-	else
-		snprintf(buf, sizeof buf, "-1 %s", errname(errno));
-	return buf;
+	return res_in(buf, sizeof buf, rc);
 }
 
 #endif
