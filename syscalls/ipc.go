@@ -246,6 +246,24 @@ func (tr *processTree) ipcLimits() *ipcLimits {
 	return l
 }
 
+// statTarget finds the object IPC_STAT (by id, byID) or MSG_STAT,
+// SEM_STAT and their _ANY forms (by index) ask for: EINVAL for none,
+// EACCES without read access but for the _ANY forms (anyReader), as
+// ipc_obtain_object_check and ipcperms answer.
+func statTarget[T ipcObject](t *Task, r *ipcIDs[T], id int, byID, anyReader bool) (T, unix.Errno) {
+	var o T
+	var e unix.Errno
+	if byID {
+		o, e = r.byID(id)
+	} else {
+		o, e = r.byIndex(id)
+	}
+	if e == 0 && !anyReader && !t.ipcAllows(o.perm(), 0o444) {
+		e = unix.EACCES
+	}
+	return o, e
+}
+
 // semaphoreBytes is what one semaphore of a set takes of mmvm's memory
 // (struct semaphore), for ipcRoomFor.
 const semaphoreBytes = 8

@@ -470,17 +470,7 @@ func (r *msgRegistry) info(lim *ipcLimits, inUse bool) []byte {
 // returning the id): EINVAL for no queue, EACCES without read access (but
 // for MSG_STAT_ANY), then the msqid64_ds (EFAULT).
 func (t *Task) msgStat(id int, cmd int32, buf uint64) uint64 {
-	r := &t.tree.msgs
-	var q *msgQueue
-	var e unix.Errno
-	if cmd == ipcStat {
-		q, e = r.ids.byID(id)
-	} else {
-		q, e = r.ids.byIndex(id)
-	}
-	if e == 0 && cmd != msgStatAny && !t.ipcAllows(&q.ipcPerm, 0o444) {
-		e = unix.EACCES
-	}
+	q, e := statTarget(t, &t.tree.msgs.ids, id, cmd == ipcStat, cmd == msgStatAny)
 	if e != 0 {
 		return errno(e)
 	}

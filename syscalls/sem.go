@@ -537,17 +537,7 @@ func (r *semRegistry) info(lim *ipcLimits, inUse bool) []byte {
 // returning the id): EINVAL for no set, EACCES without read access (but
 // for SEM_STAT_ANY), then the semid64_ds (EFAULT).
 func (t *Task) semStat(id int, cmd int32, buf uint64) uint64 {
-	r := &t.tree.sems
-	var s *semSet
-	var e unix.Errno
-	if cmd == ipcStat {
-		s, e = r.ids.byID(id)
-	} else {
-		s, e = r.ids.byIndex(id)
-	}
-	if e == 0 && cmd != semStatAny && !t.ipcAllows(&s.ipcPerm, 0o444) {
-		e = unix.EACCES
-	}
+	s, e := statTarget(t, &t.tree.sems.ids, id, cmd == ipcStat, cmd == semStatAny)
 	if e != 0 {
 		return errno(e)
 	}
