@@ -212,9 +212,14 @@ func (u *UserFaultFD) finishLocked(w *UserFaultWait) {
 
 // UserFaultWaitOf returns the wait err carries, if any.
 func UserFaultWaitOf(err error) (*UserFaultWait, bool) {
-	var w *UserFaultWait
-	ok := errors.As(err, &w)
-	return w, ok
+	// Every fault and copy asks, so the chain is walked by hand: the
+	// target errors.As takes escapes, an allocation each time.
+	for ; err != nil; err = errors.Unwrap(err) {
+		if w, ok := err.(*UserFaultWait); ok {
+			return w, true
+		}
+	}
+	return nil, false
 }
 
 // errUserFault is getPMAsLocked's account of a missing page in a
@@ -232,9 +237,12 @@ func (e *errUserFault) Unwrap() error { return unix.EFAULT }
 
 // userFaultOf returns the missing page err reports, if it is one.
 func userFaultOf(err error) (*errUserFault, bool) {
-	var e *errUserFault
-	ok := errors.As(err, &e)
-	return e, ok
+	for ; err != nil; err = errors.Unwrap(err) {
+		if e, ok := err.(*errUserFault); ok {
+			return e, true
+		}
+	}
+	return nil, false
 }
 
 // missingRegistered reports whether faults on v's missing pages go to a
