@@ -137,8 +137,10 @@ static void timerfds(void) {
 	dt = now_ms() - t0;
 	printf("periodic: a tick per 10ms passed (105ms or more): %d\n", n >= 8 && n >= dt / 10 - 2 && n <= dt / 10 + 1);
 	timerfd_gettime(fd, &its);
+	/* 0 where the next expiry is due but the kernel's timer has not run
+	 * yet (timerfd_get_remaining clamps), which a loaded host shows. */
 	printf("gettime: interval %ld.%09ld, value within it %d\n", (long)its.it_interval.tv_sec, its.it_interval.tv_nsec,
-	       its.it_value.tv_sec == 0 && its.it_value.tv_nsec > 0 && its.it_value.tv_nsec <= 10000000);
+	       its.it_value.tv_sec == 0 && its.it_value.tv_nsec >= 0 && its.it_value.tv_nsec <= 10000000);
 	arm(fd, 0, 0, 0);
 	printf("disarmed: %s\n", res(ticks(fd)));
 
