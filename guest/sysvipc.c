@@ -82,6 +82,19 @@ static void wait_asleep(pid_t pid) {
 	printf("process %d never slept\n", (int)pid);
 }
 
+/* signal_when_asleep starts a child that sends sig to this process once
+ * it sleeps, which it does next only in the call it is made to wait in,
+ * and returns the child's pid for a waitpid after that call. */
+static pid_t signal_when_asleep(int sig) {
+	pid_t parent = getpid(), pid = fork();
+	if (pid == 0) {
+		wait_asleep(parent);
+		kill(parent, sig);
+		_exit(0);
+	}
+	return pid;
+}
+
 static int send(int q, long type, const char *text, int flags) {
 	struct msgbuf64 m = {.mtype = type};
 	strcpy(m.mtext, text);
@@ -256,8 +269,9 @@ static void messages(void) {
 	 * woken by IPC_RMID. */
 	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(1);
+	pid_t alarmer = signal_when_asleep(SIGALRM);
 	recv("receive, SIGALRM", q, 64, 0, 0);
+	waitpid(alarmer, NULL, 0);
 	child = fork();
 	if (child == 0) {
 		recv("child: receive, IPC_RMID", q, 64, 0, 0);
@@ -493,8 +507,9 @@ static void semaphores(void) {
 	semctl(s, 0, SETVAL, arg);
 	struct sigaction sa = {.sa_handler = on_alarm, .sa_flags = SA_RESTART};
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(1);
+	pid_t alarmer = signal_when_asleep(SIGALRM);
 	printf("semop, SIGALRM: %s\n", res(op(s, 0, -1, 0)));
+	waitpid(alarmer, NULL, 0);
 	child = fork();
 	if (child == 0) {
 		printf("child: semop, IPC_RMID: %s\n", res(op(s, 0, -1, 0)));
@@ -737,8 +752,9 @@ static void mqueues(void) {
 	 * restarted: it is not. Without: EINTR. */
 	struct sigaction sa = {.sa_handler = on_alarm};
 	sigaction(SIGALRM, &sa, NULL);
-	alarm(1);
+	pid_t alarmer = signal_when_asleep(SIGALRM);
 	mqrecv("receive, SIGALRM", q, 16);
+	waitpid(alarmer, NULL, 0);
 
 	/* mq_notify: a signal when a message comes to the empty queue. */
 	struct sigaction ns = {.sa_sigaction = on_mq_signal, .sa_flags = SA_SIGINFO};
