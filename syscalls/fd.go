@@ -207,6 +207,7 @@ func (f *openFile) release() {
 		f.pipe.readers--
 	}
 	f.pipe.endClosed()
+	f.pipe.drop()
 }
 
 func sysClose(t *Task, a *[6]uint64) uint64 {
@@ -405,7 +406,7 @@ func sysPipe2(t *Task, a *[6]uint64) uint64 {
 	if _, err := t.cfg.Memory.CopyOut(arch.Addr(a[0]), b[:]); err != nil {
 		return errno(unix.EFAULT)
 	}
-	pp := newPipe()
+	pp := newPipe(&t.tree.held)
 	status := flags & (unix.O_NONBLOCK | unix.O_DIRECT)
 	cloexec := flags&unix.O_CLOEXEC != 0
 	t.install(rfd, &openFile{stdio: -1, pipe: pp, flags: unix.O_RDONLY | status}, cloexec)

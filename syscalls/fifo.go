@@ -17,7 +17,7 @@ import (
 func (t *Task) openFIFO(n *node, flags, status uint32) (*openFile, unix.Errno) {
 	pp := n.fifo
 	if pp == nil || pp.readers == 0 && pp.writers == 0 {
-		pp = newPipe()
+		pp = newPipe(&t.tree.held)
 		pp.readers, pp.writers = 0, 0
 		n.fifo = pp
 	}
@@ -32,6 +32,7 @@ func (t *Task) openFIFO(n *node, flags, status uint32) (*openFile, unix.Errno) {
 			if e := t.fifoWait(&pp.writeOpens); e != 0 {
 				pp.readers--
 				pp.endClosed()
+				pp.drop()
 				return nil, e
 			}
 		}
@@ -47,6 +48,7 @@ func (t *Task) openFIFO(n *node, flags, status uint32) (*openFile, unix.Errno) {
 			if e := t.fifoWait(&pp.readOpens); e != 0 {
 				pp.writers--
 				pp.endClosed()
+				pp.drop()
 				return nil, e
 			}
 		}

@@ -265,30 +265,5 @@ func statTarget[T ipcObject](t *Task, r *ipcIDs[T], id int, byID, anyReader bool
 }
 
 // semaphoreBytes is what one semaphore of a set takes of mmvm's memory
-// (struct semaphore), for ipcRoomFor.
+// (struct semaphore), for roomFor.
 const semaphoreBytes = 8
-
-// ipcRoomFor reports whether more bytes of IPC contents fit the room the
-// VM's System V message queues and semaphore sets and its POSIX message
-// queues share in mmvm's own memory: as much as the guest's memory
-// (Config.MemoryLimit; 0: no bound). It counts the messages queued and
-// being sent, the semaphores, and the bytes each POSIX queue reserves at
-// mq_open. Linux keeps these in kernel memory, which a guest's root that
-// raised msgmax, msgmnb, semmsl or RLIMIT_MSGQUEUE could make gigabytes;
-// past the room the call fails with ENOMEM, as Linux's does when the
-// kernel has no memory for it, so that a guest cannot grow mmvm's heap
-// without bound.
-//
-// Preconditions: the tree lock is held.
-func (t *Task) ipcRoomFor(more uint64) bool {
-	limit := t.cfg.MemoryLimit
-	if limit == 0 {
-		return true
-	}
-	tr := t.tree
-	held := uint64(tr.msgs.allLen) + tr.msgs.inFlight + uint64(tr.sems.used)*semaphoreBytes
-	for _, c := range tr.mqueues.charged {
-		held += c
-	}
-	return held <= limit && more <= limit-held
-}

@@ -268,7 +268,7 @@ func (t *Task) newMqQueue(r *mqRegistry, mode uint32, attr []byte) (*mqQueue, un
 	if r.charged[q.uid]+q.charge > t.limit(unix.RLIMIT_MSGQUEUE).Cur {
 		return nil, unix.EMFILE
 	}
-	if !t.ipcRoomFor(q.charge) {
+	if !t.roomFor(q.charge) {
 		return nil, unix.ENOMEM
 	}
 	if r.charged == nil {

@@ -62,7 +62,7 @@ type msgRegistry struct {
 	ids             ipcIDs[*msgQueue]
 	allMsgs, allLen int64
 	// inFlight is the bytes of the messages sends hold, queued or not,
-	// while their calls last (ipcRoomFor).
+	// while their calls last (roomFor).
 	inFlight uint64
 }
 
@@ -238,7 +238,7 @@ func sysMsgsnd(t *Task, a *[6]uint64) uint64 {
 	if size > uint64(t.tree.ipcLimits().msgMax) || id < 0 || m.mtype < 1 {
 		return errno(unix.EINVAL)
 	}
-	if !t.ipcRoomFor(size) {
+	if !t.roomFor(size) {
 		return errno(unix.ENOMEM)
 	}
 	t.tree.msgs.inFlight += size

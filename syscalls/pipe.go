@@ -21,8 +21,10 @@ import (
 // (or for the other end to close), until a signal (ERESTARTSYS, or the
 // bytes written so far) or the run's end (EINTR) — unless the description
 // is O_NONBLOCK (EAGAIN). A write with no read end open raises SIGPIPE and
-// returns EPIPE. O_DIRECT (packet mode) is accepted and recorded, but its
-// packets are not kept apart.
+// returns EPIPE. A write that finds no room for a fresh page in the VM's
+// room (held.go) stops there: ENOMEM, or the bytes written so far.
+// O_DIRECT (packet mode) is accepted and recorded, but its packets are not
+// kept apart.
 
 const (
 	// pipeDefaultSize is a new pipe's capacity, Linux's 16 pages.
@@ -44,6 +46,9 @@ type pipe struct {
 	readOpens, writeOpens uint64
 	// ino tells pipes apart in fstat.
 	ino uint64
+	// held is the VM's count that bufs are charged to, a page each
+	// (held.go), from push to pop or the last end's close (drop).
+	held *heldBytes
 	// rdWait and wrWait are what the read and write ends' epoll items
 	// wait on (anon.go), notified where Linux's pipe.c wakes them: every
 	// write wakes readers, a read of a full pipe wakes writers, the last
@@ -63,8 +68,31 @@ type pipeBuf struct {
 // pipeInodes numbers pipes for fstat, across all Processes.
 var pipeInodes atomic.Uint64
 
-func newPipe() *pipe {
-	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes.Add(1)}
+func newPipe(held *heldBytes) *pipe {
+	return &pipe{capacity: pipeDefaultSize, readers: 1, writers: 1, ino: pipeInodes.Add(1), held: held}
+}
+
+// push adds b, a page of its own, as the newest slot, charging its page.
+func (pp *pipe) push(b *pipeBuf) {
+	pp.bufs = append(pp.bufs, b)
+	pp.held.pipes += arch.PageSize
+}
+
+// pop drops the oldest slot, read to its end, and its page's charge.
+func (pp *pipe) pop() {
+	pp.bufs[0] = nil
+	pp.bufs = pp.bufs[1:]
+	pp.held.pipes -= arch.PageSize
+}
+
+// drop discards what is unread once no end is open, as Linux frees a
+// pipe's buffers with its last file: a FIFO's next open starts an empty
+// pipe (fifo.go).
+func (pp *pipe) drop() {
+	if pp.readers == 0 && pp.writers == 0 {
+		pp.held.pipes -= uint64(len(pp.bufs)) * arch.PageSize
+		pp.bufs = nil
+	}
 }
 
 func (pp *pipe) slots() int { return int(pp.capacity / arch.PageSize) }
@@ -173,7 +201,7 @@ func (t *Task) pipeRead(f *openFile, addr arch.Addr, n uint64) uint64 {
 		done += k
 		b.off += int(k)
 		if b.off == b.end {
-			pp.bufs = pp.bufs[1:]
+			pp.pop()
 		}
 	}
 	if done > 0 {
@@ -262,6 +290,12 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 			}
 			continue
 		}
+		if !t.pageRoom() {
+			if done == 0 {
+				return errno(unix.ENOMEM)
+			}
+			return done
+		}
 		k := min(n-done, arch.PageSize)
 		b := &pipeBuf{page: make([]byte, arch.PageSize), end: int(k), merge: true}
 		if read(done, b.page[:k]) != nil {
@@ -270,7 +304,7 @@ func (t *Task) pipeWriteFrom(f *openFile, n uint64, read func(off uint64, b []by
 			}
 			return done
 		}
-		pp.bufs = append(pp.bufs, b)
+		pp.push(b)
 		done += k
 	}
 	return done

@@ -249,7 +249,7 @@ func sysSemget(t *Task, a *[6]uint64) uint64 {
 		if r.used+int(nsems) > lim.semMns {
 			return errno(unix.ENOSPC)
 		}
-		if !t.ipcRoomFor(uint64(nsems) * semaphoreBytes) {
+		if !t.roomFor(uint64(nsems) * semaphoreBytes) {
 			return errno(unix.ENOMEM)
 		}
 		s := &semSet{ipcPerm: t.newIPCPerm(key, flags), sems: make([]semaphore, nsems), ctime: t.cfg.Now().Unix()}
@@ -292,7 +292,7 @@ func (t *Task) semTimedOp(id int32, addr, nsops, timeout uint64) uint64 {
 	if nsops < 1 {
 		return errno(unix.EINVAL)
 	}
-	if !t.ipcRoomFor(nsops * sembufSize) {
+	if !t.roomFor(nsops * sembufSize) {
 		return errno(unix.ENOMEM)
 	}
 	b := make([]byte, nsops*sembufSize)

@@ -135,6 +135,9 @@ type socket struct {
 	maxBacklog int
 	// wmem is the charge of its messages not yet read (sk_wmem_alloc).
 	wmem int
+	// held is the VM's count that the messages it sends are held
+	// against while queued (held.go).
+	held *heldBytes
 	// sndbuf and rcvbuf are SO_SNDBUF and SO_RCVBUF.
 	sndbuf, rcvbuf int
 	shutdown       uint8
@@ -171,6 +174,10 @@ type sockMsg struct {
 	// message goes; its name is the address recvfrom reports.
 	from   *socket
 	charge int
+	// held is the VM's count the message is charged to while queued,
+	// its data and sockMsgOverhead (held.go); nil for one charged to
+	// nothing (netlink's answers).
+	held *heldBytes
 	// src is a UDP datagram's source address as its receiver's family
 	// writes it (recvfrom), nil for the others.
 	src []byte
@@ -213,7 +220,7 @@ func (t *Task) newSocket(typ uint32) *socket {
 	return &socket{
 		typ: typ, family: unix.AF_UNIX, ino: sockInodes.Add(1), ns: t.sockNamespace(),
 		maxBacklog: sockMaxDgramQlen, sndbuf: sockWmemDefault, rcvbuf: sockWmemDefault,
-		uid: t.cred.fsuid, gid: t.cred.fsgid,
+		uid: t.cred.fsuid, gid: t.cred.fsgid, held: &t.tree.held,
 	}
 }
 
@@ -429,9 +436,29 @@ func (m *sockMsg) free() {
 	m.uncharge()
 }
 
+// charge charges m, which s sends, to s's send buffer, until it is read
+// whole or dropped (uncharge), and holds it against the VM's room.
+func (s *socket) charge(m *sockMsg) {
+	s.wmem += m.charge
+	s.hold(m)
+}
+
+// hold counts m against the VM's room while it is queued.
+func (s *socket) hold(m *sockMsg) {
+	m.held = s.held
+	m.held.sockets += m.heldBytes()
+}
+
+// heldBytes is what a queued message holds of the VM's room.
+func (m *sockMsg) heldBytes() uint64 { return uint64(len(m.data)) + sockMsgOverhead }
+
 // uncharge pays the message's charge back to its sender, who may now
-// write.
+// write, and its hold back to the VM's room.
 func (m *sockMsg) uncharge() {
+	if m.held != nil {
+		m.held.sockets -= m.heldBytes()
+		m.held = nil
+	}
 	if m.from != nil && m.charge > 0 {
 		m.from.wmem -= m.charge
 		m.charge = 0

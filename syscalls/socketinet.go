@@ -874,6 +874,12 @@ func (t *Task) tcpSend(s *socket, a *sendArgs) uint64 {
 			continue
 		}
 		size := min(total-sent, tcpChunk)
+		if !t.roomFor(size + sockMsgOverhead) {
+			if sent > 0 {
+				return sent
+			}
+			return errno(unix.ENOBUFS)
+		}
 		buf := make([]byte, size)
 		if a.data.move(buf, false) != nil {
 			if sent > 0 {
@@ -891,7 +897,7 @@ func (t *Task) tcpSend(s *socket, a *sendArgs) uint64 {
 			return sent
 		}
 		m := &sockMsg{data: buf, from: s, charge: int(size) + sockMsgOverhead, cred: noCred}
-		s.wmem += m.charge
+		s.charge(m)
 		other.recvq = append(other.recvq, m)
 		other.wq.notify(epollIn | epollRdNorm)
 		t.fdWaitersLookAgain() // the reader may take it while this send waits for room
@@ -987,6 +993,9 @@ func (t *Task) udpSend(s *socket, a *sendArgs) uint64 {
 	if e := s.autobindInet(); e != 0 {
 		return errno(unix.EAGAIN)
 	}
+	if !t.roomFor(a.total + sockMsgOverhead) {
+		return errno(unix.ENOBUFS)
+	}
 	buf := make([]byte, a.total)
 	if a.data.move(buf, false) != nil {
 		return errno(unix.EFAULT)
@@ -1004,6 +1013,7 @@ func (t *Task) udpSend(s *socket, a *sendArgs) uint64 {
 		return a.total // dropped, as a full receive buffer drops it
 	}
 	m := &sockMsg{data: buf, src: r.sockaddr(src), cred: noCred}
+	s.hold(m)
 	r.recvq = append(r.recvq, m)
 	r.wq.notify(epollIn | epollRdNorm)
 	return a.total

@@ -325,6 +325,9 @@ func (t *Task) streamSend(s *socket, a *sendArgs) uint64 {
 		if e := t.waitSendRoom(s, st); e != 0 {
 			return partial(e)
 		}
+		if !t.roomFor(size + sockMsgOverhead) {
+			return partial(unix.ENOBUFS)
+		}
 		buf := make([]byte, size)
 		if a.data.move(buf, false) != nil {
 			return partial(unix.EFAULT)
@@ -337,7 +340,7 @@ func (t *Task) streamSend(s *socket, a *sendArgs) uint64 {
 		}
 		m := &sockMsg{data: buf, from: s, charge: int(size) + sockMsgOverhead, cred: t.msgCred(s, other, &a.ctl)}
 		m.files, a.ctl.files = a.ctl.files, nil
-		s.wmem += m.charge
+		s.charge(m)
 		other.recvq = append(other.recvq, m)
 		other.wq.notify(epollIn | epollRdNorm)
 		t.fdWaitersLookAgain() // the reader may take it while this send waits for room
@@ -388,6 +391,9 @@ func (t *Task) dgramSend(s *socket, a *sendArgs) uint64 {
 	if e := t.waitSendRoom(s, st); e != 0 {
 		return errno(e)
 	}
+	if !t.roomFor(a.total + sockMsgOverhead) {
+		return errno(unix.ENOBUFS)
+	}
 	buf := make([]byte, a.total)
 	if a.data.move(buf, false) != nil {
 		return errno(unix.EFAULT)
@@ -428,9 +434,12 @@ func (t *Task) dgramSend(s *socket, a *sendArgs) uint64 {
 		}
 		break
 	}
+	if !t.roomFor(uint64(len(buf)) + sockMsgOverhead) {
+		return errno(unix.ENOBUFS)
+	}
 	m := &sockMsg{data: buf, from: s, charge: len(buf) + sockMsgOverhead, cred: t.msgCred(s, other, &a.ctl)}
 	m.files, a.ctl.files = a.ctl.files, nil
-	s.wmem += m.charge
+	s.charge(m)
 	other.recvq = append(other.recvq, m)
 	other.wq.notify(epollIn | epollRdNorm)
 	return a.total

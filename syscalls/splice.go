@@ -339,6 +339,12 @@ func (t *Task) spliceToPipe(in *openFile, pp *pipe, pos *int64, n uint64, nonblo
 		return 0, 0
 	}
 	room := pp.room()
+	for room > 0 && !t.roomFor(uint64(room)*arch.PageSize) {
+		room--
+	}
+	if room == 0 {
+		return 0, unix.ENOMEM
+	}
 	n = min(n, uint64(room)*arch.PageSize)
 	if e := verifyArea(*pos, n); e != 0 {
 		return 0, e
@@ -362,7 +368,7 @@ func (t *Task) spliceToPipe(in *openFile, pp *pipe, pos *int64, n uint64, nonblo
 		k := min(got-done, arch.PageSize-first)
 		page := make([]byte, arch.PageSize)
 		copy(page[first:], b[done:done+k])
-		pp.bufs = append(pp.bufs, &pipeBuf{page: page, off: first, end: first + k})
+		pp.push(&pipeBuf{page: page, off: first, end: first + k})
 		done += k
 	}
 	if got > 0 {
@@ -393,7 +399,7 @@ func (t *Task) drainPipe(pp *pipe, n uint64, write func(b []byte) (int, unix.Err
 		}
 		b.off += w
 		if b.off == b.end {
-			pp.bufs = pp.bufs[1:]
+			pp.pop()
 			freed = true
 		}
 		if e != 0 && done == 0 {
@@ -501,15 +507,22 @@ func (t *Task) splicePipeToPipe(ip, op *pipe, n uint64, nonblock bool) (uint64, 
 			}
 			b := ip.bufs[0]
 			if k := uint64(b.end - b.off); n >= k {
+				// The page moves with its charge.
 				ip.bufs = ip.bufs[1:]
 				op.bufs = append(op.bufs, b)
 				n -= k
 				done += k
 				continue
 			}
+			if !t.pageRoom() {
+				if done == 0 {
+					return 0, unix.ENOMEM
+				}
+				break
+			}
 			page := make([]byte, arch.PageSize)
 			copy(page[b.off:], b.page[b.off:b.off+int(n)])
-			op.bufs = append(op.bufs, &pipeBuf{page: page, off: b.off, end: b.off + int(n)})
+			op.push(&pipeBuf{page: page, off: b.off, end: b.off + int(n)})
 			b.off += int(n)
 			done += n
 			n = 0
@@ -544,11 +557,17 @@ func (t *Task) teePipe(ip, op *pipe, n uint64) (uint64, unix.Errno) {
 		if i >= len(ip.bufs) || op.full() {
 			break
 		}
+		if !t.pageRoom() {
+			if done == 0 {
+				return 0, unix.ENOMEM
+			}
+			break
+		}
 		b := ip.bufs[i]
 		k := min(n, uint64(b.end-b.off))
 		page := make([]byte, arch.PageSize)
 		copy(page[b.off:], b.page[b.off:b.off+int(k)])
-		op.bufs = append(op.bufs, &pipeBuf{page: page, off: b.off, end: b.off + int(k)})
+		op.push(&pipeBuf{page: page, off: b.off, end: b.off + int(k)})
 		n -= k
 		done += k
 	}
@@ -921,6 +940,12 @@ func (t *Task) vmspliceIn(pp *pipe, segs []iovSeg) (uint64, error) {
 			if pp.full() {
 				return done, nil
 			}
+			if !t.pageRoom() {
+				if done == 0 {
+					return 0, unix.ENOMEM
+				}
+				return done, nil
+			}
 			addr := s.base + off
 			first := int(addr % arch.PageSize)
 			k := min(s.length-off, uint64(arch.PageSize-first))
@@ -931,7 +956,7 @@ func (t *Task) vmspliceIn(pp *pipe, segs []iovSeg) (uint64, error) {
 				}
 				return done, nil
 			}
-			pp.bufs = append(pp.bufs, &pipeBuf{page: page, off: first, end: first + int(k)})
+			pp.push(&pipeBuf{page: page, off: first, end: first + int(k)})
 			off += k
 			done += k
 		}

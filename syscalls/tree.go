@@ -76,6 +76,9 @@ type processTree struct {
 	sems    semRegistry
 	ipcLim  ipcLimits
 	mqueues mqRegistry
+	// held is what the VM's pipes and sockets hold of the room their
+	// data shares with IPC (held.go). Guarded by mu.
+	held heldBytes
 	// clones and calls are the figures CloneRefusals and Stats report,
 	// for every process of the tree.
 	clones cloneRefusals
