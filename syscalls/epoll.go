@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"encoding/binary"
+	"math"
 	"slices"
 	"time"
 
@@ -59,6 +60,41 @@ type epollInstance struct {
 	// hostItems are the items whose file is a host descriptor (stdio
 	// behind a pipe or terminal), whose readiness only the host knows.
 	hostItems []*epollItem
+	// watches counts the VM's items, this instance's among them.
+	watches *epollWatches
+}
+
+// epollWatches bounds the items of all the VM's epoll instances, as
+// Linux's fs.epoll.max_user_watches bounds a user's: each item lives in
+// mmvm's memory, and without a bound a guest with many descriptors and
+// instances could grow it without end. One per VM (processTree);
+// guarded by the tree lock.
+type epollWatches struct {
+	// n is the items now.
+	n int
+	// max is max_user_watches once written (maxSet); until then the
+	// default stands (epollMaxWatches).
+	max    int64
+	maxSet bool
+}
+
+// epItemCost is what Linux charges an item against the memory that sets
+// max_user_watches' default: sizeof(struct epitem) + sizeof(struct
+// eppoll_entry) on x86-64.
+const epItemCost = 184
+
+// epollMaxWatches is max_user_watches: as written, else Linux's default
+// for a machine with the guest's memory (eventpoll_init: 4% of low
+// memory, in items), unbounded without a memory limit.
+func (p *Process) epollMaxWatches() int64 {
+	if w := &p.tree.epollWatches; w.maxSet {
+		return w.max
+	}
+	if p.cfg.MemoryLimit == 0 {
+		return math.MaxInt64
+	}
+	pages := p.cfg.MemoryLimit / arch.PageSize
+	return int64(pages / 25 * arch.PageSize / epItemCost)
 }
 
 type epollKey struct {
@@ -92,7 +128,7 @@ func sysEpollCreate(t *Task, a *[6]uint64) uint64 {
 	if int32(a[0]) <= 0 {
 		return errno(unix.EINVAL)
 	}
-	return t.installAnon(newEpoll(), unix.O_RDWR, false)
+	return t.installAnon(newEpoll(&t.tree.epollWatches), unix.O_RDWR, false)
 }
 
 func sysEpollCreate1(t *Task, a *[6]uint64) uint64 {
@@ -100,11 +136,11 @@ func sysEpollCreate1(t *Task, a *[6]uint64) uint64 {
 	if flags&^unix.EPOLL_CLOEXEC != 0 {
 		return errno(unix.EINVAL)
 	}
-	return t.installAnon(newEpoll(), unix.O_RDWR, flags != 0)
+	return t.installAnon(newEpoll(&t.tree.epollWatches), unix.O_RDWR, flags != 0)
 }
 
-func newEpoll() *epollInstance {
-	return &epollInstance{items: make(map[epollKey]*epollItem)}
+func newEpoll(watches *epollWatches) *epollInstance {
+	return &epollInstance{items: make(map[epollKey]*epollItem), watches: watches}
 }
 
 // epollOf returns the instance behind f, nil for any other file.
@@ -162,6 +198,9 @@ func sysEpollCtl(t *Task, a *[6]uint64) uint64 {
 	case unix.EPOLL_CTL_ADD:
 		if it != nil {
 			return errno(unix.EEXIST)
+		}
+		if int64(ep.watches.n) >= t.epollMaxWatches() {
+			return errno(unix.ENOSPC)
 		}
 		ep.insert(key, ev.events|epollErr|epollHup, ev.data, t.hostFDOf(tf))
 		return 0
@@ -286,6 +325,7 @@ func (ep *epollInstance) depthAbove(depth int) int {
 func (ep *epollInstance) insert(key epollKey, events uint32, data uint64, hostFD int) {
 	it := &epollItem{ep: ep, key: key, events: events, data: data, wq: queueOf(key.file), hostFD: hostFD}
 	ep.items[key] = it
+	ep.watches.n++
 	key.file.epollItems = append(key.file.epollItems, it)
 	if it.wq != nil {
 		it.wq.add(it)
@@ -365,6 +405,7 @@ func (it *epollItem) remove() {
 		it.onReady = false
 	}
 	delete(ep.items, it.key)
+	ep.watches.n--
 	ep.hostItems = slices.DeleteFunc(ep.hostItems, func(x *epollItem) bool { return x == it })
 	f := it.key.file
 	f.epollItems = slices.DeleteFunc(f.epollItems, func(x *epollItem) bool { return x == it })

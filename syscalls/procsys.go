@@ -378,6 +378,24 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 		}
 		mq.children[f.name] = n
 	}
+	// fs.epoll.max_user_watches (epoll.go), which root may change.
+	watches := text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.epollMaxWatches()) })
+	watches.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
+		if off != 0 {
+			return len(b), 0
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) == 0 {
+			return 0, unix.EINVAL
+		}
+		v, err := strconv.ParseInt(fields[0], 10, 64)
+		if err != nil || v < 0 {
+			return 0, unix.EINVAL
+		}
+		p.tree.epollWatches.max, p.tree.epollWatches.maxSet = v, true
+		return len(b), 0
+	}
+	fs.mkdirAll("/proc/sys/fs/epoll").children["max_user_watches"] = watches
 	random := fs.mkdirAll("/proc/sys/kernel/random")
 	random.children["boot_id"] = text(func(p *Process) []byte {
 		b, _ := iofs.ReadFile(p.hostProc(), "sys/kernel/random/boot_id")

@@ -79,6 +79,9 @@ type processTree struct {
 	// held is what the VM's pipes and sockets hold of the room their
 	// data shares with IPC (held.go). Guarded by mu.
 	held heldBytes
+	// epollWatches counts and bounds the VM's epoll items (epoll.go).
+	// Guarded by mu.
+	epollWatches epollWatches
 	// clones and calls are the figures CloneRefusals and Stats report,
 	// for every process of the tree.
 	clones cloneRefusals
