@@ -325,6 +325,26 @@ func ipcSysctlWrite(l *ipcLimits, f ipcSysctl, b []byte, off int64) (int, unix.E
 	return len(b), 0
 }
 
+// numberSysctlWrite serves a write of a one-number sysctl file as
+// Linux's proc_do*vec_minmax: set takes the first field, and a field that
+// is missing, not a number or outside [lo, hi] is EINVAL; a write past
+// offset 0 is taken whole and changes nothing.
+func numberSysctlWrite(b []byte, off int64, lo, hi int64, set func(int64)) (int, unix.Errno) {
+	if off != 0 {
+		return len(b), 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 {
+		return 0, unix.EINVAL
+	}
+	v, err := strconv.ParseInt(fields[0], 10, 64)
+	if err != nil || v < lo || v > hi {
+		return 0, unix.EINVAL
+	}
+	set(v)
+	return len(b), 0
+}
+
 // addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
 // (glibc's get_nprocs and sysconf read /sys/devices/system/cpu/online and
 // possible) and the transparent huge page size to fs.
@@ -362,38 +382,14 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	for _, f := range mqSysctls {
 		n := text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", *f.get(p.tree.mqueues.limits())) })
 		n.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
-			if off != 0 {
-				return len(b), 0
-			}
-			fields := strings.Fields(string(b))
-			if len(fields) == 0 {
-				return 0, unix.EINVAL
-			}
-			v, err := strconv.ParseInt(fields[0], 10, 32)
-			if err != nil || int(v) < f.lo || int(v) > f.hi {
-				return 0, unix.EINVAL
-			}
-			*f.get(p.tree.mqueues.limits()) = int(v)
-			return len(b), 0
+			return numberSysctlWrite(b, off, int64(f.lo), int64(f.hi), func(v int64) { *f.get(p.tree.mqueues.limits()) = int(v) })
 		}
 		mq.children[f.name] = n
 	}
 	// fs.epoll.max_user_watches (epoll.go), which root may change.
 	watches := text(func(p *Process) []byte { return fmt.Appendf(nil, "%d\n", p.epollMaxWatches()) })
 	watches.writeAt = func(p *Process, b []byte, off int64) (int, unix.Errno) {
-		if off != 0 {
-			return len(b), 0
-		}
-		fields := strings.Fields(string(b))
-		if len(fields) == 0 {
-			return 0, unix.EINVAL
-		}
-		v, err := strconv.ParseInt(fields[0], 10, 64)
-		if err != nil || v < 0 {
-			return 0, unix.EINVAL
-		}
-		p.tree.epollWatches.max, p.tree.epollWatches.maxSet = v, true
-		return len(b), 0
+		return numberSysctlWrite(b, off, 0, math.MaxInt64, func(v int64) { p.tree.epollWatches.max, p.tree.epollWatches.maxSet = v, true })
 	}
 	fs.mkdirAll("/proc/sys/fs/epoll").children["max_user_watches"] = watches
 	random := fs.mkdirAll("/proc/sys/kernel/random")
