@@ -224,10 +224,12 @@ func (mm *MemoryManager) madvisePopulateLocked(ar arch.AddrRange, write bool) er
 		err := mm.populateSteps(r, func(step arch.AddrRange) error {
 			mm.activeMu.Lock()
 			defer mm.activeMu.Unlock()
-			if err := mm.getPMAsLocked(vseg, step, step, at); err != nil {
+			err := mm.getPMAsLocked(vseg, step, step, at)
+			mm.touchObtainedLocked(step)
+			if err != nil {
 				return err
 			}
-			return mm.mapASLocked(step, false)
+			return mm.mapASLocked(step, MapOpts{})
 		})
 		switch {
 		case err == nil:
