@@ -249,6 +249,9 @@ func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 //
 // Preconditions: mm.activeMu is locked; ar is page-aligned.
 func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared bool) {
+	if private {
+		mm.notePeakLocked(ar)
+	}
 	unmapped := false
 	pseg := mm.pmas.LowerBoundSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
@@ -446,6 +449,24 @@ func (mm *MemoryManager) settleLocked(ar arch.AddrRange) {
 	for _, r := range used {
 		mm.touchLocked(r)
 	}
+}
+
+// notePeakLocked raises the peak RSS to what it is with the accessed pages
+// of the untouched pmas in ar counted, before a zap drops them unsettled
+// (Linux's update_hiwater_rss before unmapping).
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) notePeakLocked(ar arch.AddrRange) {
+	if mm.as == nil {
+		return
+	}
+	var used uint64
+	for pseg := range mm.pmas.Segments(ar) {
+		if pseg.ValuePtr().untouched {
+			mm.as.Accessed(pseg.Range().Intersect(ar), func(r arch.AddrRange) { used += r.Length() })
+		}
+	}
+	mm.maxRSS = max(mm.maxRSS, mm.curRSS+used)
 }
 
 // touchObtainedLocked touches what populating ar obtained, which stops at

@@ -106,3 +106,23 @@ func TestFaultAroundResidency(t *testing.T) {
 	}
 	want("after MADV_POPULATE_WRITE", m, "11110111")
 }
+
+// TestFaultAroundPeakRSS: pages the program touched count in the peak RSS
+// (VmHWM, ru_maxrss) even when munmap drops them before anything asked.
+func TestFaultAroundPeakRSS(t *testing.T) {
+	m, as, _ := testMM(t, withFaultAround(64<<10))
+	a := anon(t, m, 0x1000_0000, 16*page, rw)
+	if err := m.HandleUserFault(a, arch.Write); err != nil {
+		t.Fatal(err)
+	}
+	for i := arch.Addr(1); i < 8; i++ {
+		as.Touch(a + i*page)
+	}
+	if err := m.MUnmap(uint64(a), 16*page); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Stats(); s.RSS != 0 || s.PeakRSS != 8*page {
+		t.Errorf("after munmap: RSS %#x, peak %#x, want 0 and 8 pages", s.RSS, s.PeakRSS)
+	}
+	check(t, m)
+}
