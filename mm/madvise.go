@@ -122,6 +122,13 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 		if locked {
 			return unix.EINVAL
 		}
+		if behavior == unix.MADV_PAGEOUT && v.flags&vmaDroppable != 0 {
+			// Reclaim discards a droppable vma's pages, dirty or
+			// not, where it would swap others (shrink_folio_list);
+			// they read as zeros again. Without swap, which mm has
+			// none of, other pages stay.
+			mm.zapLocked(ar)
+		}
 		return nil
 	}
 	flags := v.flags
