@@ -79,7 +79,7 @@ func (m *Machine) newAddressSpace(pt *pagetable.PageTables, held *heldTables) *a
 
 // MapFile implements mm.AddressSpace.MapFile. Only MemoryFile ranges can be
 // mapped: every page the guest can reach is MemoryFile memory.
-func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRange, at arch.AccessType, precommit bool) error {
+func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRange, at arch.AccessType, opts mm.MapOpts) error {
 	if f != memmap.File(as.mf) {
 		return fmt.Errorf("machine: mapping a file other than the MemoryFile at %v", addr)
 	}
@@ -89,10 +89,14 @@ func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRan
 	}
 	as.mu.Lock()
 	defer as.mu.Unlock()
-	fl, err := as.pt.Map(arch.AddrRange{Start: addr, End: end}, as.mf.GuestPhysical(fr.Start), pagetable.MapOpts{Access: at, User: true})
+	ar := arch.AddrRange{Start: addr, End: end}
+	fl, err := as.pt.Map(ar, as.mf.GuestPhysical(fr.Start), pagetable.MapOpts{Access: at, User: true, Untouched: opts.Untouched})
 	as.changed(fl)
 	if err != nil {
 		return err
+	}
+	if opts.Untouched {
+		as.pt.MarkAccessed(ar.Intersect(opts.Used))
 	}
 	as.mappedPages += fr.Length() / arch.PageSize
 	for _, r := range as.recording {
@@ -102,7 +106,7 @@ func (as *addressSpace) MapFile(addr arch.Addr, f memmap.File, fr memmap.FileRan
 			r.ranges = append(r.ranges, fr)
 		}
 	}
-	if precommit {
+	if opts.Precommit {
 		// mm commits the range (MAP_POPULATE, MADV_POPULATE_*, mlock):
 		// back it with host memory now, as Linux faults it in. A
 		// failure leaves the guest's first touches to fault host pages,
@@ -192,6 +196,15 @@ func (as *addressSpace) Unmap(ar arch.AddrRange) {
 		// Unmapping whole 1 GiB-aligned ranges splits nothing.
 		panic(fmt.Sprintf("machine: unmapping %v: %v", wide, err))
 	}
+}
+
+// Accessed implements mm.AddressSpace.Accessed with the leaves' accessed
+// bits, which the processor (or KVM's shadow paging, walking the same
+// tables) sets at the first access.
+func (as *addressSpace) Accessed(ar arch.AddrRange, fn func(arch.AddrRange)) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.pt.Accessed(ar, fn)
 }
 
 // Release implements mm.AddressSpace.Release: every mapping mm made goes.

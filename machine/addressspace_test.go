@@ -7,6 +7,7 @@ import (
 	"github.com/mmvm/mmvm/arch"
 	"github.com/mmvm/mmvm/memfile"
 	"github.com/mmvm/mmvm/memmap"
+	"github.com/mmvm/mmvm/mm"
 	"github.com/mmvm/mmvm/pagetable"
 )
 
@@ -37,7 +38,7 @@ func TestAddressSpaceMapsMemoryFilePages(t *testing.T) {
 	}
 	defer mf.DecRef(fr)
 	const va = 0x4000_0000
-	if err := as.MapFile(va, mf, fr, arch.ReadWrite, false); err != nil {
+	if err := as.MapFile(va, mf, fr, arch.ReadWrite, mm.MapOpts{}); err != nil {
 		t.Fatal(err)
 	}
 	pa, size, o, ok := as.pt.Lookup(va + 0x1234)
@@ -80,7 +81,7 @@ func TestAddressSpaceMapsMemoryFilePages(t *testing.T) {
 func TestAddressSpaceRefusesOtherFiles(t *testing.T) {
 	as, _ := newTestAS(t, 8<<20)
 	other, _ := newTestAS(t, 8<<20)
-	if err := as.MapFile(0x10000, other.mf, memmap.FileRange{Start: 0, End: arch.PageSize}, arch.Read, false); err == nil {
+	if err := as.MapFile(0x10000, other.mf, memmap.FileRange{Start: 0, End: arch.PageSize}, arch.Read, mm.MapOpts{}); err == nil {
 		t.Error("mapping another file's pages succeeded")
 	}
 }
@@ -95,7 +96,7 @@ func TestAddressSpaceUnmapWithoutTableMemory(t *testing.T) {
 	}
 	defer mf.DecRef(fr)
 	const va = 0x4000_0000
-	if err := as.MapFile(va, mf, fr, arch.Read, false); err != nil {
+	if err := as.MapFile(va, mf, fr, arch.Read, mm.MapOpts{}); err != nil {
 		t.Fatal(err)
 	}
 	// Use up every remaining page so the split has no table.
@@ -140,7 +141,7 @@ func TestAddressSpaceRecordsWhatAFaultMaps(t *testing.T) {
 	const va = 0x4000_0000
 	mapPage := func(i uint64, precommit bool) {
 		t.Helper()
-		if err := as.MapFile(va+arch.Addr(i*arch.PageSize), mf, page(i), arch.ReadWrite, precommit); err != nil {
+		if err := as.MapFile(va+arch.Addr(i*arch.PageSize), mf, page(i), arch.ReadWrite, mm.MapOpts{Precommit: precommit}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -163,5 +164,32 @@ func TestAddressSpaceRecordsWhatAFaultMaps(t *testing.T) {
 	mapPage(7, true)
 	if after := mf.Stats().Backed; after < before+arch.PageSize {
 		t.Errorf("a precommitted page was not backed: %d -> %d bytes", before, after)
+	}
+}
+
+// TestAddressSpaceAccessed: an Untouched mapping reports as accessed only
+// the pages its fault is for (Used) until the program touches others; an
+// ordinary mapping reports every page.
+func TestAddressSpaceAccessed(t *testing.T) {
+	as, mf := newTestAS(t, 64<<20)
+	fr, err := mf.Allocate(16*arch.PageSize, memfile.AllocOpts{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mf.DecRef(fr)
+	const va = 0x4000_0000
+	r := func(start, end arch.Addr) arch.AddrRange { return arch.AddrRange{Start: start, End: end} }
+	used := r(va+3*arch.PageSize, va+4*arch.PageSize)
+	if err := as.MapFile(va, mf, memmap.FileRange{Start: fr.Start, End: fr.Start + 8*arch.PageSize}, arch.ReadWrite, mm.MapOpts{Untouched: true, Used: used}); err != nil {
+		t.Fatal(err)
+	}
+	if err := as.MapFile(va+8*arch.PageSize, mf, memmap.FileRange{Start: fr.Start + 8*arch.PageSize, End: fr.End}, arch.ReadWrite, mm.MapOpts{}); err != nil {
+		t.Fatal(err)
+	}
+	var got []arch.AddrRange
+	as.Accessed(r(va, va+16*arch.PageSize), func(ar arch.AddrRange) { got = append(got, ar) })
+	want := []arch.AddrRange{used, r(va+8*arch.PageSize, va+16*arch.PageSize)}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("accessed %v, want %v", got, want)
 	}
 }

@@ -28,6 +28,9 @@ type FakePTE struct {
 	File   memmap.File
 	Offset uint64
 	Perms  arch.AccessType
+	// Accessed is the page table's accessed bit: set by a MapFile
+	// without Untouched, or by Touch.
+	Accessed bool
 }
 
 // NewFakeAddressSpace returns an empty FakeAddressSpace.
@@ -36,7 +39,7 @@ func NewFakeAddressSpace() *FakeAddressSpace {
 }
 
 // MapFile implements AddressSpace.
-func (f *FakeAddressSpace) MapFile(addr arch.Addr, file memmap.File, fr memmap.FileRange, at arch.AccessType, precommit bool) error {
+func (f *FakeAddressSpace) MapFile(addr arch.Addr, file memmap.File, fr memmap.FileRange, at arch.AccessType, opts MapOpts) error {
 	if !addr.IsPageAligned() || !fr.IsPageAligned() || fr.Length() == 0 {
 		return fmt.Errorf("fake address space: MapFile(%v, %v) not page-aligned", addr, fr)
 	}
@@ -47,10 +50,50 @@ func (f *FakeAddressSpace) MapFile(addr arch.Addr, file memmap.File, fr memmap.F
 	}
 	f.mapCalls++
 	for off := uint64(0); off < fr.Length(); off += arch.PageSize {
-		f.pages[addr+arch.Addr(off)] = FakePTE{File: file, Offset: fr.Start + off, Perms: at}
+		a := addr + arch.Addr(off)
+		pte := FakePTE{File: file, Offset: fr.Start + off, Perms: at, Accessed: !opts.Untouched || opts.Used.Contains(a)}
+		if old, ok := f.pages[addr+arch.Addr(off)]; ok && old.File == file && old.Offset == pte.Offset && old.Perms == at {
+			pte.Accessed = pte.Accessed || old.Accessed // the same translation
+		}
+		f.pages[addr+arch.Addr(off)] = pte
 		f.mappedPages++
 	}
 	return nil
+}
+
+// Touch sets the accessed bit of the page holding addr, as the program's
+// access would; it reports whether a mapping was there.
+func (f *FakeAddressSpace) Touch(addr arch.Addr) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pte, ok := f.pages[addr.RoundDown()]
+	if ok {
+		pte.Accessed = true
+		f.pages[addr.RoundDown()] = pte
+	}
+	return ok
+}
+
+// Accessed implements AddressSpace.
+func (f *FakeAddressSpace) Accessed(ar arch.AddrRange, fn func(arch.AddrRange)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var run arch.AddrRange
+	for a := ar.Start.RoundDown(); a < ar.End; a += arch.PageSize {
+		if pte, ok := f.pages[a]; ok && pte.Accessed {
+			if run.End == a && !run.Empty() {
+				run.End = a + arch.PageSize
+				continue
+			}
+			if !run.Empty() {
+				fn(run)
+			}
+			run = arch.AddrRange{Start: a, End: a + arch.PageSize}
+		}
+	}
+	if !run.Empty() {
+		fn(run)
+	}
 }
 
 // Unmap implements AddressSpace.
@@ -220,6 +263,12 @@ func (mm *MemoryManager) checkPMAsLocked() error {
 			// the shape, within one 2 MiB chunk.
 			if !p.needCOW || p.private || p.file != memmap.File(mm.mf) || p.off%arch.HugePageSize+r.Length() > arch.HugePageSize {
 				return fmt.Errorf("zero pma %v is not a copy-on-write view of a zero chunk: %+v", r, *p)
+			}
+			continue
+		}
+		if p.untouched {
+			if !p.private || p.zero {
+				return fmt.Errorf("untouched pma %v is not private memory: %+v", r, *p)
 			}
 			continue
 		}

@@ -122,7 +122,7 @@ func (mm *MemoryManager) HandleThreadFault(addr arch.Addr, at arch.AccessType, t
 			mapAR = pseg.Range().Intersect(around)
 		}
 	}
-	if err := mm.mapASLocked(mapAR, false); err != nil {
+	if err := mm.mapASLocked(mapAR, MapOpts{Used: ar}); err != nil {
 		return &FaultError{Addr: addr, Access: at, Signal: unix.SIGBUS, Code: busAdrErr, Err: err}
 	}
 	return nil

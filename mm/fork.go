@@ -76,6 +76,7 @@ func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
 	cv := cseg.ValuePtr()
 	r := cseg.Range()
 	unmapped := false
+	mm.settleLocked(r)
 	for pseg := range mm.pmas.Segments(r) {
 		pseg = mm.pmas.Isolate(pseg, r)
 		p := pseg.ValuePtr()
@@ -103,7 +104,7 @@ func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
 			mm.privateRefs.inc(fr)
 		}
 		child.pmas.Insert(child.pmas.FindGap(pseg.Start()), pseg.Range(), cp)
-		if !cp.zero {
+		if !cp.zero && !cp.untouched {
 			child.addRSSLocked(pseg.Range().Length())
 		}
 	}

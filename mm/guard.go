@@ -126,14 +126,14 @@ func (mm *MemoryManager) removeGuardsLocked(ar arch.AddrRange) {
 }
 
 // residentLocked returns the bytes of ar backed by memory of its own: its
-// pmas other than guard pages and the zero page (Linux's Rss does not
-// count the zero page either).
+// pmas other than guard pages, the zero page (Linux's Rss does not count
+// the zero page either) and untouched memory (settled by the caller).
 //
 // Preconditions: mm.activeMu is locked.
 func (mm *MemoryManager) residentLocked(ar arch.AddrRange) uint64 {
 	n := mm.pmas.SpanRange(ar)
 	for pseg := range mm.pmas.Segments(ar) {
-		if p := pseg.ValuePtr(); p.guard || p.zero {
+		if p := pseg.ValuePtr(); p.guard || p.zero || p.untouched {
 			n -= pseg.Range().Intersect(ar).Length()
 		}
 	}

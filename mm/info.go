@@ -134,6 +134,7 @@ func (mm *MemoryManager) VMAs() []VMAInfo {
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
 	var out []VMAInfo
+	mm.settleLocked(arch.AddrRange{Start: 0, End: mm.layout.TopOfUser})
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		info := vmaInfoLocked(mm, vseg)
 		if vseg.ValuePtr().flags&vmaPFNMap == 0 {
@@ -211,6 +212,7 @@ func (mm *MemoryManager) Stats() Stats {
 		code = uint64(mm.code.End.MustRoundUp() - mm.code.Start.RoundDown())
 	}
 	code = min(code, mm.execAS)
+	mm.settleLocked(arch.AddrRange{Start: 0, End: mm.layout.TopOfUser})
 	return Stats{
 		VirtualSize: mm.usageAS, RSS: mm.curRSS, PeakRSS: mm.maxRSS,
 		DataSize: mm.dataAS, StackSize: mm.stackAS, LockedSize: mm.lockedAS,

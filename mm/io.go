@@ -138,6 +138,10 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 				failed = uf
 			}
 		}
+		if pos < chunkEnd {
+			// A copy uses the pages as the program's access would.
+			mm.touchLocked(arch.AddrRange{Start: pos.RoundDown(), End: chunkEnd.MustRoundUp()})
+		}
 		for pos < chunkEnd {
 			pseg := mm.pmas.FindSegment(pos)
 			r := arch.AddrRange{Start: pos, End: min(chunkEnd, pseg.End())}

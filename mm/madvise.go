@@ -122,6 +122,13 @@ func (mm *MemoryManager) madviseVMALocked(vseg vmaSeg, ar arch.AddrRange, behavi
 		if locked {
 			return unix.EINVAL
 		}
+		if behavior == unix.MADV_PAGEOUT && v.flags&vmaDroppable != 0 {
+			// Reclaim discards a droppable vma's pages, dirty or
+			// not, where it would swap others (shrink_folio_list);
+			// they read as zeros again. Without swap, which mm has
+			// none of, other pages stay.
+			mm.zapLocked(ar)
+		}
 		return nil
 	}
 	flags := v.flags
@@ -224,10 +231,12 @@ func (mm *MemoryManager) madvisePopulateLocked(ar arch.AddrRange, write bool) er
 		err := mm.populateSteps(r, func(step arch.AddrRange) error {
 			mm.activeMu.Lock()
 			defer mm.activeMu.Unlock()
-			if err := mm.getPMAsLocked(vseg, step, step, at); err != nil {
+			err := mm.getPMAsLocked(vseg, step, step, at)
+			mm.touchObtainedLocked(step)
+			if err != nil {
 				return err
 			}
-			return mm.mapASLocked(step, false)
+			return mm.mapASLocked(step, MapOpts{})
 		})
 		switch {
 		case err == nil:

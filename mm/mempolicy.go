@@ -312,10 +312,12 @@ func (mm *MemoryManager) PageNodes(addrs []uint64, status []int32) {
 	}
 }
 
-// mappedPageLocked says a pma (not a guard) maps the page at addr.
+// mappedPageLocked says a pma (not a guard, nor memory the program has
+// not touched) maps the page at addr.
 //
 // Preconditions: mm.mappingMu and mm.activeMu are locked.
 func (mm *MemoryManager) mappedPageLocked(addr arch.Addr) bool {
+	mm.settleLocked(arch.AddrRange{Start: addr, End: addr + arch.PageSize})
 	pseg := mm.pmas.FindSegment(addr)
-	return pseg.Ok() && !pseg.ValuePtr().guard
+	return pseg.Ok() && !pseg.ValuePtr().guard && !pseg.ValuePtr().untouched
 }

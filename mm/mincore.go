@@ -27,6 +27,7 @@ func (mm *MemoryManager) MinCore(addr, length uint64, vec []byte) error {
 	defer mm.activeMu.Unlock()
 	ar := arch.AddrRange{Start: arch.Addr(addr), End: arch.Addr(addr + pages<<arch.PageShift)}
 	clear(vec[:pages])
+	mm.settleLocked(ar)
 	pos := ar.Start
 	for vseg := range mm.vmas.Segments(ar) {
 		if vseg.Start() > pos {
@@ -50,7 +51,7 @@ func (mm *MemoryManager) MinCore(addr, length uint64, vec []byte) error {
 // Preconditions: mm.mappingMu and mm.activeMu are locked; vec is zero.
 func (mm *MemoryManager) minCoreVMALocked(vseg vmaSeg, vr arch.AddrRange, vec []byte) {
 	for pseg := range mm.pmas.Segments(vr) {
-		if pseg.ValuePtr().guard {
+		if p := pseg.ValuePtr(); p.guard || p.untouched {
 			continue
 		}
 		pr := pseg.Range().Intersect(vr)

@@ -330,7 +330,9 @@ func (mm *MemoryManager) SetAddressSpace(as AddressSpace) {
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
 	if mm.as != nil {
-		mm.as.Unmap(arch.AddrRange{Start: 0, End: mm.layout.TopOfUser})
+		all := arch.AddrRange{Start: 0, End: mm.layout.TopOfUser}
+		mm.settleLocked(all)
+		mm.as.Unmap(all)
 	}
 	mm.as = as
 }

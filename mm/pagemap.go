@@ -30,8 +30,8 @@ const pagemapPFNBase = 1 << 20
 //
 // Frame numbers are the page's place in mm's memory, so two addresses
 // show the same frame exactly when they map the same page. Pages that
-// fault-around made resident show as present where Linux would show them
-// only after their first touch.
+// fault-around allocated show as present only once the program touched
+// them, as Linux faults them in then.
 func (mm *MemoryManager) Pagemap(start arch.Addr, entries []uint64) {
 	clear(entries)
 	if len(entries) == 0 {
@@ -46,10 +46,11 @@ func (mm *MemoryManager) Pagemap(start arch.Addr, entries []uint64) {
 	defer mm.mappingMu.RUnlock()
 	mm.activeMu.Lock()
 	defer mm.activeMu.Unlock()
+	mm.settleLocked(ar)
 	for pseg := range mm.pmas.Segments(ar) {
 		p := pseg.ValuePtr()
 		r := pseg.Range().Intersect(ar)
-		if r.Empty() || !mm.vmas.FindSegment(r.Start).Ok() {
+		if r.Empty() || p.untouched || !mm.vmas.FindSegment(r.Start).Ok() {
 			continue
 		}
 		for a := r.Start; a < r.End; a += arch.PageSize {

@@ -59,6 +59,18 @@ type pma struct {
 	// mremap moves it with the pages and fork copies it.
 	guard bool
 
+	// untouched: fresh private anonymous memory that a fault allocated
+	// around the faulting page and that the program may never use.
+	// Linux allocates anonymous memory a page at a time as it is touched
+	// (no THP outside MADV_HUGEPAGE on the hosts we follow), so such a
+	// page is resident (smaps' Rss, mincore, pagemap, VmRSS) only once
+	// the AddressSpace reports it accessed; settleLocked turns what was
+	// accessed into touched pmas. Invariant: an untouched pma is private
+	// and not zero, is mapped only with MapOpts.Untouched, and is not in
+	// RSS; its accessed pages are settled before its AddressSpace
+	// mappings go (except by zaps, which drop the pma too).
+	untouched bool
+
 	// zero: the pma maps part of the MemoryFile's zero chunk for private
 	// anonymous memory never written (Linux's zero page). Invariant: a
 	// zero pma has file == the MemoryFile, needCOW set, private unset; it
@@ -80,7 +92,8 @@ func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) 
 	}
 	if p1.file != p2.file || p1.off+r1.Length() != p2.off ||
 		p1.translatePerms != p2.translatePerms || p1.effectivePerms != p2.effectivePerms ||
-		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private || p1.zero != p2.zero {
+		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private || p1.zero != p2.zero ||
+		p1.untouched != p2.untouched {
 		return pma{}, false
 	}
 	return p1, true
@@ -224,7 +237,7 @@ func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 		mm.privateRefs.dec(fr)
 	}
 	p.file.DecRef(fr)
-	if !p.zero {
+	if !p.zero && !p.untouched {
 		mm.removeRSSLocked(pseg.Range().Length())
 	}
 }
@@ -236,6 +249,9 @@ func (mm *MemoryManager) releasePMALocked(pseg pmaSeg) {
 //
 // Preconditions: mm.activeMu is locked; ar is page-aligned.
 func (mm *MemoryManager) invalidateLocked(ar arch.AddrRange, private, shared bool) {
+	if private {
+		mm.notePeakLocked(ar)
+	}
 	unmapped := false
 	pseg := mm.pmas.LowerBoundSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
@@ -269,9 +285,11 @@ func (mm *MemoryManager) unmapASLocked(ar arch.AddrRange) {
 
 // mapASLocked maps every pma in ar into the AddressSpace with its
 // effective permissions; pmas permitting nothing are left unmapped.
+// opts.Untouched is each pma's own; opts.Used is what the caller is
+// about to access.
 //
 // Preconditions: mm.activeMu is locked; ar is page-aligned.
-func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
+func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, opts MapOpts) error {
 	if mm.as == nil {
 		return nil
 	}
@@ -282,7 +300,8 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 		}
 		mr := pseg.Range().Intersect(ar)
 		mm.mapCalls++
-		if err := mm.as.MapFile(mr.Start, p.file, fileRangeOf(pseg, mr), p.effectivePerms, precommit); err != nil {
+		opts.Untouched = p.untouched
+		if err := mm.as.MapFile(mr.Start, p.file, fileRangeOf(pseg, mr), p.effectivePerms, opts); err != nil {
 			return fmt.Errorf("mm: mapping %v into the address space: %w", mr, err)
 		}
 	}
@@ -371,7 +390,7 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 		case v.isAnonymous() && !at.Write && mm.zeroPage:
 			err = mm.zeroPMAsLocked(vseg, opt)
 		case v.isAnonymous():
-			err = mm.allocatePMAsLocked(vseg, opt)
+			err = mm.allocatePMAsLocked(vseg, opt, mm.as != nil)
 		default:
 			err = mm.translatePMAsLocked(vseg, gr, opt, at)
 		}
@@ -389,8 +408,10 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 }
 
 // allocatePMAsLocked backs ar, a gap in pmas within the private anonymous
-// vma vseg, with fresh memory.
-func (mm *MemoryManager) allocatePMAsLocked(vseg vmaSeg, ar arch.AddrRange) error {
+// vma vseg, with fresh memory, untouched if asked: the memory is then
+// resident only as the program uses it, and callers that use it on the
+// program's behalf (copies, populating) touch it (touchLocked).
+func (mm *MemoryManager) allocatePMAsLocked(vseg vmaSeg, ar arch.AddrRange, untouched bool) error {
 	fr, err := mm.mf.Allocate(ar.Length(), memfile.AllocOpts{Kind: memfile.User})
 	if err != nil {
 		return err
@@ -401,10 +422,86 @@ func (mm *MemoryManager) allocatePMAsLocked(vseg vmaSeg, ar arch.AddrRange) erro
 	eff, maxp := pmaPermsFor(v, arch.AnyAccess, false)
 	mm.pmas.Insert(mm.pmas.FindGap(ar.Start), ar, pma{
 		file: mm.mf, off: fr.Start, translatePerms: arch.AnyAccess,
-		effectivePerms: eff, maxPerms: maxp, private: true,
+		effectivePerms: eff, maxPerms: maxp, private: true, untouched: untouched,
 	})
-	mm.addRSSLocked(ar.Length())
+	if !untouched {
+		mm.addRSSLocked(ar.Length())
+	}
 	return nil
+}
+
+// settleLocked makes the untouched pmas in ar that the program has
+// accessed, as the AddressSpace reports, touched pmas (in RSS), before
+// their AddressSpace mappings and the record they keep go, or before
+// residency is reported.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) settleLocked(ar arch.AddrRange) {
+	if mm.as == nil {
+		return
+	}
+	var used []arch.AddrRange
+	for pseg := range mm.pmas.Segments(ar) {
+		if pseg.ValuePtr().untouched {
+			mm.as.Accessed(pseg.Range().Intersect(ar), func(r arch.AddrRange) { used = append(used, r) })
+		}
+	}
+	for _, r := range used {
+		mm.touchLocked(r)
+	}
+}
+
+// notePeakLocked raises the peak RSS to what it is with the accessed pages
+// of the untouched pmas in ar counted, before a zap drops them unsettled
+// (Linux's update_hiwater_rss before unmapping).
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) notePeakLocked(ar arch.AddrRange) {
+	if mm.as == nil {
+		return
+	}
+	var used uint64
+	for pseg := range mm.pmas.Segments(ar) {
+		if pseg.ValuePtr().untouched {
+			mm.as.Accessed(pseg.Range().Intersect(ar), func(r arch.AddrRange) { used += r.Length() })
+		}
+	}
+	mm.maxRSS = max(mm.maxRSS, mm.curRSS+used)
+}
+
+// touchObtainedLocked touches what populating ar obtained, which stops at
+// the first guard page, as Linux's populate faults pages in up to it.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) touchObtainedLocked(ar arch.AddrRange) {
+	if guardAt, guarded := mm.firstGuardLocked(ar); guarded {
+		ar.End = guardAt
+	}
+	mm.touchLocked(ar)
+}
+
+// touchLocked makes the untouched pmas in ar touched: the program, or mm
+// on its behalf, has used those pages.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) touchLocked(ar arch.AddrRange) {
+	changed := false
+	pseg := mm.pmas.LowerBoundSegment(ar.Start)
+	for pseg.Ok() && pseg.Start() < ar.End {
+		if !pseg.ValuePtr().untouched {
+			pseg = pseg.NextSegment()
+			continue
+		}
+		changed = true
+		pseg = mm.pmas.Isolate(pseg, ar)
+		pseg.ValuePtr().untouched = false
+		mm.addRSSLocked(pseg.Range().Length())
+		pseg = pseg.NextSegment()
+	}
+	if changed {
+		mm.pmas.MergeRange(ar)
+		mm.pmas.MergeAdjacent(ar)
+	}
 }
 
 // translatePMAsLocked caches the Mappable's translations of at least
@@ -485,7 +582,7 @@ func (mm *MemoryManager) breakCOWLocked(vseg vmaSeg, ar arch.AddrRange) error {
 		if err != nil {
 			return err
 		}
-		if p.zero {
+		if p.zero || p.untouched {
 			mm.addRSSLocked(fr.Length())
 		}
 		// Stop the guest from reading the old pages through a stale
@@ -540,6 +637,7 @@ func (mm *MemoryManager) movePMAsLocked(oldAR, newAR arch.AddrRange) {
 		p pma
 	}
 	var ms []moved
+	mm.settleLocked(oldAR)
 	pseg := mm.pmas.LowerBoundSegment(oldAR.Start)
 	for pseg.Ok() && pseg.Start() < oldAR.End {
 		// Guard pmas move too, as mremap moves Linux's guard markers
@@ -561,6 +659,7 @@ func (mm *MemoryManager) movePMAsLocked(oldAR, newAR arch.AddrRange) {
 // Preconditions: mm.activeMu is locked; vseg ⊇ ar.
 func (mm *MemoryManager) refreshPMAPermsLocked(vseg vmaSeg, ar arch.AddrRange) {
 	v := vseg.ValuePtr()
+	mm.settleLocked(ar)
 	pseg := mm.pmas.LowerBoundSegment(ar.Start)
 	for pseg.Ok() && pseg.Start() < ar.End {
 		pseg = mm.pmas.Isolate(pseg, ar)

@@ -57,10 +57,12 @@ func (mm *MemoryManager) populateLocked(vseg vmaSeg, ar arch.AddrRange) error {
 	return mm.populateSteps(ar, func(step arch.AddrRange) error {
 		mm.activeMu.Lock()
 		defer mm.activeMu.Unlock()
-		if err := mm.getPMAsLocked(vseg, step, step, at); err != nil {
+		err := mm.getPMAsLocked(vseg, step, step, at)
+		mm.touchObtainedLocked(step)
+		if err != nil {
 			return err
 		}
-		return mm.mapASLocked(step, true)
+		return mm.mapASLocked(step, MapOpts{Precommit: true})
 	})
 }
 

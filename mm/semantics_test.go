@@ -269,6 +269,34 @@ func TestMLockAllFutureDroppable(t *testing.T) {
 	}
 }
 
+// TestPageoutDropsDroppable: MADV_PAGEOUT discards a MAP_DROPPABLE
+// mapping's pages, written ones included, which then read as zeros, as
+// Linux's reclaim does (the mm selftest droppable); a private mapping's
+// pages stay, as on a host without swap.
+func TestPageoutDropsDroppable(t *testing.T) {
+	m, _, _ := testMM(t)
+	d, err := m.MMap(0, 2*page, rw, unix.MAP_DROPPABLE|unix.MAP_ANONYMOUS, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := anon(t, m, 0, 2*page, rw)
+	for _, a := range []arch.Addr{d, p} {
+		if _, err := m.CopyOut(a+page+5, []byte{'A'}, IOOpts{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Madvise(uint64(a), 2*page, unix.MADV_PAGEOUT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := make([]byte, 1)
+	for a, want := range map[arch.Addr]byte{d: 0, p: 'A'} {
+		if _, err := m.CopyIn(a+page+5, b, IOOpts{}); err != nil || b[0] != want {
+			t.Errorf("after MADV_PAGEOUT at %v: %q (%v), want %q", a, b[0], err, want)
+		}
+	}
+	check(t, m)
+}
+
 func TestLimitsAS(t *testing.T) {
 	m, _, _ := testMM(t, withLimits(Limits{AS: 16 * page, Data: 8 * page, MemLock: 0, Stack: 8 << 20, MaxMapCount: 5}))
 	if _, err := m.MMap(0, 17*page, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS, nil, 0); errnoOf(err) != unix.ENOMEM {

@@ -672,7 +672,7 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64, readSrc func(addr uint
 		if s, ok := vseg.ValuePtr().shmem(); ok && !vseg.ValuePtr().private {
 			return s.fillPage(mappableRangeOf(vseg, page).Start, buf)
 		}
-		if err := mm.allocatePMAsLocked(vseg, page); err != nil {
+		if err := mm.allocatePMAsLocked(vseg, page, false); err != nil {
 			return err
 		}
 		pseg := mm.pmas.FindSegment(page.Start)

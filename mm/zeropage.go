@@ -51,7 +51,7 @@ func (mm *MemoryManager) zeroChunkLocked() (memmap.FileRange, bool) {
 func (mm *MemoryManager) zeroPMAsLocked(vseg vmaSeg, ar arch.AddrRange) error {
 	chunk, ok := mm.zeroChunkLocked()
 	if !ok {
-		return mm.allocatePMAsLocked(vseg, ar)
+		return mm.allocatePMAsLocked(vseg, ar, mm.as != nil)
 	}
 	v := vseg.ValuePtr()
 	eff, maxp := pmaPermsFor(v, arch.AnyAccess, true)

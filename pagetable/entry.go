@@ -60,11 +60,15 @@ const (
 func levelShift(l int) uint { return arch.PageShift + levelBits*uint(l-1) }
 
 // leafBits encodes o as the flags of a leaf entry (without PS). Accessed is
-// set, and dirty with write, so the processor never has to write a leaf back.
+// set, and dirty with write, so the processor never has to write a leaf back,
+// unless o.Untouched asks for both clear.
 func leafBits(o MapOpts) uint64 {
 	b := entryPresent | entryAccessed
 	if o.Access.Write {
 		b |= entryWrite | entryDirty
+	}
+	if o.Untouched {
+		b &^= entryAD
 	}
 	if !o.Access.Execute {
 		b |= entryNoExec

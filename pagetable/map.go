@@ -67,6 +67,9 @@ func (pt *PageTables) setHugeLeaf(e, pe *uint64, l int, va, next, leaf uint64, f
 	case (old^leaf)&^entryAD != 0:
 		fl.add(va, next, old&entryGlobal != 0)
 		pt.rewritten(e, 1)
+	default:
+		// The same translation: what the processor recorded stays.
+		leaf |= old & entryAD
 	}
 	*e = leaf
 	if leaf&entryGlobal != 0 {
@@ -126,6 +129,12 @@ func (pt *PageTables) mapLeaves(t *[512]uint64, pe *uint64, va, end, delta, bits
 			}
 			hi = j
 			global = global || old&entryGlobal != 0
+		} else {
+			// The same translation: what the processor recorded
+			// stays.
+			ents[j] = leaf | old&entryAD
+			leaf += arch.PageSize
+			continue
 		}
 		ents[j] = leaf
 		leaf += arch.PageSize

@@ -17,6 +17,11 @@ type MapOpts struct {
 	User bool
 	// Global keeps the translation across CR3 loads (with CR4.PGE).
 	Global bool
+	// Untouched leaves the new leaves' accessed and dirty bits clear, so
+	// that the processor sets them at the first access and Accessed can
+	// tell which pages the program has used. A leaf that already
+	// translated the same page with the same rights keeps its bits.
+	Untouched bool
 }
 
 // Features are what the guest's CPU supports.

@@ -74,3 +74,67 @@ func (pt *PageTables) dropIfEmpty(e, pe *uint64) {
 	*pe -= countOne
 	pt.rewritten(e, 1)
 }
+
+// Accessed calls fn for each maximal run of va's user pages whose leaves
+// have their accessed bit set, in address order: the pages the processor
+// has used since a Map with Untouched (a huge leaf counts as a whole).
+// Pages not mapped are not reported.
+func (pt *PageTables) Accessed(va arch.AddrRange, fn func(arch.AddrRange)) {
+	if pt.root == nil || va.Empty() {
+		return
+	}
+	var run arch.AddrRange
+	pt.accessedIn(pt.root, rootLevel, uint64(va.Start), uint64(va.End), &run, fn)
+	if !run.Empty() {
+		fn(run)
+	}
+}
+
+// accessedIn is Accessed within the level-l table t; run is the run being
+// gathered, reported once a page breaks it.
+func (pt *PageTables) accessedIn(t *[512]uint64, l int, va, end uint64, run *arch.AddrRange, fn func(arch.AddrRange)) {
+	shift := levelShift(l)
+	for va < end {
+		next := entryEnd(va, end, shift)
+		e := t[(va>>shift)&indexMask]
+		switch {
+		case e&entryPresent == 0:
+		case isTable(e, l):
+			pt.accessedIn(pt.alloc.TableAt(e&entryAddrMask), l-1, va, next, run, fn)
+		case e&entryAccessed != 0:
+			if uint64(run.End) == va && !run.Empty() {
+				run.End = arch.Addr(next)
+			} else {
+				if !run.Empty() {
+					fn(*run)
+				}
+				*run = arch.AddrRange{Start: arch.Addr(va), End: arch.Addr(next)}
+			}
+		}
+		va = next
+	}
+}
+
+// MarkAccessed sets the accessed bit of the leaves mapping va's pages, as
+// the processor's first access would; pages not mapped are skipped.
+func (pt *PageTables) MarkAccessed(va arch.AddrRange) {
+	for a := uint64(va.Start); a < uint64(va.End); {
+		t := pt.root
+		next := uint64(va.End)
+		for l := rootLevel; t != nil && l >= 1; l-- {
+			shift := levelShift(l)
+			e := &t[(a>>shift)&indexMask]
+			next = entryEnd(a, uint64(va.End), shift)
+			switch {
+			case *e&entryPresent == 0:
+				t = nil
+			case isTable(*e, l):
+				t = pt.alloc.TableAt(*e & entryAddrMask)
+			default:
+				*e |= entryAccessed
+				t = nil
+			}
+		}
+		a = next
+	}
+}

@@ -358,9 +358,10 @@ func sysProcessMadvise(t *Task, a *[6]uint64) uint64 {
 
 // sysProcessMrelease serves process_mrelease(pidfd, flags): flags EINVAL,
 // the pidfd EBADF, a process that has ended (its memory gone) or was
-// reaped ESRCH. A live process is not being killed (mmvm ends a killed
-// one's memory at once), so there is nothing to reap early: EINVAL, as
-// Linux answers for a process that is not exiting.
+// reaped ESRCH. A process with a fatal signal pending is dying, as
+// Linux's task_will_free_mem sees one after kill's SIGKILL: 0, its memory
+// going with its exit, which the signal has made certain (Linux reaps it
+// in the call). Any other is not exiting: EINVAL.
 func sysProcessMrelease(t *Task, a *[6]uint64) uint64 {
 	if uint32(a[1]) != 0 {
 		return errno(unix.EINVAL)
@@ -372,5 +373,19 @@ func sysProcessMrelease(t *Task, a *[6]uint64) uint64 {
 	if ended, _ := pf.ended(); ended {
 		return errno(unix.ESRCH)
 	}
+	if pf.task.Process.dying() {
+		return 0
+	}
 	return errno(unix.EINVAL)
+}
+
+// dying reports whether a thread of p has a fatal signal pending. p.mu
+// (the tree lock, which the calling thread holds) must be held.
+func (p *Process) dying() bool {
+	for _, t := range p.tasks {
+		if t.fatalSignalPending() {
+			return true
+		}
+	}
+	return false
 }

@@ -170,3 +170,26 @@ func TestPidfdEpollWokenAtExit(t *testing.T) {
 		t.Fatal("the child's exit did not wake epoll_wait on its pidfd")
 	}
 }
+
+// TestProcessMreleaseDying: process_mrelease on a child that kill's
+// SIGKILL has doomed but that has not ended yet is 0, as Linux's
+// task_will_free_mem sees the group exit at once (mrelease_test kills,
+// then releases); on a live child it is EINVAL.
+func TestProcessMreleaseDying(t *testing.T) {
+	h := newProcHarness(t)
+	root := h.root.main
+	child := h.fork(t, root)
+	fd := tc(root, unix.SYS_PIDFD_OPEN, uint64(child.cfg.PID), 0)
+	if fd < 0 {
+		t.Fatalf("pidfd_open = %d", fd)
+	}
+	if r := tc(root, unix.SYS_PROCESS_MRELEASE, uint64(fd), 0); r != neg64(unix.EINVAL) {
+		t.Errorf("process_mrelease(live child) = %d, want EINVAL", r)
+	}
+	if r := tc(root, unix.SYS_KILL, uint64(child.cfg.PID), uint64(unix.SIGKILL)); r != 0 {
+		t.Fatalf("kill = %d", r)
+	}
+	if r := tc(root, unix.SYS_PROCESS_MRELEASE, uint64(fd), 0); r != 0 {
+		t.Errorf("process_mrelease(killed child) = %d, want 0", r)
+	}
+}

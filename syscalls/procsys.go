@@ -424,6 +424,18 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	// and the mm selftests read to size their huge-page cases.
 	thp := fs.mkdirAll("/sys/kernel/mm/transparent_hugepage")
 	thp.children["hpage_pmd_size"] = text(func(*Process) []byte { return []byte("2097152\n") })
+	// The mode mm's residency follows: anonymous memory is resident a
+	// page at a time as touched, except where a fault-around unit is a
+	// whole 2 MiB leaf (mm/README.md). The mm selftests read it to know
+	// whether THP is there (thp_is_enabled).
+	thp.children["enabled"] = text(func(*Process) []byte { return []byte("always [madvise] never\n") })
+	// The 2 MiB hugetlb pool, empty as /proc/meminfo says (hugetlb.go):
+	// the mm selftests (thuge-gen, the hugetlb tests) find the sizes
+	// there and skip what needs pages.
+	pool := fs.mkdirAll("/sys/kernel/mm/hugepages/hugepages-2048kB")
+	for _, name := range []string{"free_hugepages", "nr_hugepages", "nr_hugepages_mempolicy", "nr_overcommit_hugepages", "resv_hugepages", "surplus_hugepages"} {
+		pool.children[name] = text(func(*Process) []byte { return []byte("0\n") })
+	}
 }
 
 // mount is one entry of the guest's mount table.

@@ -61,6 +61,9 @@ func TestMachineFilesFormats(t *testing.T) {
 		{"/proc/sys/kernel/random/uuid", "abababab-abab-4bab-abab-abababababab\n"},
 		{"/sys/devices/system/cpu/online", "0-1\n"},
 		{"/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "2097152\n"},
+		{"/sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n"},
+		{"/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "0\n"},
+		{"/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages", "0\n"},
 		{"/sys/devices/system/cpu/possible", "0-1\n"},
 		{"/sys/devices/system/cpu/present", "0-1\n"},
 		{"/proc/mounts", "none / tmpfs ro,relatime 0 0\nnone /dev tmpfs ro,relatime 0 0\n" +

@@ -75,6 +75,7 @@ var guestCases = []struct {
 	{"smapsflags-musl", nil},
 	{"smapsflags-glibc", nil},
 	{"pagemap-musl", nil},
+	{"residency-musl", nil},
 	{"pagemap-glibc", nil},
 	{"mlockroot-musl", nil},
 	{"mlockroot-glibc", nil},
