@@ -309,10 +309,12 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	// The moved vma keeps its registration only for a context that
 	// asked for UFFD_EVENT_REMAP, which is told (mremap_userfaultfd_prep
 	// and _complete).
+	droppedWP := false
 	if nv.uffd != nil {
 		if nv.uffd.wantsEvent(UffdFeatureEventRemap) {
 			mm.queueEventLocked(nv.uffd, UffdFeatureEventRemap, UffdEventRemap, [3]uint64{uint64(a.addr), uint64(dst), a.oldLen}, nil)
 		} else {
+			droppedWP = nv.uffdModes&UffdRegisterModeWP != 0
 			nv.uffd, nv.uffdModes = nil, 0
 		}
 	}
@@ -336,6 +338,11 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	if a.oldLen != 0 {
 		mm.activeMu.Lock()
 		mm.movePMAsLocked(oldAR, newAR)
+		if droppedWP {
+			// The pages leave their WP registration behind
+			// (move_ptes clears uffd-wp for such a vma).
+			mm.writeProtectPMAsLocked(&nv, newAR, false)
+		}
 		mm.activeMu.Unlock()
 		if a.flags&unix.MREMAP_DONTUNMAP != 0 {
 			mm.clearMovedSourceLocked(a.addr, a.oldLen)
