@@ -306,7 +306,7 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, precommit bool) error {
 // only the touched pages.
 func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg, grewFrom arch.Addr) arch.AddrRange {
 	// A userfaultfd's handler fills each missing page itself.
-	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.missingRegistered() {
+	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.gapsGoToHandler() {
 		return ar
 	}
 	return mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
@@ -361,9 +361,9 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 			continue
 		}
 		var missing error
-		if v.missingRegistered() {
-			if a, ok := mm.firstMissingLocked(vseg, gr); ok {
-				missing = &errUserFault{ctx: v.uffd, addr: a}
+		if v.gapsGoToHandler() {
+			if a, reason, ok := mm.firstUserFaultLocked(vseg, gr); ok {
+				missing = &errUserFault{ctx: v.uffd, addr: a, reason: reason}
 				if a == gr.Start {
 					return missing
 				}
@@ -399,7 +399,7 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 					return err
 				}
 			}
-			return &errUserFault{ctx: v.uffd, addr: a, wp: true}
+			return &errUserFault{ctx: v.uffd, addr: a, reason: UffdPagefaultFlagWP}
 		}
 	}
 	if at.Write && v.private {

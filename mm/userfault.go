@@ -67,6 +67,9 @@ const (
 	UffdFeatureThreadID     = 1 << 8
 	UffdFeatureExactAddress = 1 << 11
 	UffdFeatureMissingShmem = 1 << 5
+	UffdFeatureMissingHuge  = 1 << 4
+	UffdFeatureMinorHuge    = 1 << 9
+	UffdFeatureMinorShmem   = 1 << 10
 
 	UffdRegisterModeMissing = 1 << 0
 	UffdRegisterModeWP      = 1 << 1
@@ -75,6 +78,8 @@ const (
 	UffdCopyModeDontWake     = 1 << 0
 	UffdCopyModeWP           = 1 << 1
 	UffdZeropageModeDontWake = 1 << 0
+	UffdContinueModeDontWake = 1 << 0
+	UffdContinueModeWP       = 1 << 1
 
 	// UFFDIO_WRITEPROTECT's modes.
 	UffdWriteProtectModeWP       = 1 << 0
@@ -89,6 +94,7 @@ const (
 	UffdEventUnmap         = 0x16
 	UffdPagefaultFlagWrite = 1 << 0
 	UffdPagefaultFlagWP    = 1 << 1
+	UffdPagefaultFlagMinor = 1 << 2
 
 	// The UFFDIO ioctl numbers' low byte (_UFFDIO_*), whose bits the
 	// ioctls masks of UFFDIO_API and UFFDIO_REGISTER set.
@@ -98,6 +104,7 @@ const (
 	uffdioCopy       = 0x03
 	uffdioZeropage   = 0x04
 	uffdioWriteProt  = 0x06
+	uffdioContinue   = 0x07
 	uffdioAPI        = 0x3F
 )
 
@@ -107,18 +114,23 @@ const (
 // without pte markers (CONFIG_PTE_MARKER_UFFD_WP): write protection of
 // private anonymous memory's present pages only, so neither
 // WP_HUGETLBFS_SHMEM, WP_UNPOPULATED nor WP_ASYNC is offered.
+// MISSING_HUGETLBFS and MINOR_HUGETLBFS are offered as Linux offers them
+// with an empty huge page pool: mmvm has none (MAP_HUGETLB, SHM_HUGETLB
+// and MFD_HUGETLB fail), so no hugetlbfs range exists to register.
 const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress | UffdFeatureMissingShmem |
 	UffdFeatureEventFork | UffdFeatureEventRemap | UffdFeatureEventRemove | UffdFeatureEventUnmap |
-	UffdFeaturePagefaultWP
+	UffdFeaturePagefaultWP | UffdFeatureMinorShmem | UffdFeatureMissingHuge | UffdFeatureMinorHuge
 
 // UffdAPIIoctls is what UFFDIO_API reports as uffdio_api.ioctls, and
 // uffdRangeIoctls what UFFDIO_REGISTER reports as usable on the range:
 // the ioctls implemented here; a WP registration adds
-// UFFDIO_WRITEPROTECT (uffdWPIoctl).
+// UFFDIO_WRITEPROTECT (uffdWPIoctl), a MINOR one UFFDIO_CONTINUE
+// (uffdContinueIoctl).
 const (
-	UffdAPIIoctls   = 1<<uffdioRegister | 1<<uffdioUnregister | 1<<uffdioAPI
-	uffdRangeIoctls = 1<<uffdioWake | 1<<uffdioCopy | 1<<uffdioZeropage
-	uffdWPIoctl     = 1 << uffdioWriteProt
+	UffdAPIIoctls     = 1<<uffdioRegister | 1<<uffdioUnregister | 1<<uffdioAPI
+	uffdRangeIoctls   = 1<<uffdioWake | 1<<uffdioCopy | 1<<uffdioZeropage
+	uffdWPIoctl       = 1 << uffdioWriteProt
+	uffdContinueIoctl = 1 << uffdioContinue
 )
 
 // UserFaultFD is a userfaultfd context: what the vmas registered with it
@@ -168,14 +180,14 @@ func (mm *MemoryManager) NewUserFaultFD(userModeOnly bool, onQueue func()) *User
 type UserFaultWait struct {
 	ctx *UserFaultFD
 	// addr is the page that faulted; exact the faulting address; write
-	// says it was a write; wp that it wrote a write-protected page
-	// (UFFD_PAGEFAULT_FLAG_WP) rather than found it missing; tid the
-	// faulting thread (0 if unknown).
-	addr  arch.Addr
-	exact arch.Addr
-	write bool
-	wp    bool
-	tid   int32
+	// says it was a write; reason is 0 for a missing page, else the
+	// message's UFFD_PAGEFAULT_FLAG_WP or _MINOR (errUserFault.reason);
+	// tid the faulting thread (0 if unknown).
+	addr   arch.Addr
+	exact  arch.Addr
+	write  bool
+	reason uint64
+	tid    int32
 	// event is 0 for a page fault, else the event message's event, arg
 	// its argument, and child, for a fork, the child's context.
 	event uint8
@@ -239,19 +251,24 @@ func UserFaultWaitOf(err error) (*UserFaultWait, bool) {
 	return nil, false
 }
 
-// errUserFault is getPMAsLocked's account of a missing page in a
-// MISSING-registered vma, or (wp) a write to a write-protected page in a
-// WP-registered one: the caller decides whether to queue a message and
-// wait, or to fail.
+// errUserFault is getPMAsLocked's account of a fault a userfaultfd
+// handles: a missing page in a MISSING-registered vma (reason 0), a write
+// to a write-protected page in a WP-registered one (UffdPagefaultFlagWP),
+// or a page the shmem object holds but the vma does not map yet in a
+// MINOR-registered one (UffdPagefaultFlagMinor). The caller decides
+// whether to queue a message and wait, or to fail.
 type errUserFault struct {
-	ctx  *UserFaultFD
-	addr arch.Addr
-	wp   bool
+	ctx    *UserFaultFD
+	addr   arch.Addr
+	reason uint64
 }
 
 func (e *errUserFault) Error() string {
-	if e.wp {
+	switch e.reason {
+	case UffdPagefaultFlagWP:
 		return fmt.Sprintf("write to a write-protected page at %v in a userfaultfd range", e.addr)
+	case UffdPagefaultFlagMinor:
+		return fmt.Sprintf("minor fault at %v in a userfaultfd range", e.addr)
 	}
 	return fmt.Sprintf("missing page at %v in a userfaultfd range", e.addr)
 }
@@ -267,10 +284,12 @@ func userFaultOf(err error) (*errUserFault, bool) {
 	return nil, false
 }
 
-// missingRegistered reports whether faults on v's missing pages go to a
-// userfaultfd.
-func (v *vma) missingRegistered() bool {
-	return v.uffd != nil && v.uffdModes&UffdRegisterModeMissing != 0
+// gapsGoToHandler reports whether faults on v's missing pages go to a
+// userfaultfd, or (MINOR) those on pages its shmem object holds that v
+// does not map yet: either way each page is the handler's to map, and
+// the fault maps nothing around it.
+func (v *vma) gapsGoToHandler() bool {
+	return v.uffd != nil && v.uffdModes&(UffdRegisterModeMissing|UffdRegisterModeMinor) != 0
 }
 
 // queueLocked queues a message for the fault uf at addr (a user access
@@ -286,7 +305,7 @@ func (u *UserFaultFD) queueLocked(uf *errUserFault, addr arch.Addr, write, user 
 	if u.features&UffdFeatureSigbus != 0 || (u.userModeOnly && !user) {
 		return nil, errUserFaultBus
 	}
-	w := &UserFaultWait{ctx: u, addr: addr.RoundDown(), exact: addr, write: write, wp: uf.wp, ready: make(chan struct{})}
+	w := &UserFaultWait{ctx: u, addr: addr.RoundDown(), exact: addr, write: write, reason: uf.reason, ready: make(chan struct{})}
 	if u.features&UffdFeatureThreadID != 0 {
 		w.tid = tid
 	}
@@ -359,9 +378,7 @@ func (u *UserFaultFD) ReadMessage() (event uint8, arg [3]uint64, child *UserFaul
 	if w.write {
 		arg[0] = UffdPagefaultFlagWrite
 	}
-	if w.wp {
-		arg[0] |= UffdPagefaultFlagWP
-	}
+	arg[0] |= w.reason
 	arg[1] = uint64(addr)
 	arg[2] = uint64(uint32(w.tid))
 	return UffdEventPagefault, arg, nil, true
@@ -523,24 +540,30 @@ func (v *vma) shmem() (*SharedMemory, bool) {
 	return s, ok
 }
 
-// firstMissingLocked returns the first page of gr, a gap in pmas within
-// the MISSING-registered vma vseg, whose fault goes to the userfaultfd:
-// the first for anonymous memory, the first the shmem object lacks
-// otherwise.
+// firstUserFaultLocked returns the first page of gr, a gap in pmas within
+// the vma vseg registered in MISSING or MINOR mode, whose fault goes to
+// the userfaultfd, and the message's reason (errUserFault.reason): for
+// anonymous memory the first page (missing); for shmem the first the
+// object lacks in MISSING mode (shmem_get_folio_gfp's missing fault) or
+// holds in MINOR mode (its minor fault).
 //
 // Preconditions: mm.mappingMu and mm.activeMu are locked.
-func (mm *MemoryManager) firstMissingLocked(vseg vmaSeg, gr arch.AddrRange) (arch.Addr, bool) {
+func (mm *MemoryManager) firstUserFaultLocked(vseg vmaSeg, gr arch.AddrRange) (arch.Addr, uint64, bool) {
 	v := vseg.ValuePtr()
 	s, ok := v.shmem()
 	if !ok {
-		return gr.Start, true
+		return gr.Start, 0, v.uffdModes&UffdRegisterModeMissing != 0
 	}
 	for a := gr.Start; a < gr.End; a += arch.PageSize {
-		if !s.hasPage(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
-			return a, true
+		has := s.hasPage(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start)
+		switch {
+		case !has && v.uffdModes&UffdRegisterModeMissing != 0:
+			return a, 0, true
+		case has && v.uffdModes&UffdRegisterModeMinor != 0:
+			return a, UffdPagefaultFlagMinor, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // Register serves UFFDIO_REGISTER: it registers the vmas in [start,
@@ -550,11 +573,6 @@ func (mm *MemoryManager) firstMissingLocked(vseg vmaSeg, gr arch.AddrRange) (arc
 func (u *UserFaultFD) Register(start, length, mode uint64) (uint64, error) {
 	mm := u.mm
 	if mode == 0 || mode&^(UffdRegisterModeMissing|UffdRegisterModeWP|UffdRegisterModeMinor) != 0 {
-		return 0, unix.EINVAL
-	}
-	if mode&UffdRegisterModeMinor != 0 {
-		// MINOR is not implemented: as a kernel without it
-		// (HAVE_ARCH_USERFAULTFD_MINOR).
 		return 0, unix.EINVAL
 	}
 	if err := mm.validateUffdRange(start, length); err != nil {
@@ -592,10 +610,14 @@ func (u *UserFaultFD) Register(start, length, mode uint64) (uint64, error) {
 		}
 		v.uffd, v.uffdModes = u, uint8(mode)
 	}
+	ioctls := uint64(uffdRangeIoctls)
 	if mode&UffdRegisterModeWP != 0 {
-		return uffdRangeIoctls | uffdWPIoctl, nil
+		ioctls |= uffdWPIoctl
 	}
-	return uffdRangeIoctls, nil
+	if mode&UffdRegisterModeMinor != 0 {
+		ioctls |= uffdContinueIoctl
+	}
+	return ioctls, nil
 }
 
 // checkRegisterLocked checks every vma in ar before Register changes any:
@@ -614,6 +636,9 @@ func (u *UserFaultFD) checkRegisterLocked(ar arch.AddrRange, mode uint64) error 
 			// Write protection of shmem needs pte markers, which
 			// a kernel without CONFIG_PTE_MARKER_UFFD_WP lacks.
 			return unix.EINVAL
+		}
+		if _, shmem := v.shmem(); mode&UffdRegisterModeMinor != 0 && !shmem {
+			return unix.EINVAL // minor faults are shmem's (and hugetlbfs's)
 		}
 		if !v.maxPerms.Write {
 			// UFFDIO_COPY fills holes of a shared file: it must be
@@ -752,6 +777,37 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64, readSrc func(addr uint
 		return nil
 	}
 	return u.fill(dst, length, mode&UffdCopyModeWP != 0, mode&UffdCopyModeDontWake == 0, read, fill)
+}
+
+// Continue serves UFFDIO_CONTINUE: it maps the pages of [start,
+// start+length) that the registered shmem vma's object holds but the vma
+// does not map yet (the handler's answer to a minor fault), and wakes the
+// faults waiting there unless UFFDIO_CONTINUE_MODE_DONTWAKE; MODE_WP maps
+// them write-protected (EINVAL without a WP registration). A page the
+// object lacks is EFAULT, one mapped already EEXIST; memory other than
+// shmem EINVAL. Results as Copy's.
+func (u *UserFaultFD) Continue(start, length, mode uint64) (int64, error) {
+	mm := u.mm
+	if err := mm.validateUffdRange(start, length); err != nil {
+		return -1, err
+	}
+	if mode&^(UffdContinueModeDontWake|UffdContinueModeWP) != 0 {
+		return -1, unix.EINVAL
+	}
+	if u.mmapChanging() {
+		return 0, unix.EAGAIN
+	}
+	fill := func(vseg vmaSeg, page arch.AddrRange) error {
+		s, ok := vseg.ValuePtr().shmem()
+		if !ok {
+			return unix.EINVAL
+		}
+		if !s.hasPage(mappableRangeOf(vseg, page).Start) {
+			return unix.EFAULT
+		}
+		return mm.translatePMAsLocked(vseg, page, page, arch.Read)
+	}
+	return u.fill(start, length, mode&UffdContinueModeWP != 0, mode&UffdContinueModeDontWake == 0, nil, fill)
 }
 
 // ZeroPage serves UFFDIO_ZEROPAGE: as Copy, with the zero page (or fresh

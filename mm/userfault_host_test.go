@@ -407,3 +407,165 @@ func TestUserFaultWPMatchesHost(t *testing.T) {
 	pagemap("after unregistering")
 	vmflags("after unregistering")
 }
+
+// TestUserFaultMinorMatchesHost registers a memfd's shared and private
+// mappings in MINOR mode on the host kernel and on mm, at the same
+// addresses, and compares the ioctls' answers, the VmFlags, the messages
+// of kernel reads of a page the file holds (minor) and lacks (missing),
+// and UFFDIO_CONTINUE's answers.
+func TestUserFaultMinorMatchesHost(t *testing.T) {
+	const (
+		apiReq   = 0xC018AA3F
+		regReq   = 0xC020AA00
+		contReq  = 0xC020AA07
+		features = UffdFeatureMinorShmem | UffdFeatureMissingShmem
+	)
+	h := newHostUffd(t)
+	if e, _ := h.ioctl(apiReq, 0xAA, features, 0); e != 0 {
+		t.Skipf("host UFFDIO_API with MINOR_SHMEM: %v", e)
+	}
+	if got := hostLayout(t); len(got) != 0 {
+		t.Fatalf("the host window is not empty: %v", got)
+	}
+	defer unix.Syscall(unix.SYS_MUNMAP, win, winSize, 0)
+	hfd, err := unix.MemfdCreate("uffd-minor", unix.MFD_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(hfd)
+	m, _, mf := testMM(t, withFaultAround(page))
+	s := NewMemfd(mf, "uffd-minor", 0)
+	defer s.DecRef()
+	// Four pages, the first two held.
+	if err := unix.Ftruncate(hfd, 4*int64(page)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Truncate(4 * page); err != nil {
+		t.Fatal(err)
+	}
+	for off := int64(0); off < 2*int64(page); off += int64(page) {
+		unix.Pwrite(hfd, []byte("held"), off)
+		s.WriteAt([]byte("held"), uint64(off))
+	}
+	file := &MappedFile{Mappable: s, Identity: s, Readable: true, Writable: true}
+	shared, private := uint64(win), uint64(win+8*page)
+	for _, a := range []struct {
+		addr  uint64
+		flags uint64
+	}{{shared, unix.MAP_SHARED}, {private, unix.MAP_PRIVATE}} {
+		if _, _, e := unix.Syscall6(unix.SYS_MMAP, uintptr(a.addr), uintptr(4*page), unix.PROT_READ|unix.PROT_WRITE, uintptr(a.flags|unix.MAP_FIXED), uintptr(hfd), 0); e != 0 {
+			t.Fatal(e)
+		}
+		if _, err := m.MMap(a.addr, 4*page, unix.PROT_READ|unix.PROT_WRITE, a.flags|unix.MAP_FIXED, file, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anonAt := uint64(win + 16*page)
+	hr, he := runHost(mapAnon(anonAt, page, unix.PROT_READ|unix.PROT_WRITE))
+	if mr, me := runMM(m, mapAnon(anonAt, page, unix.PROT_READ|unix.PROT_WRITE)); hr != mr || he != me {
+		t.Fatalf("anonymous mmap: host %#x %v, mm %#x %v", hr, he, mr, me)
+	}
+	u := m.NewUserFaultFD(false, nil)
+	defer u.Release()
+	if _, err := u.API(features); err != nil {
+		t.Fatal(err)
+	}
+	const known = uffdRangeIoctls | uffdWPIoctl | uffdContinueIoctl
+	type answer struct {
+		errno unix.Errno
+		word  int64
+	}
+	step := func(name string, host func() answer, mmSide func() answer) {
+		t.Helper()
+		if ha, ma := host(), mmSide(); ha != ma {
+			t.Errorf("%s: host %v, mm %v", name, ha, ma)
+		}
+	}
+	reg := func(addr, length, mode uint64) {
+		t.Helper()
+		step(fmt.Sprintf("register(%#x, %#x, %d)", addr, length, mode), func() answer {
+			e, w := h.ioctl(regReq, addr, length, mode, 0)
+			return answer{e, int64(w[3] & known)}
+		}, func() answer {
+			ioctls, err := u.Register(addr, length, mode)
+			return answer{errnoOf(err), int64(ioctls)}
+		})
+	}
+	cont := func(addr, length, mode uint64) {
+		t.Helper()
+		step(fmt.Sprintf("continue(%#x, %#x, %d)", addr, length, mode), func() answer {
+			e, w := h.ioctl(contReq, addr, length, mode, 0)
+			return answer{e, int64(w[3])}
+		}, func() answer {
+			n, err := u.Continue(addr, length, mode)
+			e := errnoOf(err)
+			switch {
+			case n < 0:
+				n = 0 // the field is not written
+			case e != 0:
+				n = -int64(e)
+			case uint64(n) != length:
+				e = unix.EAGAIN
+			}
+			return answer{e, n}
+		})
+	}
+	// A kernel read of the page at addr: the message on both sides,
+	// then cont(addr) lets the host's read finish.
+	kread := func(addr uint64, resolve func()) {
+		t.Helper()
+		done := make(chan answer, 1)
+		go func() {
+			n, e := kernelCopy(unix.SYS_PWRITE64, addr, 8)
+			done <- answer{e, int64(n)}
+		}()
+		hev, harg := h.readMsg(t)
+		n, err := m.CopyIn(arch.Addr(addr), make([]byte, 8), IOOpts{UserFaults: true})
+		w, ok := UserFaultWaitOf(err)
+		if n != 0 || !ok {
+			t.Fatalf("mm CopyIn at %#x: %d, %v", addr, n, err)
+		}
+		mev, marg, _, _ := u.ReadMessage()
+		if hev != mev || harg[0] != marg[0] || harg[1] != marg[1] {
+			t.Errorf("read fault message at %#x: host %#x %#x, mm %#x %#x", addr, hev, harg[:2], mev, marg[:2])
+		}
+		resolve()
+		if ha := <-done; ha != (answer{0, 8}) {
+			t.Errorf("host read at %#x after the wake: %v", addr, ha)
+		}
+		if !ready(w) {
+			t.Errorf("mm: the read's wait at %#x is not woken", addr)
+		}
+		if n, err := m.CopyIn(arch.Addr(addr), make([]byte, 8), IOOpts{UserFaults: true}); n != 8 || err != nil {
+			t.Errorf("mm CopyIn at %#x after the wake: %d, %v", addr, n, err)
+		}
+	}
+
+	reg(anonAt, page, UffdRegisterModeMinor)
+	reg(shared, 4*page, UffdRegisterModeMinor)
+	reg(private, 4*page, UffdRegisterModeMinor|UffdRegisterModeMissing)
+	if hf, mf := hostVMFlags(t), mmVMFlags(m); !slices.Equal(hf, mf) {
+		t.Errorf("VmFlags differ:\nhost %s\nmm   %s", strings.Join(hf, "\n     "), strings.Join(mf, "\n     "))
+	}
+	cont(shared, page, 4)
+	cont(shared, page, UffdContinueModeWP) // no WP registration
+	cont(anonAt, page, 0)
+	cont(shared+2*page, page, 0) // a page the file lacks
+	cont(shared, page, 0)
+	cont(shared, page, 0) // mapped now
+	cont(private, 2*page, UffdContinueModeDontWake)
+	kread(shared+page, func() { cont(shared+page, page, 0) })
+	kread(private+3*page, func() { // MISSING: the file lacks it
+		step("zeropage", func() answer {
+			e, w := h.ioctl(0xC020AA04, private+3*page, page, 0, 0)
+			return answer{e, int64(w[3])}
+		}, func() answer {
+			n, err := u.ZeroPage(private+3*page, page, 0)
+			return answer{errnoOf(err), n}
+		})
+	})
+	// A page the shared mapping filled is a minor fault in the other.
+	unix.Pwrite(hfd, []byte("late"), 2*int64(page))
+	s.WriteAt([]byte("late"), 2*page)
+	kread(private+2*page, func() { cont(private+2*page, page, 0) })
+}
