@@ -8,6 +8,8 @@
  * a program's write and a read(2)'s copy into a protected page wait for
  * the handler with a WP message; pagemap's uffd-wp bit and smaps' "uw";
  * and a handler refused (EAGAIN) while a MADV_DONTNEED event is unread.
+ * Last MINOR mode on a memfd's shared and private mappings: a read of a
+ * page the file holds waits for UFFDIO_CONTINUE.
  * It prints only what Linux 6.1 and 6.18 answer alike:
  * no feature bits (6.18 has more), and the register ioctls masked to the
  * ones both report. */
@@ -86,6 +88,15 @@ struct uffdio_writeprotect {
 #define UFFD_PAGEFAULT_FLAG_WP 2
 #define UFFD_EVENT_REMOVE 0x15
 #define BOTH_WP_IOCTLS (BOTH_RANGE_IOCTLS | (1 << 6)) /* and WRITEPROTECT */
+struct uffdio_continue {
+	struct uffdio_range range;
+	uint64_t mode;
+	int64_t mapped;
+};
+#define UFFDIO_CONTINUE _IOWR(0xAA, 0x07, struct uffdio_continue)
+#define UFFDIO_REGISTER_MODE_MINOR 4
+#define UFFD_FEATURE_MINOR_SHMEM (1 << 10)
+#define BOTH_MINOR_IOCTLS (BOTH_RANGE_IOCTLS | (1 << 7)) /* and CONTINUE */
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #define UFFD_EVENT_PAGEFAULT 0x12
 #define UFFD_PAGEFAULT_FLAG_WRITE 1
@@ -325,6 +336,86 @@ static void write_protection(void) {
 	close(wfd);
 }
 
+/* The MINOR part: a memfd of 4 pages, pages 0 and 1 written. */
+static int mfd;
+static char *mshared, *mprivate;
+
+static long cont(char *addr, int n, uint64_t mode, int64_t *mapped) {
+	struct uffdio_continue c = {.range = {(uintptr_t)addr, (uint64_t)n * PAGE}, .mode = mode};
+	long rc = ioctl(mfd, UFFDIO_CONTINUE, &c);
+	*mapped = c.mapped;
+	return rc;
+}
+
+static void *minor_handler(void *arg) {
+	(void)arg;
+	struct uffd_msg m;
+	struct pollfd p = {.fd = mfd, .events = POLLIN};
+	for (int i = 0; i < 2; i++) {
+		if (poll(&p, 1, 5000) != 1 || read(mfd, &m, sizeof m) != sizeof m)
+			break;
+		char *a = (char *)(uintptr_t)m.arg.pagefault.address;
+		int shared = a >= mshared && a < mshared + 4 * PAGE;
+		hprintf("minor handler: event %#x flags %#llx %s page %ld\n", m.event,
+			(unsigned long long)m.arg.pagefault.flags, shared ? "shared" : "private",
+			(long)(a - (shared ? mshared : mprivate)) / PAGE);
+		int64_t mapped;
+		long rc = cont(a, 1, 0, &mapped);
+		hprintf("minor handler: continue: %s (%lld)\n", hres(rc), (long long)mapped);
+	}
+	return NULL;
+}
+
+static void minor_mode(void) {
+	mfd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MINOR_SHMEM};
+	printf("minor: UFFDIO_API with MINOR_SHMEM: %s\n", res(ioctl(mfd, UFFDIO_API, &api)));
+	int fd = memfd_create("uffd-minor", MFD_CLOEXEC);
+	ftruncate(fd, 4 * PAGE);
+	pwrite(fd, "held", 4, 0);
+	pwrite(fd, "HELD", 4, PAGE);
+	mshared = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	mprivate = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	char *an = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	struct uffdio_register r = {.range = {(uintptr_t)an, PAGE}, .mode = UFFDIO_REGISTER_MODE_MINOR};
+	printf("minor: register anonymous memory: %s\n", res(ioctl(mfd, UFFDIO_REGISTER, &r)));
+	r = (struct uffdio_register){.range = {(uintptr_t)mshared, 4 * PAGE}, .mode = UFFDIO_REGISTER_MODE_MINOR};
+	long rc = ioctl(mfd, UFFDIO_REGISTER, &r);
+	printf("minor: register shared: %s, ioctls %#llx\n", res(rc), (unsigned long long)(r.ioctls & BOTH_MINOR_IOCTLS));
+	r = (struct uffdio_register){.range = {(uintptr_t)mprivate, 4 * PAGE},
+				     .mode = UFFDIO_REGISTER_MODE_MINOR | UFFDIO_REGISTER_MODE_MISSING};
+	rc = ioctl(mfd, UFFDIO_REGISTER, &r);
+	printf("minor: register private MINOR|MISSING: %s, ioctls %#llx\n", res(rc),
+	       (unsigned long long)(r.ioctls & BOTH_MINOR_IOCTLS));
+	printf("minor: VmFlags ui %d\n", vmflag(mshared, "ui"));
+	int64_t mapped = 0;
+	rc = cont(mshared + 2 * PAGE, 1, 0, &mapped);
+	printf("minor: continue a page the file lacks: %s (%lld)\n", res(rc), (long long)mapped);
+	rc = cont(mshared, 1, 4, &mapped);
+	printf("minor: continue mode 4: %s\n", res(rc));
+	rc = cont(mshared, 1, 0, &mapped);
+	printf("minor: continue shared page 0: %s (%lld)\n", res(rc), (long long)mapped);
+	rc = cont(mshared, 1, 0, &mapped);
+	printf("minor: continue it again: %s (%lld)\n", res(rc), (long long)mapped);
+	printf("minor: shared page 0 reads %.4s\n", mshared);
+
+	hlen = 0;
+	pthread_t th;
+	pthread_create(&th, NULL, minor_handler, NULL);
+	volatile char *v = mshared + PAGE;
+	char ch = v[0];
+	printf("minor: shared page 1 reads %c\n", ch);
+	v = mprivate + PAGE;
+	ch = v[1];
+	printf("minor: private page 1 reads %c\n", ch);
+	pthread_join(th, NULL);
+	fputs(hlog, stdout);
+	struct uffdio_range u = {(uintptr_t)mshared, 4 * PAGE};
+	printf("minor: unregister: %s\n", res(ioctl(mfd, UFFDIO_UNREGISTER, &u)));
+	close(mfd);
+	close(fd);
+}
+
 int main(void) {
 	setvbuf(stdout, NULL, _IONBF, 0);
 	printf("sizeof uffd_msg %zu, pagefault.address at %zu, ptid at %zu\n", sizeof(struct uffd_msg),
@@ -420,5 +511,6 @@ int main(void) {
 	int sysctl = open("/proc/sys/vm/unprivileged_userfaultfd", O_RDONLY);
 	printf("unprivileged_userfaultfd readable: %d\n", sysctl >= 0 && read(sysctl, buf, sizeof buf) > 0);
 	write_protection();
+	minor_mode();
 	return 0;
 }
