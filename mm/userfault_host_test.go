@@ -569,3 +569,92 @@ func TestUserFaultMinorMatchesHost(t *testing.T) {
 	s.WriteAt([]byte("late"), 2*page)
 	kread(private+2*page, func() { cont(private+2*page, page, 0) })
 }
+
+// TestUserFaultUnmapEventsMatchHost compares the UFFD_EVENT_UNMAP and
+// _REMAP events of mmap(MAP_FIXED) over a registered range, of mremap's
+// shrink, of a move onto a registered destination, and of a shrinking
+// move of a range whose context asked for REMAP, with the host kernel's.
+func TestUserFaultUnmapEventsMatchHost(t *testing.T) {
+	const apiReq, regReq = 0xC018AA3F, 0xC020AA00
+	if got := hostLayout(t); len(got) != 0 {
+		t.Fatalf("the host window is not empty: %v", got)
+	}
+	defer unix.Syscall(unix.SYS_MUNMAP, win, winSize, 0)
+	m, _, _ := testMM(t, withFaultAround(page))
+	for _, c := range []struct {
+		name     string
+		features uint64
+		setup    []hop // mappings, each registered whole
+		op       hop
+	}{
+		{"mmap MAP_FIXED", UffdFeatureEventUnmap, []hop{mapAnon(win, 4*page, unix.PROT_READ)},
+			mapAnon(win+3*page, page, unix.PROT_READ)},
+		{"mremap shrink", UffdFeatureEventUnmap, []hop{mapAnon(win, 4*page, unix.PROT_READ)},
+			sys(unix.SYS_MREMAP, win, 3*page, page, 0, 0)},
+		{"mremap onto a registered range", UffdFeatureEventUnmap,
+			[]hop{mapAnon(win, 2*page, unix.PROT_READ), mapAnon(win+8*page, 2*page, unix.PROT_READ)},
+			sys(unix.SYS_MREMAP, win, 2*page, 2*page, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, win+8*page)},
+		{"shrinking move with REMAP", UffdFeatureEventUnmap | UffdFeatureEventRemap,
+			[]hop{mapAnon(win, 4*page, unix.PROT_READ)},
+			sys(unix.SYS_MREMAP, win, 4*page, 2*page, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, win+16*page)},
+	} {
+		h := newHostUffd(t)
+		if e, _ := h.ioctl(apiReq, 0xAA, c.features, 0); e != 0 {
+			t.Fatalf("%s: host UFFDIO_API: %v", c.name, e)
+		}
+		u := m.NewUserFaultFD(false, nil)
+		if _, err := u.API(c.features); err != nil {
+			t.Fatal(err)
+		}
+		for _, op := range c.setup {
+			runHost(op)
+			runMM(m, op)
+			if e, _ := h.ioctl(regReq, op.a[0], op.a[1], UffdRegisterModeMissing, 0); e != 0 {
+				t.Fatalf("%s: host register: %v", c.name, e)
+			}
+			if _, err := u.Register(op.a[0], op.a[1], UffdRegisterModeMissing); err != nil {
+				t.Fatalf("%s: register: %v", c.name, err)
+			}
+		}
+		done := make(chan unix.Errno, 1)
+		go func() {
+			_, e := runHost(c.op)
+			done <- e
+		}()
+		var hostEvs, mmEvs []string
+		var he unix.Errno
+	read:
+		for {
+			select {
+			case he = <-done:
+				break read
+			default:
+			}
+			fds := []unix.PollFd{{Fd: int32(h), Events: unix.POLLIN}}
+			if n, _ := unix.Poll(fds, 100); n != 1 {
+				continue
+			}
+			var b [32]byte
+			if n, _ := unix.Read(int(h), b[:]); n == 32 {
+				le := binary.LittleEndian
+				hostEvs = append(hostEvs, fmt.Sprintf("%#x %#x", b[0], [3]uint64{le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])}))
+			}
+		}
+		_, me := runMM(m, c.op)
+		for {
+			ev, arg, _, ok := u.ReadMessage()
+			if !ok {
+				break
+			}
+			mmEvs = append(mmEvs, fmt.Sprintf("%#x %#x", ev, arg))
+		}
+		m.TakeEventWaits()
+		if he != me || !slices.Equal(hostEvs, mmEvs) {
+			t.Errorf("%s: host %v %v, mm %v %v", c.name, he, hostEvs, me, mmEvs)
+		}
+		u.Release()
+		unix.Syscall(unix.SYS_IOCTL, uintptr(h), 0x8010AA01, uintptr(unsafe.Pointer(&[2]uint64{win, winSize}))) // unregister
+		runHost(sys(unix.SYS_MUNMAP, win, winSize))
+		runMM(m, sys(unix.SYS_MUNMAP, win, winSize))
+	}
+}

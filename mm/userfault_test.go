@@ -424,6 +424,10 @@ func TestUserFaultEvents(t *testing.T) {
 	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventRemap || arg != [3]uint64{uint64(a + 2*page), uint64(to), 2 * page} {
 		t.Errorf("remap event %#x %#x", ev, arg)
 	}
+	// Unmapping the source tells its context too (6.18).
+	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventUnmap || arg != [3]uint64{uint64(a + 2*page), uint64(a + 4*page)} {
+		t.Errorf("the move's unmap event %#x %#x", ev, arg)
+	}
 	if _, ok := UserFaultWaitOf(m.HandleUserFault(to, arch.Read)); !ok {
 		t.Error("the moved range is not registered")
 	}
@@ -440,8 +444,8 @@ func TestUserFaultEvents(t *testing.T) {
 	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventUnmap || arg != [3]uint64{uint64(a), uint64(a + 2*page)} {
 		t.Errorf("unmap event %#x %#x", ev, arg)
 	}
-	if ws := m.TakeEventWaits(); len(ws) != 3 || !ready(ws[0]) || !ready(ws[2]) {
-		t.Errorf("%d event waits after three events read", len(ws))
+	if ws := m.TakeEventWaits(); len(ws) != 4 || !ready(ws[0]) || !ready(ws[3]) {
+		t.Errorf("%d event waits after four events read", len(ws))
 	}
 }
 
