@@ -18,7 +18,16 @@ import (
 // (vma.uffd, vma.uffdModes). A fault in a MISSING-registered private
 // anonymous vma that finds no pma does not allocate: getPMAsLocked
 // returns errUserFault, and fault-around never reaches into such a vma
-// (faultAroundVMA), so every missing page is the handler's to fill.
+// (faultAroundVMA), so every missing page is the handler's to fill. In
+// a MINOR-registered shmem vma the same holds for pages the object holds
+// but the vma does not map yet (UFFDIO_CONTINUE maps them). In a
+// WP-registered one, a write to a pma marked uffdWP (UFFDIO_WRITEPROTECT,
+// UFFDIO_COPY_MODE_WP) is the handler's before any copy-on-write; such a
+// pma is mapped without Write, and protecting one unmaps it from the
+// AddressSpace first, which flushes every vCPU's TLB before the guest
+// runs again. Pages never present carry no protection: as on a kernel
+// without uffd-wp pte markers, only present private anonymous pages are
+// protected.
 //
 // What blocks where:
 //   - A user fault (HandleThreadFault) queues a message on the context,
