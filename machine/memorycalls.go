@@ -109,10 +109,12 @@ func (c memoryCalls) MMap(addr, length, prot, flags uint64, file *syscalls.MmapF
 	if file != nil {
 		mf = &mm.MappedFile{Mappable: file.Mappable, Identity: file.Identity, Readable: file.Readable, Writable: file.Writable}
 	}
-	return c.p.mm().MMap(addr, length, prot, flags, mf, off)
+	m := c.p.mm()
+	defer c.p.waitUserfaultEvents(m) // UNMAP, of what MAP_FIXED replaces
+	return m.MMap(addr, length, prot, flags, mf, off)
 }
 
-// MUnmap, MRemap and Madvise wait for the userfaultfd events they
+// MMap, MUnmap, MRemap and Madvise wait for the userfaultfd events they
 // queue (UNMAP, REMAP, REMOVE) to be read.
 func (c memoryCalls) MUnmap(addr, length uint64) error {
 	m := c.p.mm()

@@ -257,6 +257,9 @@ func (mm *MemoryManager) checkPMAsLocked() error {
 			if p.needCOW && p.effectivePerms.Write {
 				return fmt.Errorf("copy-on-write pma %v is writable", r)
 			}
+			if p.uffdWP && (p.effectivePerms.Write || p.maxPerms.Write || v.uffdModes&UffdRegisterModeWP == 0) {
+				return fmt.Errorf("write-protected pma %v is writable or outside a WP registration", r)
+			}
 		}
 		if p.zero {
 			// A fork's zero pmas may view its parent's chunk: check

@@ -104,7 +104,7 @@ func (mm *MemoryManager) HandleThreadFault(addr arch.Addr, at arch.AccessType, t
 	around := mm.faultAroundVMA(ar, vseg, grewFrom)
 	if err := mm.getPMAsLocked(vseg, ar, around, at); err != nil {
 		if uf, ok := userFaultOf(err); ok {
-			w, qerr := uf.ctx.queueLocked(addr, at.Write, true, tid)
+			w, qerr := uf.ctx.queueLocked(uf, addr, at.Write, true, tid)
 			if qerr == nil {
 				return w
 			}

@@ -98,6 +98,13 @@ func (mm *MemoryManager) forkPMAsLocked(child *MemoryManager, cseg vmaSeg) {
 			p.maxPerms.Write = false
 		}
 		cp := *p
+		if cv.uffdModes&UffdRegisterModeWP == 0 {
+			// The child's vma kept no WP registration (no
+			// UFFD_FEATURE_EVENT_FORK): its pages are not
+			// write-protected, as copy_present_pte clears uffd-wp.
+			// needCOW still keeps Write off.
+			cp.uffdWP = false
+		}
 		fr := fileRangeOf(pseg, pseg.Range())
 		cp.file.IncRef(fr)
 		if cp.private {

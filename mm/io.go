@@ -154,7 +154,7 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 			pos = r.End
 		}
 		if uf, ok := failed.(*errUserFault); ok {
-			w, err := uf.ctx.queueLocked(max(pos, uf.addr), at.Write, false, 0)
+			w, err := uf.ctx.queueLocked(uf, max(pos, uf.addr), at.Write, false, 0)
 			if err != nil {
 				return done, pos, false, unix.EFAULT
 			}
@@ -168,13 +168,17 @@ func (mm *MemoryManager) copyUntilHole(pos, end arch.Addr, done int, at arch.Acc
 }
 
 // usableExtentLocked returns how far from pos (up to end) pmas allow at
-// without a copy-on-write break still pending, and without a guard page.
+// without a copy-on-write break still pending, a write-protected page for
+// a write, or a guard page.
 //
 // Preconditions: mm.activeMu is locked.
 func (mm *MemoryManager) usableExtentLocked(pos, end arch.Addr, at arch.AccessType) arch.Addr {
 	for pos < end {
 		pseg := mm.pmas.FindSegment(pos)
-		if !pseg.Ok() || pseg.ValuePtr().guard || (at.Write && pseg.ValuePtr().needCOW) {
+		if !pseg.Ok() {
+			return pos
+		}
+		if p := pseg.ValuePtr(); p.guard || (at.Write && (p.needCOW || p.uffdWP)) {
 			return pos
 		}
 		pos = min(end, pseg.End())

@@ -313,6 +313,7 @@ func (mm *MemoryManager) mmapLocked(req mmapRequest) (arch.Addr, error) {
 			return 0, err
 		}
 	}
+	mm.userfaultUnmapLocked(ar)
 	mm.unmapLocked(ar)
 	vseg := mm.insertVMALocked(ar, v)
 	if req.populate {

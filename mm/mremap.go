@@ -137,9 +137,11 @@ func (mm *MemoryManager) mremapAtLocked(vseg vmaSeg, a mremapArgs) (arch.Addr, e
 	case a.newLen == a.oldLen:
 		return a.addr, nil
 	case a.newLen < a.oldLen:
-		if err := mm.shrinkLocked(a); err != nil {
+		late, err := mm.shrinkLocked(a)
+		if err != nil {
 			return 0, err
 		}
+		mm.queueUnmapEventsLocked(late)
 		return a.addr, nil
 	}
 	if a.oldLen == uint64(vseg.End()-a.addr) && mm.expandableLocked(vseg, a.newLen-a.oldLen) {
@@ -152,20 +154,23 @@ func (mm *MemoryManager) mremapAtLocked(vseg vmaSeg, a mremapArgs) (arch.Addr, e
 	if err != nil {
 		return 0, err
 	}
-	return mm.moveVMALocked(a, dst)
+	return mm.moveVMALocked(a, dst, nil)
 }
 
-// shrinkLocked unmaps the tail [addr+newLen, addr+oldLen).
-func (mm *MemoryManager) shrinkLocked(a mremapArgs) error {
+// shrinkLocked unmaps the tail [addr+newLen, addr+oldLen). It returns
+// the UFFD_EVENT_UNMAP events of the tail for the caller to queue: mremap
+// delivers them last, after a move's REMAP.
+func (mm *MemoryManager) shrinkLocked(a mremapArgs) ([]unmapEvent, error) {
 	ar := arch.AddrRange{Start: a.addr + arch.Addr(a.newLen), End: a.addr + arch.Addr(a.oldLen)}
 	if ar.End < ar.Start || ar.End > mm.layout.TopOfUser {
-		return unix.EINVAL
+		return nil, unix.EINVAL
 	}
 	if err := mm.checkUnmapSplitLocked(ar); err != nil {
-		return err
+		return nil, err
 	}
+	late := mm.userfaultUnmapTargetsLocked(ar)
 	mm.unmapLocked(ar)
-	return nil
+	return late, nil
 }
 
 // expandableLocked reports whether the vma vseg can grow by delta in
@@ -219,14 +224,17 @@ func (mm *MemoryManager) mremapToLocked(a mremapArgs) (arch.Addr, error) {
 		if err := mm.checkUnmapSplitLocked(dst); err != nil {
 			return 0, err
 		}
+		mm.userfaultUnmapLocked(dst)
 		mm.unmapLocked(dst)
 	}
 	vseg := mm.vmas.FindSegment(a.addr)
 	if !vseg.Ok() {
 		return 0, unix.EFAULT
 	}
+	var late []unmapEvent
 	if a.newLen < a.oldLen {
-		if err := mm.shrinkLocked(a); err != nil {
+		var err error
+		if late, err = mm.shrinkLocked(a); err != nil {
 			return 0, err
 		}
 		a.oldLen = a.newLen
@@ -239,7 +247,7 @@ func (mm *MemoryManager) mremapToLocked(a mremapArgs) (arch.Addr, error) {
 	if err != nil {
 		return 0, err
 	}
-	return mm.moveVMALocked(a, dst)
+	return mm.moveVMALocked(a, dst, late)
 }
 
 // mremapMoveOnlyLocked moves every vma in [addr, addr+oldLen) without
@@ -296,8 +304,9 @@ func (mm *MemoryManager) nextMovePieceLocked(pos, end arch.Addr, a mremapArgs) (
 // moveVMALocked moves [addr, addr+oldLen), within one vma, to a new vma
 // of newLen bytes at dst (move_vma): the pages go with it; the source is
 // unmapped unless MREMAP_DONTUNMAP, which leaves it mapped but empty and
-// unlocked.
-func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, error) {
+// unlocked. late are the UFFD_EVENT_UNMAP events of a shrink before the
+// move, queued after its REMAP event, as mremap delivers them.
+func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr, late []unmapEvent) (arch.Addr, error) {
 	if mm.vmas.Len() >= mm.limits.MaxMapCount-3 {
 		return 0, unix.ENOMEM
 	}
@@ -309,10 +318,12 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	// The moved vma keeps its registration only for a context that
 	// asked for UFFD_EVENT_REMAP, which is told (mremap_userfaultfd_prep
 	// and _complete).
+	droppedWP := false
 	if nv.uffd != nil {
 		if nv.uffd.wantsEvent(UffdFeatureEventRemap) {
 			mm.queueEventLocked(nv.uffd, UffdFeatureEventRemap, UffdEventRemap, [3]uint64{uint64(a.addr), uint64(dst), a.oldLen}, nil)
 		} else {
+			droppedWP = nv.uffdModes&UffdRegisterModeWP != 0
 			nv.uffd, nv.uffdModes = nil, 0
 		}
 	}
@@ -336,10 +347,20 @@ func (mm *MemoryManager) moveVMALocked(a mremapArgs, dst arch.Addr) (arch.Addr, 
 	if a.oldLen != 0 {
 		mm.activeMu.Lock()
 		mm.movePMAsLocked(oldAR, newAR)
+		if droppedWP {
+			// The pages leave their WP registration behind
+			// (move_ptes clears uffd-wp for such a vma).
+			mm.writeProtectPMAsLocked(&nv, newAR, false)
+		}
 		mm.activeMu.Unlock()
 		if a.flags&unix.MREMAP_DONTUNMAP != 0 {
+			mm.queueUnmapEventsLocked(late)
 			mm.clearMovedSourceLocked(a.addr, a.oldLen)
 		} else {
+			// Unmapping the source tells its context, whether or
+			// not the moved vma kept the registration (as 6.18).
+			late = append(late, mm.userfaultUnmapTargetsLocked(oldAR)...)
+			mm.queueUnmapEventsLocked(late)
 			mm.removeVMAsLocked(oldAR)
 		}
 	}

@@ -1,6 +1,8 @@
 package mm
 
 import (
+	"slices"
+
 	"github.com/mmvm/mmvm/arch"
 	"golang.org/x/sys/unix"
 )
@@ -27,17 +29,46 @@ func (mm *MemoryManager) MUnmap(addr, length uint64) error {
 }
 
 // userfaultUnmapLocked tells each userfaultfd registered in ar that asked
-// for UFFD_EVENT_UNMAP, once, that munmap removes ar
-// (userfaultfd_unmap_prep).
+// for UFFD_EVENT_UNMAP, once, that ar is being unmapped: by munmap,
+// mmap(MAP_FIXED) over it, or mremap's shrink or fixed destination
+// (userfaultfd_unmap_prep, and _complete as the call returns).
 //
 // Preconditions: mm.mappingMu is locked for writing.
 func (mm *MemoryManager) userfaultUnmapLocked(ar arch.AddrRange) {
-	told := map[*UserFaultFD]bool{}
+	mm.queueUnmapEventsLocked(mm.userfaultUnmapTargetsLocked(ar))
+}
+
+// unmapEvent is an UFFD_EVENT_UNMAP to queue: the context told and the
+// range unmapped.
+type unmapEvent struct {
+	ctx *UserFaultFD
+	ar  arch.AddrRange
+}
+
+// userfaultUnmapTargetsLocked returns the UNMAP events unmapping ar makes,
+// for a caller that queues them later (mremap delivers the unmaps of its
+// source after its REMAP event).
+//
+// Preconditions: mm.mappingMu is locked.
+func (mm *MemoryManager) userfaultUnmapTargetsLocked(ar arch.AddrRange) []unmapEvent {
+	var evs []unmapEvent
 	for vseg := range mm.vmas.Segments(ar) {
-		if u := vseg.ValuePtr().uffd; u != nil && !told[u] {
-			told[u] = true
-			mm.queueEventLocked(u, UffdFeatureEventUnmap, UffdEventUnmap, [3]uint64{uint64(ar.Start), uint64(ar.End)}, nil)
+		u := vseg.ValuePtr().uffd
+		if u == nil || !u.wantsEvent(UffdFeatureEventUnmap) ||
+			slices.ContainsFunc(evs, func(e unmapEvent) bool { return e.ctx == u }) {
+			continue
 		}
+		evs = append(evs, unmapEvent{u, ar})
+	}
+	return evs
+}
+
+// queueUnmapEventsLocked queues evs.
+//
+// Preconditions: mm.mappingMu is locked for writing.
+func (mm *MemoryManager) queueUnmapEventsLocked(evs []unmapEvent) {
+	for _, e := range evs {
+		mm.queueEventLocked(e.ctx, UffdFeatureEventUnmap, UffdEventUnmap, [3]uint64{uint64(e.ar.Start), uint64(e.ar.End)}, nil)
 	}
 }
 

@@ -6,6 +6,7 @@ import "github.com/mmvm/mmvm/arch"
 const (
 	PagemapPFNMask   = 1<<55 - 1
 	PagemapExclusive = 1 << 56 // PM_MMAP_EXCLUSIVE: the page is mapped once
+	PagemapUffdWP    = 1 << 57 // PM_UFFD_WP: write-protected by a userfaultfd
 	PagemapGuard     = 1 << 58 // PM_GUARD_REGION: a guard page (6.15+)
 	PagemapFile      = 1 << 61 // PM_FILE: a file or shared-memory page
 	PagemapPresent   = 1 << 63 // PM_PRESENT
@@ -26,7 +27,8 @@ const pagemapPFNBase = 1 << 20
 //   - private memory the vma owns: present and exclusive, or present only
 //     while a fork shares it (copy on write);
 //   - a file's or shared memory's page: present, PagemapFile and exclusive
-//     (mm does not count a shared page's mappings).
+//     (mm does not count a shared page's mappings);
+//   - a page write-protected by a userfaultfd has PagemapUffdWP too.
 //
 // Frame numbers are the page's place in mm's memory, so two addresses
 // show the same frame exactly when they map the same page. Pages that
@@ -69,6 +71,9 @@ func (mm *MemoryManager) Pagemap(start arch.Addr, entries []uint64) {
 				case !p.needCOW:
 					e |= PagemapExclusive
 				}
+			}
+			if p.uffdWP {
+				e |= PagemapUffdWP
 			}
 			entries[(a-start)>>arch.PageShift] = e
 		}

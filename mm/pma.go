@@ -71,6 +71,13 @@ type pma struct {
 	// mappings go (except by zaps, which drop the pma too).
 	untouched bool
 
+	// uffdWP: the pages are write-protected by a userfaultfd (Linux's
+	// uffd-wp pte bit): a write first reports a fault to the context and
+	// waits (getUnguardedPMAsLocked). Invariant: set only within a vma
+	// registered in WP mode, never on a guard pma; effectivePerms and
+	// maxPerms then lack Write, as while needCOW.
+	uffdWP bool
+
 	// zero: the pma maps part of the MemoryFile's zero chunk for private
 	// anonymous memory never written (Linux's zero page). Invariant: a
 	// zero pma has file == the MemoryFile, needCOW set, private unset; it
@@ -93,7 +100,7 @@ func mergePMAs(r1 arch.AddrRange, p1 pma, _ arch.AddrRange, p2 pma) (pma, bool) 
 	if p1.file != p2.file || p1.off+r1.Length() != p2.off ||
 		p1.translatePerms != p2.translatePerms || p1.effectivePerms != p2.effectivePerms ||
 		p1.maxPerms != p2.maxPerms || p1.needCOW != p2.needCOW || p1.private != p2.private || p1.zero != p2.zero ||
-		p1.untouched != p2.untouched {
+		p1.untouched != p2.untouched || p1.uffdWP != p2.uffdWP {
 		return pma{}, false
 	}
 	return p1, true
@@ -317,7 +324,7 @@ func (mm *MemoryManager) mapASLocked(ar arch.AddrRange, opts MapOpts) error {
 // only the touched pages.
 func (mm *MemoryManager) faultAroundVMA(ar arch.AddrRange, vseg vmaSeg, grewFrom arch.Addr) arch.AddrRange {
 	// A userfaultfd's handler fills each missing page itself.
-	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.missingRegistered() {
+	if v := vseg.ValuePtr(); v.mlockMode == memmap.MLockLazy || v.gapsGoToHandler() {
 		return ar
 	}
 	return mm.faultAroundRange(ar, mm.faultAroundBound(vseg, ar, grewFrom))
@@ -372,9 +379,9 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 			continue
 		}
 		var missing error
-		if v.missingRegistered() {
-			if a, ok := mm.firstMissingLocked(vseg, gr); ok {
-				missing = &errUserFault{ctx: v.uffd, addr: a}
+		if v.gapsGoToHandler() {
+			if a, reason, ok := mm.firstUserFaultLocked(vseg, gr); ok {
+				missing = &errUserFault{ctx: v.uffd, addr: a, reason: reason}
 				if a == gr.Start {
 					return missing
 				}
@@ -401,10 +408,73 @@ func (mm *MemoryManager) getUnguardedPMAsLocked(vseg vmaSeg, ar, optional arch.A
 			return missing
 		}
 	}
+	if at.Write && v.uffdModes&UffdRegisterModeWP != 0 {
+		// A write to a write-protected page goes to the handler
+		// before any copy-on-write (do_wp_page's userfaultfd_pte_wp).
+		if a, ok := mm.firstWriteProtectedLocked(ar); ok {
+			if a > ar.Start && v.private {
+				if err := mm.breakCOWLocked(vseg, arch.AddrRange{Start: ar.Start, End: a}); err != nil {
+					return err
+				}
+			}
+			return &errUserFault{ctx: v.uffd, addr: a, reason: UffdPagefaultFlagWP}
+		}
+	}
 	if at.Write && v.private {
 		return mm.breakCOWLocked(vseg, ar)
 	}
 	return nil
+}
+
+// firstWriteProtectedLocked returns the first write-protected page in ar.
+//
+// Preconditions: mm.activeMu is locked.
+func (mm *MemoryManager) firstWriteProtectedLocked(ar arch.AddrRange) (arch.Addr, bool) {
+	for pseg := range mm.pmas.Segments(ar) {
+		if pseg.ValuePtr().uffdWP {
+			return max(pseg.Start(), ar.Start), true
+		}
+	}
+	return 0, false
+}
+
+// writeProtectPMAsLocked sets (wp) or clears the userfaultfd write
+// protection of the present pages in ar, within the vma v (uffd_wp_range
+// for private anonymous memory: change_protection with MM_CP_UFFD_WP or
+// _RESOLVE). Protecting unmaps the pages' writable AddressSpace mappings,
+// so that no vCPU writes them again before the next fault; clearing only
+// lets the next write fault map them writable (or break copy-on-write).
+//
+// Preconditions: mm.activeMu is locked; v ⊇ ar; wp only where v is
+// registered in WP mode.
+func (mm *MemoryManager) writeProtectPMAsLocked(v *vma, ar arch.AddrRange, wp bool) {
+	if wp {
+		// Protecting unmaps: what the program touched must be known
+		// first (untouched).
+		mm.settleLocked(ar)
+	}
+	changed := false
+	pseg := mm.pmas.LowerBoundSegment(ar.Start)
+	for pseg.Ok() && pseg.Start() < ar.End {
+		if p := pseg.ValuePtr(); p.guard || p.uffdWP == wp {
+			pseg = pseg.NextSegment()
+			continue
+		}
+		changed = true
+		pseg = mm.pmas.Isolate(pseg, ar)
+		p := pseg.ValuePtr()
+		p.uffdWP = wp
+		eff, maxp := pmaPermsFor(v, p.translatePerms, p.needCOW || wp)
+		if !eff.SupersetOf(p.effectivePerms) {
+			mm.unmapASLocked(pseg.Range())
+		}
+		p.effectivePerms, p.maxPerms = eff, maxp
+		pseg = pseg.NextSegment()
+	}
+	if changed {
+		mm.pmas.MergeRange(ar)
+		mm.pmas.MergeAdjacent(ar)
+	}
 }
 
 // allocatePMAsLocked backs ar, a gap in pmas within the private anonymous
@@ -664,7 +734,7 @@ func (mm *MemoryManager) refreshPMAPermsLocked(vseg vmaSeg, ar arch.AddrRange) {
 	for pseg.Ok() && pseg.Start() < ar.End {
 		pseg = mm.pmas.Isolate(pseg, ar)
 		p := pseg.ValuePtr()
-		eff, maxp := pmaPermsFor(v, p.translatePerms, p.needCOW)
+		eff, maxp := pmaPermsFor(v, p.translatePerms, p.needCOW || p.uffdWP)
 		if !eff.SupersetOf(p.effectivePerms) {
 			mm.unmapASLocked(pseg.Range())
 		}

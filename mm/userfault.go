@@ -18,7 +18,16 @@ import (
 // (vma.uffd, vma.uffdModes). A fault in a MISSING-registered private
 // anonymous vma that finds no pma does not allocate: getPMAsLocked
 // returns errUserFault, and fault-around never reaches into such a vma
-// (faultAroundVMA), so every missing page is the handler's to fill.
+// (faultAroundVMA), so every missing page is the handler's to fill. In
+// a MINOR-registered shmem vma the same holds for pages the object holds
+// but the vma does not map yet (UFFDIO_CONTINUE maps them). In a
+// WP-registered one, a write to a pma marked uffdWP (UFFDIO_WRITEPROTECT,
+// UFFDIO_COPY_MODE_WP) is the handler's before any copy-on-write; such a
+// pma is mapped without Write, and protecting one unmaps it from the
+// AddressSpace first, which flushes every vCPU's TLB before the guest
+// runs again. Pages never present carry no protection: as on a kernel
+// without uffd-wp pte markers, only present private anonymous pages are
+// protected.
 //
 // What blocks where:
 //   - A user fault (HandleThreadFault) queues a message on the context,
@@ -58,6 +67,7 @@ import (
 // UFFD features (uffdio_api.features) and register modes, from
 // include/uapi/linux/userfaultfd.h.
 const (
+	UffdFeaturePagefaultWP  = 1 << 0
 	UffdFeatureEventFork    = 1 << 1
 	UffdFeatureEventRemap   = 1 << 2
 	UffdFeatureEventRemove  = 1 << 3
@@ -66,6 +76,9 @@ const (
 	UffdFeatureThreadID     = 1 << 8
 	UffdFeatureExactAddress = 1 << 11
 	UffdFeatureMissingShmem = 1 << 5
+	UffdFeatureMissingHuge  = 1 << 4
+	UffdFeatureMinorHuge    = 1 << 9
+	UffdFeatureMinorShmem   = 1 << 10
 
 	UffdRegisterModeMissing = 1 << 0
 	UffdRegisterModeWP      = 1 << 1
@@ -74,6 +87,12 @@ const (
 	UffdCopyModeDontWake     = 1 << 0
 	UffdCopyModeWP           = 1 << 1
 	UffdZeropageModeDontWake = 1 << 0
+	UffdContinueModeDontWake = 1 << 0
+	UffdContinueModeWP       = 1 << 1
+
+	// UFFDIO_WRITEPROTECT's modes.
+	UffdWriteProtectModeWP       = 1 << 0
+	UffdWriteProtectModeDontWake = 1 << 1
 
 	// UffdEventPagefault is uffd_msg.event of a page fault, and
 	// UffdPagefaultFlagWrite its flag for a write access.
@@ -83,6 +102,8 @@ const (
 	UffdEventRemove        = 0x15
 	UffdEventUnmap         = 0x16
 	UffdPagefaultFlagWrite = 1 << 0
+	UffdPagefaultFlagWP    = 1 << 1
+	UffdPagefaultFlagMinor = 1 << 2
 
 	// The UFFDIO ioctl numbers' low byte (_UFFDIO_*), whose bits the
 	// ioctls masks of UFFDIO_API and UFFDIO_REGISTER set.
@@ -91,20 +112,34 @@ const (
 	uffdioWake       = 0x02
 	uffdioCopy       = 0x03
 	uffdioZeropage   = 0x04
+	uffdioWriteProt  = 0x06
+	uffdioContinue   = 0x07
 	uffdioAPI        = 0x3F
 )
 
 // UffdFeatures are the features this implementation serves: UFFDIO_API
 // reports them, and refuses any other bit (EINVAL).
+// UFFD_FEATURE_PAGEFAULT_FLAG_WP is served as by a kernel with uffd-wp but
+// without pte markers (CONFIG_PTE_MARKER_UFFD_WP): write protection of
+// private anonymous memory's present pages only, so neither
+// WP_HUGETLBFS_SHMEM, WP_UNPOPULATED nor WP_ASYNC is offered.
+// MISSING_HUGETLBFS and MINOR_HUGETLBFS are offered as Linux offers them
+// with an empty huge page pool: mmvm has none (MAP_HUGETLB, SHM_HUGETLB
+// and MFD_HUGETLB fail), so no hugetlbfs range exists to register.
 const UffdFeatures = UffdFeatureSigbus | UffdFeatureThreadID | UffdFeatureExactAddress | UffdFeatureMissingShmem |
-	UffdFeatureEventFork | UffdFeatureEventRemap | UffdFeatureEventRemove | UffdFeatureEventUnmap
+	UffdFeatureEventFork | UffdFeatureEventRemap | UffdFeatureEventRemove | UffdFeatureEventUnmap |
+	UffdFeaturePagefaultWP | UffdFeatureMinorShmem | UffdFeatureMissingHuge | UffdFeatureMinorHuge
 
 // UffdAPIIoctls is what UFFDIO_API reports as uffdio_api.ioctls, and
 // uffdRangeIoctls what UFFDIO_REGISTER reports as usable on the range:
-// the ioctls implemented here.
+// the ioctls implemented here; a WP registration adds
+// UFFDIO_WRITEPROTECT (uffdWPIoctl), a MINOR one UFFDIO_CONTINUE
+// (uffdContinueIoctl).
 const (
-	UffdAPIIoctls   = 1<<uffdioRegister | 1<<uffdioUnregister | 1<<uffdioAPI
-	uffdRangeIoctls = 1<<uffdioWake | 1<<uffdioCopy | 1<<uffdioZeropage
+	UffdAPIIoctls     = 1<<uffdioRegister | 1<<uffdioUnregister | 1<<uffdioAPI
+	uffdRangeIoctls   = 1<<uffdioWake | 1<<uffdioCopy | 1<<uffdioZeropage
+	uffdWPIoctl       = 1 << uffdioWriteProt
+	uffdContinueIoctl = 1 << uffdioContinue
 )
 
 // UserFaultFD is a userfaultfd context: what the vmas registered with it
@@ -154,11 +189,14 @@ func (mm *MemoryManager) NewUserFaultFD(userModeOnly bool, onQueue func()) *User
 type UserFaultWait struct {
 	ctx *UserFaultFD
 	// addr is the page that faulted; exact the faulting address; write
-	// says it was a write; tid the faulting thread (0 if unknown).
-	addr  arch.Addr
-	exact arch.Addr
-	write bool
-	tid   int32
+	// says it was a write; reason is 0 for a missing page, else the
+	// message's UFFD_PAGEFAULT_FLAG_WP or _MINOR (errUserFault.reason);
+	// tid the faulting thread (0 if unknown).
+	addr   arch.Addr
+	exact  arch.Addr
+	write  bool
+	reason uint64
+	tid    int32
 	// event is 0 for a page fault, else the event message's event, arg
 	// its argument, and child, for a fork, the child's context.
 	event uint8
@@ -222,15 +260,25 @@ func UserFaultWaitOf(err error) (*UserFaultWait, bool) {
 	return nil, false
 }
 
-// errUserFault is getPMAsLocked's account of a missing page in a
-// MISSING-registered vma: the caller decides whether to queue a message
-// and wait, or to fail.
+// errUserFault is getPMAsLocked's account of a fault a userfaultfd
+// handles: a missing page in a MISSING-registered vma (reason 0), a write
+// to a write-protected page in a WP-registered one (UffdPagefaultFlagWP),
+// or a page the shmem object holds but the vma does not map yet in a
+// MINOR-registered one (UffdPagefaultFlagMinor). The caller decides
+// whether to queue a message and wait, or to fail.
 type errUserFault struct {
-	ctx  *UserFaultFD
-	addr arch.Addr
+	ctx    *UserFaultFD
+	addr   arch.Addr
+	reason uint64
 }
 
 func (e *errUserFault) Error() string {
+	switch e.reason {
+	case UffdPagefaultFlagWP:
+		return fmt.Sprintf("write to a write-protected page at %v in a userfaultfd range", e.addr)
+	case UffdPagefaultFlagMinor:
+		return fmt.Sprintf("minor fault at %v in a userfaultfd range", e.addr)
+	}
 	return fmt.Sprintf("missing page at %v in a userfaultfd range", e.addr)
 }
 func (e *errUserFault) Unwrap() error { return unix.EFAULT }
@@ -245,26 +293,28 @@ func userFaultOf(err error) (*errUserFault, bool) {
 	return nil, false
 }
 
-// missingRegistered reports whether faults on v's missing pages go to a
-// userfaultfd.
-func (v *vma) missingRegistered() bool {
-	return v.uffd != nil && v.uffdModes&UffdRegisterModeMissing != 0
+// gapsGoToHandler reports whether faults on v's missing pages go to a
+// userfaultfd, or (MINOR) those on pages its shmem object holds that v
+// does not map yet: either way each page is the handler's to map, and
+// the fault maps nothing around it.
+func (v *vma) gapsGoToHandler() bool {
+	return v.uffd != nil && v.uffdModes&(UffdRegisterModeMissing|UffdRegisterModeMinor) != 0
 }
 
-// queueLocked queues a message for a fault at addr (a user access if
-// user) and returns its wait; or, where the context does not wait, the
+// queueLocked queues a message for the fault uf at addr (a user access
+// if user, a write if write) and returns its wait; or, where the context does not wait, the
 // error the fault gets: SIGBUS (UFFD_FEATURE_SIGBUS, or a kernel access
 // under UFFD_USER_MODE_ONLY) or, for a released context, nil (the fault
 // is retried, as Linux's VM_FAULT_NOPAGE).
 //
 // Preconditions: mm.mappingMu and mm.activeMu are locked.
-func (u *UserFaultFD) queueLocked(addr arch.Addr, write, user bool, tid int32) (*UserFaultWait, error) {
+func (u *UserFaultFD) queueLocked(uf *errUserFault, addr arch.Addr, write, user bool, tid int32) (*UserFaultWait, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.features&UffdFeatureSigbus != 0 || (u.userModeOnly && !user) {
 		return nil, errUserFaultBus
 	}
-	w := &UserFaultWait{ctx: u, addr: addr.RoundDown(), exact: addr, write: write, ready: make(chan struct{})}
+	w := &UserFaultWait{ctx: u, addr: addr.RoundDown(), exact: addr, write: write, reason: uf.reason, ready: make(chan struct{})}
 	if u.features&UffdFeatureThreadID != 0 {
 		w.tid = tid
 	}
@@ -337,6 +387,7 @@ func (u *UserFaultFD) ReadMessage() (event uint8, arg [3]uint64, child *UserFaul
 	if w.write {
 		arg[0] = UffdPagefaultFlagWrite
 	}
+	arg[0] |= w.reason
 	arg[1] = uint64(addr)
 	arg[2] = uint64(uint32(w.tid))
 	return UffdEventPagefault, arg, nil, true
@@ -374,6 +425,7 @@ func (u *UserFaultFD) Release() {
 	all := arch.AddrRange{Start: 0, End: mm.layout.TopOfUser}
 	for vseg := mm.vmas.FirstSegment(); vseg.Ok(); vseg = vseg.NextSegment() {
 		if v := vseg.ValuePtr(); v.uffd == u {
+			mm.clearUffdWPLocked(v, vseg.Range())
 			v.uffd, v.uffdModes = nil, 0
 		}
 	}
@@ -497,24 +549,30 @@ func (v *vma) shmem() (*SharedMemory, bool) {
 	return s, ok
 }
 
-// firstMissingLocked returns the first page of gr, a gap in pmas within
-// the MISSING-registered vma vseg, whose fault goes to the userfaultfd:
-// the first for anonymous memory, the first the shmem object lacks
-// otherwise.
+// firstUserFaultLocked returns the first page of gr, a gap in pmas within
+// the vma vseg registered in MISSING or MINOR mode, whose fault goes to
+// the userfaultfd, and the message's reason (errUserFault.reason): for
+// anonymous memory the first page (missing); for shmem the first the
+// object lacks in MISSING mode (shmem_get_folio_gfp's missing fault) or
+// holds in MINOR mode (its minor fault).
 //
 // Preconditions: mm.mappingMu and mm.activeMu are locked.
-func (mm *MemoryManager) firstMissingLocked(vseg vmaSeg, gr arch.AddrRange) (arch.Addr, bool) {
+func (mm *MemoryManager) firstUserFaultLocked(vseg vmaSeg, gr arch.AddrRange) (arch.Addr, uint64, bool) {
 	v := vseg.ValuePtr()
 	s, ok := v.shmem()
 	if !ok {
-		return gr.Start, true
+		return gr.Start, 0, v.uffdModes&UffdRegisterModeMissing != 0
 	}
 	for a := gr.Start; a < gr.End; a += arch.PageSize {
-		if !s.hasPage(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start) {
-			return a, true
+		has := s.hasPage(mappableRangeOf(vseg, arch.AddrRange{Start: a, End: a + arch.PageSize}).Start)
+		switch {
+		case !has && v.uffdModes&UffdRegisterModeMissing != 0:
+			return a, 0, true
+		case has && v.uffdModes&UffdRegisterModeMinor != 0:
+			return a, UffdPagefaultFlagMinor, true
 		}
 	}
-	return 0, false
+	return 0, 0, false
 }
 
 // Register serves UFFDIO_REGISTER: it registers the vmas in [start,
@@ -526,18 +584,13 @@ func (u *UserFaultFD) Register(start, length, mode uint64) (uint64, error) {
 	if mode == 0 || mode&^(UffdRegisterModeMissing|UffdRegisterModeWP|UffdRegisterModeMinor) != 0 {
 		return 0, unix.EINVAL
 	}
-	if mode != UffdRegisterModeMissing {
-		// WP and MINOR are not implemented: as a kernel without
-		// them (pgtable_supports_uffd_wp, HAVE_ARCH_USERFAULTFD_MINOR).
-		return 0, unix.EINVAL
-	}
 	if err := mm.validateUffdRange(start, length); err != nil {
 		return 0, err
 	}
 	ar := arch.AddrRange{Start: arch.Addr(start), End: arch.Addr(start + length)}
 	mm.mappingMu.Lock()
 	defer mm.mappingMu.Unlock()
-	if err := u.checkRegisterLocked(ar); err != nil {
+	if err := u.checkRegisterLocked(ar, mode); err != nil {
 		return 0, err
 	}
 	defer mm.vmas.MergeRange(ar)
@@ -557,22 +610,44 @@ func (u *UserFaultFD) Register(start, length, mode uint64) (uint64, error) {
 			return 0, err
 		}
 		v := vseg.ValuePtr()
+		if v.uffdModes&UffdRegisterModeWP != 0 && mode&UffdRegisterModeWP == 0 {
+			// Linux leaves the uffd-wp bits, which a vma no longer
+			// in WP mode ignores; mm drops them (pma.uffdWP).
+			mm.activeMu.Lock()
+			mm.writeProtectPMAsLocked(v, r, false)
+			mm.activeMu.Unlock()
+		}
 		v.uffd, v.uffdModes = u, uint8(mode)
 	}
-	return uffdRangeIoctls, nil
+	ioctls := uint64(uffdRangeIoctls)
+	if mode&UffdRegisterModeWP != 0 {
+		ioctls |= uffdWPIoctl
+	}
+	if mode&UffdRegisterModeMinor != 0 {
+		ioctls |= uffdContinueIoctl
+	}
+	return ioctls, nil
 }
 
 // checkRegisterLocked checks every vma in ar before Register changes any:
-// at least one vma there (EINVAL), each one registrable (EINVAL) and
-// registered with no other context (EBUSY).
+// at least one vma there (EINVAL), each one registrable in mode (EINVAL)
+// and registered with no other context (EBUSY).
 //
 // Preconditions: mm.mappingMu is locked.
-func (u *UserFaultFD) checkRegisterLocked(ar arch.AddrRange) error {
+func (u *UserFaultFD) checkRegisterLocked(ar arch.AddrRange, mode uint64) error {
 	found := false
 	for vseg := range u.mm.vmas.Segments(ar) {
 		v := vseg.ValuePtr()
 		if !v.canUserfault() {
 			return unix.EINVAL
+		}
+		if mode&UffdRegisterModeWP != 0 && !v.isAnonymous() {
+			// Write protection of shmem needs pte markers, which
+			// a kernel without CONFIG_PTE_MARKER_UFFD_WP lacks.
+			return unix.EINVAL
+		}
+		if _, shmem := v.shmem(); mode&UffdRegisterModeMinor != 0 && !shmem {
+			return unix.EINVAL // minor faults are shmem's (and hugetlbfs's)
 		}
 		if !v.maxPerms.Write {
 			// UFFDIO_COPY fills holes of a shared file: it must be
@@ -630,9 +705,24 @@ func (u *UserFaultFD) Unregister(start, length uint64) error {
 			return err
 		}
 		v := vseg.ValuePtr()
+		mm.clearUffdWPLocked(v, r)
 		v.uffd, v.uffdModes = nil, 0
 	}
 	return nil
+}
+
+// clearUffdWPLocked drops the write protection of the pages in ar, within
+// v, if v is registered in WP mode: v is about to lose the registration
+// (userfaultfd_clear_vma).
+//
+// Preconditions: mm.mappingMu is locked; v ⊇ ar.
+func (mm *MemoryManager) clearUffdWPLocked(v *vma, ar arch.AddrRange) {
+	if v.uffdModes&UffdRegisterModeWP == 0 {
+		return
+	}
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	mm.writeProtectPMAsLocked(v, ar, false)
 }
 
 // Wake serves UFFDIO_WAKE: faults waiting on pages in [start,
@@ -667,6 +757,9 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64, readSrc func(addr uint
 	if mode&^(UffdCopyModeDontWake|UffdCopyModeWP) != 0 {
 		return -1, unix.EINVAL
 	}
+	if u.mmapChanging() {
+		return 0, unix.EAGAIN
+	}
 	buf := make([]byte, arch.PageSize)
 	fill := func(vseg vmaSeg, page arch.AddrRange) error {
 		if s, ok := vseg.ValuePtr().shmem(); ok && !vseg.ValuePtr().private {
@@ -695,6 +788,37 @@ func (u *UserFaultFD) Copy(dst, src, length, mode uint64, readSrc func(addr uint
 	return u.fill(dst, length, mode&UffdCopyModeWP != 0, mode&UffdCopyModeDontWake == 0, read, fill)
 }
 
+// Continue serves UFFDIO_CONTINUE: it maps the pages of [start,
+// start+length) that the registered shmem vma's object holds but the vma
+// does not map yet (the handler's answer to a minor fault), and wakes the
+// faults waiting there unless UFFDIO_CONTINUE_MODE_DONTWAKE; MODE_WP maps
+// them write-protected (EINVAL without a WP registration). A page the
+// object lacks is EFAULT, one mapped already EEXIST; memory other than
+// shmem EINVAL. Results as Copy's.
+func (u *UserFaultFD) Continue(start, length, mode uint64) (int64, error) {
+	mm := u.mm
+	if err := mm.validateUffdRange(start, length); err != nil {
+		return -1, err
+	}
+	if mode&^(UffdContinueModeDontWake|UffdContinueModeWP) != 0 {
+		return -1, unix.EINVAL
+	}
+	if u.mmapChanging() {
+		return 0, unix.EAGAIN
+	}
+	fill := func(vseg vmaSeg, page arch.AddrRange) error {
+		s, ok := vseg.ValuePtr().shmem()
+		if !ok {
+			return unix.EINVAL
+		}
+		if !s.hasPage(mappableRangeOf(vseg, page).Start) {
+			return unix.EFAULT
+		}
+		return mm.translatePMAsLocked(vseg, page, page, arch.Read)
+	}
+	return u.fill(start, length, mode&UffdContinueModeWP != 0, mode&UffdContinueModeDontWake == 0, nil, fill)
+}
+
 // ZeroPage serves UFFDIO_ZEROPAGE: as Copy, with the zero page (or fresh
 // zeroed memory where mm maps no zero page) for each missing page; -1
 // for arguments refused before it begins, as Copy.
@@ -705,6 +829,9 @@ func (u *UserFaultFD) ZeroPage(start, length, mode uint64) (int64, error) {
 	}
 	if mode&^UffdZeropageModeDontWake != 0 {
 		return -1, unix.EINVAL
+	}
+	if u.mmapChanging() {
+		return 0, unix.EAGAIN
 	}
 	fill := func(vseg vmaSeg, page arch.AddrRange) error {
 		if s, ok := vseg.ValuePtr().shmem(); ok && !vseg.ValuePtr().private {
@@ -773,5 +900,73 @@ func (u *UserFaultFD) fillOne(dst arch.Addr, length uint64, addr arch.Addr, wp b
 	if mm.pmas.FindSegment(addr).Ok() {
 		return unix.EEXIST
 	}
-	return fillPage(vseg, page)
+	if err := fillPage(vseg, page); err != nil {
+		return err
+	}
+	if wp {
+		// MFILL_ATOMIC_WP: the page is installed write-protected.
+		mm.writeProtectPMAsLocked(v, page, true)
+	}
+	return nil
+}
+
+// mmapChanging reports whether an event message is unread (Linux's
+// ctx->mmap_changing, raised from an event's start until it is read):
+// the address space may be changing under the handler, whose fills and
+// protection changes are refused with EAGAIN until it reads the event.
+func (u *UserFaultFD) mmapChanging() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.events) > 0
+}
+
+// WriteProtect serves UFFDIO_WRITEPROTECT: it write-protects (mode's
+// UFFDIO_WRITEPROTECT_MODE_WP) or unprotects the present pages of [start,
+// start+length), whose vmas must all be registered in WP mode (ENOENT at
+// the first that is not, with those before it changed, as Linux; ENOENT
+// for a range with no vma). Unprotecting wakes the faults waiting there
+// unless UFFDIO_WRITEPROTECT_MODE_DONTWAKE, which protecting refuses
+// (EINVAL). EAGAIN while an event is unread.
+func (u *UserFaultFD) WriteProtect(start, length, mode uint64) error {
+	mm := u.mm
+	if u.mmapChanging() {
+		return unix.EAGAIN
+	}
+	if err := mm.validateUffdRange(start, length); err != nil {
+		return err
+	}
+	if mode&^(UffdWriteProtectModeWP|UffdWriteProtectModeDontWake) != 0 {
+		return unix.EINVAL
+	}
+	wp, dontWake := mode&UffdWriteProtectModeWP != 0, mode&UffdWriteProtectModeDontWake != 0
+	if wp && dontWake {
+		return unix.EINVAL
+	}
+	ar := arch.AddrRange{Start: arch.Addr(start), End: arch.Addr(start + length)}
+	if err := u.writeProtect(ar, wp); err != nil {
+		return err
+	}
+	if !wp && !dontWake {
+		u.wake(ar)
+	}
+	return nil
+}
+
+// writeProtect is mwriteprotect_range.
+func (u *UserFaultFD) writeProtect(ar arch.AddrRange, wp bool) error {
+	mm := u.mm
+	mm.mappingMu.RLock()
+	defer mm.mappingMu.RUnlock()
+	mm.activeMu.Lock()
+	defer mm.activeMu.Unlock()
+	err := error(unix.ENOENT)
+	for vseg := range mm.vmas.Segments(ar) {
+		v := vseg.ValuePtr()
+		if v.uffd == nil || v.uffdModes&UffdRegisterModeWP == 0 {
+			return unix.ENOENT
+		}
+		mm.writeProtectPMAsLocked(v, vseg.Range().Intersect(ar), wp)
+		err = nil
+	}
+	return err
 }

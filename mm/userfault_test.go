@@ -424,6 +424,10 @@ func TestUserFaultEvents(t *testing.T) {
 	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventRemap || arg != [3]uint64{uint64(a + 2*page), uint64(to), 2 * page} {
 		t.Errorf("remap event %#x %#x", ev, arg)
 	}
+	// Unmapping the source tells its context too (6.18).
+	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventUnmap || arg != [3]uint64{uint64(a + 2*page), uint64(a + 4*page)} {
+		t.Errorf("the move's unmap event %#x %#x", ev, arg)
+	}
 	if _, ok := UserFaultWaitOf(m.HandleUserFault(to, arch.Read)); !ok {
 		t.Error("the moved range is not registered")
 	}
@@ -440,8 +444,8 @@ func TestUserFaultEvents(t *testing.T) {
 	if ev, arg, _, _ := u.ReadMessage(); ev != UffdEventUnmap || arg != [3]uint64{uint64(a), uint64(a + 2*page)} {
 		t.Errorf("unmap event %#x %#x", ev, arg)
 	}
-	if ws := m.TakeEventWaits(); len(ws) != 3 || !ready(ws[0]) || !ready(ws[2]) {
-		t.Errorf("%d event waits after three events read", len(ws))
+	if ws := m.TakeEventWaits(); len(ws) != 4 || !ready(ws[0]) || !ready(ws[3]) {
+		t.Errorf("%d event waits after four events read", len(ws))
 	}
 }
 
@@ -458,5 +462,105 @@ func TestUserFaultChecksAllocateNothing(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { userFaultOf(err) }); n != 0 {
 			t.Errorf("userFaultOf(%v): %v allocations", err, n)
 		}
+	}
+}
+
+// TestUserFaultWriteProtect: a program's write to a write-protected page
+// reports a WP fault and waits; unprotecting wakes it and lets it write;
+// protecting unmaps the page's writable mapping; reads go on meanwhile.
+// A fork without UFFD_FEATURE_EVENT_FORK and a move without
+// UFFD_FEATURE_EVENT_REMAP leave the pages unprotected.
+func TestUserFaultWriteProtect(t *testing.T) {
+	m, as, _ := testMM(t, withFaultAround(page))
+	a := anon(t, m, 0, 4*page, unix.PROT_READ|unix.PROT_WRITE)
+	u := m.NewUserFaultFD(false, nil)
+	t.Cleanup(u.Release)
+	if _, err := u.API(UffdFeaturePagefaultWP | UffdFeatureThreadID); err != nil {
+		t.Fatal(err)
+	}
+	for p := a; p < a+4*page; p += page {
+		if err := m.HandleUserFault(p, arch.Write); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ioctls, err := u.Register(uint64(a), 4*page, UffdRegisterModeWP); err != nil || ioctls != uffdRangeIoctls|uffdWPIoctl {
+		t.Fatalf("Register WP: %#x, %v", ioctls, err)
+	}
+	if err := u.WriteProtect(uint64(a), 2*page, UffdWriteProtectModeWP); err != nil {
+		t.Fatal(err)
+	}
+	if pte, ok := as.Lookup(a); ok && pte.Perms.Write {
+		t.Errorf("a protected page is still mapped writable: %v", pte.Perms)
+	}
+	if err := m.HandleUserFault(a+8, arch.Read); err != nil {
+		t.Errorf("read of a protected page: %v", err)
+	}
+	if err := m.HandleUserFault(a+2*page, arch.Write); err != nil {
+		t.Errorf("write of an unprotected page: %v", err)
+	}
+	w, ok := UserFaultWaitOf(m.HandleThreadFault(a+page+8, arch.Write, 9))
+	if !ok {
+		t.Fatal("write of a protected page does not wait")
+	}
+	ev, arg, _, ok := u.ReadMessage()
+	if !ok || ev != UffdEventPagefault || arg[0] != UffdPagefaultFlagWrite|UffdPagefaultFlagWP || arg[1] != uint64(a+page) || arg[2] != 9 {
+		t.Fatalf("message %#x %#x %v, want a WP write fault at %#x", ev, arg, ok, a+page)
+	}
+	// Protecting again does not wake; unprotecting with DONTWAKE
+	// neither; a plain unprotect does.
+	if err := u.WriteProtect(uint64(a+page), page, UffdWriteProtectModeDontWake); err != nil || ready(w) {
+		t.Fatalf("unprotect with DONTWAKE: %v, woken %v", err, ready(w))
+	}
+	if err := u.WriteProtect(uint64(a+page), page, UffdWriteProtectModeWP); err != nil || ready(w) {
+		t.Fatalf("protect: %v, woken %v", err, ready(w))
+	}
+	if err := u.WriteProtect(uint64(a+page), page, 0); err != nil || !ready(w) {
+		t.Fatalf("unprotect: %v, woken %v", err, ready(w))
+	}
+	if err := m.HandleUserFault(a+page+8, arch.Write); err != nil {
+		t.Fatalf("the write retried: %v", err)
+	}
+	if pte, ok := as.Lookup(a + page); !ok || !pte.Perms.Write {
+		t.Errorf("the unprotected page is not mapped writable after its write fault")
+	}
+
+	// A fork without EVENT_FORK: the child's page is not protected, the
+	// parent's still is.
+	child, err := m.Fork(NewFakeAddressSpace(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer child.Release()
+	e := make([]uint64, 1)
+	if child.Pagemap(a, e); e[0]&PagemapUffdWP != 0 {
+		t.Errorf("the child's page is protected: %#x", e[0])
+	}
+	if err := child.CheckInvariants(); err != nil {
+		t.Error(err)
+	}
+	if err := child.HandleUserFault(a+8, arch.Write); err != nil {
+		t.Errorf("the child's write of a page protected in the parent: %v", err)
+	}
+	if _, ok := UserFaultWaitOf(m.HandleUserFault(a+8, arch.Write)); !ok {
+		t.Errorf("the parent's page is no longer protected after the fork")
+	}
+	for {
+		if _, _, _, ok := u.ReadMessage(); !ok {
+			break
+		}
+	}
+	u.Wake(uint64(a), 4*page)
+
+	// A move without EVENT_REMAP takes the pages out of the registration
+	// and their protection with them.
+	dst := anon(t, m, 0, 4*page, unix.PROT_READ)
+	if _, err := m.MRemap(uint64(a), 4*page, 4*page, unix.MREMAP_MAYMOVE|unix.MREMAP_FIXED, uint64(dst)); err != nil {
+		t.Fatal(err)
+	}
+	if m.Pagemap(dst, e); e[0]&PagemapUffdWP != 0 {
+		t.Errorf("a moved page keeps its protection: %#x", e[0])
+	}
+	if err := m.HandleUserFault(dst+8, arch.Write); err != nil {
+		t.Errorf("write of a moved page: %v", err)
 	}
 }

@@ -44,6 +44,10 @@ type UserFaultContext interface {
 	// Copy's readSrc reads the source from the caller's memory.
 	Copy(dst, src, length, mode uint64, readSrc func(addr uint64, b []byte) error) (int64, error)
 	ZeroPage(start, length, mode uint64) (int64, error)
+	// WriteProtect serves UFFDIO_WRITEPROTECT; Continue, with results
+	// as ZeroPage's, UFFDIO_CONTINUE.
+	WriteProtect(start, length, mode uint64) error
+	Continue(start, length, mode uint64) (int64, error)
 	// Pending reports whether a message is queued; ReadMessage takes
 	// the oldest: its event, its argument's three words and, for
 	// UFFD_EVENT_FORK, the child's context, whose file the reader gets.
@@ -86,6 +90,8 @@ const (
 	uffdioWakeReq       = 0x8010AA02 // _IOR(0xAA, 0x02, struct uffdio_range)
 	uffdioCopyReq       = 0xC028AA03 // _IOWR(0xAA, 0x03, struct uffdio_copy): 40
 	uffdioZeropageReq   = 0xC020AA04 // _IOWR(0xAA, 0x04, struct uffdio_zeropage): 32
+	uffdioWriteProtReq  = 0xC018AA06 // _IOWR(0xAA, 0x06, struct uffdio_writeprotect): 24
+	uffdioContinueReq   = 0xC020AA07 // _IOWR(0xAA, 0x07, struct uffdio_continue): 32
 	userfaultfdIOCNew   = 0xAA00     // _IO(0xAA, 0x00): /dev/userfaultfd's
 )
 
@@ -203,6 +209,16 @@ func (f *userfaultFile) ioctl(t *Task, req uint64, arg arch.Addr) uint64 {
 		return f.fill(t, arg, 40, func(w []uint64) (int64, error) { return f.ctx.Copy(w[0], w[1], w[2], w[3], readSrc) })
 	case uffdioZeropageReq:
 		return f.fill(t, arg, 32, func(w []uint64) (int64, error) { return f.ctx.ZeroPage(w[0], w[1], w[2]) })
+	case uffdioContinueReq:
+		return f.fill(t, arg, 32, func(w []uint64) (int64, error) { return f.ctx.Continue(w[0], w[1], w[2]) })
+	case uffdioWriteProtReq:
+		// struct uffdio_writeprotect {range, mode}: nothing written back.
+		var b [24]byte
+		if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {
+			return errno(unix.EFAULT)
+		}
+		le := binary.LittleEndian
+		return result(0, f.ctx.WriteProtect(le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:])))
 	}
 	return errno(unix.EINVAL)
 }
@@ -257,7 +273,7 @@ func (f *userfaultFile) register(t *Task, arg arch.Addr) uint64 {
 	return t.copyOutAll(arg+24, out[:])
 }
 
-// fill is UFFDIO_COPY or UFFDIO_ZEROPAGE: the struct's size bytes at arg
+// fill is UFFDIO_COPY, UFFDIO_ZEROPAGE or UFFDIO_CONTINUE: the struct's size bytes at arg
 // are 64-bit words, the last the result (bytes filled, or -errno), which
 // is written back whatever happened. A partial fill is EAGAIN.
 func (f *userfaultFile) fill(t *Task, arg arch.Addr, size int, op func(w []uint64) (int64, error)) uint64 {

@@ -27,6 +27,8 @@ func TestUserfaultfdABI(t *testing.T) {
 		{"UFFDIO_WAKE", uffdioWakeReq, ioc(r, 0xAA, 0x02, 16)},
 		{"UFFDIO_COPY", uffdioCopyReq, ioc(rw, 0xAA, 0x03, 40)},
 		{"UFFDIO_ZEROPAGE", uffdioZeropageReq, ioc(rw, 0xAA, 0x04, 32)},
+		{"UFFDIO_WRITEPROTECT", uffdioWriteProtReq, ioc(rw, 0xAA, 0x06, 24)},
+		{"UFFDIO_CONTINUE", uffdioContinueReq, ioc(rw, 0xAA, 0x07, 32)},
 		{"USERFAULTFD_IOC_NEW", userfaultfdIOCNew, ioc(0, 0xAA, 0x00, 0)},
 	} {
 		if c.got != c.want {
@@ -82,6 +84,8 @@ func (f *fakeUffd) Copy(dst, src, length, mode uint64, _ func(uint64, []byte) er
 	return f.copied, f.copyErr
 }
 func (f *fakeUffd) ZeroPage(start, length, mode uint64) (int64, error) { return f.copied, f.copyErr }
+func (f *fakeUffd) WriteProtect(start, length, mode uint64) error      { return f.copyErr }
+func (f *fakeUffd) Continue(start, length, mode uint64) (int64, error) { return f.copied, f.copyErr }
 func (f *fakeUffd) Pending() bool                                      { return len(f.msgs) > 0 }
 func (f *fakeUffd) ReadMessage() (uint8, [3]uint64, UserFaultContext, bool) {
 	if len(f.msgs) == 0 {
