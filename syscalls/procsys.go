@@ -327,7 +327,8 @@ func ipcSysctlWrite(l *ipcLimits, f ipcSysctl, b []byte, off int64) (int, unix.E
 
 // addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
 // (glibc's get_nprocs and sysconf read /sys/devices/system/cpu/online and
-// possible) and the transparent huge page size to fs.
+// possible) and CPU directories, and the transparent huge page size to
+// fs. The guest's CPU count (Config.CPUs) is fixed when fs is built.
 func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process) []byte) *node) {
 	proc := fs.mkdirAll("/proc")
 	for _, f := range []struct {
@@ -405,6 +406,15 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	cpu := fs.mkdirAll("/sys/devices/system/cpu")
 	for _, name := range []string{"online", "possible", "present"} {
 		cpu.children[name] = text(func(p *Process) []byte { return []byte(cpuListText(p.cpus()) + "\n") })
+	}
+	// A directory per CPU, as programs count CPUs by listing cpuN
+	// entries (stress-ng reports an error when it finds none). Each
+	// but cpu0, which x86-64 cannot take offline, has its online file.
+	for i := range p.cpus() {
+		d := fs.mkdirAll(fmt.Sprintf("/sys/devices/system/cpu/cpu%d", i))
+		if i > 0 {
+			d.children["online"] = text(func(*Process) []byte { return []byte("1\n") })
+		}
 	}
 	// The PMD size, x86-64's 2 MiB, which Go's runtime reads at start
 	// and the mm selftests read to size their huge-page cases.

@@ -238,3 +238,33 @@ func TestOtherProcessFiles(t *testing.T) {
 		t.Errorf("/proc/42/task lists %v", names)
 	}
 }
+
+// TestCPUDirectories checks /sys/devices/system/cpu's cpuN directories,
+// one per guest CPU, which programs count CPUs by (stress-ng scans for
+// them): cpu1 has an online file saying 1, cpu0 has none (x86-64 cannot
+// take it offline), and no directory names a CPU the guest lacks.
+func TestCPUDirectories(t *testing.T) {
+	mem := &flatMemory{base: base, mem: make([]byte, 1<<16)}
+	p := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 42, CPUs: 2})
+	for _, c := range []struct {
+		path  string
+		flags uint64
+		want  int64
+	}{
+		{"/sys/devices/system/cpu/cpu0", unix.O_RDONLY | unix.O_DIRECTORY, 0},
+		{"/sys/devices/system/cpu/cpu1", unix.O_RDONLY | unix.O_DIRECTORY, 0},
+		{"/sys/devices/system/cpu/cpu2", unix.O_RDONLY | unix.O_DIRECTORY, -int64(unix.ENOENT)},
+		{"/sys/devices/system/cpu/cpu0/online", unix.O_RDONLY, -int64(unix.ENOENT)},
+	} {
+		fd := openPath(p, mem, c.path, c.flags)
+		if (fd >= 0) != (c.want == 0) || (fd < 0 && fd != c.want) {
+			t.Errorf("open %s = %d, want %d", c.path, fd, c.want)
+		}
+		if fd >= 0 {
+			sc(p, unix.SYS_CLOSE, uint64(fd))
+		}
+	}
+	if got := procText(t, p, mem, "/sys/devices/system/cpu/cpu1/online"); got != "1\n" {
+		t.Errorf("cpu1/online = %q, want \"1\\n\"", got)
+	}
+}
