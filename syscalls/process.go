@@ -190,8 +190,8 @@ type Config struct {
 	// Fork makes the memory of a new process, a child of caller's: with
 	// shareMemory false a copy-on-write duplicate of parent's (fork, and
 	// clone without CLONE_VM), with it true parent's memory itself
-	// (CLONE_VM|CLONE_VFORK: the child runs in it until it execs or
-	// exits); the child's first thread starts with caller's FPU state.
+	// (CLONE_VM, vfork's among them: the child runs in it until it
+	// execs or exits, and it lasts while any process runs in it); the child's first thread starts with caller's FPU state.
 	// It returns the child's Config: the parent's, with the fields
 	// bound to the memory (Memory, Calls, View, FutexKey, Usage, FPU,
 	// Owner) the child's; syscalls sets its PID. release undoes the fork
