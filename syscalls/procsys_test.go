@@ -268,3 +268,21 @@ func TestCPUDirectories(t *testing.T) {
 		t.Errorf("cpu1/online = %q, want \"1\\n\"", got)
 	}
 }
+
+// TestEtcMtab checks /etc/mtab, a link to /proc/self/mounts as on Linux
+// systems, which getmntent users (stress-ng's tmpfs stressor) read to find
+// the mounts; a view of / shows the host's /etc instead.
+func TestEtcMtab(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	n := sc(p, unix.SYS_READLINKAT, atFDCWD, putStr(mem, 0x8000, "/etc/mtab"), base+0x400, 64)
+	if got := string(mem.mem[0x400 : 0x400+max(n, 0)]); got != "/proc/self/mounts" {
+		t.Errorf("readlink /etc/mtab = %d %q", n, got)
+	}
+	if got, want := procText(t, p, mem, "/etc/mtab"), procText(t, p, mem, "/proc/self/mounts"); got != want || !strings.Contains(got, " /tmp tmpfs ") {
+		t.Errorf("/etc/mtab:\n%s\nwant /proc/self/mounts:\n%s", got, want)
+	}
+	root := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 43, Views: []View{{Host: t.TempDir(), Guest: "/"}}})
+	if fd := openPath(root, mem, "/etc/mtab", unix.O_RDONLY); fd != -int64(unix.ENOENT) {
+		t.Errorf("open /etc/mtab under a view of an empty / = %d, want ENOENT", fd)
+	}
+}
