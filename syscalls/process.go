@@ -143,6 +143,10 @@ type Config struct {
 	// /proc files draw the host's figures (procsys.go); nil is
 	// os.DirFS("/proc").
 	HostProc fs.FS
+	// HostSys is the host's /sys, from which each guest CPU's cache
+	// directories draw those of the host CPU it runs on (procsys.go);
+	// nil is os.DirFS("/sys").
+	HostSys fs.FS
 	// View is what /proc shows of the program's memory; nil shows none.
 	View ProcessView
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil

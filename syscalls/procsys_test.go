@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -245,7 +246,34 @@ func TestOtherProcessFiles(t *testing.T) {
 // take it offline), and no directory names a CPU the guest lacks.
 func TestCPUDirectories(t *testing.T) {
 	mem := &flatMemory{base: base, mem: make([]byte, 1<<16)}
-	p := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 42, CPUs: 2})
+	// The host CPU guest cpu1 runs on has a data cache and an L3 cache.
+	dir := fmt.Sprintf("devices/system/cpu/cpu%d/cache/", hostCPUs(2)[1])
+	sys := fstest.MapFS{
+		dir + "index0/level": {Data: []byte("1\n")}, dir + "index0/type": {Data: []byte("Data\n")},
+		dir + "index0/size": {Data: []byte("32K\n")}, dir + "index0/shared_cpu_list": {Data: []byte("1,3\n")},
+		dir + "index3/level": {Data: []byte("3\n")}, dir + "index3/size": {Data: []byte("16384K\n")},
+		dir + "uevent": {Data: []byte("\n")},
+	}
+	p := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 42, CPUs: 2, HostSys: sys})
+	for _, c := range []struct{ path, want string }{
+		{"/sys/devices/system/cpu/cpu1/cache/index0/level", "1\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index0/type", "Data\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index0/size", "32K\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index3/size", "16384K\n"},
+	} {
+		if got := procText(t, p, mem, c.path); got != c.want {
+			t.Errorf("%s = %q, want %q", c.path, got, c.want)
+		}
+	}
+	cfd := openPath(p, mem, "/sys/devices/system/cpu/cpu1/cache", unix.O_RDONLY|unix.O_DIRECTORY)
+	if got := strings.Join(getdentsNames(t, p, mem, uint64(cfd)), " "); got != ". .. index0 index3" {
+		t.Errorf("cpu1/cache lists %q, want its index directories alone", got)
+	}
+	for _, path := range []string{"/sys/devices/system/cpu/cpu1/cache/index0/shared_cpu_list", "/sys/devices/system/cpu/cpu0/cache"} {
+		if fd := openPath(p, mem, path, unix.O_RDONLY); fd != -int64(unix.ENOENT) {
+			t.Errorf("open %s = %d, want ENOENT (host CPU names, or a host CPU without caches)", path, fd)
+		}
+	}
 	for _, c := range []struct {
 		path  string
 		flags uint64
