@@ -23,6 +23,10 @@
  *                waitid, WNOHANG, WNOWAIT, ECHILD, SIGCHLD handled and
  *                ignored
  *   vfork        vfork shares memory until _exit or execve; posix_spawn
+ *   clonevm      clone(CLONE_VM|SIGCHLD), a child process in its parent's
+ *                memory without CLONE_VFORK: it starts with no alternate
+ *                signal stack, sees its parent's writes, and goes on using
+ *                the memory (mmap, writes, munmap) after its parent exited
  *   pgrp         process groups and sessions: setpgid, getpgid, setsid,
  *                getsid, kill of a group
  *   churn [N]    N (1000) sequential fork, _exit, wait cycles, each child
@@ -44,6 +48,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sched.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1032,6 +1037,85 @@ static void memfd_exec(void)
 	printf("memfd-exec: child %s\n", describe(reap(pid)));
 }
 
+/* ---- clonevm ---- */
+
+static volatile int cvm_flag;
+static volatile pid_t cvm_parent;
+static int cvm_pipe[2];
+static char cvm_stack[64 * 1024] __attribute__((aligned(16)));
+static char cvm_altstack[16 * 1024];
+
+/* cvm_child runs in its parent's memory: it tells the parent it started,
+ * waits for the parent's answer and end, then maps, writes and unmaps
+ * memory of its own and reports through the pipe (its parent's stdio is
+ * not its to use). */
+static int cvm_child(void *arg)
+{
+	(void)arg;
+	stack_t ss;
+	int nostack = sigaltstack(NULL, &ss) == 0 && (ss.ss_flags & SS_DISABLE);
+	cvm_flag = 1;
+	while (cvm_flag != 2)
+		sched_yield();
+	int orphaned = 0;
+	for (int i = 0; i < 20000 && !orphaned; i++) {
+		orphaned = getppid() != cvm_parent;
+		if (!orphaned)
+			usleep(1000);
+	}
+	int memok = 0;
+	char *m = mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m != MAP_FAILED) {
+		memset(m, 0x5a, 1 << 20);
+		memok = m[0] == 0x5a && m[(1 << 20) - 1] == 0x5a && munmap(m, 1 << 20) == 0;
+	}
+	memset(cvm_altstack, 0xa5, sizeof cvm_altstack);
+	memok = memok && cvm_altstack[sizeof cvm_altstack - 1] == (char)0xa5;
+	char msg[160];
+	int n = snprintf(msg, sizeof msg, "clonevm: child: no alternate stack %s; outlived its parent %s; its memory usable %s\n",
+		yesno(nostack), yesno(orphaned), yesno(memok));
+	if (write(cvm_pipe[1], msg, n) != n)
+		return 1;
+	return 0;
+}
+
+static void clonevm(void)
+{
+	xpipe(cvm_pipe);
+	pid_t pid = xfork();
+	if (pid == 0) {
+		close(cvm_pipe[0]);
+		stack_t ss = {.ss_sp = cvm_altstack, .ss_size = sizeof cvm_altstack};
+		if (sigaltstack(&ss, NULL) != 0)
+			die("sigaltstack");
+		cvm_parent = getpid();
+		if (clone(cvm_child, cvm_stack + sizeof cvm_stack, CLONE_VM | SIGCHLD, NULL) < 0)
+			die("clone(CLONE_VM|SIGCHLD)");
+		while (cvm_flag != 1)
+			sched_yield();
+		cvm_flag = 2;
+		_exit(0);
+	}
+	close(cvm_pipe[1]);
+	char buf[256];
+	size_t got = 0;
+	ssize_t r;
+	while (got < sizeof buf - 1 && (r = read(cvm_pipe[0], buf + got, sizeof buf - 1 - got)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			die("read");
+		got += r;
+	}
+	buf[got] = 0;
+	close(cvm_pipe[0]);
+	int st = reap(pid);
+	check(exited(st, 0), "clonevm: the parent did not exit 0");
+	check(strstr(buf, "no alternate stack yes; outlived its parent yes; its memory usable yes") != NULL,
+		"clonevm: the child's report is not all yes");
+	printf("clonevm: parent %s\n%s", describe(st), got ? buf : "clonevm: child: no report\n");
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -1057,12 +1141,14 @@ int main(int argc, char **argv)
 		vfork_();
 	else if (strcmp(cmd, "pgrp") == 0)
 		pgrp();
+	else if (strcmp(cmd, "clonevm") == 0)
+		clonevm();
 	else if (strcmp(cmd, "memfd-exec") == 0)
 		memfd_exec();
 	else if (strcmp(cmd, "churn") == 0)
 		churn(argc > 2 ? atol(argv[2]) : 1000);
 	else {
-		fprintf(stderr, "usage: forks cow [N] | shared | pipeline | exec | wait | vfork | pgrp | memfd-exec | whoami [again] | execpath PATH [DIR] | churn [N]\n");
+		fprintf(stderr, "usage: forks cow [N] | shared | pipeline | exec | wait | vfork | clonevm | pgrp | memfd-exec | whoami [again] | execpath PATH [DIR] | churn [N]\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

@@ -510,7 +510,7 @@ func (m *Machine) Close() error {
 		}
 	}
 	for _, p := range m.procs {
-		if mem := p.mem.Load(); mem != nil && mem.owner == p && !p.released {
+		if mem := p.mem.Load(); mem != nil && !p.released && mem.dropUser() {
 			mem.release()
 		}
 		p.released = true

@@ -26,9 +26,9 @@ import (
 // kernel half is the Machine's kernel tables (pagetable.NewSharingKernel),
 // so that every vCPU finds its ring 0 whichever process it runs. fork gives
 // the child a copy-on-write duplicate of its parent's memory (mm.Fork) in
-// page tables of its own; a vfork child runs in its parent's memory until
-// it execs or exits; execve gives a process a new memory and releases the
-// old. A vCPU runs the threads of one process at a time, on that process's
+// page tables of its own; a CLONE_VM child (vfork's) runs in its parent's
+// memory until it execs or exits; execve gives a process a new memory and
+// leaves the old, which the last process to leave it releases. A vCPU runs the threads of one process at a time, on that process's
 // page tables; one reused for another process loads the new process's
 // (loadUserContext).
 //
@@ -64,10 +64,24 @@ type processMemory struct {
 	mm *mm.MemoryManager
 	pt *pagetable.PageTables
 	as *addressSpace
-	// owner is the process that releases it: the one it was made for (a
-	// vfork child runs in its parent's and releases nothing).
+	// owner is the process it was made for, whose end interrupts its
+	// populates (mm.Options.Interrupted).
 	owner *process
+	// users counts the processes that run in it: owner, and each child
+	// made with CLONE_VM (vfork's among them), as Linux's mm_users, until
+	// each execs or is forgotten. The one that drops it to 0 releases it
+	// (dropUser): a CLONE_VM child without CLONE_VFORK may outlive its
+	// parent, or see it exec, while it still runs in the memory.
+	users atomic.Int32
 }
+
+// addUser records another process running in mem (fork with CLONE_VM).
+// The caller runs in mem, so users is at least 1 and mem is not released.
+func (mem *processMemory) addUser() { mem.users.Add(1) }
+
+// dropUser records that a process no longer runs in mem and says whether
+// it was the last, whose caller must release mem (or retire it, at exec).
+func (mem *processMemory) dropUser() bool { return mem.users.Add(-1) == 0 }
 
 // newMemory makes an empty address space for owner: page tables sharing
 // the kernel half, the syscall trampoline mapped, and an addressSpace
@@ -82,6 +96,7 @@ func (m *Machine) newMemory(owner *process) (*processMemory, error) {
 		pt.SetJournal(m.journal)
 	}
 	mem := &processMemory{pt: pt, as: m.newAddressSpace(pt, held), owner: owner}
+	mem.users.Store(1)
 	if err := m.mapTrampoline(mem.as); err != nil {
 		mem.releaseTables()
 		return nil, err
@@ -193,7 +208,9 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 		child.startFPU = &fx
 	}
 	if share {
-		child.mem.Store(pp.mem.Load())
+		mem := pp.mem.Load()
+		mem.addUser()
+		child.mem.Store(mem)
 	} else {
 		mem, err := m.newMemory(child)
 		if err != nil {
@@ -225,7 +242,7 @@ func (m *Machine) fork(caller *syscalls.Task, share bool) (syscalls.Config, func
 		}
 		child.released = true
 		th.mu.Unlock()
-		if mem := child.mem.Load(); mem.owner == child {
+		if mem := child.mem.Load(); mem.dropUser() {
 			mem.release()
 		}
 	}
@@ -262,7 +279,7 @@ func (m *Machine) exec(t *syscalls.Task, prog syscalls.ExecProgram, argv, envp [
 	}
 	m.execs.Add(1)
 	old := p.mem.Swap(mem)
-	if old.owner == p {
+	if old.dropUser() {
 		// Released once the vCPU has run on the new tables (run):
 		// until then KVM has the old root loaded for it.
 		c.retired = old

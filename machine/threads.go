@@ -223,9 +223,9 @@ func (m *Machine) runThread(c *cpu, ctx context.Context) {
 
 // processGone forgets p if it has ended and no vCPU runs its threads any
 // more (forgotten), and returns its memory for the caller to release
-// (outside threads.mu: a release shoots down), or nil where it has none
-// of its own (a vfork child's is its parent's). The first process stays
-// until Close.
+// (outside threads.mu: a release shoots down), or nil where other
+// processes still run in it (processMemory.users). The first process
+// stays until Close.
 //
 // Preconditions: threads.mu is locked.
 func (m *Machine) processGone(p *process) (mem *processMemory, forgotten bool) {
@@ -241,7 +241,7 @@ func (m *Machine) processGone(p *process) (mem *processMemory, forgotten bool) {
 	}
 	// Its files hold MemoryFile pages and host descriptors.
 	p.sys.Close()
-	if mem := p.mem.Load(); mem.owner == p {
+	if mem := p.mem.Load(); mem.dropUser() {
 		return mem, true
 	}
 	return nil, true

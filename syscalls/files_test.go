@@ -322,10 +322,10 @@ func TestViewDirectories(t *testing.T) {
 	if r := sc(p, unix.SYS_CHDIR, putStr(mem, 0x8000, "/data/a.txt")); r != -int64(unix.ENOTDIR) {
 		t.Errorf("chdir to a file = %d", r)
 	}
-	// The root lists the synthetic directories leading to the view, and
-	// the tmpfs mount.
+	// The root lists the synthetic directories leading to the view,
+	// /etc of /etc/mtab, and the tmpfs mount.
 	rfd := uint64(openPath(p, mem, "/", unix.O_RDONLY|unix.O_DIRECTORY))
-	if got := strings.Join(getdentsNames(t, p, mem, rfd), " "); got != ". .. data dev proc sys tmp" {
+	if got := strings.Join(getdentsNames(t, p, mem, rfd), " "); got != ". .. data dev etc proc sys tmp" {
 		t.Errorf("getdents64 of /: %s", got)
 	}
 	// readlink of a view's link, and of a file that is none.

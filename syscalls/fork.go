@@ -15,21 +15,18 @@ import (
 
 // cloneProcessFlags are the flags a new process may be asked for with.
 // The others (sharing the fd table, the file-system state or the signal
-// actions between processes, namespaces, pidfds, cgroups, CLONE_VM
-// without CLONE_VFORK) are refused.
+// actions between processes, namespaces, pidfds, cgroups) are refused.
 const cloneProcessFlags = unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PARENT | unix.CLONE_SETTLS |
 	unix.CLONE_PARENT_SETTID | unix.CLONE_CHILD_SETTID | unix.CLONE_CHILD_CLEARTID |
 	unix.CLONE_SYSVSEM | unix.CLONE_DETACHED | unix.CLONE_PTRACE | unix.CLONE_UNTRACED |
 	unix.CLONE_IO | cloneClearSighand
 
 // canFork says a request for a new process is one mmvm makes: the machine
-// can make one, and the flags are those of fork, vfork or posix_spawn
-// (cloneProcessFlags, CLONE_VM only with CLONE_VFORK).
+// can make one, and the flags are among cloneProcessFlags (fork's, vfork's,
+// posix_spawn's, or a child sharing the caller's memory alone, as
+// CLONE_VM|SIGCHLD makes one).
 func (t *Task) canFork(args *cloneArgs) bool {
-	f := args.flags
-	return t.cfg.Fork != nil && t.cfg.StartThread != nil &&
-		f&^cloneProcessFlags == 0 &&
-		(f&unix.CLONE_VM == 0 || f&unix.CLONE_VFORK != 0)
+	return t.cfg.Fork != nil && t.cfg.StartThread != nil && args.flags&^cloneProcessFlags == 0
 }
 
 // cloneProcess makes a child process, as Linux's copy_process and
@@ -116,7 +113,9 @@ func (t *Task) cloneProcess(args *cloneArgs) uint64 {
 // every handler but SIG_IGN reset), file system, working directory, umask,
 // task name, command line and prctl settings but the parent-death signal
 // and the subreaper mark; t's signal mask, FS base (or CLONE_SETTLS's tls)
-// and alternate signal stack; t's process group and session. It gets no
+// and alternate signal stack (none for CLONE_VM without CLONE_VFORK, as
+// Linux's copy_process clears it: the child would run its handlers on the
+// stack the caller's use); t's process group and session. It gets no
 // pending signal and no timer. Its parent is t's process, and t the
 // thread it is a child of (with CLONE_PARENT, those of t's process),
 // told at the end by the exit signal (CSIGNAL; with CLONE_PARENT, the
@@ -171,7 +170,9 @@ func (t *Task) inherit(child *Process, args *cloneArgs) {
 	if f&unix.CLONE_CHILD_CLEARTID != 0 {
 		m.clearChildTID = args.childTID
 	}
-	m.tsig.altSP, m.tsig.altSize, m.tsig.altFlags = t.tsig.altSP, t.tsig.altSize, t.tsig.altFlags
+	if f&(unix.CLONE_VM|unix.CLONE_VFORK) != unix.CLONE_VM {
+		m.tsig.altSP, m.tsig.altSize, m.tsig.altFlags = t.tsig.altSP, t.tsig.altSize, t.tsig.altFlags
+	}
 }
 
 // waitVforkDone waits, for vfork, until the child released its parent

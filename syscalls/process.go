@@ -143,6 +143,10 @@ type Config struct {
 	// /proc files draw the host's figures (procsys.go); nil is
 	// os.DirFS("/proc").
 	HostProc fs.FS
+	// HostSys is the host's /sys, from which each guest CPU's cache
+	// directories draw those of the host CPU it runs on (procsys.go);
+	// nil is os.DirFS("/sys").
+	HostSys fs.FS
 	// View is what /proc shows of the program's memory; nil shows none.
 	View ProcessView
 	// MapHostFile makes a host file mappable (mmap of a view's file); nil
@@ -190,8 +194,8 @@ type Config struct {
 	// Fork makes the memory of a new process, a child of caller's: with
 	// shareMemory false a copy-on-write duplicate of parent's (fork, and
 	// clone without CLONE_VM), with it true parent's memory itself
-	// (CLONE_VM|CLONE_VFORK: the child runs in it until it execs or
-	// exits); the child's first thread starts with caller's FPU state.
+	// (CLONE_VM, vfork's among them: the child runs in it until it
+	// execs or exits, and it lasts while any process runs in it); the child's first thread starts with caller's FPU state.
 	// It returns the child's Config: the parent's, with the fields
 	// bound to the memory (Memory, Calls, View, FutexKey, Usage, FPU,
 	// Owner) the child's; syscalls sets its PID. release undoes the fork

@@ -209,23 +209,57 @@ func TestForkFailures(t *testing.T) {
 		t.Errorf("a failed fork left %d processes", len(h.root.tree.procs))
 	}
 	h.startErr = nil
-	// Still refused: a process sharing the fd table, or memory without
-	// CLONE_VFORK; CLONE_PARENT from the root.
+	// Still refused: a process sharing the fd table; CLONE_PARENT from
+	// the root.
 	for _, c := range []struct {
 		name  string
 		flags uint64
 		want  uint64
 	}{
 		{"CLONE_FILES", unix.CLONE_FILES | uint64(unix.SIGCHLD), neg(unix.ENOSYS)},
-		{"CLONE_VM alone", unix.CLONE_VM | uint64(unix.SIGCHLD), neg(unix.ENOSYS)},
 		{"CLONE_PARENT from the root", unix.CLONE_PARENT | uint64(unix.SIGCHLD), neg(unix.EINVAL)},
 	} {
 		if r, _ := h.forkFrom(t, h.root.main, c.flags, 0); r != c.want {
 			t.Errorf("%s: %d, want %d", c.name, int64(r), int64(c.want))
 		}
 	}
-	if got := h.root.CloneRefusals()[CloneProcess]; got != 2 {
-		t.Errorf("refusals %d, want 2", got)
+	if got := h.root.CloneRefusals()[CloneProcess]; got != 1 {
+		t.Errorf("refusals %d, want 1", got)
+	}
+}
+
+// TestCloneVMChild checks clone(CLONE_VM|SIGCHLD), a process that shares
+// its parent's memory without CLONE_VFORK (stress-ng's vm-rw makes one):
+// it is made, in the parent's memory itself, the parent goes on without
+// waiting for it, and the child has no alternate signal stack where the
+// parent has one (Linux's copy_process clears it when the memory is
+// shared).
+func TestCloneVMChild(t *testing.T) {
+	h := newProcHarness(t)
+	parent := h.root.main
+	const ssAddr = base + 0x3000
+	ss := h.mem.mem[ssAddr-base:]
+	binary.LittleEndian.PutUint64(ss[0:], base+0x4000) // ss_sp
+	binary.LittleEndian.PutUint32(ss[8:], 0)           // ss_flags
+	binary.LittleEndian.PutUint64(ss[16:], 0x2000)     // ss_size
+	if r := tc(parent, unix.SYS_SIGALTSTACK, ssAddr, 0); r != 0 {
+		t.Fatalf("sigaltstack = %d", r)
+	}
+	pid, st := h.forkFrom(t, parent, unix.CLONE_VM|uint64(unix.SIGCHLD), 0)
+	if st == nil || int64(pid) <= 0 || int(pid) != st.t.cfg.PID {
+		t.Fatalf("clone(CLONE_VM|SIGCHLD) = %d, started %v", int64(pid), st)
+	}
+	if got := tc(parent, unix.SYS_SIGALTSTACK, 0, ssAddr); got != 0 || binary.LittleEndian.Uint64(ss[16:]) != 0x2000 {
+		t.Errorf("the parent's alternate stack changed: %d, size %#x", got, binary.LittleEndian.Uint64(ss[16:]))
+	}
+	if st.t.cfg.Memory != h.root.cfg.Memory {
+		t.Errorf("the child runs in memory of its own, not its parent's")
+	}
+	if st.t.Process == h.root || st.t.family.parent != h.root {
+		t.Errorf("the child is no new process of the caller's")
+	}
+	if st.t.tsig.altSize != 0 || st.t.tsig.altSP != 0 {
+		t.Errorf("the child has the alternate stack %#x+%#x, want none", st.t.tsig.altSP, st.t.tsig.altSize)
 	}
 }
 

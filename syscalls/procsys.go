@@ -347,7 +347,8 @@ func numberSysctlWrite(b []byte, off int64, lo, hi int64, set func(int64)) (int,
 
 // addMachineFiles adds /proc's machine-wide files, /sys's CPU lists
 // (glibc's get_nprocs and sysconf read /sys/devices/system/cpu/online and
-// possible) and the transparent huge page size to fs.
+// possible) and CPU directories, and the transparent huge page size to
+// fs. The guest's CPU count (Config.CPUs) is fixed when fs is built.
 func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process) []byte) *node) {
 	proc := fs.mkdirAll("/proc")
 	for _, f := range []struct {
@@ -420,6 +421,17 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	for _, name := range []string{"online", "possible", "present"} {
 		cpu.children[name] = text(func(p *Process) []byte { return []byte(cpuListText(p.cpus()) + "\n") })
 	}
+	// A directory per CPU, as programs count CPUs by listing cpuN
+	// entries (stress-ng reports an error when it finds none). Each
+	// but cpu0, which x86-64 cannot take offline, has its online file,
+	// and each its cache directories (addCPUCaches).
+	for i, host := range hostCPUs(p.cpus()) {
+		d := fs.mkdirAll(fmt.Sprintf("/sys/devices/system/cpu/cpu%d", i))
+		if i > 0 {
+			d.children["online"] = text(func(*Process) []byte { return []byte("1\n") })
+		}
+		p.addCPUCaches(fs, d, host, text)
+	}
 	// The PMD size, x86-64's 2 MiB, which Go's runtime reads at start
 	// and the mm selftests read to size their huge-page cases.
 	thp := fs.mkdirAll("/sys/kernel/mm/transparent_hugepage")
@@ -436,6 +448,49 @@ func (p *Process) addMachineFiles(fs *fileSystem, text func(gen func(p *Process)
 	for _, name := range []string{"free_hugepages", "nr_hugepages", "nr_hugepages_mempolicy", "nr_overcommit_hugepages", "resv_hugepages", "surplus_hugepages"} {
 		pool.children[name] = text(func(*Process) []byte { return []byte("0\n") })
 	}
+}
+
+// cpuCacheFiles are the files of a cache's sysfs directory
+// (cpuN/cache/indexM) that describe the cache itself; shared_cpu_list and
+// shared_cpu_map name host CPUs, and are left out.
+var cpuCacheFiles = []string{"coherency_line_size", "id", "level", "number_of_sets",
+	"physical_line_partition", "size", "type", "ways_of_associativity"}
+
+// addCPUCaches gives the guest CPU directory d the cache directories of
+// host CPU host, as Linux's cacheinfo shows them (programs size their
+// buffers by them: stress-ng's cache and prefetch stressors): the
+// caches the guest's CPUID reports too. Each file reads the host's when
+// read; the host's directories are listed now (Config.HostSys), and a
+// host without them gives none.
+func (p *Process) addCPUCaches(fs *fileSystem, d *node, host int, text func(gen func(p *Process) []byte) *node) {
+	sys := p.cfg.HostSys
+	if sys == nil {
+		sys = os.DirFS("/sys")
+	}
+	dir := fmt.Sprintf("devices/system/cpu/cpu%d/cache", host)
+	entries, err := iofs.ReadDir(sys, dir)
+	if err != nil {
+		return
+	}
+	cache := fs.newNode(nodeDir)
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), "index") {
+			continue
+		}
+		index := fs.newNode(nodeDir)
+		for _, name := range cpuCacheFiles {
+			file := path.Join(dir, e.Name(), name)
+			if _, err := iofs.Stat(sys, file); err != nil {
+				continue
+			}
+			index.children[name] = text(func(*Process) []byte {
+				b, _ := iofs.ReadFile(sys, file)
+				return b
+			})
+		}
+		cache.children[e.Name()] = index
+	}
+	d.children["cache"] = cache
 }
 
 // mount is one entry of the guest's mount table.

@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -239,5 +240,80 @@ func TestOtherProcessFiles(t *testing.T) {
 	fd := openPath(child.Process, cmem, "/proc/42/task", unix.O_RDONLY|unix.O_DIRECTORY)
 	if names := getdentsNames(t, child.Process, cmem, uint64(fd)); strings.Join(names, " ") != ". .. 42" {
 		t.Errorf("/proc/42/task lists %v", names)
+	}
+}
+
+// TestCPUDirectories checks /sys/devices/system/cpu's cpuN directories,
+// one per guest CPU, which programs count CPUs by (stress-ng scans for
+// them): cpu1 has an online file saying 1, cpu0 has none (x86-64 cannot
+// take it offline), and no directory names a CPU the guest lacks.
+func TestCPUDirectories(t *testing.T) {
+	mem := &flatMemory{base: base, mem: make([]byte, 1<<16)}
+	// The host CPU guest cpu1 runs on has a data cache and an L3 cache.
+	dir := fmt.Sprintf("devices/system/cpu/cpu%d/cache/", hostCPUs(2)[1])
+	sys := fstest.MapFS{
+		dir + "index0/level": {Data: []byte("1\n")}, dir + "index0/type": {Data: []byte("Data\n")},
+		dir + "index0/size": {Data: []byte("32K\n")}, dir + "index0/shared_cpu_list": {Data: []byte("1,3\n")},
+		dir + "index3/level": {Data: []byte("3\n")}, dir + "index3/size": {Data: []byte("16384K\n")},
+		dir + "uevent": {Data: []byte("\n")},
+	}
+	p := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 42, CPUs: 2, HostSys: sys})
+	for _, c := range []struct{ path, want string }{
+		{"/sys/devices/system/cpu/cpu1/cache/index0/level", "1\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index0/type", "Data\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index0/size", "32K\n"},
+		{"/sys/devices/system/cpu/cpu1/cache/index3/size", "16384K\n"},
+	} {
+		if got := procText(t, p, mem, c.path); got != c.want {
+			t.Errorf("%s = %q, want %q", c.path, got, c.want)
+		}
+	}
+	cfd := openPath(p, mem, "/sys/devices/system/cpu/cpu1/cache", unix.O_RDONLY|unix.O_DIRECTORY)
+	if got := strings.Join(getdentsNames(t, p, mem, uint64(cfd)), " "); got != ". .. index0 index3" {
+		t.Errorf("cpu1/cache lists %q, want its index directories alone", got)
+	}
+	for _, path := range []string{"/sys/devices/system/cpu/cpu1/cache/index0/shared_cpu_list", "/sys/devices/system/cpu/cpu0/cache"} {
+		if fd := openPath(p, mem, path, unix.O_RDONLY); fd != -int64(unix.ENOENT) {
+			t.Errorf("open %s = %d, want ENOENT (host CPU names, or a host CPU without caches)", path, fd)
+		}
+	}
+	for _, c := range []struct {
+		path  string
+		flags uint64
+		want  int64
+	}{
+		{"/sys/devices/system/cpu/cpu0", unix.O_RDONLY | unix.O_DIRECTORY, 0},
+		{"/sys/devices/system/cpu/cpu1", unix.O_RDONLY | unix.O_DIRECTORY, 0},
+		{"/sys/devices/system/cpu/cpu2", unix.O_RDONLY | unix.O_DIRECTORY, -int64(unix.ENOENT)},
+		{"/sys/devices/system/cpu/cpu0/online", unix.O_RDONLY, -int64(unix.ENOENT)},
+	} {
+		fd := openPath(p, mem, c.path, c.flags)
+		if (fd >= 0) != (c.want == 0) || (fd < 0 && fd != c.want) {
+			t.Errorf("open %s = %d, want %d", c.path, fd, c.want)
+		}
+		if fd >= 0 {
+			sc(p, unix.SYS_CLOSE, uint64(fd))
+		}
+	}
+	if got := procText(t, p, mem, "/sys/devices/system/cpu/cpu1/online"); got != "1\n" {
+		t.Errorf("cpu1/online = %q, want \"1\\n\"", got)
+	}
+}
+
+// TestEtcMtab checks /etc/mtab, a link to /proc/self/mounts as on Linux
+// systems, which getmntent users (stress-ng's tmpfs stressor) read to find
+// the mounts; a view of / shows the host's /etc instead.
+func TestEtcMtab(t *testing.T) {
+	p, mem, _ := newTestProcess(t)
+	n := sc(p, unix.SYS_READLINKAT, atFDCWD, putStr(mem, 0x8000, "/etc/mtab"), base+0x400, 64)
+	if got := string(mem.mem[0x400 : 0x400+max(n, 0)]); got != "/proc/self/mounts" {
+		t.Errorf("readlink /etc/mtab = %d %q", n, got)
+	}
+	if got, want := procText(t, p, mem, "/etc/mtab"), procText(t, p, mem, "/proc/self/mounts"); got != want || !strings.Contains(got, " /tmp tmpfs ") {
+		t.Errorf("/etc/mtab:\n%s\nwant /proc/self/mounts:\n%s", got, want)
+	}
+	root := NewProcess(Config{Memory: mem, StdioFDs: [3]int{-1, -1, -1}, PID: 43, Views: []View{{Host: t.TempDir(), Guest: "/"}}})
+	if fd := openPath(root, mem, "/etc/mtab", unix.O_RDONLY); fd != -int64(unix.ENOENT) {
+		t.Errorf("open /etc/mtab under a view of an empty / = %d, want ENOENT", fd)
 	}
 }

@@ -227,6 +227,21 @@ func (fs *fileSystem) mkdirAll(p string) *node {
 	return n
 }
 
+// addMtab links /etc/mtab to /proc/self/mounts, as Linux systems have it
+// (systemd and util-linux make it so), for the programs that find the
+// mounts through getmntent on /etc/mtab (stress-ng's tmpfs stressor, df).
+// A view at or above /etc shows the host's instead.
+func (fs *fileSystem) addMtab(views []View) {
+	for _, v := range views {
+		if g := path.Clean(v.Guest); g == "/" || g == "/etc" {
+			return
+		}
+	}
+	n := fs.newNode(nodeSymlink)
+	n.linkTarget = func(*Process) string { return "/proc/self/mounts" }
+	fs.mkdirAll("/etc").children["mtab"] = n
+}
+
 // add places c at the cleaned absolute path p.
 func (fs *fileSystem) add(p string, c *node) {
 	dir, name := path.Split(p)
@@ -284,6 +299,7 @@ func (p *Process) fs() *fileSystem {
 		n.linkTarget = func(*Process) string { return target }
 		dev.children[l.name] = n
 	}
+	fs.addMtab(p.cfg.Views)
 	full := fs.newNode(nodeDevice)
 	full.device = devFull
 	dev.children["full"] = full

@@ -44,6 +44,7 @@ var processGuests = []struct {
 	{"forks-musl", []string{"exec"}},
 	{"forks-musl", []string{"wait"}},
 	{"forks-musl", []string{"vfork"}},
+	{"forks-musl", []string{"clonevm"}},
 	{"forks-musl", []string{"pgrp"}},
 	{"forks-musl", []string{"churn", "100"}},
 	{"forkbench-musl", []string{"16", "20", "--check"}},
