@@ -1,6 +1,7 @@
 package syscalls
 
 import (
+	"encoding/binary"
 	"math/bits"
 
 	"golang.org/x/sys/unix"
@@ -546,9 +547,10 @@ func (p *Process) putPipeStat(f *openFile, addr uint64) uint64 {
 	return p.putStat(addr, &st)
 }
 
-// sysIoctlFile serves FIONREAD on a pipe (the bytes it holds, an int)
-// and on a regular file (fsFionread); every other request on a pipe is
-// ENOTTY.
+// sysIoctlFile serves the requests every file answers (fileIoctl),
+// FIONREAD on a pipe (the bytes it holds, an int) and on a regular file
+// (fsFionread), and each kind of file's own; every other request on a
+// pipe is ENOTTY.
 func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	f, e := t.file(a[0])
 	if e != 0 {
@@ -556,6 +558,9 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	}
 	if f.fs != nil && f.fs.pathOnly {
 		return errno(unix.EBADF) // fdget does not return an O_PATH file
+	}
+	if r, ok := t.fileIoctl(a[0], f, a[1], arch.Addr(a[2])); ok {
+		return r
 	}
 	if f.fs != nil && a[1] == unix.TIOCINQ { // FIONREAD
 		return t.fsFionread(f.fs, arch.Addr(a[2]))
@@ -592,6 +597,90 @@ func sysIoctlFile(t *Task, a *[6]uint64) uint64 {
 	var b [4]byte
 	putU32(b[:], uint32(f.pipe.len()))
 	return t.copyOutAll(arch.Addr(a[2]), b[:])
+}
+
+// The requests Linux's do_vfs_ioctl serves for every file (uapi
+// asm-generic/ioctls.h), which x/sys names only as request numbers.
+const (
+	fionbio  = 0x5421
+	fionclex = 0x5450
+	fioclex  = 0x5451
+	fioasync = 0x5452
+	fioqsize = 0x5460
+)
+
+// fileIoctl serves the requests that Linux's do_vfs_ioctl answers for
+// every file before the file's own ioctl sees them; ok is false for any
+// other. FIOCLEX and FIONCLEX set and clear fd's close-on-exec flag;
+// FIONBIO sets or clears the description's O_NONBLOCK, as F_SETFL does
+// (stdio's copy, never mmvm's own descriptor); FIOASYNC its O_ASYNC where
+// Linux's file has a fasync (pipes, sockets, terminals), else ENOTTY if
+// the flag would change; FIOQSIZE writes the bytes a regular file,
+// directory or symbolic link takes (inode_get_bytes: its 512-byte
+// blocks) as a 64-bit integer, ENOTTY for any other file. Rust's std (Command::output reading a child's stdout and stderr)
+// and others set O_NONBLOCK with FIONBIO.
+func (t *Task) fileIoctl(fd uint64, f *openFile, req uint64, arg arch.Addr) (uint64, bool) {
+	switch req {
+	case fioclex, fionclex:
+		tab := t.files()
+		entry := tab.fds[int32(fd)]
+		entry.cloexec = req == fioclex
+		tab.fds[int32(fd)] = entry
+		return 0, true
+	case fionbio, fioasync:
+		var b [4]byte
+		if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {
+			return errno(unix.EFAULT), true
+		}
+		flag := uint32(unix.O_NONBLOCK)
+		if req == fioasync {
+			flag = unix.O_ASYNC
+		}
+		on := binary.LittleEndian.Uint32(b[:]) != 0
+		if req == fioasync && on != (f.flags&flag != 0) && !t.hasFasync(f) {
+			return errno(unix.ENOTTY), true
+		}
+		if on {
+			f.flags |= flag
+		} else {
+			f.flags &^= flag
+		}
+		return 0, true
+	case fioqsize:
+		var st unix.Stat_t
+		switch {
+		case f.fs != nil:
+			var e unix.Errno
+			if st, e = t.fsStat(f.fs); e != 0 {
+				return errno(e), true
+			}
+		case f.pipe == nil && f.anon == nil && f.devTTY == nil:
+			var e unix.Errno
+			if st, e = t.stdioStat(uint64(f.stdio)); e != 0 {
+				return errno(e), true
+			}
+		}
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFREG, unix.S_IFDIR, unix.S_IFLNK:
+			var b [8]byte
+			binary.LittleEndian.PutUint64(b[:], uint64(st.Blocks)*512)
+			return t.copyOutAll(arg, b[:]), true
+		}
+		return errno(unix.ENOTTY), true
+	}
+	return 0, false
+}
+
+// hasFasync reports whether Linux's file like f has a fasync operation,
+// which FIOASYNC needs: pipes and FIFOs, sockets and terminals do.
+func (t *Task) hasFasync(f *openFile) bool {
+	if _, ok := f.anon.(*socket); ok {
+		return true
+	}
+	if f.pipe != nil || f.devTTY != nil {
+		return true
+	}
+	return f.fs == nil && f.anon == nil && t.stdioTerminal(f.stdio) != nil
 }
 
 // pollEvents returns a pollfd's revents, as Linux's do_pollfd: what fd

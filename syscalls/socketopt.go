@@ -322,13 +322,11 @@ func sysShutdown(t *Task, a *[6]uint64) uint64 {
 	return 0
 }
 
-// FIONBIO, which x/sys names only as an ioctl request number.
-const fionbio = 0x5421
-
 // sockIoctl serves a socket's ioctls: SIOCINQ (FIONREAD: the unread
 // bytes of a stream or seqpacket socket, the next datagram's length;
-// EINVAL listening), SIOCOUTQ (the bytes sent and not yet read) and
-// FIONBIO, and the interface ioctls (ifreqIoctl); any other is ENOTTY.
+// EINVAL listening), SIOCOUTQ (the bytes sent and not yet read) and the
+// interface ioctls (ifreqIoctl); any other is ENOTTY. FIONBIO is every
+// file's (fileIoctl).
 func (t *Task) sockIoctl(s *socket, f *openFile, req uint64, arg arch.Addr) uint64 {
 	if r, ok := t.ifreqIoctl(req, arg); ok {
 		return r
@@ -350,17 +348,6 @@ func (t *Task) sockIoctl(s *socket, f *openFile, req uint64, arg arch.Addr) uint
 		if s.in == nil {
 			v = int32(s.wmem)
 		}
-	case fionbio:
-		var b [4]byte
-		if _, err := t.cfg.Memory.CopyIn(arg, b[:]); err != nil {
-			return errno(unix.EFAULT)
-		}
-		if binary.LittleEndian.Uint32(b[:]) != 0 {
-			f.flags |= unix.O_NONBLOCK
-		} else {
-			f.flags &^= unix.O_NONBLOCK
-		}
-		return 0
 	default:
 		return errno(unix.ENOTTY)
 	}
