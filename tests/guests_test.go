@@ -134,7 +134,7 @@ var dirGuests = map[string]bool{"files-musl": true, "files-glibc": true, "fsname
 // and the process guests' -glibc builds); where one was not built its case says so in the log and passes, since kvmrun fails a run in
 // which a KVM test skips.
 var optionalGuests = map[string]bool{"hello-glibc": true, "hello-gold": true, "hello-lld": true, "hello-rust": true, "signals-glibc": true, "files-glibc": true, "fsnames-glibc": true, "vdsoclock-glibc": true, "memfd-glibc": true, "tty-glibc": true, "ctty-glibc": true, "epoll-glibc": true, "timers-glibc": true, "select-glibc": true, "procfd-glibc": true, "nicetimes-glibc": true, "smapsflags-glibc": true, "pagemap-glibc": true, "mlockroot-glibc": true, "tmpfs-glibc": true, "idcalls-glibc": true, "rlimits-glibc": true, "perms-glibc": true, "fdcopy-glibc": true, "sigwait-glibc": true, "procself-glibc": true, "sockets-glibc": true, "inet-glibc": true, "uffd-glibc": true,
-	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true,
+	"threads-glibc": true, "threads-exit-glibc": true, "tlbshoot-glibc": true, "shootbench-glibc": true, "firsttouch-glibc": true, "threads-rust": true, "stackoverflow-rust": true, "spawn-rust": true,
 	"forks-glibc": true, "forkbench-glibc": true, "cpuclocks-glibc": true, "vsyscall-glibc": true, "numa-glibc": true, "sysvshm-glibc": true, "filelocks-glibc": true, "sched-glibc": true, "fsattrs-glibc": true, "events-glibc": true, "sysvipc-glibc": true}
 
 // filesDir makes the directory guest/files.c reads: data.txt (10000

@@ -19,7 +19,8 @@ import (
 )
 
 // processGuests are the guest programs that make processes
-// (guest/forks.c, and guest/forkbench.c in its --check mode) with their
+// (guest/forks.c, guest/forkbench.c in its --check mode and Rust's
+// std::process in guest/spawn-rust.rs) with their
 // arguments; TestProcessGuestsMatchNative runs them as
 // TestGuestsMatchNative runs guestCases. Their children exec only
 // /proc/self/exe, so they need no --dir. To keep the KVM suite's time
@@ -48,6 +49,7 @@ var processGuests = []struct {
 	{"forks-musl", []string{"pgrp"}},
 	{"forks-musl", []string{"churn", "100"}},
 	{"forkbench-musl", []string{"16", "20", "--check"}},
+	{"spawn-rust", nil},
 }
 
 // TestProcessGuestsMatchNative runs every program of processGuests
